@@ -1,0 +1,30 @@
+// npm "install" step: builds the native helper (native/, binding.gyp) with node-gyp when a compiler
+// is there. Installation never fails because of it: without the addon only the commands that really
+// load or unload modules fail, with a message saying why.
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+if (!fs.existsSync(path.join(root, 'binding.gyp'))) process.exit(0);
+const gyp = (() => {
+  try {
+    return require.resolve('node-gyp/bin/node-gyp.js');
+  } catch {
+    const npmDir = path.dirname(path.dirname(process.env.npm_execpath || ''));
+    const p = path.join(npmDir, 'node_modules/node-gyp/bin/node-gyp.js');
+    return fs.existsSync(p) ? p : null;
+  }
+})();
+if (!gyp) {
+  console.warn('kmodts: node-gyp not found; the native loader is not built (insmod/modprobe cannot load modules)');
+  process.exit(0);
+}
+const args = [gyp, 'rebuild', '--silent'];
+if (fs.existsSync('/usr/include/node/node_api.h')) args.push('--nodedir=/usr');
+const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+if (r.status !== 0) {
+  console.warn('kmodts: building the native loader failed; insmod/modprobe will not be able to load modules');
+}
+process.exit(0);

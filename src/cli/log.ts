@@ -1,0 +1,77 @@
+import { LOG_CRIT, LOG_DEBUG, LOG_ERR, LOG_INFO, LOG_NOTICE, LOG_WARNING, type LogFn } from '../context';
+import { ToolExit, type ToolIo } from './io';
+
+export { LOG_CRIT, LOG_DEBUG, LOG_ERR, LOG_INFO, LOG_NOTICE, LOG_WARNING };
+export const LOG_EMERG = 0;
+
+/** kmod's tools/log.c names for priorities */
+export function priorityName(prio: number): string {
+  switch (prio) {
+    case LOG_CRIT: return 'FATAL';
+    case LOG_ERR: return 'ERROR';
+    case LOG_WARNING: return 'WARNING';
+    case LOG_NOTICE: return 'NOTICE';
+    case LOG_INFO: return 'INFO';
+    case LOG_DEBUG: return 'DEBUG';
+    default: return `LOG-${String(prio).padStart(3, '0')}`;
+  }
+}
+
+/** libkmod's default logger (before a tool installs its own): "libkmod: ERROR: fn: msg" (kmod 34). */
+export function libkmodDefaultPriority(env: NodeJS.ProcessEnv): number {
+  const v = env.KMOD_LOG;
+  if (v === undefined) return LOG_ERR;
+  const n = Number.parseInt(v, 10);
+  if (!Number.isNaN(n) && /^\s*[+-]?\d/.test(v)) return n;
+  if (v.startsWith('err')) return LOG_ERR;
+  if (v.startsWith('info')) return LOG_INFO;
+  if (v.startsWith('debug')) return LOG_DEBUG;
+  return LOG_ERR;
+}
+
+/**
+ * A tool's log, as tools/log.c: "<prog>: <PRIO>: <msg>" on stderr when prio <= the current priority.
+ * FATAL exits with status 1 once printed; suppressed (by -q) it returns and the tool continues, as kmod.
+ */
+export class ToolLog {
+  priority = LOG_WARNING;
+  /** true once the tool has installed its log function into libkmod (log_setup_kmod_log) */
+  private routed = false;
+  private libkmodPriority: number;
+
+  constructor(private readonly io: ToolIo, private readonly prog: string) {
+    this.libkmodPriority = libkmodDefaultPriority(io.env);
+  }
+
+  log(prio: number, msg: string): void {
+    if (prio > this.priority) return;
+    this.io.stderr(`${this.prog}: ${priorityName(prio)}: ${msg}`);
+    if (prio <= LOG_CRIT) {
+      this.io.flush();
+      throw new ToolExit(1);
+    }
+  }
+  fatal(msg: string): void { this.log(LOG_CRIT, msg); }
+  error(msg: string): void { this.log(LOG_ERR, msg); }
+  warn(msg: string): void { this.log(LOG_WARNING, msg); }
+  notice(msg: string): void { this.log(LOG_NOTICE, msg); }
+  info(msg: string): void { this.log(LOG_INFO, msg); }
+  debug(msg: string): void { this.log(LOG_DEBUG, msg); }
+
+  /** log_setup_kmod_log(ctx, verbose): from now on libkmod messages go through the tool's log */
+  routeLibkmod(verbosity: number): void {
+    this.priority = verbosity;
+    this.routed = true;
+  }
+
+  /** The LogFn to hand to the library (messages must end with '\n', as libkmod's do). */
+  readonly libkmod: LogFn = (prio, fn, msg) => {
+    if (this.routed) {
+      if (prio > this.priority) return;
+      this.io.stderr(`${this.prog}: ${priorityName(prio)}: ${msg}`);
+      return;
+    }
+    if (prio > this.libkmodPriority) return;
+    this.io.stderr(`libkmod: ${priorityName(prio)}: ${fn}: ${msg}`);
+  };
+}

@@ -1,0 +1,36 @@
+import { strerror, errnoOf } from './errno';
+
+/**
+ * Every failure the library reports is a KmodError: the errno kmod would see (positive, as in errno.h),
+ * the file concerned when there is one, and a message that names both. The CLI maps these to kmod's
+ * message texts and exit codes; the library itself never prints and never exits.
+ */
+export class KmodError extends Error {
+  readonly errno: number;
+  readonly file?: string;
+  constructor(errno: number, message?: string, options?: { file?: string; cause?: unknown }) {
+    super(message ?? strerror(errno), options?.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = 'KmodError';
+    this.errno = errno;
+    this.file = options?.file;
+  }
+  /** strerror() of the errno: what kmod prints through %m. */
+  get reason(): string {
+    return strerror(this.errno);
+  }
+}
+
+/** A file whose contents are malformed (ELF, index, compressed stream, state file, ...). */
+export class FormatError extends KmodError {
+  constructor(file: string, what: string, errno = 22 /* EINVAL */) {
+    super(errno, `${file}: ${what}`, { file });
+    this.name = 'FormatError';
+  }
+}
+
+/** Wraps a Node.js system error (fs) into a KmodError with the same errno. */
+export function fromSystemError(err: unknown, file?: string): KmodError {
+  if (err instanceof KmodError) return err;
+  const errno = errnoOf(err);
+  return new KmodError(errno, file ? `${file}: ${strerror(errno)}` : strerror(errno), { file, cause: err });
+}
