@@ -1,0 +1,56 @@
+// Shared timing helpers for `npm run bench`: medians of several runs, ratios side by side.
+'use strict';
+const { spawnSync, execFileSync } = require('node:child_process');
+const path = require('node:path');
+
+const repoRoot = path.resolve(__dirname, '..');
+
+/** The reference material (kmod 34.2, Debian tree), as scripts/fetch-reference.sh reports it. */
+function reference() {
+  const out = execFileSync('bash', [path.join(repoRoot, 'scripts/fetch-reference.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = {};
+  for (const line of out.split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line);
+    if (m) r[m[1]] = m[2];
+  }
+  r.MODDIR = path.join(r.KTREE, 'lib/modules', r.KVER);
+  return r;
+}
+
+/** Environment for timed commands: no NODE_EXTRA_CA_CERTS, which costs Node 20 ~34 ms per start. */
+function benchEnv(extra = {}) {
+  return { PATH: process.env.PATH, LANG: 'C', LC_ALL: 'C', ...extra };
+}
+
+/** Median wall time in ms of `runs` executions of argv (after one warm-up), and peak RSS in KiB. */
+function time(argv, { runs = 9, env = benchEnv(), cwd } = {}) {
+  spawnSync(argv[0], argv.slice(1), { env, cwd, stdio: 'ignore' });
+  const ms = [];
+  let peak = 0;
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync('/usr/bin/time', ['-f', '%M', ...argv], { env, cwd, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    const kb = Number.parseInt((r.stderr || '').trim().split('\n').pop(), 10);
+    if (kb > peak) peak = kb;
+  }
+  ms.sort((a, b) => a - b);
+  return { ms: ms[Math.floor(ms.length / 2)], peakKiB: peak };
+}
+
+/** kmod 34.2's tool as argv */
+function kmodArgv(ref, tool, args) {
+  const k = ref.KMOD_ROOT;
+  return [`${k}/usr/lib64/ld-linux-x86-64.so.2`, '--library-path', `${k}/usr/lib/x86_64-linux-gnu`, '--argv0', tool, `${k}/usr/bin/kmod`, ...args];
+}
+
+/** kmodts' tool as argv */
+function kmodtsArgv(tool, args, settings = []) {
+  return [process.execPath, path.join(repoRoot, 'bin/kmodts.js'), ...settings, tool, ...args];
+}
+
+function row(label, value) {
+  console.log(`${label.padEnd(58)} ${value}`);
+}
+
+module.exports = { repoRoot, reference, benchEnv, time, kmodArgv, kmodtsArgv, row };
