@@ -1,0 +1,6 @@
+// kmodts' public library API. The CLI (src/cli/) uses nothing that is not exported from here.
+export * from './errors';
+export { strerror } from './errno';
+export * from './context';
+export * from './backend';
+export * from './config';
