@@ -1,0 +1,151 @@
+// The running kernel: state from /proc and /sys (relocatable for tests), system calls through the
+// native addon (native/, loaded only when a module is really loaded or removed).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Backend, InitState, ProcModule } from '../backend';
+import { KmodError } from '../errors';
+import { ENOSYS } from '../errno';
+
+export interface NativeBackendOptions {
+  sysDir?: string;
+  procDir?: string;
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'latin1');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Directory entries in the order the kernel returns them (readdirSync sorts; kmod does not). */
+export function rawDirEntries(dir: string): string[] {
+  let d: fs.Dir;
+  try {
+    d = fs.opendirSync(dir);
+  } catch {
+    return [];
+  }
+  const names: string[] = [];
+  try {
+    for (let e = d.readSync(); e !== null; e = d.readSync()) names.push(e.name);
+  } finally {
+    d.closeSync();
+  }
+  return names;
+}
+
+/** Parses /proc/modules text: "name size refcnt users state address [(taints)]" per line. */
+export function parseProcModules(text: string): ProcModule[] {
+  const out: ProcModule[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const f = line.split(' ');
+    if (f.length < 6) continue;
+    const users = f[3] === '-' ? [] : f[3].split(',').filter((u) => u !== '');
+    const state = f[4] === 'Loading' || f[4] === 'Unloading' ? f[4] : 'Live';
+    out.push({
+      name: f[0],
+      size: Number.parseInt(f[1], 10),
+      refcnt: Number.parseInt(f[2], 10),
+      users,
+      state,
+      address: f[5],
+      taints: f[6] !== undefined ? f[6].replace(/^\(|\)$/g, '') : '',
+    });
+  }
+  return out;
+}
+
+interface NativeAddon {
+  finitModule(fd: number, params: string, flags: number): number;
+  initModule(image: Uint8Array, params: string): number;
+  deleteModule(name: string, flags: number): number;
+}
+
+let addon: NativeAddon | undefined;
+/** The compiled helper, loaded on first use. */
+function nativeAddon(): NativeAddon {
+  if (addon) return addon;
+  try {
+    addon = require(path.join(__dirname, '../../build/Release/kmodts_native.node')) as NativeAddon;
+  } catch (err) {
+    throw new KmodError(ENOSYS, 'the native loader (build/Release/kmodts_native.node) is not built; run `npm rebuild kmodts` with a C compiler', { cause: err });
+  }
+  return addon;
+}
+
+export class NativeBackend implements Backend {
+  readonly kind = 'native' as const;
+  readonly sysDir: string;
+  readonly procDir: string;
+
+  constructor(opts: NativeBackendOptions = {}) {
+    this.sysDir = opts.sysDir ?? '/sys';
+    this.procDir = opts.procDir ?? '/proc';
+  }
+
+  private moduleDir(name: string): string {
+    return path.join(this.sysDir, 'module', name);
+  }
+
+  finitModule(file: string, params: string, flags: number): void {
+    const a = nativeAddon();
+    const fd = fs.openSync(file, 'r');
+    try {
+      const r = a.finitModule(fd, params, flags);
+      if (r < 0) throw new KmodError(-r, undefined, { file });
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  initModule(image: Uint8Array, params: string): void {
+    const r = nativeAddon().initModule(image, params);
+    if (r < 0) throw new KmodError(-r);
+  }
+
+  deleteModule(name: string, flags: number): void {
+    const r = nativeAddon().deleteModule(name, flags);
+    if (r < 0) throw new KmodError(-r);
+  }
+
+  initstate(name: string): InitState | undefined {
+    const s = readText(path.join(this.moduleDir(name), 'initstate'));
+    if (s !== undefined) {
+      const v = s.trim();
+      if (v === 'live' || v === 'coming' || v === 'going') return v;
+      return undefined;
+    }
+    try {
+      return fs.statSync(this.moduleDir(name)).isDirectory() ? 'builtin' : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  refcnt(name: string): number | undefined {
+    const s = readText(path.join(this.moduleDir(name), 'refcnt'));
+    if (s === undefined) return undefined;
+    const n = Number.parseInt(s, 10);
+    return Number.isNaN(n) ? undefined : n;
+  }
+
+  holders(name: string): string[] {
+    return rawDirEntries(path.join(this.moduleDir(name), 'holders'));
+  }
+
+  procModules(): ProcModule[] | undefined {
+    const text = readText(path.join(this.procDir, 'modules'));
+    return text === undefined ? undefined : parseProcModules(text);
+  }
+
+  compression(): string | undefined {
+    return readText(path.join(this.sysDir, 'module', 'compression'))?.trim();
+  }
+
+  readModuleAttr(name: string, attr: string): string | undefined {
+    return readText(path.join(this.moduleDir(name), attr));
+  }
+}
