@@ -1,11 +1,26 @@
 // modprobe.d configuration (libkmod-config.c's model): the lists kmod keeps, in parse order.
 // The parser (loadConfig) and the `modprobe -c` formatter (formatConfig) live here too.
-import type { LogFn } from './context';
+import * as fs from 'node:fs';
+import { LOG_ERR, type LogFn } from './context';
+import { errnoOf, strerror } from './errno';
+import { readKernelCmdline } from './kcmdline';
+import { underscores } from './modname';
 
 export interface ConfigAlias { name: string; modname: string }
 export interface ConfigOptions { modname: string; options: string }
 export interface ConfigCommand { modname: string; command: string }
-export interface ConfigSoftdep { name: string; pre: string[]; post: string[] }
+export interface ConfigSoftdep {
+  name: string;
+  pre: string[];
+  post: string[];
+  /**
+   * The value `modprobe -c` prints for this entry (set by loadConfig): kmod shows the stretch of the
+   * line from the first to the last pre: name, then from the first to the last post: name, so names
+   * of the other kind in between are shown too (`softdep m pre: a post: b pre: c` →
+   * `pre: a b cpost: b`). Without it, formatConfig shows pre and post as they are.
+   */
+  shownAs?: string;
+}
 export interface ConfigWeakdep { name: string; deps: string[] }
 
 export interface ModprobeConfig {
@@ -26,4 +41,345 @@ export interface ConfigLoadOptions {
   /** where /proc is, for /proc/cmdline */
   procDir?: string;
   log?: LogFn;
+}
+
+/**
+ * kmod 34.2's default search path (Debian's build: SYSCONFDIR=/etc, DISTCONFDIR=/usr/lib), highest
+ * priority first: a file name found in an earlier directory hides the same name in later ones.
+ */
+export const DEFAULT_CONFIG_PATHS: readonly string[] = [
+  '/etc/modprobe.d',
+  '/run/modprobe.d',
+  '/usr/local/lib/modprobe.d',
+  '/usr/lib/modprobe.d',
+  '/lib/modprobe.d',
+];
+
+/** kmod formats file names into PATH_MAX (4096) byte buffers */
+const PATH_MAX = 4096;
+
+export function emptyConfig(): ModprobeConfig {
+  return { aliases: [], blacklists: [], options: [], installs: [], removes: [], softdeps: [], weakdeps: [] };
+}
+
+/** One file to parse: `dir/name`, or a -C path given as a file (`single`). */
+interface ConfigFile {
+  name: string;
+  nameBytes: Buffer;
+  dir: string;
+  single: boolean;
+}
+
+/**
+ * Adds a file to the list kept sorted by name (bytewise, as strcmp); a name already present was
+ * found in a higher-priority place and wins.
+ */
+function insertSorted(files: ConfigFile[], dir: string, name: string | undefined): void {
+  const single = name === undefined;
+  const n = single ? dir.slice(dir.lastIndexOf('/') + 1) : name;
+  const nameBytes = Buffer.from(n);
+  let i = 0;
+  for (; i < files.length; i++) {
+    const cmp = Buffer.compare(nameBytes, files[i].nameBytes);
+    if (cmp === 0) return;
+    if (cmp < 0) break;
+  }
+  files.splice(i, 0, { name: n, nameBytes, dir, single });
+}
+
+/** conf_files_list(): a directory's *.conf files (not hidden, not directories), or a single file. */
+function listConfigPath(files: ConfigFile[], path: string, log?: LogFn): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(path);
+  } catch {
+    return; // missing default directories are normal
+  }
+  if (!st.isDirectory()) {
+    insertSorted(files, path, undefined);
+    return;
+  }
+  let dir: fs.Dir;
+  try {
+    dir = fs.opendirSync(path);
+  } catch (err) {
+    log?.(LOG_ERR, 'conf_files_list', `opendir(${path}): ${strerror(errnoOf(err))}\n`);
+    return;
+  }
+  try {
+    // raw readdir order: it decides the order of the error messages below
+    for (let ent = dir.readSync(); ent !== null; ent = dir.readSync()) {
+      const fn = ent.name;
+      if (fn.startsWith('.') || fn.length < 6 || !fn.endsWith('.conf')) continue;
+      let est: fs.Stats;
+      try {
+        est = fs.statSync(`${path}/${fn}`);
+      } catch {
+        log?.(LOG_ERR, 'conf_files_filter_out', `Cannot stat directory entry: ${path}/${fn}\n`);
+        continue;
+      }
+      if (est.isDirectory()) {
+        log?.(LOG_ERR, 'conf_files_filter_out', `Directories inside directories are not supported: ${path}/${fn}\n`);
+        continue;
+      }
+      insertSorted(files, path, fn);
+    }
+  } catch {
+    // a directory that fails mid-read ends its listing, as readdir() returning NULL does
+  } finally {
+    dir.closeSync();
+  }
+}
+
+/**
+ * Loads the modprobe configuration as libkmod's kmod_config_new(): <moduleDir>/modules.softdep and
+ * modules.weakdep plus every *.conf of the search path (opts.configPaths, else DEFAULT_CONFIG_PATHS),
+ * merged by file name and parsed in name order, then the kernel command line. Problems are reported
+ * through opts.log with libkmod's texts; unreadable files are skipped silently, as kmod does.
+ */
+export function loadConfig(opts: ConfigLoadOptions): ModprobeConfig {
+  const cfg = emptyConfig();
+  const log = opts.log;
+  const files: ConfigFile[] = [];
+  insertSorted(files, opts.moduleDir, 'modules.softdep');
+  insertSorted(files, opts.moduleDir, 'modules.weakdep');
+  for (const path of opts.configPaths ?? DEFAULT_CONFIG_PATHS) listConfigPath(files, path, log);
+
+  for (const f of files) {
+    const fn = f.single ? f.dir : `${f.dir}/${f.name}`;
+    if (!f.single && Buffer.byteLength(fn) >= PATH_MAX) {
+      log?.(LOG_ERR, 'kmod_config_new', `Error parsing ${fn}: path too long\n`);
+      continue;
+    }
+    let text: string;
+    try {
+      text = fs.readFileSync(fn, 'utf8');
+    } catch {
+      continue; // kmod skips files it cannot open
+    }
+    parseConfigText(cfg, text, fn, log);
+  }
+
+  const kcmdline = readKernelCmdline(opts.procDir ?? '/proc', log);
+  for (const o of kcmdline.options) cfg.options.push(o);
+  for (const b of kcmdline.blacklists) cfg.blacklists.push(b);
+  return cfg;
+}
+
+/**
+ * The logical lines of a file as kmod's freadline_wrapped() gives them: backslash-newline joins
+ * lines, backslash-anything keeps the character, a trailing backslash at the end of the file is
+ * dropped; each line comes with the number of the last physical line it used.
+ */
+export function* configLines(text: string): Generator<{ line: string; lineNumber: number }> {
+  let lineNumber = 0;
+  let pos = 0;
+  const len = text.length;
+  while (pos < len) {
+    let line = '';
+    let used = 0;
+    let ended = false;
+    while (pos < len) {
+      const nl = text.indexOf('\n', pos);
+      const bs = text.indexOf('\\', pos);
+      if (bs >= 0 && (nl < 0 || bs < nl)) {
+        line += text.slice(pos, bs);
+        if (bs + 1 >= len) {
+          pos = len; // backslash at the end of the file
+        } else if (text[bs + 1] === '\n') {
+          used++;
+          pos = bs + 2;
+        } else {
+          line += text[bs + 1];
+          pos = bs + 2;
+        }
+        continue;
+      }
+      if (nl < 0) {
+        line += text.slice(pos);
+        pos = len;
+        break;
+      }
+      line += text.slice(pos, nl);
+      pos = nl + 1;
+      ended = true;
+      break;
+    }
+    // a file ending inside an empty continued line gives no line at all
+    if (!ended && line === '') return;
+    used++;
+    lineNumber += used;
+    yield { line, lineNumber };
+  }
+}
+
+/** strtok_r() over one line: words separated by spaces and tabs, then "the rest of the line". */
+class LineTokens {
+  private pos = 0;
+  constructor(private readonly s: string) {}
+
+  /** next word; null at the end of the line */
+  word(): string | null {
+    const s = this.s;
+    let i = this.pos;
+    while (i < s.length && (s[i] === ' ' || s[i] === '\t')) i++;
+    if (i >= s.length) {
+      this.pos = i;
+      return null;
+    }
+    let j = i;
+    while (j < s.length && s[j] !== ' ' && s[j] !== '\t') j++;
+    this.pos = j < s.length ? j + 1 : j; // the one delimiter after the word is consumed
+    return s.slice(i, j);
+  }
+
+  /** everything after the previous word and its single delimiter (further spaces kept); null if empty */
+  rest(): string | null {
+    if (this.pos >= this.s.length) return null;
+    const r = this.s.slice(this.pos);
+    this.pos = this.s.length;
+    return r;
+  }
+}
+
+function isCSpace(c: string): boolean {
+  return c === ' ' || c === '\t' || c === '\n' || c === '\v' || c === '\f' || c === '\r';
+}
+
+/**
+ * Splits a softdep/weakdep value into words as kmod does: on runs of whitespace, except that a single
+ * whitespace character at the very start stays glued to the first word (kmod's scanner never skips
+ * it), so `softdep m  pre: a` (two spaces after the name) reads " pre:" and loses its first word.
+ */
+export function depWords(value: string): string[] {
+  const words: string[] = [];
+  let i = 0;
+  const len = value.length;
+  let glued = '';
+  if (len >= 2 && isCSpace(value[0]) && !isCSpace(value[1])) {
+    glued = value[0];
+    i = 1;
+  }
+  while (i < len) {
+    while (i < len && isCSpace(value[i])) i++;
+    if (i >= len) break;
+    let j = i;
+    while (j < len && !isCSpace(value[j])) j++;
+    words.push(glued + value.slice(i, j));
+    glued = '';
+    i = j;
+  }
+  return words;
+}
+
+function parseSoftdep(name: string, value: string): ConfigSoftdep {
+  const pre: string[] = [];
+  const post: string[] = [];
+  // kmod stores all names in one buffer in line order and shows the spans between first and last
+  const inLine: string[] = [];
+  let firstPre = -1;
+  let lastPre = -1;
+  let firstPost = -1;
+  let lastPost = -1;
+  let mode: 'none' | 'pre' | 'post' = 'none';
+  for (const w of depWords(value)) {
+    if (w === 'pre:') mode = 'pre';
+    else if (w === 'post:') mode = 'post';
+    else if (mode === 'pre') {
+      if (firstPre < 0) firstPre = inLine.length;
+      lastPre = inLine.length;
+      inLine.push(w);
+      pre.push(w);
+    } else if (mode === 'post') {
+      if (firstPost < 0) firstPost = inLine.length;
+      lastPost = inLine.length;
+      inLine.push(w);
+      post.push(w);
+    }
+  }
+  let shownAs = '';
+  if (firstPre >= 0) shownAs += `pre: ${inLine.slice(firstPre, lastPre + 1).join(' ')}`;
+  if (firstPost >= 0) shownAs += `post: ${inLine.slice(firstPost, lastPost + 1).join(' ')}`;
+  return { name, pre, post, shownAs };
+}
+
+/**
+ * Parses one configuration file's text into cfg (kmod_config_parse). `filename` is how kmod names
+ * the file in its messages.
+ */
+export function parseConfigText(cfg: ModprobeConfig, text: string, filename: string, log?: LogFn): void {
+  for (const { line: raw, lineNumber } of configLines(text)) {
+    const nul = raw.indexOf('\0');
+    const line = nul >= 0 ? raw.slice(0, nul) : raw;
+    if (line === '' || line[0] === '#') continue;
+    const t = new LineTokens(line);
+    const cmd = t.word();
+    if (cmd === null) continue;
+    let ok = true;
+    switch (cmd) {
+      case 'alias': {
+        const alias = underscores(t.word());
+        const modname = alias === null ? null : underscores(t.word());
+        if (alias === null || modname === null) ok = false;
+        else cfg.aliases.push({ name: alias, modname });
+        break;
+      }
+      case 'blacklist': {
+        const modname = underscores(t.word());
+        if (modname === null) ok = false;
+        else cfg.blacklists.push(modname);
+        break;
+      }
+      case 'options':
+      case 'install':
+      case 'remove':
+      case 'softdep':
+      case 'weakdep': {
+        const modname = underscores(t.word());
+        const rest = t.rest();
+        if (modname === null || rest === null) {
+          ok = false;
+          break;
+        }
+        if (cmd === 'options') cfg.options.push({ modname, options: rest.replace(/\t/g, ' ') });
+        else if (cmd === 'install') cfg.installs.push({ modname, command: rest });
+        else if (cmd === 'remove') cfg.removes.push({ modname, command: rest });
+        else if (cmd === 'softdep') cfg.softdeps.push(parseSoftdep(modname, rest));
+        else cfg.weakdeps.push({ name: modname, deps: depWords(rest) });
+        break;
+      }
+      case 'include':
+      case 'config':
+        log?.(LOG_ERR, 'kmod_config_parse', `${filename}: command ${cmd} is deprecated and not parsed anymore\n`);
+        break;
+      default:
+        ok = false;
+    }
+    if (!ok) log?.(LOG_ERR, 'kmod_config_parse', `${filename} line ${lineNumber}: ignoring bad line starting with '${cmd}'\n`);
+  }
+}
+
+/** softdep_to_char(): "pre: a b" and "post: c d", run together without a separator (as kmod). */
+export function softdepValue(sd: ConfigSoftdep): string {
+  if (sd.shownAs !== undefined) return sd.shownAs;
+  let s = '';
+  if (sd.pre.length > 0) s += `pre: ${sd.pre.join(' ')}`;
+  if (sd.post.length > 0) s += `post: ${sd.post.join(' ')}`;
+  return s;
+}
+
+/**
+ * The configuration part of `modprobe -c`: blacklist, install, remove, alias, options, softdep and
+ * weakdep lines, each kind in parse order (the index dump that follows is not included).
+ */
+export function formatConfig(cfg: ModprobeConfig): string {
+  const out: string[] = [];
+  for (const b of cfg.blacklists) out.push(`blacklist ${b}\n`);
+  for (const c of cfg.installs) out.push(`install ${c.modname} ${c.command}\n`);
+  for (const c of cfg.removes) out.push(`remove ${c.modname} ${c.command}\n`);
+  for (const a of cfg.aliases) out.push(`alias ${a.name} ${a.modname}\n`);
+  for (const o of cfg.options) out.push(`options ${o.modname} ${o.options}\n`);
+  for (const sd of cfg.softdeps) out.push(`softdep ${sd.name} ${softdepValue(sd)}\n`);
+  for (const w of cfg.weakdeps) out.push(`weakdep ${w.name} ${w.deps.join(' ')}\n`);
+  return out.join('');
 }

@@ -4,3 +4,5 @@ export { strerror } from './errno';
 export * from './context';
 export * from './backend';
 export * from './config';
+export { modnameNormalize, modnameFromPath, aliasNormalize, underscores } from './modname';
+export { parseKernelCmdline, readKernelCmdline, type KernelCmdlineConfig } from './kcmdline';

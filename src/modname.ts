@@ -1,0 +1,72 @@
+// Module-name normalization as kmod does it (shared/util.c): module names use '_' where files and
+// users may write '-'; alias patterns keep '-' inside [...] character classes.
+
+/** kmod's name buffers are PATH_MAX (4096) bytes: longer names are cut at 4095 characters. */
+const NAME_MAX_CHARS = 4095;
+
+/**
+ * modname_normalize(): the part before the first '.', with '-' turned into '_'
+ * ("snd-hda-intel.ko.xz" → "snd_hda_intel").
+ */
+export function modnameNormalize(name: string): string {
+  let end = name.length;
+  const dot = name.indexOf('.');
+  if (dot >= 0) end = dot;
+  const nul = name.indexOf('\0');
+  if (nul >= 0 && nul < end) end = nul;
+  if (end > NAME_MAX_CHARS) end = NAME_MAX_CHARS;
+  const s = name.slice(0, end);
+  return s.includes('-') ? s.replace(/-/g, '_') : s;
+}
+
+/**
+ * path_to_modname(): the normalized module name of a file path ("kernel/fs/foo-bar.ko.zst" → "foo_bar");
+ * null when the path ends in '/' or is empty (no basename).
+ */
+export function modnameFromPath(path: string): string | null {
+  const base = path.slice(path.lastIndexOf('/') + 1);
+  if (base === '') return null;
+  return modnameNormalize(base);
+}
+
+/**
+ * The bracket rule shared by alias_normalize() and underscores(): '-' becomes '_' except inside a
+ * [...] class; a ']' outside a class or a '[' never closed makes the whole name invalid (null, kmod's
+ * -EINVAL). `limit` cuts the result as alias_normalize's fixed buffer does.
+ */
+function dashesToUnderscores(s: string, limit: number): string | null {
+  if (s.length <= limit && !/[-[\]\0]/.test(s)) return s;
+  let out = '';
+  let i = 0;
+  for (; i < limit && i < s.length; i++) {
+    const c = s[i];
+    if (c === '\0') break;
+    if (c === '-') out += '_';
+    else if (c === ']') return null;
+    else if (c === '[') {
+      const close = s.indexOf(']', i);
+      const nul = s.indexOf('\0', i);
+      if (close < 0 || (nul >= 0 && nul < close)) return null;
+      out += s.slice(i, close + 1);
+      i = close;
+    } else out += c;
+  }
+  return out;
+}
+
+/**
+ * alias_normalize(): what every lookup name goes through before kmod searches for it ('-' → '_'
+ * outside [...]). Returns null for bad brackets, where kmod fails with -EINVAL.
+ */
+export function aliasNormalize(alias: string): string | null {
+  return dashesToUnderscores(alias, NAME_MAX_CHARS);
+}
+
+/**
+ * underscores(): the configuration parser's in-place variant of aliasNormalize (no length limit).
+ * Returns null for bad brackets or a missing word (kmod's -EINVAL for a NULL argument).
+ */
+export function underscores(s: string | null | undefined): string | null {
+  if (s === null || s === undefined) return null;
+  return dashesToUnderscores(s, Number.POSITIVE_INFINITY);
+}
