@@ -1,5 +1,14 @@
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Backend } from './backend';
+import type { ModprobeConfig } from './config';
+import { EINVAL, ENOENT, EEXIST } from './errno';
+import { KmodError, fromSystemError } from './errors';
+import { fnmatch } from './fnmatch';
+import { BinaryIndex, IndexHeaderError, type ModuleIndex } from './indexes/binary';
+import { INDEX_FILES, INDEX_LOAD_ORDER, type IndexName } from './indexes/format';
+import { Module } from './module';
+import { aliasNormalize, modnameFromPath, modnameNormalize } from './modname';
 
 /** libkmod log priorities (syslog levels) */
 export const LOG_CRIT = 2;
@@ -35,6 +44,8 @@ export interface ContextOptions {
   log?: LogFn;
   /** the kernel to query and load into; default: the native backend */
   backend?: Backend;
+  /** an already parsed configuration (skips loadConfig) */
+  config?: ModprobeConfig;
 }
 
 /** uname -r of the running kernel */
@@ -48,3 +59,266 @@ export function moduleDirectory(opts: Pick<ContextOptions, 'root' | 'kernelVersi
   const kver = opts.kernelVersion ?? runningKernelVersion();
   return `${opts.root ?? ''}${MODULE_DIRECTORY}/${kver}`;
 }
+
+/** path_make_absolute_cwd: cwd + '/' + p for relative paths, no normalization. */
+export function absolutePath(p: string): string {
+  return p.startsWith('/') ? p : `${process.cwd()}/${p}`;
+}
+
+const noLog: LogFn = () => {};
+
+/**
+ * A libkmod context: one module directory, one configuration, one kernel. Modules are pooled by
+ * name (and by name + alias for modules found through an alias), as libkmod does: the same Module
+ * object is returned for the same key, which matters for the probe-list flags.
+ */
+export class Context {
+  /** absolute module directory (kmod_get_dirname) */
+  readonly dirname: string;
+  readonly kernelVersion: string;
+  readonly configPaths?: string[];
+  readonly procDir: string;
+  readonly sysDir: string;
+  readonly log: LogFn;
+  private _backend?: Backend;
+  private _config?: ModprobeConfig;
+  private readonly indexes = new Map<IndexName, ModuleIndex | undefined>();
+  private readonly pool = new Map<string, Module>();
+
+  constructor(readonly options: ContextOptions = {}) {
+    this.kernelVersion = options.kernelVersion ?? runningKernelVersion();
+    this.dirname = absolutePath(moduleDirectory({ ...options, kernelVersion: this.kernelVersion }));
+    this.configPaths = options.configPaths;
+    this.procDir = options.procDir ?? '/proc';
+    this.sysDir = options.sysDir ?? '/sys';
+    this.log = options.log ?? noLog;
+    this._backend = options.backend;
+    this._config = options.config;
+  }
+
+  /** The kernel: the given backend, else the native one over procDir/sysDir. */
+  get backend(): Backend {
+    if (this._backend === undefined) {
+      const { NativeBackend } = require('./backends/native') as typeof import('./backends/native');
+      this._backend = new NativeBackend({ sysDir: this.sysDir, procDir: this.procDir });
+    }
+    return this._backend;
+  }
+
+  /** modprobe.d + modules.softdep/weakdep + kernel command line, parsed on first use (kmod_new). */
+  config(): ModprobeConfig {
+    if (this._config === undefined) {
+      const { loadConfig } = require('./config') as typeof import('./config');
+      this._config = loadConfig({ configPaths: this.configPaths, moduleDir: this.dirname, procDir: this.procDir, log: this.log });
+    }
+    return this._config;
+  }
+
+  /** path of one of the binary indexes */
+  indexPath(name: IndexName): string {
+    return `${this.dirname}/${INDEX_FILES[name].file}.bin`;
+  }
+
+  /**
+   * An index, read on first use. Missing (or refused by its header, as libkmod's reader refuses it)
+   * gives undefined: no matches. When the .bin file is missing, the text file depmod writes next to it
+   * is used instead (see docs/compat.md). Malformed contents throw FormatError.
+   */
+  index(name: IndexName): ModuleIndex | undefined {
+    if (this.indexes.has(name)) return this.indexes.get(name);
+    let idx: ModuleIndex | undefined;
+    try {
+      idx = BinaryIndex.open(this.indexPath(name));
+      if (idx === undefined) {
+        const { openTextIndex } = require('./indexes/text') as typeof import('./indexes/text');
+        idx = openTextIndex(this.dirname, name);
+      }
+    } catch (err) {
+      if (!(err instanceof IndexHeaderError)) throw err;
+      idx = undefined;
+    }
+    this.indexes.set(name, idx);
+    return idx;
+  }
+
+  /**
+   * kmod_load_resources (modprobe does this once): opens the indexes in kmod's order and reports a
+   * refused header as libkmod does; the first failure (other than modules.builtin.alias.bin) stops it.
+   */
+  loadResources(): void {
+    for (const name of INDEX_LOAD_ORDER) {
+      let failed = false;
+      try {
+        const idx = BinaryIndex.open(this.indexPath(name));
+        if (idx === undefined) failed = true;
+        else this.indexes.set(name, idx);
+      } catch (err) {
+        if (!(err instanceof IndexHeaderError)) throw err;
+        if (err.kmodMessage !== undefined) this.log(LOG_ERR, 'index_mm_open', err.kmodMessage);
+        this.indexes.set(name, undefined);
+        failed = true;
+      }
+      if (failed && name !== 'builtinAlias') return;
+    }
+  }
+
+  // ---- module pool ------------------------------------------------------------------------
+
+  private pooled(name: string, alias?: string): Module {
+    const key = alias === undefined ? name : `${name}\\${alias}`;
+    let m = this.pool.get(key);
+    if (m === undefined) {
+      m = new Module(this, name, alias);
+      this.pool.set(key, m);
+    }
+    return m;
+  }
+
+  /** every module created so far (kmod's hash of modules) */
+  pooledModules(): IterableIterator<Module> {
+    return this.pool.values();
+  }
+
+  /** kmod_module_new_from_name: the module of that (normalized) name, whether it exists or not. */
+  moduleFromName(name: string): Module {
+    return this.pooled(modnameNormalize(name));
+  }
+
+  /** kmod_module_new_from_alias: module `name` as reached through `alias`. */
+  moduleFromAlias(alias: string, name: string): Module {
+    return this.pooled(name, alias);
+  }
+
+  /**
+   * kmod_module_new_from_path: the module in that file (name from the file name). Throws KmodError
+   * with the stat() errno when the file is not there.
+   */
+  moduleFromPath(file: string): Module {
+    const abs = absolutePath(file);
+    try {
+      fs.statSync(abs);
+    } catch (err) {
+      throw fromSystemError(err, file);
+    }
+    const name = modnameFromPath(file);
+    if (name === null || name === '') throw new KmodError(ENOENT, `${file}: no module name in path`, { file });
+    const m = this.pooled(name);
+    if (m.knownPath === undefined) m.knownPath = abs;
+    else if (m.knownPath !== abs) {
+      this.log(LOG_ERR, 'kmod_module_new_from_path', `kmod_module '${name}' already exists with different path: new-path='${abs}' old-path='${m.knownPath}'\n`);
+      throw new KmodError(EEXIST, `module ${name} already exists with path ${m.knownPath}`, { file });
+    }
+    m.builtinState = false;
+    return m;
+  }
+
+  // ---- lookups ----------------------------------------------------------------------------
+
+  /** the modules.dep line of a module name (kmod_search_moddep) */
+  searchModdep(name: string): string | undefined {
+    return this.index('dep')?.search(name);
+  }
+
+  /** whether modules.builtin.bin lists the name */
+  isBuiltinName(name: string): boolean {
+    return this.index('builtin')?.search(name) !== undefined;
+  }
+
+  private lookupConfig(name: string): Module[] {
+    const out: Module[] = [];
+    for (const a of this.config().aliases) {
+      if (fnmatch(a.name, name)) out.push(this.moduleFromAlias(a.name, a.modname));
+    }
+    return out;
+  }
+
+  private lookupModdep(name: string): Module[] {
+    if (name.includes(':')) return [];
+    const line = this.searchModdep(name);
+    if (line === undefined) return [];
+    const m = this.moduleFromName(name);
+    m.parseDepline(line);
+    return [m];
+  }
+
+  private lookupAliasIndex(index: IndexName, name: string): Module[] {
+    const idx = this.index(index);
+    if (idx === undefined) return [];
+    return idx.searchWild(name).map((v) => this.moduleFromAlias(name, v.value));
+  }
+
+  private lookupCommands(name: string): Module[] {
+    const cfg = this.config();
+    const install = cfg.installs.find((c) => c.modname === name);
+    if (install !== undefined) {
+      const m = this.moduleFromName(install.modname);
+      m.setInstallCommand(install.command);
+      return [m];
+    }
+    const remove = cfg.removes.find((c) => c.modname === name);
+    if (remove !== undefined) {
+      const m = this.moduleFromName(remove.modname);
+      m.setRemoveCommand(remove.command);
+      return [m];
+    }
+    return [];
+  }
+
+  private lookupBuiltin(name: string): Module[] {
+    if (!this.isBuiltinName(name)) return [];
+    const m = this.moduleFromName(name);
+    m.builtinState = true;
+    return [m];
+  }
+
+  private lookupBuiltinAlias(name: string): Module[] {
+    const list = this.lookupAliasIndex('builtinAlias', name);
+    for (const m of list) m.builtinState = true;
+    return list;
+  }
+
+  /**
+   * kmod_module_new_from_lookup: the modules a name or alias stands for, in kmod 34.2's order:
+   * config aliases (fnmatch), modules.dep, modules.symbols (for "symbol:..."), install/remove
+   * commands, modules.alias, modules.builtin, modules.builtin.alias. The first step that finds
+   * something wins. Throws KmodError(EINVAL) for a name with unbalanced brackets.
+   */
+  lookup(given: string): Module[] {
+    const name = aliasNormalize(given);
+    if (name === null) throw new KmodError(EINVAL, `invalid alias: ${given}`);
+    const steps: ((n: string) => Module[])[] = [
+      (n) => this.lookupConfig(n),
+      (n) => this.lookupModdep(n),
+      (n) => (n.startsWith('symbol:') ? this.lookupAliasIndex('symbols', n) : []),
+      (n) => this.lookupCommands(n),
+      (n) => this.lookupAliasIndex('alias', n),
+      (n) => this.lookupBuiltin(n),
+      (n) => this.lookupBuiltinAlias(n),
+    ];
+    for (const step of steps) {
+      const r = step(name);
+      if (r.length > 0) return r;
+    }
+    return [];
+  }
+
+  /** kmod_module_new_from_name_lookup (modinfo -m): modules.dep, modules.builtin, modules.builtin.alias. */
+  lookupName(given: string): Module | undefined {
+    const name = modnameNormalize(given);
+    for (const step of [(n: string) => this.lookupModdep(n), (n: string) => this.lookupBuiltin(n), (n: string) => this.lookupBuiltinAlias(n)]) {
+      const r = step(name);
+      if (r.length > 0) return r[0];
+    }
+    return undefined;
+  }
+
+  /** kmod_set_modules_visited(false) + kmod_set_modules_required(false) */
+  resetProbeFlags(): void {
+    for (const m of this.pool.values()) {
+      m.visited = false;
+      m.required = false;
+    }
+  }
+}
+
+

@@ -1,0 +1,262 @@
+// Reader of kmod's binary module indexes (modules.*.bin), following libkmod's searches exactly:
+// exact lookup (index_mm_search), wildcard search (index_mm_searchwild) and the dump used by
+// `modprobe -c`. The whole file is read into memory once (the files are a few hundred KiB) and every
+// read is bounds-checked: a malformed file raises FormatError naming the file and the offset.
+import * as fs from 'node:fs';
+import { FormatError, fromSystemError } from '../errors';
+import { fnmatch } from '../fnmatch';
+import {
+  INDEX_CHILDMAX,
+  INDEX_HEADER_SIZE,
+  INDEX_MAGIC,
+  INDEX_NODE_CHILDS,
+  INDEX_NODE_MASK,
+  INDEX_NODE_PREFIX,
+  INDEX_NODE_VALUES,
+  INDEX_VERSION_MAJOR,
+} from './format';
+
+/** A value stored under a key, with the priority depmod gave it (module index). */
+export interface IndexValue {
+  value: string;
+  priority: number;
+}
+
+/** What both the binary reader and the text fallback offer. */
+export interface ModuleIndex {
+  /** the file it was read from */
+  readonly file: string;
+  /** first value stored under exactly this key */
+  search(key: string): string | undefined;
+  /** values of every key matching `key`, keys being fnmatch patterns; ascending priority */
+  searchWild(key: string): IndexValue[];
+  /** "<prefix><key> <value>\n" for every value, keys in byte order (modprobe -c) */
+  dump(prefix: string): string;
+}
+
+/** The header of an index file is wrong: libkmod refuses the file (with this message, if any). */
+export class IndexHeaderError extends FormatError {
+  constructor(file: string, what: string, readonly kmodMessage?: string) {
+    super(file, what);
+    this.name = 'IndexHeaderError';
+  }
+}
+
+interface Node {
+  prefix: string;
+  first: number;
+  last: number;
+  /** buffer offset of the child reference array */
+  children: number;
+  valueCount: number;
+  /** buffer offset of the first value */
+  values: number;
+}
+
+const EMPTY_NODE: Node = { prefix: '', first: INDEX_CHILDMAX, last: 0, children: 0, valueCount: 0, values: 0 };
+
+/** libkmod's add_value: insert before the first value whose priority is >= the new one. */
+export function addValue(out: IndexValue[], v: IndexValue): void {
+  let i = 0;
+  while (i < out.length && out[i].priority < v.priority) i++;
+  out.splice(i, 0, v);
+}
+
+export class BinaryIndex implements ModuleIndex {
+  private readonly root: Node | undefined;
+
+  constructor(private readonly buf: Buffer, readonly file: string) {
+    if (buf.length < INDEX_HEADER_SIZE) {
+      throw new IndexHeaderError(file, `too short for an index header (${buf.length} bytes)`);
+    }
+    const magic = buf.readUInt32BE(0);
+    if (magic !== INDEX_MAGIC) {
+      throw new IndexHeaderError(
+        file,
+        `bad magic 0x${magic.toString(16)} (expected 0x${INDEX_MAGIC.toString(16)})`,
+        `magic check fail: ${magic.toString(16)} instead of ${INDEX_MAGIC.toString(16)}\n`,
+      );
+    }
+    const version = buf.readUInt32BE(4);
+    if (version >>> 16 !== INDEX_VERSION_MAJOR) {
+      throw new IndexHeaderError(
+        file,
+        `unsupported major version ${version >>> 16} (expected ${INDEX_VERSION_MAJOR})`,
+        `major version check fail: ${version >>> 16} instead of ${INDEX_VERSION_MAJOR}\n`,
+      );
+    }
+    this.root = this.readNode(buf.readUInt32BE(8));
+  }
+
+  /** Reads an index file; undefined when it does not exist (kmod: no matches). */
+  static open(file: string): BinaryIndex | undefined {
+    let buf: Buffer;
+    try {
+      buf = fs.readFileSync(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw fromSystemError(err, file);
+    }
+    return new BinaryIndex(buf, file);
+  }
+
+  private bad(what: string, offset: number): never {
+    throw new FormatError(this.file, `${what} at offset ${offset}`);
+  }
+
+  private u32(pos: number): number {
+    if (pos + 4 > this.buf.length) this.bad('truncated node', pos);
+    return this.buf.readUInt32BE(pos);
+  }
+
+  private cstring(pos: number): { s: string; next: number } {
+    const end = this.buf.indexOf(0, pos);
+    if (end < 0) this.bad('unterminated string', pos);
+    return { s: this.buf.toString('latin1', pos, end), next: end + 1 };
+  }
+
+  /** The node a reference points at; undefined for a null reference (absent child). */
+  private readNode(ref: number): Node | undefined {
+    const offset = ref & INDEX_NODE_MASK;
+    if ((ref & (INDEX_NODE_PREFIX | INDEX_NODE_CHILDS | INDEX_NODE_VALUES)) === 0) {
+      // no parts: libkmod reads nothing (the empty index's root, or an absent child)
+      return offset === 0 ? undefined : EMPTY_NODE;
+    }
+    if (offset < INDEX_HEADER_SIZE || offset >= this.buf.length) this.bad('node reference out of range', offset);
+    let p = offset;
+    let prefix = '';
+    if (ref & INDEX_NODE_PREFIX) {
+      const r = this.cstring(p);
+      prefix = r.s;
+      p = r.next;
+    }
+    let first = INDEX_CHILDMAX;
+    let last = 0;
+    let children = 0;
+    if (ref & INDEX_NODE_CHILDS) {
+      if (p + 2 > this.buf.length) this.bad('truncated node', p);
+      first = this.buf[p];
+      last = this.buf[p + 1];
+      if (first > last || first >= INDEX_CHILDMAX || last >= INDEX_CHILDMAX) this.bad(`bad child range ${first}..${last}`, p);
+      children = p + 2;
+      p = children + 4 * (last - first + 1);
+      if (p > this.buf.length) this.bad('truncated child table', children);
+    }
+    let valueCount = 0;
+    let values = 0;
+    if (ref & INDEX_NODE_VALUES) {
+      valueCount = this.u32(p);
+      values = p + 4;
+      if (valueCount > this.buf.length) this.bad(`impossible value count ${valueCount}`, p);
+    }
+    return { prefix, first, last, children, valueCount, values };
+  }
+
+  private child(node: Node, ch: number): Node | undefined {
+    if (ch < node.first || ch > node.last) return undefined;
+    return this.readNode(this.u32(node.children + 4 * (ch - node.first)));
+  }
+
+  private nodeValues(node: Node): IndexValue[] {
+    const out: IndexValue[] = [];
+    let p = node.values;
+    for (let i = 0; i < node.valueCount; i++) {
+      const priority = this.u32(p);
+      const r = this.cstring(p + 4);
+      out.push({ value: r.s, priority });
+      p = r.next;
+    }
+    return out;
+  }
+
+  search(key: string): string | undefined {
+    let node = this.root;
+    let k = 0;
+    while (node) {
+      const prefix = node.prefix;
+      for (let j = 0; j < prefix.length; j++) {
+        if (prefix.charCodeAt(j) !== (k + j < key.length ? key.charCodeAt(k + j) : 0)) return undefined;
+      }
+      k += prefix.length;
+      if (k === key.length) {
+        if (node.valueCount === 0) return undefined;
+        return this.cstring(node.values + 4).s;
+      }
+      node = this.child(node, key.charCodeAt(k));
+      k++;
+    }
+    return undefined;
+  }
+
+  searchWild(key: string): IndexValue[] {
+    const out: IndexValue[] = [];
+    let node = this.root;
+    let k = 0;
+    while (node) {
+      const prefix = node.prefix;
+      for (let j = 0; j < prefix.length; j++) {
+        const ch = prefix[j];
+        if (ch === '*' || ch === '?' || ch === '[') {
+          this.searchAll(node, j, '', key.slice(k + j), out);
+          return out;
+        }
+        if (prefix.charCodeAt(j) !== (k + j < key.length ? key.charCodeAt(k + j) : 0)) return out;
+      }
+      k += prefix.length;
+      const rest = key.slice(k);
+      for (const w of ['*', '?', '[']) {
+        const c = this.child(node, w.charCodeAt(0));
+        if (c) this.searchAll(c, 0, w, rest, out);
+      }
+      if (k >= key.length) {
+        for (const v of this.nodeValues(node)) addValue(out, v);
+        return out;
+      }
+      node = this.child(node, key.charCodeAt(k));
+      k++;
+    }
+    return out;
+  }
+
+  /** index_mm_searchwild_all: every key below `node` (pattern built from `pattern`) tested on subkey. */
+  private searchAll(node: Node, j: number, pattern: string, subkey: string, out: IndexValue[]): void {
+    const pat = pattern + node.prefix.slice(j);
+    for (let ch = node.first; ch <= node.last; ch++) {
+      const c = this.child(node, ch);
+      if (c) this.searchAll(c, 0, pat + String.fromCharCode(ch), subkey, out);
+    }
+    if (node.valueCount > 0 && fnmatch(pat, subkey)) {
+      for (const v of this.nodeValues(node)) addValue(out, v);
+    }
+  }
+
+  dump(prefix: string): string {
+    const parts: string[] = [];
+    const walk = (node: Node, key: string): void => {
+      const k = key + node.prefix;
+      for (const v of this.nodeValues(node)) parts.push(`${k} ${v.value}\n`);
+      for (let ch = node.first; ch <= node.last; ch++) {
+        const c = this.child(node, ch);
+        if (c) walk(c, k + String.fromCharCode(ch));
+      }
+    };
+    if (this.root) walk(this.root, prefix);
+    return parts.join('');
+  }
+
+  /** every (key, value) in dump order, for tools that need the whole index */
+  entries(): { key: string; value: string; priority: number }[] {
+    const out: { key: string; value: string; priority: number }[] = [];
+    const walk = (node: Node, key: string): void => {
+      const k = key + node.prefix;
+      for (const v of this.nodeValues(node)) out.push({ key: k, value: v.value, priority: v.priority });
+      for (let ch = node.first; ch <= node.last; ch++) {
+        const c = this.child(node, ch);
+        if (c) walk(c, k + String.fromCharCode(ch));
+      }
+    };
+    if (this.root) walk(this.root, '');
+    return out;
+  }
+}

@@ -1,0 +1,204 @@
+// Builds kmod's binary index (a Patricia trie of key -> prioritised values) and serialises it the way
+// kmod 34's depmod does: header, then every node in pre-order (node, then its children by ascending
+// character), child references computed from precomputed subtree sizes. See KMOD.md §6.
+//
+// Keys and values are "binary strings": one JS char per byte (latin1), so comparisons and lengths are
+// bytewise as in C.
+import { INDEX_MAGIC, INDEX_VERSION, INDEX_NODE_CHILDS, INDEX_NODE_PREFIX, INDEX_NODE_VALUES } from './format';
+
+/** Only 7-bit characters may appear in index keys and values (kmod CRITs otherwise). */
+export const INDEX_CHILDMAX = 128;
+
+interface TrieValue {
+  priority: number;
+  value: string;
+}
+
+interface TrieNode {
+  prefix: string;
+  /** children by character code, allocated on first child */
+  children: (TrieNode | undefined)[] | undefined;
+  first: number;
+  last: number;
+  /** kept in ascending priority; a new value goes before the first with priority >= its own */
+  values: TrieValue[] | undefined;
+  size: number;
+  total: number;
+}
+
+function newNode(prefix: string): TrieNode {
+  return { prefix, children: undefined, first: INDEX_CHILDMAX, last: 0, values: undefined, size: 0, total: 0 };
+}
+
+/** Thrown for a key or value with a byte >= 128 (kmod: "Module index: bad character ..." FATAL). */
+export class IndexCharacterError extends Error {
+  constructor(readonly char: number, readonly text: string) {
+    super(`Module index: bad character '${String.fromCharCode(char)}'=0x${char.toString(16)} - only 7-bit ASCII is supported:\n${text}\n`);
+    this.name = 'IndexCharacterError';
+  }
+}
+
+function checkString(s: string): void {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= INDEX_CHILDMAX) throw new IndexCharacterError(c, s);
+  }
+}
+
+function addValue(node: TrieNode, value: string, priority: number): boolean {
+  let values = node.values;
+  if (values === undefined) {
+    node.values = [{ priority, value }];
+    return false;
+  }
+  let duplicate = false;
+  for (const v of values) if (v.value === value) duplicate = true;
+  let i = 0;
+  while (i < values.length && values[i].priority < priority) i++;
+  values.splice(i, 0, { priority, value });
+  return duplicate;
+}
+
+/** An in-memory index as depmod builds it. */
+export class IndexBuilder {
+  private readonly root = newNode('');
+
+  /**
+   * Adds value under key with priority. Returns true when the key already held an equal value
+   * (depmod's -w "duplicate" warnings).
+   */
+  insert(key: string, value: string, priority: number): boolean {
+    checkString(key);
+    checkString(value);
+    let node = this.root;
+    let i = 0;
+    for (;;) {
+      const prefix = node.prefix;
+      let j = 0;
+      for (; j < prefix.length; j++) {
+        const ch = prefix.charCodeAt(j);
+        if (ch !== (i + j < key.length ? key.charCodeAt(i + j) : 0)) {
+          // split: the node keeps prefix[0..j), a new child at prefix[j] takes the rest and the contents
+          const child: TrieNode = {
+            prefix: prefix.slice(j + 1),
+            children: node.children,
+            first: node.first,
+            last: node.last,
+            values: node.values,
+            size: 0,
+            total: 0,
+          };
+          node.prefix = prefix.slice(0, j);
+          node.children = [];
+          node.children[ch] = child;
+          node.first = ch;
+          node.last = ch;
+          node.values = undefined;
+          break;
+        }
+      }
+      i += j;
+      if (i === key.length) return addValue(node, value, priority);
+      const ch = key.charCodeAt(i);
+      const next = node.children?.[ch];
+      if (next === undefined) {
+        if (node.children === undefined) node.children = [];
+        if (ch < node.first) node.first = ch;
+        if (ch > node.last) node.last = ch;
+        const child = newNode(key.slice(i + 1));
+        child.values = [{ priority, value }];
+        node.children[ch] = child;
+        return false;
+      }
+      node = next;
+      i++;
+    }
+  }
+
+  /** The file contents, kmod 34 layout (pre-order). */
+  serialize(): Buffer {
+    const total = computeSize(this.root);
+    const out = Buffer.allocUnsafe(12 + total);
+    out.writeUInt32BE(INDEX_MAGIC, 0);
+    out.writeUInt32BE(INDEX_VERSION, 4);
+    out.writeUInt32BE((12 | mask(this.root)) >>> 0, 8);
+    const end = writeNode(this.root, out, 12);
+    if (end !== out.length) throw new Error(`index writer: wrote ${end} of ${out.length} bytes`);
+    return out;
+  }
+}
+
+function hasChildren(n: TrieNode): boolean {
+  return n.first < INDEX_CHILDMAX;
+}
+
+function mask(n: TrieNode): number {
+  let m = 0;
+  if (hasChildren(n)) m |= INDEX_NODE_CHILDS;
+  if (n.prefix.length > 0) m |= INDEX_NODE_PREFIX;
+  if (n.values !== undefined) m |= INDEX_NODE_VALUES;
+  return m;
+}
+
+function computeSize(n: TrieNode): number {
+  let size = 0;
+  let total = 0;
+  if (hasChildren(n)) {
+    size += 2 + (n.last - n.first + 1) * 4;
+    const ch = n.children!;
+    for (let c = n.first; c <= n.last; c++) {
+      const child = ch[c];
+      if (child !== undefined) total += computeSize(child);
+    }
+  }
+  if (n.prefix.length > 0) size += n.prefix.length + 1;
+  if (n.values !== undefined) {
+    size += 4;
+    for (const v of n.values) size += 4 + v.value.length + 1;
+  }
+  n.size = size;
+  n.total = total + size;
+  return n.total;
+}
+
+/** Writes n at offset (pre-order) and returns the offset after its subtree. */
+function writeNode(n: TrieNode, out: Buffer, offset: number): number {
+  let pos = offset;
+  if (n.prefix.length > 0) {
+    pos += out.write(n.prefix, pos, 'latin1');
+    out[pos++] = 0;
+  }
+  if (hasChildren(n)) {
+    out[pos++] = n.first;
+    out[pos++] = n.last;
+    const ch = n.children!;
+    let childOff = offset + n.size;
+    for (let c = n.first; c <= n.last; c++) {
+      const child = ch[c];
+      if (child === undefined) out.writeUInt32BE(0, pos);
+      else {
+        out.writeUInt32BE((childOff | mask(child)) >>> 0, pos);
+        childOff += child.total;
+      }
+      pos += 4;
+    }
+  }
+  if (n.values !== undefined) {
+    out.writeUInt32BE(n.values.length, pos);
+    pos += 4;
+    for (const v of n.values) {
+      out.writeUInt32BE(v.priority >>> 0, pos);
+      pos += 4;
+      pos += out.write(v.value, pos, 'latin1');
+      out[pos++] = 0;
+    }
+  }
+  if (hasChildren(n)) {
+    const ch = n.children!;
+    for (let c = n.first; c <= n.last; c++) {
+      const child = ch[c];
+      if (child !== undefined) pos = writeNode(child, out, pos);
+    }
+  }
+  return pos;
+}
