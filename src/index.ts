@@ -6,3 +6,9 @@ export * from './backend';
 export * from './config';
 export { modnameNormalize, modnameFromPath, aliasNormalize, underscores } from './modname';
 export { parseKernelCmdline, readKernelCmdline, type KernelCmdlineConfig } from './kcmdline';
+// module files: decompression, ELF, module views, signatures (issue 3)
+export { detectCompression, decompress, DecompressError, type Compression } from './file/decompress';
+export * from './file/elf';
+export * from './file/module-elf';
+export { moduleSignature, hexString, SIG_MAGIC, type SignatureInfo } from './file/signature';
+export { openModuleFile, moduleFileFromBytes, type ModuleFile, type OpenModuleOptions } from './file/module-file';

@@ -1,0 +1,106 @@
+// A module file on disk: read once, decompressed by magic bytes and parsed as ELF on first use.
+import * as fs from 'node:fs';
+import type { LogFn } from '../context';
+import { KmodError, fromSystemError } from '../errors';
+import { decompress, detectCompression, DecompressError, type Compression } from './decompress';
+import { Elf } from './elf';
+import { dependencySymbols, exportedSymbols, modinfoPairs, modversions, thisModuleName, type ModuleSymbol } from './module-elf';
+import { moduleSignature, type SignatureInfo } from './signature';
+
+const EINVAL = 22;
+const LOG_ERR = 3;
+
+export interface ModuleFile {
+  /** the path as given */
+  readonly path: string;
+  readonly compression: Compression;
+  /** the file's bytes */
+  readonly raw: Buffer;
+  /** the decompressed module image (throws DecompressError for a bad stream) */
+  readonly image: Buffer;
+  /** the parsed ELF of the image (throws FormatError for a malformed one) */
+  readonly elf: Elf;
+  /** .modinfo as [key, value] in section order */
+  modinfo(): [key: string, value: string][];
+  /** __versions entries (modprobe --show-modversions) */
+  versions(): { symbol: string; crc: bigint }[];
+  /** exported symbols with CRCs (modprobe --show-exports, depmod) */
+  exportedSymbols(): { symbol: string; crc: bigint; bind: string }[];
+  /** symbols the module needs, with the CRCs it expects (depmod) */
+  dependencySymbols(): ModuleSymbol[];
+  /** the name in .gnu.linkonce.this_module */
+  thisModuleName(): string | undefined;
+  /** the appended signature, if any */
+  signature(): SignatureInfo | undefined;
+}
+
+export interface OpenModuleOptions {
+  /** receives libkmod's diagnostics (e.g. "xz: File is corrupt") when decompression fails */
+  log?: LogFn;
+}
+
+class ModuleFileImpl implements ModuleFile {
+  readonly compression: Compression;
+  private imageCache?: Buffer;
+  private elfCache?: Elf;
+
+  constructor(readonly path: string, readonly raw: Buffer, private readonly opts: OpenModuleOptions) {
+    this.compression = detectCompression(raw);
+  }
+
+  get image(): Buffer {
+    if (this.imageCache === undefined) {
+      try {
+        this.imageCache = decompress(this.raw, this.path);
+      } catch (err) {
+        if (err instanceof DecompressError) this.opts.log?.(LOG_ERR, err.fn, `${err.detail}\n`);
+        throw err;
+      }
+    }
+    return this.imageCache;
+  }
+
+  get elf(): Elf {
+    if (this.elfCache === undefined) this.elfCache = new Elf(this.image, this.path);
+    return this.elfCache;
+  }
+
+  modinfo(): [string, string][] {
+    return modinfoPairs(this.elf);
+  }
+  versions(): ModuleSymbol[] {
+    return modversions(this.elf);
+  }
+  exportedSymbols(): ModuleSymbol[] {
+    return exportedSymbols(this.elf);
+  }
+  dependencySymbols(): ModuleSymbol[] {
+    return dependencySymbols(this.elf);
+  }
+  thisModuleName(): string | undefined {
+    return thisModuleName(this.elf);
+  }
+  signature(): SignatureInfo | undefined {
+    return moduleSignature(this.image);
+  }
+}
+
+/**
+ * Opens a module file: reads it whole; decompression and ELF parsing happen on first use. As libkmod's
+ * kmod_file_open, a file shorter than 6 bytes is EINVAL; open/read failures carry the system errno.
+ */
+export function openModuleFile(path: string, opts: OpenModuleOptions = {}): ModuleFile {
+  let raw: Buffer;
+  try {
+    raw = fs.readFileSync(path);
+  } catch (err) {
+    throw fromSystemError(err, path);
+  }
+  if (raw.length < 6) throw new KmodError(EINVAL, `${path}: file too short to be a module (${raw.length} bytes)`, { file: path });
+  return new ModuleFileImpl(path, raw, opts);
+}
+
+/** A module image already in memory (e.g. handed to init_module), under a name for messages. */
+export function moduleFileFromBytes(path: string, raw: Buffer, opts: OpenModuleOptions = {}): ModuleFile {
+  return new ModuleFileImpl(path, raw, opts);
+}

@@ -1,0 +1,250 @@
+// The module signature trailer ("~Module signature appended~\n") and the PKCS#7 message inside it, read
+// the way kmod 34.2 built with OpenSSL reports them (libkmod-signature.c): signer = the issuer's
+// commonName, key = the issuer serial number's magnitude bytes, hash = the digest algorithm's OpenSSL
+// long name (or dotted OID), signature = the encrypted digest.
+
+export const SIG_MAGIC = '~Module signature appended~\n';
+
+const PKEY_ALGO = ['DSA', 'RSA'];
+const PKEY_HASH = ['md4', 'md5', 'sha1', 'rmd160', 'sha256', 'sha384', 'sha512', 'sha224', 'sm3'];
+const PKEY_ID_TYPE = ['PGP', 'X509', 'PKCS#7'];
+
+export interface SignatureInfo {
+  /** 'PGP' | 'X509' | 'PKCS#7' */
+  idType: string;
+  /** signer name (raw bytes as latin1); empty when PKCS#7 has no issuer name entries */
+  signer: string;
+  keyId: Buffer;
+  hashAlgo: string;
+  signature: Buffer;
+  /** 'DSA' | 'RSA' from the trailer (not set for PKCS#7, as in kmod) */
+  algo?: string;
+}
+
+/** struct module_signature: algo, hash, id_type, signer_len, key_id_len, pad[3], be32 sig_len */
+const MODSIG_SIZE = 12;
+
+/**
+ * The signature of a module image, or undefined when there is none or the trailer/PKCS#7 message is not
+ * valid (kmod then shows no signature keys at all).
+ */
+export function moduleSignature(image: Uint8Array): SignatureInfo | undefined {
+  const mem = Buffer.isBuffer(image) ? image : Buffer.from(image.buffer, image.byteOffset, image.byteLength);
+  const magicLen = SIG_MAGIC.length;
+  let size = mem.length;
+  if (size < magicLen) return undefined;
+  size -= magicLen;
+  if (mem.toString('latin1', size, size + magicLen) !== SIG_MAGIC) return undefined;
+  if (size < MODSIG_SIZE) return undefined;
+  size -= MODSIG_SIZE;
+  const algo = mem[size];
+  const hash = mem[size + 1];
+  const idType = mem[size + 2];
+  const signerLen = mem[size + 3];
+  const keyIdLen = mem[size + 4];
+  const sigLen = mem.readUInt32BE(size + 8);
+  if (algo >= PKEY_ALGO.length || hash >= PKEY_HASH.length || idType >= PKEY_ID_TYPE.length) return undefined;
+  if (sigLen === 0 || size < sigLen + signerLen + keyIdLen) return undefined;
+  if (idType === 2) return pkcs7Info(mem.subarray(size - sigLen, size));
+  const sigStart = size - sigLen;
+  const keyStart = sigStart - keyIdLen;
+  const signerStart = keyStart - signerLen;
+  return {
+    idType: PKEY_ID_TYPE[idType],
+    // printed with %s: stops at a NUL
+    signer: cString(mem.toString('latin1', signerStart, keyStart)),
+    keyId: Buffer.from(mem.subarray(keyStart, sigStart)),
+    hashAlgo: PKEY_HASH[hash],
+    signature: Buffer.from(mem.subarray(sigStart, size)),
+    algo: PKEY_ALGO[algo],
+  };
+}
+
+function cString(s: string): string {
+  const z = s.indexOf('\0');
+  return z < 0 ? s : s.slice(0, z);
+}
+
+/** kmod's hex form: "%02X" joined by ':', a ":\n\t\t" line break after every 20th byte when more follow. */
+export function hexString(data: Uint8Array): string {
+  const digits = '0123456789ABCDEF';
+  let s = '';
+  for (let i = 0; i < data.length; i++) {
+    s += digits[data[i] >> 4] + digits[data[i] & 15];
+    if (i < data.length - 1) {
+      s += ':';
+      if ((i + 1) % 20 === 0) s += '\n\t\t';
+    }
+  }
+  return s;
+}
+
+// ---- a small DER reader, enough for PKCS#7 SignedData ----
+
+interface Der {
+  tag: number;
+  constructed: boolean;
+  /** content bytes */
+  body: Buffer;
+  /** total encoded length */
+  length: number;
+}
+
+class DerError extends Error {}
+
+function readDer(buf: Buffer, off: number): Der {
+  if (off + 2 > buf.length) throw new DerError('truncated');
+  const tag = buf[off];
+  if ((tag & 0x1f) === 0x1f) throw new DerError('high tag numbers are not used here');
+  let len = buf[off + 1];
+  let hdr = 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 4) throw new DerError('unsupported length');
+    if (off + 2 + n > buf.length) throw new DerError('truncated');
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + buf[off + 2 + i];
+    hdr += n;
+  }
+  if (off + hdr + len > buf.length) throw new DerError('truncated');
+  return { tag, constructed: (tag & 0x20) !== 0, body: buf.subarray(off + hdr, off + hdr + len), length: hdr + len };
+}
+
+function children(d: Der): Der[] {
+  if (!d.constructed) throw new DerError('not constructed');
+  const out: Der[] = [];
+  for (let off = 0; off < d.body.length; ) {
+    const c = readDer(d.body, off);
+    out.push(c);
+    off += c.length;
+  }
+  return out;
+}
+
+function expect(d: Der | undefined, tag: number): Der {
+  if (!d || d.tag !== tag) throw new DerError(`expected tag ${tag}`);
+  return d;
+}
+
+const SEQUENCE = 0x30;
+const SET = 0x31;
+const INTEGER = 0x02;
+const OCTET_STRING = 0x04;
+const OID = 0x06;
+
+function oidText(body: Buffer): string {
+  if (body.length === 0) throw new DerError('empty OID');
+  const parts: bigint[] = [];
+  let v = 0n;
+  for (const b of body) {
+    v = (v << 7n) | BigInt(b & 0x7f);
+    if (!(b & 0x80)) {
+      parts.push(v);
+      v = 0n;
+    }
+  }
+  const first = parts[0];
+  const a = first < 40n ? 0n : first < 80n ? 1n : 2n;
+  return [a, first - a * 40n, ...parts.slice(1)].join('.');
+}
+
+/** OpenSSL long names of the digest OIDs a module signature can use (what OBJ_obj2txt prints) */
+const DIGEST_NAMES: Record<string, string> = {
+  '1.2.840.113549.2.2': 'md2',
+  '1.2.840.113549.2.4': 'md4',
+  '1.2.840.113549.2.5': 'md5',
+  '1.3.14.3.2.26': 'sha1',
+  '1.3.36.3.2.1': 'ripemd160',
+  '2.16.840.1.101.3.4.2.1': 'sha256',
+  '2.16.840.1.101.3.4.2.2': 'sha384',
+  '2.16.840.1.101.3.4.2.3': 'sha512',
+  '2.16.840.1.101.3.4.2.4': 'sha224',
+  '2.16.840.1.101.3.4.2.5': 'sha512-224',
+  '2.16.840.1.101.3.4.2.6': 'sha512-256',
+  '2.16.840.1.101.3.4.2.7': 'sha3-224',
+  '2.16.840.1.101.3.4.2.8': 'sha3-256',
+  '2.16.840.1.101.3.4.2.9': 'sha3-384',
+  '2.16.840.1.101.3.4.2.10': 'sha3-512',
+  '2.16.840.1.101.3.4.2.11': 'shake128',
+  '2.16.840.1.101.3.4.2.12': 'shake256',
+  '1.2.156.10197.1.401': 'sm3',
+  '1.2.643.7.1.1.2.2': 'md_gost12_256',
+  '1.2.643.7.1.1.2.3': 'md_gost12_512',
+};
+
+const COMMON_NAME = '2.5.4.3';
+const PKCS7_SIGNED = '1.2.840.113549.1.7.2';
+
+/** The value of the issuer's CN (or, as OpenSSL's loop leaves it, of the last entry when none is a CN). */
+function issuerName(name: Der): string | undefined {
+  let last: Der | undefined;
+  let found: Der | undefined;
+  for (const rdn of children(expect(name, SEQUENCE))) {
+    for (const atv of children(expect(rdn, SET))) {
+      const [type, value] = children(expect(atv, SEQUENCE));
+      if (!value) throw new DerError('attribute without value');
+      last = value;
+      if (oidText(expect(type, OID).body) === COMMON_NAME) {
+        found = value;
+        break;
+      }
+    }
+    if (found) break;
+  }
+  const v = found ?? last;
+  return v === undefined ? undefined : cString(v.body.toString('latin1', 0, v.body.length));
+}
+
+/** The magnitude bytes of a DER INTEGER without leading zeros (BN_bn2bin). */
+function integerMagnitude(body: Buffer): Buffer {
+  let b = body;
+  if (b.length > 0 && b[0] & 0x80) {
+    // negative: two's complement → magnitude
+    const m = Buffer.from(b);
+    let carry = 1;
+    for (let i = m.length - 1; i >= 0; i--) {
+      const x = (~m[i] & 0xff) + carry;
+      m[i] = x & 0xff;
+      carry = x >> 8;
+    }
+    b = m;
+  }
+  let i = 0;
+  while (i < b.length && b[i] === 0) i++;
+  return Buffer.from(b.subarray(i));
+}
+
+function pkcs7Info(raw: Buffer): SignatureInfo | undefined {
+  try {
+    const ci = children(expect(readDer(raw, 0), SEQUENCE));
+    if (oidText(expect(ci[0], OID).body) !== PKCS7_SIGNED) return undefined;
+    const explicit = ci[1];
+    if (!explicit || explicit.tag !== 0xa0) return undefined;
+    const sd = children(expect(children(explicit)[0], SEQUENCE));
+    // version, digestAlgorithms, contentInfo, [0] certificates, [1] crls, signerInfos
+    const signerInfos = sd[sd.length - 1];
+    const infos = children(expect(signerInfos, SET));
+    if (infos.length === 0) return undefined;
+    const si = children(expect(infos[0], SEQUENCE));
+    expect(si[0], INTEGER);
+    const ias = children(expect(si[1], SEQUENCE));
+    const issuer = ias[0];
+    const serial = expect(ias[1], INTEGER);
+    const digestAlg = children(expect(si[2], SEQUENCE));
+    const digestOid = oidText(expect(digestAlg[0], OID).body);
+    let k = 3;
+    if (si[k] && si[k].tag === 0xa0) k++; // authenticatedAttributes
+    expect(si[k], SEQUENCE); // digestEncryptionAlgorithm
+    const encDigest = expect(si[k + 1], OCTET_STRING);
+    return {
+      idType: 'PKCS#7',
+      signer: issuerName(issuer) ?? '',
+      keyId: integerMagnitude(serial.body),
+      hashAlgo: DIGEST_NAMES[digestOid] ?? digestOid,
+      signature: Buffer.from(encDigest.body),
+    };
+  } catch (err) {
+    if (err instanceof DerError) return undefined;
+    throw err;
+  }
+}
