@@ -12,3 +12,4 @@ export * from './file/elf';
 export * from './file/module-elf';
 export { moduleSignature, hexString, SIG_MAGIC, type SignatureInfo } from './file/signature';
 export { openModuleFile, moduleFileFromBytes, type ModuleFile, type OpenModuleOptions } from './file/module-file';
+export { fileInfo, builtinInfo, moduleInfo, moduleParams, type InfoList, type ModuleParam } from './modinfo';

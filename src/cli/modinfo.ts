@@ -1,7 +1,255 @@
-import type { ToolEnv } from './io';
+// modinfo: prints the information stored in modules, formatted as kmod 34.2's tools/modinfo.c does.
+import * as fs from 'node:fs';
+import { Context, MODULE_DIRECTORY, runningKernelVersion } from '../context';
+import { strerror } from '../errno';
+import { KmodError } from '../errors';
+import { moduleInfo, moduleParams, type InfoList } from '../modinfo';
+import type { Module } from '../module';
+import { getoptLong, type LongOption } from './getopt';
+import type { ToolEnv, ToolIo } from './io';
+import { ToolLog } from './log';
+import { printVersion } from './version';
 
-// Placeholder until its issue lands: says so plainly and fails.
-export function run(_args: string[], env: ToolEnv): number {
-  env.io.stderr('modinfo: not implemented yet\n');
-  return 1;
+const longOptions: LongOption[] = [
+  { name: 'author', hasArg: 0, val: 'a' },
+  { name: 'description', hasArg: 0, val: 'd' },
+  { name: 'license', hasArg: 0, val: 'l' },
+  { name: 'parameters', hasArg: 0, val: 'p' },
+  { name: 'filename', hasArg: 0, val: 'n' },
+  { name: 'null', hasArg: 0, val: '0' },
+  { name: 'modname', hasArg: 0, val: 'm' },
+  { name: 'field', hasArg: 1, val: 'F' },
+  { name: 'set-version', hasArg: 1, val: 'k' },
+  { name: 'basedir', hasArg: 1, val: 'b' },
+  { name: 'version', hasArg: 0, val: 'V' },
+  { name: 'help', hasArg: 0, val: 'h' },
+];
+
+function help(io: ToolIo, prog: string): void {
+  io.stdout(
+    `Usage:\n\t${prog} [options] <modulename|filename> [args]\n` +
+      'Options:\n' +
+      "\t-a, --author                Show only the 'author' field\n" +
+      "\t-d, --description           Show only the 'description' field\n" +
+      "\t-l, --license               Show only the 'license' field\n" +
+      "\t-p, --parameters            Show only the parameters ('parm')\n" +
+      "\t-n, --filename              Show only the module's file name\n" +
+      '\t-0, --null                  End each value with \\0 rather than a newline\n' +
+      '\t-m, --modname               Take the arguments as module names, not aliases or files\n' +
+      '\t-F, --field=FIELD           Show only the values of FIELD\n' +
+      '\t-k, --set-version=VERSION   Look in the tree of kernel VERSION, not `uname -r`\n' +
+      `\t-b, --basedir=DIR           Prefix DIR to ${MODULE_DIRECTORY}\n` +
+      '\t-V, --version               Show the version\n' +
+      '\t-h, --help                  Show this help\n',
+  );
+}
+
+/** kmod's extensions for module files (path_ends_with_kmod_ext) — kmodts reads all three compressions */
+const MODULE_EXTENSIONS = ['.ko', '.ko.gz', '.ko.xz', '.ko.zst'];
+
+function isModuleFilename(name: string): boolean {
+  if (!MODULE_EXTENSIONS.some((e) => name.endsWith(e))) return false;
+  try {
+    return fs.statSync(name).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Output in bytes: module texts are Latin-1-safe byte strings, so nothing is re-encoded. */
+class Printer {
+  private buf = '';
+  constructor(private readonly io: ToolIo) {}
+  put(s: string): void {
+    this.buf += s;
+    if (this.buf.length >= 65536) this.flush();
+  }
+  flush(): void {
+    if (this.buf === '') return;
+    this.io.stdout(Buffer.from(this.buf, 'latin1'));
+    this.buf = '';
+  }
+}
+
+/** printf("%-16s", s) */
+function pad16(s: string): string {
+  return s.length >= 16 ? s : s + ' '.repeat(16 - s.length);
+}
+
+interface Options {
+  field?: string;
+  sep: string;
+}
+
+class Modinfo {
+  constructor(
+    private readonly ctx: Context,
+    private readonly opts: Options,
+    private readonly out: Printer,
+    private readonly log: ToolLog,
+  ) {}
+
+  private printParams(list: InfoList, keyed: boolean): void {
+    const sep = this.opts.sep;
+    const params = moduleParams(list, (key, value) => this.log.error(`Found invalid "${key}=${value}": missing ':'\n`));
+    const lead = keyed ? pad16('parm:') : '';
+    for (const p of params) {
+      if (p.description === undefined) this.out.put(keyed ? `${lead}${p.name}:${p.type ?? ''}${sep}` : `${p.name}: (${p.type ?? ''})${sep}`);
+      else if (p.type !== undefined) this.out.put(`${lead}${p.name}:${p.description} (${p.type})${sep}`);
+      else this.out.put(`${lead}${p.name}:${p.description}${sep}`);
+    }
+  }
+
+  /** modinfo_do: one module; false when its information could not be read */
+  show(mod: Module): boolean {
+    const { field, sep } = this.opts;
+    let filename = mod.path;
+    const isBuiltin = filename === undefined;
+    if (isBuiltin) {
+      if (field === undefined) this.out.put(`${pad16('name:')}${mod.name}${sep}`);
+      else if (field === 'name') this.out.put(`${mod.name}${sep}`);
+      filename = '(builtin)';
+    }
+    if (field === 'filename') {
+      this.out.put(`${filename}${sep}`);
+      return true;
+    }
+    if (field === undefined) this.out.put(`${pad16('filename:')}${filename}${sep}`);
+    let list: InfoList;
+    try {
+      list = moduleInfo(mod, this.ctx);
+    } catch (err) {
+      if (!(err instanceof KmodError)) throw err;
+      // an old kernel without modules.builtin.modinfo: nothing more to say
+      if (isBuiltin && err.errno === 2) return true;
+      this.out.flush();
+      this.log.error(`could not get modinfo from '${mod.name}': ${strerror(err.errno)}\n`);
+      return false;
+    }
+    if (field === 'parm') {
+      this.printParams(list, false);
+      return true;
+    }
+    const rest: InfoList = [];
+    for (const entry of list) {
+      const [key, value] = entry;
+      if (field !== undefined) {
+        if (key === field) this.out.put(`${value}${sep}`);
+        continue;
+      }
+      if (key === 'parm' || key === 'parmtype') {
+        rest.push(entry);
+        continue;
+      }
+      if (sep === '\0') this.out.put(`${key}=${value}\0`);
+      else this.out.put(`${key}:${' '.repeat(Math.max(0, 15 - key.length))}${value}${sep}`);
+    }
+    if (field === undefined) this.printParams(rest, true);
+    return true;
+  }
+
+  byPath(path: string): boolean {
+    let mod: Module;
+    try {
+      mod = this.ctx.moduleFromPath(path);
+    } catch (err) {
+      if (!(err instanceof KmodError)) throw err;
+      this.log.error(`Module file ${path} not found.\n`);
+      return false;
+    }
+    return this.show(mod);
+  }
+
+  byName(name: string): boolean {
+    let mod: Module | undefined;
+    try {
+      mod = this.ctx.lookupName(name);
+    } catch (err) {
+      if (!(err instanceof KmodError)) throw err;
+    }
+    if (mod === undefined) {
+      this.log.error(`Module name ${name} not found.\n`);
+      return false;
+    }
+    return this.show(mod);
+  }
+
+  byAlias(alias: string): boolean {
+    let mods: Module[];
+    try {
+      mods = this.ctx.lookup(alias);
+    } catch (err) {
+      if (!(err instanceof KmodError)) throw err;
+      this.log.error(`Module alias ${alias} not found.\n`);
+      return false;
+    }
+    if (mods.length === 0) {
+      this.log.error(`Module ${alias} not found.\n`);
+      return false;
+    }
+    let ok = true;
+    for (const m of mods) if (!this.show(m)) ok = false;
+    return ok;
+  }
+}
+
+export function run(args: string[], env: ToolEnv): number {
+  const { io, prog } = env;
+  const log = new ToolLog(io, prog);
+  const r = getoptLong(env.argv0, args, 'adlpn0mF:k:b:Vh', longOptions, io.env);
+  const opts: Options = { sep: '\n' };
+  let byModname = false;
+  let kversion: string | undefined;
+  let root: string | undefined;
+  for (const o of r.options) {
+    switch (o.opt) {
+      case 'a': opts.field = 'author'; break;
+      case 'd': opts.field = 'description'; break;
+      case 'l': opts.field = 'license'; break;
+      case 'p': opts.field = 'parm'; break;
+      case 'n': opts.field = 'filename'; break;
+      case '0': opts.sep = '\0'; break;
+      case 'm': byModname = true; break;
+      case 'F': opts.field = o.arg; break;
+      case 'k': kversion = o.arg; break;
+      case 'b': root = o.arg; break;
+      case 'h':
+        help(io, prog);
+        return 0;
+      case 'V':
+        printVersion(io);
+        return 0;
+    }
+  }
+  if (r.error !== undefined) {
+    io.stderr(`${r.error}\n`);
+    return 1;
+  }
+  if (r.args.length === 0) {
+    log.error('missing module or filename.\n');
+    return 1;
+  }
+  if (root !== undefined || kversion !== undefined) {
+    const dir = `${root ?? ''}${MODULE_DIRECTORY}/${kversion ?? runningKernelVersion()}`;
+    if (Buffer.byteLength(dir) >= 4096) {
+      log.error(`bad directory ${dir}: path too long\n`);
+      return 1;
+    }
+  }
+  const ctx = new Context({ root, kernelVersion: kversion, configPaths: [], log: log.libkmod });
+  const out = new Printer(io);
+  const modinfo = new Modinfo(ctx, opts, out, log);
+  let ok = true;
+  try {
+    for (const name of r.args) {
+      let done: boolean;
+      if (byModname) done = modinfo.byName(name);
+      else if (isModuleFilename(name)) done = modinfo.byPath(name);
+      else done = modinfo.byAlias(name);
+      if (!done) ok = false;
+    }
+  } finally {
+    out.flush();
+  }
+  return ok ? 0 : 1;
 }
