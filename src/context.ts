@@ -44,6 +44,8 @@ export interface ContextOptions {
   log?: LogFn;
   /** the kernel to query and load into; default: the native backend */
   backend?: Backend;
+  /** creates the backend on first use (instead of `backend`), so commands that never ask the kernel do not load it */
+  backendFactory?: () => Backend;
   /** an already parsed configuration (skips loadConfig) */
   config?: ModprobeConfig;
 }
@@ -98,6 +100,7 @@ export class Context {
 
   /** The kernel: the given backend, else the native one over procDir/sysDir. */
   get backend(): Backend {
+    if (this._backend === undefined && this.options.backendFactory) this._backend = this.options.backendFactory();
     if (this._backend === undefined) {
       const { NativeBackend } = require('./backends/native') as typeof import('./backends/native');
       this._backend = new NativeBackend({ sysDir: this.sysDir, procDir: this.procDir });

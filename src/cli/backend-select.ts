@@ -1,0 +1,20 @@
+// Which kernel a tool talks to: the running one (native backend; KMODTS_SYS_DIR / KMODTS_PROC_DIR
+// relocate /sys and /proc for tests) or the simulated one (`kmodts --backend=sim`), loaded only
+// when selected so the native path does not pay for it.
+import type { Backend } from '../backend';
+import type { ToolEnv } from './io';
+
+/** /sys and /proc as the tools should read them */
+export function stateDirs(env: ToolEnv): { sysDir?: string; procDir?: string } {
+  return { sysDir: env.io.env.KMODTS_SYS_DIR || undefined, procDir: env.io.env.KMODTS_PROC_DIR || undefined };
+}
+
+/** Creates the backend the settings ask for. */
+export function selectBackend(env: ToolEnv): Backend {
+  if (env.settings.backend === 'sim') {
+    const sim = require('../backends/sim') as { createSimBackend(settings: ToolEnv['settings']): Backend };
+    return sim.createSimBackend(env.settings);
+  }
+  const { NativeBackend } = require('../backends/native') as typeof import('../backends/native');
+  return new NativeBackend(stateDirs(env));
+}

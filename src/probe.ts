@@ -1,0 +1,164 @@
+// modprobe's insertion logic (kmod_module_probe_insert_module): the probe list of a module (its
+// dependencies, soft dependencies before/after, recursively), the "already loaded" and blacklist
+// checks, options and install commands; each action is reported through printAction and, unless
+// this is a dry run, carried out (install commands through /bin/sh, modules through insertModule).
+import { spawnSync } from 'node:child_process';
+import type { Context } from './context';
+import { LOG_ERR } from './context';
+import { EEXIST, EINVAL, ENOENT } from './errno';
+import { KmodError } from './errors';
+import type { Module } from './module';
+
+/** kmod_probe flags (libkmod.h values) */
+export const PROBE_FORCE_VERMAGIC = 0x00001;
+export const PROBE_FORCE_MODVERSION = 0x00002;
+export const PROBE_IGNORE_COMMAND = 0x00004;
+export const PROBE_IGNORE_LOADED = 0x00008;
+export const PROBE_DRY_RUN = 0x00010;
+export const PROBE_FAIL_ON_LOADED = 0x00020;
+export const PROBE_APPLY_BLACKLIST_ALL = 0x10000;
+export const PROBE_APPLY_BLACKLIST = 0x20000;
+export const PROBE_APPLY_BLACKLIST_ALIAS_ONLY = 0x40000;
+
+/** what is about to happen to one module: its install command runs, or it is inserted */
+export type PrintAction = (m: Module, install: boolean, options: string) => void;
+
+/** runs a shell command as system() does; returns the wait status' exit code (or -1 if it could not run) */
+export type RunCommand = (cmd: string, env: NodeJS.ProcessEnv) => number;
+
+export interface ProbeOptions {
+  printAction?: PrintAction;
+  /** environment for install commands (MODPROBE_MODULE is added); default process.env */
+  env?: NodeJS.ProcessEnv;
+  /** replaces system() for install commands (tests) */
+  runCommand?: RunCommand;
+}
+
+/** system(cmd): /bin/sh -c cmd with the caller's stdio; a signal-killed shell counts as exit 0, as WEXITSTATUS gives. */
+export function systemCommand(cmd: string, env: NodeJS.ProcessEnv): number {
+  const r = spawnSync('/bin/sh', ['-c', cmd], { stdio: 'inherit', env });
+  if (r.error) return -1;
+  return r.status ?? 0;
+}
+
+/** module_options_concat: "opt xopt", "opt " (trailing space) when there is no xopt, or undefined */
+export function concatOptions(opt: string | undefined, xopt: string | undefined): string | undefined {
+  const optlen = opt === undefined ? 0 : opt.length;
+  const xoptlen = xopt === undefined ? 0 : xopt.length;
+  if (optlen === 0 && xoptlen === 0) return undefined;
+  return (opt !== undefined ? opt + ' ' : '') + (xopt ?? '');
+}
+
+/** whether the configuration blacklists this exact module name */
+export function isBlacklisted(m: Module): boolean {
+  return m.ctx.config().blacklists.includes(m.name);
+}
+
+function fillSoftdep(m: Module, list: Module[]): void {
+  const { pre, post } = m.softdeps();
+  for (const p of pre) probeListOf(p, false, false, list);
+  list.push(m);
+  m.ignorecmd = pre.length > 0 || post.length > 0;
+  for (const p of post) probeListOf(p, false, false, list);
+}
+
+function probeListOf(m: Module, required: boolean, ignorecmd: boolean, list: Module[]): void {
+  if (m.visited) return;
+  m.visited = true;
+  const deps = m.dependencies();
+  if (required) {
+    m.required = true;
+    for (const d of deps) d.required = true;
+  }
+  for (const d of deps) fillSoftdep(d, list);
+  if (ignorecmd) {
+    list.push(m);
+    m.ignorecmd = true;
+  } else fillSoftdep(m, list);
+}
+
+/**
+ * The modules to load for `mod`, in order (__kmod_module_get_probe_list): each dependency with its
+ * soft dependencies around it, then the module with its own. Duplicates are possible, as in kmod.
+ * With ignoreCommands (-i) the module's own softdeps are skipped and its install command ignored.
+ */
+export function probeList(mod: Module, ignoreCommands: boolean): Module[] {
+  mod.ctx.resetProbeFlags();
+  const list: Module[] = [];
+  probeListOf(mod, true, ignoreCommands, list);
+  return list;
+}
+
+/** module_do_install_commands + command_do: $CMDLINE_OPTS replaced, run through the shell. */
+function runInstallCommand(ctx: Context, m: Module, options: string | undefined, opts: ProbeOptions): number {
+  const cmd = m.installCommand()!.split('$CMDLINE_OPTS').join(options ?? '');
+  const env = { ...(opts.env ?? process.env), MODPROBE_MODULE: m.name };
+  const status = (opts.runCommand ?? systemCommand)(cmd, env);
+  if (status === -1) {
+    ctx.log(LOG_ERR, 'command_do', `Could not run install command '${cmd}' for module ${m.name}: ${'Resource temporarily unavailable'}\n`);
+    return -EINVAL;
+  }
+  if (status !== 0) {
+    ctx.log(LOG_ERR, 'command_do', `Error running install command '${cmd}' for module ${m.name}: retcode ${status}\n`);
+    return -EINVAL;
+  }
+  return 0;
+}
+
+/** kmod_module_insert_module through src/insert.ts (loaded only when something is really inserted). */
+function insertThroughBackend(ctx: Context, m: Module, options: string | undefined, flags: number): number {
+  const { insertModule } = require('./insert') as { insertModule: (ctx: Context, m: Module, options: string, flags: number) => unknown };
+  try {
+    const r = insertModule(ctx, m, options ?? '', flags);
+    return typeof r === 'number' && r < 0 ? r : 0;
+  } catch (err) {
+    if (err instanceof KmodError) return -err.errno;
+    throw err;
+  }
+}
+
+/**
+ * kmod_module_probe_insert_module. Returns 0 on success, a positive PROBE_APPLY_BLACKLIST* flag when
+ * the module was skipped as blacklisted, or a negative errno (-EEXIST: already loaded with
+ * PROBE_FAIL_ON_LOADED; other errors from inserting or install commands).
+ */
+export function probeInsertModule(mod: Module, flags: number, extraOptions: string | undefined, opts: ProbeOptions = {}): number {
+  const ctx = mod.ctx;
+  if (!(flags & PROBE_IGNORE_LOADED) && mod.isInKernel()) {
+    return flags & PROBE_FAIL_ON_LOADED ? -EEXIST : 0;
+  }
+  if (isBlacklisted(mod)) {
+    if (mod.alias !== undefined && flags & PROBE_APPLY_BLACKLIST_ALIAS_ONLY) return PROBE_APPLY_BLACKLIST_ALIAS_ONLY;
+    if (flags & PROBE_APPLY_BLACKLIST_ALL) return PROBE_APPLY_BLACKLIST_ALL;
+    if (flags & PROBE_APPLY_BLACKLIST) return PROBE_APPLY_BLACKLIST;
+  }
+  let list = probeList(mod, (flags & PROBE_IGNORE_COMMAND) !== 0);
+  if (flags & PROBE_APPLY_BLACKLIST_ALL) {
+    list = list.filter((m) => !isBlacklisted(m));
+    if (list.length === 0) return PROBE_APPLY_BLACKLIST_ALL;
+  }
+  let err = 0;
+  for (const m of list) {
+    if (!(flags & PROBE_IGNORE_LOADED) && m.isInKernel()) {
+      err = -EEXIST;
+    } else {
+      const options = concatOptions(m.options(), m === mod ? extraOptions : undefined);
+      if (m.installCommand() !== undefined && !m.ignorecmd) {
+        opts.printAction?.(m, true, options ?? '');
+        if (!(flags & PROBE_DRY_RUN)) err = runInstallCommand(ctx, m, options, opts);
+      } else {
+        opts.printAction?.(m, false, options ?? '');
+        if (!(flags & PROBE_DRY_RUN)) {
+          if (m.path === undefined) {
+            ctx.log(LOG_ERR, 'kmod_module_insert_module', `could not find module by name='${m.name}'\n`);
+            err = -ENOENT;
+          } else err = insertThroughBackend(ctx, m, options, flags);
+        }
+      }
+    }
+    if (err === -EEXIST && m === mod && flags & PROBE_FAIL_ON_LOADED) break;
+    if (err === -EEXIST || !m.required) err = 0;
+    else if (err < 0) break;
+  }
+  return err;
+}

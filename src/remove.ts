@@ -1,0 +1,165 @@
+// modprobe -r (rmmod_do_module in kmod's modprobe): remove command or the module itself, its post
+// softdeps before and pre softdeps after (both in reverse), holders with --remove-holders, then the
+// dependencies nobody uses any more. Messages go through callbacks so the CLI can print them as kmod.
+import { spawnSync } from 'node:child_process';
+import { O_NONBLOCK, O_TRUNC } from './backend';
+import { LOG_ERR } from './context';
+import { EAGAIN, EBUSY, EEXIST, ENOENT, strerror } from './errno';
+import { KmodError } from './errors';
+import { KMOD_MODULE_BUILTIN, type Module } from './module';
+
+export interface RemoveOptions {
+  /** -i: ignore remove commands and softdeps */
+  ignoreCommands?: boolean;
+  /** -D: do not look at the kernel's state */
+  ignoreLoaded?: boolean;
+  /** --first-time: fail when the module is not loaded */
+  firstTime?: boolean;
+  /** -f: O_TRUNC */
+  force?: boolean;
+  /** -w: keep retrying while the module is busy, up to this many ms */
+  waitMsec?: number;
+  /** --remove-holders */
+  removeHolders?: boolean;
+  /** -n / -D */
+  dryRun?: boolean;
+  /** modprobe's SHOW(): "rmmod NAME\n", "remove CMD\n" (the CLI prints it when -v or -D) */
+  show?: (line: string) => void;
+  /** modprobe's LOG() (FATAL, or WARNING with -a); may throw to stop, as kmod exits */
+  report?: (msg: string) => void;
+  /** modprobe's ERR() */
+  error?: (msg: string) => void;
+  /** flush stdout before running a command */
+  flush?: () => void;
+  /** environment for remove commands */
+  env?: NodeJS.ProcessEnv;
+  /** replaces system() (tests) */
+  runCommand?: (cmd: string, env: NodeJS.ProcessEnv) => number;
+}
+
+const REMOVE_HOLDERS = 0x1;
+const IGNORE_BUILTIN = 0x2;
+
+function sleepMs(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function nowMs(): number {
+  return Number(process.hrtime.bigint() / 1000000n);
+}
+
+/** rmmod_do_remove_module: delete_module with kmod's retry-on-EAGAIN backoff for --wait */
+function removeItself(mod: Module, o: RemoveOptions): number {
+  o.show?.(`rmmod ${mod.name}\n`);
+  if (o.dryRun) return 0;
+  const flags = O_NONBLOCK | (o.force ? O_TRUNC : 0);
+  const wait = o.waitMsec ?? 0;
+  let t0 = 0;
+  let tend = 0;
+  let interval = 0;
+  let err: number;
+  do {
+    try {
+      mod.ctx.backend.deleteModule(mod.name, flags);
+      err = 0;
+    } catch (e) {
+      if (!(e instanceof KmodError)) throw e;
+      err = -e.errno;
+      if (!wait) mod.ctx.log(LOG_ERR, 'kmod_module_remove_module', `could not remove '${mod.name}': ${strerror(e.errno)}\n`);
+    }
+    if (err === -EEXIST) {
+      if (!o.firstTime) err = 0;
+      else o.report?.(`Module ${mod.name} is not in kernel.\n`);
+      break;
+    } else if (err === -EAGAIN && wait) {
+      if (!t0) {
+        t0 = nowMs();
+        tend = t0 + wait;
+        interval = 1;
+      } else interval <<= 1;
+      const t = nowMs();
+      while (interval && t + interval > tend) interval >>= 1;
+      if (!interval && tend > t) interval = tend - t;
+      sleepMs(interval);
+      err = 0; // kmod 34.2: running out of time ends the loop with the sleep's result (success)
+    } else break;
+  } while (interval);
+  if (err < 0 && wait) o.error?.(`could not remove '${mod.name}': ${strerror(-err)}\n`);
+  return err;
+}
+
+function runRemoveCommand(mod: Module, command: string, o: RemoveOptions): number {
+  const cmd = command.split('$CMDLINE_OPTS').join('');
+  o.show?.(`remove ${cmd}\n`);
+  if (o.dryRun) return 0;
+  o.flush?.();
+  const env = { ...(o.env ?? process.env), MODPROBE_MODULE: mod.name };
+  let status: number;
+  if (o.runCommand) status = o.runCommand(cmd, env);
+  else {
+    const r = spawnSync('/bin/sh', ['-c', cmd], { stdio: 'inherit', env });
+    status = r.error ? -1 : (r.status ?? 0);
+  }
+  if (status !== 0) {
+    o.report?.(`Error running remove command for ${mod.name}\n`);
+    if (status !== -1) return -status;
+  }
+  return status;
+}
+
+function removeList(list: Module[], stopOnErrors: boolean, o: RemoveOptions): number {
+  for (let i = list.length - 1; i >= 0; i--) {
+    const r = doRemove(list[i], IGNORE_BUILTIN, o);
+    if (r < 0 && stopOnErrors) return r;
+  }
+  return 0;
+}
+
+function doRemove(mod: Module, flags: number, o: RemoveOptions): number {
+  let pre: Module[] = [];
+  let post: Module[] = [];
+  let cmd: string | undefined;
+  if (!o.ignoreCommands) {
+    ({ pre, post } = mod.softdeps());
+    cmd = mod.removeCommand();
+  }
+  if (cmd === undefined && !o.ignoreLoaded) {
+    const state = mod.initstateCode();
+    if (state < 0) {
+      if (o.firstTime) {
+        o.report?.(`Module ${mod.name} is not in kernel.\n`);
+        return -ENOENT;
+      }
+      return 0;
+    } else if (state === KMOD_MODULE_BUILTIN) {
+      if (flags & IGNORE_BUILTIN) return 0;
+      o.report?.(`Module ${mod.name} is builtin.\n`);
+      return -ENOENT;
+    }
+  }
+  removeList(post, false, o);
+  if (flags & REMOVE_HOLDERS) {
+    const err = removeList(mod.holders(), true, o);
+    if (err < 0) return err;
+  }
+  if (cmd === undefined && !o.ignoreLoaded && !o.waitMsec) {
+    if (mod.refcnt() > 0) {
+      o.report?.(`Module ${mod.name} is in use.\n`);
+      return -EBUSY;
+    }
+  }
+  const err = cmd === undefined ? removeItself(mod, o) : runRemoveCommand(mod, cmd, o);
+  if (err < 0) return err;
+  if (cmd === undefined) {
+    for (const dep of mod.dependencies()) {
+      if (dep.refcnt() === 0) removeItself(dep, o);
+    }
+  }
+  removeList(pre, false, o);
+  return err;
+}
+
+/** rmmod_do_module for one looked-up module: returns 0 or a negative errno. */
+export function removeModule(mod: Module, o: RemoveOptions = {}): number {
+  return doRemove(mod, o.removeHolders ? REMOVE_HOLDERS : 0, o);
+}
