@@ -12,9 +12,16 @@ const gyp = (() => {
   try {
     return require.resolve('node-gyp/bin/node-gyp.js');
   } catch {
-    const npmDir = path.dirname(path.dirname(process.env.npm_execpath || ''));
-    const p = path.join(npmDir, 'node_modules/node-gyp/bin/node-gyp.js');
-    return fs.existsSync(p) ? p : null;
+    // npm bundles node-gyp: next to npm_execpath under `npm install`, else beside this node's prefix
+    const npmDirs = [
+      path.dirname(path.dirname(process.env.npm_execpath || '/nonexistent/bin/x')),
+      path.join(path.dirname(path.dirname(process.execPath)), 'lib/node_modules/npm'),
+    ];
+    for (const npmDir of npmDirs) {
+      const p = path.join(npmDir, 'node_modules/node-gyp/bin/node-gyp.js');
+      if (fs.existsSync(p)) return p;
+    }
+    return null;
   }
 })();
 if (!gyp) {

@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "kmodts_native",
+      "sources": ["native/kmodts_native.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}
