@@ -2,7 +2,7 @@
 // The parser (loadConfig) and the `modprobe -c` formatter (formatConfig) live here too.
 import * as fs from 'node:fs';
 import { LOG_ERR, type LogFn } from './context';
-import { errnoOf, strerror } from './errno';
+import { ENAMETOOLONG, errnoOf, strerror } from './errno';
 import { readKernelCmdline } from './kcmdline';
 import { underscores } from './modname';
 
@@ -111,14 +111,18 @@ function listConfigPath(files: ConfigFile[], path: string, log?: LogFn): void {
     for (let ent = dir.readSync(); ent !== null; ent = dir.readSync()) {
       const fn = ent.name;
       if (fn.startsWith('.') || fn.length < 6 || !fn.endsWith('.conf')) continue;
-      let est: fs.Stats;
+      let isDir: boolean;
       try {
-        est = fs.statSync(`${path}/${fn}`);
-      } catch {
-        log?.(LOG_ERR, 'conf_files_filter_out', `Cannot stat directory entry: ${path}/${fn}\n`);
-        continue;
+        isDir = fs.statSync(`${path}/${fn}`).isDirectory();
+      } catch (err) {
+        // kmod stats relative to the open directory, so a joined name over PATH_MAX still works there
+        if (errnoOf(err) === ENAMETOOLONG) isDir = ent.isDirectory();
+        else {
+          log?.(LOG_ERR, 'conf_files_filter_out', `Cannot stat directory entry: ${path}/${fn}\n`);
+          continue;
+        }
       }
-      if (est.isDirectory()) {
+      if (isDir) {
         log?.(LOG_ERR, 'conf_files_filter_out', `Directories inside directories are not supported: ${path}/${fn}\n`);
         continue;
       }
