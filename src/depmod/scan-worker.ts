@@ -1,0 +1,42 @@
+// Worker thread body for depmod's module scan: reads, decompresses and scans the modules it is sent.
+import * as fs from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import { errnoOf } from '../errno';
+import { KmodError } from '../errors';
+import { decompress } from '../file/decompress';
+import { failedScan, scanModuleImage, type ModuleScan } from './module-scan';
+
+/** One module, in this thread: never throws for a bad file (the scan records the errno). */
+export function scanModuleFile(file: string): ModuleScan {
+  let raw: Buffer;
+  try {
+    raw = fs.readFileSync(file);
+  } catch (err) {
+    return failedScan(errnoOf(err));
+  }
+  let data: Buffer;
+  try {
+    data = decompress(raw, file);
+  } catch (err) {
+    if (err instanceof KmodError) return failedScan(err.errno);
+    throw err;
+  }
+  return scanModuleImage(data, file);
+}
+
+export interface ScanRequest {
+  ids: number[];
+  paths: string[];
+}
+export interface ScanReply {
+  ids: number[];
+  scans: ModuleScan[];
+}
+
+if (parentPort !== null) {
+  const port = parentPort;
+  port.on('message', (req: ScanRequest) => {
+    const scans = req.paths.map(scanModuleFile);
+    port.postMessage({ ids: req.ids, scans } satisfies ScanReply);
+  });
+}
