@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Backend, InitState, ProcModule } from '../backend';
-import { KmodError } from '../errors';
+import { KmodError, fromSystemError } from '../errors';
 import { ENOSYS } from '../errno';
 
 export interface NativeBackendOptions {
@@ -64,14 +64,28 @@ interface NativeAddon {
   deleteModule(name: string, flags: number): number;
 }
 
+/** The compiled helper is not there (no compiler at install time): ENOSYS, with a message saying so. */
+export class NativeHelperMissing extends KmodError {
+  constructor(file: string, cause: unknown) {
+    super(ENOSYS, `the native loader ${file} is not built, so modules cannot be loaded or removed; rebuild it with a C compiler: npm rebuild kmodts`, { file, cause });
+    this.name = 'NativeHelperMissing';
+  }
+}
+
+/** where the addon is; KMODTS_NATIVE_ADDON overrides it (tests of the missing-helper path) */
+function addonPath(): string {
+  return process.env.KMODTS_NATIVE_ADDON || path.join(__dirname, '../../build/Release/kmodts_native.node');
+}
+
 let addon: NativeAddon | undefined;
 /** The compiled helper, loaded on first use. */
 function nativeAddon(): NativeAddon {
   if (addon) return addon;
+  const file = addonPath();
   try {
-    addon = require(path.join(__dirname, '../../build/Release/kmodts_native.node')) as NativeAddon;
+    addon = require(file) as NativeAddon;
   } catch (err) {
-    throw new KmodError(ENOSYS, 'the native loader (build/Release/kmodts_native.node) is not built; run `npm rebuild kmodts` with a C compiler', { cause: err });
+    throw new NativeHelperMissing(file, err);
   }
   return addon;
 }
@@ -92,7 +106,12 @@ export class NativeBackend implements Backend {
 
   finitModule(file: string, params: string, flags: number): void {
     const a = nativeAddon();
-    const fd = fs.openSync(file, 'r');
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch (err) {
+      throw fromSystemError(err, file);
+    }
     try {
       const r = a.finitModule(fd, params, flags);
       if (r < 0) throw new KmodError(-r, undefined, { file });

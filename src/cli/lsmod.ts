@@ -1,7 +1,57 @@
+// lsmod, as kmod 34.2's tools/lsmod.c: /proc/modules order; size from /sys/module/<m>/coresize (else
+// /proc/modules), use count from refcnt, holders in /sys directory order.
+import { LOG_ERR } from '../context';
+import { ENOENT, strerror } from '../errno';
 import type { ToolEnv } from './io';
+import { parseSimpleTool, releaseContext, simpleContext, toolLog } from './simple-tool';
 
-// Placeholder until its issue lands: says so plainly and fails.
-export function run(_args: string[], env: ToolEnv): number {
-  env.io.stderr('lsmod: not implemented yet\n');
-  return 1;
+function help(prog: string): string {
+  return (
+    'Usage:\n' +
+    `\t${prog} [options]\n` +
+    'Options:\n' +
+    '\t-s, --syslog      send messages to syslog instead of stderr\n' +
+    '\t-v, --verbose     print more messages\n' +
+    '\t-V, --version     print the version\n' +
+    '\t-h, --help        print this help\n'
+  );
+}
+
+/** printf("%-19s %8ld  %d") */
+function row(name: string, size: number, refcnt: number): string {
+  return `${name.padEnd(19)} ${String(size).padStart(8)}  ${refcnt}`;
+}
+
+export function run(args: string[], env: ToolEnv): number {
+  const o = parseSimpleTool(args, env, 'svVh', help);
+  if (typeof o === 'number') return o;
+  const log = toolLog(env, o);
+  if (o.args.length > 0) {
+    log.error('too many arguments provided.\n');
+    return 1;
+  }
+  const ctx = simpleContext(env, log, o.verbose);
+  const backend = ctx.backend;
+  const loaded = backend.procModules();
+  if (loaded === undefined) {
+    ctx.log(LOG_ERR, 'kmod_module_new_from_loaded', `could not open /proc/modules: ${strerror(ENOENT)}\n`);
+    log.error(`could not get list of modules: ${strerror(ENOENT)}\n`);
+    releaseContext(ctx);
+    return 1;
+  }
+  const io = env.io;
+  io.stdout('Module                  Size  Used by\n');
+  for (const p of loaded) {
+    const mod = ctx.moduleFromName(p.name);
+    const core = backend.readModuleAttr(mod.name, 'coresize');
+    let size: number;
+    if (core !== undefined) size = Number.parseInt(core, 10);
+    else if (backend.initstate(mod.name) === undefined) size = -ENOENT;
+    else size = backend.procModules()?.find((q) => q.name === mod.name)?.size ?? -ENOENT;
+    const line = row(mod.name, size, mod.refcnt());
+    const holders = mod.holders().map((h) => h.name);
+    io.stdout(line + (holders.length ? ' ' + holders.join(',') : '') + '\n');
+  }
+  releaseContext(ctx);
+  return 0;
 }

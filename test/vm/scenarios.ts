@@ -60,7 +60,7 @@ export const scenarios: Scenario[] = [
   {
     name: 'insmod-basic',
     covers: 'insmod of an xz module (finit_module with MODULE_INIT_COMPRESSED_FILE), a plain .ko (finit_module), a zstd module (user-space decompression, init_module); rmmod; lsmod',
-    steps: [ins(`${NET}/macvlan.ko.xz`), ins(`${NET}/dummy.ko`), ins(`${NET}/veth.ko.zst`), ls, rm('dummy', 'veth'), rm('-v', 'macvlan'), ls],
+    steps: [ins(`${NET}/macvlan.ko.xz`), ins(`${NET}/dummy.ko`), ins(`${NET}/veth.ko.zst`), ls, rm('dummy', 'veth'), rm('-v', 'macvlan'), ls, ins('-vvv', `${NET}/tap.ko.xz`), rm('-vvv', 'tap')],
   },
   {
     name: 'insmod-errors',

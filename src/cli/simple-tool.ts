@@ -1,0 +1,97 @@
+// What insmod, rmmod and lsmod share (kmod 34.2's tools/insmod.c, rmmod.c, lsmod.c): the -s/-v/-V/-h
+// options handled in command-line order, stopping at glibc's getopt error, the syslog variant of the
+// log, and kmod_new(NULL, {NULL}) — the running kernel's module directory and no modprobe.d files.
+import { Context } from '../context';
+import { selectBackend, stateDirs } from './backend-select';
+import { getoptLong, type LongOption } from './getopt';
+import type { ToolEnv, ToolIo } from './io';
+import { LOG_ERR, LOG_INFO, ToolLog } from './log';
+import { printVersion } from './version';
+
+export interface SimpleToolOptions {
+  force: boolean;
+  syslog: boolean;
+  /** kmod's `verbose`: LOG_ERR plus one per -v */
+  verbose: number;
+  args: string[];
+}
+
+/**
+ * Parses `args` with `shortopts` (a subset of "fsvVh"). Returns the options, or the exit status when the
+ * tool is done (help, version, or a getopt error already printed).
+ */
+export function parseSimpleTool(args: string[], env: ToolEnv, shortopts: string, help: (prog: string) => string): SimpleToolOptions | number {
+  const all: LongOption[] = [
+    { name: 'force', hasArg: 0, val: 'f' },
+    { name: 'syslog', hasArg: 0, val: 's' },
+    { name: 'verbose', hasArg: 0, val: 'v' },
+    { name: 'version', hasArg: 0, val: 'V' },
+    { name: 'help', hasArg: 0, val: 'h' },
+  ];
+  const longopts = all.filter((o) => shortopts.includes(o.val));
+  const r = getoptLong(env.argv0, args, shortopts, longopts, env.io.env);
+  const o: SimpleToolOptions = { force: false, syslog: false, verbose: LOG_ERR, args: r.args };
+  for (const opt of r.options) {
+    switch (opt.opt) {
+      case 'f': o.force = true; break;
+      case 's': o.syslog = true; break;
+      case 'v': o.verbose++; break;
+      case 'h':
+        env.io.stdout(help(env.prog));
+        return 0;
+      case 'V':
+        printVersion(env.io);
+        return 0;
+    }
+  }
+  if (r.error !== undefined) {
+    env.io.stderr(r.error + '\n');
+    return 1;
+  }
+  return o;
+}
+
+/** An io whose stderr goes to syslog through logger(1) (the tools' -s), "PRIO: msg" as kmod sends it. */
+export function syslogIo(io: ToolIo, prog: string): ToolIo {
+  return {
+    ...io,
+    stderr(data: string) {
+      const msg = data.startsWith(`${prog}: `) ? data.slice(prog.length + 2) : data;
+      const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+      spawnSync('logger', ['-t', prog, '-p', 'daemon.notice', '--', msg.replace(/\n$/, '')], { stdio: 'ignore' });
+    },
+  };
+}
+
+/** The tool's log (on syslog with -s) before libkmod messages are routed to it. */
+export function toolLog(env: ToolEnv, o: SimpleToolOptions): ToolLog {
+  return new ToolLog(o.syslog ? syslogIo(env.io, env.prog) : env.io, env.prog);
+}
+
+/**
+ * kmod_new(NULL, {NULL}) then log_setup_kmod_log(ctx, verbose): the configuration is read (the kernel
+ * command line and modules.softdep, no modprobe.d) before the tool's log takes libkmod's messages.
+ */
+export function simpleContext(env: ToolEnv, log: ToolLog, verbose: number): Context {
+  const dirs = stateDirs(env);
+  const ctx = new Context({
+    configPaths: [],
+    procDir: dirs.procDir,
+    sysDir: dirs.sysDir,
+    log: log.libkmod,
+    backendFactory: () => selectBackend(env),
+  });
+  ctx.config();
+  log.routeLibkmod(verbose);
+  // libkmod's INFO on kmod_set_log_fn; the pointer is not meaningful here (kmod's varies per run too)
+  ctx.log(LOG_INFO, 'kmod_set_log_fn', `custom logging function ${FAKE_LOG_FN} registered\n`);
+  return ctx;
+}
+
+const FAKE_LOG_FN = '0x7f4b00c0ffee';
+const FAKE_CTX = '0x55d000c0ffee';
+
+/** kmod_unref(ctx): libkmod's INFO when the context goes away at the end of the tool */
+export function releaseContext(ctx: Context): void {
+  ctx.log(LOG_INFO, 'kmod_unref', `context ${FAKE_CTX} released\n`);
+}
