@@ -256,23 +256,10 @@ function isCSpace(c: string): boolean {
  * it), so `softdep m  pre: a` (two spaces after the name) reads " pre:" and loses its first word.
  */
 export function depWords(value: string): string[] {
-  const words: string[] = [];
-  let i = 0;
-  const len = value.length;
-  let glued = '';
-  if (len >= 2 && isCSpace(value[0]) && !isCSpace(value[1])) {
-    glued = value[0];
-    i = 1;
-  }
-  while (i < len) {
-    while (i < len && isCSpace(value[i])) i++;
-    if (i >= len) break;
-    let j = i;
-    while (j < len && !isCSpace(value[j])) j++;
-    words.push(glued + value.slice(i, j));
-    glued = '';
-    i = j;
-  }
+  const words = value.split(/[ \t\n\v\f\r]+/);
+  if (words[0] === '') words.shift();
+  if (words.length > 0 && words[words.length - 1] === '') words.pop();
+  if (value.length >= 2 && isCSpace(value[0]) && !isCSpace(value[1])) words[0] = value[0] + words[0];
   return words;
 }
 

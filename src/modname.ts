@@ -35,7 +35,7 @@ export function modnameFromPath(path: string): string | null {
  * -EINVAL). `limit` cuts the result as alias_normalize's fixed buffer does.
  */
 function dashesToUnderscores(s: string, limit: number): string | null {
-  if (s.length <= limit && !/[-[\]\0]/.test(s)) return s;
+  if (s.length <= limit && !/[[\]\0]/.test(s)) return s.includes('-') ? s.replace(/-/g, '_') : s;
   let out = '';
   let i = 0;
   for (; i < limit && i < s.length; i++) {
