@@ -4,7 +4,7 @@ export { strerror } from './errno';
 export * from './context';
 export * from './backend';
 export * from './config';
-export { modnameNormalize, modnameFromPath, aliasNormalize, underscores } from './modname';
+export { modnameNormalize, modnameFromPath, aliasNormalize, underscores, underscoresInPlace } from './modname';
 export { parseKernelCmdline, readKernelCmdline, type KernelCmdlineConfig } from './kcmdline';
 // module files: decompression, ELF, module views, signatures (issue 3)
 export { detectCompression, decompress, DecompressError, type Compression } from './file/decompress';

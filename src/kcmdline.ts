@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import { errnoOf, strerror } from './errno';
 import { LOG_ERR, type LogFn } from './context';
-import { underscores } from './modname';
+import { underscoresInPlace } from './modname';
 
 /** What the command line adds to the configuration, in command-line order. */
 export interface KernelCmdlineConfig {
@@ -120,16 +120,17 @@ function addResult(result: KernelCmdlineConfig, modname: string, param: string, 
     for (const name of value.split(',')) result.blacklists.push(name);
     return;
   }
-  const name = underscores(modname);
-  if (name === null) {
+  const name = underscoresInPlace(modname);
+  if (!name.valid) {
+    // kmod prints the name as its in-place normalization left it
     log?.(
       LOG_ERR,
       'kcmdline_parse_result',
-      `Ignoring bad option on kernel command line while parsing module name: '${modname}'\n`,
+      `Ignoring bad option on kernel command line while parsing module name: '${name.text}'\n`,
     );
     return;
   }
-  result.options.push({ modname: name, options: param.replace(/\t/g, ' ') });
+  result.options.push({ modname: name.text, options: param.replace(/\t/g, ' ') });
 }
 
 /**

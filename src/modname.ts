@@ -31,27 +31,28 @@ export function modnameFromPath(path: string): string | null {
 
 /**
  * The bracket rule shared by alias_normalize() and underscores(): '-' becomes '_' except inside a
- * [...] class; a ']' outside a class or a '[' never closed makes the whole name invalid (null, kmod's
- * -EINVAL). `limit` cuts the result as alias_normalize's fixed buffer does.
+ * [...] class; a ']' outside a class or a '[' never closed makes the name invalid (kmod's -EINVAL).
+ * `text` is the name as kmod's in-place loop leaves it, also when invalid (dashes before the bad
+ * bracket already turned); `limit` cuts the result as alias_normalize's fixed buffer does.
  */
-function dashesToUnderscores(s: string, limit: number): string | null {
-  if (s.length <= limit && !/[[\]\0]/.test(s)) return s.includes('-') ? s.replace(/-/g, '_') : s;
+function dashesToUnderscores(s: string, limit: number): { text: string; valid: boolean } {
+  if (s.length <= limit && !/[[\]\0]/.test(s)) return { text: s.includes('-') ? s.replace(/-/g, '_') : s, valid: true };
   let out = '';
   let i = 0;
   for (; i < limit && i < s.length; i++) {
     const c = s[i];
     if (c === '\0') break;
     if (c === '-') out += '_';
-    else if (c === ']') return null;
+    else if (c === ']') return { text: out + s.slice(i), valid: false };
     else if (c === '[') {
       const close = s.indexOf(']', i);
       const nul = s.indexOf('\0', i);
-      if (close < 0 || (nul >= 0 && nul < close)) return null;
+      if (close < 0 || (nul >= 0 && nul < close)) return { text: out + s.slice(i), valid: false };
       out += s.slice(i, close + 1);
       i = close;
     } else out += c;
   }
-  return out;
+  return { text: out, valid: true };
 }
 
 /**
@@ -59,7 +60,8 @@ function dashesToUnderscores(s: string, limit: number): string | null {
  * outside [...]). Returns null for bad brackets, where kmod fails with -EINVAL.
  */
 export function aliasNormalize(alias: string): string | null {
-  return dashesToUnderscores(alias, NAME_MAX_CHARS);
+  const r = dashesToUnderscores(alias, NAME_MAX_CHARS);
+  return r.valid ? r.text : null;
 }
 
 /**
@@ -68,5 +70,14 @@ export function aliasNormalize(alias: string): string | null {
  */
 export function underscores(s: string | null | undefined): string | null {
   if (s === null || s === undefined) return null;
+  const r = dashesToUnderscores(s, Number.POSITIVE_INFINITY);
+  return r.valid ? r.text : null;
+}
+
+/**
+ * underscores() as kmod runs it, in place: the text it leaves behind even when it fails, which
+ * kmod then prints in its message (`a-b]-c` → `a_b]-c`, invalid).
+ */
+export function underscoresInPlace(s: string): { text: string; valid: boolean } {
   return dashesToUnderscores(s, Number.POSITIVE_INFINITY);
 }

@@ -49,6 +49,12 @@ describe('parseKernelCmdline', () => {
     ]);
   });
 
+  it('shows a bad name as kmod\'s in-place normalization left it', () => {
+    expect(parse('v1mod-x[m.p=1').logged).toEqual([
+      [3, 'kcmdline_parse_result', "Ignoring bad option on kernel command line while parsing module name: 'v1mod_x[m'\n"],
+    ]);
+  });
+
   it('ends at NUL, and a last word needs no terminator', () => {
     expect(parse('a.b=1\0c.d=2').options).toEqual(['a b=1']);
     expect(parse('a.b=1').options).toEqual(['a b=1']);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aliasNormalize, modnameFromPath, modnameNormalize, underscores } from '../src/modname';
+import { aliasNormalize, modnameFromPath, modnameNormalize, underscores, underscoresInPlace } from '../src/modname';
 
 describe('modnameNormalize (modname_normalize)', () => {
   it.each([
@@ -73,5 +73,14 @@ describe('underscores', () => {
     expect(underscores(undefined)).toBeNull();
     expect(underscores('bad]')).toBeNull();
     expect(underscores('bad[')).toBeNull();
+  });
+});
+
+describe('underscoresInPlace', () => {
+  it('leaves what kmod\'s in-place loop leaves, also on failure', () => {
+    expect(underscoresInPlace('a-b')).toEqual({ text: 'a_b', valid: true });
+    expect(underscoresInPlace('a-b]-c')).toEqual({ text: 'a_b]-c', valid: false });
+    expect(underscoresInPlace('x-[a-b')).toEqual({ text: 'x_[a-b', valid: false });
+    expect(underscoresInPlace('x-[a-b]-[c')).toEqual({ text: 'x_[a-b]_[c', valid: false });
   });
 });

@@ -180,6 +180,60 @@ describe('modprobe -c configuration vs kmod 34.2', () => {
   });
 });
 
+/** A small seeded PRNG (mulberry32), so that generated cases are the same on every run. */
+function prng(seed: number): (n: number) => number {
+  let a = seed >>> 0;
+  return (n) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}
+
+/** text made of pieces that matter to the parsers, at random */
+function generate(rand: (n: number) => number, pieces: string[], count: number): string {
+  let s = '';
+  for (let i = 0; i < count; i++) s += pieces[rand(pieces.length)];
+  return s;
+}
+
+const configPieces = [
+  'alias ', 'blacklist ', 'options ', 'install ', 'remove ', 'softdep ', 'weakdep ', 'include ', 'config ',
+  'pre: ', 'post: ', 'pre:', ' ', '  ', '\t', '\n', '\n', '\n', '\\\n', '\\', '#', '# c\n', '[', ']', '[a-z]', '-', '_',
+  'mod-a', 'b', 'x=1', '"q r"', '*', '\r', 'pci:v*', 'é',
+];
+const cmdlinePieces = [
+  'm', 'mod-x', '.', '.', '=', '=', '"', ' ', ' ', '\t', '\n', 'p', 'v1', ',', 'modprobe.blacklist=', 'modprobe',
+  '[', ']', '-', 'a b', 'BOOT_IMAGE=/x', 'é',
+];
+
+describe('generated input vs kmod 34.2', () => {
+  it.each([1, 2, 3, 4, 5, 6])('configuration directory #%i (40 generated files)', (seed) => {
+    const rand = prng(seed);
+    const dir = path.join(tmp, `gen-config-${seed}`);
+    fs.mkdirSync(dir);
+    for (let i = 0; i < 40; i++) fs.writeFileSync(path.join(dir, `g${i}.conf`), generate(rand, configPieces, 20 + rand(200)));
+    const c: Case = { name: 'gen', config: [dir] };
+    const k = kmodSide(c);
+    const t = kmodtsSide(c);
+    expect(k.config.length + k.stderr.length).toBeGreaterThan(100);
+    expect(t.config).toBe(k.config);
+    expect(t.stderr).toBe(k.stderr);
+  });
+
+  it.each(Array.from({ length: 24 }, (_, i) => i + 1))('kernel command line #%i', (seed) => {
+    const rand = prng(1000 + seed);
+    const cmdline = generate(rand, cmdlinePieces, seed % 4 === 0 ? 1500 : 40 + rand(300));
+    const c: Case = { name: 'gen', config: ['/dev/null'], cmdline };
+    const k = kmodSide(c);
+    const t = kmodtsSide(c);
+    expect(t.config).toBe(k.config);
+    expect(t.stderr).toBe(k.stderr);
+  });
+});
+
 /**
  * Runs a command with the fixture directories mounted over the default modprobe.d locations
  * (a private mount namespace; overlays keep the host's /etc and /usr/local/lib untouched).
