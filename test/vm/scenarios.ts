@@ -137,6 +137,39 @@ export const scenarios: Scenario[] = [
     steps: [m('my-dummy'), m('rtnl-link-dummy'), m('-b', 'dummy'), ls, m('dummy'), ls],
   },
   {
+    name: 'softdeps',
+    covers: 'softdep pre: and post: modules loaded around the module and removed with it (in reverse)',
+    files: { '/etc/modprobe.d/vm-softdep.conf': 'softdep dummy pre: nlmon post: ifb\n' },
+    steps: [m('-v', 'dummy'), ls, m('-r', '-v', 'dummy'), ls, m('-i', 'dummy'), ls],
+  },
+  {
+    name: 'builtin',
+    covers: 'a builtin module: modprobe succeeds silently, --first-time fails, -r refuses, -D shows it',
+    steps: [m('ext4'), m('--first-time', 'ext4'), m('-r', 'ext4'), m('-D', 'ext4'), m('-a', '-r', 'ext4', 'dummy'), ls],
+  },
+  {
+    name: 'wait',
+    covers: 'modprobe -r --wait on a module in use: retries until the time is up',
+    setup: [m('macvtap')],
+    steps: [m('-r', '-w', '200', 'macvlan'), ls, m('-r', '--wait=100', 'macvtap'), ls],
+  },
+  {
+    name: 'all-and-dry-run',
+    covers: 'modprobe -a with a missing name, -n/-D dry runs that load nothing, -R',
+    steps: [m('-a', 'dummy', 'no_such_module', 'ifb'), ls, m('-n', '-v', '8021q'), m('-D', 'macvtap'), m('-R', 'rtnl-link-dummy'), ls],
+  },
+  {
+    name: 'force',
+    covers: 'modprobe -f / --force-vermagic / --force-modversion on xz (finit flags), plain (finit flags) and zstd (user-space stripping) modules',
+    steps: [m('--force-vermagic', 'ifb'), m('--force-modversion', 'dummy'), m('-f', 'veth'), m('-f', 'nlmon'), ls],
+  },
+  {
+    name: 'dependency-failure',
+    covers: 'a dependency whose install command fails stops the load; rmmod by file path',
+    files: { '/etc/modprobe.d/vm-depfail.conf': 'install tap /bin/false\n' },
+    steps: [m('macvtap'), ls, m('macvlan'), rm('$MODDIR/kernel/drivers/net/macvlan.ko.xz'), ls],
+  },
+  {
     name: 'lsmod',
     covers: 'lsmod columns, sizes, use counts and holder order with several users',
     setup: [m('8021q'), m('bridge'), m('macvtap'), m('brd')],
