@@ -34,7 +34,11 @@ export interface ModprobeConfig {
 }
 
 export interface ConfigLoadOptions {
-  /** -C: files or directories replacing the default search paths */
+  /**
+   * -C: files or directories replacing the default search paths. `[]` is kmod's empty search path
+   * (insmod, rmmod, lsmod, modinfo and depmod): no modprobe.d, but modules.softdep, modules.weakdep
+   * and the kernel command line are still read, and their errors still reported.
+   */
   configPaths?: string[];
   /** the module directory, for modules.softdep / modules.weakdep */
   moduleDir: string;

@@ -305,6 +305,29 @@ describe('default search path vs kmod 34.2', () => {
   });
 });
 
+describe('configuration read by every tool (kmod_new) vs kmod 34.2', () => {
+  // kmod's insmod, rmmod, lsmod, modinfo and depmod create their context with an empty search path:
+  // no modprobe.d, but still <moduledir>/modules.softdep, modules.weakdep and /proc/cmdline.
+  const cmdline = 'a.b=1 bad-x[.p=1 modprobe.blacklist=q\n';
+  const tools: [string, string[]][] = [
+    ['modinfo', ['-b', ROOT, '-k', KVER, '/nonexistent.ko']],
+    ['modinfo', ['/nonexistent.ko']],
+    ['insmod', ['/nonexistent.ko']],
+    ['rmmod', ['nonexistent_module']],
+    ['lsmod', []],
+    ['depmod', ['-n', '-b', ROOT, KVER]],
+    ['depmod', ['-n', '-b', path.join(FIX, 'nowhere'), KVER]],
+    ['modprobe', ['-n', '-d', ROOT, '-S', KVER, 'nonexistent_module']],
+  ];
+  it.each(tools)('%s %j', (tool, args) => {
+    const k = reference().KMOD_ROOT;
+    const kr = withDefaultDirs([`${k}/usr/lib64/ld-linux-x86-64.so.2`, '--library-path', `${k}/usr/lib/x86_64-linux-gnu`, '--argv0', tool, `${k}/usr/bin/kmod`, ...args], cmdline);
+    const tr = withDefaultDirs([process.execPath, path.join(repoRoot, 'bin/kmodts.js'), tool, ...args], cmdline);
+    expect(kr.stderr).toContain("module name: 'bad_x['");
+    expect(tr).toEqual(kr);
+  });
+});
+
 describe('whole `modprobe -c` output of the kmodts CLI vs kmod 34.2', () => {
   it.each(cases)('$name', (c) => {
     const args = ['-c', '-d', c.root ?? ROOT, '-S', c.kver ?? KVER, ...c.config.flatMap((p) => ['-C', p])];
