@@ -336,6 +336,22 @@ describe('whole `modprobe -c` output of the kmodts CLI vs kmod 34.2', () => {
     expect(t).toEqual(k);
   });
 
+  const variants: [string, string[], NodeJS.ProcessEnv][] = [
+    ['KMOD_LOG=0 silences libkmod', [], { KMOD_LOG: '0' }],
+    ['KMOD_LOG=err', [], { KMOD_LOG: 'err' }],
+    ['KMOD_LOG=2', [], { KMOD_LOG: '2' }],
+    ['-q does not silence configuration errors', ['-q'], {}],
+    ['-v', ['-v'], {}],
+    ['-C given in MODPROBE_OPTIONS', [], { MODPROBE_OPTIONS: `-C ${abs('cases/bad-lines.conf')}` }],
+  ];
+  it.each(variants)('%s', (_name, extra, env) => {
+    const args = ['-c', ...extra, '-d', ROOT, '-S', KVER, '-C', abs('cases')];
+    const cmdline = 'bad]x.p=1 ok.p=2';
+    const k = runKmod('modprobe', args, { cmdline, env });
+    const t = runKmodts('modprobe', args, { cmdline, env });
+    expect(t).toEqual(k);
+  });
+
   it('the Debian tree (configuration and index dump)', () => {
     const ref = reference();
     const args = ['-c', '-d', ref.KTREE, '-S', ref.KVER, '-C', abs('etc')];
