@@ -290,6 +290,7 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
     ctx.config(); // kmod_new() parses the configuration before the tool's logging is set up
     log.routeLibkmod(o.verbose);
     ctx.loadResources();
+    if (env.settings.json && (o.doShow || o.lookupOnly) && !(o.showConfig || o.showModversions || o.showExports || o.remove)) return require('./json/modprobe').modprobeJson(ctx, rest, optionsFromArray(rest.slice(1)), { ...o, notFoundPriority: logPriority }, log, io);
     const mp = new Modprobe(ctx, o, log, logPriority, io, childEnv);
     let err: number;
     if (o.showConfig) err = mp.showConfig();
