@@ -352,6 +352,14 @@ describe('whole `modprobe -c` output of the kmodts CLI vs kmod 34.2', () => {
     expect(t).toEqual(k);
   });
 
+  it.each(['root/', './root', `${ROOT}//`])('-d %s names modules.softdep as kmod does', (d) => {
+    const args = ['-c', '-C', '/dev/null', '-d', d, '-S', KVER];
+    const k = runKmod('modprobe', args, { cmdline: '', cwd: FIX });
+    const t = runKmodts('modprobe', args, { cmdline: '', cwd: FIX });
+    expect(k.stderr).toContain('modules.softdep line 5');
+    expect(t).toEqual(k);
+  });
+
   it('the Debian tree (configuration and index dump)', () => {
     const ref = reference();
     const args = ['-c', '-d', ref.KTREE, '-S', ref.KVER, '-C', abs('etc')];
