@@ -62,9 +62,24 @@ export function moduleDirectory(opts: Pick<ContextOptions, 'root' | 'kernelVersi
   return `${opts.root ?? ''}${MODULE_DIRECTORY}/${kver}`;
 }
 
+/** get_current_dir_name(): $PWD when it names the current directory (keeps symlinks), else getcwd(). */
+export function currentDirName(): string {
+  const pwd = process.env.PWD;
+  if (pwd !== undefined && pwd.startsWith('/')) {
+    try {
+      const a = fs.statSync(pwd);
+      const b = fs.statSync('.');
+      if (a.dev === b.dev && a.ino === b.ino) return pwd;
+    } catch {
+      // fall back to getcwd()
+    }
+  }
+  return process.cwd();
+}
+
 /** path_make_absolute_cwd: cwd + '/' + p for relative paths, no normalization. */
 export function absolutePath(p: string): string {
-  return p.startsWith('/') ? p : `${process.cwd()}/${p}`;
+  return p.startsWith('/') ? p : `${currentDirName()}/${p}`;
 }
 
 const noLog: LogFn = () => {};
@@ -96,6 +111,18 @@ export class Context {
     this.log = options.log ?? noLog;
     this._backend = options.backend;
     this._config = options.config;
+    this.log(LOG_INFO, 'kmod_new', `ctx ${this.address} created\n`);
+  }
+
+  /**
+   * What libkmod shows as the context's address in its INFO messages. kmodts has no pointer to show;
+   * this stands in for one (docs/compat.md).
+   */
+  readonly address = '0x5555555592a0';
+
+  /** kmod_unref: the tool is done with the context */
+  release(): void {
+    this.log(LOG_INFO, 'kmod_unref', `context ${this.address} released\n`);
   }
 
   /** The kernel: the given backend, else the native one over procDir/sysDir. */
@@ -152,9 +179,7 @@ export class Context {
     for (const name of INDEX_LOAD_ORDER) {
       let failed = false;
       try {
-        const idx = BinaryIndex.open(this.indexPath(name));
-        if (idx === undefined) failed = true;
-        else this.indexes.set(name, idx);
+        failed = !BinaryIndex.probe(this.indexPath(name));
       } catch (err) {
         if (!(err instanceof IndexHeaderError)) throw err;
         if (err.kmodMessage !== undefined) this.log(LOG_ERR, 'index_mm_open', err.kmodMessage);

@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { O_NONBLOCK, O_TRUNC } from './backend';
 import { LOG_ERR } from './context';
-import { EAGAIN, EBUSY, EEXIST, ENOENT, strerror } from './errno';
+import { EAGAIN, EBUSY, EEXIST, ELOOP, ENOENT, strerror } from './errno';
 import { KmodError } from './errors';
 import { KMOD_MODULE_BUILTIN, type Module } from './module';
 
@@ -115,7 +115,22 @@ function removeList(list: Module[], stopOnErrors: boolean, o: RemoveOptions): nu
   return 0;
 }
 
+/** modules whose removal is under way (kmod recurses through softdep loops until it crashes) */
+const inProgress = new Set<Module>();
+
 function doRemove(mod: Module, flags: number, o: RemoveOptions): number {
+  if (inProgress.has(mod)) {
+    throw new KmodError(ELOOP, `soft dependency loop while removing ${mod.name}`);
+  }
+  inProgress.add(mod);
+  try {
+    return doRemoveOnce(mod, flags, o);
+  } finally {
+    inProgress.delete(mod);
+  }
+}
+
+function doRemoveOnce(mod: Module, flags: number, o: RemoveOptions): number {
   let pre: Module[] = [];
   let post: Module[] = [];
   let cmd: string | undefined;

@@ -18,7 +18,7 @@ import {
 } from '../probe';
 import { getoptLong, type LongOption } from './getopt';
 import { ToolExit, type ToolEnv, type ToolIo } from './io';
-import { LOG_CRIT, LOG_EMERG, LOG_WARNING, ToolLog } from './log';
+import { LOG_CRIT, LOG_EMERG, LOG_INFO, LOG_WARNING, ToolLog } from './log';
 
 const SHORT_OPTIONS = 'arw:RibfDcnC:d:S:sqvVh';
 
@@ -289,6 +289,8 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
   try {
     ctx.config(); // kmod_new() parses the configuration before the tool's logging is set up
     log.routeLibkmod(o.verbose);
+    // kmod_set_log_fn reports the new function's address through it (a stand-in address here)
+    log.libkmod(LOG_INFO, 'kmod_set_log_fn', 'custom logging function 0x7ffff7f8e340 registered\n');
     ctx.loadResources();
     if (env.settings.json && (o.doShow || o.lookupOnly) && !(o.showConfig || o.showModversions || o.showExports || o.remove)) return require('./json/modprobe').modprobeJson(ctx, rest, optionsFromArray(rest.slice(1)), { ...o, notFoundPriority: logPriority }, log, io);
     const mp = new Modprobe(ctx, o, log, logPriority, io, childEnv);
@@ -299,6 +301,7 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
     else if (o.remove) err = mp.removeAll(rest);
     else if (o.all) err = await mp.insertAll(rest);
     else err = await mp.insert(rest[0], optionsFromArray(rest.slice(1)));
+    ctx.release();
     return err >= 0 ? 0 : 1;
   } catch (e) {
     if (e instanceof ToolExit) throw e;

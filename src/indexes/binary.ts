@@ -66,6 +66,12 @@ export class BinaryIndex implements ModuleIndex {
   private readonly root: Node | undefined;
 
   constructor(private readonly buf: Buffer, readonly file: string) {
+    BinaryIndex.checkHeader(buf, file);
+    this.root = this.readNode(buf.readUInt32BE(8));
+  }
+
+  /** Throws IndexHeaderError unless buf starts with a header libkmod accepts. */
+  static checkHeader(buf: Buffer, file: string): void {
     if (buf.length < INDEX_HEADER_SIZE) {
       throw new IndexHeaderError(file, `too short for an index header (${buf.length} bytes)`);
     }
@@ -85,7 +91,29 @@ export class BinaryIndex implements ModuleIndex {
         `major version check fail: ${version >>> 16} instead of ${INDEX_VERSION_MAJOR}\n`,
       );
     }
-    this.root = this.readNode(buf.readUInt32BE(8));
+  }
+
+  /**
+   * Checks only the header of an index file (what kmod_load_resources' mmap open checks):
+   * false when the file is missing, IndexHeaderError when refused.
+   */
+  static probe(file: string): boolean {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+      throw fromSystemError(err, file);
+    }
+    try {
+      const buf = Buffer.alloc(INDEX_HEADER_SIZE);
+      const n = fs.readSync(fd, buf, 0, INDEX_HEADER_SIZE, 0);
+      BinaryIndex.checkHeader(buf.subarray(0, n), file);
+      return true;
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   /** Reads an index file; undefined when it does not exist (kmod: no matches). */

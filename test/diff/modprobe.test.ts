@@ -1,0 +1,247 @@
+// Differential suite: modprobe resolution (-D, -R, -n -v, -r -n -v, -c, errors, option parsing),
+// kmod 34.2 vs kmodts on the Debian 6.12 cloud-amd64 tree. kmod runs as a pool of processes; kmodts
+// runs in-process (plus a spawned sample of the real CLI). Every case must be byte-identical.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { describeMismatch, runKmodMany, runKmodtsInProcess, type ToolCase } from '../support/kmod-pool';
+import { moduleDir, reference, repoRoot, runKmod, runKmodts, type RunResult } from '../support/reference';
+
+const ref = reference();
+const MODDIR = moduleDir(ref);
+const TREE = ['-d', ref.KTREE, '-S', ref.KVER];
+const RESOLVE_CONF = path.join(repoRoot, 'test/fixtures/modprobe-resolve/resolve.conf');
+const CONFIG_FIXTURES = path.join(repoRoot, 'test/fixtures/modprobe.d');
+
+/** module names, in modules.dep order */
+function moduleNames(): string[] {
+  return fs
+    .readFileSync(path.join(MODDIR, 'modules.dep'), 'latin1')
+    .split('\n')
+    .filter((l) => l.includes(':'))
+    .map((l) => path.basename(l.slice(0, l.indexOf(':'))).replace(/\..*$/, ''));
+}
+
+/** A device string the glob pattern matches: '*' -> "X1", '?' -> 'q', [set] -> its first character. */
+export function concreteFromPattern(p: string): string {
+  let out = '';
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i];
+    if (c === '*') out += 'X1';
+    else if (c === '?') out += 'q';
+    else if (c === '[') {
+      const close = p.indexOf(']', i + 2);
+      if (close < 0) {
+        out += c;
+        continue;
+      }
+      let first = p[i + 1] === '!' || p[i + 1] === '^' ? '' : p[i + 1];
+      if (first === '') first = p[i + 2] === 'z' ? 'a' : 'z';
+      out += first;
+      i = close;
+    } else if (c === '\\' && i + 1 < p.length) out += p[++i];
+    else out += c;
+  }
+  return out;
+}
+
+function aliasStrings(): string[] {
+  return fs
+    .readFileSync(path.join(MODDIR, 'modules.alias'), 'latin1')
+    .split('\n')
+    .filter((l) => l.startsWith('alias '))
+    .map((l) => concreteFromPattern(l.split(' ')[1]));
+}
+
+// ---- a fake /sys/module with some loaded, busy, coming and odd modules ------------------------
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-modprobe-diff-'));
+const SYS_MODULE = path.join(scratch, 'sys-module');
+function fakeModule(name: string, files: Record<string, string>, holders: string[] = []): void {
+  const d = path.join(SYS_MODULE, name);
+  fs.mkdirSync(path.join(d, 'holders'), { recursive: true });
+  for (const [f, v] of Object.entries(files)) fs.writeFileSync(path.join(d, f), v);
+  for (const h of holders) fs.symlinkSync(`../../${h}`, path.join(d, 'holders', h));
+}
+fakeModule('sunrpc', { initstate: 'live\n', refcnt: '3\n' }, ['lockd', 'auth_rpcgss', 'nfs_acl']);
+fakeModule('grace', { initstate: 'live\n', refcnt: '0\n' });
+fakeModule('lockd', { initstate: 'live\n', refcnt: '0\n' });
+fakeModule('vsock', { initstate: 'live\n', refcnt: '1\n' }, ['vsock_loopback']);
+fakeModule('vsock_loopback', { initstate: 'live\n', refcnt: '0\n' });
+fakeModule('vmw_vsock_virtio_transport_common', { initstate: 'live\n', refcnt: '0\n' });
+fakeModule('xfs', { initstate: 'coming\n', refcnt: '0\n' });
+fakeModule('btrfs', { initstate: 'going\n', refcnt: '0\n' });
+fakeModule('dm_mod', { initstate: 'bogus\n', refcnt: '0\n' });
+fakeModule('loop', { refcnt: '0\n' }); // a directory without initstate: "coming" to libkmod
+fakeModule('ext4', { initstate: 'live\n' }); // builtin by modules.builtin anyway
+
+interface Family {
+  name: string;
+  cases: ToolCase[];
+}
+
+const t = (...args: string[]): ToolCase => ({ args: [...TREE, ...args] });
+const withConf = (...args: string[]): ToolCase => ({ args: [...TREE, '-C', RESOLVE_CONF, ...args] });
+const withSys = (c: ToolCase): ToolCase => ({ ...c, sysModule: SYS_MODULE });
+
+const resolveNames = ['my-nfs', 'wild-thing', 'multi-x', 'ghost', 'nfsd', 'lockd', 'sunrpc', 'xfs', 'cmdonly', 'vsock',
+  'net-pf-40', 'net-pf-99', 'hv_sock', 'vsock_loopback', 'btrfs', 'e1000', 'e1000e', 'loop', 'ext4', 'crypto-md5',
+  'grace', 'vmw_vsock_virtio_transport', 'symbol:nfsd4_ssc_init_umount_work', 'nonexist'];
+
+function families(): Family[] {
+  const mods = moduleNames();
+  const aliases = aliasStrings();
+  const f: Family[] = [
+    { name: '-D <every module>', cases: mods.map((m) => t('-D', m)) },
+    { name: '-R <every module>', cases: mods.map((m) => t('-R', m)) },
+    { name: '-D <every modules.alias pattern, made concrete>', cases: aliases.map((a) => t('-D', a)) },
+    { name: '-R <every modules.alias pattern, made concrete>', cases: aliases.map((a) => t('-R', a)) },
+  ];
+  const sample = mods.filter((_, i) => i % 25 === 0);
+  f.push({
+    name: '-n -v / -r -n -v samples (real /sys)',
+    cases: [...sample.map((m) => t('-n', '-v', m)), ...sample.map((m) => t('-r', '-n', '-v', m)), ...sample.map((m) => t('-n', m))],
+  });
+  const ops: string[][] = [['-D'], ['-R'], ['-n', '-v'], ['-r', '-n', '-v'], ['-D', '-i'], ['-n', '-v', '-b'], ['-r', '-n', '-v', '-i'],
+    ['-n', '-v', '--first-time'], ['-r', '-n', '--first-time'], ['-r', '-n', '-v', '--remove-holders'], ['-n', '-v', '-a', 'nonexist']];
+  f.push({
+    name: 'resolution config (-C resolve.conf), fake /sys',
+    // removal against the real /sys would depend on the machine (and kmod crashes on softdep loops of
+    // loaded modules): -r runs only against the fake /sys
+    cases: ops.flatMap((op) => resolveNames.flatMap((n) => (op[0] === '-r' ? [withSys(withConf(...op, n))] : [withSys(withConf(...op, n)), withConf(...op, n)]))),
+  });
+  f.push({
+    name: 'module options on the command line',
+    cases: [
+      withConf('-D', 'nfsd', 'a=1', 'b=x y', "c='q r'", 'd="s t"', 'e', 'f=', '=g h'),
+      withConf('-D', 'sunrpc', 'x=1'),
+      withConf('-D', '-i', 'sunrpc', 'x=1'),
+      withConf('-n', '-v', 'my-nfs', 'p=1'),
+      withConf('-D', 'multi-x', 'p=1'),
+      withConf('-D', 'lockd', ''),
+      t('-D', 'vsock', ''),
+      t('-D', 'vsock', 'a b'),
+      t('-D', 'nfsd', 'opt with space=1 2'),
+    ],
+  });
+  const cmdlines = [
+    'nfsd.kcmd=1 sunrpc.x="a b" lockd.flag modprobe.blacklist=vsock_loopback,hv_sock',
+    '"nfsd.quoted=a b c" nfs-acl.p=1 nfs_acl.q=2 modprobe.blacklist=nfsd',
+    'BOOT_IMAGE=/vmlinuz ro quiet grace.g=1 -- nfsd.after_dashes=1',
+  ];
+  f.push({
+    name: 'kernel command lines',
+    cases: cmdlines.flatMap((cmdline) =>
+      [['-D', 'nfsd'], ['-n', '-v', 'net-pf-40'], ['-n', '-v', '-b', 'nfsd'], ['-D', 'nfsd', 'extra=1'], ['-D', 'lockd'], ['-R', 'nfsd']].flatMap((a) => [
+        { ...t(...a), cmdline },
+        { ...withConf(...a), cmdline },
+      ]),
+    ),
+  });
+  const here = { cwd: MODDIR };
+  f.push({
+    name: 'unknown names, paths, bad input',
+    cases: [
+      t('nonexist'), t('-D', 'nonexist'), t('-R', 'nonexist'), t('-q', 'nonexist'), t('-a', 'nonexist', 'vsock', 'nonexist2'),
+      t('-a', '-n', '-v', 'nonexist', 'vsock', 'nonexist2'), t('-D', 'bad]name'), t('-D', 'open[bracket'), t('-D', ''),
+      t('-D', 'symbol:nonexist'), t('-D', 'symbol:nfs*'), t('-r', 'nonexist'), t('-r', '-a', 'nonexist', 'ext4', 'vsock'),
+      t('-r', 'bad]name'), t('-r', '-n', 'ext4'), t('-r', '-n', '--first-time', 'nfsd'), t('-n', '--first-time', 'ext4'),
+      t('-D', path.join(MODDIR, 'kernel/fs/nfsd/nfsd.ko.xz')), t('-D', '/nonexistent/x.ko'),
+      { ...t('-D', './kernel/fs/nfsd/nfsd.ko.xz'), ...here }, { ...t('-R', './kernel/fs/nfsd/nfsd.ko.xz'), ...here },
+      t('-D', 'kernel/fs/nfsd/nfsd.ko.xz'),
+      { args: ['-d', path.join(scratch, 'no-such-root'), '-S', ref.KVER, '-D', 'nfsd'] },
+      { args: ['-S', 'no-such-version', '-D', 'nfsd'] },
+      { args: ['-d', ref.KTREE, '-D', 'nfsd'] },
+      t('--show-modversions', '/nonexistent.ko'), t('--show-exports', '/nonexistent.ko'),
+      t('--show-modversions', path.join(MODDIR, 'kernel/fs/nfs_common/grace.ko.xz')),
+      t('--show-exports', path.join(MODDIR, 'kernel/fs/nfs_common/grace.ko.xz')),
+      t('--dump-modversions', path.join(MODDIR, 'kernel/net/vmw_vsock/vsock.ko.xz')),
+    ],
+  });
+  f.push({
+    name: 'option parsing (glibc getopt_long) and MODPROBE_OPTIONS',
+    cases: [
+      t(), t('-q'), t('-v'), t('--bogus'), t('-z'), t('-C'), t('--config'), t('-Dz', 'nfsd'), t('--show', 'nfsd'), t('--show-', 'nfsd'),
+      t('--show-d', 'nfsd'), t('--remove-', '-n', 'nfsd'), t('--dry-run=1', 'nfsd'), t('--dry', '-v', 'nfsd'), t('--resolve', 'vsock'),
+      t('-w', 'abc', '-r', 'nfsd'), t('-w', '', '-r', 'nfsd'), t('--wait=0x10', '-r', '-n', '-v', 'grace'), t('-w', '010', '-r', '-n', 'grace'),
+      t('-w', ' 5', '-r', '-n', 'grace'), t('-w', '5x', '-r', 'grace'), t('-V'), t('--version', '--bogus'), t('--bogus', '-V'),
+      t('-nv', 'nfsd'), t('-vvv', '-n', 'vsock'), t('-vq', '-n', 'vsock'), t('-qv', '-n', 'vsock'), t('nfsd', '-D'), t('-D', '--', '-x'),
+      t('-D', 'vsock', '--', '-i'), t('-Cnone', '-D', 'nfsd'), t(`--config=${RESOLVE_CONF}`, '-D', 'my-nfs'), t('-c', '-C', RESOLVE_CONF),
+      t('-c', '-C', '/dev/null'), t('-c', '-C', RESOLVE_CONF, '-C', path.join(CONFIG_FIXTURES, 'etc')), t('-c', 'extra', 'args'),
+      t('-c'), t('-D', '-c', 'nfsd'), t('-R', '-D', 'nfsd'), t('-r', '-c'), t('-a'), t('-r'), t('--show-exports'), t('-s', 'nonexist'),
+      t('--first-time', '-D', 'ext4'), t('-f', '-D', 'nfsd'), t('--force-vermagic', '--force-modversion', '-D', 'nfsd'),
+      { ...t('-D', 'nfsd'), env: { MODPROBE_OPTIONS: '-v -q' } },
+      { ...t('nfsd'), env: { MODPROBE_OPTIONS: '-D' } },
+      { ...t('nfsd'), env: { MODPROBE_OPTIONS: '"-D" -i' } },
+      { ...t('-n', 'nfsd'), env: { MODPROBE_OPTIONS: '-v  -i' } },
+      { ...t('-n', '-v', 'nfsd'), env: { MODPROBE_OPTIONS: `-C '${RESOLVE_CONF}'` } },
+      { ...t('-n', '-v', 'nfsd'), env: { MODPROBE_OPTIONS: `'-C' ${RESOLVE_CONF} ` } },
+      { ...t('-D', 'nfsd'), env: { MODPROBE_OPTIONS: '--bogus' } },
+      { ...t('-D', 'nfsd'), env: { MODPROBE_OPTIONS: '' } },
+      { ...t('-D', 'nfsd'), env: { MODPROBE_OPTIONS: 'a"b c"d -D' } },
+      { ...t('nfsd', '-D'), env: { POSIXLY_CORRECT: '1' } },
+      { ...t('-D', 'nfsd'), env: { KMOD_LOG: 'debug' } },
+    ],
+  });
+  return f;
+}
+
+const fams = families();
+const kmodResults = new Map<string, RunResult[]>();
+
+beforeAll(async () => {
+  for (const fam of fams) kmodResults.set(fam.name, await runKmodMany('modprobe', fam.cases));
+}, 600_000);
+
+describe('modprobe vs kmod 34.2', () => {
+  for (const fam of fams) {
+    it(fam.name, async () => {
+      const kmod = kmodResults.get(fam.name)!;
+      const mismatches: string[] = [];
+      for (let i = 0; i < fam.cases.length; i++) {
+        const ours = await runKmodtsInProcess('modprobe', fam.cases[i]);
+        const d = describeMismatch(fam.cases[i], kmod[i], ours);
+        if (d !== undefined) mismatches.push(d);
+      }
+      console.log(`${fam.name}: ${fam.cases.length - mismatches.length}/${fam.cases.length} identical`);
+      expect(mismatches.slice(0, 20)).toEqual([]);
+      expect(fam.cases.length).toBeGreaterThan(0);
+    });
+  }
+
+  it('help: stdout and exit 0 like kmod (our own wording)', async () => {
+    const kmod = runKmod('modprobe', ['-h']);
+    const ours = await runKmodtsInProcess('modprobe', { args: ['-h'] });
+    expect(ours.status).toBe(kmod.status);
+    expect(ours.stderr).toBe(kmod.stderr);
+    expect(ours.stdout).toMatch(/^Usage:\n\tmodprobe \[options\]/);
+    expect(ours.stdout).not.toBe(kmod.stdout);
+  });
+
+  it('a softdep loop between loaded modules during removal: kmod crashes, kmodts stops with an error', async () => {
+    const sys = path.join(scratch, 'loop-sys');
+    fs.mkdirSync(path.join(sys, 'vsock'), { recursive: true });
+    fs.writeFileSync(path.join(sys, 'vsock', 'initstate'), 'live\n');
+    fs.mkdirSync(path.join(sys, 'vmw_vsock_virtio_transport'), { recursive: true });
+    fs.writeFileSync(path.join(sys, 'vmw_vsock_virtio_transport', 'initstate'), 'live\n');
+    const c: ToolCase = { ...withConf('-r', '-n', '-v', 'vsock'), sysModule: sys };
+    const [kmod] = await runKmodMany('modprobe', [c]);
+    expect(kmod.status).toBeGreaterThan(128); // SIGSEGV from unbounded recursion
+    const ours = await runKmodtsInProcess('modprobe', c);
+    expect(ours.status).toBe(1);
+    expect(ours.stderr).toBe('modprobe: ERROR: soft dependency loop while removing vsock\n');
+    expect(ours.stdout).toBe('rmmod vmw_vsock_virtio_transport\n');
+  });
+
+  it('the real CLI (spawned) agrees on a sample', () => {
+    const sample: string[][] = [
+      [...TREE, '-D', 'nfsd'], [...TREE, '-R', 'net-pf-40'], [...TREE, '-D', 'nonexist'], [...TREE, '-c'],
+      [...TREE, '-C', RESOLVE_CONF, '-D', 'lockd'], [...TREE, '--bogus'], ['-V'], [...TREE, '-r', '-n', '-v', 'nfsd'],
+    ];
+    for (const args of sample) {
+      const kmod = runKmod('modprobe', args);
+      const ours = runKmodts('modprobe', args);
+      expect(describeMismatch({ args }, kmod, ours)).toBeUndefined();
+    }
+  });
+});
