@@ -40,6 +40,7 @@ export function run(args: string[], env: ToolEnv): number {
     return 1;
   }
   const io = env.io;
+  if (env.settings.json) return require('./json/lsmod').lsmodJson(ctx, loaded, io);
   io.stdout('Module                  Size  Used by\n');
   for (const p of loaded) {
     const mod = ctx.moduleFromName(p.name);

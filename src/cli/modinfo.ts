@@ -239,6 +239,7 @@ export function run(args: string[], env: ToolEnv): number {
   const ctx = new Context({ root, kernelVersion: kversion, configPaths: [], log: log.libkmod });
   const out = new Printer(io);
   const modinfo = new Modinfo(ctx, opts, out, log);
+  if (env.settings.json) return require('./json/modinfo').modinfoJson(modinfo, ctx, r.args, byModname, isModuleFilename, log, io);
   let ok = true;
   try {
     for (const name of r.args) {
