@@ -102,6 +102,8 @@ const cases: Case[] = [
   { name: 'single file hides same name in a later dir', config: [abs('single/50-override.conf'), abs('etc')] },
   { name: 'dir hides same-named single file given later', config: [abs('etc'), abs('single/50-override.conf')] },
   { name: 'single file named like modules.softdep is ignored', config: [abs('root/lib/modules/1.0-test/modules.softdep')] },
+  { name: 'symlink to a directory', config: [abs('single/link-to-etc')] },
+  { name: 'symlink to a file (named by the link)', config: [abs('single/link-file.conf'), abs('single/standalone')] },
   { name: 'same file twice', config: [abs('cases/brackets.conf'), abs('cases/brackets.conf')] },
   { name: 'same dir twice', config: [abs('run'), abs('run')] },
   { name: 'nonexistent path', config: [abs('does-not-exist'), abs('run')] },
