@@ -3,7 +3,7 @@
 import { LOG_ERR } from '../context';
 import { ENOENT, strerror } from '../errno';
 import type { ToolEnv } from './io';
-import { parseSimpleTool, releaseContext, simpleContext, toolLog } from './simple-tool';
+import { moduleRefcnt, parseSimpleTool, releaseContext, simpleContext, toolLog } from './simple-tool';
 
 function help(prog: string): string {
   return (
@@ -49,7 +49,7 @@ export function run(args: string[], env: ToolEnv): number {
     if (core !== undefined) size = Number.parseInt(core, 10);
     else if (backend.initstate(mod.name) === undefined) size = -ENOENT;
     else size = backend.procModules()?.find((q) => q.name === mod.name)?.size ?? -ENOENT;
-    const line = row(mod.name, size, mod.refcnt());
+    const line = row(mod.name, size, moduleRefcnt(ctx, mod.name));
     const holders = mod.holders().map((h) => h.name);
     io.stdout(line + (holders.length ? ' ' + holders.join(',') : '') + '\n');
   }

@@ -8,7 +8,7 @@ import { REMOVE_FORCE, removeModuleFromKernel } from '../insert';
 import { KMOD_MODULE_BUILTIN, type Module } from '../module';
 import type { ToolEnv } from './io';
 import type { ToolLog } from './log';
-import { parseSimpleTool, releaseContext, simpleContext, toolLog } from './simple-tool';
+import { moduleRefcnt, parseSimpleTool, releaseContext, simpleContext, toolLog } from './simple-tool';
 
 function help(prog: string): string {
   return (
@@ -40,7 +40,7 @@ function checkInUse(mod: Module, log: ToolLog): number {
     log.error(`Module ${mod.name} is in use by:${holders.map((h) => ` ${h.name}`).join('')}\n`);
     return -EBUSY;
   }
-  const refcnt = mod.refcnt();
+  const refcnt = moduleRefcnt(mod.ctx, mod.name);
   if (refcnt > 0) {
     log.error(`Module ${mod.name} is in use\n`);
     return -EBUSY;

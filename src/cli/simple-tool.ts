@@ -2,6 +2,7 @@
 // options handled in command-line order, stopping at glibc's getopt error, the syslog variant of the
 // log, and kmod_new(NULL, {NULL}) — the running kernel's module directory and no modprobe.d files.
 import { Context } from '../context';
+import { EINVAL, ENOENT, strerror } from '../errno';
 import { selectBackend, stateDirs } from './backend-select';
 import { getoptLong, type LongOption } from './getopt';
 import type { ToolEnv, ToolIo } from './io';
@@ -86,6 +87,21 @@ export function simpleContext(env: ToolEnv, log: ToolLog, verbose: number): Cont
   // kmod_set_log_fn reports the new function's address through it (a stand-in address, as modprobe's)
   ctx.log(LOG_INFO, 'kmod_set_log_fn', 'custom logging function 0x7ffff7f8e340 registered\n');
   return ctx;
+}
+
+/**
+ * kmod_module_get_refcnt: /sys/module/<m>/refcnt as a number, -ENOENT when absent, and -EINVAL with
+ * libkmod's error when it does not hold an integer (read_str_long: digits, then only whitespace).
+ */
+export function moduleRefcnt(ctx: Context, name: string): number {
+  const raw = ctx.backend.readModuleAttr(name, 'refcnt');
+  if (raw === undefined) return -ENOENT;
+  const m = /^[\t\n\v\f\r ]*([+-]?\d+)([\t\n\v\f\r ].*)?$/s.exec(raw);
+  if (!m) {
+    ctx.log(LOG_ERR, 'kmod_module_get_refcnt', `could not read integer from '/sys/module/${name}/refcnt': '${strerror(EINVAL)}'\n`);
+    return -EINVAL;
+  }
+  return Number.parseInt(m[1], 10);
 }
 
 /** kmod_unref(ctx) at the end of the tool */
