@@ -161,7 +161,7 @@ export function loadConfig(opts: ConfigLoadOptions): ModprobeConfig {
     }
     let text: string;
     try {
-      text = fs.readFileSync(fn, 'utf8');
+      text = fs.readFileSync(fn, 'latin1');
     } catch {
       continue; // kmod skips files it cannot open
     }

@@ -158,5 +158,5 @@ export function readKernelCmdline(procDir = '/proc', log?: LogFn): KernelCmdline
   } finally {
     fs.closeSync(fd);
   }
-  return parseKernelCmdline(buf.toString('utf8', 0, done), log);
+  return parseKernelCmdline(buf.toString('latin1', 0, done), log);
 }

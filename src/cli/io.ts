@@ -2,9 +2,12 @@ import * as fs from 'node:fs';
 
 /** What a tool front end may touch of the outside world; tests pass a capturing one. */
 export interface ToolIo {
-  /** stdout: buffered like C stdio on a pipe or file, line by line on a terminal */
+  /**
+   * stdout: buffered like C stdio on a pipe or file, line by line on a terminal. Strings are binary
+   * strings (one char per byte, latin1), as the library reads every file: bytes go out as they came in.
+   */
   stdout(data: string | Uint8Array): void;
-  /** stderr: unbuffered, as in C */
+  /** stderr: unbuffered, as in C; a binary string like stdout's */
   stderr(data: string): void;
   /** push buffered stdout out (before running a child process, and at exit) */
   flush(): void;
@@ -54,8 +57,11 @@ const STDIO_BUFSIZ = 4096;
 
 /** The process's own stdio, with C-like buffering of stdout. */
 export function processIo(env: NodeJS.ProcessEnv = process.env): ToolIo {
-  const stdoutIsTTY = fs.fstatSync(1, { throwIfNoEntry: false } as fs.StatSyncOptions)?.isCharacterDevice?.() === true && process.stdout.isTTY === true;
-  const stderrIsTTY = process.stderr.isTTY === true;
+  // isatty() rather than process.stdout.isTTY: touching process.stdout/stderr builds Node's stream
+  // objects, ~10 ms of start-up that every command would pay (bench/modprobe.bench.js)
+  const { isatty } = require('node:tty') as typeof import('node:tty');
+  const stdoutIsTTY = fs.fstatSync(1, { throwIfNoEntry: false } as fs.StatSyncOptions)?.isCharacterDevice?.() === true && isatty(1);
+  const stderrIsTTY = isatty(2);
   let chunks: Buffer[] = [];
   let size = 0;
   const flush = (): void => {
@@ -67,13 +73,13 @@ export function processIo(env: NodeJS.ProcessEnv = process.env): ToolIo {
   };
   return {
     stdout(data) {
-      const b = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      const b = typeof data === 'string' ? Buffer.from(data, 'latin1') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
       chunks.push(b);
       size += b.length;
       if (size >= STDIO_BUFSIZ || (stdoutIsTTY && b.includes(10))) flush();
     },
     stderr(data) {
-      writeAll(2, Buffer.from(data));
+      writeAll(2, Buffer.from(data, 'latin1'));
     },
     flush,
     env,
@@ -88,7 +94,7 @@ export function captureIo(env: NodeJS.ProcessEnv = {}): ToolIo & { out(): string
   let err = '';
   return {
     stdout(data) {
-      out.push(typeof data === 'string' ? Buffer.from(data) : Buffer.from(data));
+      out.push(typeof data === 'string' ? Buffer.from(data, 'latin1') : Buffer.from(data));
     },
     stderr(data) {
       err += data;

@@ -35,9 +35,8 @@ interface Case {
 function kmodSide(c: Case): RunResult & { config: string } {
   const args = ['-c', '-d', c.root ?? ROOT, '-S', c.kver ?? KVER, ...c.config.flatMap((p) => ['-C', p])];
   const raw = runKmod('modprobe', args, { cmdline: c.cmdline ?? '', cwd: repoRoot });
-  // runKmod gives bytes as latin1; kmodts works with UTF-8 text
-  const utf8 = (s: string): string => Buffer.from(s, 'latin1').toString('utf8');
-  const r = { stdout: utf8(raw.stdout), stderr: utf8(raw.stderr), status: raw.status };
+  // both sides are binary strings (latin1: one char per byte)
+  const r = { stdout: raw.stdout, stderr: raw.stderr, status: raw.status };
   const end = r.stdout.indexOf(END_MARK);
   return { ...r, config: end >= 0 ? r.stdout.slice(0, end) : `(no end marker) ${r.stdout}` };
 }
