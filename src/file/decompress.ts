@@ -125,15 +125,84 @@ function unxz(data: Buffer, file: string): Buffer {
   }
 }
 
-/** zstd ZSTD_getErrorName() texts for what the JS decoder reports */
-function zstdMessage(err: unknown): string {
-  const code = (err as { code?: unknown }).code;
-  switch (code) {
-    case 5: return 'zstd: Src size is incorrect'; // unexpected end of input
-    case 1: return 'zstd: Frame requires too much memory for decoding';
-    case 2: return 'zstd: Corrupted block detected';
-    default: return 'zstd: Data corruption detected';
+// ---- zstd ----
+
+const ZSTD_ERR = {
+  size: 'zstd: Failed to determine decompression size',
+  srcSize: 'zstd: Src size is incorrect',
+  checksum: "zstd: Restored data doesn't match checksum",
+  corruption: 'zstd: Data corruption detected',
+};
+
+interface ZstdFrame {
+  start: number;
+  end: number;
+  /** the frame content size from the header, when stored */
+  contentSize?: number;
+  /** the stored XXH64 low 32 bits, when the frame has a checksum */
+  checksum?: number;
+}
+
+/**
+ * Splits zstd data into frames (skippable frames dropped) by walking frame headers and block headers,
+ * so that truncation and checksums are checked as libzstd checks them; fzstd checks neither.
+ * Throws the libzstd error text for what is wrong.
+ */
+function zstdFrames(d: Buffer): ZstdFrame[] {
+  const frames: ZstdFrame[] = [];
+  let pos = 0;
+  while (pos < d.length) {
+    if (d.length - pos < (frames.length === 0 ? 4 : 5)) throw new Error(ZSTD_ERR.srcSize);
+    const magic = d.readUInt32LE(pos);
+    if ((magic & 0xfffffff0) === 0x184d2a50) {
+      if (d.length - pos < 8) throw new Error(ZSTD_ERR.srcSize);
+      const skip = d.readUInt32LE(pos + 4);
+      if (d.length - pos - 8 < skip) throw new Error(ZSTD_ERR.srcSize);
+      pos += 8 + skip;
+      continue;
+    }
+    // bytes after a complete frame that are no frame: libzstd reports the input size as wrong
+    if (magic !== 0xfd2fb528) throw new Error(frames.length === 0 ? ZSTD_ERR.size : ZSTD_ERR.srcSize);
+    const start = pos;
+    pos += 4;
+    if (pos >= d.length) throw new Error(frames.length === 0 ? ZSTD_ERR.size : ZSTD_ERR.srcSize);
+    const fhd = d[pos++];
+    const fcsFlag = fhd >> 6;
+    const single = (fhd >> 5) & 1;
+    const hasChecksum = (fhd >> 2) & 1;
+    if (fhd & 0x08) throw new Error(frames.length === 0 ? ZSTD_ERR.size : ZSTD_ERR.corruption);
+    const dictSize = [0, 1, 2, 4][fhd & 3];
+    const fcsSize = fcsFlag === 0 ? single : [0, 2, 4, 8][fcsFlag];
+    const hdrRest = (single ? 0 : 1) + dictSize + fcsSize;
+    if (d.length - pos < hdrRest) throw new Error(frames.length === 0 ? ZSTD_ERR.size : ZSTD_ERR.srcSize);
+    pos += (single ? 0 : 1) + dictSize;
+    let contentSize: number | undefined;
+    if (fcsSize === 1) contentSize = d[pos];
+    else if (fcsSize === 2) contentSize = d.readUInt16LE(pos) + 256;
+    else if (fcsSize === 4) contentSize = d.readUInt32LE(pos);
+    else if (fcsSize === 8) contentSize = d.readUInt32LE(pos + 4) * 0x100000000 + d.readUInt32LE(pos);
+    pos += fcsSize;
+    for (;;) {
+      if (d.length - pos < 3) throw new Error(ZSTD_ERR.srcSize);
+      const bh = d[pos] | (d[pos + 1] << 8) | (d[pos + 2] << 16);
+      pos += 3;
+      const type = (bh >> 1) & 3;
+      if (type === 3) throw new Error(ZSTD_ERR.corruption);
+      const size = type === 1 ? 1 : bh >>> 3;
+      if (d.length - pos < size) throw new Error(ZSTD_ERR.srcSize);
+      pos += size;
+      if (bh & 1) break;
+    }
+    let checksum: number | undefined;
+    if (hasChecksum) {
+      if (d.length - pos < 4) throw new Error(ZSTD_ERR.checksum);
+      checksum = d.readUInt32LE(pos);
+      pos += 4;
+    }
+    frames.push({ start, end: pos, contentSize, checksum });
   }
+  if (frames.length === 0) throw new Error(ZSTD_ERR.size);
+  return frames;
 }
 
 function unzstd(data: Buffer, file: string): Buffer {
@@ -146,13 +215,26 @@ function unzstd(data: Buffer, file: string): Buffer {
     }
   }
   const fzstd = require('fzstd') as { decompress(d: Uint8Array): Uint8Array };
-  let out: Uint8Array;
+  const { xxh64Low32 } = require('./xxhash') as typeof import('./xxhash');
   try {
-    out = fzstd.decompress(data);
+    const parts: Uint8Array[] = [];
+    for (const f of zstdFrames(data)) {
+      let out: Uint8Array;
+      try {
+        out = fzstd.decompress(data.subarray(f.start, f.end));
+      } catch (err) {
+        throw new Error((err as { code?: number }).code === 5 ? ZSTD_ERR.srcSize : ZSTD_ERR.corruption);
+      }
+      if (f.contentSize !== undefined && out.length !== f.contentSize) throw new Error(ZSTD_ERR.corruption);
+      if (f.checksum !== undefined && xxh64Low32(out) !== f.checksum) throw new Error(ZSTD_ERR.checksum);
+      parts.push(out);
+    }
+    const out = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
   } catch (err) {
-    throw new DecompressError(file, 'zstd', zstdMessage(err), 'kmod_file_load_zstd');
+    if (err instanceof DecompressError) throw err;
+    throw new DecompressError(file, 'zstd', (err as Error).message, 'kmod_file_load_zstd');
   }
-  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
 }
 
 function gunzip(data: Buffer, file: string): Buffer {
