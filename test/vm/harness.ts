@@ -19,6 +19,8 @@ const BASE_LAYOUT = 3;
 const hostPackages: Record<string, string> = {
   'qemu-system-x86_64': 'qemu-system-x86',
   cpio: 'cpio',
+  xz: 'xz-utils',
+  zstd: 'zstd',
 };
 const BUSYBOX = '/bin/busybox';
 
@@ -161,6 +163,8 @@ export function buildBase(ref: Reference, opts: BaseOptions): string {
     kmodRun(ref, 'depmod', ['-b', root, ref.KVER]);
     cpio(root, out + '.tmp');
     fs.renameSync(out + '.tmp', out);
+    // older bases (other module sets, other node) are not needed any more
+    for (const f of fs.readdirSync(cacheDir)) if (/^base-[0-9a-f]+\.cpio$/.test(f) && f !== path.basename(out)) fs.rmSync(path.join(cacheDir, f), { force: true });
     return out;
   } finally {
     fs.rmSync(root, { recursive: true, force: true });

@@ -170,6 +170,16 @@ export const scenarios: Scenario[] = [
     steps: [m('macvtap'), ls, m('macvlan'), rm('$MODDIR/kernel/drivers/net/macvlan.ko.xz'), ls],
   },
   {
+    name: 'modprobe-errors',
+    covers: 'modprobe error paths on the kernel: bad parameter value, unknown parameter, missing module (-q too), module given by path, -r -a',
+    files: { '/etc/modprobe.d/vm-errors.conf': 'softdep ifb pre: no_such_softdep\n' },
+    steps: [
+      m('brd', 'rd_nr=abc'), m('-q', 'no_such_module'), m('no_such_module'), m('-v', 'dummy', 'bogus_param=1'), m('ifb'), ls,
+      m(`${NET}/veth.ko.zst`), m('-r', '-a', 'dummy', 'ifb', 'veth'), ls,
+    ],
+    sysfs: ['dummy/parameters/numdummies'],
+  },
+  {
     name: 'lsmod',
     covers: 'lsmod columns, sizes, use counts and holder order with several users',
     setup: [m('8021q'), m('bridge'), m('macvtap'), m('brd')],
