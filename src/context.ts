@@ -7,6 +7,7 @@ import { KmodError, fromSystemError } from './errors';
 import { fnmatch } from './fnmatch';
 import { BinaryIndex, IndexHeaderError, type ModuleIndex } from './indexes/binary';
 import { INDEX_FILES, INDEX_LOAD_ORDER, type IndexName } from './indexes/format';
+import { openTextIndex } from './indexes/text';
 import { Module } from './module';
 import { aliasNormalize, modnameFromPath, modnameNormalize } from './modname';
 
@@ -159,10 +160,7 @@ export class Context {
     let idx: ModuleIndex | undefined;
     try {
       idx = BinaryIndex.open(this.indexPath(name));
-      if (idx === undefined) {
-        const { openTextIndex } = require('./indexes/text') as typeof import('./indexes/text');
-        idx = openTextIndex(this.dirname, name);
-      }
+      if (idx === undefined) idx = openTextIndex(this.dirname, name);
     } catch (err) {
       if (!(err instanceof IndexHeaderError)) throw err;
       idx = undefined;

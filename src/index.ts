@@ -13,3 +13,11 @@ export * from './file/module-elf';
 export { moduleSignature, hexString, SIG_MAGIC, type SignatureInfo } from './file/signature';
 export { openModuleFile, moduleFileFromBytes, type ModuleFile, type OpenModuleOptions } from './file/module-file';
 export { fileInfo, builtinInfo, moduleInfo, moduleParams, type InfoList, type ModuleParam } from './modinfo';
+// indexes, resolution, probing and removal (issue 2: modprobe)
+export { fnmatch } from './fnmatch';
+export * from './indexes/format';
+export { BinaryIndex, IndexHeaderError, addValue, type IndexValue, type ModuleIndex } from './indexes/binary';
+export { TextIndex, openTextIndex } from './indexes/text';
+export * from './module';
+export * from './probe';
+export { removeModule, type RemoveOptions } from './remove';

@@ -2,7 +2,6 @@
 // dependencies, soft dependencies before/after, recursively), the "already loaded" and blacklist
 // checks, options and install commands; each action is reported through printAction and, unless
 // this is a dry run, carried out (install commands through /bin/sh, modules through insertModule).
-import { spawnSync } from 'node:child_process';
 import type { Context } from './context';
 import { LOG_ERR } from './context';
 import { EEXIST, EINVAL, ENOENT } from './errno';
@@ -36,6 +35,7 @@ export interface ProbeOptions {
 
 /** system(cmd): /bin/sh -c cmd with the caller's stdio; a signal-killed shell counts as exit 0, as WEXITSTATUS gives. */
 export function systemCommand(cmd: string, env: NodeJS.ProcessEnv): number {
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
   const r = spawnSync('/bin/sh', ['-c', cmd], { stdio: 'inherit', env });
   if (r.error) return -1;
   return r.status ?? 0;

@@ -1,7 +1,6 @@
 // modprobe -r (rmmod_do_module in kmod's modprobe): remove command or the module itself, its post
 // softdeps before and pre softdeps after (both in reverse), holders with --remove-holders, then the
 // dependencies nobody uses any more. Messages go through callbacks so the CLI can print them as kmod.
-import { spawnSync } from 'node:child_process';
 import { O_NONBLOCK, O_TRUNC } from './backend';
 import { LOG_ERR } from './context';
 import { EAGAIN, EBUSY, EEXIST, ELOOP, ENOENT, strerror } from './errno';
@@ -97,6 +96,7 @@ function runRemoveCommand(mod: Module, command: string, o: RemoveOptions): numbe
   let status: number;
   if (o.runCommand) status = o.runCommand(cmd, env);
   else {
+    const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
     const r = spawnSync('/bin/sh', ['-c', cmd], { stdio: 'inherit', env });
     status = r.error ? -1 : (r.status ?? 0);
   }

@@ -1,0 +1,139 @@
+// The probe list and kmod_module_probe_insert_module's decisions, with kmod's quirks, on the Debian tree.
+import { describe, expect, it } from 'vitest';
+import { emptyConfig, type ModprobeConfig } from '../src/config';
+import { Context, LOG_ERR } from '../src/context';
+import type { Module } from '../src/module';
+import {
+  concatOptions,
+  PROBE_APPLY_BLACKLIST,
+  PROBE_APPLY_BLACKLIST_ALIAS_ONLY,
+  PROBE_DRY_RUN,
+  PROBE_FAIL_ON_LOADED,
+  PROBE_IGNORE_COMMAND,
+  PROBE_IGNORE_LOADED,
+  probeInsertModule,
+  probeList,
+} from '../src/probe';
+import { FakeBackend, type FakeModuleState } from './support/fake-backend';
+import { reference } from './support/reference';
+
+const ref = reference();
+
+function setup(cfg: Partial<ModprobeConfig> = {}, loaded: Record<string, FakeModuleState> = {}) {
+  const logs: string[] = [];
+  const backend = new FakeBackend(loaded);
+  const ctx = new Context({ root: ref.KTREE, kernelVersion: ref.KVER, config: { ...emptyConfig(), ...cfg }, backend, log: (p, fn, m) => { if (p <= LOG_ERR) logs.push(`${fn}: ${m}`); } });
+  const actions: string[] = [];
+  const printAction = (m: Module, install: boolean, options: string): void => {
+    actions.push(install ? `install ${m.installCommand()} ${options}` : m.path ? `insmod ${m.name} ${options}` : `nopath ${m.name} ${options}`);
+  };
+  return { ctx, logs, backend, actions, printAction };
+}
+
+const names = (l: Module[]): string[] => l.map((m) => m.name);
+const DRY = PROBE_DRY_RUN | PROBE_IGNORE_LOADED | PROBE_APPLY_BLACKLIST_ALIAS_ONLY;
+
+describe('module options', () => {
+  it('concatenates as module_options_concat (trailing space without extra options)', () => {
+    expect(concatOptions(undefined, undefined)).toBeUndefined();
+    expect(concatOptions(undefined, '')).toBeUndefined();
+    expect(concatOptions('a=1', undefined)).toBe('a=1 ');
+    expect(concatOptions('a=1', 'b=2')).toBe('a=1 b=2');
+    expect(concatOptions(undefined, 'b=2')).toBe('b=2');
+    expect(concatOptions('a=1', '')).toBe('a=1 ');
+  });
+
+  it('joins every options line for the name or the alias, skipping empty ones', () => {
+    const { ctx } = setup({ options: [{ modname: 'nfsd', options: 'a=1' }, { modname: 'my_nfs', options: 'b=2' }, { modname: 'nfsd', options: '' }, { modname: 'nfsd', options: 'c=3' }], aliases: [{ name: 'my_nfs', modname: 'nfsd' }] });
+    expect(ctx.lookup('nfsd')[0].options()).toBe('a=1 c=3');
+    expect(ctx.lookup('my-nfs')[0].options()).toBe('a=1 b=2 c=3');
+    expect(ctx.lookup('grace')[0].options()).toBeUndefined();
+  });
+});
+
+describe('probe list', () => {
+  it('dependencies (deepest first), softdeps around each module, first softdep entry only', () => {
+    const { ctx } = setup({ softdeps: [{ name: 'nfsd', pre: ['crypto-md5'], post: [] }, { name: 'nfsd', pre: ['vsock'], post: [] }] });
+    expect(names(probeList(ctx.lookup('nfsd')[0], false))).toEqual(['sunrpc', 'grace', 'lockd', 'nfs_acl', 'auth_rpcgss', 'md5', 'nfsd']);
+  });
+
+  it('-i skips the top module softdeps but not those of its dependencies', () => {
+    const { ctx } = setup({ softdeps: [{ name: 'nfsd', pre: ['crypto-md5'], post: [] }, { name: 'grace', pre: ['vsock'], post: [] }] });
+    expect(names(probeList(ctx.lookup('nfsd')[0], true))).toEqual(['sunrpc', 'vsock', 'grace', 'lockd', 'nfs_acl', 'auth_rpcgss', 'nfsd']);
+  });
+
+  it('keeps duplicates and stops softdep loops through the visited flag', () => {
+    const { ctx } = setup({ softdeps: [{ name: 'vsock', pre: [], post: ['vsock_loopback'] }, { name: 'vsock_loopback', pre: ['vsock'], post: [] }] });
+    // vsock_loopback depends on vsock: vsock appears again as its dependency
+    expect(names(probeList(ctx.lookup('vsock')[0], false))).toEqual(['vsock', 'vsock', 'vmw_vsock_virtio_transport_common', 'vsock_loopback']);
+  });
+
+  it('reports softdeps that cannot be looked up and continues', () => {
+    const { ctx, logs } = setup({ softdeps: [{ name: 'grace', pre: ['bad]name', 'nonexistent'], post: [] }] });
+    expect(names(probeList(ctx.lookup('grace')[0], false))).toEqual(['grace']);
+    expect(logs).toEqual(["lookup_dep: failed to lookup dependency 'bad]name', continuing anyway.\n"]);
+  });
+});
+
+describe('probeInsertModule', () => {
+  it('prints each action with its options; a dry run inserts nothing', () => {
+    const { ctx, actions, printAction, backend } = setup({ options: [{ modname: 'sunrpc', options: 'x=1' }] });
+    expect(probeInsertModule(ctx.lookup('nfsd')[0], DRY, 'extra=2', { printAction })).toBe(0);
+    expect(actions).toEqual(['insmod sunrpc x=1 ', 'insmod grace ', 'insmod lockd ', 'insmod nfs_acl ', 'insmod auth_rpcgss ', 'insmod nfsd extra=2']);
+    expect(backend.calls).toEqual([]);
+  });
+
+  it('softdeps make a module ignore its install command (kmod issue #446); -i ignores the top one', () => {
+    const cfg = { installs: [{ modname: 'grace', command: '/bin/g $CMDLINE_OPTS' }, { modname: 'lockd', command: '/bin/l' }], softdeps: [{ name: 'lockd', pre: ['vsock'], post: [] }] };
+    const a = setup(cfg);
+    probeInsertModule(a.ctx.lookup('lockd')[0], DRY, undefined, { printAction: a.printAction });
+    expect(a.actions).toEqual(['insmod sunrpc ', 'install /bin/g $CMDLINE_OPTS ', 'insmod vsock ', 'insmod lockd ']);
+    const b = setup(cfg);
+    probeInsertModule(b.ctx.lookup('grace')[0], DRY | PROBE_IGNORE_COMMAND, undefined, { printAction: b.printAction });
+    expect(b.actions).toEqual(['insmod grace ']);
+  });
+
+  it('blacklist applies to alias lookups only, or to the name with -b', () => {
+    const { ctx, actions, printAction } = setup({ blacklists: ['hv_sock', 'grace'] });
+    const viaAlias = ctx.lookup('net-pf-40');
+    const results = viaAlias.map((m) => probeInsertModule(m, DRY, undefined, { printAction }));
+    expect(results).toEqual([0, PROBE_APPLY_BLACKLIST_ALIAS_ONLY, 0]);
+    expect(probeInsertModule(ctx.lookup('grace')[0], DRY, undefined, {})).toBe(0);
+    expect(probeInsertModule(ctx.lookup('grace')[0], DRY | PROBE_APPLY_BLACKLIST, undefined, {})).toBe(PROBE_APPLY_BLACKLIST);
+    // dependencies are never filtered
+    expect(actions.filter((a) => a.includes('hv_sock'))).toEqual([]);
+    expect(actions.filter((a) => a.includes('vsock_loopback'))).toEqual(['insmod vsock_loopback ']);
+  });
+
+  it('already loaded: silent success, or -EEXIST with --first-time; loaded dependencies are skipped', () => {
+    const { ctx, actions, printAction } = setup({}, { nfsd: { initstate: 'live\n' }, sunrpc: { initstate: 'live\n' } });
+    const flags = PROBE_DRY_RUN | PROBE_APPLY_BLACKLIST_ALIAS_ONLY;
+    expect(probeInsertModule(ctx.lookup('nfsd')[0], flags, undefined, { printAction })).toBe(0);
+    expect(probeInsertModule(ctx.lookup('nfsd')[0], flags | PROBE_FAIL_ON_LOADED, undefined, { printAction })).toBe(-17);
+    expect(probeInsertModule(ctx.lookup('ext4')[0], flags | PROBE_FAIL_ON_LOADED, undefined, { printAction })).toBe(-17);
+    expect(actions).toEqual([]);
+    probeInsertModule(ctx.lookup('lockd')[0], flags, undefined, { printAction });
+    expect(actions).toEqual(['insmod grace ', 'insmod lockd ']);
+  });
+
+  it('runs install commands through the shell runner with $CMDLINE_OPTS and MODPROBE_MODULE', () => {
+    const { ctx, logs } = setup({ installs: [{ modname: 'grace', command: 'echo $CMDLINE_OPTS; x $CMDLINE_OPTS' }], options: [{ modname: 'grace', options: 'a=1' }] });
+    const ran: string[] = [];
+    const r = probeInsertModule(ctx.lookup('grace')[0], PROBE_IGNORE_LOADED, 'b=2', {
+      env: { MODPROBE_OPTIONS: '-v' },
+      runCommand: (cmd, env) => {
+        ran.push(`${cmd} | ${env.MODPROBE_MODULE} | ${env.MODPROBE_OPTIONS}`);
+        return 3;
+      },
+    });
+    expect(ran).toEqual(['echo a=1 b=2; x a=1 b=2 | grace | -v']);
+    expect(r).toBe(-22);
+    expect(logs).toEqual(["command_do: Error running install command 'echo a=1 b=2; x a=1 b=2' for module grace: retcode 3\n"]);
+  });
+
+  it('inserts through the backend when not a dry run (modules without a file fail with ENOENT)', () => {
+    const { ctx, logs } = setup({ aliases: [{ name: 'ghost', modname: 'nonexistent_module' }] });
+    expect(probeInsertModule(ctx.lookup('ghost')[0], PROBE_IGNORE_LOADED, undefined, {})).toBe(-2);
+    expect(logs).toEqual(["kmod_module_insert_module: could not find module by name='nonexistent_module'\n"]);
+  });
+});
