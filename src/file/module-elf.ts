@@ -239,3 +239,66 @@ export function thisModuleName(elf: Elf): string | undefined {
 export function symbolTable(elf: Elf): ElfSymbol[] {
   return elf.symbols();
 }
+
+/** An EXPORT_SYMBOL entry of the module's own __ksymtab / __ksymtab_gpl tables. */
+export interface KernelSymbolExport {
+  symbol: string;
+  /** from __ksymtab_gpl */
+  gpl: boolean;
+  /** EXPORT_SYMBOL_NS namespace, '' for none */
+  namespace: string;
+  /** the matching __kcrctab / __kcrctab_gpl entry, when the module has CRCs */
+  crc?: bigint;
+}
+
+/**
+ * The kernel symbol tables a loaded module contributes: entries of __ksymtab and __ksymtab_gpl in order,
+ * with names and namespaces resolved through the tables' relocations (each field points at symbol +
+ * addend, for PREL32 12-byte entries and absolute-pointer entries alike), and the CRC from
+ * __kcrctab/__kcrctab_gpl at the same index.
+ */
+export function kernelSymbolExports(elf: Elf): KernelSymbolExport[] {
+  const out: KernelSymbolExport[] = [];
+  const relocs = elf.relocations();
+  let symbols: ElfSymbol[] | undefined;
+  for (const [tab, crcTab, gpl] of [['__ksymtab', '__kcrctab', false], ['__ksymtab_gpl', '__kcrctab_gpl', true]] as const) {
+    const sec = elf.findSection(tab);
+    if (!sec || sec.size === 0) continue;
+    const relocsHere = relocs.filter((r) => r.target === sec.index).flatMap((r) => r.entries);
+    // PREL32 tables (x86_64 and most 64-bit arches) have 4-byte fields; others hold pointers
+    const fieldSize = !elf.is64 || relocsHere.some((e) => e.offset % 8n !== 0n) ? 4 : 8;
+    const entsize = 3 * fieldSize;
+    if (sec.size % entsize !== 0) throw new FormatError(elf.file, `${tab} size ${sec.size} is not a multiple of ${entsize}`);
+    // field offset within the section -> symbol + addend (REL: the addend is the stored value)
+    const byOffset = new Map<number, { symbol: number; addend: bigint }>();
+    for (const e of relocsHere) {
+      const at = sec.offset + Number(e.offset);
+      const addend = e.addend ?? (fieldSize === 8 ? elf.i64(at) : BigInt(elf.i32(at)));
+      byOffset.set(Number(e.offset), { symbol: e.symbol, addend });
+    }
+    symbols ??= elf.symbols();
+    const target = (fieldOff: number, what: string): { section: number; offset: number } => {
+      const r = byOffset.get(fieldOff);
+      if (!r) throw new FormatError(elf.file, `${tab} entry at ${fieldOff} has no relocation for its ${what}`);
+      const s = symbols![r.symbol];
+      if (!s) throw new FormatError(elf.file, `${tab} relocation refers to symbol ${r.symbol}, out of range`);
+      return { section: s.shndx, offset: Number(s.value + r.addend) };
+    };
+    const stringAt = (t: { section: number; offset: number }, what: string): string => {
+      const s = elf.section(t.section);
+      if (!s || t.offset < 0 || t.offset >= s.size) throw new FormatError(elf.file, `${tab} ${what} points outside its section`);
+      return elf.cstring(s.offset + t.offset, s.offset + s.size);
+    };
+    const crcSec = elf.findSection(crcTab);
+    const count = sec.size / entsize;
+    for (let i = 0; i < count; i++) {
+      const base = i * entsize;
+      const symbol = stringAt(target(base + fieldSize, 'name'), 'name');
+      const namespace = byOffset.has(base + 2 * fieldSize) ? stringAt(target(base + 2 * fieldSize, 'namespace'), 'namespace') : '';
+      let crc: bigint | undefined;
+      if (crcSec && crcSec.size >= (i + 1) * 4) crc = BigInt(elf.u32(crcSec.offset + i * 4));
+      out.push({ symbol, gpl, namespace, crc });
+    }
+  }
+  return out;
+}
