@@ -4,8 +4,7 @@
 // this is a dry run, carried out (install commands through /bin/sh, modules through insertModule).
 import type { Context } from './context';
 import { LOG_ERR } from './context';
-import { EEXIST, EINVAL, ENOENT } from './errno';
-import { KmodError } from './errors';
+import { EEXIST, EINVAL } from './errno';
 import type { Module } from './module';
 
 /** kmod_probe flags (libkmod.h values) */
@@ -31,6 +30,8 @@ export interface ProbeOptions {
   env?: NodeJS.ProcessEnv;
   /** replaces system() for install commands (tests) */
   runCommand?: RunCommand;
+  /** replaces kmod_module_insert_module (src/insert.ts) (tests) */
+  insert?: (ctx: Context, m: Module, options: string | undefined, flags: number) => number;
 }
 
 /** system(cmd): /bin/sh -c cmd with the caller's stdio; a signal-killed shell counts as exit 0, as WEXITSTATUS gives. */
@@ -105,16 +106,10 @@ function runInstallCommand(ctx: Context, m: Module, options: string | undefined,
   return 0;
 }
 
-/** kmod_module_insert_module through src/insert.ts (loaded only when something is really inserted). */
-function insertThroughBackend(ctx: Context, m: Module, options: string | undefined, flags: number): number {
-  const { insertModule } = require('./insert') as { insertModule: (ctx: Context, m: Module, options: string, flags: number) => unknown };
-  try {
-    const r = insertModule(ctx, m, options ?? '', flags);
-    return typeof r === 'number' && r < 0 ? r : 0;
-  } catch (err) {
-    if (err instanceof KmodError) return -err.errno;
-    throw err;
-  }
+/** kmod_module_insert_module (src/insert.ts, loaded only when something is really inserted) */
+function insert(ctx: Context, m: Module, options: string | undefined, flags: number): number {
+  const { insertModule } = require('./insert') as typeof import('./insert');
+  return insertModule(ctx, m, options, flags);
 }
 
 /**
@@ -148,12 +143,7 @@ export function probeInsertModule(mod: Module, flags: number, extraOptions: stri
         if (!(flags & PROBE_DRY_RUN)) err = runInstallCommand(ctx, m, options, opts);
       } else {
         opts.printAction?.(m, false, options ?? '');
-        if (!(flags & PROBE_DRY_RUN)) {
-          if (m.path === undefined) {
-            ctx.log(LOG_ERR, 'kmod_module_insert_module', `could not find module by name='${m.name}'\n`);
-            err = -ENOENT;
-          } else err = insertThroughBackend(ctx, m, options, flags);
-        }
+        if (!(flags & PROBE_DRY_RUN)) err = (opts.insert ?? insert)(ctx, m, options, flags);
       }
     }
     if (err === -EEXIST && m === mod && flags & PROBE_FAIL_ON_LOADED) break;

@@ -1,8 +1,6 @@
 // modprobe -r (rmmod_do_module in kmod's modprobe): remove command or the module itself, its post
 // softdeps before and pre softdeps after (both in reverse), holders with --remove-holders, then the
 // dependencies nobody uses any more. Messages go through callbacks so the CLI can print them as kmod.
-import { O_NONBLOCK, O_TRUNC } from './backend';
-import { LOG_ERR } from './context';
 import { EAGAIN, EBUSY, EEXIST, ELOOP, ENOENT, strerror } from './errno';
 import { KmodError } from './errors';
 import { KMOD_MODULE_BUILTIN, type Module } from './module';
@@ -51,21 +49,15 @@ function nowMs(): number {
 function removeItself(mod: Module, o: RemoveOptions): number {
   o.show?.(`rmmod ${mod.name}\n`);
   if (o.dryRun) return 0;
-  const flags = O_NONBLOCK | (o.force ? O_TRUNC : 0);
+  const { removeModuleFromKernel, REMOVE_FORCE, REMOVE_NOLOG } = require('./insert') as typeof import('./insert');
   const wait = o.waitMsec ?? 0;
+  const flags = (o.force ? REMOVE_FORCE : 0) | (wait ? REMOVE_NOLOG : 0);
   let t0 = 0;
   let tend = 0;
   let interval = 0;
   let err: number;
   do {
-    try {
-      mod.ctx.backend.deleteModule(mod.name, flags);
-      err = 0;
-    } catch (e) {
-      if (!(e instanceof KmodError)) throw e;
-      err = -e.errno;
-      if (!wait) mod.ctx.log(LOG_ERR, 'kmod_module_remove_module', `could not remove '${mod.name}': ${strerror(e.errno)}\n`);
-    }
+    err = removeModuleFromKernel(mod.ctx, mod, flags);
     if (err === -EEXIST) {
       if (!o.firstTime) err = 0;
       else o.report?.(`Module ${mod.name} is not in kernel.\n`);

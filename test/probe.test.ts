@@ -131,9 +131,23 @@ describe('probeInsertModule', () => {
     expect(logs).toEqual(["command_do: Error running install command 'echo a=1 b=2; x a=1 b=2' for module grace: retcode 3\n"]);
   });
 
-  it('inserts through the backend when not a dry run (modules without a file fail with ENOENT)', () => {
-    const { ctx, logs } = setup({ aliases: [{ name: 'ghost', modname: 'nonexistent_module' }] });
-    expect(probeInsertModule(ctx.lookup('ghost')[0], PROBE_IGNORE_LOADED, undefined, {})).toBe(-2);
-    expect(logs).toEqual(["kmod_module_insert_module: could not find module by name='nonexistent_module'\n"]);
+  it('inserts each module of the list when not a dry run, with its options and the flags; stops at a required failure', () => {
+    const { ctx, actions, printAction } = setup({ options: [{ modname: 'lockd', options: 'l=1' }], softdeps: [{ name: 'lockd', pre: [], post: ['vsock'] }] });
+    const inserted: string[] = [];
+    const insert = (_c: Context, m: Module, options: string | undefined, flags: number): number => {
+      inserted.push(`${m.name} [${options}] ${flags}`);
+      return m.name === 'vsock' ? -5 : m.name === 'grace' ? -17 : 0;
+    };
+    // grace: EEXIST ignored; vsock: a softdep, its error ignored
+    expect(probeInsertModule(ctx.lookup('lockd')[0], PROBE_IGNORE_LOADED, 'x=2', { printAction, insert })).toBe(0);
+    expect(inserted).toEqual([`sunrpc [undefined] ${PROBE_IGNORE_LOADED}`, `grace [undefined] ${PROBE_IGNORE_LOADED}`, `lockd [l=1 x=2] ${PROBE_IGNORE_LOADED}`, `vsock [undefined] ${PROBE_IGNORE_LOADED}`]);
+    expect(actions).toEqual(['insmod sunrpc ', 'insmod grace ', 'insmod lockd l=1 x=2', 'insmod vsock ']);
+    const failing = (_c: Context, m: Module): number => (m.name === 'sunrpc' ? -8 : 0);
+    const seen: string[] = [];
+    expect(probeInsertModule(ctx.lookup('nfsd')[0], PROBE_IGNORE_LOADED, undefined, { insert: (c, m) => (seen.push(m.name), failing(c, m)) })).toBe(-8);
+    expect(seen).toEqual(['sunrpc']);
+    let called = false;
+    probeInsertModule(ctx.lookup('nfsd')[0], DRY, undefined, { insert: () => ((called = true), 0) });
+    expect(called).toBe(false);
   });
 });
