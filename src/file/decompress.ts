@@ -1,6 +1,7 @@
 // Module file decompression: xz, zstd and gzip, recognised by their magic bytes (as libkmod-file.c does),
 // each decoder loaded only when a file of that kind is met.
 import { FormatError } from '../errors';
+import { xxh64Low32 } from './xxhash';
 
 export type Compression = 'none' | 'xz' | 'zstd' | 'gzip';
 
@@ -215,7 +216,6 @@ function unzstd(data: Buffer, file: string): Buffer {
     }
   }
   const fzstd = require('fzstd') as { decompress(d: Uint8Array): Uint8Array };
-  const { xxh64Low32 } = require('./xxhash') as typeof import('./xxhash');
   try {
     const parts: Uint8Array[] = [];
     for (const f of zstdFrames(data)) {

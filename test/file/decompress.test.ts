@@ -1,0 +1,178 @@
+// Decompression of module files: the whole xz/zstd/gzip formats (made here with the xz, zstd and gzip
+// tools), and truncated or corrupt streams, which must give a DecompressError naming the file — never a
+// partial result, never wrong bytes where the format has a check.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { decompress, DecompressError, detectCompression } from '../../src/file/decompress';
+import { xxh64Low32 } from '../../src/file/xxhash';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-decompress-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+// ~200 KB that compresses like code: repeated structure with varying bytes
+const original = Buffer.alloc(200_000);
+for (let i = 0; i < original.length; i++) original[i] = (i * 7 + (i >> 9) * 13 + ((i * i) >> 13)) & 0xff;
+const input = path.join(tmp, 'input');
+fs.writeFileSync(input, original);
+
+function tool(cmd: string, args: string[], data?: Buffer): Buffer {
+  return execFileSync(cmd, args, { input: data, maxBuffer: 1 << 26 });
+}
+
+/** decompress must either throw a DecompressError for `file` or give exactly `expected` */
+function errorOrExact(data: Buffer, file: string, expected: Buffer): 'error' | 'ok' {
+  try {
+    const out = decompress(data, file);
+    expect(out.equals(expected)).toBe(true);
+    return 'ok';
+  } catch (err) {
+    expect(err).toBeInstanceOf(DecompressError);
+    expect((err as DecompressError).file).toBe(file);
+    expect((err as DecompressError).errno).toBe(22);
+    expect((err as DecompressError).message).toContain(file);
+    return 'error';
+  }
+}
+
+function cutPoints(n: number): number[] {
+  const s = new Set<number>([6, 7, 12, 13, 20, n - 1, n - 2, n - 4, n - 8, n - 12, n - 13]);
+  for (let i = 1; i < 24; i++) s.add(Math.floor((n * i) / 24));
+  return [...s].filter((c) => c >= 6 && c < n).sort((a, b) => a - b);
+}
+
+describe('detectCompression', () => {
+  it('recognises the magic bytes in kmod\'s order, whatever the name', () => {
+    expect(detectCompression(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0]))).toBe('zstd');
+    expect(detectCompression(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0]))).toBe('xz');
+    expect(detectCompression(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 1]))).toBe('none');
+    expect(detectCompression(Buffer.from([0x1f, 0x8b, 8]))).toBe('gzip');
+    expect(detectCompression(Buffer.from('\x7fELF'))).toBe('none');
+    expect(detectCompression(Buffer.alloc(0))).toBe('none');
+    expect(detectCompression(Buffer.from([0x28, 0xb5]))).toBe('none');
+    expect(decompress(original, 'plain.ko').equals(original)).toBe(true);
+  });
+});
+
+describe('xz', () => {
+  const variants: [string, Buffer][] = [
+    ['crc32 (as the kernel writes)', tool('xz', ['-c', '--check=crc32', '--lzma2=dict=1MiB', input])],
+    ['crc64', tool('xz', ['-c', '--check=crc64', input])],
+    ['sha256', tool('xz', ['-c', '--check=sha256', input])],
+    ['no check', tool('xz', ['-c', '--check=none', input])],
+    ['BCJ x86', tool('xz', ['-c', '--x86', '--lzma2', input])],
+    ['BCJ arm64 + delta', tool('xz', ['-c', '--arm64', '--delta=dist=4', '--lzma2', input])],
+    ['several blocks', tool('xz', ['-c', '--block-size=50000', input])],
+  ];
+
+  it.each(variants)('%s', (_name, data) => {
+    expect(detectCompression(data)).toBe('xz');
+    expect(decompress(data, 'm.ko.xz').equals(original)).toBe(true);
+  });
+
+  it('several concatenated streams, with stream padding between them', () => {
+    const a = variants[0][1];
+    const b = variants[2][1];
+    expect(decompress(Buffer.concat([a, b]), 'two.ko.xz').equals(Buffer.concat([original, original]))).toBe(true);
+    expect(decompress(Buffer.concat([a, Buffer.alloc(8), b]), 'pad.ko.xz').equals(Buffer.concat([original, original]))).toBe(true);
+  });
+
+  it('truncated anywhere: "Unexpected end of input", never a partial result', () => {
+    const data = variants[0][1];
+    for (const n of cutPoints(data.length)) {
+      expect(() => decompress(data.subarray(0, n), 'cut.ko.xz')).toThrow(DecompressError);
+      try {
+        decompress(data.subarray(0, n), 'cut.ko.xz');
+      } catch (err) {
+        expect((err as DecompressError).detail).toMatch(/^xz: (Unexpected end of input|File is corrupt)$/);
+        expect((err as DecompressError).fn).toBe('xz_uncompress_belch');
+      }
+    }
+  });
+
+  it('corrupt bytes or trailing garbage: an error (every check kind catches them)', () => {
+    for (const [name, data] of variants.filter(([n]) => n !== 'no check')) {
+      for (const at of [12, 40, data.length >> 2, data.length >> 1, data.length - 30, data.length - 14, data.length - 3]) {
+        const d = Buffer.from(data);
+        d[at] ^= 0x10;
+        expect(errorOrExact(d, `${name}.ko.xz`, original)).toBe('error');
+      }
+    }
+    expect(() => decompress(Buffer.concat([variants[0][1], Buffer.from('garbage')]), 'g.ko.xz')).toThrow(/Unexpected end of input/);
+    expect(() => decompress(Buffer.concat([variants[0][1], Buffer.from('garbage-garbage-garbage')]), 'g.ko.xz')).toThrow(DecompressError);
+  });
+});
+
+describe('zstd', () => {
+  const sized = tool('zstd', ['-q', '-c', input]);
+  const unsized = tool('zstd', ['-q', '-c'], original);
+  const noCheck = tool('zstd', ['-q', '-c', '--no-check', input]);
+  const half = original.length >> 1;
+  const multi = Buffer.concat([tool('zstd', ['-q', '-c'], original.subarray(0, half)), tool('zstd', ['-q', '-c', '-19'], original.subarray(half))]);
+  const skippable = Buffer.concat([sized.subarray(0, 0), Buffer.from([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3])]);
+
+  it('frames with and without stored size, several frames, skippable frames, no checksum', () => {
+    expect(decompress(sized, 'a.ko.zst').equals(original)).toBe(true);
+    expect(decompress(unsized, 'b.ko.zst').equals(original)).toBe(true);
+    expect(decompress(multi, 'c.ko.zst').equals(original)).toBe(true);
+    expect(decompress(noCheck, 'd.ko.zst').equals(original)).toBe(true);
+    expect(decompress(Buffer.concat([sized, skippable, sized]), 'e.ko.zst').equals(Buffer.concat([original, original]))).toBe(true);
+  });
+
+  it('truncated anywhere: an error with libzstd\'s wording, never a partial result', () => {
+    for (const data of [sized, unsized, multi]) {
+      for (const n of cutPoints(data.length)) {
+        try {
+          decompress(data.subarray(0, n), 'cut.ko.zst');
+          expect.unreachable(`a cut at ${n} of ${data.length} decompressed`);
+        } catch (err) {
+          expect(err).toBeInstanceOf(DecompressError);
+          expect((err as DecompressError).detail).toMatch(/^zstd: (Src size is incorrect|Restored data doesn't match checksum|Failed to determine decompression size|Data corruption detected)$/);
+        }
+      }
+    }
+  });
+
+  it('corrupt bytes: an error, or the exact original (checksums catch the rest)', () => {
+    let errors = 0;
+    for (const data of [sized, unsized]) {
+      for (let at = 4; at < data.length; at += Math.max(1, data.length >> 6)) {
+        const d = Buffer.from(data);
+        d[at] ^= 0x22;
+        if (errorOrExact(d, 'flip.ko.zst', original) === 'error') errors++;
+      }
+    }
+    expect(errors).toBeGreaterThan(60);
+    expect(() => decompress(Buffer.concat([sized, Buffer.from('junk!!')]), 'j.ko.zst')).toThrow(/Src size is incorrect/);
+  });
+
+  it('XXH64 matches the reference values', () => {
+    // XXH64 of "", "a", "abc" and of 100 bytes 0..99 (low 32 bits)
+    expect(xxh64Low32(Buffer.alloc(0))).toBe(0x51d8e999);
+    expect(xxh64Low32(Buffer.from('a'))).toBe(0xa98c6e5b);
+    expect(xxh64Low32(Buffer.from('abc'))).toBe(0xad770999);
+    // a frame checksum computed by zstd(1) over the whole input
+    const frame = tool('zstd', ['-q', '-c', '--no-progress', input]);
+    expect(xxh64Low32(original)).toBe(frame.readUInt32LE(frame.length - 4));
+  });
+});
+
+describe('gzip', () => {
+  const gz = tool('gzip', ['-c', '-n', input]);
+
+  it('one member, several members', () => {
+    expect(decompress(gz, 'a.ko.gz').equals(original)).toBe(true);
+    expect(decompress(Buffer.concat([gz, gz]), 'b.ko.gz').equals(Buffer.concat([original, original]))).toBe(true);
+  });
+
+  it('truncated or corrupt: an error naming the file', () => {
+    for (const n of cutPoints(gz.length)) expect(() => decompress(gz.subarray(0, n), 'cut.ko.gz')).toThrow(DecompressError);
+    for (const at of [10, 100, gz.length >> 1, gz.length - 6]) {
+      const d = Buffer.from(gz);
+      d[at] ^= 0x40;
+      expect(errorOrExact(d, 'flip.ko.gz', original)).toBe('error');
+    }
+  });
+});

@@ -1,0 +1,104 @@
+// openModuleFile: reading, lazy decompression and parsing, errors with errno and file, libkmod's log line.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { KmodError } from '../../src/errors';
+import { openModuleFile } from '../../src/file/module-file';
+import { builtinInfo, fileInfo, moduleParams } from '../../src/modinfo';
+import { moduleDir } from '../support/reference';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-modfile-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function errnoOf(f: () => unknown): number | undefined {
+  try {
+    f();
+  } catch (err) {
+    expect(err).toBeInstanceOf(KmodError);
+    return (err as KmodError).errno;
+  }
+  return undefined;
+}
+
+describe('openModuleFile', () => {
+  const xz = path.join(moduleDir(), 'kernel/net/key/af_key.ko.xz');
+
+  it('opens a compressed module and gives every view', () => {
+    const m = openModuleFile(xz);
+    expect(m.compression).toBe('xz');
+    expect(m.raw.length).toBe(fs.statSync(xz).size);
+    expect(m.image.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+    expect(m.modinfo()).toContainEqual(['name', 'af_key']);
+    expect(m.versions().length).toBeGreaterThan(10);
+    expect(m.dependencySymbols().length).toBeGreaterThanOrEqual(m.versions().length);
+    expect(m.thisModuleName()).toBe('af_key');
+    expect(m.signature()?.idType).toBe('PKCS#7');
+    // no exports: no __crc_ symbols and no __ksymtab_strings (ENODATA, as kmod)
+    expect(errnoOf(() => m.exportedSymbols())).toBe(61);
+    const info = fileInfo(m);
+    expect(info.slice(-5).map(([k]) => k)).toEqual(['sig_id', 'signer', 'sig_key', 'sig_hashalgo', 'signature']);
+  });
+
+  it('missing, short, non-ELF and corrupt files fail with kmod\'s errno, naming the file', () => {
+    expect(errnoOf(() => openModuleFile(path.join(tmp, 'none.ko')))).toBe(2);
+    const short = path.join(tmp, 'short.ko');
+    fs.writeFileSync(short, '12345');
+    expect(errnoOf(() => openModuleFile(short))).toBe(22);
+    const text = path.join(tmp, 'text.ko');
+    fs.writeFileSync(text, 'just some text, not ELF');
+    expect(errnoOf(() => openModuleFile(text).elf)).toBe(8);
+    const cut = path.join(tmp, 'cut.ko.xz');
+    fs.writeFileSync(cut, fs.readFileSync(xz).subarray(0, 1000));
+    const logs: string[] = [];
+    const m = openModuleFile(cut, { log: (prio, fn, msg) => logs.push(`${prio} ${fn} ${msg}`) });
+    expect(errnoOf(() => m.modinfo())).toBe(22);
+    expect(logs).toEqual(['3 xz_uncompress_belch xz: Unexpected end of input\n']);
+    try {
+      void m.image;
+    } catch (err) {
+      expect((err as KmodError).file).toBe(cut);
+      expect((err as KmodError).message).toContain(cut);
+    }
+  });
+
+  it('reads the same module from .ko, .ko.zst and .ko.gz', () => {
+    const img = execFileSync('xz', ['-dc', xz]);
+    const ko = path.join(tmp, 'af_key.ko');
+    fs.writeFileSync(ko, img);
+    fs.writeFileSync(`${ko}.zst`, execFileSync('zstd', ['-q', '-c', ko]));
+    fs.writeFileSync(`${ko}.gz`, execFileSync('gzip', ['-c', ko]));
+    const want = fileInfo(openModuleFile(xz));
+    for (const f of [ko, `${ko}.zst`, `${ko}.gz`]) expect(fileInfo(openModuleFile(f))).toEqual(want);
+  });
+});
+
+describe('builtinInfo (modules.builtin.modinfo)', () => {
+  const dir = path.join(tmp, 'builtin');
+  fs.mkdirSync(dir);
+  const write = (records: string[]): void => fs.writeFileSync(path.join(dir, 'modules.builtin.modinfo'), records.join('\0') + '\0');
+
+  it('collects the records of one module, in order, split at the first "="', () => {
+    write(['aa.license=GPL', 'ext4.softdep=pre: crc32c', 'ext4.license=GPL', 'ext4.parm=x:y=z', 'ext4.noeq', 'ext4x.license=MIT', 'ext4.late=1']);
+    expect(builtinInfo(dir, 'ext4')).toEqual([['softdep', 'pre: crc32c'], ['license', 'GPL'], ['parm', 'x:y=z'], ['noeq', '']]);
+    expect(builtinInfo(dir, 'ext')).toEqual([]);
+  });
+
+  it('a record without a module prefix is EINVAL, logged as libkmod does; a missing file is ENOENT', () => {
+    write(['aa.license=GPL', 'noprefix', 'ext4.license=GPL']);
+    const logs: string[] = [];
+    expect(errnoOf(() => builtinInfo(dir, 'ext4', (p, fn, m) => logs.push(`${p} ${fn} ${m}`)))).toBe(22);
+    expect(logs).toEqual(['3 get_strings get_strings: unexpected string without modname prefix\n']);
+    expect(errnoOf(() => builtinInfo(path.join(tmp, 'nowhere'), 'ext4'))).toBe(2);
+  });
+});
+
+describe('moduleParams', () => {
+  it('merges parm and parmtype by name, newest name first, and reports entries without ":"', () => {
+    const bad: string[] = [];
+    const p = moduleParams([['parm', 'a:first'], ['parmtype', 'b:int'], ['parmtype', 'a:bool'], ['parm', 'broken'], ['parm', 'c:'], ['license', 'GPL']], (k, v) => bad.push(`${k}=${v}`));
+    expect(p).toEqual([{ name: 'c', description: '' }, { name: 'b', type: 'int' }, { name: 'a', description: 'first', type: 'bool' }]);
+    expect(bad).toEqual(['parm=broken']);
+  });
+});
