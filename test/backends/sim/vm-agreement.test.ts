@@ -6,12 +6,23 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { reference, repoRoot } from '../../support/reference';
+import type { Step } from '../../vm/scenarios';
 import { runScenario, scenarios, type StepOutcome } from './vm-scenarios';
 
 const expected = JSON.parse(fs.readFileSync(path.join(repoRoot, 'test/vm/expected-kmod.json'), 'utf8')) as {
   kver: string;
   scenarios: Record<string, StepOutcome[]>;
 };
+
+/**
+ * What a module's init() does at run time is not simulated (docs/compat.md, "The simulated kernel"):
+ * loop's init rounds max_part up to a power of two minus one, so the real kernel shows 7 where the
+ * simulator shows the 4 that was given. Each entry: scenario, sysfs file, simulated and real value.
+ */
+const initTimeDifferences: [string, string, string, string][] = [['parameters', 'loop/parameters/max_part', '4\n', '7\n']];
+
+/** Pointers printed by kmod -vvv differ from run to run */
+const normalize = (s: string): string => s.replace(/0x[0-9a-f]{8,}/g, '0xPOINTER');
 
 describe('simulated kernel agrees with the real one on the VM scenarios', () => {
   it('recorded outcomes exist for the same kernel', () => {
@@ -20,13 +31,22 @@ describe('simulated kernel agrees with the real one on the VM scenarios', () => 
   });
   for (const sc of scenarios) {
     it(sc.name, () => {
-      const got = runScenario(reference(), sc);
       const want = expected.scenarios[sc.name];
+      // the recorded steps are the ones compared (scenarios.ts may be ahead of the recording)
+      const got = runScenario(reference(), sc, want.map((w) => ({ tool: w.tool as Step['tool'], args: w.args })));
       expect(got.length).toBe(want.length);
+      for (const [scName, file, simValue, realValue] of initTimeDifferences) {
+        if (scName !== sc.name) continue;
+        for (let i = 0; i < got.length; i++) {
+          if (!(file in want[i].sys)) continue;
+          expect([got[i].sys[file], want[i].sys[file]]).toEqual([simValue, realValue]);
+          got[i].sys[file] = realValue;
+        }
+      }
       got.forEach((g, i) => {
         const w = want[i];
         const label = `${sc.name} step ${i}: ${g.tool} ${g.args.join(' ')}`;
-        expect({ step: label, status: g.status, stdout: g.stdout, stderr: g.stderr }).toEqual({ step: label, status: w.status, stdout: w.stdout, stderr: w.stderr });
+        expect({ step: label, status: g.status, stdout: g.stdout, stderr: normalize(g.stderr) }).toEqual({ step: label, status: w.status, stdout: w.stdout, stderr: normalize(w.stderr) });
         expect({ step: label, procModules: g.procModules }).toEqual({ step: label, procModules: w.procModules });
         expect({ step: label, sys: g.sys }).toEqual({ step: label, sys: w.sys });
       });

@@ -63,7 +63,7 @@ function sysView(b: SimBackend, extra: string[]): Record<string, string | null> 
 }
 
 /** Runs one scenario against a fresh simulated kernel; returns the outcome of every compared step. */
-export function runScenario(ref: Reference, scenario: Scenario): StepOutcome[] {
+export function runScenario(ref: Reference, scenario: Scenario, steps: Step[] = scenario.steps): StepOutcome[] {
   const tree = guestTree(ref);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-simvm-'));
   const state = path.join(work, 'state');
@@ -86,6 +86,7 @@ export function runScenario(ref: Reference, scenario: Scenario): StepOutcome[] {
     KMODTS_SIM_MODDIR: treeMods,
     KMODTS_SIM_SYMVERS: ref.SYMVERS,
     KMODTS_SIM_CONFIG: path.join(ref.KTREE, 'boot', `config-${ref.KVER}`),
+    KMODTS_SIM_VMLINUZ: ref.VMLINUZ,
   };
   const script =
     'mkdir -p "$KMODTS_T_MODDIR" 2>/dev/null; mount --bind "$KMODTS_T_TREE" "$KMODTS_T_MODDIR" && ' +
@@ -109,7 +110,7 @@ export function runScenario(ref: Reference, scenario: Scenario): StepOutcome[] {
       if (r.status !== 0) throw new Error(`setup step ${s.tool} ${s.args.join(' ')} failed: ${r.stderr}`);
     }
     const out: StepOutcome[] = [];
-    for (const s of scenario.steps) {
+    for (const s of steps) {
       const r = run(s);
       const b = new SimBackend(state);
       out.push({

@@ -1,0 +1,369 @@
+// Relocation of a module image as the kernel's apply_relocate_add() does it, for x86_64
+// (arch/x86/kernel/module.c) and arm64 (arch/arm64/kernel/module.c): the same formulas, the same overflow
+// rules, the same refusal of unknown types, and the same log lines. Addresses are signed 64-bit values
+// held in JS numbers (kernel and module addresses sit in the top 2 GiB, so they are exact).
+import { hex64 } from './elf-image';
+
+const TWO32 = 4294967296;
+const ENOEXEC = 8;
+
+export type RelocLog = (level: number, text: string) => void;
+
+/** Low 32 bits of an integer-valued number, unsigned */
+function low32(v: number): number {
+  return v - Math.floor(v / TWO32) * TWO32;
+}
+
+function write64(view: DataView, off: number, v: number): void {
+  const lo = low32(v);
+  view.setUint32(off, lo, true);
+  view.setInt32(off + 4, (v - lo) / TWO32, true);
+}
+
+/** A stand-in for the kernel's hashed %p: stable for an address, never the address itself. */
+export function hashedPointer(addr: number): string {
+  let h = 0x811c9dc5;
+  const s = hex64(addr);
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(16).padStart(16, '0');
+}
+
+export const R_X86_64_NONE = 0;
+export const R_X86_64_64 = 1;
+export const R_X86_64_PC32 = 2;
+export const R_X86_64_PLT32 = 4;
+export const R_X86_64_32 = 10;
+export const R_X86_64_32S = 11;
+export const R_X86_64_PC64 = 24;
+
+/**
+ * One x86_64 RELA entry: val = S + A at P (loc = view offset). Returns 0 or -ENOEXEC after logging
+ * what the kernel logs ("module: " is the pr_fmt of arch/x86/kernel/module.c).
+ */
+export function relocateX86(view: DataView, loc: number, P: number, type: number, val: number, modName: string, log: RelocLog): number {
+  let size: number;
+  switch (type) {
+    case R_X86_64_NONE:
+      return 0;
+    case R_X86_64_64:
+      size = 8;
+      break;
+    case R_X86_64_32:
+      if (val < 0 || val >= TWO32) return overflowX86(type, val, modName, log);
+      size = 4;
+      break;
+    case R_X86_64_32S:
+      if (val < -2147483648 || val > 2147483647) return overflowX86(type, val, modName, log);
+      size = 4;
+      break;
+    case R_X86_64_PC32:
+    case R_X86_64_PLT32:
+      val -= P;
+      size = 4;
+      break;
+    case R_X86_64_PC64:
+      val -= P;
+      size = 8;
+      break;
+    default:
+      log(3, `module: ${modName}: Unknown rela relocation: ${type}`);
+      return -ENOEXEC;
+  }
+  // the target must still be zero: a second relocation of the same bytes is refused
+  const nonzero = size === 8 ? view.getUint32(loc, true) !== 0 || view.getUint32(loc + 4, true) !== 0 : view.getUint32(loc, true) !== 0;
+  if (nonzero) {
+    log(3, `module: x86/modules: Invalid relocation target, existing value is nonzero for type ${type}, loc ${hashedPointer(P)}, val ${hex64(val)}`);
+    return -ENOEXEC;
+  }
+  if (size === 8) write64(view, loc, val);
+  else view.setUint32(loc, low32(val), true);
+  return 0;
+}
+
+function overflowX86(type: number, val: number, modName: string, log: RelocLog): number {
+  log(3, `module: overflow in relocation type ${type} val ${hex64(val)}`);
+  log(3, `module: \`${modName}' likely not compiled with -mcmodel=kernel`);
+  return -ENOEXEC;
+}
+
+// arm64 relocation types (ELF for the Arm 64-bit Architecture)
+export const R_ARM_NONE = 0;
+export const R_AARCH64_NONE = 256;
+export const R_AARCH64_ABS64 = 257;
+export const R_AARCH64_ABS32 = 258;
+export const R_AARCH64_ABS16 = 259;
+export const R_AARCH64_PREL64 = 260;
+export const R_AARCH64_PREL32 = 261;
+export const R_AARCH64_PREL16 = 262;
+export const R_AARCH64_MOVW_UABS_G0 = 263;
+export const R_AARCH64_MOVW_UABS_G0_NC = 264;
+export const R_AARCH64_MOVW_UABS_G1 = 265;
+export const R_AARCH64_MOVW_UABS_G1_NC = 266;
+export const R_AARCH64_MOVW_UABS_G2 = 267;
+export const R_AARCH64_MOVW_UABS_G2_NC = 268;
+export const R_AARCH64_MOVW_UABS_G3 = 269;
+export const R_AARCH64_MOVW_SABS_G0 = 270;
+export const R_AARCH64_MOVW_SABS_G1 = 271;
+export const R_AARCH64_MOVW_SABS_G2 = 272;
+export const R_AARCH64_LD_PREL_LO19 = 273;
+export const R_AARCH64_ADR_PREL_LO21 = 274;
+export const R_AARCH64_ADR_PREL_PG_HI21 = 275;
+export const R_AARCH64_ADR_PREL_PG_HI21_NC = 276;
+export const R_AARCH64_ADD_ABS_LO12_NC = 277;
+export const R_AARCH64_LDST8_ABS_LO12_NC = 278;
+export const R_AARCH64_TSTBR14 = 279;
+export const R_AARCH64_CONDBR19 = 280;
+export const R_AARCH64_JUMP26 = 282;
+export const R_AARCH64_CALL26 = 283;
+export const R_AARCH64_LDST16_ABS_LO12_NC = 284;
+export const R_AARCH64_LDST32_ABS_LO12_NC = 285;
+export const R_AARCH64_LDST64_ABS_LO12_NC = 286;
+export const R_AARCH64_MOVW_PREL_G0 = 287;
+export const R_AARCH64_MOVW_PREL_G0_NC = 288;
+export const R_AARCH64_MOVW_PREL_G1 = 289;
+export const R_AARCH64_MOVW_PREL_G1_NC = 290;
+export const R_AARCH64_MOVW_PREL_G2 = 291;
+export const R_AARCH64_MOVW_PREL_G2_NC = 292;
+export const R_AARCH64_MOVW_PREL_G3 = 293;
+export const R_AARCH64_LDST128_ABS_LO12_NC = 299;
+
+type Op = 'abs' | 'prel' | 'page';
+type ImmType = 'imm26' | 'imm19' | 'imm16' | 'imm14' | 'imm12' | 'adr';
+
+const ERANGE = 34;
+
+function doReloc(op: Op, P: bigint, val: bigint): bigint {
+  switch (op) {
+    case 'abs':
+      return BigInt.asIntN(64, val);
+    case 'prel':
+      return BigInt.asIntN(64, val - P);
+    default:
+      return BigInt.asIntN(64, (val & ~0xfffn) - (P & ~0xfffn));
+  }
+}
+
+/** aarch64_insn_encode_immediate() */
+function encodeImm(type: ImmType, insn: number, imm: bigint): number {
+  let mask: number;
+  let shift: number;
+  switch (type) {
+    case 'imm26':
+      mask = 0x3ffffff;
+      shift = 0;
+      break;
+    case 'imm19':
+      mask = 0x7ffff;
+      shift = 5;
+      break;
+    case 'imm16':
+      mask = 0xffff;
+      shift = 5;
+      break;
+    case 'imm14':
+      mask = 0x3fff;
+      shift = 5;
+      break;
+    case 'imm12':
+      mask = 0xfff;
+      shift = 10;
+      break;
+    default: {
+      // ADR/ADRP: immlo in bits 29-30, immhi in bits 5-23
+      const v = Number(BigInt.asUintN(21, imm));
+      const immlo = v & 3;
+      const immhi = (v >>> 2) & 0x7ffff;
+      return ((insn & ~((3 << 29) | (0x7ffff << 5))) | (immlo << 29) | (immhi << 5)) >>> 0;
+    }
+  }
+  const v = Number(BigInt.asUintN(32, imm)) & mask;
+  return ((insn & ~(mask << shift)) | (v << shift)) >>> 0;
+}
+
+function relocData(op: Op, view: DataView, loc: number, P: bigint, val: bigint, bits: 16 | 32 | 64): number {
+  const sval = doReloc(op, P, val);
+  if (bits === 64) {
+    view.setBigInt64(loc, sval, true);
+    return 0;
+  }
+  if (bits === 32) view.setUint32(loc, Number(BigInt.asUintN(32, sval)), true);
+  else view.setUint16(loc, Number(BigInt.asUintN(16, sval)), true);
+  const lim = bits === 32 ? 1n << 32n : 1n << 16n;
+  if (op === 'abs') return sval < 0n || sval >= lim ? -ERANGE : 0;
+  return sval < -(lim >> 1n) || sval >= lim >> 1n ? -ERANGE : 0;
+}
+
+function relocMovw(op: Op, view: DataView, loc: number, P: bigint, val: bigint, lsb: number, signed: boolean): number {
+  let insn = view.getUint32(loc, true);
+  const sval = doReloc(op, P, val);
+  let imm = BigInt.asUintN(64, sval >> BigInt(lsb));
+  if (signed) {
+    insn = (insn & ~(3 << 29)) >>> 0;
+    if (sval >= 0n) insn = (insn | (2 << 29)) >>> 0;
+    else imm = BigInt.asUintN(64, ~imm);
+  }
+  view.setUint32(loc, encodeImm('imm16', insn, imm), true);
+  return imm > 0xffffn ? -ERANGE : 0;
+}
+
+function relocImm(op: Op, view: DataView, loc: number, P: bigint, val: bigint, lsb: number, len: number, type: ImmType): number {
+  const insn = view.getUint32(loc, true);
+  let sval = doReloc(op, P, val) >> BigInt(lsb);
+  const immMask = ((1n << BigInt(lsb + len)) - 1n) >> BigInt(lsb);
+  const imm = BigInt.asUintN(64, sval) & immMask;
+  view.setUint32(loc, encodeImm(type, insn, imm), true);
+  // the bits above the field, sign bit included, must all equal the sign
+  sval = BigInt.asIntN(64, BigInt.asUintN(64, sval) & ~(immMask >> 1n)) >> BigInt(len - 1);
+  return BigInt.asUintN(64, sval + 1n) >= 2n ? -ERANGE : 0;
+}
+
+/** Allocates a PLT entry (in .plt or .init.plt) for a branch that cannot reach; returns its address. */
+export type PltEmitter = (P: bigint, val: bigint) => bigint | undefined;
+
+/**
+ * One arm64 RELA entry. Returns 0 or -ENOEXEC after logging what the kernel logs ("Modules: " prefix).
+ */
+export function relocateArm64(view: DataView, loc: number, Pn: number, type: number, valn: number, modName: string, log: RelocLog, emitPlt: PltEmitter): number {
+  const P = BigInt(Pn);
+  let val = BigInt(valn);
+  let check = true;
+  let ovf = 0;
+  switch (type) {
+    case R_ARM_NONE:
+    case R_AARCH64_NONE:
+      return 0;
+    case R_AARCH64_ABS64:
+      check = false;
+      ovf = relocData('abs', view, loc, P, val, 64);
+      break;
+    case R_AARCH64_ABS32:
+      ovf = relocData('abs', view, loc, P, val, 32);
+      break;
+    case R_AARCH64_ABS16:
+      ovf = relocData('abs', view, loc, P, val, 16);
+      break;
+    case R_AARCH64_PREL64:
+      check = false;
+      ovf = relocData('prel', view, loc, P, val, 64);
+      break;
+    case R_AARCH64_PREL32:
+      ovf = relocData('prel', view, loc, P, val, 32);
+      break;
+    case R_AARCH64_PREL16:
+      ovf = relocData('prel', view, loc, P, val, 16);
+      break;
+    case R_AARCH64_MOVW_UABS_G0_NC:
+    case R_AARCH64_MOVW_UABS_G0:
+      check = type === R_AARCH64_MOVW_UABS_G0;
+      ovf = relocMovw('abs', view, loc, P, val, 0, false);
+      break;
+    case R_AARCH64_MOVW_UABS_G1_NC:
+    case R_AARCH64_MOVW_UABS_G1:
+      check = type === R_AARCH64_MOVW_UABS_G1;
+      ovf = relocMovw('abs', view, loc, P, val, 16, false);
+      break;
+    case R_AARCH64_MOVW_UABS_G2_NC:
+    case R_AARCH64_MOVW_UABS_G2:
+      check = type === R_AARCH64_MOVW_UABS_G2;
+      ovf = relocMovw('abs', view, loc, P, val, 32, false);
+      break;
+    case R_AARCH64_MOVW_UABS_G3:
+      check = false;
+      ovf = relocMovw('abs', view, loc, P, val, 48, false);
+      break;
+    case R_AARCH64_MOVW_SABS_G0:
+      ovf = relocMovw('abs', view, loc, P, val, 0, true);
+      break;
+    case R_AARCH64_MOVW_SABS_G1:
+      ovf = relocMovw('abs', view, loc, P, val, 16, true);
+      break;
+    case R_AARCH64_MOVW_SABS_G2:
+      ovf = relocMovw('abs', view, loc, P, val, 32, true);
+      break;
+    case R_AARCH64_MOVW_PREL_G0_NC:
+      check = false;
+      ovf = relocMovw('prel', view, loc, P, val, 0, false);
+      break;
+    case R_AARCH64_MOVW_PREL_G0:
+      ovf = relocMovw('prel', view, loc, P, val, 0, true);
+      break;
+    case R_AARCH64_MOVW_PREL_G1_NC:
+      check = false;
+      ovf = relocMovw('prel', view, loc, P, val, 16, false);
+      break;
+    case R_AARCH64_MOVW_PREL_G1:
+      ovf = relocMovw('prel', view, loc, P, val, 16, true);
+      break;
+    case R_AARCH64_MOVW_PREL_G2_NC:
+      check = false;
+      ovf = relocMovw('prel', view, loc, P, val, 32, false);
+      break;
+    case R_AARCH64_MOVW_PREL_G2:
+      ovf = relocMovw('prel', view, loc, P, val, 32, true);
+      break;
+    case R_AARCH64_MOVW_PREL_G3:
+      check = false;
+      ovf = relocMovw('prel', view, loc, P, val, 48, true);
+      break;
+    case R_AARCH64_LD_PREL_LO19:
+      ovf = relocImm('prel', view, loc, P, val, 2, 19, 'imm19');
+      break;
+    case R_AARCH64_ADR_PREL_LO21:
+      ovf = relocImm('prel', view, loc, P, val, 0, 21, 'adr');
+      break;
+    case R_AARCH64_ADR_PREL_PG_HI21_NC:
+    case R_AARCH64_ADR_PREL_PG_HI21:
+      // CPUs without erratum 843419: a plain ADRP
+      check = type === R_AARCH64_ADR_PREL_PG_HI21;
+      ovf = relocImm('page', view, loc, P, val, 12, 21, 'adr');
+      break;
+    case R_AARCH64_ADD_ABS_LO12_NC:
+    case R_AARCH64_LDST8_ABS_LO12_NC:
+      check = false;
+      ovf = relocImm('abs', view, loc, P, val, 0, 12, 'imm12');
+      break;
+    case R_AARCH64_LDST16_ABS_LO12_NC:
+      check = false;
+      ovf = relocImm('abs', view, loc, P, val, 1, 11, 'imm12');
+      break;
+    case R_AARCH64_LDST32_ABS_LO12_NC:
+      check = false;
+      ovf = relocImm('abs', view, loc, P, val, 2, 10, 'imm12');
+      break;
+    case R_AARCH64_LDST64_ABS_LO12_NC:
+      check = false;
+      ovf = relocImm('abs', view, loc, P, val, 3, 9, 'imm12');
+      break;
+    case R_AARCH64_LDST128_ABS_LO12_NC:
+      check = false;
+      ovf = relocImm('abs', view, loc, P, val, 4, 8, 'imm12');
+      break;
+    case R_AARCH64_TSTBR14:
+      ovf = relocImm('prel', view, loc, P, val, 2, 14, 'imm14');
+      break;
+    case R_AARCH64_CONDBR19:
+      ovf = relocImm('prel', view, loc, P, val, 2, 19, 'imm19');
+      break;
+    case R_AARCH64_JUMP26:
+    case R_AARCH64_CALL26: {
+      const insn = view.getUint32(loc, true);
+      ovf = relocImm('prel', view, loc, P, val, 2, 26, 'imm26');
+      if (ovf === -ERANGE) {
+        const plt = emitPlt(P, val);
+        if (plt === undefined) return -ENOEXEC;
+        view.setUint32(loc, insn, true);
+        val = plt;
+        ovf = relocImm('prel', view, loc, P, val, 2, 26, 'imm26');
+      }
+      break;
+    }
+    default:
+      log(3, `Modules: module ${modName}: unsupported RELA relocation: ${type}`);
+      return -ENOEXEC;
+  }
+  if (check && ovf === -ERANGE) {
+    log(3, `Modules: module ${modName}: overflow in relocation type ${type} val ${hex64(val)}`);
+    return -ENOEXEC;
+  }
+  return 0;
+}
