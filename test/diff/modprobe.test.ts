@@ -233,6 +233,30 @@ describe('modprobe vs kmod 34.2', () => {
     expect(ours.stdout).toBe('rmmod vmw_vsock_virtio_transport\n');
   });
 
+  it('install and remove commands really run (spawned CLI: the commands write to the real stdout)', async () => {
+    const conf = path.join(repoRoot, 'test/fixtures/modprobe-resolve/commands.conf');
+    const sysDir = path.join(scratch, 'sys-for-cli');
+    if (!fs.existsSync(sysDir)) {
+      fs.mkdirSync(sysDir);
+      fs.symlinkSync(SYS_MODULE, path.join(sysDir, 'module'));
+    }
+    const cases: ToolCase[] = [
+      ['cmdonly'], ['-v', 'cmdonly', 'a=1', 'b=x y'], ['failcmd'], ['-v', 'failcmd'], ['-q', 'failcmd'], ['-v', 'sunrpc', 'x=1'],
+      ['-i', '-n', '-v', 'sunrpc'], ['-r', 'cmdonly'], ['-r', '-v', 'cmdonly'], ['-r', 'failrm'], ['-r', '-q', 'failrm'], ['-a', '-r', 'failrm', 'cmdonly'],
+      ['-r', '-v', 'grace'], ['-v', '-q', '-v', 'cmdonly'],
+    ].map((a) => ({ args: [...TREE, '-C', conf, ...a], sysModule: SYS_MODULE }));
+    const kmod = await runKmodMany('modprobe', cases);
+    const mismatches: string[] = [];
+    cases.forEach((c, i) => {
+      const ours = runKmodts('modprobe', c.args, { env: { KMODTS_SYS_DIR: sysDir } });
+      const d = describeMismatch(c, kmod[i], ours);
+      if (d !== undefined) mismatches.push(d);
+    });
+    console.log(`install/remove commands run: ${cases.length - mismatches.length}/${cases.length} identical`);
+    expect(mismatches).toEqual([]);
+    expect(kmod[1].stdout).toContain(`install cmdonly [-C ${conf} -v] <c=1 a=1 b=x y>`);
+  });
+
   it('the real CLI (spawned) agrees on a sample', () => {
     const sample: string[][] = [
       [...TREE, '-D', 'nfsd'], [...TREE, '-R', 'net-pf-40'], [...TREE, '-D', 'nonexist'], [...TREE, '-c'],
