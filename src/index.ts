@@ -21,3 +21,9 @@ export { TextIndex, openTextIndex } from './indexes/text';
 export * from './module';
 export * from './probe';
 export { removeModule, type RemoveOptions } from './remove';
+// dependency plans and "would it load?" checks (issue 7)
+export { probePlan, formatPlan, type ProbePlan, type PlanStep, type PlanReason, type PlanOptions } from './plan';
+export {
+  openCheckSession, defaultKernelVersion, isModuleFileTarget,
+  type CheckKernel, type CheckSession, type CheckResult, type CheckFailure, type CheckProblem, type CheckReason,
+} from './check';

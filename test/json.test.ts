@@ -48,7 +48,7 @@ const example = ['-d', path.join(repoRoot, 'examples/tree'), '-S', '6.12.0-examp
 
 describe('JSON schemas', () => {
   it('are valid draft 2020-12 schemas, one per kind', () => {
-    expect([...validators.keys()].sort()).toEqual(['lsmod', 'modinfo', 'modprobe-resolve-alias', 'modprobe-show-depends']);
+    expect([...validators.keys()].sort()).toEqual(['check', 'lsmod', 'modinfo', 'modprobe-resolve-alias', 'modprobe-show-depends']);
   });
 });
 
