@@ -232,21 +232,13 @@ export class Elf {
       const ho = this.shoff + i * this.shentsize;
       const nameOffset = this.u32(ho);
       const name = nameOffset < this.shstrtab.size ? this.cstring(this.shstrtab.offset + nameOffset, strEnd) : undefined;
-      let h: Omit<SectionHeader, 'valid'>;
-      if (this.is64) {
-        h = {
-          index: i, name, nameOffset, type: this.u32(ho + 4), flags: this.u64(ho + 8), addr: this.u64(ho + 16),
-          offset: this.uword(ho + 24), size: this.uword(ho + 32), link: this.u32(ho + 40), info: this.u32(ho + 44),
-          addralign: this.u64(ho + 48), entsize: this.uword(ho + 56), headerOffset: ho,
-        };
-      } else {
-        h = {
-          index: i, name, nameOffset, type: this.u32(ho + 4), flags: BigInt(this.u32(ho + 8)), addr: BigInt(this.u32(ho + 12)),
-          offset: this.u32(ho + 16), size: this.u32(ho + 20), link: this.u32(ho + 24), info: this.u32(ho + 28),
-          addralign: BigInt(this.u32(ho + 32)), entsize: this.u32(ho + 36), headerOffset: ho,
-        };
-      }
-      list.push({ ...h, valid: i !== 0 && name !== undefined && this.rangeValid(h.offset, h.size) });
+      const w = this.is64;
+      const offset = w ? this.uword(ho + 24) : this.u32(ho + 16);
+      const size = w ? this.uword(ho + 32) : this.u32(ho + 20);
+      list.push(
+        new Section(this, i, name, nameOffset, this.u32(ho + 4), offset, size, this.u32(ho + (w ? 40 : 24)), this.u32(ho + (w ? 44 : 28)),
+          w ? this.uword(ho + 56) : this.u32(ho + 36), ho, i !== 0 && name !== undefined && this.rangeValid(offset, size)),
+      );
     }
     this.headers = list;
     return list;
@@ -339,5 +331,35 @@ export class Elf {
       out.push({ section: s, target: s.info, symtab: s.link, entries });
     }
     return out;
+  }
+}
+
+/** A section header; the 64-bit fields few users need (flags, addr, addralign) are read on demand. */
+class Section implements SectionHeader {
+  constructor(
+    private readonly elf: Elf,
+    readonly index: number,
+    readonly name: string | undefined,
+    readonly nameOffset: number,
+    readonly type: number,
+    readonly offset: number,
+    readonly size: number,
+    readonly link: number,
+    readonly info: number,
+    readonly entsize: number,
+    readonly headerOffset: number,
+    readonly valid: boolean,
+  ) {}
+  private field(off64: number, off32: number): bigint {
+    return this.elf.is64 ? this.elf.u64(this.headerOffset + off64) : BigInt(this.elf.u32(this.headerOffset + off32));
+  }
+  get flags(): bigint {
+    return this.field(8, 8);
+  }
+  get addr(): bigint {
+    return this.field(16, 12);
+  }
+  get addralign(): bigint {
+    return this.field(48, 32);
   }
 }
