@@ -5,7 +5,7 @@ import { depmod, DepmodFailed, DepmodFatal, isVersionNumber, type DepmodOptions 
 import { KmodError } from '../errors';
 import { getoptLong, type LongOption } from './getopt';
 import { ToolExit, type ToolEnv } from './io';
-import { LOG_CRIT, LOG_ERR, LOG_WARNING, ToolLog } from './log';
+import { LOG_CRIT, LOG_ERR, LOG_INFO, LOG_WARNING, ToolLog } from './log';
 import { printVersion } from './version';
 
 const SHORT_OPTIONS = 'aAb:m:o:C:E:F:evnP:wVh';
@@ -101,6 +101,8 @@ export async function run(argv: string[], env: ToolEnv): Promise<number> {
   let dryRun = false;
   let prefix: string | undefined;
   let warn = false;
+  let started: (() => void) | undefined;
+  let released = false;
   try {
     for (const o of parsed.options) {
       switch (o.opt) {
@@ -149,6 +151,9 @@ export async function run(argv: string[], env: ToolEnv): Promise<number> {
     const modulePaths = args.slice(k);
     if (modulePaths.length === 0) all = true;
     log.routeLibkmod(verbose);
+    // libkmod's INFO lines around its context (kmod_set_log_fn / kmod_unref); the addresses are
+    // kmod's pointers, so only their shape can match
+    started = (): void => log.log(LOG_INFO, `custom logging function 0x${(0x7f0000000000 + process.pid * 4096).toString(16)} registered\n`);
     await depmod({
       kernelVersion: kversion,
       basedir: root,
@@ -170,11 +175,16 @@ export async function run(argv: string[], env: ToolEnv): Promise<number> {
       } : undefined,
       log: (prio, msg) => log.log(prio, msg),
       onProgress: progressReporter(env),
+      onStart: () => {
+        started?.();
+        released = true;
+      },
     });
     return 0;
   } catch (err) {
     if (err instanceof ToolExit) throw err;
     if (err instanceof DepmodFatal) {
+      released = false; // kmod exits at once
       log.log(LOG_CRIT, err.logMessage);
       return 1;
     }
@@ -184,6 +194,8 @@ export async function run(argv: string[], env: ToolEnv): Promise<number> {
       return 1;
     }
     throw err;
+  } finally {
+    if (released) log.log(LOG_INFO, `context 0x${(0x550000000000 + process.pid * 4096).toString(16)} released\n`);
   }
 }
 

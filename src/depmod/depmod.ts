@@ -52,6 +52,8 @@ export interface DepmodOptions {
   /** worker threads reading modules (default: one per core, 0 = this thread) */
   threads?: number;
   onProgress?: (done: number, total: number) => void;
+  /** called once the run really starts (after the -A check), where kmod creates its library context */
+  onStart?: () => void;
 }
 
 /** A FATAL condition (kmod's CRIT, which exits): message ends in '\n'. */
@@ -146,6 +148,7 @@ class DepmodRun {
       if (o.dryRun) return;
       if (this.upToDate() === 1) return;
     }
+    o.onStart?.();
     if (o.symvers !== undefined) this.loadSymvers(o.symvers);
     else if (o.systemMap !== undefined) this.loadSystemMap(o.systemMap);
     else if (this.printUnknown) {
@@ -273,7 +276,7 @@ class DepmodRun {
       if (where !== 'vmlinux') continue;
       const crc = parseStrtoull16(ver);
       if (crc === undefined) {
-        this.log(LOG_ERR, `${file}:${linenum} Invalid symbol version ${ver}: Success\n`);
+        this.log(LOG_ERR, `${file}:${linenum} Invalid symbol version ${ver}: No such file or directory\n`);
         continue;
       }
       this.symbolAdd(sym, false, crc, null);
@@ -633,7 +636,10 @@ class DepmodRun {
     while (roots.length > 0) {
       const root = roots.shift()!;
       const stack: Vertex[] = [{ parent: null, mod: root }];
-      while (stack.length > 0) {
+      // kmod can walk forever around a cycle that does not pass through the root (it hangs there); kmodts
+      // gives up on such a root after a generous number of steps instead
+      let budget = 64 * (this.modules.length + 16) * (stackSize + 16);
+      while (stack.length > 0 && budget-- > 0) {
         const vertex = stack.pop()!;
         const m = vertex.mod;
         if (m.visited && m === root) {

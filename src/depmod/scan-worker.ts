@@ -1,7 +1,7 @@
 // Worker thread body for depmod's module scan: reads, decompresses and scans the modules it is sent.
 import * as fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { errnoOf } from '../errno';
+import { EINVAL, errnoOf } from '../errno';
 import { KmodError } from '../errors';
 import { decompress } from '../file/decompress';
 import { failedScan, scanModuleImage, type ModuleScan } from './module-scan';
@@ -14,6 +14,8 @@ export function scanModuleFile(file: string): ModuleScan {
   } catch (err) {
     return failedScan(errnoOf(err));
   }
+  // libkmod needs the 6 bytes of the longest magic before it looks at a file
+  if (raw.length < 6) return failedScan(EINVAL);
   let data: Buffer;
   try {
     data = decompress(raw, file);

@@ -1,0 +1,351 @@
+// Differential tests of depmod against kmod 34.2 on small synthetic trees: every depmod.d directive,
+// duplicates, modules.order handling, symbol checks, cycles, builtin files, options and their errors.
+// Each case runs kmod's depmod and kmodts' depmod on the same tree and compares stdout, stderr, exit
+// status and every output file byte for byte.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  buildTree,
+  configDir,
+  differingFiles,
+  kmodtsDepmod,
+  runBoth,
+  SYN_KVER,
+  temporaryFiles,
+  crcOf,
+  type SynModule,
+  type SynTree,
+} from './support';
+
+const base: SynModule[] = [
+  { rel: 'kernel/lib/core.ko', exports: ['core_a', 'core_b'], modinfo: [['description', 'core']] },
+  {
+    rel: 'kernel/drivers/mid.ko.xz',
+    imports: ['core_a', 'printk'],
+    exports: ['mid_x'],
+    modinfo: [
+      ['alias', 'pci:v00001234d*sv*sd*bc*sc*i*'],
+      ['alias', 'mid-alias'],
+      ['alias', 'char-major-10-200'],
+      ['alias', 'devname:mid'],
+    ],
+  },
+  {
+    rel: 'kernel/drivers/top-level.ko.zst',
+    imports: ['mid_x', 'core_b'],
+    modinfo: [
+      ['softdep', 'pre: core post: mid'],
+      ['weakdep', 'core'],
+      ['alias', 'top-[ab]-x'],
+    ],
+  },
+  { rel: 'kernel/fs/blk.ko', imports: ['core_a'], modinfo: [['alias', 'devname:blk0'], ['alias', 'block-major-8-0'], ['alias', 'blk']] },
+  { rel: 'kernel/misc/nodev.ko', modinfo: [['alias', 'devname:nodev']] },
+  { rel: 'kernel/misc/weak.ko.xz', imports: ['nosuch_symbol', 'core_a'], weakImports: ['weak_missing', 'mid_x'] },
+  { rel: 'kernel/misc/brk.ko', modinfo: [['alias', 'foo]bar'], ['alias', 'ok[-]x-y'], ['weakdep', 'mid blk']] },
+  { rel: 'kernel/misc/dupal.ko', modinfo: [['alias', 'same'], ['alias', 'same'], ['alias', 'z-other']] },
+  { rel: 'kernel/misc/provider2.ko', exports: ['core_b', 'p2_only'] },
+  { rel: 'kernel/misc/user2.ko', imports: ['p2_only', 'core_b'] },
+];
+
+async function expectSame(args: string[], tree: SynTree, opts: { outDir?: string; cwd?: string; before?: () => void } = {}) {
+  const outDir = opts.outDir ?? tree.moddir;
+  const r = await runBoth(args, outDir, opts);
+  expect(r.kmodts.stderr).toBe(r.kmod.stderr);
+  expect(r.kmodts.stdout).toBe(r.kmod.stdout);
+  expect(r.kmodts.status).toBe(r.kmod.status);
+  expect(differingFiles(r.kmod === undefined ? new Map() : r.kmodFiles, r.kmodtsFiles)).toEqual([]);
+  expect(temporaryFiles(outDir)).toEqual([]);
+  return r;
+}
+
+function withConfig(tree: SynTree, files: Record<string, string>): string[] {
+  return ['-C', configDir(tree.root, files), '-b', tree.root, SYN_KVER];
+}
+
+describe('depmod on a synthetic tree (kmod 34.2 differential)', () => {
+  const tree = buildTree('base', base);
+  const args = withConfig(tree, {});
+
+  it('writes identical files (deps, aliases, softdep, weakdep, symbols, devname, builtin)', async () => {
+    const r = await expectSame(args, tree);
+    expect(r.kmod.status).toBe(0);
+    // the tree exercises what it claims to
+    const dep = r.kmodFiles.get('modules.dep')!.toString();
+    expect(dep).toMatch(/^kernel\/drivers\/top-level\.ko\.zst: kernel\/misc\/provider2\.ko kernel\/drivers\/mid\.ko\.xz /m);
+    expect(r.kmodFiles.get('modules.devname')!.toString()).toContain('mid mid c10:200');
+    expect(r.kmod.stderr).toContain("Module 'nodev' has devname (nodev) but lacks major and minor information");
+    expect(r.kmod.stderr).toContain('Unmatched bracket in foo]bar');
+  });
+  it('-n prints the text files', async () => {
+    const r = await expectSame([...args.slice(0, 4), '-n', SYN_KVER], tree);
+    expect(r.kmod.stdout).toContain('# Aliases extracted from modules themselves.');
+  });
+  it('-v shows every dependency', async () => {
+    const r = await expectSame([...args.slice(0, 4), '-v', SYN_KVER], tree);
+    expect(r.kmod.stdout).toContain('needs "core_a"');
+  });
+  it('-vv shows INFO messages', async () => {
+    await expectSame([...args.slice(0, 4), '-vv', '-n', SYN_KVER], tree);
+  });
+  it('-w warns about duplicates', async () => {
+    const r = await expectSame([...args.slice(0, 4), '-w', SYN_KVER], tree);
+    expect(r.kmod.stderr).toContain('duplicate module alias');
+  });
+  it('-e without -E/-F warns', async () => {
+    const r = await expectSame([...args.slice(0, 4), '-e', '-n', SYN_KVER], tree);
+    expect(r.kmod.stderr).toContain('-e needs -E or -F');
+  });
+  it('-e -E Module.symvers reports unknown symbols and version mismatches', async () => {
+    const symvers = path.join(tree.root, 'Module.symvers');
+    fs.writeFileSync(
+      symvers,
+      `0x12345678\tprintk\tvmlinux\tEXPORT_SYMBOL\t\n` +
+        `0x12345678\tcore_a\tvmlinux\tEXPORT_SYMBOL_GPL\t\n` +
+        `0x${crcOf('module_layout').toString(16)}\tmodule_layout\tvmlinux\tEXPORT_SYMBOL\t\n` +
+        `0xzz\tbad\tvmlinux\tEXPORT_SYMBOL\t\n` +
+        `0x1\tother\tdrivers/foo\tEXPORT_SYMBOL\t\n` +
+        `short line\n`,
+    );
+    const r = await expectSame(['-C', path.join(tree.root, 'depmod.d'), '-b', tree.root, '-e', '-E', symvers, SYN_KVER], tree);
+    expect(r.kmod.stderr).toContain('needs unknown symbol nosuch_symbol');
+    expect(r.kmod.stderr).toContain('disagrees about version of symbol');
+  });
+  it('-e -F System.map', async () => {
+    const map = path.join(tree.root, 'System.map');
+    fs.writeFileSync(map, 'ffffffff81000000 T _text\nffffffff82000000 r __ksymtab_printk\nffffffff82000010 r __ksymtab_module_layout\nbadline\n');
+    const r = await expectSame(['-C', path.join(tree.root, 'depmod.d'), '-b', tree.root, '-e', '-F', map, '-n', SYN_KVER], tree);
+    expect(r.kmod.stderr).toContain('invalid line');
+  });
+  it('-E with a missing file is fatal', async () => {
+    await expectSame(['-C', path.join(tree.root, 'depmod.d'), '-b', tree.root, '-E', '/nonexistent/Module.symvers', SYN_KVER], tree);
+  });
+  it('-m and -o move the module and output directories', async () => {
+    const alt = path.join(tree.root, 'usr/lib/modules');
+    fs.mkdirSync(alt, { recursive: true });
+    fs.cpSync(tree.moddir, path.join(alt, SYN_KVER), { recursive: true });
+    const out = path.join(tree.root, 'out');
+    await expectSame(['-C', path.join(tree.root, 'depmod.d'), '-b', tree.root, '-m', '/usr/lib/modules', '-o', out, SYN_KVER], tree, {
+      outDir: path.join(out, 'usr/lib/modules', SYN_KVER),
+    });
+  });
+  it('relative -b and -o are taken from the working directory', async () => {
+    await expectSame(['-C', 'depmod.d', '-b', '.', '-o', 'rel-out', SYN_KVER], tree, { cwd: tree.root, outDir: path.join(tree.root, 'rel-out/lib/modules', SYN_KVER) });
+  });
+  it('-A does nothing when modules.dep is newer, and runs when a module is newer', async () => {
+    const kmodts = await import('./support');
+    kmodts.removeOutputs(tree.moddir);
+    // a fresh modules.dep, newer than every module: nothing to do
+    const upToDate = () => {
+      fs.writeFileSync(path.join(tree.moddir, 'modules.dep'), 'stale\n');
+      const t = new Date(Date.now() + 100_000);
+      fs.utimesSync(path.join(tree.moddir, 'modules.dep'), t, t);
+    };
+    const a = await kmodts.kmodDepmod([...args.slice(0, 4), '-A', SYN_KVER]);
+    void a;
+    for (const before of [upToDate]) {
+      before();
+      const k = kmodts.kmodDepmod([...args.slice(0, 4), '-A', SYN_KVER]);
+      const kDep = fs.readFileSync(path.join(tree.moddir, 'modules.dep'), 'latin1');
+      before();
+      const t = await kmodts.kmodtsDepmod([...args.slice(0, 4), '-A', SYN_KVER]);
+      const tDep = fs.readFileSync(path.join(tree.moddir, 'modules.dep'), 'latin1');
+      expect(t).toEqual(k);
+      expect(tDep).toBe(kDep);
+      expect(kDep).toBe('stale\n');
+    }
+    // an old modules.dep: full run
+    const outdated = () => {
+      fs.writeFileSync(path.join(tree.moddir, 'modules.dep'), 'stale\n');
+      const t = new Date(Date.now() - 1_000_000);
+      fs.utimesSync(path.join(tree.moddir, 'modules.dep'), t, t);
+    };
+    const r = await runBoth([...args.slice(0, 4), '-A', SYN_KVER], tree.moddir, { before: outdated });
+    expect(r.kmodts).toEqual(r.kmod);
+    expect(differingFiles(r.kmodFiles, r.kmodtsFiles)).toEqual([]);
+    expect(r.kmodFiles.get('modules.dep')!.toString()).not.toBe('stale\n');
+  });
+  it('explicit module paths index only those modules', async () => {
+    const paths = ['kernel/lib/core.ko', 'kernel/drivers/mid.ko.xz', 'kernel/fs/blk.ko'].map((p) => path.join(tree.moddir, p));
+    await expectSame(['-b', tree.root, SYN_KVER, ...paths], tree);
+  });
+  it('explicit module paths: relative, missing and duplicate paths are fatal', async () => {
+    await expectSame(['-b', tree.root, SYN_KVER, 'kernel/lib/core.ko'], tree);
+    await expectSame(['-b', tree.root, SYN_KVER, path.join(tree.moddir, 'kernel/lib/nope.ko')], tree);
+    const core = path.join(tree.moddir, 'kernel/lib/core.ko');
+    await expectSame(['-b', tree.root, SYN_KVER, core, core], tree);
+    const other = path.join(tree.root, 'core.ko');
+    fs.copyFileSync(core, other);
+    await expectSame(['-b', tree.root, SYN_KVER, core, other], tree);
+  });
+  it('-a with module paths indexes the whole tree', async () => {
+    await expectSame([...args.slice(0, 4), '-a', SYN_KVER, path.join(tree.moddir, 'kernel/lib/core.ko')], tree);
+  });
+  it('option errors', async () => {
+    await expectSame(['-b', tree.root, 'notaversion'], tree);
+    await expectSame(['-P', 'ab', '-b', tree.root, SYN_KVER], tree);
+    await expectSame(['--bogus', SYN_KVER], tree);
+    await expectSame(['-Z', SYN_KVER], tree);
+    await expectSame(['-b'], tree);
+    await expectSame(['--symbol-prefix'], tree);
+  });
+  it('a missing module directory is fatal', async () => {
+    await expectSame(['-C', path.join(tree.root, 'depmod.d'), '-b', tree.root, '9.9.9'], tree, { outDir: path.join(tree.root, 'lib/modules/9.9.9') });
+  });
+});
+
+describe('depmod modules.order and builtin handling (kmod 34.2 differential)', () => {
+  it('without modules.order (hash order, warning)', async () => {
+    const tree = buildTree('noorder', base, { order: null });
+    const r = await expectSame(withConfig(tree, {}), tree);
+    expect(r.kmod.stderr).toContain('could not open modules.order');
+  });
+  it('partial modules.order with junk and repeated lines', async () => {
+    const order = '#336\nkernel/misc/brk.ko\nkernel/drivers/top-level.ko\nkernel/misc/brk.ko\n\nkernel/nonexistent.ko\nkernel/lib/core.ko\n';
+    const tree = buildTree('partorder', base, { order });
+    await expectSame(withConfig(tree, {}), tree);
+  });
+  it('modules.order whose last line misses its newline (no sorting at all)', async () => {
+    const tree = buildTree('badorder', base, { order: 'kernel/lib/core.ko\nkernel/misc/brk.ko' });
+    const r = await expectSame(withConfig(tree, {}), tree);
+    expect(r.kmod.stderr).toContain("corrupted line misses '\\n'");
+  });
+  it('missing modules.builtin and modules.builtin.modinfo', async () => {
+    const tree = buildTree('nobuiltin', base.slice(0, 3), { builtin: null, builtinModinfo: null });
+    const r = await expectSame(withConfig(tree, {}), tree);
+    expect(r.kmodFiles.get('modules.builtin.bin')!.length).toBe(0);
+  });
+  it('odd modules.builtin and modules.builtin.modinfo contents', async () => {
+    const tree = buildTree('oddbuiltin', base.slice(0, 3), {
+      builtin: 'kernel/fs/ext4/ext4.ko\n/abs/path.ko\n1bad.ko\nkernel/no-ext\nkernel/net/unix/unix.ko.xz\n',
+      builtinModinfo: Buffer.from(
+        'ext4.alias=fs-ext4\0ext4.alias=\0ext4.license=GPL\0bad.alias=x]y\0noequals\0after.alias=after-x\0.alias=nomod\0unix.alias=net-pf-1\0tail.alias=unterminated',
+        'latin1',
+      ),
+    });
+    await expectSame(withConfig(tree, {}), tree);
+  });
+});
+
+const dupModules: SynModule[] = [
+  { rel: 'kernel/lib/core.ko', exports: ['core_a'] },
+  { rel: 'kernel/drivers/dup.ko', imports: ['core_a'], modinfo: [['alias', 'dup-kernel']] },
+  { rel: 'updates/dup.ko.xz', modinfo: [['alias', 'dup-updates']] },
+  { rel: 'extra/dup.ko', modinfo: [['alias', 'dup-extra']] },
+  { rel: 'foo/dup.ko', modinfo: [['alias', 'dup-foo']] },
+  { rel: 'foobar/dup.ko', modinfo: [['alias', 'dup-foobar']] },
+  { rel: 'kernel/drivers/other-dup.ko', modinfo: [['alias', 'od-kernel']] },
+  { rel: 'extra/other_dup.ko', modinfo: [['alias', 'od-extra']] },
+  { rel: '/ext/a/dup.ko', modinfo: [['alias', 'dup-external-a']] },
+  { rel: '/ext/b/ext-only.ko', imports: ['core_a'], modinfo: [['alias', 'ext-only']] },
+  { rel: 'kernel/drivers/excluded-file.ko', modinfo: [['alias', 'excl-file']] },
+];
+
+describe('depmod.d directives and duplicate modules (kmod 34.2 differential)', () => {
+  const tree = buildTree('dups', dupModules);
+  const cases: [string, Record<string, string>][] = [
+    ['no configuration: updates/ wins', {}],
+    ['search extra built-in', { 'a.conf': 'search extra built-in\n' }],
+    ['search foobar foo built-in (same prefix)', { 'a.conf': 'search foobar foo built-in\n' }],
+    ['search on two lines', { 'a.conf': 'search built-in\nsearch foo\n' }],
+    ['search without built-in', { 'a.conf': 'search foo\n' }],
+    ['override', { 'a.conf': 'override dup * foo\nsearch updates built-in\n' }],
+    ['override by kernel-version regex', { 'a.conf': 'override dup 4\\.4\\..* extra\noverride dup ^5 foo\n' }],
+    ['override with a non-matching or invalid regex', { 'a.conf': 'override dup 5.* extra\noverride dup ( foo\n' }],
+    ['exclude a directory and a file', { 'a.conf': 'exclude updates extra\nexclude excluded-file.ko\n' }],
+    ['external first', { 'a.conf': `external 4\\.4\\..* ${tree.root}/ext/a\nexternal * ${tree.root}/ext/b\nsearch external foobar foo built-in\n` }],
+    ['external last', { 'a.conf': `external 4\\.4\\..* ${tree.root}/ext/a\nsearch foobar foo built-in external\n` }],
+    ['external without search', { 'a.conf': `external * ${tree.root}/ext/a\nexternal * ${tree.root}/ext/b\n` }],
+    ['external missing and non-matching', { 'a.conf': `external * ${tree.root}/ext/missing\nexternal 3\\..* ${tree.root}/ext/b\nsearch external built-in\n` }],
+    [
+      'bad and unimplemented lines, wrapped lines, comments',
+      {
+        'a.conf': 'bogus line\n  # indented comment\n#comment\ninclude /etc/foo\nmake_map_files\noverride dup\nexternal 4.4\nsearch \\\nextra \\\n built-in\n\n',
+        'b.conf': 'search\tfoo\t\tbuilt-in',
+      },
+    ],
+    ['non-.conf files, dot files and subdirectories', { '.hidden.conf': 'search foo built-in\n', 'README': 'x', 'sub.conf': '<dir>', 'x.conf': 'search extra built-in\n' }],
+  ];
+  for (const [name, files] of cases) {
+    it(name, async () => {
+      await expectSame(['-vv', ...withConfig(tree, files)], tree);
+    });
+  }
+  it('-C with several paths: files merged by name, the first path wins', async () => {
+    const d1 = path.join(tree.root, 'cfg1');
+    const d2 = path.join(tree.root, 'cfg2');
+    fs.rmSync(d1, { recursive: true, force: true });
+    fs.rmSync(d2, { recursive: true, force: true });
+    fs.mkdirSync(d1);
+    fs.mkdirSync(d2);
+    fs.writeFileSync(path.join(d1, 'b.conf'), 'search foo built-in\n');
+    fs.writeFileSync(path.join(d2, 'b.conf'), 'search extra built-in\n');
+    fs.writeFileSync(path.join(d2, 'a.conf'), 'exclude foobar\n');
+    const single = path.join(tree.root, 'single.conf');
+    fs.writeFileSync(single, 'override dup * kernel/drivers\n');
+    await expectSame(['-C', d1, '-C', d2, '-C', single, '-C', '/nonexistent', '-b', tree.root, SYN_KVER], tree);
+  });
+});
+
+describe('depmod dependency cycles (kmod 34.2 differential)', () => {
+  it('reports each cycle and fails without writing files', async () => {
+    const tree = buildTree('cycles', [
+      { rel: 'kernel/a.ko', exports: ['sa'], imports: ['sb'] },
+      { rel: 'kernel/b.ko', exports: ['sb'], imports: ['sa'] },
+      { rel: 'kernel/c.ko', exports: ['sc'], imports: ['sd'] },
+      { rel: 'kernel/d.ko', exports: ['sd'], imports: ['se'] },
+      { rel: 'kernel/e.ko', exports: ['se'], imports: ['sc', 'sx'] },
+      { rel: 'kernel/f.ko', imports: ['sa', 'sc'] },
+      { rel: 'kernel/x.ko', exports: ['sx'] },
+      { rel: 'kernel/self.ko', exports: ['sself'], imports: ['sself'] },
+    ]);
+    const r = await expectSame(withConfig(tree, {}), tree);
+    expect(r.kmod.status).toBe(1);
+    expect(r.kmod.stderr).toContain('Cycle detected');
+    expect([...r.kmodFiles.values()].every((v) => v === null)).toBe(true);
+  });
+  it('a cycle reached only through another module (kmod loops forever there; kmodts stops)', async () => {
+    const loop = (n: string, exp: string[], imp: string[]): SynModule => ({ rel: `kernel/mod-loop-${n}.ko`, exports: exp, imports: imp });
+    const tree = buildTree('loop', [loop('a', ['printA'], ['printB', 'printC']), loop('b', ['printB'], ['printA']), loop('c', ['printC'], ['printD']), loop('d', ['printD'], ['printC'])]);
+    const r = await kmodtsDepmod(withConfig(tree, {}));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/Found \d+ modules in dependency cycles!\n$/);
+  });
+});
+
+describe('depmod on odd module files (kmod 34.2 differential)', () => {
+  it('non-ELF, truncated and empty module files, -P prefix, symlinks', async () => {
+    const good: SynModule[] = [
+      { rel: 'kernel/lib/core.ko', exports: ['_core_a', 'core_b'] },
+      { rel: 'kernel/lib/user.ko', imports: ['_core_a', 'core_b'] },
+    ];
+    const tree = buildTree('odd', [
+      ...good,
+      { rel: 'kernel/bad/garbage.ko', raw: Buffer.from('this is not an ELF file at all, just text\n') },
+      { rel: 'kernel/bad/empty.ko', raw: Buffer.alloc(0) },
+      { rel: 'kernel/bad/elfhead.ko', raw: Buffer.from('\x7fELF\x02\x01\x01', 'latin1') },
+    ]);
+    fs.writeFileSync(path.join(tree.moddir, 'kernel/bad/trunc.ko.xz'), fs.readFileSync(path.join(tree.moddir, 'kernel/lib/core.ko')).subarray(0, 10));
+    fs.symlinkSync(path.join(tree.moddir, 'kernel/lib'), path.join(tree.moddir, 'kernel/linked'));
+    fs.writeFileSync(path.join(tree.moddir, 'kernel/lib/README'), 'not a module\n');
+    fs.mkdirSync(path.join(tree.moddir, 'build'));
+    fs.copyFileSync(path.join(tree.moddir, 'kernel/lib/core.ko'), path.join(tree.moddir, 'build/inbuild.ko'));
+    await expectSame(withConfig(tree, {}), tree);
+    await expectSame(['-P', '_', ...withConfig(tree, {})], tree);
+  });
+  it('modules readable by kmod but with names that need normalising', async () => {
+    const tree = buildTree('names', [
+      { rel: 'kernel/a-b-c.ko', exports: ['abc'], modinfo: [['alias', 'x-y-z'], ['softdep', 'pre: d-e']] },
+      { rel: 'kernel/d_e.ko.xz', imports: ['abc'] },
+      { rel: 'kernel/sub/dir/deep-name.ko.zst', imports: ['abc'] },
+    ]);
+    await expectSame(withConfig(tree, {}), tree);
+  });
+});
+
+// xz/zstd are needed to build the compressed fixtures: fail loudly if they are missing
+it('the compressors used by the fixtures exist', () => {
+  for (const tool of ['xz', 'zstd', 'gzip']) expect(spawnSync(tool, ['--version']).status).toBe(0);
+});
