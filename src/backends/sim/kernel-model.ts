@@ -223,7 +223,8 @@ export function resolveKernelSpec(opts: SimKernelOptions): KernelSpec {
   const arch: SimArch = opts.arch ?? probe.arch ?? (cfg.get('CONFIG_ARM64') === 'y' ? 'arm64' : cfg.get('CONFIG_X86_64') === 'y' ? 'x86_64' : process.arch === 'arm64' ? 'arm64' : 'x86_64');
   // the tree's own vermagic names the release it was built for; a different release is a different kernel
   const treeMagic = probe.vermagic !== undefined && probe.vermagic.split(' ')[0] === release ? probe.vermagic : undefined;
-  const vermagic = opts.vermagic ?? treeMagic ?? composeVermagic(release, cfg, arch);
+  // the configuration says what the kernel was built with; a module of the tree is only a witness
+  const vermagic = opts.vermagic ?? (config !== undefined ? composeVermagic(release, cfg, arch) : undefined) ?? treeMagic ?? composeVermagic(release, cfg, arch);
   const y = (k: string): boolean => cfg.get(k) === 'y';
   const decompress = !y('CONFIG_MODULE_DECOMPRESS')
     ? 'none'

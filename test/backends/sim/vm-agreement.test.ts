@@ -38,7 +38,7 @@ describe('simulated kernel agrees with the real one on the VM scenarios', () => 
       for (const [scName, file, simValue, realValue] of initTimeDifferences) {
         if (scName !== sc.name) continue;
         for (let i = 0; i < got.length; i++) {
-          if (!(file in want[i].sys)) continue;
+          if (want[i].sys[file] !== realValue) continue;
           expect([got[i].sys[file], want[i].sys[file]]).toEqual([simValue, realValue]);
           got[i].sys[file] = realValue;
         }
