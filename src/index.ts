@@ -27,3 +27,5 @@ export {
   openCheckSession, defaultKernelVersion, isModuleFileTarget,
   type CheckKernel, type CheckSession, type CheckResult, type CheckFailure, type CheckProblem, type CheckReason,
 } from './check';
+// kernels to load into: the simulated one (src/backends/sim); the native one is the default of Context
+export { createSimBackend, SimBackend, type SimBackendOptions, type KernelLogRecord } from './backends/sim';
