@@ -77,18 +77,23 @@ interface LzmaBinding {
 let lzmaBinding: LzmaBinding | undefined;
 
 /**
- * node-liblzma's native binding. Its prebuilt linux-x64 binary (static liblzma 5.8) decodes ~1.5x faster
- * than the copy its install script compiles against the system's liblzma 5.4 (docs/decisions.md), so it
- * is preferred where it loads; elsewhere node-gyp-build picks the compiled one.
+ * node-liblzma's native binding: its prebuilt binary for this platform (static liblzma 5.8, ~1.5x faster
+ * than a build against Debian's liblzma 5.4; package.json's allowScripts skips that build), else whatever
+ * node-gyp-build finds (a build made by running the package's install script by hand).
  */
-function loadLzma(): LzmaBinding {
+function loadLzma(file: string): LzmaBinding {
   if (lzmaBinding !== undefined) return lzmaBinding;
   const path = require('node:path') as typeof import('node:path');
-  const root = path.resolve(path.dirname(require.resolve('node-liblzma')), '..');
   try {
-    lzmaBinding = require(`${root}/prebuilds/${process.platform}-${process.arch}/node-liblzma.node`) as LzmaBinding;
-  } catch {
-    lzmaBinding = (require('node-gyp-build') as (dir: string) => LzmaBinding)(root);
+    const root = path.resolve(path.dirname(require.resolve('node-liblzma')), '..');
+    try {
+      lzmaBinding = require(`${root}/prebuilds/${process.platform}-${process.arch}/node-liblzma.node`) as LzmaBinding;
+    } catch {
+      lzmaBinding = (require('node-gyp-build') as (dir: string) => LzmaBinding)(root);
+    }
+  } catch (err) {
+    // libkmod's wording when liblzma cannot be loaded
+    throw new DecompressError(file, 'xz', `xz: can't load and resolve symbols (${(err as Error).message})`, 'kmod_file_load_xz');
   }
   return lzmaBinding;
 }
@@ -99,7 +104,7 @@ function loadLzma(): LzmaBinding {
  * (concatenated streams included) or an error, exactly as libkmod's loop does.
  */
 function unxz(data: Buffer, file: string): Buffer {
-  const lzma = loadLzma();
+  const lzma = loadLzma(file);
   const decoder = new lzma.LZMA(lzma.STREAM_DECODE, {
     check: 0, preset: 6, filters: [lzma.LZMA_FILTER_LZMA2], mode: 0, threads: 1, chunkSize: 65536, flushFlag: 0,
   });
