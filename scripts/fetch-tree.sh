@@ -22,7 +22,7 @@ aptopts=(-o Dir::Etc::sourcelist="$srclist" -o Dir::Etc::sourceparts=/dev/null
 aptok=1
 if [ -z "$(find "$APT/lists" -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
   log "updating trixie package lists for $arch"
-  apt-get "${aptopts[@]}" -q update >&2 2>"$APT/update.log" || true
+  apt-get "${aptopts[@]}" -q update >"$APT/update.log" 2>&1 || true
   grep -q '^E:' "$APT/update.log" && aptok=0
 fi
 img=

@@ -1,0 +1,172 @@
+// Differential suite: kmodts depmod against kmod 34.2's depmod on real Debian module trees:
+//   - the Debian 6.12 cloud-amd64 tree (.ko.xz), options -n, -E/-e, -F/-e, -v, -w;
+//   - the same tree recompressed with zstd and with gzip (compared with the .xz result modulo extension);
+//   - the Debian s390x tree (64-bit big-endian modules), fetched by scripts/fetch-tree.sh;
+//   - kmod's own modprobe reading kmodts' indexes: `modprobe -D` of every module as with kmod's indexes.
+// Every output file must be byte-identical, and stdout, stderr and exit status identical.
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DEPMOD_FILES, differingFiles, kmodDepmod, kmodtsDepmod, runBoth, snapshot, temporaryFiles, tmpRoot } from '../depmod/support';
+import { reference, repoRoot, runKmod } from '../support/reference';
+
+/** A scratch root whose module directory has the tree's modules (hard links) and kbuild files. */
+function copyTree(srcModdir: string, kver: string, tag: string): { root: string; moddir: string } {
+  const root = tmpRoot(tag);
+  const moddir = path.join(root, 'lib/modules', kver);
+  fs.mkdirSync(moddir, { recursive: true });
+  execFileSync('cp', ['-al', path.join(srcModdir, 'kernel'), moddir]);
+  for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) {
+    if (fs.existsSync(path.join(srcModdir, f))) fs.copyFileSync(path.join(srcModdir, f), path.join(moddir, f));
+  }
+  return { root, moddir };
+}
+
+function moduleFiles(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.ko(\.xz|\.zst|\.gz)?$/.test(e.name)) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** the tree with every .ko.xz replaced by .ko.<ext> (real copies) */
+function recompressedTree(srcModdir: string, kver: string, ext: 'zst' | 'gz'): { root: string; moddir: string } {
+  const t = copyTree(srcModdir, kver, ext);
+  const { decompress } = require(path.join(repoRoot, 'dist/file/decompress.js')) as typeof import('../../src/file/decompress');
+  const plain: string[] = [];
+  for (const f of moduleFiles(path.join(t.moddir, 'kernel'))) {
+    const ko = f.replace(/\.xz$/, '');
+    const data = decompress(fs.readFileSync(f), f);
+    fs.unlinkSync(f);
+    fs.writeFileSync(ko, data);
+    plain.push(ko);
+  }
+  const cmd = ext === 'zst' ? ['zstd', '-q', '--rm', '-T0'] : ['gzip', '-n', '-1'];
+  for (let i = 0; i < plain.length; i += 500) {
+    const r = spawnSync(cmd[0], [...cmd.slice(1), ...plain.slice(i, i + 500)]);
+    if (r.status !== 0) throw new Error(`${cmd[0]} failed: ${r.stderr}`);
+  }
+  return t;
+}
+
+const text = (b: Buffer | null | undefined): string => (b ?? Buffer.alloc(0)).toString('latin1');
+
+describe('depmod on the Debian 6.12 cloud-amd64 tree (kmod 34.2 differential)', () => {
+  const ref = reference();
+  const refModdir = path.join(ref.KTREE, 'lib/modules', ref.KVER);
+  let tree: { root: string; moddir: string };
+  let xzFiles: Map<string, Buffer | null>;
+  beforeAll(() => {
+    tree = copyTree(refModdir, ref.KVER, 'cloud');
+  });
+
+  it('writes the 11 files byte-identical to kmod (and to the reference indexes)', async () => {
+    const r = await runBoth(['-C', '/dev/null', '-b', tree.root, ref.KVER], tree.moddir);
+    expect(r.kmodts).toEqual(r.kmod);
+    expect(r.kmod.status).toBe(0);
+    expect(differingFiles(r.kmodFiles, r.kmodtsFiles)).toEqual([]);
+    expect(differingFiles(snapshot(refModdir), r.kmodtsFiles)).toEqual([]);
+    expect(temporaryFiles(tree.moddir)).toEqual([]);
+    expect(text(r.kmodtsFiles.get('modules.dep')).split('\n').length).toBeGreaterThan(1000);
+    xzFiles = r.kmodtsFiles;
+  });
+
+  it('-n output', async () => {
+    const r = await runBoth(['-C', '/dev/null', '-n', '-b', tree.root, ref.KVER], tree.moddir);
+    expect(r.kmodts).toEqual(r.kmod);
+    expect(r.kmod.stdout.length).toBeGreaterThan(100_000);
+  });
+
+  it('-e -E Module.symvers, -w, -v', async () => {
+    const r = await runBoth(['-C', '/dev/null', '-n', '-e', '-w', '-v', '-E', ref.SYMVERS, '-b', tree.root, ref.KVER], tree.moddir);
+    expect(r.kmodts).toEqual(r.kmod);
+    expect(r.kmod.stdout).toContain(' needs "');
+  });
+
+  it('-e -F System.map', async () => {
+    const map = path.join(ref.KTREE, 'boot', `System.map-${ref.KVER}`);
+    const r = await runBoth(['-C', '/dev/null', '-n', '-e', '-F', map, '-b', tree.root, ref.KVER], tree.moddir);
+    expect(r.kmodts).toEqual(r.kmod);
+  });
+
+  it("kmod's modprobe reads kmodts' indexes: -D of every module as with kmod's own", () => {
+    for (const [f, data] of xzFiles) fs.writeFileSync(path.join(tree.moddir, f), data!);
+    const names = text(xzFiles.get('modules.dep'))
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => path.basename(l.slice(0, l.indexOf(':'))).replace(/\.ko.*$/, ''));
+    const builtin = fs.readFileSync(path.join(refModdir, 'modules.builtin'), 'latin1').split('\n').filter((l) => l !== '').map((l) => path.basename(l).replace(/\.ko.*$/, ''));
+    const args = (root: string) => ['-C', '/dev/null', '-d', root, '-S', ref.KVER, '-D', '-a', ...names, ...builtin.slice(0, 50), 'pci:v00008086d00001000sv*sd*bc*sc*i*', 'symbol:nf_conntrack_in'];
+    const mine = runKmod('modprobe', args(tree.root));
+    const theirs = runKmod('modprobe', args(ref.KTREE));
+    expect(mine.stdout.split(tree.root).join('ROOT')).toBe(theirs.stdout.split(ref.KTREE).join('ROOT'));
+    expect(mine.stderr.split(tree.root).join('ROOT')).toBe(theirs.stderr.split(ref.KTREE).join('ROOT'));
+    expect(mine.status).toBe(theirs.status);
+    expect(mine.stdout.split('\n').length).toBeGreaterThan(names.length);
+  });
+
+  it('the zstd recompression gives kmod\'s files, equal to the .xz result modulo extension', async () => {
+    const zt = recompressedTree(refModdir, ref.KVER, 'zst');
+    const r = await runBoth(['-C', '/dev/null', '-b', zt.root, ref.KVER], zt.moddir);
+    expect(r.kmodts).toEqual(r.kmod);
+    expect(differingFiles(r.kmodFiles, r.kmodtsFiles)).toEqual([]);
+    for (const f of ['modules.dep', 'modules.alias', 'modules.softdep', 'modules.weakdep', 'modules.symbols', 'modules.devname']) {
+      expect(text(r.kmodtsFiles.get(f))).toBe(text(xzFiles.get(f)).replace(/\.ko\.xz/g, '.ko.zst'));
+    }
+    for (const f of ['modules.alias.bin', 'modules.symbols.bin', 'modules.builtin.bin', 'modules.builtin.alias.bin']) {
+      expect(r.kmodtsFiles.get(f)!.equals(xzFiles.get(f)!)).toBe(true);
+    }
+  });
+
+  it('the gzip recompression equals the .xz result modulo extension (kmod 34.2 as Debian builds it has no zlib)', async () => {
+    const gt = recompressedTree(refModdir, ref.KVER, 'gz');
+    const t = await kmodtsDepmod(['-C', '/dev/null', '-b', gt.root, ref.KVER]);
+    expect(t).toEqual({ stdout: '', stderr: '', status: 0 });
+    const files = snapshot(gt.moddir);
+    for (const f of ['modules.dep', 'modules.alias', 'modules.softdep', 'modules.weakdep', 'modules.symbols', 'modules.devname']) {
+      expect(text(files.get(f))).toBe(text(xzFiles.get(f)).replace(/\.ko\.xz/g, '.ko.gz'));
+    }
+    for (const f of ['modules.alias.bin', 'modules.symbols.bin', 'modules.builtin.bin', 'modules.builtin.alias.bin']) {
+      expect(files.get(f)!.equals(xzFiles.get(f)!)).toBe(true);
+    }
+    // modules.dep.bin holds paths: same trie contents with .gz for .xz
+    const { BinaryIndex } = require(path.join(repoRoot, 'dist/indexes/binary.js')) as typeof import('../../src/indexes/binary');
+    const dump = (b: Buffer) => new BinaryIndex(b, 'modules.dep.bin').dump('');
+    expect(dump(files.get('modules.dep.bin')!)).toBe(dump(xzFiles.get('modules.dep.bin')!).replace(/\.ko\.xz/g, '.ko.gz'));
+    // and kmod itself indexes none of them
+    const k = kmodDepmod(['-C', '/dev/null', '-n', '-b', gt.root, ref.KVER]);
+    expect(k.stdout.startsWith('# Aliases')).toBe(true);
+  });
+});
+
+describe('depmod on the Debian s390x tree (64-bit big-endian modules; kmod 34.2 differential)', () => {
+  it('writes the 11 files byte-identical to kmod', async () => {
+    const out = execFileSync('bash', [path.join(repoRoot, 'scripts/fetch-tree.sh'), 's390x', 'linux-image-s390x'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const ktree = /^KTREE=(.*)$/m.exec(out)![1];
+    const kver = /^KVER=(.*)$/m.exec(out)![1];
+    const src = path.join(ktree, 'lib/modules', kver);
+    const head = fs.readFileSync(moduleFiles(path.join(src, 'kernel')).find((f) => f.endsWith('.ko.xz'))!);
+    expect(head.length).toBeGreaterThan(0);
+    const tree = copyTree(src, kver, 's390x');
+    const r = await runBoth(['-C', '/dev/null', '-b', tree.root, kver], tree.moddir);
+    expect(r.kmodts).toEqual(r.kmod);
+    expect(r.kmod.status).toBe(0);
+    expect(differingFiles(r.kmodFiles, r.kmodtsFiles)).toEqual([]);
+    expect(text(r.kmodtsFiles.get('modules.dep')).split('\n').length).toBeGreaterThan(1000);
+    // the modules really are big-endian ELF64 (EI_CLASS 2, EI_DATA 2)
+    const { decompress } = require(path.join(repoRoot, 'dist/file/decompress.js')) as typeof import('../../src/file/decompress');
+    const elf = decompress(head, 'x');
+    expect([elf[4], elf[5]]).toEqual([2, 2]);
+    expect(DEPMOD_FILES.every((f) => r.kmodtsFiles.get(f) !== null)).toBe(true);
+  });
+});
