@@ -48,7 +48,7 @@ const example = ['-d', path.join(repoRoot, 'examples/tree'), '-S', '6.12.0-examp
 
 describe('JSON schemas', () => {
   it('are valid draft 2020-12 schemas, one per kind', () => {
-    expect([...validators.keys()].sort()).toEqual(['check', 'lsmod', 'modinfo', 'modprobe-resolve-alias', 'modprobe-show-depends']);
+    expect([...validators.keys()].sort()).toEqual(['check', 'dmesg', 'lsmod', 'modinfo', 'modprobe-resolve-alias', 'modprobe-show-depends']);
   });
 });
 
@@ -214,8 +214,8 @@ describe('modinfo --json', () => {
   });
 });
 
-describe('lsmod --json', () => {
-  it('lists what lsmod shows, for the simulated kernel', async () => {
+describe('lsmod and dmesg --json', () => {
+  it('list what lsmod and dmesg show, for the simulated kernel', async () => {
     const state = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-json-sim-'));
     const saved = { ...process.env };
     Object.assign(process.env, { KMODTS_SIM_ROOT: path.join(repoRoot, 'examples/tree'), KMODTS_SIM_KVER: '6.12.0-example' });
@@ -230,6 +230,10 @@ describe('lsmod --json', () => {
       expect(['Module                  Size  Used by', ...rows].join('\n') + '\n').toBe(text.out);
       expect(doc.modules.map((m: any) => m.name)).toEqual(['greet_fancy', 'greet_hello', 'greet_log', 'greet_core']);
       expect(doc.modules.every((m: any) => m.state === 'Live')).toBe(true);
+      // the simulated kernel's log, as the records dmesg -t prints
+      const log = validDoc((await kmodts([...sim, '--json', 'dmesg'])).out);
+      expect(log.records.map((x: any) => x.text + '\n').join('')).toBe((await kmodts([...sim, 'dmesg', '-t'])).out);
+      expect(log.records[0]).toMatchObject({ level: 6, seq: 0, usec: 0, text: 'Linux version 6.12.0-example (kmodts simulated kernel)' });
     } finally {
       process.env = saved;
       fs.rmSync(state, { recursive: true, force: true });

@@ -68,7 +68,7 @@ export function run(args: string[], env: ToolEnv): number {
     return 0;
   }
   const records = backend.kernelLog();
-  if (env.settings.json) io.stdout(JSON.stringify(records, null, 2) + '\n');
+  if (env.settings.json) require('./json/output').printJson(io, { kind: 'dmesg', version: 1, records });
   else
     for (const rec of records) {
       // continuation lines of a multi-line record are indented as dmesg does
