@@ -1,0 +1,85 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { kernelMatches, loadDepmodConfig, wrappedLines } from '../../src/depmod/config';
+import { hashOrder, superFastHash } from '../../src/depmod/hash';
+import { isVersionNumber } from '../../src/depmod/depmod';
+import { scanModuleImage } from '../../src/depmod/module-scan';
+import { buildModule } from '../support/elf-writer';
+
+describe('kmod hash iteration order', () => {
+  it('orders a 4-module tree as kmod does without modules.order (KMOD.md §7.5)', () => {
+    const names = ['vsock', 'vmw_vsock_virtio_transport_common', 'vsock_loopback', 'vmw_vsock_virtio_transport'];
+    expect(hashOrder(names, (n) => n, 512)).toEqual(['vmw_vsock_virtio_transport', 'vsock_loopback', 'vmw_vsock_virtio_transport_common', 'vsock']);
+  });
+  it('is deterministic for every tail length', () => {
+    for (const k of ['', 'a', 'ab', 'abc', 'abcd', 'abcde', '\xff\x80x']) expect(superFastHash(k)).toBe(superFastHash(k));
+    expect(superFastHash('abc')).not.toBe(superFastHash('abd'));
+  });
+});
+
+describe('depmod.d parsing', () => {
+  it('joins backslash-newline, drops other backslashes, counts physical lines', () => {
+    expect([...wrappedLines('a \\\nb\nc\\d\n\\\n\ne')]).toEqual([['a b', 2], ['cd', 3], ['', 5], ['e', 6]]);
+    expect([...wrappedLines('')]).toEqual([]);
+    expect([...wrappedLines('x\\')]).toEqual([['x', 1]]);
+  });
+  it('matches kernel versions as unanchored extended regexes; "*" and bad patterns', () => {
+    expect(kernelMatches('*', '6.1')).toBe(true);
+    expect(kernelMatches('^6\\.1', '6.12')).toBe(true);
+    expect(kernelMatches('5\\.', '6.12')).toBe(false);
+    expect(kernelMatches('(', '6.12')).toBe(false);
+  });
+  it('reports bad lines and keeps kmod list order (last parsed first)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-cfg-'));
+    fs.writeFileSync(path.join(dir, 'a.conf'), 'search a b\nexternal * /x\nexternal * /y\noverride m * sub\nfrobnicate\noverride m\n');
+    fs.writeFileSync(path.join(dir, 'b.conf'), 'search c\nexclude e1 e2\n');
+    const msgs: string[] = [];
+    const cfg = loadDepmodConfig([dir, path.join(dir, 'missing')], '6.1', (_p, m) => msgs.push(m));
+    expect(cfg.searches).toEqual([{ type: 'path', path: 'c' }, { type: 'path', path: 'b' }, { type: 'path', path: 'a' }]);
+    expect(cfg.externals).toEqual(['/y', '/x']);
+    expect(cfg.overrides).toEqual(['sub/m']);
+    expect([...cfg.excludes]).toEqual(['e1', 'e2']);
+    expect(msgs).toEqual([`${dir}/a.conf:5: ignoring bad line starting with 'frobnicate'\n`, `${dir}/a.conf:6: ignoring bad line starting with 'override'\n`]);
+    expect(loadDepmodConfig([path.join(dir, 'missing')], '6.1', () => {}).searches).toEqual([{ type: 'path', path: 'updates' }]);
+  });
+  it('recognises version arguments like sscanf("%u.%u")', () => {
+    expect(isVersionNumber('6.12.0-1-amd64')).toBe(true);
+    expect(isVersionNumber(' 4.4')).toBe(true);
+    expect(isVersionNumber('4')).toBe(false);
+    expect(isVersionNumber('x4.4')).toBe(false);
+  });
+});
+
+describe('module scan', () => {
+  const mod = buildModule({
+    name: 'm',
+    vermagic: '6.1 SMP ',
+    modinfo: [['alias', 'a-1'], ['softdep', 'pre: x'], ['weakdep', 'y'], ['alias', 'a2']],
+    exports: [{ name: 'e1', crc: 0x11 }, { name: 'e2', crc: 0x22, gpl: true }],
+    imports: [{ name: 'i1', crc: 0x33 }, { name: 'w1', crc: null, weak: true }],
+    moduleLayoutCrc: 0x44,
+  });
+  it('reads aliases, softdeps, weakdeps, exports with CRCs, imports with CRCs and weakness', () => {
+    const s = scanModuleImage(mod, 'm.ko');
+    expect(s.aliases).toEqual(['a-1', 'a2']);
+    expect(s.softdeps).toEqual(['pre: x']);
+    expect(s.weakdeps).toEqual(['y']);
+    expect(s.exports.split('\0').sort()).toEqual(['e1', 'e2']);
+    const imports = s.imports!.split('\0');
+    expect(imports).toContain('i1');
+    expect(imports[imports.length - 1]).toBe('module_layout');
+    expect(s.importCrcs[imports.indexOf('i1')]).toBe(0x33);
+    expect(s.importWeak[imports.indexOf('w1')]).toBe(1);
+  });
+  it('never throws on truncated or corrupt images', () => {
+    for (let len = 0; len < mod.length; len += 97) {
+      const s = scanModuleImage(mod.subarray(0, len), 'm.ko');
+      expect(typeof s.exports).toBe('string');
+    }
+    const corrupt = Buffer.from(mod);
+    for (let i = 64; i < corrupt.length; i += 13) corrupt[i] ^= 0xa5;
+    expect(() => scanModuleImage(corrupt, 'm.ko')).not.toThrow();
+  });
+});
