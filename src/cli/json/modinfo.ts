@@ -14,7 +14,7 @@ import { printJson } from './output';
 export interface ModinfoResolver {
   show(mod: Module): boolean;
   byName(name: string): boolean;
-  byPath(path: string): boolean;
+  byPath(path: string): boolean | Promise<boolean>;
   byAlias(alias: string): boolean;
 }
 
@@ -53,7 +53,7 @@ export function moduleJson(mod: Module, ctx: Context, log: ToolLog): Record<stri
   };
 }
 
-export function modinfoJson(
+export async function modinfoJson(
   modinfo: ModinfoResolver,
   ctx: Context,
   args: string[],
@@ -61,7 +61,7 @@ export function modinfoJson(
   isModuleFilename: (name: string) => boolean,
   log: ToolLog,
   io: ToolIo,
-): number {
+): Promise<number> {
   const modules: unknown[] = [];
   let query = '';
   modinfo.show = (mod: Module): boolean => {
@@ -75,7 +75,7 @@ export function modinfoJson(
     query = name;
     let done: boolean;
     if (byModname) done = modinfo.byName(name);
-    else if (isModuleFilename(name)) done = modinfo.byPath(name);
+    else if (isModuleFilename(name)) done = await modinfo.byPath(name);
     else done = modinfo.byAlias(name);
     if (!done) ok = false;
   }
