@@ -17,8 +17,8 @@ _kmodts_opts_rmmod='--force --syslog --verbose --version --help -f -s -v -V -h'
 _kmodts_opts_lsmod='--syslog --verbose --version --help -s -v -V -h'
 _kmodts_opts_modinfo='--author --description --license --parameters --filename --null --modname --field= --set-version= --basedir= --version --help -a -d -l -p -n -0 -m -F -k -b -V -h'
 _kmodts_opts_depmod='--all --quick --basedir= --moduledir= --outdir= --config= --symvers= --filesyms= --errsyms --show --dry-run --symbol-prefix= --verbose --warn --version --help -a -A -b -m -o -C -E -F -e -n -P -v -w -V -h'
-_kmodts_opts_check='--dirname= --set-version= --symvers= --config= --all --quiet --color= --help -d -S -E -C -a -q -h'
-_kmodts_opts_dmesg='--help -h'
+_kmodts_opts_check='--dirname= --set-version= --symvers= --config= --all --quiet --color= --colour= --help -d -S -E -C -a -q -h'
+_kmodts_opts_dmesg='--raw --notime --read-clear --clear --help -r -t -c -C -h'
 _kmodts_settings='--backend= --sim-state= --json --help --version'
 
 # The words of the line up to the cursor, split on blanks (bash's COMP_WORDS also splits at = and :).
@@ -131,7 +131,7 @@ _kmodts() {
   modprobe:-d | modprobe:--dirname | check:-d | check:--dirname | modinfo:-b | modinfo:--basedir | depmod:-b | depmod:--basedir | depmod:-o | depmod:--outdir | depmod:-m | depmod:--moduledir) arg_of=dir ;;
   modprobe:-S | modprobe:--set-version | check:-S | check:--set-version | modinfo:-k | modinfo:--set-version) arg_of=version ;;
   modinfo:-F | modinfo:--field) arg_of=field ;;
-  check:--color) arg_of=color ;;
+  check:--color | check:--colour) arg_of=color ;;
   modprobe:-w | modprobe:--wait | depmod:-P | depmod:--symbol-prefix) arg_of=none ;;
   esac
   case $tool:$cur in
@@ -139,7 +139,7 @@ _kmodts() {
   *:--dirname=* | *:--basedir=* | depmod:--outdir=* | depmod:--moduledir=*) arg_of=dir; cur=${cur#*=} ;;
   *:--set-version=*) arg_of=version; cur=${cur#*=} ;;
   modinfo:--field=*) arg_of=field; cur=${cur#*=} ;;
-  check:--color=*) arg_of=color; cur=${cur#*=} ;;
+  check:--color=* | check:--colour=*) arg_of=color; cur=${cur#*=} ;;
   esac
   local IFS=$'\n'
   case $arg_of in

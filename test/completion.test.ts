@@ -54,6 +54,8 @@ const cases: [string, string[]][] = [
   ['kmodts insmod examples/out-of-tree/greet_extra.ko ', []],
   ['kmodts depmod -b examples/tree 6', ['6.12.0-example']],
   [`kmodts modprobe ${tree} -w `, []],
+  ['kmodts --backend=sim dmesg --',  ['--raw', '--notime', '--read-clear', '--clear', '--help']],
+  ['kmodts check --colour=n', ['never']],
 ];
 
 describe('bash completion', () => {
@@ -122,6 +124,7 @@ describe('zsh completion', () => {
       ['kmodts check -d examples/tree -S ', ['6.12.0-example']],
       ['kmodts modinfo -F al', ['alias']],
       ['kmodts modprobe --show-dep', ['--show-depends']],
+      ['kmodts --backend=sim dmesg --no', ['--notime']],
     ];
     const got = completeZsh(zcases.map((c) => c[0]));
     zcases.forEach(([line, want], i) => expect(got[i], line).toEqual(want));
