@@ -179,7 +179,7 @@ export function openCheckSession(kernel: CheckKernel): CheckSession {
     close();
     throw new KmodError(
       ENOENT,
-      `no Module.symvers for kernel ${kernelVersion} (looked in ${spec.moduleDir}/build and ${kernel.root ?? ''}/boot); give one with -E`,
+      `no Module.symvers for kernel ${kernelVersion} (looked in ${spec.moduleDir}/build, ${kernel.root ?? ''}/boot and ${kernel.root ?? ''}/usr/src/linux-headers-${kernelVersion}); give one with -E`,
     );
   }
   const libkmodLog: string[] = [];
