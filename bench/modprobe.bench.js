@@ -6,20 +6,35 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { repoRoot, reference, time, kmodArgv, kmodtsArgv, row } = require('./lib');
+const { repoRoot, reference, benchEnv, time, kmodArgv, kmodtsArgv, row } = require('./lib');
 
 const ref = reference();
 const tree = ['-d', ref.KTREE, '-S', ref.KVER];
 const runs = 21;
 
+/**
+ * CPU time (task-clock, mean of `runs`) through perf(1) when it is installed: on a shared, loaded
+ * machine wall-clock medians swing by 2x while CPU time stays within a few percent.
+ */
+function cpuMs(argv) {
+  const r = spawnSync('perf', ['stat', '-r', String(runs), '-e', 'task-clock', '-x,', ...argv], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], env: benchEnv() });
+  if (r.error || r.status !== 0) return undefined;
+  const line = r.stderr.split('\n').find((l) => l.includes('task-clock'));
+  return line ? Number.parseFloat(line.split(',')[0]) : undefined;
+}
+const fmtCpu = (v) => (v === undefined ? '' : `, ${v.toFixed(1)} ms CPU`);
+
 const node0 = time([process.execPath, '-e', '0'], { runs });
-row('node -e 0', `${node0.ms.toFixed(1)} ms`);
+const node0Cpu = cpuMs([process.execPath, '-e', '0']);
+row('node -e 0', `${node0.ms.toFixed(1)} ms wall${fmtCpu(node0Cpu)}`);
 for (const mod of ['nfsd', 'ext4', 'pci:v00008086d000010D3sv*sd*bc*sc*i*']) {
   const args = [...tree, '-D', mod];
   const k = time(kmodArgv(ref, 'modprobe', args), { runs });
   const t = time(kmodtsArgv('modprobe', args), { runs });
+  const tCpu = cpuMs(kmodtsArgv('modprobe', args));
+  const cpuRatio = tCpu !== undefined && node0Cpu !== undefined ? `; CPU ${(tCpu / node0Cpu).toFixed(2)}x node -e 0` : '';
   row(`kmod modprobe -D ${mod}`, `${k.ms.toFixed(1)} ms  ${k.peakKiB} KiB`);
-  row(`kmodts modprobe -D ${mod}`, `${t.ms.toFixed(1)} ms  ${t.peakKiB} KiB  ${(t.ms / node0.ms).toFixed(2)}x node -e 0, ${(t.ms / k.ms).toFixed(1)}x kmod`);
+  row(`kmodts modprobe -D ${mod}`, `${t.ms.toFixed(1)} ms  ${t.peakKiB} KiB  ${(t.ms / node0.ms).toFixed(2)}x node -e 0, ${(t.ms / k.ms).toFixed(1)}x kmod${fmtCpu(tCpu)}${cpuRatio}`);
 }
 
 // modules loaded by `modprobe -D nfsd` (what start-up pays for)
@@ -34,9 +49,9 @@ if (m) row('CommonJS files loaded by kmodts modprobe -D nfsd', `${m[1]}: ${m[2]}
 
 let esbuild;
 try {
-  esbuild = require('esbuild');
+  esbuild = require(process.env.KMODTS_ESBUILD || 'esbuild');
 } catch {
-  row('esbuild bundle', 'skipped (esbuild not installed)');
+  row('esbuild bundle', 'not measured (esbuild is not a dependency; KMODTS_ESBUILD=/path/to/esbuild measures it)');
 }
 if (esbuild) {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-bundle-')), 'kmodts.js');
@@ -44,5 +59,5 @@ if (esbuild) {
   const entry = out.replace(/\.js$/, '-entry.js');
   fs.writeFileSync(entry, `require(${JSON.stringify(out)}).runFromProcess();\n`);
   const t = time([process.execPath, entry, 'modprobe', ...tree, '-D', 'nfsd'], { runs });
-  row('kmodts modprobe -D nfsd (esbuild bundle)', `${t.ms.toFixed(1)} ms  ${(t.ms / node0.ms).toFixed(2)}x node -e 0`);
+  row('kmodts modprobe -D nfsd (esbuild bundle)', `${t.ms.toFixed(1)} ms  ${(t.ms / node0.ms).toFixed(2)}x node -e 0${fmtCpu(cpuMs([process.execPath, entry, 'modprobe', ...tree, '-D', 'nfsd']))}`);
 }

@@ -55,13 +55,23 @@ function writeAll(fd: number, data: Uint8Array): void {
 
 const STDIO_BUFSIZ = 4096;
 
+/**
+ * Whether fd is a terminal, without node:tty: loading it (or touching process.stdout/stderr, which
+ * loads it and Node's stream classes) costs ~10 ms of start-up on every command
+ * (bench/modprobe.bench.js). A character device that is not one of the memory devices (major 1:
+ * /dev/null, /dev/zero, /dev/full, ...) is taken for a terminal; it only decides line buffering.
+ */
+function isTerminal(fd: number): boolean {
+  const st = fs.fstatSync(fd, { throwIfNoEntry: false } as fs.StatSyncOptions);
+  if (st === undefined || !st.isCharacterDevice()) return false;
+  const major = Math.floor(Number(st.rdev) / 256) & 0xfff;
+  return major !== 1;
+}
+
 /** The process's own stdio, with C-like buffering of stdout. */
 export function processIo(env: NodeJS.ProcessEnv = process.env): ToolIo {
-  // isatty() rather than process.stdout.isTTY: touching process.stdout/stderr builds Node's stream
-  // objects, ~10 ms of start-up that every command would pay (bench/modprobe.bench.js)
-  const { isatty } = require('node:tty') as typeof import('node:tty');
-  const stdoutIsTTY = fs.fstatSync(1, { throwIfNoEntry: false } as fs.StatSyncOptions)?.isCharacterDevice?.() === true && isatty(1);
-  const stderrIsTTY = isatty(2);
+  const stdoutIsTTY = isTerminal(1);
+  const stderrIsTTY = isTerminal(2);
   let chunks: Buffer[] = [];
   let size = 0;
   const flush = (): void => {
