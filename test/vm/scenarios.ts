@@ -70,7 +70,7 @@ export const scenarios: Scenario[] = [
       ins(`${NET}/dummy.ko`), ins(`${NET}/dummy.ko`),
       ins('$MODDIR/kernel/drivers/block/brd.ko.xz', 'rd_nr=abc'),
       ins('$MODDIR/kernel/drivers/block/brd.ko.xz', 'no_such_param=1'),
-      ins('-x'), ls,
+      ins('-x'), ls, ins('-s', '/nonexistent.ko'), rm('-s', 'nonexistent_mod'), { tool: 'lsmod', args: ['-s', 'extra'] },
     ],
   },
   {
@@ -126,9 +126,10 @@ export const scenarios: Scenario[] = [
         'install dummy echo "install-dummy [$CMDLINE_OPTS]"\n' +
         'remove dummy echo remove-dummy\n' +
         'install veth /bin/false\n' +
+        'install ifb env | sort\n' +
         'options dummy numdummies=2\n',
     },
-    steps: [m('dummy', 'x=1'), m('-v', 'dummy'), ls, m('-r', 'dummy'), m('veth'), m('-i', 'dummy'), ls, m('-r', '-i', 'dummy'), ls],
+    steps: [m('dummy', 'x=1'), m('-v', 'dummy'), ls, m('-r', 'dummy'), m('veth'), m('-i', 'dummy'), ls, m('-r', '-i', 'dummy'), ls, m('ifb')],
   },
   {
     name: 'blacklist',
