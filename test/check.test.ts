@@ -79,6 +79,10 @@ describe('kmodts check on the example tree', () => {
     const noSymvers = await kmodts(['check', '-d', scratch, '-S', '6.12.0-example', 'x']);
     expect(noSymvers.status).toBe(2);
     expect(noSymvers.err).toMatch(/^kmodts check: no module directory /);
+    fs.mkdirSync(path.join(scratch, 'root/lib/modules/6.12.0-example'), { recursive: true });
+    const bare = await kmodts(['check', '-d', path.join(scratch, 'root'), 'x']);
+    expect(bare.status).toBe(2);
+    expect(bare.err).toMatch(/^kmodts check: no Module\.symvers for kernel 6\.12\.0-example \(looked in .*\); give one with -E\n$/);
   });
 
   it('checks every module of the tree with --all', async () => {
