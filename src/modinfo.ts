@@ -69,13 +69,14 @@ function splitInfo(s: string): [string, string] {
 /**
  * kmod_module_get_info: the info list of a module found by path, name or alias. Builtin modules read
  * modules.builtin.modinfo; others open their file (KmodError ENOENT when the module has no path,
- * FormatError for a bad file, ENODATA when there is no .modinfo section).
+ * FormatError for a bad file, ENODATA when there is no .modinfo section). `file` is the module's file
+ * when the caller has opened it already.
  */
-export function moduleInfo(mod: Module, ctx: Context): InfoList {
+export function moduleInfo(mod: Module, ctx: Context, file?: ModuleFile): InfoList {
   if (mod.isBuiltin()) return builtinInfo(ctx.dirname, mod.name, ctx.log);
   const path = mod.path;
   if (path === undefined) throw new KmodError(ENOENT, `module ${mod.name} has no file`);
-  return fileInfo(openModuleFile(path, { log: ctx.log }));
+  return fileInfo(file ?? openModuleFile(path, { log: ctx.log }));
 }
 
 export interface ModuleParam {

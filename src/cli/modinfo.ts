@@ -1,8 +1,10 @@
 // modinfo: prints the information stored in modules, formatted as kmod 34.2's tools/modinfo.c does.
 import * as fs from 'node:fs';
-import { Context, MODULE_DIRECTORY, runningKernelVersion } from '../context';
+import { absolutePath, Context, MODULE_DIRECTORY, runningKernelVersion } from '../context';
 import { strerror } from '../errno';
 import { KmodError } from '../errors';
+import { ImagePrefetcher } from '../file/prefetch';
+import type { ModuleFile } from '../file/module-file';
 import { moduleInfo, moduleParams, type InfoList } from '../modinfo';
 import type { Module } from '../module';
 import { getoptLong, type LongOption } from './getopt';
@@ -101,7 +103,7 @@ class Modinfo {
   }
 
   /** modinfo_do: one module; false when its information could not be read */
-  show(mod: Module): boolean {
+  show(mod: Module, file?: ModuleFile): boolean {
     const { field, sep } = this.opts;
     let filename = mod.path;
     const isBuiltin = filename === undefined;
@@ -117,7 +119,7 @@ class Modinfo {
     if (field === undefined) this.out.put(`${pad16('filename:')}${filename}${sep}`);
     let list: InfoList;
     try {
-      list = moduleInfo(mod, this.ctx);
+      list = moduleInfo(mod, this.ctx, file);
     } catch (err) {
       if (!(err instanceof KmodError)) throw err;
       // an old kernel without modules.builtin.modinfo: nothing more to say
@@ -148,7 +150,8 @@ class Modinfo {
     return true;
   }
 
-  byPath(path: string): boolean {
+  /** `file` opens the module's file when it was read ahead (see run()) */
+  async byPath(path: string, file?: () => Promise<ModuleFile | undefined>): Promise<boolean> {
     let mod: Module;
     try {
       mod = this.ctx.moduleFromPath(path);
@@ -157,7 +160,7 @@ class Modinfo {
       this.log.error(`Module file ${path} not found.\n`);
       return false;
     }
-    return this.show(mod);
+    return this.show(mod, mod.path !== undefined && file ? await file() : undefined);
   }
 
   byName(name: string): boolean {
@@ -193,7 +196,7 @@ class Modinfo {
   }
 }
 
-export function run(args: string[], env: ToolEnv): number {
+export async function run(args: string[], env: ToolEnv): Promise<number> {
   const { io, prog } = env;
   const log = new ToolLog(io, prog);
   const r = getoptLong(env.argv0, args, 'adlpn0mF:k:b:Vh', longOptions, io.env);
@@ -240,17 +243,36 @@ export function run(args: string[], env: ToolEnv): number {
   const out = new Printer(io);
   const modinfo = new Modinfo(ctx, opts, out, log);
   if (env.settings.json) return require('./json/modinfo').modinfoJson(modinfo, ctx, r.args, byModname, isModuleFilename, log, io);
+  const kinds = r.args.map((name) => (byModname ? 'name' : isModuleFilename(name) ? 'path' : 'alias'));
+  // many module files: read and decompress them ahead on worker threads, in argument order
+  const paths = r.args.filter((_, i) => kinds[i] === 'path');
+  const needsImage = opts.field !== 'filename';
+  const prefetch = needsImage && paths.length >= PREFETCH_MIN_FILES ? ImagePrefetcher.start(paths.map(absolutePath), prefetchThreads()) : undefined;
+  let pathIndex = 0;
   let ok = true;
   try {
-    for (const name of r.args) {
+    for (let i = 0; i < r.args.length; i++) {
+      const name = r.args[i];
       let done: boolean;
-      if (byModname) done = modinfo.byName(name);
-      else if (isModuleFilename(name)) done = modinfo.byPath(name);
-      else done = modinfo.byAlias(name);
+      if (kinds[i] === 'name') done = modinfo.byName(name);
+      else if (kinds[i] === 'path') {
+        const index = pathIndex++;
+        done = await modinfo.byPath(name, prefetch && (() => prefetch.take(index, { log: ctx.log })));
+      } else done = modinfo.byAlias(name);
       if (!done) ok = false;
     }
   } finally {
+    prefetch?.close();
     out.flush();
   }
   return ok ? 0 : 1;
+}
+
+/** below this many files, starting workers costs more than it saves */
+const PREFETCH_MIN_FILES = 16;
+
+function prefetchThreads(): number {
+  const os = require('node:os') as typeof import('node:os');
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return Math.max(1, Math.min(4, cores));
 }

@@ -44,14 +44,15 @@ class ModuleFileImpl implements ModuleFile {
   private imageCache?: Buffer;
   private elfCache?: Elf;
 
-  constructor(readonly path: string, readonly raw: Buffer, private readonly opts: OpenModuleOptions) {
+  constructor(readonly path: string, readonly raw: Buffer, private readonly opts: OpenModuleOptions, private decoded?: Decoded) {
     this.compression = detectCompression(raw);
   }
 
   get image(): Buffer {
     if (this.imageCache === undefined) {
       try {
-        this.imageCache = decompress(this.raw, this.path);
+        if (this.decoded?.error) throw this.decoded.error;
+        this.imageCache = this.decoded?.image ?? decompress(this.raw, this.path);
       } catch (err) {
         if (err instanceof DecompressError) this.opts.log?.(LOG_ERR, err.fn, `${err.detail}\n`);
         throw err;
@@ -100,7 +101,13 @@ export function openModuleFile(path: string, opts: OpenModuleOptions = {}): Modu
   return new ModuleFileImpl(path, raw, opts);
 }
 
-/** A module image already in memory (e.g. handed to init_module), under a name for messages. */
-export function moduleFileFromBytes(path: string, raw: Buffer, opts: OpenModuleOptions = {}): ModuleFile {
-  return new ModuleFileImpl(path, raw, opts);
+/** The outcome of decompressing `raw` elsewhere (a worker thread): the image, or the error to report. */
+export type Decoded = { image: Buffer; error?: undefined } | { error: DecompressError; image?: undefined };
+
+/**
+ * A module file already in memory (e.g. handed to init_module), under a name for messages; `decoded`
+ * supplies its decompressed image (or decompression error) when that was done already.
+ */
+export function moduleFileFromBytes(path: string, raw: Buffer, opts: OpenModuleOptions = {}, decoded?: Decoded): ModuleFile {
+  return new ModuleFileImpl(path, raw, opts, decoded);
 }
