@@ -1,0 +1,39 @@
+// depmod: kmodts vs kmod 34.2 on the full Debian 6.12 amd64 tree (linux-image-amd64, ~4,200 .ko.xz) and on
+// the cloud-amd64 tree, wall time (median) and peak RSS side by side. Both index a scratch copy of the tree
+// (hard links) with -C /dev/null so that the host's depmod.d plays no part.
+'use strict';
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { reference, time, kmodArgv, kmodtsArgv, row, repoRoot } = require('./lib');
+
+function scratchTree(moddir, kver) {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-bench-depmod-'));
+  const dst = path.join(root, 'lib/modules', kver);
+  fs.mkdirSync(dst, { recursive: true });
+  execFileSync('cp', ['-al', path.join(moddir, 'kernel'), dst]);
+  for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) fs.copyFileSync(path.join(moddir, f), path.join(dst, f));
+  return root;
+}
+
+function compare(label, moddir, kver, runs) {
+  const root = scratchTree(moddir, kver);
+  const n = execFileSync('find', [path.join(root, 'lib/modules', kver), '-name', '*.ko*'], { encoding: 'utf8' }).split('\n').filter(Boolean).length;
+  const args = ['-C', '/dev/null', '-b', root, kver];
+  const k = time(kmodArgv(ref, 'depmod', args), { runs });
+  const t = time(kmodtsArgv('depmod', args), { runs });
+  row(`${label} (${n} modules): kmod 34.2`, `${k.ms.toFixed(0)} ms, peak ${(k.peakKiB / 1024).toFixed(1)} MiB`);
+  row(`${label}: kmodts (${os.availableParallelism()} cores)`, `${t.ms.toFixed(0)} ms, peak ${(t.peakKiB / 1024).toFixed(1)} MiB`);
+  row(`${label}: ratio kmodts/kmod`, `time ${(t.ms / k.ms).toFixed(2)}x (goal <= 0.6), memory ${(t.peakKiB / k.peakKiB).toFixed(2)}x (goal <= 2)`);
+  fs.rmSync(root, { recursive: true, force: true });
+}
+
+const ref = reference();
+const full = execFileSync('bash', [path.join(repoRoot, 'scripts/fetch-tree.sh'), 'amd64', 'linux-image-amd64'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+const ktree = /^KTREE=(.*)$/m.exec(full)[1];
+const kver = /^KVER=(.*)$/m.exec(full)[1];
+const load = os.loadavg()[0];
+row('load average before the depmod runs (other work skews times)', load.toFixed(2));
+compare('full amd64 tree', path.join(ktree, 'lib/modules', kver), kver, 5);
+compare('cloud-amd64 tree', ref.MODDIR, ref.KVER, 7);
