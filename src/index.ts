@@ -29,6 +29,7 @@ export {
 } from './check';
 // kernels to load into: the simulated one (src/backends/sim); the native one is the default of Context
 export { createSimBackend, SimBackend, type SimBackendOptions, type KernelLogRecord } from './backends/sim';
+export { simOptionsFromEnv, resolveKernelSpec, defaultStateDir, type KernelSpec, type SimKernelOptions, type ModuleRecord } from './backends/sim';
 // depmod: writing the module indexes (issue 4)
 export { depmod, DepmodFatal, DepmodFailed, isVersionNumber, DEFAULT_DEPMOD_CONFIG_PATHS, type DepmodOptions, type DepmodConfig, type DepmodLog } from './depmod/depmod';
 export { IndexBuilder, IndexCharacterError } from './indexes/writer';
