@@ -1,5 +1,6 @@
-import * as fs from 'node:fs';
-import * as os from 'node:os';
+// named imports: `import * as` makes tsc copy every export of node:fs at load (start-up)
+import { statSync } from 'node:fs';
+import { release } from 'node:os';
 import type { Backend } from './backend';
 import type { ModprobeConfig } from './config';
 import { EINVAL, ENOENT, EEXIST } from './errno';
@@ -53,7 +54,7 @@ export interface ContextOptions {
 
 /** uname -r of the running kernel */
 export function runningKernelVersion(): string {
-  return os.release();
+  return release();
 }
 
 /** kmod's rule: with -d or -S, "<root>/lib/modules/<version>"; else /lib/modules/`uname -r`. */
@@ -68,8 +69,8 @@ export function currentDirName(): string {
   const pwd = process.env.PWD;
   if (pwd !== undefined && pwd.startsWith('/')) {
     try {
-      const a = fs.statSync(pwd);
-      const b = fs.statSync('.');
+      const a = statSync(pwd);
+      const b = statSync('.');
       if (a.dev === b.dev && a.ino === b.ino) return pwd;
     } catch {
       // fall back to getcwd()
@@ -222,7 +223,7 @@ export class Context {
   moduleFromPath(file: string): Module {
     const abs = absolutePath(file);
     try {
-      fs.statSync(abs);
+      statSync(abs);
     } catch (err) {
       throw fromSystemError(err, file);
     }

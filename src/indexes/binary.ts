@@ -2,7 +2,8 @@
 // exact lookup (index_mm_search), wildcard search (index_mm_searchwild) and the dump used by
 // `modprobe -c`. The whole file is read into memory once (the files are a few hundred KiB) and every
 // read is bounds-checked: a malformed file raises FormatError naming the file and the offset.
-import * as fs from 'node:fs';
+// named imports: `import * as` makes tsc copy every export of node:fs at load (start-up)
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { FormatError, fromSystemError } from '../errors';
 import { fnmatch } from '../fnmatch';
 import {
@@ -100,7 +101,7 @@ export class BinaryIndex implements ModuleIndex {
   static probe(file: string): boolean {
     let fd: number;
     try {
-      fd = fs.openSync(file, 'r');
+      fd = openSync(file, 'r');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return false;
@@ -108,11 +109,11 @@ export class BinaryIndex implements ModuleIndex {
     }
     try {
       const buf = Buffer.alloc(INDEX_HEADER_SIZE);
-      const n = fs.readSync(fd, buf, 0, INDEX_HEADER_SIZE, 0);
+      const n = readSync(fd, buf, 0, INDEX_HEADER_SIZE, 0);
       BinaryIndex.checkHeader(buf.subarray(0, n), file);
       return true;
     } finally {
-      fs.closeSync(fd);
+      closeSync(fd);
     }
   }
 
@@ -120,7 +121,7 @@ export class BinaryIndex implements ModuleIndex {
   static open(file: string): BinaryIndex | undefined {
     let buf: Buffer;
     try {
-      buf = fs.readFileSync(file);
+      buf = readFileSync(file);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;

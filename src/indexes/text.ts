@@ -1,7 +1,8 @@
 // Fallback when a binary index is missing: the same lookups over the text files depmod writes next to
 // it (modules.dep, modules.alias, modules.symbols, modules.builtin, modules.builtin.modinfo). kmod 34.2
 // itself finds nothing without the .bin files; kmodts reads the text instead (docs/compat.md).
-import * as fs from 'node:fs';
+// named imports: `import * as` makes tsc copy every export of node:fs at load (start-up)
+import { readFileSync } from 'node:fs';
 import { fnmatch } from '../fnmatch';
 import { aliasNormalize, modnameFromPath } from '../modname';
 import { addValue, type IndexValue, type ModuleIndex } from './binary';
@@ -49,7 +50,7 @@ export class TextIndex implements ModuleIndex {
 
 function readLines(file: string): string[] | undefined {
   try {
-    return fs.readFileSync(file, 'latin1').split('\n');
+    return readFileSync(file, 'latin1').split('\n');
   } catch {
     return undefined;
   }
@@ -116,7 +117,7 @@ export function openTextIndex(dirname: string, name: IndexName): TextIndex | und
       const file = `${dirname}/modules.builtin.modinfo`;
       let text: string;
       try {
-        text = fs.readFileSync(file, 'latin1');
+        text = readFileSync(file, 'latin1');
       } catch {
         return undefined;
       }
