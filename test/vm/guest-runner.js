@@ -139,8 +139,19 @@ function runScenario(impl, sc) {
   }
 }
 
+/** Node's own start-up in the guest (the floor under every kmodts step): median of 3 `node -e 0` */
+function nodeStartMs() {
+  const ms = [];
+  for (let i = 0; i < 3; i++) {
+    const t0 = Date.now();
+    spawnSync('/usr/bin/node', ['-e', '0']);
+    ms.push(Date.now() - t0);
+  }
+  return ms.sort((a, b) => a - b)[1];
+}
+
 const started = Date.now();
-emit('HELLO', { kver, uptime: readOrNull('/proc/uptime'), compression: readOrNull('/sys/module/compression') });
+emit('HELLO', { kver, uptime: readOrNull('/proc/uptime'), compression: readOrNull('/sys/module/compression'), nodeStartMs: nodeStartMs() });
 for (const sc of input.scenarios) {
   for (const impl of ['kmod', 'kmodts']) {
     if (input.only && !input.only.includes(impl)) continue;
