@@ -15,7 +15,8 @@ interface Result {
   error?: { compression: 'xz' | 'zstd' | 'gzip'; detail: string; fn: string };
 }
 
-const WINDOW = 24;
+// images in flight: enough to keep the workers busy, few enough to bound memory
+const WINDOW = 8;
 
 function asBuffer(u: Uint8Array): Buffer {
   return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
