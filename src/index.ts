@@ -11,7 +11,9 @@ export { detectCompression, decompress, DecompressError, type Compression } from
 export * from './file/elf';
 export * from './file/module-elf';
 export { moduleSignature, hexString, SIG_MAGIC, type SignatureInfo } from './file/signature';
-export { openModuleFile, moduleFileFromBytes, type ModuleFile, type OpenModuleOptions } from './file/module-file';
+export { openModuleFile, moduleFileFromBytes, type ModuleFile, type OpenModuleOptions, type Decoded } from './file/module-file';
+export { ImagePrefetcher } from './file/prefetch';
+export { xxh64Low32 } from './file/xxhash';
 export { fileInfo, builtinInfo, moduleInfo, moduleParams, type InfoList, type ModuleParam } from './modinfo';
 // indexes, resolution, probing and removal (issue 2: modprobe)
 export { fnmatch } from './fnmatch';
