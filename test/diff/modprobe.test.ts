@@ -138,6 +138,25 @@ function families(): Family[] {
       ]),
     ),
   });
+  // the configuration engineer's fixtures (test/fixtures/modprobe.d): every name they mention, resolved
+  const fixtureFiles = ['etc', 'run', 'usr-local-lib', 'usr-lib', 'lib', 'single']
+    .flatMap((d) => fs.readdirSync(path.join(CONFIG_FIXTURES, d)).map((f) => path.join(CONFIG_FIXTURES, d, f)))
+    .concat(fs.readdirSync(path.join(CONFIG_FIXTURES, 'cases')).map((f) => path.join(CONFIG_FIXTURES, 'cases', f)))
+    .filter((f) => fs.statSync(f, { throwIfNoEntry: false })?.isFile() === true);
+  const fixtureCases: ToolCase[] = [];
+  for (const file of fixtureFiles) {
+    const words = new Set<string>();
+    for (const line of fs.readFileSync(file, 'latin1').split('\n')) {
+      const w = line.trim().split(/[ \t]+/);
+      if (['alias', 'options', 'install', 'remove', 'softdep', 'weakdep', 'blacklist'].includes(w[0])) {
+        for (const x of w.slice(1, w[0] === 'alias' ? 3 : 2)) if (/^[\w:*?[\]!-]+$/.test(x)) words.add(x.replace(/[*?]/g, 'z'));
+      }
+    }
+    for (const n of [...words].slice(0, 12)) {
+      fixtureCases.push(t('-C', file, '-D', n), t('-C', file, '-R', n), t('-C', file, '-n', '-v', '-i', n));
+    }
+  }
+  f.push({ name: 'names from the modprobe.d fixtures (-C each file)', cases: fixtureCases });
   const here = { cwd: MODDIR };
   f.push({
     name: 'unknown names, paths, bad input',
