@@ -117,7 +117,7 @@ export class SimBackend implements Backend {
         throw new KmodError(ENOENT, `the simulated kernel ${spec.release} has no Module.symvers (looked in ${spec.moduleDir}/build, /boot/symvers-${spec.release}.gz); set KMODTS_SIM_SYMVERS`);
       const ctx: LoadContext = {
         spec,
-        ksyms: loadKernelSymbols(spec.symvers),
+        ksyms: loadKernelSymbols(spec.symvers, spec.arch),
         builtin: loadBuiltinModules(spec.moduleDir),
         state: st,
         g,

@@ -303,14 +303,19 @@ export interface KernelSymbols {
   gpl: Map<string, ExportedSymbol>;
 }
 
-/** Where vmlinux's exports are placed: kernel text from 0xffffffff81000000, as a signed 64-bit number. */
-const KERNEL_TEXT = -0x7f000000;
+/**
+ * Where vmlinux's exports are placed, as signed 64-bit numbers: x86_64 kernel text from
+ * 0xffffffff81000000; arm64 from 0xffff800080000000 (the start of the vmalloc area, with the modules
+ * right below it).
+ */
+export const KERNEL_TEXT: Record<SimArch, number> = { x86_64: -0x7f000000, arm64: -0x7fff80000000 };
 
 const symversCache = new Map<string, KernelSymbols>();
 
 /** Reads the vmlinux rows of a Module.symvers (plain or gzip): crc, name, module, export kind, namespace. */
-export function loadKernelSymbols(file: string): KernelSymbols {
-  const hit = symversCache.get(file);
+export function loadKernelSymbols(file: string, arch: SimArch = 'x86_64'): KernelSymbols {
+  const base = KERNEL_TEXT[arch];
+  const hit = symversCache.get(`${arch}:${file}`);
   if (hit) return hit;
   let text: string;
   try {
@@ -325,11 +330,11 @@ export function loadKernelSymbols(file: string): KernelSymbols {
     const f = line.split('\t');
     if (f.length < 4 || f[2] !== 'vmlinux') continue;
     const gplOnly = f[3] === 'EXPORT_SYMBOL_GPL';
-    const sym: ExportedSymbol = { name: f[1], crc: Number.parseInt(f[0], 16) >>> 0, gplOnly, namespace: f[4] ?? '', value: KERNEL_TEXT + i++ * 16 };
+    const sym: ExportedSymbol = { name: f[1], crc: Number.parseInt(f[0], 16) >>> 0, gplOnly, namespace: f[4] ?? '', value: base + i++ * 16 };
     (gplOnly ? gpl : plain).set(sym.name, sym);
   }
   const r = { plain, gpl };
-  symversCache.set(file, r);
+  symversCache.set(`${arch}:${file}`, r);
   return r;
 }
 

@@ -91,13 +91,19 @@ const SIG_MAGIC = '~Module signature appended~\n';
 const MODULE_NAME_LEN = 56;
 const GPL_COMPATIBLE = new Set(['GPL', 'GPL v2', 'GPL and additional rights', 'Dual BSD/GPL', 'Dual MIT/GPL', 'Dual MPL/GPL']);
 
-/** Where module memory lives, per architecture (signed 64-bit numbers). */
+/**
+ * Where module memory lives, per architecture (signed 64-bit numbers). x86_64: MODULES_VADDR
+ * (0xffffffffc0000000) plus a fixed offset, to MODULES_END. arm64: the 2 GiB below the end of the
+ * kernel image (0xffff800080000000 + 16 MiB), so that every 32-bit PC-relative reference to the kernel
+ * reaches; branches farther than 128 MiB go through PLTs, as on arm64.
+ */
 export const MODULE_AREA = {
   x86_64: { start: -0x40000000 + 0x200000, end: -0x1000000 },
-  arm64: { start: -0x800000000000 + 0x78000000, end: -0x800000000000 + 0x80000000 },
+  arm64: { start: -0x7fff80000000 + 0x1000000 - 0x80000000, end: -0x7fff80000000 },
 };
-/** Per-cpu reserved area for modules (x86_64 per-cpu addresses are zero-based offsets) */
-export const PERCPU_AREA = { x86_64: 0x30000, arm64: -0x7f0000000000 };
+/** Per-cpu reserved area for modules (x86_64 per-cpu addresses are zero-based offsets; arm64's are
+ * kernel addresses, in the kernel image's data) */
+export const PERCPU_AREA = { x86_64: 0x30000, arm64: -0x7fff80000000 + 0x800000 };
 
 export class LoadError extends Error {
   constructor(readonly errno: number) {
@@ -578,6 +584,21 @@ export function loadModule(ctx: LoadContext, image: Uint8Array, uargs: string, f
 
   // ---- apply_relocations -----------------------------------------------------------------------
   const view = img.view;
+  // arm64 module_emit_plt_entry(): one 12-byte entry per (type, symbol) for addend 0, in .plt or .init.plt
+  const pltUsed = { core: new Map<string, number>(), init: new Map<string, number>() };
+  const emitPlt = (init: boolean, symI: number, type: number, addend: number): bigint | undefined => {
+    const sec = secs.find((s) => s.nameStr === (init ? '.init.plt' : '.plt'));
+    if (!sec) return undefined;
+    const used = init ? pltUsed.init : pltUsed.core;
+    const key = addend === 0 ? `${type}:${symI}` : `${type}:${symI}:${addend}:${used.size}`;
+    let idx = used.get(key);
+    if (idx === undefined) {
+      idx = used.size;
+      if ((idx + 1) * 12 > sec.size) return undefined;
+      used.set(key, idx);
+    }
+    return BigInt(sec.final + idx * 12);
+  };
   for (let i = 1; i < shnum; i++) {
     const rs = secs[i];
     const infosec = rs.info;
@@ -613,7 +634,7 @@ export function loadModule(ctx: LoadContext, image: Uint8Array, uargs: string, f
       const val = symValue[symI] + addend;
       const r =
         spec.arch === 'arm64'
-          ? relocateArm64(tview, tbase + rOffset, P, type, val, modName, log, () => undefined)
+          ? relocateArm64(tview, tbase + rOffset, P, type, val, modName, log, () => emitPlt(target.nameStr.startsWith('.init'), symI, type, addend))
           : relocateX86(tview, tbase + rOffset, P, type, val, modName, log);
       if (r < 0) fail(-r);
     }
@@ -962,9 +983,13 @@ function sizeArm64Plts(img: ElfImage, secs: Section[], symIdx: number): void {
       const symI = img.u32(o + 12);
       const sym = secs[symIdx].offset + symI * 24;
       if (img.u16(sym + 6) === rs.info) continue;
-      const key = `${symI}:${img.s64(o + 16)}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
+      // duplicates (same type and symbol) share an entry only when the addend is zero
+      const addend = img.s64(o + 16);
+      const key = `${type}:${symI}`;
+      if (addend === 0) {
+        if (seen.has(key)) continue;
+        seen.add(key);
+      }
       if (dst.nameStr.startsWith('.init')) init++;
       else core++;
     }
@@ -980,6 +1005,11 @@ function sizeArm64Plts(img: ElfImage, secs: Section[], symIdx: number): void {
       s.flags = SHF_EXECINSTR | SHF_ALLOC;
       s.addralign = 64;
       s.size = (init + 1) * 12;
+    } else if (s.nameStr === '.text.ftrace_trampoline') {
+      s.type = SHT_NOBITS;
+      s.flags = SHF_EXECINSTR | SHF_ALLOC;
+      s.addralign = 4;
+      s.size = 12;
     }
   }
 }
