@@ -126,10 +126,10 @@ export const scenarios: Scenario[] = [
         'install dummy echo "install-dummy [$CMDLINE_OPTS]"\n' +
         'remove dummy echo remove-dummy\n' +
         'install veth /bin/false\n' +
-        'install ifb env | sort\n' +
+        'install ifb echo "MODPROBE_MODULE=$MODPROBE_MODULE LANG=$LANG [$CMDLINE_OPTS]"\n' +
         'options dummy numdummies=2\n',
     },
-    steps: [m('dummy', 'x=1'), m('-v', 'dummy'), ls, m('-r', 'dummy'), m('veth'), m('-i', 'dummy'), ls, m('-r', '-i', 'dummy'), ls, m('ifb')],
+    steps: [m('dummy', 'x=1'), m('-v', 'dummy'), ls, m('-r', 'dummy'), m('veth'), m('-i', 'dummy'), ls, m('-r', '-i', 'dummy'), ls, m('ifb', 'a=1')],
   },
   {
     name: 'blacklist',
