@@ -564,6 +564,9 @@ class DepmodRun {
         const names = scan.exports.split('\0');
         for (let j = 0; j < names.length; j++) this.symbolAdd(names[j], false, scan.exportCrcs[j], mod);
       }
+      // only the aliases, softdeps and imports are needed from here on
+      scan.exports = '';
+      scan.exportCrcs = [];
     }
   }
 
@@ -593,6 +596,9 @@ class DepmodRun {
         owner.users++;
         if (show !== undefined) show(`${mod.path} needs "${sym.name}": ${owner.path}\n`);
       }
+      scan.imports = null;
+      scan.importCrcs = [];
+      scan.importWeak = [];
     }
   }
 

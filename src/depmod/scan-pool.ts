@@ -63,7 +63,7 @@ export async function scanModules(paths: string[], opts: ScanOptions = {}): Prom
       return true;
     };
     for (let t = 0; t < nthreads; t++) {
-      const w = new Worker(script);
+      const w = new Worker(script, { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
       workers.push(w);
       w.on('message', (reply: ScanReply) => {
         for (let k = 0; k < reply.ids.length; k++) results[reply.ids[k]] = reply.scans[k];

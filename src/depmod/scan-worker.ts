@@ -4,6 +4,7 @@ import { parentPort } from 'node:worker_threads';
 import { EINVAL, errnoOf } from '../errno';
 import { KmodError } from '../errors';
 import { decompress } from '../file/decompress';
+import { unxzReusable } from './fast-xz';
 import { failedScan, scanModuleImage, type ModuleScan } from './module-scan';
 
 /** One module, in this thread: never throws for a bad file (the scan records the errno). */
@@ -16,7 +17,11 @@ export function scanModuleFile(file: string): ModuleScan {
   }
   // libkmod needs the 6 bytes of the longest magic before it looks at a file
   if (raw.length < 6) return failedScan(EINVAL);
-  let data: Buffer;
+  let data: Buffer | null = null;
+  if (raw[0] === 0xfd && raw[1] === 0x37 && raw[2] === 0x7a && raw[3] === 0x58 && raw[4] === 0x5a && raw[5] === 0) {
+    data = unxzReusable(raw);
+    if (data !== null) return scanModuleImage(data, file);
+  }
   try {
     data = decompress(raw, file);
   } catch (err) {

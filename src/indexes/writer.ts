@@ -16,8 +16,9 @@ interface TrieValue {
 
 interface TrieNode {
   prefix: string;
-  /** children by character code, allocated on first child */
-  children: (TrieNode | undefined)[] | undefined;
+  /** child characters in ascending order, and the children in the same order (small: most nodes have few) */
+  chars: number[] | undefined;
+  children: TrieNode[] | undefined;
   first: number;
   last: number;
   /** kept in ascending priority; a new value goes before the first with priority >= its own */
@@ -27,7 +28,7 @@ interface TrieNode {
 }
 
 function newNode(prefix: string): TrieNode {
-  return { prefix, children: undefined, first: INDEX_CHILDMAX, last: 0, values: undefined, size: 0, total: 0 };
+  return { prefix, chars: undefined, children: undefined, first: INDEX_CHILDMAX, last: 0, values: undefined, size: 0, total: 0 };
 }
 
 /** Thrown for a key or value with a byte >= 128 (kmod: "Module index: bad character ..." FATAL). */
@@ -81,6 +82,7 @@ export class IndexBuilder {
           // split: the node keeps prefix[0..j), a new child at prefix[j] takes the rest and the contents
           const child: TrieNode = {
             prefix: prefix.slice(j + 1),
+            chars: node.chars,
             children: node.children,
             first: node.first,
             last: node.last,
@@ -89,8 +91,8 @@ export class IndexBuilder {
             total: 0,
           };
           node.prefix = prefix.slice(0, j);
-          node.children = [];
-          node.children[ch] = child;
+          node.chars = [ch];
+          node.children = [child];
           node.first = ch;
           node.last = ch;
           node.values = undefined;
@@ -100,17 +102,24 @@ export class IndexBuilder {
       i += j;
       if (i === key.length) return addValue(node, value, priority);
       const ch = key.charCodeAt(i);
-      const next = node.children?.[ch];
-      if (next === undefined) {
-        if (node.children === undefined) node.children = [];
+      const chars = node.chars;
+      let k = 0;
+      if (chars !== undefined) while (k < chars.length && chars[k] < ch) k++;
+      if (chars === undefined || k === chars.length || chars[k] !== ch) {
         if (ch < node.first) node.first = ch;
         if (ch > node.last) node.last = ch;
         const child = newNode(key.slice(i + 1));
         child.values = [{ priority, value }];
-        node.children[ch] = child;
+        if (chars === undefined) {
+          node.chars = [ch];
+          node.children = [child];
+        } else {
+          chars.splice(k, 0, ch);
+          node.children!.splice(k, 0, child);
+        }
         return false;
       }
-      node = next;
+      node = node.children![k];
       i++;
     }
   }
@@ -145,11 +154,7 @@ function computeSize(n: TrieNode): number {
   let total = 0;
   if (hasChildren(n)) {
     size += 2 + (n.last - n.first + 1) * 4;
-    const ch = n.children!;
-    for (let c = n.first; c <= n.last; c++) {
-      const child = ch[c];
-      if (child !== undefined) total += computeSize(child);
-    }
+    for (const child of n.children!) total += computeSize(child);
   }
   if (n.prefix.length > 0) size += n.prefix.length + 1;
   if (n.values !== undefined) {
@@ -171,15 +176,16 @@ function writeNode(n: TrieNode, out: Buffer, offset: number): number {
   if (hasChildren(n)) {
     out[pos++] = n.first;
     out[pos++] = n.last;
-    const ch = n.children!;
+    const chars = n.chars!;
+    const children = n.children!;
     let childOff = offset + n.size;
+    let k = 0;
     for (let c = n.first; c <= n.last; c++) {
-      const child = ch[c];
-      if (child === undefined) out.writeUInt32BE(0, pos);
-      else {
+      if (k < chars.length && chars[k] === c) {
+        const child = children[k++];
         out.writeUInt32BE((childOff | mask(child)) >>> 0, pos);
         childOff += child.total;
-      }
+      } else out.writeUInt32BE(0, pos);
       pos += 4;
     }
   }
@@ -194,11 +200,7 @@ function writeNode(n: TrieNode, out: Buffer, offset: number): number {
     }
   }
   if (hasChildren(n)) {
-    const ch = n.children!;
-    for (let c = n.first; c <= n.last; c++) {
-      const child = ch[c];
-      if (child !== undefined) pos = writeNode(child, out, pos);
-    }
+    for (const child of n.children!) pos = writeNode(child, out, pos);
   }
   return pos;
 }
