@@ -161,8 +161,9 @@ export function buildBase(ref: Reference, opts: BaseOptions): string {
     }
     for (const f of ['modules.builtin', 'modules.builtin.modinfo', 'modules.order']) copyFile(path.join(srcMods, f), path.join(dstMods, f));
     kmodRun(ref, 'depmod', ['-b', root, ref.KVER]);
-    cpio(root, out + '.tmp');
-    fs.renameSync(out + '.tmp', out);
+    const tmp = `${out}.${process.pid}.tmp`;
+    cpio(root, tmp);
+    fs.renameSync(tmp, out);
     // older bases (other module sets, other node) are not needed any more
     for (const f of fs.readdirSync(cacheDir)) if (/^base-[0-9a-f]+\.cpio$/.test(f) && f !== path.basename(out)) fs.rmSync(path.join(cacheDir, f), { force: true });
     return out;
