@@ -13,7 +13,7 @@ import { aliasNormalize, modnameFromPath } from '../modname';
 import { emptyDepmodConfig, loadDepmodConfig, type DepmodConfig, type DepmodLog } from './config';
 import { hashOrder } from './hash';
 import type { ModuleScan } from './module-scan';
-import { scanModules } from './scan-pool';
+import { startScanPool, type ScanPool } from './scan-pool';
 
 export { DEFAULT_DEPMOD_CONFIG_PATHS, type DepmodConfig, type DepmodLog } from './config';
 
@@ -143,12 +143,24 @@ class DepmodRun {
 
   async run(): Promise<void> {
     const o = this.opts;
-    const explicit = o.modulePaths !== undefined && o.modulePaths.length > 0;
     if (o.quick) {
       if (o.dryRun) return;
       if (this.upToDate() === 1) return;
     }
     o.onStart?.();
+    this.pool = startScanPool({ threads: o.threads, onProgress: o.onProgress });
+    try {
+      await this.runStarted();
+    } finally {
+      this.pool.close();
+    }
+  }
+
+  private pool: ScanPool | undefined;
+
+  private async runStarted(): Promise<void> {
+    const o = this.opts;
+    const explicit = o.modulePaths !== undefined && o.modulePaths.length > 0;
     if (o.symvers !== undefined) this.loadSymvers(o.symvers);
     else if (o.systemMap !== undefined) this.loadSystemMap(o.systemMap);
     else if (this.printUnknown) {
@@ -550,10 +562,7 @@ class DepmodRun {
   // ---- reading modules ----------------------------------------------------------------------------
 
   private async loadModules(): Promise<void> {
-    const scans = await scanModules(
-      this.modules.map((m) => m.path),
-      { threads: this.opts.threads, onProgress: this.opts.onProgress },
-    );
+    const scans = await this.pool!.scan(this.modules.map((m) => m.path));
     for (let k = 0; k < this.modules.length; k++) {
       const mod = this.modules[k];
       const scan = scans[k];

@@ -1,8 +1,10 @@
 // Reads the modules of a depmod run on worker threads (one per core), a batch at a time so that memory
-// stays bounded by what a few modules need. Results come back in the order of the input paths.
+// stays bounded by what a few modules need. Results come back in the order of the input paths. The
+// threads are started early (startScanPool) so that their start-up overlaps depmod's directory walk.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import type { ModuleScan } from './module-scan';
 import type { ScanReply, ScanRequest } from './scan-worker';
 
@@ -13,7 +15,7 @@ export interface ScanOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-const BATCH = 24;
+const BATCH = 16;
 
 /** The compiled worker script (dist/depmod/scan-worker.js), also when this file runs from sources. */
 function workerScript(): string | undefined {
@@ -34,52 +36,75 @@ function scanInline(paths: string[], opts: ScanOptions): ModuleScan[] {
   return out;
 }
 
-export async function scanModules(paths: string[], opts: ScanOptions = {}): Promise<ModuleScan[]> {
+export interface ScanPool {
+  scan(paths: string[]): Promise<ModuleScan[]>;
+  close(): void;
+}
+
+export function startScanPool(opts: ScanOptions = {}): ScanPool {
   const wanted = opts.threads ?? Math.min(8, os.availableParallelism());
   const script = wanted > 0 ? workerScript() : undefined;
-  const nthreads = Math.min(wanted, Math.ceil(paths.length / BATCH));
-  if (script === undefined || nthreads <= 0 || paths.length < 2 * BATCH) return scanInline(paths, opts);
-  const { Worker } = require('node:worker_threads') as typeof import('node:worker_threads');
-  const results: ModuleScan[] = new Array(paths.length);
-  let next = 0;
-  let done = 0;
-  return new Promise<ModuleScan[]>((resolve, reject) => {
-    const workers: import('node:worker_threads').Worker[] = [];
-    let failed = false;
-    const finish = (err?: unknown): void => {
-      for (const w of workers) void w.terminate();
-      if (err !== undefined) reject(err);
-      else resolve(results);
-    };
-    const feed = (w: import('node:worker_threads').Worker): boolean => {
-      if (next >= paths.length) return false;
-      const ids: number[] = [];
-      const batch: string[] = [];
-      for (; next < paths.length && ids.length < BATCH; next++) {
-        ids.push(next);
-        batch.push(paths[next]);
-      }
-      w.postMessage({ ids, paths: batch } satisfies ScanRequest);
-      return true;
-    };
-    for (let t = 0; t < nthreads; t++) {
-      const w = new Worker(script, { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
-      workers.push(w);
-      w.on('message', (reply: ScanReply) => {
-        for (let k = 0; k < reply.ids.length; k++) results[reply.ids[k]] = reply.scans[k];
-        done += reply.ids.length;
-        opts.onProgress?.(done, paths.length);
-        if (done === paths.length) finish();
-        else feed(w);
-      });
-      w.on('error', (err) => {
-        if (failed) return;
-        failed = true;
-        finish(err);
-      });
-      // two batches in flight per worker keep it busy while the main thread collects results
-      feed(w);
-      feed(w);
+  let workers: Worker[] = [];
+  if (script !== undefined) {
+    const { Worker } = require('node:worker_threads') as typeof import('node:worker_threads');
+    // a small young generation: the scan's garbage is short-lived, so keep each thread's heap small
+    for (let t = 0; t < wanted; t++) workers.push(new Worker(script, { resourceLimits: { maxYoungGenerationSizeMb: 4 } }));
+    for (const w of workers) w.unref();
+  }
+  const close = (): void => {
+    for (const w of workers) void w.terminate();
+    workers = [];
+  };
+  const scan = (paths: string[]): Promise<ModuleScan[]> => {
+    if (workers.length === 0 || paths.length < 2 * BATCH) {
+      close();
+      return Promise.resolve(scanInline(paths, opts));
     }
-  });
+    const results: ModuleScan[] = new Array(paths.length);
+    let next = 0;
+    let done = 0;
+    return new Promise<ModuleScan[]>((resolve, reject) => {
+      let settled = false;
+      const finish = (err?: unknown): void => {
+        if (settled) return;
+        settled = true;
+        close();
+        if (err !== undefined) reject(err);
+        else resolve(results);
+      };
+      const feed = (w: Worker): void => {
+        if (next >= paths.length) return;
+        const ids: number[] = [];
+        const batch: string[] = [];
+        for (; next < paths.length && ids.length < BATCH; next++) {
+          ids.push(next);
+          batch.push(paths[next]);
+        }
+        w.postMessage({ ids, paths: batch } satisfies ScanRequest);
+      };
+      for (const w of workers) {
+        w.ref();
+        w.on('message', (reply: ScanReply) => {
+          for (let k = 0; k < reply.ids.length; k++) results[reply.ids[k]] = reply.scans[k];
+          done += reply.ids.length;
+          opts.onProgress?.(done, paths.length);
+          if (done === paths.length) finish();
+          else feed(w);
+        });
+        w.on('error', (err) => finish(err));
+        w.on('exit', (code) => {
+          if (done < paths.length) finish(new Error(`depmod scan thread exited (${code}) before the scan was complete`));
+        });
+        // two batches in flight per thread keep it busy while this thread collects results
+        feed(w);
+        feed(w);
+      }
+    });
+  };
+  return { scan, close };
+}
+
+/** One-shot scan of `paths` (starts and stops its own threads). */
+export async function scanModules(paths: string[], opts: ScanOptions = {}): Promise<ModuleScan[]> {
+  return startScanPool(opts).scan(paths);
 }
