@@ -79,6 +79,19 @@ describe('depmod on a synthetic tree (kmod 34.2 differential)', () => {
     expect(r.kmod.stderr).toContain("Module 'nodev' has devname (nodev) but lacks major and minor information");
     expect(r.kmod.stderr).toContain('Unmatched bracket in foo]bar');
   });
+  it('the real CLI (spawned bin/kmodts.js) behaves the same', async () => {
+    const { runKmodts } = await import('../support/reference');
+    const { kmodDepmod, snapshot, removeOutputs } = await import('./support');
+    removeOutputs(tree.moddir);
+    const k = kmodDepmod([...args.slice(0, 4), '-v', SYN_KVER]);
+    const kf = snapshot(tree.moddir);
+    removeOutputs(tree.moddir);
+    const t = runKmodts('depmod', [...args.slice(0, 4), '-v', SYN_KVER]);
+    expect(t).toEqual(k);
+    expect(differingFiles(kf, snapshot(tree.moddir))).toEqual([]);
+    const kn = kmodDepmod([...args.slice(0, 4), '-n', SYN_KVER]);
+    expect(runKmodts('depmod', [...args.slice(0, 4), '-n', SYN_KVER])).toEqual(kn);
+  });
   it('-n prints the text files', async () => {
     const r = await expectSame([...args.slice(0, 4), '-n', SYN_KVER], tree);
     expect(r.kmod.stdout).toContain('# Aliases extracted from modules themselves.');
