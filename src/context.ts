@@ -201,6 +201,15 @@ export class Context {
     return m;
   }
 
+  /**
+   * Forgets every pooled module. libkmod frees a module when its last reference goes, which for
+   * modprobe is after each command-line argument: call this between independent top-level operations
+   * so that one argument's modules (e.g. a module loaded from another path) do not affect the next.
+   */
+  releaseModules(): void {
+    this.pool.clear();
+  }
+
   /** every module created so far (kmod's hash of modules) */
   pooledModules(): IterableIterator<Module> {
     return this.pool.values();

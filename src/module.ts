@@ -77,7 +77,7 @@ export class Module {
         list.unshift(this.ctx.moduleFromPath(p));
       } catch (err) {
         const errno = err instanceof KmodError ? err.errno : EINVAL;
-        this.ctx.log(LOG_ERR, 'kmod_module_parse_depline', `ctx=${this.ctx.dirname} path=${p} error=${strerror(errno)}\n`);
+        this.ctx.log(LOG_ERR, 'kmod_module_parse_depline', `ctx=${this.ctx.address} path=${p} error=${strerror(errno)}\n`);
         this.depInit = false;
         return;
       }

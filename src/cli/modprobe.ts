@@ -448,6 +448,7 @@ class Modprobe {
   async insertAll(names: string[]): Promise<number> {
     let err = 0;
     for (const n of names) {
+      this.ctx.releaseModules(); // kmod frees each argument's modules before the next
       const r = await this.insert(n, undefined);
       if (r < 0) err = r;
     }
@@ -491,6 +492,7 @@ class Modprobe {
   removeAll(names: string[]): number {
     let err = 0;
     for (const n of names) {
+      this.ctx.releaseModules();
       const r = this.removeOne(n);
       if (r < 0) err = r;
     }

@@ -75,6 +75,14 @@ fakeModule('dm_mod', { initstate: 'bogus\n', refcnt: '0\n' });
 fakeModule('loop', { refcnt: '0\n' }); // a directory without initstate: "coming" to libkmod
 fakeModule('ext4', { initstate: 'live\n' }); // builtin by modules.builtin anyway
 
+// a tree with the indexes but without module files (dependencies are stat()ed), and a copy of one module
+const BARE_ROOT = path.join(scratch, 'bare');
+fs.mkdirSync(path.join(BARE_ROOT, 'lib/modules', ref.KVER), { recursive: true });
+for (const f of fs.readdirSync(MODDIR)) if (f.startsWith('modules.')) fs.copyFileSync(path.join(MODDIR, f), path.join(BARE_ROOT, 'lib/modules', ref.KVER, f));
+const COPIED_SUNRPC = path.join(scratch, 'copy', 'sunrpc.ko.xz');
+fs.mkdirSync(path.dirname(COPIED_SUNRPC));
+fs.copyFileSync(path.join(MODDIR, 'kernel/net/sunrpc/sunrpc.ko.xz'), COPIED_SUNRPC);
+
 interface Family {
   name: string;
   cases: ToolCase[];
@@ -169,6 +177,10 @@ function families(): Family[] {
       { ...t('-D', './kernel/fs/nfsd/nfsd.ko.xz'), ...here }, { ...t('-R', './kernel/fs/nfsd/nfsd.ko.xz'), ...here },
       t('-D', 'kernel/fs/nfsd/nfsd.ko.xz'),
       { args: ['-d', path.join(scratch, 'no-such-root'), '-S', ref.KVER, '-D', 'nfsd'] },
+      { args: ['-d', BARE_ROOT, '-S', ref.KVER, '-D', 'nfsd'] }, { args: ['-d', BARE_ROOT, '-S', ref.KVER, '-D', 'lockd'] },
+      { args: ['-d', BARE_ROOT, '-S', ref.KVER, '-n', '-v', 'nfsd'] }, { args: ['-d', BARE_ROOT, '-S', ref.KVER, '-r', '-n', '-v', 'nfsd'] },
+      { args: ['-d', BARE_ROOT, '-S', ref.KVER, '-R', 'nfsd'] }, { args: ['-d', BARE_ROOT, '-S', ref.KVER, '-c'] },
+      t('-D', '-a', COPIED_SUNRPC, 'nfsd'), t('-D', '-a', 'nfsd', COPIED_SUNRPC), t('-D', COPIED_SUNRPC), t('-R', COPIED_SUNRPC),
       { args: ['-S', 'no-such-version', '-D', 'nfsd'] },
       { args: ['-d', ref.KTREE, '-D', 'nfsd'] },
       t('--show-modversions', '/nonexistent.ko'), t('--show-exports', '/nonexistent.ko'),

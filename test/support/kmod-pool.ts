@@ -140,7 +140,9 @@ export async function runKmodtsInProcess(tool: string, c: ToolCase): Promise<Run
  * Those addresses are masked before comparing; everything else must be identical.
  */
 export function maskPointers(s: string): string {
-  return s.replace(/(ctx|context|custom logging function) 0x[0-9a-f]+ (created|released|registered)/g, '$1 0xPTR $2');
+  return s
+    .replace(/(ctx|context|custom logging function) 0x[0-9a-f]+ (created|released|registered)/g, '$1 0xPTR $2')
+    .replace(/ctx=0x[0-9a-f]+ path=/g, 'ctx=0xPTR path=');
 }
 
 /** "args: what differs" for a mismatch, short enough for a test report */
