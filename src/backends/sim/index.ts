@@ -2,11 +2,12 @@
 // kernel that links modules the way Linux 6.12 does, with its state kept in a directory so that
 // successive kmodts invocations see the same kernel. Selected with --backend=sim / KMODTS_BACKEND=sim.
 import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
 import type { Backend, InitState, ProcModule } from '../../backend';
 import { MODULE_INIT_COMPRESSED_FILE, O_TRUNC } from '../../backend';
 import { KmodError, fromSystemError } from '../../errors';
 import { EBUSY, EFBIG, EINVAL, ENOENT, ENOEXEC, ENOSYS, EOPNOTSUPP, EPERM, EAGAIN, strerror } from '../../errno';
-import { loadBuiltinModules, loadKernelSymbols, resolveKernelSpec, simOptionsFromEnv, type KernelSpec, type SimKernelOptions } from './kernel-model';
+import { deriveKernelSymbols, loadBuiltinModules, loadKernelSymbols, resolveKernelSpec, simOptionsFromEnv, type KernelSpec, type SimKernelOptions } from './kernel-model';
 import { LoadError, loadModule, moduleTaintLetters, TAINT_FORCED_RMMOD, type LoadContext } from './loader';
 import { defaultStateDir, SimStore, type KernelGlobals, type KernelState, type KernelStateData, type ModuleRecord } from './state';
 import { kernelDecompress } from './unpack';
@@ -113,11 +114,9 @@ export class SimBackend implements Backend {
       const spec = st.data.spec;
       const g: KernelGlobals = JSON.parse(JSON.stringify(st.data.g)) as KernelGlobals;
       const lines: [number, string][] = [];
-      if (spec.symvers === undefined)
-        throw new KmodError(ENOENT, `the simulated kernel ${spec.release} has no Module.symvers (looked in ${spec.moduleDir}/build, /boot/symvers-${spec.release}.gz); set KMODTS_SIM_SYMVERS`);
       const ctx: LoadContext = {
         spec,
-        ksyms: loadKernelSymbols(spec.symvers, spec.arch),
+        ksyms: spec.symvers !== undefined ? loadKernelSymbols(spec.symvers, spec.arch) : deriveKernelSymbols(spec.moduleDir, spec.arch, keyCacheDir()),
         builtin: loadBuiltinModules(spec.moduleDir),
         state: st,
         g,
@@ -141,6 +140,7 @@ export class SimBackend implements Backend {
   }
 
   finitModule(path: string, params: string, flags: number): void {
+    this.adoptTree(path);
     const spec = this.spec();
     if (spec.switches.modulesDisabled) throw new KmodError(EPERM);
     if (flags & ~7) throw new KmodError(EINVAL);
@@ -174,6 +174,17 @@ export class SimBackend implements Backend {
       buf = r.image;
     }
     this.load(buf, params, flags, path);
+  }
+
+  /**
+   * Before the first boot, with nothing chosen explicitly, the kernel is the one the first module
+   * loaded was built for: a file under <root>/lib/modules/<release>/ (modprobe -d/-S) names it.
+   */
+  private adoptTree(file: string): void {
+    if (this.explicit || this.store.current()) return;
+    const m = /^(.*)\/lib\/modules\/([^/]+)\//.exec(nodePath.resolve(file));
+    if (!m || m[2] === this.wantedSpec().release) return;
+    this.wanted = resolveKernelSpec({ ...this.options, root: m[1], kernelVersion: m[2] });
   }
 
   initModule(image: Uint8Array, params: string): void {

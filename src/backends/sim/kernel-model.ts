@@ -378,3 +378,65 @@ export function loadBuiltinModules(moduleDir: string): BuiltinModules {
   builtinCache.set(moduleDir, r);
   return r;
 }
+
+/**
+ * vmlinux's exports when no Module.symvers can be found: what the tree's modules import and no module
+ * exports, with the CRCs their __versions expect. Partial (only the symbols some module uses) and
+ * without GPL-only or namespace information, so those checks cannot fail; cached per tree.
+ */
+export function deriveKernelSymbols(moduleDir: string, arch: SimArch, cacheDir: string): KernelSymbols {
+  const key = `derived:${arch}:${moduleDir}`;
+  const hit = symversCache.get(key);
+  if (hit) return hit;
+  const depFile = path.join(moduleDir, 'modules.dep');
+  let rows: [string, number][] | undefined;
+  let cache: string | undefined;
+  try {
+    const st = fs.statSync(depFile);
+    const id = require('node:crypto').createHash('sha256').update(`${moduleDir}\0${st.size}\0${st.mtimeMs}`).digest('hex').slice(0, 16) as string;
+    cache = path.join(cacheDir, `symvers-derived-${id}.json`);
+    rows = JSON.parse(fs.readFileSync(cache, 'utf8')) as [string, number][];
+  } catch {
+    rows = undefined;
+  }
+  if (!rows) {
+    const { openModuleFile } = require('../../file/module-file') as typeof import('../../file/module-file');
+    const imports = new Map<string, number>();
+    const exported = new Set<string>();
+    let dep = '';
+    try {
+      dep = fs.readFileSync(depFile, 'latin1');
+    } catch {
+      /* no tree: no symbols */
+    }
+    for (const line of dep.split('\n')) {
+      const i = line.indexOf(':');
+      if (i <= 0) continue;
+      const rel = line.slice(0, i);
+      try {
+        const mf = openModuleFile(rel.startsWith('/') ? rel : path.join(moduleDir, rel));
+        for (const v of mf.versions()) if (!imports.has(v.symbol)) imports.set(v.symbol, Number(v.crc & 0xffffffffn));
+        // a module without exports has no __ksymtab_strings: the reader says so with ENODATA
+        for (const e of mf.exportedSymbols()) exported.add(e.symbol);
+      } catch {
+        /* an unreadable module (or one without exports) adds nothing more */
+      }
+    }
+    rows = [...imports].filter(([n]) => !exported.has(n));
+    if (cache !== undefined) {
+      try {
+        fs.mkdirSync(cacheDir, { recursive: true });
+        fs.writeFileSync(cache + '.tmp', JSON.stringify(rows));
+        fs.renameSync(cache + '.tmp', cache);
+      } catch {
+        /* a cache only */
+      }
+    }
+  }
+  const base = KERNEL_TEXT[arch];
+  const plain = new Map<string, ExportedSymbol>();
+  rows.forEach(([name, crc], i) => plain.set(name, { name, crc, gplOnly: false, namespace: '', value: base + i * 16 }));
+  const r = { plain, gpl: new Map<string, ExportedSymbol>() };
+  symversCache.set(key, r);
+  return r;
+}

@@ -125,4 +125,26 @@ describe('state directory', () => {
     r = await run(['--bogus']);
     expect(r.status).toBe(1);
   });
+
+  it('without any kernel choice, the kernel is the one of the first module loaded, and without Module.symvers the tree gives the exports', async () => {
+    const state = path.join(work, 'adopt');
+    const env = { KMODTS_SIM_STATE: state, XDG_CACHE_HOME: path.join(work, 'cache'), HOME: work };
+    const io = captureIo(env);
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    let status: number;
+    try {
+      status = await main('kmodts', ['--backend=sim', 'modprobe', '-d', ref.KTREE, '-S', ref.KVER, '-C', path.join(work, 'none'), 'macvtap'], io);
+    } finally {
+      for (const k of Object.keys(env)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
+    expect({ status, err: io.err() }).toEqual({ status: 0, err: '' });
+    const b = new SimBackend(state);
+    expect(b.spec().release).toBe(ref.KVER);
+    expect(b.spec().symvers).toBeUndefined();
+    expect(b.procModules()?.map((p) => p.name)).toEqual(['macvtap', 'macvlan', 'tap']);
+    expect(fs.readdirSync(path.join(work, 'cache/kmodts')).some((f) => f.startsWith('symvers-derived-'))).toBe(true);
+  }, 120_000);
 });
+
