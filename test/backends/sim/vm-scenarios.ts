@@ -3,6 +3,7 @@
 // /etc/modprobe.d holds only the scenario's files, so the same command lines run unchanged. The
 // outcome of every step is put in the shape of test/vm/expected-kmod.json for comparison.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -25,7 +26,8 @@ const cacheDir = path.join(repoRoot, '.cache', 'sim-vm');
 
 /** The guest's module tree (same closure, recompressions and depmod as the VM's), cached. */
 export function guestTree(ref: Reference): string {
-  const root = path.join(cacheDir, `tree-${ref.KVER}`);
+  const key = createHash('sha256').update(JSON.stringify({ vmModules, vmRecompress })).digest('hex').slice(0, 12);
+  const root = path.join(cacheDir, `tree-${ref.KVER}-${key}`);
   const dstMods = path.join(root, 'lib/modules', ref.KVER);
   if (fs.existsSync(path.join(dstMods, 'modules.dep.bin'))) return root;
   fs.rmSync(root, { recursive: true, force: true });
