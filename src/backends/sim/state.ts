@@ -85,7 +85,7 @@ export interface KernelStateData {
 }
 
 type Op =
-  | { op: 'snap'; s: KernelStateData }
+  | { op: 'snap'; gen?: string; s: KernelStateData }
   | { op: 'load'; m: ModuleRecord; g: KernelGlobals }
   | { op: 'unload'; name: string; g: KernelGlobals }
   | { op: 'globals'; g: KernelGlobals }
@@ -174,6 +174,8 @@ function pidAlive(pid: number): boolean {
 }
 
 const COMPACT_AFTER = 512;
+/** the snapshot line starts {"op":"snap","gen":"<16 hex digits>" */
+const HEAD_BYTES = 40;
 const KMSG_LIMIT = 4 << 20;
 
 /** The state directory: journal reading (incremental), locking, atomic changes and the kernel log. */
@@ -185,6 +187,7 @@ export class SimStore {
   private state: KernelState | undefined;
   private ino = -1;
   private offset = 0;
+  private head = '';
   private opsSinceSnap = 0;
   private locked = false;
 
@@ -216,7 +219,13 @@ export class SimStore {
     }
     try {
       const st = fs.fstatSync(fd);
-      if (st.ino !== this.ino || st.size < this.offset) {
+      // a compaction replaces the file: a new inode, or (inode numbers being reused) a new generation
+      // id at the start of its snapshot line
+      const head = Buffer.alloc(HEAD_BYTES);
+      const headLen = fs.readSync(fd, head, 0, HEAD_BYTES, 0);
+      const headText = head.toString('latin1', 0, headLen);
+      if (st.ino !== this.ino || st.size < this.offset || headText !== this.head) {
+        this.head = headText;
         this.state = undefined;
         this.offset = 0;
         this.opsSinceSnap = 0;
@@ -335,7 +344,8 @@ export class SimStore {
 
   private writeSnapshot(data: KernelStateData): void {
     const tmp = `${this.journal}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify({ op: 'snap', s: data }) + '\n');
+    const gen = require('node:crypto').randomBytes(8).toString('hex') as string;
+    fs.writeFileSync(tmp, JSON.stringify({ op: 'snap', gen, s: data }) + '\n');
     fs.renameSync(tmp, this.journal);
   }
 
