@@ -241,9 +241,14 @@ export async function bootVm(ref: Reference, base: string, overlay: string, time
   const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', (d: Buffer) => { consoleText += d.toString('latin1'); });
   child.stderr.on('data', (d: Buffer) => { consoleText += d.toString('latin1'); });
+  let doneAt = 0;
   const poll = setInterval(() => {
-    if (bootMs < 0 && fs.statSync(serialOut).size > 0) bootMs = Date.now() - t0;
-  }, 50);
+    const size = fs.statSync(serialOut).size;
+    if (bootMs < 0 && size > 0) bootMs = Date.now() - t0;
+    // the guest powers itself off after its last report; should that fail, do not wait for the timeout
+    if (doneAt === 0 && size > 0 && fs.readFileSync(serialOut, 'latin1').includes('KMODTS-DONE')) doneAt = Date.now();
+    if (doneAt !== 0 && Date.now() - doneAt > 15_000) child.kill('SIGKILL');
+  }, 200);
   const exited = await new Promise<number | string>((resolve) => {
     const timer = setTimeout(() => { child.kill('SIGKILL'); resolve('timeout'); }, timeoutMs);
     child.on('exit', (code, signal) => { clearTimeout(timer); resolve(code ?? String(signal)); });
