@@ -52,6 +52,14 @@ export interface ContextOptions {
   config?: ModprobeConfig;
 }
 
+/** A name kmod cannot look up (alias_normalize's -EINVAL: unbalanced brackets). */
+export class InvalidAliasError extends KmodError {
+  constructor(readonly alias: string) {
+    super(EINVAL, `invalid alias: ${alias}`);
+    this.name = 'InvalidAliasError';
+  }
+}
+
 /** uname -r of the running kernel */
 export function runningKernelVersion(): string {
   return release();
@@ -317,11 +325,12 @@ export class Context {
    * kmod_module_new_from_lookup: the modules a name or alias stands for, in kmod 34.2's order:
    * config aliases (fnmatch), modules.dep, modules.symbols (for "symbol:..."), install/remove
    * commands, modules.alias, modules.builtin, modules.builtin.alias. The first step that finds
-   * something wins. Throws KmodError(EINVAL) for a name with unbalanced brackets.
+   * something wins. Throws InvalidAliasError (EINVAL) for a name with unbalanced brackets, FormatError
+   * for a malformed index.
    */
   lookup(given: string): Module[] {
     const name = aliasNormalize(given);
-    if (name === null) throw new KmodError(EINVAL, `invalid alias: ${given}`);
+    if (name === null) throw new InvalidAliasError(given);
     const steps: ((n: string) => Module[])[] = [
       (n) => this.lookupConfig(n),
       (n) => this.lookupModdep(n),

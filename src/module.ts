@@ -3,7 +3,7 @@
 // state in the kernel. Modules live in their Context's pool; the probe flags (visited, required,
 // ignorecmd) belong to the pooled object, as in libkmod.
 import type { Context } from './context';
-import { LOG_ERR } from './context';
+import { InvalidAliasError, LOG_ERR } from './context';
 import { ENOENT, EINVAL, strerror } from './errno';
 import { KmodError } from './errors';
 import { fnmatch } from './fnmatch';
@@ -143,7 +143,7 @@ export class Module {
       try {
         out.push(...this.ctx.lookup(n));
       } catch (err) {
-        if (!(err instanceof KmodError)) throw err;
+        if (!(err instanceof InvalidAliasError)) throw err;
         this.ctx.log(LOG_ERR, 'lookup_dep', `failed to lookup dependency '${n}', continuing anyway.\n`);
       }
     }

@@ -1,7 +1,7 @@
 // modprobe, as kmod 34.2's tools/modprobe.c behaves: options (glibc getopt_long, MODPROBE_OPTIONS),
 // then one of -c, --show-modversions, --show-exports, -r, -a or insertion of one module with options.
 // Resolution and probing live in the library (context, probe, remove); this file formats kmod's output.
-import { Context } from '../context';
+import { Context, InvalidAliasError } from '../context';
 import { KmodError } from '../errors';
 import { strerror, EEXIST, ENOENT, EINVAL } from '../errno';
 import type { Module } from '../module';
@@ -422,7 +422,7 @@ class Modprobe {
       try {
         mods = this.ctx.lookup(alias);
       } catch (e) {
-        if (!(e instanceof KmodError) || e.errno !== EINVAL) throw e;
+        if (!(e instanceof InvalidAliasError)) throw e;
         mods = [];
       }
       if (mods.length === 0) {
@@ -460,7 +460,7 @@ class Modprobe {
     try {
       mods = this.ctx.lookup(alias);
     } catch (e) {
-      if (!(e instanceof KmodError) || e.errno !== EINVAL) throw e;
+      if (!(e instanceof InvalidAliasError)) throw e;
       return -EINVAL;
     }
     let err = 0;

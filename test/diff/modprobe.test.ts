@@ -83,6 +83,35 @@ const COPIED_SUNRPC = path.join(scratch, 'copy', 'sunrpc.ko.xz');
 fs.mkdirSync(path.dirname(COPIED_SUNRPC));
 fs.copyFileSync(path.join(MODDIR, 'kernel/net/sunrpc/sunrpc.ko.xz'), COPIED_SUNRPC);
 
+/** a copy of the tree's indexes with one file changed (module files through a symlink) */
+function treeWith(name: string, file: string, change: (b: Buffer) => Buffer): string {
+  const root = path.join(scratch, name);
+  const dir = path.join(root, 'lib/modules', ref.KVER);
+  fs.mkdirSync(dir, { recursive: true });
+  for (const f of fs.readdirSync(MODDIR)) if (f.startsWith('modules.')) fs.copyFileSync(path.join(MODDIR, f), path.join(dir, f));
+  fs.symlinkSync(path.join(MODDIR, 'kernel'), path.join(dir, 'kernel'));
+  fs.writeFileSync(path.join(dir, file), change(fs.readFileSync(path.join(dir, file))));
+  return root;
+}
+const badMagic = (b: Buffer): Buffer => {
+  const c = Buffer.from(b);
+  c.writeUInt32BE(0x12345678, 0);
+  return c;
+};
+const badVersion = (b: Buffer): Buffer => {
+  const c = Buffer.from(b);
+  c.writeUInt32BE(0x00030001, 4);
+  return c;
+};
+const BROKEN_TREES = [
+  treeWith('bad-dep-magic', 'modules.dep.bin', badMagic),
+  treeWith('bad-alias-version', 'modules.alias.bin', badVersion),
+  treeWith('bad-builtin-alias-magic', 'modules.builtin.alias.bin', badMagic),
+  treeWith('bad-builtin-magic', 'modules.builtin.bin', badMagic),
+  treeWith('short-symbols', 'modules.symbols.bin', (b) => b.subarray(0, 8)),
+  treeWith('empty-builtin', 'modules.builtin.bin', () => Buffer.alloc(0)),
+];
+
 interface Family {
   name: string;
   cases: ToolCase[];
@@ -165,6 +194,12 @@ function families(): Family[] {
     }
   }
   f.push({ name: 'names from the modprobe.d fixtures (-C each file)', cases: fixtureCases });
+  f.push({
+    name: 'index files refused by their header (bad magic, version, short, empty)',
+    cases: BROKEN_TREES.flatMap((root) =>
+      [['-D', 'nfsd'], ['-R', 'net-pf-40'], ['-D', 'crypto-md5'], ['-D', 'ext4'], ['-R', 'symbol:svc_rqst_replace_page'], ['-c'], ['-q', '-D', 'nfsd']].map((a) => ({ args: ['-d', root, '-S', ref.KVER, ...a] })),
+    ),
+  });
   const here = { cwd: MODDIR };
   f.push({
     name: 'unknown names, paths, bad input',
@@ -247,6 +282,19 @@ describe('modprobe vs kmod 34.2', () => {
     expect(ours.stderr).toBe(kmod.stderr);
     expect(ours.stdout).toMatch(/^Usage:\n\tmodprobe \[options\]/);
     expect(ours.stdout).not.toBe(kmod.stdout);
+  });
+
+  it('an index whose nodes point outside the file: kmodts names the file and fails (kmod reads out of bounds)', async () => {
+    const root = treeWith('bad-node', 'modules.dep.bin', (b) => {
+      const c = Buffer.from(b);
+      const root = c.readUInt32BE(8);
+      c.writeUInt32BE(((root & 0xf0000000) | 0x0fffff00) >>> 0, 8);
+      return c;
+    });
+    const ours = await runKmodtsInProcess('modprobe', { args: ['-d', root, '-S', ref.KVER, '-D', 'nfsd'] });
+    expect(ours.status).toBe(1);
+    expect(ours.stdout).toBe('');
+    expect(ours.stderr).toBe(`modprobe: ERROR: ${root}/lib/modules/${ref.KVER}/modules.dep.bin: node reference out of range at offset 268435200\n`);
   });
 
   it('a softdep loop between loaded modules during removal: kmod crashes, kmodts stops with an error', async () => {
