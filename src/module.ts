@@ -2,6 +2,7 @@
 // a path and dependencies from modules.dep (read lazily), configuration that applies to it, and its
 // state in the kernel. Modules live in their Context's pool; the probe flags (visited, required,
 // ignorecmd) belong to the pooled object, as in libkmod.
+import type { ConfigCommand } from './config';
 import type { Context } from './context';
 import { InvalidAliasError, LOG_ERR } from './context';
 import { ENOENT, EINVAL, strerror } from './errno';
@@ -20,6 +21,11 @@ const STATE_NAMES: ModuleInitState[] = ['builtin', 'live', 'coming', 'going'];
 export interface Softdeps {
   pre: Module[];
   post: Module[];
+}
+
+/** the command of the first entry whose pattern matches the name (only the first counts, as in kmod) */
+function firstCommand(list: readonly ConfigCommand[], name: string): string | undefined {
+  return list.find((c) => fnmatch(c.modname, name))?.command;
 }
 
 export class Module {
@@ -113,23 +119,18 @@ export class Module {
 
   /** the first `install` command whose pattern matches the name */
   installCommand(): string | undefined {
-    if (this.installCache === undefined) {
-      const c = this.ctx.config().installs.find((i) => fnmatch(i.modname, this.name));
-      this.installCache = { value: c?.command };
-    }
+    this.installCache ??= { value: firstCommand(this.ctx.config().installs, this.name) };
     return this.installCache.value;
   }
 
+  /** kmod_module_set_install_commands: the command that made the name resolvable */
   setInstallCommand(cmd: string): void {
     this.installCache = { value: cmd };
   }
 
   /** the first `remove` command whose pattern matches the name */
   removeCommand(): string | undefined {
-    if (this.removeCache === undefined) {
-      const c = this.ctx.config().removes.find((i) => fnmatch(i.modname, this.name));
-      this.removeCache = { value: c?.command };
-    }
+    this.removeCache ??= { value: firstCommand(this.ctx.config().removes, this.name) };
     return this.removeCache.value;
   }
 

@@ -11,7 +11,7 @@ import { cleanEnv, reference, repoRoot, type RunResult } from './reference';
 // does not see TypeScript sources under vitest. `npm test` builds first.
 type MainFn = typeof import('../../src/cli/main').main;
 type CaptureIoFn = typeof import('../../src/cli/io').captureIo;
-function built(): { main: MainFn; captureIo: CaptureIoFn } {
+export function builtCli(): { main: MainFn; captureIo: CaptureIoFn } {
   const dist = path.join(repoRoot, 'dist/cli');
   if (!fs.existsSync(path.join(dist, 'main.js'))) throw new Error('dist/ is missing: run `npx tsc -p tsconfig.build.json` (npm test does)');
   return { main: require(path.join(dist, 'main.js')).main, captureIo: require(path.join(dist, 'io.js')).captureIo };
@@ -115,7 +115,7 @@ export async function runKmodtsInProcess(tool: string, c: ToolCase): Promise<Run
     }
     env.KMODTS_SYS_DIR = sys;
   }
-  const { main, captureIo } = built();
+  const { main, captureIo } = builtCli();
   const io = captureIo(env);
   const cwd = process.cwd();
   const pwd = process.env.PWD;
