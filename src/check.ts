@@ -57,6 +57,8 @@ export interface CheckResult {
   loaded: string[];
   /** modules it needs that are built into the kernel */
   builtin: string[];
+  /** modules the configuration's install commands stand in for (not run: they would run on this machine) */
+  installCommands: string[];
   failure?: CheckFailure;
   /** everything the simulated kernel logged during the load */
   kernelLog: string[];
@@ -192,7 +194,7 @@ export function openCheckSession(kernel: CheckKernel): CheckSession {
   const check = (target: string): CheckResult => {
     sim.reboot();
     libkmodLog.length = 0;
-    const result: CheckResult = { target, modules: [], ok: false, loaded: [], builtin: [], kernelLog: [], taints: '' };
+    const result: CheckResult = { target, modules: [], ok: false, loaded: [], builtin: [], installCommands: [], kernelLog: [], taints: '' };
     const loader = new Loader(ctx, simView, result, libkmodLog);
     loader.run(target);
     const log = simView.kernelLog().map((r) => r.text);
@@ -300,8 +302,9 @@ class Loader {
     // the kernel has these already: modprobe skips them without a word
     for (const s of probePlan(m).steps) if (s.action === 'builtin' && !this.result.builtin.includes(s.module)) this.result.builtin.push(s.module);
     const err = probeInsertModule(m, PROBE_APPLY_BLACKLIST_ALIAS_ONLY, undefined, {
-      printAction: (step) => {
+      printAction: (step, install) => {
         this.current = step;
+        if (install && !this.result.installCommands.includes(step.name)) this.result.installCommands.push(step.name);
       },
       // install commands of a -C configuration are not run: they would run on this machine
       runCommand: () => 0,

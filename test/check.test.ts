@@ -85,6 +85,21 @@ describe('kmodts check on the example tree', () => {
     expect(bare.err).toMatch(/^kmodts check: no Module\.symvers for kernel 6\.12\.0-example \(looked in .*\); give one with -E\n$/);
   });
 
+  it('applies a modprobe.d configuration given with -C (blacklist, options, install commands not run)', async () => {
+    const conf = path.join(scratch, 'check.conf');
+    fs.writeFileSync(conf, 'blacklist greet_bonjour\noptions greet_hello times=lots\ninstall greet_log /bin/false\n');
+    const doc = checkDoc((await kmodts(['--json', ...ex, '-C', conf, 'greet:bonjour', 'greet_bonjour', 'greet_hello', 'greet_log'])).out);
+    const [alias, name, hello, log] = doc.results;
+    expect(alias.failure).toMatchObject({ module: 'greet_bonjour', problems: [{ reason: 'blacklisted' }] });
+    expect(name).toMatchObject({ ok: true, loaded: ['greet_core', 'greet_bonjour'] });
+    expect(hello.failure).toMatchObject({ module: 'greet_hello', errno: 22, problems: [{ reason: 'bad-parameter' }] });
+    expect(hello.failure.problems[0].detail).toBe("greet_hello: value 'lots' is not valid for parameter times");
+    // the install command stands in for loading greet_log: it is not run, and nothing is loaded
+    expect(log).toMatchObject({ ok: true, loaded: [], installCommands: ['greet_log'] });
+    const text = await kmodts([...ex, '-C', conf, 'greet_log']);
+    expect(text.out).toBe('ok    greet_log: loads nothing (install command, not run: greet_log)\nIt loads on 6.12.0-example.\n');
+  });
+
   it('checks every module of the tree with --all', async () => {
     const r = await kmodts([...ex, '--all']);
     expect(r.status).toBe(0);

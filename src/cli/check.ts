@@ -56,7 +56,9 @@ export function formatCheck(results: CheckResult[], session: Pick<CheckSession, 
   for (const r of results) {
     if (r.ok) {
       const builtin = r.builtin.length > 0 ? ` (built in: ${r.builtin.join(' ')})` : '';
-      out += `${paint('green', 'ok  ')}  ${r.target}: loads ${r.loaded.join(' ')}${builtin}\n`;
+      const commands = r.installCommands.length > 0 ? ` (install command, not run: ${r.installCommands.join(' ')})` : '';
+      const loads = r.loaded.length > 0 ? `loads ${r.loaded.join(' ')}` : 'loads nothing';
+      out += `${paint('green', 'ok  ')}  ${r.target}: ${loads}${builtin}${commands}\n`;
       continue;
     }
     const f = r.failure!;
