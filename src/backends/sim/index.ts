@@ -123,6 +123,7 @@ export class SimBackend implements Backend {
         log: (level, text) => lines.push([level, text]),
         comm: this.comm,
         keys: kernelKeys({ keys: spec.keys, vmlinuz: spec.vmlinuz }, keyCacheDir()),
+        keyCacheDir: keyCacheDir(),
       };
       let rec: ModuleRecord;
       try {

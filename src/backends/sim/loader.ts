@@ -123,6 +123,8 @@ export interface LoadContext {
   comm: string;
   /** trusted certificates; undefined = well-formed signatures are taken as valid */
   keys?: X509Certificate[];
+  /** where signature verdicts are cached */
+  keyCacheDir?: string;
 }
 
 /** Kernel-wide taint with the side effects of add_taint(). */
@@ -172,7 +174,7 @@ export function loadModule(ctx: LoadContext, image: Uint8Array, uargs: string, f
     const mangled = (flags & (MODULE_INIT_IGNORE_MODVERSIONS | MODULE_INIT_IGNORE_VERMAGIC)) !== 0;
     if (!mangled && len > SIG_MAGIC.length && latin1(image, len - SIG_MAGIC.length, len) === SIG_MAGIC) {
       len -= SIG_MAGIC.length;
-      err = verifySignature(image, len, log, ctx.keys);
+      err = verifySignature(image, len, log, ctx.keys, ctx.keyCacheDir);
       if (err === 0) {
         const sigLen = new DataView(image.buffer, image.byteOffset + len - 4, 4).getUint32(0, false);
         len -= sigLen + 12;
@@ -947,7 +949,7 @@ function allocate(taken: [number, number][], size: number, area: { start: number
  * mod_verify_sig() without the kernel's keyring: the trailer must be well formed (as the kernel checks
  * it) and hold a DER PKCS#7 message; such a signature is taken as made by a trusted key.
  */
-function verifySignature(image: Uint8Array, modlen: number, log: (level: number, text: string) => void, keys: X509Certificate[] | undefined): number {
+function verifySignature(image: Uint8Array, modlen: number, log: (level: number, text: string) => void, keys: X509Certificate[] | undefined, keysCacheDir?: string): number {
   if (modlen <= 12) return EBADMSG;
   const ms = image.subarray(modlen - 12, modlen);
   const sigLen = ((ms[8] << 24) | (ms[9] << 16) | (ms[10] << 8) | ms[11]) >>> 0;
@@ -964,7 +966,7 @@ function verifySignature(image: Uint8Array, modlen: number, log: (level: number,
   // pkcs7_parse_message() refuses anything that is not a DER SEQUENCE
   if (sigLen < 2 || image[sigStart] !== 0x30) return EBADMSG;
   if (!keys) return 0;
-  return -verifyModuleSignature(image.subarray(0, modlen + SIG_MAGIC.length), sigStart, keys);
+  return -verifyModuleSignature(image.subarray(0, modlen + SIG_MAGIC.length), sigStart, keys, keysCacheDir);
 }
 
 /** arm64 module_frob_arch_sections(): .plt and .init.plt sized for the branches that may need them. */
