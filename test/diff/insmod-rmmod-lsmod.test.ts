@@ -71,7 +71,8 @@ const fams: Family[] = [
     cases: [c('/nonexistent.ko'), c('-f', '/nonexistent.ko'), c(DIR), c(SHORT), c(JUNK), c('-f', JUNK), c('-vvv', JUNK),
       c(JUNK, 'a=1', 'b=x y', "c='q r'", 'd="s t"', 'e', 'f='), c(JUNK_XZ), c('-f', JUNK_XZ), c(JUNK_ZST), c('-f', JUNK_ZST), c('-vvv', JUNK_ZST),
       c(BAD_XZ), c('-vvv', BAD_XZ), sys(SYS_XZ, JUNK_XZ), sys(SYS_XZ, '-vvv', '-f', JUNK_XZ), sys(SYS_XZ, BAD_XZ), sys(SYS_XZ, JUNK_ZST),
-      { ...c('-vvv', JUNK), env: { KMOD_LOG: 'debug' } }],
+      { ...c('-vvv', JUNK), env: { KMOD_LOG: 'debug' } }, { ...c('-vvv', 'kmodts_junk.ko'), cwd: scratch },
+      { ...c('./kmodts_junkzst.ko.zst'), cwd: scratch }, { ...c('-vvv', '../' + path.basename(scratch) + '/kmodts_junkxz.ko.xz'), cwd: scratch }],
   },
   {
     tool: 'rmmod',
@@ -85,7 +86,7 @@ const fams: Family[] = [
       sys(SYS, 'kmodts_idle'), sys(SYS, '-v', 'kmodts_idle'), sys(SYS, '-vvv', 'kmodts_idle'), sys(SYS, 'kmodts-idle'), sys(SYS, 'kmodts_busy'),
       sys(SYS, 'kmodts_used'), sys(SYS, 'kmodts_norefcnt'), sys(SYS, 'kmodts_coming'), sys(SYS, 'kmodts_going'), sys(SYS, 'kmodts_odd'),
       sys(SYS, 'kmodts_badcount'), sys(SYS, 'kmodts_not_loaded'), sys(SYS, '-f', 'kmodts_busy'), sys(SYS, '-f', 'kmodts_not_loaded'),
-      sys(SYS, 'kmodts_busy', 'kmodts_used', 'kmodts_idle', 'kmodts_not_loaded'), sys(SYS, IDLE_FILE), sys(SYS, 'a'.repeat(70)), sys(SYS, '-vvv', 'kmodts_busy'),
+      sys(SYS, 'kmodts_busy', 'kmodts_used', 'kmodts_idle', 'kmodts_not_loaded'), sys(SYS, IDLE_FILE), { ...sys(SYS, 'kmodts-idle.ko'), cwd: scratch }, sys(SYS, 'a'.repeat(70)), sys(SYS, '-vvv', 'kmodts_busy'),
     ],
   },
   {
