@@ -21,12 +21,15 @@ export function priorityName(prio: number): string {
 export function libkmodDefaultPriority(env: NodeJS.ProcessEnv): number {
   const v = env.KMOD_LOG;
   if (v === undefined) return LOG_ERR;
-  const n = Number.parseInt(v, 10);
-  if (!Number.isNaN(n) && /^\s*[+-]?\d/.test(v)) return n;
+  // libkmod's log_priority(): strtol, accepted when it stops at the end or at a space (so "" is 0),
+  // else the err/info/debug prefixes, else 0
+  const m = /^[ \t\n\v\f\r]*[+-]?\d+/.exec(v);
+  const rest = m ? v.slice(m[0].length) : v;
+  if (rest === '' || /^[ \t\n\v\f\r]/.test(rest)) return m ? Number.parseInt(m[0], 10) : 0;
   if (v.startsWith('err')) return LOG_ERR;
   if (v.startsWith('info')) return LOG_INFO;
   if (v.startsWith('debug')) return LOG_DEBUG;
-  return LOG_ERR;
+  return 0;
 }
 
 /**

@@ -265,6 +265,7 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
     prefetch?.close();
     out.flush();
   }
+  ctx.release();
   return ok ? 0 : 1;
 }
 

@@ -373,6 +373,17 @@ describe('damaged module files', () => {
     expect(ours.filter((r) => r.status === 1).length).toBeGreaterThan(files.length / 2);
   });
 
+  it('libkmod messages follow KMOD_LOG (0 silences them, debug/info/err/numbers)', async () => {
+    const cut = files.find((f) => f.includes('af_key-xzcut100.'));
+    const flip = files.find((f) => f.includes('af_key-zstcut10.'));
+    expect(cut && flip).toBeTruthy();
+    const cases: ToolCase[] = ['0', '2', '3', 'err', 'info', 'debug', '7', 'x', '', '3abc', ' 6', '6 ', 'errors'].flatMap((v) => [
+      { args: [cut!, flip!], env: { KMOD_LOG: v } },
+    ]);
+    const { kmod, ours } = await both('modinfo', cases);
+    for (let i = 0; i < cases.length; i++) expectSame(cases[i], kmod[i], ours[i]);
+  });
+
   it('modprobe --show-modversions / --show-exports of damaged files: identical', async () => {
     // every third damaged file (the modprobe CLI sets up more per run than modinfo)
     const cases: ToolCase[] = files
