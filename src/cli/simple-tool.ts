@@ -52,14 +52,20 @@ export function parseSimpleTool(args: string[], env: ToolEnv, shortopts: string,
   return o;
 }
 
-/** An io whose stderr goes to syslog through logger(1) (the tools' -s), "PRIO: msg" as kmod sends it. */
+const SYSLOG_LEVELS: Record<string, string> = { FATAL: 'crit', ERROR: 'err', WARNING: 'warning', NOTICE: 'notice', INFO: 'info', DEBUG: 'debug' };
+
+/**
+ * An io whose stderr goes to syslog (the tools' -s): "<PRIO>: <msg>" at that priority, facility daemon,
+ * tagged with the program name, as kmod's syslog(3) calls; sent through logger(1) when it is there.
+ */
 export function syslogIo(io: ToolIo, prog: string): ToolIo {
   return {
     ...io,
     stderr(data: string) {
-      const msg = data.startsWith(`${prog}: `) ? data.slice(prog.length + 2) : data;
+      const msg = (data.startsWith(`${prog}: `) ? data.slice(prog.length + 2) : data).replace(/\n$/, '');
+      const level = SYSLOG_LEVELS[msg.slice(0, msg.indexOf(':'))] ?? 'notice';
       const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
-      spawnSync('logger', ['-t', prog, '-p', 'daemon.notice', '--', msg.replace(/\n$/, '')], { stdio: 'ignore' });
+      spawnSync('logger', ['-t', prog, '-p', `daemon.${level}`, '--', msg], { stdio: 'ignore' });
     },
   };
 }
