@@ -2,11 +2,11 @@
 // the cloud-amd64 tree, wall time (median) and peak RSS side by side. Both index a scratch copy of the tree
 // (hard links) with -C /dev/null so that the host's depmod.d plays no part.
 'use strict';
-const { execFileSync } = require('node:child_process');
+const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { reference, time, kmodArgv, kmodtsArgv, row, repoRoot } = require('./lib');
+const { reference, time, kmodArgv, kmodtsArgv, row, repoRoot, benchEnv } = require('./lib');
 
 function scratchTree(moddir, kver) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-bench-depmod-'));
@@ -15,6 +15,22 @@ function scratchTree(moddir, kver) {
   execFileSync('cp', ['-al', path.join(moddir, 'kernel'), dst]);
   for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) fs.copyFileSync(path.join(moddir, f), path.join(dst, f));
   return root;
+}
+
+/** median wall and CPU (user+sys) seconds and peak RSS of argv, with /usr/bin/time */
+function timeCpu(argv, runs) {
+  const wall = [];
+  const cpu = [];
+  let peak = 0;
+  for (let i = 0; i < runs; i++) {
+    const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', ...argv], { env: benchEnv(), stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+    const [e, u, sy, m] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
+    wall.push(e);
+    cpu.push(u + sy);
+    peak = Math.max(peak, m);
+  }
+  const med = (a) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  return { wall: med(wall), cpu: med(cpu), peakKiB: peak };
 }
 
 function compare(label, moddir, kver, runs) {
@@ -26,6 +42,10 @@ function compare(label, moddir, kver, runs) {
   row(`${label} (${n} modules): kmod 34.2`, `${k.ms.toFixed(0)} ms, peak ${(k.peakKiB / 1024).toFixed(1)} MiB`);
   row(`${label}: kmodts (${os.availableParallelism()} cores)`, `${t.ms.toFixed(0)} ms, peak ${(t.peakKiB / 1024).toFixed(1)} MiB`);
   row(`${label}: ratio kmodts/kmod`, `time ${(t.ms / k.ms).toFixed(2)}x (goal <= 0.6), memory ${(t.peakKiB / k.peakKiB).toFixed(2)}x (goal <= 2)`);
+  // on a busy host the second core is not free: CPU time shows the work itself
+  const kc = timeCpu(kmodArgv(ref, 'depmod', args), 3);
+  const tc = timeCpu(kmodtsArgv('depmod', args), 3);
+  row(`${label}: CPU seconds (user+sys) kmod / kmodts`, `${kc.cpu.toFixed(2)} / ${tc.cpu.toFixed(2)} (${(tc.cpu / kc.cpu).toFixed(2)}x)`);
   fs.rmSync(root, { recursive: true, force: true });
 }
 
@@ -33,7 +53,7 @@ const ref = reference();
 const full = execFileSync('bash', [path.join(repoRoot, 'scripts/fetch-tree.sh'), 'amd64', 'linux-image-amd64'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
 const ktree = /^KTREE=(.*)$/m.exec(full)[1];
 const kver = /^KVER=(.*)$/m.exec(full)[1];
-const load = os.loadavg()[0];
-row('load average before the depmod runs (other work skews times)', load.toFixed(2));
+row('load average before the depmod runs (other work skews times)', os.loadavg()[0].toFixed(2));
 compare('full amd64 tree', path.join(ktree, 'lib/modules', kver), kver, 5);
 compare('cloud-amd64 tree', ref.MODDIR, ref.KVER, 7);
+row('load average after', os.loadavg()[0].toFixed(2));

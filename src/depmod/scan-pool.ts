@@ -16,6 +16,8 @@ export interface ScanOptions {
 }
 
 const BATCH = 16;
+/** compressed bytes per batch (a batch holds at least one file) */
+const BATCH_BYTES = 256 << 10;
 
 /** The compiled worker script (dist/depmod/scan-worker.js), also when this file runs from sources. */
 function workerScript(): string | undefined {
@@ -61,6 +63,15 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
       return Promise.resolve(scanInline(paths, opts));
     }
     const results: ModuleScan[] = new Array(paths.length);
+    // largest files first, in batches of about the same compressed size: the threads finish together
+    const sizes = paths.map((p) => {
+      try {
+        return fs.statSync(p).size;
+      } catch {
+        return 0;
+      }
+    });
+    const order = paths.map((_, i) => i).sort((a, b) => sizes[b] - sizes[a] || a - b);
     let next = 0;
     let done = 0;
     return new Promise<ModuleScan[]>((resolve, reject) => {
@@ -76,9 +87,12 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
         if (next >= paths.length) return;
         const ids: number[] = [];
         const batch: string[] = [];
-        for (; next < paths.length && ids.length < BATCH; next++) {
-          ids.push(next);
-          batch.push(paths[next]);
+        let bytes = 0;
+        for (; next < paths.length && ids.length < BATCH && bytes < BATCH_BYTES; next++) {
+          const i = order[next];
+          ids.push(i);
+          batch.push(paths[i]);
+          bytes += sizes[i];
         }
         w.postMessage({ ids, paths: batch } satisfies ScanRequest);
       };
