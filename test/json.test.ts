@@ -19,7 +19,7 @@ const { formatPlan } = require(path.join(dist, 'plan.js')) as typeof import('../
 const schemaDir = path.join(repoRoot, 'docs/json-schema');
 const ajv = new Ajv2020({ strict: true, allErrors: true });
 const validators = new Map<string, ReturnType<typeof ajv.compile>>();
-for (const f of fs.readdirSync(schemaDir)) {
+for (const f of fs.readdirSync(schemaDir).filter((n) => n.endsWith('.json'))) {
   const schema = JSON.parse(fs.readFileSync(path.join(schemaDir, f), 'utf8'));
   validators.set(f.replace(/\.json$/, ''), ajv.compile(schema));
 }
