@@ -49,6 +49,8 @@ const example = ['-d', path.join(repoRoot, 'examples/tree'), '-S', '6.12.0-examp
 describe('JSON schemas', () => {
   it('are valid draft 2020-12 schemas, one per kind', () => {
     expect([...validators.keys()].sort()).toEqual(['check', 'dmesg', 'lsmod', 'modinfo', 'modprobe-resolve-alias', 'modprobe-show-depends']);
+    const readme = fs.readFileSync(path.join(schemaDir, 'README.md'), 'utf8');
+    for (const kind of validators.keys()) expect(readme, kind).toContain(`| \`${kind}\` | [${kind}.json](${kind}.json) |`);
   });
 });
 
