@@ -56,9 +56,6 @@ const LONG_OPTIONS: LongOption[] = [
   { name: 'help', hasArg: 0, val: 'h' },
 ];
 
-/** `-V` of every kmod tool: Debian's kmod 34.2 build (zstd, xz, openssl; no zlib). */
-export const KMOD_VERSION_TEXT = 'kmod version 34.2\n+ZSTD +XZ -ZLIB +OPENSSL\n';
-
 function helpText(prog: string): string {
   return (
     `Usage:\n` +
@@ -260,7 +257,7 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
       case 'q': appendOption('-q'); o.verbose = LOG_EMERG; break;
       case 'v': appendOption('-v'); o.verbose++; break;
       case 'V':
-        io.stdout(KMOD_VERSION_TEXT);
+        (require('./version') as typeof import('./version')).printVersion(io);
         return 0;
       case 'h':
         io.stdout(helpText(env.prog));
