@@ -108,7 +108,8 @@ function unxz(data: Buffer, file: string): Buffer {
   const decoder = new lzma.LZMA(lzma.STREAM_DECODE, {
     check: 0, preset: 6, filters: [lzma.LZMA_FILTER_LZMA2], mode: 0, threads: 1, chunkSize: 65536, flushFlag: 0,
   });
-  let out = Buffer.allocUnsafe(Math.max(1 << 16, data.length * 6));
+  // modules inflate ~5-6x; start there (capped) and double when full
+  let out = Buffer.allocUnsafe(Math.min(Math.max(1 << 16, data.length * 6), 1 << 26));
   let outOff = 0;
   let inOff = 0;
   let availIn = data.length;
