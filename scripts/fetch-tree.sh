@@ -11,6 +11,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${KMODTS_CACHE:-$here/.cache}
 bash "$here/scripts/fetch-reference.sh" >/dev/null
 log() { echo "fetch-tree: $*" >&2; }
+# plain HTTP download through apt's own helper (present wherever apt is; curl may not be)
+fetch() { rm -f "$2"; /usr/lib/apt/apt-helper -o Debug::NoLocking=1 download-file "$1" "$2" >/dev/null 2>&1 || { [ -s "$2" ] || return 1; }; }
 APT="$CACHE/apt-trixie-$arch"
 mkdir -p "$APT/lists/partial" "$APT/archives/partial"
 srclist="$CACHE/apt-trixie/etc/sources.list"
@@ -50,7 +52,9 @@ else
   while read -r kind uri suite comp; do
     [ "$kind" = deb ] || continue
     pk="$APT/Packages-$(echo "$uri$suite" | tr -c 'A-Za-z0-9' _)"
-    [ -s "$pk" ] || curl -fsS "$uri/dists/$suite/$comp/binary-$arch/Packages.xz" | xz -dc > "$pk" || continue
+    if [ ! -s "$pk" ]; then
+      fetch "$uri/dists/$suite/$comp/binary-$arch/Packages.xz" "$pk.xz" && xz -dc "$pk.xz" > "$pk" || continue
+    fi
     awk -v f="$flavour" -v u="$uri" '/^Package: /{p=$2} /^Filename: /{fn=$2} /^SHA256: /{h=$2}
       /^$/{ if (p ~ ("^linux-image-[0-9].*-" f "$")) print p, u "/" fn, h; p="" }' "$pk"
   done < "$CACHE/apt-trixie/etc/sources.list" | sort -V | tail -1 > "$APT/chosen"
@@ -60,7 +64,7 @@ else
   deb="$CACHE/debs-$arch/$(basename "$url")"
   if [ ! -f "$TREE/.stamp" ] && [ ! -s "$deb" ]; then
     log "downloading $url"
-    curl -fsS -o "$deb.tmp" "$url"
+    fetch "$url" "$deb.tmp"
     echo "$sha  $deb.tmp" | sha256sum -c --quiet - || { log "checksum mismatch for $url"; exit 1; }
     mv "$deb.tmp" "$deb"
   fi

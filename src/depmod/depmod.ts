@@ -13,7 +13,7 @@ import { aliasNormalize, modnameFromPath } from '../modname';
 import { emptyDepmodConfig, loadDepmodConfig, type DepmodConfig, type DepmodLog } from './config';
 import { hashOrder } from './hash';
 import type { ModuleScan } from './module-scan';
-import { startScanPool, type ScanPool } from './scan-pool';
+import { scanInline, startScanPool, type ScanPool } from './scan-pool';
 
 export { DEFAULT_DEPMOD_CONFIG_PATHS, type DepmodConfig, type DepmodLog } from './config';
 
@@ -562,7 +562,14 @@ class DepmodRun {
   // ---- reading modules ----------------------------------------------------------------------------
 
   private async loadModules(): Promise<void> {
-    const scans = await this.pool!.scan(this.modules.map((m) => m.path));
+    const paths = this.modules.map((m) => m.path);
+    let scans: ModuleScan[];
+    try {
+      scans = await this.pool!.scan(paths);
+    } catch {
+      // a worker thread that cannot run (resource limits, a broken native binding): do it here
+      scans = scanInline(paths, { onProgress: this.opts.onProgress });
+    }
     for (let k = 0; k < this.modules.length; k++) {
       const mod = this.modules[k];
       const scan = scans[k];

@@ -28,7 +28,8 @@ function workerScript(): string | undefined {
   return undefined;
 }
 
-function scanInline(paths: string[], opts: ScanOptions): ModuleScan[] {
+/** The scan on the calling thread (also the fallback when a worker thread fails). */
+export function scanInline(paths: string[], opts: ScanOptions = {}): ModuleScan[] {
   const { scanModuleFile } = require('./scan-worker') as typeof import('./scan-worker');
   const out: ModuleScan[] = [];
   for (let i = 0; i < paths.length; i++) {
