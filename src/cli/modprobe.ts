@@ -156,6 +156,16 @@ function parseWait(s: string): number | undefined {
   return m[1] === '-' ? Number.MAX_SAFE_INTEGER : v;
 }
 
+/** fstat(2) succeeds: stderr is open */
+function stderrUsable(): boolean {
+  try {
+    (require('node:fs') as typeof import('node:fs')).fstatSync(2);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const SYSLOG_LEVELS: Record<string, string> = { FATAL: 'crit', ERROR: 'err', WARNING: 'warning', NOTICE: 'notice', INFO: 'info', DEBUG: 'debug' };
 
 /**
@@ -270,7 +280,8 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
   }
   const rest = parsed.args;
 
-  if (o.syslog) log = new ToolLog(syslogIo(io, env.prog), env.prog);
+  // kmod 31+: messages go to syslog also when there is no usable stderr
+  if (o.syslog || !stderrUsable()) log = new ToolLog(syslogIo(io, env.prog), env.prog);
 
   if (!o.showConfig && rest.length === 0) {
     log.error('missing parameters. See -h.\n');
