@@ -1,6 +1,9 @@
 // bash completion (completion/kmodts.bash): sourced in a real bash, asked for completions as bash would ask
 // (COMP_LINE/COMP_POINT), against the example tree.
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from './support/reference';
 
@@ -28,6 +31,22 @@ function completeBash(lines: string[], env: NodeJS.ProcessEnv = {}): string[][] 
 }
 
 const tree = '-d examples/tree -S 6.12.0-example';
+
+/** Runs `body` with a PATH whose `kmodts` stands for the simulated kernel's lsmod (state /tmp/s). */
+function withFakeSimLsmod<T>(body: (env: NodeJS.ProcessEnv) => T): T {
+  const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-comp-'));
+  fs.writeFileSync(
+    path.join(bin, 'kmodts'),
+    '#!/bin/sh\n[ "$1 $2 $3" = "--backend=sim --sim-state=/tmp/s lsmod" ] || exit 1\n' +
+      'printf "Module                  Size  Used by\\ngreet_hello            12288  0\\ngreet_core             12288  1 greet_hello\\n"\n',
+    { mode: 0o755 },
+  );
+  try {
+    return body({ PATH: `${bin}:${process.env.PATH}` });
+  } finally {
+    fs.rmSync(bin, { recursive: true });
+  }
+}
 const cases: [string, string[]][] = [
   ['kmodts ', ['modprobe', 'insmod', 'rmmod', 'lsmod', 'modinfo', 'depmod', 'check', 'dmesg']],
   ['kmodts mod', ['modprobe', 'modinfo']],
@@ -65,32 +84,16 @@ describe('bash completion', () => {
   });
 
   it('takes loaded modules for rmmod from /proc/modules, or from the simulated kernel with --backend=sim', () => {
-    // a fake kmodts on PATH stands for the simulated kernel's lsmod
-    const fs = require('node:fs') as typeof import('node:fs');
-    const os = require('node:os') as typeof import('node:os');
-    const path = require('node:path') as typeof import('node:path');
-    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-comp-'));
-    fs.writeFileSync(
-      path.join(bin, 'kmodts'),
-      '#!/bin/sh\n[ "$1 $2 $3" = "--backend=sim --sim-state=/tmp/s lsmod" ] || exit 1\n' +
-        'printf "Module                  Size  Used by\\ngreet_hello            12288  0\\ngreet_core             12288  1 greet_hello\\n"\n',
-      { mode: 0o755 },
-    );
-    const [sim, rm] = completeBash(
-      ['kmodts --backend=sim --sim-state=/tmp/s rmmod greet_', 'kmodts --backend=sim --sim-state=/tmp/s modprobe -r greet_c'],
-      { PATH: `${bin}:${process.env.PATH}` },
+    const [sim, rm] = withFakeSimLsmod((env) =>
+      completeBash(['kmodts --backend=sim --sim-state=/tmp/s rmmod greet_', 'kmodts --backend=sim --sim-state=/tmp/s modprobe -r greet_c'], env),
     );
     expect(sim).toEqual(['greet_hello', 'greet_core']);
     expect(rm).toEqual(['greet_core']);
-    fs.rmSync(bin, { recursive: true });
   });
 });
 
 /** The matches zsh's completion system offers at the end of each line (set of words, sorted). */
 function completeZsh(lines: string[], env: NodeJS.ProcessEnv = {}): string[][] {
-  const fs = require('node:fs') as typeof import('node:fs');
-  const os = require('node:os') as typeof import('node:os');
-  const path = require('node:path') as typeof import('node:path');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-zsh-'));
   const out = path.join(dir, 'out');
   const r = spawnSync('zsh', ['-f', 'test/support/zsh-complete.zsh', out, ...lines], {
@@ -131,23 +134,11 @@ describe('zsh completion', () => {
   });
 
   it('offers module files to insmod and loaded modules of the simulated kernel to rmmod', () => {
-    const fs = require('node:fs') as typeof import('node:fs');
-    const os = require('node:os') as typeof import('node:os');
-    const path = require('node:path') as typeof import('node:path');
-    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-comp-'));
-    fs.writeFileSync(
-      path.join(bin, 'kmodts'),
-      '#!/bin/sh\n[ "$1 $2 $3" = "--backend=sim --sim-state=/tmp/s lsmod" ] || exit 1\n' +
-        'printf "Module                  Size  Used by\\ngreet_hello            12288  0\\ngreet_core             12288  1 greet_hello\\n"\n',
-      { mode: 0o755 },
-    );
-    const [ins, rm] = completeZsh(
-      ['kmodts insmod examples/out-of-tree/greet_e', 'kmodts --backend=sim --sim-state=/tmp/s rmmod greet_'],
-      { PATH: `${bin}:${process.env.PATH}` },
+    const [ins, rm] = withFakeSimLsmod((env) =>
+      completeZsh(['kmodts insmod examples/out-of-tree/greet_e', 'kmodts --backend=sim --sim-state=/tmp/s rmmod greet_'], env),
     );
     expect(ins).toContain('greet_extra.ko');
     expect(ins).not.toContain('greet_closed.ko');
     expect(rm).toEqual(['greet_core', 'greet_hello']);
-    fs.rmSync(bin, { recursive: true });
   });
 });
