@@ -32,6 +32,8 @@ export interface RemoveOptions {
   env?: NodeJS.ProcessEnv;
   /** replaces system() (tests) */
   runCommand?: (cmd: string, env: NodeJS.ProcessEnv) => number;
+  /** replaces kmod_module_remove_module (src/insert.ts) (tests): 0 or a negative errno */
+  removeFromKernel?: (mod: Module, force: boolean, nolog: boolean) => number;
 }
 
 const REMOVE_HOLDERS = 0x1;
@@ -45,19 +47,24 @@ function nowMs(): number {
   return Number(process.hrtime.bigint() / 1000000n);
 }
 
+/** kmod_module_remove_module (src/insert.ts, loaded only when something is really removed) */
+function removeThroughInsert(mod: Module, force: boolean, nolog: boolean): number {
+  const { removeModuleFromKernel, REMOVE_FORCE, REMOVE_NOLOG } = require('./insert') as typeof import('./insert');
+  return removeModuleFromKernel(mod.ctx, mod, (force ? REMOVE_FORCE : 0) | (nolog ? REMOVE_NOLOG : 0));
+}
+
 /** rmmod_do_remove_module: delete_module with kmod's retry-on-EAGAIN backoff for --wait */
 function removeItself(mod: Module, o: RemoveOptions): number {
   o.show?.(`rmmod ${mod.name}\n`);
   if (o.dryRun) return 0;
-  const { removeModuleFromKernel, REMOVE_FORCE, REMOVE_NOLOG } = require('./insert') as typeof import('./insert');
   const wait = o.waitMsec ?? 0;
-  const flags = (o.force ? REMOVE_FORCE : 0) | (wait ? REMOVE_NOLOG : 0);
+  const remove = o.removeFromKernel ?? removeThroughInsert;
   let t0 = 0;
   let tend = 0;
   let interval = 0;
   let err: number;
   do {
-    err = removeModuleFromKernel(mod.ctx, mod, flags);
+    err = remove(mod, o.force === true, wait !== 0);
     if (err === -EEXIST) {
       if (!o.firstTime) err = 0;
       else o.report?.(`Module ${mod.name} is not in kernel.\n`);
