@@ -166,6 +166,14 @@ describe('names, aliases, builtin modules (-b/-k)', () => {
       { args: [...TREE, '/no/such/file.ko'] },
       { args: [...TREE, 'af_key.ko.xz'] },
       { args: ['-b', 'x'.repeat(4090), '-k', ref.KVER, 'af_key'] },
+      { args: ['-F', '', absPaths[0]] },
+      { args: [...TREE, '-F', 'name', 'ext4', 'af_key'] },
+      { args: ['--null', '--field=alias', absPaths[0]] },
+      { args: ['--author', '--description', '--license', '--parameters', '--filename', absPaths[0]] },
+      { args: [...TREE, '--modname', 'ext4', 'af-key', 'pci:v00001AF4d00001041sv*sd*bc*sc*i*'] },
+      { args: [...TREE, 'af_key', 'af_key', absPaths[0], absPaths[0]] },
+      { args: ['--', '-F', absPaths[0]] },
+      { args: [absPaths[0], '-F', 'license'] },
     ];
     const { kmod, ours } = await both('modinfo', cases);
     for (let i = 0; i < cases.length; i++) expectSame(cases[i], kmod[i], ours[i]);
@@ -178,7 +186,13 @@ describe('names, aliases, builtin modules (-b/-k)', () => {
   });
 
   it('-V prints kmod 34.2 version line (features line: see docs/compat.md), -h prints a usage', async () => {
-    const { kmod, ours } = await both('modinfo', [{ args: ['-V'] }, { args: ['-h'] }]);
+    const { kmod, ours } = await both('modinfo', [{ args: ['-V'] }, { args: ['-h'] }, { args: ['-h', '--bogus'] }, { args: ['--bogus', '-h'] }, { args: ['-V', absPaths[0]] }]);
+    // options act in order: help/version before a later bad option, after an earlier one
+    for (const i of [2, 3, 4]) {
+      expect(ours[i].status).toBe(kmod[i].status);
+      expect(ours[i].stderr).toBe(kmod[i].stderr);
+      expect(ours[i].stdout === '').toBe(kmod[i].stdout === '');
+    }
     expect(ours[0].stdout.split('\n')[0]).toBe(kmod[0].stdout.split('\n')[0]);
     expect(ours[0].stdout).toBe('kmod version 34.2\n+ZSTD +XZ +ZLIB +OPENSSL\n');
     expect(ours[0].status).toBe(kmod[0].status);
