@@ -2,26 +2,12 @@
 // own checks, order and messages (kernel/module/main.c), so the loader reads headers itself instead of
 // going through a parser that would reject bad input with different words.
 
+// the ELF constants the shared reader defines, plus the few only the kernel's loader looks at
+export { SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_RELA, SHT_NOBITS, SHT_REL, SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR, SHN_UNDEF, SHN_ABS, SHN_COMMON, STB_WEAK } from '../../file/elf';
 export const SHT_NULL = 0;
-export const SHT_PROGBITS = 1;
-export const SHT_SYMTAB = 2;
-export const SHT_STRTAB = 3;
-export const SHT_RELA = 4;
-export const SHT_NOBITS = 8;
-export const SHT_REL = 9;
-
-export const SHF_WRITE = 0x1;
-export const SHF_ALLOC = 0x2;
-export const SHF_EXECINSTR = 0x4;
 export const SHF_RELA_LIVEPATCH = 0x00100000;
 export const SHF_RO_AFTER_INIT = 0x00200000;
-
-export const SHN_UNDEF = 0;
 export const SHN_LIVEPATCH = 0xff20;
-export const SHN_ABS = 0xfff1;
-export const SHN_COMMON = 0xfff2;
-
-export const STB_WEAK = 2;
 
 export const EHDR_SIZE = 64;
 export const SHDR_SIZE = 64;

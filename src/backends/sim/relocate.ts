@@ -220,146 +220,93 @@ function relocImm(op: Op, view: DataView, loc: number, P: bigint, val: bigint, l
 /** Allocates a PLT entry (in .plt or .init.plt) for a branch that cannot reach; returns its address. */
 export type PltEmitter = (P: bigint, val: bigint) => bigint | undefined;
 
+/** How each arm64 relocation type is applied: the operation, the field, and whether overflow counts. */
+type Arm64Rule =
+  | { kind: 'data'; op: Op; bits: 16 | 32 | 64; check: boolean }
+  | { kind: 'movw'; op: Op; lsb: number; signed: boolean; check: boolean }
+  | { kind: 'imm'; op: Op; lsb: number; len: number; imm: ImmType; check: boolean }
+  | { kind: 'branch' };
+
+const data = (op: Op, bits: 16 | 32 | 64, check = true): Arm64Rule => ({ kind: 'data', op, bits, check });
+const movw = (op: Op, lsb: number, signed: boolean, check = true): Arm64Rule => ({ kind: 'movw', op, lsb, signed, check });
+const imm = (op: Op, lsb: number, len: number, t: ImmType, check = true): Arm64Rule => ({ kind: 'imm', op, lsb, len, imm: t, check });
+
+const ARM64_RULES = new Map<number, Arm64Rule>([
+  [R_AARCH64_ABS64, data('abs', 64, false)],
+  [R_AARCH64_ABS32, data('abs', 32)],
+  [R_AARCH64_ABS16, data('abs', 16)],
+  [R_AARCH64_PREL64, data('prel', 64, false)],
+  [R_AARCH64_PREL32, data('prel', 32)],
+  [R_AARCH64_PREL16, data('prel', 16)],
+  [R_AARCH64_MOVW_UABS_G0_NC, movw('abs', 0, false, false)],
+  [R_AARCH64_MOVW_UABS_G0, movw('abs', 0, false)],
+  [R_AARCH64_MOVW_UABS_G1_NC, movw('abs', 16, false, false)],
+  [R_AARCH64_MOVW_UABS_G1, movw('abs', 16, false)],
+  [R_AARCH64_MOVW_UABS_G2_NC, movw('abs', 32, false, false)],
+  [R_AARCH64_MOVW_UABS_G2, movw('abs', 32, false)],
+  // the top bits cannot overflow
+  [R_AARCH64_MOVW_UABS_G3, movw('abs', 48, false, false)],
+  [R_AARCH64_MOVW_SABS_G0, movw('abs', 0, true)],
+  [R_AARCH64_MOVW_SABS_G1, movw('abs', 16, true)],
+  [R_AARCH64_MOVW_SABS_G2, movw('abs', 32, true)],
+  [R_AARCH64_MOVW_PREL_G0_NC, movw('prel', 0, false, false)],
+  [R_AARCH64_MOVW_PREL_G0, movw('prel', 0, true)],
+  [R_AARCH64_MOVW_PREL_G1_NC, movw('prel', 16, false, false)],
+  [R_AARCH64_MOVW_PREL_G1, movw('prel', 16, true)],
+  [R_AARCH64_MOVW_PREL_G2_NC, movw('prel', 32, false, false)],
+  [R_AARCH64_MOVW_PREL_G2, movw('prel', 32, true)],
+  [R_AARCH64_MOVW_PREL_G3, movw('prel', 48, true, false)],
+  [R_AARCH64_LD_PREL_LO19, imm('prel', 2, 19, 'imm19')],
+  [R_AARCH64_ADR_PREL_LO21, imm('prel', 0, 21, 'adr')],
+  // CPUs without erratum 843419: a plain ADRP
+  [R_AARCH64_ADR_PREL_PG_HI21_NC, imm('page', 12, 21, 'adr', false)],
+  [R_AARCH64_ADR_PREL_PG_HI21, imm('page', 12, 21, 'adr')],
+  [R_AARCH64_ADD_ABS_LO12_NC, imm('abs', 0, 12, 'imm12', false)],
+  [R_AARCH64_LDST8_ABS_LO12_NC, imm('abs', 0, 12, 'imm12', false)],
+  [R_AARCH64_LDST16_ABS_LO12_NC, imm('abs', 1, 11, 'imm12', false)],
+  [R_AARCH64_LDST32_ABS_LO12_NC, imm('abs', 2, 10, 'imm12', false)],
+  [R_AARCH64_LDST64_ABS_LO12_NC, imm('abs', 3, 9, 'imm12', false)],
+  [R_AARCH64_LDST128_ABS_LO12_NC, imm('abs', 4, 8, 'imm12', false)],
+  [R_AARCH64_TSTBR14, imm('prel', 2, 14, 'imm14')],
+  [R_AARCH64_CONDBR19, imm('prel', 2, 19, 'imm19')],
+  [R_AARCH64_JUMP26, { kind: 'branch' }],
+  [R_AARCH64_CALL26, { kind: 'branch' }],
+]);
+
 /**
  * One arm64 RELA entry. Returns 0 or -ENOEXEC after logging what the kernel logs ("Modules: " prefix).
  */
 export function relocateArm64(view: DataView, loc: number, Pn: number, type: number, valn: number, modName: string, log: RelocLog, emitPlt: PltEmitter): number {
+  if (type === R_ARM_NONE || type === R_AARCH64_NONE) return 0;
+  const rule = ARM64_RULES.get(type);
+  if (!rule) {
+    log(3, `Modules: module ${modName}: unsupported RELA relocation: ${type}`);
+    return -ENOEXEC;
+  }
   const P = BigInt(Pn);
   let val = BigInt(valn);
+  let ovf: number;
   let check = true;
-  let ovf = 0;
-  switch (type) {
-    case R_ARM_NONE:
-    case R_AARCH64_NONE:
-      return 0;
-    case R_AARCH64_ABS64:
-      check = false;
-      ovf = relocData('abs', view, loc, P, val, 64);
-      break;
-    case R_AARCH64_ABS32:
-      ovf = relocData('abs', view, loc, P, val, 32);
-      break;
-    case R_AARCH64_ABS16:
-      ovf = relocData('abs', view, loc, P, val, 16);
-      break;
-    case R_AARCH64_PREL64:
-      check = false;
-      ovf = relocData('prel', view, loc, P, val, 64);
-      break;
-    case R_AARCH64_PREL32:
-      ovf = relocData('prel', view, loc, P, val, 32);
-      break;
-    case R_AARCH64_PREL16:
-      ovf = relocData('prel', view, loc, P, val, 16);
-      break;
-    case R_AARCH64_MOVW_UABS_G0_NC:
-    case R_AARCH64_MOVW_UABS_G0:
-      check = type === R_AARCH64_MOVW_UABS_G0;
-      ovf = relocMovw('abs', view, loc, P, val, 0, false);
-      break;
-    case R_AARCH64_MOVW_UABS_G1_NC:
-    case R_AARCH64_MOVW_UABS_G1:
-      check = type === R_AARCH64_MOVW_UABS_G1;
-      ovf = relocMovw('abs', view, loc, P, val, 16, false);
-      break;
-    case R_AARCH64_MOVW_UABS_G2_NC:
-    case R_AARCH64_MOVW_UABS_G2:
-      check = type === R_AARCH64_MOVW_UABS_G2;
-      ovf = relocMovw('abs', view, loc, P, val, 32, false);
-      break;
-    case R_AARCH64_MOVW_UABS_G3:
-      check = false;
-      ovf = relocMovw('abs', view, loc, P, val, 48, false);
-      break;
-    case R_AARCH64_MOVW_SABS_G0:
-      ovf = relocMovw('abs', view, loc, P, val, 0, true);
-      break;
-    case R_AARCH64_MOVW_SABS_G1:
-      ovf = relocMovw('abs', view, loc, P, val, 16, true);
-      break;
-    case R_AARCH64_MOVW_SABS_G2:
-      ovf = relocMovw('abs', view, loc, P, val, 32, true);
-      break;
-    case R_AARCH64_MOVW_PREL_G0_NC:
-      check = false;
-      ovf = relocMovw('prel', view, loc, P, val, 0, false);
-      break;
-    case R_AARCH64_MOVW_PREL_G0:
-      ovf = relocMovw('prel', view, loc, P, val, 0, true);
-      break;
-    case R_AARCH64_MOVW_PREL_G1_NC:
-      check = false;
-      ovf = relocMovw('prel', view, loc, P, val, 16, false);
-      break;
-    case R_AARCH64_MOVW_PREL_G1:
-      ovf = relocMovw('prel', view, loc, P, val, 16, true);
-      break;
-    case R_AARCH64_MOVW_PREL_G2_NC:
-      check = false;
-      ovf = relocMovw('prel', view, loc, P, val, 32, false);
-      break;
-    case R_AARCH64_MOVW_PREL_G2:
-      ovf = relocMovw('prel', view, loc, P, val, 32, true);
-      break;
-    case R_AARCH64_MOVW_PREL_G3:
-      check = false;
-      ovf = relocMovw('prel', view, loc, P, val, 48, true);
-      break;
-    case R_AARCH64_LD_PREL_LO19:
-      ovf = relocImm('prel', view, loc, P, val, 2, 19, 'imm19');
-      break;
-    case R_AARCH64_ADR_PREL_LO21:
-      ovf = relocImm('prel', view, loc, P, val, 0, 21, 'adr');
-      break;
-    case R_AARCH64_ADR_PREL_PG_HI21_NC:
-    case R_AARCH64_ADR_PREL_PG_HI21:
-      // CPUs without erratum 843419: a plain ADRP
-      check = type === R_AARCH64_ADR_PREL_PG_HI21;
-      ovf = relocImm('page', view, loc, P, val, 12, 21, 'adr');
-      break;
-    case R_AARCH64_ADD_ABS_LO12_NC:
-    case R_AARCH64_LDST8_ABS_LO12_NC:
-      check = false;
-      ovf = relocImm('abs', view, loc, P, val, 0, 12, 'imm12');
-      break;
-    case R_AARCH64_LDST16_ABS_LO12_NC:
-      check = false;
-      ovf = relocImm('abs', view, loc, P, val, 1, 11, 'imm12');
-      break;
-    case R_AARCH64_LDST32_ABS_LO12_NC:
-      check = false;
-      ovf = relocImm('abs', view, loc, P, val, 2, 10, 'imm12');
-      break;
-    case R_AARCH64_LDST64_ABS_LO12_NC:
-      check = false;
-      ovf = relocImm('abs', view, loc, P, val, 3, 9, 'imm12');
-      break;
-    case R_AARCH64_LDST128_ABS_LO12_NC:
-      check = false;
-      ovf = relocImm('abs', view, loc, P, val, 4, 8, 'imm12');
-      break;
-    case R_AARCH64_TSTBR14:
-      ovf = relocImm('prel', view, loc, P, val, 2, 14, 'imm14');
-      break;
-    case R_AARCH64_CONDBR19:
-      ovf = relocImm('prel', view, loc, P, val, 2, 19, 'imm19');
-      break;
-    case R_AARCH64_JUMP26:
-    case R_AARCH64_CALL26: {
-      const insn = view.getUint32(loc, true);
+  if (rule.kind === 'data') {
+    ovf = relocData(rule.op, view, loc, P, val, rule.bits);
+    check = rule.check;
+  } else if (rule.kind === 'movw') {
+    ovf = relocMovw(rule.op, view, loc, P, val, rule.lsb, rule.signed);
+    check = rule.check;
+  } else if (rule.kind === 'imm') {
+    ovf = relocImm(rule.op, view, loc, P, val, rule.lsb, rule.len, rule.imm);
+    check = rule.check;
+  } else {
+    // a branch out of reach goes through a PLT entry of the module
+    const insn = view.getUint32(loc, true);
+    ovf = relocImm('prel', view, loc, P, val, 2, 26, 'imm26');
+    if (ovf === -ERANGE) {
+      const plt = emitPlt(P, val);
+      if (plt === undefined) return -ENOEXEC;
+      view.setUint32(loc, insn, true);
+      val = plt;
       ovf = relocImm('prel', view, loc, P, val, 2, 26, 'imm26');
-      if (ovf === -ERANGE) {
-        const plt = emitPlt(P, val);
-        if (plt === undefined) return -ENOEXEC;
-        view.setUint32(loc, insn, true);
-        val = plt;
-        ovf = relocImm('prel', view, loc, P, val, 2, 26, 'imm26');
-      }
-      break;
     }
-    default:
-      log(3, `Modules: module ${modName}: unsupported RELA relocation: ${type}`);
-      return -ENOEXEC;
   }
   if (check && ovf === -ERANGE) {
     log(3, `Modules: module ${modName}: overflow in relocation type ${type} val ${hex64(val)}`);

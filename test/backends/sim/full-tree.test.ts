@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { reference, repoRoot } from '../../support/reference';
+import { debianKernel } from './support';
 
 const dist = path.join(repoRoot, 'dist');
 const { Context } = require(path.join(dist, 'context.js')) as typeof import('../../../src/context');
@@ -31,15 +32,7 @@ describe('the whole Debian tree in the simulated kernel', () => {
   it('every module loads through modprobe (with dependencies and softdeps) and is removed again', () => {
     const names = treeModules();
     expect(names.length).toBe(1138);
-    const sim = createSimBackend({}, {
-      stateDir: path.join(work, 'state'),
-      env: {},
-      kernelVersion: ref.KVER,
-      moduleDir: moddir,
-      symvers: ref.SYMVERS,
-      config: path.join(ref.KTREE, 'boot', `config-${ref.KVER}`),
-      vmlinuz: ref.VMLINUZ,
-    });
+    const sim = createSimBackend({}, { stateDir: path.join(work, 'state'), ...debianKernel(ref) });
     const emptyConf = path.join(work, 'conf');
     fs.mkdirSync(emptyConf);
     const errors: string[] = [];

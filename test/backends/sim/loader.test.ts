@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { reference, repoRoot } from '../../support/reference';
+import { debianKernel } from './support';
 
 const dist = path.join(repoRoot, 'dist');
 const { createSimBackend, SimBackend } = require(path.join(dist, 'backends/sim/index.js')) as typeof import('../../../src/backends/sim');
@@ -26,16 +27,7 @@ const COMPRESSED = 4;
 type Sim = InstanceType<typeof SimBackend>;
 
 function kernel(extra: Record<string, unknown> = {}): Sim {
-  return createSimBackend({}, {
-    stateDir: fs.mkdtempSync(path.join(work, 'state-')),
-    env: {},
-    kernelVersion: ref.KVER,
-    moduleDir: moddir,
-    symvers: ref.SYMVERS,
-    config: path.join(ref.KTREE, 'boot', `config-${ref.KVER}`),
-    vmlinuz: ref.VMLINUZ,
-    ...extra,
-  });
+  return createSimBackend({}, { stateDir: fs.mkdtempSync(path.join(work, 'state-')), ...debianKernel(ref), ...extra });
 }
 
 const mod = (rel: string): string => path.join(moddir, rel);

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { reference, repoRoot } from '../../support/reference';
+import { debianKernel } from './support';
 
 const dist = path.join(repoRoot, 'dist');
 const { createSimBackend, SimBackend } = require(path.join(dist, 'backends/sim/index.js')) as typeof import('../../../src/backends/sim');
@@ -18,14 +19,7 @@ const moddir = path.join(ref.KTREE, 'lib/modules', ref.KVER);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-simstate-'));
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
-const kernelOpts = {
-  env: {},
-  kernelVersion: ref.KVER,
-  moduleDir: moddir,
-  symvers: ref.SYMVERS,
-  config: path.join(ref.KTREE, 'boot', `config-${ref.KVER}`),
-  vmlinuz: ref.VMLINUZ,
-};
+const kernelOpts = debianKernel(ref);
 
 /** Modules without dependencies, for loading in any order. */
 function leafModules(n: number): string[] {
