@@ -56,7 +56,7 @@ else
       fetch "$uri/dists/$suite/$comp/binary-$arch/Packages.xz" "$pk.xz" && xz -dc "$pk.xz" > "$pk" || continue
     fi
     awk -v f="$flavour" -v u="$uri" '/^Package: /{p=$2} /^Filename: /{fn=$2} /^SHA256: /{h=$2}
-      /^$/{ if (p ~ ("^linux-image-[0-9].*-" f "$")) print p, u "/" fn, h; p="" }' "$pk"
+      /^$/{ if (p ~ ("^linux-image-[0-9][^-]*-" f "$")) print p, u "/" fn, h; p="" }' "$pk"
   done < "$CACHE/apt-trixie/etc/sources.list" | sort -V | tail -1 > "$APT/chosen"
   read -r img url sha < "$APT/chosen" || { log "no $meta image for $arch"; exit 1; }
   kver=${img#linux-image-}

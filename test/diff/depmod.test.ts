@@ -1,7 +1,7 @@
 // Differential suite: kmodts depmod against kmod 34.2's depmod on real Debian module trees:
 //   - the Debian 6.12 cloud-amd64 tree (.ko.xz), options -n, -E/-e, -F/-e, -v, -w;
 //   - the same tree recompressed with zstd and with gzip (compared with the .xz result modulo extension);
-//   - the Debian s390x tree (64-bit big-endian modules), fetched by scripts/fetch-tree.sh;
+//   - the Debian s390x (64-bit big-endian) and armhf (32-bit) trees, fetched by scripts/fetch-tree.sh;
 //   - kmod's own modprobe reading kmodts' indexes: `modprobe -D` of every module as with kmod's indexes.
 // Every output file must be byte-identical, and stdout, stderr and exit status identical.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -146,9 +146,12 @@ describe('depmod on the Debian 6.12 cloud-amd64 tree (kmod 34.2 differential)', 
   });
 });
 
-describe('depmod on the Debian s390x tree (64-bit big-endian modules; kmod 34.2 differential)', () => {
-  it('writes the 11 files byte-identical to kmod', async () => {
-    const out = execFileSync('bash', [path.join(repoRoot, 'scripts/fetch-tree.sh'), 's390x', 'linux-image-s390x'], {
+describe.each([
+  ['s390x', 'linux-image-s390x', 'ELF64 big-endian', [2, 2]],
+  ['armhf', 'linux-image-armmp', 'ELF32 little-endian', [1, 1]],
+] as const)('depmod on the Debian %s tree (kmod 34.2 differential)', (arch, meta, kind, ident) => {
+  it(`writes the 11 files byte-identical to kmod (${kind} modules)`, async () => {
+    const out = execFileSync('bash', [path.join(repoRoot, 'scripts/fetch-tree.sh'), arch, meta], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -157,16 +160,16 @@ describe('depmod on the Debian s390x tree (64-bit big-endian modules; kmod 34.2 
     const src = path.join(ktree, 'lib/modules', kver);
     const head = fs.readFileSync(moduleFiles(path.join(src, 'kernel')).find((f) => f.endsWith('.ko.xz'))!);
     expect(head.length).toBeGreaterThan(0);
-    const tree = copyTree(src, kver, 's390x');
+    const tree = copyTree(src, kver, arch);
     const r = await runBoth(['-C', '/dev/null', '-b', tree.root, kver], tree.moddir);
     expect(r.kmodts).toEqual(r.kmod);
     expect(r.kmod.status).toBe(0);
     expect(differingFiles(r.kmodFiles, r.kmodtsFiles)).toEqual([]);
     expect(text(r.kmodtsFiles.get('modules.dep')).split('\n').length).toBeGreaterThan(1000);
-    // the modules really are big-endian ELF64 (EI_CLASS 2, EI_DATA 2)
+    // the modules really are of that kind (EI_CLASS, EI_DATA)
     const { decompress } = require(path.join(repoRoot, 'dist/file/decompress.js')) as typeof import('../../src/file/decompress');
     const elf = decompress(head, 'x');
-    expect([elf[4], elf[5]]).toEqual([2, 2]);
+    expect([elf[4], elf[5]]).toEqual([...ident]);
     expect(DEPMOD_FILES.every((f) => r.kmodtsFiles.get(f) !== null)).toBe(true);
   });
 });
