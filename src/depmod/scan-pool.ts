@@ -9,7 +9,10 @@ import type { ModuleScan } from './module-scan';
 import type { ScanReply, ScanRequest } from './scan-worker';
 
 export interface ScanOptions {
-  /** worker threads; 0 scans on the calling thread. Default: available parallelism (at most 8). */
+  /**
+   * worker threads besides the calling thread, which scans too; 0 scans on the calling thread only.
+   * Default: available parallelism - 1 (at most 7).
+   */
   threads?: number;
   /** called as modules complete */
   onProgress?: (done: number, total: number) => void;
@@ -45,7 +48,7 @@ export interface ScanPool {
 }
 
 export function startScanPool(opts: ScanOptions = {}): ScanPool {
-  const wanted = opts.threads ?? Math.min(8, os.availableParallelism());
+  const wanted = opts.threads ?? Math.min(7, os.availableParallelism() - 1);
   const script = wanted > 0 ? workerScript() : undefined;
   let workers: Worker[] = [];
   if (script !== undefined) {
@@ -84,18 +87,33 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
         if (err !== undefined) reject(err);
         else resolve(results);
       };
-      const feed = (w: Worker): void => {
-        if (next >= paths.length) return;
+      const takeBatch = (): number[] => {
         const ids: number[] = [];
-        const batch: string[] = [];
         let bytes = 0;
         for (; next < paths.length && ids.length < BATCH && bytes < BATCH_BYTES; next++) {
           const i = order[next];
           ids.push(i);
-          batch.push(paths[i]);
           bytes += sizes[i];
         }
-        w.postMessage({ ids, paths: batch } satisfies ScanRequest);
+        return ids;
+      };
+      const feed = (w: Worker): void => {
+        if (next >= paths.length) return;
+        const ids = takeBatch();
+        w.postMessage({ ids, paths: ids.map((i) => paths[i]) } satisfies ScanRequest);
+      };
+      const scanHere = async (): Promise<void> => {
+        // this thread takes batches from the same queue, yielding between them so that the workers'
+        // replies are collected and they are fed again without waiting
+        const { scanModuleFile } = require('./scan-worker') as typeof import('./scan-worker');
+        while (next < paths.length && !settled) {
+          const ids = takeBatch();
+          for (const i of ids) results[i] = scanModuleFile(paths[i]);
+          done += ids.length;
+          opts.onProgress?.(done, paths.length);
+          if (done === paths.length) finish();
+          await new Promise<void>((r) => setImmediate(r));
+        }
       };
       for (const w of workers) {
         w.ref();
@@ -110,10 +128,11 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
         w.on('exit', (code) => {
           if (done < paths.length) finish(new Error(`depmod scan thread exited (${code}) before the scan was complete`));
         });
-        // two batches in flight per thread keep it busy while this thread collects results
+        // two batches in flight per thread keep it busy while this thread scans and collects results
         feed(w);
         feed(w);
       }
+      scanHere().catch((err) => finish(err));
     });
   };
   return { scan, close };
