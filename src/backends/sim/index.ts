@@ -208,18 +208,30 @@ export class SimBackend implements Backend {
       const g: KernelGlobals = JSON.parse(JSON.stringify(st.data.g)) as KernelGlobals;
       const force = (flags & O_TRUNC) !== 0 && spec.switches.forceUnload;
       const lines: [number, string][] = [];
-      if (mod.init && !mod.exit) {
-        if (!force) throw new KmodError(EBUSY);
+      const forced = (): void => {
         // add_taint(TAINT_FORCED_RMMOD, LOCKDEP_NOW_UNRELIABLE)
         if (g.debugLocks) {
           g.debugLocks = false;
           lines.push([4, 'Disabling lock debugging due to kernel taint']);
         }
         g.taint |= 1 << TAINT_FORCED_RMMOD;
+      };
+      if (mod.init && !mod.exit) {
+        if (!force) throw new KmodError(EBUSY);
+        forced();
+      } else if (this.runtimeRefs(spec, mod) > 0) {
+        // try_stop_module(): someone still holds a reference
+        if (!force) throw new KmodError(EAGAIN);
+        forced();
       }
       g.lastUnloaded = mod.name;
       this.store.commit({ op: 'unload', name: mod.name, g }, this.kmsgLines(st, g, lines));
     });
+  }
+
+  /** references a module holds at run time, as the spec declares them */
+  private runtimeRefs(spec: KernelSpec, m: ModuleRecord): number {
+    return spec.runtimeRefs?.[m.name] ?? spec.runtimeRefs?.[m.name.replace(/_/g, '-')] ?? 0;
   }
 
   private module(name: string): ModuleRecord | undefined {
@@ -243,7 +255,7 @@ export class SimBackend implements Backend {
 
   refcnt(name: string): number | undefined {
     const m = this.module(name);
-    return m ? moduleRefcount(m) : undefined;
+    return m ? moduleRefcount(m) + this.runtimeRefs(this.spec(), m) : undefined;
   }
 
   holders(name: string): string[] {
@@ -254,10 +266,11 @@ export class SimBackend implements Backend {
   procModules(): ProcModule[] | undefined {
     const st = this.store.current();
     if (!st) return [];
+    const spec = st.data.spec;
     return st.data.modules.map((m) => ({
       name: m.name,
       size: m.size,
-      refcnt: m.state === 'going' ? -1 : moduleRefcount(m),
+      refcnt: m.state === 'going' ? -1 : moduleRefcount(m) + this.runtimeRefs(spec, m),
       users: m.init && !m.exit ? [...m.users, '[permanent]'] : [...m.users],
       state: m.state === 'coming' ? 'Loading' : m.state === 'going' ? 'Unloading' : 'Live',
       address: '0x' + BigInt.asUintN(64, BigInt(m.text)).toString(16).padStart(16, '0'),
@@ -287,7 +300,7 @@ export class SimBackend implements Backend {
       case 'initstate':
         return m.state + '\n';
       case 'refcnt':
-        return `${moduleRefcount(m)}\n`;
+        return `${moduleRefcount(m) + this.runtimeRefs(this.spec(), m)}\n`;
       case 'coresize':
         return `${m.coresize}\n`;
       case 'initsize':

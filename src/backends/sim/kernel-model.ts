@@ -51,6 +51,8 @@ export interface KernelSpec {
   moduleBlacklist: string[];
   /** modules whose init() returns this errno (what static analysis cannot know) */
   initErrors: Record<string, number>;
+  /** references modules hold at run time (taken by their init or by users), which holders do not show */
+  runtimeRefs?: Record<string, number>;
   /** bytes of the reserved per-cpu area shared by all modules (PERCPU_MODULE_RESERVE) */
   percpuReserve: number;
 }
@@ -75,6 +77,7 @@ export interface SimKernelOptions {
   modulesDisabled?: boolean;
   moduleBlacklist?: string[];
   initErrors?: Record<string, number>;
+  runtimeRefs?: Record<string, number>;
   percpuReserve?: number;
 }
 
@@ -83,7 +86,7 @@ export interface SimKernelOptions {
  * KMODTS_SIM_ROOT, KMODTS_SIM_KVER, KMODTS_SIM_MODDIR, KMODTS_SIM_SYMVERS, KMODTS_SIM_CONFIG,
  * KMODTS_SIM_VERMAGIC, KMODTS_SIM_VMLINUZ, KMODTS_SIM_KEYS ("a.pem,b.der"), KMODTS_SIM_ARCH, KMODTS_SIM_SET ("CONFIG_A=y,CONFIG_B=n"), KMODTS_SIM_SIG_ENFORCE,
  * KMODTS_SIM_LOCKDOWN, KMODTS_SIM_MODULES_DISABLED, KMODTS_SIM_MODULE_BLACKLIST ("a,b"),
- * KMODTS_SIM_INIT_ERRORS ("mod=19,other=22"), KMODTS_SIM_PERCPU_RESERVE (bytes).
+ * KMODTS_SIM_INIT_ERRORS ("mod=19,other=22"), KMODTS_SIM_REFS ("mod=1"), KMODTS_SIM_PERCPU_RESERVE (bytes).
  */
 export function simOptionsFromEnv(env: NodeJS.ProcessEnv): SimKernelOptions {
   const o: SimKernelOptions = {};
@@ -122,6 +125,14 @@ export function simOptionsFromEnv(env: NodeJS.ProcessEnv): SimKernelOptions {
     for (const item of ie.split(',')) {
       const m = /^\s*([^=\s]+)=(-?\d+)\s*$/.exec(item);
       if (m) o.initErrors[m[1]] = Math.abs(Number(m[2]));
+    }
+  }
+  const refs = str('KMODTS_SIM_REFS');
+  if (refs !== undefined) {
+    o.runtimeRefs = {};
+    for (const item of refs.split(',')) {
+      const m = /^\s*([^=\s]+)=(\d+)\s*$/.exec(item);
+      if (m) o.runtimeRefs[m[1]] = Number(m[2]);
     }
   }
   const pr = str('KMODTS_SIM_PERCPU_RESERVE');
@@ -262,6 +273,7 @@ export function resolveKernelSpec(opts: SimKernelOptions): KernelSpec {
     switches,
     moduleBlacklist: opts.moduleBlacklist ?? [],
     initErrors: opts.initErrors ?? {},
+    ...(opts.runtimeRefs !== undefined ? { runtimeRefs: opts.runtimeRefs } : {}),
     percpuReserve: opts.percpuReserve ?? 8192,
   };
 }

@@ -110,6 +110,18 @@ describe('loading', () => {
     expect(logOf(b)).toEqual(['Disabling lock debugging due to kernel taint']);
   });
 
+  it('run-time references given by the spec count in refcnt and stop delete_module unless forced', () => {
+    const b = kernel({ runtimeRefs: { dummy: 2 } });
+    b.finitModule(DUMMY, '', COMPRESSED);
+    expect(b.refcnt('dummy')).toBe(2);
+    expect(b.readModuleAttr('dummy', 'refcnt')).toBe('2\n');
+    expect(b.procModulesText()).toMatch(/^dummy 12288 2 - Live /);
+    expect(errnoOf(() => b.deleteModule('dummy', O_NONBLOCK))).toBe(11);
+    b.deleteModule('dummy', O_NONBLOCK | O_TRUNC);
+    expect(b.procModules()).toEqual([]);
+    expect(b.tainted() & (1 << 3)).toBe(1 << 3);
+  });
+
   it('a second load of the same module is EEXIST, after the vermagic and layout checks', () => {
     const b = kernel();
     b.finitModule(DUMMY, '', COMPRESSED);
