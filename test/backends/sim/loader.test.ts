@@ -228,4 +228,35 @@ describe('loading', () => {
     expect(b.procModules()).toEqual([]);
     expect(b.kernelLog().map((r) => r.text)).toEqual([`Linux version ${ref.KVER} (kmodts simulated kernel)`]);
   });
+
+  it('corrupt images (random bytes in the headers, section table and body, cuts) fail with a KmodError, never a crash', () => {
+    const { KmodError } = require(path.join(dist, 'errors.js')) as typeof import('../../../src/errors');
+    const img = unsigned('kernel/drivers/net/dummy.ko.xz');
+    const shoff = Number(img.readBigUInt64LE(0x28));
+    const b = kernel();
+    let seed = 12345;
+    const rnd = (): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x7fffffff;
+    };
+    let refused = 0;
+    for (let i = 0; i < 600; i++) {
+      const m = Buffer.from(img);
+      for (let k = 1 + Math.floor(rnd() * 4); k > 0; k--) {
+        const r = rnd();
+        const off = r < 0.3 ? Math.floor(rnd() * 64) : r < 0.7 ? shoff + Math.floor(rnd() * (m.length - shoff)) : Math.floor(rnd() * m.length);
+        m[off] = Math.floor(rnd() * 256);
+      }
+      const input = rnd() < 0.1 ? m.subarray(0, Math.floor(rnd() * m.length)) : m;
+      try {
+        b.initModule(input, '');
+        for (const p of b.procModules() ?? []) b.deleteModule(p.name, O_TRUNC);
+      } catch (err) {
+        expect(err).toBeInstanceOf(KmodError);
+        refused++;
+      }
+    }
+    expect(refused).toBeGreaterThan(100);
+  });
 });
+
