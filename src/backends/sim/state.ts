@@ -154,6 +154,37 @@ export class KernelState {
   }
 }
 
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isRecord(m: unknown): m is ModuleRecord {
+  return isObject(m) && typeof m.name === 'string' && Array.isArray(m.users) && Array.isArray(m.uses) && Array.isArray(m.exports) && Array.isArray(m.mem);
+}
+
+function isGlobals(g: unknown): g is KernelGlobals {
+  return isObject(g) && typeof g.taint === 'number' && Array.isArray(g.once) && typeof g.seq === 'number';
+}
+
+function isStateData(s: unknown): s is KernelStateData {
+  return isObject(s) && isObject(s.spec) && isGlobals(s.g) && Array.isArray(s.modules) && s.modules.every(isRecord);
+}
+
+function isOp(op: Op): boolean {
+  switch (op.op) {
+    case 'load':
+      return isRecord(op.m) && isGlobals(op.g);
+    case 'unload':
+      return typeof op.name === 'string' && isGlobals(op.g);
+    case 'globals':
+      return isGlobals(op.g);
+    case 'spec':
+      return isObject(op.spec);
+    default:
+      return false;
+  }
+}
+
 /** Where the state lives when nothing says: $XDG_STATE_HOME/kmodts/sim, else ~/.local/state/kmodts/sim. */
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
   const base = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(env.HOME || os.homedir(), '.local/state');
@@ -251,12 +282,17 @@ export class SimStore {
           // a line torn by a crash: the change it carried never happened
           continue;
         }
-        if (op.op === 'snap') {
-          this.state = new KernelState(op.s);
-          this.opsSinceSnap = 0;
-        } else if (this.state) {
-          this.state.apply(op);
-          this.opsSinceSnap++;
+        try {
+          if (op.op === 'snap') {
+            if (!isStateData(op.s)) continue;
+            this.state = new KernelState(op.s);
+            this.opsSinceSnap = 0;
+          } else if (this.state && isOp(op)) {
+            this.state.apply(op);
+            this.opsSinceSnap++;
+          }
+        } catch {
+          // a line that does not describe a change (edited or damaged by hand): skipped
         }
       }
       this.offset += end + 1;

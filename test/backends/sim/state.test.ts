@@ -80,6 +80,20 @@ describe('state directory', () => {
     for (const line of journal.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
   });
 
+  it('damaged or foreign journal lines are skipped; an unreadable snapshot means a fresh boot', () => {
+    const state = path.join(work, 'damaged');
+    const b = createSimBackend({}, { ...kernelOpts, stateDir: state });
+    b.finitModule(path.join(moddir, 'kernel/drivers/net/dummy.ko.xz'), '', 4);
+    const journal = path.join(state, 'state.jsonl');
+    fs.appendFileSync(journal, '{"op":"load"}\n[1,2]\nnot json\n{"op":"unload","name":7,"g":null}\n');
+    expect(new SimBackend(state).procModules()?.map((p) => p.name)).toEqual(['dummy']);
+    fs.writeFileSync(journal, '{"op":"snap","s":{"modules":"x"}}\n');
+    const c = createSimBackend({}, { ...kernelOpts, stateDir: state });
+    expect(c.procModules()).toEqual([]);
+    c.finitModule(path.join(moddir, 'kernel/drivers/net/ifb.ko.xz'), '', 4);
+    expect(new SimBackend(state).procModules()?.map((p) => p.name)).toEqual(['ifb']);
+  });
+
   it('compaction rewrites the journal without changing the state', () => {
     const state = path.join(work, 'compact');
     const b = createSimBackend({}, { ...kernelOpts, stateDir: state });
