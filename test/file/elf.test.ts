@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FormatError, KmodError } from '../../src/errors';
 import { Elf, SHT_RELA, SHT_REL } from '../../src/file/elf';
+import { openModuleFile } from '../../src/file/module-file';
 import { dependencySymbols, exportedSymbols, kernelSymbolExports, modinfoPairs, modinfoStrings, modversions, thisModuleName } from '../../src/file/module-elf';
 import { moduleDir } from '../support/reference';
 import { buildTinyElf, strings, symtab, versions, type TinyElf } from '../support/tiny-elf';
@@ -250,5 +251,23 @@ describe('a real module (Debian 6.12 af_key)', () => {
     const k = kernelSymbolExports(failover);
     expect(k.map((e) => e.symbol).sort()).toEqual(exportedSymbols(failover).map((e) => e.symbol).sort());
     expect(k.every((e) => e.gpl && e.namespace === '' && e.crc === exportedSymbols(failover).find((x) => x.symbol === e.symbol)?.crc)).toBe(true);
+  });
+});
+
+describe('every module of the Debian 6.12 tree', () => {
+  it('parses all tables (symbols, relocations, dependencies, kernel symbol tables); this_module name = modinfo name', () => {
+    const files = execFileSync('find', [moduleDir(), '-name', '*.ko.xz'], { encoding: 'utf8' }).trim().split('\n');
+    expect(files.length).toBe(1138);
+    let relocations = 0;
+    for (const f of files) {
+      const m = openModuleFile(f);
+      const elf = m.elf;
+      expect(elf.symbols().length).toBeGreaterThan(0);
+      relocations += elf.relocations().reduce((n, r) => n + r.entries.length, 0);
+      dependencySymbols(elf);
+      kernelSymbolExports(elf);
+      expect(m.thisModuleName()).toBe(Object.fromEntries(m.modinfo()).name);
+    }
+    expect(relocations).toBeGreaterThan(1_000_000);
   });
 });
