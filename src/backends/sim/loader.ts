@@ -169,22 +169,24 @@ export function loadModule(ctx: LoadContext, image: Uint8Array, uargs: string, f
 
   // ---- module_sig_check ------------------------------------------------------------------------
   let sigOk = false;
-  {
+  // without CONFIG_MODULE_SIG there is no check at all: a signature is just trailing bytes
+  if (sw.moduleSig) {
     let err = ENODATA;
     const mangled = (flags & (MODULE_INIT_IGNORE_MODVERSIONS | MODULE_INIT_IGNORE_VERMAGIC)) !== 0;
     if (!mangled && len > SIG_MAGIC.length && latin1(image, len - SIG_MAGIC.length, len) === SIG_MAGIC) {
       len -= SIG_MAGIC.length;
       err = verifySignature(image, len, log, ctx.keys, ctx.keyCacheDir);
-      if (err === 0) {
+      // mod_verify_sig() drops the signature from the length once the trailer is well formed
+      if (err === 0 || err === ENOKEY || err === EKEYREJECTED) {
         const sigLen = new DataView(image.buffer, image.byteOffset + len - 4, 4).getUint32(0, false);
         len -= sigLen + 12;
-        sigOk = true;
+        sigOk = err === 0;
       }
     }
     if (!sigOk) {
       const reason = err === ENODATA ? 'unsigned module' : err === ENOPKG ? 'module with unsupported crypto' : err === ENOKEY ? 'module with unavailable key' : undefined;
       if (reason === undefined) fail(err);
-      if (sw.moduleSig && sw.sigEnforce) {
+      if (sw.sigEnforce) {
         log(5, `Loading of ${reason} is rejected`);
         fail(EKEYREJECTED);
       }
