@@ -23,12 +23,12 @@ function moduleNames(): string[] {
     .map((l) => path.basename(l.slice(0, l.indexOf(':'))).replace(/\..*$/, ''));
 }
 
-/** A device string the glob pattern matches: '*' -> "X1", '?' -> 'q', [set] -> its first character. */
-export function concreteFromPattern(p: string): string {
+/** A device string the glob pattern matches: '*' -> star (default "X1"), '?' -> 'q', [set] -> its first character. */
+export function concreteFromPattern(p: string, star = 'X1'): string {
   let out = '';
   for (let i = 0; i < p.length; i++) {
     const c = p[i];
-    if (c === '*') out += 'X1';
+    if (c === '*') out += star;
     else if (c === '?') out += 'q';
     else if (c === '[') {
       const close = p.indexOf(']', i + 2);
@@ -46,12 +46,12 @@ export function concreteFromPattern(p: string): string {
   return out;
 }
 
-function aliasStrings(): string[] {
+function aliasStrings(star?: string): string[] {
   return fs
     .readFileSync(path.join(MODDIR, 'modules.alias'), 'latin1')
     .split('\n')
     .filter((l) => l.startsWith('alias '))
-    .map((l) => concreteFromPattern(l.split(' ')[1]));
+    .map((l) => concreteFromPattern(l.split(' ')[1], star));
 }
 
 // ---- a fake /sys/module with some loaded, busy, coming and odd modules ------------------------
@@ -133,6 +133,7 @@ function families(): Family[] {
     { name: '-R <every module>', cases: mods.map((m) => t('-R', m)) },
     { name: '-D <every modules.alias pattern, made concrete>', cases: aliases.map((a) => t('-D', a)) },
     { name: '-R <every modules.alias pattern, made concrete>', cases: aliases.map((a) => t('-R', a)) },
+    { name: "-R <every modules.alias pattern, '*' matching nothing>", cases: aliasStrings('').map((a) => t('-R', a)) },
   ];
   const sample = mods.filter((_, i) => i % 25 === 0);
   f.push({
