@@ -191,6 +191,17 @@ describe('loading', () => {
     ]);
   });
 
+  it('configuration switches: no CONFIG_MODULE_SIG (no check, no taint E), no CONFIG_MODULE_DECOMPRESS (EOPNOTSUPP), no CONFIG_MODULE_UNLOAD (ENOSYS)', () => {
+    // the modules' vermagic still says mod_unload: give it, since it would follow the configuration
+    const b = kernel({ configOverrides: { CONFIG_MODULE_SIG: false, CONFIG_MODULE_DECOMPRESS: false, CONFIG_MODULE_UNLOAD: false }, vermagic: `${ref.KVER} SMP preempt mod_unload modversions ` });
+    expect(b.compression()).toBeUndefined();
+    expect(errnoOf(() => b.finitModule(DUMMY, '', COMPRESSED))).toBe(95);
+    b.initModule(unsigned('kernel/drivers/net/dummy.ko.xz'), '');
+    expect(b.procModules()?.[0]?.taints).toBe('');
+    expect(errnoOf(() => b.deleteModule('dummy', 0))).toBe(38);
+    expect(logOf(b)).toEqual([]);
+  });
+
   it('module_blacklist= (EPERM), modules_disabled (EPERM), a built-in name with sysfs (EINVAL)', () => {
     let b = kernel({ moduleBlacklist: ['dummy'] });
     expect(errnoOf(() => b.finitModule(DUMMY, '', COMPRESSED))).toBe(1);
