@@ -1,4 +1,6 @@
-// depmod.d configuration (kmod's tools/depmod.c cfg_*): search, override, external, exclude. Files from
+// depmod.d configuration (kmod's tools/depmod.c cfg_*): search, override, external, exclude. It is kept
+// apart from the modprobe.d reader (src/config.ts) because kmod has two implementations with different
+// filters and messages (depmod: INFO for non-.conf names, its own error texts). Files from
 // all configuration paths are merged by basename (bytewise; the first path holding a name wins) and
 // parsed in that order. Lists keep kmod's linked-list order: every directive is prepended, so the last
 // parsed comes first.
@@ -138,7 +140,8 @@ function insertSorted(files: CfgFile[], dir: string, name: string | undefined): 
   } else full = `${dir}/${name}`;
   let i = 0;
   for (; i < files.length; i++) {
-    const c = name < files[i].name ? -1 : name > files[i].name ? 1 : 0;
+    // strcmp on the bytes of the names (UTF-16 order differs for some non-ASCII names)
+    const c = Buffer.compare(Buffer.from(name), Buffer.from(files[i].name));
     if (c === 0) return; // the earlier (higher-priority) path keeps the name
     if (c < 0) break;
   }
