@@ -212,6 +212,7 @@ function families(): Family[] {
       t('-D', path.join(MODDIR, 'kernel/fs/nfsd/nfsd.ko.xz')), t('-D', '/nonexistent/x.ko'),
       { ...t('-D', './kernel/fs/nfsd/nfsd.ko.xz'), ...here }, { ...t('-R', './kernel/fs/nfsd/nfsd.ko.xz'), ...here },
       t('-D', 'kernel/fs/nfsd/nfsd.ko.xz'),
+      ...['*', '?', '[a-z]*', 'pci:*', '\\', 'symbol:', 'symbol:*', 'x\\*', '-', '_', 'a b', 'nfsd.ko', 'NFSD'].flatMap((w) => [t('-R', w), t('-D', w)]),
       { args: ['-d', path.join(scratch, 'no-such-root'), '-S', ref.KVER, '-D', 'nfsd'] },
       { args: ['-d', BARE_ROOT, '-S', ref.KVER, '-D', 'nfsd'] }, { args: ['-d', BARE_ROOT, '-S', ref.KVER, '-D', 'lockd'] },
       { args: ['-d', BARE_ROOT, '-S', ref.KVER, '-n', '-v', 'nfsd'] }, { args: ['-d', BARE_ROOT, '-S', ref.KVER, '-r', '-n', '-v', 'nfsd'] },
