@@ -20,6 +20,8 @@ export interface StepOutcome {
   status: number;
   procModules: { name: string; size: number; refcnt: number; users: string[]; state: string; taints: string }[];
   sys: Record<string, string | null>;
+  /** kernel log records written during the step (text only) */
+  kmsg?: string[];
 }
 
 const cacheDir = path.join(repoRoot, '.cache', 'sim-vm');
@@ -112,15 +114,20 @@ export function runScenario(ref: Reference, scenario: Scenario, steps: Step[] = 
       if (r.status !== 0) throw new Error(`setup step ${s.tool} ${s.args.join(' ')} failed: ${r.stderr}`);
     }
     const out: StepOutcome[] = [];
+    let seen = -1;
     for (const s of steps) {
       const r = run(s);
       const b = new SimBackend(state);
+      const log = b.kernelLog();
+      const kmsg = log.filter((x) => x.seq > seen).map((x) => x.text);
+      if (log.length > 0) seen = log[log.length - 1].seq;
       out.push({
         tool: s.tool,
         args: s.args,
         ...r,
         procModules: (b.procModules() ?? []).map((p) => ({ name: p.name, size: p.size, refcnt: p.refcnt, users: p.users, state: p.state, taints: p.taints ? `(${p.taints})` : '' })),
         sys: sysView(b, scenario.sysfs ?? []),
+        kmsg: kmsg.filter((t) => !t.startsWith('Linux version ')),
       });
     }
     return out;
