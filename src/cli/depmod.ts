@@ -5,6 +5,7 @@ import { depmod, DepmodFailed, DepmodFatal, isVersionNumber, type DepmodOptions 
 import { KmodError } from '../errors';
 import { getoptLong, type LongOption } from './getopt';
 import { ToolExit, type ToolEnv } from './io';
+import { loadConfig } from '../config';
 import { LOG_CRIT, LOG_ERR, LOG_INFO, LOG_WARNING, ToolLog } from './log';
 import { printVersion } from './version';
 
@@ -150,7 +151,6 @@ export async function run(argv: string[], env: ToolEnv): Promise<number> {
     } else kversion = os.release();
     const modulePaths = args.slice(k);
     if (modulePaths.length === 0) all = true;
-    log.routeLibkmod(verbose);
     // libkmod's INFO lines around its context (kmod_set_log_fn / kmod_unref); the addresses are
     // kmod's pointers, so only their shape can match
     started = (): void => log.log(LOG_INFO, `custom logging function 0x${(0x7f0000000000 + process.pid * 4096).toString(16)} registered\n`);
@@ -175,7 +175,11 @@ export async function run(argv: string[], env: ToolEnv): Promise<number> {
       } : undefined,
       log: (prio, msg) => log.log(prio, msg),
       onProgress: progressReporter(env),
-      onStart: () => {
+      onStart: (dirname) => {
+        // kmod_new(dirname, empty config): modules.softdep/weakdep and /proc/cmdline are read, and their
+        // errors printed by libkmod's default logger, before depmod installs its own (log_setup_kmod_log)
+        loadConfig({ configPaths: [], moduleDir: dirname, procDir: io.env.KMODTS_PROC_DIR, log: log.libkmod });
+        log.routeLibkmod(verbose);
         started?.();
         released = true;
       },

@@ -53,7 +53,7 @@ export interface DepmodOptions {
   threads?: number;
   onProgress?: (done: number, total: number) => void;
   /** called once the run really starts (after the -A check), where kmod creates its library context */
-  onStart?: () => void;
+  onStart?: (dirname: string) => void;
 }
 
 /** A FATAL condition (kmod's CRIT, which exits): message ends in '\n'. */
@@ -147,7 +147,7 @@ class DepmodRun {
       if (o.dryRun) return;
       if (this.upToDate() === 1) return;
     }
-    o.onStart?.();
+    o.onStart?.(this.dirname);
     this.pool = startScanPool({ threads: o.threads, onProgress: o.onProgress });
     try {
       await this.runStarted();
