@@ -12,8 +12,9 @@ export function stateDirs(env: ToolEnv): { sysDir?: string; procDir?: string } {
 /** Creates the backend the settings ask for. */
 export function selectBackend(env: ToolEnv): Backend {
   if (env.settings.backend === 'sim') {
-    const sim = require('../backends/sim') as { createSimBackend(settings: ToolEnv['settings']): Backend };
-    return sim.createSimBackend(env.settings);
+    const sim = require('../backends/sim') as typeof import('../backends/sim');
+    // the tool's own environment (not process.env) carries KMODTS_SIM_*, so in-process runs work too
+    return sim.createSimBackend(env.settings, { env: env.io.env, comm: env.prog });
   }
   const { NativeBackend } = require('../backends/native') as typeof import('../backends/native');
   return new NativeBackend(stateDirs(env));
