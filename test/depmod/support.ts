@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildModule, symbolCrc, type ModuleSpec } from '../support/elf-writer';
-import { repoRoot, runKmod, type RunResult } from '../support/reference';
+import { builtCli } from '../support/kmod-pool';
+import { runKmod, type RunResult } from '../support/reference';
 
 /** every file depmod writes, in its order */
 export const DEPMOD_FILES = [
@@ -23,18 +24,9 @@ export const DEPMOD_FILES = [
   'modules.devname',
 ];
 
-type MainFn = typeof import('../../src/cli/main').main;
-type CaptureIoFn = typeof import('../../src/cli/io').captureIo;
-
-function built(): { main: MainFn; captureIo: CaptureIoFn } {
-  const dist = path.join(repoRoot, 'dist/cli');
-  if (!fs.existsSync(path.join(dist, 'main.js'))) throw new Error('dist/ is missing: run `npx tsc -p tsconfig.build.json` (npm test does)');
-  return { main: require(path.join(dist, 'main.js')).main, captureIo: require(path.join(dist, 'io.js')).captureIo };
-}
-
 /** kmodts depmod in this process (the whole CLI path, worker threads included) */
 export async function kmodtsDepmod(args: string[], cwd?: string): Promise<RunResult> {
-  const { main, captureIo } = built();
+  const { main, captureIo } = builtCli();
   const io = captureIo({ LANG: 'C', LC_ALL: 'C' });
   const old = process.cwd();
   if (cwd !== undefined) process.chdir(cwd);
