@@ -1,6 +1,6 @@
 // modprobe resolution start-up: `modprobe -D <module>` on the Debian 6.12 tree, kmodts vs kmod 34.2
-// vs a bare `node -e 0` (the runtime's floor), as medians and ratios. Also the same through an esbuild
-// bundle of the CLI when esbuild is installed (one file instead of the CommonJS module graph).
+// vs a bare `node -e 0` (the runtime's floor), as medians and ratios. bin/kmodts.js runs the tool's
+// start-up bundle (scripts/bundle-cli.js); the last row runs dist/'s files instead, for comparison.
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -37,7 +37,7 @@ for (const mod of ['nfsd', 'ext4', 'pci:v00008086d000010D3sv*sd*bc*sc*i*']) {
   row(`kmodts modprobe -D ${mod}`, `${t.ms.toFixed(1)} ms  ${t.peakKiB} KiB  ${(t.ms / node0.ms).toFixed(2)}x node -e 0, ${(t.ms / k.ms).toFixed(1)}x kmod${fmtCpu(tCpu)}${cpuRatio}`);
 }
 
-// modules loaded by `modprobe -D nfsd` (what start-up pays for)
+// modules `modprobe -D nfsd` runs (what start-up pays for), whether from its bundle or from dist/
 const probe = spawnSync(process.execPath, ['-e', `
   process.argv = [process.argv[0], ${JSON.stringify(path.join(repoRoot, 'bin/kmodts.js'))}, 'modprobe', ${tree.map((a) => JSON.stringify(a)).join(',')}, '-D', 'nfsd'];
   const before = new Set(Object.keys(require.cache));
@@ -45,19 +45,14 @@ const probe = spawnSync(process.execPath, ['-e', `
   require(${JSON.stringify(path.join(repoRoot, 'bin/kmodts.js'))});
 `], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
 const m = /MODULES (\d+) (.*)/.exec(probe.stderr || '');
-if (m) row('CommonJS files loaded by kmodts modprobe -D nfsd', `${m[1]}: ${m[2]}`);
+if (m) row('modules run by kmodts modprobe -D nfsd', `${m[1]}: ${m[2]}`);
 
-let esbuild;
-try {
-  esbuild = require(process.env.KMODTS_ESBUILD || 'esbuild');
-} catch {
-  row('esbuild bundle', 'not measured (esbuild is not a dependency; KMODTS_ESBUILD=/path/to/esbuild measures it)');
-}
-if (esbuild) {
-  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-bundle-')), 'kmodts.js');
-  esbuild.buildSync({ entryPoints: [path.join(repoRoot, 'dist/cli/main.js')], bundle: true, platform: 'node', target: 'node20', outfile: out, external: ['*.node'], logLevel: 'silent' });
-  const entry = out.replace(/\.js$/, '-entry.js');
-  fs.writeFileSync(entry, `require(${JSON.stringify(out)}).runFromProcess();\n`);
-  const t = time([process.execPath, entry, 'modprobe', ...tree, '-D', 'nfsd'], { runs });
-  row('kmodts modprobe -D nfsd (esbuild bundle)', `${t.ms.toFixed(1)} ms  ${(t.ms / node0.ms).toFixed(2)}x node -e 0${fmtCpu(cpuMs([process.execPath, entry, 'modprobe', ...tree, '-D', 'nfsd']))}`);
+// the same without the start-up bundle: dist/'s CommonJS module graph, file by file
+{
+  const entry = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-unbundled-')), 'kmodts.js');
+  fs.writeFileSync(entry, `require(${JSON.stringify(path.join(repoRoot, 'dist/cli/main.js'))}).runFromProcess();\n`);
+  const argv = [process.execPath, entry, 'modprobe', ...tree, '-D', 'nfsd'];
+  const t = time(argv, { runs });
+  row('kmodts modprobe -D nfsd (dist/ files, no bundle)', `${t.ms.toFixed(1)} ms  ${(t.ms / node0.ms).toFixed(2)}x node -e 0${fmtCpu(cpuMs(argv))}`);
+  fs.rmSync(path.dirname(entry), { recursive: true, force: true });
 }

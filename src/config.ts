@@ -91,18 +91,66 @@ function insertSorted(files: ConfigFile[], dir: string, name: string | undefined
   files.splice(i, 0, { name: n, nameBytes, dir, single });
 }
 
+/** conf_files_list()'s name filter: *.conf, not hidden */
+function isConfName(fn: string): boolean {
+  return !fn.startsWith('.') && fn.length >= 6 && fn.endsWith('.conf');
+}
+
+/**
+ * conf_files_filter_out()'s check of one entry: undefined when it is a file to read, else the
+ * message kmod prints. Over PATH_MAX the joined name cannot be stat'ed, but kmod stats relative to
+ * the open directory: then the directory entry's own type (ent) tells, and without it, 'unknown'.
+ */
+function entryProblem(path: string, fn: string, ent?: fs.Dirent): string | 'unknown' | undefined {
+  let isDir: boolean;
+  try {
+    isDir = fs.statSync(`${path}/${fn}`).isDirectory();
+  } catch (err) {
+    if (errnoOf(err) !== ENAMETOOLONG) return `Cannot stat directory entry: ${path}/${fn}\n`;
+    if (ent === undefined) return 'unknown';
+    isDir = ent.isDirectory();
+  }
+  return isDir ? `Directories inside directories are not supported: ${path}/${fn}\n` : undefined;
+}
+
 /** conf_files_list(): a directory's *.conf files (not hidden, not directories), or a single file. */
 function listConfigPath(files: ConfigFile[], path: string, log?: LogFn): void {
-  let st: fs.Stats;
+  let st: fs.Stats | undefined;
   try {
-    st = fs.statSync(path);
+    // not throwing for the usual case, a missing default directory: exceptions are slow to make
+    st = fs.statSync(path, { throwIfNoEntry: false });
   } catch {
-    return; // missing default directories are normal
+    return;
   }
+  if (st === undefined) return;
   if (!st.isDirectory()) {
     insertSorted(files, path, undefined);
     return;
   }
+  // Fast path: readdirSync costs a fraction of opendir's first use, but libuv sorts its names, and
+  // kmod reports problem entries in raw readdir order; that order only shows with two or more.
+  let sorted: string[] | undefined;
+  try {
+    sorted = fs.readdirSync(path);
+  } catch {
+    // the raw listing below reports it as kmod does
+  }
+  if (sorted !== undefined) {
+    const checked = sorted.filter(isConfName).map((fn) => ({ fn, problem: entryProblem(path, fn) }));
+    const problems = checked.filter((c) => c.problem !== undefined);
+    if (problems.length < 2 && !problems.some((c) => c.problem === 'unknown')) {
+      for (const { fn, problem } of checked) {
+        if (problem === undefined) insertSorted(files, path, fn);
+        else log?.(LOG_ERR, 'conf_files_filter_out', problem);
+      }
+      return;
+    }
+  }
+  listDirectoryRaw(files, path, log);
+}
+
+/** conf_files_list() over a directory in raw readdir order, the order of its messages. */
+function listDirectoryRaw(files: ConfigFile[], path: string, log?: LogFn): void {
   let dir: fs.Dir;
   try {
     dir = fs.opendirSync(path);
@@ -111,26 +159,12 @@ function listConfigPath(files: ConfigFile[], path: string, log?: LogFn): void {
     return;
   }
   try {
-    // raw readdir order: it decides the order of the error messages below
     for (let ent = dir.readSync(); ent !== null; ent = dir.readSync()) {
       const fn = ent.name;
-      if (fn.startsWith('.') || fn.length < 6 || !fn.endsWith('.conf')) continue;
-      let isDir: boolean;
-      try {
-        isDir = fs.statSync(`${path}/${fn}`).isDirectory();
-      } catch (err) {
-        // kmod stats relative to the open directory, so a joined name over PATH_MAX still works there
-        if (errnoOf(err) === ENAMETOOLONG) isDir = ent.isDirectory();
-        else {
-          log?.(LOG_ERR, 'conf_files_filter_out', `Cannot stat directory entry: ${path}/${fn}\n`);
-          continue;
-        }
-      }
-      if (isDir) {
-        log?.(LOG_ERR, 'conf_files_filter_out', `Directories inside directories are not supported: ${path}/${fn}\n`);
-        continue;
-      }
-      insertSorted(files, path, fn);
+      if (!isConfName(fn)) continue;
+      const problem = entryProblem(path, fn, ent);
+      if (problem === undefined) insertSorted(files, path, fn);
+      else log?.(LOG_ERR, 'conf_files_filter_out', problem);
     }
   } catch {
     // a directory that fails mid-read ends its listing, as readdir() returning NULL does

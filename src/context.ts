@@ -1,6 +1,5 @@
 // named imports: `import * as` makes tsc copy every export of node:fs at load (start-up)
 import { statSync } from 'node:fs';
-import { release } from 'node:os';
 import type { Backend } from './backend';
 import type { ModprobeConfig } from './config';
 import { EINVAL, ENOENT, EEXIST } from './errno';
@@ -60,9 +59,9 @@ export class InvalidAliasError extends KmodError {
   }
 }
 
-/** uname -r of the running kernel */
+/** uname -r of the running kernel (node:os is required here, so runs given -S never load it) */
 export function runningKernelVersion(): string {
-  return release();
+  return (require('node:os') as typeof import('node:os')).release();
 }
 
 /** kmod's rule: with -d or -S, "<root>/lib/modules/<version>"; else /lib/modules/`uname -r`. */
