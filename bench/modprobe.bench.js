@@ -24,6 +24,11 @@ function cpuMs(argv) {
 }
 const fmtCpu = (v) => (v === undefined ? '' : `, ${v.toFixed(1)} ms CPU`);
 
+// bin/kmodts.js ignores a bundle older than tsc's output (someone ran tsc alone): say so, as the rows
+// below then measure dist/'s files
+const bundleOf = (f) => fs.statSync(path.join(repoRoot, 'dist', f), { throwIfNoEntry: false })?.mtimeMs;
+if (!(bundleOf('bundle/modprobe.js') >= bundleOf('cli/main.js'))) row('WARNING', 'dist/bundle/modprobe.js is missing or stale: the kmodts rows measure dist/ files (npm run build)');
+
 const node0 = time([process.execPath, '-e', '0'], { runs });
 const node0Cpu = cpuMs([process.execPath, '-e', '0']);
 row('node -e 0', `${node0.ms.toFixed(1)} ms wall${fmtCpu(node0Cpu)}`);
