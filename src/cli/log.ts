@@ -78,3 +78,21 @@ export class ToolLog {
     this.io.stderr(`libkmod: ${priorityName(prio)}: ${fn}: ${msg}`);
   };
 }
+
+const SYSLOG_LEVELS: Record<string, string> = { FATAL: 'crit', ERROR: 'err', WARNING: 'warning', NOTICE: 'notice', INFO: 'info', DEBUG: 'debug' };
+
+/**
+ * An io whose stderr goes to syslog (the tools' -s): "<PRIO>: <msg>" at that priority, facility daemon,
+ * tagged with the program name, as kmod's syslog(3) calls; sent through logger(1) when it is there.
+ */
+export function syslogIo(io: ToolIo, prog: string): ToolIo {
+  return {
+    ...io,
+    stderr(data: string) {
+      const msg = (data.startsWith(`${prog}: `) ? data.slice(prog.length + 2) : data).replace(/\n$/, '');
+      const level = SYSLOG_LEVELS[msg.slice(0, msg.indexOf(':'))] ?? 'notice';
+      const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+      spawnSync('logger', ['-t', prog, '-p', `daemon.${level}`, '--', msg], { stdio: 'ignore' });
+    },
+  };
+}

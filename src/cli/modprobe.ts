@@ -18,7 +18,7 @@ import {
 } from '../probe';
 import { getoptLong, type LongOption } from './getopt';
 import { ToolExit, type ToolEnv, type ToolIo } from './io';
-import { LOG_CRIT, LOG_EMERG, LOG_INFO, LOG_WARNING, ToolLog } from './log';
+import { LOG_CRIT, LOG_EMERG, LOG_INFO, LOG_WARNING, syslogIo, ToolLog } from './log';
 
 const SHORT_OPTIONS = 'arw:RibfDcnC:d:S:sqvVh';
 
@@ -164,24 +164,6 @@ function stderrUsable(): boolean {
   } catch {
     return false;
   }
-}
-
-const SYSLOG_LEVELS: Record<string, string> = { FATAL: 'crit', ERROR: 'err', WARNING: 'warning', NOTICE: 'notice', INFO: 'info', DEBUG: 'debug' };
-
-/**
- * An io whose stderr goes to syslog (modprobe -s): "<PRIO>: <msg>" at that priority, facility daemon,
- * tagged with the program name, as kmod's syslog(3) calls; sent through logger(1) when it is there.
- */
-function syslogIo(io: ToolIo, prog: string): ToolIo {
-  return {
-    ...io,
-    stderr(data: string) {
-      const msg = (data.startsWith(`${prog}: `) ? data.slice(prog.length + 2) : data).replace(/\n$/, '');
-      const level = SYSLOG_LEVELS[msg.slice(0, msg.indexOf(':'))] ?? 'notice';
-      const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
-      spawnSync('logger', ['-t', prog, '-p', `daemon.${level}`, '--', msg], { stdio: 'ignore' });
-    },
-  };
 }
 
 interface Opts {

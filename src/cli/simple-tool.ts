@@ -5,8 +5,8 @@ import { Context } from '../context';
 import { EINVAL, ENOENT, strerror } from '../errno';
 import { selectBackend, stateDirs } from './backend-select';
 import { getoptLong, type LongOption } from './getopt';
-import type { ToolEnv, ToolIo } from './io';
-import { LOG_ERR, LOG_INFO, ToolLog } from './log';
+import type { ToolEnv } from './io';
+import { LOG_ERR, LOG_INFO, syslogIo, ToolLog } from './log';
 import { printVersion } from './version';
 
 export interface SimpleToolOptions {
@@ -50,24 +50,6 @@ export function parseSimpleTool(args: string[], env: ToolEnv, shortopts: string,
     return 1;
   }
   return o;
-}
-
-const SYSLOG_LEVELS: Record<string, string> = { FATAL: 'crit', ERROR: 'err', WARNING: 'warning', NOTICE: 'notice', INFO: 'info', DEBUG: 'debug' };
-
-/**
- * An io whose stderr goes to syslog (the tools' -s): "<PRIO>: <msg>" at that priority, facility daemon,
- * tagged with the program name, as kmod's syslog(3) calls; sent through logger(1) when it is there.
- */
-export function syslogIo(io: ToolIo, prog: string): ToolIo {
-  return {
-    ...io,
-    stderr(data: string) {
-      const msg = (data.startsWith(`${prog}: `) ? data.slice(prog.length + 2) : data).replace(/\n$/, '');
-      const level = SYSLOG_LEVELS[msg.slice(0, msg.indexOf(':'))] ?? 'notice';
-      const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
-      spawnSync('logger', ['-t', prog, '-p', `daemon.${level}`, '--', msg], { stdio: 'ignore' });
-    },
-  };
 }
 
 /** The tool's log (on syslog with -s) before libkmod messages are routed to it. */
