@@ -74,12 +74,45 @@ function kernelState(sysfs) {
   return { procModules: proc, sys };
 }
 
+// The kernel log, read as /dev/kmsg records (one per read(), "prio,seq,usec,flags;text\n" plus
+// " KEY=value" dictionary lines): drained before each step and after it, so that a step's records are
+// exactly the ones it produced. Text is kept without the header, with the kernel's \xNN escapes undone.
+const kmsgFd = fs.openSync('/dev/kmsg', fs.constants.O_RDONLY | O_NONBLOCK);
+const kmsgBuf = Buffer.alloc(16384);
+
+function drainKmsg() {
+  const lines = [];
+  for (;;) {
+    let n;
+    try {
+      n = fs.readSync(kmsgFd, kmsgBuf, 0, kmsgBuf.length, null);
+    } catch (err) {
+      if (err.code === 'EPIPE') continue; // records overwritten before being read: go on with the next
+      if (err.code === 'EAGAIN') break;
+      throw err;
+    }
+    if (n <= 0) break;
+    const rec = kmsgBuf.toString('latin1', 0, n);
+    const semi = rec.indexOf(';');
+    const nl = rec.indexOf('\n', semi);
+    const text = rec.slice(semi + 1, nl < 0 ? n : nl);
+    lines.push(text.replace(/\\x([0-9a-f]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16))));
+  }
+  return lines;
+}
+
+function tainted() {
+  return Number((readOrNull('/proc/sys/kernel/tainted') ?? '-1').trim());
+}
+
 function expand(args) {
   return args.map((a) => a.split('$MODDIR').join(moddir));
 }
 
 function runStep(impl, step) {
   const argv = implementations[impl](step.tool, expand(step.args));
+  drainKmsg();
+  const taintedBefore = tainted();
   const t0 = Date.now();
   const r = spawnSync(argv[0], argv.slice(1), {
     encoding: 'latin1',
@@ -94,6 +127,11 @@ function runStep(impl, step) {
     stderr: (r.stderr ?? '') + (r.error ? `\n[runner: ${r.error.message}]` : ''),
     status: r.status ?? (r.signal ? `signal ${r.signal}` : -1),
     ms: Date.now() - t0,
+    kmsg: drainKmsg(),
+    // the kernel's taint before and after the step: it is boot-wide and sticky, and some loader messages
+    // are printed only when their taint is not set yet (the simulator starts from taintedBefore)
+    taintedBefore,
+    tainted: tainted(),
   };
 }
 

@@ -8,7 +8,7 @@ import { MODULE_INIT_COMPRESSED_FILE, O_TRUNC } from '../../backend';
 import { KmodError, fromSystemError } from '../../errors';
 import { EBUSY, EFBIG, EINVAL, ENOENT, ENOEXEC, ENOSYS, EOPNOTSUPP, EPERM, EAGAIN, strerror } from '../../errno';
 import { deriveKernelSymbols, loadBuiltinModules, loadKernelSymbols, resolveKernelSpec, simOptionsFromEnv, type KernelSpec, type SimKernelOptions } from './kernel-model';
-import { LoadError, loadModule, moduleTaintLetters, TAINT_FORCED_RMMOD, type LoadContext } from './loader';
+import { LoadError, loadModule, LOCKDEP_UNRELIABLE_TAINTS, moduleTaintLetters, TAINT_FORCED_RMMOD, TAINT_LIVEPATCH, TAINT_UNSIGNED_MODULE, type LoadContext } from './loader';
 import { defaultStateDir, SimStore, type KernelGlobals, type KernelState, type KernelStateData, type ModuleRecord } from './state';
 import { kernelDecompress } from './unpack';
 import { kernfsOrder } from './kernfs';
@@ -92,12 +92,20 @@ export class SimBackend implements Backend {
     return this.store.boot(data, [`6,0,0,-;Linux version ${want.release} (kmodts simulated kernel)\n`]);
   }
 
-  /** Reboots: no modules, empty log, taints cleared. */
-  reboot(): void {
+  /**
+   * Reboots: no modules, empty log, taints cleared. `tainted` (/proc/sys/kernel/tainted bits) gives a
+   * kernel that has run for a while instead, e.g. to replay a step of a long-running real kernel: those
+   * taints are set, their once-per-boot messages already printed and lock debugging off when one of
+   * them turned it off, as add_taint() left it.
+   */
+  reboot(tainted = 0): void {
     this.store.withLock(() => {
       const want = this.explicit ? this.wantedSpec() : (this.store.current()?.data.spec ?? this.wantedSpec());
+      const bit = (b: number): boolean => (tainted & (1 << b)) !== 0;
+      const once = [...(bit(TAINT_UNSIGNED_MODULE) ? ['sig'] : []), ...(bit(TAINT_LIVEPATCH) ? ['livepatch'] : [])];
+      const debugLocks = !LOCKDEP_UNRELIABLE_TAINTS.some(bit);
       this.store.boot(
-        { v: 1, spec: want, boot: Date.now(), g: { taint: 0, once: [], debugLocks: true, seq: 1 }, modules: [] },
+        { v: 1, spec: want, boot: Date.now(), g: { taint: tainted, once, debugLocks, seq: 1 }, modules: [] },
         [`6,0,0,-;Linux version ${want.release} (kmodts simulated kernel)\n`],
       );
     });

@@ -53,6 +53,8 @@ export const TAINT_OOT_MODULE = 12;
 export const TAINT_UNSIGNED_MODULE = 13;
 export const TAINT_LIVEPATCH = 15;
 export const TAINT_TEST = 18;
+/** the taints this simulator adds with LOCKDEP_NOW_UNRELIABLE (add_taint() then turns lock debugging off) */
+export const LOCKDEP_UNRELIABLE_TAINTS = [TAINT_PROPRIETARY_MODULE, TAINT_FORCED_MODULE, TAINT_FORCED_RMMOD];
 
 /** module_flags() letters in the kernel's order, with the bit each stands for */
 const MODULE_TAINT_LETTERS: [number, string][] = [

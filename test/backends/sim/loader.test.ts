@@ -271,3 +271,30 @@ describe('loading', () => {
   });
 });
 
+
+describe('reboot with taints', () => {
+  const IFB = mod('kernel/drivers/net/ifb.ko.xz');
+  const FORCE = 1 | 2; // MODULE_INIT_IGNORE_MODVERSIONS | MODULE_INIT_IGNORE_VERMAGIC
+  it('a kernel booted with taints prints no once-per-taint messages for them; a clean one does', () => {
+    const fresh = kernel();
+    fresh.finitModule(IFB, '', COMPRESSED | FORCE);
+    const lines = ['ifb: module_layout: kernel tainted.', 'Disabling lock debugging due to kernel taint', 'ifb: module verification failed: signature and/or required key missing - tainting kernel'];
+    expect(logOf(fresh)).toEqual(lines);
+    expect(fresh.tainted()).toBe((1 << 1) | (1 << 13));
+    fresh.reboot();
+    expect([fresh.tainted(), fresh.procModules()?.length]).toEqual([0, 0]);
+    fresh.finitModule(IFB, '', COMPRESSED | FORCE);
+    expect(logOf(fresh)).toEqual(lines);
+
+    const seasoned = kernel();
+    seasoned.reboot((1 << 1) | (1 << 13));
+    seasoned.finitModule(IFB, '', COMPRESSED | FORCE);
+    expect(logOf(seasoned)).toEqual([]);
+    expect(seasoned.tainted()).toBe((1 << 1) | (1 << 13));
+    // only the unsigned taint: lock debugging is still on, and goes off with the forced load
+    const unsigned = kernel();
+    unsigned.reboot(1 << 13);
+    unsigned.finitModule(IFB, '', COMPRESSED | FORCE);
+    expect(logOf(unsigned)).toEqual(lines.slice(0, 2));
+  });
+});

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { moduleClosure } from '../../vm/harness';
 import { scenarios, vmModules, vmRecompress, type Scenario, type Step } from '../../vm/scenarios';
 import { repoRoot, runKmod, type Reference } from '../../support/reference';
-import { SimBackend } from '../../../src/backends/sim';
+import { createSimBackend, SimBackend } from '../../../src/backends/sim';
 
 export interface StepOutcome {
   tool: string;
@@ -22,6 +22,9 @@ export interface StepOutcome {
   sys: Record<string, string | null>;
   /** kernel log records written during the step (text only) */
   kmsg?: string[];
+  /** /proc/sys/kernel/tainted before and after the step */
+  taintedBefore?: number;
+  tainted?: number;
 }
 
 const cacheDir = path.join(repoRoot, '.cache', 'sim-vm');
@@ -66,8 +69,12 @@ function sysView(b: SimBackend, extra: string[]): Record<string, string | null> 
   return sys;
 }
 
-/** Runs one scenario against a fresh simulated kernel; returns the outcome of every compared step. */
-export function runScenario(ref: Reference, scenario: Scenario, steps: Step[] = scenario.steps): StepOutcome[] {
+/**
+ * Runs one scenario against a freshly booted simulated kernel that carries the taints `tainted` (the
+ * real kernel's before the scenario: taints are boot-wide and some messages appear only while their
+ * taint is unset); returns the outcome of every compared step.
+ */
+export function runScenario(ref: Reference, scenario: Scenario, steps: Step[] = scenario.steps, tainted = 0): StepOutcome[] {
   const tree = guestTree(ref);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-simvm-'));
   const state = path.join(work, 'state');
@@ -109,6 +116,7 @@ export function runScenario(ref: Reference, scenario: Scenario, steps: Step[] = 
     return { stdout: fix(r.stdout), stderr: fix(r.stderr), status: r.status ?? 128 };
   };
   try {
+    createSimBackend({ simState: state }, { env }).reboot(tainted);
     for (const s of scenario.setup ?? []) {
       const r = run(s);
       if (r.status !== 0) throw new Error(`setup step ${s.tool} ${s.args.join(' ')} failed: ${r.stderr}`);
@@ -128,6 +136,7 @@ export function runScenario(ref: Reference, scenario: Scenario, steps: Step[] = 
         procModules: (b.procModules() ?? []).map((p) => ({ name: p.name, size: p.size, refcnt: p.refcnt, users: p.users, state: p.state, taints: p.taints ? `(${p.taints})` : '' })),
         sys: sysView(b, scenario.sysfs ?? []),
         kmsg: kmsg.filter((t) => !t.startsWith('Linux version ')),
+        tainted: b.tainted(),
       });
     }
     return out;
