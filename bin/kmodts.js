@@ -43,7 +43,9 @@ function bundledMain() {
     const distRequire = () => (fromDist ??= Module.createRequire(filename));
     const requireFn = (spec) => {
       const target = bundled[spec];
-      return target !== undefined ? load(target) : distRequire()(spec);
+      if (target !== undefined) return load(target);
+      // Node's own modules resolve the same from anywhere: no per-module require needed for them
+      return spec.startsWith('node:') ? require(spec) : distRequire()(spec);
     };
     requireFn.resolve = (spec, options) => distRequire().resolve(spec, options);
     requireFn.cache = require.cache;
