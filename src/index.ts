@@ -1,6 +1,6 @@
 // kmodts' public library API. The CLI (src/cli/) uses nothing that is not exported from here.
 export * from './errors';
-export { strerror } from './errno';
+export * from './errno';
 export * from './context';
 export * from './backend';
 export * from './config';
@@ -23,6 +23,9 @@ export { TextIndex, openTextIndex } from './indexes/text';
 export * from './module';
 export * from './probe';
 export { removeModule, type RemoveOptions } from './remove';
+// loading into and removing from a kernel: libkmod's insert/remove logic over a Backend (issue 5)
+export * from './insert';
+export { NativeBackend, NativeHelperMissing, parseProcModules, rawDirEntries, type NativeBackendOptions } from './backends/native';
 // dependency plans and "would it load?" checks (issue 7)
 export { probePlan, formatPlan, type ProbePlan, type PlanStep, type PlanReason, type PlanOptions } from './plan';
 export {
