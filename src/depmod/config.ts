@@ -6,6 +6,7 @@
 // parsed comes first.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { configLines } from '../config';
 import { errnoOf, strerror } from '../errno';
 import { LOG_ERR, LOG_INFO } from '../context';
 
@@ -35,43 +36,13 @@ export interface DepmodConfig {
 export type DepmodLog = (priority: number, message: string) => void;
 
 /**
- * freadline_wrapped(): logical lines joined by backslash-newline, other backslashes dropped before the
- * next character. Yields [line, number of the last physical line].
+ * freadline_wrapped() as depmod sees it: config.ts's logical lines (configLines), each cut at its first
+ * NUL, where kmod's C string ends. Yields [line, number of the last physical line].
  */
 export function* wrappedLines(text: string): Generator<[string, number]> {
-  let line = 0;
-  let i = 0;
-  const n = text.length;
-  while (i < n) {
-    let buf = '';
-    let physical = 0;
-    let ended = false;
-    while (i < n) {
-      const ch = text[i++];
-      if (ch === '\n') {
-        physical++;
-        ended = true;
-        break;
-      }
-      if (ch === '\\') {
-        if (i >= n) break;
-        const next = text[i++];
-        if (next === '\n') {
-          physical++;
-          continue;
-        }
-        buf += next;
-        continue;
-      }
-      buf += ch;
-    }
-    if (!ended) {
-      if (buf === '') return;
-      physical++;
-    }
-    line += physical;
-    const nul = buf.indexOf('\0');
-    yield [nul >= 0 ? buf.slice(0, nul) : buf, line];
+  for (const { line, lineNumber } of configLines(text)) {
+    const nul = line.indexOf('\0');
+    yield [nul >= 0 ? line.slice(0, nul) : line, lineNumber];
   }
 }
 
