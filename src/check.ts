@@ -11,6 +11,7 @@ import { Context, LOG_ERR, type LogFn } from './context';
 import { ENOENT, strerror } from './errno';
 import { KmodError } from './errors';
 import type { Module } from './module';
+import { modnameFromPath } from './modname';
 
 export type CheckReason =
   | 'not-found'
@@ -75,11 +76,6 @@ export interface CheckKernel {
   symvers?: string;
   /** modprobe.d configuration to apply; default: none (only the tree's own soft dependencies) */
   configPaths?: string[];
-  /**
-   * a directory kept between sessions for what is slow to compute (the kernel's signing keys, which take
-   * decompressing the whole vmlinuz); default: none
-   */
-  cacheDir?: string;
 }
 
 export interface CheckSession {
@@ -153,24 +149,7 @@ export function openCheckSession(kernel: CheckKernel): CheckSession {
   });
   const simView = sim as unknown as SimLike;
   const spec = simView.spec();
-  // the simulator caches the keys it extracts from vmlinuz in its state directory as keyring-*.json:
-  // carry them over from, and back to, the session cache
-  const cached = (from: string, to: string): void => {
-    try {
-      for (const f of fs.readdirSync(from)) {
-        if (/^keyring-[0-9a-f]+\.json$/.test(f) && !fs.existsSync(path.join(to, f))) {
-          fs.mkdirSync(to, { recursive: true });
-          fs.copyFileSync(path.join(from, f), path.join(to, `${f}.${process.pid}`));
-          fs.renameSync(path.join(to, `${f}.${process.pid}`), path.join(to, f));
-        }
-      }
-    } catch {
-      // a cache only
-    }
-  };
-  if (kernel.cacheDir !== undefined) cached(kernel.cacheDir, stateDir);
   const close = (): void => {
-    if (kernel.cacheDir !== undefined) cached(stateDir, kernel.cacheDir);
     fs.rmSync(stateDir, { recursive: true, force: true });
   };
   if (!fs.existsSync(spec.moduleDir)) {
@@ -217,7 +196,8 @@ export function openCheckSession(kernel: CheckKernel): CheckSession {
     return text
       .split('\n')
       .filter((l) => l.includes(':'))
-      .map((l) => path.basename(l.slice(0, l.indexOf(':'))).replace(/\..*$/, '').replace(/-/g, '_'));
+      .map((l) => modnameFromPath(l.slice(0, l.indexOf(':'))))
+      .filter((n): n is string => n !== null);
   };
 
   return { kernelVersion, moduleDirectory: ctx.dirname, vermagic: spec.vermagic, symvers: spec.symvers, check, allModules, close };

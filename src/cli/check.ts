@@ -91,9 +91,7 @@ export function formatCheck(results: CheckResult[], session: Pick<CheckSession, 
 export function run(args: string[], env: ToolEnv): number {
   const { io, prog } = env;
   const r = getoptLong(`kmodts ${prog}`, args, 'd:S:E:C:aqh', longOptions, io.env);
-  const home = io.env.HOME;
-  const cacheHome = io.env.XDG_CACHE_HOME || (home ? `${home}/.cache` : undefined);
-  const kernel: CheckKernel = { cacheDir: cacheHome !== undefined ? `${cacheHome}/kmodts/check` : undefined };
+  const kernel: CheckKernel = {};
   let all = false;
   let quiet = false;
   let colour = 'auto';
