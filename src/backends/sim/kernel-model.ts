@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { KmodError } from '../../errors';
 import { ENOENT } from '../../errno';
+import { modnameFromPath } from '../../modname';
 import { ElfImage, SHT_NOBITS } from './elf-image';
 import { unpackModuleFile } from './unpack';
 
@@ -367,8 +368,8 @@ export function loadBuiltinModules(moduleDir: string): BuiltinModules {
   const withSysfs = new Set<string>();
   try {
     for (const line of fs.readFileSync(path.join(moduleDir, 'modules.builtin'), 'latin1').split('\n')) {
-      if (line === '') continue;
-      all.add(path.basename(line).replace(/\.ko(\..*)?$/, '').replace(/-/g, '_'));
+      const name = modnameFromPath(line);
+      if (name !== null && name !== '') all.add(name);
     }
   } catch {
     /* no list: nothing built in that we know of */
