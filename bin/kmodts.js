@@ -28,7 +28,8 @@ function bundledMain() {
   }
   // a cache from another V8 is rejected by V8 itself and the source compiled as usual
   const table = new (require('node:vm').Script)(source, { filename: file, cachedData }).runInThisContext()();
-  const Module = require('node:module');
+  // this module's constructor is node:module's Module; requiring node:module itself loads more (~0.4 ms)
+  const Module = module.constructor;
   const load = (key) => {
     const filename = `${distDir}/${key}`;
     const cached = require.cache[filename];

@@ -8,11 +8,16 @@
 // modules listed in alwaysLoaded. Everything else (decompressors, native addon, simulated kernel,
 // other tools) stays lazy and is required from dist/ as before: the bundle registers its modules in
 // require.cache under their dist/ file names, so a module is never instantiated twice.
+//
+// The bundle is minified (terser: whitespace and comments only; names and code kept, so stack traces
+// stay readable): reading and decoding the source is part of every start, and it halves the bytes
+// (docs/decisions.md).
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 const v8 = require('node:v8');
 const vm = require('node:vm');
+const { minify_sync: minifySync } = require('terser');
 
 const distDir = path.join(__dirname, '..', 'dist');
 const outDir = path.join(distDir, 'bundle');
@@ -59,7 +64,14 @@ function bundle(tool) {
     const body = text.replace(/^\/\/# sourceMappingURL=.*$/m, '');
     return `${JSON.stringify(key)}: [function (exports, require, module, __filename, __dirname) {${body}\n}, ${JSON.stringify(map)}]`;
   });
-  return `(function () { return {\n${parts.join(',\n')}\n}; })`;
+  return minified(`(function () { return {\n${parts.join(',\n')}\n}; })`);
+}
+
+/** the bundle without comments and layout: no renaming, no rewriting (compress off) */
+function minified(source) {
+  const r = minifySync(source, { compress: false, mangle: false, format: { comments: false } });
+  // the bundle is an expression; terser ends it as a statement
+  return r.code.replace(/;$/, '');
 }
 
 /**

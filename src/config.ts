@@ -217,14 +217,19 @@ export function* configLines(text: string): Generator<{ line: string; lineNumber
   let lineNumber = 0;
   let pos = 0;
   const len = text.length;
+  // the next backslash, searched again only once passed (not once per line, to the end of the text)
+  let bs = -1;
   while (pos < len) {
     let line = '';
     let used = 0;
     let ended = false;
     while (pos < len) {
       const nl = text.indexOf('\n', pos);
-      const bs = text.indexOf('\\', pos);
-      if (bs >= 0 && (nl < 0 || bs < nl)) {
+      if (bs !== len && bs < pos) {
+        bs = text.indexOf('\\', pos);
+        if (bs < 0) bs = len;
+      }
+      if (bs < len && (nl < 0 || bs < nl)) {
         line += text.slice(pos, bs);
         if (bs + 1 >= len) {
           pos = len; // backslash at the end of the file
@@ -370,7 +375,7 @@ export function parseConfigText(cfg: ModprobeConfig, text: string, filename: str
           ok = false;
           break;
         }
-        if (cmd === 'options') cfg.options.push({ modname, options: rest.replace(/\t/g, ' ') });
+        if (cmd === 'options') cfg.options.push({ modname, options: rest.replaceAll('\t', ' ') });
         else if (cmd === 'install') cfg.installs.push({ modname, command: rest });
         else if (cmd === 'remove') cfg.removes.push({ modname, command: rest });
         else if (cmd === 'softdep') cfg.softdeps.push(parseSoftdep(modname, rest));

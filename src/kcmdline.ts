@@ -42,8 +42,10 @@ function cString(buf: string[], at: number): string {
 export function parseKernelCmdline(text: string, log?: LogFn): KernelCmdlineConfig {
   const result: KernelCmdlineConfig = { options: [], blacklists: [] };
   const nul = text.indexOf('\0');
+  const line = nul >= 0 ? text.slice(0, nul) : text;
+  if (!line.includes('"')) return parseUnquoted(line, result, log);
   // the buffer libkmod walks, mutated in place as it does (terminators, re-quoting)
-  const buf = (nul >= 0 ? text.slice(0, nul) : text).split('');
+  const buf = line.split('');
   buf.push('\0');
 
   let state = State.Modname;
@@ -114,6 +116,24 @@ export function parseKernelCmdline(text: string, log?: LogFn): KernelCmdlineConf
   return result;
 }
 
+/**
+ * The state machine above for a line without quotes (the usual case, and cheaper at start-up): each
+ * word is `mod.param[=value]` when it has a '.' before any '=' and no second '.' before the '='.
+ */
+function parseUnquoted(line: string, result: KernelCmdlineConfig, log?: LogFn): KernelCmdlineConfig {
+  // a regular expression split, not a loop over characters: cold code runs interpreted, a split natively
+  for (const word of line.split(/[ \n\t\v\f\r]+/)) {
+    const dot = word.indexOf('.');
+    if (dot < 0) continue;
+    const eq = word.indexOf('=');
+    if (eq >= 0 && eq < dot) continue;
+    const dot2 = word.indexOf('.', dot + 1);
+    if (dot2 >= 0 && (eq < 0 || dot2 < eq)) continue;
+    addResult(result, word.slice(0, dot), word.slice(dot + 1), eq >= 0 ? word.slice(eq + 1) : '', log);
+  }
+  return result;
+}
+
 function addResult(result: KernelCmdlineConfig, modname: string, param: string, value: string, log?: LogFn): void {
   if (modname === 'modprobe' && param.startsWith('blacklist=')) {
     // names are taken as written: modprobe.blacklist=snd-pcsp never matches snd_pcsp (as kmod)
@@ -130,7 +150,7 @@ function addResult(result: KernelCmdlineConfig, modname: string, param: string, 
     );
     return;
   }
-  result.options.push({ modname: name.text, options: param.replace(/\t/g, ' ') });
+  result.options.push({ modname: name.text, options: param.replaceAll('\t', ' ') });
 }
 
 /**
