@@ -260,6 +260,9 @@ export function* configLines(text: string): Generator<{ line: string; lineNumber
   }
 }
 
+/** a word after any spaces and tabs, from lastIndex */
+const WORD = /[ \t]*([^ \t]+)/y;
+
 /** strtok_r() over one line: words separated by spaces and tabs, then "the rest of the line". */
 class LineTokens {
   private pos = 0;
@@ -267,17 +270,17 @@ class LineTokens {
 
   /** next word; null at the end of the line */
   word(): string | null {
-    const s = this.s;
-    let i = this.pos;
-    while (i < s.length && (s[i] === ' ' || s[i] === '\t')) i++;
-    if (i >= s.length) {
-      this.pos = i;
+    // a sticky regular expression rather than a loop over characters: this runs once per word of
+    // every configuration line at start-up, where a native search beats interpreted code
+    WORD.lastIndex = this.pos;
+    const m = WORD.exec(this.s);
+    if (m === null) {
+      this.pos = this.s.length;
       return null;
     }
-    let j = i;
-    while (j < s.length && s[j] !== ' ' && s[j] !== '\t') j++;
-    this.pos = j < s.length ? j + 1 : j; // the one delimiter after the word is consumed
-    return s.slice(i, j);
+    const end = WORD.lastIndex;
+    this.pos = end < this.s.length ? end + 1 : end; // the one delimiter after the word is consumed
+    return m[1];
   }
 
   /** everything after the previous word and its single delimiter (further spaces kept); null if empty */
