@@ -11,6 +11,7 @@ import { KmodError } from '../errors';
 import { IndexBuilder, IndexCharacterError } from '../indexes/writer';
 import { aliasNormalize, modnameFromPath } from '../modname';
 import { emptyDepmodConfig, loadDepmodConfig, type DepmodConfig, type DepmodLog } from './config';
+import { buildAliasFiles, type AliasFileName, type AliasSource, type BuiltFile } from './alias-files';
 import { hashOrder } from './hash';
 import type { ModuleScan } from './module-scan';
 import { scanInline, startScanPool, type ScanPool } from './scan-pool';
@@ -582,7 +583,7 @@ class DepmodRun {
       }
       // only the aliases, softdeps and imports are needed from here on
       scan.exports = '';
-      scan.exportCrcs = [];
+      scan.exportCrcs = new Float64Array(0);
     }
   }
 
@@ -613,8 +614,8 @@ class DepmodRun {
         if (show !== undefined) show(`${mod.path} needs "${sym.name}": ${owner.path}\n`);
       }
       scan.imports = null;
-      scan.importCrcs = [];
-      scan.importWeak = [];
+      scan.importCrcs = new Float64Array(0);
+      scan.importWeak = new Uint8Array(0);
     }
   }
 
@@ -735,6 +736,20 @@ class DepmodRun {
     return hashOrder([...this.symbols.values()], (s) => s.name, 2048);
   }
 
+  /** A file from buildAliasFiles at its turn: its messages, then its FATAL or its contents. */
+  private aliasFile(files: Record<AliasFileName, BuiltFile>, name: AliasFileName): string | Uint8Array | null {
+    const f = files[name];
+    for (const [priority, message] of f.logs) this.log(priority, message);
+    if (f.fatal !== undefined) throw new DepmodFatal(f.fatal);
+    return f.data;
+  }
+
+  /** The modinfo-only files (alias-files.ts), in module order. */
+  private aliasFiles(): Record<AliasFileName, BuiltFile> {
+    const sources: AliasSource[] = this.modules.map((m) => ({ modname: m.modname, aliases: m.scan!.aliases, softdeps: m.scan!.softdeps, weakdeps: m.scan!.weakdeps }));
+    return buildAliasFiles(sources, { dryRun: this.opts.dryRun === true, warnDuplicates: this.opts.warnDuplicates === true });
+  }
+
   private output(): void {
     const dry = this.opts.dryRun === true;
     const warnDups = this.opts.warnDuplicates === true;
@@ -743,8 +758,10 @@ class DepmodRun {
     let symbolOrder: Sym[] | undefined;
     const lines = (): string[] => (depLines ??= this.depLines());
     const syms = (): Sym[] => (symbolOrder ??= this.symbolsInOrder());
+    let aliasFiles: Record<AliasFileName, BuiltFile> | undefined;
+    const aliasFile = (name: AliasFileName): string | Uint8Array | null => this.aliasFile((aliasFiles ??= this.aliasFiles()), name);
 
-    const files: [string, () => string | Buffer | null][] = [
+    const files: [string, () => string | Uint8Array | null][] = [
       ['modules.dep', () => lines().map((l) => `${l}\n`).join('')],
       [
         'modules.dep.bin',
@@ -758,48 +775,10 @@ class DepmodRun {
           return idx.serialize();
         },
       ],
-      [
-        'modules.alias',
-        () => {
-          let s = '# Aliases extracted from modules themselves.\n';
-          for (const m of mods) for (const a of m.scan!.aliases) s += `alias ${a} ${m.modname}\n`;
-          return s;
-        },
-      ],
-      [
-        'modules.alias.bin',
-        () => {
-          if (dry) return null;
-          const idx = new IndexBuilder();
-          for (const m of mods) {
-            for (const a of m.scan!.aliases) {
-              const alias = aliasNormalize(a);
-              if (alias === null) {
-                this.log(LOG_WARNING, `Unmatched bracket in ${a}\n`);
-                continue;
-              }
-              if (this.insert(idx, alias, m.modname, m.idx) && warnDups) this.log(LOG_WARNING, `duplicate module alias:\n${alias} ${m.modname}\n`);
-            }
-          }
-          return idx.serialize();
-        },
-      ],
-      [
-        'modules.softdep',
-        () => {
-          let s = '# Soft dependencies extracted from modules themselves.\n';
-          for (const m of mods) for (const v of m.scan!.softdeps) s += `softdep ${m.modname} ${v}\n`;
-          return s;
-        },
-      ],
-      [
-        'modules.weakdep',
-        () => {
-          let s = '# Weak dependencies extracted from modules themselves.\n';
-          for (const m of mods) for (const v of m.scan!.weakdeps) s += `weakdep ${m.modname} ${v}\n`;
-          return s;
-        },
-      ],
+      ['modules.alias', () => aliasFile('modules.alias')],
+      ['modules.alias.bin', () => aliasFile('modules.alias.bin')],
+      ['modules.softdep', () => aliasFile('modules.softdep')],
+      ['modules.weakdep', () => aliasFile('modules.weakdep')],
       [
         'modules.symbols',
         () => {
@@ -823,14 +802,14 @@ class DepmodRun {
       ],
       ['modules.builtin.bin', () => (dry ? null : this.builtinBin())],
       ['modules.builtin.alias.bin', () => (dry ? null : this.builtinAliasBin())],
-      ['modules.devname', () => this.devname()],
+      ['modules.devname', () => aliasFile('modules.devname')],
     ];
 
     if (dry) {
       const out = this.opts.output ?? (() => {});
       for (const [, make] of files) {
         const data = make();
-        if (data !== null) out(typeof data === 'string' ? data : data.toString('latin1'));
+        if (data !== null) out(typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1'));
       }
       return;
     }
@@ -954,59 +933,6 @@ class DepmodRun {
     }
     return idx.serialize();
   }
-
-  private devname(): string {
-    let out = '';
-    let empty = true;
-    for (const mod of this.modules) {
-      let devname: string | null = null;
-      let type = '';
-      let major = 0;
-      let minor = 0;
-      for (const value of mod.scan!.aliases) {
-        let mm: [number, number] | null;
-        if (value.startsWith('devname:')) devname = value.slice(8);
-        else if ((mm = scanMajorMinor(value, 'char-major-')) !== null) {
-          type = 'c';
-          [major, minor] = mm;
-        } else if ((mm = scanMajorMinor(value, 'block-major-')) !== null) {
-          type = 'b';
-          [major, minor] = mm;
-        }
-        if (type !== '' && devname !== null) break;
-      }
-      if (devname !== null) {
-        if (type !== '') {
-          if (empty) {
-            out += '# Device nodes to trigger on-demand module loading.\n';
-            empty = false;
-          }
-          out += `${mod.modname} ${devname} ${type}${major}:${minor}\n`;
-        } else {
-          this.log(LOG_ERR, `Module '${mod.modname}' has devname (${devname}) but lacks major and minor information. Ignoring.\n`);
-        }
-      }
-    }
-    return out;
-  }
-}
-
-/** sscanf(value, "<prefix>%u-%u") == 2 */
-function scanMajorMinor(value: string, prefix: string): [number, number] | null {
-  if (!value.startsWith(prefix)) return null;
-  const m = /^[ \t\n\v\f\r]*([+-]?\d+)-[ \t\n\v\f\r]*([+-]?\d+)/.exec(value.slice(prefix.length));
-  if (m === null) return null;
-  return [scanUnsigned(m[1]), scanUnsigned(m[2])];
-}
-
-/** %u: strtoul then truncation to unsigned int */
-function scanUnsigned(s: string): number {
-  const neg = s[0] === '-';
-  const digits = s.replace(/^[+-]/, '');
-  let v = BigInt(digits);
-  if (v > 0xffffffffffffffffn) v = 0xffffffffffffffffn;
-  if (neg) v = (0x10000000000000000n - v) & 0xffffffffffffffffn;
-  return Number(v & 0xffffffffn);
 }
 
 /** strtoull(s, &end, 16) consuming the whole token; undefined when characters are left over */

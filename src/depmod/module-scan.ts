@@ -14,17 +14,20 @@ export interface ModuleScan {
   weakdeps: string[];
   /** exported symbol names joined by '\0' (kmod_module_get_symbols order) */
   exports: string;
-  exportCrcs: number[];
+  /** their CRCs (typed arrays: one allocation, and copied as a block between threads) */
+  exportCrcs: Float64Array;
   /** imported symbol names joined by '\0' (kmod_module_get_dependency_symbols order); null: none readable */
   imports: string | null;
-  importCrcs: number[];
+  importCrcs: Float64Array;
   /** 1 where the import is a weak reference */
-  importWeak: number[];
+  importWeak: Uint8Array;
   /** errno when kmod_module_get_symbols fails (other than ENODATA), for "failed to load symbols" */
   symbolsErrno?: number;
 }
 
-const CRC_PREFIX = [0x5f, 0x5f, 0x63, 0x72, 0x63, 0x5f]; // "__crc_"
+const NO_CRCS = new Float64Array(0);
+const NO_FLAGS = new Uint8Array(0);
+
 const STT_REGISTER = 13;
 const U64_MAX = 2 ** 64 - 1;
 
@@ -72,26 +75,36 @@ class Reader {
   }
 }
 
-function section(elf: Elf, name: string): Tab | undefined {
-  const s = elf.findSection(name);
-  return s === undefined ? undefined : { off: s.offset, size: s.size };
+/** the sections depmod reads, looked up together (Elf.findSectionRanges) */
+const WANTED = ['.strtab', '.symtab', '__versions', '.modinfo', '__ksymtab_strings'] as const;
+
+interface Wanted {
+  str?: Tab;
+  sym?: Tab;
+  versions?: Tab;
+  modinfo?: Tab;
+  ksymtabStrings?: Tab;
+}
+
+function wantedSections(elf: Elf): Wanted {
+  const [str, sym, versions, modinfo, ksymtabStrings] = elf.findSectionRanges(WANTED).map((r) => (r === undefined ? undefined : { off: r.offset, size: r.size }));
+  return { str, sym, versions, modinfo, ksymtabStrings };
 }
 
 function splitStrings(d: Buffer, off: number, size: number): string[] {
   const out: string[] = [];
   let start = off;
   const end = off + size;
-  for (let i = off; i <= end; i++) {
-    if (i === end || d[i] === 0) {
-      if (i > start) out.push(d.toString('latin1', start, i));
-      start = i + 1;
-    }
+  while (start < end) {
+    let nul = d.indexOf(0, start);
+    if (nul < 0 || nul > end) nul = end;
+    if (nul > start) out.push(d.toString('latin1', start, nul));
+    start = nul + 1;
   }
   return out;
 }
 
-function modinfo(elf: Elf, d: Buffer, scan: ModuleScan): void {
-  const s = section(elf, '.modinfo');
+function modinfo(s: Tab | undefined, d: Buffer, scan: ModuleScan): void {
   if (s === undefined || s.off === 0) return;
   for (const str of splitStrings(d, s.off, s.size)) {
     const eq = str.indexOf('=');
@@ -103,9 +116,29 @@ function modinfo(elf: Elf, d: Buffer, scan: ModuleScan): void {
   }
 }
 
+/** the name at o starts with "__crc_" (unrolled: it is asked of every symbol of every module) */
 function isCrcName(d: Buffer, o: number): boolean {
-  for (let k = 0; k < 6; k++) if (d[o + k] !== CRC_PREFIX[k]) return false;
-  return true;
+  return d[o] === 0x5f && d[o + 1] === 0x5f && d[o + 2] === 0x63 && d[o + 3] === 0x72 && d[o + 4] === 0x63 && d[o + 5] === 0x5f;
+}
+
+/** a number from a name's length and its first two and last three bytes (end > start) */
+function nameKey(d: Buffer, start: number, end: number): number {
+  const len = end - start;
+  let k = (len * 0x01000193) ^ (d[start] << 8) ^ d[start + (len > 1 ? 1 : 0)];
+  k = Math.imul(k, 0x01000193) ^ (d[end - 1] << 16) ^ (d[end - (len > 1 ? 2 : 1)] << 8) ^ d[end - (len > 2 ? 3 : 1)];
+  return k | 0;
+}
+
+const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * The symbol table as 32-bit words when it can be read that way (a little-endian image on a
+ * little-endian host, table aligned): typed-array loads instead of a Buffer read per field.
+ */
+function symbolWords(r: Reader, sym: Tab): Uint32Array | undefined {
+  const at = r.d.byteOffset + sym.off;
+  if (r.msb || !HOST_LE || at % 4 !== 0) return undefined;
+  return new Uint32Array(r.d.buffer, at, sym.size >>> 2);
 }
 
 function resolveCrc(r: Reader, crc: number, shndx: number): number {
@@ -116,36 +149,144 @@ function resolveCrc(r: Reader, crc: number, shndx: number): number {
   return r.u32(s.offset + crc);
 }
 
-/** kmod_elf_get_symbols: __crc_* symbols, else the strings of __ksymtab_strings (CRC 0). */
-function exportsOf(r: Reader, scan: ModuleScan): void {
+/**
+ * libkmod's two symbol-table reads in one walk over .symtab: kmod_elf_get_symbols (exports: the
+ * __crc_* symbols, else the strings of __ksymtab_strings with CRC 0) and
+ * kmod_elf_get_dependency_symbols (imports: undefined symbols with their CRC from __versions, then
+ * the __versions entries no symbol used). Each keeps its own rules for a bad name offset: exports
+ * fall back to __ksymtab_strings, imports end up empty.
+ */
+function symbolsOf(r: Reader, w: Wanted, scan: ModuleScan): void {
   const d = r.d;
-  const str = section(r.elf, '.strtab');
-  const sym = section(r.elf, '.symtab');
-  let useSymtab = str !== undefined && sym !== undefined && str.off !== 0 && sym.off !== 0 && sym.size % r.symlen === 0;
-  const names: string[] = [];
-  if (useSymtab) {
-    const count = sym!.size / r.symlen;
-    let found = 0;
-    for (let i = 1, o = sym!.off + r.symlen; i < count; i++, o += r.symlen) {
-      const no = r.symName(o);
-      if (no >= str!.size) {
-        useSymtab = false;
-        break;
-      }
-      if (isCrcName(d, str!.off + no)) found++;
+  const { str, sym } = w;
+  const tableOk = str !== undefined && sym !== undefined && str.off !== 0 && sym.off !== 0 && sym.size % r.symlen === 0;
+
+  // __versions: the first entry of each name (kmod_elf_crc_find scans from the start). Entries are
+  // found by a number made from their bytes, then compared byte by byte: no string per entry (a
+  // module has hundreds; only those no symbol uses become strings, at the end).
+  let ver = w.versions;
+  const verlen = 64;
+  const crclen = r.is64 ? 8 : 4;
+  const namlen = verlen - crclen;
+  if (ver !== undefined && (ver.off === 0 || ver.size % verlen !== 0)) ver = undefined;
+  const vercount = ver === undefined || !tableOk ? 0 : ver.size / verlen;
+  /** name length of each entry; -1 when the slot holds no NUL */
+  const verLen = new Int32Array(vercount);
+  const verFirst = new Map<number, number>();
+  /** next entry with the same key, in ascending order; -1 ends the chain */
+  const verNext = new Int32Array(vercount).fill(-1);
+  for (let i = 0; i < vercount; i++) {
+    const no = ver!.off + i * verlen + crclen;
+    const end = d.indexOf(0, no);
+    if (end < 0 || end - no >= namlen) {
+      verLen[i] = -1;
+      continue;
     }
-    if (useSymtab && found > 0) {
-      for (let i = 1, o = sym!.off + r.symlen; i < count; i++, o += r.symlen) {
-        const no = str!.off + r.symName(o);
-        if (!isCrcName(d, no)) continue;
-        names.push(r.cstr(no + 6));
-        scan.exportCrcs.push(resolveCrc(r, r.symValue(o), r.symShndx(o)));
-      }
-      scan.exports = names.join('\0');
-      return;
+    verLen[i] = end - no;
+    const key = nameKey(d, no, end);
+    const first = verFirst.get(key);
+    if (first === undefined) verFirst.set(key, i);
+    else {
+      let j = first;
+      while (verNext[j] >= 0) j = verNext[j];
+      verNext[j] = i;
     }
   }
-  const ks = section(r.elf, '__ksymtab_strings');
+  /** the first __versions entry named like the string at start..end, or -1 */
+  const findVersion = (start: number, end: number): number => {
+    const len = end - start;
+    for (let i = verFirst.get(nameKey(d, start, end)) ?? -1; i >= 0; i = verNext[i]) {
+      if (verLen[i] !== len) continue;
+      const vo = ver!.off + i * verlen + crclen;
+      let k = 0;
+      while (k < len && d[vo + k] === d[start + k]) k++;
+      if (k === len) return i;
+    }
+    return -1;
+  };
+
+  let exportsFromTable = tableOk;
+  const crcSyms: number[] = [];
+  let importsOk = tableOk;
+  const names: string[] = [];
+  const crcs: number[] = [];
+  const weak: number[] = [];
+  const visited = new Uint8Array(vercount);
+  if (tableOk) {
+    const sparc = r.elf.machine === EM_SPARC || r.elf.machine === EM_SPARCV9;
+    const count = sym!.size / r.symlen;
+    const strOff = str!.off;
+    const strSize = str!.size;
+    const words = symbolWords(r, sym!);
+    // per entry: st_name is word 0; st_info, st_other and st_shndx share word 1 (ELF64) or 3 (ELF32)
+    const stride = r.symlen >>> 2;
+    const infoWord = r.is64 ? 1 : 3;
+    for (let i = 1, o = sym!.off + r.symlen; i < count; i++, o += r.symlen) {
+      const no = words !== undefined ? words[i * stride] : r.symName(o);
+      if (no >= strSize) exportsFromTable = false;
+      else if (exportsFromTable && isCrcName(d, strOff + no)) crcSyms.push(o);
+      if (!importsOk) continue;
+      const w = words !== undefined ? words[i * stride + infoWord] : 0;
+      if ((words !== undefined ? w >>> 16 : r.symShndx(o)) !== SHN_UNDEF) continue;
+      const info = words !== undefined ? w & 0xff : r.symInfo(o);
+      if (sparc && (info & 0xf) === STT_REGISTER) continue;
+      if (no >= strSize) {
+        importsOk = false; // -EINVAL: no dependency symbols at all
+        continue;
+      }
+      const start = strOff + no;
+      if (d[start] === 0) continue;
+      let end = d.indexOf(0, start);
+      if (end < 0) end = d.length;
+      const name = d.toString('latin1', start, end);
+      const vi = vercount > 0 ? findVersion(start, end) : -1;
+      let crc = 0;
+      if (vi >= 0) {
+        visited[vi] = 1;
+        crc = r.is64 ? r.u64(ver!.off + vi * verlen) : r.u32(ver!.off + vi * verlen);
+      }
+      names.push(name);
+      crcs.push(crc);
+      weak.push(info >> 4 === STB_WEAK ? 1 : 0);
+    }
+  }
+
+  // exports
+  if (exportsFromTable && crcSyms.length > 0) {
+    const exportNames: string[] = [];
+    const exportCrcs = new Float64Array(crcSyms.length);
+    for (let k = 0; k < crcSyms.length; k++) {
+      const o = crcSyms[k];
+      exportNames.push(r.cstr(str!.off + r.symName(o) + 6));
+      exportCrcs[k] = resolveCrc(r, r.symValue(o), r.symShndx(o));
+    }
+    scan.exports = exportNames.join('\0');
+    scan.exportCrcs = exportCrcs;
+  } else {
+    exportsFromStrings(d, w.ksymtabStrings, scan);
+  }
+
+  // imports
+  if (!importsOk) return;
+  for (let i = 0; i < vercount; i++) {
+    if (visited[i]) continue;
+    if (verLen[i] < 0) return; // name without NUL in its slot: -EINVAL
+  }
+  for (let i = 0; i < vercount; i++) {
+    if (visited[i]) continue;
+    const no = ver!.off + i * verlen + crclen;
+    names.push(d.toString('latin1', no, no + verLen[i]));
+    crcs.push(r.is64 ? r.u64(ver!.off + i * verlen) : r.u32(ver!.off + i * verlen));
+    weak.push(0);
+  }
+  if (names.length === 0) return;
+  scan.imports = names.join('\0');
+  scan.importCrcs = new Float64Array(crcs);
+  scan.importWeak = new Uint8Array(weak);
+}
+
+/** kmod_elf_get_symbols without __crc_ symbols: the strings of __ksymtab_strings, CRC 0. */
+function exportsFromStrings(d: Buffer, ks: Tab | undefined, scan: ModuleScan): void {
   if (ks === undefined || ks.off === 0) {
     scan.symbolsErrno = ENODATA;
     return;
@@ -163,79 +304,12 @@ function exportsOf(r: Reader, scan: ModuleScan): void {
   }
   const list = splitStrings(d, off, size);
   scan.exports = list.join('\0');
-  for (let i = 0; i < list.length; i++) scan.exportCrcs.push(0);
-}
-
-/** kmod_elf_get_dependency_symbols: undefined symbols (CRC from __versions), then unmatched __versions. */
-function importsOf(r: Reader, scan: ModuleScan): void {
-  const d = r.d;
-  let ver = section(r.elf, '__versions');
-  const verlen = 64;
-  const crclen = r.is64 ? 8 : 4;
-  const namlen = verlen - crclen;
-  if (ver !== undefined && (ver.off === 0 || ver.size % verlen !== 0)) ver = undefined;
-  const str = section(r.elf, '.strtab');
-  const sym = section(r.elf, '.symtab');
-  if (str === undefined || sym === undefined || str.off === 0 || sym.off === 0) return;
-  if (sym.size % r.symlen !== 0) return;
-  // first __versions entry of each name (kmod_elf_crc_find scans from the start)
-  const vercount = ver === undefined ? 0 : ver.size / verlen;
-  const verNames: (string | null)[] = new Array(vercount);
-  const verIndex = new Map<string, number>();
-  for (let i = 0; i < vercount; i++) {
-    const no = ver!.off + i * verlen + crclen;
-    const end = d.indexOf(0, no);
-    if (end < 0 || end - no >= namlen) {
-      verNames[i] = null;
-      continue;
-    }
-    const name = d.toString('latin1', no, end);
-    verNames[i] = name;
-    if (!verIndex.has(name)) verIndex.set(name, i);
-  }
-  const visited = new Uint8Array(vercount);
-  const sparc = r.elf.machine === EM_SPARC || r.elf.machine === EM_SPARCV9;
-  const names: string[] = [];
-  const crcs: number[] = [];
-  const weak: number[] = [];
-  const count = sym.size / r.symlen;
-  for (let i = 1, o = sym.off + r.symlen; i < count; i++, o += r.symlen) {
-    if (r.symShndx(o) !== SHN_UNDEF) continue;
-    const info = r.symInfo(o);
-    if (sparc && (info & 0xf) === STT_REGISTER) continue;
-    const no = r.symName(o);
-    if (no >= str.size) return; // -EINVAL: no dependency symbols at all
-    if (d[str.off + no] === 0) continue;
-    const name = r.cstr(str.off + no);
-    const vi = verIndex.get(name);
-    let crc = 0;
-    if (vi !== undefined) {
-      visited[vi] = 1;
-      crc = r.is64 ? r.u64(ver!.off + vi * verlen) : r.u32(ver!.off + vi * verlen);
-    }
-    names.push(name);
-    crcs.push(crc);
-    weak.push(info >> 4 === STB_WEAK ? 1 : 0);
-  }
-  for (let i = 0; i < vercount; i++) {
-    if (visited[i]) continue;
-    if (verNames[i] === null) return; // name without NUL in its slot: -EINVAL
-  }
-  for (let i = 0; i < vercount; i++) {
-    if (visited[i]) continue;
-    names.push(verNames[i]!);
-    crcs.push(r.is64 ? r.u64(ver!.off + i * verlen) : r.u32(ver!.off + i * verlen));
-    weak.push(0);
-  }
-  if (names.length === 0) return;
-  scan.imports = names.join('\0');
-  scan.importCrcs = crcs;
-  scan.importWeak = weak;
+  scan.exportCrcs = new Float64Array(list.length);
 }
 
 /** Extracts depmod's inputs from a decompressed module image. Throws KmodError for an unusable ELF. */
 export function scanModuleImage(data: Buffer, file: string): ModuleScan {
-  const scan: ModuleScan = { aliases: [], softdeps: [], weakdeps: [], exports: '', exportCrcs: [], imports: null, importCrcs: [], importWeak: [] };
+  const scan = emptyScan();
   let elf: Elf;
   try {
     elf = new Elf(data, file);
@@ -246,14 +320,19 @@ export function scanModuleImage(data: Buffer, file: string): ModuleScan {
     }
     throw err;
   }
-  const r = new Reader(elf, data);
-  exportsOf(r, scan);
-  modinfo(elf, data, scan);
-  importsOf(r, scan);
+  const w = wantedSections(elf);
+  modinfo(w.modinfo, data, scan);
+  symbolsOf(new Reader(elf, data), w, scan);
   return scan;
+}
+
+function emptyScan(): ModuleScan {
+  return { aliases: [], softdeps: [], weakdeps: [], exports: '', exportCrcs: NO_CRCS, imports: null, importCrcs: NO_CRCS, importWeak: NO_FLAGS };
 }
 
 /** An empty scan for a file that could not be read at all (errno for the "failed to load symbols" error). */
 export function failedScan(errno: number): ModuleScan {
-  return { aliases: [], softdeps: [], weakdeps: [], exports: '', exportCrcs: [], imports: null, importCrcs: [], importWeak: [], symbolsErrno: errno };
+  const scan = emptyScan();
+  scan.symbolsErrno = errno;
+  return scan;
 }

@@ -251,6 +251,42 @@ export class Elf {
     return s.valid ? s : undefined;
   }
 
+  /**
+   * Offset and size of the first valid section of each name (as findSection), found in one pass over
+   * the section headers without building a SectionHeader per section: depmod asks this of thousands
+   * of modules with dozens of sections each.
+   */
+  findSectionRanges(names: readonly string[]): ({ offset: number; size: number } | undefined)[] {
+    const found: ({ offset: number; size: number } | undefined)[] = names.map(() => undefined);
+    let left = names.length;
+    const d = this.data;
+    const strOff = this.shstrtab.offset;
+    const strEnd = strOff + this.shstrtab.size;
+    for (let i = 1; i < this.shnum && left > 0; i++) {
+      const ho = this.shoff + i * this.shentsize;
+      const nameOffset = this.u32(ho);
+      if (nameOffset >= this.shstrtab.size) continue;
+      const start = strOff + nameOffset;
+      let end = d.indexOf(0, start);
+      if (end < 0 || end > strEnd) end = strEnd;
+      const len = end - start;
+      let range: { offset: number; size: number } | null | undefined;
+      for (let k = 0; k < names.length; k++) {
+        if (found[k] !== undefined || names[k].length !== len || d.toString('latin1', start, end) !== names[k]) continue;
+        if (range === undefined) {
+          const offset = this.is64 ? this.uword(ho + 24) : this.u32(ho + 16);
+          const size = this.is64 ? this.uword(ho + 32) : this.u32(ho + 20);
+          // an invalid header (data outside the file) does not count: a later section of the name may
+          range = this.rangeValid(offset, size) ? { offset, size } : null;
+        }
+        if (range === null) break;
+        found[k] = range;
+        left--;
+      }
+    }
+    return found;
+  }
+
   /** The first valid section called `name` (libkmod's lookup), else undefined. */
   findSection(name: string): SectionHeader | undefined {
     for (const s of this.sections()) if (s.valid && s.name === name) return s;

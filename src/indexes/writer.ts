@@ -16,7 +16,7 @@ interface TrieValue {
 
 interface TrieNode {
   prefix: string;
-  /** child characters in ascending order, and the children in the same order (small: most nodes have few) */
+  /** child characters in ascending order, and the children in the same order */
   chars: number[] | undefined;
   children: TrieNode[] | undefined;
   first: number;
@@ -39,11 +39,12 @@ export class IndexCharacterError extends Error {
   }
 }
 
+/** any byte >= 128 (one native search instead of a loop over every character of every key and value) */
+const NOT_7BIT = /[^\x00-\x7f]/;
+
 function checkString(s: string): void {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= INDEX_CHILDMAX) throw new IndexCharacterError(c, s);
-  }
+  const m = NOT_7BIT.exec(s);
+  if (m !== null) throw new IndexCharacterError(m[0].charCodeAt(0), s);
 }
 
 function addValue(node: TrieNode, value: string, priority: number): boolean {
@@ -127,7 +128,8 @@ export class IndexBuilder {
   /** The file contents, kmod 34 layout (pre-order). */
   serialize(): Buffer {
     const total = computeSize(this.root);
-    const out = Buffer.allocUnsafe(12 + total);
+    // zeroed: absent children are null references and need no writing
+    const out = Buffer.alloc(12 + total);
     out.writeUInt32BE(INDEX_MAGIC, 0);
     out.writeUInt32BE(INDEX_VERSION, 4);
     out.writeUInt32BE((12 | mask(this.root)) >>> 0, 8);
@@ -166,37 +168,36 @@ function computeSize(n: TrieNode): number {
   return n.total;
 }
 
+/** a 7-bit string's bytes at pos, then its NUL; returns the position after the NUL */
+function writeString(out: Buffer, pos: number, s: string): number {
+  for (let i = 0; i < s.length; i++) out[pos++] = s.charCodeAt(i);
+  out[pos++] = 0;
+  return pos;
+}
+
 /** Writes n at offset (pre-order) and returns the offset after its subtree. */
 function writeNode(n: TrieNode, out: Buffer, offset: number): number {
   let pos = offset;
-  if (n.prefix.length > 0) {
-    pos += out.write(n.prefix, pos, 'latin1');
-    out[pos++] = 0;
-  }
+  if (n.prefix.length > 0) pos = writeString(out, pos, n.prefix);
   if (hasChildren(n)) {
     out[pos++] = n.first;
     out[pos++] = n.last;
     const chars = n.chars!;
     const children = n.children!;
     let childOff = offset + n.size;
-    let k = 0;
-    for (let c = n.first; c <= n.last; c++) {
-      if (k < chars.length && chars[k] === c) {
-        const child = children[k++];
-        out.writeUInt32BE((childOff | mask(child)) >>> 0, pos);
-        childOff += child.total;
-      } else out.writeUInt32BE(0, pos);
-      pos += 4;
+    for (let k = 0; k < chars.length; k++) {
+      const child = children[k];
+      out.writeUInt32BE((childOff | mask(child)) >>> 0, pos + 4 * (chars[k] - n.first));
+      childOff += child.total;
     }
+    pos += 4 * (n.last - n.first + 1);
   }
   if (n.values !== undefined) {
     out.writeUInt32BE(n.values.length, pos);
     pos += 4;
     for (const v of n.values) {
       out.writeUInt32BE(v.priority >>> 0, pos);
-      pos += 4;
-      pos += out.write(v.value, pos, 'latin1');
-      out[pos++] = 0;
+      pos = writeString(out, pos + 4, v.value);
     }
   }
   if (hasChildren(n)) {

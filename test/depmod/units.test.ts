@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -6,7 +7,11 @@ import { kernelMatches, loadDepmodConfig, wrappedLines } from '../../src/depmod/
 import { hashOrder, superFastHash } from '../../src/depmod/hash';
 import { isVersionNumber } from '../../src/depmod/depmod';
 import { scanModuleImage } from '../../src/depmod/module-scan';
+import { KmodError } from '../../src/errors';
+import { openModuleFile } from '../../src/file/module-file';
+import { dependencySymbols, exportedSymbols } from '../../src/file/module-elf';
 import { buildModule } from '../support/elf-writer';
+import { moduleDir } from '../support/reference';
 
 describe('kmod hash iteration order', () => {
   it('orders a 4-module tree as kmod does without modules.order (KMOD.md §7.5)', () => {
@@ -81,5 +86,41 @@ describe('module scan', () => {
     const corrupt = Buffer.from(mod);
     for (let i = 64; i < corrupt.length; i += 13) corrupt[i] ^= 0xa5;
     expect(() => scanModuleImage(corrupt, 'm.ko')).not.toThrow();
+  });
+});
+
+describe('module scan over the Debian 6.12 tree', () => {
+  it("agrees with the general module views (src/file/module-elf.ts) on every module's exports, imports, CRCs and aliases", () => {
+    const files = execFileSync('find', [moduleDir(), '-name', '*.ko.xz'], { encoding: 'utf8' }).trim().split('\n');
+    expect(files.length).toBe(1138);
+    let imports = 0;
+    for (const f of files) {
+      const m = openModuleFile(f);
+      const s = scanModuleImage(m.image, f);
+      // module-elf throws libkmod's errno where the scan records it
+      const orErrno = <T>(f: () => T[]): T[] | number => {
+        try {
+          return f();
+        } catch (err) {
+          if (!(err instanceof KmodError)) throw err;
+          return err.errno;
+        }
+      };
+      const exp = orErrno(() => exportedSymbols(m.elf));
+      if (typeof exp === 'number') {
+        expect([s.symbolsErrno, s.exports]).toEqual([exp, '']);
+      } else {
+        expect(s.exports === '' ? [] : s.exports.split('\0')).toEqual(exp.map((e) => e.symbol));
+        expect([...s.exportCrcs]).toEqual(exp.map((e) => Number(e.crc)));
+      }
+      const depOrErrno = orErrno(() => dependencySymbols(m.elf));
+      const dep = typeof depOrErrno === 'number' ? [] : depOrErrno;
+      expect(s.imports === null ? [] : s.imports.split('\0')).toEqual(dep.map((d) => d.symbol));
+      expect([...s.importCrcs]).toEqual(dep.map((d) => Number(d.crc)));
+      expect([...s.importWeak]).toEqual(dep.map((d) => (d.bind === 'weak' ? 1 : 0)));
+      expect(s.aliases).toEqual(m.modinfo().filter(([k]) => k === 'alias').map(([, v]) => v));
+      imports += dep.length;
+    }
+    expect(imports).toBeGreaterThan(50_000);
   });
 });

@@ -61,8 +61,20 @@ const kinds = [
   [false, true, 'ELF32 BE'],
 ] as const;
 
+/** findSectionRanges finds what findSection finds, for every name in the image and some that are not */
+function rangesAgree(elf: Elf): void {
+  const names = [...new Set(elf.sections().map((s) => s.name).filter((n): n is string => n !== undefined)), '.nothere', ''];
+  expect(elf.findSectionRanges(names)).toEqual(
+    names.map((n) => {
+      const s = elf.findSection(n);
+      return s === undefined ? undefined : { offset: s.offset, size: s.size };
+    }),
+  );
+}
+
 /** runs every view; anything thrown must be a KmodError that names the file */
 function allViews(elf: Elf): void {
+  rangesAgree(elf);
   for (const view of [
     () => elf.sections(),
     () => elf.symbols(),

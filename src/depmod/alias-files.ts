@@ -1,0 +1,131 @@
+// The depmod outputs made from the modules' modinfo alone: modules.alias(.bin), modules.softdep,
+// modules.weakdep and modules.devname. They need no symbol resolution, so depmod has them built on a
+// scan thread (which is idle by then) while it resolves dependencies; without threads it calls
+// buildAliasFiles itself. Either way the files, and the messages each one gives, come out in kmod's
+// module order.
+import { LOG_ERR, LOG_WARNING } from '../context';
+import { IndexBuilder, IndexCharacterError } from '../indexes/writer';
+import { aliasNormalize } from '../modname';
+
+/** What a module contributes (its index is its position in the list, kmod's module order). */
+export interface AliasSource {
+  modname: string;
+  aliases: string[];
+  softdeps: string[];
+  weakdeps: string[];
+}
+
+export const ALIAS_FILE_NAMES = ['modules.alias', 'modules.alias.bin', 'modules.softdep', 'modules.weakdep', 'modules.devname'] as const;
+export type AliasFileName = (typeof ALIAS_FILE_NAMES)[number];
+
+/** One output file: its contents (null: not written, as .bin files with -n), the messages making it gave, or the FATAL that stopped it. */
+export interface BuiltFile {
+  data: string | Uint8Array | null;
+  logs: [priority: number, message: string][];
+  fatal?: string;
+}
+
+export interface AliasFileOptions {
+  dryRun: boolean;
+  warnDuplicates: boolean;
+}
+
+export function buildAliasFiles(mods: AliasSource[], opts: AliasFileOptions): Record<AliasFileName, BuiltFile> {
+  return {
+    'modules.alias': { data: aliasText(mods), logs: [] },
+    'modules.alias.bin': opts.dryRun ? { data: null, logs: [] } : aliasBin(mods, opts.warnDuplicates),
+    'modules.softdep': { data: listText(mods, '# Soft dependencies extracted from modules themselves.\n', 'softdep', (m) => m.softdeps), logs: [] },
+    'modules.weakdep': { data: listText(mods, '# Weak dependencies extracted from modules themselves.\n', 'weakdep', (m) => m.weakdeps), logs: [] },
+    'modules.devname': devname(mods),
+  };
+}
+
+function aliasText(mods: AliasSource[]): string {
+  const parts = ['# Aliases extracted from modules themselves.\n'];
+  for (const m of mods) for (const a of m.aliases) parts.push(`alias ${a} ${m.modname}\n`);
+  return parts.join('');
+}
+
+function listText(mods: AliasSource[], header: string, word: string, list: (m: AliasSource) => string[]): string {
+  const parts = [header];
+  for (const m of mods) for (const v of list(m)) parts.push(`${word} ${m.modname} ${v}\n`);
+  return parts.join('');
+}
+
+function aliasBin(mods: AliasSource[], warnDuplicates: boolean): BuiltFile {
+  const logs: BuiltFile['logs'] = [];
+  const idx = new IndexBuilder();
+  for (let k = 0; k < mods.length; k++) {
+    const m = mods[k];
+    for (const a of m.aliases) {
+      const alias = aliasNormalize(a);
+      if (alias === null) {
+        logs.push([LOG_WARNING, `Unmatched bracket in ${a}\n`]);
+        continue;
+      }
+      let duplicate: boolean;
+      try {
+        duplicate = idx.insert(alias, m.modname, k);
+      } catch (err) {
+        if (err instanceof IndexCharacterError) return { data: null, logs, fatal: err.message };
+        throw err;
+      }
+      if (duplicate && warnDuplicates) logs.push([LOG_WARNING, `duplicate module alias:\n${alias} ${m.modname}\n`]);
+    }
+  }
+  return { data: idx.serialize(), logs };
+}
+
+function devname(mods: AliasSource[]): BuiltFile {
+  const logs: BuiltFile['logs'] = [];
+  let out = '';
+  let empty = true;
+  for (const mod of mods) {
+    let name: string | null = null;
+    let type = '';
+    let major = 0;
+    let minor = 0;
+    for (const value of mod.aliases) {
+      let mm: [number, number] | null;
+      if (value.startsWith('devname:')) name = value.slice(8);
+      else if ((mm = scanMajorMinor(value, 'char-major-')) !== null) {
+        type = 'c';
+        [major, minor] = mm;
+      } else if ((mm = scanMajorMinor(value, 'block-major-')) !== null) {
+        type = 'b';
+        [major, minor] = mm;
+      }
+      if (type !== '' && name !== null) break;
+    }
+    if (name !== null) {
+      if (type !== '') {
+        if (empty) {
+          out += '# Device nodes to trigger on-demand module loading.\n';
+          empty = false;
+        }
+        out += `${mod.modname} ${name} ${type}${major}:${minor}\n`;
+      } else {
+        logs.push([LOG_ERR, `Module '${mod.modname}' has devname (${name}) but lacks major and minor information. Ignoring.\n`]);
+      }
+    }
+  }
+  return { data: out, logs };
+}
+
+/** sscanf(value, "<prefix>%u-%u") == 2 */
+function scanMajorMinor(value: string, prefix: string): [number, number] | null {
+  if (!value.startsWith(prefix)) return null;
+  const m = /^[ \t\n\v\f\r]*([+-]?\d+)-[ \t\n\v\f\r]*([+-]?\d+)/.exec(value.slice(prefix.length));
+  if (m === null) return null;
+  return [scanUnsigned(m[1]), scanUnsigned(m[2])];
+}
+
+/** %u: strtoul then truncation to unsigned int */
+function scanUnsigned(s: string): number {
+  const neg = s[0] === '-';
+  const digits = s.replace(/^[+-]/, '');
+  let v = BigInt(digits);
+  if (v > 0xffffffffffffffffn) v = 0xffffffffffffffffn;
+  if (neg) v = (0x10000000000000000n - v) & 0xffffffffffffffffn;
+  return Number(v & 0xffffffffn);
+}
