@@ -6,7 +6,7 @@ const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { reference, time, kmodArgv, kmodtsArgv, row, repoRoot, benchEnv } = require('./lib');
+const { reference, timeSideBySide, kmodArgv, kmodtsArgv, row, repoRoot, benchEnv } = require('./lib');
 
 function scratchTree(moddir, kver) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-bench-depmod-'));
@@ -37,8 +37,8 @@ function compare(label, moddir, kver, runs) {
   const root = scratchTree(moddir, kver);
   const n = execFileSync('find', [path.join(root, 'lib/modules', kver), '-name', '*.ko*'], { encoding: 'utf8' }).split('\n').filter(Boolean).length;
   const args = ['-C', '/dev/null', '-b', root, kver];
-  const k = time(kmodArgv(ref, 'depmod', args), { runs });
-  const t = time(kmodtsArgv('depmod', args), { runs });
+  // kmod and kmodts in turn, round after round (drift on a shared machine hits both alike)
+  const [k, t] = timeSideBySide([kmodArgv(ref, 'depmod', args), kmodtsArgv('depmod', args)], { runs });
   row(`${label} (${n} modules): kmod 34.2`, `${k.ms.toFixed(0)} ms, peak ${(k.peakKiB / 1024).toFixed(1)} MiB`);
   row(`${label}: kmodts (${os.availableParallelism()} cores)`, `${t.ms.toFixed(0)} ms, peak ${(t.peakKiB / 1024).toFixed(1)} MiB`);
   row(`${label}: ratio kmodts/kmod`, `time ${(t.ms / k.ms).toFixed(2)}x (goal <= 0.6), memory ${(t.peakKiB / k.peakKiB).toFixed(2)}x (goal <= 2)`);

@@ -38,6 +38,31 @@ function time(argv, { runs = 9, env = benchEnv(), cwd } = {}) {
   return { ms: ms[Math.floor(ms.length / 2)], peakKiB: peak };
 }
 
+/**
+ * Several commands timed side by side: each round runs every argv once, in turn, so that a machine
+ * that speeds up or slows down during the benchmark affects them all alike (timing one command's runs
+ * and then the next one's turns such drift into a difference). Returns, per argv, the median wall
+ * time in ms and the peak RSS in KiB.
+ */
+function timeSideBySide(argvs, { runs = 9, env = benchEnv(), cwd } = {}) {
+  for (const argv of argvs) spawnSync(argv[0], argv.slice(1), { env, cwd, stdio: 'ignore' });
+  const ms = argvs.map(() => []);
+  const peak = argvs.map(() => 0);
+  for (let i = 0; i < runs; i++) {
+    argvs.forEach((argv, j) => {
+      const t0 = process.hrtime.bigint();
+      const r = spawnSync('/usr/bin/time', ['-f', '%M', ...argv], { env, cwd, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+      ms[j].push(Number(process.hrtime.bigint() - t0) / 1e6);
+      const kb = Number.parseInt((r.stderr || '').trim().split('\n').pop(), 10);
+      if (kb > peak[j]) peak[j] = kb;
+    });
+  }
+  return ms.map((list, j) => {
+    list.sort((a, b) => a - b);
+    return { ms: list[Math.floor(list.length / 2)], peakKiB: peak[j] };
+  });
+}
+
 /** kmod 34.2's tool as argv */
 function kmodArgv(ref, tool, args) {
   const k = ref.KMOD_ROOT;
@@ -53,4 +78,4 @@ function row(label, value) {
   console.log(`${label.padEnd(58)} ${value}`);
 }
 
-module.exports = { repoRoot, reference, benchEnv, time, kmodArgv, kmodtsArgv, row };
+module.exports = { repoRoot, reference, benchEnv, time, timeSideBySide, kmodArgv, kmodtsArgv, row };

@@ -6,7 +6,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { repoRoot, reference, benchEnv, time, kmodArgv, kmodtsArgv, row } = require('./lib');
+const { repoRoot, reference, benchEnv, time, timeSideBySide, kmodArgv, kmodtsArgv, row } = require('./lib');
 
 const ref = reference();
 const tree = ['-d', ref.KTREE, '-S', ref.KVER];
@@ -29,17 +29,19 @@ const fmtCpu = (v) => (v === undefined ? '' : `, ${v.toFixed(1)} ms CPU`);
 const bundleOf = (f) => fs.statSync(path.join(repoRoot, 'dist', f), { throwIfNoEntry: false })?.mtimeMs;
 if (!(bundleOf('bundle/modprobe.js') >= bundleOf('cli/main.js'))) row('WARNING', 'dist/bundle/modprobe.js is missing or stale: the kmodts rows measure dist/ files (npm run build)');
 
-const node0 = time([process.execPath, '-e', '0'], { runs });
-const node0Cpu = cpuMs([process.execPath, '-e', '0']);
+const node0Argv = [process.execPath, '-e', '0'];
+const node0Cpu = cpuMs(node0Argv);
+let node0 = time(node0Argv, { runs });
 row('node -e 0', `${node0.ms.toFixed(1)} ms wall${fmtCpu(node0Cpu)}`);
 for (const mod of ['nfsd', 'ext4', 'pci:v00008086d000010D3sv*sd*bc*sc*i*']) {
   const args = [...tree, '-D', mod];
-  const k = time(kmodArgv(ref, 'modprobe', args), { runs });
-  const t = time(kmodtsArgv('modprobe', args), { runs });
+  // node -e 0, kmod and kmodts in turn, round after round: the ratios compare runs made side by side
+  const [n0, k, t] = timeSideBySide([node0Argv, kmodArgv(ref, 'modprobe', args), kmodtsArgv('modprobe', args)], { runs });
+  node0 = n0;
   const tCpu = cpuMs(kmodtsArgv('modprobe', args));
   const cpuRatio = tCpu !== undefined && node0Cpu !== undefined ? `; CPU ${(tCpu / node0Cpu).toFixed(2)}x node -e 0` : '';
   row(`kmod modprobe -D ${mod}`, `${k.ms.toFixed(1)} ms  ${k.peakKiB} KiB`);
-  row(`kmodts modprobe -D ${mod}`, `${t.ms.toFixed(1)} ms  ${t.peakKiB} KiB  ${(t.ms / node0.ms).toFixed(2)}x node -e 0, ${(t.ms / k.ms).toFixed(1)}x kmod${fmtCpu(tCpu)}${cpuRatio}`);
+  row(`kmodts modprobe -D ${mod}`, `${t.ms.toFixed(1)} ms  ${t.peakKiB} KiB  ${(t.ms / n0.ms).toFixed(2)}x node -e 0 (${n0.ms.toFixed(1)} ms alongside), ${(t.ms / k.ms).toFixed(1)}x kmod${fmtCpu(tCpu)}${cpuRatio}`);
 }
 
 // modules `modprobe -D nfsd` runs (what start-up pays for), whether from its bundle or from dist/
@@ -57,7 +59,7 @@ if (m) row('modules run by kmodts modprobe -D nfsd', `${m[1]}: ${m[2]}`);
   const entry = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-unbundled-')), 'kmodts.js');
   fs.writeFileSync(entry, `require(${JSON.stringify(path.join(repoRoot, 'dist/cli/main.js'))}).runFromProcess();\n`);
   const argv = [process.execPath, entry, 'modprobe', ...tree, '-D', 'nfsd'];
-  const t = time(argv, { runs });
-  row('kmodts modprobe -D nfsd (dist/ files, no bundle)', `${t.ms.toFixed(1)} ms  ${(t.ms / node0.ms).toFixed(2)}x node -e 0${fmtCpu(cpuMs(argv))}`);
+  const [n0, t] = timeSideBySide([node0Argv, argv], { runs });
+  row('kmodts modprobe -D nfsd (dist/ files, no bundle)', `${t.ms.toFixed(1)} ms  ${(t.ms / n0.ms).toFixed(2)}x node -e 0${fmtCpu(cpuMs(argv))}`);
   fs.rmSync(path.dirname(entry), { recursive: true, force: true });
 }

@@ -114,7 +114,9 @@ export function runFromProcess(): void {
   main(argv0, process.argv.slice(2), io).then(
     (status) => {
       io.flush();
-      process.exitCode = status;
+      // everything is written (synchronously) and nothing else is pending: exiting at once skips
+      // tearing down the heap and environment, about half a millisecond of every command
+      process.exit(status);
     },
     (err) => {
       io.flush();
