@@ -408,8 +408,6 @@ class DepmodRun {
       this.log(LOG_ERR, `could not add module ${path}: ${strerror(errno)}\n`);
       throw new KmodError(errno);
     });
-    // a scan thread can start on it while the walk goes on
-    this.pool?.prefetch(path);
   }
 
   /** depmod_module_is_higher_priority: should the module already found be kept over newpath? */

@@ -43,17 +43,9 @@ export function scanInline(paths: string[], opts: ScanOptions = {}): ModuleScan[
 }
 
 export interface ScanPool {
-  /**
-   * Modules found so far, while the caller is still walking the tree: a thread that has started
-   * takes the first of them at once instead of waiting for scan(). Optional; scan() reuses the work.
-   */
-  prefetch(path: string): void;
   scan(paths: string[]): Promise<ModuleScan[]>;
   close(): void;
 }
-
-/** modules handed out before scan() (the thread is otherwise idle until the walk is done) */
-const PREFETCH_MAX = 96;
 
 export function startScanPool(opts: ScanOptions = {}): ScanPool {
   const wanted = opts.threads ?? Math.min(7, os.availableParallelism() - 1);
@@ -69,66 +61,23 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
     for (const w of workers) void w.terminate();
     workers = [];
   };
-  // prefetched modules: requests go to the first thread in batches as they are found; the results
-  // wait here, by path, until scan() claims them
-  const prefetched = new Map<string, ModuleScan | undefined>();
-  let pending: string[] = [];
-  let onPrefetched: ((path: string, scan: ModuleScan) => void) | undefined;
-  /** the first thread failed or ended before scan() listened */
-  let prefetchFailed = false;
-  const sendPrefetch = (): void => {
-    if (pending.length === 0) return;
-    workers[0].postMessage({ ids: [], paths: pending } satisfies ScanRequest);
-    pending = [];
-  };
-  const prefetch = (path: string): void => {
-    if (workers.length === 0 || prefetched.size >= PREFETCH_MAX || prefetched.has(path)) return;
-    if (prefetched.size === 0) {
-      workers[0].once('error', () => (prefetchFailed = true)).once('exit', () => (prefetchFailed = true));
-      workers[0].on('message', (reply: ScanReply) => {
-        if (reply.ids.length > 0) return; // a scan() batch
-        for (let k = 0; k < reply.paths!.length; k++) {
-          prefetched.set(reply.paths![k], reply.scans[k]);
-          onPrefetched?.(reply.paths![k], reply.scans[k]);
-        }
-      });
-    }
-    prefetched.set(path, undefined);
-    pending.push(path);
-    if (pending.length >= BATCH) sendPrefetch();
-  };
   const scan = (paths: string[]): Promise<ModuleScan[]> => {
-    if (workers.length === 0 || paths.length < 2 * BATCH || prefetchFailed) {
+    if (workers.length === 0 || paths.length < 2 * BATCH) {
       close();
       return Promise.resolve(scanInline(paths, opts));
     }
-    sendPrefetch();
     const results: ModuleScan[] = new Array(paths.length);
-    let done = 0;
-    // prefetched modules: taken as they are (or as they come back); the others are queued below
-    const waiting = new Map<string, number>();
-    const queued: number[] = [];
-    for (let i = 0; i < paths.length; i++) {
-      if (!prefetched.has(paths[i])) queued.push(i);
-      else {
-        const ready = prefetched.get(paths[i]);
-        if (ready !== undefined) {
-          results[i] = ready;
-          done++;
-        } else waiting.set(paths[i], i);
-      }
-    }
     // largest files first, in batches of about the same compressed size: the threads finish together
-    const sizes = new Array<number>(paths.length).fill(0);
-    for (const i of queued) {
+    const sizes = paths.map((p) => {
       try {
-        sizes[i] = fs.statSync(paths[i]).size;
+        return fs.statSync(p).size;
       } catch {
-        // unreadable: the scan reports it
+        return 0;
       }
-    }
-    const order = queued.sort((a, b) => sizes[b] - sizes[a] || a - b);
+    });
+    const order = paths.map((_, i) => i).sort((a, b) => sizes[b] - sizes[a] || a - b);
     let next = 0;
+    let done = 0;
     return new Promise<ModuleScan[]>((resolve, reject) => {
       let settled = false;
       const finish = (err?: unknown): void => {
@@ -141,7 +90,7 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
       const takeBatch = (): number[] => {
         const ids: number[] = [];
         let bytes = 0;
-        for (; next < order.length && ids.length < BATCH && bytes < BATCH_BYTES; next++) {
+        for (; next < paths.length && ids.length < BATCH && bytes < BATCH_BYTES; next++) {
           const i = order[next];
           ids.push(i);
           bytes += sizes[i];
@@ -149,7 +98,7 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
         return ids;
       };
       const feed = (w: Worker): void => {
-        if (next >= order.length) return;
+        if (next >= paths.length) return;
         const ids = takeBatch();
         w.postMessage({ ids, paths: ids.map((i) => paths[i]) } satisfies ScanRequest);
       };
@@ -157,7 +106,7 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
         // this thread takes batches from the same queue, yielding between them so that the workers'
         // replies are collected and they are fed again without waiting
         const { scanModuleFile } = require('./scan-worker') as typeof import('./scan-worker');
-        while (next < order.length && !settled) {
+        while (next < paths.length && !settled) {
           const ids = takeBatch();
           for (const i of ids) results[i] = scanModuleFile(paths[i]);
           done += ids.length;
@@ -166,20 +115,9 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
           await new Promise<void>((r) => setImmediate(r));
         }
       };
-      onPrefetched = (path, scan) => {
-        const i = waiting.get(path);
-        if (i === undefined) return; // found, then dropped (a duplicate module)
-        waiting.delete(path);
-        results[i] = scan;
-        done++;
-        opts.onProgress?.(done, paths.length);
-        if (done === paths.length) finish();
-      };
-      if (done === paths.length) finish();
       for (const w of workers) {
         w.ref();
         w.on('message', (reply: ScanReply) => {
-          if (reply.ids.length === 0) return; // prefetched (counted above)
           for (let k = 0; k < reply.ids.length; k++) results[reply.ids[k]] = reply.scans[k];
           done += reply.ids.length;
           opts.onProgress?.(done, paths.length);
@@ -197,7 +135,7 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
       scanHere().catch((err) => finish(err));
     });
   };
-  return { prefetch, scan, close };
+  return { scan, close };
 }
 
 /** One-shot scan of `paths` (starts and stops its own threads). */

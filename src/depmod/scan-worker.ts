@@ -31,15 +31,12 @@ export function scanModuleFile(file: string): ModuleScan {
   return scanModuleImage(data, file);
 }
 
-/** modules to scan: `ids` are the caller's numbers for them; none for a prefetch (then found by path) */
 export interface ScanRequest {
   ids: number[];
   paths: string[];
 }
 export interface ScanReply {
   ids: number[];
-  /** the paths of a prefetch */
-  paths?: string[];
   scans: ModuleScan[];
 }
 
@@ -47,6 +44,6 @@ if (parentPort !== null) {
   const port = parentPort;
   port.on('message', (req: ScanRequest) => {
     const scans = req.paths.map(scanModuleFile);
-    port.postMessage(req.ids.length > 0 ? ({ ids: req.ids, scans } satisfies ScanReply) : ({ ids: [], paths: req.paths, scans } satisfies ScanReply));
+    port.postMessage({ ids: req.ids, scans } satisfies ScanReply);
   });
 }

@@ -124,21 +124,3 @@ describe('module scan over the Debian 6.12 tree', () => {
     expect(imports).toBeGreaterThan(50_000);
   });
 });
-
-describe('scan pool', () => {
-  it('uses modules prefetched during the walk, ignores one dropped after it, and gives what an inline scan gives', async () => {
-    const files = execFileSync('find', [moduleDir(), '-name', '*.ko.xz'], { encoding: 'utf8' }).trim().split('\n').slice(0, 80);
-    // the built pool: its threads run dist/'s worker script, and it loads parts lazily with require()
-    const { scanInline, startScanPool } = require(path.join(__dirname, '../../dist/depmod/scan-pool.js')) as typeof import('../../src/depmod/scan-pool');
-    const pool = startScanPool({ threads: 1 });
-    try {
-      // the first 40 are found "during the walk"; one of them is then dropped (a duplicate module)
-      for (const f of files.slice(0, 40)) pool.prefetch(f);
-      const wanted = files.filter((_, i) => i !== 7);
-      const scans = await pool.scan(wanted);
-      expect(scans).toEqual(scanInline(wanted));
-    } finally {
-      pool.close();
-    }
-  });
-});
