@@ -174,6 +174,8 @@ class DepmodRun {
     } else {
       for (const p of o.modulePaths!) this.addExplicit(p);
     }
+    // the files' sizes (the scan's order) are taken on a scan thread while this one sorts
+    this.pool?.measure([...this.byName.values()].map((m) => m.path));
     this.buildArray();
     this.sortByOrderFile();
     await this.loadModules();
@@ -320,8 +322,55 @@ class DepmodRun {
   // ---- discovery ----------------------------------------------------------------------------------
 
   private search(): void {
+    if (this.searchSorted()) return;
+    this.byName.clear();
+    this.byUncrelpath.clear();
     this.searchPath(this.dirname, true);
     for (const ext of this.cfg.externals) this.searchPath(ext, false);
+  }
+
+  /**
+   * The walk in sorted order: readdirSync lists a directory in one call, about twice as fast as
+   * reading raw entries through opendir. The order files are found in only shows where kmod decides by
+   * it (which of two modules of one name is kept) and in the order of its messages, so this walk gives
+   * up at the first name found twice or anything it would have to report, and search() walks again in
+   * raw readdir order as kmod does.
+   */
+  private searchSorted(): boolean {
+    const walk = (dir: string): boolean => {
+      let entries: fs.Dirent[];
+      try {
+        entries = fs.readdirSync(dir, { withFileTypes: true });
+      } catch {
+        return false;
+      }
+      const base = `${dir}/`;
+      for (const de of entries) {
+        const name = de.name;
+        if (this.excluded(name)) continue;
+        const full = base + name;
+        let isDir: boolean;
+        if (de.isFile()) isDir = false;
+        else if (de.isDirectory()) isDir = true;
+        else {
+          const st = fs.statSync(full, { throwIfNoEntry: false });
+          if (st === undefined || !(st.isFile() || st.isDirectory())) return false;
+          isDir = st.isDirectory();
+        }
+        if (isDir) {
+          if (!walk(full)) return false;
+          continue;
+        }
+        if (!hasModuleExtension(name)) continue;
+        const modname = modnameFromPath(full);
+        if (modname === null || this.byName.has(modname)) return false;
+        if (this.addModule(full, modname, () => undefined as never, true) === undefined) return false;
+      }
+      return true;
+    };
+    if (!walk(this.dirname)) return false;
+    for (const ext of this.cfg.externals) if (!walk(ext)) return false;
+    return true;
   }
 
   private searchPath(p: string, fatal: boolean): void {
@@ -445,7 +494,8 @@ class DepmodRun {
     return newprio <= oldprio;
   }
 
-  private addModule(path: string, modname: string, fail: (errno: number) => never): Mod {
+  /** Adds a module; a name or path already taken is reported and `fail`s, or with `quiet` just gives undefined. */
+  private addModule(path: string, modname: string, fail: (errno: number) => never, quiet = false): Mod | undefined {
     const lastslash = path.lastIndexOf('/');
     const d = this.dirname;
     const relpath = path.startsWith(d) && path[d.length] === '/' ? path.slice(d.length + 1) : null;
@@ -465,6 +515,7 @@ class DepmodRun {
       scan: undefined,
     };
     if (this.byName.has(modname)) {
+      if (quiet) return undefined;
       this.log(LOG_ERR, `hash_add_unique ${modname}: ${strerror(EEXIST)}\n`);
       fail(EEXIST);
     }
@@ -472,6 +523,7 @@ class DepmodRun {
       const len = lastslash - (d.length + 1) + modname.length + 1 + 3;
       const unc = relpath.slice(0, len);
       if (this.byUncrelpath.has(unc)) {
+        if (quiet) return undefined;
         this.log(LOG_ERR, `hash_add_unique ${unc}: ${strerror(EEXIST)}\n`);
         fail(EEXIST);
       }

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import type { ModuleScan } from './module-scan';
-import type { ScanReply, ScanRequest } from './scan-worker';
+import type { ScanReply, ScanRequest, SizesReply, SizesRequest } from './scan-worker';
 
 export interface ScanOptions {
   /**
@@ -43,8 +43,26 @@ export function scanInline(paths: string[], opts: ScanOptions = {}): ModuleScan[
 }
 
 export interface ScanPool {
+  /**
+   * Asks a thread for the files' sizes (scan() orders by them), so that the stat calls run while the
+   * caller sorts its modules; scan() waits for the answer, or stats itself without one.
+   */
+  measure(paths: string[]): void;
   scan(paths: string[]): Promise<ModuleScan[]>;
   close(): void;
+}
+
+/** file sizes by path, 0 for a file that cannot be stat'ed (the scan reports it) */
+export function fileSizes(paths: string[]): Float64Array {
+  const sizes = new Float64Array(paths.length);
+  for (let i = 0; i < paths.length; i++) {
+    try {
+      sizes[i] = fs.statSync(paths[i]).size;
+    } catch {
+      // left 0
+    }
+  }
+  return sizes;
 }
 
 export function startScanPool(opts: ScanOptions = {}): ScanPool {
@@ -61,20 +79,45 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
     for (const w of workers) void w.terminate();
     workers = [];
   };
-  const scan = (paths: string[]): Promise<ModuleScan[]> => {
+  let measured: Promise<Map<string, number>> | undefined;
+  const measure = (paths: string[]): void => {
+    const w = workers[0];
+    if (w === undefined || paths.length < 2 * BATCH) return;
+    measured = new Promise<Map<string, number>>((resolve, reject) => {
+      const onMessage = (reply: ScanReply | SizesReply): void => {
+        if (!('sizes' in reply)) return;
+        done();
+        resolve(new Map(paths.map((p, i) => [p, reply.sizes[i]])));
+      };
+      const onError = (err: Error): void => {
+        done();
+        reject(err);
+      };
+      const done = (): void => {
+        w.off('message', onMessage).off('error', onError).off('exit', onError);
+      };
+      w.on('message', onMessage).on('error', onError).on('exit', onError);
+      w.postMessage({ sizesOf: paths } satisfies SizesRequest);
+    });
+    measured.catch(() => {});
+  };
+  const scan = async (paths: string[]): Promise<ModuleScan[]> => {
     if (workers.length === 0 || paths.length < 2 * BATCH) {
       close();
-      return Promise.resolve(scanInline(paths, opts));
+      return scanInline(paths, opts);
     }
+    const bySize = measured === undefined ? undefined : await measured.catch(() => null);
+    if (bySize === null) {
+      // the thread failed or ended: this thread does it all
+      close();
+      return scanInline(paths, opts);
+    }
+    const sizes = bySize === undefined ? fileSizes(paths) : paths.map((p) => bySize.get(p) ?? fileSizes([p])[0]);
+    return scanOnThreads(paths, sizes);
+  };
+  const scanOnThreads = (paths: string[], sizes: ArrayLike<number>): Promise<ModuleScan[]> => {
     const results: ModuleScan[] = new Array(paths.length);
     // largest files first, in batches of about the same compressed size: the threads finish together
-    const sizes = paths.map((p) => {
-      try {
-        return fs.statSync(p).size;
-      } catch {
-        return 0;
-      }
-    });
     const order = paths.map((_, i) => i).sort((a, b) => sizes[b] - sizes[a] || a - b);
     let next = 0;
     let done = 0;
@@ -135,7 +178,7 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
       scanHere().catch((err) => finish(err));
     });
   };
-  return { scan, close };
+  return { measure, scan, close };
 }
 
 /** One-shot scan of `paths` (starts and stops its own threads). */

@@ -40,9 +40,23 @@ export interface ScanReply {
   scans: ModuleScan[];
 }
 
+/** the sizes of files (for the scan's order), asked while the caller sorts its modules */
+export interface SizesRequest {
+  sizesOf: string[];
+}
+export interface SizesReply {
+  sizes: Float64Array;
+}
+
 if (parentPort !== null) {
   const port = parentPort;
-  port.on('message', (req: ScanRequest) => {
+  port.on('message', (req: ScanRequest | SizesRequest) => {
+    if ('sizesOf' in req) {
+      const { fileSizes } = require('./scan-pool') as typeof import('./scan-pool');
+      const sizes = fileSizes(req.sizesOf);
+      port.postMessage({ sizes } satisfies SizesReply, [sizes.buffer as ArrayBuffer]);
+      return;
+    }
     const scans = req.paths.map(scanModuleFile);
     port.postMessage({ ids: req.ids, scans } satisfies ScanReply);
   });
