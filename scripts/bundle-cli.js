@@ -22,8 +22,7 @@ const { minify_sync: minifySync } = require('terser');
 const distDir = path.join(__dirname, '..', 'dist');
 const outDir = path.join(distDir, 'bundle');
 
-// depmod is left out while its own start-up is being reworked (src/depmod/); it runs from dist/
-const tools = ['modprobe', 'insmod', 'rmmod', 'lsmod', 'modinfo', 'check', 'dmesg'];
+const tools = ['modprobe', 'insmod', 'rmmod', 'lsmod', 'modinfo', 'depmod', 'check', 'dmesg'];
 /** lazily required modules that every run of the tool loads anyway (kmod_new reads the config) */
 const alwaysLoaded = {
   modprobe: ['config.js', 'cli/backend-select.js'],

@@ -59,10 +59,25 @@ export function strcmp(a: string, b: string): number {
  */
 export function hashOrder<T>(items: T[], key: (item: T) => string, buckets: number): T[] {
   const mask = buckets - 1;
-  const withBucket = items.map((item) => {
-    const k = key(item);
-    return { item, k, b: superFastHash(k) & mask };
-  });
-  withBucket.sort((x, y) => x.b - y.b || strcmp(x.k, y.k));
-  return withBucket.map((x) => x.item);
+  // a counting sort by bucket, then each (short) bucket sorted by key: no comparison across buckets
+  const keys = items.map(key);
+  const bucketOf = new Uint32Array(items.length);
+  const start = new Uint32Array(buckets + 1);
+  for (let i = 0; i < items.length; i++) {
+    const b = superFastHash(keys[i]) & mask;
+    bucketOf[i] = b;
+    start[b + 1]++;
+  }
+  for (let b = 0; b < buckets; b++) start[b + 1] += start[b];
+  const slots = new Uint32Array(items.length);
+  const fill = start.slice(0, buckets);
+  for (let i = 0; i < items.length; i++) slots[fill[bucketOf[i]]++] = i;
+  const out: T[] = new Array(items.length);
+  for (let b = 0; b < buckets; b++) {
+    const lo = start[b];
+    const hi = start[b + 1];
+    if (hi - lo > 1) slots.subarray(lo, hi).sort((x, y) => strcmp(keys[x], keys[y]));
+    for (let j = lo; j < hi; j++) out[j] = items[slots[j]];
+  }
+  return out;
 }
