@@ -105,6 +105,21 @@ interface Sym {
   crc: number;
 }
 
+/** A directory entry as the walk takes it: a file or a directory (a symlink followed, as fstatat), or why not. */
+function entryKind(de: fs.Dirent, full: string): 'file' | 'dir' | { statError: unknown } | { mode: number } {
+  if (de.isFile()) return 'file';
+  if (de.isDirectory()) return 'dir';
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(full);
+  } catch (err) {
+    return { statError: err };
+  }
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  return { mode: st.mode };
+}
+
 function nodePathError(err: unknown): string {
   return strerror(errnoOf(err));
 }
@@ -349,15 +364,9 @@ class DepmodRun {
         const name = de.name;
         if (this.excluded(name)) continue;
         const full = base + name;
-        let isDir: boolean;
-        if (de.isFile()) isDir = false;
-        else if (de.isDirectory()) isDir = true;
-        else {
-          const st = fs.statSync(full, { throwIfNoEntry: false });
-          if (st === undefined || !(st.isFile() || st.isDirectory())) return false;
-          isDir = st.isDirectory();
-        }
-        if (isDir) {
+        const kind = entryKind(de, full);
+        if (typeof kind !== 'string') return false;
+        if (kind === 'dir') {
           if (!walk(full)) return false;
           continue;
         }
@@ -399,25 +408,13 @@ class DepmodRun {
       const name = de.name;
       if (this.excluded(name)) continue;
       const full = base + name;
-      let isDir: boolean;
-      if (de.isFile()) isDir = false;
-      else if (de.isDirectory()) isDir = true;
-      else {
-        let st: fs.Stats;
-        try {
-          st = fs.statSync(full);
-        } catch (err) {
-          this.log(LOG_ERR, `fstatat(${base}, ${name}): ${nodePathError(err)}\n`);
-          continue;
-        }
-        if (st.isFile()) isDir = false;
-        else if (st.isDirectory()) isDir = true;
-        else {
-          this.log(LOG_ERR, `unsupported file type ${full}: ${(st.mode & 0o170000).toString(8)}\n`);
-          continue;
-        }
+      const kind = entryKind(de, full);
+      if (typeof kind !== 'string') {
+        if ('statError' in kind) this.log(LOG_ERR, `fstatat(${base}, ${name}): ${nodePathError(kind.statError)}\n`);
+        else this.log(LOG_ERR, `unsupported file type ${full}: ${(kind.mode & 0o170000).toString(8)}\n`);
+        continue;
       }
-      if (isDir) {
+      if (kind === 'dir') {
         let sub: fs.Dir;
         try {
           sub = fs.opendirSync(full);
