@@ -1,8 +1,7 @@
 // The depmod outputs made from the modules' modinfo alone: modules.alias(.bin), modules.softdep,
-// modules.weakdep and modules.devname. They need no symbol resolution, so depmod has them built on a
-// scan thread (which is idle by then) while it resolves dependencies; without threads it calls
-// buildAliasFiles itself. Either way the files, and the messages each one gives, come out in kmod's
-// module order.
+// modules.weakdep and modules.devname. They need no symbol resolution; each comes with the messages
+// making it gave (and the FATAL that stopped it, if any), so depmod reports them at the file's turn, in
+// kmod's order, wherever the files were built.
 import { LOG_ERR, LOG_WARNING } from '../context';
 import { IndexBuilder, IndexCharacterError } from '../indexes/writer';
 import { aliasNormalize } from '../modname';
