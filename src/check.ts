@@ -12,6 +12,7 @@ import { ENOENT, strerror } from './errno';
 import { KmodError } from './errors';
 import type { Module } from './module';
 import { modnameFromPath } from './modname';
+import { readBinaryString } from './file/read-text';
 
 export type CheckReason =
   | 'not-found'
@@ -189,7 +190,7 @@ export function openCheckSession(kernel: CheckKernel): CheckSession {
     const dep = path.join(ctx.dirname, 'modules.dep');
     let text = '';
     try {
-      text = fs.readFileSync(dep, 'latin1');
+      text = readBinaryString(dep);
     } catch (err) {
       throw new KmodError(ENOENT, `cannot read ${dep}`, { file: dep, cause: err });
     }

@@ -5,6 +5,7 @@ import { LOG_ERR, type LogFn } from './context';
 import { ENAMETOOLONG, errnoOf, strerror } from './errno';
 import { readKernelCmdline } from './kcmdline';
 import { underscores } from './modname';
+import { readBinaryString } from './file/read-text';
 
 export interface ConfigAlias { name: string; modname: string }
 export interface ConfigOptions { modname: string; options: string }
@@ -195,7 +196,7 @@ export function loadConfig(opts: ConfigLoadOptions): ModprobeConfig {
     }
     let text: string;
     try {
-      text = fs.readFileSync(fn, 'latin1');
+      text = readBinaryString(fn);
     } catch {
       continue; // kmod skips files it cannot open
     }

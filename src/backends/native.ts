@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { Backend, InitState, ProcModule } from '../backend';
 import { KmodError, fromSystemError } from '../errors';
 import { ENOSYS } from '../errno';
+import { readBinaryString } from '../file/read-text';
 
 export interface NativeBackendOptions {
   sysDir?: string;
@@ -13,7 +14,7 @@ export interface NativeBackendOptions {
 
 function readText(file: string): string | undefined {
   try {
-    return fs.readFileSync(file, 'latin1');
+    return readBinaryString(file);
   } catch {
     return undefined;
   }

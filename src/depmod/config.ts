@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { configLines } from '../config';
 import { errnoOf, strerror } from '../errno';
 import { LOG_ERR, LOG_INFO } from '../context';
+import { readBinaryString } from '../file/read-text';
 
 /** kmod 34.2's default depmod.d locations, in priority order (they are not prefixed by --basedir). */
 export const DEFAULT_DEPMOD_CONFIG_PATHS = [
@@ -66,7 +67,7 @@ export function kernelMatches(pattern: string, kversion: string): boolean {
 function parseFile(cfg: DepmodConfig, file: string, kversion: string, log: DepmodLog): void {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'latin1');
+    text = readBinaryString(file);
   } catch (err) {
     log(LOG_ERR, `file parse ${file}: ${strerror(errnoOf(err))}\n`);
     return;

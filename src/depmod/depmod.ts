@@ -15,6 +15,7 @@ import { buildAliasFiles, type AliasFileName, type AliasSource, type BuiltFile }
 import { hashOrder } from './hash';
 import type { ModuleScan } from './module-scan';
 import { scanInline, startScanPool, type ScanPool } from './scan-pool';
+import { readBinaryString } from '../file/read-text';
 
 export { DEFAULT_DEPMOD_CONFIG_PATHS, type DepmodConfig, type DepmodLog } from './config';
 
@@ -270,7 +271,7 @@ class DepmodRun {
   private readLines(file: string): string[] {
     let text: string;
     try {
-      text = fs.readFileSync(file, 'latin1');
+      text = readBinaryString(file);
     } catch (err) {
       this.fatalOpen(file, err);
     }
