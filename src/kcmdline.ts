@@ -1,7 +1,7 @@
 // The kernel command line as libkmod reads it (kmod_config_parse_kcmdline): `mod.param[=value]` words
 // become options, `modprobe.blacklist=a,b` becomes blacklist entries; everything else is ignored.
-import * as fs from 'node:fs';
 import { errnoOf, strerror } from './errno';
+import { readBinaryString } from './file/read-text';
 import { LOG_ERR, type LogFn } from './context';
 import { underscoresInPlace } from './modname';
 
@@ -158,25 +158,15 @@ function addResult(result: KernelCmdlineConfig, modname: string, param: string, 
  * silently; a file that opens but cannot be read is reported as kmod does, naming /proc/cmdline.
  */
 export function readKernelCmdline(procDir = '/proc', log?: LogFn): KernelCmdlineConfig {
-  let fd: number;
+  let text: string;
   try {
-    fd = fs.openSync(`${procDir}/cmdline`, 'r');
-  } catch {
-    return { options: [], blacklists: [] };
-  }
-  const buf = Buffer.alloc(KCMDLINE_MAX_BYTES);
-  let done = 0;
-  try {
-    while (done < KCMDLINE_MAX_BYTES) {
-      const n = fs.readSync(fd, buf, done, KCMDLINE_MAX_BYTES - done, null);
-      if (n === 0) break;
-      done += n;
-    }
+    text = readBinaryString(`${procDir}/cmdline`);
   } catch (err) {
-    log?.(LOG_ERR, 'kmod_config_parse_kcmdline', `could not read from '/proc/cmdline': ${strerror(errnoOf(err))}\n`);
+    // a file that cannot be opened is silently no command line; one that cannot be read is reported
+    if ((err as NodeJS.ErrnoException).syscall !== 'open') {
+      log?.(LOG_ERR, 'kmod_config_parse_kcmdline', `could not read from '/proc/cmdline': ${strerror(errnoOf(err))}\n`);
+    }
     return { options: [], blacklists: [] };
-  } finally {
-    fs.closeSync(fd);
   }
-  return parseKernelCmdline(buf.toString('latin1', 0, done), log);
+  return parseKernelCmdline(text.length > KCMDLINE_MAX_BYTES ? text.slice(0, KCMDLINE_MAX_BYTES) : text, log);
 }
