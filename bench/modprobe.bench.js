@@ -10,7 +10,7 @@ const { repoRoot, reference, benchEnv, time, timeSideBySide, kmodArgv, kmodtsArg
 
 const ref = reference();
 const tree = ['-d', ref.KTREE, '-S', ref.KVER];
-const runs = 21;
+const runs = 41;
 
 /**
  * CPU time (task-clock, mean of `runs`) through perf(1) when it is installed: on a shared, loaded
