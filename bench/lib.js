@@ -23,19 +23,8 @@ function benchEnv(extra = {}) {
 }
 
 /** Median wall time in ms of `runs` executions of argv (after one warm-up), and peak RSS in KiB. */
-function time(argv, { runs = 9, env = benchEnv(), cwd } = {}) {
-  spawnSync(argv[0], argv.slice(1), { env, cwd, stdio: 'ignore' });
-  const ms = [];
-  let peak = 0;
-  for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync('/usr/bin/time', ['-f', '%M', ...argv], { env, cwd, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    const kb = Number.parseInt((r.stderr || '').trim().split('\n').pop(), 10);
-    if (kb > peak) peak = kb;
-  }
-  ms.sort((a, b) => a - b);
-  return { ms: ms[Math.floor(ms.length / 2)], peakKiB: peak };
+function time(argv, opts = {}) {
+  return timeSideBySide([argv], opts)[0];
 }
 
 /**

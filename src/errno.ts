@@ -33,6 +33,7 @@ export const ENOSYS = 38;
 export const ENOTEMPTY = 39;
 export const ELOOP = 40;
 export const ENODATA = 61;
+export const ENOPKG = 65;
 export const ENOTSUP = 95;
 export const EOPNOTSUPP = 95;
 export const EKEYREJECTED = 129;

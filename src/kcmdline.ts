@@ -40,10 +40,17 @@ function cString(buf: string[], at: number): string {
  * before any '.' (BOOT_IMAGE=..., root=...) or without '.' (quiet) are skipped.
  */
 export function parseKernelCmdline(text: string, log?: LogFn): KernelCmdlineConfig {
-  const result: KernelCmdlineConfig = { options: [], blacklists: [] };
   const nul = text.indexOf('\0');
   const line = nul >= 0 ? text.slice(0, nul) : text;
-  if (!line.includes('"')) return parseUnquoted(line, result, log);
+  return line.includes('"') ? parseCmdlineChars(line, log) : parseUnquoted(line, { options: [], blacklists: [] }, log);
+}
+
+/**
+ * libkmod's state machine itself, character by character, for a line without NUL. parseKernelCmdline
+ * takes it for lines with quotes; exported so that tests hold parseUnquoted to it.
+ */
+export function parseCmdlineChars(line: string, log?: LogFn): KernelCmdlineConfig {
+  const result: KernelCmdlineConfig = { options: [], blacklists: [] };
   // the buffer libkmod walks, mutated in place as it does (terminators, re-quoting)
   const buf = line.split('');
   buf.push('\0');

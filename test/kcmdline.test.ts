@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseKernelCmdline, readKernelCmdline } from '../src/kcmdline';
+import { parseCmdlineChars, parseKernelCmdline, readKernelCmdline } from '../src/kcmdline';
 
 type Logged = [number, string, string][];
 function parse(text: string): { options: string[]; blacklists: string[]; logged: Logged } {
@@ -76,6 +76,32 @@ describe('parseKernelCmdline', () => {
     // (outputs checked against kmod 34.2) a second '.' spoils a word; an empty module name does not
     expect(parse('a..b=1 a.b.c=1 .p=1').options).toEqual([' p=1']);
     expect(parse('mod.=x').options).toEqual(['mod =x']);
+  });
+});
+
+describe('the quote-free fast path', () => {
+  it("gives the state machine's options, blacklists and messages on 50,000 random lines without quotes", () => {
+    // a fixed-seed generator (xorshift32): the same lines on every run
+    let seed = 0x2545f491;
+    const next = (n: number): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    const pieces = ['a', 'b', '.', '=', ' ', '\t', '\n', '\v', '-', '_', ',', '[', ']', 'modprobe', 'blacklist', 'x.y=z', 'snd-pcsp'];
+    let withOptions = 0;
+    for (let i = 0; i < 50_000; i++) {
+      let line = '';
+      for (let n = next(14); n > 0; n--) line += pieces[next(pieces.length)];
+      const fastLog: string[] = [];
+      const exactLog: string[] = [];
+      const fast = parseKernelCmdline(line, (_p, _f, m) => fastLog.push(m));
+      expect(fast).toEqual(parseCmdlineChars(line, (_p, _f, m) => exactLog.push(m)));
+      expect(fastLog).toEqual(exactLog);
+      if (fast.options.length > 0 || fast.blacklists.length > 0) withOptions++;
+    }
+    expect(withOptions).toBeGreaterThan(10_000);
   });
 });
 

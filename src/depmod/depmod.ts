@@ -5,7 +5,7 @@
 //
 // Strings are binary (one char per byte, latin1) throughout, so lengths and comparisons are bytewise.
 import * as fs from 'node:fs';
-import { LOG_ERR, LOG_INFO, LOG_WARNING } from '../context';
+import { LOG_ERR, LOG_WARNING } from '../context';
 import { ENODATA, EEXIST, EINVAL, ENOENT, errnoOf, strerror } from '../errno';
 import { KmodError } from '../errors';
 import { IndexBuilder, IndexCharacterError } from '../indexes/writer';

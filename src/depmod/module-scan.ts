@@ -70,8 +70,12 @@ class Reader {
   symShndx(sym: number): number {
     return this.u16(sym + (this.is64 ? 6 : 14));
   }
+  /** an address-sized word: u64 in ELF64, u32 in ELF32 */
+  word(o: number): number {
+    return this.is64 ? this.u64(o) : this.u32(o);
+  }
   symValue(sym: number): number {
-    return this.is64 ? this.u64(sym + 8) : this.u32(sym + 4);
+    return this.word(sym + (this.is64 ? 8 : 4));
   }
 }
 
@@ -243,7 +247,7 @@ function symbolsOf(r: Reader, w: Wanted, scan: ModuleScan): void {
       let crc = 0;
       if (vi >= 0) {
         visited[vi] = 1;
-        crc = r.is64 ? r.u64(ver!.off + vi * verlen) : r.u32(ver!.off + vi * verlen);
+        crc = r.word(ver!.off + vi * verlen);
       }
       names.push(name);
       crcs.push(crc);
@@ -276,7 +280,7 @@ function symbolsOf(r: Reader, w: Wanted, scan: ModuleScan): void {
     if (visited[i]) continue;
     const no = ver!.off + i * verlen + crclen;
     names.push(d.toString('latin1', no, no + verLen[i]));
-    crcs.push(r.is64 ? r.u64(ver!.off + i * verlen) : r.u32(ver!.off + i * verlen));
+    crcs.push(r.word(ver!.off + i * verlen));
     weak.push(0);
   }
   if (names.length === 0) return;

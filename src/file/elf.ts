@@ -2,9 +2,7 @@
 // image; malformed input gives a FormatError naming the file and what is wrong. The validity rules of
 // the header follow libkmod-elf.c (kmod_elf_new), so that kmod-compatible tools reject the same files.
 import { FormatError } from '../errors';
-
-const ENOEXEC = 8;
-const EINVAL = 22;
+import { ENOEXEC } from '../errno';
 
 export const SHN_UNDEF = 0;
 export const SHN_ABS = 0xfff1;
@@ -195,10 +193,6 @@ export class Elf {
     const lo = this.view.getUint32(off + (this.msb ? 4 : 0), !this.msb);
     return hi * 0x100000000 + lo;
   }
-  /** address-sized field: u32 in ELF32, u64 in ELF64 */
-  private addrWord(off: number): number {
-    return this.is64 ? this.uword(off) : this.u32(off);
-  }
 
   /** A NUL-terminated string at `off` (latin1), ending at the first NUL or at `end` (default: end of image). */
   cstring(off: number, end = this.data.length): string {
@@ -263,24 +257,17 @@ export class Elf {
     const strOff = this.shstrtab.offset;
     const strEnd = strOff + this.shstrtab.size;
     for (let i = 1; i < this.shnum && left > 0; i++) {
-      const ho = this.shoff + i * this.shentsize;
-      const nameOffset = this.u32(ho);
-      if (nameOffset >= this.shstrtab.size) continue;
-      const start = strOff + nameOffset;
+      const h = this.readHeaderRaw(i);
+      if (h.nameOffset >= this.shstrtab.size) continue;
+      const start = strOff + h.nameOffset;
       let end = d.indexOf(0, start);
       if (end < 0 || end > strEnd) end = strEnd;
       const len = end - start;
-      let range: { offset: number; size: number } | null | undefined;
       for (let k = 0; k < names.length; k++) {
         if (found[k] !== undefined || names[k].length !== len || d.toString('latin1', start, end) !== names[k]) continue;
-        if (range === undefined) {
-          const offset = this.is64 ? this.uword(ho + 24) : this.u32(ho + 16);
-          const size = this.is64 ? this.uword(ho + 32) : this.u32(ho + 20);
-          // an invalid header (data outside the file) does not count: a later section of the name may
-          range = this.rangeValid(offset, size) ? { offset, size } : null;
-        }
-        if (range === null) break;
-        found[k] = range;
+        // an invalid header (data outside the file) does not count: a later section of the name may
+        if (!this.rangeValid(h.offset, h.size)) break;
+        found[k] = { offset: h.offset, size: h.size };
         left--;
       }
     }

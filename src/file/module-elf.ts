@@ -4,9 +4,7 @@
 // so that depmod, modinfo and modprobe --show-* see exactly what kmod sees.
 import { FormatError, KmodError } from '../errors';
 import { Elf, EM_SPARC, EM_SPARCV9, SHN_ABS, SHN_UNDEF, STB_GLOBAL, STB_LOCAL, STB_WEAK, type ElfSymbol } from './elf';
-
-const EINVAL = 22;
-const ENODATA = 61;
+import { ENODATA } from '../errno';
 
 /** kmod's symbol binding classes (KMOD_SYMBOL_*) */
 export type SymbolBind = 'none' | 'local' | 'global' | 'weak' | 'undef';

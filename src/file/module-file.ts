@@ -6,8 +6,8 @@ import { decompress, detectCompression, DecompressError, type Compression } from
 import { Elf } from './elf';
 import { dependencySymbols, exportedSymbols, modinfoPairs, modversions, thisModuleName, type ModuleSymbol } from './module-elf';
 import { moduleSignature, type SignatureInfo } from './signature';
+import { EINVAL } from '../errno';
 
-const EINVAL = 22;
 const LOG_ERR = 3;
 
 export interface ModuleFile {

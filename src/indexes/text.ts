@@ -2,11 +2,11 @@
 // it (modules.dep, modules.alias, modules.symbols, modules.builtin, modules.builtin.modinfo). kmod 34.2
 // itself finds nothing without the .bin files; kmodts reads the text instead (docs/compat.md).
 // named imports: `import * as` makes tsc copy every export of node:fs at load (start-up)
-import { readFileSync } from 'node:fs';
 import { fnmatch } from '../fnmatch';
 import { aliasNormalize, modnameFromPath } from '../modname';
 import { addValue, type IndexValue, type ModuleIndex } from './binary';
 import type { IndexName } from './format';
+import { readBinaryString } from '../file/read-text';
 
 export class TextIndex implements ModuleIndex {
   private readonly keys = new Map<string, IndexValue[]>();
@@ -50,7 +50,7 @@ export class TextIndex implements ModuleIndex {
 
 function readLines(file: string): string[] | undefined {
   try {
-    return readFileSync(file, 'latin1').split('\n');
+    return readBinaryString(file).split('\n');
   } catch {
     return undefined;
   }
@@ -117,7 +117,7 @@ export function openTextIndex(dirname: string, name: IndexName): TextIndex | und
       const file = `${dirname}/modules.builtin.modinfo`;
       let text: string;
       try {
-        text = readFileSync(file, 'latin1');
+        text = readBinaryString(file);
       } catch {
         return undefined;
       }

@@ -16,7 +16,7 @@ interface TrieValue {
 
 interface TrieNode {
   prefix: string;
-  /** child characters in ascending order, and the children in the same order */
+  /** child characters in ascending order, and the children in the same order (small: most nodes have few) */
   chars: number[] | undefined;
   children: TrieNode[] | undefined;
   first: number;

@@ -10,6 +10,7 @@ import { ENOENT } from '../../errno';
 import { modnameFromPath } from '../../modname';
 import { ElfImage, SHT_NOBITS } from './elf-image';
 import { unpackModuleFile } from './unpack';
+import { readBinaryString } from '../../file/read-text';
 
 export type SimArch = 'x86_64' | 'arm64';
 
@@ -185,7 +186,7 @@ export function composeVermagic(release: string, cfg: Map<string, string>, arch:
 function probeTreeModule(moduleDir: string): { vermagic?: string; arch?: SimArch; structSize?: number } {
   let dep: string;
   try {
-    dep = fs.readFileSync(path.join(moduleDir, 'modules.dep'), 'latin1');
+    dep = readBinaryString(path.join(moduleDir, 'modules.dep'));
   } catch {
     return {};
   }
@@ -367,7 +368,7 @@ export function loadBuiltinModules(moduleDir: string): BuiltinModules {
   const all = new Set<string>();
   const withSysfs = new Set<string>();
   try {
-    for (const line of fs.readFileSync(path.join(moduleDir, 'modules.builtin'), 'latin1').split('\n')) {
+    for (const line of readBinaryString(path.join(moduleDir, 'modules.builtin')).split('\n')) {
       const name = modnameFromPath(line);
       if (name !== null && name !== '') all.add(name);
     }
@@ -375,7 +376,7 @@ export function loadBuiltinModules(moduleDir: string): BuiltinModules {
     /* no list: nothing built in that we know of */
   }
   try {
-    for (const entry of fs.readFileSync(path.join(moduleDir, 'modules.builtin.modinfo'), 'latin1').split('\0')) {
+    for (const entry of readBinaryString(path.join(moduleDir, 'modules.builtin.modinfo')).split('\0')) {
       const dot = entry.indexOf('.');
       if (dot <= 0) continue;
       const key = entry.slice(dot + 1);
@@ -418,7 +419,7 @@ export function deriveKernelSymbols(moduleDir: string, arch: SimArch, cacheDir: 
     const exported = new Set<string>();
     let dep = '';
     try {
-      dep = fs.readFileSync(depFile, 'latin1');
+      dep = readBinaryString(depFile);
     } catch {
       /* no tree: no symbols */
     }

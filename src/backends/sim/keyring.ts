@@ -8,10 +8,8 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { decompress, detectCompression } from '../../file/decompress';
 import { moduleSignature } from '../../file/signature';
-
-const ENOKEY = 126;
-const EKEYREJECTED = 129;
-const EBADMSG = 74;
+import { readBinaryString } from '../../file/read-text';
+import { EBADMSG, EKEYREJECTED, ENOKEY } from '../../errno';
 
 /** DER certificates inside a blob: X.509 v3 starts "30 82 len 30 82 len a0 03 02 01 02". */
 export function findCertificates(data: Uint8Array): Buffer[] {
@@ -157,7 +155,7 @@ function verdictCache(dir: string): { file: string; map: Map<string, number> } {
   if (c) return c;
   c = { file: path.join(dir, 'signature-verdicts'), map: new Map() };
   try {
-    for (const line of fs.readFileSync(c.file, 'latin1').split('\n')) {
+    for (const line of readBinaryString(c.file).split('\n')) {
       const m = /^([0-9a-f]{64}) (-?\d+)$/.exec(line);
       if (m) c.map.set(m[1], Number(m[2]));
     }

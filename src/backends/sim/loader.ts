@@ -29,19 +29,7 @@ import type { KernelGlobals, KernelState, ModuleExport, ModuleParamState, Module
 import type { X509Certificate } from 'node:crypto';
 import { verifyModuleSignature } from './keyring';
 import { MODULE_INIT_IGNORE_MODVERSIONS, MODULE_INIT_IGNORE_VERMAGIC } from '../../backend';
-
-const EPERM = 1;
-const ENOENT = 2;
-const ENOEXEC = 8;
-const ENOMEM = 12;
-const EBUSY = 16;
-const EEXIST = 17;
-const EINVAL = 22;
-const EBADMSG = 74;
-const ENODATA = 61;
-const ENOPKG = 65;
-const ENOKEY = 126;
-const EKEYREJECTED = 129;
+import { EBADMSG, EBUSY, EEXIST, EINVAL, EKEYREJECTED, ENODATA, ENOENT, ENOEXEC, ENOKEY, ENOMEM, ENOPKG, EPERM } from '../../errno';
 
 // taint bits (kernel/panic.c taint_flags order)
 export const TAINT_PROPRIETARY_MODULE = 0;

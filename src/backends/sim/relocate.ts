@@ -3,9 +3,9 @@
 // rules, the same refusal of unknown types, and the same log lines. Addresses are signed 64-bit values
 // held in JS numbers (kernel and module addresses sit in the top 2 GiB, so they are exact).
 import { hex64 } from './elf-image';
+import { ENOEXEC, ERANGE } from '../../errno';
 
 const TWO32 = 4294967296;
-const ENOEXEC = 8;
 
 export type RelocLog = (level: number, text: string) => void;
 
@@ -129,8 +129,6 @@ export const R_AARCH64_LDST128_ABS_LO12_NC = 299;
 
 type Op = 'abs' | 'prel' | 'page';
 type ImmType = 'imm26' | 'imm19' | 'imm16' | 'imm14' | 'imm12' | 'adr';
-
-const ERANGE = 34;
 
 function doReloc(op: Op, P: bigint, val: bigint): bigint {
   switch (op) {

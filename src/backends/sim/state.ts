@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { KmodError, fromSystemError } from '../../errors';
 import { EAGAIN } from '../../errno';
 import type { KernelSpec } from './kernel-model';
+import { readBinaryString } from '../../file/read-text';
 
 /** One exported symbol of a loaded module (short keys: the journal holds thousands of them). */
 export interface ModuleExport {
@@ -339,7 +340,7 @@ export class SimStore {
     let text: string;
     let mtime: number;
     try {
-      text = fs.readFileSync(this.lockFile, 'latin1');
+      text = readBinaryString(this.lockFile);
       mtime = fs.statSync(this.lockFile).mtimeMs;
     } catch {
       return;
@@ -351,7 +352,7 @@ export class SimStore {
     const aside = `${this.lockFile}.stale.${process.pid}`;
     try {
       fs.renameSync(this.lockFile, aside);
-      const again = Number.parseInt(fs.readFileSync(aside, 'latin1'), 10);
+      const again = Number.parseInt(readBinaryString(aside), 10);
       if (again !== pid) fs.renameSync(aside, this.lockFile);
       else fs.unlinkSync(aside);
     } catch {
