@@ -11,19 +11,8 @@ import { openTextIndex } from './indexes/text';
 import { Module } from './module';
 import { aliasNormalize, modnameFromPath, modnameNormalize } from './modname';
 
-/** libkmod log priorities (syslog levels) */
-export const LOG_CRIT = 2;
-export const LOG_ERR = 3;
-export const LOG_WARNING = 4;
-export const LOG_NOTICE = 5;
-export const LOG_INFO = 6;
-export const LOG_DEBUG = 7;
-
-/**
- * A diagnostic the library reports instead of printing: libkmod's log call with its priority and the
- * C function name kmod would show (the CLI formats it as kmod does).
- */
-export type LogFn = (priority: number, fn: string, message: string) => void;
+export { LOG_CRIT, LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG, type LogFn } from './log';
+import { LOG_ERR, LOG_INFO, type LogFn } from './log';
 
 /** kmod's compiled-in module directory */
 export const MODULE_DIRECTORY = '/lib/modules';

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { configLines } from '../config';
 import { errnoOf, strerror } from '../errno';
-import { LOG_ERR, LOG_INFO } from '../context';
+import { LOG_ERR, LOG_INFO } from '../log';
 import { readBinaryString } from '../file/read-text';
 
 /** kmod 34.2's default depmod.d locations, in priority order (they are not prefixed by --basedir). */

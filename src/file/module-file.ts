@@ -1,14 +1,12 @@
 // A module file on disk: read once, decompressed by magic bytes and parsed as ELF on first use.
 import * as fs from 'node:fs';
-import type { LogFn } from '../context';
+import { LOG_ERR, type LogFn } from '../log';
 import { KmodError, fromSystemError } from '../errors';
 import { decompress, detectCompression, DecompressError, type Compression } from './decompress';
 import { Elf } from './elf';
 import { dependencySymbols, exportedSymbols, modinfoPairs, modversions, thisModuleName, type ModuleSymbol } from './module-elf';
 import { moduleSignature, type SignatureInfo } from './signature';
 import { EINVAL } from '../errno';
-
-const LOG_ERR = 3;
 
 export interface ModuleFile {
   /** the path as given */
