@@ -73,6 +73,17 @@ export interface RelocationSection {
   entries: ElfRelocation[];
 }
 
+/**
+ * Does the section name at d[start..] (ending at its NUL or at strEnd, the end of the name table) equal
+ * `name`? Compared in place: no string is made for the names that do not match.
+ */
+function nameAt(d: Buffer, start: number, strEnd: number, name: string): boolean {
+  const len = name.length;
+  if (start + len > strEnd) return false;
+  for (let k = 0; k < len; k++) if (d[start + k] !== name.charCodeAt(k)) return false;
+  return start + len === strEnd || d[start + len] === 0;
+}
+
 export class Elf {
   readonly is64: boolean;
   readonly msb: boolean;
@@ -254,24 +265,32 @@ export class Elf {
     const found: ({ offset: number; size: number } | undefined)[] = names.map(() => undefined);
     let left = names.length;
     const d = this.data;
-    const strOff = this.shstrtab.offset;
-    const strEnd = strOff + this.shstrtab.size;
+    const strSize = this.shstrtab.size;
+    const strEnd = this.shstrtab.offset + strSize;
     for (let i = 1; i < this.shnum && left > 0; i++) {
-      const h = this.readHeaderRaw(i);
-      if (h.nameOffset >= this.shstrtab.size) continue;
-      const start = strOff + h.nameOffset;
-      let end = d.indexOf(0, start);
-      if (end < 0 || end > strEnd) end = strEnd;
-      const len = end - start;
+      const ho = this.shoff + i * this.shentsize;
+      const nameOffset = this.u32(ho);
+      if (nameOffset >= strSize) continue;
+      const start = this.shstrtab.offset + nameOffset;
       for (let k = 0; k < names.length; k++) {
-        if (found[k] !== undefined || names[k].length !== len || d.toString('latin1', start, end) !== names[k]) continue;
+        if (found[k] !== undefined || !nameAt(d, start, strEnd, names[k])) continue;
+        const offset = this.is64 ? this.uword(ho + 24) : this.u32(ho + 16);
+        const size = this.is64 ? this.uword(ho + 32) : this.u32(ho + 20);
         // an invalid header (data outside the file) does not count: a later section of the name may
-        if (!this.rangeValid(h.offset, h.size)) break;
-        found[k] = { offset: h.offset, size: h.size };
+        if (!this.rangeValid(offset, size)) break;
+        found[k] = { offset, size };
         left--;
       }
     }
     return found;
+  }
+
+  /** Offset and size of the section at `index` when its header is valid (as section()), without building the header list. */
+  sectionRange(index: number): { offset: number; size: number } | undefined {
+    if (index === SHN_UNDEF || index >= this.shnum) return undefined;
+    const h = this.readHeaderRaw(index);
+    if (h.nameOffset >= this.shstrtab.size || !this.rangeValid(h.offset, h.size)) return undefined;
+    return { offset: h.offset, size: h.size };
   }
 
   /** The first valid section called `name` (libkmod's lookup), else undefined. */
