@@ -2,6 +2,10 @@
 // kmod 34's depmod does: header, then every node in pre-order (node, then its children by ascending
 // character), child references computed from precomputed subtree sizes. See KMOD.md §6.
 //
+// Nodes are kept small (depmod builds tries of tens of thousands of keys, and their objects are most
+// of its garbage-collection work): a node holds the character leading to it, its children in
+// character order, and its first value inline, with further values in a list only when there are any.
+//
 // Keys and values are "binary strings": one JS char per byte (latin1), so comparisons and lengths are
 // bytewise as in C.
 import { INDEX_MAGIC, INDEX_VERSION, INDEX_NODE_CHILDS, INDEX_NODE_PREFIX, INDEX_NODE_VALUES } from './format';
@@ -16,19 +20,20 @@ interface TrieValue {
 
 interface TrieNode {
   prefix: string;
-  /** child characters in ascending order, and the children in the same order (small: most nodes have few) */
-  chars: number[] | undefined;
+  /** the character leading to this node from its parent */
+  ch: number;
+  /** in ascending character order */
   children: TrieNode[] | undefined;
-  first: number;
-  last: number;
-  /** kept in ascending priority; a new value goes before the first with priority >= its own */
-  values: TrieValue[] | undefined;
+  /** the values in file order (ascending priority; a new value goes before the first with priority >= its own) */
+  value: string | undefined;
+  priority: number;
+  more: TrieValue[] | undefined;
   size: number;
   total: number;
 }
 
-function newNode(prefix: string): TrieNode {
-  return { prefix, chars: undefined, children: undefined, first: INDEX_CHILDMAX, last: 0, values: undefined, size: 0, total: 0 };
+function newNode(prefix: string, ch: number): TrieNode {
+  return { prefix, ch, children: undefined, value: undefined, priority: 0, more: undefined, size: 0, total: 0 };
 }
 
 /** Thrown for a key or value with a byte >= 128 (kmod: "Module index: bad character ..." FATAL). */
@@ -48,22 +53,27 @@ function checkString(s: string): void {
 }
 
 function addValue(node: TrieNode, value: string, priority: number): boolean {
-  let values = node.values;
-  if (values === undefined) {
-    node.values = [{ priority, value }];
+  if (node.value === undefined) {
+    node.value = value;
+    node.priority = priority;
     return false;
   }
+  const values: TrieValue[] = [{ priority: node.priority, value: node.value }];
+  if (node.more !== undefined) values.push(...node.more);
   let duplicate = false;
   for (const v of values) if (v.value === value) duplicate = true;
   let i = 0;
   while (i < values.length && values[i].priority < priority) i++;
   values.splice(i, 0, { priority, value });
+  node.value = values[0].value;
+  node.priority = values[0].priority;
+  node.more = values.slice(1);
   return duplicate;
 }
 
 /** An in-memory index as depmod builds it. */
 export class IndexBuilder {
-  private readonly root = newNode('');
+  private readonly root = newNode('', 0);
 
   /**
    * Adds value under key with priority. Returns true when the key already held an equal value
@@ -76,51 +86,42 @@ export class IndexBuilder {
     let i = 0;
     for (;;) {
       const prefix = node.prefix;
-      let j = 0;
-      for (; j < prefix.length; j++) {
-        const ch = prefix.charCodeAt(j);
-        if (ch !== (i + j < key.length ? key.charCodeAt(i + j) : 0)) {
-          // split: the node keeps prefix[0..j), a new child at prefix[j] takes the rest and the contents
-          const child: TrieNode = {
-            prefix: prefix.slice(j + 1),
-            chars: node.chars,
-            children: node.children,
-            first: node.first,
-            last: node.last,
-            values: node.values,
-            size: 0,
-            total: 0,
-          };
-          node.prefix = prefix.slice(0, j);
-          node.chars = [ch];
-          node.children = [child];
-          node.first = ch;
-          node.last = ch;
-          node.values = undefined;
-          break;
-        }
-      }
-      i += j;
+      // the whole prefix matching is the common case: one native comparison
+      if (prefix.length > 0 && !key.startsWith(prefix, i)) {
+        let j = 0;
+        while (i + j < key.length && prefix.charCodeAt(j) === key.charCodeAt(i + j)) j++;
+        // split: the node keeps prefix[0..j), a new child at prefix[j] takes the rest and the contents
+        const child: TrieNode = {
+          prefix: prefix.slice(j + 1),
+          ch: prefix.charCodeAt(j),
+          children: node.children,
+          value: node.value,
+          priority: node.priority,
+          more: node.more,
+          size: 0,
+          total: 0,
+        };
+        node.prefix = prefix.slice(0, j);
+        node.children = [child];
+        node.value = undefined;
+        node.priority = 0;
+        node.more = undefined;
+        i += j;
+      } else i += prefix.length;
       if (i === key.length) return addValue(node, value, priority);
       const ch = key.charCodeAt(i);
-      const chars = node.chars;
+      const children = node.children;
       let k = 0;
-      if (chars !== undefined) while (k < chars.length && chars[k] < ch) k++;
-      if (chars === undefined || k === chars.length || chars[k] !== ch) {
-        if (ch < node.first) node.first = ch;
-        if (ch > node.last) node.last = ch;
-        const child = newNode(key.slice(i + 1));
-        child.values = [{ priority, value }];
-        if (chars === undefined) {
-          node.chars = [ch];
-          node.children = [child];
-        } else {
-          chars.splice(k, 0, ch);
-          node.children!.splice(k, 0, child);
-        }
+      if (children !== undefined) while (k < children.length && children[k].ch < ch) k++;
+      if (children === undefined || k === children.length || children[k].ch !== ch) {
+        const child = newNode(key.slice(i + 1), ch);
+        child.value = value;
+        child.priority = priority;
+        if (children === undefined) node.children = [child];
+        else children.splice(k, 0, child);
         return false;
       }
-      node = node.children![k];
+      node = children[k];
       i++;
     }
   }
@@ -139,29 +140,26 @@ export class IndexBuilder {
   }
 }
 
-function hasChildren(n: TrieNode): boolean {
-  return n.first < INDEX_CHILDMAX;
-}
-
 function mask(n: TrieNode): number {
   let m = 0;
-  if (hasChildren(n)) m |= INDEX_NODE_CHILDS;
+  if (n.children !== undefined) m |= INDEX_NODE_CHILDS;
   if (n.prefix.length > 0) m |= INDEX_NODE_PREFIX;
-  if (n.values !== undefined) m |= INDEX_NODE_VALUES;
+  if (n.value !== undefined) m |= INDEX_NODE_VALUES;
   return m;
 }
 
 function computeSize(n: TrieNode): number {
   let size = 0;
   let total = 0;
-  if (hasChildren(n)) {
-    size += 2 + (n.last - n.first + 1) * 4;
-    for (const child of n.children!) total += computeSize(child);
+  const children = n.children;
+  if (children !== undefined) {
+    size += 2 + (children[children.length - 1].ch - children[0].ch + 1) * 4;
+    for (const child of children) total += computeSize(child);
   }
   if (n.prefix.length > 0) size += n.prefix.length + 1;
-  if (n.values !== undefined) {
-    size += 4;
-    for (const v of n.values) size += 4 + v.value.length + 1;
+  if (n.value !== undefined) {
+    size += 4 + 4 + n.value.length + 1;
+    if (n.more !== undefined) for (const v of n.more) size += 4 + v.value.length + 1;
   }
   n.size = size;
   n.total = total + size;
@@ -179,29 +177,30 @@ function writeString(out: Buffer, pos: number, s: string): number {
 function writeNode(n: TrieNode, out: Buffer, offset: number): number {
   let pos = offset;
   if (n.prefix.length > 0) pos = writeString(out, pos, n.prefix);
-  if (hasChildren(n)) {
-    out[pos++] = n.first;
-    out[pos++] = n.last;
-    const chars = n.chars!;
-    const children = n.children!;
+  const children = n.children;
+  if (children !== undefined) {
+    const first = children[0].ch;
+    const last = children[children.length - 1].ch;
+    out[pos++] = first;
+    out[pos++] = last;
     let childOff = offset + n.size;
-    for (let k = 0; k < chars.length; k++) {
-      const child = children[k];
-      out.writeUInt32BE((childOff | mask(child)) >>> 0, pos + 4 * (chars[k] - n.first));
+    for (const child of children) {
+      out.writeUInt32BE((childOff | mask(child)) >>> 0, pos + 4 * (child.ch - first));
       childOff += child.total;
     }
-    pos += 4 * (n.last - n.first + 1);
+    pos += 4 * (last - first + 1);
   }
-  if (n.values !== undefined) {
-    out.writeUInt32BE(n.values.length, pos);
-    pos += 4;
-    for (const v of n.values) {
-      out.writeUInt32BE(v.priority >>> 0, pos);
-      pos = writeString(out, pos + 4, v.value);
+  if (n.value !== undefined) {
+    out.writeUInt32BE(1 + (n.more?.length ?? 0), pos);
+    out.writeUInt32BE(n.priority >>> 0, pos + 4);
+    pos = writeString(out, pos + 8, n.value);
+    if (n.more !== undefined) {
+      for (const v of n.more) {
+        out.writeUInt32BE(v.priority >>> 0, pos);
+        pos = writeString(out, pos + 4, v.value);
+      }
     }
   }
-  if (hasChildren(n)) {
-    for (const child of n.children!) pos = writeNode(child, out, pos);
-  }
+  if (children !== undefined) for (const child of children) pos = writeNode(child, out, pos);
   return pos;
 }
