@@ -29,6 +29,8 @@ export interface ToolCase {
 }
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-pool-'));
+// ~100 MB of batch outputs by the end of a run: not left behind in /tmp
+process.once('exit', () => fs.rmSync(scratch, { recursive: true, force: true }));
 let fileNo = 0;
 const cmdlineFiles = new Map<string, string>();
 
