@@ -2,7 +2,7 @@
 // modules.weakdep and modules.devname. They need no symbol resolution; each comes with the messages
 // making it gave (and the FATAL that stopped it, if any), so depmod reports them at the file's turn, in
 // kmod's order, wherever the files were built.
-import { LOG_ERR, LOG_WARNING } from '../context';
+import { LOG_ERR, LOG_WARNING } from '../log';
 import { IndexBuilder, IndexCharacterError } from '../indexes/writer';
 import { aliasNormalize } from '../modname';
 

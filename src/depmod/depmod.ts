@@ -5,16 +5,16 @@
 //
 // Strings are binary (one char per byte, latin1) throughout, so lengths and comparisons are bytewise.
 import * as fs from 'node:fs';
-import { LOG_ERR, LOG_WARNING } from '../context';
+import { LOG_ERR, LOG_WARNING } from '../log';
 import { ENODATA, EEXIST, EINVAL, ENOENT, errnoOf, strerror } from '../errno';
 import { KmodError } from '../errors';
 import { IndexBuilder, IndexCharacterError } from '../indexes/writer';
 import { aliasNormalize, modnameFromPath } from '../modname';
 import { emptyDepmodConfig, loadDepmodConfig, type DepmodConfig, type DepmodLog } from './config';
 import { buildAliasFiles, type AliasFileName, type AliasSource, type BuiltFile } from './alias-files';
-import { hashOrder } from './hash';
+import { hashOrder, symbolKey } from './hash';
 import type { ModuleScan } from './module-scan';
-import { scanInline, startScanPool, type ScanPool } from './scan-pool';
+import { startScanPool, type ScanPool } from './scan-pool';
 import { readBinaryString } from '../file/read-text';
 
 export { DEFAULT_DEPMOD_CONFIG_PATHS, type DepmodConfig, type DepmodLog } from './config';
@@ -97,13 +97,20 @@ interface Mod {
   visited: boolean;
   deps: Mod[];
   depSet: Set<Mod> | undefined;
+  /** the scan, until its imports are resolved */
   scan: ModuleScan | undefined;
+  /** modinfo for the alias files */
+  aliases: string[];
+  softdeps: string[];
+  weakdeps: string[];
 }
 
 interface Sym {
   name: string;
   owner: Mod | null;
   crc: number;
+  /** the next symbol with the same symbolKey */
+  nextWithKey: Sym | undefined;
 }
 
 /** A directory entry as the walk takes it: a file or a directory (a symlink followed, as fstatat), or why not. */
@@ -144,6 +151,8 @@ class DepmodRun {
   readonly byUncrelpath = new Map<string, Mod>();
   modules: Mod[] = [];
   readonly symbols = new Map<string, Sym>();
+  /** the same symbols by symbolKey (chained through nextWithKey), for the imports' lookups */
+  readonly symbolsByKey = new Map<number, Sym>();
 
   constructor(readonly opts: DepmodOptions) {
     this.log = opts.log ?? (() => {});
@@ -190,8 +199,6 @@ class DepmodRun {
     } else {
       for (const p of o.modulePaths!) this.addExplicit(p);
     }
-    // the files' sizes (the scan's order) are taken on a scan thread while this one sorts
-    this.pool?.measure([...this.byName.values()].map((m) => m.path));
     this.buildArray();
     this.sortByOrderFile();
     await this.loadModules();
@@ -282,7 +289,31 @@ class DepmodRun {
 
   private symbolAdd(name: string, prefixSkipped: boolean, crc: number, owner: Mod | null): void {
     if (!prefixSkipped && name.length > 0 && name[0] === this.symPrefix) name = name.slice(1);
-    this.symbols.set(name, { name, owner, crc });
+    const known = this.symbols.get(name);
+    if (known !== undefined) {
+      // kmod replaces the entry: the name keeps its place in the table
+      known.owner = owner;
+      known.crc = crc;
+      return;
+    }
+    const key = symbolKey(name);
+    const sym: Sym = { name, owner, crc, nextWithKey: this.symbolsByKey.get(key) };
+    this.symbols.set(name, sym);
+    this.symbolsByKey.set(key, sym);
+  }
+
+  /**
+   * symbolFind for the import of `names` at start..end, by its symbolKey: no string is made for it.
+   * With a symbol prefix (-P) the scan's keys do not apply and the name is looked up as a string.
+   */
+  private importFind(names: Uint8Array, start: number, end: number, key: number): Sym | undefined {
+    if (this.symPrefix !== '\0') return this.symbolFind(latin1(names, start, end));
+    if (names[start] === 0x2e && start < end) start++;
+    const len = end - start;
+    for (let sym = this.symbolsByKey.get(key); sym !== undefined; sym = sym.nextWithKey) {
+      if (sym.name.length === len && sameBytes(sym.name, names, start)) return sym;
+    }
+    return undefined;
   }
 
   private symbolFind(name: string): Sym | undefined {
@@ -511,6 +542,9 @@ class DepmodRun {
       deps: [],
       depSet: undefined,
       scan: undefined,
+      aliases: [],
+      softdeps: [],
+      weakdeps: [],
     };
     if (this.byName.has(modname)) {
       if (quiet) return undefined;
@@ -612,47 +646,59 @@ class DepmodRun {
 
   // ---- reading modules ----------------------------------------------------------------------------
 
+  /**
+   * Reads every module. As each scan comes in (in no particular order), its exports go into the symbol
+   * table; the "failed to load symbols" messages are given afterwards, in module order.
+   */
   private async loadModules(): Promise<void> {
     const paths = this.modules.map((m) => m.path);
-    let scans: ModuleScan[];
-    try {
-      scans = await this.pool!.scan(paths);
-    } catch {
-      // a worker thread that cannot run (resource limits, a broken native binding): do it here
-      scans = scanInline(paths, { onProgress: this.opts.onProgress });
-    }
-    for (let k = 0; k < this.modules.length; k++) {
+    const take = (k: number, scan: ModuleScan): void => {
       const mod = this.modules[k];
-      const scan = scans[k];
       mod.scan = scan;
-      if (scan.symbolsErrno !== undefined) {
-        if (scan.symbolsErrno !== ENODATA) this.log(LOG_ERR, `failed to load symbols from ${mod.path}: ${strerror(scan.symbolsErrno)}\n`);
-      } else if (scan.exports.length > 0) {
-        const names = scan.exports.split('\0');
-        for (let j = 0; j < names.length; j++) this.symbolAdd(names[j], false, scan.exportCrcs[j], mod);
+      if (scan.symbolsErrno === undefined) {
+        for (let j = 0; j < scan.exports.length; j++) this.exportAdd(scan.exports[j], scan.exportCrcs[j], mod);
       }
-      // only the aliases, softdeps and imports are needed from here on
-      scan.exports = '';
-      scan.exportCrcs = new Float64Array(0);
+      mod.aliases = scan.aliases;
+      mod.softdeps = scan.softdeps;
+      mod.weakdeps = scan.weakdeps;
+      // only the imports are needed from here on
+      scan.exports = scan.aliases = scan.softdeps = scan.weakdeps = [];
+    };
+    await this.pool!.scan(paths, take);
+    for (const mod of this.modules) {
+      const errno = mod.scan!.symbolsErrno;
+      if (errno !== undefined && errno !== ENODATA) this.log(LOG_ERR, `failed to load symbols from ${mod.path}: ${strerror(errno)}\n`);
     }
+  }
+
+  /**
+   * A module's exported symbol. Modules come in any order here; kmod adds them in module order, each
+   * replacing the owner before it, so the module latest in that order keeps the name.
+   */
+  private exportAdd(name: string, crc: number, mod: Mod): void {
+    if (name.length > 0 && name[0] === this.symPrefix) name = name.slice(1);
+    const known = this.symbols.get(name);
+    if (known !== undefined && known.owner !== null && known.owner.idx > mod.idx) return;
+    this.symbolAdd(name, true, crc, mod);
   }
 
   private loadDependencies(): void {
     const show = this.opts.show;
     for (const mod of this.modules) {
       const scan = mod.scan!;
-      if (scan.imports === null) continue;
-      const names = scan.imports.split('\0');
-      for (let j = 0; j < names.length; j++) {
-        const name = names[j];
+      const names = scan.importNames;
+      const keys = scan.importKeys;
+      const lengths = scan.importLengths;
+      for (let j = 0, start = 0; j < keys.length; start += lengths[j] + 1, j++) {
+        const end = start + lengths[j];
         const weak = scan.importWeak[j] === 1;
-        const sym = this.symbolFind(name);
+        const sym = this.importFind(names, start, end, keys[j]);
         if (sym === undefined) {
-          if (this.printUnknown && !weak) this.log(LOG_WARNING, `${mod.path} needs unknown symbol ${name}\n`);
+          if (this.printUnknown && !weak) this.log(LOG_WARNING, `${mod.path} needs unknown symbol ${latin1(names, start, end)}\n`);
           continue;
         }
         if (this.checkSymvers && sym.crc !== scan.importCrcs[j] && !weak) {
-          if (this.printUnknown) this.log(LOG_WARNING, `${mod.path} disagrees about version of symbol ${name}\n`);
+          if (this.printUnknown) this.log(LOG_WARNING, `${mod.path} disagrees about version of symbol ${latin1(names, start, end)}\n`);
         }
         const owner = sym.owner;
         if (owner === null) continue;
@@ -663,9 +709,8 @@ class DepmodRun {
         owner.users++;
         if (show !== undefined) show(`${mod.path} needs "${sym.name}": ${owner.path}\n`);
       }
-      scan.imports = null;
-      scan.importCrcs = new Float64Array(0);
-      scan.importWeak = new Uint8Array(0);
+      // the imports are done with
+      mod.scan = undefined;
     }
   }
 
@@ -796,7 +841,7 @@ class DepmodRun {
 
   /** The modinfo-only files (alias-files.ts), in module order. */
   private aliasFiles(): Record<AliasFileName, BuiltFile> {
-    const sources: AliasSource[] = this.modules.map((m) => ({ modname: m.modname, aliases: m.scan!.aliases, softdeps: m.scan!.softdeps, weakdeps: m.scan!.weakdeps }));
+    const sources: AliasSource[] = this.modules.map((m) => ({ modname: m.modname, aliases: m.aliases, softdeps: m.softdeps, weakdeps: m.weakdeps }));
     return buildAliasFiles(sources, { dryRun: this.opts.dryRun === true, warnDuplicates: this.opts.warnDuplicates === true });
   }
 
@@ -983,6 +1028,17 @@ class DepmodRun {
     }
     return idx.serialize();
   }
+}
+
+/** the bytes [start, end) as a binary string */
+function latin1(bytes: Uint8Array, start: number, end: number): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1');
+}
+
+/** does `name` equal the bytes at bytes[start..start+name.length)? */
+function sameBytes(name: string, bytes: Uint8Array, start: number): boolean {
+  for (let i = 0; i < name.length; i++) if (bytes[start + i] !== name.charCodeAt(i)) return false;
+  return true;
 }
 
 /** strtoull(s, &end, 16) consuming the whole token; undefined when characters are left over */

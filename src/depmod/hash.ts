@@ -81,3 +81,26 @@ export function hashOrder<T>(items: T[], key: (item: T) => string, buckets: numb
   }
   return out;
 }
+
+/** 32-bit FNV-1a: start from FNV_OFFSET, then h = Math.imul(h ^ byte, FNV_PRIME) for each byte */
+export const FNV_OFFSET = 0x811c9dc5;
+export const FNV_PRIME = 0x01000193;
+
+/**
+ * depmod's own key for symbol names (FNV-1a over the bytes): the scan threads compute it from the
+ * image's bytes (symbolKeyOfBytes, or inline where they copy the bytes anyway) and the symbol table from
+ * its strings, so that an import is looked up by a number instead of a string made for each of
+ * hundreds of thousands of imports.
+ */
+export function symbolKey(name: string): number {
+  let h = FNV_OFFSET;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), FNV_PRIME);
+  return h | 0;
+}
+
+/** symbolKey of the bytes d[start..end) */
+export function symbolKeyOfBytes(d: Uint8Array, start: number, end: number): number {
+  let h = FNV_OFFSET;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ d[i], FNV_PRIME);
+  return h | 0;
+}

@@ -348,6 +348,22 @@ describe('depmod on odd module files (kmod 34.2 differential)', () => {
     await expectSame(withConfig(tree, {}), tree);
     await expectSame(['-P', '_', ...withConfig(tree, {})], tree);
   });
+  it('symbol names with equal lookup keys and "."-prefixed imports resolve as by name', async () => {
+    // pairs with equal 32-bit FNV-1a (hash.ts symbolKey): the lookup must compare names, not keys
+    const tree = buildTree('keys', [
+      { rel: 'kernel/a.ko', exports: ['costarring', 'declinate'] },
+      { rel: 'kernel/b.ko', exports: ['liquid'] },
+      { rel: 'kernel/c.ko', imports: ['liquid', 'macallums'] },
+      { rel: 'kernel/d.ko', imports: ['.costarring', 'zinke'] },
+      { rel: 'kernel/e.ko', exports: ['altarage'], imports: ['..liquid'] },
+    ]);
+    const map = path.join(tree.root, 'System.map');
+    fs.writeFileSync(map, 'ffffffff81000000 T zinke\nffffffff81000010 r __ksymtab_zinke\n');
+    const r = await expectSame(['-v', '-e', '-F', map, ...withConfig(tree, {})], tree);
+    expect(r.kmod.stdout).toContain('kernel/c.ko needs "liquid": ');
+    expect(r.kmod.stdout).toContain('kernel/d.ko needs "costarring": ');
+    expect(r.kmod.stderr).toMatch(/needs unknown symbol macallums/);
+  });
   it('modules readable by kmod but with names that need normalising', async () => {
     const tree = buildTree('names', [
       { rel: 'kernel/a-b-c.ko', exports: ['abc'], modinfo: [['alias', 'x-y-z'], ['softdep', 'pre: d-e']] },

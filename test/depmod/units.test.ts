@@ -4,9 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { kernelMatches, loadDepmodConfig, wrappedLines } from '../../src/depmod/config';
-import { hashOrder, superFastHash } from '../../src/depmod/hash';
+import { hashOrder, superFastHash, symbolKey } from '../../src/depmod/hash';
 import { isVersionNumber } from '../../src/depmod/depmod';
-import { scanModuleImage } from '../../src/depmod/module-scan';
+import { scanOneImage, type ModuleScan } from '../../src/depmod/module-scan';
 import { KmodError } from '../../src/errors';
 import { openModuleFile } from '../../src/file/module-file';
 import { dependencySymbols, exportedSymbols } from '../../src/file/module-elf';
@@ -57,6 +57,18 @@ describe('depmod.d parsing', () => {
   });
 });
 
+/** the import names of a scan, split at their lengths */
+function importNames(s: ModuleScan): string[] {
+  const names: string[] = [];
+  let start = 0;
+  for (const len of s.importLengths) {
+    names.push(Buffer.from(s.importNames.subarray(start, start + len)).toString('latin1'));
+    start += len + 1;
+  }
+  expect(start).toBe(s.importNames.length + (names.length > 0 ? 1 : 0));
+  return names;
+}
+
 describe('module scan', () => {
   const mod = buildModule({
     name: 'm',
@@ -67,25 +79,47 @@ describe('module scan', () => {
     moduleLayoutCrc: 0x44,
   });
   it('reads aliases, softdeps, weakdeps, exports with CRCs, imports with CRCs and weakness', () => {
-    const s = scanModuleImage(mod, 'm.ko');
+    const s = scanOneImage(mod, 'm.ko');
     expect(s.aliases).toEqual(['a-1', 'a2']);
     expect(s.softdeps).toEqual(['pre: x']);
     expect(s.weakdeps).toEqual(['y']);
-    expect(s.exports.split('\0').sort()).toEqual(['e1', 'e2']);
-    const imports = s.imports!.split('\0');
+    expect([...s.exports].sort()).toEqual(['e1', 'e2']);
+    const imports = importNames(s);
     expect(imports).toContain('i1');
     expect(imports[imports.length - 1]).toBe('module_layout');
     expect(s.importCrcs[imports.indexOf('i1')]).toBe(0x33);
     expect(s.importWeak[imports.indexOf('w1')]).toBe(1);
   });
+  it('takes modinfo keys exactly: the text before the first "=", or a bare key with an empty value', () => {
+    const m = buildModule({
+      name: 'k',
+      vermagic: '6.1 SMP ',
+      modinfo: [['aliasx', 'v1'], ['alias', 'x=y'], ['alias', ''], ['softdeps', 'no'], ['weakdep', 'w=1'], ['alias', 'Q']],
+    });
+    const s = scanOneImage(m, 'k.ko');
+    expect([s.aliases, s.softdeps, s.weakdeps]).toEqual([['x=y', '', 'Q'], [], ['w=1']]);
+    // "alias=Q" cut to a bare "alias": kmod's key is the whole string, its value empty
+    const at = m.indexOf('alias=Q\0');
+    const bare = Buffer.from(m);
+    bare.write('alias\0\0', at, 'latin1');
+    expect(scanOneImage(bare, 'k.ko').aliases).toEqual(['x=y', '', '']);
+  });
+  it('keys every import by symbolKey of its name without one leading "."', () => {
+    const m = buildModule({ name: 'd', vermagic: '6.1 SMP ', imports: [{ name: '.dotted', crc: 1 }, { name: 'plain', crc: 2 }, { name: '..two', crc: 3 }] });
+    const s = scanOneImage(m, 'd.ko');
+    const names = importNames(s);
+    expect([...s.importKeys]).toEqual(names.map((n) => symbolKey(n.startsWith('.') ? n.slice(1) : n)));
+    expect(names).toContain('.dotted');
+    expect(symbolKey('dotted')).not.toBe(symbolKey('.dotted'));
+  });
   it('never throws on truncated or corrupt images', () => {
     for (let len = 0; len < mod.length; len += 97) {
-      const s = scanModuleImage(mod.subarray(0, len), 'm.ko');
-      expect(typeof s.exports).toBe('string');
+      const s = scanOneImage(mod.subarray(0, len), 'm.ko');
+      expect(Array.isArray(s.exports)).toBe(true);
     }
     const corrupt = Buffer.from(mod);
     for (let i = 64; i < corrupt.length; i += 13) corrupt[i] ^= 0xa5;
-    expect(() => scanModuleImage(corrupt, 'm.ko')).not.toThrow();
+    expect(() => scanOneImage(corrupt, 'm.ko')).not.toThrow();
   });
 });
 
@@ -96,7 +130,7 @@ describe('module scan over the Debian 6.12 tree', () => {
     let imports = 0;
     for (const f of files) {
       const m = openModuleFile(f);
-      const s = scanModuleImage(m.image, f);
+      const s = scanOneImage(m.image, f);
       // module-elf throws libkmod's errno where the scan records it
       const orErrno = <T>(f: () => T[]): T[] | number => {
         try {
@@ -108,16 +142,18 @@ describe('module scan over the Debian 6.12 tree', () => {
       };
       const exp = orErrno(() => exportedSymbols(m.elf));
       if (typeof exp === 'number') {
-        expect([s.symbolsErrno, s.exports]).toEqual([exp, '']);
+        expect([s.symbolsErrno, s.exports]).toEqual([exp, []]);
       } else {
-        expect(s.exports === '' ? [] : s.exports.split('\0')).toEqual(exp.map((e) => e.symbol));
+        expect(s.exports).toEqual(exp.map((e) => e.symbol));
         expect([...s.exportCrcs]).toEqual(exp.map((e) => Number(e.crc)));
       }
       const depOrErrno = orErrno(() => dependencySymbols(m.elf));
       const dep = typeof depOrErrno === 'number' ? [] : depOrErrno;
-      expect(s.imports === null ? [] : s.imports.split('\0')).toEqual(dep.map((d) => d.symbol));
+      expect(importNames(s)).toEqual(dep.map((d) => d.symbol));
       expect([...s.importCrcs]).toEqual(dep.map((d) => Number(d.crc)));
       expect([...s.importWeak]).toEqual(dep.map((d) => (d.bind === 'weak' ? 1 : 0)));
+      expect([...s.importKeys]).toEqual(dep.map((d) => symbolKey(d.symbol.startsWith('.') ? d.symbol.slice(1) : d.symbol)));
+      expect([...s.importLengths]).toEqual(dep.map((d) => d.symbol.length));
       expect(s.aliases).toEqual(m.modinfo().filter(([k]) => k === 'alias').map(([, v]) => v));
       imports += dep.length;
     }

@@ -1,0 +1,63 @@
+// The depmod scan pool: results on worker threads equal those on the calling thread, each module is
+// reported once, and a thread that fails at start-up or in the middle of the scan leaves the work to
+// the calling thread instead of losing modules or hanging.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { moduleDir, repoRoot } from '../support/reference';
+
+// the pool starts dist/depmod/scan-worker.js, and its code runs from dist/ like the CLI's
+type PoolModule = typeof import('../../src/depmod/scan-pool');
+const { scanModules, startScanPool } = require(path.join(repoRoot, 'dist/depmod/scan-pool.js')) as PoolModule;
+
+function modulePaths(): string[] {
+  return execFileSync('find', [moduleDir(), '-name', '*.ko*'], { encoding: 'utf8' }).trim().split('\n').sort().slice(0, 300);
+}
+
+/** a scan as plain data, for comparing */
+function plain(s: import('../../src/depmod/module-scan').ModuleScan): unknown {
+  return { ...s, exportCrcs: [...s.exportCrcs], importNames: Buffer.from(s.importNames).toString('latin1'), importLengths: [...s.importLengths], importCrcs: [...s.importCrcs], importWeak: [...s.importWeak], importKeys: [...s.importKeys] };
+}
+
+async function scanWith(paths: string[], opts: Parameters<typeof scanModules>[1], startFirst = 0): Promise<{ scans: unknown[]; seen: number[] }> {
+  const seen: number[] = [];
+  // startFirst: the pool is started that many ms before the scan (depmod walks the tree meanwhile)
+  const pool = startScanPool(opts);
+  if (startFirst > 0) await new Promise((r) => setTimeout(r, startFirst));
+  const scans = await pool.scan(paths, (i) => seen.push(i));
+  return { scans: scans.map(plain), seen: seen.sort((a, b) => a - b) };
+}
+
+describe('depmod scan pool', () => {
+  const paths = [...modulePaths(), '/nonexistent/missing.ko'];
+  it('gives the same scans on a worker thread as on this thread, each module once', async () => {
+    const here = await scanWith(paths, { threads: 0 });
+    const threaded = await scanWith(paths, { threads: 1 });
+    expect(threaded.scans).toEqual(here.scans);
+    expect(threaded.seen).toEqual(paths.map((_, i) => i));
+    expect(here.scans.length).toBe(paths.length);
+    expect((here.scans[paths.length - 1] as { symbolsErrno?: number }).symbolsErrno).toBe(2);
+  });
+  it('finishes on this thread when the worker fails at start-up or mid-scan', async () => {
+    const here = await scanWith(paths, { threads: 0 });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-pool-test-'));
+    try {
+      const atStart = path.join(dir, 'fails-at-start.js');
+      fs.writeFileSync(atStart, "throw new Error('no thread today');\n");
+      // answers the sizes, then dies on its second batch
+      const midScan = path.join(dir, 'fails-mid-scan.js');
+      const real = path.join(repoRoot, 'dist/depmod/scan-worker.js');
+      fs.writeFileSync(midScan, `const { parentPort } = require('node:worker_threads');\nlet batches = 0;\nparentPort.on('message', (m) => { if (m.paths && ++batches === 2) process.exit(3); });\nrequire(${JSON.stringify(real)});\n`);
+      for (const [workerScript, startFirst] of [[atStart, 0], [atStart, 500], [midScan, 0]] as const) {
+        const r = await scanWith(paths, { threads: 1, workerScript }, startFirst);
+        expect(r.scans).toEqual(here.scans);
+        // onResult may see a module twice (before and after the fallback), never none
+        expect([...new Set(r.seen)]).toEqual(paths.map((_, i) => i));
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
