@@ -478,7 +478,7 @@ export function scanOneImage(data: Buffer, file: string): ModuleScan {
  *   u32 errno+1 (0: none), u32 counts of aliases, softdeps, weakdeps, exports, imports,
  *   u32 string bytes, u32 import name bytes, u32 length of each string; (aligned to 8)
  *   f64 export CRCs, f64 import CRCs, i32 import keys, u32 import name lengths, u8 import weak flags,
- *   the strings' bytes, the import names' bytes (each followed by NUL).
+ *   the strings' bytes, the import names' bytes (joined by NULs).
  * The data stays outside the JS heap until depmod turns what it needs into strings.
  */
 export class ScanBatchWriter {
@@ -550,7 +550,7 @@ export class ScanBatchWriter {
         p += list[k + 1] - list[k];
       }
     }
-    p += f.imports.copyTo(b, p);
+    f.imports.copyTo(b, p);
     this.pos += size;
     this.count++;
   }

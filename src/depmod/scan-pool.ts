@@ -60,19 +60,6 @@ export interface ScanPool {
   close(): void;
 }
 
-/** file sizes by path, 0 for a file that cannot be stat'ed (the scan reports it) */
-export function fileSizes(paths: string[]): Float64Array {
-  const sizes = new Float64Array(paths.length);
-  for (let i = 0; i < paths.length; i++) {
-    try {
-      sizes[i] = fs.statSync(paths[i]).size;
-    } catch {
-      // left 0
-    }
-  }
-  return sizes;
-}
-
 export function startScanPool(opts: ScanOptions = {}): ScanPool {
   const wanted = opts.threads ?? Math.min(7, os.availableParallelism() - 1);
   const script = wanted > 0 ? (opts.workerScript ?? workerScript()) : undefined;

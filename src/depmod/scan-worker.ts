@@ -79,6 +79,19 @@ export function scanFiles(files: string[]): ArrayBuffer {
 
 let writer: ScanBatchWriter | undefined;
 
+/** file sizes by path, 0 for a file that cannot be stat'ed (the scan reports it) */
+function fileSizes(paths: string[]): Float64Array {
+  const sizes = new Float64Array(paths.length);
+  for (let i = 0; i < paths.length; i++) {
+    try {
+      sizes[i] = fs.statSync(paths[i]).size;
+    } catch {
+      // left 0
+    }
+  }
+  return sizes;
+}
+
 export interface ScanRequest {
   ids: number[];
   paths: string[];
@@ -89,7 +102,7 @@ export interface ScanReply {
   batch: ArrayBuffer;
 }
 
-/** the sizes of files (for the scan's order), asked while the caller sorts its modules */
+/** the sizes of files (for the scan's largest-first order), asked while the scan has begun */
 export interface SizesRequest {
   sizesOf: string[];
 }
@@ -104,7 +117,6 @@ if (parentPort !== null) {
   const port = parentPort;
   port.on('message', (req: WorkerRequest) => {
     if ('sizesOf' in req) {
-      const { fileSizes } = require('./scan-pool') as typeof import('./scan-pool');
       const sizes = fileSizes(req.sizesOf);
       port.postMessage({ sizes } satisfies SizesReply, [sizes.buffer as ArrayBuffer]);
     } else {

@@ -10,9 +10,6 @@
 // bytewise as in C.
 import { INDEX_MAGIC, INDEX_VERSION, INDEX_NODE_CHILDS, INDEX_NODE_PREFIX, INDEX_NODE_VALUES } from './format';
 
-/** Only 7-bit characters may appear in index keys and values (kmod CRITs otherwise). */
-export const INDEX_CHILDMAX = 128;
-
 interface TrieValue {
   priority: number;
   value: string;

@@ -1,20 +1,15 @@
 // The depmod scan pool: results on worker threads equal those on the calling thread, each module is
 // reported once, and a thread that fails at start-up or in the middle of the scan leaves the work to
 // the calling thread instead of losing modules or hanging.
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { moduleDir, repoRoot } from '../support/reference';
+import { moduleFiles, repoRoot } from '../support/reference';
 
 // the pool starts dist/depmod/scan-worker.js, and its code runs from dist/ like the CLI's
 type PoolModule = typeof import('../../src/depmod/scan-pool');
 const { scanModules, startScanPool } = require(path.join(repoRoot, 'dist/depmod/scan-pool.js')) as PoolModule;
-
-function modulePaths(): string[] {
-  return execFileSync('find', [moduleDir(), '-name', '*.ko*'], { encoding: 'utf8' }).trim().split('\n').sort().slice(0, 300);
-}
 
 /** a scan as plain data, for comparing */
 function plain(s: import('../../src/depmod/module-scan').ModuleScan): unknown {
@@ -31,7 +26,7 @@ async function scanWith(paths: string[], opts: Parameters<typeof scanModules>[1]
 }
 
 describe('depmod scan pool', () => {
-  const paths = [...modulePaths(), '/nonexistent/missing.ko'];
+  const paths = [...moduleFiles().slice(0, 300), '/nonexistent/missing.ko'];
   it('gives the same scans on a worker thread as on this thread, each module once', async () => {
     const here = await scanWith(paths, { threads: 0 });
     const threaded = await scanWith(paths, { threads: 1 });

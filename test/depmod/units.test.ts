@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,7 +10,7 @@ import { KmodError } from '../../src/errors';
 import { openModuleFile } from '../../src/file/module-file';
 import { dependencySymbols, exportedSymbols } from '../../src/file/module-elf';
 import { buildModule } from '../support/elf-writer';
-import { moduleDir } from '../support/reference';
+import { moduleFiles } from '../support/reference';
 
 describe('kmod hash iteration order', () => {
   it('orders a 4-module tree as kmod does without modules.order (KMOD.md §7.5)', () => {
@@ -125,7 +124,7 @@ describe('module scan', () => {
 
 describe('module scan over the Debian 6.12 tree', () => {
   it("agrees with the general module views (src/file/module-elf.ts) on every module's exports, imports, CRCs and aliases", () => {
-    const files = execFileSync('find', [moduleDir(), '-name', '*.ko.xz'], { encoding: 'utf8' }).trim().split('\n');
+    const files = moduleFiles();
     expect(files.length).toBe(1138);
     let imports = 0;
     for (const f of files) {

@@ -41,6 +41,11 @@ export function moduleDir(ref = reference()): string {
   return path.join(ref.KTREE, 'lib/modules', ref.KVER);
 }
 
+/** The reference tree's module files (all .ko.xz), absolute paths in sorted order. */
+export function moduleFiles(ref = reference()): string[] {
+  return execFileSync('find', [moduleDir(ref), '-name', '*.ko.xz'], { encoding: 'utf8' }).trim().split('\n').sort();
+}
+
 export interface RunResult {
   stdout: string;
   stderr: string;
