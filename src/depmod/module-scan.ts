@@ -29,9 +29,18 @@ export interface ModuleScan {
   symbolsErrno?: number;
 }
 
+/** A growable typed array reused from module to module (the scan's scratch space). */
+function grown<T extends Float64Array | Int32Array | Uint32Array | Uint8Array>(a: T, need: number, make: (n: number) => T): T {
+  if (need <= a.length) return a;
+  const b = make(Math.max(need, a.length * 2));
+  b.set(a);
+  return b;
+}
+
 /**
  * What the scan of one module found, as positions in its image (copied into a ScanBatch before the
- * next module replaces the image). Module-level and reused: no garbage per module beyond number lists.
+ * next module replaces the image). Module-level and reused: the per-symbol results go into typed
+ * arrays that only grow, so that a module leaves no garbage but its few modinfo lists.
  */
 class Found {
   errno = 0;
@@ -39,52 +48,57 @@ class Found {
   aliases: number[] = [];
   softdeps: number[] = [];
   weakdeps: number[] = [];
-  exports: number[] = [];
-  exportCrcs: number[] = [];
+  /** exported names as [start, end) pairs, and their CRCs */
+  exportRanges = new Uint32Array(1024);
+  exportCrcs = new Float64Array(512);
+  nExports = 0;
   readonly imports = new ImportNames();
-  importCrcs: number[] = [];
-  importWeak: number[] = [];
   reset(): void {
     // new small arrays: cheaper than truncating the old ones, which frees and regrows their storage
     this.errno = 0;
     this.aliases = [];
     this.softdeps = [];
     this.weakdeps = [];
-    this.exports = [];
-    this.exportCrcs = [];
+    this.nExports = 0;
     this.imports.reset();
-    this.importCrcs = [];
-    this.importWeak = [];
+  }
+  addExport(start: number, end: number, crc: number): void {
+    const n = this.nExports;
+    if (n === this.exportCrcs.length) {
+      this.exportCrcs = grown(this.exportCrcs, n + 1, (k) => new Float64Array(k));
+      this.exportRanges = grown(this.exportRanges, 2 * (n + 1), (k) => new Uint32Array(k));
+    }
+    this.exportRanges[2 * n] = start;
+    this.exportRanges[2 * n + 1] = end;
+    this.exportCrcs[n] = crc;
+    this.nExports = n + 1;
   }
 }
 
 const STT_REGISTER = 13;
 const U64_MAX = 2 ** 64 - 1;
 
-interface Tab {
-  off: number;
-  size: number;
-}
-
+/** The image's fields in its byte order and word size. */
 class Reader {
   readonly is64: boolean;
-  readonly msb: boolean;
+  readonly le: boolean;
   readonly symlen: number;
+  private readonly view: DataView;
   constructor(readonly elf: Elf, readonly d: Buffer) {
     this.is64 = elf.is64;
-    this.msb = elf.msb;
+    this.le = !elf.msb;
     this.symlen = elf.is64 ? 24 : 16;
+    this.view = new DataView(d.buffer, d.byteOffset, d.byteLength);
   }
   u16(o: number): number {
-    return this.msb ? this.d.readUInt16BE(o) : this.d.readUInt16LE(o);
+    return this.view.getUint16(o, this.le);
   }
   u32(o: number): number {
-    return this.msb ? this.d.readUInt32BE(o) : this.d.readUInt32LE(o);
+    return this.view.getUint32(o, this.le);
   }
   u64(o: number): number {
-    const hi = this.msb ? this.d.readUInt32BE(o) : this.d.readUInt32LE(o + 4);
-    const lo = this.msb ? this.d.readUInt32BE(o + 4) : this.d.readUInt32LE(o);
-    return hi * 0x100000000 + lo;
+    const le = this.le;
+    return this.view.getUint32(o + (le ? 4 : 0), le) * 0x100000000 + this.view.getUint32(o + (le ? 0 : 4), le);
   }
   symName(sym: number): number {
     return this.u32(sym);
@@ -104,21 +118,21 @@ class Reader {
   }
 }
 
-/** the sections depmod reads, looked up together (Elf.findSectionRanges) */
+/** the sections depmod reads, looked up together (Elf.findSectionRangesInto) */
 const WANTED = ['.strtab', '.symtab', '__versions', '.modinfo', '__ksymtab_strings'] as const;
-
-interface Wanted {
-  str?: Tab;
-  sym?: Tab;
-  versions?: Tab;
-  modinfo?: Tab;
-  ksymtabStrings?: Tab;
-}
-
-function wantedSections(elf: Elf): Wanted {
-  const [str, sym, versions, modinfo, ksymtabStrings] = elf.findSectionRanges(WANTED).map((r) => (r === undefined ? undefined : { off: r.offset, size: r.size }));
-  return { str, sym, versions, modinfo, ksymtabStrings };
-}
+/** the WANTED sections' offsets and sizes as Elf.findSectionRangesInto gives them */
+const found64 = new Float64Array(2 * WANTED.length);
+/**
+ * offset and size of each WANTED section (in that order) in the module being scanned, 0 and 0 when
+ * absent: libkmod takes a section at offset 0 for an absent one wherever depmod reads them. Integers
+ * (a Float64Array's would reach the hot code as doubles).
+ */
+const sec = new Uint32Array(2 * WANTED.length);
+const STRTAB = 0;
+const SYMTAB = 2;
+const VERSIONS = 4;
+const MODINFO = 6;
+const KSYMTAB_STRINGS = 8;
 
 /** does the modinfo string at d[start..end) have the key `key` (the text before its first '=', or all of it)? */
 function hasKey(d: Buffer, start: number, end: number, key: string): boolean {
@@ -128,11 +142,12 @@ function hasKey(d: Buffer, start: number, end: number, key: string): boolean {
   return start + len === end || d[start + len] === 0x3d;
 }
 
-/** the alias=, softdep= and weakdep= values of .modinfo, each list in order */
-function modinfo(s: Tab | undefined, d: Buffer, found: Found): void {
-  if (s === undefined || s.off === 0) return;
-  const end = s.off + s.size;
-  let start = s.off;
+/** the alias=, softdep= and weakdep= values of .modinfo (at off, size bytes), each list in order */
+function modinfo(off: number, size: number, d: Buffer, found: Found): void {
+  // an absent section, or one at offset 0, has no strings for libkmod
+  if (off === 0) return;
+  const end = off + size;
+  let start = off;
   while (start < end) {
     let nul = d.indexOf(0, start);
     if (nul < 0 || nul > end) nul = end;
@@ -159,66 +174,80 @@ function isCrcName(d: Buffer, o: number): boolean {
  * from the start): an open-addressing table in typed arrays reused from module to module, keyed by
  * FNV-1a and confirmed byte by byte. No string is made for an entry.
  */
-class VersionIndex {
-  private static slots = new Int32Array(256);
-  private static keys = new Int32Array(128);
-  private static lens = new Int32Array(128);
-  private static used = new Uint8Array(128);
-  private readonly mask: number;
-  /** `names` is the offset of entry 0's name, entries `stride` bytes apart with `namlen`-byte names */
-  constructor(private readonly d: Buffer, private readonly names: number, count: number, namlen: number, private readonly stride = 64) {
-    let size = 16;
-    while (size < count * 2) size *= 2;
-    this.mask = size - 1;
-    if (VersionIndex.slots.length < size) VersionIndex.slots = new Int32Array(size);
-    if (VersionIndex.keys.length < count) {
-      VersionIndex.keys = new Int32Array(size);
-      VersionIndex.lens = new Int32Array(size);
-      VersionIndex.used = new Uint8Array(size);
+const versionIndex = {
+  /** entry index + 1 by slot, 0 for none */
+  slots: new Int32Array(256),
+  keys: new Int32Array(128),
+  /** each entry's name length, -1 when its slot holds no NUL */
+  lens: new Int32Array(128),
+  /** 1 for each entry a symbol has used */
+  used: new Uint8Array(128),
+  mask: 0,
+  d: Buffer.alloc(0) as Buffer,
+  /** offset of entry 0's name; entries `stride` bytes apart */
+  names: 0,
+  stride: 64,
+};
+
+/** indexes `count` entries whose `namlen`-byte names start at `names`, `stride` bytes apart */
+function indexVersions(d: Buffer, names: number, count: number, namlen: number, stride: number): void {
+  const v = versionIndex;
+  let size = 16;
+  while (size < count * 2) size *= 2;
+  const mask = size - 1;
+  if (v.slots.length < size) v.slots = new Int32Array(size);
+  if (v.keys.length < count) {
+    v.keys = new Int32Array(size);
+    v.lens = new Int32Array(size);
+    v.used = new Uint8Array(size);
+  }
+  v.mask = mask;
+  v.d = d;
+  v.names = names;
+  v.stride = stride;
+  const { slots, keys, lens, used } = v;
+  used.fill(0, 0, count);
+  slots.fill(0, 0, size);
+  for (let i = 0; i < count; i++) {
+    const no = names + i * stride;
+    // the name's length and FNV-1a in one pass
+    let len = 0;
+    let h = FNV_OFFSET;
+    for (; len < namlen; len++) {
+      const c = d[no + len];
+      if (c === 0) break;
+      h = Math.imul(h ^ c, FNV_PRIME);
     }
-    VersionIndex.used.fill(0, 0, count);
-    const slots = VersionIndex.slots;
-    slots.fill(0, 0, size);
-    for (let i = 0; i < count; i++) {
-      const no = names + i * stride;
-      // the name's length and FNV-1a in one pass
-      let len = 0;
-      let h = FNV_OFFSET;
-      for (let c = d[no]; len < namlen && c !== 0; c = d[no + ++len]) h = Math.imul(h ^ c, FNV_PRIME);
-      h |= 0;
-      if (len === namlen) {
-        VersionIndex.lens[i] = -1; // no NUL in the slot
-        continue;
-      }
-      VersionIndex.keys[i] = h;
-      VersionIndex.lens[i] = len;
-      let slot = h & this.mask;
-      for (; slots[slot] !== 0; slot = (slot + 1) & this.mask) if (this.same(slots[slot] - 1, no, len, h)) break;
-      if (slots[slot] === 0) slots[slot] = i + 1;
+    if (len === namlen) {
+      lens[i] = -1; // no NUL in the slot
+      continue;
     }
+    h |= 0;
+    keys[i] = h;
+    lens[i] = len;
+    let slot = h & mask;
+    for (; slots[slot] !== 0; slot = (slot + 1) & mask) if (sameVersion(slots[slot] - 1, no, len, h)) break;
+    if (slots[slot] === 0) slots[slot] = i + 1;
   }
-  /** 1 for each entry a symbol has used (reused from module to module, cleared per module) */
-  get visited(): Uint8Array {
-    return VersionIndex.used;
+}
+
+/** is entry i named like the len bytes at start (whose FNV-1a is h)? */
+function sameVersion(i: number, start: number, len: number, h: number): boolean {
+  const v = versionIndex;
+  if (v.keys[i] !== h || v.lens[i] !== len) return false;
+  const d = v.d;
+  const vo = v.names + i * v.stride;
+  for (let k = 0; k < len; k++) if (d[vo + k] !== d[start + k]) return false;
+  return true;
+}
+
+/** the first entry named like d[start..end) (whose FNV-1a is h), or -1 */
+function findVersion(start: number, end: number, h: number): number {
+  const { slots, mask } = versionIndex;
+  for (let slot = h & mask; slots[slot] !== 0; slot = (slot + 1) & mask) {
+    if (sameVersion(slots[slot] - 1, start, end - start, h)) return slots[slot] - 1;
   }
-  /** the entry's name length, -1 when its slot holds no NUL */
-  nameLength(i: number): number {
-    return VersionIndex.lens[i];
-  }
-  private same(i: number, start: number, len: number, h: number): boolean {
-    if (VersionIndex.keys[i] !== h || VersionIndex.lens[i] !== len) return false;
-    const vo = this.names + i * this.stride;
-    for (let k = 0; k < len; k++) if (this.d[vo + k] !== this.d[start + k]) return false;
-    return true;
-  }
-  /** the first entry named like d[start..end) (whose FNV-1a is h), or -1 */
-  find(start: number, end: number, h: number): number {
-    const slots = VersionIndex.slots;
-    for (let slot = h & this.mask; slots[slot] !== 0; slot = (slot + 1) & this.mask) {
-      if (this.same(slots[slot] - 1, start, end - start, h)) return slots[slot] - 1;
-    }
-    return -1;
-  }
+  return -1;
 }
 
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -227,10 +256,10 @@ const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  * The symbol table as 32-bit words when it can be read that way (a little-endian image on a
  * little-endian host, table aligned): typed-array loads instead of a Buffer read per field.
  */
-function symbolWords(r: Reader, sym: Tab): Uint32Array | undefined {
-  const at = r.d.byteOffset + sym.off;
-  if (r.msb || !HOST_LE || at % 4 !== 0) return undefined;
-  return new Uint32Array(r.d.buffer, at, sym.size >>> 2);
+function symbolWords(r: Reader, off: number, size: number): Uint32Array | undefined {
+  const at = r.d.byteOffset + off;
+  if (!r.le || !HOST_LE || at % 4 !== 0) return undefined;
+  return new Uint32Array(r.d.buffer, at, size >>> 2);
 }
 
 function resolveCrc(r: Reader, crc: number, shndx: number): number {
@@ -246,93 +275,154 @@ function resolveCrc(r: Reader, crc: number, shndx: number): number {
  * __crc_* symbols, else the strings of __ksymtab_strings with CRC 0) and
  * kmod_elf_get_dependency_symbols (imports: undefined symbols with their CRC from __versions, then
  * the __versions entries no symbol used). Each keeps its own rules for a bad name offset: exports
- * fall back to __ksymtab_strings, imports end up empty.
+ * fall back to __ksymtab_strings, imports end up empty. Split in parts so that the hot loop is
+ * compiled on its own (a function optimized while its loop runs has no feedback for what follows).
  */
-function symbolsOf(r: Reader, w: Wanted, found: Found): void {
+function symbolsOf(r: Reader, found: Found): void {
   const d = r.d;
-  const { str, sym } = w;
-  const tableOk = str !== undefined && sym !== undefined && str.off !== 0 && sym.off !== 0 && sym.size % r.symlen === 0;
-
-  let ver = w.versions;
-  const verlen = 64;
+  const strOff = sec[STRTAB];
+  const symOff = sec[SYMTAB];
+  const tableOk = strOff > 0 && symOff > 0 && sec[SYMTAB + 1] % r.symlen === 0;
   const crclen = r.is64 ? 8 : 4;
-  if (ver !== undefined && (ver.off === 0 || ver.size % verlen !== 0)) ver = undefined;
-  const vercount = ver === undefined || !tableOk ? 0 : ver.size / verlen;
-  const versions = new VersionIndex(d, vercount === 0 ? 0 : ver!.off + crclen, vercount, verlen - crclen);
-
-  let exportsFromTable = tableOk;
-  const crcSyms: number[] = [];
-  let importsOk = tableOk;
-  const names = found.imports;
-  const crcs = found.importCrcs;
-  const weak = found.importWeak;
-  const visited = versions.visited;
+  const verOff = sec[VERSIONS];
+  const vercount = tableOk && verOff > 0 && sec[VERSIONS + 1] % VERLEN === 0 ? sec[VERSIONS + 1] / VERLEN : 0;
+  indexVersions(d, verOff + crclen, vercount, VERLEN - crclen, VERLEN);
   if (tableOk) {
-    const sparc = r.elf.machine === EM_SPARC || r.elf.machine === EM_SPARCV9;
-    const count = sym!.size / r.symlen;
-    const strOff = str!.off;
-    const strSize = str!.size;
-    const words = symbolWords(r, sym!);
-    // per entry: st_name is word 0; st_info, st_other and st_shndx share word 1 (ELF64) or 3 (ELF32)
-    const stride = r.symlen >>> 2;
-    const infoWord = r.is64 ? 1 : 3;
-    for (let i = 1, o = sym!.off + r.symlen; i < count; i++, o += r.symlen) {
-      const no = words !== undefined ? words[i * stride] : r.symName(o);
-      if (no >= strSize) exportsFromTable = false;
-      else if (exportsFromTable && isCrcName(d, strOff + no)) crcSyms.push(o);
-      if (!importsOk) continue;
-      const w = words !== undefined ? words[i * stride + infoWord] : 0;
-      if ((words !== undefined ? w >>> 16 : r.symShndx(o)) !== SHN_UNDEF) continue;
-      const info = words !== undefined ? w & 0xff : r.symInfo(o);
-      if (sparc && (info & 0xf) === STT_REGISTER) continue;
-      if (no >= strSize) {
-        importsOk = false; // -EINVAL: no dependency symbols at all
-        continue;
-      }
-      const start = strOff + no;
-      if (d[start] === 0) continue;
-      const end = names.add(d, start);
-      const vi = vercount > 0 ? versions.find(start, end, names.fullKey) : -1;
-      let crc = 0;
-      if (vi >= 0) {
-        visited[vi] = 1;
-        crc = r.word(ver!.off + vi * verlen);
-      }
-      crcs.push(crc);
-      weak.push(info >> 4 === STB_WEAK ? 1 : 0);
-    }
-  }
-
-  // exports
-  if (exportsFromTable && crcSyms.length > 0) {
-    for (let k = 0; k < crcSyms.length; k++) {
-      const o = crcSyms[k];
-      const start = str!.off + r.symName(o) + 6;
-      found.exports.push(start, cstrEnd(d, start));
-      found.exportCrcs.push(resolveCrc(r, r.symValue(o), r.symShndx(o)));
-    }
+    walkSymbols(r);
+    if (importsOk) symbolImports(r, vercount, found.imports);
   } else {
-    exportsFromStrings(d, w.ksymtabStrings, found);
+    exportsFromTable = false;
+    importsOk = false;
+    nCrcSyms = 0;
   }
+  if (exportsFromTable && nCrcSyms > 0) crcExports(r, found);
+  else exportsFromStrings(d, sec[KSYMTAB_STRINGS], sec[KSYMTAB_STRINGS + 1], found);
+  unusedVersions(r, vercount, crclen, found.imports);
+}
 
-  // imports: none at all when they cannot all be read
+/** __versions entry size */
+const VERLEN = 64;
+
+// what walkSymbols found besides the imports: plain variables, not an object's fields, since the
+// function is often compiled while its first loop runs and the code after it has no type feedback yet
+let exportsFromTable = false;
+let importsOk = false;
+let nCrcSyms = 0;
+
+/**
+ * The walk over .symtab, from its last entry to its first: the entries of __crc_ symbols into
+ * scratchCrcSyms, those of the undefined symbols to import into scratchUndef, each in reverse table
+ * order (nCrcSyms, nUndef). Backwards because both kinds are global symbols, which an ELF symbol table
+ * keeps after all the local ones: the loop meets them first, so the code they take has type feedback
+ * before the long run of locals gets the loop optimized (walking forwards, the optimized loop was
+ * thrown away and rebuilt several times per thread, at the first import, the first __crc_, ...).
+ */
+function walkSymbols(r: Reader): void {
+  const d = r.d;
+  const strOff = sec[STRTAB];
+  const strSize = sec[STRTAB + 1];
+  const symOff = sec[SYMTAB];
+  const sparc = r.elf.machine === EM_SPARC || r.elf.machine === EM_SPARCV9;
+  const symlen = r.symlen;
+  const count = sec[SYMTAB + 1] / symlen;
+  const words = symbolWords(r, symOff, sec[SYMTAB + 1]);
+  // per entry: st_name is word 0; st_info, st_other and st_shndx share word 1 (ELF64) or 3 (ELF32)
+  const stride = symlen >>> 2;
+  const infoWord = r.is64 ? 1 : 3;
+  let fromTable = true;
+  let ok = true;
+  let crcSyms = scratchCrcSyms;
+  let undef = scratchUndef;
+  let nCrc = 0;
+  let nU = 0;
+  for (let i = count - 1, o = symOff + i * symlen, wi = i * stride; i >= 1; i--, o -= symlen, wi -= stride) {
+    const no = words !== undefined ? words[wi] : r.symName(o);
+    if (no >= strSize) fromTable = false;
+    else if (fromTable && isCrcName(d, strOff + no)) {
+      if (nCrc === crcSyms.length) scratchCrcSyms = crcSyms = grown(crcSyms, nCrc + 1, (n) => new Uint32Array(n));
+      crcSyms[nCrc++] = o;
+    }
+    if (!ok) continue;
+    if ((words !== undefined ? words[wi + infoWord] >>> 16 : r.symShndx(o)) !== SHN_UNDEF) continue;
+    if (no >= strSize) {
+      ok = false; // -EINVAL: no dependency symbols at all
+      continue;
+    }
+    const info = words !== undefined ? words[wi + infoWord] & 0xff : r.symInfo(o);
+    if (!(sparc && (info & 0xf) === STT_REGISTER) && d[strOff + no] !== 0) {
+      if (nU === undef.length) scratchUndef = undef = grown(undef, nU + 1, (n) => new Uint32Array(n));
+      undef[nU++] = o;
+    }
+  }
+  exportsFromTable = fromTable;
+  importsOk = ok;
+  nCrcSyms = nCrc;
+  nUndef = nU;
+}
+
+/** the undefined symbols walkSymbols found, as imports in table order (kmod_elf_get_dependency_symbols) */
+function symbolImports(r: Reader, vercount: number, names: ImportNames): void {
+  const undef = scratchUndef;
+  const strOff = sec[STRTAB];
+  for (let k = nUndef - 1; k >= 0; k--) {
+    const o = undef[k];
+    addImport(r, strOff + r.symName(o), r.symInfo(o), vercount, names);
+  }
+}
+
+/** the entries of the undefined symbols walkSymbols found (reused from module to module) */
+let scratchUndef = new Uint32Array(1024);
+let nUndef = 0;
+
+/**
+ * An undefined symbol (name at `start`, st_info `info`) as an import, with its __versions CRC. A
+ * function of its own: walkSymbols is compiled while its loop runs, often before any import is met.
+ */
+function addImport(r: Reader, start: number, info: number, vercount: number, names: ImportNames): void {
+  const end = names.add(r.d, start);
+  const vi = vercount > 0 ? findVersion(start, end, names.fullKey) : -1;
+  let crc = 0;
+  if (vi >= 0) {
+    versionIndex.used[vi] = 1;
+    crc = r.word(sec[VERSIONS] + vi * VERLEN);
+  }
+  names.setLast(crc, info >> 4 === STB_WEAK);
+}
+
+/** kmod_elf_get_symbols from the __crc_ symbols walkSymbols found */
+function crcExports(r: Reader, found: Found): void {
+  const d = r.d;
+  const crcSyms = scratchCrcSyms;
+  // walkSymbols found them last to first
+  for (let k = nCrcSyms - 1; k >= 0; k--) {
+    const o = crcSyms[k];
+    const start = sec[STRTAB] + r.symName(o) + 6;
+    found.addExport(start, cstrEnd(d, start), resolveCrc(r, r.symValue(o), r.symShndx(o)));
+  }
+}
+
+/** the imports end with the __versions entries no symbol used; none at all when any cannot be read */
+function unusedVersions(r: Reader, vercount: number, crclen: number, names: ImportNames): void {
+  const visited = versionIndex.used;
+  const lens = versionIndex.lens;
   let importsFail = !importsOk;
   for (let i = 0; i < vercount && !importsFail; i++) {
-    if (!visited[i] && versions.nameLength(i) < 0) importsFail = true; // name without NUL in its slot: -EINVAL
+    if (visited[i] === 0 && lens[i] < 0) importsFail = true; // name without NUL in its slot: -EINVAL
   }
   if (importsFail) {
     names.reset();
-    found.importCrcs = [];
-    found.importWeak = [];
     return;
   }
+  const verOff = sec[VERSIONS];
   for (let i = 0; i < vercount; i++) {
-    if (visited[i]) continue;
-    names.add(d, ver!.off + i * verlen + crclen);
-    crcs.push(r.word(ver!.off + i * verlen));
-    weak.push(0);
+    if (visited[i] !== 0) continue;
+    names.add(r.d, verOff + i * VERLEN + crclen);
+    names.setLast(r.word(verOff + i * VERLEN), false);
   }
 }
+
+/** the symbol entries of the __crc_ symbols found (reused from module to module) */
+let scratchCrcSyms = new Uint32Array(256);
 
 /** the end of the C string at o (its NUL, or the end of the image) */
 function cstrEnd(d: Buffer, o: number): number {
@@ -341,76 +431,74 @@ function cstrEnd(d: Buffer, o: number): number {
 }
 
 /**
- * The imported names of one module, copied into a buffer reused from module to module and joined by
- * NULs, with the symbolKey of each (of the name without a leading '.'): one string is made per module
- * instead of one per import.
+ * The imports of one module: their names copied into a buffer reused from module to module and
+ * joined by NULs, with the symbolKey of each (of the name without a leading '.'), its length, CRC and
+ * weak flag, all in typed arrays that only grow: one string is made per module instead of one per
+ * import, and no garbage.
  */
 class ImportNames {
-  private static bytes = Buffer.allocUnsafe(64 << 10);
-  private static keyBuf = new Int32Array(4096);
-  private static lengthBuf = new Uint32Array(4096);
-  private pos = 0;
-  private count = 0;
-  reset(): void {
-    this.pos = this.count = 0;
-  }
-  /** the names' bytes, joined by NULs */
-  get byteLength(): number {
-    return this.pos;
-  }
-  copyTo(target: Buffer, at: number): number {
-    return ImportNames.bytes.copy(target, at, 0, this.pos);
-  }
+  bytes = Buffer.allocUnsafe(64 << 10);
+  keys = new Int32Array(4096);
+  lengths = new Uint32Array(4096);
+  crcs = new Float64Array(4096);
+  weak = new Uint8Array(4096);
+  /** bytes used in `bytes` */
+  byteLength = 0;
+  count = 0;
   /** FNV-1a of the whole name last added (to find its __versions entry) */
   fullKey = 0;
-  get keys(): Int32Array {
-    return ImportNames.keyBuf;
-  }
-  get lengths(): Uint32Array {
-    return ImportNames.lengthBuf;
+  reset(): void {
+    this.byteLength = this.count = 0;
   }
   /** adds the name at d[start..] (to its NUL or the end of the image); returns where it ends */
   add(d: Buffer, start: number): number {
-    let end = start;
-    while (end < d.length && d[end] !== 0) end++;
-    let bytes = ImportNames.bytes;
-    if (this.pos + end - start + 1 > bytes.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(bytes.length * 2, this.pos + end - start + 1));
-      bytes.copy(bigger, 0, 0, this.pos);
-      ImportNames.bytes = bytes = bigger;
+    let end = d.indexOf(0, start);
+    if (end < 0) end = d.length;
+    const len = end - start;
+    let pos = this.byteLength;
+    let bytes = this.bytes;
+    if (pos + len + 1 > bytes.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(bytes.length * 2, pos + len + 1));
+      bytes.copy(bigger, 0, 0, pos);
+      this.bytes = bytes = bigger;
     }
-    if (this.count > 0) bytes[this.pos++] = 0;
+    if (this.count > 0) bytes[pos++] = 0;
     let h = FNV_OFFSET;
     for (let i = start; i < end; i++) {
       const c = d[i];
-      bytes[this.pos++] = c;
+      bytes[pos++] = c;
       h = Math.imul(h ^ c, FNV_PRIME);
     }
+    this.byteLength = pos;
     this.fullKey = h | 0;
     // symbol_find drops one leading '.'
     if (d[start] === 0x2e) h = symbolKeyOfBytes(d, start + 1, end);
-    if (this.count === ImportNames.keyBuf.length) {
-      const keys = new Int32Array(this.count * 2);
-      keys.set(ImportNames.keyBuf);
-      ImportNames.keyBuf = keys;
-      const lengths = new Uint32Array(this.count * 2);
-      lengths.set(ImportNames.lengthBuf);
-      ImportNames.lengthBuf = lengths;
+    const n = this.count;
+    if (n === this.keys.length) {
+      const make = <T extends Int32Array | Uint32Array | Float64Array | Uint8Array>(a: T, k: (n: number) => T): T => grown(a, n + 1, k);
+      this.keys = make(this.keys, (k) => new Int32Array(k));
+      this.lengths = make(this.lengths, (k) => new Uint32Array(k));
+      this.crcs = make(this.crcs, (k) => new Float64Array(k));
+      this.weak = make(this.weak, (k) => new Uint8Array(k));
     }
-    ImportNames.lengthBuf[this.count] = end - start;
-    ImportNames.keyBuf[this.count++] = h | 0;
+    this.lengths[n] = len;
+    this.keys[n] = h | 0;
+    this.count = n + 1;
     return end;
+  }
+  /** the CRC and weak flag of the name last added */
+  setLast(crc: number, weak: boolean): void {
+    this.crcs[this.count - 1] = crc;
+    this.weak[this.count - 1] = weak ? 1 : 0;
   }
 }
 
 /** kmod_elf_get_symbols without __crc_ symbols: the strings of __ksymtab_strings, CRC 0. */
-function exportsFromStrings(d: Buffer, ks: Tab | undefined, found: Found): void {
-  if (ks === undefined || ks.off === 0) {
+function exportsFromStrings(d: Buffer, off: number, size: number, found: Found): void {
+  if (off === 0) {
     found.errno = ENODATA;
     return;
   }
-  let off = ks.off;
-  let size = ks.size;
   while (size > 1 && d[off] === 0) {
     off++;
     size--;
@@ -426,8 +514,7 @@ function exportsFromStrings(d: Buffer, ks: Tab | undefined, found: Found): void 
     let nul = d.indexOf(0, start);
     if (nul < 0 || nul > end) nul = end;
     if (nul > start) {
-      found.exports.push(start, nul);
-      found.exportCrcs.push(0);
+      found.addExport(start, nul, 0);
     }
     start = nul + 1;
   }
@@ -449,9 +536,14 @@ export function scanModuleImage(data: Buffer, file: string, batch: ScanBatchWrit
     found.errno = err.errno;
   }
   if (elf !== undefined) {
-    const w = wantedSections(elf);
-    modinfo(w.modinfo, data, found);
-    symbolsOf(new Reader(elf, data), w, found);
+    elf.findSectionRangesInto(WANTED, found64);
+    for (let k = 0; k < sec.length; k += 2) {
+      const absent = found64[k] < 0;
+      sec[k] = absent ? 0 : found64[k];
+      sec[k + 1] = absent ? 0 : found64[k + 1];
+    }
+    modinfo(sec[MODINFO], sec[MODINFO + 1], data, found);
+    symbolsOf(new Reader(elf, data), found);
   }
   batch.add(found, data);
 }
@@ -509,16 +601,19 @@ export class ScanBatchWriter {
   }
 
   add(f: Found, image: Buffer): void {
-    const strings = [f.aliases, f.softdeps, f.weakdeps, f.exports];
-    let nStrings = 0;
+    const modinfoLists = [f.aliases, f.softdeps, f.weakdeps];
+    const nExports = f.nExports;
+    const ranges = f.exportRanges;
+    let nStrings = nExports;
     let stringBytes = 0;
-    for (const list of strings) {
+    for (const list of modinfoLists) {
       nStrings += list.length >>> 1;
       for (let k = 0; k < list.length; k += 2) stringBytes += list[k + 1] - list[k];
     }
-    const nImports = f.importCrcs.length;
-    const nExports = f.exports.length >>> 1;
-    const nameBytes = f.imports.byteLength;
+    for (let k = 0; k < 2 * nExports; k += 2) stringBytes += ranges[k + 1] - ranges[k];
+    const im = f.imports;
+    const nImports = im.count;
+    const nameBytes = im.byteLength;
     const head = align8(4 * (8 + nStrings));
     const size = align8(head + 8 * (nExports + nImports) + 9 * nImports + stringBytes + nameBytes);
     this.reserve(size);
@@ -533,24 +628,22 @@ export class ScanBatchWriter {
     u32[w++] = nImports;
     u32[w++] = stringBytes;
     u32[w++] = nameBytes;
-    for (const list of strings) for (let k = 0; k < list.length; k += 2) u32[w++] = list[k + 1] - list[k];
-    let d = (this.pos + head) >>> 3;
-    for (const v of f.exportCrcs) f64[d++] = v;
-    for (const v of f.importCrcs) f64[d++] = v;
-    w = d << 1;
-    const keys = f.imports.keys;
-    for (let k = 0; k < nImports; k++) i32[w++] = keys[k];
-    const lengths = f.imports.lengths;
-    for (let k = 0; k < nImports; k++) u32[w++] = lengths[k];
-    let p = w << 2;
-    for (let k = 0; k < nImports; k++) b[p++] = f.importWeak[k];
-    for (const list of strings) {
-      for (let k = 0; k < list.length; k += 2) {
-        image.copy(b, p, list[k], list[k + 1]);
-        p += list[k + 1] - list[k];
-      }
+    for (const list of modinfoLists) for (let k = 0; k < list.length; k += 2) u32[w++] = list[k + 1] - list[k];
+    for (let k = 0; k < 2 * nExports; k += 2) u32[w++] = ranges[k + 1] - ranges[k];
+    const d = (this.pos + head) >>> 3;
+    f64.set(f.exportCrcs.subarray(0, nExports), d);
+    f64.set(im.crcs.subarray(0, nImports), d + nExports);
+    w = (d + nExports + nImports) << 1;
+    i32.set(im.keys.subarray(0, nImports), w);
+    u32.set(im.lengths.subarray(0, nImports), w + nImports);
+    let p = (w + 2 * nImports) << 2;
+    b.set(im.weak.subarray(0, nImports), p);
+    p += nImports;
+    for (const list of modinfoLists) {
+      for (let k = 0; k < list.length; k += 2) p += image.copy(b, p, list[k], list[k + 1]);
     }
-    f.imports.copyTo(b, p);
+    for (let k = 0; k < 2 * nExports; k += 2) p += image.copy(b, p, ranges[k], ranges[k + 1]);
+    im.bytes.copy(b, p, 0, nameBytes);
     this.pos += size;
     this.count++;
   }

@@ -262,27 +262,47 @@ export class Elf {
    * of modules with dozens of sections each.
    */
   findSectionRanges(names: readonly string[]): ({ offset: number; size: number } | undefined)[] {
-    const found: ({ offset: number; size: number } | undefined)[] = names.map(() => undefined);
+    const out = new Float64Array(2 * names.length);
+    this.findSectionRangesInto(names, out);
+    return names.map((_, k) => (out[2 * k] < 0 ? undefined : { offset: out[2 * k], size: out[2 * k + 1] }));
+  }
+
+  /**
+   * findSectionRanges() into `out`: offset and size of the k-th name's section at 2k and 2k+1, -1 for
+   * a name not found. Allocates nothing.
+   */
+  findSectionRangesInto(names: readonly string[], out: Float64Array): void {
+    out.fill(-1, 0, 2 * names.length);
     let left = names.length;
     const d = this.data;
     const strSize = this.shstrtab.size;
-    const strEnd = this.shstrtab.offset + strSize;
-    for (let i = 1; i < this.shnum && left > 0; i++) {
-      const ho = this.shoff + i * this.shentsize;
-      const nameOffset = this.u32(ho);
+    const strOff = this.shstrtab.offset;
+    const strEnd = strOff + strSize;
+    // the headers lie inside the image (checked by the constructor): read without a check per field
+    const view = this.view;
+    const le = !this.msb;
+    const is64 = this.is64;
+    for (let i = 1, ho = this.shoff + this.shentsize; i < this.shnum && left > 0; i++, ho += this.shentsize) {
+      const nameOffset = view.getUint32(ho, le);
       if (nameOffset >= strSize) continue;
-      const start = this.shstrtab.offset + nameOffset;
+      const start = strOff + nameOffset;
+      // a name's first two bytes (a one-letter name's second is its NUL) pass over most sections; the
+      // table ends in a NUL, so the second byte of a name that is not empty is always inside it
+      const lead = d[start] | (d[start + 1] << 8);
       for (let k = 0; k < names.length; k++) {
-        if (found[k] !== undefined || !nameAt(d, start, strEnd, names[k])) continue;
-        const offset = this.is64 ? this.uword(ho + 24) : this.u32(ho + 16);
-        const size = this.is64 ? this.uword(ho + 32) : this.u32(ho + 20);
+        const name = names[k];
+        const len = name.length;
+        const match = len === 0 ? d[start] === 0 : (name.charCodeAt(0) | (len > 1 ? name.charCodeAt(1) << 8 : 0)) === lead;
+        if (!match || out[2 * k] >= 0 || !nameAt(d, start, strEnd, name)) continue;
+        const offset = is64 ? this.uword(ho + 24) : view.getUint32(ho + 16, le);
+        const size = is64 ? this.uword(ho + 32) : view.getUint32(ho + 20, le);
         // an invalid header (data outside the file) does not count: a later section of the name may
         if (!this.rangeValid(offset, size)) break;
-        found[k] = { offset, size };
+        out[2 * k] = offset;
+        out[2 * k + 1] = size;
         left--;
       }
     }
-    return found;
   }
 
   /** Offset and size of the section at `index` when its header is valid (as section()), without building the header list. */
