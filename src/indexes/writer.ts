@@ -45,8 +45,10 @@ export class IndexCharacterError extends Error {
 const NOT_7BIT = /[^\x00-\x7f]/;
 
 function checkString(s: string): void {
-  const m = NOT_7BIT.exec(s);
-  if (m !== null) throw new IndexCharacterError(m[0].charCodeAt(0), s);
+  // test() first: it makes no match object for the common clean string
+  if (!NOT_7BIT.test(s)) return;
+  const m = NOT_7BIT.exec(s)!;
+  throw new IndexCharacterError(m[0].charCodeAt(0), s);
 }
 
 function addValue(node: TrieNode, value: string, priority: number): boolean {
@@ -128,9 +130,9 @@ export class IndexBuilder {
     const total = computeSize(this.root);
     // zeroed: absent children are null references and need no writing
     const out = Buffer.alloc(12 + total);
-    out.writeUInt32BE(INDEX_MAGIC, 0);
-    out.writeUInt32BE(INDEX_VERSION, 4);
-    out.writeUInt32BE((12 | mask(this.root)) >>> 0, 8);
+    writeU32(out, 0, INDEX_MAGIC);
+    writeU32(out, 4, INDEX_VERSION);
+    writeU32(out, 8, 12 | mask(this.root));
     const end = writeNode(this.root, out, 12);
     if (end !== out.length) throw new Error(`index writer: wrote ${end} of ${out.length} bytes`);
     return out;
@@ -163,11 +165,22 @@ function computeSize(n: TrieNode): number {
   return n.total;
 }
 
+/** a big-endian u32 (byte stores: Buffer.writeUInt32BE checks its arguments on every call) */
+function writeU32(out: Buffer, pos: number, v: number): void {
+  out[pos] = v >>> 24;
+  out[pos + 1] = v >>> 16;
+  out[pos + 2] = v >>> 8;
+  out[pos + 3] = v;
+}
+
 /** a 7-bit string's bytes at pos, then its NUL; returns the position after the NUL */
 function writeString(out: Buffer, pos: number, s: string): number {
-  for (let i = 0; i < s.length; i++) out[pos++] = s.charCodeAt(i);
-  out[pos++] = 0;
-  return pos;
+  const n = s.length;
+  // one native copy for a long string, a loop for the many short ones (prefixes of a character or two)
+  if (n > 24) out.write(s, pos, n, 'latin1');
+  else for (let i = 0; i < n; i++) out[pos + i] = s.charCodeAt(i);
+  out[pos + n] = 0;
+  return pos + n + 1;
 }
 
 /** Writes n at offset (pre-order) and returns the offset after its subtree. */
@@ -182,18 +195,18 @@ function writeNode(n: TrieNode, out: Buffer, offset: number): number {
     out[pos++] = last;
     let childOff = offset + n.size;
     for (const child of children) {
-      out.writeUInt32BE((childOff | mask(child)) >>> 0, pos + 4 * (child.ch - first));
+      writeU32(out, pos + 4 * (child.ch - first), childOff | mask(child));
       childOff += child.total;
     }
     pos += 4 * (last - first + 1);
   }
   if (n.value !== undefined) {
-    out.writeUInt32BE(1 + (n.more?.length ?? 0), pos);
-    out.writeUInt32BE(n.priority >>> 0, pos + 4);
+    writeU32(out, pos, 1 + (n.more?.length ?? 0));
+    writeU32(out, pos + 4, n.priority);
     pos = writeString(out, pos + 8, n.value);
     if (n.more !== undefined) {
       for (const v of n.more) {
-        out.writeUInt32BE(v.priority >>> 0, pos);
+        writeU32(out, pos, v.priority);
         pos = writeString(out, pos + 4, v.value);
       }
     }
