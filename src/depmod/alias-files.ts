@@ -29,10 +29,49 @@ export interface AliasFileOptions {
   warnDuplicates: boolean;
 }
 
-export function buildAliasFiles(mods: AliasSource[], opts: AliasFileOptions): Record<AliasFileName, BuiltFile> {
+/**
+ * modules.alias.bin built as the modules' modinfo comes in, in any order (depmod adds each module as
+ * its scan arrives). The index comes out the same whatever the order: a key's values are ordered by
+ * priority, which is the module's position, and only one module's values share one. What depends on
+ * the order (the messages of -w, of an alias with an unmatched bracket, of a bad character) makes the
+ * early index unusable, and buildAliasFiles then builds it again in module order as before.
+ */
+export class EarlyAliasIndex {
+  private readonly idx = new IndexBuilder();
+  private usable = true;
+  /** the modules added (a scan that is redone after a failed thread reports a module again) */
+  private readonly added = new Set<number>();
+  /** the aliases of the module at position `k` of the module order */
+  add(k: number, modname: string, aliases: string[]): void {
+    if (!this.usable || this.added.has(k)) return;
+    this.added.add(k);
+    for (const a of aliases) {
+      const alias = aliasNormalize(a);
+      if (alias === null) {
+        this.usable = false;
+        return;
+      }
+      try {
+        this.idx.insert(alias, modname, k);
+      } catch (err) {
+        if (!(err instanceof IndexCharacterError)) throw err;
+        this.usable = false;
+        return;
+      }
+    }
+  }
+  /** the index, when nothing made it unusable */
+  take(): Uint8Array | undefined {
+    return this.usable ? this.idx.serialize() : undefined;
+  }
+}
+
+/** `early`: the alias index made as the modules came in (when not -w), used if it stayed usable */
+export function buildAliasFiles(mods: AliasSource[], opts: AliasFileOptions, early?: EarlyAliasIndex): Record<AliasFileName, BuiltFile> {
+  const earlyBin = opts.dryRun || opts.warnDuplicates ? undefined : early?.take();
   return {
     'modules.alias': { data: aliasText(mods), logs: [] },
-    'modules.alias.bin': opts.dryRun ? { data: null, logs: [] } : aliasBin(mods, opts.warnDuplicates),
+    'modules.alias.bin': opts.dryRun ? { data: null, logs: [] } : earlyBin !== undefined ? { data: earlyBin, logs: [] } : aliasBin(mods, opts.warnDuplicates),
     'modules.softdep': { data: listText(mods, '# Soft dependencies extracted from modules themselves.\n', 'softdep', (m) => m.softdeps), logs: [] },
     'modules.weakdep': { data: listText(mods, '# Weak dependencies extracted from modules themselves.\n', 'weakdep', (m) => m.weakdeps), logs: [] },
     'modules.devname': devname(mods),

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { buildAliasFiles, EarlyAliasIndex, type AliasSource } from '../../src/depmod/alias-files';
 import { kernelMatches, loadDepmodConfig, wrappedLines } from '../../src/depmod/config';
 import { hashOrder, superFastHash, symbolKey } from '../../src/depmod/hash';
 import { isVersionNumber } from '../../src/depmod/depmod';
@@ -157,5 +158,41 @@ describe('module scan over the Debian 6.12 tree', () => {
       imports += dep.length;
     }
     expect(imports).toBeGreaterThan(50_000);
+  });
+});
+
+describe('modules.alias.bin built as scans come in (EarlyAliasIndex)', () => {
+  // modules with shared alias prefixes, a module with the same alias twice, one with none
+  const mods: AliasSource[] = [
+    { modname: 'snd_a', aliases: ['pci:v00008086d*', 'pci:v00008086d00001234*', 'of:N*T*Csnd'], softdeps: [], weakdeps: [] },
+    { modname: 'snd_b', aliases: ['pci:v00008086d*', 'usb:v1234p*'], softdeps: [], weakdeps: [] },
+    { modname: 'empty', aliases: [], softdeps: [], weakdeps: [] },
+    { modname: 'twice', aliases: ['usb:v1234p5678*', 'usb:v1234p5678*', 'pci:v00008086d*'], softdeps: [], weakdeps: [] },
+    { modname: 'dash-name', aliases: ['platform:foo-bar', 'acpi*:PNP0A0[38]:*'], softdeps: [], weakdeps: [] },
+  ];
+  const opts = { dryRun: false, warnDuplicates: false };
+  const inOrder = buildAliasFiles(mods, opts)['modules.alias.bin'].data;
+
+  it('gives the bytes of the in-order build whatever the order the modules come in, each once', () => {
+    for (const order of [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [3, 0, 4, 1, 2, 0, 3]]) {
+      const early = new EarlyAliasIndex();
+      for (const k of order) early.add(k, mods[k].modname, mods[k].aliases);
+      expect(Buffer.from(buildAliasFiles(mods, opts, early)['modules.alias.bin'].data as Uint8Array)).toEqual(Buffer.from(inOrder as Uint8Array));
+    }
+  });
+  it('is not used where the order shows: a bracket left open, a byte above 0x7f, -w', () => {
+    for (const bad of ['pci:v[0-9', 'usb:\xe9t\xe9']) {
+      const list = [...mods, { modname: 'bad', aliases: [bad], softdeps: [], weakdeps: [] }];
+      const early = new EarlyAliasIndex();
+      list.forEach((m, k) => early.add(k, m.modname, m.aliases));
+      expect(early.take()).toBeUndefined();
+      // the in-order build reports it as before (a warning, or the FATAL with no file)
+      const built = buildAliasFiles(list, opts, early)['modules.alias.bin'];
+      expect(built.logs.length + (built.fatal === undefined ? 0 : 1)).toBe(1);
+    }
+    const early = new EarlyAliasIndex();
+    mods.forEach((m, k) => early.add(k, m.modname, m.aliases));
+    const warned = buildAliasFiles(mods, { dryRun: false, warnDuplicates: true }, early)['modules.alias.bin'];
+    expect(warned.logs).toEqual([[4, 'duplicate module alias:\nusb:v1234p5678* twice\n']]);
   });
 });
