@@ -13,7 +13,7 @@ import { aliasNormalize, modnameFromPath } from '../modname';
 import { emptyDepmodConfig, loadDepmodConfig, type DepmodConfig, type DepmodLog } from './config';
 import { buildAliasFiles, EarlyAliasIndex, type AliasFileName, type AliasSource, type BuiltFile } from './alias-files';
 import { hashOrder, symbolKey } from './hash';
-import type { ModuleScan } from './module-scan';
+import { ScanStore, type ModuleScan } from './module-scan';
 import { startScanPool, type ScanPool } from './scan-pool';
 import { readBinaryString } from '../file/read-text';
 
@@ -183,6 +183,8 @@ class DepmodRun {
   }
 
   private pool: ScanPool | undefined;
+  /** where the scans keep their numbers, until their imports are resolved */
+  private readonly scans = new ScanStore();
   /** modules.alias.bin as the scans come in (alias-files.ts EarlyAliasIndex) */
   private earlyAliases: EarlyAliasIndex | undefined;
 
@@ -205,6 +207,8 @@ class DepmodRun {
     this.sortByOrderFile();
     await this.loadModules();
     this.loadDependencies();
+    // the scans' memory, now unused, is given back before the files are made
+    await this.scans.release();
     this.calculateDependencies();
     this.output();
   }
@@ -669,7 +673,7 @@ class DepmodRun {
       // only the imports are needed from here on
       scan.exports = scan.aliases = scan.softdeps = scan.weakdeps = [];
     };
-    await this.pool!.scan(paths, take);
+    await this.pool!.scan(paths, take, this.scans);
     for (const mod of this.modules) {
       const errno = mod.scan!.symbolsErrno;
       if (errno !== undefined && errno !== ENODATA) this.log(LOG_ERR, `failed to load symbols from ${mod.path}: ${strerror(errno)}\n`);

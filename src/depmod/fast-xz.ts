@@ -4,6 +4,7 @@
 // the caller then goes through the shared decompress() for libkmod's exact behaviour and messages.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { releaseBuffers } from './release';
 
 interface LzmaBinding {
   LZMA: new (mode: number, opts: object) => {
@@ -68,6 +69,11 @@ function varint(d: Buffer, pos: { p: number }, end: number): number | null {
   return null;
 }
 
+/** Is this an xz stream (its magic bytes)? */
+export function isXz(d: Uint8Array): boolean {
+  return d.length >= 6 && d[0] === 0xfd && d[1] === 0x37 && d[2] === 0x7a && d[3] === 0x58 && d[4] === 0x5a && d[5] === 0;
+}
+
 /** The uncompressed size recorded in the index of a single-stream .xz file, or null. */
 export function xzUncompressedSize(d: Buffer): number | null {
   const n = d.length;
@@ -89,15 +95,14 @@ export function xzUncompressedSize(d: Buffer): number | null {
 }
 
 /**
- * The decompressed image in a buffer that is reused by the next call (copy what must outlive it),
- * or null when this path cannot decide (no binding, any decoder complaint, trailing data).
+ * Decodes `data` (an xz file whose index says it holds `size` bytes) into out[pos..], which must have
+ * room for size + 1 bytes (one more than the index says, so that a stream longer than its index is
+ * caught). The image's length, or null when this path cannot decide (no binding, any decoder
+ * complaint, trailing data): the caller then goes through decompress().
  */
-export function unxzReusable(data: Buffer): Buffer | null {
+export function unxzInto(data: Buffer, out: Buffer, pos: number): number | null {
   const b = loadBinding();
   if (b === null) return null;
-  const size = xzUncompressedSize(data);
-  const want = size !== null ? size + 1 : Math.max(4 << 20, data.length * 8);
-  if (out.length < want) out = Buffer.allocUnsafe(Math.max(want, 4 << 20));
   let engine;
   try {
     engine = new b.LZMA(b.STREAM_DECODE, { check: b.LZMA_CHECK_CRC32, preset: 6, filters: [b.LZMA_FILTER_LZMA2], mode: 2, threads: 1, chunkSize: 65536, flushFlag: 0 });
@@ -105,29 +110,35 @@ export function unxzReusable(data: Buffer): Buffer | null {
     return null;
   }
   try {
-    let inOff = 0;
-    let outOff = 0;
-    for (;;) {
-      const availIn = data.length - inOff;
-      const [ret, inLeft, outLeft] = engine.codeSync(b.LZMA_FINISH, data, inOff, availIn, out, outOff);
-      inOff += availIn - inLeft;
-      outOff = out.length - outLeft;
-      if (ret === b.LZMA_STREAM_END) {
-        const result = inLeft === 0 ? out.subarray(0, outOff) : null;
-        // the caller is done with the image before the next call; a huge buffer is not kept for later
-        if (out.length > KEEP_LIMIT) out = Buffer.allocUnsafe(0);
-        return result;
-      }
-      if (ret !== b.LZMA_OK) return null;
-      if (outLeft === 0) {
-        const bigger = Buffer.allocUnsafe(out.length * 2);
-        out.copy(bigger, 0, 0, outOff);
-        out = bigger;
-      } else if (inLeft === 0) return null;
-    }
+    const [ret, inLeft, outLeft] = engine.codeSync(b.LZMA_FINISH, data, 0, data.length, out, pos);
+    return ret === b.LZMA_STREAM_END && inLeft === 0 ? out.length - outLeft - pos : null;
   } catch {
     return null;
   } finally {
     engine.close();
   }
+}
+
+/** unxzReusable's buffer, to free (the images it gave are no longer used); the next call makes another */
+export function takeXzBuffer(): ArrayBuffer[] {
+  const taken = out.length > 0 ? [out.buffer as ArrayBuffer] : [];
+  out = Buffer.alloc(0);
+  return taken;
+}
+
+/**
+ * The decompressed image in a buffer that is reused by the next call (copy what must outlive it),
+ * or null when this path cannot decide (see unxzInto).
+ */
+export function unxzReusable(data: Buffer): Buffer | null {
+  const size = xzUncompressedSize(data);
+  if (size === null) return null;
+  // the caller is done with the last image: a huge buffer of the last call is not kept
+  if (out.length > KEEP_LIMIT) {
+    void releaseBuffers([out.buffer as ArrayBuffer]);
+    out = Buffer.alloc(0);
+  }
+  if (out.length < size + 1) out = Buffer.from(new ArrayBuffer(Math.max(size + 1, 4 << 20)));
+  const n = unxzInto(data, out, 0);
+  return n === null ? null : out.subarray(0, n);
 }

@@ -6,8 +6,9 @@ import { Elf, EM_SPARC, EM_SPARCV9, SHN_ABS, SHN_UNDEF, STB_WEAK } from '../file
 import { ENODATA, EINVAL } from '../errno';
 import { KmodError } from '../errors';
 import { FNV_OFFSET, FNV_PRIME, symbolKeyOfBytes } from './hash';
+import { releaseBuffers } from './release';
 
-/** What depmod needs from one module, as readScanBatch() gives it back. */
+/** What depmod needs from one module. */
 export interface ModuleScan {
   /** modinfo values of alias=, softdep=, weakdep= (each list in .modinfo order) */
   aliases: string[];
@@ -38,7 +39,7 @@ function grown<T extends Float64Array | Int32Array | Uint32Array | Uint8Array>(a
 }
 
 /**
- * What the scan of one module found, as positions in its image (copied into a ScanBatch before the
+ * What the scan of one module found, as positions in its image (copied into its ModuleScan before the
  * next module replaces the image). Module-level and reused: the per-symbol results go into typed
  * arrays that only grow, so that a module leaves no garbage but its few modinfo lists.
  */
@@ -523,10 +524,11 @@ function exportsFromStrings(d: Buffer, off: number, size: number, found: Found):
 const found = new Found();
 
 /**
- * Scans a decompressed module image into `batch` (depmod's inputs, extracted as libkmod does). An
- * unusable ELF is recorded with its errno.
+ * Scans a decompressed module image (depmod's inputs, extracted as libkmod does); the image may be
+ * reused once this returns, the scan's numbers are kept in `store`. An unusable ELF is recorded with
+ * its errno.
  */
-export function scanModuleImage(data: Buffer, file: string, batch: ScanBatchWriter): void {
+export function scanModuleImage(data: Buffer, file: string, store: ScanStore = oneOffStore): ModuleScan {
   found.reset();
   let elf: Elf | undefined;
   try {
@@ -545,178 +547,100 @@ export function scanModuleImage(data: Buffer, file: string, batch: ScanBatchWrit
     modinfo(sec[MODINFO], sec[MODINFO + 1], data, found);
     symbolsOf(new Reader(elf, data), found);
   }
-  batch.add(found, data);
+  return foundScan(data, store);
 }
 
 /** A module that could not be read at all, with the errno for its "failed to load symbols" error. */
-export function addFailedScan(batch: ScanBatchWriter, errno: number): void {
+export function failedScan(errno: number): ModuleScan {
   found.reset();
   found.errno = errno;
-  batch.add(found, EMPTY);
+  return foundScan(EMPTY, oneOffStore);
 }
 
 const EMPTY = Buffer.alloc(0);
 
-/** One image's scan, read back (tests and one-off uses). */
-export function scanOneImage(data: Buffer, file: string): ModuleScan {
-  const batch = new ScanBatchWriter();
-  scanModuleImage(data, file, batch);
-  return readScanBatch(batch.take())[0];
+/** the strings of [start, end) pairs of the image */
+function strings(d: Buffer, ranges: ArrayLike<number>, n: number): string[] {
+  const list: string[] = new Array(n);
+  for (let k = 0; k < n; k++) list[k] = d.toString('latin1', ranges[2 * k], ranges[2 * k + 1]);
+  return list;
 }
+
+/** bytes of the blocks that hold the scans' numbers */
+const BLOCK = 1 << 20;
+const NO_BYTES = new ArrayBuffer(0);
 
 /**
- * The scans of a batch of modules in one ArrayBuffer, made on a scan thread and transferred (not
- * copied) to depmod's thread, where readScanBatch() gives them back. Per module, 8-byte aligned:
- *   u32 errno+1 (0: none), u32 counts of aliases, softdeps, weakdeps, exports, imports,
- *   u32 string bytes, u32 import name bytes, u32 length of each string; (aligned to 8)
- *   f64 export CRCs, f64 import CRCs, i32 import keys, u32 import name lengths, u8 import weak flags,
- *   the strings' bytes, the import names' bytes (joined by NULs).
- * The data stays outside the JS heap until depmod turns what it needs into strings.
+ * Where scans keep their numbers: their typed arrays are views of a few large blocks rather than
+ * thousands of small buffers of their own, which live as long as the scans do and, scattered among the
+ * short-lived buffers of decompression, kept the allocator from reusing its memory (about 20 MB more
+ * at depmod's peak). release() frees them all at once, without waiting for a full collection.
  */
-export class ScanBatchWriter {
-  private buf!: Buffer;
-  private u32!: Uint32Array;
-  private i32!: Int32Array;
-  private f64!: Float64Array;
-  private pos = 8;
-  private count = 0;
-
-  constructor() {
-    this.allocate(256 << 10);
-  }
-
-  /** a buffer of its own (8-aligned), with host-endian views of it */
-  private allocate(size: number): void {
-    const ab = new ArrayBuffer(align8(size));
-    const buf = Buffer.from(ab);
-    if (this.buf !== undefined) this.buf.copy(buf, 0, 0, this.pos);
-    this.buf = buf;
-    this.u32 = new Uint32Array(ab);
-    this.i32 = new Int32Array(ab);
-    this.f64 = new Float64Array(ab);
-  }
-
-  private reserve(n: number): void {
-    if (this.pos + n > this.buf.length) this.allocate(Math.max(this.buf.length * 2, this.pos + n));
-  }
-
-  add(f: Found, image: Buffer): void {
-    const modinfoLists = [f.aliases, f.softdeps, f.weakdeps];
-    const nExports = f.nExports;
-    const ranges = f.exportRanges;
-    let nStrings = nExports;
-    let stringBytes = 0;
-    for (const list of modinfoLists) {
-      nStrings += list.length >>> 1;
-      for (let k = 0; k < list.length; k += 2) stringBytes += list[k + 1] - list[k];
+export class ScanStore {
+  private block = new ArrayBuffer(0);
+  private used = BLOCK;
+  private blocks: ArrayBuffer[] = [];
+  /** room for `bytes` (8-aligned) */
+  place(bytes: number): [ArrayBuffer, number] {
+    const size = bytes + ((8 - (bytes & 7)) & 7);
+    if (size === 0) return [NO_BYTES, 0];
+    if (size > BLOCK) {
+      const own = new ArrayBuffer(size);
+      this.blocks.push(own);
+      return [own, 0];
     }
-    for (let k = 0; k < 2 * nExports; k += 2) stringBytes += ranges[k + 1] - ranges[k];
-    const im = f.imports;
-    const nImports = im.count;
-    const nameBytes = im.byteLength;
-    const head = align8(4 * (8 + nStrings));
-    const size = align8(head + 8 * (nExports + nImports) + 9 * nImports + stringBytes + nameBytes);
-    this.reserve(size);
-    const { buf: b, u32, i32, f64 } = this;
-    // word indexes: every part below starts aligned for its type
-    let w = this.pos >>> 2;
-    u32[w++] = f.errno === 0 ? 0 : f.errno + 1;
-    u32[w++] = f.aliases.length >>> 1;
-    u32[w++] = f.softdeps.length >>> 1;
-    u32[w++] = f.weakdeps.length >>> 1;
-    u32[w++] = nExports;
-    u32[w++] = nImports;
-    u32[w++] = stringBytes;
-    u32[w++] = nameBytes;
-    for (const list of modinfoLists) for (let k = 0; k < list.length; k += 2) u32[w++] = list[k + 1] - list[k];
-    for (let k = 0; k < 2 * nExports; k += 2) u32[w++] = ranges[k + 1] - ranges[k];
-    const d = (this.pos + head) >>> 3;
-    f64.set(f.exportCrcs.subarray(0, nExports), d);
-    f64.set(im.crcs.subarray(0, nImports), d + nExports);
-    w = (d + nExports + nImports) << 1;
-    i32.set(im.keys.subarray(0, nImports), w);
-    u32.set(im.lengths.subarray(0, nImports), w + nImports);
-    let p = (w + 2 * nImports) << 2;
-    b.set(im.weak.subarray(0, nImports), p);
-    p += nImports;
-    for (const list of modinfoLists) {
-      for (let k = 0; k < list.length; k += 2) p += image.copy(b, p, list[k], list[k + 1]);
+    if (this.used + size > BLOCK) {
+      this.block = new ArrayBuffer(BLOCK);
+      this.blocks.push(this.block);
+      this.used = 0;
     }
-    for (let k = 0; k < 2 * nExports; k += 2) p += image.copy(b, p, ranges[k], ranges[k + 1]);
-    im.bytes.copy(b, p, 0, nameBytes);
-    this.pos += size;
-    this.count++;
+    const at = this.used;
+    this.used += size;
+    return [this.block, at];
   }
-
-  /** the batch so far, in a buffer of its own (to transfer); the writer starts over */
-  take(): ArrayBuffer {
-    this.u32[0] = this.count;
-    const out = new ArrayBuffer(this.pos);
-    new Uint8Array(out).set(this.buf.subarray(0, this.pos));
-    this.pos = 8;
-    this.count = 0;
-    return out;
+  /** Frees the numbers of every scan kept here (their typed arrays become empty); resolves once freed. */
+  release(): Promise<void> {
+    const freed = releaseBuffers(this.blocks);
+    this.blocks = [];
+    this.used = BLOCK;
+    return freed;
   }
 }
 
-function align8(n: number): number {
-  return (n + 7) & ~7;
-}
+/** the store of scans made without one (tests, one-off uses): never released */
+const oneOffStore = new ScanStore();
 
-/** The scans of a batch, in the order they were added. Typed arrays are views of the batch's buffer. */
-export function readScanBatch(ab: ArrayBuffer): ModuleScan[] {
-  const b = Buffer.from(ab);
-  const u32 = new Uint32Array(ab, 0, ab.byteLength >>> 2);
-  const count = u32[0];
-  const out: ModuleScan[] = [];
-  let pos = 8;
-  for (let m = 0; m < count; m++) {
-    const at = (i: number): number => u32[(pos >>> 2) + i];
-    const errno = at(0);
-    const nA = at(1);
-    const nS = at(2);
-    const nW = at(3);
-    const nE = at(4);
-    const nI = at(5);
-    const stringBytes = at(6);
-    const nameBytes = at(7);
-    const nStrings = nA + nS + nW + nE;
-    let p = pos + align8(4 * (8 + nStrings));
-    const exportCrcs = new Float64Array(ab, p, nE);
-    p += 8 * nE;
-    const importCrcs = new Float64Array(ab, p, nI);
-    p += 8 * nI;
-    const importKeys = new Int32Array(ab, p, nI);
-    p += 4 * nI;
-    const importLengths = new Uint32Array(ab, p, nI);
-    p += 4 * nI;
-    const importWeak = new Uint8Array(ab, p, nI);
-    p += nI;
-    let s = p;
-    const strings = (first: number, n: number): string[] => {
-      const list: string[] = new Array(n);
-      for (let k = 0; k < n; k++) {
-        const len = at(8 + first + k);
-        list[k] = b.toString('latin1', s, s + len);
-        s += len;
-      }
-      return list;
-    };
-    const scan: ModuleScan = {
-      aliases: strings(0, nA),
-      softdeps: strings(nA, nS),
-      weakdeps: strings(nA + nS, nW),
-      exports: strings(nA + nS + nW, nE),
-      exportCrcs,
-      importNames: new Uint8Array(ab, p + stringBytes, nameBytes),
-      importLengths,
-      importCrcs,
-      importWeak,
-      importKeys,
-    };
-    if (errno !== 0) scan.symbolsErrno = errno - 1;
-    out.push(scan);
-    pos += align8(p + stringBytes + nameBytes - pos);
-  }
-  return out;
+/** what `found` holds, copied out of the image and the reused arrays */
+function foundScan(d: Buffer, store: ScanStore): ModuleScan {
+  const im = found.imports;
+  const n = im.count;
+  const e = found.nExports;
+  // CRCs first (8-aligned), then keys and lengths, weak flags, names
+  const [ab, at] = store.place(8 * (e + n) + 8 * n + n + im.byteLength);
+  const exportCrcs = new Float64Array(ab, at, e);
+  exportCrcs.set(found.exportCrcs.subarray(0, e));
+  const importCrcs = new Float64Array(ab, at + 8 * e, n);
+  importCrcs.set(im.crcs.subarray(0, n));
+  const importKeys = new Int32Array(ab, at + 8 * (e + n), n);
+  importKeys.set(im.keys.subarray(0, n));
+  const importLengths = new Uint32Array(ab, at + 8 * (e + n) + 4 * n, n);
+  importLengths.set(im.lengths.subarray(0, n));
+  const importWeak = new Uint8Array(ab, at + 8 * (e + n) + 8 * n, n);
+  importWeak.set(im.weak.subarray(0, n));
+  const importNames = new Uint8Array(ab, at + 8 * (e + n) + 9 * n, im.byteLength);
+  importNames.set(im.bytes.subarray(0, im.byteLength));
+  const scan: ModuleScan = {
+    aliases: strings(d, found.aliases, found.aliases.length >>> 1),
+    softdeps: strings(d, found.softdeps, found.softdeps.length >>> 1),
+    weakdeps: strings(d, found.weakdeps, found.weakdeps.length >>> 1),
+    exports: strings(d, found.exportRanges, e),
+    exportCrcs,
+    importNames,
+    importLengths,
+    importCrcs,
+    importWeak,
+    importKeys,
+  };
+  if (found.errno !== 0) scan.symbolsErrno = found.errno;
+  return scan;
 }

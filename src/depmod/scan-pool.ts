@@ -1,14 +1,19 @@
-// Reads the modules of a depmod run on worker threads (one per core) and on the calling thread, a batch
-// at a time so that memory stays bounded by what a few modules need. A batch's scans travel as one
-// transferred buffer (module-scan.ts ScanBatchWriter). Results come back in the order of the input
-// paths. The threads are started early (startScanPool) so that their start-up overlaps depmod's
-// directory walk.
+// Reads the modules of a depmod run: worker threads (one per core besides this one) read and
+// decompress files, a batch at a time, and send the images back in one transferred buffer; this thread
+// scans every image (module-scan.ts) and reads and decompresses modules of its own between batches.
+// The scan's JavaScript thus runs, and is compiled and collected, on this thread only: the workers
+// spend their time in liblzma. The workers take the largest files first and this thread the smallest
+// (the end of the queue), so that it returns to the workers' batches often; memory stays bounded by
+// what a few batches need. Results come back in the order of the input paths. The threads are started
+// early (startScanPool) so that their start-up overlaps depmod's directory walk.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { readScanBatch, type ModuleScan } from './module-scan';
-import type { SizesRequest, WorkerReply, WorkerRequest } from './scan-worker';
+import { failedScan, scanModuleImage, ScanStore, type ModuleScan } from './module-scan';
+import { readModuleImage, releaseImageBuffers } from './module-image';
+import { releaseBuffers } from './release';
+import type { DecodeReply, DecodeRequest, SizesRequest, WorkerReply, WorkerRequest } from './decode-worker';
 
 export interface ScanOptions {
   /**
@@ -20,27 +25,39 @@ export interface ScanOptions {
   onProgress?: (done: number, total: number) => void;
   /** the script the threads run (tests give one that fails, to see the scan finish on this thread) */
   workerScript?: string;
+  /** bytes of a batch buffer (BATCH_BUFFER; tests give a small one, so that many modules need their own) */
+  batchBuffer?: number;
 }
 
+/** files per batch, at most */
 const BATCH = 16;
-/** compressed bytes per batch (a batch holds at least one file) */
-const BATCH_BYTES = 256 << 10;
+/** compressed bytes of a worker's batch (a batch holds at least one file) */
+const WORKER_BATCH_BYTES = 256 << 10;
+/** compressed bytes of this thread's own batches: small, so that the workers' replies are taken soon */
+const OWN_BATCH_BYTES = 64 << 10;
+/** the size of a batch buffer (a module too large for it gets one of its own) */
+const BATCH_BUFFER = 4 << 20;
 
-/** The compiled worker script (dist/depmod/scan-worker.js), also when this file runs from sources. */
+/** The compiled worker script (dist/depmod/decode-worker.js), also when this file runs from sources. */
 function workerScript(): string | undefined {
-  const here = path.join(__dirname, 'scan-worker.js');
+  const here = path.join(__dirname, 'decode-worker.js');
   if (fs.existsSync(here)) return here;
-  const built = path.resolve(__dirname, '../../dist/depmod/scan-worker.js');
+  const built = path.resolve(__dirname, '../../dist/depmod/decode-worker.js');
   if (fs.existsSync(built)) return built;
   return undefined;
 }
 
+/** One module read and scanned on the calling thread. */
+function scanFile(file: string, store: ScanStore): ModuleScan {
+  const image = readModuleImage(file);
+  return typeof image === 'number' ? failedScan(image) : scanModuleImage(image, file, store);
+}
+
 /** The scan on the calling thread (also the fallback when a worker thread fails). */
-export function scanInline(paths: string[], opts: ScanOptions = {}, onResult?: ScanResultFn): ModuleScan[] {
-  const { scanFiles } = require('./scan-worker') as typeof import('./scan-worker');
+export function scanInline(paths: string[], opts: ScanOptions = {}, onResult?: ScanResultFn, store = new ScanStore()): ModuleScan[] {
   const out: ModuleScan[] = [];
   for (let i = 0; i < paths.length; i++) {
-    const scan = readScanBatch(scanFiles([paths[i]]))[0];
+    const scan = scanFile(paths[i], store);
     out.push(scan);
     onResult?.(i, scan);
     opts.onProgress?.(i + 1, paths.length);
@@ -53,10 +70,11 @@ export type ScanResultFn = (index: number, scan: ModuleScan) => void;
 
 export interface ScanPool {
   /**
-   * The scans in the order of the paths; onResult sees each as it comes in. A thread that fails is
-   * replaced by this one (everything is read again here).
+   * The scans in the order of the paths, their numbers kept in `store` (for the caller to release);
+   * onResult sees each as it comes in. A thread that fails is replaced by this one (everything is
+   * read again here).
    */
-  scan(paths: string[], onResult?: ScanResultFn): Promise<ModuleScan[]>;
+  scan(paths: string[], onResult?: ScanResultFn, store?: ScanStore): Promise<ModuleScan[]>;
   close(): void;
 }
 
@@ -66,7 +84,7 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
   let workers: Worker[] = [];
   if (script !== undefined) {
     const { Worker } = require('node:worker_threads') as typeof import('node:worker_threads');
-    // a small young generation: the scan's garbage is short-lived, so keep each thread's heap small
+    // a small young generation: the threads make little garbage, so keep each thread's heap small
     for (let t = 0; t < wanted; t++) workers.push(new Worker(script, { resourceLimits: { maxYoungGenerationSizeMb: 4 } }));
     for (const w of workers) {
       w.unref();
@@ -90,9 +108,9 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
         done();
         resolve(reply.sizes);
       };
-      const onError = (err: Error): void => {
+      const onError = (err: unknown): void => {
         done();
-        reject(err);
+        reject(err instanceof Error ? err : new Error(`depmod scan thread exited (${String(err)})`));
       };
       const done = (): void => {
         w.off('message', onMessage).off('error', onError).off('exit', onError);
@@ -100,90 +118,125 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
       w.on('message', onMessage).on('error', onError).on('exit', onError);
       w.postMessage({ sizesOf: paths } satisfies SizesRequest);
     });
-  const scan = async (paths: string[], onResult?: ScanResultFn): Promise<ModuleScan[]> => {
+  const scan = async (paths: string[], onResult?: ScanResultFn, store = new ScanStore()): Promise<ModuleScan[]> => {
     if (workers.length > 0 && paths.length >= 2 * BATCH) {
       try {
-        return await scanOnThreads(paths, onResult);
+        return await scanOnThreads(paths, onResult, store);
       } catch {
         // a worker thread that cannot run (resource limits, a broken native binding): all of it here
       }
     }
     close();
-    return scanInline(paths, opts, onResult);
+    return scanInline(paths, opts, onResult, store);
   };
-  const scanOnThreads = (paths: string[], onResult: ScanResultFn | undefined): Promise<ModuleScan[]> => {
+  const scanOnThreads = (paths: string[], onResult: ScanResultFn | undefined, store: ScanStore): Promise<ModuleScan[]> => {
     const results: ModuleScan[] = new Array(paths.length);
-    // largest files first, in batches of about the same compressed size, so that the threads finish
-    // together; until the sizes are known this thread takes batches in the given order
+    // the queue: workers take from its front, this thread from its back; largest files first once
+    // their sizes are known (until then in the given order)
     const order = paths.map((_, i) => i);
     let sizes: ArrayLike<number> | undefined;
-    let next = 0;
+    let front = 0;
+    let back = paths.length;
     let done = 0;
+    /** batch buffers that came back, to send again */
+    const spare: ArrayBuffer[] = [];
+    // batch buffers go round between the threads; one made for a module too large for them is freed
+    // at once (let go, it would wait for a full collection)
+    const batchBuffer = opts.batchBuffer ?? BATCH_BUFFER;
+    const keep = (b: ArrayBuffer): void => {
+      // (none is needed any more once the queue is empty)
+      if (b.byteLength === batchBuffer && front < back) spare.push(b);
+      else void releaseBuffers([b]);
+    };
     return new Promise<ModuleScan[]>((resolve, reject) => {
       let settled = false;
       const finish = (err?: unknown): void => {
         if (settled) return;
         settled = true;
         for (const off of listening) off();
+        // freed now (they would wait for a full collection while depmod writes its files), and this
+        // thread's own read buffers too; the promise settles once they are
+        const freed = Promise.all([releaseBuffers(spare.splice(0)), releaseImageBuffers()]);
         close();
-        if (err !== undefined) reject(err);
-        else resolve(results);
+        void freed.then(() => (err !== undefined ? reject(err) : resolve(results)));
+      };
+      const complete = (i: number, scan: ModuleScan): void => {
+        results[i] = scan;
+        onResult?.(i, scan);
+        done++;
+        opts.onProgress?.(done, paths.length);
+        if (done === paths.length) finish();
       };
       const sizesKnown = (known: ArrayLike<number>): void => {
         sizes = known;
-        const rest = order.slice(next).sort((a, b) => known[b] - known[a] || a - b);
-        for (let k = 0; k < rest.length; k++) order[next + k] = rest[k];
-        // two batches in flight per thread keep it busy while this thread scans and collects results
-        for (const w of workers) feed(w);
+        const rest = order.slice(front, back).sort((a, b) => known[b] - known[a] || a - b);
+        for (let k = 0; k < rest.length; k++) order[front + k] = rest[k];
       };
-      const takeBatch = (first = 1): number[] => {
+      /**
+       * a batch from the front (workers) or the back (this thread): up to `bytes` of compressed data,
+       * fewer files as the queue runs out, so that no thread is left with work while the others wait
+       */
+      const takeBatch = (fromFront: boolean, bytes: number, first?: number): number[] => {
         const ids: number[] = [];
-        let bytes = 0;
-        // smaller batches as the queue runs out, so that no thread is left with work while others wait;
-        // until the sizes are in, small ones, so that this thread hands the workers theirs at once
-        const most = sizes === undefined ? first : Math.min(BATCH, Math.ceil((paths.length - next) / (4 * (workers.length + 1))));
-        for (; next < paths.length && ids.length < most && bytes < BATCH_BYTES; next++) {
-          const i = order[next];
+        let sum = 0;
+        const most = first ?? Math.max(1, Math.min(BATCH, Math.ceil((back - front) / (4 * (workers.length + 1)))));
+        while (front < back && ids.length < most && (ids.length === 0 || sum < bytes)) {
+          const i = fromFront ? order[front++] : order[--back];
           ids.push(i);
-          if (sizes !== undefined) bytes += sizes[i];
+          if (sizes !== undefined) sum += sizes[i];
         }
         return ids;
       };
+      /** two batches in flight per worker keep it busy while this thread scans */
+      const inFlight = new Map<Worker, number>();
+      /** the batch of one file whose image needs a buffer of `need` bytes (made here, freed once scanned) */
+      let large: { id: number; need: number } | undefined;
       const feed = (w: Worker, first?: number): void => {
-        if (next >= paths.length) return;
-        const ids = takeBatch(first);
-        w.postMessage({ ids, paths: ids.map((i) => paths[i]) } satisfies WorkerRequest);
+        while ((inFlight.get(w) ?? 0) < 2 && (front < back || large !== undefined)) {
+          let ids: number[];
+          let buffer: ArrayBuffer;
+          if (large !== undefined) {
+            ids = [large.id];
+            buffer = new ArrayBuffer(large.need);
+            large = undefined;
+          } else {
+            ids = takeBatch(true, WORKER_BATCH_BYTES, first);
+            buffer = spare.pop() ?? new ArrayBuffer(batchBuffer);
+          }
+          w.postMessage({ ids, paths: ids.map((i) => paths[i]), buffer } satisfies DecodeRequest, [buffer]);
+          inFlight.set(w, (inFlight.get(w) ?? 0) + 1);
+        }
       };
       const scanHere = async (): Promise<void> => {
-        // this thread takes batches from the same queue, yielding between them so that the workers'
-        // replies are collected and they are fed again without waiting
-        const { scanFiles } = require('./scan-worker') as typeof import('./scan-worker');
-        while (next < paths.length && !settled) {
-          const ids = takeBatch();
-          const scans = readScanBatch(scanFiles(ids.map((i) => paths[i])));
-          for (let k = 0; k < ids.length; k++) results[ids[k]] = scans[k];
-          for (const i of ids) onResult?.(i, results[i]);
-          done += ids.length;
-          opts.onProgress?.(done, paths.length);
-          if (done === paths.length) finish();
+        // this thread takes the smallest files, yielding between its batches so that the workers'
+        // images are scanned and the workers fed again without waiting
+        while (front < back && !settled) {
+          for (const i of takeBatch(false, OWN_BATCH_BYTES)) complete(i, scanFile(paths[i], store));
           await new Promise<void>((r) => setImmediate(r));
         }
       };
       const listening: (() => void)[] = [];
       for (const w of workers) {
         w.ref();
+        inFlight.set(w, 0);
         const onMessage = (reply: WorkerReply): void => {
           // the sizes are measure()'s to take
-          if (!('batch' in reply)) return;
-          const scans = readScanBatch(reply.batch);
-          for (let k = 0; k < reply.ids.length; k++) {
-            results[reply.ids[k]] = scans[k];
-            onResult?.(reply.ids[k], scans[k]);
+          if (!('buffer' in reply)) return;
+          inFlight.set(w, inFlight.get(w)! - 1);
+          // the files the batch left for later go back to the front of the queue; a file too large for
+          // a batch buffer is sent again alone, with a buffer of its size
+          const first = reply.done === 0 && reply.need > 0 && large === undefined ? 1 : reply.done;
+          if (first === 1 && reply.done === 0) large = { id: reply.ids[0], need: reply.need };
+          for (let k = reply.ids.length - 1; k >= first; k--) order[--front] = reply.ids[k];
+          feed(w);
+          const images = Buffer.from(reply.buffer);
+          for (let k = 0; k < reply.done; k++) {
+            const i = reply.ids[k];
+            const at = reply.at[k];
+            const length = reply.length[k];
+            complete(i, length < 0 ? failedScan(at) : scanModuleImage(images.subarray(at, at + length), paths[i], store));
           }
-          done += reply.ids.length;
-          opts.onProgress?.(done, paths.length);
-          if (done === paths.length) finish();
-          else feed(w);
+          keep(reply.buffer);
         };
         const onError = (err: Error): void => finish(err);
         const onExit = (code: number): void => {

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { moduleFiles, repoRoot } from '../support/reference';
 
-// the pool starts dist/depmod/scan-worker.js, and its code runs from dist/ like the CLI's
+// the pool starts dist/depmod/decode-worker.js, and its code runs from dist/ like the CLI's
 type PoolModule = typeof import('../../src/depmod/scan-pool');
 const { scanModules, startScanPool } = require(path.join(repoRoot, 'dist/depmod/scan-pool.js')) as PoolModule;
 
@@ -35,6 +35,14 @@ describe('depmod scan pool', () => {
     expect(here.scans.length).toBe(paths.length);
     expect((here.scans[paths.length - 1] as { symbolsErrno?: number }).symbolsErrno).toBe(2);
   });
+  it('gives the same scans when batches stop early and modules need buffers of their own', async () => {
+    // a buffer of 256 KiB: every module above it is sent again alone with one of its size, and a batch
+    // stops at the first image that does not fit, the rest going back to the queue
+    const here = await scanWith(paths, { threads: 0 });
+    const small = await scanWith(paths, { threads: 1, batchBuffer: 256 << 10 });
+    expect(small.scans).toEqual(here.scans);
+    expect(small.seen).toEqual(paths.map((_, i) => i));
+  });
   it('finishes on this thread when the worker fails at start-up or mid-scan', async () => {
     const here = await scanWith(paths, { threads: 0 });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-pool-test-'));
@@ -43,7 +51,7 @@ describe('depmod scan pool', () => {
       fs.writeFileSync(atStart, "throw new Error('no thread today');\n");
       // answers the sizes, then dies on its second batch
       const midScan = path.join(dir, 'fails-mid-scan.js');
-      const real = path.join(repoRoot, 'dist/depmod/scan-worker.js');
+      const real = path.join(repoRoot, 'dist/depmod/decode-worker.js');
       fs.writeFileSync(midScan, `const { parentPort } = require('node:worker_threads');\nlet batches = 0;\nparentPort.on('message', (m) => { if (m.paths && ++batches === 2) process.exit(3); });\nrequire(${JSON.stringify(real)});\n`);
       for (const [workerScript, startFirst] of [[atStart, 0], [atStart, 500], [midScan, 0]] as const) {
         const r = await scanWith(paths, { threads: 1, workerScript }, startFirst);

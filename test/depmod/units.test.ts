@@ -6,7 +6,8 @@ import { buildAliasFiles, EarlyAliasIndex, type AliasSource } from '../../src/de
 import { kernelMatches, loadDepmodConfig, wrappedLines } from '../../src/depmod/config';
 import { hashOrder, superFastHash, symbolKey } from '../../src/depmod/hash';
 import { isVersionNumber } from '../../src/depmod/depmod';
-import { scanOneImage, type ModuleScan } from '../../src/depmod/module-scan';
+import { scanModuleImage, ScanStore, type ModuleScan } from '../../src/depmod/module-scan';
+import { decompress } from '../../src/file/decompress';
 import { KmodError } from '../../src/errors';
 import { openModuleFile } from '../../src/file/module-file';
 import { dependencySymbols, exportedSymbols } from '../../src/file/module-elf';
@@ -79,7 +80,7 @@ describe('module scan', () => {
     moduleLayoutCrc: 0x44,
   });
   it('reads aliases, softdeps, weakdeps, exports with CRCs, imports with CRCs and weakness', () => {
-    const s = scanOneImage(mod, 'm.ko');
+    const s = scanModuleImage(mod, 'm.ko');
     expect(s.aliases).toEqual(['a-1', 'a2']);
     expect(s.softdeps).toEqual(['pre: x']);
     expect(s.weakdeps).toEqual(['y']);
@@ -96,17 +97,17 @@ describe('module scan', () => {
       vermagic: '6.1 SMP ',
       modinfo: [['aliasx', 'v1'], ['alias', 'x=y'], ['alias', ''], ['softdeps', 'no'], ['weakdep', 'w=1'], ['alias', 'Q']],
     });
-    const s = scanOneImage(m, 'k.ko');
+    const s = scanModuleImage(m, 'k.ko');
     expect([s.aliases, s.softdeps, s.weakdeps]).toEqual([['x=y', '', 'Q'], [], ['w=1']]);
     // "alias=Q" cut to a bare "alias": kmod's key is the whole string, its value empty
     const at = m.indexOf('alias=Q\0');
     const bare = Buffer.from(m);
     bare.write('alias\0\0', at, 'latin1');
-    expect(scanOneImage(bare, 'k.ko').aliases).toEqual(['x=y', '', '']);
+    expect(scanModuleImage(bare, 'k.ko').aliases).toEqual(['x=y', '', '']);
   });
   it('keys every import by symbolKey of its name without one leading "."', () => {
     const m = buildModule({ name: 'd', vermagic: '6.1 SMP ', imports: [{ name: '.dotted', crc: 1 }, { name: 'plain', crc: 2 }, { name: '..two', crc: 3 }] });
-    const s = scanOneImage(m, 'd.ko');
+    const s = scanModuleImage(m, 'd.ko');
     const names = importNames(s);
     expect([...s.importKeys]).toEqual(names.map((n) => symbolKey(n.startsWith('.') ? n.slice(1) : n)));
     expect(names).toContain('.dotted');
@@ -114,12 +115,12 @@ describe('module scan', () => {
   });
   it('never throws on truncated or corrupt images', () => {
     for (let len = 0; len < mod.length; len += 97) {
-      const s = scanOneImage(mod.subarray(0, len), 'm.ko');
+      const s = scanModuleImage(mod.subarray(0, len), 'm.ko');
       expect(Array.isArray(s.exports)).toBe(true);
     }
     const corrupt = Buffer.from(mod);
     for (let i = 64; i < corrupt.length; i += 13) corrupt[i] ^= 0xa5;
-    expect(() => scanOneImage(corrupt, 'm.ko')).not.toThrow();
+    expect(() => scanModuleImage(corrupt, 'm.ko')).not.toThrow();
   });
 });
 
@@ -130,7 +131,7 @@ describe('module scan over the Debian 6.12 tree', () => {
     let imports = 0;
     for (const f of files) {
       const m = openModuleFile(f);
-      const s = scanOneImage(m.image, f);
+      const s = scanModuleImage(m.image, f);
       // module-elf throws libkmod's errno where the scan records it
       const orErrno = <T>(f: () => T[]): T[] | number => {
         try {
@@ -194,5 +195,34 @@ describe('modules.alias.bin built as scans come in (EarlyAliasIndex)', () => {
     mods.forEach((m, k) => early.add(k, m.modname, m.aliases));
     const warned = buildAliasFiles(mods, { dryRun: false, warnDuplicates: true }, early)['modules.alias.bin'];
     expect(warned.logs).toEqual([[4, 'duplicate module alias:\nusb:v1234p5678* twice\n']]);
+  });
+});
+
+describe('memory given back without a collection', () => {
+  it('releaseBuffers detaches the buffers and resolves once they are freed', async () => {
+    const { releaseBuffers } = await import('../../src/depmod/release');
+    const a = new ArrayBuffer(1 << 20);
+    const view = new Uint8Array(a, 16, 32);
+    await releaseBuffers([a, new ArrayBuffer(8)]);
+    expect(a.byteLength).toBe(0);
+    expect(view.length).toBe(0);
+    await releaseBuffers([]);
+  });
+  it('ScanStore.release empties the numbers of the scans kept in it, and only of those', () => {
+    const [file] = moduleFiles();
+    const image = decompress(fs.readFileSync(file), file);
+    const kept = new ScanStore();
+    const other = new ScanStore();
+    const a = scanModuleImage(image, file, kept);
+    const b = scanModuleImage(image, file, other);
+    expect(a.importKeys.length).toBeGreaterThan(0);
+    expect([...a.importKeys]).toEqual([...b.importKeys]);
+    return kept.release().then(() => {
+      expect(a.importKeys.length).toBe(0);
+      expect(a.importNames.length).toBe(0);
+      expect(b.importKeys.length).toBeGreaterThan(0);
+      // a store can be used again after a release
+      expect([...scanModuleImage(image, file, kept).importKeys]).toEqual([...b.importKeys]);
+    });
   });
 });
