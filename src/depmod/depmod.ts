@@ -412,6 +412,8 @@ class DepmodRun {
         const modname = modnameFromPath(full);
         if (modname === null || this.byName.has(modname)) return false;
         if (this.addModule(full, modname, () => undefined as never, true) === undefined) return false;
+        // the scan threads start on the first modules found while the walk goes on
+        this.pool?.readAhead(full);
       }
       return true;
     };

@@ -35,6 +35,8 @@ const BATCH = 16;
 const WORKER_BATCH_BYTES = 256 << 10;
 /** compressed bytes of this thread's own batches: small, so that the workers' replies are taken soon */
 const OWN_BATCH_BYTES = 64 << 10;
+/** batches read ahead during depmod's walk, at most (readAhead) */
+const AHEAD_BATCHES = 3;
 /** the size of a batch buffer (a module too large for it gets one of its own) */
 const BATCH_BUFFER = 4 << 20;
 
@@ -75,6 +77,11 @@ export interface ScanPool {
    * read again here).
    */
   scan(paths: string[], onResult?: ScanResultFn, store?: ScanStore): Promise<ModuleScan[]>;
+  /**
+   * A file that will probably be among scan()'s paths, found before scan() is called (depmod's walk):
+   * the first of them are read and decompressed ahead, while the caller goes on.
+   */
+  readAhead(path: string): void;
   close(): void;
 }
 
@@ -118,6 +125,32 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
       w.on('message', onMessage).on('error', onError).on('exit', onError);
       w.postMessage({ sizesOf: paths } satisfies SizesRequest);
     });
+  const batchBuffer = opts.batchBuffer ?? BATCH_BUFFER;
+  // Files read ahead, on the first thread, while the caller walks the tree (the thread is up and has
+  // nothing to do yet): ids -1 - k of their batches are positions in `ahead`. Replies are only taken
+  // once the caller yields, in scan(), so that a few batches cover the walk.
+  const ahead: string[] = [];
+  let aheadSent = 0;
+  let aheadInFlight = 0;
+  const aheadReplies: DecodeReply[] = [];
+  const onAheadReply = (reply: WorkerReply): void => {
+    if (!('buffer' in reply)) return;
+    aheadReplies.push(reply);
+    aheadInFlight--;
+  };
+  const readAhead = (file: string): void => {
+    const w = workers[0];
+    if (w === undefined || aheadInFlight === AHEAD_BATCHES) return;
+    ahead.push(file);
+    if (ahead.length - aheadSent < BATCH) return;
+    if (aheadSent === 0) w.on('message', onAheadReply);
+    const ids: number[] = [];
+    for (let k = aheadSent; k < ahead.length; k++) ids.push(-1 - k);
+    const buffer = new ArrayBuffer(batchBuffer);
+    w.postMessage({ ids, paths: ahead.slice(aheadSent), buffer } satisfies DecodeRequest, [buffer]);
+    aheadSent = ahead.length;
+    aheadInFlight++;
+  };
   const scan = async (paths: string[], onResult?: ScanResultFn, store = new ScanStore()): Promise<ModuleScan[]> => {
     if (workers.length > 0 && paths.length >= 2 * BATCH) {
       try {
@@ -131,18 +164,28 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
   };
   const scanOnThreads = (paths: string[], onResult: ScanResultFn | undefined, store: ScanStore): Promise<ModuleScan[]> => {
     const results: ModuleScan[] = new Array(paths.length);
+    // the files read ahead, by their index in `paths` (-1: not among them)
+    const aheadIndex: number[] = [];
+    if (aheadSent > 0) {
+      const index = new Map<string, number>();
+      paths.forEach((p, i) => index.set(p, i));
+      for (let k = 0; k < aheadSent; k++) aheadIndex.push(index.get(ahead[k]) ?? -1);
+      workers[0]?.off('message', onAheadReply);
+    }
+    const taken = new Uint8Array(paths.length);
+    for (const i of aheadIndex) if (i >= 0) taken[i] = 1;
     // the queue: workers take from its front, this thread from its back; largest files first once
     // their sizes are known (until then in the given order)
-    const order = paths.map((_, i) => i);
+    const order: number[] = [];
+    for (let i = 0; i < paths.length; i++) if (taken[i] === 0) order.push(i);
     let sizes: ArrayLike<number> | undefined;
     let front = 0;
-    let back = paths.length;
+    let back = order.length;
     let done = 0;
     /** batch buffers that came back, to send again */
     const spare: ArrayBuffer[] = [];
     // batch buffers go round between the threads; one made for a module too large for them is freed
     // at once (let go, it would wait for a full collection)
-    const batchBuffer = opts.batchBuffer ?? BATCH_BUFFER;
     const keep = (b: ArrayBuffer): void => {
       // (none is needed any more once the queue is empty)
       if (b.byteLength === batchBuffer && front < back) spare.push(b);
@@ -187,6 +230,14 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
         }
         return ids;
       };
+      /** a file back at the front of the queue (one read ahead was never in it) */
+      const requeue = (i: number): void => {
+        if (front > 0) order[--front] = i;
+        else {
+          order.unshift(i);
+          back++;
+        }
+      };
       /** two batches in flight per worker keep it busy while this thread scans */
       const inFlight = new Map<Worker, number>();
       /** the batch of one file whose image needs a buffer of `need` bytes (made here, freed once scanned) */
@@ -216,22 +267,28 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
         }
       };
       const listening: (() => void)[] = [];
+      const early = aheadReplies.splice(0);
+      let takeEarly: ((reply: WorkerReply) => void) | undefined;
       for (const w of workers) {
         w.ref();
-        inFlight.set(w, 0);
+        // the first thread's batches read ahead: those still out, and those whose replies wait here
+        inFlight.set(w, w === workers[0] ? aheadInFlight + early.length : 0);
         const onMessage = (reply: WorkerReply): void => {
           // the sizes are measure()'s to take
           if (!('buffer' in reply)) return;
           inFlight.set(w, inFlight.get(w)! - 1);
+          // a batch read ahead names its files by position in `ahead`
+          const ids = reply.ids.map((id) => (id < 0 ? aheadIndex[-1 - id] : id));
           // the files the batch left for later go back to the front of the queue; a file too large for
           // a batch buffer is sent again alone, with a buffer of its size
-          const first = reply.done === 0 && reply.need > 0 && large === undefined ? 1 : reply.done;
-          if (first === 1 && reply.done === 0) large = { id: reply.ids[0], need: reply.need };
-          for (let k = reply.ids.length - 1; k >= first; k--) order[--front] = reply.ids[k];
+          const first = reply.done === 0 && reply.need > 0 && large === undefined && ids[0] >= 0 ? 1 : reply.done;
+          if (first === 1 && reply.done === 0) large = { id: ids[0], need: reply.need };
+          for (let k = ids.length - 1; k >= first; k--) if (ids[k] >= 0) requeue(ids[k]);
           feed(w);
           const images = Buffer.from(reply.buffer);
           for (let k = 0; k < reply.done; k++) {
-            const i = reply.ids[k];
+            const i = ids[k];
+            if (i < 0) continue;
             const at = reply.at[k];
             const length = reply.length[k];
             complete(i, length < 0 ? failedScan(at) : scanModuleImage(images.subarray(at, at + length), paths[i], store));
@@ -244,9 +301,12 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
         };
         w.on('message', onMessage).on('error', onError).on('exit', onExit);
         listening.push(() => w.off('message', onMessage).off('error', onError).off('exit', onExit));
+        takeEarly ??= onMessage;
       }
-      // a first batch for each thread as soon as it is up, then the sizes from the first
+      // a first batch for each thread as soon as it is up, the replies read ahead, then the sizes from
+      // the first thread
       for (const w of workers) feed(w, 4);
+      for (const reply of early) takeEarly!(reply);
       measure(workers[0], paths).then(
         (known) => {
           if (!settled) sizesKnown(known);
@@ -257,7 +317,7 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
       scanHere().catch((err) => finish(err));
     });
   };
-  return { scan, close };
+  return { scan, readAhead, close };
 }
 
 /** One-shot scan of `paths` (starts and stops its own threads). */

@@ -43,6 +43,19 @@ describe('depmod scan pool', () => {
     expect(small.scans).toEqual(here.scans);
     expect(small.seen).toEqual(paths.map((_, i) => i));
   });
+  it('takes the files read ahead (during the walk) into the scan, once each, and drops the others', async () => {
+    const here = await scanWith(paths, { threads: 0 });
+    const pool = startScanPool({ threads: 1 });
+    // read ahead: the scan's first files, a file the scan does not ask for, and files from its end
+    const extra = moduleFiles()[400];
+    for (const p of [...paths.slice(0, 40), extra, ...paths.slice(-12)]) pool.readAhead(p);
+    // the thread answers while this one "walks"
+    await new Promise((r) => setTimeout(r, 300));
+    const seen: number[] = [];
+    const scans = await pool.scan(paths, (i) => seen.push(i));
+    expect(scans.map(plain)).toEqual(here.scans);
+    expect(seen.sort((a, b) => a - b)).toEqual(paths.map((_, i) => i));
+  });
   it('finishes on this thread when the worker fails at start-up or mid-scan', async () => {
     const here = await scanWith(paths, { threads: 0 });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-pool-test-'));
