@@ -39,12 +39,17 @@ export interface AliasFileOptions {
 export class EarlyAliasIndex {
   private readonly idx = new IndexBuilder();
   private usable = true;
-  /** the modules added (a scan that is redone after a failed thread reports a module again) */
-  private readonly added = new Set<number>();
+  /** each module's lines of modules.alias and its modules.devname entry, by position (also made early) */
+  readonly aliasLines: (string | undefined)[] = [];
+  readonly devnames: (Devname | undefined)[] = [];
   /** the aliases of the module at position `k` of the module order */
   add(k: number, modname: string, aliases: string[]): void {
-    if (!this.usable || this.added.has(k)) return;
-    this.added.add(k);
+    // a scan that is redone after a failed thread reports a module again
+    if (this.aliasLines[k] !== undefined) return;
+    const m = { modname, aliases };
+    this.aliasLines[k] = aliasLines(m);
+    this.devnames[k] = devnameOf(m);
+    if (!this.usable) return;
     for (const a of aliases) {
       const alias = aliasNormalize(a);
       if (alias === null) {
@@ -70,17 +75,26 @@ export class EarlyAliasIndex {
 export function buildAliasFiles(mods: AliasSource[], opts: AliasFileOptions, early?: EarlyAliasIndex): Record<AliasFileName, BuiltFile> {
   const earlyBin = opts.dryRun || opts.warnDuplicates ? undefined : early?.take();
   return {
-    'modules.alias': { data: aliasText(mods), logs: [] },
+    'modules.alias': { data: aliasText(mods, early), logs: [] },
     'modules.alias.bin': opts.dryRun ? { data: null, logs: [] } : earlyBin !== undefined ? { data: earlyBin, logs: [] } : aliasBin(mods, opts.warnDuplicates),
     'modules.softdep': { data: listText(mods, '# Soft dependencies extracted from modules themselves.\n', 'softdep', (m) => m.softdeps), logs: [] },
     'modules.weakdep': { data: listText(mods, '# Weak dependencies extracted from modules themselves.\n', 'weakdep', (m) => m.weakdeps), logs: [] },
-    'modules.devname': devname(mods),
+    'modules.devname': devname(mods, early),
   };
 }
 
-function aliasText(mods: AliasSource[]): string {
+type ModinfoAliases = Pick<AliasSource, 'modname' | 'aliases'>;
+
+/** a module's lines of modules.alias */
+function aliasLines(m: ModinfoAliases): string {
+  let lines = '';
+  for (const a of m.aliases) lines += `alias ${a} ${m.modname}\n`;
+  return lines;
+}
+
+function aliasText(mods: AliasSource[], early?: EarlyAliasIndex): string {
   const parts = ['# Aliases extracted from modules themselves.\n'];
-  for (const m of mods) for (const a of m.aliases) parts.push(`alias ${a} ${m.modname}\n`);
+  for (let k = 0; k < mods.length; k++) parts.push(early?.aliasLines[k] ?? aliasLines(mods[k]));
   return parts.join('');
 }
 
@@ -114,37 +128,41 @@ function aliasBin(mods: AliasSource[], warnDuplicates: boolean): BuiltFile {
   return { data: idx.serialize(), logs };
 }
 
-function devname(mods: AliasSource[]): BuiltFile {
+/** a module's modules.devname line, or the error for a devname without a device number; none for most */
+type Devname = { line: string } | { error: string } | null;
+
+function devnameOf(mod: ModinfoAliases): Devname {
+  let name: string | null = null;
+  let type = '';
+  let major = 0;
+  let minor = 0;
+  for (const value of mod.aliases) {
+    let mm: [number, number] | null;
+    if (value.startsWith('devname:')) name = value.slice(8);
+    else if ((mm = scanMajorMinor(value, 'char-major-')) !== null) {
+      type = 'c';
+      [major, minor] = mm;
+    } else if ((mm = scanMajorMinor(value, 'block-major-')) !== null) {
+      type = 'b';
+      [major, minor] = mm;
+    }
+    if (type !== '' && name !== null) break;
+  }
+  if (name === null) return null;
+  if (type === '') return { error: `Module '${mod.modname}' has devname (${name}) but lacks major and minor information. Ignoring.\n` };
+  return { line: `${mod.modname} ${name} ${type}${major}:${minor}\n` };
+}
+
+function devname(mods: AliasSource[], early?: EarlyAliasIndex): BuiltFile {
   const logs: BuiltFile['logs'] = [];
   let out = '';
-  let empty = true;
-  for (const mod of mods) {
-    let name: string | null = null;
-    let type = '';
-    let major = 0;
-    let minor = 0;
-    for (const value of mod.aliases) {
-      let mm: [number, number] | null;
-      if (value.startsWith('devname:')) name = value.slice(8);
-      else if ((mm = scanMajorMinor(value, 'char-major-')) !== null) {
-        type = 'c';
-        [major, minor] = mm;
-      } else if ((mm = scanMajorMinor(value, 'block-major-')) !== null) {
-        type = 'b';
-        [major, minor] = mm;
-      }
-      if (type !== '' && name !== null) break;
-    }
-    if (name !== null) {
-      if (type !== '') {
-        if (empty) {
-          out += '# Device nodes to trigger on-demand module loading.\n';
-          empty = false;
-        }
-        out += `${mod.modname} ${name} ${type}${major}:${minor}\n`;
-      } else {
-        logs.push([LOG_ERR, `Module '${mod.modname}' has devname (${name}) but lacks major and minor information. Ignoring.\n`]);
-      }
+  for (let k = 0; k < mods.length; k++) {
+    const d = early?.devnames[k] !== undefined ? early.devnames[k] : devnameOf(mods[k]);
+    if (d === null || d === undefined) continue;
+    if ('error' in d) logs.push([LOG_ERR, d.error]);
+    else {
+      if (out === '') out = '# Device nodes to trigger on-demand module loading.\n';
+      out += d.line;
     }
   }
   return { data: out, logs };

@@ -170,16 +170,25 @@ describe('modules.alias.bin built as scans come in (EarlyAliasIndex)', () => {
     { modname: 'empty', aliases: [], softdeps: [], weakdeps: [] },
     { modname: 'twice', aliases: ['usb:v1234p5678*', 'usb:v1234p5678*', 'pci:v00008086d*'], softdeps: [], weakdeps: [] },
     { modname: 'dash-name', aliases: ['platform:foo-bar', 'acpi*:PNP0A0[38]:*'], softdeps: [], weakdeps: [] },
+    { modname: 'snd_seq', aliases: ['char-major-116-1', 'devname:snd/seq'], softdeps: ['pre: snd'], weakdeps: [] },
+    { modname: 'nodev', aliases: ['devname:nothing'], softdeps: [], weakdeps: ['x'] },
   ];
   const opts = { dryRun: false, warnDuplicates: false };
-  const inOrder = buildAliasFiles(mods, opts)['modules.alias.bin'].data;
+  const inOrder = buildAliasFiles(mods, opts);
 
-  it('gives the bytes of the in-order build whatever the order the modules come in, each once', () => {
-    for (const order of [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [3, 0, 4, 1, 2, 0, 3]]) {
+  it('gives the files of the in-order build whatever the order the modules come in, each once', () => {
+    for (const order of [[0, 1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1, 0], [3, 0, 6, 4, 1, 5, 2, 0, 3, 6]]) {
       const early = new EarlyAliasIndex();
       for (const k of order) early.add(k, mods[k].modname, mods[k].aliases);
-      expect(Buffer.from(buildAliasFiles(mods, opts, early)['modules.alias.bin'].data as Uint8Array)).toEqual(Buffer.from(inOrder as Uint8Array));
+      const built = buildAliasFiles(mods, opts, early);
+      for (const [name, f] of Object.entries(built)) {
+        const want = inOrder[name as keyof typeof inOrder];
+        expect(typeof f.data === 'string' ? f.data : Buffer.from(f.data as Uint8Array)).toEqual(typeof want.data === 'string' ? want.data : Buffer.from(want.data as Uint8Array));
+        expect(f.logs).toEqual(want.logs);
+      }
     }
+    expect(inOrder['modules.devname'].data).toBe('# Device nodes to trigger on-demand module loading.\nsnd_seq snd/seq c116:1\n');
+    expect(inOrder['modules.devname'].logs).toEqual([[3, "Module 'nodev' has devname (nothing) but lacks major and minor information. Ignoring.\n"]]);
   });
   it('is not used where the order shows: a bracket left open, a byte above 0x7f, -w', () => {
     for (const bad of ['pci:v[0-9', 'usb:\xe9t\xe9']) {
