@@ -139,7 +139,9 @@ export async function depmod(opts: DepmodOptions): Promise<void> {
 }
 
 class DepmodRun {
-  readonly log: DepmodLog;
+  /** depmod's messages; output() holds a file's messages back while the file before it is renamed */
+  readonly log: DepmodLog = (priority, message) => this.logSink(priority, message);
+  private logSink: DepmodLog;
   readonly dirname: string;
   readonly outdirname: string;
   readonly kversion: string;
@@ -155,7 +157,7 @@ class DepmodRun {
   readonly symbolsByKey = new Map<number, Sym>();
 
   constructor(readonly opts: DepmodOptions) {
-    this.log = opts.log ?? (() => {});
+    this.logSink = opts.log ?? (() => {});
     let moduledir = opts.moduledir ?? '/lib/modules';
     while (moduledir.startsWith('/')) moduledir = moduledir.slice(1);
     const root = opts.basedir ?? '';
@@ -210,7 +212,7 @@ class DepmodRun {
     // the scans' memory, now unused, is given back before the files are made
     await this.scans.release();
     this.calculateDependencies();
-    this.output();
+    await this.output();
   }
 
   // ---- -A -----------------------------------------------------------------------------------------
@@ -856,7 +858,7 @@ class DepmodRun {
     return buildAliasFiles(sources, { dryRun: this.opts.dryRun === true, warnDuplicates: this.opts.warnDuplicates === true }, this.earlyAliases);
   }
 
-  private output(): void {
+  private async output(): Promise<void> {
     const dry = this.opts.dryRun === true;
     const warnDups = this.opts.warnDuplicates === true;
     const mods = this.modules;
@@ -928,14 +930,33 @@ class DepmodRun {
     const now = Date.now();
     const sec = Math.floor(now / 1000);
     const usec = (now % 1000) * 1000 + Math.floor(Math.random() * 1000);
+    // Each file is renamed into place on the thread pool while the next one is made; kmod renames it
+    // before making the next, so that file's messages are held until the rename is known to have
+    // worked (and a failed rename stops the run before them, as in kmod).
+    let renaming: Promise<void> | undefined;
+    const sink = this.logSink;
     for (const [name, make] of files) {
-      const data = make() ?? '';
+      const held: [number, string][] = [];
+      this.logSink = (priority, message) => held.push([priority, message]);
+      let data: string | Uint8Array = '';
+      let failure: unknown;
+      try {
+        data = make() ?? '';
+      } catch (err) {
+        failure = err;
+      } finally {
+        this.logSink = sink;
+      }
+      await renaming;
+      for (const [priority, message] of held) this.log(priority, message);
+      if (failure !== undefined) throw failure;
       const tmp = `${dname}/${name}.${process.pid}.${usec}.${sec}`;
       let fd: number;
       try {
         fd = fs.openSync(tmp, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o644);
       } catch (err) {
         this.log(LOG_ERR, `openat(${dname}, ${name}.${process.pid}.${usec}.${sec}, 301, 644): ${nodePathError(err)}\n`);
+        renaming = undefined;
         continue;
       }
       try {
@@ -957,12 +978,14 @@ class DepmodRun {
         this.log(LOG_ERR, `Could not create index '${name}'. Output is truncated: ${nodePathError(err)}\n`);
         throw new DepmodFailed(`writing ${name} failed`, errnoOf(err));
       }
-      try {
-        fs.renameSync(tmp, `${dname}/${name}`);
-      } catch (err) {
-        throw new DepmodFatal(`renameat(${dname}, ${tmp.slice(dname.length + 1)}, ${dname}, ${name}): ${nodePathError(err)}\n`, errnoOf(err));
-      }
+      renaming = new Promise<void>((resolve, reject) => {
+        fs.rename(tmp, `${dname}/${name}`, (err) => {
+          if (err === null) resolve();
+          else reject(new DepmodFatal(`renameat(${dname}, ${tmp.slice(dname.length + 1)}, ${dname}, ${name}): ${nodePathError(err)}\n`, errnoOf(err)));
+        });
+      });
     }
+    await renaming;
   }
 
   private openInput(name: string): Buffer | null {

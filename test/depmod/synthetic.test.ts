@@ -10,8 +10,11 @@ import {
   buildTree,
   configDir,
   differingFiles,
+  kmodDepmod,
   kmodtsDepmod,
+  normalizePointers,
   runBoth,
+  snapshot,
   SYN_KVER,
   temporaryFiles,
   crcOf,
@@ -143,6 +146,32 @@ describe('depmod on a synthetic tree (kmod 34.2 differential)', () => {
     await expectSame(['-C', path.join(tree.root, 'depmod.d'), '-b', tree.root, '-m', '/usr/lib/modules', '-o', out, SYN_KVER], tree, {
       outDir: path.join(out, 'usr/lib/modules', SYN_KVER),
     });
+  });
+  it('a file that cannot be renamed into place stops the run there, before the next file and its messages', async () => {
+    // modules.alias cannot replace the directory of that name; modules.alias.bin, made next, has -w
+    // warnings (dupal's alias "same" twice) that kmod never prints
+    const out = path.join(tree.root, 'blocked');
+    const dir = path.join(out, 'lib/modules', SYN_KVER);
+    const run = async (tool: 'kmod' | 'kmodts') => {
+      fs.rmSync(out, { recursive: true, force: true });
+      fs.mkdirSync(path.join(dir, 'modules.alias', 'in-the-way'), { recursive: true });
+      const a = ['-w', '-C', path.join(tree.root, 'depmod.d'), '-b', tree.root, '-o', out, SYN_KVER];
+      const r = tool === 'kmod' ? kmodDepmod(a) : await kmodtsDepmod(a);
+      const left = fs.readdirSync(dir).map((n) => n.replace(/\.\d+\.\d+\.\d+$/, '.TMP')).sort();
+      fs.rmSync(path.join(dir, 'modules.alias'), { recursive: true });
+      // the temporary file's name has the process id and the time in it
+      const n = normalizePointers(r);
+      return { r: { ...n, stderr: n.stderr.replace(/(modules\.[a-z.]+)\.\d+\.\d+\.\d+,/g, '$1.TMP,') }, files: snapshot(dir), left };
+    };
+    const k = await run('kmod');
+    const t = await run('kmodts');
+    expect(k.r.stderr).toMatch(/renameat\(.*modules\.alias\): Is a directory/);
+    expect(k.r.stderr).not.toContain('duplicate module alias');
+    expect(t.r.stderr).toBe(k.r.stderr);
+    expect(t.r.stdout).toBe(k.r.stdout);
+    expect(t.r.status).toBe(k.r.status);
+    expect(differingFiles(k.files, t.files)).toEqual([]);
+    expect(t.left).toEqual(k.left);
   });
   it('relative -b and -o are taken from the working directory', async () => {
     await expectSame(['-C', 'depmod.d', '-b', '.', '-o', 'rel-out', SYN_KVER], tree, { cwd: tree.root, outDir: path.join(tree.root, 'rel-out/lib/modules', SYN_KVER) });
