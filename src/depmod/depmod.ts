@@ -185,6 +185,8 @@ class DepmodRun {
   }
 
   private pool: ScanPool | undefined;
+  /** modules.builtin.bin and modules.builtin.alias.bin, made during the scan (madeNow) */
+  private builtinFiles: (() => string | Uint8Array | null)[] | undefined;
   /** where the scans keep their numbers, until their imports are resolved */
   private readonly scans = new ScanStore();
   /** modules.alias.bin as the scans come in (alias-files.ts EarlyAliasIndex) */
@@ -677,7 +679,14 @@ class DepmodRun {
       // only the imports are needed from here on
       scan.exports = scan.aliases = scan.softdeps = scan.weakdeps = [];
     };
-    await this.pool!.scan(paths, take, this.scans);
+    const scanning = this.pool!.scan(paths, take, this.scans);
+    if (this.opts.dryRun !== true) {
+      // the builtin indexes need nothing from the modules: made while the scan threads decompress
+      // (which also readies the index writer's code for the files made after the scan)
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      this.builtinFiles = [this.madeNow(() => this.builtinBin()), this.madeNow(() => this.builtinAliasBin())];
+    }
+    await scanning;
     for (const mod of this.modules) {
       const errno = mod.scan!.symbolsErrno;
       if (errno !== undefined && errno !== ENODATA) this.log(LOG_ERR, `failed to load symbols from ${mod.path}: ${strerror(errno)}\n`);
@@ -908,8 +917,8 @@ class DepmodRun {
           return idx.serialize();
         },
       ],
-      ['modules.builtin.bin', () => (dry ? null : this.builtinBin())],
-      ['modules.builtin.alias.bin', () => (dry ? null : this.builtinAliasBin())],
+      ['modules.builtin.bin', () => (dry ? null : (this.builtinFiles?.[0] ?? (() => this.builtinBin()))())],
+      ['modules.builtin.alias.bin', () => (dry ? null : (this.builtinFiles?.[1] ?? (() => this.builtinAliasBin()))())],
       ['modules.devname', () => aliasFile('modules.devname')],
     ];
 
@@ -986,6 +995,30 @@ class DepmodRun {
       });
     }
     await renaming;
+  }
+
+  /**
+   * A file made ahead of its turn: its messages (and the FATAL that stopped it) are kept and given when
+   * the returned function is called at the file's turn, which then returns its contents.
+   */
+  private madeNow(make: () => string | Uint8Array | null): () => string | Uint8Array | null {
+    const logs: [number, string][] = [];
+    const sink = this.logSink;
+    this.logSink = (priority, message) => logs.push([priority, message]);
+    let data: string | Uint8Array | null = null;
+    let failure: unknown;
+    try {
+      data = make();
+    } catch (err) {
+      failure = err;
+    } finally {
+      this.logSink = sink;
+    }
+    return () => {
+      for (const [priority, message] of logs) this.log(priority, message);
+      if (failure !== undefined) throw failure;
+      return data;
+    };
   }
 
   private openInput(name: string): Buffer | null {
