@@ -138,7 +138,10 @@ export function unxzReusable(data: Buffer): Buffer | null {
     void releaseBuffers([out.buffer as ArrayBuffer]);
     out = Buffer.alloc(0);
   }
-  if (out.length < size + 1) out = Buffer.from(new ArrayBuffer(Math.max(size + 1, 4 << 20)));
+  if (out.length < size + 1) {
+    if (out.length > 0) void releaseBuffers([out.buffer as ArrayBuffer]);
+    out = Buffer.from(new ArrayBuffer(Math.max(size + 1, 4 << 20)));
+  }
   const n = unxzInto(data, out, 0);
   return n === null ? null : out.subarray(0, n);
 }
