@@ -95,6 +95,23 @@ describe('depmod on a synthetic tree (kmod 34.2 differential)', () => {
     const kn = kmodDepmod([...args.slice(0, 4), '-n', SYN_KVER]);
     expect(runKmodts('depmod', [...args.slice(0, 4), '-n', SYN_KVER])).toEqual(kn);
   });
+  it('on a terminal, shows its progress on stderr and clears it at the end (only there)', async () => {
+    const { repoRoot } = await import('../support/reference');
+    const { snapshot, removeOutputs } = await import('./support');
+    removeOutputs(tree.moddir);
+    // script(1) gives the command a terminal and copies what it writes to our stdout
+    const cmd = [process.execPath, path.join(repoRoot, 'bin/kmodts.js'), 'depmod', ...args].map((a) => `'${a}'`).join(' ');
+    const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'latin1', env: { PATH: process.env.PATH, LANG: 'C' } });
+    if (r.error) throw new Error(`script(1) cannot run (package util-linux is needed): ${r.error.message}`);
+    expect(r.status).toBe(0);
+    const shown = r.stdout.replace(/\r\n/g, '\n');
+    expect(shown).toMatch(new RegExp(`\\rdepmod: reading modules \\d+/${base.length}\\x1b\\[K`));
+    // the progress line is cleared before anything else is written
+    const last = shown.lastIndexOf('reading modules');
+    expect(shown.indexOf('\x1b[K', last)).toBeGreaterThan(last);
+    expect(shown.slice(shown.indexOf('\x1b[K', last) + 3).startsWith('\r\x1b[K')).toBe(true);
+    expect(snapshot(tree.moddir).get('modules.dep')).toBeDefined();
+  });
   it('-n prints the text files', async () => {
     const r = await expectSame([...args.slice(0, 4), '-n', SYN_KVER], tree);
     expect(r.kmod.stdout).toContain('# Aliases extracted from modules themselves.');
