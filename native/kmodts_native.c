@@ -1,7 +1,8 @@
 /*
  * kmodts' native helper: the three module system calls, each returning 0 or -errno.
  * glibc has no finit_module wrapper, so all three go through syscall(2) alike.
- * The JavaScript side (src/backends/native.ts) does everything else.
+ * The JavaScript side (src/backends/native.ts) does everything else. The addon also carries depmod's
+ * symbol extraction (module_symbols.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <node_api.h>
+#include "module_symbols.h"
 
 #define CHECK(call)                                                            \
 	do {                                                                   \
@@ -138,6 +140,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "deleteModule", NULL, delete_module_js, NULL, NULL, NULL, napi_enumerable, NULL },
 	};
 	CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
+	CHECK(module_symbols_register(env, exports));
 	return exports;
 }
 

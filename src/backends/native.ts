@@ -6,6 +6,7 @@ import type { Backend, InitState, ProcModule } from '../backend';
 import { KmodError, fromSystemError } from '../errors';
 import { ENOSYS } from '../errno';
 import { readBinaryString } from '../file/read-text';
+import { loadNativeAddon, nativeAddonPath, type NativeAddon } from '../native-addon';
 
 export interface NativeBackendOptions {
   sysDir?: string;
@@ -59,12 +60,6 @@ export function parseProcModules(text: string): ProcModule[] {
   return out;
 }
 
-interface NativeAddon {
-  finitModule(fd: number, params: string, flags: number): number;
-  initModule(image: Uint8Array, params: string): number;
-  deleteModule(name: string, flags: number): number;
-}
-
 /** The compiled helper is not there (no compiler at install time): ENOSYS, with a message saying so. */
 export class NativeHelperMissing extends KmodError {
   constructor(file: string, cause: unknown) {
@@ -73,21 +68,10 @@ export class NativeHelperMissing extends KmodError {
   }
 }
 
-/** where the addon is; KMODTS_NATIVE_ADDON overrides it (tests of the missing-helper path) */
-function addonPath(): string {
-  return process.env.KMODTS_NATIVE_ADDON || path.join(__dirname, '../../build/Release/kmodts_native.node');
-}
-
-let addon: NativeAddon | undefined;
 /** The compiled helper, loaded on first use. */
 function nativeAddon(): NativeAddon {
-  if (addon) return addon;
-  const file = addonPath();
-  try {
-    addon = require(file) as NativeAddon;
-  } catch (err) {
-    throw new NativeHelperMissing(file, err);
-  }
+  const addon = loadNativeAddon();
+  if (addon instanceof Error) throw new NativeHelperMissing(nativeAddonPath(), addon);
   return addon;
 }
 

@@ -7,6 +7,7 @@ import { ENODATA, EINVAL } from '../errno';
 import { KmodError } from '../errors';
 import { FNV_OFFSET, FNV_PRIME, symbolKeyOfBytes } from './hash';
 import { releaseBuffers } from './release';
+import { loadNativeSymbols } from '../native-addon';
 
 /** What depmod needs from one module. */
 export interface ModuleScan {
@@ -280,6 +281,7 @@ function resolveCrc(r: Reader, crc: number, shndx: number): number {
  * compiled on its own (a function optimized while its loop runs has no feedback for what follows).
  */
 function symbolsOf(r: Reader, found: Found): void {
+  if (nativeSymbols !== null && symbolsNative(r, found)) return;
   const d = r.d;
   const strOff = sec[STRTAB];
   const symOff = sec[SYMTAB];
@@ -299,6 +301,70 @@ function symbolsOf(r: Reader, found: Found): void {
   if (exportsFromTable && nCrcSyms > 0) crcExports(r, found);
   else exportsFromStrings(d, sec[KSYMTAB_STRINGS], sec[KSYMTAB_STRINGS + 1], found);
   unusedVersions(r, vercount, crclen, found.imports);
+}
+
+/** the native helper's scanSymbols (native/module_symbols.c), null when it is not built */
+let nativeSymbols = loadNativeSymbols();
+
+/** how often the native helper did symbolsOf's work and how often it left it to JavaScript (tests) */
+export const nativeSymbolStats = { done: 0, declined: 0 };
+
+/**
+ * Whether the scan uses the native helper (when it is built): false makes it take the JavaScript path
+ * (tests compare the two). Returns whether the helper is in use.
+ */
+export function useNativeSymbols(on: boolean): boolean {
+  nativeSymbols = on ? loadNativeSymbols() : null;
+  return nativeSymbols !== null;
+}
+/** scanSymbols' io: the layout in, the counts out (module_symbols.c IN_* and OUT_*) */
+const nativeIo = new Float64Array(24);
+
+/**
+ * symbolsOf through the native helper, into the same arrays. False when it declines (an offset outside
+ * the image, which the JavaScript path reports as it always has).
+ */
+function symbolsNative(r: Reader, found: Found): boolean {
+  const io = nativeIo;
+  io[0] = sec[STRTAB];
+  io[1] = sec[STRTAB + 1];
+  io[2] = sec[SYMTAB];
+  io[3] = sec[SYMTAB + 1];
+  io[4] = sec[VERSIONS];
+  io[5] = sec[VERSIONS + 1];
+  io[6] = sec[KSYMTAB_STRINGS];
+  io[7] = sec[KSYMTAB_STRINGS + 1];
+  const elf = r.elf;
+  io[8] = r.is64 ? 1 : 0;
+  io[9] = r.le ? 1 : 0;
+  io[10] = elf.machine === EM_SPARC || elf.machine === EM_SPARCV9 ? 1 : 0;
+  io[11] = elf.shoff;
+  io[12] = elf.shentsize;
+  io[13] = elf.shnum;
+  io[14] = elf.sectionNamesSize;
+  const im = found.imports;
+  for (;;) {
+    const status = nativeSymbols!(r.d, io, found.exportRanges, found.exportCrcs, im.bytes, im.keys, im.lengths, im.crcs, im.weak);
+    if (status < 0) {
+      nativeSymbolStats.declined++;
+      return false;
+    }
+    const nExports = io[16];
+    const nImports = io[18];
+    const bytes = io[19];
+    if (status === 0) {
+      found.nExports = nExports;
+      if (io[17] !== 0) found.errno = io[17];
+      im.count = nImports;
+      im.byteLength = bytes;
+      nativeSymbolStats.done++;
+      return true;
+    }
+    // an array too small: grown to what the module needs, and the call made again
+    found.exportRanges = grown(found.exportRanges, 2 * nExports, (n) => new Uint32Array(n));
+    found.exportCrcs = grown(found.exportCrcs, nExports, (n) => new Float64Array(n));
+    im.reserve(nImports, bytes);
+  }
 }
 
 /** __versions entry size */
@@ -486,6 +552,18 @@ class ImportNames {
     this.keys[n] = h | 0;
     this.count = n + 1;
     return end;
+  }
+  /** room for `count` names of `bytes` bytes in all */
+  reserve(count: number, bytes: number): void {
+    if (bytes > this.bytes.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, bytes));
+      this.bytes.copy(bigger, 0, 0, this.byteLength);
+      this.bytes = bigger;
+    }
+    this.keys = grown(this.keys, count, (k) => new Int32Array(k));
+    this.lengths = grown(this.lengths, count, (k) => new Uint32Array(k));
+    this.crcs = grown(this.crcs, count, (k) => new Float64Array(k));
+    this.weak = grown(this.weak, count, (k) => new Uint8Array(k));
   }
   /** the CRC and weak flag of the name last added */
   setLast(crc: number, weak: boolean): void {

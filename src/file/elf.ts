@@ -153,6 +153,11 @@ export class Elf {
     return this.data.length;
   }
 
+  /** the size of the section name string table (names at offsets beyond it are invalid) */
+  get sectionNamesSize(): number {
+    return this.shstrtab.size;
+  }
+
   /** offset + len within the image (no overflow) */
   rangeValid(offset: number, len: number): boolean {
     return offset >= 0 && len >= 0 && offset <= this.data.length && len <= this.data.length - offset;

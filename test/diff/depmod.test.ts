@@ -1,14 +1,15 @@
 // Differential suite: kmodts depmod against kmod 34.2's depmod on real Debian module trees:
 //   - the Debian 6.12 cloud-amd64 tree (.ko.xz), options -n, -E/-e, -F/-e, -v, -w;
 //   - the same tree recompressed with zstd and with gzip (compared with the .xz result modulo extension);
-//   - the Debian s390x (64-bit big-endian) and armhf (32-bit) trees, fetched by scripts/fetch-tree.sh;
+//   - the Debian s390x (64-bit big-endian) and armhf (32-bit) trees, fetched by scripts/fetch-tree.sh,
+//     with the symbols read by the native helper and by its JavaScript twin;
 //   - kmod's own modprobe reading kmodts' indexes: `modprobe -D` of every module as with kmod's indexes.
 // Every output file must be byte-identical, and stdout, stderr and exit status identical.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEPMOD_FILES, differingFiles, kmodDepmod, kmodtsDepmod, runBoth, snapshot, temporaryFiles, tmpRoot } from '../depmod/support';
+import { DEPMOD_FILES, differingFiles, kmodDepmod, kmodtsDepmod, normalizePointers, removeOutputs, runBoth, snapshot, temporaryFiles, tmpRoot } from '../depmod/support';
 import { reference, repoRoot, runKmod } from '../support/reference';
 
 /** A scratch root whose module directory has the tree's modules (hard links) and kbuild files. */
@@ -161,10 +162,23 @@ describe.each([
     const head = fs.readFileSync(moduleFiles(path.join(src, 'kernel')).find((f) => f.endsWith('.ko.xz'))!);
     expect(head.length).toBeGreaterThan(0);
     const tree = copyTree(src, kver, arch);
+    const scan = require(path.join(repoRoot, 'dist/depmod/module-scan.js')) as typeof import('../../src/depmod/module-scan');
+    const nativeBefore = scan.nativeSymbolStats.done;
     const r = await runBoth(['-C', '/dev/null', '-b', tree.root, kver], tree.moddir);
     expect(r.kmodts).toEqual(r.kmod);
     expect(r.kmod.status).toBe(0);
     expect(differingFiles(r.kmodFiles, r.kmodtsFiles)).toEqual([]);
+    // the symbols came from the native helper; its JavaScript twin writes the same files
+    expect(scan.nativeSymbolStats.done - nativeBefore).toBeGreaterThan(1000);
+    expect(scan.useNativeSymbols(false)).toBe(false);
+    try {
+      removeOutputs(tree.moddir);
+      const js = await kmodtsDepmod(['-C', '/dev/null', '-b', tree.root, kver]);
+      expect(normalizePointers(js)).toEqual(r.kmod);
+      expect(differingFiles(r.kmodFiles, snapshot(tree.moddir))).toEqual([]);
+    } finally {
+      scan.useNativeSymbols(true);
+    }
     expect(text(r.kmodtsFiles.get('modules.dep')).split('\n').length).toBeGreaterThan(1000);
     // the modules really are of that kind (EI_CLASS, EI_DATA)
     const { decompress } = require(path.join(repoRoot, 'dist/file/decompress.js')) as typeof import('../../src/file/decompress');
