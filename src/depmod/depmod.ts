@@ -604,26 +604,52 @@ class DepmodRun {
 
   // ---- ordering -----------------------------------------------------------------------------------
 
+  /**
+   * kmod's module array: the modules in its hash table's order, which modules.order then overrides.
+   * The hash order is only computed where it shows (sortByOrderFile): a tree whose modules.order lists
+   * every module does not need it.
+   */
   private buildArray(): void {
-    this.modules = hashOrder([...this.byName.values()], (m) => m.modname, 512);
+    this.modules = [...this.byName.values()];
     if (this.modules.length >= 0xffff) throw new DepmodFatal(`could not build module array: ${strerror(34)}\n`, 34);
-    this.modules.forEach((m, i) => (m.idx = i));
+  }
+
+  /** the module array in kmod's hash order (whatever order it was in), positions numbered */
+  private hashOrdered(): void {
+    this.modules = hashOrder(this.modules, (m) => m.modname, 512);
+    this.modules.forEach((m, k) => (m.idx = k));
   }
 
   private sortByOrderFile(): void {
+    if (!this.readOrderFile()) {
+      this.hashOrdered();
+      return;
+    }
+    // the modules it lists come first, in its order (sortIdx < 0), then the others in hash order
+    if (!this.modules.every((m) => m.sortIdx < 0)) this.hashOrdered();
+    // glibc's qsort is a stable merge sort here, as is Array.prototype.sort
+    if (this.modules.length > 1) this.modules.sort((a, b) => a.sortIdx - b.sortIdx);
+    this.modules.forEach((m, k) => (m.idx = k));
+  }
+
+  /**
+   * Numbers the modules that modules.order lists (sortIdx from -n up, in its order); false when the
+   * array is to stay in hash order (no file, or a line kmod stops at).
+   */
+  private readOrderFile(): boolean {
     const file = 'modules.order';
     let text: Buffer;
     try {
       fs.accessSync(this.dirname, fs.constants.R_OK);
     } catch (err) {
       this.log(LOG_WARNING, `could not open directory ${this.dirname}: ${nodePathError(err)}\n`);
-      return;
+      return false;
     }
     try {
       text = fs.readFileSync(`${this.dirname}/${file}`);
     } catch (err) {
       this.log(LOG_WARNING, `could not open ${file} at ${this.dirname}: ${nodePathError(err)}\n`);
-      return;
+      return false;
     }
     let i = -this.modules.length;
     let pos = 0;
@@ -642,18 +668,14 @@ class DepmodRun {
       if (line.length === 0) continue;
       if (line[line.length - 1] !== '\n') {
         this.log(LOG_ERR, `${this.dirname}/${file}:${lineno} corrupted line misses '\\n'\n`);
-        return;
+        return false;
       }
       const mod = this.byUncrelpath.get(line.slice(0, -1));
       if (mod === undefined || mod.sortIdx < 0) continue;
       mod.sortIdx = i++;
       void nl;
     }
-    if (this.modules.length > 1) {
-      // glibc's qsort is a stable merge sort here, as is Array.prototype.sort
-      this.modules.sort((a, b) => a.sortIdx - b.sortIdx);
-      this.modules.forEach((m, k) => (m.idx = k));
-    }
+    return true;
   }
 
   // ---- reading modules ----------------------------------------------------------------------------
