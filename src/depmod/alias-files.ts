@@ -29,57 +29,13 @@ export interface AliasFileOptions {
   warnDuplicates: boolean;
 }
 
-/**
- * modules.alias.bin built as the modules' modinfo comes in, in any order (depmod adds each module as
- * its scan arrives). The index comes out the same whatever the order: a key's values are ordered by
- * priority, which is the module's position, and only one module's values share one. What depends on
- * the order (the messages of -w, of an alias with an unmatched bracket, of a bad character) makes the
- * early index unusable, and buildAliasFiles then builds it again in module order as before.
- */
-export class EarlyAliasIndex {
-  private readonly idx = new IndexBuilder();
-  private usable = true;
-  /** each module's lines of modules.alias and its modules.devname entry, by position (also made early) */
-  readonly aliasLines: (string | undefined)[] = [];
-  readonly devnames: (Devname | undefined)[] = [];
-  /** the aliases of the module at position `k` of the module order */
-  add(k: number, modname: string, aliases: string[]): void {
-    // a scan that is redone after a failed thread reports a module again
-    if (this.aliasLines[k] !== undefined) return;
-    const m = { modname, aliases };
-    this.aliasLines[k] = aliasLines(m);
-    this.devnames[k] = devnameOf(m);
-    if (!this.usable) return;
-    for (const a of aliases) {
-      const alias = aliasNormalize(a);
-      if (alias === null) {
-        this.usable = false;
-        return;
-      }
-      try {
-        this.idx.insert(alias, modname, k);
-      } catch (err) {
-        if (!(err instanceof IndexCharacterError)) throw err;
-        this.usable = false;
-        return;
-      }
-    }
-  }
-  /** the index, when nothing made it unusable */
-  take(): Uint8Array | undefined {
-    return this.usable ? this.idx.serialize() : undefined;
-  }
-}
-
-/** `early`: the alias index made as the modules came in (when not -w), used if it stayed usable */
-export function buildAliasFiles(mods: AliasSource[], opts: AliasFileOptions, early?: EarlyAliasIndex): Record<AliasFileName, BuiltFile> {
-  const earlyBin = opts.dryRun || opts.warnDuplicates ? undefined : early?.take();
+export function buildAliasFiles(mods: AliasSource[], opts: AliasFileOptions): Record<AliasFileName, BuiltFile> {
   return {
-    'modules.alias': { data: aliasText(mods, early), logs: [] },
-    'modules.alias.bin': opts.dryRun ? { data: null, logs: [] } : earlyBin !== undefined ? { data: earlyBin, logs: [] } : aliasBin(mods, opts.warnDuplicates),
+    'modules.alias': { data: aliasText(mods), logs: [] },
+    'modules.alias.bin': opts.dryRun ? { data: null, logs: [] } : aliasBin(mods, opts.warnDuplicates),
     'modules.softdep': { data: listText(mods, '# Soft dependencies extracted from modules themselves.\n', 'softdep', (m) => m.softdeps), logs: [] },
     'modules.weakdep': { data: listText(mods, '# Weak dependencies extracted from modules themselves.\n', 'weakdep', (m) => m.weakdeps), logs: [] },
-    'modules.devname': devname(mods, early),
+    'modules.devname': devname(mods),
   };
 }
 
@@ -92,9 +48,9 @@ function aliasLines(m: ModinfoAliases): string {
   return lines;
 }
 
-function aliasText(mods: AliasSource[], early?: EarlyAliasIndex): string {
+function aliasText(mods: AliasSource[]): string {
   const parts = ['# Aliases extracted from modules themselves.\n'];
-  for (let k = 0; k < mods.length; k++) parts.push(early?.aliasLines[k] ?? aliasLines(mods[k]));
+  for (let k = 0; k < mods.length; k++) parts.push(aliasLines(mods[k]));
   return parts.join('');
 }
 
@@ -153,11 +109,11 @@ function devnameOf(mod: ModinfoAliases): Devname {
   return { line: `${mod.modname} ${name} ${type}${major}:${minor}\n` };
 }
 
-function devname(mods: AliasSource[], early?: EarlyAliasIndex): BuiltFile {
+function devname(mods: AliasSource[]): BuiltFile {
   const logs: BuiltFile['logs'] = [];
   let out = '';
   for (let k = 0; k < mods.length; k++) {
-    const d = early?.devnames[k] !== undefined ? early.devnames[k] : devnameOf(mods[k]);
+    const d = devnameOf(mods[k]);
     if (d === null || d === undefined) continue;
     if ('error' in d) logs.push([LOG_ERR, d.error]);
     else {

@@ -11,7 +11,7 @@ import { KmodError } from '../errors';
 import { IndexBuilder, IndexCharacterError } from '../indexes/writer';
 import { aliasNormalize, modnameFromPath } from '../modname';
 import { emptyDepmodConfig, loadDepmodConfig, type DepmodConfig, type DepmodLog } from './config';
-import { buildAliasFiles, EarlyAliasIndex, type AliasFileName, type AliasSource, type BuiltFile } from './alias-files';
+import { buildAliasFiles, type AliasFileName, type AliasSource, type BuiltFile } from './alias-files';
 import { hashOrder, symbolKey } from './hash';
 import { ScanStore, type ModuleScan } from './module-scan';
 import { startScanPool, type ScanPool } from './scan-pool';
@@ -189,8 +189,6 @@ class DepmodRun {
   private builtinFiles: (() => string | Uint8Array | null)[] | undefined;
   /** where the scans keep their numbers, until their imports are resolved */
   private readonly scans = new ScanStore();
-  /** modules.alias.bin as the scans come in (alias-files.ts EarlyAliasIndex) */
-  private earlyAliases: EarlyAliasIndex | undefined;
 
   private async runStarted(): Promise<void> {
     const o = this.opts;
@@ -686,15 +684,12 @@ class DepmodRun {
    */
   private async loadModules(): Promise<void> {
     const paths = this.modules.map((m) => m.path);
-    // the alias index is built meanwhile, while the scan threads decompress (it needs no symbols)
-    const early = this.opts.dryRun === true || this.opts.warnDuplicates === true ? undefined : (this.earlyAliases = new EarlyAliasIndex());
     const take = (k: number, scan: ModuleScan): void => {
       const mod = this.modules[k];
       mod.scan = scan;
       if (scan.symbolsErrno === undefined) {
         for (let j = 0; j < scan.exports.length; j++) this.exportAdd(scan.exports[j], scan.exportCrcs[j], mod);
       }
-      early?.add(k, mod.modname, scan.aliases);
       mod.aliases = scan.aliases;
       mod.softdeps = scan.softdeps;
       mod.weakdeps = scan.weakdeps;
@@ -886,7 +881,7 @@ class DepmodRun {
   /** The modinfo-only files (alias-files.ts), in module order. */
   private aliasFiles(): Record<AliasFileName, BuiltFile> {
     const sources: AliasSource[] = this.modules.map((m) => ({ modname: m.modname, aliases: m.aliases, softdeps: m.softdeps, weakdeps: m.weakdeps }));
-    return buildAliasFiles(sources, { dryRun: this.opts.dryRun === true, warnDuplicates: this.opts.warnDuplicates === true }, this.earlyAliases);
+    return buildAliasFiles(sources, { dryRun: this.opts.dryRun === true, warnDuplicates: this.opts.warnDuplicates === true });
   }
 
   private async output(): Promise<void> {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildAliasFiles, EarlyAliasIndex, type AliasSource } from '../../src/depmod/alias-files';
+import { buildAliasFiles, type AliasSource } from '../../src/depmod/alias-files';
 import { kernelMatches, loadDepmodConfig, wrappedLines } from '../../src/depmod/config';
 import { hashOrder, superFastHash, symbolKey } from '../../src/depmod/hash';
 import { isVersionNumber } from '../../src/depmod/depmod';
@@ -162,7 +162,7 @@ describe('module scan over the Debian 6.12 tree', () => {
   });
 });
 
-describe('modules.alias.bin built as scans come in (EarlyAliasIndex)', () => {
+describe('the modinfo-only files (buildAliasFiles)', () => {
   // modules with shared alias prefixes, a module with the same alias twice, one with none
   const mods: AliasSource[] = [
     { modname: 'snd_a', aliases: ['pci:v00008086d*', 'pci:v00008086d00001234*', 'of:N*T*Csnd'], softdeps: [], weakdeps: [] },
@@ -174,35 +174,26 @@ describe('modules.alias.bin built as scans come in (EarlyAliasIndex)', () => {
     { modname: 'nodev', aliases: ['devname:nothing'], softdeps: [], weakdeps: ['x'] },
   ];
   const opts = { dryRun: false, warnDuplicates: false };
-  const inOrder = buildAliasFiles(mods, opts);
 
-  it('gives the files of the in-order build whatever the order the modules come in, each once', () => {
-    for (const order of [[0, 1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1, 0], [3, 0, 6, 4, 1, 5, 2, 0, 3, 6]]) {
-      const early = new EarlyAliasIndex();
-      for (const k of order) early.add(k, mods[k].modname, mods[k].aliases);
-      const built = buildAliasFiles(mods, opts, early);
-      for (const [name, f] of Object.entries(built)) {
-        const want = inOrder[name as keyof typeof inOrder];
-        expect(typeof f.data === 'string' ? f.data : Buffer.from(f.data as Uint8Array)).toEqual(typeof want.data === 'string' ? want.data : Buffer.from(want.data as Uint8Array));
-        expect(f.logs).toEqual(want.logs);
-      }
-    }
-    expect(inOrder['modules.devname'].data).toBe('# Device nodes to trigger on-demand module loading.\nsnd_seq snd/seq c116:1\n');
-    expect(inOrder['modules.devname'].logs).toEqual([[3, "Module 'nodev' has devname (nothing) but lacks major and minor information. Ignoring.\n"]]);
+  it('writes the alias lines, devnames, softdeps and weakdeps in module order, with their messages', () => {
+    const built = buildAliasFiles(mods, opts);
+    expect(built['modules.alias'].data).toBe(
+      '# Aliases extracted from modules themselves.\n' +
+        mods.flatMap((m) => m.aliases.map((a) => `alias ${a} ${m.modname}\n`)).join(''),
+    );
+    expect(built['modules.softdep'].data).toBe('# Soft dependencies extracted from modules themselves.\nsoftdep snd_seq pre: snd\n');
+    expect(built['modules.weakdep'].data).toBe('# Weak dependencies extracted from modules themselves.\nweakdep nodev x\n');
+    expect(built['modules.devname'].data).toBe('# Device nodes to trigger on-demand module loading.\nsnd_seq snd/seq c116:1\n');
+    expect(built['modules.devname'].logs).toEqual([[3, "Module 'nodev' has devname (nothing) but lacks major and minor information. Ignoring.\n"]]);
+    expect(built['modules.alias.bin'].data).toBeInstanceOf(Uint8Array);
+    expect(buildAliasFiles(mods, { dryRun: true, warnDuplicates: false })['modules.alias.bin'].data).toBeNull();
   });
-  it('is not used where the order shows: a bracket left open, a byte above 0x7f, -w', () => {
-    for (const bad of ['pci:v[0-9', 'usb:\xe9t\xe9']) {
-      const list = [...mods, { modname: 'bad', aliases: [bad], softdeps: [], weakdeps: [] }];
-      const early = new EarlyAliasIndex();
-      list.forEach((m, k) => early.add(k, m.modname, m.aliases));
-      expect(early.take()).toBeUndefined();
-      // the in-order build reports it as before (a warning, or the FATAL with no file)
-      const built = buildAliasFiles(list, opts, early)['modules.alias.bin'];
-      expect(built.logs.length + (built.fatal === undefined ? 0 : 1)).toBe(1);
-    }
-    const early = new EarlyAliasIndex();
-    mods.forEach((m, k) => early.add(k, m.modname, m.aliases));
-    const warned = buildAliasFiles(mods, { dryRun: false, warnDuplicates: true }, early)['modules.alias.bin'];
+  it('reports a bracket left open, a byte above 0x7f (FATAL, no file) and, with -w, duplicates', () => {
+    const open = buildAliasFiles([...mods, { modname: 'bad', aliases: ['pci:v[0-9'], softdeps: [], weakdeps: [] }], opts)['modules.alias.bin'];
+    expect(open.logs).toEqual([[4, 'Unmatched bracket in pci:v[0-9\n']]);
+    const eight = buildAliasFiles([...mods, { modname: 'bad', aliases: ['usb:\xe9t\xe9'], softdeps: [], weakdeps: [] }], opts)['modules.alias.bin'];
+    expect([eight.data, eight.fatal?.startsWith("Module index: bad character '")]).toEqual([null, true]);
+    const warned = buildAliasFiles(mods, { dryRun: false, warnDuplicates: true })['modules.alias.bin'];
     expect(warned.logs).toEqual([[4, 'duplicate module alias:\nusb:v1234p5678* twice\n']]);
   });
 });
