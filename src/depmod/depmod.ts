@@ -139,7 +139,7 @@ export async function depmod(opts: DepmodOptions): Promise<void> {
 }
 
 class DepmodRun {
-  /** depmod's messages; output() holds a file's messages back while the file before it is renamed */
+  /** depmod's messages; madeNow() holds a file's messages back until the file's turn */
   readonly log: DepmodLog = (priority, message) => this.logSink(priority, message);
   private logSink: DepmodLog;
   readonly dirname: string;
@@ -212,7 +212,7 @@ class DepmodRun {
     // the scans' memory, now unused, is given back before the files are made
     await this.scans.release();
     this.calculateDependencies();
-    await this.output();
+    this.output();
   }
 
   // ---- -A -----------------------------------------------------------------------------------------
@@ -884,7 +884,7 @@ class DepmodRun {
     return buildAliasFiles(sources, { dryRun: this.opts.dryRun === true, warnDuplicates: this.opts.warnDuplicates === true });
   }
 
-  private async output(): Promise<void> {
+  private output(): void {
     const dry = this.opts.dryRun === true;
     const warnDups = this.opts.warnDuplicates === true;
     const mods = this.modules;
@@ -956,33 +956,14 @@ class DepmodRun {
     const now = Date.now();
     const sec = Math.floor(now / 1000);
     const usec = (now % 1000) * 1000 + Math.floor(Math.random() * 1000);
-    // Each file is renamed into place on the thread pool while the next one is made; kmod renames it
-    // before making the next, so that file's messages are held until the rename is known to have
-    // worked (and a failed rename stops the run before them, as in kmod).
-    let renaming: Promise<void> | undefined;
-    const sink = this.logSink;
     for (const [name, make] of files) {
-      const held: [number, string][] = [];
-      this.logSink = (priority, message) => held.push([priority, message]);
-      let data: string | Uint8Array = '';
-      let failure: unknown;
-      try {
-        data = make() ?? '';
-      } catch (err) {
-        failure = err;
-      } finally {
-        this.logSink = sink;
-      }
-      await renaming;
-      for (const [priority, message] of held) this.log(priority, message);
-      if (failure !== undefined) throw failure;
+      const data = make() ?? '';
       const tmp = `${dname}/${name}.${process.pid}.${usec}.${sec}`;
       let fd: number;
       try {
         fd = fs.openSync(tmp, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o644);
       } catch (err) {
         this.log(LOG_ERR, `openat(${dname}, ${name}.${process.pid}.${usec}.${sec}, 301, 644): ${nodePathError(err)}\n`);
-        renaming = undefined;
         continue;
       }
       try {
@@ -1004,14 +985,14 @@ class DepmodRun {
         this.log(LOG_ERR, `Could not create index '${name}'. Output is truncated: ${nodePathError(err)}\n`);
         throw new DepmodFailed(`writing ${name} failed`, errnoOf(err));
       }
-      renaming = new Promise<void>((resolve, reject) => {
-        fs.rename(tmp, `${dname}/${name}`, (err) => {
-          if (err === null) resolve();
-          else reject(new DepmodFatal(`renameat(${dname}, ${tmp.slice(dname.length + 1)}, ${dname}, ${name}): ${nodePathError(err)}\n`, errnoOf(err)));
-        });
-      });
+      // renamed before the next file is made, as kmod does (a rename on the thread pool while the next
+      // file was made cost more: each wait for it gave the event loop a turn, ~18 ms in all)
+      try {
+        fs.renameSync(tmp, `${dname}/${name}`);
+      } catch (err) {
+        throw new DepmodFatal(`renameat(${dname}, ${tmp.slice(dname.length + 1)}, ${dname}, ${name}): ${nodePathError(err)}\n`, errnoOf(err));
+      }
     }
-    await renaming;
   }
 
   /**
