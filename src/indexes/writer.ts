@@ -73,6 +73,8 @@ function addValue(node: TrieNode, value: string, priority: number): boolean {
 /** An in-memory index as depmod builds it. */
 export class IndexBuilder {
   private readonly root = newNode('', 0);
+  /** the value last checked (depmod inserts many keys in a row with one module name as their value) */
+  private checkedValue: string | undefined;
 
   /**
    * Adds value under key with priority. Returns true when the key already held an equal value
@@ -80,7 +82,10 @@ export class IndexBuilder {
    */
   insert(key: string, value: string, priority: number): boolean {
     checkString(key);
-    checkString(value);
+    if (value !== this.checkedValue) {
+      checkString(value);
+      this.checkedValue = value;
+    }
     let node = this.root;
     let i = 0;
     for (;;) {

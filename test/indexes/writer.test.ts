@@ -31,5 +31,10 @@ describe('index writer (kmod 34 pre-order layout)', () => {
     const idx = new IndexBuilder();
     expect(() => idx.insert('caf\xe9', 'x', 0)).toThrow(IndexCharacterError);
     expect(() => idx.insert('ok', 'valu\xe9', 0)).toThrow(/only 7-bit ASCII is supported/);
+    // a value is checked again until it has passed once (the writer skips re-checking a repeated one)
+    expect(() => idx.insert('ok2', 'valu\xe9', 0)).toThrow(IndexCharacterError);
+    expect(idx.insert('k1', 'mod', 0)).toBe(false);
+    expect(idx.insert('k2', 'mod', 0)).toBe(false);
+    expect(() => idx.insert('k\xe9', 'mod', 0)).toThrow(IndexCharacterError);
   });
 });
