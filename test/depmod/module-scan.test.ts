@@ -164,7 +164,6 @@ describe('native symbol extraction', () => {
         cases++;
       }
     }
-    console.log(`damaged images: ${cases}, native ${native}`);
     expect(cases).toBeGreaterThan(500);
     // most damaged images are still the helper's to scan (it declines only reads outside the image)
     expect(native).toBeGreaterThan(cases / 2);
