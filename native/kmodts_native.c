@@ -2,7 +2,7 @@
  * kmodts' native helper: the three module system calls, each returning 0 or -errno.
  * glibc has no finit_module wrapper, so all three go through syscall(2) alike.
  * The JavaScript side (src/backends/native.ts) does everything else. The addon also carries depmod's
- * symbol extraction (module_symbols.c).
+ * symbol extraction (module_symbols.c) and index writer (index_writer.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <node_api.h>
+#include "index_writer.h"
 #include "module_symbols.h"
 
 #define CHECK(call)                                                            \
@@ -141,6 +142,7 @@ static napi_value init(napi_env env, napi_value exports)
 	};
 	CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
 	CHECK(module_symbols_register(env, exports));
+	CHECK(index_writer_register(env, exports));
 	return exports;
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <node_api.h>
+#include "napi_args.h"
 #include "module_symbols.h"
 
 #define SHN_UNDEF 0
@@ -418,18 +419,6 @@ static int scan_symbols(scan_t *s, image_t *im, const double *in, int *err)
 	return im->bad ? -1 : 0;
 }
 
-static int typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *length)
-{
-	napi_typedarray_type type;
-	napi_value ab;
-	size_t off;
-	if (napi_get_typedarray_info(env, v, &type, length, data, &ab, &off) != napi_ok || type != want) {
-		napi_throw_type_error(env, NULL, "scanSymbols: unexpected argument type");
-		return -1;
-	}
-	return 0;
-}
-
 /*
  * scanSymbols(image: Uint8Array, io: Float64Array, exportRanges: Uint32Array, exportCrcs: Float64Array,
  *             importBytes: Uint8Array, importKeys: Int32Array, importLengths: Uint32Array,
@@ -453,10 +442,11 @@ static napi_value scan_symbols_js(napi_env env, napi_callback_info info)
 		napi_throw_type_error(env, NULL, "scanSymbols: missing arguments");
 		return NULL;
 	}
-	if (typed(env, argv[0], napi_uint8_array, &img, &n) || typed(env, argv[1], napi_float64_array, &io_p, &io_len))
+	if (typed_array_arg(env, "scanSymbols", argv[0], napi_uint8_array, &img, &n) ||
+	    typed_array_arg(env, "scanSymbols", argv[1], napi_float64_array, &io_p, &io_len))
 		return NULL;
 	for (int k = 0; k < 7; k++)
-		if (typed(env, argv[2 + k], types[k], &arr[k], &len[k]))
+		if (typed_array_arg(env, "scanSymbols", argv[2 + k], types[k], &arr[k], &len[k]))
 			return NULL;
 	if (io_len < OUT_COUNT) {
 		napi_throw_range_error(env, NULL, "scanSymbols: io too short");

@@ -1,6 +1,7 @@
 // The compiled helper (native/, built at install time when a C compiler is there): where it is and
 // what it offers. The native backend needs it for the module system calls; depmod uses its symbol
-// extraction when it is there and its JavaScript twin (depmod/module-scan.ts) when it is not.
+// extraction and index writer when it is there and their JavaScript twins (depmod/module-scan.ts,
+// indexes/writer.ts) when it is not.
 import * as path from 'node:path';
 
 /** native/module_symbols.c scanSymbols: 0 done, 1 an array too small (io has the counts), -1 declined */
@@ -16,11 +17,15 @@ export type ScanSymbolsFn = (
   importWeak: Uint8Array,
 ) => number;
 
+/** native/index_writer.c buildIndex: the entries' keys, values and priorities in insertion order -> the .bin */
+export type BuildIndexFn = (keys: Uint8Array, keyLengths: Uint32Array, values: Uint8Array, valueLengths: Uint32Array, priorities: Uint32Array) => Buffer;
+
 export interface NativeAddon {
   finitModule(fd: number, params: string, flags: number): number;
   initModule(image: Uint8Array, params: string): number;
   deleteModule(name: string, flags: number): number;
   scanSymbols?: ScanSymbolsFn;
+  buildIndex?: BuildIndexFn;
 }
 
 /** where the addon is; KMODTS_NATIVE_ADDON overrides it (tests of the paths without it) */
@@ -45,4 +50,10 @@ export function loadNativeAddon(): NativeAddon | Error {
 export function loadNativeSymbols(): ScanSymbolsFn | null {
   const a = loadNativeAddon();
   return a instanceof Error || typeof a.scanSymbols !== 'function' ? null : a.scanSymbols;
+}
+
+/** The addon's index writer, or null without the addon (or with one built before it had it). */
+export function loadNativeIndexBuilder(): BuildIndexFn | null {
+  const a = loadNativeAddon();
+  return a instanceof Error || typeof a.buildIndex !== 'function' ? null : a.buildIndex;
 }

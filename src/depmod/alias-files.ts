@@ -3,7 +3,7 @@
 // making it gave (and the FATAL that stopped it, if any), so depmod reports them at the file's turn, in
 // kmod's order, wherever the files were built.
 import { LOG_ERR, LOG_WARNING } from '../log';
-import { IndexBuilder, IndexCharacterError } from '../indexes/writer';
+import { IndexBatch, IndexBuilder, IndexCharacterError } from '../indexes/writer';
 import { aliasNormalize } from '../modname';
 
 /** What a module contributes (its index is its position in the list, kmod's module order). */
@@ -62,7 +62,8 @@ function listText(mods: AliasSource[], header: string, word: string, list: (m: A
 
 function aliasBin(mods: AliasSource[], warnDuplicates: boolean): BuiltFile {
   const logs: BuiltFile['logs'] = [];
-  const idx = new IndexBuilder();
+  // built at once (natively when the helper is there) unless each duplicate is to be reported
+  const idx = warnDuplicates ? new IndexBuilder() : new IndexBatch();
   for (let k = 0; k < mods.length; k++) {
     const m = mods[k];
     for (const a of m.aliases) {

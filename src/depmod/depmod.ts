@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { LOG_ERR, LOG_WARNING } from '../log';
 import { ENODATA, EEXIST, EINVAL, ENOENT, errnoOf, strerror } from '../errno';
 import { KmodError } from '../errors';
-import { IndexBuilder, IndexCharacterError } from '../indexes/writer';
+import { IndexBatch, IndexBuilder, IndexCharacterError, type IndexWriter } from '../indexes/writer';
 import { aliasNormalize, modnameFromPath } from '../modname';
 import { emptyDepmodConfig, loadDepmodConfig, type DepmodConfig, type DepmodLog } from './config';
 import { buildAliasFiles, type AliasFileName, type AliasSource, type BuiltFile } from './alias-files';
@@ -857,7 +857,7 @@ class DepmodRun {
     });
   }
 
-  private insert(idx: IndexBuilder, key: string, value: string, prio: number): boolean {
+  private insert(idx: IndexWriter, key: string, value: string, prio: number): boolean {
     try {
       return idx.insert(key, value, prio);
     } catch (err) {
@@ -894,6 +894,8 @@ class DepmodRun {
     const syms = (): Sym[] => (symbolOrder ??= this.symbolsInOrder());
     let aliasFiles: Record<AliasFileName, BuiltFile> | undefined;
     const aliasFile = (name: AliasFileName): string | Uint8Array | null => this.aliasFile((aliasFiles ??= this.aliasFiles()), name);
+    // built at once (natively when the helper is there) unless -w asks for each duplicate
+    const newIndex = (): IndexWriter => (warnDups ? new IndexBuilder() : new IndexBatch());
 
     const files: [string, () => string | Uint8Array | null][] = [
       ['modules.dep', () => lines().map((l) => `${l}\n`).join('')],
@@ -901,7 +903,7 @@ class DepmodRun {
         'modules.dep.bin',
         () => {
           if (dry) return null;
-          const idx = new IndexBuilder();
+          const idx = newIndex();
           const l = lines();
           for (let k = 0; k < mods.length; k++) {
             if (this.insert(idx, mods[k].modname, l[k], mods[k].idx) && warnDups) this.log(LOG_WARNING, `duplicate module deps:\n${l[k]}\n`);
@@ -925,7 +927,7 @@ class DepmodRun {
         'modules.symbols.bin',
         () => {
           if (dry) return null;
-          const idx = new IndexBuilder();
+          const idx = newIndex();
           for (const s of syms()) {
             if (s.owner === null) continue;
             const key = `symbol:${s.name}`;

@@ -9,6 +9,7 @@
 // Keys and values are "binary strings": one JS char per byte (latin1), so comparisons and lengths are
 // bytewise as in C.
 import { INDEX_MAGIC, INDEX_VERSION, INDEX_NODE_CHILDS, INDEX_NODE_PREFIX, INDEX_NODE_VALUES } from './format';
+import { loadNativeIndexBuilder, type BuildIndexFn } from '../native-addon';
 
 interface TrieValue {
   priority: number;
@@ -70,8 +71,14 @@ function addValue(node: TrieNode, value: string, priority: number): boolean {
   return duplicate;
 }
 
+/** What depmod writes an index through: IndexBuilder, or IndexBatch where no duplicate is reported. */
+export interface IndexWriter {
+  insert(key: string, value: string, priority: number): boolean;
+  serialize(): Buffer;
+}
+
 /** An in-memory index as depmod builds it. */
-export class IndexBuilder {
+export class IndexBuilder implements IndexWriter {
   private readonly root = newNode('', 0);
   /** the value last checked (depmod inserts many keys in a row with one module name as their value) */
   private checkedValue: string | undefined;
@@ -218,4 +225,63 @@ function writeNode(n: TrieNode, out: Buffer, offset: number): number {
   }
   if (children !== undefined) for (const child of children) pos = writeNode(child, out, pos);
   return pos;
+}
+
+let nativeBuild: BuildIndexFn | null | undefined;
+
+/**
+ * Whether IndexBatch builds through the native helper (when it is built): false makes it use
+ * IndexBuilder (tests compare the two). Returns whether the helper is in use.
+ */
+export function useNativeIndexBuilder(on: boolean): boolean {
+  nativeBuild = on ? loadNativeIndexBuilder() : null;
+  return nativeBuild !== null;
+}
+
+/**
+ * An index whose entries are gathered, then built at once: by the native helper
+ * (native/index_writer.c) when it is there, else by IndexBuilder, with the same bytes either way. Each
+ * entry is checked as IndexBuilder.insert checks it (the same error, at the same entry), but no
+ * duplicate is reported: a caller that reports them (depmod -w) uses IndexBuilder.
+ */
+export class IndexBatch implements IndexWriter {
+  private readonly keys: string[] = [];
+  private readonly values: string[] = [];
+  private readonly priorities: number[] = [];
+  private checkedValue: string | undefined;
+
+  /** IndexBuilder.insert, except that it returns false for a duplicate too */
+  insert(key: string, value: string, priority: number): boolean {
+    checkString(key);
+    if (value !== this.checkedValue) {
+      checkString(value);
+      this.checkedValue = value;
+    }
+    this.keys.push(key);
+    this.values.push(value);
+    this.priorities.push(priority);
+    return false;
+  }
+
+  /** The file contents, as IndexBuilder.serialize() gives them for the same inserts. */
+  serialize(): Buffer {
+    if (nativeBuild === undefined) nativeBuild = loadNativeIndexBuilder();
+    const build = nativeBuild;
+    const n = this.keys.length;
+    if (build === null) {
+      const idx = new IndexBuilder();
+      for (let k = 0; k < n; k++) idx.insert(this.keys[k], this.values[k], this.priorities[k]);
+      return idx.serialize();
+    }
+    // the strings are 7-bit (checked): one byte per character
+    const keyLengths = new Uint32Array(n);
+    const valueLengths = new Uint32Array(n);
+    for (let k = 0; k < n; k++) {
+      keyLengths[k] = this.keys[k].length;
+      valueLengths[k] = this.values[k].length;
+    }
+    const keys = Buffer.from(this.keys.join(''), 'latin1');
+    const values = Buffer.from(this.values.join(''), 'latin1');
+    return build(keys, keyLengths, values, valueLengths, Uint32Array.from(this.priorities));
+  }
 }

@@ -30,12 +30,12 @@ function install(root: string, env: NodeJS.ProcessEnv = {}) {
 }
 
 describe('scripts/build-native.js', () => {
-  it("builds the addon, which exports the three system calls and depmod's symbol extraction", () => {
+  it("builds the addon, which exports the three system calls and depmod's symbol extraction and index writer", () => {
     const root = packageCopy('ok');
     const r = install(root);
     expect(r.status).toBe(0);
     const addon = require(path.join(root, 'build/Release/kmodts_native.node'));
-    expect(Object.keys(addon).sort()).toEqual(['deleteModule', 'finitModule', 'initModule', 'scanSymbols']);
+    expect(Object.keys(addon).sort()).toEqual(['buildIndex', 'deleteModule', 'finitModule', 'initModule', 'scanSymbols']);
     expect(typeof addon.deleteModule('kmodts_no_such_module', 0o4000)).toBe('number');
   });
   it('without a working compiler: a warning, exit 0, no addon', () => {

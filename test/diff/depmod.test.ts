@@ -2,7 +2,7 @@
 //   - the Debian 6.12 cloud-amd64 tree (.ko.xz), options -n, -E/-e, -F/-e, -v, -w;
 //   - the same tree recompressed with zstd and with gzip (compared with the .xz result modulo extension);
 //   - the Debian s390x (64-bit big-endian) and armhf (32-bit) trees, fetched by scripts/fetch-tree.sh,
-//     with the symbols read by the native helper and by its JavaScript twin;
+//     with the symbols read and the indexes built by the native helper and by its JavaScript twins;
 //   - kmod's own modprobe reading kmodts' indexes: `modprobe -D` of every module as with kmod's indexes.
 // Every output file must be byte-identical, and stdout, stderr and exit status identical.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -168,9 +168,11 @@ describe.each([
     expect(r.kmodts).toEqual(r.kmod);
     expect(r.kmod.status).toBe(0);
     expect(differingFiles(r.kmodFiles, r.kmodtsFiles)).toEqual([]);
-    // the symbols came from the native helper; its JavaScript twin writes the same files
+    // the symbols came from the native helper, the indexes too; their JavaScript twins write the same files
     expect(scan.nativeSymbolStats.done - nativeBefore).toBeGreaterThan(1000);
+    const writer = require(path.join(repoRoot, 'dist/indexes/writer.js')) as typeof import('../../src/indexes/writer');
     expect(scan.useNativeSymbols(false)).toBe(false);
+    expect(writer.useNativeIndexBuilder(false)).toBe(false);
     try {
       removeOutputs(tree.moddir);
       const js = await kmodtsDepmod(['-C', '/dev/null', '-b', tree.root, kver]);
@@ -178,6 +180,7 @@ describe.each([
       expect(differingFiles(r.kmodFiles, snapshot(tree.moddir))).toEqual([]);
     } finally {
       scan.useNativeSymbols(true);
+      writer.useNativeIndexBuilder(true);
     }
     expect(text(r.kmodtsFiles.get('modules.dep')).split('\n').length).toBeGreaterThan(1000);
     // the modules really are of that kind (EI_CLASS, EI_DATA)

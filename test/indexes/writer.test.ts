@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BinaryIndex } from '../../src/indexes/binary';
-import { IndexBuilder, IndexCharacterError } from '../../src/indexes/writer';
+import { IndexBatch, IndexBuilder, IndexCharacterError, useNativeIndexBuilder } from '../../src/indexes/writer';
+import { loadNativeIndexBuilder } from '../../src/native-addon';
 
 const hex = (b: Buffer) => b.toString('hex');
 
@@ -36,5 +37,85 @@ describe('index writer (kmod 34 pre-order layout)', () => {
     expect(idx.insert('k1', 'mod', 0)).toBe(false);
     expect(idx.insert('k2', 'mod', 0)).toBe(false);
     expect(() => idx.insert('k\xe9', 'mod', 0)).toThrow(IndexCharacterError);
+  });
+});
+
+describe('IndexBatch: the same bytes from the native helper (native/index_writer.c) and from IndexBuilder', () => {
+  /** a small deterministic PRNG (xorshift32) */
+  const prng = (seed: number) => {
+    let x = seed >>> 0 || 1;
+    return () => {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      return x / 0x100000000;
+    };
+  };
+  type Entry = [key: string, value: string, priority: number];
+  const bothWays = (entries: Entry[]): { native: Buffer; js: Buffer } => {
+    expect(useNativeIndexBuilder(true)).toBe(true);
+    const a = new IndexBatch();
+    for (const [k, v, p] of entries) expect(a.insert(k, v, p)).toBe(false);
+    const native = a.serialize();
+    const b = new IndexBuilder();
+    for (const [k, v, p] of entries) b.insert(k, v, p);
+    return { native, js: b.serialize() };
+  };
+
+  it('is built, and gives the 12-byte header for an empty index', () => {
+    const r = bothWays([]);
+    expect(hex(r.native)).toBe(hex(r.js));
+    expect(r.native.length).toBe(12);
+  });
+  it('agrees on random tries: shared prefixes, splits, a key ending inside a prefix, empty keys and values, repeated keys, equal priorities', () => {
+    const rand = prng(0x1d3e5);
+    for (let round = 0; round < 300; round++) {
+      const alphabet = 'ab:*-_0123456789xyz'.slice(0, 2 + Math.floor(rand() * 18));
+      const n = Math.floor(rand() * 300);
+      const entries: Entry[] = [];
+      for (let k = 0; k < n; k++) {
+        let key = '';
+        const len = Math.floor(rand() * 24);
+        for (let c = 0; c < len; c++) key += alphabet[Math.floor(rand() * alphabet.length)];
+        if (rand() < 0.1 && entries.length > 0) key = entries[Math.floor(rand() * entries.length)][0];
+        const value = rand() < 0.05 ? '' : `v${Math.floor(rand() * 40)}`;
+        entries.push([key, value, Math.floor(rand() * 8)]);
+      }
+      const r = bothWays(entries);
+      expect(hex(r.native), `round ${round}`).toBe(hex(r.js));
+    }
+  });
+  it('agrees on a deep trie (keys thousands of characters long) and reads back', () => {
+    const entries: Entry[] = [];
+    for (let k = 0; k < 50; k++) entries.push(['p'.repeat(4000 + k * 7) + String.fromCharCode(33 + k), `deep${k}`, k]);
+    entries.push(['p', 'short', 1]);
+    const r = bothWays(entries);
+    expect(r.native.equals(r.js)).toBe(true);
+    const idx = new BinaryIndex(r.native, 'deep.bin');
+    expect(idx.search('p'.repeat(4000) + '!')).toBe('deep0');
+    expect(idx.search('p')).toBe('short');
+  });
+  it('falls back to IndexBuilder without the helper, with the same checks', () => {
+    try {
+      expect(useNativeIndexBuilder(false)).toBe(false);
+      const a = new IndexBatch();
+      a.insert('k', 'v', 3);
+      expect(hex(a.serialize())).toBe(hex(bothWays([['k', 'v', 3]]).js));
+    } finally {
+      useNativeIndexBuilder(true);
+    }
+    const a = new IndexBatch();
+    expect(() => a.insert('caf\xe9', 'x', 0)).toThrow(IndexCharacterError);
+    expect(() => a.insert('ok', 'valu\xe9', 0)).toThrow(/only 7-bit ASCII is supported/);
+  });
+  it("refuses the helper's arguments when their lengths do not fit", () => {
+    const build = loadNativeIndexBuilder()!;
+    const u8 = (s: string) => Buffer.from(s, 'latin1');
+    expect(() => build(u8('ab'), Uint32Array.of(3), u8('v'), Uint32Array.of(1), Uint32Array.of(0))).toThrow(RangeError);
+    expect(() => build(u8('ab'), Uint32Array.of(2), u8('v'), Uint32Array.of(1, 0), Uint32Array.of(0))).toThrow(RangeError);
+    expect(() => (build as unknown as (...a: unknown[]) => Buffer)(u8('ab'), [2], u8('v'), Uint32Array.of(1), Uint32Array.of(0))).toThrow(TypeError);
+    expect(new BinaryIndex(build(u8('ab'), Uint32Array.of(2), u8('v'), Uint32Array.of(1), Uint32Array.of(0)), 'x.bin').search('ab')).toBe('v');
   });
 });

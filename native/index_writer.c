@@ -1,0 +1,353 @@
+/*
+ * A whole module index (.bin) built at once in C: the same trie and the same bytes as
+ * src/indexes/writer.ts IndexBuilder (insert in the given order, then serialize, kmod 34's pre-order
+ * layout), which stays the reference and the path taken without this helper. depmod builds three large
+ * indexes after its scan, on one thread; in JavaScript their tries were a large part of that tail.
+ *
+ * The caller has checked the strings (7-bit); this file only builds and writes.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <node_api.h>
+#include "napi_args.h"
+#include "index_writer.h"
+
+#define INDEX_MAGIC 0xb007f457u
+#define INDEX_VERSION 0x00020001u
+#define NODE_PREFIX 0x80000000u
+#define NODE_VALUES 0x40000000u
+#define NODE_CHILDS 0x20000000u
+
+typedef struct {
+	const uint8_t *p;
+	uint32_t len;
+} str_t;
+
+typedef struct value {
+	str_t s;
+	uint32_t priority;
+	int32_t next; /* index in the value arena, -1 for none */
+} value_t;
+
+typedef struct {
+	str_t prefix;
+	int32_t child;   /* first child (ascending character), -1 for none */
+	int32_t sibling; /* next sibling, -1 for none */
+	int32_t values;  /* first value, -1 for none */
+	uint32_t size, total;
+	uint8_t ch;
+} node_t;
+
+typedef struct {
+	node_t *nodes;
+	size_t n_nodes, cap_nodes;
+	value_t *values;
+	size_t n_values, cap_values;
+	int oom;
+} trie_t;
+
+static int32_t new_node(trie_t *t, const uint8_t *p, uint32_t len, uint8_t ch)
+{
+	node_t *n;
+	if (t->n_nodes == t->cap_nodes) {
+		size_t cap = t->cap_nodes ? t->cap_nodes * 2 : 1024;
+		node_t *nodes = realloc(t->nodes, cap * sizeof(node_t));
+		if (nodes == NULL) {
+			t->oom = 1;
+			return -1;
+		}
+		t->nodes = nodes;
+		t->cap_nodes = cap;
+	}
+	n = &t->nodes[t->n_nodes];
+	n->prefix.p = p;
+	n->prefix.len = len;
+	n->child = n->sibling = n->values = -1;
+	n->size = n->total = 0;
+	n->ch = ch;
+	return (int32_t)t->n_nodes++;
+}
+
+/* addValue: a new value goes before the first one with a priority >= its own */
+static void add_value(trie_t *t, int32_t node, str_t s, uint32_t priority)
+{
+	int32_t v, *link;
+	if (t->n_values == t->cap_values) {
+		size_t cap = t->cap_values ? t->cap_values * 2 : 1024;
+		value_t *values = realloc(t->values, cap * sizeof(value_t));
+		if (values == NULL) {
+			t->oom = 1;
+			return;
+		}
+		t->values = values;
+		t->cap_values = cap;
+	}
+	v = (int32_t)t->n_values++;
+	t->values[v].s = s;
+	t->values[v].priority = priority;
+	link = &t->nodes[node].values;
+	while (*link >= 0 && t->values[*link].priority < priority)
+		link = &t->values[*link].next;
+	t->values[v].next = *link;
+	*link = v;
+}
+
+/* IndexBuilder.insert without its checks and duplicate report */
+static void insert(trie_t *t, const uint8_t *key, uint32_t klen, str_t value, uint32_t priority)
+{
+	int32_t node = 0;
+	uint32_t i = 0;
+	for (;;) {
+		node_t *n = &t->nodes[node];
+		uint32_t plen = n->prefix.len;
+		uint32_t j = 0;
+		while (j < plen && i + j < klen && n->prefix.p[j] == key[i + j])
+			j++;
+		if (j < plen) {
+			/* split: the node keeps prefix[0..j), a new child at prefix[j] takes the rest and the contents */
+			int32_t c = new_node(t, n->prefix.p + j + 1, plen - j - 1, n->prefix.p[j]);
+			if (c < 0)
+				return;
+			n = &t->nodes[node];
+			t->nodes[c].child = n->child;
+			t->nodes[c].values = n->values;
+			n->prefix.len = j;
+			n->child = c;
+			n->values = -1;
+		}
+		i += j;
+		if (i == klen) {
+			add_value(t, node, value, priority);
+			return;
+		}
+		uint8_t ch = key[i];
+		int32_t *link = &t->nodes[node].child;
+		while (*link >= 0 && t->nodes[*link].ch < ch)
+			link = &t->nodes[*link].sibling;
+		if (*link < 0 || t->nodes[*link].ch != ch) {
+			int32_t c = new_node(t, key + i + 1, klen - i - 1, ch);
+			if (c < 0)
+				return;
+			/* the arena may have moved: find the link again */
+			link = &t->nodes[node].child;
+			while (*link >= 0 && t->nodes[*link].ch < ch)
+				link = &t->nodes[*link].sibling;
+			t->nodes[c].sibling = *link;
+			*link = c;
+			add_value(t, c, value, priority);
+			return;
+		}
+		node = *link;
+		i++;
+	}
+}
+
+static uint32_t mask(const node_t *n)
+{
+	uint32_t m = 0;
+	if (n->child >= 0)
+		m |= NODE_CHILDS;
+	if (n->prefix.len > 0)
+		m |= NODE_PREFIX;
+	if (n->values >= 0)
+		m |= NODE_VALUES;
+	return m;
+}
+
+/* computeSize, iteratively in post-order (a key thousands of bytes long makes a deep trie) */
+static int compute_sizes(trie_t *t, uint64_t *total_out)
+{
+	int32_t *stack = malloc(t->n_nodes * sizeof(int32_t) * 2);
+	size_t sp = 0;
+	if (stack == NULL)
+		return -1;
+	/* entries: node index, with the top bit set once its children have been pushed */
+	stack[sp++] = 0;
+	while (sp > 0) {
+		int32_t e = stack[sp - 1];
+		if (e >= 0) {
+			stack[sp - 1] = e | INT32_MIN;
+			for (int32_t c = t->nodes[e].child; c >= 0; c = t->nodes[c].sibling)
+				stack[sp++] = c;
+			continue;
+		}
+		sp--;
+		node_t *n = &t->nodes[e & INT32_MAX];
+		uint64_t size = 0, total = 0;
+		if (n->child >= 0) {
+			uint8_t first = t->nodes[n->child].ch, last = first;
+			for (int32_t c = n->child; c >= 0; c = t->nodes[c].sibling) {
+				last = t->nodes[c].ch;
+				total += t->nodes[c].total;
+			}
+			size += 2 + (uint64_t)(last - first + 1) * 4;
+		}
+		if (n->prefix.len > 0)
+			size += n->prefix.len + 1;
+		if (n->values >= 0) {
+			size += 4;
+			for (int32_t v = n->values; v >= 0; v = t->values[v].next)
+				size += 4 + t->values[v].s.len + 1;
+		}
+		if (size + total > 0x0fffffff) {
+			free(stack);
+			return -2;
+		}
+		n->size = (uint32_t)size;
+		n->total = (uint32_t)(size + total);
+	}
+	free(stack);
+	*total_out = t->nodes[0].total;
+	return 0;
+}
+
+static void put32(uint8_t *out, size_t pos, uint32_t v)
+{
+	out[pos] = (uint8_t)(v >> 24);
+	out[pos + 1] = (uint8_t)(v >> 16);
+	out[pos + 2] = (uint8_t)(v >> 8);
+	out[pos + 3] = (uint8_t)v;
+}
+
+static size_t put_string(uint8_t *out, size_t pos, str_t s)
+{
+	memcpy(out + pos, s.p, s.len);
+	out[pos + s.len] = 0;
+	return pos + s.len + 1;
+}
+
+/* writeNode for every node, in pre-order; returns the end of what was written */
+static size_t write_nodes(trie_t *t, uint8_t *out, size_t start)
+{
+	int32_t *stack = malloc((t->n_nodes + 1) * sizeof(int32_t));
+	size_t sp = 0, pos = start;
+	if (stack == NULL)
+		return 0;
+	stack[sp++] = 0;
+	while (sp > 0) {
+		node_t *n = &t->nodes[stack[--sp]];
+		size_t offset = pos;
+		if (n->prefix.len > 0)
+			pos = put_string(out, pos, n->prefix);
+		if (n->child >= 0) {
+			uint8_t first = t->nodes[n->child].ch, last = first;
+			for (int32_t c = n->child; c >= 0; c = t->nodes[c].sibling)
+				last = t->nodes[c].ch;
+			out[pos++] = first;
+			out[pos++] = last;
+			memset(out + pos, 0, (size_t)(last - first + 1) * 4);
+			size_t child_off = offset + n->size;
+			int32_t count = 0;
+			for (int32_t c = n->child; c >= 0; c = t->nodes[c].sibling) {
+				put32(out, pos + 4 * (size_t)(t->nodes[c].ch - first), (uint32_t)child_off | mask(&t->nodes[c]));
+				child_off += t->nodes[c].total;
+				count++;
+			}
+			pos += (size_t)(last - first + 1) * 4;
+			/* children next, the first on top */
+			sp += (size_t)count;
+			size_t k = sp;
+			for (int32_t c = n->child; c >= 0; c = t->nodes[c].sibling)
+				stack[--k] = c;
+		}
+		if (n->values >= 0) {
+			uint32_t count = 0;
+			for (int32_t v = n->values; v >= 0; v = t->values[v].next)
+				count++;
+			put32(out, pos, count);
+			pos += 4;
+			for (int32_t v = n->values; v >= 0; v = t->values[v].next) {
+				put32(out, pos, t->values[v].priority);
+				pos = put_string(out, pos + 4, t->values[v].s);
+			}
+		}
+	}
+	free(stack);
+	return pos;
+}
+
+/*
+ * buildIndex(keys: Uint8Array, keyLengths: Uint32Array, values: Uint8Array, valueLengths: Uint32Array,
+ *            priorities: Uint32Array): Buffer
+ * Entry k's key and value are the next keyLengths[k] and valueLengths[k] bytes of keys and values; the
+ * entries are inserted in order. Throws a RangeError for lengths that do not fit the byte arrays.
+ */
+static napi_value build_index_js(napi_env env, napi_callback_info info)
+{
+	napi_value argv[5], result = NULL;
+	size_t argc = 5, nk, nkl, nv, nvl, np;
+	void *keys, *klens_p, *values, *vlens_p, *prios_p;
+	uint32_t *klens, *vlens, *prios;
+	trie_t t = { 0 };
+	uint64_t total = 0;
+	size_t koff = 0, voff = 0;
+	uint8_t *out;
+	int r;
+
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) {
+		napi_throw_type_error(env, NULL, "buildIndex: missing arguments");
+		return NULL;
+	}
+	if (typed_array_arg(env, "buildIndex", argv[0], napi_uint8_array, &keys, &nk) ||
+	    typed_array_arg(env, "buildIndex", argv[1], napi_uint32_array, &klens_p, &nkl) ||
+	    typed_array_arg(env, "buildIndex", argv[2], napi_uint8_array, &values, &nv) ||
+	    typed_array_arg(env, "buildIndex", argv[3], napi_uint32_array, &vlens_p, &nvl) ||
+	    typed_array_arg(env, "buildIndex", argv[4], napi_uint32_array, &prios_p, &np))
+		return NULL;
+	klens = klens_p;
+	vlens = vlens_p;
+	prios = prios_p;
+	if (nkl != nvl || nkl != np) {
+		napi_throw_range_error(env, NULL, "buildIndex: the length arrays differ in size");
+		return NULL;
+	}
+	if (new_node(&t, NULL, 0, 0) < 0)
+		goto oom;
+	for (size_t k = 0; k < nkl; k++) {
+		if (klens[k] > nk - koff || vlens[k] > nv - voff) {
+			napi_throw_range_error(env, NULL, "buildIndex: lengths beyond the bytes given");
+			goto done;
+		}
+		str_t value = { (const uint8_t *)values + voff, vlens[k] };
+		insert(&t, (const uint8_t *)keys + koff, klens[k], value, prios[k]);
+		if (t.oom)
+			goto oom;
+		koff += klens[k];
+		voff += vlens[k];
+	}
+	r = compute_sizes(&t, &total);
+	if (r == -1)
+		goto oom;
+	if (r == -2) {
+		napi_throw_range_error(env, NULL, "buildIndex: the index would be larger than its offsets can address");
+		goto done;
+	}
+	if (napi_create_buffer(env, (size_t)total + 12, (void **)&out, &result) != napi_ok) {
+		result = NULL;
+		goto done;
+	}
+	put32(out, 0, INDEX_MAGIC);
+	put32(out, 4, INDEX_VERSION);
+	put32(out, 8, 12u | mask(&t.nodes[0]));
+	if (write_nodes(&t, out, 12) != (size_t)total + 12) {
+		napi_throw_error(env, NULL, "buildIndex: wrote a different size than computed");
+		result = NULL;
+	}
+	goto done;
+oom:
+	napi_throw_error(env, NULL, "buildIndex: out of memory");
+	result = NULL;
+done:
+	free(t.nodes);
+	free(t.values);
+	return result;
+}
+
+napi_status index_writer_register(napi_env env, napi_value exports)
+{
+	const napi_property_descriptor props[] = {
+		{ "buildIndex", NULL, build_index_js, NULL, NULL, NULL, napi_enumerable, NULL },
+	};
+	return napi_define_properties(env, exports, 1, props);
+}
