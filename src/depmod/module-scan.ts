@@ -7,7 +7,7 @@ import { ENODATA, EINVAL } from '../errno';
 import { KmodError } from '../errors';
 import { FNV_OFFSET, FNV_PRIME, symbolKeyOfBytes } from './hash';
 import { releaseBuffers } from './release';
-import { loadNativeSymbols } from '../native-addon';
+import { loadNativeSymbols, type ScanSymbolsFn } from '../native-addon';
 
 /** What depmod needs from one module. */
 export interface ModuleScan {
@@ -281,7 +281,9 @@ function resolveCrc(r: Reader, crc: number, shndx: number): number {
  * compiled on its own (a function optimized while its loop runs has no feedback for what follows).
  */
 function symbolsOf(r: Reader, found: Found): void {
-  if (nativeSymbols !== null && symbolsNative(r, found)) return;
+  // the addon is loaded at the first module, not when this file is (the library's other users)
+  if (nativeSymbols === undefined) nativeSymbols = loadNativeSymbols();
+  if (nativeSymbols !== null && symbolsNative(nativeSymbols, r, found)) return;
   const d = r.d;
   const strOff = sec[STRTAB];
   const symOff = sec[SYMTAB];
@@ -303,11 +305,11 @@ function symbolsOf(r: Reader, found: Found): void {
   unusedVersions(r, vercount, crclen, found.imports);
 }
 
-/** the native helper's scanSymbols (native/module_symbols.c), null when it is not built */
-let nativeSymbols = loadNativeSymbols();
+/** the native helper's scanSymbols (native/module_symbols.c), null when it is not built, undefined until the first scan */
+let nativeSymbols: ScanSymbolsFn | null | undefined;
 
-/** how often the native helper did symbolsOf's work and how often it left it to JavaScript (tests) */
-export const nativeSymbolStats = { done: 0, declined: 0 };
+/** how often the native helper did symbolsOf's work (tests) */
+export const nativeSymbolStats = { done: 0 };
 
 /**
  * Whether the scan uses the native helper (when it is built): false makes it take the JavaScript path
@@ -324,7 +326,7 @@ const nativeIo = new Float64Array(24);
  * symbolsOf through the native helper, into the same arrays. False when it declines (an offset outside
  * the image, which the JavaScript path reports as it always has).
  */
-function symbolsNative(r: Reader, found: Found): boolean {
+function symbolsNative(scanSymbols: ScanSymbolsFn, r: Reader, found: Found): boolean {
   const io = nativeIo;
   io[0] = sec[STRTAB];
   io[1] = sec[STRTAB + 1];
@@ -344,11 +346,8 @@ function symbolsNative(r: Reader, found: Found): boolean {
   io[14] = elf.sectionNamesSize;
   const im = found.imports;
   for (;;) {
-    const status = nativeSymbols!(r.d, io, found.exportRanges, found.exportCrcs, im.bytes, im.keys, im.lengths, im.crcs, im.weak);
-    if (status < 0) {
-      nativeSymbolStats.declined++;
-      return false;
-    }
+    const status = scanSymbols(r.d, io, found.exportRanges, found.exportCrcs, im.bytes, im.keys, im.lengths, im.crcs, im.weak);
+    if (status < 0) return false;
     const nExports = io[16];
     const nImports = io[18];
     const bytes = io[19];

@@ -52,6 +52,17 @@ function checkString(s: string): void {
   throw new IndexCharacterError(m[0].charCodeAt(0), s);
 }
 
+/**
+ * checkString of an entry's key and value, where a value equal to `checked` (one that passed before)
+ * is not checked again: depmod inserts many keys in a row with one module name as their value. Returns
+ * the value, now checked.
+ */
+function checkEntry(key: string, value: string, checked: string | undefined): string {
+  checkString(key);
+  if (value !== checked) checkString(value);
+  return value;
+}
+
 function addValue(node: TrieNode, value: string, priority: number): boolean {
   if (node.value === undefined) {
     node.value = value;
@@ -80,7 +91,7 @@ export interface IndexWriter {
 /** An in-memory index as depmod builds it. */
 export class IndexBuilder implements IndexWriter {
   private readonly root = newNode('', 0);
-  /** the value last checked (depmod inserts many keys in a row with one module name as their value) */
+  /** the value last checked (checkEntry) */
   private checkedValue: string | undefined;
 
   /**
@@ -88,11 +99,7 @@ export class IndexBuilder implements IndexWriter {
    * (depmod's -w "duplicate" warnings).
    */
   insert(key: string, value: string, priority: number): boolean {
-    checkString(key);
-    if (value !== this.checkedValue) {
-      checkString(value);
-      this.checkedValue = value;
-    }
+    this.checkedValue = checkEntry(key, value, this.checkedValue);
     let node = this.root;
     let i = 0;
     for (;;) {
@@ -252,11 +259,7 @@ export class IndexBatch implements IndexWriter {
 
   /** IndexBuilder.insert, except that it returns false for a duplicate too */
   insert(key: string, value: string, priority: number): boolean {
-    checkString(key);
-    if (value !== this.checkedValue) {
-      checkString(value);
-      this.checkedValue = value;
-    }
+    this.checkedValue = checkEntry(key, value, this.checkedValue);
     this.keys.push(key);
     this.values.push(value);
     this.priorities.push(priority);

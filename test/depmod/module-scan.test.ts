@@ -11,6 +11,7 @@ import { decompress } from '../../src/file/decompress';
 import { Elf } from '../../src/file/elf';
 import { loadNativeSymbols } from '../../src/native-addon';
 import { buildModule } from '../support/elf-writer';
+import { prng } from '../support/prng';
 import { moduleFiles, repoRoot } from '../support/reference';
 
 /** everything a scan holds, as plain data (typed arrays copied: the scans share one store) */
@@ -42,19 +43,6 @@ function bothScans(image: Buffer, file = 'm.ko'): { native: unknown; js: unknown
   } finally {
     useNativeSymbols(true);
   }
-}
-
-/** a small deterministic PRNG (xorshift32) */
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
 }
 
 function foreignTree(arch: string, meta: string): string[] {

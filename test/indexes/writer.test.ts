@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BinaryIndex } from '../../src/indexes/binary';
 import { IndexBatch, IndexBuilder, IndexCharacterError, useNativeIndexBuilder } from '../../src/indexes/writer';
 import { loadNativeIndexBuilder } from '../../src/native-addon';
+import { prng } from '../support/prng';
 
 const hex = (b: Buffer) => b.toString('hex');
 
@@ -41,18 +42,6 @@ describe('index writer (kmod 34 pre-order layout)', () => {
 });
 
 describe('IndexBatch: the same bytes from the native helper (native/index_writer.c) and from IndexBuilder', () => {
-  /** a small deterministic PRNG (xorshift32) */
-  const prng = (seed: number) => {
-    let x = seed >>> 0 || 1;
-    return () => {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      return x / 0x100000000;
-    };
-  };
   type Entry = [key: string, value: string, priority: number];
   const bothWays = (entries: Entry[]): { native: Buffer; js: Buffer } => {
     expect(useNativeIndexBuilder(true)).toBe(true);
