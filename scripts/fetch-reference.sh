@@ -3,11 +3,12 @@
 #   - kmod 34.2 from Debian trixie, unpacked into $CACHE/kmod-34.2 and run through trixie's own loader;
 #   - the current Debian 6.12 cloud-amd64 kernel image and headers, unpacked into $CACHE/linux,
 #     its module tree indexed by kmod 34.2's depmod.
-# Everything is cached under .cache/ (ignored by git); re-running is cheap once downloaded.
+# Everything is cached once per machine, in $KMODTS_CACHE or else ${XDG_CACHE_HOME:-~/.cache}/kmodts;
+# re-running is cheap once downloaded.
 # Prints shell assignments (KMOD_ROOT=..., KTREE=..., KVER=...) on stdout, logs on stderr.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-CACHE=${KMODTS_CACHE:-$here/.cache}
+CACHE=${KMODTS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kmodts}
 mkdir -p "$CACHE"
 APT="$CACHE/apt-trixie"
 mkdir -p "$APT/lists/partial" "$APT/archives/partial" "$APT/etc"

@@ -10,7 +10,7 @@ set -euo pipefail
 arch=${1:?usage: fetch-tree.sh ARCH METAPACKAGE}
 meta=${2:?usage: fetch-tree.sh ARCH METAPACKAGE}
 here=$(cd "$(dirname "$0")/.." && pwd)
-CACHE=${KMODTS_CACHE:-$here/.cache}
+CACHE=${KMODTS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kmodts}
 bash "$here/scripts/fetch-reference.sh" >/dev/null
 log() { echo "fetch-tree: $*" >&2; }
 # plain HTTP download through apt's own helper (present wherever apt is; curl may not be)

@@ -1,10 +1,16 @@
 // Access to the reference material (kmod 34.2, the Debian 6.12 cloud-amd64 tree) and helpers that run
-// kmod and kmodts side by side. scripts/fetch-reference.sh obtains everything into .cache/.
+// kmod and kmodts side by side. scripts/fetch-reference.sh obtains everything into the machine's cache.
 import { execFileSync, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 export const repoRoot = path.resolve(__dirname, '../..');
+
+/** The per-machine download cache shared by every clone (the scripts use the same rule):
+ *  $KMODTS_CACHE, else $XDG_CACHE_HOME/kmodts, else ~/.cache/kmodts. */
+export const cacheRoot =
+  process.env.KMODTS_CACHE || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'kmodts');
 
 export interface Reference {
   /** unpacked kmod 34.2 (trixie) root */

@@ -9,10 +9,10 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { reference, repoRoot, type Reference } from '../support/reference';
+import { cacheRoot, reference, repoRoot, type Reference } from '../support/reference';
 import type { Scenario } from './scenarios';
 
-const cacheDir = path.join(repoRoot, '.cache/vm');
+const cacheDir = path.join(cacheRoot, 'vm');
 /** bump when the base layout changes */
 const BASE_LAYOUT = 3;
 

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { repoRoot, runKmod } from '../../support/reference';
+import { cacheRoot, repoRoot, runKmod } from '../../support/reference';
 
 const dist = path.join(repoRoot, 'dist');
 const { createSimBackend } = require(path.join(dist, 'backends/sim/index.js')) as typeof import('../../../src/backends/sim');
@@ -22,7 +22,7 @@ function arm64Kernel(): { ktree: string; kver: string; headers: string } {
   const ktree = /^KTREE=(.*)$/m.exec(out)?.[1];
   const kver = /^KVER=(.*)$/m.exec(out)?.[1];
   if (!ktree || !kver) throw new Error(`fetch-tree.sh arm64 gave no tree: ${out}`);
-  const cache = path.join(repoRoot, '.cache');
+  const cache = cacheRoot;
   const headers = path.join(cache, `headers-arm64-${kver}`);
   const src = path.join(headers, 'usr/src', `linux-headers-${kver}`);
   if (!fs.existsSync(path.join(src, 'Module.symvers'))) {

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { moduleClosure } from '../../vm/harness';
 import { scenarios, vmModules, vmRecompress, type Scenario, type Step } from '../../vm/scenarios';
-import { repoRoot, runKmod, type Reference } from '../../support/reference';
+import { cacheRoot, repoRoot, runKmod, type Reference } from '../../support/reference';
 import { createSimBackend, SimBackend } from '../../../src/backends/sim';
 
 export interface StepOutcome {
@@ -27,7 +27,7 @@ export interface StepOutcome {
   tainted?: number;
 }
 
-const cacheDir = path.join(repoRoot, '.cache', 'sim-vm');
+const cacheDir = path.join(cacheRoot, 'sim-vm');
 
 /** The guest's module tree (same closure, recompressions and depmod as the VM's), cached. */
 export function guestTree(ref: Reference): string {
