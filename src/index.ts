@@ -38,3 +38,4 @@ export { simOptionsFromEnv, resolveKernelSpec, defaultStateDir, type KernelSpec,
 // depmod: writing the module indexes (issue 4)
 export { depmod, DepmodFatal, DepmodFailed, isVersionNumber, DEFAULT_DEPMOD_CONFIG_PATHS, type DepmodOptions, type DepmodConfig, type DepmodLog } from './depmod/depmod';
 export { IndexBuilder, IndexCharacterError } from './indexes/writer';
+export * from './static-nodes';
