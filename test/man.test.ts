@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from './support/reference';
 
-const pages = ['kmodts.1', 'modprobe.d.5', 'depmod.d.5', 'modprobe.8', 'insmod.8', 'rmmod.8', 'lsmod.8', 'modinfo.8', 'depmod.8'];
+const pages = ['kmodts.1', 'modprobe.d.5', 'depmod.d.5', 'modprobe.8', 'insmod.8', 'rmmod.8', 'lsmod.8', 'modinfo.8', 'depmod.8', 'kmod.8'];
 const manDir = path.join(repoRoot, 'man');
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}) {
@@ -49,5 +49,16 @@ describe('man pages', () => {
       const text = run('man', ['-l', path.join(manDir, `${tool}.8`)], { MANWIDTH: '200' }).stdout;
       for (const opt of new Set(longs)) expect(text, `${tool}.8 --${opt}`).toContain(`--${opt}`);
     }
+  });
+
+  it('kmod.8 documents every command, option and format of kmod 34.2\'s kmod and its static-nodes', async () => {
+    const { runKmod } = await import('./support/reference');
+    const help = runKmod('kmod', ['-h']).stdout + runKmod('kmod', ['static-nodes', '-h']).stdout;
+    const longs = [...help.matchAll(/^\t-., --([a-z][a-z-]+)/gm)].map((m) => `--${m[1]}`);
+    const names = [...help.matchAll(/^(?: {2}|\t)([a-z][a-z-]+) +\S/gm)].map((m) => m[1]).filter((n) => n !== 'kmod'); // not the usage lines
+    expect(longs).toEqual(['--version', '--help', '--format', '--output', '--help']);
+    expect(names).toEqual(['help', 'list', 'static-nodes', 'lsmod', 'rmmod', 'insmod', 'modinfo', 'modprobe', 'depmod', 'human', 'tmpfiles', 'devname']);
+    const text = run('man', ['-l', path.join(manDir, 'kmod.8')], { MANWIDTH: '200' }).stdout;
+    for (const word of [...longs, ...names]) expect(text, `kmod.8 ${word}`).toContain(word);
   });
 });
