@@ -1,14 +1,14 @@
-# bash completion for kmodts and its tools (modprobe, insmod, rmmod, lsmod, modinfo, depmod, check, dmesg).
+# bash completion for kmodts and its tools (modprobe, insmod, rmmod, lsmod, modinfo, depmod, kmod, check, dmesg).
 #
 # Install: source this file from ~/.bashrc, or copy it to
 # /usr/share/bash-completion/completions/kmodts. If kmodts is installed under the tools' names (links named
-# modprobe, modinfo, ...), add for each: complete -F _kmodts modprobe
+# modprobe, modinfo, kmod, ...), add for each: complete -F _kmodts modprobe
 #
 # Module names come from the modules.dep of the kernel the command line selects (-d/-b root, -S/-k version,
 # `uname -r` otherwise); loaded modules (rmmod, modprobe -r) from /proc/modules, or from the simulated
 # kernel's lsmod with --backend=sim. Works without the bash-completion package.
 
-_kmodts_tools='modprobe insmod rmmod lsmod modinfo depmod check dmesg'
+_kmodts_tools='modprobe insmod rmmod lsmod modinfo depmod kmod check dmesg'
 
 # options of each tool: long options (with = when they take an argument), then short ones
 _kmodts_opts_modprobe='--all --remove --remove-holders --remove-dependencies --wait= --first-time --ignore-install --ignore-remove --use-blacklist --force --force-modversion --force-vermagic --resolve-alias --show-depends --showconfig --show-config --show-modversions --dump-modversions --show-exports --dry-run --show --config= --dirname= --set-version= --syslog --quiet --verbose --version --help -a -r -w -i -b -f -R -D -c -n -C -d -S -s -q -v -V -h'
@@ -18,6 +18,10 @@ _kmodts_opts_lsmod='--syslog --verbose --version --help -s -v -V -h'
 _kmodts_opts_modinfo='--author --description --license --parameters --filename --null --modname --field= --set-version= --basedir= --version --help -a -d -l -p -n -0 -m -F -k -b -V -h'
 _kmodts_opts_depmod='--all --quick --basedir= --moduledir= --outdir= --config= --symvers= --filesyms= --errsyms --show --dry-run --symbol-prefix= --verbose --warn --version --help -a -A -b -m -o -C -E -F -e -n -P -v -w -V -h'
 _kmodts_opts_check='--dirname= --set-version= --symvers= --config= --all --quiet --color= --colour= --help -d -S -E -C -a -q -h'
+# kmod's own options (before its command), its commands, and the options of its static-nodes command
+_kmodts_opts_kmod='--version --help -V -h'
+_kmodts_kmod_commands='help list static-nodes'
+_kmodts_opts_static_nodes='--format= --output= --help -f -o -h'
 _kmodts_opts_dmesg='--raw --notime --read-clear --clear --help -r -t -c -C -h'
 _kmodts_settings='--backend= --sim-state= --json --help --version'
 
@@ -109,6 +113,21 @@ _kmodts() {
     fi
   fi
 
+  # kmod [options] command [command options]: list is lsmod, static-nodes has its own options
+  if [[ $tool == kmod ]]; then
+    while ((i < n - 1)) && [[ ${w[i]} == -* ]]; do ((i++)); done
+    if ((i == n - 1)); then
+      if [[ $cur == -* ]]; then _kmodts_reply "$cur" $_kmodts_opts_kmod; else _kmodts_reply "$cur" $_kmodts_kmod_commands; fi
+      return 0
+    fi
+    case ${w[i]} in
+    list) tool=lsmod ;;
+    static-nodes) tool=static_nodes ;;
+    *) return 0 ;;
+    esac
+    ((i++))
+  fi
+
   # the tool's own arguments: w[i .. n-2] are complete words, cur is the one being completed
   local root= ver= remove= prev= arg_of= j
   for ((j = i; j < n - 1; j++)); do
@@ -127,6 +146,8 @@ _kmodts() {
   ((n >= 2)) && prev=${w[n - 2]}
   # an option whose argument is being completed
   case $tool:$prev in
+  static_nodes:-o | static_nodes:--output) arg_of=file ;;
+  static_nodes:-f | static_nodes:--format) arg_of=format ;;
   *:-C | *:--config | check:-E | check:--symvers | depmod:-E | depmod:--symvers | depmod:-F | depmod:--filesyms) arg_of=file ;;
   modprobe:-d | modprobe:--dirname | check:-d | check:--dirname | modinfo:-b | modinfo:--basedir | depmod:-b | depmod:--basedir | depmod:-o | depmod:--outdir | depmod:-m | depmod:--moduledir) arg_of=dir ;;
   modprobe:-S | modprobe:--set-version | check:-S | check:--set-version | modinfo:-k | modinfo:--set-version) arg_of=version ;;
@@ -135,6 +156,8 @@ _kmodts() {
   modprobe:-w | modprobe:--wait | depmod:-P | depmod:--symbol-prefix) arg_of=none ;;
   esac
   case $tool:$cur in
+  static_nodes:--output=*) arg_of=file; cur=${cur#*=} ;;
+  static_nodes:--format=*) arg_of=format; cur=${cur#*=} ;;
   *:--config=* | check:--symvers=* | depmod:--symvers=* | depmod:--filesyms=*) arg_of=file; cur=${cur#*=} ;;
   *:--dirname=* | *:--basedir=* | depmod:--outdir=* | depmod:--moduledir=*) arg_of=dir; cur=${cur#*=} ;;
   *:--set-version=*) arg_of=version; cur=${cur#*=} ;;
@@ -148,6 +171,7 @@ _kmodts() {
   version) _kmodts_reply "$cur" $(_kmodts_versions "$root"); return 0 ;;
   field) _kmodts_reply "$cur" alias author depends description filename firmware import_ns intree license name parm parmtype retpoline sig_hashalgo sig_id sig_key signature signer softdep srcversion vermagic version; return 0 ;;
   color) _kmodts_reply "$cur" auto always never; return 0 ;;
+  format) _kmodts_reply "$cur" human tmpfiles devname; return 0 ;;
   none) return 0 ;;
   esac
   unset IFS

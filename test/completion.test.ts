@@ -48,7 +48,7 @@ function withFakeSimLsmod<T>(body: (env: NodeJS.ProcessEnv) => T): T {
   }
 }
 const cases: [string, string[]][] = [
-  ['kmodts ', ['modprobe', 'insmod', 'rmmod', 'lsmod', 'modinfo', 'depmod', 'check', 'dmesg']],
+  ['kmodts ', ['modprobe', 'insmod', 'rmmod', 'lsmod', 'modinfo', 'depmod', 'kmod', 'check', 'dmesg']],
   ['kmodts mod', ['modprobe', 'modinfo']],
   ['kmodts --back', ['--backend=']],
   ['kmodts --backend=', ['native', 'sim']],
@@ -75,6 +75,16 @@ const cases: [string, string[]][] = [
   [`kmodts modprobe ${tree} -w `, []],
   ['kmodts --backend=sim dmesg --',  ['--raw', '--notime', '--read-clear', '--clear', '--help']],
   ['kmodts check --colour=n', ['never']],
+  ['kmod ', ['help', 'list', 'static-nodes']],
+  ['kmod -', ['--version', '--help', '-V', '-h']],
+  ['kmod -V s', ['static-nodes']],
+  ['kmodts kmod st', ['static-nodes']],
+  ['kmod list -', ['--syslog', '--verbose', '--version', '--help', '-s', '-v', '-V', '-h']],
+  ['kmod static-nodes --', ['--format=', '--output=', '--help']],
+  ['kmod static-nodes --format=', ['human', 'tmpfiles', 'devname']],
+  ['kmod static-nodes -f t', ['tmpfiles']],
+  ['kmod static-nodes -o examples/tr', ['examples/tree']],
+  ['kmod help ', []],
 ];
 
 describe('bash completion', () => {
@@ -128,6 +138,10 @@ describe('zsh completion', () => {
       ['kmodts modinfo -F al', ['alias']],
       ['kmodts modprobe --show-dep', ['--show-depends']],
       ['kmodts --backend=sim dmesg --no', ['--notime']],
+      ['kmod ', ['help', 'list', 'static-nodes']],
+      ['kmodts kmod static-nodes --format=', ['devname', 'human', 'tmpfiles']],
+      ['kmod static-nodes -f d', ['devname']],
+      ['kmod list --sys', ['--syslog']],
     ];
     const got = completeZsh(zcases.map((c) => c[0]));
     zcases.forEach(([line, want], i) => expect(got[i], line).toEqual(want));

@@ -5,7 +5,7 @@ zmodload zsh/zpty
 out=$1; shift
 : > $out
 zpty -b z zsh -f -i
-zpty -w z "PS1='> '; fpath=($PWD/completion \$fpath); autoload -Uz compinit; compinit -u -D; compdef _kmodts modprobe"
+zpty -w z "PS1='> '; fpath=($PWD/completion \$fpath); autoload -Uz compinit; compinit -u -D; compdef _kmodts modprobe kmod"
 zpty -w z "compadd() { local -a __m; builtin compadd -O __m \"\$@\"; print -rl -- \$__m >> $out; builtin compadd \"\$@\"; }"
 zpty -w z "test-complete() { zle complete-word; print -r -- '<<<' >> $out; }; zle -N test-complete; bindkey '^T' test-complete"
 n=0
