@@ -32,7 +32,7 @@ function usage(io: ToolIo): void {
   io.stdout(
     'Usage: kmodts [--backend=native|sim] [--sim-state=DIR] [--json] TOOL [ARGS...]\n' +
       '\nkmod-compatible module tools. TOOL is one of:\n' +
-      '  modprobe insmod rmmod lsmod modinfo depmod  (as kmod 34.2)\n' +
+      '  modprobe insmod rmmod lsmod modinfo depmod kmod  (as kmod 34.2)\n' +
       '  check    would these modules load on that kernel? (simulated)\n' +
       '  dmesg    the simulated kernel\'s log\n' +
       '\nSettings (each also an environment variable, for use through symlinks):\n' +
