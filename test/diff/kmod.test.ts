@@ -206,28 +206,32 @@ function fakeProcAndSys(): { proc: string; sys: string } {
 
 /**
  * Debian trees' modules.devname, made by kmod 34.2's depmod (-o: the cached trees stay untouched) and
- * kept in the machine's cache (a tree never changes once unpacked; a run of depmod takes ~15 s).
+ * kept in the machine's cache as kmod-devname/<arch>-<version>.devname: a run of depmod takes ~15 s and
+ * scripts/fetch-tree.sh ~25 s, and neither output changes once made.
  */
 async function debianDevnames(): Promise<Map<string, string>> {
   const ref = reference();
   const found = new Map<string, string>([['cloud-amd64 (reference)', fs.readFileSync(path.join(ref.KTREE, 'lib/modules', ref.KVER, 'modules.devname'), 'latin1')]]);
   const trees = [['amd64', 'linux-image-amd64'], ['arm64', 'linux-image-arm64'], ['armhf', 'linux-image-armmp'], ['s390x', 'linux-image-s390x']];
-  const k = ref.KMOD_ROOT;
+  const cacheDir = path.join(cacheRoot, 'kmod-devname');
+  fs.mkdirSync(cacheDir, { recursive: true });
+  const run = promisify(execFile);
   await Promise.all(
     trees.map(async ([arch, meta]) => {
-      const out = execFileSync('bash', [path.join(repoRoot, 'scripts/fetch-tree.sh'), arch, meta], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-      const ktree = /^KTREE=(.*)$/m.exec(out)![1];
-      const kver = /^KVER=(.*)$/m.exec(out)![1];
-      const cached = path.join(cacheRoot, 'kmod-devname', `${arch}-${kver}.devname`);
-      if (fs.existsSync(cached)) {
-        found.set(`${arch} ${kver}`, fs.readFileSync(cached, 'latin1'));
+      const hit = fs.readdirSync(cacheDir).find((f) => f.startsWith(`${arch}-`) && f.endsWith('.devname'));
+      if (hit !== undefined) {
+        found.set(`${arch} ${hit.slice(arch.length + 1, -'.devname'.length)}`, fs.readFileSync(path.join(cacheDir, hit), 'latin1'));
         return;
       }
+      const { stdout } = await run('bash', [path.join(repoRoot, 'scripts/fetch-tree.sh'), arch, meta], { encoding: 'utf8' });
+      const ktree = /^KTREE=(.*)$/m.exec(stdout)![1];
+      const kver = /^KVER=(.*)$/m.exec(stdout)![1];
       const outdir = path.join(scratch, `depmod-${arch}`);
+      const k = ref.KMOD_ROOT;
       const loader = [`${k}/usr/lib64/ld-linux-x86-64.so.2`, '--library-path', `${k}/usr/lib/x86_64-linux-gnu`, '--argv0', 'depmod', `${k}/usr/bin/kmod`];
-      await promisify(execFile)(loader[0], [...loader.slice(1), '-C', '/dev/null', '-b', ktree, '-o', outdir, kver], { maxBuffer: 1 << 26 });
+      await run(loader[0], [...loader.slice(1), '-C', '/dev/null', '-b', ktree, '-o', outdir, kver], { maxBuffer: 1 << 26 });
       const text = fs.readFileSync(path.join(outdir, 'lib/modules', kver, 'modules.devname'), 'latin1');
-      fs.mkdirSync(path.dirname(cached), { recursive: true });
+      const cached = path.join(cacheDir, `${arch}-${kver}.devname`);
       fs.writeFileSync(`${cached}.tmp${process.pid}`, text, 'latin1');
       fs.renameSync(`${cached}.tmp${process.pid}`, cached);
       found.set(`${arch} ${kver}`, text);
