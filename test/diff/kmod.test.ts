@@ -328,4 +328,13 @@ describe('kmod vs kmod 34.2', () => {
       expect(multi, args.join(' ')).toEqual(link);
     }
   });
+
+  it('links named after the six tools are those tools, as kmod run under their names', () => {
+    for (const tool of ['lsmod', 'rmmod', 'insmod', 'modinfo', 'modprobe', 'depmod']) {
+      for (const args of [['-V'], ['--bogus']]) {
+        const shape = (r: RunResult) => normal({ ...r, files: [] });
+        expect(shape(runKmodtsLink(tool, args)), `${tool} ${args.join(' ')}`).toEqual(shape(runKmod(tool, args)));
+      }
+    }
+  });
 });
