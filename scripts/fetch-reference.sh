@@ -32,9 +32,13 @@ for uri in $(mirrors | sort -u); do
   esac
 done
 [ -s "$srclist.new" ] || { log "no Debian mirror found in /etc/apt sources"; exit 1; }
-mv "$srclist.new" "$srclist"
+# replaced only when it changes: a new file makes apt rebuild its package cache (~4 s per query)
+if cmp -s "$srclist.new" "$srclist"; then rm -f "$srclist.new"; else mv "$srclist.new" "$srclist"; fi
+# the package caches are named: hosts whose apt.conf turns them off (container images) would rebuild
+# them on every query, ~4 s each
 aptopts=(-o Dir::Etc::sourcelist="$srclist" -o Dir::Etc::sourceparts=/dev/null
          -o Dir::State::Lists="$APT/lists" -o Dir::Cache="$APT" -o Debug::NoLocking=1
+         -o Dir::Cache::pkgcache="$APT/pkgcache.bin" -o Dir::Cache::srcpkgcache="$APT/srcpkgcache.bin"
          -o APT::Architecture=amd64)
 # Refresh the package lists at most once a day.
 if [ -z "$(find "$APT/lists" -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -1)" ]; then

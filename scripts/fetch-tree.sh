@@ -22,6 +22,7 @@ srclist="$CACHE/apt-trixie/etc/sources.list"
 # kernel (the arm64 simulator suite's headers) download them through apt with these options
 aptopts=(-o Dir::Etc::sourcelist="$srclist" -o Dir::Etc::sourceparts=/dev/null
          -o Dir::State::Lists="$APT/lists" -o Dir::Cache="$APT" -o Debug::NoLocking=1
+         -o Dir::Cache::pkgcache="$APT/pkgcache.bin" -o Dir::Cache::srcpkgcache="$APT/srcpkgcache.bin"
          -o APT::Architecture="$arch" -o APT::Architectures::="$arch" -o Acquire::By-Hash=force)
 if [ -z "$(find "$APT/lists" -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
   log "updating trixie package lists for $arch"
