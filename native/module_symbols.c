@@ -3,7 +3,8 @@
  * src/depmod/module-scan.ts symbolsOf() (libkmod's kmod_elf_get_symbols and
  * kmod_elf_get_dependency_symbols), which stays the reference and the path taken without this helper.
  * depmod walks every symbol of thousands of modules; in JavaScript that loop and its compilation were
- * the largest part of the CPU time besides decompression.
+ * the largest part of the CPU time besides decompression. The rules are docs/symbol-rules.md's,
+ * pinned by test/file/symbol-rules.corpus.ts for all three readers.
  *
  * Every read is checked against the image: a bad offset ends the call with status -1 and the caller
  * takes the JavaScript path, which reports it as before.

@@ -1,7 +1,9 @@
 // What depmod needs from one module image, extracted the way libkmod does it (libkmod-elf.c:
 // kmod_elf_get_symbols, kmod_elf_get_dependency_symbols, kmod_elf_get_modinfo_strings), on top of the
 // shared ELF header/section parser. The symbol tables are walked with direct reads instead of building
-// a symbol object per entry: depmod reads every symbol of thousands of modules.
+// a symbol object per entry: depmod reads every symbol of thousands of modules. The symbol-table rules
+// are docs/symbol-rules.md's, pinned for this file, src/file/module-elf.ts and native/module_symbols.c
+// by test/file/symbol-rules.corpus.ts.
 import { Elf, EM_SPARC, EM_SPARCV9, SHN_ABS, SHN_UNDEF, STB_WEAK } from '../file/elf';
 import { ENODATA, EINVAL } from '../errno';
 import { KmodError } from '../errors';

@@ -1,7 +1,9 @@
 // What the module tools read from a module's ELF image: .modinfo, __versions, exported and undefined
 // symbols with their CRCs, the module name in .gnu.linkonce.this_module, the kernel symbol tables.
 // The rules (which sections, which entries are skipped, which failures are errors) are libkmod-elf.c's,
-// so that depmod, modinfo and modprobe --show-* see exactly what kmod sees.
+// so that depmod, modinfo and modprobe --show-* see exactly what kmod sees. The symbol-table rules are
+// written down once in docs/symbol-rules.md and pinned by test/file/symbol-rules.corpus.ts, which this
+// file, depmod's scan (src/depmod/module-scan.ts) and native/module_symbols.c must all pass.
 import { FormatError, KmodError } from '../errors';
 import { Elf, EM_SPARC, EM_SPARCV9, SHN_ABS, SHN_UNDEF, STB_GLOBAL, STB_LOCAL, STB_WEAK, type ElfSymbol } from './elf';
 import { ENODATA } from '../errno';

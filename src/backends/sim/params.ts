@@ -1,6 +1,10 @@
 // Module parameters as the kernel parses them at load time (kernel/params.c, lib/cmdline.c,
 // lib/kstrtox.c): tokenising with quotes, '-'/'_' equivalent names, the standard setters with their
 // range rules, arrays, unknown names warned about and ignored, and the last setter error returned.
+// Also the module's own parameter table (__param, struct kernel_param) as load_module() finds it.
+import type { KernelSymbols } from './kernel-model';
+import { fail, type LoadContext, type LoadInfo, type ModuleMemory } from './load-info';
+import { addTaint, TAINT_USER } from './taint';
 import { EINVAL, ENOSPC, ERANGE, EROFS } from '../../errno';
 
 /** A parameter's type, from the kernel_param_ops it points at. 'custom' = the module's own ops. */
@@ -358,3 +362,111 @@ export function parseModuleArgs(modName: string, args: string, params: ParamDesc
 }
 
 export { formatValue as formatParamValue };
+
+/**
+ * load_module()'s parse_args() step: the arguments are applied to the module's parameters; an unsafe
+ * parameter taints the kernel (TAINT_USER), and the last setter error fails the load.
+ */
+export function loadModuleParseArgs(ctx: LoadContext, info: LoadInfo, params: ParamDesc[]): void {
+  const r = parseModuleArgs(info.mod.name, info.uargs, params, ctx.log, { lockdown: ctx.spec.switches.lockdown });
+  if (r.taintUser) addTaint(ctx, TAINT_USER, false);
+  if (r.err < 0) fail(-r.err);
+}
+
+/** sizeof(struct kernel_param) on 64-bit */
+const KERNEL_PARAM_SIZE = 40;
+
+/**
+ * The module's struct kernel_param entries (mod->kp, from __param) as relocated: name, type (from the
+ * kernel_param_ops the entry points at), permissions, flags, and the initial value when it can be read.
+ */
+export function readModuleParams(ksyms: KernelSymbols, info: LoadInfo, memory: ModuleMemory): ParamDesc[] {
+  const pidx = info.mod.param;
+  if (!pidx) return [];
+  const s = info.secs[pidx];
+  const opsByAddr = new Map<number, ParamKind>();
+  for (const [sym, kind] of Object.entries(PARAM_OPS)) {
+    const k = ksyms.plain.get(sym) ?? ksyms.gpl.get(sym);
+    if (k) opsByAddr.set(k.value, kind);
+  }
+  const out: ParamDesc[] = [];
+  for (let k = 0; k < Math.floor(s.size / KERNEL_PARAM_SIZE); k++) {
+    const base = s.final + k * KERNEL_PARAM_SIZE;
+    const namePtr = memory.u64(base);
+    const opsPtr = memory.u64(base + 16);
+    const raw = memory.bytes(base + 24, 4);
+    const argPtr = memory.u64(base + 32);
+    if (namePtr === undefined || opsPtr === undefined || !raw) continue;
+    const name = memory.cstr(namePtr);
+    if (name === undefined) continue;
+    const perm = raw[0] | (raw[1] << 8);
+    const pflags = raw[3];
+    const kind = opsByAddr.get(opsPtr) ?? 'custom';
+    const d: ParamDesc = { name, kind, perm, flags: pflags };
+    if (kind === 'custom') {
+      const f = memory.bytes(opsPtr, 4);
+      d.noarg = f !== undefined && (f[0] & 1) === 1;
+    } else if (kind === 'string' && argPtr !== undefined) {
+      const m = memory.bytes(argPtr, 4);
+      if (m) d.maxlen = m[0] | (m[1] << 8) | (m[2] << 16) | (m[3] << 24);
+    } else if (kind === 'array' && argPtr !== undefined) {
+      const m = memory.bytes(argPtr, 24);
+      if (m) {
+        const dv = new DataView(m.buffer, m.byteOffset, 24);
+        d.max = dv.getUint32(0, true);
+        const elemOps = memory.u64(argPtr + 16);
+        d.elem = elemOps !== undefined ? opsByAddr.get(elemOps) ?? 'custom' : 'custom';
+      }
+    } else if (argPtr !== undefined) {
+      d.value = initialValue(memory, kind, argPtr);
+    }
+    if (pflags & KERNEL_PARAM_FL_HWPARAM) d.flags = pflags;
+    out.push(d);
+  }
+  return out;
+}
+
+const PARAM_WIDTH: Partial<Record<ParamKind, number>> = { byte: 1, short: 2, ushort: 2, int: 4, uint: 4, hexint: 4, long: 8, ulong: 8, ullong: 8, bool: 1, invbool: 1, bint: 4, bool_enable_only: 1 };
+
+/** A parameter's initial value as sysfs would show it, read from the module's data. */
+function initialValue(memory: ModuleMemory, kind: ParamKind, addr: number): string | undefined {
+  if (kind === 'charp') {
+    const p = memory.u64(addr);
+    if (p === undefined) return undefined;
+    return p === 0 ? '(null)' : memory.cstr(p);
+  }
+  const w = PARAM_WIDTH[kind];
+  if (w === undefined) return undefined;
+  const b = memory.bytes(addr, w);
+  if (!b) return undefined;
+  const dv = new DataView(b.buffer, b.byteOffset, w);
+  switch (kind) {
+    case 'byte':
+      return String(dv.getUint8(0));
+    case 'short':
+      return String(dv.getInt16(0, true));
+    case 'ushort':
+      return String(dv.getUint16(0, true));
+    case 'int':
+    case 'bint':
+      return String(dv.getInt32(0, true));
+    case 'uint':
+      return String(dv.getUint32(0, true));
+    case 'hexint': {
+      const v = dv.getUint32(0, true);
+      return v === 0 ? '00000000' : '0x' + v.toString(16).padStart(6, '0');
+    }
+    case 'long':
+      return String(dv.getBigInt64(0, true));
+    case 'ulong':
+    case 'ullong':
+      return String(dv.getBigUint64(0, true));
+    case 'bool':
+    case 'bool_enable_only':
+      return dv.getUint8(0) ? 'Y' : 'N';
+    case 'invbool':
+      return dv.getUint8(0) ? 'N' : 'Y';
+    default:
+      return undefined;
+  }
+}

@@ -2,7 +2,9 @@
 // (arch/x86/kernel/module.c) and arm64 (arch/arm64/kernel/module.c): the same formulas, the same overflow
 // rules, the same refusal of unknown types, and the same log lines. Addresses are signed 64-bit values
 // held in JS numbers (kernel and module addresses sit in the top 2 GiB, so they are exact).
-import { hex64 } from './elf-image';
+// apply_relocations() (kernel/module/main.c) drives them over a module's RELA sections.
+import { hex64, SHF_ALLOC, SHF_RELA_LIVEPATCH, SHT_NOBITS, SHT_REL, SHT_RELA } from './elf-image';
+import { fail, type LoadContext, type LoadInfo } from './load-info';
 import { ENOEXEC, ERANGE } from '../../errno';
 
 const TWO32 = 4294967296;
@@ -311,4 +313,87 @@ export function relocateArm64(view: DataView, loc: number, Pn: number, type: num
     return -ENOEXEC;
   }
   return 0;
+}
+
+/**
+ * apply_relocations() (kernel/module/main.c): every RELA section that targets an allocated section is
+ * applied with the arch's apply_relocate_add(); REL sections are refused, livepatch ones left for later.
+ * Writes go to the image (NOBITS targets get a zeroed buffer), so the module can be read afterwards.
+ */
+export function applyRelocations(ctx: LoadContext, info: LoadInfo): void {
+  const { img, secs, symValue } = info;
+  const { arch } = ctx.spec;
+  const modName = info.mod.name;
+  const view = img.view;
+  const emitPlt = arm64PltEmitter(info);
+  for (let i = 1; i < secs.length; i++) {
+    const rs = secs[i];
+    if (rs.info >= secs.length) continue;
+    const target = secs[rs.info];
+    if (!(target.flags & SHF_ALLOC)) continue;
+    if (rs.type !== SHT_REL && rs.type !== SHT_RELA) continue;
+    if (rs.flags & SHF_RELA_LIVEPATCH) continue;
+    if (rs.type === SHT_REL) {
+      ctx.log(3, `module ${modName}: REL relocation unsupported`);
+      fail(ENOEXEC);
+    }
+    let tview = view;
+    let tbase = target.offset;
+    if (target.type === SHT_NOBITS) {
+      target.zero ??= new Uint8Array(target.size + 8);
+      tview = new DataView(target.zero.buffer);
+      tbase = 0;
+    }
+    const init = target.nameStr.startsWith('.init');
+    const n = Math.floor(rs.size / 24);
+    for (let k = 0; k < n; k++) {
+      const e = rs.offset + k * 24;
+      const rOffset = img.u64(e);
+      const type = view.getUint32(e + 8, true);
+      const symI = view.getUint32(e + 12, true);
+      const addend = img.s64(e + 16);
+      if (symI >= symValue.length || rOffset + relocSize(arch, type) > target.size) {
+        // the kernel does not check these and would write outside the section
+        ctx.log(3, `module: ${modName}: relocation ${k} of ${rs.nameStr} is outside its section or symbol table`);
+        fail(ENOEXEC);
+      }
+      const P = target.final + rOffset;
+      const val = symValue[symI] + addend;
+      const r =
+        arch === 'arm64'
+          ? relocateArm64(tview, tbase + rOffset, P, type, val, modName, ctx.log, () => emitPlt(init, symI, type, addend))
+          : relocateX86(tview, tbase + rOffset, P, type, val, modName, ctx.log);
+      if (r < 0) fail(-r);
+    }
+  }
+}
+
+/**
+ * arm64 module_emit_plt_entry(): one 12-byte entry per (type, symbol) for addend 0, in .plt or .init.plt
+ * as module_frob_arch_sections() sized them; returns the entry's address, undefined when full.
+ */
+function arm64PltEmitter(info: LoadInfo): (init: boolean, symI: number, type: number, addend: number) => bigint | undefined {
+  const used = { core: new Map<string, number>(), init: new Map<string, number>() };
+  return (init, symI, type, addend) => {
+    const sec = info.secs.find((s) => s.nameStr === (init ? '.init.plt' : '.plt'));
+    if (!sec) return undefined;
+    const entries = init ? used.init : used.core;
+    const key = addend === 0 ? `${type}:${symI}` : `${type}:${symI}:${addend}:${entries.size}`;
+    let idx = entries.get(key);
+    if (idx === undefined) {
+      idx = entries.size;
+      if ((idx + 1) * 12 > sec.size) return undefined;
+      entries.set(key, idx);
+    }
+    return BigInt(sec.final + idx * 12);
+  };
+}
+
+/** Bytes a relocation type writes (for the simulator's own bounds check). */
+function relocSize(arch: 'x86_64' | 'arm64', type: number): number {
+  if (arch === 'x86_64') return type === 0 ? 0 : type === 1 || type === 24 ? 8 : 4;
+  if (type === 0 || type === 256) return 0;
+  if (type === 257 || type === 260) return 8;
+  if (type === 259 || type === 262) return 2;
+  return 4;
 }
