@@ -1,0 +1,198 @@
+// Installing the packed package as users do, on a machine where nothing may be compiled: CC and CXX
+// name compilers that do not exist. With npm 11 and npm 10, globally into a fresh prefix and as a
+// dependency of a new project, the installation must succeed without building anything, ship what it
+// should (LICENSE, docs/json-schema, the prebuilt helpers, man pages under names that do not shadow
+// kmod's, no code cache, nothing that names the packer's directories), and the installed tools must
+// match kmod 34.2 on a tree of .ko.xz, .ko.zst and .ko.gz modules, real loading included: on a kernel
+// without module support that ends in kmod's ENOSYS message, never in "the native loader is not built".
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanEnv, repoRoot, runKmod } from '../support/reference';
+import {
+  filesContaining,
+  installDependency,
+  installGlobal,
+  machineNpm,
+  noCompilerEnv,
+  npm10,
+  packCopy,
+  run,
+  tarballFiles,
+  type Installation,
+  type NpmCommand,
+} from './npm-package';
+
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-install-'));
+afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+const kver = '6.12.0-example';
+const exampleModules = path.join(repoRoot, 'examples/tree/lib/modules', kver);
+/** depmod's own input files in a module directory; everything else named modules.* it writes */
+const depmodInputs = new Set(['modules.order', 'modules.builtin', 'modules.builtin.modinfo']);
+const compressors = [
+  { ext: '.xz', argv: ['xz', '--check=crc32', '--lzma2=dict=1MiB'], debianPackage: 'xz-utils' },
+  { ext: '.zst', argv: ['zstd', '-q', '--rm'], debianPackage: 'zstd' },
+  { ext: '.gz', argv: ['gzip', '-9n'], debianPackage: 'gzip' },
+];
+
+/**
+ * The example tree with its modules compressed in turn with xz, zstd and gzip, and depmod's output
+ * removed: root/lib/modules/<kver>. Returns root and the module files (relative to the module dir).
+ */
+function compressedTree(root: string): string[] {
+  const dir = path.join(root, 'lib/modules', kver);
+  fs.cpSync(exampleModules, dir, { recursive: true });
+  for (const f of fs.readdirSync(dir)) if (f.startsWith('modules.') && !depmodInputs.has(f)) fs.rmSync(path.join(dir, f));
+  const kos = fs
+    .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ko'))
+    .sort();
+  return kos.map((ko, i) => {
+    const c = compressors[i % compressors.length];
+    const r = run([...c.argv, path.join(dir, ko)]);
+    if (r.status !== 0) throw new Error(`${c.argv[0]} failed on ${ko} (Debian package ${c.debianPackage}): ${r.stderr}`);
+    fs.rmSync(path.join(dir, ko), { force: true });
+    return ko + c.ext;
+  });
+}
+
+const npms: { name: string; npm: () => NpmCommand; major: number }[] = [
+  { name: "npm 11 (the machine's)", npm: machineNpm, major: 11 },
+  { name: 'npm 10 (from the registry, cached)', npm: npm10, major: 10 },
+];
+
+let tarball = '';
+let packedFrom = '';
+beforeAll(() => {
+  ({ tarball, packedFrom } = packCopy(scratch));
+});
+
+describe('npm pack', () => {
+  it('ships LICENSE, docs/json-schema, both prebuilt helpers and the man pages; no code cache, no build output', () => {
+    const files = tarballFiles(tarball);
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'package/LICENSE',
+        'package/README.md',
+        'package/docs/json-schema/README.md',
+        'package/prebuilds/linux-x64/kmodts_native.node',
+        'package/prebuilds/linux-arm64/kmodts_native.node',
+        'package/dist/man/kmodts.1',
+        'package/dist/man/kmodts-modprobe.8',
+        'package/man/modprobe.8',
+        'package/completion/kmodts.bash',
+        'package/completion/_kmodts',
+      ]),
+    );
+    expect(files.filter((f) => f.endsWith('.cache') || f.startsWith('package/build/') || f.startsWith('package/test/'))).toEqual([]);
+    expect(fs.readFileSync(path.join(repoRoot, 'LICENSE'), 'utf8')).toMatch(/^\s*GNU LESSER GENERAL PUBLIC LICENSE\s+Version 2\.1, February 1999/);
+    // pack time leaves the copy it ran in as it found it (postpack)
+    expect(fs.existsSync(path.join(packedFrom, 'prebuilds'))).toBe(false);
+  });
+});
+
+for (const { name, npm: npmOf, major } of npms) {
+  describe(`installed with ${name}, no C compiler`, () => {
+    const base = path.join(scratch, `npm${major}`);
+    let npm: NpmCommand;
+    const installs: Record<'global' | 'dependency', Installation | undefined> = { global: undefined, dependency: undefined };
+    beforeAll(() => {
+      npm = npmOf();
+      const env = noCompilerEnv(scratch);
+      installs.global = installGlobal(npm, tarball, path.join(base, 'prefix'), env);
+      installs.dependency = installDependency(npm, tarball, path.join(base, 'project'), env);
+    });
+
+    it(`is npm ${major}`, () => expect(npm.major).toBe(major));
+
+    for (const kind of ['global', 'dependency'] as const) {
+      it(`${kind}: npm succeeds and nothing is compiled (the prebuilt helper is used)`, () => {
+        const inst = installs[kind]!;
+        expect(inst.result.stderr).not.toMatch(/gyp ERR!|native loader/);
+        expect(inst.result.status, inst.result.stderr).toBe(0);
+        expect(fs.existsSync(path.join(inst.packageDir, 'build'))).toBe(false);
+        expect(fs.existsSync(path.join(inst.packageDir, 'prebuilds/linux-x64/kmodts_native.node'))).toBe(true);
+      });
+
+      it(`${kind}: no installed file names the directory it was packed in`, () => {
+        expect(filesContaining(installs[kind]!.packageDir, packedFrom)).toEqual([]);
+      });
+
+      it(`${kind}: modinfo, depmod and modprobe -D on .ko.xz, .ko.zst and .ko.gz match kmod 34.2`, () => {
+        checkToolsOnCompressedTree(installs[kind]!, path.join(base, `tree-${kind}`));
+      });
+
+      it(`${kind}: insmod of each format really loads, ending in kmod's message on this kernel`, () => {
+        checkRealLoad(installs[kind]!, path.join(base, `load-${kind}`));
+      });
+    }
+
+    it('global: the man pages are installed as kmodts-<page>, none under kmod names', () => {
+      const man = path.join(base, 'prefix/share/man');
+      expect(fs.readdirSync(path.join(man, 'man8')).sort()).toEqual(
+        ['depmod', 'insmod', 'lsmod', 'modinfo', 'modprobe', 'rmmod'].map((t) => `kmodts-${t}.8`),
+      );
+      expect(fs.readdirSync(path.join(man, 'man5')).sort()).toEqual(['kmodts-depmod.d.5', 'kmodts-modprobe.d.5']);
+      expect(fs.readdirSync(path.join(man, 'man1'))).toEqual(['kmodts.1']);
+    });
+  });
+}
+
+/** the installed kmodts, as a user runs it: its own home (a first run makes the code cache there) */
+function kmodtsOf(inst: Installation, home: string) {
+  return (tool: string, args: string[]) => run([inst.bin, tool, ...args], { env: cleanEnv({ HOME: home }) });
+}
+
+function checkToolsOnCompressedTree(inst: Installation, work: string): void {
+  const ours = path.join(work, 'kmodts');
+  const theirs = path.join(work, 'kmod');
+  const modules = compressedTree(ours);
+  compressedTree(theirs);
+  expect(new Set(modules.map((m) => path.extname(m)))).toEqual(new Set(['.xz', '.zst', '.gz']));
+  const home = path.join(work, 'home');
+  const kmodts = kmodtsOf(inst, home);
+
+  expect(kmodts('depmod', ['-b', ours, kver])).toEqual({ status: 0, stdout: '', stderr: '' });
+  expect(runKmod('depmod', ['-b', theirs, kver]).status).toBe(0);
+  const written = fs.readdirSync(path.join(theirs, 'lib/modules', kver)).filter((f) => f.startsWith('modules.')).sort();
+  expect(fs.readdirSync(path.join(ours, 'lib/modules', kver)).filter((f) => f.startsWith('modules.')).sort()).toEqual(written);
+  for (const f of written) {
+    const read = (root: string) => fs.readFileSync(path.join(root, 'lib/modules', kver, f)).toString('latin1').replaceAll(root, '<root>');
+    expect(read(ours), f).toBe(read(theirs));
+  }
+
+  for (const m of modules) {
+    // the same file for both, so that the filename lines agree
+    const file = path.join(ours, 'lib/modules', kver, m);
+    expect(kmodts('modinfo', [file]), m).toEqual(runKmod('modinfo', [file]));
+  }
+  for (const name of ['greet_fancy', 'greet_bonjour', 'greet_hello']) {
+    const args = ['-d', ours, '-S', kver, '-D', name];
+    const r = kmodts('modprobe', args);
+    expect(r, name).toEqual(runKmod('modprobe', args));
+    expect(r.status).toBe(0);
+  }
+  // the second run is served from the code cache the first one made, for this Node, in the user's cache
+  const [cacheDir] = fs.readdirSync(path.join(home, '.cache/kmodts/v8'));
+  expect(cacheDir).toBe(`${process.version}-${process.arch}`);
+  expect(fs.readdirSync(path.join(home, '.cache/kmodts/v8', cacheDir)).some((f) => /^modprobe-[0-9a-f]{8}-[0-9a-f]{16}\.cache$/.test(f))).toBe(true);
+}
+
+function checkRealLoad(inst: Installation, work: string): void {
+  const modules = compressedTree(work);
+  const kmodts = kmodtsOf(inst, path.join(work, 'home'));
+  // greet_core: no dependencies; one file of each format
+  const byExt = new Map(modules.map((m) => [path.extname(m), path.join(work, 'lib/modules', kver, m)]));
+  const kernelHasModules = fs.existsSync('/proc/modules');
+  for (const [ext, file] of byExt) {
+    const r = kmodts('insmod', [file]);
+    expect(r.stderr, ext).not.toContain('native loader');
+    // what kmod 34.2 says and does on this kernel
+    expect(r, ext).toEqual(runKmod('insmod', [file]));
+    if (!kernelHasModules) {
+      expect(r, ext).toEqual({ status: 1, stdout: '', stderr: `insmod: ERROR: could not insert module ${file}: Function not implemented\n` });
+    }
+  }
+}
