@@ -97,6 +97,16 @@ function readOwnFile(file) {
 }
 
 /**
+ * mkdir -p, one level at a time: Node's own recursive mkdir never returns under /proc (Node 20-24),
+ * and a cache must not cost a hang.
+ */
+function makeDirs(dir) {
+  if (fs.existsSync(dir)) return;
+  makeDirs(path.dirname(dir));
+  fs.mkdirSync(dir, { mode: 0o700 });
+}
+
+/**
  * V8's code cache of the bundle with every function compiled (V8 compiles lazily, and a cache holds
  * only what was compiled): --no-lazy for one compilation, switched off again before the cache is made,
  * as V8 rejects a cache made under other flags. Written to a temporary file and renamed; caches of
@@ -110,7 +120,7 @@ function writeCodeCache(cacheFile, source, filename) {
     const script = new (require('node:vm').Script)(source, { filename });
     v8.setFlagsFromString('--lazy');
     const dir = path.dirname(cacheFile);
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makeDirs(dir);
     fs.writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
     fs.renameSync(tmp, cacheFile);
     const place = path.basename(cacheFile).replace(/[0-9a-f]{16}\.cache$/, '');
@@ -118,7 +128,11 @@ function writeCodeCache(cacheFile, source, filename) {
       if (name !== path.basename(cacheFile) && name.startsWith(place) && name.endsWith('.cache')) fs.rmSync(path.join(dir, name), { force: true });
     }
   } catch {
-    fs.rmSync(tmp, { force: true });
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      // never made
+    }
   }
 }
 
