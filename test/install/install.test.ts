@@ -3,8 +3,9 @@
 // dependency of a new project, the installation must succeed without building anything, ship what it
 // should (LICENSE, docs/json-schema, the prebuilt helpers, man pages under names that do not shadow
 // kmod's, no code cache, nothing that names the packer's directories), and the installed tools must
-// match kmod 34.2 on a tree of .ko.xz, .ko.zst and .ko.gz modules, real loading included: on a kernel
-// without module support that ends in kmod's ENOSYS message, never in "the native loader is not built".
+// match kmod 34.2 on a tree of .ko.xz, .ko.zst and .ko.gz modules (for .gz, kmod's result on the same
+// module as .xz: Debian's kmod is built without zlib), real loading included: on a kernel without
+// module support that ends in kmod's ENOSYS message, never in "the native loader is not built".
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -38,10 +39,12 @@ const compressors = [
 ];
 
 /**
- * The example tree with its modules compressed in turn with xz, zstd and gzip, and depmod's output
- * removed: root/lib/modules/<kver>. Returns root and the module files (relative to the module dir).
+ * The example tree with its modules compressed in turn with xz, zstd and gzip (or, for kmod, xz in place
+ * of gzip: Debian's kmod 34.2 is built without zlib and skips .ko.gz, a difference docs/compat.md lists),
+ * and depmod's output removed: root/lib/modules/<kver>. Returns the module files (relative to the module
+ * dir).
  */
-function compressedTree(root: string): string[] {
+function compressedTree(root: string, gzipAsXz = false): string[] {
   const dir = path.join(root, 'lib/modules', kver);
   fs.cpSync(exampleModules, dir, { recursive: true });
   for (const f of fs.readdirSync(dir)) if (f.startsWith('modules.') && !depmodInputs.has(f)) fs.rmSync(path.join(dir, f));
@@ -50,7 +53,8 @@ function compressedTree(root: string): string[] {
     .filter((f) => f.endsWith('.ko'))
     .sort();
   return kos.map((ko, i) => {
-    const c = compressors[i % compressors.length];
+    let c = compressors[i % compressors.length];
+    if (gzipAsXz && c.ext === '.gz') c = compressors[0];
     const r = run([...c.argv, path.join(dir, ko)]);
     if (r.status !== 0) throw new Error(`${c.argv[0]} failed on ${ko} (Debian package ${c.debianPackage}): ${r.stderr}`);
     fs.rmSync(path.join(dir, ko), { force: true });
@@ -149,32 +153,33 @@ function checkToolsOnCompressedTree(inst: Installation, work: string): void {
   const ours = path.join(work, 'kmodts');
   const theirs = path.join(work, 'kmod');
   const modules = compressedTree(ours);
-  compressedTree(theirs);
+  compressedTree(theirs, true);
   expect(new Set(modules.map((m) => path.extname(m)))).toEqual(new Set(['.xz', '.zst', '.gz']));
+  // what kmod says on its tree (.xz where ours has .gz; the same length, so binary indexes compare too)
+  const asTheirs = (text: string) => text.replaceAll(ours, theirs).replaceAll('.ko.gz', '.ko.xz');
   const home = path.join(work, 'home');
   const kmodts = kmodtsOf(inst, home);
+  const same = (r: { status: number; stdout: string; stderr: string }) => ({ status: r.status, stdout: asTheirs(r.stdout), stderr: asTheirs(r.stderr) });
 
   expect(kmodts('depmod', ['-b', ours, kver])).toEqual({ status: 0, stdout: '', stderr: '' });
   expect(runKmod('depmod', ['-b', theirs, kver]).status).toBe(0);
   const written = fs.readdirSync(path.join(theirs, 'lib/modules', kver)).filter((f) => f.startsWith('modules.')).sort();
   expect(fs.readdirSync(path.join(ours, 'lib/modules', kver)).filter((f) => f.startsWith('modules.')).sort()).toEqual(written);
   for (const f of written) {
-    const read = (root: string) => fs.readFileSync(path.join(root, 'lib/modules', kver, f)).toString('latin1').replaceAll(root, '<root>');
-    expect(read(ours), f).toBe(read(theirs));
+    const read = (root: string) => fs.readFileSync(path.join(root, 'lib/modules', kver, f)).toString('latin1');
+    expect(asTheirs(read(ours)), f).toBe(read(theirs));
   }
 
   for (const m of modules) {
-    // the same file for both, so that the filename lines agree
     const file = path.join(ours, 'lib/modules', kver, m);
-    expect(kmodts('modinfo', [file]), m).toEqual(runKmod('modinfo', [file]));
+    expect(same(kmodts('modinfo', [file])), m).toEqual(runKmod('modinfo', [asTheirs(file)]));
   }
   for (const name of ['greet_fancy', 'greet_bonjour', 'greet_hello']) {
-    const args = ['-d', ours, '-S', kver, '-D', name];
-    const r = kmodts('modprobe', args);
-    expect(r, name).toEqual(runKmod('modprobe', args));
-    expect(r.status).toBe(0);
+    const r = kmodts('modprobe', ['-d', ours, '-S', kver, '-D', name]);
+    expect(r.status, name).toBe(0);
+    expect(same(r), name).toEqual(runKmod('modprobe', ['-d', theirs, '-S', kver, '-D', name]));
   }
-  // the second run is served from the code cache the first one made, for this Node, in the user's cache
+  // the runs made the code cache, for this Node, in the user's cache
   const [cacheDir] = fs.readdirSync(path.join(home, '.cache/kmodts/v8'));
   expect(cacheDir).toBe(`${process.version}-${process.arch}`);
   expect(fs.readdirSync(path.join(home, '.cache/kmodts/v8', cacheDir)).some((f) => /^modprobe-[0-9a-f]{8}-[0-9a-f]{16}\.cache$/.test(f))).toBe(true);
