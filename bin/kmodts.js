@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 'use strict';
-// Start-up: the tool's bundle (dist/bundle/<tool>.js, made by scripts/bundle-cli.js) with its V8 code
-// cache, instead of resolving and compiling each dist/ file. The tool is guessed from the command
+// Start-up: the tool's bundle (dist/bundle/<tool>.js, made by scripts/bundle-cli.js) with a V8 code
+// cache of it, instead of resolving and compiling each dist/ file. The cache is made for the Node that
+// runs this, on its first run of the tool, in the user's cache directory (see codeCacheFile). The tool is guessed from the command
 // line (the symlink's name or the first argument naming a tool); a wrong guess only costs speed, as
 // anything outside the bundle is required from dist/ as usual.
 const fs = require('node:fs');
@@ -20,14 +21,14 @@ function bundledMain() {
   // none (tsc alone, or a tool without one), or older than tsc's last output: dist/ as it is
   if (bundleStat === undefined || fs.statSync(`${distDir}/cli/main.js`).mtimeMs > bundleStat.mtimeMs) return undefined;
   const source = fs.readFileSync(file, 'utf8');
-  let cachedData;
-  try {
-    cachedData = fs.readFileSync(`${distDir}/bundle/${tool}.cache`);
-  } catch {
-    // compiled from source then
+  const cacheFile = codeCacheFile(tool, file, source);
+  const cachedData = cacheFile === null ? undefined : readOwnFile(cacheFile);
+  const script = new (require('node:vm').Script)(source, { filename: file, cachedData });
+  if (cacheFile !== null && (cachedData === undefined || script.cachedDataRejected)) {
+    // after the command, so that its output is not delayed; 'exit' also runs on process.exit()
+    process.once('exit', () => writeCodeCache(cacheFile, source, file));
   }
-  // a cache from another V8 is rejected by V8 itself and the source compiled as usual
-  const table = new (require('node:vm').Script)(source, { filename: file, cachedData }).runInThisContext()();
+  const table = script.runInThisContext()();
   // this module's constructor is node:module's Module; requiring node:module itself loads more (~0.4 ms)
   const Module = module.constructor;
   const load = (key) => {
@@ -55,6 +56,84 @@ function bundledMain() {
     return mod.exports;
   };
   return load('cli/main.js');
+}
+
+// The code cache's key: Node's version and architecture (V8 rejects another V8's cache), the bundle's
+// content hash (V8 checks little of the source: a cache must never meet another bundle) and the bundle's
+// path (Node 20's V8 keeps the file name a cache was made with for stack traces: an installation's
+// traces must name its own files).
+const bundleHashPattern = /^\/\*kmodts-bundle ([0-9a-f]{16})\*\//;
+
+/** 32-bit FNV-1a of a string, in hex (a file name key; node:crypto would cost more than it saves) */
+function fnv1a(text) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+/** $XDG_CACHE_HOME/kmodts/v8/<node>-<arch>/<tool>-<path hash>-<bundle hash>.cache, or null (no home, no hash) */
+function codeCacheFile(tool, bundleFile, source) {
+  const hash = bundleHashPattern.exec(source);
+  const xdg = process.env.XDG_CACHE_HOME;
+  const base = xdg && path.isAbsolute(xdg) ? xdg : process.env.HOME ? path.join(process.env.HOME, '.cache') : null;
+  if (hash === null || base === null) return null;
+  return path.join(base, 'kmodts', 'v8', `${process.version}-${process.arch}`, `${tool}-${fnv1a(bundleFile)}-${hash[1]}.cache`);
+}
+
+/**
+ * The file's bytes when this user owns it (V8 runs what a cache holds: root, say under sudo with the
+ * caller's HOME, must not take a cache that another user could have written), else undefined.
+ */
+function readOwnFile(file) {
+  let fd;
+  try {
+    fd = fs.openSync(file, 'r');
+    return fs.fstatSync(fd).uid === process.getuid() ? fs.readFileSync(fd) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/**
+ * mkdir -p, one level at a time: Node's own recursive mkdir never returns under /proc (Node 20-24),
+ * and a cache must not cost a hang.
+ */
+function makeDirs(dir) {
+  if (fs.existsSync(dir)) return;
+  makeDirs(path.dirname(dir));
+  fs.mkdirSync(dir, { mode: 0o700 });
+}
+
+/**
+ * V8's code cache of the bundle with every function compiled (V8 compiles lazily, and a cache holds
+ * only what was compiled): --no-lazy for one compilation, switched off again before the cache is made,
+ * as V8 rejects a cache made under other flags. Written to a temporary file and renamed; caches of
+ * older bundles at the same place are removed. Any failure (read-only home, ...) only means no cache.
+ */
+function writeCodeCache(cacheFile, source, filename) {
+  const tmp = `${cacheFile}.${process.pid}.tmp`;
+  try {
+    const v8 = require('node:v8');
+    v8.setFlagsFromString('--no-lazy');
+    const script = new (require('node:vm').Script)(source, { filename });
+    v8.setFlagsFromString('--lazy');
+    const dir = path.dirname(cacheFile);
+    makeDirs(dir);
+    fs.writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
+    fs.renameSync(tmp, cacheFile);
+    const place = path.basename(cacheFile).replace(/[0-9a-f]{16}\.cache$/, '');
+    for (const name of fs.readdirSync(dir)) {
+      if (name !== path.basename(cacheFile) && name.startsWith(place) && name.endsWith('.cache')) fs.rmSync(path.join(dir, name), { force: true });
+    }
+  } catch {
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      // never made
+    }
+  }
 }
 
 (bundledMain() ?? require('../dist/cli/main.js')).runFromProcess();

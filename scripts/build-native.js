@@ -1,12 +1,15 @@
-// npm "install" step: builds the native helper (native/, binding.gyp) with node-gyp when a compiler
-// is there. Installation never fails because of it: without the addon only the commands that really
-// load or unload modules fail, with a message saying why.
+// npm "install" step: nothing to do when the package's prebuilt native helper (prebuilds/, see
+// scripts/native-prebuilds.js) loads on this machine; else builds it (native/, binding.gyp) with
+// node-gyp when a compiler is there. Installation never fails because of it: without the addon only
+// the commands that really load or unload modules fail, with a message saying why.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+const { prebuildFile } = require('./native-prebuilds.js');
 
 const root = path.resolve(__dirname, '..');
+if (prebuiltLoads()) process.exit(0);
 if (!fs.existsSync(path.join(root, 'binding.gyp'))) process.exit(0);
 const gyp = (() => {
   try {
@@ -35,3 +38,16 @@ if (r.status !== 0) {
   console.warn('kmodts: building the native loader failed; insmod/modprobe will not be able to load modules');
 }
 process.exit(0);
+
+/** true when this platform's prebuilt helper is there and this Node loads it (glibc, architecture) */
+function prebuiltLoads() {
+  const file = prebuildFile(root);
+  if (!fs.existsSync(file)) return false;
+  try {
+    require(file);
+    return true;
+  } catch (err) {
+    console.warn(`kmodts: the prebuilt native loader does not load here (${err.message.split('\n')[0]}); building it`);
+    return false;
+  }
+}

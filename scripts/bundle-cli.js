@@ -1,6 +1,7 @@
 // Build step after tsc (`npm run build`): one start-up bundle per CLI tool, dist/bundle/<tool>.js,
-// plus a V8 code cache of it, dist/bundle/<tool>.cache, which bin/kmodts.js loads instead of the
-// CommonJS module graph. Measured on `modprobe -D nfsd` (docs/decisions.md, "Build and module
+// which bin/kmodts.js loads instead of the CommonJS module graph. Its V8 code cache is not made here:
+// V8 rejects a cache made by any other Node version, so bin/kmodts.js makes one for the Node that runs
+// it, on first use, in the user's cache directory, keyed by the content hash that heads the bundle. Measured on `modprobe -D nfsd` (docs/decisions.md, "Build and module
 // format"): resolving, reading and compiling ~19 separate files costs ~7 ms of a ~37 ms run.
 //
 // A bundle holds the modules a tool loads on every run: the static imports (top-level requires that
@@ -15,8 +16,7 @@
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
-const v8 = require('node:v8');
-const vm = require('node:vm');
+const crypto = require('node:crypto');
 const { minify_sync: minifySync } = require('terser');
 
 const distDir = path.join(__dirname, '..', 'dist');
@@ -73,25 +73,14 @@ function minified(source) {
   return r.code.replace(/;$/, '');
 }
 
-/**
- * V8's code cache of the bundle with every function compiled (V8 compiles lazily, and a cache holds
- * only what was compiled). --no-lazy is switched off again before the cache is written, as V8 rejects
- * a cache made under other flags; the check below makes sure this V8 accepts it.
- */
-function codeCache(source, filename) {
-  v8.setFlagsFromString('--no-lazy');
-  const script = new vm.Script(source, { filename });
-  v8.setFlagsFromString('--lazy');
-  const data = script.createCachedData();
-  if (new vm.Script(source, { filename, cachedData: data }).cachedDataRejected) throw new Error(`${filename}: V8 rejects its own code cache`);
-  return data;
+/** the bundle headed by its content hash (bin/kmodts.js's code-cache key; see bundleHashPattern there) */
+function withHash(source) {
+  const hash = crypto.createHash('sha256').update(source).digest('hex').slice(0, 16);
+  return `/*kmodts-bundle ${hash}*/${source}`;
 }
 
 fs.rmSync(outDir, { recursive: true, force: true });
 fs.mkdirSync(outDir, { recursive: true });
 for (const tool of tools) {
-  const source = bundle(tool);
-  const file = path.join(outDir, `${tool}.js`);
-  fs.writeFileSync(file, source);
-  fs.writeFileSync(path.join(outDir, `${tool}.cache`), codeCache(source, file));
+  fs.writeFileSync(path.join(outDir, `${tool}.js`), withHash(bundle(tool)));
 }

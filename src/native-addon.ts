@@ -1,5 +1,6 @@
-// The compiled helper (native/, built at install time when a C compiler is there): where it is and
-// what it offers. The native backend needs it for the module system calls; depmod uses its symbol
+// The compiled helper (native/): where it is and what it offers. The package ships it prebuilt for
+// linux x64 and arm64 (prebuilds/, made at pack time by scripts/prebuild-native.js); elsewhere, or where
+// the prebuilt one does not load, the install step builds it when a C compiler is there. The native backend needs it for the module system calls; depmod uses its symbol
 // extraction and index writer when it is there and their JavaScript twins (depmod/module-scan.ts,
 // indexes/writer.ts) when it is not.
 import * as path from 'node:path';
@@ -28,21 +29,49 @@ export interface NativeAddon {
   buildIndex?: BuildIndexFn;
 }
 
-/** where the addon is; KMODTS_NATIVE_ADDON overrides it (tests of the paths without it) */
-export function nativeAddonPath(): string {
-  return process.env.KMODTS_NATIVE_ADDON || path.join(__dirname, '../build/Release/kmodts_native.node');
+interface NativePrebuilds {
+  prebuildFile(root: string): string;
+  localBuildFile(root: string): string;
+}
+
+const packageRoot = path.join(__dirname, '..');
+
+/**
+ * Where the addon may be, in the order tried: KMODTS_NATIVE_ADDON alone when set (tests of the paths
+ * without it); else a local build first (it exists only where the prebuilt one was missing or did not
+ * load at install time, or after `npm rebuild kmodts`), then the prebuilt one for this platform.
+ */
+export function nativeAddonCandidates(): string[] {
+  if (process.env.KMODTS_NATIVE_ADDON) return [process.env.KMODTS_NATIVE_ADDON];
+  // the one place that names the files (shared with the install and pack scripts, which are plain JS)
+  const files = require(path.join(packageRoot, 'scripts/native-prebuilds.js')) as NativePrebuilds;
+  return [files.localBuildFile(packageRoot), files.prebuildFile(packageRoot)];
 }
 
 let loaded: NativeAddon | Error | undefined;
+let loadedFrom: string | undefined;
 
-/** The addon, loaded on first use, or the error of loading it. */
+/** the addon's file once loaded; before, or without one, where a local build puts it */
+export function nativeAddonPath(): string {
+  return loadedFrom ?? nativeAddonCandidates()[0];
+}
+
+/** The addon, loaded on first use, or the error of loading it (the first candidate's that exists). */
 export function loadNativeAddon(): NativeAddon | Error {
   if (loaded !== undefined) return loaded;
-  try {
-    loaded = require(nativeAddonPath()) as NativeAddon;
-  } catch (err) {
-    loaded = err instanceof Error ? err : new Error(String(err));
+  const errors: Error[] = [];
+  for (const file of nativeAddonCandidates()) {
+    try {
+      loaded = require(file) as NativeAddon;
+      loadedFrom = file;
+      return loaded;
+    } catch (err) {
+      errors.push(err instanceof Error ? err : new Error(String(err)));
+    }
   }
+  // a file that is there but does not load says more than the absence of another one
+  const firstError = errors.find((e) => (e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') ?? errors[0];
+  loaded = firstError;
   return loaded;
 }
 

@@ -1,10 +1,15 @@
 // The man pages render without a single warning (groff with all warnings on, and man-db's man -l),
-// and package.json installs every one of them.
+// and package.json installs every one of them, under names that do not shadow kmod's pages.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from './support/reference';
+
+const manPagesScript = require('../scripts/man-pages.js') as {
+  installedManName(page: string): string;
+  packageManEntries(): string[];
+};
 
 const pages = ['kmodts.1', 'modprobe.d.5', 'depmod.d.5', 'modprobe.8', 'insmod.8', 'rmmod.8', 'lsmod.8', 'modinfo.8', 'depmod.8', 'kmod.8'];
 const manDir = path.join(repoRoot, 'man');
@@ -16,11 +21,20 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 describe('man pages', () => {
-  it('are exactly the expected set, all listed in package.json "man"', () => {
+  it('are exactly the expected set, all listed in package.json "man" under kmodts- names', () => {
     expect(fs.readdirSync(manDir).sort()).toEqual([...pages].sort());
     const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8'));
-    expect([...pkg.man].sort()).toEqual(pages.map((p) => `./man/${p}`).sort());
-    expect(pkg.files).toContain('man/');
+    const installed = pages.map((p) => (p === 'kmodts.1' ? p : `kmodts-${p}`));
+    expect([...pkg.man].sort()).toEqual(installed.map((p) => `./dist/man/${p}`).sort());
+    expect(manPagesScript.packageManEntries()).toEqual(pkg.man);
+    // the build made each of them, a copy of its page in man/ (which stays in the package, for
+    // installing the pages under kmod's names)
+    for (const page of pages) {
+      expect(fs.readFileSync(path.join(repoRoot, 'dist/man', manPagesScript.installedManName(page)), 'utf8'), page).toBe(
+        fs.readFileSync(path.join(manDir, page), 'utf8'),
+      );
+    }
+    expect(pkg.files).toEqual(expect.arrayContaining(['man/', 'dist/']));
   });
 
   for (const page of pages) {
