@@ -51,10 +51,19 @@ export function parseHolder(text: string): LockHolder | undefined {
   return { pid: Number(m[1]), start: m[2], comm: m[3] };
 }
 
-/** Whether the process a lock names still runs: same pid, same start time, same command. */
+/** command names of processes that take the lock: Node.js under its usual names, or kmodts itself */
+const LOCKER_COMM = /^(node|nodejs|node\d+|kmodts|modprobe|insmod|rmmod|lsmod|modinfo|depmod)$/;
+
+/**
+ * Whether the process a lock names still runs and may hold it: same pid, same start time, same command,
+ * and that command one that runs kmodts (a lock naming, say, init is nobody's).
+ */
 export function holderAlive(h: LockHolder): boolean {
   const now = processIdentity(h.pid);
-  if (now) return now.start === h.start && now.comm.replace(/\s/g, '_') === h.comm;
+  if (now) {
+    const comm = now.comm.replace(/\s/g, '_');
+    return now.start === h.start && comm === h.comm && (LOCKER_COMM.test(comm) || comm === ownComm());
+  }
   if (fs.existsSync('/proc/self/stat')) return false;
   // no /proc: the pid is all there is to go on
   try {
@@ -63,6 +72,12 @@ export function holderAlive(h: LockHolder): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+let own: string | undefined;
+function ownComm(): string {
+  own ??= processIdentity('self')?.comm.replace(/\s/g, '_') ?? 'node';
+  return own;
 }
 
 function sleepMs(ms: number): void {

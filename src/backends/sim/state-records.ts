@@ -223,7 +223,7 @@ const opChecks: Record<JournalOp['op'], Check> = {
 export function journalOpProblem(v: unknown): string | undefined {
   if (!isPlainObject(v)) return `not a record (${kind(v)})`;
   const op = v.op;
-  if (typeof op !== 'string' || !Object.prototype.hasOwnProperty.call(opChecks, op)) return `unknown operation ${JSON.stringify(op) ?? kind(op)}`;
+  if (typeof op !== 'string' || !Object.prototype.hasOwnProperty.call(opChecks, op)) return `unknown operation ${op === undefined ? '(none)' : JSON.stringify(op)}`;
   return opChecks[op as JournalOp['op']](v, '');
 }
 

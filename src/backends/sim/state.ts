@@ -240,7 +240,7 @@ export class SimStore {
     const end = buf.lastIndexOf(10, got - 1);
     if (end < 0) {
       // no whole line yet: a torn append after the snapshot, or a journal without its snapshot line
-      if (this.state === undefined) throw new SimStateError(this.journal, 'no complete snapshot line (the journal is cut short)', this.lines + 1);
+      if (this.state === undefined) throw new SimStateError(this.journal, 'damaged state: no complete snapshot line (the journal is cut short)', this.lines + 1);
       return;
     }
     const lines = decodeLines(buf.subarray(0, end), (i) => new SimStateError(this.journal, 'damaged state: bytes that are not UTF-8', this.lines + i + 1));
