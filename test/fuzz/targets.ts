@@ -223,7 +223,7 @@ export const targets: FuzzTarget[] = [
       const out: Seed[] = [];
       for (const sub of ['etc', 'cases']) {
         const d = path.join(repoRoot, 'test/fixtures/modprobe.d', sub);
-        for (const f of fs.readdirSync(d).sort()) if (fs.statSync(path.join(d, f)).isFile()) out.push({ name: `${sub}/${f}`, data: fs.readFileSync(path.join(d, f)) });
+        for (const f of fs.readdirSync(d).sort()) if (fs.statSync(path.join(d, f), { throwIfNoEntry: false })?.isFile()) out.push({ name: `${sub}/${f}`, data: fs.readFileSync(path.join(d, f)) });
       }
       return out;
     },

@@ -36,10 +36,10 @@ export function cli(args: string[], opts: { timeoutMs?: number; env?: NodeJS.Pro
   return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '', timedOut };
 }
 
-/** The same, without waiting: for processes run side by side. */
-export function cliAsync(args: string[], opts: { timeoutMs?: number } = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [KMODTS, ...args], { env: { PATH: process.env.PATH, LANG: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** The same, without waiting: for processes run side by side, or killed at a chosen moment. */
+export function startCli(args: string[], opts: { timeoutMs?: number } = {}): { done: Promise<CliResult>; kill: () => void } {
+  const p = spawn(process.execPath, [KMODTS, ...args], { env: { PATH: process.env.PATH, LANG: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const done = new Promise<CliResult>((resolve) => {
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -54,6 +54,7 @@ export function cliAsync(args: string[], opts: { timeoutMs?: number } = {}): Pro
       resolve({ status, signal, stdout, stderr, timedOut });
     });
   });
+  return { done, kill: () => p.kill('SIGKILL') };
 }
 
 /** Settings and modprobe arguments for the example tree in state directory `dir`. */
