@@ -148,7 +148,7 @@ export const targets: FuzzTarget[] = [
     name: 'elf',
     mutation: 'bytes',
     perInputMs: 5000,
-    ciCount: 600,
+    ciCount: 300,
     seeds: () => [...exampleModules(), ...debianSigned(), ...tinyModules()],
     run(input, seed) {
       readModule(seed.name, input);
@@ -162,7 +162,7 @@ export const targets: FuzzTarget[] = [
     name: 'signature',
     mutation: 'bytes',
     perInputMs: 5000,
-    ciCount: 600,
+    ciCount: 400,
     // the signature and its trailer are at the end: the seeds are the modules' last 2 KiB
     seeds: () => debianSigned().map((s) => ({ name: s.name, data: s.data.subarray(s.data.length - 2048) })),
     run(input) {
@@ -197,7 +197,7 @@ export const targets: FuzzTarget[] = [
     name: 'text-index',
     mutation: 'text',
     perInputMs: 5000,
-    ciCount: 400,
+    ciCount: 300,
     seeds: () => ['modules.dep', 'modules.alias', 'modules.symbols', 'modules.builtin'].map((f) => ({ name: f, data: fs.readFileSync(path.join(exampleModDir, f)) })),
     run(input, seed, work) {
       const dir = path.join(work, 'text-index');
@@ -273,7 +273,7 @@ export const targets: FuzzTarget[] = [
     name: 'depmod-tree',
     mutation: 'bytes',
     perInputMs: 30_000,
-    ciCount: 12,
+    ciCount: 8,
     seeds: () => [
       ...exampleModules(),
       ...['modules.builtin', 'modules.order', 'modules.builtin.modinfo'].map((f) => ({ name: f, data: fs.readFileSync(path.join(exampleModDir, f)) })),
@@ -290,7 +290,7 @@ export const targets: FuzzTarget[] = [
     name: 'state',
     mutation: 'text',
     perInputMs: 30_000,
-    ciCount: 150,
+    ciCount: 100,
     seeds: (work) => {
       const dir = exampleState(work);
       return ['state.jsonl', 'kmsg'].map((f) => ({ name: f, data: fs.readFileSync(path.join(dir, f)) }));
@@ -320,7 +320,7 @@ export const targets: FuzzTarget[] = [
     name: 'lock',
     mutation: 'bytes',
     perInputMs: 10_000,
-    ciCount: 400,
+    ciCount: 300,
     seeds: () => [
       { name: 'dead', data: Buffer.from('999999999 12345 node\n') },
       { name: 'init', data: Buffer.from(`1 ${fs.readFileSync('/proc/1/stat', 'latin1').slice(fs.readFileSync('/proc/1/stat', 'latin1').lastIndexOf(')') + 2).split(' ')[19]} systemd\n`) },

@@ -1,13 +1,14 @@
 // The .bin reader: against the reference indexes of the Debian tree (written by kmod 34.2's depmod)
 // and their text counterparts, on hand-made tries in both node layouts, and on malformed files.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FormatError } from '../../src/errors';
 import { fnmatch } from '../../src/fnmatch';
 import { addValue, BinaryIndex, IndexHeaderError, type IndexValue } from '../../src/indexes/binary';
 import { aliasNormalize } from '../../src/modname';
-import { moduleDir } from '../support/reference';
+import { moduleDir, repoRoot, runKmodts } from '../support/reference';
 
 const MODDIR = moduleDir();
 const bin = (name: string): BinaryIndex => BinaryIndex.open(path.join(MODDIR, name))!;
@@ -205,5 +206,30 @@ describe('BinaryIndex on malformed files', () => {
     expect(all[0].key).toBe('a'.repeat(depth));
     expect(idx.dump('').length).toBe(depth + 2);
     expect(idx.searchWild('a'.repeat(depth)).length).toBe(1);
+  });
+
+  it('modprobe -c on a modules.alias.bin whose child points back at the root (issue 15, reproducer 1): exit 1, one line', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-cycle-'));
+    try {
+      fs.cpSync(path.join(repoRoot, 'examples/tree'), root, { recursive: true });
+      const file = path.join(root, 'lib/modules/6.12.0-example/modules.alias.bin');
+      const b = fs.readFileSync(file);
+      const rootRef = b.readUInt32BE(8);
+      expect(rootRef >>> 28).toBe(0x2); // children only: first, last, then the child table
+      const table = (rootRef & 0x0fffffff) + 2;
+      let slot = table;
+      while (b.readUInt32BE(slot) === 0) slot += 4;
+      b.writeUInt32BE(rootRef, slot);
+      fs.writeFileSync(file, b);
+      const args = ['-d', root, '-S', '6.12.0-example', '-C', '/nonexistent'];
+      const r = runKmodts('modprobe', ['-c', ...args]);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toBe(`modprobe: ERROR: ${file}: cycle: a child reference points back at an ancestor node at offset ${rootRef & 0x0fffffff}\n`);
+      // lookups that do not reach the damaged node still work (docs/compat.md)
+      const dep = runKmodts('modprobe', ['--show-depends', 'greet_core', ...args]);
+      expect({ status: dep.status, err: dep.stderr }).toEqual({ status: 0, err: '' });
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });
