@@ -84,9 +84,12 @@ function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** Options of acquire(): the bound on waiting, and a hook told once when waiting starts. */
+/** Options of acquire(): the bound on waiting, and a hook told once when a wait lasts noticeMs. */
 export interface LockWaitOptions {
+  /** default LOCK_WAIT_MS */
   waitMs?: number;
+  /** default 1000: a wait shorter than this (another command finishing its change) goes untold */
+  noticeMs?: number;
   onWait?: (holder: LockHolder) => void;
 }
 
@@ -150,6 +153,7 @@ export class StateLock {
     }
     try {
       let deadline: number | undefined;
+      let noticeAt: number | undefined;
       for (let attempt = 0; ; attempt++) {
         try {
           fs.linkSync(tmp, this.file);
@@ -164,8 +168,13 @@ export class StateLock {
           if (attempt > 1000) throw new SimStateError(this.file, 'cannot take over the lock (it keeps changing)');
           continue;
         }
+        const now = Date.now();
         if (deadline === undefined) {
-          deadline = Date.now() + waitMs;
+          deadline = now + waitMs;
+          noticeAt = now + (options.noticeMs ?? 1000);
+        }
+        if (noticeAt !== undefined && now >= noticeAt) {
+          noticeAt = undefined;
           options.onWait?.(holder);
         }
         if (Date.now() >= deadline) {

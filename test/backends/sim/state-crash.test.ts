@@ -24,7 +24,7 @@ function checkInvariants(dir: string): string[] {
   expect(moduleListProblem(mods)).toBeUndefined();
   new SimStore(dir).readKmsg();
   // the next writer takes the lock at once, and cuts a torn line off
-  const next = new SimStore(dir, { lock: { onWait: (h) => { throw new Error(`waited for ${JSON.stringify(h)} after a crash`); } } });
+  const next = new SimStore(dir, { lock: { noticeMs: 0, onWait: (h) => { throw new Error(`waited for ${JSON.stringify(h)} after a crash`); } } });
   next.withLock(() => undefined);
   if (fs.existsSync(path.join(dir, 'state.jsonl'))) {
     const text = fs.readFileSync(path.join(dir, 'state.jsonl'), 'utf8');

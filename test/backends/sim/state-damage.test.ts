@@ -146,7 +146,7 @@ describe('locks', () => {
       const dir = loadedState();
       fs.writeFileSync(path.join(dir, 'lock'), text);
       // the store tells when it starts waiting: it must not
-      const store = new SimStore(dir, { lock: { waitMs: 60_000, onWait: (h) => { throw new Error(`waited for ${JSON.stringify(h)}`); } } });
+      const store = new SimStore(dir, { lock: { waitMs: 60_000, noticeMs: 0, onWait: (h) => { throw new Error(`waited for ${JSON.stringify(h)}`); } } });
       expect(store.withLock(() => 'taken')).toBe('taken');
       expect(fs.existsSync(path.join(dir, 'lock'))).toBe(false);
       fs.writeFileSync(path.join(dir, 'lock'), text);
@@ -159,7 +159,7 @@ describe('locks', () => {
     const dir = loadedState();
     const holder = new SimStore(dir);
     let told = '';
-    const waiter = new SimStore(dir, { lock: { waitMs: 300, onWait: (h) => (told = `${h.pid} ${h.comm}`) } });
+    const waiter = new SimStore(dir, { lock: { waitMs: 300, noticeMs: 0, onWait: (h) => (told = `${h.pid} ${h.comm}`) } });
     holder.withLock(() => {
       // this very process holds it: a second store of ours must wait, then give up with a message
       expect(() => waiter.withLock(() => 0)).toThrow(new RegExp(`lock: the simulated kernel's state is locked by process ${process.pid} \\(\\S+\\); gave up after 0 s`));
