@@ -133,7 +133,7 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzReport> {
   } finally {
     // faulty inputs are kept (outside the work directory when faultDir was given)
     for (const e of fs.readdirSync(work)) if (e !== 'faults') fs.rmSync(path.join(work, e), { recursive: true, force: true });
-    if (report.faults.length === 0) fs.rmSync(work, { recursive: true, force: true });
+    if (report.faults.length === 0 || o.faultDir !== undefined) fs.rmSync(work, { recursive: true, force: true });
   }
   return report;
 }

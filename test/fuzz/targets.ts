@@ -19,6 +19,7 @@ const { BinaryIndex } = dist('indexes/binary') as typeof import('../../src/index
 const { openTextIndex } = dist('indexes/text') as typeof import('../../src/indexes/text');
 const { parseKernelCmdline } = dist('kcmdline') as typeof import('../../src/kcmdline');
 const { SimStore } = dist('backends/sim/state') as typeof import('../../src/backends/sim/state');
+const { SimBackend } = dist('backends/sim/index') as typeof import('../../src/backends/sim/index');
 const { StateLock } = dist('backends/sim/state-lock') as typeof import('../../src/backends/sim/state-lock');
 
 export interface Seed {
@@ -35,6 +36,8 @@ export interface FuzzTarget {
   /** inputs of the bounded slice the normal test run does */
   ciCount: number;
   seeds(work: string): Seed[];
+  /** a format-aware mutation, used for half of the inputs when present */
+  mutateInput?: (data: Buffer, rng: Rng) => Buffer;
   run(input: Buffer, seed: Seed, work: string): string | undefined;
 }
 
@@ -141,6 +144,77 @@ function exampleState(work: string): string {
   return dir;
 }
 
+/**
+ * Index-aware damage: one child reference of the trie made to point at another node of the file (an
+ * ancestor, itself, a sibling's child), which byte changes alone almost never hit.
+ */
+function retargetChild(data: Buffer, rng: Rng): Buffer {
+  const b = Buffer.from(data);
+  const slots: number[] = [];
+  const refs: number[] = [b.readUInt32BE(8)];
+  const seen = new Set<number>();
+  const todo = [b.readUInt32BE(8)];
+  while (todo.length > 0 && slots.length < 4096) {
+    const ref = todo.pop() as number;
+    const off = ref & 0x0fffffff;
+    if ((ref & 0xe0000000) === 0 || off < 12 || off >= b.length || seen.has(off)) continue;
+    seen.add(off);
+    let p = off;
+    if (ref & 0x80000000) {
+      p = b.indexOf(0, p) + 1;
+      if (p === 0) continue;
+    }
+    if (ref & 0x20000000 && p + 2 <= b.length) {
+      const first = b[p];
+      const last = b[p + 1];
+      for (let ch = first; ch <= last && p + 2 + 4 * (ch - first) + 4 <= b.length; ch++) {
+        const at = p + 2 + 4 * (ch - first);
+        const child = b.readUInt32BE(at);
+        if (child === 0) continue;
+        slots.push(at);
+        refs.push(child);
+        todo.push(child);
+      }
+    }
+  }
+  if (slots.length === 0) return mutateBytes(data, rng);
+  b.writeUInt32BE(refs[Math.floor(rng() * refs.length)], slots[Math.floor(rng() * slots.length)]);
+  return b;
+}
+
+/**
+ * Journal-aware damage: in one record of the journal, one field (at any depth) removed or given a value
+ * of another type, the line staying valid JSON, which byte changes alone rarely achieve.
+ */
+function damageRecord(data: Buffer, rng: Rng): Buffer {
+  const lines = data.toString('utf8').split('\n');
+  const i = Math.floor(rng() * Math.max(1, lines.length - 1));
+  let rec: unknown;
+  try {
+    rec = JSON.parse(lines[i]);
+  } catch {
+    return mutateText(data, rng);
+  }
+  const spots: [Record<string, unknown> | unknown[], string | number][] = [];
+  const visit = (v: unknown): void => {
+    if (spots.length > 20000 || typeof v !== 'object' || v === null) return;
+    if (Array.isArray(v)) v.forEach((x, k) => (spots.push([v, k]), visit(x)));
+    else for (const k of Object.keys(v)) spots.push([v as Record<string, unknown>, k]), visit((v as Record<string, unknown>)[k]);
+  };
+  visit(rec);
+  if (spots.length === 0) return mutateText(data, rng);
+  // half the time a field of a module record itself (the fields every command reads)
+  const inModules = spots.filter(([h]) => !Array.isArray(h) && typeof h.name === 'string' && 'uses' in h);
+  const pool = inModules.length > 0 && rng() < 0.5 ? inModules : spots;
+  const [holder, key] = pool[Math.floor(rng() * pool.length)];
+  const values = [undefined, null, '', 'x', 0, -1, 1.5, 1e300, true, [], {}, ['greet_core'], 'greet_core'];
+  const v = values[Math.floor(rng() * values.length)];
+  if (v === undefined && !Array.isArray(holder)) delete holder[key as string];
+  else (holder as Record<string | number, unknown>)[key] = v;
+  lines[i] = JSON.stringify(rec);
+  return Buffer.from(lines.join('\n'));
+}
+
 let stateRuns = 0;
 
 export const targets: FuzzTarget[] = [
@@ -181,6 +255,7 @@ export const targets: FuzzTarget[] = [
         .filter((f) => f.endsWith('.bin'))
         .sort()
         .map((f) => ({ name: f, data: fs.readFileSync(path.join(exampleModDir, f)) })),
+    mutateInput: retargetChild,
     run(input, seed) {
       const idx = new BinaryIndex(input, seed.name);
       const keys = ['greet_core', 'greet_hello', 'pci:v00001234d*', 'greet', '', 'symbol:greet_log_line', 'a*b'];
@@ -295,6 +370,7 @@ export const targets: FuzzTarget[] = [
       const dir = exampleState(work);
       return ['state.jsonl', 'kmsg'].map((f) => ({ name: f, data: fs.readFileSync(path.join(dir, f)) }));
     },
+    mutateInput: (data, rng) => (data.subarray(0, 8).toString() === '{"op":"s' ? damageRecord(data, rng) : mutateText(data, rng)),
     run(input, seed, work) {
       const dir = path.join(work, 'state');
       fs.rmSync(dir, { recursive: true, force: true });
@@ -304,6 +380,15 @@ export const targets: FuzzTarget[] = [
       const store = new SimStore(dir);
       store.current();
       store.readKmsg();
+      // what lsmod, modinfo and dmesg read of it
+      const b = new SimBackend(dir);
+      b.procModulesText();
+      for (const m of ['greet_core', 'greet_fancy', 'greet_bonjour']) {
+        b.holders(m);
+        b.readModuleAttr(m, 'refcnt');
+        b.readModuleAttr(m, 'parameters/times');
+      }
+      b.kernelLog();
       // one input in ten also through the CLI: a reader and a writer; a failing writer changes nothing
       if (stateRuns++ % 10 !== 0) return undefined;
       const sim = ['--backend=sim', `--sim-state=${dir}`];
@@ -345,5 +430,30 @@ export const targets: FuzzTarget[] = [
 ];
 
 export function mutate(target: FuzzTarget, data: Buffer, rng: Rng): Buffer {
+  if (target.mutateInput && rng() < 0.5) return target.mutateInput(data, rng);
   return target.mutation === 'text' && rng() < 0.8 ? mutateText(data, rng) : mutateBytes(data, rng);
 }
+
+/** Targets that fault on purpose, to show the harness sees each kind of fault (fuzz.test.ts). */
+export const selfTestTargets: FuzzTarget[] = [
+  ['selftest-throw', (): void => void (null as unknown as { x: number }).x],
+  [
+    'selftest-hang',
+    (): void => {
+      for (;;);
+    },
+  ],
+  ['selftest-crash', (): void => void process.kill(process.pid, 'SIGKILL')],
+].map(([name, fail]) => ({
+  name: name as string,
+  mutation: 'bytes' as const,
+  perInputMs: 3000,
+  ciCount: 4,
+  seeds: () => [{ name: 'one', data: Buffer.from([1, 2, 3, 4]) }],
+  // the odd inputs fault, the even ones pass
+  run: (_input: Buffer, _seed: Seed, work: string): undefined => {
+    const n = Number(fs.readFileSync(path.join(work, 'index'), 'utf8'));
+    if (n % 2 === 1) (fail as () => void)();
+    return undefined;
+  },
+}));

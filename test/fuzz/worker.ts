@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { inputRng } from './mutate';
-import { mutate, targets } from './targets';
+import { mutate, selfTestTargets, targets } from './targets';
 import { repoRoot } from '../support/reference';
 
 // the error classes of the built library the targets use
@@ -18,7 +18,7 @@ function say(e: WorkerEvent): void {
 
 function main(): void {
   const [name, seedText, startText, countText, work] = process.argv.slice(2);
-  const target = targets.find((t) => t.name === name);
+  const target = [...targets, ...selfTestTargets].find((t) => t.name === name);
   if (!target) throw new Error(`unknown fuzz target ${name}`);
   const seed = Number(seedText);
   const start = Number(startText);
@@ -30,6 +30,7 @@ function main(): void {
     const s = seeds[i % seeds.length];
     const input = mutate(target, s.data, rng);
     fs.writeFileSync(`${work}/current-input`, input);
+    fs.writeFileSync(`${work}/index`, String(i));
     say({ ev: 'start', i, seed: s.name });
     let fault: string | undefined;
     try {
