@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { moduleDir } from '../support/reference';
 import type { WorkerEvent } from './worker';
 
 export interface Fault {
@@ -37,6 +38,7 @@ export interface FuzzOptions {
 }
 
 const here = __dirname;
+let referenceModDir: string | undefined;
 
 interface WorkerRun {
   next: number;
@@ -50,7 +52,8 @@ function runWorker(o: FuzzOptions, from: number, end: number, work: string, faul
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-r', path.join(here, 'register-ts.cjs'), path.join(here, 'worker.ts'), o.target, String(o.seed), String(from), String(end - from), work], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: '' },
+      // the reference tree's place, found once here rather than by each worker (fetch-reference.sh is slow)
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: '', KMODTS_FUZZ_MODDIR: (referenceModDir ??= moduleDir()) },
     });
     const run: WorkerRun = { next: from, inputs: 0, faults: [] };
     let current: { i: number; seed: string } | undefined;

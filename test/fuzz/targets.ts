@@ -71,7 +71,7 @@ function tool(cmd: string, args: string[], input: Buffer, pkg: string): Buffer {
 
 /** Two signed modules of the Debian reference tree, decompressed. */
 function debianSigned(): Seed[] {
-  const dir = moduleDir();
+  const dir = process.env.KMODTS_FUZZ_MODDIR || moduleDir();
   return ['kernel/drivers/net/dummy.ko.xz', 'kernel/drivers/net/ifb.ko.xz'].map((f) => ({ name: f, data: tool('xz', ['-dc'], fs.readFileSync(path.join(dir, f)), 'xz-utils') }));
 }
 
