@@ -66,8 +66,13 @@ export function holderAlive(h: LockHolder): boolean {
   }
   if (fs.existsSync('/proc/self/stat')) return false;
   // no /proc: the pid is all there is to go on
+  return pidAlive(h.pid);
+}
+
+/** Whether a process with this pid exists. */
+export function pidAlive(pid: number): boolean {
   try {
-    process.kill(h.pid, 0);
+    process.kill(pid, 0);
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';

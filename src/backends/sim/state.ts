@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { SimStateError } from '../../errors';
 import type { KernelSpec } from './kernel-model';
 import { journalOpProblem, moduleListProblem, type JournalOp, type KernelGlobals, type KernelStateData, type ModuleExport, type ModuleRecord } from './state-records';
-import { makeDirs, pathError, StateLock, type LockWaitOptions } from './state-lock';
+import { makeDirs, pathError, pidAlive, StateLock, type LockWaitOptions } from './state-lock';
 
 export type { ModuleExport, ModuleParamState, ModuleStateName, ModuleRecord, KernelGlobals, KernelStateData, JournalOp } from './state-records';
 
@@ -287,6 +287,7 @@ export class SimStore {
     try {
       this.current();
       this.repairTail();
+      this.sweepLeftovers();
       return fn();
     } finally {
       this.locked = false;
@@ -308,6 +309,27 @@ export class SimStore {
       } catch (err) {
         throw pathError(this.journal, 'cut the torn last line', err);
       }
+    }
+  }
+
+  /**
+   * Under the lock: removes the temp files of writers killed before their rename. The state's own temp
+   * files can only be the lock holder's, so any other is a dead writer's; a lock temp file belongs to a
+   * process waiting for the lock, so it goes only when that process is gone.
+   */
+  private sweepLeftovers(): void {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const m = /^(state\.jsonl|kmsg|lock)\.(\d+)\.tmp$|^lock\.stale\.(\d+)$/.exec(name);
+      if (!m) continue;
+      const pid = Number(m[2] ?? m[3]);
+      if (pid === process.pid || (m[1] === 'lock' || m[3] !== undefined ? pidAlive(pid) : false)) continue;
+      fs.rmSync(path.join(this.dir, name), { force: true });
     }
   }
 

@@ -26,6 +26,8 @@ function checkInvariants(dir: string): string[] {
   // the next writer takes the lock at once, and cuts a torn line off
   const next = new SimStore(dir, { lock: { noticeMs: 0, onWait: (h) => { throw new Error(`waited for ${JSON.stringify(h)} after a crash`); } } });
   next.withLock(() => undefined);
+  // nor are temp files of the killed writer left behind
+  expect(fs.readdirSync(dir).filter((f) => !['state.jsonl', 'kmsg'].includes(f))).toEqual([]);
   if (fs.existsSync(path.join(dir, 'state.jsonl'))) {
     const text = fs.readFileSync(path.join(dir, 'state.jsonl'), 'utf8');
     expect(text.endsWith('\n')).toBe(true);
