@@ -64,6 +64,7 @@ function runWorker(o: FuzzOptions, from: number, end: number, work: string, faul
     const record = (i: number, seed: string, what: string): void => {
       const file = path.join(faultDir, `${o.target}-${o.seed}-${i}`);
       try {
+        fs.mkdirSync(faultDir, { recursive: true });
         fs.copyFileSync(path.join(work, 'current-input'), file);
       } catch {
         /* no copy */
@@ -123,7 +124,6 @@ function runWorker(o: FuzzOptions, from: number, end: number, work: string, faul
 export async function fuzz(o: FuzzOptions): Promise<FuzzReport> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `kmodts-fuzz-${o.target.replace(/\W/g, '_')}-`));
   const faultDir = o.faultDir ?? path.join(work, 'faults');
-  fs.mkdirSync(faultDir, { recursive: true });
   const report: FuzzReport = { target: o.target, seed: o.seed, inputs: 0, faults: [] };
   const end = (o.start ?? 0) + o.count;
   try {
