@@ -83,28 +83,38 @@ export type JournalOp =
   | { op: 'globals'; g: KernelGlobals }
   | { op: 'spec'; spec: KernelSpec };
 
-/** A check returns what is wrong with the value at `at` (a field path), or undefined when it is fine. */
-type Check = (v: unknown, at: string) => string | undefined;
+/**
+ * A check returns what is wrong with a value, or undefined when it is fine. The field path is added on
+ * the way back up, only for a value that is wrong: the journal holds tens of thousands of fields, and
+ * building a path string for each would cost more than checking it.
+ */
+interface Problem {
+  /** ".m.exports[3].n" */
+  path: string;
+  what: string;
+}
+type Check = (v: unknown) => Problem | undefined;
 
 const kind = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
-const want = (what: string, v: unknown, at: string): string => `${at || 'record'}: expected ${what}, found ${kind(v)}`;
+const want = (what: string, v: unknown): Problem => ({ path: '', what: `expected ${what}, found ${kind(v)}` });
+const within = (p: Problem, step: string): Problem => ((p.path = step + p.path), p);
 
-const str: Check = (v, at) => (typeof v === 'string' ? undefined : want('a string', v, at));
-const bool: Check = (v, at) => (typeof v === 'boolean' ? undefined : want('true or false', v, at));
+const str: Check = (v) => (typeof v === 'string' ? undefined : want('a string', v));
+const bool: Check = (v) => (typeof v === 'boolean' ? undefined : want('true or false', v));
 /** integral numbers only: addresses and sizes become BigInts and strings of digits */
-const int: Check = (v, at) => (typeof v === 'number' && Number.isInteger(v) ? undefined : want('an integer', v, at));
-const nonNegative: Check = (v, at) => int(v, at) ?? ((v as number) >= 0 ? undefined : `${at}: negative (${v as number})`);
+const int: Check = (v) => (typeof v === 'number' && Number.isInteger(v) ? undefined : want('an integer', v));
+const nonNegative: Check = (v) => int(v) ?? ((v as number) >= 0 ? undefined : { path: '', what: `negative (${v as number})` });
 
 function oneOf(...values: (string | number)[]): Check {
-  return (v, at) => (values.includes(v as string | number) ? undefined : `${at}: expected ${values.map((x) => JSON.stringify(x)).join(' or ')}, found ${JSON.stringify(v) ?? kind(v)}`);
+  return (v) => (values.includes(v as string | number) ? undefined : { path: '', what: `expected ${values.map((x) => JSON.stringify(x)).join(' or ')}, found ${JSON.stringify(v) ?? kind(v)}` });
 }
 
 function arrayOf(item: Check): Check {
-  return (v, at) => {
-    if (!Array.isArray(v)) return want('an array', v, at);
+  return (v) => {
+    if (!Array.isArray(v)) return want('an array', v);
     for (let i = 0; i < v.length; i++) {
-      const e = item(v[i], `${at}[${i}]`);
-      if (e) return e;
+      const e = item(v[i]);
+      if (e) return within(e, `[${i}]`);
     }
     return undefined;
   };
@@ -116,11 +126,11 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 /** values of an object used as a map (module parameters, sections) */
 function mapOf(item: Check): Check {
-  return (v, at) => {
-    if (!isPlainObject(v)) return want('an object', v, at);
-    for (const k of Object.keys(v)) {
-      const e = item(v[k], `${at}.${k}`);
-      if (e) return e;
+  return (v) => {
+    if (!isPlainObject(v)) return want('an object', v);
+    for (const k in v) {
+      const e = item(v[k]);
+      if (e) return within(e, `.${k}`);
     }
     return undefined;
   };
@@ -129,24 +139,27 @@ function mapOf(item: Check): Check {
 /** an object with these fields; a field whose name ends in '?' may be absent. Unknown fields are kept. */
 function fields(shape: Record<string, Check>): Check {
   const entries = Object.entries(shape).map(([k, c]) => ({ key: k.replace(/\?$/, ''), optional: k.endsWith('?'), check: c }));
-  return (v, at) => {
-    if (!isPlainObject(v)) return want('an object', v, at);
+  return (v) => {
+    if (!isPlainObject(v)) return want('an object', v);
     for (const f of entries) {
-      const path = at ? `${at}.${f.key}` : f.key;
-      if (!(f.key in v) || v[f.key] === undefined) {
+      const x = v[f.key];
+      if (x === undefined) {
         if (f.optional) continue;
-        return `${path}: missing`;
+        return { path: `.${f.key}`, what: 'missing' };
       }
-      const e = f.check(v[f.key], path);
-      if (e) return e;
+      const e = f.check(x);
+      if (e) return within(e, `.${f.key}`);
     }
     return undefined;
   };
 }
 
-const pair: Check = (v, at) => {
-  if (!Array.isArray(v) || v.length !== 2) return want('a [base, size] pair', v, at);
-  return int(v[0], `${at}[0]`) ?? nonNegative(v[1], `${at}[1]`);
+const pair: Check = (v) => {
+  if (!Array.isArray(v) || v.length !== 2) return want('a [base, size] pair', v);
+  const e = int(v[0]);
+  if (e) return within(e, '[0]');
+  const f = nonNegative(v[1]);
+  return f ? within(f, '[1]') : undefined;
 };
 
 const checkSwitches = fields({
@@ -185,7 +198,7 @@ const checkGlobals = fields({ taint: nonNegative, once: arrayOf(str), debugLocks
 
 const checkExport = fields({ n: str, 'c?': int, 'g?': oneOf(1), 'ns?': str, v: int });
 
-const moduleName: Check = (v, at) => str(v, at) ?? ((v as string).length > 0 && !/[\s\0]/.test(v as string) ? undefined : `${at}: not a module name: ${JSON.stringify(v)}`);
+const moduleName: Check = (v) => str(v) ?? ((v as string).length > 0 && !/[\s\0]/.test(v as string) ? undefined : { path: '', what: `not a module name: ${JSON.stringify(v)}` });
 
 const checkModule = fields({
   name: moduleName,
@@ -224,7 +237,8 @@ export function journalOpProblem(v: unknown): string | undefined {
   if (!isPlainObject(v)) return `not a record (${kind(v)})`;
   const op = v.op;
   if (typeof op !== 'string' || !Object.prototype.hasOwnProperty.call(opChecks, op)) return `unknown operation ${op === undefined ? '(none)' : JSON.stringify(op)}`;
-  return opChecks[op as JournalOp['op']](v, '');
+  const p = opChecks[op as JournalOp['op']](v);
+  return p ? `${p.path.replace(/^\./, '') || 'record'}: ${p.what}` : undefined;
 }
 
 /**
