@@ -34,3 +34,21 @@ export function fromSystemError(err: unknown, file?: string): KmodError {
   const errno = errnoOf(err);
   return new KmodError(errno, file ? `${file}: ${strerror(errno)}` : strerror(errno), { file, cause: err });
 }
+
+/**
+ * The simulated kernel's state directory is damaged (a journal line that is not a valid record) or
+ * unusable (cannot be created, read or written). Deliberately not a KmodError: it is no failure of the
+ * operation asked for (a tool must not report it as "could not insert"), and the command fails as a
+ * whole, leaving the state as it was.
+ */
+export class SimStateError extends Error {
+  readonly file: string;
+  /** 1-based line of the damaged record, when the damage is in a line */
+  readonly line?: number;
+  constructor(file: string, what: string, line?: number, options?: { cause?: unknown }) {
+    super(line !== undefined ? `${file}:${line}: ${what}` : `${file}: ${what}`, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = 'SimStateError';
+    this.file = file;
+    this.line = line;
+  }
+}

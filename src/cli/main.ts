@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 import { getoptLong, type LongOption } from './getopt';
 import { processIo, ToolExit, type Settings, type ToolEnv, type ToolIo } from './io';
+import { SimStateError } from '../errors';
 
 export type ToolMain = (args: string[], env: ToolEnv) => number | Promise<number>;
 
@@ -102,6 +103,11 @@ export async function main(argv0: string, args: string[], io: ToolIo): Promise<n
     return await tools[toolName]()(toolArgs, env);
   } catch (err) {
     if (err instanceof ToolExit) return err.status;
+    if (err instanceof SimStateError) {
+      // the simulated kernel's state is damaged or unusable: one line, kmod's failure status
+      io.stderr(`kmodts: ${err.message}\n`);
+      return 1;
+    }
     throw err;
   } finally {
     io.flush();

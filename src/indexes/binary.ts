@@ -44,6 +44,8 @@ export class IndexHeaderError extends FormatError {
 }
 
 interface Node {
+  /** where the node starts in the file; -1 for a node without parts (nothing to read, no children) */
+  offset: number;
   prefix: string;
   first: number;
   last: number;
@@ -54,7 +56,7 @@ interface Node {
   values: number;
 }
 
-const EMPTY_NODE: Node = { prefix: '', first: INDEX_CHILDMAX, last: 0, children: 0, valueCount: 0, values: 0 };
+const EMPTY_NODE: Node = { offset: -1, prefix: '', first: INDEX_CHILDMAX, last: 0, children: 0, valueCount: 0, values: 0 };
 
 /** libkmod's add_value: insert before the first value whose priority is >= the new one. */
 export function addValue(out: IndexValue[], v: IndexValue): void {
@@ -179,7 +181,7 @@ export class BinaryIndex implements ModuleIndex {
       values = p + 4;
       if (valueCount > this.buf.length) this.bad(`impossible value count ${valueCount}`, p);
     }
-    return { prefix, first, last, children, valueCount, values };
+    return { offset, prefix, first, last, children, valueCount, values };
   }
 
   private child(node: Node, ch: number): Node | undefined {
@@ -250,42 +252,66 @@ export class BinaryIndex implements ModuleIndex {
 
   /** index_mm_searchwild_all: every key below `node` (pattern built from `pattern`) tested on subkey. */
   private searchAll(node: Node, j: number, pattern: string, subkey: string, out: IndexValue[]): void {
-    const pat = pattern + node.prefix.slice(j);
-    for (let ch = node.first; ch <= node.last; ch++) {
-      const c = this.child(node, ch);
-      if (c) this.searchAll(c, 0, pat + String.fromCharCode(ch), subkey, out);
-    }
-    if (node.valueCount > 0 && fnmatch(pat, subkey)) {
-      for (const v of this.nodeValues(node)) addValue(out, v);
+    this.walk(node, pattern + node.prefix.slice(j), undefined, (n, pat) => {
+      if (n.valueCount > 0 && fnmatch(pat, subkey)) {
+        for (const v of this.nodeValues(n)) addValue(out, v);
+      }
+    });
+  }
+
+  /**
+   * Depth-first walk of the trie below `start` (keys in byte order), without recursion: a file may
+   * describe any graph, so a node met again is an error (a cycle, or a child shared by two parents,
+   * which no index writer produces) rather than an endless walk or a blown stack. `enter` sees a node
+   * before its children, `leave` after them; `key` is the whole key up to the end of the node's prefix.
+   */
+  private walk(start: Node, startKey: string, enter?: (node: Node, key: string) => void, leave?: (node: Node, key: string) => void): void {
+    /** offsets of the nodes met so far: true while on the current path (ancestors) */
+    const met = new Map<number, boolean>();
+    const frames: { node: Node; key: string; ch: number }[] = [];
+    const push = (node: Node, key: string): void => {
+      if (node.offset >= 0) {
+        const onPath = met.get(node.offset);
+        if (onPath === true) this.bad('cycle: a child reference points back at an ancestor node', node.offset);
+        if (onPath === false) this.bad('a node reached twice (shared by two parents)', node.offset);
+        met.set(node.offset, true);
+      }
+      enter?.(node, key);
+      frames.push({ node, key, ch: node.first });
+    };
+    push(start, startKey);
+    while (frames.length > 0) {
+      const f = frames[frames.length - 1];
+      if (f.ch <= f.node.last) {
+        const ch = f.ch++;
+        const c = this.child(f.node, ch);
+        if (c) push(c, f.key + String.fromCharCode(ch) + c.prefix);
+        continue;
+      }
+      frames.pop();
+      if (f.node.offset >= 0) met.set(f.node.offset, false);
+      leave?.(f.node, f.key);
     }
   }
 
   dump(prefix: string): string {
     const parts: string[] = [];
-    const walk = (node: Node, key: string): void => {
-      const k = key + node.prefix;
-      for (const v of this.nodeValues(node)) parts.push(`${k} ${v.value}\n`);
-      for (let ch = node.first; ch <= node.last; ch++) {
-        const c = this.child(node, ch);
-        if (c) walk(c, k + String.fromCharCode(ch));
-      }
-    };
-    if (this.root) walk(this.root, prefix);
+    if (this.root) {
+      this.walk(this.root, prefix + this.root.prefix, (node, k) => {
+        for (const v of this.nodeValues(node)) parts.push(`${k} ${v.value}\n`);
+      });
+    }
     return parts.join('');
   }
 
   /** every (key, value) in dump order, for tools that need the whole index */
   entries(): { key: string; value: string; priority: number }[] {
     const out: { key: string; value: string; priority: number }[] = [];
-    const walk = (node: Node, key: string): void => {
-      const k = key + node.prefix;
-      for (const v of this.nodeValues(node)) out.push({ key: k, value: v.value, priority: v.priority });
-      for (let ch = node.first; ch <= node.last; ch++) {
-        const c = this.child(node, ch);
-        if (c) walk(c, k + String.fromCharCode(ch));
-      }
-    };
-    if (this.root) walk(this.root, '');
+    if (this.root) {
+      this.walk(this.root, this.root.prefix, (node, k) => {
+        for (const v of this.nodeValues(node)) out.push({ key: k, value: v.value, priority: v.priority });
+      });
+    }
     return out;
   }
 }

@@ -1,13 +1,14 @@
 // The .bin reader: against the reference indexes of the Debian tree (written by kmod 34.2's depmod)
 // and their text counterparts, on hand-made tries in both node layouts, and on malformed files.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FormatError } from '../../src/errors';
 import { fnmatch } from '../../src/fnmatch';
 import { addValue, BinaryIndex, IndexHeaderError, type IndexValue } from '../../src/indexes/binary';
 import { aliasNormalize } from '../../src/modname';
-import { moduleDir } from '../support/reference';
+import { moduleDir, repoRoot, runKmodts } from '../support/reference';
 
 const MODDIR = moduleDir();
 const bin = (name: string): BinaryIndex => BinaryIndex.open(path.join(MODDIR, name))!;
@@ -162,5 +163,73 @@ describe('BinaryIndex on malformed files', () => {
   it('treats a missing file as absent', () => {
     expect(BinaryIndex.open('/nonexistent/modules.dep.bin')).toBeUndefined();
     expect(BinaryIndex.probe('/nonexistent/modules.dep.bin')).toBe(false);
+  });
+
+  it('reports a child pointing back at an ancestor as a cycle naming the file and offset (every walk)', () => {
+    // root at 12: children 'u'..'u', the child reference being the root's own
+    const loop = hex(`b007f457 00020001 2000000c 75 75 2000000c`);
+    const idx = new BinaryIndex(loop, '/x/modules.alias.bin');
+    const cycle = /^\/x\/modules\.alias\.bin: cycle: a child reference points back at an ancestor node at offset 12$/;
+    expect(() => idx.dump('alias ')).toThrow(cycle);
+    expect(() => idx.entries()).toThrow(cycle);
+    // a wildcard child leading back to the root: index_mm_searchwild_all's walk
+    const wild = hex(`b007f457 00020001 2000000c 2a 2a 2000000c`);
+    expect(() => new BinaryIndex(wild, 'w.bin').searchWild('x')).toThrow(/w\.bin: cycle: .* at offset 12$/);
+    // the exact search consumes a key character per step: it ends without looping
+    expect(idx.search('uuuuuuuu')).toBeUndefined();
+  });
+
+  it('reports a node shared by two parents (no writer produces one) instead of walking it twice', () => {
+    // root 'a'..'b', both children the same value node at 22
+    const shared = hex(`b007f457 00020001 2000000c 61 62 40000016 40000016 00000001 00000000 00`);
+    expect(() => new BinaryIndex(shared, 's.bin').dump('')).toThrow(/s\.bin: a node reached twice \(shared by two parents\) at offset 22$/);
+    expect(new BinaryIndex(shared, 's.bin').search('a')).toBe('');
+  });
+
+  it('walks a chain deeper than any stack without recursion', () => {
+    const depth = 200_000;
+    const buf = Buffer.alloc(12 + 6 * depth + 9);
+    buf.writeUInt32BE(0xb007f457, 0);
+    buf.writeUInt32BE(0x00020001, 4);
+    buf.writeUInt32BE((0x20000000 | 12) >>> 0, 8);
+    for (let i = 0; i < depth; i++) {
+      const at = 12 + 6 * i;
+      buf[at] = 0x61;
+      buf[at + 1] = 0x61;
+      const next = 12 + 6 * (i + 1);
+      buf.writeUInt32BE(((i + 1 < depth ? 0x20000000 : 0x40000000) | next) >>> 0, at + 2);
+    }
+    buf.writeUInt32BE(1, 12 + 6 * depth);
+    const idx = new BinaryIndex(buf, 'deep.bin');
+    const all = idx.entries();
+    expect(all.length).toBe(1);
+    expect(all[0].key).toBe('a'.repeat(depth));
+    expect(idx.dump('').length).toBe(depth + 2);
+    expect(idx.searchWild('a'.repeat(depth)).length).toBe(1);
+  });
+
+  it('modprobe -c on a modules.alias.bin whose child points back at the root (issue 15, reproducer 1): exit 1, one line', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-cycle-'));
+    try {
+      fs.cpSync(path.join(repoRoot, 'examples/tree'), root, { recursive: true });
+      const file = path.join(root, 'lib/modules/6.12.0-example/modules.alias.bin');
+      const b = fs.readFileSync(file);
+      const rootRef = b.readUInt32BE(8);
+      expect(rootRef >>> 28).toBe(0x2); // children only: first, last, then the child table
+      const table = (rootRef & 0x0fffffff) + 2;
+      let slot = table;
+      while (b.readUInt32BE(slot) === 0) slot += 4;
+      b.writeUInt32BE(rootRef, slot);
+      fs.writeFileSync(file, b);
+      const args = ['-d', root, '-S', '6.12.0-example', '-C', '/nonexistent'];
+      const r = runKmodts('modprobe', ['-c', ...args]);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toBe(`modprobe: ERROR: ${file}: cycle: a child reference points back at an ancestor node at offset ${rootRef & 0x0fffffff}\n`);
+      // lookups that do not reach the damaged node still work (docs/compat.md)
+      const dep = runKmodts('modprobe', ['--show-depends', 'greet_core', ...args]);
+      expect({ status: dep.status, err: dep.stderr }).toEqual({ status: 0, err: '' });
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -11,6 +11,7 @@ import { deriveKernelSymbols, loadBuiltinModules, loadKernelSymbols, resolveKern
 import { LoadError, loadModule, LOCKDEP_UNRELIABLE_TAINTS, moduleTaintLetters, TAINT_FORCED_RMMOD, TAINT_LIVEPATCH, TAINT_UNSIGNED_MODULE, type LoadContext } from './loader';
 import { defaultStateDir, SimStore, type KernelGlobals, type KernelState, type KernelStateData, type ModuleRecord } from './state';
 import { kernelDecompress } from './unpack';
+import type { LockHolder } from './state-lock';
 import { kernfsOrder } from './kernfs';
 import { kernelKeys, keyCacheDir } from './keyring';
 
@@ -35,6 +36,8 @@ export interface SimBackendOptions extends SimKernelOptions {
   env?: NodeJS.ProcessEnv;
   /** name of the calling program, shown in lockdown messages */
   comm?: string;
+  /** told once when a change has to wait for another live kmodts process holding the state's lock */
+  onLockWait?: (holder: LockHolder) => void;
 }
 
 /** Kernel identity: a difference in any of these means another kernel, so the simulated one reboots. */
@@ -50,8 +53,8 @@ export class SimBackend implements Backend {
   private readonly comm: string;
   private wanted: KernelSpec | undefined;
 
-  constructor(stateDir: string, options: SimKernelOptions = {}, comm = 'modprobe') {
-    this.store = new SimStore(stateDir);
+  constructor(stateDir: string, options: SimKernelOptions = {}, comm = 'modprobe', onLockWait?: (holder: LockHolder) => void) {
+    this.store = new SimStore(stateDir, { lock: { onWait: onLockWait } });
     this.options = options;
     this.explicit = Object.keys(options).length > 0;
     this.comm = comm;
@@ -365,11 +368,11 @@ function moduleRefcount(m: ModuleRecord): number {
  */
 export function createSimBackend(settings: { simState?: string } = {}, options: SimBackendOptions = {}): SimBackend {
   const env = options.env ?? process.env;
-  const { stateDir, env: _env, comm, ...explicit } = options;
+  const { stateDir, env: _env, comm, onLockWait, ...explicit } = options;
   void _env;
   const fromEnv = simOptionsFromEnv(env);
   const kernelOpts: SimKernelOptions = { ...fromEnv };
   for (const [k, v] of Object.entries(explicit)) if (v !== undefined) (kernelOpts as Record<string, unknown>)[k] = v;
   const dir = stateDir ?? settings.simState ?? (env.KMODTS_SIM_STATE || undefined) ?? defaultStateDir(env);
-  return new SimBackend(dir, kernelOpts, comm);
+  return new SimBackend(dir, kernelOpts, comm, onLockWait);
 }

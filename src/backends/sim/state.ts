@@ -1,96 +1,26 @@
 // Persistent state of the simulated kernel, shared by every kmodts invocation that names the same state
 // directory. Layout:
 //   state.jsonl  a journal: a snapshot line, then one line per change (module loaded or removed, taint);
-//                appended with one write under the lock, so a reader sees whole lines only, and rewritten
-//                (temp file + rename) when it grows, so a reader sees the old or the new file, never a mix
+//                appended with one write under the lock, and rewritten (temp file + rename) when it grows,
+//                so a reader sees the old or the new file, never a mix
 //   kmsg         the kernel log, one record a line as /dev/kmsg shows it: "level,seq,usec,-;text"
-//   lock         held (O_EXCL create, holder's pid inside) by whoever changes the state
+//   lock         held by whoever changes the state (state-lock.ts)
+// Every line read back is validated (state-records.ts). Damage is reported with the file and line and
+// the command fails, leaving the files as they are: nothing starts a fresh kernel over a damaged one.
+// The one exception is a last line without its newline, which only a writer killed in the middle of an
+// append leaves: that change never happened, and the next writer cuts it off. To start afresh, remove
+// the directory (documented in kmodts(1)) or call SimStore.reset().
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { KmodError, fromSystemError } from '../../errors';
-import { EAGAIN } from '../../errno';
+import { SimStateError } from '../../errors';
 import type { KernelSpec } from './kernel-model';
-import { readBinaryString } from '../../file/read-text';
+import { journalOpProblem, moduleListProblem, type JournalOp, type KernelGlobals, type KernelStateData, type ModuleExport, type ModuleRecord } from './state-records';
+import { makeDirs, pathError, pidAlive, StateLock, type LockWaitOptions } from './state-lock';
 
-/** One exported symbol of a loaded module (short keys: the journal holds thousands of them). */
-export interface ModuleExport {
-  n: string;
-  /** CRC from __kcrctab; absent when the module has none */
-  c?: number;
-  /** 1 for EXPORT_SYMBOL_GPL */
-  g?: 1;
-  /** namespace, absent when none */
-  ns?: string;
-  /** address */
-  v: number;
-}
+export type { ModuleExport, ModuleParamState, ModuleStateName, ModuleRecord, KernelGlobals, KernelStateData, JournalOp } from './state-records';
 
-export interface ModuleParamState {
-  perm: number;
-  value?: string;
-}
-
-export type ModuleStateName = 'live' | 'coming' | 'going';
-
-/** A module in the simulated kernel (struct module, as far as userspace can see it). */
-export interface ModuleRecord {
-  name: string;
-  state: ModuleStateName;
-  /** modules using this one (source_list), newest first */
-  users: string[];
-  /** modules this one uses (target_list) */
-  uses: string[];
-  /** /proc/modules size, coresize and initsize */
-  size: number;
-  coresize: number;
-  initsize: number;
-  /** module taint bits (TAINT_* numbers) */
-  taints: number;
-  /** base of MOD_TEXT (0 when the module has no text) */
-  text: number;
-  /** allocations [base, size], page-aligned */
-  mem: [number, number][];
-  /** per-cpu area [base, size], when the module has one */
-  percpu?: [number, number];
-  init: boolean;
-  exit: boolean;
-  exports: ModuleExport[];
-  version?: string;
-  srcversion?: string;
-  params?: Record<string, ModuleParamState>;
-  /** sections/<name> addresses */
-  sections?: Record<string, number>;
-  file?: string;
-}
-
-/** Kernel-wide facts that change with loads: taints, once-per-boot messages, log sequence. */
-export interface KernelGlobals {
-  taint: number;
-  once: string[];
-  /** debug_locks still on (the first "lockdep unreliable" taint turns it off, with a message) */
-  debugLocks: boolean;
-  lastUnloaded?: string;
-  /** next kernel log sequence number */
-  seq: number;
-}
-
-export interface KernelStateData {
-  v: 1;
-  spec: KernelSpec;
-  /** boot time, ms since the epoch */
-  boot: number;
-  g: KernelGlobals;
-  /** the modules list, newest first */
-  modules: ModuleRecord[];
-}
-
-type Op =
-  | { op: 'snap'; gen?: string; s: KernelStateData }
-  | { op: 'load'; m: ModuleRecord; g: KernelGlobals }
-  | { op: 'unload'; name: string; g: KernelGlobals }
-  | { op: 'globals'; g: KernelGlobals }
-  | { op: 'spec'; spec: KernelSpec };
+type Op = JournalOp;
 
 /** An exported symbol of a loaded module with its owner. */
 export interface ModuleSymbolRef {
@@ -115,6 +45,30 @@ export class KernelState {
     for (const e of m.exports) if (!this.symbols.has(e.n)) this.symbols.set(e.n, { owner: m, sym: e });
   }
 
+  /** Why `op` cannot follow this state (a load of a module already there, ...), or undefined. */
+  problem(op: Op): string | undefined {
+    switch (op.op) {
+      case 'snap':
+        return 'a snapshot after the first line';
+      case 'load': {
+        const m = op.m;
+        if (this.byName.has(m.name)) return `load of ${m.name}, which is already loaded`;
+        if (m.users.length > 0) return `load of ${m.name} with users already`;
+        if (new Set(m.uses).size !== m.uses.length) return `load of ${m.name}: a dependency listed twice`;
+        const missing = m.uses.find((t) => !this.byName.has(t));
+        return missing !== undefined ? `load of ${m.name}, which uses ${missing}, not loaded` : undefined;
+      }
+      case 'unload': {
+        const m = this.byName.get(op.name);
+        if (!m) return `unload of ${op.name}, which is not loaded`;
+        return m.users.length > 0 ? `unload of ${op.name}, which is used by ${m.users.join(',')}` : undefined;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  /** Applies a change that problem() accepts. */
   apply(op: Op): void {
     switch (op.op) {
       case 'snap':
@@ -155,85 +109,89 @@ export class KernelState {
   }
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function isRecord(m: unknown): m is ModuleRecord {
-  return isObject(m) && typeof m.name === 'string' && Array.isArray(m.users) && Array.isArray(m.uses) && Array.isArray(m.exports) && Array.isArray(m.mem);
-}
-
-function isGlobals(g: unknown): g is KernelGlobals {
-  return isObject(g) && typeof g.taint === 'number' && Array.isArray(g.once) && typeof g.seq === 'number';
-}
-
-function isStateData(s: unknown): s is KernelStateData {
-  return isObject(s) && isObject(s.spec) && isGlobals(s.g) && Array.isArray(s.modules) && s.modules.every(isRecord);
-}
-
-function isOp(op: Op): boolean {
-  switch (op.op) {
-    case 'load':
-      return isRecord(op.m) && isGlobals(op.g);
-    case 'unload':
-      return typeof op.name === 'string' && isGlobals(op.g);
-    case 'globals':
-      return isGlobals(op.g);
-    case 'spec':
-      return isObject(op.spec);
-    default:
-      return false;
-  }
-}
-
 /** Where the state lives when nothing says: $XDG_STATE_HOME/kmodts/sim, else ~/.local/state/kmodts/sim. */
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
   const base = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(env.HOME || os.homedir(), '.local/state');
   return path.join(base, 'kmodts', 'sim');
 }
 
-function sleepMs(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 const COMPACT_AFTER = 512;
 /** the snapshot line starts {"op":"snap","gen":"<16 hex digits>" */
 const HEAD_BYTES = 40;
 const KMSG_LIMIT = 4 << 20;
+/** one kernel log record: "level,seq,usec,flags;text" */
+const KMSG_LINE = /^\d+,\d+,\d+,[^;]*;/;
 
-/** The state directory: journal reading (incremental), locking, atomic changes and the kernel log. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The lines of `bytes` (no trailing newline), refusing bytes that are not UTF-8 with damaged(line index). */
+function decodeLines(bytes: Uint8Array, damaged: (lineIndex: number) => Error): string[] {
+  try {
+    return utf8.decode(bytes).split('\n');
+  } catch {
+    let line = 0;
+    for (let from = 0; from <= bytes.length; line++) {
+      let to = bytes.indexOf(10, from);
+      if (to < 0) to = bytes.length;
+      try {
+        utf8.decode(bytes.subarray(from, to));
+      } catch {
+        throw damaged(line);
+      }
+      from = to + 1;
+    }
+    throw damaged(line);
+  }
+}
+
+export interface SimStoreOptions {
+  /** how long to wait for a lock held by another live kmodts process, and what to tell meanwhile */
+  lock?: LockWaitOptions;
+}
+
+/** The state directory: journal reading (incremental, validated), locking, atomic changes, the kernel log. */
 export class SimStore {
   readonly dir: string;
   private readonly journal: string;
   private readonly kmsgFile: string;
-  private readonly lockFile: string;
+  private readonly lock: StateLock;
   private state: KernelState | undefined;
   private ino = -1;
   private offset = 0;
+  /** journal lines consumed so far (for line numbers in messages) */
+  private lines = 0;
   private head = '';
   private opsSinceSnap = 0;
   private locked = false;
 
-  constructor(dir: string) {
+  constructor(
+    dir: string,
+    private readonly options: SimStoreOptions = {},
+  ) {
     this.dir = dir;
     this.journal = path.join(dir, 'state.jsonl');
     this.kmsgFile = path.join(dir, 'kmsg');
-    this.lockFile = path.join(dir, 'lock');
+    this.lock = new StateLock(path.join(dir, 'lock'));
   }
 
   /** The current state (re-read if another process changed it), or undefined before the first boot. */
   current(): KernelState | undefined {
-    this.refresh();
+    try {
+      this.refresh();
+    } catch (err) {
+      // forget what was read: the next call reads again from the start, and fails again
+      this.forget();
+      throw err;
+    }
     return this.state;
+  }
+
+  private forget(): void {
+    this.state = undefined;
+    this.ino = -1;
+    this.offset = 0;
+    this.lines = 0;
+    this.head = '';
   }
 
   private refresh(): void {
@@ -241,191 +199,246 @@ export class SimStore {
     try {
       fd = fs.openSync(this.journal, 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        this.state = undefined;
-        this.ino = -1;
-        this.offset = 0;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
+        this.forget();
         return;
       }
-      throw fromSystemError(err, this.journal);
+      throw pathError(this.journal, 'read the state', err);
     }
     try {
-      const st = fs.fstatSync(fd);
-      // a compaction replaces the file: a new inode, or (inode numbers being reused) a new generation
-      // id at the start of its snapshot line
-      const head = Buffer.alloc(HEAD_BYTES);
-      const headLen = fs.readSync(fd, head, 0, HEAD_BYTES, 0);
-      const headText = head.toString('latin1', 0, headLen);
-      if (st.ino !== this.ino || st.size < this.offset || headText !== this.head) {
-        this.head = headText;
-        this.state = undefined;
-        this.offset = 0;
-        this.opsSinceSnap = 0;
-        this.ino = st.ino;
-      }
-      if (st.size === this.offset) return;
-      const buf = Buffer.allocUnsafe(st.size - this.offset);
-      let got = 0;
-      while (got < buf.length) {
-        const n = fs.readSync(fd, buf, got, buf.length - got, this.offset + got);
-        if (n === 0) break;
-        got += n;
-      }
-      const end = buf.lastIndexOf(10, got - 1);
-      if (end < 0) return;
-      const text = buf.toString('utf8', 0, end);
-      for (const line of text.split('\n')) {
-        if (line === '') continue;
-        let op: Op;
-        try {
-          op = JSON.parse(line) as Op;
-        } catch {
-          // a line torn by a crash: the change it carried never happened
-          continue;
-        }
-        try {
-          if (op.op === 'snap') {
-            if (!isStateData(op.s)) continue;
-            this.state = new KernelState(op.s);
-            this.opsSinceSnap = 0;
-          } else if (this.state && isOp(op)) {
-            this.state.apply(op);
-            this.opsSinceSnap++;
-          }
-        } catch {
-          // a line that does not describe a change (edited or damaged by hand): skipped
-        }
-      }
-      this.offset += end + 1;
+      this.readNew(fd);
+    } catch (err) {
+      throw pathError(this.journal, 'read the state', err);
     } finally {
       fs.closeSync(fd);
     }
   }
 
-  /** Runs fn holding the state lock, with the state freshly read. */
+  /** Reads what was appended since the last read (all of it when the file was replaced). */
+  private readNew(fd: number): void {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new SimStateError(this.journal, 'not a regular file');
+    // a compaction replaces the file: a new inode, or (inode numbers being reused) a new generation id
+    // at the start of its snapshot line
+    const head = Buffer.alloc(HEAD_BYTES);
+    const headText = head.toString('latin1', 0, fs.readSync(fd, head, 0, HEAD_BYTES, 0));
+    if (st.ino !== this.ino || st.size < this.offset || headText !== this.head) {
+      this.forget();
+      this.head = headText;
+      this.opsSinceSnap = 0;
+      this.ino = st.ino;
+    }
+    if (st.size === this.offset) return;
+    const buf = Buffer.allocUnsafe(st.size - this.offset);
+    let got = 0;
+    while (got < buf.length) {
+      const n = fs.readSync(fd, buf, got, buf.length - got, this.offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    const end = buf.lastIndexOf(10, got - 1);
+    if (end < 0) {
+      // no whole line yet: a torn append after the snapshot, or a journal without its snapshot line
+      if (this.state === undefined) throw new SimStateError(this.journal, 'damaged state: no complete snapshot line (the journal is cut short)', this.lines + 1);
+      return;
+    }
+    const lines = decodeLines(buf.subarray(0, end), (i) => new SimStateError(this.journal, 'damaged state: bytes that are not UTF-8', this.lines + i + 1));
+    for (const line of lines) {
+      this.replayLine(line, this.lines + 1);
+      this.lines++;
+    }
+    this.offset += end + 1;
+  }
+
+  private replayLine(line: string, lineNo: number): void {
+    const bad = (what: string): never => {
+      throw new SimStateError(this.journal, `damaged state: ${what}`, lineNo);
+    };
+    let op: Op;
+    try {
+      op = JSON.parse(line) as Op;
+    } catch (err) {
+      return bad(`not JSON (${(err as Error).message})`);
+    }
+    const problem = journalOpProblem(op);
+    if (problem) bad(problem);
+    if (op.op === 'snap') {
+      if (this.state !== undefined || lineNo !== 1) bad('a snapshot after the first line');
+      const list = moduleListProblem(op.s.modules);
+      if (list) bad(list);
+      this.state = new KernelState(op.s);
+      this.opsSinceSnap = 0;
+      return;
+    }
+    if (!this.state) return bad(`a ${op.op} record before any snapshot`);
+    const conflict = this.state.problem(op);
+    if (conflict) bad(conflict);
+    this.state.apply(op);
+    this.opsSinceSnap++;
+  }
+
+  /** Runs fn holding the state lock, with the state freshly read (and valid). */
   withLock<T>(fn: () => T): T {
     if (this.locked) return fn();
-    fs.mkdirSync(this.dir, { recursive: true });
-    const deadline = Date.now() + 60_000;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const fd = fs.openSync(this.lockFile, 'wx');
-        fs.writeSync(fd, `${process.pid}\n`);
-        fs.closeSync(fd);
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(err, this.lockFile);
-      }
-      this.breakStaleLock();
-      if (Date.now() > deadline) throw new KmodError(EAGAIN, `${this.lockFile}: the simulated kernel's state is locked by another process`, { file: this.lockFile });
-      sleepMs(Math.min(1 + attempt, 20));
-    }
+    makeDirs(this.dir);
+    this.lock.acquire(this.options.lock);
     this.locked = true;
     try {
-      this.refresh();
+      this.current();
       this.repairTail();
+      this.sweepLeftovers();
       return fn();
     } finally {
       this.locked = false;
+      this.lock.release();
+    }
+  }
+
+  /** Under the lock: cut a torn last line left by a killed writer, so appends start on a line. */
+  private repairTail(): void {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(this.journal);
+    } catch {
+      return; // no journal yet
+    }
+    if (st.size > this.offset && st.ino === this.ino) {
       try {
-        fs.unlinkSync(this.lockFile);
-      } catch {
-        /* already gone */
+        fs.truncateSync(this.journal, this.offset);
+      } catch (err) {
+        throw pathError(this.journal, 'cut the torn last line', err);
       }
     }
   }
 
-  /** A lock whose holder died (crash, kill -9) is removed; an empty one only after a while. */
-  private breakStaleLock(): void {
-    let text: string;
-    let mtime: number;
+  /**
+   * Under the lock: removes the temp files of writers killed before their rename. The state's own temp
+   * files can only be the lock holder's, so any other is a dead writer's; a lock temp file belongs to a
+   * process waiting for the lock, so it goes only when that process is gone.
+   */
+  private sweepLeftovers(): void {
+    let names: string[];
     try {
-      text = readBinaryString(this.lockFile);
-      mtime = fs.statSync(this.lockFile).mtimeMs;
+      names = fs.readdirSync(this.dir);
     } catch {
       return;
     }
-    const pid = Number.parseInt(text, 10);
-    const stale = Number.isFinite(pid) && pid > 0 ? !pidAlive(pid) : Date.now() - mtime > 10_000;
-    if (!stale) return;
-    // move it aside first, so that two processes breaking it at once do not remove a fresh lock
-    const aside = `${this.lockFile}.stale.${process.pid}`;
-    try {
-      fs.renameSync(this.lockFile, aside);
-      const again = Number.parseInt(readBinaryString(aside), 10);
-      if (again !== pid) fs.renameSync(aside, this.lockFile);
-      else fs.unlinkSync(aside);
-    } catch {
-      /* somebody else did it */
-    }
-  }
-
-  /** Under the lock: drop a torn last line left by a crashed writer, so appends start on a line. */
-  private repairTail(): void {
-    try {
-      const st = fs.statSync(this.journal);
-      if (st.size > this.offset && st.ino === this.ino) fs.truncateSync(this.journal, this.offset);
-    } catch {
-      /* no journal yet */
+    for (const name of names) {
+      const m = /^(state\.jsonl|kmsg|lock)\.(\d+)\.tmp$|^lock\.stale\.(\d+)$/.exec(name);
+      if (!m) continue;
+      const pid = Number(m[2] ?? m[3]);
+      if (pid === process.pid || (m[1] === 'lock' || m[3] !== undefined ? pidAlive(pid) : false)) continue;
+      fs.rmSync(path.join(this.dir, name), { force: true });
     }
   }
 
   /** Writes a whole new state (boot): temp file + rename. Must hold the lock. */
   boot(data: KernelStateData, logLines: string[] = []): KernelState {
     this.writeSnapshot(data);
-    fs.writeFileSync(this.kmsgFile + '.tmp', logLines.join(''));
-    fs.renameSync(this.kmsgFile + '.tmp', this.kmsgFile);
-    this.refresh();
+    this.replaceFile(this.kmsgFile, logLines.join(''));
+    this.current();
     return this.state as KernelState;
   }
 
+  /** Writes `text` to a temp file, flushed to disk, and renames it over `file`. */
+  private replaceFile(file: string, text: string): void {
+    const tmp = `${file}.${process.pid}.tmp`;
+    try {
+      const fd = fs.openSync(tmp, 'w');
+      try {
+        fs.writeFileSync(fd, text);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(tmp, file);
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw pathError(file, 'write the state', err);
+    }
+  }
+
   private writeSnapshot(data: KernelStateData): void {
-    const tmp = `${this.journal}.${process.pid}.tmp`;
-    const gen = require('node:crypto').randomBytes(8).toString('hex') as string;
-    fs.writeFileSync(tmp, JSON.stringify({ op: 'snap', gen, s: data }) + '\n');
-    fs.renameSync(tmp, this.journal);
+    const gen = (require('node:crypto') as typeof import('node:crypto')).randomBytes(8).toString('hex');
+    this.replaceFile(this.journal, JSON.stringify({ op: 'snap', gen, s: data }) + '\n');
+  }
+
+  private append(file: string, text: string): void {
+    try {
+      fs.appendFileSync(file, text);
+    } catch (err) {
+      throw pathError(file, 'write the state', err);
+    }
   }
 
   /** Records one change (must hold the lock): kernel log lines first, then the journal line. */
   commit(op: Exclude<Op, { op: 'snap' }>, logLines: string[]): void {
-    if (logLines.length > 0) fs.appendFileSync(this.kmsgFile, logLines.join(''));
-    fs.appendFileSync(this.journal, JSON.stringify(op) + '\n');
-    this.refresh();
+    if (logLines.length > 0) this.append(this.kmsgFile, logLines.join(''));
+    this.append(this.journal, JSON.stringify(op) + '\n');
+    this.current();
     if (this.opsSinceSnap > COMPACT_AFTER && this.state) {
       this.writeSnapshot(this.state.data);
       this.trimKmsg();
-      this.refresh();
+      this.current();
     }
   }
 
   private trimKmsg(): void {
+    let buf: Buffer;
     try {
-      const st = fs.statSync(this.kmsgFile);
-      if (st.size <= KMSG_LIMIT) return;
-      const buf = fs.readFileSync(this.kmsgFile);
-      let from = buf.length - (KMSG_LIMIT >> 1);
-      from = buf.indexOf(10, from) + 1;
-      fs.writeFileSync(this.kmsgFile + '.tmp', buf.subarray(from));
-      fs.renameSync(this.kmsgFile + '.tmp', this.kmsgFile);
-    } catch {
-      /* the log is best effort */
+      if (fs.statSync(this.kmsgFile).size <= KMSG_LIMIT) return;
+      buf = fs.readFileSync(this.kmsgFile);
+    } catch (err) {
+      throw pathError(this.kmsgFile, 'read the kernel log', err);
     }
+    const from = buf.indexOf(10, buf.length - (KMSG_LIMIT >> 1)) + 1;
+    this.replaceFile(this.kmsgFile, buf.subarray(from).toString('utf8'));
   }
 
-  /** The kernel log text as stored ("level,seq,usec,-;text" lines). */
+  /** The kernel log text as stored ("level,seq,usec,-;text" lines), each line checked. */
   readKmsg(): string {
+    let buf: Buffer;
     try {
-      return fs.readFileSync(this.kmsgFile, 'utf8');
-    } catch {
-      return '';
+      buf = fs.readFileSync(this.kmsgFile);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+      throw pathError(this.kmsgFile, 'read the kernel log', err);
     }
+    // a last line without its newline is an append cut short: not part of the log yet
+    const end = buf.lastIndexOf(10) + 1;
+    const lines = decodeLines(buf.subarray(0, Math.max(0, end - 1)), (i) => new SimStateError(this.kmsgFile, 'damaged kernel log: bytes that are not UTF-8', i + 1));
+    if (end === 0) return '';
+    lines.forEach((line, i) => {
+      if (!KMSG_LINE.test(line)) throw new SimStateError(this.kmsgFile, 'damaged kernel log: not a "level,seq,usec,flags;text" record', i + 1);
+    });
+    const whole = lines.join('\n') + '\n';
+    return whole;
   }
 
   /** dmesg -C: empties the log. */
   clearKmsg(): void {
-    this.withLock(() => {
-      fs.writeFileSync(this.kmsgFile + '.tmp', '');
-      fs.renameSync(this.kmsgFile + '.tmp', this.kmsgFile);
-    });
+    this.withLock(() => this.replaceFile(this.kmsgFile, ''));
+  }
+
+  /**
+   * Forgets the simulated kernel (as `rm -r` of the directory would), damaged or not: the next change
+   * boots a new one. Takes the lock, but reads nothing.
+   */
+  reset(): void {
+    makeDirs(this.dir);
+    this.lock.acquire(this.options.lock);
+    try {
+      for (const f of [this.journal, this.kmsgFile]) {
+        try {
+          fs.rmSync(f, { force: true });
+        } catch (err) {
+          throw pathError(f, 'remove the state', err);
+        }
+      }
+      this.forget();
+    } finally {
+      this.lock.release();
+    }
   }
 }

@@ -70,8 +70,11 @@ describe('state directory', () => {
     b.finitModule(path.join(moddir, 'kernel/drivers/net/dummy.ko.xz'), '', 4);
     fs.appendFileSync(path.join(state, 'state.jsonl'), '{"op":"unload","name":"dum');
     expect(new SimBackend(state).procModules()?.map((p) => p.name)).toEqual(['dummy']);
-    // a lock whose holder is gone
+    // a lock whose holder is gone (old format: the pid alone; new: pid, start time, command)
     fs.writeFileSync(path.join(state, 'lock'), '999999999\n');
+    createSimBackend({}, { ...kernelOpts, stateDir: state }).finitModule(path.join(moddir, 'kernel/drivers/net/ifb.ko.xz'), '', 4);
+    new SimBackend(state).deleteModule('ifb', 0);
+    fs.writeFileSync(path.join(state, 'lock'), '999999999 1234 node\n');
     const c = createSimBackend({}, { ...kernelOpts, stateDir: state });
     c.finitModule(path.join(moddir, 'kernel/drivers/net/ifb.ko.xz'), '', 4);
     expect(new SimBackend(state).procModules()?.map((p) => p.name)).toEqual(['ifb', 'dummy']);
@@ -80,18 +83,21 @@ describe('state directory', () => {
     for (const line of journal.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
   });
 
-  it('damaged or foreign journal lines are skipped; an unreadable snapshot means a fresh boot', () => {
+  it('damaged journal lines are reported, never skipped; a damaged snapshot never becomes a fresh boot', () => {
     const state = path.join(work, 'damaged');
     const b = createSimBackend({}, { ...kernelOpts, stateDir: state });
     b.finitModule(path.join(moddir, 'kernel/drivers/net/dummy.ko.xz'), '', 4);
     const journal = path.join(state, 'state.jsonl');
-    fs.appendFileSync(journal, '{"op":"load"}\n[1,2]\nnot json\n{"op":"unload","name":7,"g":null}\n');
-    expect(new SimBackend(state).procModules()?.map((p) => p.name)).toEqual(['dummy']);
+    const good = fs.readFileSync(journal);
+    for (const bad of ['{"op":"load"}\n', '[1,2]\n', 'not json\n', '{"op":"unload","name":7,"g":null}\n']) {
+      fs.writeFileSync(journal, Buffer.concat([good, Buffer.from(bad)]));
+      expect(() => new SimBackend(state).procModules(), bad).toThrow(/state\.jsonl:3: damaged state: /);
+    }
     fs.writeFileSync(journal, '{"op":"snap","s":{"modules":"x"}}\n');
     const c = createSimBackend({}, { ...kernelOpts, stateDir: state });
-    expect(c.procModules()).toEqual([]);
-    c.finitModule(path.join(moddir, 'kernel/drivers/net/ifb.ko.xz'), '', 4);
-    expect(new SimBackend(state).procModules()?.map((p) => p.name)).toEqual(['ifb']);
+    expect(() => c.procModules()).toThrow(/state\.jsonl:1: damaged state: s\.v: missing/);
+    expect(() => c.finitModule(path.join(moddir, 'kernel/drivers/net/ifb.ko.xz'), '', 4)).toThrow(/state\.jsonl:1: damaged state/);
+    expect(fs.readFileSync(journal, 'utf8')).toBe('{"op":"snap","s":{"modules":"x"}}\n');
   });
 
   it('compaction rewrites the journal without changing the state', () => {

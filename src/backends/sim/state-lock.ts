@@ -1,0 +1,263 @@
+// The lock of the simulated kernel's state directory. Node has no flock(), and the native addon may be
+// absent, so the lock is a file created atomically with its whole content already in it (written to a
+// private temp file, then link()ed into place: link fails if the lock exists and never leaves an empty
+// lock). The content identifies the holder beyond its pid: "<pid> <start time> <comm>", the start time
+// being field 22 of /proc/<pid>/stat. A lock whose holder is not that same process, still running (pid
+// reused, process gone, empty or foreign content), is taken over at once; a live holder is waited for,
+// within a bound.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SimStateError } from '../../errors';
+import { errnoOf, strerror } from '../../errno';
+
+/** How long a lock held by a live kmodts process is waited for, by default. */
+export const LOCK_WAIT_MS = 30_000;
+
+/** The holder a lock file names. */
+export interface LockHolder {
+  pid: number;
+  /** process start time in clock ticks since boot (/proc/<pid>/stat field 22) */
+  start: string;
+  comm: string;
+}
+
+/** pid, start time and command name of a process from /proc, undefined when it does not exist. */
+export function processIdentity(pid: number | 'self'): LockHolder | undefined {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split at the last ')'
+  const open = stat.indexOf('(');
+  const close = stat.lastIndexOf(')');
+  if (open < 0 || close < open) return undefined;
+  const rest = stat.slice(close + 2).split(' ');
+  // rest[0] is field 3 (state): field 22 is rest[19]
+  const start = rest[19];
+  if (start === undefined || !/^\d+$/.test(start)) return undefined;
+  return { pid: Number.parseInt(stat, 10), start, comm: stat.slice(open + 1, close) };
+}
+
+export function formatHolder(h: LockHolder): string {
+  return `${h.pid} ${h.start} ${h.comm.replace(/\s/g, '_')}\n`;
+}
+
+/** The holder named by a lock file's text, undefined when the text names none (empty, damaged). */
+export function parseHolder(text: string): LockHolder | undefined {
+  const m = /^([1-9]\d{0,9}) (\d{1,20}) (\S{1,64})\n$/.exec(text);
+  if (!m) return undefined;
+  return { pid: Number(m[1]), start: m[2], comm: m[3] };
+}
+
+/** command names of processes that take the lock: Node.js under its usual names, or kmodts itself */
+const LOCKER_COMM = /^(node|nodejs|node\d+|kmodts|modprobe|insmod|rmmod|lsmod|modinfo|depmod)$/;
+
+/**
+ * Whether the process a lock names still runs and may hold it: same pid, same start time, same command,
+ * and that command one that runs kmodts (a lock naming, say, init is nobody's).
+ */
+export function holderAlive(h: LockHolder): boolean {
+  const now = processIdentity(h.pid);
+  if (now) {
+    const comm = now.comm.replace(/\s/g, '_');
+    return now.start === h.start && comm === h.comm && (LOCKER_COMM.test(comm) || comm === ownComm());
+  }
+  if (fs.existsSync('/proc/self/stat')) return false;
+  // no /proc: the pid is all there is to go on
+  return pidAlive(h.pid);
+}
+
+/** Whether a process with this pid exists. */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+let own: string | undefined;
+function ownComm(): string {
+  own ??= processIdentity('self')?.comm.replace(/\s/g, '_') ?? 'node';
+  return own;
+}
+
+function sleepMs(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Options of acquire(): the bound on waiting, and a hook told once when a wait lasts noticeMs. */
+export interface LockWaitOptions {
+  /** default LOCK_WAIT_MS */
+  waitMs?: number;
+  /** default 1000: a wait shorter than this (another command finishing its change) goes untold */
+  noticeMs?: number;
+  onWait?: (holder: LockHolder) => void;
+}
+
+/** An error about a path of the state directory, with the system's reason. */
+export function pathError(file: string, doing: string, err: unknown): SimStateError {
+  if (err instanceof SimStateError) return err;
+  return new SimStateError(file, `cannot ${doing}: ${strerror(errnoOf(err))}`, undefined, { cause: err });
+}
+
+/**
+ * mkdir -p that always ends: fs.mkdirSync(..., { recursive: true }) spins forever on paths such as
+ * /proc/x (mkdir says ENOENT although the parent exists). One attempt per path component.
+ */
+export function makeDirs(dir: string): void {
+  const abs = path.resolve(dir);
+  const missing: string[] = [];
+  for (let p = abs; ; p = path.dirname(p)) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(p);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') throw pathError(dir, 'use the state directory', err);
+    }
+    if (st) {
+      if (!st.isDirectory()) throw new SimStateError(dir, `cannot use the state directory: ${p} is not a directory`);
+      break;
+    }
+    missing.push(p);
+    if (path.dirname(p) === p) break;
+  }
+  for (let i = missing.length - 1; i >= 0; i--) {
+    try {
+      fs.mkdirSync(missing[i]);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && fs.statSync(missing[i], { throwIfNoEntry: false })?.isDirectory()) continue;
+      throw pathError(dir, 'create the state directory', err);
+    }
+  }
+}
+
+/** The lock file of a state directory. */
+export class StateLock {
+  private readonly me: LockHolder;
+  private readonly text: string;
+
+  constructor(readonly file: string) {
+    this.me = processIdentity('self') ?? { pid: process.pid, start: '0', comm: 'node' };
+    this.me.pid = process.pid;
+    this.text = formatHolder(this.me);
+  }
+
+  /** Takes the lock: at once when free or stale, after waiting (bounded) for a live holder. */
+  acquire(options: LockWaitOptions = {}): void {
+    const waitMs = options.waitMs ?? LOCK_WAIT_MS;
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    try {
+      fs.writeFileSync(tmp, this.text);
+    } catch (err) {
+      throw pathError(this.file, 'create the lock', err);
+    }
+    try {
+      let deadline: number | undefined;
+      let noticeAt: number | undefined;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          fs.linkSync(tmp, this.file);
+          return;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw pathError(this.file, 'create the lock', err);
+        }
+        const holder = this.holder();
+        if (holder === null) continue; // gone meanwhile: try again at once
+        if (holder === undefined || !holderAlive(holder)) {
+          this.breakStale(holder);
+          if (attempt > 1000) throw new SimStateError(this.file, 'cannot take over the lock (it keeps changing)');
+          continue;
+        }
+        const now = Date.now();
+        if (deadline === undefined) {
+          deadline = now + waitMs;
+          noticeAt = now + (options.noticeMs ?? 1000);
+        }
+        if (noticeAt !== undefined && now >= noticeAt) {
+          noticeAt = undefined;
+          options.onWait?.(holder);
+        }
+        if (Date.now() >= deadline) {
+          throw new SimStateError(this.file, `the simulated kernel's state is locked by process ${holder.pid} (${holder.comm}); gave up after ${Math.round(waitMs / 1000)} s`);
+        }
+        sleepMs(Math.min(2 + attempt, 25));
+      }
+    } finally {
+      try {
+        fs.unlinkSync(tmp);
+      } catch {
+        /* the directory went away: nothing to tidy */
+      }
+    }
+  }
+
+  /** Gives the lock back, if it is still ours (somebody may have judged us dead and taken it). */
+  release(): void {
+    try {
+      if (fs.readFileSync(this.file, 'latin1') === this.text) fs.unlinkSync(this.file);
+    } catch {
+      /* already gone */
+    }
+  }
+
+  /** The lock file's holder: null when the file is gone, undefined when it names nobody valid. */
+  private holder(): LockHolder | null | undefined {
+    let text: string;
+    try {
+      const fd = fs.openSync(this.file, 'r');
+      try {
+        const buf = Buffer.alloc(128);
+        const n = fs.readSync(fd, buf, 0, buf.length, 0);
+        text = buf.toString('latin1', 0, n);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return null;
+      // a lock that cannot be read (a directory, say) names no live holder; removing it may still fail
+      if (code === 'EISDIR') throw new SimStateError(this.file, 'cannot take the lock: it is a directory');
+      throw pathError(this.file, 'read the lock', err);
+    }
+    return parseHolder(text);
+  }
+
+  /**
+   * Removes a stale lock. It is first moved aside under a name of our own, so that of two processes
+   * breaking it at once only one removes it; if what was moved turns out to be a fresh lock (taken
+   * between our look and the move), it is put back.
+   */
+  private breakStale(seen: LockHolder | undefined): void {
+    const aside = `${this.file}.stale.${process.pid}`;
+    try {
+      fs.renameSync(this.file, aside);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw pathError(this.file, 'take over the stale lock', err);
+    }
+    let moved: LockHolder | undefined;
+    try {
+      moved = parseHolder(fs.readFileSync(aside, 'latin1'));
+    } catch {
+      moved = undefined;
+    }
+    const same = seen === undefined ? moved === undefined : moved !== undefined && formatHolder(moved) === formatHolder(seen);
+    if (!same && moved !== undefined && holderAlive(moved)) {
+      try {
+        fs.linkSync(aside, this.file);
+      } catch {
+        /* a third process took it meanwhile: the moved holder's release will find it is not its own */
+      }
+    }
+    try {
+      fs.rmSync(aside, { force: true });
+    } catch {
+      /* nothing more to do */
+    }
+  }
+}
