@@ -39,10 +39,13 @@ function rounds(defaultRounds) {
   return options().rounds ?? defaultRounds;
 }
 
-/** Whether the goals-table row `key` is to be measured: all are, unless row words were given. */
+/**
+ * Whether the goals-table row `key` is to be measured: all are, unless row words were given; the word
+ * `goals` picks every row (and, being a row word, none of the benches' other rows).
+ */
 function wanted(key) {
   const { rowWords } = options();
-  return rowWords.length === 0 || rowWords.some((w) => key.includes(w));
+  return rowWords.length === 0 || rowWords.some((w) => w === 'goals' || key.includes(w));
 }
 
 /** Whether a bench's other rows (beyond the goals table) are to be measured: not when rows were picked. */

@@ -3,7 +3,8 @@
 //   no WORD: every bench file;
 //   a WORD that is part of a bench file's name picks that file (`npm run bench depmod`: depmod and
 //   depmod-trees); the other WORDs pick rows of the goals table by key (`npm run bench zst`: the zst
-//   rows of every file that measures goal rows, `npm run bench depmod cloud`: depmod's cloud rows);
+//   rows of every file that measures goal rows, `npm run bench depmod cloud`: depmod's cloud rows;
+//   `npm run bench goals`: the goals table alone);
 //   --rounds N: N rounds instead of each bench's default (KMODTS_BENCH_ROUNDS does the same).
 // The machine should be quiet: on a shared one, say so next to the figures.
 'use strict';
