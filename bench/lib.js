@@ -75,6 +75,7 @@ function timeSideBySide(argvs, { runs = 9, env = benchEnv(), cwd, before, warmup
     const t0 = process.hrtime.bigint();
     const r = spawnSync('/usr/bin/time', ['-f', '%U %S %M', ...argv], { env, cwd, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', maxBuffer: 1 << 26 });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (r.error) throw new Error(`bench: cannot run /usr/bin/time (Debian package time): ${r.error.message}`);
     const [user, sys, kib] = (r.stderr || '').trim().split('\n').pop().split(' ').map(Number);
     if (r.status !== 0 || !(kib > 0)) throw new Error(`bench: ${argv.join(' ')} failed (status ${r.status}): ${(r.stderr || '').slice(-500)}`);
     return { ms, cpuMs: (user + sys) * 1000, kib };

@@ -5,7 +5,8 @@
 //   depmod-trees); the other WORDs pick rows of the goals table by key (`npm run bench zst`: the zst
 //   rows of every file that measures goal rows, `npm run bench depmod cloud`: depmod's cloud rows;
 //   `npm run bench goals`: the goals table alone);
-//   --rounds N: N rounds instead of each bench's default (KMODTS_BENCH_ROUNDS does the same).
+//   --rounds N: N rounds instead of each bench's default (KMODTS_BENCH_ROUNDS does the same; through
+//   npm: `npm run bench -- --rounds 3 goals`, else npm takes --rounds as its own setting).
 // The machine should be quiet: on a shared one, say so next to the figures.
 'use strict';
 const fs = require('node:fs');
