@@ -6,7 +6,7 @@ import type { Context } from './context';
 import { LOG_ERR, type LogFn } from './context';
 import { ENOENT, EINVAL } from './errno';
 import { KmodError, fromSystemError } from './errors';
-import { openModuleFile, type ModuleFile } from './file/module-file';
+import { openModuleFile, ReadBuffer, type ModuleFile } from './file/module-file';
 import { hexString } from './file/signature';
 import type { Module } from './module';
 
@@ -76,8 +76,12 @@ export function moduleInfo(mod: Module, ctx: Context, file?: ModuleFile): InfoLi
   if (mod.isBuiltin()) return builtinInfo(ctx.dirname, mod.name, ctx.log);
   const path = mod.path;
   if (path === undefined) throw new KmodError(ENOENT, `module ${mod.name} has no file`);
-  return fileInfo(file ?? openModuleFile(path, { log: ctx.log }));
+  // the file opened here is dropped once its strings are taken (fileInfo copies everything out of
+  // it), so one buffer serves every call
+  return fileInfo(file ?? openModuleFile(path, { log: ctx.log, readBuffer: infoReadBuffer }));
 }
+
+const infoReadBuffer = new ReadBuffer();
 
 export interface ModuleParam {
   name: string;

@@ -35,6 +35,52 @@ export interface ModuleFile {
 export interface OpenModuleOptions {
   /** receives libkmod's diagnostics (e.g. "xz: File is corrupt") when decompression fails */
   log?: LogFn;
+  /**
+   * read the file into this buffer rather than a fresh one: the ModuleFile (its raw bytes, and its
+   * image when the file is not compressed) is then valid only until the buffer's next read
+   */
+  readBuffer?: ReadBuffer;
+}
+
+/**
+ * A buffer reused to read module files one after another (modinfo over many files), instead of a fresh
+ * allocation, and its page faults, per file. Files larger than `keepLimit` get a buffer of their own,
+ * so that a long-lived reader does not hold on to the largest module it ever read.
+ */
+export class ReadBuffer {
+  private buf: Buffer;
+
+  constructor(private readonly keepLimit = 8 << 20) {
+    this.buf = Buffer.allocUnsafeSlow(64 << 10);
+  }
+
+  /** The whole file (as fs.readFileSync reads it: to its end, even if it grew); valid until the next read. */
+  read(path: string): Buffer {
+    const fd = fs.openSync(path, 'r');
+    try {
+      let buf = this.buf;
+      const size = fs.fstatSync(fd).size;
+      if (size + 1 > buf.length) buf = this.grow(buf, size + 1);
+      let used = 0;
+      for (;;) {
+        // one byte of room past the size stat gave: reading 0 there is the end of the file
+        if (used === buf.length) buf = this.grow(buf, buf.length * 2);
+        const n = fs.readSync(fd, buf, used, buf.length - used, null);
+        if (n === 0) break;
+        used += n;
+      }
+      return buf.subarray(0, used);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private grow(old: Buffer, size: number): Buffer {
+    const buf = Buffer.allocUnsafeSlow(size);
+    old.copy(buf);
+    if (size <= this.keepLimit) this.buf = buf;
+    return buf;
+  }
 }
 
 class ModuleFileImpl implements ModuleFile {
@@ -85,13 +131,14 @@ class ModuleFileImpl implements ModuleFile {
 }
 
 /**
- * Opens a module file: reads it whole; decompression and ELF parsing happen on first use. As libkmod's
- * kmod_file_open, a file shorter than 6 bytes is EINVAL; open/read failures carry the system errno.
+ * Opens a module file: reads it whole (into opts.readBuffer when given); decompression and ELF parsing
+ * happen on first use. As libkmod's kmod_file_open, a file shorter than 6 bytes is EINVAL; open/read
+ * failures carry the system errno.
  */
 export function openModuleFile(path: string, opts: OpenModuleOptions = {}): ModuleFile {
   let raw: Buffer;
   try {
-    raw = fs.readFileSync(path);
+    raw = opts.readBuffer ? opts.readBuffer.read(path) : fs.readFileSync(path);
   } catch (err) {
     throw fromSystemError(err, path);
   }

@@ -5,8 +5,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KmodError } from '../../src/errors';
-import { openModuleFile } from '../../src/file/module-file';
-import { builtinInfo, fileInfo, moduleParams } from '../../src/modinfo';
+import { openModuleFile, ReadBuffer } from '../../src/file/module-file';
+import { builtinInfo, fileInfo, moduleInfo, moduleParams } from '../../src/modinfo';
+import { Context } from '../../src/context';
 import { moduleDir } from '../support/reference';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-modfile-'));
@@ -71,6 +72,44 @@ describe('openModuleFile', () => {
     fs.writeFileSync(`${ko}.gz`, execFileSync('gzip', ['-c', ko]));
     const want = fileInfo(openModuleFile(xz));
     for (const f of [ko, `${ko}.zst`, `${ko}.gz`]) expect(fileInfo(openModuleFile(f))).toEqual(want);
+  });
+});
+
+describe('ReadBuffer', () => {
+  it('reads files whole, smaller and larger than the buffer, growing it; larger than its limit in a buffer of their own', () => {
+    const rb = new ReadBuffer(100 << 10);
+    const sizes = [0, 1, 6, 65535, 65536, 65537, 70000, 200 << 10, 12];
+    for (const [i, size] of sizes.entries()) {
+      const f = path.join(tmp, `rb-${i}`);
+      const data = Buffer.alloc(size);
+      for (let j = 0; j < size; j++) data[j] = (j * 31 + i) & 0xff;
+      fs.writeFileSync(f, data);
+      expect(rb.read(f).equals(data)).toBe(true);
+    }
+    // what stat does not report is read too (as readFileSync does)
+    expect(rb.read('/proc/self/status').toString('latin1')).toContain('Name:');
+  });
+
+  it('fails with the system error of open or read', () => {
+    const rb = new ReadBuffer();
+    expect(() => rb.read(path.join(tmp, 'no-such-file'))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    expect(() => rb.read(tmp)).toThrow(expect.objectContaining({ code: 'EISDIR' }));
+    expect(errnoOf(() => openModuleFile(tmp, { readBuffer: rb }))).toBe(21);
+  });
+
+  it('gives the same module views as a fresh read, and moduleInfo over many files gives each its own strings', () => {
+    const rb = new ReadBuffer();
+    const xz = path.join(moduleDir(), 'kernel/net/key/af_key.ko.xz');
+    const ko = path.join(tmp, 'rb-af_key.ko');
+    fs.writeFileSync(ko, execFileSync('xz', ['-dc', xz]));
+    for (const f of [xz, ko]) expect(fileInfo(openModuleFile(f, { readBuffer: rb }))).toEqual(fileInfo(openModuleFile(f)));
+    const ctx = new Context({ root: '/nonexistent-kmodts-root', kernelVersion: '0', configPaths: [] });
+    const others = ['kernel/fs/fat/vfat.ko.xz', 'kernel/drivers/net/dummy.ko.xz'].map((f) => path.join(moduleDir(), f));
+    const lists = [ko, ...others, ko].map((f) => moduleInfo(ctx.moduleFromPath(f), ctx));
+    expect(lists[0]).toEqual(fileInfo(openModuleFile(ko)));
+    expect(lists[1]).toEqual(fileInfo(openModuleFile(others[0])));
+    expect(lists[2]).toEqual(fileInfo(openModuleFile(others[1])));
+    expect(lists[3]).toEqual(lists[0]);
   });
 });
 
