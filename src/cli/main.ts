@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 import { getoptLong, type LongOption } from './getopt';
 import { processIo, ToolExit, type Settings, type ToolEnv, type ToolIo } from './io';
+import { SimKernelModelError } from '../errors';
 
 export type ToolMain = (args: string[], env: ToolEnv) => number | Promise<number>;
 
@@ -40,6 +41,12 @@ function usage(io: ToolIo): void {
       '  --json                KMODTS_JSON=1     machine-readable output for query commands\n' +
       '\nSee kmodts(1).\n',
   );
+}
+
+/** The variable that named the simulated kernel's missing file, when one did. */
+function modelSetting(err: SimKernelModelError, env: NodeJS.ProcessEnv): string {
+  const name = { moduleDir: 'KMODTS_SIM_MODDIR', symvers: 'KMODTS_SIM_SYMVERS', config: 'KMODTS_SIM_CONFIG', vmlinuz: 'KMODTS_SIM_VMLINUZ', keys: 'KMODTS_SIM_KEYS' }[err.option];
+  return name !== undefined && env[name] ? ` (from ${name})` : '';
 }
 
 /** The settings from the environment, before any command-line override. */
@@ -101,6 +108,11 @@ export async function main(argv0: string, args: string[], io: ToolIo): Promise<n
     return await tools[toolName]()(toolArgs, env);
   } catch (err) {
     if (err instanceof ToolExit) return err.status;
+    if (err instanceof SimKernelModelError) {
+      // the simulated kernel cannot be built from the files named: one line, kmod's failure status
+      io.stderr(`kmodts: ${err.message}${modelSetting(err, io.env)}\n`);
+      return 1;
+    }
     throw err;
   } finally {
     io.flush();
