@@ -19,11 +19,13 @@ const longOptions: LongOption[] = [
   { name: 'color', hasArg: 1, val: 'color' },
   { name: 'colour', hasArg: 1, val: 'color' },
   { name: 'help', hasArg: 0, val: 'h' },
+  // kmodts' own setting, also taken after the command's name
+  { name: 'json', hasArg: 0, val: 'json' },
 ];
 
 function help(prog: string): string {
   return (
-    `Usage: kmodts [--json] ${prog} [options] MODULE|FILE...\n` +
+    `Usage: kmodts ${prog} [options] MODULE|FILE...\n` +
     '\nLoads each module, with what it needs, into a fresh simulated kernel built from a module tree and\n' +
     'its Module.symvers, and says whether it loads, or which module fails and why.\n' +
     '\nOptions:\n' +
@@ -33,6 +35,7 @@ function help(prog: string): string {
     '  -C, --config=PATH        apply this modprobe.d configuration (default: none)\n' +
     '  -a, --all                check every module of the tree\n' +
     '  -q, --quiet              print nothing; the exit status tells\n' +
+    '      --json               print the results as a JSON document (docs/json-schema/check.json)\n' +
     '      --color=WHEN         auto (default), always or never\n' +
     '  -h, --help               show this help\n' +
     '\nExit status: 0 all load, 1 some do not, 2 the check could not run. See kmodts(1).\n'
@@ -121,6 +124,7 @@ export function run(args: string[], env: ToolEnv): number {
         }
         colour = o.arg;
         break;
+      case 'json': env.settings.json = true; break;
       case 'h':
         io.stdout(help(prog));
         return 0;

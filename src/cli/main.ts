@@ -31,10 +31,12 @@ const settingOptions: LongOption[] = [
 function usage(io: ToolIo): void {
   io.stdout(
     'Usage: kmodts [--backend=native|sim] [--sim-state=DIR] [--json] TOOL [ARGS...]\n' +
+      '       kmodts help [TOOL]\n' +
       '\nkmod-compatible module tools. TOOL is one of:\n' +
       '  modprobe insmod rmmod lsmod modinfo depmod  (as kmod 34.2)\n' +
       '  check    would these modules load on that kernel? (simulated)\n' +
       '  dmesg    the simulated kernel\'s log\n' +
+      '  help     this summary; \'kmodts help TOOL\' is TOOL --help\n' +
       '\nSettings (each also an environment variable, for use through symlinks):\n' +
       '  --backend=native|sim  KMODTS_BACKEND    load into the running kernel or a simulated one\n' +
       '  --sim-state=DIR       KMODTS_SIM_STATE  where the simulated kernel keeps its state\n' +
@@ -98,6 +100,19 @@ export async function main(argv0: string, args: string[], io: ToolIo): Promise<n
     }
     toolName = r.args[0];
     toolArgs = r.args.slice(1);
+    if (toolName === 'help') {
+      // `kmodts help` is --help; `kmodts help TOOL` is `kmodts TOOL --help`
+      if (toolArgs.length === 0) {
+        usage(io);
+        return 0;
+      }
+      if (toolArgs.length > 1) {
+        io.stderr(`kmodts help: one tool at a time; try 'kmodts help ${toolArgs[0]}'\n`);
+        return 1;
+      }
+      toolName = toolArgs[0];
+      toolArgs = ['--help'];
+    }
     if (tools[toolName] === undefined) {
       io.stderr(`kmodts: unknown tool '${toolName}'; try 'kmodts --help'\n`);
       return 1;
