@@ -60,6 +60,12 @@ export const prerequisites: Prerequisite[] = [
   command('make', 'make'),
   { what: `a statically linked ${BUSYBOX}`, provider: 'Debian package busybox-static', present: busyboxIsStatic },
   {
+    // scripts/build-native.js builds against them (--nodedir=/usr): node-gyp would otherwise download them
+    what: 'Node.js headers /usr/include/node/node_api.h',
+    provider: "Debian package libnode-dev (NodeSource's nodejs has them)",
+    present: () => fs.existsSync('/usr/include/node/node_api.h'),
+  },
+  {
     what: 'root (unshare -m bind-mounts fake /proc/cmdline and /sys/module)',
     provider: 'run the tests as root',
     present: () => process.getuid?.() === 0,
