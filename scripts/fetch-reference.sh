@@ -47,7 +47,7 @@ aptopts=(-o Dir::Etc::sourcelist="$srclist" -o Dir::Etc::sourceparts=/dev/null
 if [ -z "$(find "$APT/lists" -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
   log "updating trixie package lists"
   apt-get "${aptopts[@]}" -q update >&2 && [ -n "$(find "$APT/lists" -maxdepth 1 -name '*Packages*' | head -1)" ] || {
-    log "no Debian mirror reachable ($(mirrors | sort -u | tr '\n' ' ')): set KMODTS_DEBIAN_MIRROR to one that is"; exit 1; }
+    log "no Debian mirror reachable ($(mirrors | sort -u | paste -sd ' ')): set KMODTS_DEBIAN_MIRROR to one that is"; exit 1; }
 fi
 cand() { apt-cache "${aptopts[@]}" policy "$1" | awk '/Candidate:/{print $2}'; }
 

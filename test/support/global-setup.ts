@@ -11,7 +11,7 @@ export default function setup(): void {
     reference();
   } catch (err) {
     throw prerequisiteError([
-      `missing test prerequisite: kmod 34.2 and the Debian 6.12 kernel from a reachable Debian mirror (scripts/fetch-reference.sh failed: ${(err as Error).message.split('\n')[0]}; set KMODTS_DEBIAN_MIRROR to a reachable mirror)`,
+      `missing test prerequisite: a reachable Debian mirror, for kmod 34.2 and the Debian 6.12 kernel (${(err as Error).message.split('\n')[0]})`,
     ]);
   }
 }

@@ -37,6 +37,22 @@ describe('test prerequisites', () => {
     }
   });
 
+  it('no reachable Debian mirror for the reference downloads: one line naming it and the setting', () => {
+    const cache = fs.mkdtempSync(path.join(bin, 'cache-'));
+    const r = spawnSync(process.execPath, [path.join(repoRoot, 'node_modules/vitest/vitest.mjs'), 'run', 'test/fnmatch.test.ts'], {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', KMODTS_CACHE: cache, KMODTS_DEBIAN_MIRROR: 'http://127.0.0.1:9/debian' },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    const out = r.stdout + r.stderr;
+    expect(out.match(/.*missing test prerequisite.*/g)).toEqual([
+      'Error: missing test prerequisite: a reachable Debian mirror, for kmod 34.2 and the Debian 6.12 kernel ' +
+        '(fetch-reference: no Debian mirror reachable (http://127.0.0.1:9/debian): set KMODTS_DEBIAN_MIRROR to one that is)',
+    ]);
+    expect(out).not.toMatch(/^(W|E|Err):/m);
+  });
+
   it('fails the whole run from global setup, before any test, with that line and no stack', () => {
     const r = spawnSync(process.execPath, [path.join(repoRoot, 'node_modules/vitest/vitest.mjs'), 'run', 'test/fnmatch.test.ts'], {
       cwd: repoRoot,
