@@ -17,12 +17,12 @@ _kmodts_opts_rmmod='--force --syslog --verbose --version --help -f -s -v -V -h'
 _kmodts_opts_lsmod='--syslog --verbose --version --help -s -v -V -h'
 _kmodts_opts_modinfo='--author --description --license --parameters --filename --null --modname --field= --set-version= --basedir= --version --help -a -d -l -p -n -0 -m -F -k -b -V -h'
 _kmodts_opts_depmod='--all --quick --basedir= --moduledir= --outdir= --config= --symvers= --filesyms= --errsyms --show --dry-run --symbol-prefix= --verbose --warn --version --help -a -A -b -m -o -C -E -F -e -n -P -v -w -V -h'
-_kmodts_opts_check='--dirname= --set-version= --symvers= --config= --all --quiet --color= --colour= --help -d -S -E -C -a -q -h'
+_kmodts_opts_check='--dirname= --set-version= --symvers= --config= --all --quiet --color= --colour= --json --help -d -S -E -C -a -q -h'
 # kmod's own options (before its command), its commands, and the options of its static-nodes command
 _kmodts_opts_kmod='--version --help -V -h'
 _kmodts_kmod_commands='help list static-nodes'
 _kmodts_opts_static_nodes='--format= --output= --help -f -o -h'
-_kmodts_opts_dmesg='--raw --notime --read-clear --clear --help -r -t -c -C -h'
+_kmodts_opts_dmesg='--raw --notime --read-clear --clear --json --help -r -t -c -C -h'
 _kmodts_settings='--backend= --sim-state= --json --help --version'
 
 # The words of the line up to the cursor, split on blanks (bash's COMP_WORDS also splits at = and :).
@@ -107,10 +107,15 @@ _kmodts() {
         COMPREPLY=($(compgen -d -- "${cur#*=}"))
         ;;
       -*) _kmodts_reply "$cur" $_kmodts_settings; [[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null ;;
-      *) _kmodts_reply "$cur" $_kmodts_tools ;;
+      *) _kmodts_reply "$cur" $_kmodts_tools help ;;
       esac
       return 0
     fi
+  fi
+  # kmodts help TOOL
+  if [[ $tool == help ]]; then
+    ((i == n - 1)) && _kmodts_reply "$cur" $_kmodts_tools
+    return 0
   fi
 
   # kmod [options] command [command options]: list is lsmod, static-nodes has its own options

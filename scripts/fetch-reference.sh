@@ -23,6 +23,13 @@ mirrors() {
     awk '/^URIs:/{for(i=2;i<=NF;i++) print $i}' "$f"
   done
 }
+# KMODTS_DEBIAN_MIRROR (e.g. http://deb.debian.org/debian) overrides them; a host whose apt sources
+# name no Debian mirror (another distribution, a local proxy) uses deb.debian.org.
+if [ -n "${KMODTS_DEBIAN_MIRROR:-}" ]; then
+  mirrors() { echo "$KMODTS_DEBIAN_MIRROR"; }
+elif [ -z "$(mirrors | grep debian || true)" ]; then
+  mirrors() { echo http://deb.debian.org/debian; }
+fi
 srclist="$APT/etc/sources.list"
 : > "$srclist.new"
 for uri in $(mirrors | sort -u); do
@@ -43,7 +50,8 @@ aptopts=(-o Dir::Etc::sourcelist="$srclist" -o Dir::Etc::sourceparts=/dev/null
 # Refresh the package lists at most once a day.
 if [ -z "$(find "$APT/lists" -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
   log "updating trixie package lists"
-  apt-get "${aptopts[@]}" -q update >&2
+  apt-get "${aptopts[@]}" -q update >&2 && [ -n "$(find "$APT/lists" -maxdepth 1 -name '*Packages*' | head -1)" ] || {
+    log "no Debian mirror reachable ($(mirrors | sort -u | paste -sd ' ')): set KMODTS_DEBIAN_MIRROR to one that is"; exit 1; }
 fi
 cand() { apt-cache "${aptopts[@]}" policy "$1" | awk '/Candidate:/{print $2}'; }
 

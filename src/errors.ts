@@ -28,6 +28,23 @@ export class FormatError extends KmodError {
   }
 }
 
+/**
+ * A file the simulated kernel is described by (its Module.symvers, configuration, kernel image, signing
+ * keys or module directory), named explicitly, cannot be read. Not a KmodError: no module failed to
+ * load, the simulated kernel itself cannot be built, so the command fails as a whole.
+ */
+export class SimKernelModelError extends Error {
+  readonly file: string;
+  /** the option that named the file (symvers, config, vmlinuz, keys, moduleDir) */
+  readonly option: string;
+  constructor(option: string, what: string, file: string, reason: string, options?: { cause?: unknown }) {
+    super(`the simulated kernel's ${what} ${file}: ${reason}`, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = 'SimKernelModelError';
+    this.file = file;
+    this.option = option;
+  }
+}
+
 /** Wraps a Node.js system error (fs) into a KmodError with the same errno. */
 export function fromSystemError(err: unknown, file?: string): KmodError {
   if (err instanceof KmodError) return err;

@@ -49,16 +49,23 @@ describe('kmodts check on the example tree', () => {
     expect(r.out).toBe(
       [
         'ok    greet_fancy: loads greet_core greet_log greet_hello greet_fancy',
+        '      kernel: greet_core: module verification failed: signature and/or required key missing - tainting kernel',
         'ok    greet:bonjour: loads greet_core greet_bonjour (built in: greet_plain)',
+        '      kernel: greet_core: module verification failed: signature and/or required key missing - tainting kernel',
         `ok    ${oot('greet_extra.ko')}: loads greet_core greet_log greet_hello greet_extra`,
+        '      kernel: greet_core: module verification failed: signature and/or required key missing - tainting kernel',
+        '      kernel: greet_extra: loading out-of-tree module taints kernel.',
         `FAIL  ${oot('greet_closed.ko')}: greet_closed does not load`,
         "      greet_closed uses greet_register, exported GPL-only by greet_core, but its licence 'Proprietary' is not GPL-compatible",
+        '      kernel: greet_core: module verification failed: signature and/or required key missing - tainting kernel',
         '      kernel: greet_closed: loading out-of-tree module taints kernel.',
         "      kernel: greet_closed: module license 'Proprietary' taints kernel.",
+        '      kernel: Disabling lock debugging due to kernel taint',
         '      kernel: greet_closed: module license taints kernel.',
         '      kernel: greet_closed: Unknown symbol greet_register (err -2)',
         `FAIL  ${oot('greet_stale.ko')}: greet_stale does not load`,
         '      greet_stale was built against another version of greet_count: CRC 0x5a82c107 in the module, 0x7b6185f1 in greet_core',
+        '      kernel: greet_core: module verification failed: signature and/or required key missing - tainting kernel',
         '      kernel: greet_stale: loading out-of-tree module taints kernel.',
         '      kernel: greet_stale: disagrees about version of symbol greet_count',
         '      kernel: greet_stale: Unknown symbol greet_count (err -22)',
@@ -67,6 +74,15 @@ describe('kmodts check on the example tree', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  it("shows, in text, every kernel log line of the JSON output (not only the failing module's)", async () => {
+    const args = [...ex, 'greet_fancy', oot('greet_extra.ko'), oot('greet_closed.ko')];
+    const doc = checkDoc((await kmodts(['--json', ...args])).out);
+    const text = (await kmodts(args)).out;
+    const shown = text.split('\n').filter((l) => l.startsWith('      kernel: ')).map((l) => l.slice('      kernel: '.length));
+    expect(shown).toEqual(doc.results.flatMap((r: { kernelLog: string[] }) => r.kernelLog));
+    expect(shown).toContain('Disabling lock debugging due to kernel taint');
   });
 
   it('exits 0 when all load, prints nothing with -q, and 2 when it cannot run', async () => {

@@ -48,7 +48,10 @@ function withFakeSimLsmod<T>(body: (env: NodeJS.ProcessEnv) => T): T {
   }
 }
 const cases: [string, string[]][] = [
-  ['kmodts ', ['modprobe', 'insmod', 'rmmod', 'lsmod', 'modinfo', 'depmod', 'kmod', 'check', 'dmesg']],
+  ['kmodts ', ['modprobe', 'insmod', 'rmmod', 'lsmod', 'modinfo', 'depmod', 'kmod', 'check', 'dmesg', 'help']],
+  ['kmodts help mod', ['modprobe', 'modinfo']],
+  ['kmodts help modinfo ', []],
+  ['kmodts check --js', ['--json']],
   ['kmodts mod', ['modprobe', 'modinfo']],
   ['kmodts --back', ['--backend=']],
   ['kmodts --backend=', ['native', 'sim']],
@@ -73,7 +76,7 @@ const cases: [string, string[]][] = [
   ['kmodts insmod examples/out-of-tree/greet_extra.ko ', []],
   ['kmodts depmod -b examples/tree 6', ['6.12.0-example']],
   [`kmodts modprobe ${tree} -w `, []],
-  ['kmodts --backend=sim dmesg --',  ['--raw', '--notime', '--read-clear', '--clear', '--help']],
+  ['kmodts --backend=sim dmesg --',  ['--raw', '--notime', '--read-clear', '--clear', '--json', '--help']],
   ['kmodts check --colour=n', ['never']],
   ['kmod ', ['help', 'list', 'static-nodes']],
   ['kmod -', ['--version', '--help', '-V', '-h']],
@@ -142,6 +145,9 @@ describe('zsh completion', () => {
       ['kmodts kmod static-nodes --format=', ['devname', 'human', 'tmpfiles']],
       ['kmod static-nodes -f d', ['devname']],
       ['kmod list --sys', ['--syslog']],
+      ['kmodts help dm', ['dmesg']],
+      ['kmodts check --js', ['--json']],
+      ['kmodts he', ['help']],
     ];
     const got = completeZsh(zcases.map((c) => c[0]));
     zcases.forEach(([line, want], i) => expect(got[i], line).toEqual(want));

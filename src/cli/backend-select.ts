@@ -14,9 +14,14 @@ export function selectBackend(env: ToolEnv): Backend {
   if (env.settings.backend === 'sim') {
     const sim = require('../backends/sim') as typeof import('../backends/sim');
     // the tool's own environment (not process.env) carries KMODTS_SIM_*, so in-process runs work too
-    const onLockWait = (h: { pid: number; comm: string }): void =>
-      env.io.stderr(`kmodts: waiting for process ${h.pid} (${h.comm}), which holds the simulated kernel's state lock\n`);
-    return sim.createSimBackend(env.settings, { env: env.io.env, comm: env.prog, onLockWait });
+    return sim.createSimBackend(env.settings, {
+      env: env.io.env,
+      comm: env.prog,
+      onLockWait: (h: { pid: number; comm: string }): void =>
+        env.io.stderr(`kmodts: waiting for process ${h.pid} (${h.comm}), which holds the simulated kernel's state lock\n`),
+      // what the simulator must add to kmod's own messages (once per command): a kmodts line, on stderr
+      onNote: (text) => env.io.stderr(`kmodts: ${text}\n`),
+    });
   }
   const { NativeBackend } = require('../backends/native') as typeof import('../backends/native');
   return new NativeBackend(stateDirs(env));

@@ -4,7 +4,7 @@
 // Exit status: 0 every module loads, 1 at least one does not, 2 the check itself could not run.
 import { styleText } from 'node:util';
 import { openCheckSession, type CheckKernel, type CheckResult, type CheckSession } from '../check';
-import { KmodError } from '../errors';
+import { KmodError, SimKernelModelError } from '../errors';
 import { getoptLong, type LongOption } from './getopt';
 import type { ToolEnv } from './io';
 import { printJson } from './json/output';
@@ -19,11 +19,13 @@ const longOptions: LongOption[] = [
   { name: 'color', hasArg: 1, val: 'color' },
   { name: 'colour', hasArg: 1, val: 'color' },
   { name: 'help', hasArg: 0, val: 'h' },
+  // kmodts' own setting, also taken after the command's name
+  { name: 'json', hasArg: 0, val: 'json' },
 ];
 
 function help(prog: string): string {
   return (
-    `Usage: kmodts [--json] ${prog} [options] MODULE|FILE...\n` +
+    `Usage: kmodts ${prog} [options] MODULE|FILE...\n` +
     '\nLoads each module, with what it needs, into a fresh simulated kernel built from a module tree and\n' +
     'its Module.symvers, and says whether it loads, or which module fails and why.\n' +
     '\nOptions:\n' +
@@ -33,6 +35,7 @@ function help(prog: string): string {
     '  -C, --config=PATH        apply this modprobe.d configuration (default: none)\n' +
     '  -a, --all                check every module of the tree\n' +
     '  -q, --quiet              print nothing; the exit status tells\n' +
+    '      --json               print the results as a JSON document (docs/json-schema/check.json)\n' +
     '      --color=WHEN         auto (default), always or never\n' +
     '  -h, --help               show this help\n' +
     '\nExit status: 0 all load, 1 some do not, 2 the check could not run. See kmodts(1).\n'
@@ -50,6 +53,13 @@ function useColour(when: string, env: NodeJS.ProcessEnv, isTTY: boolean): boolea
 
 type Style = 'green' | 'red' | 'yellow' | 'dim';
 
+/** The kernel's log of one check, as the JSON output has it (kernelLog), less lines already shown as a problem. */
+function kernelLines(log: string[], shown: Set<string>, paint: (s: Style, t: string) => string): string {
+  let out = '';
+  for (const line of log) if (!shown.has(line)) out += paint('dim', `      kernel: ${line}`) + '\n';
+  return out;
+}
+
 /** Formats the results as text; `paint` colours one piece (single formats only: Node 20's styleText arrays ignore NO_COLOR). */
 export function formatCheck(results: CheckResult[], session: Pick<CheckSession, 'kernelVersion'>, paint: (s: Style, t: string) => string): string {
   let out = '';
@@ -59,24 +69,28 @@ export function formatCheck(results: CheckResult[], session: Pick<CheckSession, 
       const commands = r.installCommands.length > 0 ? ` (install command, not run: ${r.installCommands.join(' ')})` : '';
       const loads = r.loaded.length > 0 ? `loads ${r.loaded.join(' ')}` : 'loads nothing';
       out += `${paint('green', 'ok  ')}  ${r.target}: ${loads}${builtin}${commands}\n`;
+      out += kernelLines(r.kernelLog, new Set(), paint);
       continue;
     }
     const f = r.failure!;
     if (f.problems.length === 1 && f.problems[0].reason === 'not-found') {
       out += `${paint('red', 'FAIL')}  ${r.target}: ${f.problems[0].detail}\n`;
+      out += kernelLines(r.kernelLog, new Set(), paint);
       continue;
     }
     const what = r.modules.includes(f.module) ? `${f.module} does not load` : `${f.module}, needed by ${r.modules.join(' ')}, does not load`;
     out += `${paint('red', 'FAIL')}  ${r.target}: ${what}\n`;
     // many problems of one kind (every GPL-only symbol of a module, say): the first two, then a count
     const shown = new Map<string, number>();
+    const details = new Set<string>();
     for (const p of f.problems) {
       const n = (shown.get(p.reason) ?? 0) + 1;
       shown.set(p.reason, n);
       if (n <= 2) out += `      ${p.detail}\n`;
+      details.add(p.detail);
     }
     for (const [reason, n] of shown) if (n > 2) out += `      ... and ${n - 2} more like these (${reason})\n`;
-    for (const line of r.kernelLog) if (line.startsWith(`${f.module}: `)) out += paint('dim', `      kernel: ${line}`) + '\n';
+    out += kernelLines(r.kernelLog, details, paint);
   }
   const failed = results.filter((r) => !r.ok).length;
   const n = results.length;
@@ -110,6 +124,7 @@ export function run(args: string[], env: ToolEnv): number {
         }
         colour = o.arg;
         break;
+      case 'json': env.settings.json = true; break;
       case 'h':
         io.stdout(help(prog));
         return 0;
@@ -127,7 +142,7 @@ export function run(args: string[], env: ToolEnv): number {
   try {
     session = openCheckSession(kernel);
   } catch (err) {
-    if (!(err instanceof KmodError)) throw err;
+    if (!(err instanceof KmodError || err instanceof SimKernelModelError)) throw err;
     io.stderr(`kmodts ${prog}: ${err.message}\n`);
     return 2;
   }

@@ -1,6 +1,6 @@
 // `kmodts --backend=sim dmesg`: the simulated kernel's log, printed like util-linux dmesg
 // ("[    1.234567] text"), raw with -r ("<4>[    1.234567] text"), without times with -t; -c prints then
-// clears, -C clears; --json (a kmodts setting) gives the records as JSON.
+// clears, -C clears; --json (a kmodts setting, also taken after the name) gives the records as JSON.
 import { getoptLong, type LongOption } from './getopt';
 import type { ToolEnv } from './io';
 
@@ -10,6 +10,8 @@ const longOptions: LongOption[] = [
   { name: 'read-clear', hasArg: 0, val: 'c' },
   { name: 'clear', hasArg: 0, val: 'C' },
   { name: 'help', hasArg: 0, val: 'h' },
+  // kmodts' own setting, also taken after the command's name
+  { name: 'json', hasArg: 0, val: 'json' },
 ];
 
 function help(prog: string): string {
@@ -21,6 +23,7 @@ function help(prog: string): string {
     '  -t, --notime      do not print the time stamps\n' +
     '  -c, --read-clear  clear the log after printing it\n' +
     '  -C, --clear       clear the log without printing it\n' +
+    '      --json        print the records as a JSON document\n' +
     '  -h, --help        print this help\n'
   );
 }
@@ -48,6 +51,7 @@ export function run(args: string[], env: ToolEnv): number {
     else if (o.opt === 't') notime = true;
     else if (o.opt === 'c') clearAfter = true;
     else if (o.opt === 'C') clearOnly = true;
+    else if (o.opt === 'json') env.settings.json = true;
     else if (o.opt === 'h') {
       io.stdout(help(env.prog));
       return 0;

@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { getoptLong, type LongOption } from './getopt';
 import { processIo, ToolExit, type Settings, type ToolEnv, type ToolIo } from './io';
-import { SimStateError } from '../errors';
+import { SimKernelModelError, SimStateError } from '../errors';
 
 export type ToolMain = (args: string[], env: ToolEnv) => number | Promise<number>;
 
@@ -32,16 +32,24 @@ const settingOptions: LongOption[] = [
 function usage(io: ToolIo): void {
   io.stdout(
     'Usage: kmodts [--backend=native|sim] [--sim-state=DIR] [--json] TOOL [ARGS...]\n' +
+      '       kmodts help [TOOL]\n' +
       '\nkmod-compatible module tools. TOOL is one of:\n' +
       '  modprobe insmod rmmod lsmod modinfo depmod kmod  (as kmod 34.2)\n' +
       '  check    would these modules load on that kernel? (simulated)\n' +
       '  dmesg    the simulated kernel\'s log\n' +
+      '  help     this summary; \'kmodts help TOOL\' is TOOL --help\n' +
       '\nSettings (each also an environment variable, for use through symlinks):\n' +
       '  --backend=native|sim  KMODTS_BACKEND    load into the running kernel or a simulated one\n' +
       '  --sim-state=DIR       KMODTS_SIM_STATE  where the simulated kernel keeps its state\n' +
       '  --json                KMODTS_JSON=1     machine-readable output for query commands\n' +
       '\nSee kmodts(1).\n',
   );
+}
+
+/** The variable that named the simulated kernel's missing file, when one did. */
+function modelSetting(err: SimKernelModelError, env: NodeJS.ProcessEnv): string {
+  const name = { moduleDir: 'KMODTS_SIM_MODDIR', symvers: 'KMODTS_SIM_SYMVERS', config: 'KMODTS_SIM_CONFIG', vmlinuz: 'KMODTS_SIM_VMLINUZ', keys: 'KMODTS_SIM_KEYS' }[err.option];
+  return name !== undefined && env[name] ? ` (from ${name})` : '';
 }
 
 /** The settings from the environment, before any command-line override. */
@@ -93,6 +101,19 @@ export async function main(argv0: string, args: string[], io: ToolIo): Promise<n
     }
     toolName = r.args[0];
     toolArgs = r.args.slice(1);
+    if (toolName === 'help') {
+      // `kmodts help` is --help; `kmodts help TOOL` is `kmodts TOOL --help`
+      if (toolArgs.length === 0) {
+        usage(io);
+        return 0;
+      }
+      if (toolArgs.length > 1) {
+        io.stderr(`kmodts help: one tool at a time; try 'kmodts help ${toolArgs[0]}'\n`);
+        return 1;
+      }
+      toolName = toolArgs[0];
+      toolArgs = ['--help'];
+    }
     if (tools[toolName] === undefined) {
       io.stderr(`kmodts: unknown tool '${toolName}'; try 'kmodts --help'\n`);
       return 1;
@@ -106,6 +127,11 @@ export async function main(argv0: string, args: string[], io: ToolIo): Promise<n
     if (err instanceof SimStateError) {
       // the simulated kernel's state is damaged or unusable: one line, kmod's failure status
       io.stderr(`kmodts: ${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof SimKernelModelError) {
+      // the simulated kernel cannot be built from the files named: one line, kmod's failure status
+      io.stderr(`kmodts: ${err.message}${modelSetting(err, io.env)}\n`);
       return 1;
     }
     throw err;

@@ -3,13 +3,25 @@ import * as fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { decompress, DecompressError } from './decompress';
 
-/** buffers that own their memory (not Node's 8 KiB pool) can be moved instead of copied */
+/** buffers that own all of their memory can be moved instead of copied; slices of a pool cannot
+ *  (Node 24's readFileSync serves small files from a 64 KiB pool that refuses to be transferred) */
 function movable(list: (Buffer | undefined)[]): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
   for (const b of list) {
-    if (b && b.buffer.byteLength >= 65536 && !out.includes(b.buffer as ArrayBuffer)) out.push(b.buffer as ArrayBuffer);
+    if (b && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.byteLength >= 65536 && !out.includes(b.buffer as ArrayBuffer)) {
+      out.push(b.buffer as ArrayBuffer);
+    }
   }
   return out;
+}
+
+/** posts, moving what can be moved; a buffer the runtime still refuses to move is copied instead */
+function post(msg: object, list: (Buffer | undefined)[]): void {
+  try {
+    parentPort!.postMessage(msg, movable(list));
+  } catch {
+    parentPort!.postMessage(msg);
+  }
 }
 
 parentPort?.on('message', (job: { id: number; path: string }) => {
@@ -24,7 +36,7 @@ parentPort?.on('message', (job: { id: number; path: string }) => {
   try {
     const image = decompress(raw, job.path);
     const img = image === raw ? undefined : image;
-    parentPort!.postMessage({ id: job.id, raw, image: img }, movable([raw, img]));
+    post({ id: job.id, raw, image: img }, [raw, img]);
   } catch (err) {
     if (!(err instanceof DecompressError)) throw err;
     parentPort!.postMessage({ id: job.id, raw, error: { compression: err.compression, detail: err.detail, fn: err.fn } });

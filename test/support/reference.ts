@@ -24,13 +24,24 @@ export interface Reference {
 
 let cached: Reference | undefined;
 
-/** Runs scripts/fetch-reference.sh (cached downloads) and returns what it found. Throws on failure. */
+/**
+ * Runs scripts/fetch-reference.sh (cached downloads) and returns what it found. Throws on failure, with
+ * the script's own last word as the message (apt's chatter is left out); its progress lines are
+ * passed on to stderr when it succeeds.
+ */
 export function reference(): Reference {
   if (cached) return cached;
-  const out = execFileSync('bash', [path.join(repoRoot, 'scripts/fetch-reference.sh')], {
+  const run = spawnSync('bash', [path.join(repoRoot, 'scripts/fetch-reference.sh')], {
     encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 << 20,
   });
+  const said = (run.stderr ?? '').split('\n').filter((l) => l.startsWith('fetch-reference: '));
+  if (run.error || run.status !== 0) {
+    throw new Error(said.at(-1) ?? `scripts/fetch-reference.sh failed (${run.error?.message ?? `status ${run.status}`})`);
+  }
+  if (said.length > 0) process.stderr.write(said.join('\n') + '\n');
+  const out = run.stdout;
   const r: Record<string, string> = {};
   for (const line of out.split('\n')) {
     const m = /^([A-Z_]+)=(.*)$/.exec(line);
@@ -58,9 +69,10 @@ export interface RunResult {
   status: number;
 }
 
-/** The environment tools run in: no NODE_EXTRA_CA_CERTS (34 ms per node start), C locale. */
+/** The environment tools run in: no NODE_EXTRA_CA_CERTS (34 ms per node start), C locale, and the
+ *  Node.js under test first on PATH (a `node` that commands run is the runtime the suite runs on). */
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, LANG: 'C', LC_ALL: 'C', ...extra };
+  const env: NodeJS.ProcessEnv = { PATH: `${path.dirname(process.execPath)}:${process.env.PATH}`, LANG: 'C', LC_ALL: 'C', ...extra };
   return env;
 }
 

@@ -9,6 +9,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { requirePrerequisites } from '../support/prerequisites';
 import { cacheRoot, reference, repoRoot, type Reference } from '../support/reference';
 import type { Scenario } from './scenarios';
 
@@ -16,35 +17,7 @@ const cacheDir = path.join(cacheRoot, 'vm');
 /** bump when the base layout changes */
 const BASE_LAYOUT = 3;
 
-const hostPackages: Record<string, string> = {
-  'qemu-system-x86_64': 'qemu-system-x86',
-  cpio: 'cpio',
-  xz: 'xz-utils',
-  zstd: 'zstd',
-};
 const BUSYBOX = '/bin/busybox';
-
-function have(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
-
-function busyboxIsStatic(): boolean {
-  if (!fs.existsSync(BUSYBOX)) return false;
-  const r = spawnSync('ldd', [BUSYBOX], { encoding: 'utf8' });
-  return /not a dynamic executable|statically linked/.test(r.stdout + r.stderr);
-}
-
-/** Installs qemu-system-x86, busybox-static and cpio from Debian when missing. */
-export function ensureHostTools(): void {
-  const need = new Set<string>();
-  for (const [cmd, pkg] of Object.entries(hostPackages)) if (!have(cmd)) need.add(pkg);
-  if (!busyboxIsStatic()) need.add('busybox-static');
-  if (need.size === 0) return;
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  spawnSync('apt-get', ['update', '-q'], { stdio: 'ignore', env });
-  const r = spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...need], { encoding: 'utf8', env });
-  if (r.status !== 0) throw new Error(`apt-get install ${[...need].join(' ')} failed:\n${r.stderr}`);
-}
 
 function copyFile(src: string, dst: string, mode?: number): void {
   fs.mkdirSync(path.dirname(dst), { recursive: true });
@@ -280,7 +253,7 @@ export async function bootVm(ref: Reference, base: string, overlay: string, time
 
 /** Everything: host tools, reference, base, overlay, boot. */
 export async function runVm(scenarios: Scenario[], opts: BaseOptions & { only?: ('kmod' | 'kmodts')[]; timeoutMs?: number }): Promise<VmRun & { ref: Reference }> {
-  ensureHostTools();
+  requirePrerequisites(['qemu-system-x86', 'busybox-static', 'cpio', 'xz-utils', 'zstd']);
   const ref = reference();
   const base = buildBase(ref, { modules: opts.modules, recompress: opts.recompress });
   const overlay = buildOverlay(scenarios, opts.only);

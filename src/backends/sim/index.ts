@@ -7,7 +7,7 @@ import type { Backend, InitState, ProcModule } from '../../backend';
 import { MODULE_INIT_COMPRESSED_FILE, O_TRUNC } from '../../backend';
 import { KmodError, fromSystemError } from '../../errors';
 import { EBUSY, EFBIG, EINVAL, ENOENT, ENOEXEC, ENOSYS, EOPNOTSUPP, EPERM, EAGAIN, strerror } from '../../errno';
-import { deriveKernelSymbols, loadBuiltinModules, loadKernelSymbols, resolveKernelSpec, simOptionsFromEnv, type KernelSpec, type SimKernelOptions } from './kernel-model';
+import { deriveKernelSymbols, loadBuiltinModules, loadKernelSymbols, missingSymbolTableNote, resolveKernelSpec, simOptionsFromEnv, type KernelSpec, type SimKernelOptions } from './kernel-model';
 import { LoadError, loadModule, LOCKDEP_UNRELIABLE_TAINTS, moduleTaintLetters, TAINT_FORCED_RMMOD, TAINT_LIVEPATCH, TAINT_UNSIGNED_MODULE, type LoadContext } from './loader';
 import { defaultStateDir, SimStore, type KernelGlobals, type KernelState, type KernelStateData, type ModuleRecord } from './state';
 import { kernelDecompress } from './unpack';
@@ -38,7 +38,15 @@ export interface SimBackendOptions extends SimKernelOptions {
   comm?: string;
   /** told once when a change has to wait for another live kmodts process holding the state's lock */
   onLockWait?: (holder: LockHolder) => void;
+  /**
+   * Told, once, what the caller should know but no kernel would say: a load failed on unknown symbols
+   * in a kernel that has no symbol table (no Module.symvers was found).
+   */
+  onNote?: (text: string) => void;
 }
+
+/** What a SimBackend tells its caller besides the kernel's own log. */
+export type SimBackendHooks = Pick<SimBackendOptions, 'onLockWait' | 'onNote'>;
 
 /** Kernel identity: a difference in any of these means another kernel, so the simulated one reboots. */
 const IDENTITY_KEYS: (keyof KernelSpec)[] = ['release', 'arch', 'vermagic', 'moduleStructSize', 'moduleDir', 'symvers', 'config'];
@@ -53,11 +61,15 @@ export class SimBackend implements Backend {
   private readonly comm: string;
   private wanted: KernelSpec | undefined;
 
-  constructor(stateDir: string, options: SimKernelOptions = {}, comm = 'modprobe', onLockWait?: (holder: LockHolder) => void) {
-    this.store = new SimStore(stateDir, { lock: { onWait: onLockWait } });
+  private readonly onNote: ((text: string) => void) | undefined;
+  private noted = false;
+
+  constructor(stateDir: string, options: SimKernelOptions = {}, comm = 'modprobe', hooks: SimBackendHooks = {}) {
+    this.store = new SimStore(stateDir, { lock: { onWait: hooks.onLockWait } });
     this.options = options;
     this.explicit = Object.keys(options).length > 0;
     this.comm = comm;
+    this.onNote = hooks.onNote;
   }
 
   /** The spec the caller asks for (resolved once). */
@@ -143,6 +155,13 @@ export class SimBackend implements Backend {
         if (!(err instanceof LoadError)) throw err;
         const changed = lines.length > 0 || JSON.stringify(g) !== JSON.stringify(st.data.g);
         if (changed) this.store.commit({ op: 'globals', g }, this.kmsgLines(st, g, lines));
+        if (!this.noted && lines.some(([, text]) => text.includes(': Unknown symbol '))) {
+          const note = missingSymbolTableNote(spec);
+          if (note !== undefined) {
+            this.noted = true;
+            this.onNote?.(note);
+          }
+        }
         const last = lines.length > 0 ? `: ${lines[lines.length - 1][1]}` : '';
         throw new KmodError(err.errno, `${strerror(err.errno)}${last}`, file !== undefined ? { file } : undefined);
       }
@@ -368,11 +387,11 @@ function moduleRefcount(m: ModuleRecord): number {
  */
 export function createSimBackend(settings: { simState?: string } = {}, options: SimBackendOptions = {}): SimBackend {
   const env = options.env ?? process.env;
-  const { stateDir, env: _env, comm, onLockWait, ...explicit } = options;
+  const { stateDir, env: _env, comm, onLockWait, onNote, ...explicit } = options;
   void _env;
   const fromEnv = simOptionsFromEnv(env);
   const kernelOpts: SimKernelOptions = { ...fromEnv };
   for (const [k, v] of Object.entries(explicit)) if (v !== undefined) (kernelOpts as Record<string, unknown>)[k] = v;
   const dir = stateDir ?? settings.simState ?? (env.KMODTS_SIM_STATE || undefined) ?? defaultStateDir(env);
-  return new SimBackend(dir, kernelOpts, comm, onLockWait);
+  return new SimBackend(dir, kernelOpts, comm, { onLockWait, onNote });
 }

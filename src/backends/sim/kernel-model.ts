@@ -5,8 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { KmodError } from '../../errors';
-import { ENOENT } from '../../errno';
+import { KmodError, SimKernelModelError } from '../../errors';
+import { ENOENT, errnoOf, strerror } from '../../errno';
 import { modnameFromPath } from '../../modname';
 import { ElfImage, SHT_NOBITS } from './elf-image';
 import { unpackModuleFile } from './unpack';
@@ -217,14 +217,53 @@ function probeTreeModule(moduleDir: string): { vermagic?: string; arch?: SimArch
   }
 }
 
+/** Where a kernel's Module.symvers is looked for, in order. */
+export function symversCandidates(root: string, moduleDir: string, release: string): string[] {
+  return [`${moduleDir}/build/Module.symvers`, `${root}/boot/symvers-${release}.gz`, `${root}/usr/src/linux-headers-${release}/Module.symvers`];
+}
+
+/**
+ * The one line that says a simulated kernel has no symbol table (it was booted without a
+ * Module.symvers, so it exports only what the tree's modules import): where it looked, and the
+ * setting that fixes it. Undefined when the kernel has one.
+ */
+export function missingSymbolTableNote(spec: KernelSpec): string | undefined {
+  if (spec.symvers !== undefined) return undefined;
+  const suffix = `/lib/modules/${spec.release}`;
+  const root = spec.moduleDir.endsWith(suffix) ? spec.moduleDir.slice(0, -suffix.length) : undefined;
+  const looked = root !== undefined ? symversCandidates(root, spec.moduleDir, spec.release) : [`${spec.moduleDir}/build/Module.symvers`];
+  return (
+    `the simulated kernel ${spec.release} has no symbol table (no Module.symvers at ${looked.join(', ')}), ` +
+    "so it exports only the symbols its module tree's modules import; set KMODTS_SIM_SYMVERS to the kernel's Module.symvers"
+  );
+}
+
+/** Files named explicitly must be there: a missing one is the simulated kernel's own failure. */
+function checkModelFiles(opts: SimKernelOptions): void {
+  const named: [string, string, string | undefined][] = [
+    ['moduleDir', 'module directory', opts.moduleDir],
+    ['symvers', 'Module.symvers', opts.symvers],
+    ['config', 'configuration', opts.config],
+    ['vmlinuz', 'image', opts.vmlinuz],
+    ...(opts.keys ?? []).map((k): [string, string, string] => ['keys', 'signing key', k]),
+  ];
+  for (const [option, what, file] of named) {
+    if (file === undefined) continue;
+    try {
+      fs.accessSync(file, fs.constants.R_OK);
+    } catch (err) {
+      throw new SimKernelModelError(option, what, file, strerror(errnoOf(err)), { cause: err });
+    }
+  }
+}
+
 /** Works out what to boot from explicit options and the files of a real system. */
 export function resolveKernelSpec(opts: SimKernelOptions): KernelSpec {
+  checkModelFiles(opts);
   const root = opts.root ?? '';
   const release = opts.kernelVersion ?? os.release();
   const moduleDir = opts.moduleDir ?? `${root}/lib/modules/${release}`;
-  const symvers =
-    opts.symvers ??
-    [`${moduleDir}/build/Module.symvers`, `${root}/boot/symvers-${release}.gz`, `${root}/usr/src/linux-headers-${release}/Module.symvers`].find(exists);
+  const symvers = opts.symvers ?? symversCandidates(root, moduleDir, release).find(exists);
   const config = opts.config ?? [`${root}/boot/config-${release}`, `${moduleDir}/build/.config`].find(exists);
   const vmlinuz = opts.vmlinuz ?? [`${root}/boot/vmlinuz-${release}`].find(exists);
   const cfg = config !== undefined ? parseKernelConfig(readMaybeGz(config)) : debianDefaults();
