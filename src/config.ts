@@ -1,7 +1,7 @@
 // modprobe.d configuration (libkmod-config.c's model): the lists kmod keeps, in parse order.
 // The parser (loadConfig) and the `modprobe -c` formatter (formatConfig) live here too.
 import * as fs from 'node:fs';
-import { LOG_ERR, type LogFn } from './context';
+import { LOG_ERR, type LogFn } from './log';
 import { ENAMETOOLONG, errnoOf, strerror } from './errno';
 import { readKernelCmdline } from './kcmdline';
 import { underscores } from './modname';

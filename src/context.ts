@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import type { Backend } from './backend';
 import type { ModprobeConfig } from './config';
 import { EINVAL, ENOENT, EEXIST } from './errno';
-import { KmodError, fromSystemError } from './errors';
+import { InvalidAliasError, KmodError, fromSystemError } from './errors';
 import { fnmatch } from './fnmatch';
 import { BinaryIndex, IndexHeaderError, type ModuleIndex } from './indexes/binary';
 import { INDEX_FILES, INDEX_LOAD_ORDER, type IndexName } from './indexes/format';
@@ -38,14 +38,6 @@ export interface ContextOptions {
   backendFactory?: () => Backend;
   /** an already parsed configuration (skips loadConfig) */
   config?: ModprobeConfig;
-}
-
-/** A name kmod cannot look up (alias_normalize's -EINVAL: unbalanced brackets). */
-export class InvalidAliasError extends KmodError {
-  constructor(readonly alias: string) {
-    super(EINVAL, `invalid alias: ${alias}`);
-    this.name = 'InvalidAliasError';
-  }
 }
 
 /** uname -r of the running kernel (node:os is required here, so runs given -S never load it) */

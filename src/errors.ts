@@ -45,6 +45,14 @@ export class SimKernelModelError extends Error {
   }
 }
 
+/** A name kmod cannot look up (alias_normalize's -EINVAL: unbalanced brackets). */
+export class InvalidAliasError extends KmodError {
+  constructor(readonly alias: string) {
+    super(22 /* EINVAL */, `invalid alias: ${alias}`);
+    this.name = 'InvalidAliasError';
+  }
+}
+
 /** Wraps a Node.js system error (fs) into a KmodError with the same errno. */
 export function fromSystemError(err: unknown, file?: string): KmodError {
   if (err instanceof KmodError) return err;

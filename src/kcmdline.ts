@@ -2,7 +2,7 @@
 // become options, `modprobe.blacklist=a,b` becomes blacklist entries; everything else is ignored.
 import { errnoOf, strerror } from './errno';
 import { readBinaryString } from './file/read-text';
-import { LOG_ERR, type LogFn } from './context';
+import { LOG_ERR, type LogFn } from './log';
 import { underscoresInPlace } from './modname';
 
 /** What the command line adds to the configuration, in command-line order. */

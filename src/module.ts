@@ -4,9 +4,9 @@
 // ignorecmd) belong to the pooled object, as in libkmod.
 import type { ConfigCommand } from './config';
 import type { Context } from './context';
-import { InvalidAliasError, LOG_ERR } from './context';
+import { LOG_ERR } from './log';
 import { ENOENT, EINVAL, strerror } from './errno';
-import { KmodError } from './errors';
+import { InvalidAliasError, KmodError } from './errors';
 import { fnmatch } from './fnmatch';
 
 /** kmod_module_initstate values */

@@ -3,7 +3,7 @@
 // checks, options and install commands; each action is reported through printAction and, unless
 // this is a dry run, carried out (install commands through /bin/sh, modules through insertModule).
 import type { Context } from './context';
-import { LOG_ERR } from './context';
+import { LOG_ERR } from './log';
 import { EEXIST, EINVAL } from './errno';
 import type { Module } from './module';
 

@@ -1,7 +1,8 @@
 // modprobe, as kmod 34.2's tools/modprobe.c behaves: options (glibc getopt_long, MODPROBE_OPTIONS),
 // then one of -c, --show-modversions, --show-exports, -r, -a or insertion of one module with options.
 // Resolution and probing live in the library (context, probe, remove); this file formats kmod's output.
-import { Context, InvalidAliasError } from '../context';
+import { Context } from '../context';
+import { InvalidAliasError } from '../errors';
 import { KmodError } from '../errors';
 import { strerror, EEXIST, ENOENT, EINVAL } from '../errno';
 import type { Module } from '../module';
