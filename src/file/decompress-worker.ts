@@ -27,6 +27,6 @@ parentPort?.on('message', (job: { id: number; path: string }) => {
     parentPort!.postMessage({ id: job.id, raw, image: img }, movable([raw, img]));
   } catch (err) {
     if (!(err instanceof DecompressError)) throw err;
-    parentPort!.postMessage({ id: job.id, raw, error: { compression: err.compression, detail: err.detail, fn: err.fn } });
+    parentPort!.postMessage({ id: job.id, raw, error: { compression: err.compression, detail: err.detail, fn: err.fn, errno: err.errno } });
   }
 });
