@@ -154,74 +154,11 @@ function unxz(data: Buffer, file: string): Buffer {
 // ---- zstd ----
 
 /**
- * The content size of `d` when it is exactly one zstd frame that states a non-zero content size, uses
- * no dictionary, and whose blocks and checksum end at the file's last byte; else null. Only such a file
- * may go to a decoder other than libzstd's ZSTD_decompress (see unzstd): for it, any complete decoder
- * either fails or gives what libkmod gets.
- */
-export function plainZstdFrameSize(d: Buffer): number | null {
-  if (d.length < 9 || d.readUInt32LE(0) !== 0xfd2fb528) return null;
-  const fhd = d[4];
-  const fcsFlag = fhd >> 6;
-  const single = (fhd >> 5) & 1;
-  // the reserved bit, or a dictionary id
-  if (fhd & 0x0b) return null;
-  const fcsSize = fcsFlag === 0 ? single : [0, 2, 4, 8][fcsFlag];
-  if (fcsSize === 0) return null;
-  let pos = 5 + (single ? 0 : 1);
-  if (pos + fcsSize > d.length) return null;
-  let size: number;
-  if (fcsSize === 1) size = d[pos];
-  else if (fcsSize === 2) size = d.readUInt16LE(pos) + 256;
-  else if (fcsSize === 4) size = d.readUInt32LE(pos);
-  else size = d.readUInt32LE(pos + 4) * 0x100000000 + d.readUInt32LE(pos);
-  // (a size beyond 1 GiB is left to libzstd's own path and its allocation verdicts)
-  if (size === 0 || size > 1 << 30) return null;
-  pos += fcsSize;
-  for (;;) {
-    if (d.length - pos < 3) return null;
-    const bh = d[pos] | (d[pos + 1] << 8) | (d[pos + 2] << 16);
-    pos += 3;
-    const type = (bh >> 1) & 3;
-    if (type === 3) return null;
-    pos += type === 1 ? 1 : bh >>> 3;
-    if (pos > d.length) return null;
-    if (bh & 1) break;
-  }
-  if ((fhd >> 2) & 1) pos += 4;
-  return pos === d.length ? size : null;
-}
-
-let builtinZstd: ((b: Buffer) => Buffer) | null | undefined;
-
-/** node:zlib's zstd decoder (native libzstd, Node >= 22.15), or null */
-function nodeZstd(): ((b: Buffer) => Buffer) | null {
-  if (builtinZstd === undefined) {
-    const zlib = require('node:zlib') as { zstdDecompressSync?: (b: Buffer) => Buffer };
-    builtinZstd = typeof zlib.zstdDecompressSync === 'function' ? zlib.zstdDecompressSync : null;
-  }
-  return builtinZstd;
-}
-
-/**
- * zstd as libkmod decodes it (kmod_file_load_zstd). The verdict is always libzstd's own ZSTD_decompress
- * (libzstd.ts, WebAssembly). Where Node has native zstd, a plain single frame (plainZstdFrameSize) is
- * decoded natively first, since that is ~3x faster; its output is taken only when it has the frame's
- * stated size, and any complaint sends the file to the libzstd path for libkmod's exact verdict.
+ * zstd as libkmod decodes it (kmod_file_load_zstd), always by libzstd's own ZSTD_decompress (libzstd.ts,
+ * WebAssembly): as fast as node:zlib's native zstd here (docs/decisions.md), and one verdict on every
+ * Node version, where node:zlib's streaming decoder accepts what libkmod refuses and words errors its way.
  */
 function unzstd(data: Buffer, file: string): Buffer {
-  const native = nodeZstd();
-  if (native !== null) {
-    const size = plainZstdFrameSize(data);
-    if (size !== null) {
-      try {
-        const out = native(data);
-        if (out.length === size) return out;
-      } catch {
-        // libzstd's path below gives the message
-      }
-    }
-  }
   try {
     loadLibzstd();
   } catch (err) {

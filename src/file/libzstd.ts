@@ -2,7 +2,7 @@
 // with the few imports it needs), called as libkmod 34.2's kmod_file_load_zstd calls the native library:
 // ZSTD_getFrameContentSize of the first frame, a buffer of exactly that size, one ZSTD_decompress over the
 // whole file. Every verdict on a .ko.zst (accepted or not, and libzstd's error name) is therefore libzstd's,
-// on every Node version; faster decoders are only used where this one would certainly agree (decompress.ts).
+// the same on every Node version.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 

@@ -165,10 +165,10 @@ describe('compressed module files: kmodts and kmod 34.2 side by side', () => {
         expect(r.stdout, name).toBe(kmodKo.stdout.replace(plain, f));
       } else if (expected === 'einval') {
         expect(r.status, name).toBe(1);
-        expect(r.stderr, name).toBe(`modinfo: ERROR: could not get modinfo from 'gz-${name}': Invalid argument\n`);
+        expect(r.stderr, name).toBe(`modinfo: ERROR: could not get modinfo from 'gz_${name.replace(/-/g, '_')}': Invalid argument\n`);
       } else {
         expect(r.status, name).toBe(1);
-        expect(r.stderr, name).toBe(`libkmod: ERROR: kmod_file_load_zlib: ${expected}\nmodinfo: ERROR: could not get modinfo from 'gz-${name}': Invalid argument\n`);
+        expect(r.stderr, name).toBe(`libkmod: ERROR: kmod_file_load_zlib: ${expected}\nmodinfo: ERROR: could not get modinfo from 'gz_${name.replace(/-/g, '_')}': Invalid argument\n`);
       }
     }
   });
