@@ -126,7 +126,7 @@ function frameContentSize(low: number, d: Uint8Array): bigint {
 }
 
 /** the content size a zstd frame header states (RFC 8878 3.1.1.1), or undefined when it states none */
-function contentSizeField(d: Uint8Array): bigint | undefined {
+export function contentSizeField(d: Uint8Array): bigint | undefined {
   if (d.length < 5) return undefined;
   const fhd = d[4];
   const single = (fhd >> 5) & 1;
@@ -155,7 +155,7 @@ const WASM_CAPACITY = 1 << 30;
  * non-zero ("Failed to determine decompression size"), and the file must decode into at most that
  * many bytes (several frames, trailing bytes, truncation and corruption fail as in libzstd).
  */
-export function libzstdDecompress(data: Uint8Array): LibzstdResult {
+export function libzstdDecompress(data: Uint8Array, into?: { buffer: Buffer; at: number }): LibzstdResult {
   const z = loadLibzstd();
   const src = z.s(Math.max(1, data.length));
   if (src === 0) return { errno: ENOMEM };
@@ -174,8 +174,13 @@ export function libzstdDecompress(data: Uint8Array): LibzstdResult {
       const name = zstdErrorName(n);
       return name === 'Destination buffer is too small' && BigInt(capacity) < size ? { errno: ENOMEM } : { error: name };
     }
-    const image = Buffer.allocUnsafeSlow(n >>> 0);
-    image.set(new Uint8Array(z.f.buffer, dst, n >>> 0));
+    const decoded = new Uint8Array(z.f.buffer, dst, n >>> 0);
+    if (into !== undefined && into.at + decoded.length <= into.buffer.length) {
+      into.buffer.set(decoded, into.at);
+      return { image: into.buffer.subarray(into.at, into.at + decoded.length) };
+    }
+    const image = Buffer.allocUnsafeSlow(decoded.length);
+    image.set(decoded);
     return { image };
   } finally {
     if (dst !== 0) z.t(dst);
