@@ -5,17 +5,7 @@
 // version and platform, without a compiler or a platform binary.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-
-// (the project's TypeScript lib has no WebAssembly types: the little used here, declared)
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-const Wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+import { heapResizer, instantiate, type WasmMemory } from './wasm';
 
 /** the exports of vendor/liblzma-5.8.4.wasm, by their minified names */
 interface LzmaExports {
@@ -54,34 +44,17 @@ function wasmPath(): string {
   return path.join(__dirname, '..', '..', 'vendor', 'liblzma-5.8.4.wasm');
 }
 
-function instantiate(): LzmaExports {
-  const module = new Wasm.Module(fs.readFileSync(wasmPath()));
-  let memory: WasmMemory | undefined;
-  const imports = {
-    a: {
-      // emscripten_resize_heap
-      a: (requested: number) => {
-        const have = memory!.buffer.byteLength;
-        const want = Math.min(HEAP_MAX, Math.max(requested >>> 0, Math.floor(have * 1.2)));
-        if ((requested >>> 0) > HEAP_MAX) return 0;
-        try {
-          memory!.grow(Math.ceil((want - have) / 65536));
-          return 1;
-        } catch {
-          return 0;
-        }
-      },
-    },
-  };
-  const exports = new Wasm.Instance(module, imports).exports as unknown as LzmaExports;
-  memory = exports.b;
+function load(): LzmaExports {
+  let exports: LzmaExports | undefined;
+  // emscripten_resize_heap, up to the build's own limit
+  exports = instantiate<LzmaExports>(fs.readFileSync(wasmPath()), { a: heapResizer(() => exports!.b, HEAP_MAX) });
   exports.c();
   return exports;
 }
 
 /** The loaded library (throws when it cannot be: libkmod's "can't load and resolve symbols"). */
 export function loadLiblzma(): LzmaExports {
-  lzma ??= instantiate();
+  lzma ??= load();
   return lzma;
 }
 

@@ -5,17 +5,7 @@
 // the same on every Node version.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-
-// (the project's TypeScript lib has no WebAssembly types: the little used here, declared)
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-const Wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+import { heapResizer, instantiate, type WasmMemory } from './wasm';
 
 /** the wasm file's exports, by the minified names of the pinned @bokuweb/zstd-wasm 0.0.27 build */
 interface ZstdExports {
@@ -73,43 +63,28 @@ class ProcExit extends Error {}
 
 let wasm: ZstdExports | undefined;
 
-function instantiate(): ZstdExports {
+function load(): ZstdExports {
   const dir = path.dirname(require.resolve('@bokuweb/zstd-wasm'));
-  const module = new Wasm.Module(fs.readFileSync(path.join(dir, 'zstd.wasm')));
-  let memory: WasmMemory | undefined;
-  const imports = {
-    a: {
-      // proc_exit, keepalive_clear, abort, setitimer, emscripten_resize_heap
-      a: (status: number) => {
-        throw new ProcExit(`libzstd exited (${status})`);
-      },
-      b: () => undefined,
-      c: () => {
-        throw new ProcExit('libzstd aborted');
-      },
-      d: () => 0,
-      e: (requested: number) => {
-        const have = memory!.buffer.byteLength;
-        const want = requested >>> 0;
-        if (want > 0x80000000) return 0;
-        try {
-          memory!.grow(Math.ceil((Math.max(want, have * 1.2) - have) / 65536));
-          return 1;
-        } catch {
-          return 0;
-        }
-      },
+  let exports: ZstdExports | undefined;
+  // proc_exit, keepalive_clear, abort, setitimer, emscripten_resize_heap (wasm32: 2 GiB at most)
+  exports = instantiate<ZstdExports>(fs.readFileSync(path.join(dir, 'zstd.wasm')), {
+    a: (status: number) => {
+      throw new ProcExit(`libzstd exited (${status})`);
     },
-  };
-  const exports = new Wasm.Instance(module, imports).exports as unknown as ZstdExports;
-  memory = exports.f;
+    b: () => undefined,
+    c: () => {
+      throw new ProcExit('libzstd aborted');
+    },
+    d: () => 0,
+    e: heapResizer(() => exports!.f, 0x80000000),
+  });
   exports.g();
   return exports;
 }
 
 /** The loaded library, or the reason it cannot be loaded (libkmod's "can't load and resolve symbols"). */
 export function loadLibzstd(): ZstdExports {
-  wasm ??= instantiate();
+  wasm ??= load();
   return wasm;
 }
 
