@@ -24,7 +24,14 @@ parentPort?.on('message', (job: { id: number; path: string }) => {
   try {
     const image = decompress(raw, job.path);
     const img = image === raw ? undefined : image;
-    parentPort!.postMessage({ id: job.id, raw, image: img }, movable([raw, img]));
+    const reply = { id: job.id, raw, image: img };
+    try {
+      parentPort!.postMessage(reply, movable([raw, img]));
+    } catch (err) {
+      // some runtimes (Node 24) give buffers whose memory cannot be moved (DataCloneError): copy them
+      if ((err as Error).name !== 'DataCloneError') throw err;
+      parentPort!.postMessage(reply);
+    }
   } catch (err) {
     if (!(err instanceof DecompressError)) throw err;
     parentPort!.postMessage({ id: job.id, raw, error: { compression: err.compression, detail: err.detail, fn: err.fn, errno: err.errno } });
