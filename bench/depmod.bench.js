@@ -1,5 +1,6 @@
 // depmod: kmodts vs kmod 34.2 on the full Debian 6.12 amd64 tree (linux-image-amd64, ~4,200 .ko.xz) and on
-// the cloud-amd64 tree, wall time (median) and peak RSS side by side. Both index a scratch copy of the tree
+// the cloud-amd64 tree, each also recompressed as .ko.zst (KMODTS_BENCH_DEPMOD=xz or zst for one kind), wall
+// time (median) and peak RSS side by side. Both index a scratch copy of the tree
 // (hard links) with -C /dev/null so that the host's depmod.d plays no part.
 'use strict';
 const { execFileSync, spawnSync } = require('node:child_process');
@@ -54,6 +55,15 @@ const full = execFileSync('bash', [path.join(repoRoot, 'scripts/fetch-tree.sh'),
 const ktree = /^KTREE=(.*)$/m.exec(full)[1];
 const kver = /^KVER=(.*)$/m.exec(full)[1];
 row('load average before the depmod runs (other work skews times)', os.loadavg()[0].toFixed(2));
-compare('full amd64 tree', path.join(ktree, 'lib/modules', kver), kver, 5);
-compare('cloud-amd64 tree', ref.MODDIR, ref.KVER, 7);
+/** the tree recompressed as .ko.zst (scripts/zst-tree.sh, cached beside it) */
+const zstTree = (tree) => execFileSync('bash', [path.join(repoRoot, 'scripts/zst-tree.sh'), tree], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+const only = process.env.KMODTS_BENCH_DEPMOD;
+if (!only || only === 'xz') {
+  compare('full amd64 tree', path.join(ktree, 'lib/modules', kver), kver, 5);
+  compare('cloud-amd64 tree', ref.MODDIR, ref.KVER, 7);
+}
+if (!only || only === 'zst') {
+  compare('full amd64 tree as .ko.zst', path.join(zstTree(ktree), 'lib/modules', kver), kver, 5);
+  compare('cloud-amd64 tree as .ko.zst', path.join(zstTree(ref.KTREE), 'lib/modules', ref.KVER), ref.KVER, 7);
+}
 row('load average after', os.loadavg()[0].toFixed(2));

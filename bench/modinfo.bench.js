@@ -61,6 +61,6 @@ if (details()) {
   row('xz: xz -dc', `${(mb / (xzTool / 1000)).toFixed(0)} MB/s`);
   const zOurs = inProcess(zst);
   const zTool = toolMs('zstd', zst);
-  row('zstd: kmodts decompress', `${(mb / (zOurs / 1000)).toFixed(0)} MB/s  (${((zTool / zOurs) * 100).toFixed(0)}% of zstd -dc)`);
+  row('zstd: kmodts decompress (libzstd as wasm)', `${(mb / (zOurs / 1000)).toFixed(0)} MB/s  (${((zTool / zOurs) * 100).toFixed(0)}% of zstd -dc)`);
   row('zstd: zstd -dc', `${(mb / (zTool / 1000)).toFixed(0)} MB/s`);
 }

@@ -5,6 +5,8 @@
 import * as fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { errnoOf } from '../errno';
+import { detectCompression } from '../file/decompress';
+import { contentSizeField, libzstdDecompress } from '../file/libzstd';
 import { isXz, unxzInto, xzUncompressedSize } from './fast-xz';
 import { moduleImage, readReusable } from './module-image';
 
@@ -76,8 +78,11 @@ export function decodeBatch(req: DecodeRequest): DecodeReply {
       length[k] = -1;
       continue;
     }
-    // an xz image decoded in place, anything else (or an xz file the fast path leaves) through moduleImage
-    const size = isXz(raw) ? xzUncompressedSize(raw) : null;
+    // an xz or zstd image decoded into the batch buffer, anything else (or a file these paths leave)
+    // through moduleImage, which gives the errors
+    const zstd = !isXz(raw) && detectCompression(raw) === 'zstd';
+    const stated = zstd ? contentSizeField(raw) : undefined;
+    const size = isXz(raw) ? xzUncompressedSize(raw) : stated !== undefined && stated > 0n && stated < 1n << 30n ? Number(stated) : null;
     let len: number | null = null;
     if (size !== null) {
       if (pos + size + 1 > out.length) {
@@ -86,7 +91,12 @@ export function decodeBatch(req: DecodeRequest): DecodeReply {
         if (pos === 0) return { ids: req.ids, buffer: req.buffer, at, length, done: 0, need: size + 1 };
         break;
       }
-      len = unxzInto(raw, out, pos);
+      if (zstd) {
+        const r = libzstdDecompress(raw, { buffer: out, at: pos });
+        len = 'image' in r && r.image.buffer === out.buffer ? r.image.length : null;
+      } else {
+        len = unxzInto(raw, out, pos);
+      }
     }
     if (len === null) {
       const image = moduleImage(raw, file);

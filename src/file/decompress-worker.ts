@@ -19,7 +19,9 @@ function movable(list: (Buffer | undefined)[]): ArrayBuffer[] {
 function post(msg: object, list: (Buffer | undefined)[]): void {
   try {
     parentPort!.postMessage(msg, movable(list));
-  } catch {
+  } catch (err) {
+    // some runtimes (Node 24) give buffers whose memory cannot be moved (DataCloneError): copy them
+    if ((err as Error).name !== 'DataCloneError') throw err;
     parentPort!.postMessage(msg);
   }
 }
@@ -39,6 +41,6 @@ parentPort?.on('message', (job: { id: number; path: string }) => {
     post({ id: job.id, raw, image: img }, [raw, img]);
   } catch (err) {
     if (!(err instanceof DecompressError)) throw err;
-    parentPort!.postMessage({ id: job.id, raw, error: { compression: err.compression, detail: err.detail, fn: err.fn } });
+    parentPort!.postMessage({ id: job.id, raw, error: { compression: err.compression, detail: err.detail, fn: err.fn, errno: err.errno } });
   }
 });

@@ -98,7 +98,7 @@ class ModuleFileImpl implements ModuleFile {
         if (this.decoded?.error) throw this.decoded.error;
         this.imageCache = this.decoded?.image ?? decompress(this.raw, this.path);
       } catch (err) {
-        if (err instanceof DecompressError) this.opts.log?.(LOG_ERR, err.fn, `${err.detail}\n`);
+        if (err instanceof DecompressError && err.detail !== '') this.opts.log?.(LOG_ERR, err.fn, `${err.detail}\n`);
         throw err;
       }
     }

@@ -12,7 +12,7 @@ interface Result {
   readFailed?: boolean;
   raw?: Uint8Array;
   image?: Uint8Array;
-  error?: { compression: 'xz' | 'zstd' | 'gzip'; detail: string; fn: string };
+  error?: { compression: 'xz' | 'zstd' | 'gzip'; detail: string; fn: string; errno: number };
 }
 
 // images in flight: enough to keep the workers busy, few enough to bound memory
@@ -77,7 +77,7 @@ export class ImagePrefetcher {
     if (r.readFailed || r.raw === undefined) return undefined;
     const file = this.files[index];
     const raw = asBuffer(r.raw);
-    if (r.error) return moduleFileFromBytes(file, raw, opts, { error: new DecompressError(file, r.error.compression, r.error.detail, r.error.fn) });
+    if (r.error) return moduleFileFromBytes(file, raw, opts, { error: new DecompressError(file, r.error.compression, r.error.detail, r.error.fn, r.error.errno) });
     return moduleFileFromBytes(file, raw, opts, { image: r.image ? asBuffer(r.image) : raw });
   }
 

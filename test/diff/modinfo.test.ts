@@ -63,9 +63,10 @@ function blocks(out: string): string[] {
 }
 
 /**
- * A corrupted zstd stream: libzstd's exact complaint depends on its decoder's internals (a flipped content
- * size gives "Destination buffer is too small" or "Data corruption detected"); kmodts names the corruption
- * without always choosing the same words. Everything but that one libkmod line must match (docs/compat.md).
+ * A corrupted zstd stream: the wasm libzstd kmodts runs is an older release than Debian's 1.5.7 and for a
+ * few flipped bytes names the corruption with another of libzstd's words ("Data corruption detected" for
+ * "Destination buffer is too small" or a checksum mismatch). Everything but that one libkmod line must
+ * match (docs/compat.md); test/diff/decompress.test.ts bounds how often it happens.
  */
 function withoutZstdDetail(r: RunResult): RunResult {
   return { ...r, stderr: r.stderr.replace(/^(libkmod: ERROR: kmod_file_load_zstd: |modprobe: ERROR: )zstd: .*\n/m, '$1zstd: <detail>\n') };
@@ -412,8 +413,8 @@ describe('damaged module files', () => {
   });
 });
 
-describe('zstd frames kmod 34.2 refuses (deliberate difference, docs/compat.md)', () => {
-  it('a frame without stored size and two concatenated frames: kmod fails, kmodts reads them like the sized file', async () => {
+describe('zstd frames kmod 34.2 refuses', () => {
+  it('a frame without stored size and two concatenated frames: refused as kmod refuses them', async () => {
     const dir = path.join(tmp, 'zstd-kinds');
     fs.mkdirSync(dir, { recursive: true });
     const img = execFileSync('xz', ['-dc', path.join(MODDIR, 'kernel/net/key/af_key.ko.xz')]);
@@ -430,14 +431,9 @@ describe('zstd frames kmod 34.2 refuses (deliberate difference, docs/compat.md)'
     const cases: ToolCase[] = [{ args: [sized] }, { args: [unsized] }, { args: [multi] }];
     const { kmod, ours } = await both('modinfo', cases);
     expect(kmod[0].status).toBe(0);
-    expectSame(cases[0], kmod[0], ours[0]);
     expect(kmod[1].stderr).toBe("libkmod: ERROR: kmod_file_load_zstd: zstd: Failed to determine decompression size\nmodinfo: ERROR: could not get modinfo from 'unsized': Invalid argument\n");
     expect(kmod[2].stderr).toBe("libkmod: ERROR: kmod_file_load_zstd: zstd: Destination buffer is too small\nmodinfo: ERROR: could not get modinfo from 'multi': Invalid argument\n");
-    for (const [i, name] of [[1, unsized], [2, multi]] as const) {
-      expect(ours[i].status).toBe(0);
-      expect(ours[i].stderr).toBe('');
-      expect(ours[i].stdout).toBe(kmod[0].stdout.replace(sized, name));
-    }
+    for (let i = 0; i < cases.length; i++) expectSame(cases[i], kmod[i], ours[i]);
   });
 });
 
