@@ -786,9 +786,11 @@ class DepmodRun {
       parent: Vertex | null;
       mod: Mod;
     }
+    // kmod keeps its starting points in a circular list and takes the element after a removed one as
+    // the list's new head: removing a module other than the first also turns the list to start after it
     const removeRoot = (m: Mod): void => {
       const k = roots.indexOf(m);
-      if (k >= 0) roots.splice(k, 1);
+      if (k >= 0) roots = roots.slice(k + 1).concat(roots.slice(0, k));
     };
     while (roots.length > 0) {
       const root = roots.shift()!;
