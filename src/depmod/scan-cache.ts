@@ -21,7 +21,7 @@ import { ENODATA, ESRCH, errnoOf } from '../errno';
 import type { ModuleScan } from './module-scan';
 
 /** the cache file's name in the output directory */
-export const SCAN_CACHE_FILE = 'modules.kmodts.cache';
+export const SCAN_CACHE_FILE = 'modules.kmodts-cache.bin';
 /** bumped whenever what a scan finds or how it is stored changes */
 const FORMAT = 1;
 /** the coarsest timestamp tick of the filesystems modules live on (FAT: 2 s) */

@@ -13,7 +13,7 @@ import { prng } from '../support/prng';
 import { reference, repoRoot } from '../support/reference';
 import { differingFiles, moduleBytes, runBoth, temporaryFiles, tmpRoot, type SynModule } from './support';
 
-const CACHE = 'modules.kmodts.cache';
+const CACHE = 'modules.kmodts-cache.bin';
 
 interface Tree {
   root: string;

@@ -101,7 +101,7 @@ describe('depmod on a synthetic tree (kmod 34.2 differential)', () => {
     const { snapshot, removeOutputs } = await import('./support');
     removeOutputs(tree.moddir);
     // every module is read (none comes from the scan cache of the runs before)
-    fs.rmSync(path.join(tree.moddir, 'modules.kmodts.cache'), { force: true });
+    fs.rmSync(path.join(tree.moddir, 'modules.kmodts-cache.bin'), { force: true });
     // script(1) gives the command a terminal and copies what it writes to our stdout
     const cmd = [process.execPath, path.join(repoRoot, 'bin/kmodts.js'), 'depmod', ...args].map((a) => `'${a}'`).join(' ');
     const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'latin1', env: { PATH: process.env.PATH, LANG: 'C' } });
