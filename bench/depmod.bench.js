@@ -1,6 +1,8 @@
 // depmod: kmodts vs kmod 34.2 on the full Debian 6.12 amd64 tree (linux-image-amd64, ~4,200 .ko.xz) and on
 // the cloud-amd64 tree, wall time (median) and peak RSS side by side. Both index a scratch copy of the tree
-// (hard links) with -C /dev/null so that the host's depmod.d plays no part.
+// (hard links) with -C /dev/null so that the host's depmod.d plays no part. The cold rows remove kmodts'
+// scan cache before each of its runs (a first run, which also writes the cache); the incremental rows
+// (one module added, replaced, removed) run on a real copy of the full tree with a warm cache.
 'use strict';
 const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -8,11 +10,13 @@ const os = require('node:os');
 const path = require('node:path');
 const { reference, timeSideBySide, kmodArgv, kmodtsArgv, row, repoRoot, benchEnv } = require('./lib');
 
-function scratchTree(moddir, kver) {
+const CACHE = 'modules.kmodts-cache.bin';
+
+function scratchTree(moddir, kver, copy = '-al') {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-bench-depmod-'));
   const dst = path.join(root, 'lib/modules', kver);
   fs.mkdirSync(dst, { recursive: true });
-  execFileSync('cp', ['-al', path.join(moddir, 'kernel'), dst]);
+  execFileSync('cp', [copy, path.join(moddir, 'kernel'), dst]);
   for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) fs.copyFileSync(path.join(moddir, f), path.join(dst, f));
   return root;
 }
@@ -37,15 +41,69 @@ function compare(label, moddir, kver, runs) {
   const root = scratchTree(moddir, kver);
   const n = execFileSync('find', [path.join(root, 'lib/modules', kver), '-name', '*.ko*'], { encoding: 'utf8' }).split('\n').filter(Boolean).length;
   const args = ['-C', '/dev/null', '-b', root, kver];
-  // kmod and kmodts in turn, round after round (drift on a shared machine hits both alike)
-  const [k, t] = timeSideBySide([kmodArgv(ref, 'depmod', args), kmodtsArgv('depmod', args)], { runs });
+  // kmod and kmodts in turn, round after round (drift on a shared machine hits both alike); kmodts
+  // without its scan cache each time (a first run)
+  const cold = ['sh', '-c', 'rm -f "$0" && exec "$@"', path.join(root, 'lib/modules', kver, CACHE), ...kmodtsArgv('depmod', args)];
+  const [k, t] = timeSideBySide([kmodArgv(ref, 'depmod', args), cold], { runs });
   row(`${label} (${n} modules): kmod 34.2`, `${k.ms.toFixed(0)} ms, peak ${(k.peakKiB / 1024).toFixed(1)} MiB`);
   row(`${label}: kmodts (${os.availableParallelism()} cores)`, `${t.ms.toFixed(0)} ms, peak ${(t.peakKiB / 1024).toFixed(1)} MiB`);
   row(`${label}: ratio kmodts/kmod`, `time ${(t.ms / k.ms).toFixed(2)}x (goal <= 0.6), memory ${(t.peakKiB / k.peakKiB).toFixed(2)}x (goal <= 2)`);
   // on a busy host the second core is not free: CPU time shows the work itself
   const kc = timeCpu(kmodArgv(ref, 'depmod', args), 3);
-  const tc = timeCpu(kmodtsArgv('depmod', args), 3);
+  const tc = timeCpu(cold, 3);
   row(`${label}: CPU seconds (user+sys) kmod / kmodts`, `${kc.cpu.toFixed(2)} / ${tc.cpu.toFixed(2)} (${(tc.cpu / kc.cpu).toFixed(2)}x)`);
+  fs.rmSync(root, { recursive: true, force: true });
+}
+
+/** wall ms of one run of argv */
+function wallMs(argv) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(argv[0], argv.slice(1), { env: benchEnv(), stdio: 'ignore' });
+  if (r.status !== 0) throw new Error(`${argv.join(' ')}: status ${r.status}`);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+
+/**
+ * kmodts' depmod with its scan cache after one change to the tree, against kmod's full run on the same
+ * tree: each round makes the change, runs both (in alternating order), and undoes it. The cache is
+ * warmed first, on a tree copied (real copies) more than a timestamp tick before.
+ */
+function incremental(moddirSrc, kver, runs) {
+  const root = scratchTree(moddirSrc, kver, '-a');
+  const moddir = path.join(root, 'lib/modules', kver);
+  const args = ['-C', '/dev/null', '-b', root, kver];
+  const files = execFileSync('find', [path.join(moddir, 'kernel'), '-name', '*.ko.xz'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+  const [a, b] = [files[Math.floor(files.length / 3)], files[Math.floor((2 * files.length) / 3)]];
+  const keep = `${root}/kept.ko.xz`;
+  fs.copyFileSync(a, keep);
+  const changes = {
+    'one module added': [() => fs.copyFileSync(b, path.join(path.dirname(b), 'kmodts-bench-added.ko.xz')), () => fs.unlinkSync(path.join(path.dirname(b), 'kmodts-bench-added.ko.xz'))],
+    'one module replaced': [() => (fs.copyFileSync(b, `${a}.new`), fs.renameSync(`${a}.new`, a)), () => (fs.copyFileSync(keep, `${a}.new`), fs.renameSync(`${a}.new`, a))],
+    'one module removed': [() => fs.unlinkSync(a), () => fs.copyFileSync(keep, a)],
+  };
+  spawnSync('sleep', ['3']);
+  wallMs(kmodtsArgv('depmod', args));
+  for (const [label, [make, undo]] of Object.entries(changes)) {
+    const k = [];
+    const t = [];
+    for (let i = 0; i < runs; i++) {
+      make();
+      if (i % 2 === 0) {
+        k.push(wallMs(kmodArgv(ref, 'depmod', args)));
+        t.push(wallMs(kmodtsArgv('depmod', args)));
+      } else {
+        t.push(wallMs(kmodtsArgv('depmod', args)));
+        k.push(wallMs(kmodArgv(ref, 'depmod', args)));
+      }
+      undo();
+    }
+    row(`full tree, ${label}: kmod 34.2 / kmodts (cache)`, `${median(k).toFixed(0)} ms / ${median(t).toFixed(0)} ms, ratio ${(median(t) / median(k)).toFixed(2)}x (goal <= 0.1)`);
+  }
+  const kc = timeCpu(kmodArgv(ref, 'depmod', args), 3);
+  const tc = timeCpu(kmodtsArgv('depmod', args), 3);
+  row('full tree, nothing changed: CPU seconds kmod / kmodts (cache)', `${kc.cpu.toFixed(2)} / ${tc.cpu.toFixed(2)} (${(tc.cpu / kc.cpu).toFixed(2)}x)`);
   fs.rmSync(root, { recursive: true, force: true });
 }
 
@@ -56,4 +114,5 @@ const kver = /^KVER=(.*)$/m.exec(full)[1];
 row('load average before the depmod runs (other work skews times)', os.loadavg()[0].toFixed(2));
 compare('full amd64 tree', path.join(ktree, 'lib/modules', kver), kver, 5);
 compare('cloud-amd64 tree', ref.MODDIR, ref.KVER, 7);
+incremental(path.join(ktree, 'lib/modules', kver), kver, 7);
 row('load average after', os.loadavg()[0].toFixed(2));

@@ -9,7 +9,6 @@ import { ScanStore, type ModuleScan } from './module-scan';
 import { startScanPool, type ScanPool } from './scan-pool';
 import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter, statModule } from './scan-cache';
 import type { Mod, RunContext } from './run-context';
-import type { SymbolTable } from './symbols';
 
 /** how many modules to scan before the scan threads are worth their start-up (below: on this thread) */
 const THREADS_FROM = 64;
@@ -86,7 +85,7 @@ export class ModuleScanner {
         continue;
       }
       this.cacheStats.hits++;
-      this.writer?.add(modules[k].path, st!, cached);
+      this.writer?.keep(modules[k].path, st!, this.cache!);
       take(modules[k], cached);
     }
     this.cacheStats.scanned = toScan.length;

@@ -5,7 +5,7 @@
 // on every run.
 //
 // The file: a header line with the format and kmodts' version, a line with the lengths of the two parts
-// and their SHA-256, then a JSON list of entries and a binary block of their numbers. Whatever is wrong
+// and their CRC-32, then a JSON list of entries and a binary block of their numbers. Whatever is wrong
 // with it (missing, unreadable, short, corrupt, another version) makes load() return undefined, and the
 // run scans every module. It is written to a temporary file and renamed, so readers see a whole old or
 // a whole new cache; concurrent runs each rename their own complete file.
@@ -15,8 +15,8 @@
 // changed again within the tick in which it was last changed could keep its stat, and a stat read
 // later could not tell. Every write of a file's data and every rename changes its ctime, which no
 // program can set, so a stat that matches an old enough entry means the file is as it was scanned.
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { ENODATA, ESRCH, errnoOf } from '../errno';
 import type { ModuleScan } from './module-scan';
 
@@ -52,7 +52,16 @@ export function statModule(path: string): fs.BigIntStats | undefined {
  */
 type Entry = [string, string, string[], string[], string[], string[], number, number, number, number];
 
-const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
+function isStringList(v: unknown): v is string[] {
+  if (!Array.isArray(v)) return false;
+  for (let k = 0; k < v.length; k++) if (typeof v[k] !== 'string') return false;
+  return true;
+}
+
+/** the body's CRC-32 as 8 hex digits (damage, not tampering, is what it is for: see decisions.md) */
+function checksum(body: Uint8Array): string {
+  return crc32(body).toString(16).padStart(8, '0');
+}
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
 /** the numbers' bytes of an entry with e exports, n imports and `names` bytes of names, 8-aligned */
@@ -83,13 +92,13 @@ export class ScanCache {
     if (data.length < head.length || data.toString('latin1', 0, head.length) !== head) return undefined;
     const nl = data.indexOf(0x0a, head.length);
     if (nl < 0) return undefined;
-    const m = /^(\d+) (\d+) ([0-9a-f]{64})$/.exec(data.toString('latin1', head.length, nl));
+    const m = /^(\d+) (\d+) ([0-9a-f]{8})$/.exec(data.toString('latin1', head.length, nl));
     if (m === null) return undefined;
     const jsonBytes = Number(m[1]);
     const blockBytes = Number(m[2]);
     const body = data.subarray(nl + 1);
     if (body.length !== jsonBytes + blockBytes) return undefined;
-    if (createHash('sha256').update(body).digest('hex') !== m[3]) return undefined;
+    if (checksum(body) !== m[3]) return undefined;
     const list: unknown = JSON.parse(body.toString('utf8', 0, jsonBytes));
     if (!Array.isArray(list)) return undefined;
     // the numbers get a buffer of their own: aligned for their typed arrays
@@ -111,6 +120,14 @@ export class ScanCache {
     if (!isStringList(aliases) || !isStringList(softdeps) || !isStringList(weakdeps) || !isStringList(exports)) return false;
     if (!isCount(n) || !isCount(names) || !isCount(at) || !isCount(errno) || at % 8 !== 0) return false;
     return at + numbersBytes(exports.length, n, names) <= blockBytes;
+  }
+
+  /** `path`'s entry as stored and the bytes of its numbers (for the next cache, without copying) */
+  stored(path: string): [Entry, Uint8Array] | undefined {
+    const found = this.entries.get(path);
+    if (found === undefined) return undefined;
+    const e = found.entry;
+    return [e, new Uint8Array(this.block, e[8], numbersBytes(e[5].length, e[6], e[7]))];
   }
 
   /** The scan of `path` if its stat is still the one cached (a new object: the caller may change it). */
@@ -148,7 +165,8 @@ export class ScanCacheWriter {
   private readonly ctimes: bigint[] = [];
   private readonly devs: bigint[] = [];
   private readonly chunks: Uint8Array[] = [];
-  private blockBytes = 0;
+  /** 1 for the entries that were scanned in this run (not taken from the cache) */
+  private readonly scanned: number[] = [];
   /** process.hrtime.bigint() before the first module was looked at */
   private readonly started = process.hrtime.bigint();
 
@@ -156,6 +174,17 @@ export class ScanCacheWriter {
    * A module's scan with the stat taken before its file was read. Scans that failed for a reason
    * other than the module's contents (ENODATA: no symbols) are left out, to be tried again next time.
    */
+  /** a module taken from `cache` (whose get() gave its scan for this stat): its entry is kept as it is */
+  keep(path: string, st: fs.BigIntStats, cache: ScanCache): void {
+    const stored = cache.stored(path);
+    if (stored === undefined) return;
+    this.entries.push(stored[0].slice() as Entry);
+    this.ctimes.push(st.ctimeNs);
+    this.devs.push(st.dev);
+    this.chunks.push(stored[1]);
+    this.scanned.push(0);
+  }
+
   add(path: string, st: fs.BigIntStats, scan: ModuleScan): void {
     if (scan.symbolsErrno !== undefined && scan.symbolsErrno !== ENODATA) return;
     const e = scan.exports.length;
@@ -169,18 +198,21 @@ export class ScanCacheWriter {
     put(scan.importLengths, 8 * (e + n) + 4 * n);
     put(scan.importWeak, 8 * (e + n) + 8 * n);
     put(scan.importNames, 8 * (e + n) + 9 * n);
-    this.entries.push([path, statKey(st), scan.aliases, scan.softdeps, scan.weakdeps, scan.exports, n, names, this.blockBytes, scan.symbolsErrno ?? 0]);
+    this.entries.push([path, statKey(st), scan.aliases, scan.softdeps, scan.weakdeps, scan.exports, n, names, 0, scan.symbolsErrno ?? 0]);
     this.ctimes.push(st.ctimeNs);
     this.devs.push(st.dev);
     this.chunks.push(bytes);
-    this.blockBytes += bytes.length;
+    this.scanned.push(1);
   }
 
   /**
-   * Writes the cache into `dir` (temporary file, then rename). A cache that cannot be written is no
-   * error of depmod's: false is returned and the next run scans again.
+   * Writes the cache into `dir` (temporary file, then rename) when it would store a scan the cache read
+   * at the start did not have; otherwise that cache stays as it is (its entries for files gone since
+   * are never hit: a file that comes back has another inode or ctime). A cache that cannot be written
+   * is no error of depmod's: false is returned and the next run scans again.
    */
   write(dir: string): boolean {
+    if (!this.scanned.includes(1)) return false;
     const tmp = `${dir}/${SCAN_CACHE_FILE}.tmp-${process.pid}-${Math.floor(Math.random() * 0x100000000).toString(16)}`;
     let fd: number;
     try {
@@ -195,17 +227,25 @@ export class ScanCacheWriter {
       const json: Entry[] = [];
       const block: Uint8Array[] = [];
       let at = 0;
+      let news = 0;
       for (let k = 0; k < this.entries.length; k++) {
         if (this.devs[k] !== own.dev || this.ctimes[k] >= horizon) continue;
+        news += this.scanned[k];
         const entry = this.entries[k];
         entry[8] = at;
         json.push(entry);
         block.push(this.chunks[k]);
         at += this.chunks[k].length;
       }
+      if (news === 0) {
+        // only files changed just now were scanned: nothing to add, the cache stays as it is
+        fs.closeSync(fd);
+        removeQuietly(tmp);
+        return false;
+      }
       const body = Buffer.concat([Buffer.from(JSON.stringify(json), 'utf8'), ...block]);
       const jsonBytes = body.length - at;
-      const hash = createHash('sha256').update(body).digest('hex');
+      const hash = checksum(body);
       const data = Buffer.concat([Buffer.from(`${header()}${jsonBytes} ${at} ${hash}\n`, 'latin1'), body]);
       let off = 0;
       while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);

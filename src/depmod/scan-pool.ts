@@ -13,7 +13,7 @@ import type { Worker } from 'node:worker_threads';
 import { failedScan, scanModuleImage, ScanStore, type ModuleScan } from './module-scan';
 import { readModuleImage, releaseImageBuffers } from './module-image';
 import { releaseBuffers } from './release';
-import type { DecodeReply, DecodeRequest, SizesRequest, WorkerReply, WorkerRequest } from './decode-worker';
+import type { DecodeReply, DecodeRequest, SizesRequest, WorkerReply } from './decode-worker';
 
 export interface ScanOptions {
   /**

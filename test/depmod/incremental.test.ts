@@ -10,8 +10,8 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { prng } from '../support/prng';
-import { reference, repoRoot } from '../support/reference';
-import { differingFiles, moduleBytes, runBoth, temporaryFiles, tmpRoot, type SynModule } from './support';
+import { reference, repoRoot, runKmodts } from '../support/reference';
+import { buildTree, configDir, differingFiles, moduleBytes, runBoth, snapshot, SYN_KVER, temporaryFiles, tmpRoot, type SynModule } from './support';
 
 const CACHE = 'modules.kmodts-cache.bin';
 
@@ -25,19 +25,13 @@ function copyTree(srcModdir: string, kver: string): Tree {
   const root = tmpRoot('incremental');
   const moddir = path.join(root, 'lib/modules', kver);
   fs.mkdirSync(moddir, { recursive: true });
-  // hard links: a file is only ever replaced (new inode), never changed where it is (see ownCopy)
-  execFileSync('cp', ['-al', path.join(srcModdir, 'kernel'), moddir]);
+  // real copies: a hard link's ctime moves whenever anyone links or unlinks the reference tree's files
+  // (other suites copy it with cp -al), which would make the cache miss at random
+  execFileSync('cp', ['-a', path.join(srcModdir, 'kernel'), moddir]);
   for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) fs.copyFileSync(path.join(srcModdir, f), path.join(moddir, f));
   const conf = path.join(root, 'depmod.d');
   fs.mkdirSync(conf);
   return { root, moddir, conf };
-}
-
-/** a hard-linked file made a copy of its own, so that changing it leaves the reference tree alone */
-function ownCopy(file: string): void {
-  const tmp = `${file}.own`;
-  fs.copyFileSync(file, tmp);
-  fs.renameSync(tmp, file);
 }
 
 function modules(moddir: string): string[] {
@@ -129,7 +123,6 @@ function changes(tree: Tree, random: Random): Record<string, () => string> {
     },
     touch: () => {
       const f = someModule();
-      ownCopy(f);
       const t = new Date(Date.now() - Math.floor(random() * 1e9));
       fs.utimesSync(f, t, t);
       return `touch ${rel(f)}`;
@@ -222,7 +215,7 @@ describe('incremental depmod on the cloud-amd64 tree (kmod 34.2 full run differe
         const name = step <= names.length ? names[step - 1] : pick(random, names);
         done.push(ops[name]());
         if (step % 4 === 0) {
-          done.push(await killedRun(args, Math.floor(random() * 1500)));
+          done.push(await killedRun(args, Math.floor(random() * 800)));
           removeKilledLeftovers(tree.moddir);
           killed++;
         }
@@ -238,6 +231,8 @@ describe('incremental depmod on the cloud-amd64 tree (kmod 34.2 full run differe
       expect(fs.readdirSync(tree.moddir).filter((n) => n.startsWith(`${CACHE}.tmp-`)), where).toEqual([]);
     }
     expect(killed).toBeGreaterThan(2);
+    // at least one run was killed before it finished
+    expect(done.some((d) => d.startsWith('killed after'))).toBe(true);
     // the runs did use the cache: most modules come from it now
     const { depmod } = require(path.join(repoRoot, 'dist/depmod/depmod.js')) as typeof import('../../src/depmod/depmod');
     let stats: { hits: number; scanned: number } | undefined;
@@ -245,4 +240,54 @@ describe('incremental depmod on the cloud-amd64 tree (kmod 34.2 full run differe
     expect(stats!.hits).toBeGreaterThan(1000);
     fs.rmSync(tree.root, { recursive: true, force: true });
   }, 900_000);
+});
+
+describe('where the scan cache is read and written', () => {
+  const mods: SynModule[] = [
+    { rel: 'kernel/a.ko', exports: ['a_sym'], modinfo: [['alias', 'a-alias']] },
+    { rel: 'kernel/b.ko.xz', imports: ['a_sym'] },
+  ];
+  type Stats = { loaded: boolean; hits: number; scanned: number; written: boolean };
+  const { depmod } = require(path.join(repoRoot, 'dist/depmod/depmod.js')) as typeof import('../../src/depmod/depmod');
+  async function run(opts: Partial<Parameters<typeof depmod>[0]>): Promise<Stats> {
+    let stats: Stats | undefined;
+    await depmod({ kernelVersion: SYN_KVER, configPaths: ['/dev/null'], onScanCache: (s) => (stats = s), ...opts });
+    return stats!;
+  }
+
+  it('beside the indexes; -n reads it and writes nothing; -o uses the output directory', async () => {
+    const tree = buildTree('cache-where', mods);
+    const cache = path.join(tree.moddir, CACHE);
+    // the files must be older than the run by more than a timestamp tick to be stored
+    await new Promise((r) => setTimeout(r, 2300));
+    expect(await run({ basedir: tree.root, dryRun: true })).toEqual({ loaded: false, hits: 0, scanned: 2, written: false });
+    expect(fs.existsSync(cache)).toBe(false);
+    expect(await run({ basedir: tree.root })).toEqual({ loaded: false, hits: 0, scanned: 2, written: true });
+    expect(await run({ basedir: tree.root, dryRun: true })).toEqual({ loaded: true, hits: 2, scanned: 0, written: false });
+    const out = tmpRoot('cache-out');
+    expect(await run({ basedir: tree.root, outdir: out })).toEqual({ loaded: false, hits: 0, scanned: 2, written: true });
+    expect(fs.existsSync(path.join(out, 'lib/modules', SYN_KVER, CACHE))).toBe(true);
+    expect(await run({ basedir: tree.root, outdir: out })).toEqual({ loaded: true, hits: 2, scanned: 0, written: true });
+    // the same files with the cache and without it
+    const withCache = snapshot(path.join(out, 'lib/modules', SYN_KVER));
+    await run({ basedir: tree.root, outdir: out, scanCache: false });
+    expect(differingFiles(withCache, snapshot(path.join(out, 'lib/modules', SYN_KVER)))).toEqual([]);
+  }, 30_000);
+
+  it('KMODTS_DEPMOD_CACHE=off: depmod neither reads nor writes it', () => {
+    const tree = buildTree('cache-off', mods);
+    const cache = path.join(tree.moddir, CACHE);
+    const args = ['-C', configDir(tree.root, {}), '-b', tree.root, SYN_KVER];
+    for (const off of ['off', 'OFF', '0', 'no', 'false']) {
+      expect(runKmodts('depmod', args, { env: { KMODTS_DEPMOD_CACHE: off } }).status).toBe(0);
+      expect(fs.existsSync(cache), off).toBe(false);
+    }
+    expect(runKmodts('depmod', args, { env: { KMODTS_DEPMOD_CACHE: 'on' } }).status).toBe(0);
+    expect(fs.existsSync(cache)).toBe(true);
+    // a cache that cannot be read is not even looked at: garbage in it changes nothing
+    fs.writeFileSync(cache, 'garbage');
+    const r = runKmodts('depmod', args, { env: { KMODTS_DEPMOD_CACHE: 'off' } });
+    expect(r).toEqual({ stdout: '', stderr: '', status: 0 });
+    expect(fs.readFileSync(cache, 'latin1')).toBe('garbage');
+  });
 });
