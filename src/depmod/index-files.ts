@@ -8,7 +8,7 @@ import { ENOENT, errnoOf } from '../errno';
 import { IndexBatch, IndexBuilder, IndexCharacterError, type IndexWriter } from '../indexes/writer';
 import { aliasNormalize, modnameFromPath } from '../modname';
 import { buildAliasFiles, type AliasFileName, type AliasSource, type BuiltFile } from './alias-files';
-import { DepmodFailed, DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
+import { DepmodFailed, DepmodFatal, fgetsLines, nodePathError, type Mod, type RunContext } from './run-context';
 import type { Sym, SymbolTable } from './symbols';
 import type { DependencyGraph } from './dep-graph';
 
@@ -225,16 +225,7 @@ export class IndexFiles {
     const data = this.openInput('modules.builtin');
     if (data === null) return '';
     const idx = new IndexBuilder();
-    const s = data.toString('latin1', 0, data.length);
-    let pos = 0;
-    while (pos < s.length) {
-      const nl = s.indexOf('\n', pos);
-      let end = nl < 0 ? s.length : nl + 1;
-      if (end - pos > 4095) end = pos + 4095;
-      let line = s.slice(pos, end);
-      pos = end;
-      const nul = line.indexOf('\0');
-      if (nul >= 0) line = line.slice(0, nul);
+    for (const line of fgetsLines(data.toString('latin1', 0, data.length))) {
       if (!/^[A-Za-z]/.test(line)) {
         this.log(LOG_ERR, `Invalid modules.builtin line: ${line}\n`);
         continue;

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { LOG_ERR, LOG_WARNING } from '../log';
 import { strerror } from '../errno';
 import { hashOrder } from './hash';
-import { DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
+import { DepmodFatal, fgetsLines, nodePathError, type Mod, type RunContext } from './run-context';
 import type { ModuleTable } from './tree-walk';
 
 /**
@@ -52,19 +52,9 @@ function readOrderFile(ctx: RunContext, table: ModuleTable, count: number): bool
     return false;
   }
   let i = -count;
-  let pos = 0;
   let lineno = 0;
-  const s = text.toString('latin1', 0, text.length);
-  while (pos < s.length) {
-    // fgets into a PATH_MAX buffer
-    const nl = s.indexOf('\n', pos);
-    let end = nl < 0 ? s.length : nl + 1;
-    if (end - pos > 4095) end = pos + 4095;
-    let line = s.slice(pos, end);
-    pos = end;
+  for (const line of fgetsLines(text.toString('latin1', 0, text.length))) {
     lineno++;
-    const nul = line.indexOf('\0');
-    if (nul >= 0) line = line.slice(0, nul);
     if (line.length === 0) continue;
     if (line[line.length - 1] !== '\n') {
       ctx.log(LOG_ERR, `${dirname}/${file}:${lineno} corrupted line misses '\\n'\n`);

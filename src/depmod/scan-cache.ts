@@ -170,10 +170,6 @@ export class ScanCacheWriter {
   /** process.hrtime.bigint() before the first module was looked at */
   private readonly started = process.hrtime.bigint();
 
-  /**
-   * A module's scan with the stat taken before its file was read. Scans that failed for a reason
-   * other than the module's contents (ENODATA: no symbols) are left out, to be tried again next time.
-   */
   /** a module taken from `cache` (whose get() gave its scan for this stat): its entry is kept as it is */
   keep(path: string, st: fs.BigIntStats, cache: ScanCache): void {
     const stored = cache.stored(path);
@@ -185,6 +181,10 @@ export class ScanCacheWriter {
     this.scanned.push(0);
   }
 
+  /**
+   * A module's scan with the stat taken before its file was read. Scans that failed for a reason
+   * other than the module's contents (ENODATA: no symbols) are left out, to be tried again next time.
+   */
   add(path: string, st: fs.BigIntStats, scan: ModuleScan): void {
     if (scan.symbolsErrno !== undefined && scan.symbolsErrno !== ENODATA) return;
     const e = scan.exports.length;

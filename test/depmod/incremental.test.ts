@@ -7,11 +7,10 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { prng } from '../support/prng';
 import { reference, repoRoot, runKmodts } from '../support/reference';
-import { buildTree, configDir, differingFiles, moduleBytes, runBoth, snapshot, SYN_KVER, temporaryFiles, tmpRoot, type SynModule } from './support';
+import { buildTree, configDir, copyTree, differingFiles, moduleBytes, moduleFiles, runBoth, snapshot, SYN_KVER, temporaryFiles, tmpRoot, type SynModule } from './support';
 
 const CACHE = 'modules.kmodts-cache.bin';
 
@@ -21,30 +20,15 @@ interface Tree {
   conf: string;
 }
 
-function copyTree(srcModdir: string, kver: string): Tree {
-  const root = tmpRoot('incremental');
-  const moddir = path.join(root, 'lib/modules', kver);
-  fs.mkdirSync(moddir, { recursive: true });
-  // real copies: a hard link's ctime moves whenever anyone links or unlinks the reference tree's files
-  // (other suites copy it with cp -al), which would make the cache miss at random
-  execFileSync('cp', ['-a', path.join(srcModdir, 'kernel'), moddir]);
-  for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) fs.copyFileSync(path.join(srcModdir, f), path.join(moddir, f));
+function copyOf(srcModdir: string, kver: string): Tree {
+  const { root, moddir } = copyTree(srcModdir, kver, 'incremental', 'copy');
   const conf = path.join(root, 'depmod.d');
   fs.mkdirSync(conf);
   return { root, moddir, conf };
 }
 
 function modules(moddir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (/\.ko(\.xz|\.zst|\.gz)?$/.test(e.name)) out.push(p);
-    }
-  };
-  walk(path.join(moddir, 'kernel'));
-  return out.sort();
+  return moduleFiles(path.join(moddir, 'kernel')).sort();
 }
 
 /** exported symbols of the tree, from kmod's last modules.symbols */
@@ -201,7 +185,7 @@ function removeKilledLeftovers(moddir: string): void {
 describe('incremental depmod on the cloud-amd64 tree (kmod 34.2 full run differential)', () => {
   it('equals kmod after every step of a random sequence of changes', async () => {
     const ref = reference();
-    const tree = copyTree(path.join(ref.KTREE, 'lib/modules', ref.KVER), ref.KVER);
+    const tree = copyOf(path.join(ref.KTREE, 'lib/modules', ref.KVER), ref.KVER);
     const args = ['-C', tree.conf, '-b', tree.root, ref.KVER];
     const random = prng(20261205);
     const ops = changes(tree, random);
@@ -267,7 +251,10 @@ describe('where the scan cache is read and written', () => {
     const out = tmpRoot('cache-out');
     expect(await run({ basedir: tree.root, outdir: out })).toEqual({ loaded: false, hits: 0, scanned: 2, written: true });
     expect(fs.existsSync(path.join(out, 'lib/modules', SYN_KVER, CACHE))).toBe(true);
-    expect(await run({ basedir: tree.root, outdir: out })).toEqual({ loaded: true, hits: 2, scanned: 0, written: true });
+    // nothing new to store: the cache is left as it is
+    const before = fs.readFileSync(path.join(out, 'lib/modules', SYN_KVER, CACHE));
+    expect(await run({ basedir: tree.root, outdir: out })).toEqual({ loaded: true, hits: 2, scanned: 0, written: false });
+    expect(fs.readFileSync(path.join(out, 'lib/modules', SYN_KVER, CACHE)).equals(before)).toBe(true);
     // the same files with the cache and without it
     const withCache = snapshot(path.join(out, 'lib/modules', SYN_KVER));
     await run({ basedir: tree.root, outdir: out, scanCache: false });
