@@ -55,12 +55,14 @@ function compare(label, moddir, kver, runs) {
   fs.rmSync(root, { recursive: true, force: true });
 }
 
-/** wall ms of one run of argv */
-function wallMs(argv) {
+/** wall ms and CPU seconds (user+sys) of one run of argv */
+function timed(argv) {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(argv[0], argv.slice(1), { env: benchEnv(), stdio: 'ignore' });
+  const r = spawnSync('/usr/bin/time', ['-f', '%U %S', ...argv], { env: benchEnv(), stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${argv.join(' ')}: status ${r.status}`);
-  return Number(process.hrtime.bigint() - t0) / 1e6;
+  const [u, sy] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
+  return { ms, cpu: u + sy };
 }
 
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
@@ -84,22 +86,24 @@ function incremental(moddirSrc, kver, runs) {
     'one module removed': [() => fs.unlinkSync(a), () => fs.copyFileSync(keep, a)],
   };
   spawnSync('sleep', ['3']);
-  wallMs(kmodtsArgv('depmod', args));
+  timed(kmodtsArgv('depmod', args));
   for (const [label, [make, undo]] of Object.entries(changes)) {
     const k = [];
     const t = [];
     for (let i = 0; i < runs; i++) {
       make();
       if (i % 2 === 0) {
-        k.push(wallMs(kmodArgv(ref, 'depmod', args)));
-        t.push(wallMs(kmodtsArgv('depmod', args)));
+        k.push(timed(kmodArgv(ref, 'depmod', args)));
+        t.push(timed(kmodtsArgv('depmod', args)));
       } else {
-        t.push(wallMs(kmodtsArgv('depmod', args)));
-        k.push(wallMs(kmodArgv(ref, 'depmod', args)));
+        t.push(timed(kmodtsArgv('depmod', args)));
+        k.push(timed(kmodArgv(ref, 'depmod', args)));
       }
       undo();
     }
-    row(`full tree, ${label}: kmod 34.2 / kmodts (cache)`, `${median(k).toFixed(0)} ms / ${median(t).toFixed(0)} ms, ratio ${(median(t) / median(k)).toFixed(2)}x (goal <= 0.1)`);
+    const [km, tm] = [median(k.map((x) => x.ms)), median(t.map((x) => x.ms))];
+    const [kc, tc] = [median(k.map((x) => x.cpu)), median(t.map((x) => x.cpu))];
+    row(`full tree, ${label}: kmod 34.2 / kmodts (cache)`, `${km.toFixed(0)} ms / ${tm.toFixed(0)} ms, ratio ${(tm / km).toFixed(2)}x (goal <= 0.1); CPU ${kc.toFixed(2)} / ${tc.toFixed(2)} s (${(tc / kc).toFixed(2)}x)`);
   }
   const kc = timeCpu(kmodArgv(ref, 'depmod', args), 3);
   const tc = timeCpu(kmodtsArgv('depmod', args), 3);
