@@ -59,8 +59,10 @@ function isStringList(v: unknown): v is string[] {
 }
 
 /** the body's CRC-32 as 8 hex digits (damage, not tampering, is what it is for: see decisions.md) */
-function checksum(body: Uint8Array): string {
-  return crc32(body).toString(16).padStart(8, '0');
+function checksum(...parts: Uint8Array[]): string {
+  let crc = 0;
+  for (const part of parts) crc = crc32(part, crc);
+  return crc.toString(16).padStart(8, '0');
 }
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
@@ -243,12 +245,14 @@ export class ScanCacheWriter {
         removeQuietly(tmp);
         return false;
       }
-      const body = Buffer.concat([Buffer.from(JSON.stringify(json), 'utf8'), ...block]);
-      const jsonBytes = body.length - at;
-      const hash = checksum(body);
-      const data = Buffer.concat([Buffer.from(`${header()}${jsonBytes} ${at} ${hash}\n`, 'latin1'), body]);
-      let off = 0;
-      while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
+      // written in its parts, the checksum carried over them: no copy of the whole file in memory
+      const parts = [Buffer.from(JSON.stringify(json), 'utf8'), ...block];
+      const hash = checksum(...parts);
+      parts.unshift(Buffer.from(`${header()}${parts[0].length} ${at} ${hash}\n`, 'latin1'));
+      for (const part of parts) {
+        let off = 0;
+        while (off < part.length) off += fs.writeSync(fd, part, off, part.length - off);
+      }
       fs.closeSync(fd);
       fs.renameSync(tmp, `${dir}/${SCAN_CACHE_FILE}`);
       return true;
