@@ -1,7 +1,8 @@
 // depmod: kmodts vs kmod 34.2 on the full Debian 6.12 amd64 tree (linux-image-amd64, ~4,200 .ko.xz) and on
-// the cloud-amd64 tree, each also recompressed as .ko.zst (KMODTS_BENCH_DEPMOD=xz or zst for one kind), wall
-// time (median) and peak RSS side by side. Both index a scratch copy of the tree
-// (hard links) with -C /dev/null so that the host's depmod.d plays no part.
+// the cloud-amd64 tree (their .ko.zst copies: bench/depmod-trees.bench.js), wall time (median) and peak RSS side by side. Both index a scratch copy of the tree
+// (hard links) with -C /dev/null so that the host's depmod.d plays no part. The cold rows remove kmodts'
+// scan cache before each of its runs (a first run, which also writes the cache); the incremental rows
+// (one module added, replaced, removed) run on a real copy of the full tree with a warm cache.
 'use strict';
 const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -9,11 +10,13 @@ const os = require('node:os');
 const path = require('node:path');
 const { reference, timeSideBySide, kmodArgv, kmodtsArgv, row, repoRoot, benchEnv } = require('./lib');
 
-function scratchTree(moddir, kver) {
+const CACHE = 'modules.kmodts-cache.bin';
+
+function scratchTree(moddir, kver, copy = '-al') {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-bench-depmod-'));
   const dst = path.join(root, 'lib/modules', kver);
   fs.mkdirSync(dst, { recursive: true });
-  execFileSync('cp', ['-al', path.join(moddir, 'kernel'), dst]);
+  execFileSync('cp', [copy, path.join(moddir, 'kernel'), dst]);
   for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) fs.copyFileSync(path.join(moddir, f), path.join(dst, f));
   return root;
 }
@@ -38,15 +41,73 @@ function compare(label, moddir, kver, runs) {
   const root = scratchTree(moddir, kver);
   const n = execFileSync('find', [path.join(root, 'lib/modules', kver), '-name', '*.ko*'], { encoding: 'utf8' }).split('\n').filter(Boolean).length;
   const args = ['-C', '/dev/null', '-b', root, kver];
-  // kmod and kmodts in turn, round after round (drift on a shared machine hits both alike)
-  const [k, t] = timeSideBySide([kmodArgv(ref, 'depmod', args), kmodtsArgv('depmod', args)], { runs });
+  // kmod and kmodts in turn, round after round (drift on a shared machine hits both alike); kmodts
+  // without its scan cache each time (a first run)
+  const cold = ['sh', '-c', 'rm -f "$0" && exec "$@"', path.join(root, 'lib/modules', kver, CACHE), ...kmodtsArgv('depmod', args)];
+  const [k, t] = timeSideBySide([kmodArgv(ref, 'depmod', args), cold], { runs });
   row(`${label} (${n} modules): kmod 34.2`, `${k.ms.toFixed(0)} ms, peak ${(k.peakKiB / 1024).toFixed(1)} MiB`);
   row(`${label}: kmodts (${os.availableParallelism()} cores)`, `${t.ms.toFixed(0)} ms, peak ${(t.peakKiB / 1024).toFixed(1)} MiB`);
   row(`${label}: ratio kmodts/kmod`, `time ${(t.ms / k.ms).toFixed(2)}x (goal <= 0.6), memory ${(t.peakKiB / k.peakKiB).toFixed(2)}x (goal <= 2)`);
   // on a busy host the second core is not free: CPU time shows the work itself
   const kc = timeCpu(kmodArgv(ref, 'depmod', args), 3);
-  const tc = timeCpu(kmodtsArgv('depmod', args), 3);
+  const tc = timeCpu(cold, 3);
   row(`${label}: CPU seconds (user+sys) kmod / kmodts`, `${kc.cpu.toFixed(2)} / ${tc.cpu.toFixed(2)} (${(tc.cpu / kc.cpu).toFixed(2)}x)`);
+  fs.rmSync(root, { recursive: true, force: true });
+}
+
+/** wall ms and CPU seconds (user+sys) of one run of argv */
+function timed(argv) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%U %S', ...argv], { env: benchEnv(), stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${argv.join(' ')}: status ${r.status}`);
+  const [u, sy] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
+  return { ms, cpu: u + sy };
+}
+
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+
+/**
+ * kmodts' depmod with its scan cache after one change to the tree, against kmod's full run on the same
+ * tree: each round makes the change, runs both (in alternating order), and undoes it. The cache is
+ * warmed first, on a tree copied (real copies) more than a timestamp tick before.
+ */
+function incremental(moddirSrc, kver, runs) {
+  const root = scratchTree(moddirSrc, kver, '-a');
+  const moddir = path.join(root, 'lib/modules', kver);
+  const args = ['-C', '/dev/null', '-b', root, kver];
+  const files = execFileSync('find', [path.join(moddir, 'kernel'), '-name', '*.ko.xz'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+  const [a, b] = [files[Math.floor(files.length / 3)], files[Math.floor((2 * files.length) / 3)]];
+  const keep = `${root}/kept.ko.xz`;
+  fs.copyFileSync(a, keep);
+  const changes = {
+    'one module added': [() => fs.copyFileSync(b, path.join(path.dirname(b), 'kmodts-bench-added.ko.xz')), () => fs.unlinkSync(path.join(path.dirname(b), 'kmodts-bench-added.ko.xz'))],
+    'one module replaced': [() => (fs.copyFileSync(b, `${a}.new`), fs.renameSync(`${a}.new`, a)), () => (fs.copyFileSync(keep, `${a}.new`), fs.renameSync(`${a}.new`, a))],
+    'one module removed': [() => fs.unlinkSync(a), () => fs.copyFileSync(keep, a)],
+  };
+  spawnSync('sleep', ['3']);
+  timed(kmodtsArgv('depmod', args));
+  for (const [label, [make, undo]] of Object.entries(changes)) {
+    const k = [];
+    const t = [];
+    for (let i = 0; i < runs; i++) {
+      make();
+      if (i % 2 === 0) {
+        k.push(timed(kmodArgv(ref, 'depmod', args)));
+        t.push(timed(kmodtsArgv('depmod', args)));
+      } else {
+        t.push(timed(kmodtsArgv('depmod', args)));
+        k.push(timed(kmodArgv(ref, 'depmod', args)));
+      }
+      undo();
+    }
+    const [km, tm] = [median(k.map((x) => x.ms)), median(t.map((x) => x.ms))];
+    const [kc, tc] = [median(k.map((x) => x.cpu)), median(t.map((x) => x.cpu))];
+    row(`full tree, ${label}: kmod 34.2 / kmodts (cache)`, `${km.toFixed(0)} ms / ${tm.toFixed(0)} ms, ratio ${(tm / km).toFixed(2)}x (goal <= 0.1); CPU ${kc.toFixed(2)} / ${tc.toFixed(2)} s (${(tc / kc).toFixed(2)}x)`);
+  }
+  const kc = timeCpu(kmodArgv(ref, 'depmod', args), 3);
+  const tc = timeCpu(kmodtsArgv('depmod', args), 3);
+  row('full tree, nothing changed: CPU seconds kmod / kmodts (cache)', `${kc.cpu.toFixed(2)} / ${tc.cpu.toFixed(2)} (${(tc.cpu / kc.cpu).toFixed(2)}x)`);
   fs.rmSync(root, { recursive: true, force: true });
 }
 
@@ -55,15 +116,7 @@ const full = execFileSync('bash', [path.join(repoRoot, 'scripts/fetch-tree.sh'),
 const ktree = /^KTREE=(.*)$/m.exec(full)[1];
 const kver = /^KVER=(.*)$/m.exec(full)[1];
 row('load average before the depmod runs (other work skews times)', os.loadavg()[0].toFixed(2));
-/** the tree recompressed as .ko.zst (scripts/zst-tree.sh, cached beside it) */
-const zstTree = (tree) => execFileSync('bash', [path.join(repoRoot, 'scripts/zst-tree.sh'), tree], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
-const only = process.env.KMODTS_BENCH_DEPMOD;
-if (!only || only === 'xz') {
-  compare('full amd64 tree', path.join(ktree, 'lib/modules', kver), kver, 5);
-  compare('cloud-amd64 tree', ref.MODDIR, ref.KVER, 7);
-}
-if (!only || only === 'zst') {
-  compare('full amd64 tree as .ko.zst', path.join(zstTree(ktree), 'lib/modules', kver), kver, 5);
-  compare('cloud-amd64 tree as .ko.zst', path.join(zstTree(ref.KTREE), 'lib/modules', ref.KVER), ref.KVER, 7);
-}
+compare('full amd64 tree', path.join(ktree, 'lib/modules', kver), kver, 5);
+compare('cloud-amd64 tree', ref.MODDIR, ref.KVER, 7);
+incremental(path.join(ktree, 'lib/modules', kver), kver, 7);
 row('load average after', os.loadavg()[0].toFixed(2));

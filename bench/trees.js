@@ -43,16 +43,14 @@ function isZstCopyOf(dir, tree, xzCount) {
 }
 
 /**
- * The tree as .ko.zst. A finished copy another clone made as `<tree>-zst` (scripts/zst-tree.sh in the
- * decompression work: same recompression, zstd's default level) serves as it is; otherwise this bench's
- * own `<tree>-bench-zst` is used, made when missing.
+ * The tree as .ko.zst, as `make modules_install` with CONFIG_MODULE_COMPRESS_ZSTD writes it (zstd's
+ * default level, from a file so that the frame stores the content size, which libkmod needs), made once
+ * per machine as `<tree>-zst` beside the tree.
  */
 function zstCopy(tree) {
   const xzCount = modules(tree, '.ko.xz').length;
-  for (const dir of [`${tree.root}-zst`, `${tree.root}-bench-zst`]) {
-    if (isZstCopyOf(dir, tree, xzCount)) return treeAt(dir, tree.kver);
-  }
-  const dst = `${tree.root}-bench-zst`;
+  const dst = `${tree.root}-zst`;
+  if (isZstCopyOf(dst, tree, xzCount)) return treeAt(dst, tree.kver);
   const tmp = fs.mkdtempSync(`${dst}.tmp-`);
   process.stderr.write(`bench: recompressing ${xzCount} modules of ${tree.moddir} with zstd into ${dst} (once per machine)\n`);
   const moddir = path.join(tmp, 'lib/modules', tree.kver);

@@ -85,6 +85,12 @@ function progressReporter(env: ToolEnv): DepmodOptions['onProgress'] {
   };
 }
 
+/** KMODTS_DEPMOD_CACHE=off (or 0, no, false): no scan cache is read or written (kmodts(1)) */
+function scanCacheWanted(env: NodeJS.ProcessEnv): boolean {
+  const v = (env.KMODTS_DEPMOD_CACHE ?? '').toLowerCase();
+  return !(v === 'off' || v === '0' || v === 'no' || v === 'false');
+}
+
 export async function run(argv: string[], env: ToolEnv): Promise<number> {
   const io = env.io;
   const log = new ToolLog(io, env.prog);
@@ -175,6 +181,7 @@ export async function run(argv: string[], env: ToolEnv): Promise<number> {
       } : undefined,
       log: (prio, msg) => log.log(prio, msg),
       onProgress: progressReporter(env),
+      scanCache: scanCacheWanted(io.env),
       onStart: (dirname) => {
         // kmod_new(dirname, empty config): modules.softdep/weakdep and /proc/cmdline are read, and their
         // errors printed by libkmod's default logger, before depmod installs its own (log_setup_kmod_log)

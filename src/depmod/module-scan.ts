@@ -8,30 +8,11 @@ import { Elf, EM_SPARC, EM_SPARCV9, SHN_ABS, SHN_UNDEF, STB_WEAK } from '../file
 import { ENODATA, EINVAL } from '../errno';
 import { KmodError } from '../errors';
 import { FNV_OFFSET, FNV_PRIME, symbolKeyOfBytes } from './hash';
-import { releaseBuffers } from './release';
-import { loadNativeSymbols, type ScanSymbolsFn } from '../native-addon';
+import { ScanStore, type ModuleScan } from './scan-store';
+import { findVersion, indexVersions, versionIndex } from './version-index';
 
-/** What depmod needs from one module. */
-export interface ModuleScan {
-  /** modinfo values of alias=, softdep=, weakdep= (each list in .modinfo order) */
-  aliases: string[];
-  softdeps: string[];
-  weakdeps: string[];
-  /** exported symbol names (kmod_module_get_symbols order) and their CRCs */
-  exports: string[];
-  exportCrcs: Float64Array;
-  /** imported symbol names as bytes, joined by NULs (kmod_module_get_dependency_symbols order) */
-  importNames: Uint8Array;
-  /** the length of each import's name in importNames */
-  importLengths: Uint32Array;
-  importCrcs: Float64Array;
-  /** 1 where the import is a weak reference */
-  importWeak: Uint8Array;
-  /** hash.ts symbolKey of each import's name without a leading '.' (the name symbol_find looks up) */
-  importKeys: Int32Array;
-  /** errno when kmod_module_get_symbols fails (other than ENODATA), for "failed to load symbols" */
-  symbolsErrno?: number;
-}
+export { ScanStore, type ModuleScan } from './scan-store';
+import { loadNativeSymbols, type ScanSymbolsFn } from '../native-addon';
 
 /** A growable typed array reused from module to module (the scan's scratch space). */
 function grown<T extends Float64Array | Int32Array | Uint32Array | Uint8Array>(a: T, need: number, make: (n: number) => T): T {
@@ -171,87 +152,6 @@ function modinfo(off: number, size: number, d: Buffer, found: Found): void {
 /** the name at o starts with "__crc_" (unrolled: it is asked of every symbol of every module) */
 function isCrcName(d: Buffer, o: number): boolean {
   return d[o] === 0x5f && d[o + 1] === 0x5f && d[o + 2] === 0x63 && d[o + 3] === 0x72 && d[o + 4] === 0x63 && d[o + 5] === 0x5f;
-}
-
-/**
- * A module's __versions entries by name, for the first entry of each name (kmod_elf_crc_find scans
- * from the start): an open-addressing table in typed arrays reused from module to module, keyed by
- * FNV-1a and confirmed byte by byte. No string is made for an entry.
- */
-const versionIndex = {
-  /** entry index + 1 by slot, 0 for none */
-  slots: new Int32Array(256),
-  keys: new Int32Array(128),
-  /** each entry's name length, -1 when its slot holds no NUL */
-  lens: new Int32Array(128),
-  /** 1 for each entry a symbol has used */
-  used: new Uint8Array(128),
-  mask: 0,
-  d: Buffer.alloc(0) as Buffer,
-  /** offset of entry 0's name; entries `stride` bytes apart */
-  names: 0,
-  stride: 64,
-};
-
-/** indexes `count` entries whose `namlen`-byte names start at `names`, `stride` bytes apart */
-function indexVersions(d: Buffer, names: number, count: number, namlen: number, stride: number): void {
-  const v = versionIndex;
-  let size = 16;
-  while (size < count * 2) size *= 2;
-  const mask = size - 1;
-  if (v.slots.length < size) v.slots = new Int32Array(size);
-  if (v.keys.length < count) {
-    v.keys = new Int32Array(size);
-    v.lens = new Int32Array(size);
-    v.used = new Uint8Array(size);
-  }
-  v.mask = mask;
-  v.d = d;
-  v.names = names;
-  v.stride = stride;
-  const { slots, keys, lens, used } = v;
-  used.fill(0, 0, count);
-  slots.fill(0, 0, size);
-  for (let i = 0; i < count; i++) {
-    const no = names + i * stride;
-    // the name's length and FNV-1a in one pass
-    let len = 0;
-    let h = FNV_OFFSET;
-    for (; len < namlen; len++) {
-      const c = d[no + len];
-      if (c === 0) break;
-      h = Math.imul(h ^ c, FNV_PRIME);
-    }
-    if (len === namlen) {
-      lens[i] = -1; // no NUL in the slot
-      continue;
-    }
-    h |= 0;
-    keys[i] = h;
-    lens[i] = len;
-    let slot = h & mask;
-    for (; slots[slot] !== 0; slot = (slot + 1) & mask) if (sameVersion(slots[slot] - 1, no, len, h)) break;
-    if (slots[slot] === 0) slots[slot] = i + 1;
-  }
-}
-
-/** is entry i named like the len bytes at start (whose FNV-1a is h)? */
-function sameVersion(i: number, start: number, len: number, h: number): boolean {
-  const v = versionIndex;
-  if (v.keys[i] !== h || v.lens[i] !== len) return false;
-  const d = v.d;
-  const vo = v.names + i * v.stride;
-  for (let k = 0; k < len; k++) if (d[vo + k] !== d[start + k]) return false;
-  return true;
-}
-
-/** the first entry named like d[start..end) (whose FNV-1a is h), or -1 */
-function findVersion(start: number, end: number, h: number): number {
-  const { slots, mask } = versionIndex;
-  for (let slot = h & mask; slots[slot] !== 0; slot = (slot + 1) & mask) {
-    if (sameVersion(slots[slot] - 1, start, end - start, h)) return slots[slot] - 1;
-  }
-  return -1;
 }
 
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -643,47 +543,6 @@ function strings(d: Buffer, ranges: ArrayLike<number>, n: number): string[] {
   const list: string[] = new Array(n);
   for (let k = 0; k < n; k++) list[k] = d.toString('latin1', ranges[2 * k], ranges[2 * k + 1]);
   return list;
-}
-
-/** bytes of the blocks that hold the scans' numbers */
-const BLOCK = 1 << 20;
-const NO_BYTES = new ArrayBuffer(0);
-
-/**
- * Where scans keep their numbers: their typed arrays are views of a few large blocks rather than
- * thousands of small buffers of their own, which live as long as the scans do and, scattered among the
- * short-lived buffers of decompression, kept the allocator from reusing its memory (about 20 MB more
- * at depmod's peak). release() frees them all at once, without waiting for a full collection.
- */
-export class ScanStore {
-  private block = new ArrayBuffer(0);
-  private used = BLOCK;
-  private blocks: ArrayBuffer[] = [];
-  /** room for `bytes` (8-aligned) */
-  place(bytes: number): [ArrayBuffer, number] {
-    const size = bytes + ((8 - (bytes & 7)) & 7);
-    if (size === 0) return [NO_BYTES, 0];
-    if (size > BLOCK) {
-      const own = new ArrayBuffer(size);
-      this.blocks.push(own);
-      return [own, 0];
-    }
-    if (this.used + size > BLOCK) {
-      this.block = new ArrayBuffer(BLOCK);
-      this.blocks.push(this.block);
-      this.used = 0;
-    }
-    const at = this.used;
-    this.used += size;
-    return [this.block, at];
-  }
-  /** Frees the numbers of every scan kept here (their typed arrays become empty); resolves once freed. */
-  release(): Promise<void> {
-    const freed = releaseBuffers(this.blocks);
-    this.blocks = [];
-    this.used = BLOCK;
-    return freed;
-  }
 }
 
 /** the store of scans made without one (tests, one-off uses): never released */

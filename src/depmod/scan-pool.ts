@@ -13,7 +13,7 @@ import type { Worker } from 'node:worker_threads';
 import { failedScan, scanModuleImage, ScanStore, type ModuleScan } from './module-scan';
 import { readModuleImage, releaseImageBuffers } from './module-image';
 import { releaseBuffers } from './release';
-import type { DecodeReply, DecodeRequest, SizesRequest, WorkerReply, WorkerRequest } from './decode-worker';
+import type { DecodeReply, DecodeRequest, SizesRequest, WorkerReply } from './decode-worker';
 
 export interface ScanOptions {
   /**
@@ -85,239 +85,301 @@ export interface ScanPool {
   close(): void;
 }
 
-export function startScanPool(opts: ScanOptions = {}): ScanPool {
-  const wanted = opts.threads ?? Math.min(7, os.availableParallelism() - 1);
-  const script = wanted > 0 ? (opts.workerScript ?? workerScript()) : undefined;
-  let workers: Worker[] = [];
-  if (script !== undefined) {
+/** The scan threads: started at once, each dropped from the list when it exits. */
+class Threads {
+  list: Worker[] = [];
+
+  constructor(wanted: number, script: string | undefined) {
+    if (script === undefined) return;
     const { Worker } = require('node:worker_threads') as typeof import('node:worker_threads');
     // a small young generation: the threads make little garbage, so keep each thread's heap small
-    for (let t = 0; t < wanted; t++) workers.push(new Worker(script, { resourceLimits: { maxYoungGenerationSizeMb: 4 } }));
-    for (const w of workers) {
+    for (let t = 0; t < wanted; t++) this.list.push(new Worker(script, { resourceLimits: { maxYoungGenerationSizeMb: 4 } }));
+    for (const w of this.list) {
       w.unref();
       // a thread's failure is handled by whoever is waiting on it; between jobs it must not throw here,
       // and a thread that is gone is not given work
       w.on('error', () => {});
       w.once('exit', () => {
-        workers = workers.filter((x) => x !== w);
+        this.list = this.list.filter((x) => x !== w);
       });
     }
   }
-  const close = (): void => {
-    for (const w of workers) void w.terminate();
-    workers = [];
-  };
-  /** the files' sizes (the scan's order), taken on a scan thread while this one scans */
-  const measure = (w: Worker, paths: string[]): Promise<Float64Array> =>
-    new Promise<Float64Array>((resolve, reject) => {
-      const onMessage = (reply: WorkerReply): void => {
-        if (!('sizes' in reply)) return;
-        done();
-        resolve(reply.sizes);
-      };
-      const onError = (err: unknown): void => {
-        done();
-        reject(err instanceof Error ? err : new Error(`depmod scan thread exited (${String(err)})`));
-      };
-      const done = (): void => {
-        w.off('message', onMessage).off('error', onError).off('exit', onError);
-      };
-      w.on('message', onMessage).on('error', onError).on('exit', onError);
-      w.postMessage({ sizesOf: paths } satisfies SizesRequest);
-    });
-  const batchBuffer = opts.batchBuffer ?? BATCH_BUFFER;
-  // Files read ahead, on the first thread, while the caller walks the tree (the thread is up and has
-  // nothing to do yet): ids -1 - k of their batches are positions in `ahead`. Replies are only taken
-  // once the caller yields, in scan(), so that a few batches cover the walk.
-  const ahead: string[] = [];
-  let aheadSent = 0;
-  let aheadInFlight = 0;
-  const aheadReplies: DecodeReply[] = [];
-  const onAheadReply = (reply: WorkerReply): void => {
+
+  close(): void {
+    for (const w of this.list) void w.terminate();
+    this.list = [];
+  }
+}
+
+/** the files' sizes (the scan's order), taken on a scan thread while this one scans */
+function measure(w: Worker, paths: string[]): Promise<Float64Array> {
+  return new Promise<Float64Array>((resolve, reject) => {
+    const onMessage = (reply: WorkerReply): void => {
+      if (!('sizes' in reply)) return;
+      done();
+      resolve(reply.sizes);
+    };
+    const onError = (err: unknown): void => {
+      done();
+      reject(err instanceof Error ? err : new Error(`depmod scan thread exited (${String(err)})`));
+    };
+    const done = (): void => {
+      w.off('message', onMessage).off('error', onError).off('exit', onError);
+    };
+    w.on('message', onMessage).on('error', onError).on('exit', onError);
+    w.postMessage({ sizesOf: paths } satisfies SizesRequest);
+  });
+}
+
+/**
+ * Files read ahead, on the first thread, while the caller walks the tree (the thread is up and has
+ * nothing to do yet): ids -1 - k of their batches are positions in `files`. Replies are only taken
+ * once the caller yields, in scan(), so that a few batches cover the walk.
+ */
+class ReadAhead {
+  readonly files: string[] = [];
+  sent = 0;
+  inFlight = 0;
+  readonly replies: DecodeReply[] = [];
+  private readonly onReply = (reply: WorkerReply): void => {
     if (!('buffer' in reply)) return;
-    aheadReplies.push(reply);
-    aheadInFlight--;
+    this.replies.push(reply);
+    this.inFlight--;
   };
-  const readAhead = (file: string): void => {
-    const w = workers[0];
-    if (w === undefined || aheadInFlight === AHEAD_BATCHES) return;
-    ahead.push(file);
-    if (ahead.length - aheadSent < BATCH) return;
-    if (aheadSent === 0) w.on('message', onAheadReply);
+
+  constructor(private readonly threads: Threads, private readonly batchBuffer: number) {}
+
+  add(file: string): void {
+    const w = this.threads.list[0];
+    if (w === undefined || this.inFlight === AHEAD_BATCHES) return;
+    this.files.push(file);
+    if (this.files.length - this.sent < BATCH) return;
+    if (this.sent === 0) w.on('message', this.onReply);
     const ids: number[] = [];
-    for (let k = aheadSent; k < ahead.length; k++) ids.push(-1 - k);
-    const buffer = new ArrayBuffer(batchBuffer);
-    w.postMessage({ ids, paths: ahead.slice(aheadSent), buffer } satisfies DecodeRequest, [buffer]);
-    aheadSent = ahead.length;
-    aheadInFlight++;
-  };
+    for (let k = this.sent; k < this.files.length; k++) ids.push(-1 - k);
+    const buffer = new ArrayBuffer(this.batchBuffer);
+    w.postMessage({ ids, paths: this.files.slice(this.sent), buffer } satisfies DecodeRequest, [buffer]);
+    this.sent = this.files.length;
+    this.inFlight++;
+  }
+
+  /** the files read ahead, by their index in `paths` (-1: not among them); replies are the scan's from now */
+  indexIn(paths: string[]): number[] {
+    const aheadIndex: number[] = [];
+    if (this.sent > 0) {
+      const index = new Map<string, number>();
+      paths.forEach((p, i) => index.set(p, i));
+      for (let k = 0; k < this.sent; k++) aheadIndex.push(index.get(this.files[k]) ?? -1);
+      this.threads.list[0]?.off('message', this.onReply);
+    }
+    return aheadIndex;
+  }
+}
+
+export function startScanPool(opts: ScanOptions = {}): ScanPool {
+  const wanted = opts.threads ?? Math.min(7, os.availableParallelism() - 1);
+  const threads = new Threads(wanted, wanted > 0 ? (opts.workerScript ?? workerScript()) : undefined);
+  const batchBuffer = opts.batchBuffer ?? BATCH_BUFFER;
+  const ahead = new ReadAhead(threads, batchBuffer);
   const scan = async (paths: string[], onResult?: ScanResultFn, store = new ScanStore()): Promise<ModuleScan[]> => {
-    if (workers.length > 0 && paths.length >= 2 * BATCH) {
+    if (threads.list.length > 0 && paths.length >= 2 * BATCH) {
       try {
-        return await scanOnThreads(paths, onResult, store);
+        return await new ThreadedScan(paths, onResult, store, threads, ahead, batchBuffer, opts).run();
       } catch {
         // a worker thread that cannot run (resource limits, a broken native binding): all of it here
       }
     }
-    close();
+    threads.close();
     return scanInline(paths, opts, onResult, store);
   };
-  const scanOnThreads = (paths: string[], onResult: ScanResultFn | undefined, store: ScanStore): Promise<ModuleScan[]> => {
-    const results: ModuleScan[] = new Array(paths.length);
-    // the files read ahead, by their index in `paths` (-1: not among them)
-    const aheadIndex: number[] = [];
-    if (aheadSent > 0) {
-      const index = new Map<string, number>();
-      paths.forEach((p, i) => index.set(p, i));
-      for (let k = 0; k < aheadSent; k++) aheadIndex.push(index.get(ahead[k]) ?? -1);
-      workers[0]?.off('message', onAheadReply);
-    }
+  return { scan, readAhead: (file) => ahead.add(file), close: () => threads.close() };
+}
+
+/**
+ * One scan on the threads. The queue of files: workers take from its front, this thread from its back;
+ * largest files first once their sizes are known (until then in the given order).
+ */
+class ThreadedScan {
+  private readonly results: ModuleScan[];
+  /** the files read ahead, by their index in `paths` (-1: not among them) */
+  private readonly aheadIndex: number[];
+  private readonly order: number[] = [];
+  private sizes: ArrayLike<number> | undefined;
+  private front = 0;
+  private back: number;
+  private done = 0;
+  /** batch buffers that came back, to send again */
+  private readonly spare: ArrayBuffer[] = [];
+  /** two batches in flight per worker keep it busy while this thread scans */
+  private readonly inFlight = new Map<Worker, number>();
+  /** the batch of one file whose image needs a buffer of `need` bytes (made here, freed once scanned) */
+  private large: { id: number; need: number } | undefined;
+  private readonly listening: (() => void)[] = [];
+  private settled = false;
+  private resolve: (results: ModuleScan[]) => void = () => {};
+  private reject: (err: unknown) => void = () => {};
+
+  constructor(
+    private readonly paths: string[],
+    private readonly onResult: ScanResultFn | undefined,
+    private readonly store: ScanStore,
+    private readonly threads: Threads,
+    private readonly ahead: ReadAhead,
+    private readonly batchBuffer: number,
+    private readonly opts: ScanOptions,
+  ) {
+    this.results = new Array(paths.length);
+    this.aheadIndex = ahead.indexIn(paths);
     const taken = new Uint8Array(paths.length);
-    for (const i of aheadIndex) if (i >= 0) taken[i] = 1;
-    // the queue: workers take from its front, this thread from its back; largest files first once
-    // their sizes are known (until then in the given order)
-    const order: number[] = [];
-    for (let i = 0; i < paths.length; i++) if (taken[i] === 0) order.push(i);
-    let sizes: ArrayLike<number> | undefined;
-    let front = 0;
-    let back = order.length;
-    let done = 0;
-    /** batch buffers that came back, to send again */
-    const spare: ArrayBuffer[] = [];
-    // batch buffers go round between the threads; one made for a module too large for them is freed
-    // at once (let go, it would wait for a full collection)
-    const keep = (b: ArrayBuffer): void => {
-      // (none is needed any more once the queue is empty)
-      if (b.byteLength === batchBuffer && front < back) spare.push(b);
-      else void releaseBuffers([b]);
-    };
+    for (const i of this.aheadIndex) if (i >= 0) taken[i] = 1;
+    for (let i = 0; i < paths.length; i++) if (taken[i] === 0) this.order.push(i);
+    this.back = this.order.length;
+  }
+
+  run(): Promise<ModuleScan[]> {
     return new Promise<ModuleScan[]>((resolve, reject) => {
-      let settled = false;
-      const finish = (err?: unknown): void => {
-        if (settled) return;
-        settled = true;
-        for (const off of listening) off();
-        // freed now (they would wait for a full collection while depmod writes its files), and this
-        // thread's own read buffers too; the promise settles once they are
-        const freed = Promise.all([releaseBuffers(spare.splice(0)), releaseImageBuffers()]);
-        close();
-        void freed.then(() => (err !== undefined ? reject(err) : resolve(results)));
-      };
-      const complete = (i: number, scan: ModuleScan): void => {
-        results[i] = scan;
-        onResult?.(i, scan);
-        done++;
-        opts.onProgress?.(done, paths.length);
-        if (done === paths.length) finish();
-      };
-      const sizesKnown = (known: ArrayLike<number>): void => {
-        sizes = known;
-        const rest = order.slice(front, back).sort((a, b) => known[b] - known[a] || a - b);
-        for (let k = 0; k < rest.length; k++) order[front + k] = rest[k];
-      };
-      /**
-       * a batch from the front (workers) or the back (this thread): up to `bytes` of compressed data,
-       * fewer files as the queue runs out, so that no thread is left with work while the others wait
-       */
-      const takeBatch = (fromFront: boolean, bytes: number, first?: number): number[] => {
-        const ids: number[] = [];
-        let sum = 0;
-        const most = first ?? Math.max(1, Math.min(BATCH, Math.ceil((back - front) / (4 * (workers.length + 1)))));
-        while (front < back && ids.length < most && (ids.length === 0 || sum < bytes)) {
-          const i = fromFront ? order[front++] : order[--back];
-          ids.push(i);
-          if (sizes !== undefined) sum += sizes[i];
-        }
-        return ids;
-      };
-      /** a file back at the front of the queue (one read ahead was never in it) */
-      const requeue = (i: number): void => {
-        if (front > 0) order[--front] = i;
-        else {
-          order.unshift(i);
-          back++;
-        }
-      };
-      /** two batches in flight per worker keep it busy while this thread scans */
-      const inFlight = new Map<Worker, number>();
-      /** the batch of one file whose image needs a buffer of `need` bytes (made here, freed once scanned) */
-      let large: { id: number; need: number } | undefined;
-      const feed = (w: Worker, first?: number): void => {
-        while ((inFlight.get(w) ?? 0) < 2 && (front < back || large !== undefined)) {
-          let ids: number[];
-          let buffer: ArrayBuffer;
-          if (large !== undefined) {
-            ids = [large.id];
-            buffer = new ArrayBuffer(large.need);
-            large = undefined;
-          } else {
-            ids = takeBatch(true, WORKER_BATCH_BYTES, first);
-            buffer = spare.pop() ?? new ArrayBuffer(batchBuffer);
-          }
-          w.postMessage({ ids, paths: ids.map((i) => paths[i]), buffer } satisfies DecodeRequest, [buffer]);
-          inFlight.set(w, (inFlight.get(w) ?? 0) + 1);
-        }
-      };
-      const scanHere = async (): Promise<void> => {
-        // this thread takes the smallest files, yielding between its batches so that the workers'
-        // images are scanned and the workers fed again without waiting
-        while (front < back && !settled) {
-          for (const i of takeBatch(false, OWN_BATCH_BYTES)) complete(i, scanFile(paths[i], store));
-          await new Promise<void>((r) => setImmediate(r));
-        }
-      };
-      const listening: (() => void)[] = [];
-      const early = aheadReplies.splice(0);
+      this.resolve = resolve;
+      this.reject = reject;
+      const workers = this.threads.list;
+      const early = this.ahead.replies.splice(0);
       let takeEarly: ((reply: WorkerReply) => void) | undefined;
       for (const w of workers) {
         w.ref();
         // the first thread's batches read ahead: those still out, and those whose replies wait here
-        inFlight.set(w, w === workers[0] ? aheadInFlight + early.length : 0);
-        const onMessage = (reply: WorkerReply): void => {
-          // the sizes are measure()'s to take
-          if (!('buffer' in reply)) return;
-          inFlight.set(w, inFlight.get(w)! - 1);
-          // a batch read ahead names its files by position in `ahead`
-          const ids = reply.ids.map((id) => (id < 0 ? aheadIndex[-1 - id] : id));
-          // the files the batch left for later go back to the front of the queue; a file too large for
-          // a batch buffer is sent again alone, with a buffer of its size
-          const first = reply.done === 0 && reply.need > 0 && large === undefined && ids[0] >= 0 ? 1 : reply.done;
-          if (first === 1 && reply.done === 0) large = { id: ids[0], need: reply.need };
-          for (let k = ids.length - 1; k >= first; k--) if (ids[k] >= 0) requeue(ids[k]);
-          feed(w);
-          const images = Buffer.from(reply.buffer);
-          for (let k = 0; k < reply.done; k++) {
-            const i = ids[k];
-            if (i < 0) continue;
-            const at = reply.at[k];
-            const length = reply.length[k];
-            complete(i, length < 0 ? failedScan(at) : scanModuleImage(images.subarray(at, at + length), paths[i], store));
-          }
-          keep(reply.buffer);
-        };
-        const onError = (err: Error): void => finish(err);
+        this.inFlight.set(w, w === workers[0] ? this.ahead.inFlight + early.length : 0);
+        const onMessage = (reply: WorkerReply): void => this.onReply(w, reply);
+        const onError = (err: Error): void => this.finish(err);
         const onExit = (code: number): void => {
-          if (done < paths.length) finish(new Error(`depmod scan thread exited (${code}) before the scan was complete`));
+          if (this.done < this.paths.length) this.finish(new Error(`depmod scan thread exited (${code}) before the scan was complete`));
         };
         w.on('message', onMessage).on('error', onError).on('exit', onExit);
-        listening.push(() => w.off('message', onMessage).off('error', onError).off('exit', onExit));
+        this.listening.push(() => w.off('message', onMessage).off('error', onError).off('exit', onExit));
         takeEarly ??= onMessage;
       }
       // a first batch for each thread as soon as it is up, the replies read ahead, then the sizes from
       // the first thread
-      for (const w of workers) feed(w, 4);
+      for (const w of workers) this.feed(w, 4);
       for (const reply of early) takeEarly!(reply);
-      measure(workers[0], paths).then(
+      measure(workers[0], this.paths).then(
         (known) => {
-          if (!settled) sizesKnown(known);
+          if (!this.settled) this.sizesKnown(known);
         },
         // the thread failed: everything is read again on this thread
-        (err) => finish(err),
+        (err) => this.finish(err),
       );
-      scanHere().catch((err) => finish(err));
+      this.scanHere().catch((err) => this.finish(err));
     });
-  };
-  return { scan, readAhead, close };
+  }
+
+  private finish(err?: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    for (const off of this.listening) off();
+    // freed now (they would wait for a full collection while depmod writes its files), and this
+    // thread's own read buffers too; the promise settles once they are
+    const freed = Promise.all([releaseBuffers(this.spare.splice(0)), releaseImageBuffers()]);
+    this.threads.close();
+    void freed.then(() => (err !== undefined ? this.reject(err) : this.resolve(this.results)));
+  }
+
+  private complete(i: number, scan: ModuleScan): void {
+    this.results[i] = scan;
+    this.onResult?.(i, scan);
+    this.done++;
+    this.opts.onProgress?.(this.done, this.paths.length);
+    if (this.done === this.paths.length) this.finish();
+  }
+
+  // batch buffers go round between the threads; one made for a module too large for them is freed
+  // at once (let go, it would wait for a full collection)
+  private keep(b: ArrayBuffer): void {
+    // (none is needed any more once the queue is empty)
+    if (b.byteLength === this.batchBuffer && this.front < this.back) this.spare.push(b);
+    else void releaseBuffers([b]);
+  }
+
+  private sizesKnown(known: ArrayLike<number>): void {
+    this.sizes = known;
+    const rest = this.order.slice(this.front, this.back).sort((a, b) => known[b] - known[a] || a - b);
+    for (let k = 0; k < rest.length; k++) this.order[this.front + k] = rest[k];
+  }
+
+  /**
+   * a batch from the front (workers) or the back (this thread): up to `bytes` of compressed data,
+   * fewer files as the queue runs out, so that no thread is left with work while the others wait
+   */
+  private takeBatch(fromFront: boolean, bytes: number, first?: number): number[] {
+    const ids: number[] = [];
+    let sum = 0;
+    const most = first ?? Math.max(1, Math.min(BATCH, Math.ceil((this.back - this.front) / (4 * (this.threads.list.length + 1)))));
+    while (this.front < this.back && ids.length < most && (ids.length === 0 || sum < bytes)) {
+      const i = fromFront ? this.order[this.front++] : this.order[--this.back];
+      ids.push(i);
+      if (this.sizes !== undefined) sum += this.sizes[i];
+    }
+    return ids;
+  }
+
+  /** a file back at the front of the queue (one read ahead was never in it) */
+  private requeue(i: number): void {
+    if (this.front > 0) this.order[--this.front] = i;
+    else {
+      this.order.unshift(i);
+      this.back++;
+    }
+  }
+
+  private feed(w: Worker, first?: number): void {
+    while ((this.inFlight.get(w) ?? 0) < 2 && (this.front < this.back || this.large !== undefined)) {
+      let ids: number[];
+      let buffer: ArrayBuffer;
+      if (this.large !== undefined) {
+        ids = [this.large.id];
+        buffer = new ArrayBuffer(this.large.need);
+        this.large = undefined;
+      } else {
+        ids = this.takeBatch(true, WORKER_BATCH_BYTES, first);
+        buffer = this.spare.pop() ?? new ArrayBuffer(this.batchBuffer);
+      }
+      w.postMessage({ ids, paths: ids.map((i) => this.paths[i]), buffer } satisfies DecodeRequest, [buffer]);
+      this.inFlight.set(w, (this.inFlight.get(w) ?? 0) + 1);
+    }
+  }
+
+  /** a worker's batch of images: scanned here, the worker fed again first */
+  private onReply(w: Worker, reply: WorkerReply): void {
+    // the sizes are measure()'s to take
+    if (!('buffer' in reply)) return;
+    this.inFlight.set(w, this.inFlight.get(w)! - 1);
+    // a batch read ahead names its files by position in the read-ahead list
+    const ids = reply.ids.map((id) => (id < 0 ? this.aheadIndex[-1 - id] : id));
+    // the files the batch left for later go back to the front of the queue; a file too large for
+    // a batch buffer is sent again alone, with a buffer of its size
+    const first = reply.done === 0 && reply.need > 0 && this.large === undefined && ids[0] >= 0 ? 1 : reply.done;
+    if (first === 1 && reply.done === 0) this.large = { id: ids[0], need: reply.need };
+    for (let k = ids.length - 1; k >= first; k--) if (ids[k] >= 0) this.requeue(ids[k]);
+    this.feed(w);
+    const images = Buffer.from(reply.buffer);
+    for (let k = 0; k < reply.done; k++) {
+      const i = ids[k];
+      if (i < 0) continue;
+      const at = reply.at[k];
+      const length = reply.length[k];
+      this.complete(i, length < 0 ? failedScan(at) : scanModuleImage(images.subarray(at, at + length), this.paths[i], this.store));
+    }
+    this.keep(reply.buffer);
+  }
+
+  /**
+   * this thread takes the smallest files, yielding between its batches so that the workers' images
+   * are scanned and the workers fed again without waiting
+   */
+  private async scanHere(): Promise<void> {
+    while (this.front < this.back && !this.settled) {
+      for (const i of this.takeBatch(false, OWN_BATCH_BYTES)) this.complete(i, scanFile(this.paths[i], this.store));
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  }
 }
 
 /** One-shot scan of `paths` (starts and stops its own threads). */

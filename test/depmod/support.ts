@@ -1,7 +1,7 @@
 // Helpers for the depmod suites: running kmod 34.2's depmod and kmodts' depmod (in-process, from dist/)
 // on the same tree, snapshotting the files they write, and building small synthetic module trees from
 // the ELF writer in test/support/elf-writer.ts.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -25,9 +25,9 @@ export const DEPMOD_FILES = [
 ];
 
 /** kmodts depmod in this process (the whole CLI path, worker threads included) */
-export async function kmodtsDepmod(args: string[], cwd?: string): Promise<RunResult> {
+export async function kmodtsDepmod(args: string[], cwd?: string, env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
   const { main, captureIo } = builtCli();
-  const io = captureIo({ LANG: 'C', LC_ALL: 'C' });
+  const io = captureIo({ LANG: 'C', LC_ALL: 'C', ...env });
   const old = process.cwd();
   if (cwd !== undefined) process.chdir(cwd);
   try {
@@ -102,6 +102,36 @@ export async function runBoth(args: string[], outDir: string, opts: { cwd?: stri
 export function normalizePointers(r: RunResult): RunResult {
   const stderr = r.stderr.replace(/^(depmod: INFO: (?:custom logging function|context)) 0x[0-9a-f]+ (registered|released)$/gm, '$1 0xADDR $2');
   return { ...r, stderr };
+}
+
+/**
+ * A scratch root whose module directory has a real tree's modules and kbuild files: hard links (cheap),
+ * or real copies where a test needs the files' ctimes to stay put (a hard link's ctime moves whenever
+ * anyone links or unlinks the reference tree's files, as other suites do).
+ */
+export function copyTree(srcModdir: string, kver: string, tag: string, how: 'link' | 'copy' = 'link'): { root: string; moddir: string } {
+  const root = tmpRoot(tag);
+  const moddir = path.join(root, 'lib/modules', kver);
+  fs.mkdirSync(moddir, { recursive: true });
+  execFileSync('cp', [how === 'link' ? '-al' : '-a', path.join(srcModdir, 'kernel'), moddir]);
+  for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) {
+    if (fs.existsSync(path.join(srcModdir, f))) fs.copyFileSync(path.join(srcModdir, f), path.join(moddir, f));
+  }
+  return { root, moddir };
+}
+
+/** the module files (.ko, .ko.xz, .ko.zst, .ko.gz) under dir, in walk order */
+export function moduleFiles(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.ko(\.xz|\.zst|\.gz)?$/.test(e.name)) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
 }
 
 export function tmpRoot(tag: string): string {

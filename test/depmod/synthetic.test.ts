@@ -21,6 +21,7 @@ import {
   type SynModule,
   type SynTree,
 } from './support';
+import { prng } from '../support/prng';
 
 const base: SynModule[] = [
   { rel: 'kernel/lib/core.ko', exports: ['core_a', 'core_b'], modinfo: [['description', 'core']] },
@@ -99,6 +100,8 @@ describe('depmod on a synthetic tree (kmod 34.2 differential)', () => {
     const { repoRoot } = await import('../support/reference');
     const { snapshot, removeOutputs } = await import('./support');
     removeOutputs(tree.moddir);
+    // every module is read (none comes from the scan cache of the runs before)
+    fs.rmSync(path.join(tree.moddir, 'modules.kmodts-cache.bin'), { force: true });
     // script(1) gives the command a terminal and copies what it writes to our stdout
     const cmd = [process.execPath, path.join(repoRoot, 'bin/kmodts.js'), 'depmod', ...args].map((a) => `'${a}'`).join(' ');
     const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'latin1', env: { PATH: process.env.PATH, LANG: 'C' } });
@@ -371,6 +374,63 @@ describe('depmod dependency cycles (kmod 34.2 differential)', () => {
     const r = await kmodtsDepmod(withConfig(tree, {}));
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/Found \d+ modules in dependency cycles!\n$/);
+  });
+});
+
+/**
+ * Disjoint simple cycles (lengths as given, each member importing the next one's symbol), some members
+ * also using a module outside every cycle, with modules.order listing all of them in a shuffled order:
+ * where each report starts depends on how kmod takes reported modules off its list of starting points.
+ * (Only simple cycles: kmod walks forever around a cycle that does not pass through its starting point.)
+ */
+function cycleTree(tag: string, lengths: number[], seed: number): SynTree {
+  const random = prng(seed);
+  const mods: SynModule[] = [{ rel: 'kernel/leaf/shared.ko', exports: ['shared_sym'] }];
+  lengths.forEach((len, c) => {
+    for (let k = 0; k < len; k++) {
+      const name = `cyc${c}_${String.fromCharCode(97 + k)}`;
+      const next = `cyc${c}_${String.fromCharCode(97 + ((k + 1) % len))}`;
+      const imports = [`${next}_sym`];
+      if (random() < 0.3) imports.push('shared_sym');
+      mods.push({ rel: `kernel/c${c}/${name}.ko`, exports: [`${name}_sym`], imports });
+    }
+  });
+  // Fisher-Yates with the seeded generator: the tree is the same on every run
+  const order = mods.map((m) => `${m.rel}\n`);
+  for (let k = order.length - 1; k > 0; k--) {
+    const j = Math.floor(random() * (k + 1));
+    [order[k], order[j]] = [order[j], order[k]];
+  }
+  return buildTree(tag, mods, { order: order.join('') });
+}
+
+describe('depmod cycle reports start where kmod 34.2 starts them (differential)', () => {
+  const cases: [string, number[], number][] = [
+    ['three', [3], 1],
+    ['two-three', [2, 3], 2],
+    ['three-two-one', [3, 2, 1], 3],
+    ['four-two-three-five', [4, 2, 3, 5], 4],
+    ['many', [2, 5, 1, 3, 4, 2], 5],
+    ['many-again', [3, 3, 2, 6, 1], 6],
+  ];
+  for (const [tag, lengths, seed] of cases) {
+    it(`cycles of lengths ${lengths.join(', ')} in shuffled module order`, async () => {
+      const tree = cycleTree(`cyc-${tag}`, lengths, seed);
+      const r = await expectSame(withConfig(tree, {}), tree);
+      expect(r.kmod.status).toBe(1);
+      expect(r.kmod.stderr.match(/Cycle detected: /g)?.length).toBe(lengths.length);
+    });
+  }
+  it('without modules.order (hash order)', async () => {
+    const tree = buildTree(
+      'cyc-hash',
+      [3, 2, 4].flatMap((len, c) =>
+        Array.from({ length: len }, (_, k) => ({ rel: `kernel/h${c}${k}.ko`, exports: [`h${c}${k}`], imports: [`h${c}${(k + 1) % len}`] })),
+      ),
+      { order: null },
+    );
+    const r = await expectSame(withConfig(tree, {}), tree);
+    expect(r.kmod.stderr.match(/Cycle detected: /g)?.length).toBe(3);
   });
 });
 

@@ -1,0 +1,278 @@
+// The eleven files depmod writes, in kmod 34.2's order and bytes: modules.dep(.bin) from the dependency
+// graph, modules.symbols(.bin) from the symbol table, the modinfo files (alias-files.ts) and the two
+// builtin indexes. With -n the text files go to the output function instead. Each file is written to a
+// temporary name and renamed, one after the other, as kmod does.
+import * as fs from 'node:fs';
+import { LOG_ERR, LOG_WARNING } from '../log';
+import { ENOENT, errnoOf } from '../errno';
+import { IndexBatch, IndexBuilder, IndexCharacterError, type IndexWriter } from '../indexes/writer';
+import { aliasNormalize, modnameFromPath } from '../modname';
+import { buildAliasFiles, type AliasFileName, type AliasSource, type BuiltFile } from './alias-files';
+import { DepmodFailed, DepmodFatal, fgetsLines, nodePathError, type Mod, type RunContext } from './run-context';
+import type { Sym, SymbolTable } from './symbols';
+import type { DependencyGraph } from './dep-graph';
+
+type FileData = string | Uint8Array | null;
+
+export class IndexFiles {
+  /** modules.builtin.bin and modules.builtin.alias.bin, made during the scan (madeNow) */
+  private builtinFiles: (() => FileData)[] | undefined;
+
+  constructor(private readonly ctx: RunContext, private readonly modules: Mod[], private readonly symbols: SymbolTable, private readonly graph: DependencyGraph) {}
+
+  private log(priority: number, message: string): void {
+    this.ctx.log(priority, message);
+  }
+
+  /**
+   * The builtin indexes need nothing from the modules: made while the scan threads decompress (which
+   * also readies the index writer's code for the files made after the scan).
+   */
+  makeBuiltinFilesNow(): void {
+    this.builtinFiles = [this.madeNow(() => this.builtinBin()), this.madeNow(() => this.builtinAliasBin())];
+  }
+
+  private depLines(): string[] {
+    return this.modules.map((mod) => {
+      const p = mod.relpath ?? mod.path;
+      if (mod.deps.length === 0) return `${p}:`;
+      let line = `${p}:`;
+      for (const d of this.graph.allDeps(mod)) line += ` ${d.relpath ?? d.path}`;
+      return line;
+    });
+  }
+
+  private insert(idx: IndexWriter, key: string, value: string, prio: number): boolean {
+    try {
+      return idx.insert(key, value, prio);
+    } catch (err) {
+      if (err instanceof IndexCharacterError) throw new DepmodFatal(err.message);
+      throw err;
+    }
+  }
+
+  /** A file from buildAliasFiles at its turn: its messages, then its FATAL or its contents. */
+  private aliasFile(files: Record<AliasFileName, BuiltFile>, name: AliasFileName): string | Uint8Array | null {
+    const f = files[name];
+    for (const [priority, message] of f.logs) this.log(priority, message);
+    if (f.fatal !== undefined) throw new DepmodFatal(f.fatal);
+    return f.data;
+  }
+
+  /** The modinfo-only files (alias-files.ts), in module order. */
+  private aliasFiles(): Record<AliasFileName, BuiltFile> {
+    const sources: AliasSource[] = this.modules.map((m) => ({ modname: m.modname, aliases: m.aliases, softdeps: m.softdeps, weakdeps: m.weakdeps }));
+    return buildAliasFiles(sources, { dryRun: this.ctx.opts.dryRun === true, warnDuplicates: this.ctx.opts.warnDuplicates === true });
+  }
+
+
+  /** the files in kmod's order, each made when its turn comes */
+  private files(): [string, () => FileData][] {
+    const dry = this.ctx.opts.dryRun === true;
+    const warnDups = this.ctx.opts.warnDuplicates === true;
+    const mods = this.modules;
+    let depLines: string[] | undefined;
+    let symbolOrder: Sym[] | undefined;
+    const lines = (): string[] => (depLines ??= this.depLines());
+    const syms = (): Sym[] => (symbolOrder ??= this.symbols.inOrder());
+    let aliasFiles: Record<AliasFileName, BuiltFile> | undefined;
+    const aliasFile = (name: AliasFileName): FileData => this.aliasFile((aliasFiles ??= this.aliasFiles()), name);
+    // built at once (natively when the helper is there) unless -w asks for each duplicate
+    const newIndex = (): IndexWriter => (warnDups ? new IndexBuilder() : new IndexBatch());
+    return [
+      ['modules.dep', () => lines().map((l) => `${l}\n`).join('')],
+      [
+        'modules.dep.bin',
+        () => {
+          if (dry) return null;
+          const idx = newIndex();
+          const l = lines();
+          for (let k = 0; k < mods.length; k++) {
+            if (this.insert(idx, mods[k].modname, l[k], mods[k].idx) && warnDups) this.log(LOG_WARNING, `duplicate module deps:\n${l[k]}\n`);
+          }
+          return idx.serialize();
+        },
+      ],
+      ['modules.alias', () => aliasFile('modules.alias')],
+      ['modules.alias.bin', () => aliasFile('modules.alias.bin')],
+      ['modules.softdep', () => aliasFile('modules.softdep')],
+      ['modules.weakdep', () => aliasFile('modules.weakdep')],
+      [
+        'modules.symbols',
+        () => {
+          const parts = ['# Aliases for symbols, used by symbol_request().\n'];
+          for (const s of syms()) if (s.owner !== null) parts.push(`alias symbol:${s.name} ${s.owner.modname}\n`);
+          return parts.join('');
+        },
+      ],
+      [
+        'modules.symbols.bin',
+        () => {
+          if (dry) return null;
+          const idx = newIndex();
+          for (const s of syms()) {
+            if (s.owner === null) continue;
+            const key = `symbol:${s.name}`;
+            if (this.insert(idx, key, s.owner.modname, s.owner.idx) && warnDups) this.log(LOG_WARNING, `duplicate module syms:\n${key} ${s.owner.modname}\n`);
+          }
+          return idx.serialize();
+        },
+      ],
+      ['modules.builtin.bin', () => (dry ? null : (this.builtinFiles?.[0] ?? (() => this.builtinBin()))())],
+      ['modules.builtin.alias.bin', () => (dry ? null : (this.builtinFiles?.[1] ?? (() => this.builtinAliasBin()))())],
+      ['modules.devname', () => aliasFile('modules.devname')],
+    ];
+  }
+
+  /** Makes the files and writes them (or, with -n, gives the text files to the output function). */
+  output(): void {
+    const files = this.files();
+    if (this.ctx.opts.dryRun === true) {
+      const out = this.ctx.opts.output ?? (() => {});
+      for (const [, make] of files) {
+        const data = make();
+        if (data !== null) out(typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1'));
+      }
+      return;
+    }
+    const dname = this.ctx.outdirname;
+    try {
+      fs.mkdirSync(dname, { recursive: true, mode: 0o755 });
+    } catch (err) {
+      throw new DepmodFatal(`could not create directory ${dname}: ${nodePathError(err)}\n`, errnoOf(err));
+    }
+    const now = Date.now();
+    const sec = Math.floor(now / 1000);
+    const usec = (now % 1000) * 1000 + Math.floor(Math.random() * 1000);
+    for (const [name, make] of files) this.writeFile(dname, name, `${name}.${process.pid}.${usec}.${sec}`, make() ?? '');
+  }
+
+  /** one file, written to tmpName and renamed: kmod's messages when that fails */
+  private writeFile(dname: string, name: string, tmpName: string, data: string | Uint8Array): void {
+    const tmp = `${dname}/${tmpName}`;
+    let fd: number;
+    try {
+      fd = fs.openSync(tmp, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o644);
+    } catch (err) {
+      this.log(LOG_ERR, `openat(${dname}, ${tmpName}, 301, 644): ${nodePathError(err)}\n`);
+      return;
+    }
+    try {
+      const buf = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
+      let off = 0;
+      while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+      fs.closeSync(fd);
+    } catch (err) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // already closed
+      }
+      try {
+        fs.unlinkSync(tmp);
+      } catch {
+        // nothing to clean
+      }
+      this.log(LOG_ERR, `Could not create index '${name}'. Output is truncated: ${nodePathError(err)}\n`);
+      throw new DepmodFailed(`writing ${name} failed`, errnoOf(err));
+    }
+    // renamed before the next file is made, as kmod does (a rename on the thread pool while the next
+    // file was made cost more: each wait for it gave the event loop a turn, ~18 ms in all)
+    try {
+      fs.renameSync(tmp, `${dname}/${name}`);
+    } catch (err) {
+      throw new DepmodFatal(`renameat(${dname}, ${tmpName}, ${dname}, ${name}): ${nodePathError(err)}\n`, errnoOf(err));
+    }
+  }
+
+
+  /**
+   * A file made ahead of its turn: its messages (and the FATAL that stopped it) are kept and given when
+   * the returned function is called at the file's turn, which then returns its contents.
+   */
+  private madeNow(make: () => string | Uint8Array | null): () => string | Uint8Array | null {
+    const logs: [number, string][] = [];
+    const sink = this.ctx.sink;
+    this.ctx.sink = (priority, message) => logs.push([priority, message]);
+    let data: string | Uint8Array | null = null;
+    let failure: unknown;
+    try {
+      data = make();
+    } catch (err) {
+      failure = err;
+    } finally {
+      this.ctx.sink = sink;
+    }
+    return () => {
+      for (const [priority, message] of logs) this.log(priority, message);
+      if (failure !== undefined) throw failure;
+      return data;
+    };
+  }
+
+  private openInput(name: string): Buffer | null {
+    try {
+      return fs.readFileSync(`${this.ctx.dirname}/${name}`);
+    } catch (err) {
+      if (errnoOf(err) === ENOENT && !fs.existsSync(this.ctx.dirname)) {
+        this.log(LOG_WARNING, `could not open directory ${this.ctx.dirname}: ${nodePathError(err)}\n`);
+      } else this.log(LOG_WARNING, `could not open ${name} at ${this.ctx.dirname}: ${nodePathError(err)}\n`);
+      return null;
+    }
+  }
+
+  private builtinBin(): Buffer | string {
+    const data = this.openInput('modules.builtin');
+    if (data === null) return '';
+    const idx = new IndexBuilder();
+    for (const line of fgetsLines(data.toString('latin1', 0, data.length))) {
+      if (!/^[A-Za-z]/.test(line)) {
+        this.log(LOG_ERR, `Invalid modules.builtin line: ${line}\n`);
+        continue;
+      }
+      const modname = modnameFromPath(line) ?? '';
+      this.insert(idx, modname, '', 0);
+    }
+    return idx.serialize();
+  }
+
+  private builtinAliasBin(): Buffer | string {
+    const data = this.openInput('modules.builtin.modinfo');
+    if (data === null) return '';
+    const idx = new IndexBuilder();
+    const n = data.length;
+    let pos = 0;
+    const EOF = -1;
+    // flush_stream_to: read up to endchar/NUL/EOF (the stopping char is consumed); the length when
+    // stopped by endchar, else 0
+    const readTo = (endchar: number): string => {
+      const start = pos;
+      let c = EOF;
+      while (pos < n) {
+        c = data[pos++];
+        if (c === endchar || c === 0) break;
+        c = EOF;
+      }
+      const stop = c === EOF ? pos : pos - 1;
+      return c === endchar ? data.toString('latin1', start, stop) : '';
+    };
+    while (pos < n) {
+      const modname = readTo(0x2e);
+      if (modname.length === 0) continue;
+      const key = readTo(0x3d);
+      if (key !== 'alias') {
+        while (pos < n && data[pos++] !== 0);
+        continue;
+      }
+      const value = readTo(0);
+      if (value.length === 0) continue;
+      const alias = aliasNormalize(value);
+      if (alias === null) {
+        this.log(LOG_WARNING, `Unmatched bracket in ${value}\n`);
+        continue;
+      }
+      this.insert(idx, alias, modname, 0);
+    }
+    return idx.serialize();
+  }
+}

@@ -1,0 +1,125 @@
+// Scanning the modules of a depmod run, with the cache of earlier runs' scans (scan-cache.ts): a module
+// whose file has the stat its cached scan was made from is not read again; the others are read and
+// scanned on the scan threads (scan-pool.ts). Every module's stat is taken before its file is read, so
+// that an entry never describes a file newer than its key.
+import type * as fs from 'node:fs';
+import { LOG_ERR } from '../log';
+import { ENODATA, strerror } from '../errno';
+import { ScanStore, type ModuleScan } from './module-scan';
+import { startScanPool, type ScanPool } from './scan-pool';
+import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter, statModule } from './scan-cache';
+import type { Mod, RunContext } from './run-context';
+
+/** how many modules to scan before the scan threads are worth their start-up (below: on this thread) */
+const THREADS_FROM = 64;
+
+/** What the cache did in a run (for tests and benchmarks). */
+export interface ScanCacheStats {
+  /** a cache file was there and could be used */
+  loaded: boolean;
+  /** modules taken from it */
+  hits: number;
+  /** modules read and scanned */
+  scanned: number;
+  /** the cache was written at the end */
+  written: boolean;
+}
+
+export class ModuleScanner {
+  private pool: ScanPool | undefined;
+  private readonly cache: ScanCache | undefined;
+  private readonly writer: ScanCacheWriter | undefined;
+  /** stats taken during the walk, before the file was read ahead */
+  private readonly stats = new Map<string, fs.BigIntStats | undefined>();
+  /** where the scans keep their numbers, until their imports are resolved */
+  private readonly store = new ScanStore();
+  readonly cacheStats: ScanCacheStats = { loaded: false, hits: 0, scanned: 0, written: false };
+
+  /**
+   * Started before the walk: loads the cache, or, without one, starts the scan threads so that their
+   * start-up overlaps the walk and they read the first modules found ahead.
+   */
+  constructor(private readonly ctx: RunContext, useCache: boolean) {
+    if (useCache) {
+      this.cache = ScanCache.load(`${ctx.outdirname}/${SCAN_CACHE_FILE}`);
+      this.cacheStats.loaded = this.cache !== undefined;
+      if (ctx.opts.dryRun !== true) this.writer = new ScanCacheWriter();
+    }
+    if (this.cache === undefined) this.pool = this.startPool(ctx.opts.threads);
+  }
+
+  private startPool(threads: number | undefined): ScanPool {
+    const progress = this.ctx.opts.onProgress;
+    // counted over all modules, those from the cache done first
+    return startScanPool({ threads, onProgress: progress && ((done) => progress(this.cacheStats.hits + done, this.total)) });
+  }
+
+  /** the number of modules of the run */
+  private total = 0;
+
+  /** a module file found by the walk: read ahead on a scan thread (its stat first, for the cache) */
+  readonly readAhead = (path: string): void => {
+    if (this.pool === undefined) return;
+    if (this.writer !== undefined) this.stats.set(path, statModule(path));
+    this.pool.readAhead(path);
+  };
+
+  private statOf(path: string): fs.BigIntStats | undefined {
+    return this.stats.has(path) ? this.stats.get(path) : statModule(path);
+  }
+
+  /**
+   * Scans every module, from the cache where it can. As each scan comes in (in no particular order),
+   * `take` gets it; the "failed to load symbols" messages are given afterwards, in module order.
+   * `whileScanning` runs once the scan threads are at work.
+   */
+  async scan(modules: Mod[], take: (mod: Mod, scan: ModuleScan) => void, whileScanning: () => void): Promise<void> {
+    this.total = modules.length;
+    const stats = modules.map((m) => (this.cache !== undefined || this.writer !== undefined ? this.statOf(m.path) : undefined));
+    const toScan: number[] = [];
+    for (let k = 0; k < modules.length; k++) {
+      const st = stats[k];
+      const cached = st === undefined ? undefined : this.cache?.get(modules[k].path, st);
+      if (cached === undefined) {
+        toScan.push(k);
+        continue;
+      }
+      this.cacheStats.hits++;
+      this.writer?.keep(modules[k].path, st!, this.cache!);
+      take(modules[k], cached);
+    }
+    this.cacheStats.scanned = toScan.length;
+    this.pool ??= this.startPool(toScan.length >= THREADS_FROM ? this.ctx.opts.threads : 0);
+    const scanning = this.pool.scan(
+      toScan.map((k) => modules[k].path),
+      (i, scan) => {
+        const k = toScan[i];
+        const st = stats[k];
+        if (st !== undefined) this.writer?.add(modules[k].path, st, scan);
+        take(modules[k], scan);
+      },
+      this.store,
+    );
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    whileScanning();
+    await scanning;
+    for (const mod of modules) {
+      const errno = mod.scan!.symbolsErrno;
+      if (errno !== undefined && errno !== ENODATA) this.ctx.log(LOG_ERR, `failed to load symbols from ${mod.path}: ${strerror(errno)}\n`);
+    }
+  }
+
+  /** the scans' memory, unused once the imports are resolved, given back */
+  release(): Promise<void> {
+    return this.store.release();
+  }
+
+  /** after the files are written: the cache for the next run (nothing with -n; never an error) */
+  writeCache(): void {
+    if (this.writer !== undefined) this.cacheStats.written = this.writer.write(this.ctx.outdirname);
+  }
+
+  close(): void {
+    this.pool?.close();
+  }
+}

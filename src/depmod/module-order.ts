@@ -1,0 +1,68 @@
+// The order of depmod's module array, which is the order of modules.dep and of every per-module index:
+// kmod's hash table order, overridden by modules.order for the modules it lists.
+import * as fs from 'node:fs';
+import { LOG_ERR, LOG_WARNING } from '../log';
+import { strerror } from '../errno';
+import { hashOrder } from './hash';
+import { DepmodFatal, fgetsLines, nodePathError, type Mod, type RunContext } from './run-context';
+import type { ModuleTable } from './tree-walk';
+
+/**
+ * kmod's module array: the modules in its hash table's order, which modules.order then overrides,
+ * positions numbered (idx). The hash order is only computed where it shows: a tree whose modules.order
+ * lists every module does not need it.
+ */
+export function moduleArray(ctx: RunContext, table: ModuleTable): Mod[] {
+  let modules = [...table.byName.values()];
+  if (modules.length >= 0xffff) throw new DepmodFatal(`could not build module array: ${strerror(34)}\n`, 34);
+  const hashOrdered = (): void => {
+    modules = hashOrder(modules, (m) => m.modname, 512);
+    modules.forEach((m, k) => (m.idx = k));
+  };
+  if (!readOrderFile(ctx, table, modules.length)) {
+    hashOrdered();
+    return modules;
+  }
+  // the modules it lists come first, in its order (sortIdx < 0), then the others in hash order
+  if (!modules.every((m) => m.sortIdx < 0)) hashOrdered();
+  // glibc's qsort is a stable merge sort here, as is Array.prototype.sort
+  if (modules.length > 1) modules.sort((a, b) => a.sortIdx - b.sortIdx);
+  modules.forEach((m, k) => (m.idx = k));
+  return modules;
+}
+
+/**
+ * Numbers the modules that modules.order lists (sortIdx from -n up, in its order); false when the
+ * array is to stay in hash order (no file, or a line kmod stops at).
+ */
+function readOrderFile(ctx: RunContext, table: ModuleTable, count: number): boolean {
+  const dirname = ctx.dirname;
+  const file = 'modules.order';
+  let text: Buffer;
+  try {
+    fs.accessSync(dirname, fs.constants.R_OK);
+  } catch (err) {
+    ctx.log(LOG_WARNING, `could not open directory ${dirname}: ${nodePathError(err)}\n`);
+    return false;
+  }
+  try {
+    text = fs.readFileSync(`${dirname}/${file}`);
+  } catch (err) {
+    ctx.log(LOG_WARNING, `could not open ${file} at ${dirname}: ${nodePathError(err)}\n`);
+    return false;
+  }
+  let i = -count;
+  let lineno = 0;
+  for (const line of fgetsLines(text.toString('latin1', 0, text.length))) {
+    lineno++;
+    if (line.length === 0) continue;
+    if (line[line.length - 1] !== '\n') {
+      ctx.log(LOG_ERR, `${dirname}/${file}:${lineno} corrupted line misses '\\n'\n`);
+      return false;
+    }
+    const mod = table.byUncrelpath.get(line.slice(0, -1));
+    if (mod === undefined || mod.sortIdx < 0) continue;
+    mod.sortIdx = i++;
+  }
+  return true;
+}

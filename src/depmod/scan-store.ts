@@ -1,0 +1,67 @@
+// What depmod's scan of one module gives (ModuleScan), and where the scans keep their numbers
+// (ScanStore). module-scan.ts makes scans; scan-cache.ts stores and restores them.
+import { releaseBuffers } from './release';
+
+/** What depmod needs from one module. */
+export interface ModuleScan {
+  /** modinfo values of alias=, softdep=, weakdep= (each list in .modinfo order) */
+  aliases: string[];
+  softdeps: string[];
+  weakdeps: string[];
+  /** exported symbol names (kmod_module_get_symbols order) and their CRCs */
+  exports: string[];
+  exportCrcs: Float64Array;
+  /** imported symbol names as bytes, joined by NULs (kmod_module_get_dependency_symbols order) */
+  importNames: Uint8Array;
+  /** the length of each import's name in importNames */
+  importLengths: Uint32Array;
+  importCrcs: Float64Array;
+  /** 1 where the import is a weak reference */
+  importWeak: Uint8Array;
+  /** hash.ts symbolKey of each import's name without a leading '.' (the name symbol_find looks up) */
+  importKeys: Int32Array;
+  /** errno when kmod_module_get_symbols fails (other than ENODATA), for "failed to load symbols" */
+  symbolsErrno?: number;
+}
+
+/** bytes of the blocks that hold the scans' numbers */
+const BLOCK = 1 << 20;
+const NO_BYTES = new ArrayBuffer(0);
+
+/**
+ * Where scans keep their numbers: their typed arrays are views of a few large blocks rather than
+ * thousands of small buffers of their own, which live as long as the scans do and, scattered among the
+ * short-lived buffers of decompression, kept the allocator from reusing its memory (about 20 MB more
+ * at depmod's peak). release() frees them all at once, without waiting for a full collection.
+ */
+export class ScanStore {
+  private block = new ArrayBuffer(0);
+  private used = BLOCK;
+  private blocks: ArrayBuffer[] = [];
+  /** room for `bytes` (8-aligned) */
+  place(bytes: number): [ArrayBuffer, number] {
+    const size = bytes + ((8 - (bytes & 7)) & 7);
+    if (size === 0) return [NO_BYTES, 0];
+    if (size > BLOCK) {
+      const own = new ArrayBuffer(size);
+      this.blocks.push(own);
+      return [own, 0];
+    }
+    if (this.used + size > BLOCK) {
+      this.block = new ArrayBuffer(BLOCK);
+      this.blocks.push(this.block);
+      this.used = 0;
+    }
+    const at = this.used;
+    this.used += size;
+    return [this.block, at];
+  }
+  /** Frees the numbers of every scan kept here (their typed arrays become empty); resolves once freed. */
+  release(): Promise<void> {
+    const freed = releaseBuffers(this.blocks);
+    this.blocks = [];
+    this.used = BLOCK;
+    return freed;
+  }
+}
+

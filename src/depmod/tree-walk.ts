@@ -1,0 +1,339 @@
+// Finding the modules of a depmod run, as kmod 34.2's depmod_modules_search does: the module directory
+// and depmod.d's external directories walked (build/, source/ and excluded names skipped), modules
+// with the same name settled by depmod.d's override and search lines, and, without -a, the module
+// files named on the command line. Also -A's "is modules.dep up to date?" walk.
+import * as fs from 'node:fs';
+import { LOG_ERR } from '../log';
+import { EEXIST, EINVAL, ENOENT, errnoOf, strerror } from '../errno';
+import { KmodError } from '../errors';
+import { modnameFromPath } from '../modname';
+import { DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
+
+const KMOD_EXTENSIONS = ['.ko', '.ko.gz', '.ko.xz', '.ko.zst'];
+
+function hasModuleExtension(name: string): boolean {
+  for (const ext of KMOD_EXTENSIONS) if (name.length > ext.length && name.endsWith(ext)) return true;
+  return false;
+}
+
+/** A directory entry as the walk takes it: a file or a directory (a symlink followed, as fstatat), or why not. */
+function entryKind(de: fs.Dirent, full: string): 'file' | 'dir' | { statError: unknown } | { mode: number } {
+  if (de.isFile()) return 'file';
+  if (de.isDirectory()) return 'dir';
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(full);
+  } catch (err) {
+    return { statError: err };
+  }
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  return { mode: st.mode };
+}
+
+
+/** The modules found, by name and by modules.order's spelling of their path. */
+export class ModuleTable {
+  readonly byName = new Map<string, Mod>();
+  readonly byUncrelpath = new Map<string, Mod>();
+
+  /** readAhead: each module file as the walk finds it (the scan threads start on them early) */
+  constructor(private readonly ctx: RunContext, private readonly readAhead?: (path: string) => void) {}
+
+  private get dirname(): string {
+    return this.ctx.dirname;
+  }
+
+  private log(priority: number, message: string): void {
+    this.ctx.log(priority, message);
+  }
+
+  // ---- -A -----------------------------------------------------------------------------------------
+
+  upToDate(): number {
+    let dir: fs.Dir;
+    try {
+      dir = fs.opendirSync(this.dirname);
+    } catch (err) {
+      this.log(LOG_ERR, `could not open directory ${this.dirname}: ${nodePathError(err)}\n`);
+      return -1;
+    }
+    let mtime: number;
+    try {
+      mtime = Math.floor(fs.statSync(`${this.dirname}/modules.dep`).mtimeMs / 1000);
+    } catch (err) {
+      dir.closeSync();
+      this.log(LOG_ERR, `could not fstatat(${this.dirname}, modules.dep): ${nodePathError(err)}\n`);
+      return -1;
+    }
+    try {
+      return this.upToDateDir(dir, `${this.dirname}/`, mtime);
+    } finally {
+      dir.closeSync();
+    }
+  }
+
+  private upToDateDir(dir: fs.Dir, base: string, mtime: number): number {
+    let result = 1;
+    for (let de = dir.readSync(); de !== null; de = dir.readSync()) {
+      const name = de.name;
+      if (name === '.' || name === '..' || name === 'build' || name === 'source') continue;
+      let st: fs.Stats;
+      try {
+        st = fs.statSync(base + name);
+      } catch (err) {
+        this.log(LOG_ERR, `fstatat(${base}, ${name}): ${nodePathError(err)}\n`);
+        continue;
+      }
+      if (st.isDirectory()) {
+        let sub: fs.Dir;
+        try {
+          sub = fs.opendirSync(base + name);
+        } catch (err) {
+          this.log(LOG_ERR, `openat(${base}, ${name}, O_RDONLY): ${nodePathError(err)}\n`);
+          continue;
+        }
+        try {
+          result = this.upToDateDir(sub, `${base}${name}/`, mtime);
+        } finally {
+          sub.closeSync();
+        }
+      } else if (st.isFile()) {
+        if (!hasModuleExtension(name)) continue;
+        result = Math.floor(st.mtimeMs / 1000) <= mtime ? 1 : 0;
+      } else {
+        this.log(LOG_ERR, `unsupported file type ${base}${name}: ${(st.mode & 0o170000).toString(8)}\n`);
+        continue;
+      }
+      if (result === 0) break;
+    }
+    return result;
+  }
+
+  // ---- discovery ----------------------------------------------------------------------------------
+
+  search(): void {
+    if (this.searchSorted()) return;
+    this.byName.clear();
+    this.byUncrelpath.clear();
+    this.searchPath(this.dirname, true);
+    for (const ext of this.ctx.cfg.externals) this.searchPath(ext, false);
+  }
+
+  /**
+   * The walk in sorted order: readdirSync lists a directory in one call, about twice as fast as
+   * reading raw entries through opendir. The order files are found in only shows where kmod decides by
+   * it (which of two modules of one name is kept) and in the order of its messages, so this walk gives
+   * up at the first name found twice or anything it would have to report, and search() walks again in
+   * raw readdir order as kmod does.
+   */
+  private searchSorted(): boolean {
+    const walk = (dir: string): boolean => {
+      let entries: fs.Dirent[];
+      try {
+        entries = fs.readdirSync(dir, { withFileTypes: true });
+      } catch {
+        return false;
+      }
+      const base = `${dir}/`;
+      for (const de of entries) {
+        const name = de.name;
+        if (this.excluded(name)) continue;
+        const full = base + name;
+        const kind = entryKind(de, full);
+        if (typeof kind !== 'string') return false;
+        if (kind === 'dir') {
+          if (!walk(full)) return false;
+          continue;
+        }
+        if (!hasModuleExtension(name)) continue;
+        const modname = modnameFromPath(full);
+        if (modname === null || this.byName.has(modname)) return false;
+        if (this.addModule(full, modname, () => undefined as never, true) === undefined) return false;
+        // the scan threads start on the first modules found while the walk goes on
+        this.readAhead?.(full);
+      }
+      return true;
+    };
+    if (!walk(this.dirname)) return false;
+    for (const ext of this.ctx.cfg.externals) if (!walk(ext)) return false;
+    return true;
+  }
+
+  private searchPath(p: string, fatal: boolean): void {
+    let dir: fs.Dir;
+    try {
+      dir = fs.opendirSync(p);
+    } catch (err) {
+      const msg = nodePathError(err);
+      this.log(LOG_ERR, `could not open directory ${p}: ${msg}\n`);
+      if (fatal) throw new DepmodFatal(`could not search modules: ${msg}\n`, errnoOf(err));
+      return;
+    }
+    try {
+      this.searchDir(dir, `${p}/`);
+    } finally {
+      dir.closeSync();
+    }
+  }
+
+  private excluded(name: string): boolean {
+    return name === '.' || name === '..' || name === 'build' || name === 'source' || this.ctx.cfg.excludes.has(name);
+  }
+
+  private searchDir(dir: fs.Dir, base: string): void {
+    for (let de = dir.readSync(); de !== null; de = dir.readSync()) {
+      const name = de.name;
+      if (this.excluded(name)) continue;
+      const full = base + name;
+      const kind = entryKind(de, full);
+      if (typeof kind !== 'string') {
+        if ('statError' in kind) this.log(LOG_ERR, `fstatat(${base}, ${name}): ${nodePathError(kind.statError)}\n`);
+        else this.log(LOG_ERR, `unsupported file type ${full}: ${(kind.mode & 0o170000).toString(8)}\n`);
+        continue;
+      }
+      if (kind === 'dir') {
+        let sub: fs.Dir;
+        try {
+          sub = fs.opendirSync(full);
+        } catch (err) {
+          this.log(LOG_ERR, `openat(${base}, ${name}, O_RDONLY): ${nodePathError(err)}\n`);
+          continue;
+        }
+        try {
+          this.searchDir(sub, `${full}/`);
+        } finally {
+          sub.closeSync();
+        }
+      } else {
+        try {
+          this.searchFile(base.length, name, full);
+        } catch (err) {
+          if (!(err instanceof KmodError) || err instanceof DepmodFatal) throw err;
+          this.log(LOG_ERR, `failed ${full}: ${strerror(err.errno)}\n`);
+        }
+      }
+    }
+  }
+
+  private searchFile(baselen: number, name: string, path: string): void {
+    if (!hasModuleExtension(name)) return;
+    const modname = modnameFromPath(path);
+    if (modname === null) {
+      this.log(LOG_ERR, `could not get modname from path ${path}\n`);
+      throw new KmodError(EINVAL);
+    }
+    const old = this.byName.get(modname);
+    if (old !== undefined) {
+      if (this.oldIsHigherPriority(old, baselen, modname.length, path)) return;
+      this.deleteModule(old);
+    }
+    this.addModule(path, modname, (errno) => {
+      this.log(LOG_ERR, `could not add module ${path}: ${strerror(errno)}\n`);
+      throw new KmodError(errno);
+    });
+  }
+
+  /** depmod_module_is_higher_priority: should the module already found be kept over newpath? */
+  private oldIsHigherPriority(old: Mod, baselen: number, modnamelen: number, newpath: string): boolean {
+    const d = this.dirname;
+    const newlen = baselen + modnamelen;
+    const oldlen = old.baselen + old.modname.length + 1;
+    const newTrunc = newpath.slice(0, newlen);
+    const oldTrunc = old.path.slice(0, oldlen);
+    const relNew = newpath.startsWith(d) ? newTrunc.slice(d.length + 1) : null;
+    const relOld = old.path.startsWith(d) ? oldTrunc.slice(d.length + 1) : null;
+    for (const ov of this.ctx.cfg.overrides) {
+      if (relNew !== null && relNew === ov) return false;
+      if (relOld !== null && relOld === ov) return true;
+    }
+    let bprio = -1;
+    let oldprio = -1;
+    let newprio = -1;
+    const under = (p: string | null, prefix: string): boolean => p !== null && p.length > prefix.length && p[prefix.length] === '/' && p.startsWith(prefix);
+    let i = 0;
+    for (const se of this.ctx.cfg.searches) {
+      if (se.type === 'built-in') bprio = i;
+      else if (se.type === 'external') {
+        for (const ext of this.ctx.cfg.externals) {
+          if (under(newTrunc, ext)) newprio = i;
+          if (under(oldTrunc, ext)) oldprio = i;
+          i++;
+        }
+      } else if (under(relNew, se.path)) newprio = i;
+      else if (under(relOld, se.path)) oldprio = i;
+      i++;
+    }
+    if (newprio < 0) newprio = bprio;
+    if (oldprio < 0) oldprio = bprio;
+    return newprio <= oldprio;
+  }
+
+  /** Adds a module; a name or path already taken is reported and `fail`s, or with `quiet` just gives undefined. */
+  private addModule(path: string, modname: string, fail: (errno: number) => never, quiet = false): Mod | undefined {
+    const lastslash = path.lastIndexOf('/');
+    const d = this.dirname;
+    const relpath = path.startsWith(d) && path[d.length] === '/' ? path.slice(d.length + 1) : null;
+    const mod: Mod = {
+      path,
+      relpath,
+      uncrelpath: null,
+      baselen: lastslash,
+      modname,
+      sortIdx: 1,
+      depSortIdx: 0x7fffffff,
+      idx: 0,
+      users: 0,
+      visited: false,
+      deps: [],
+      depSet: undefined,
+      scan: undefined,
+      aliases: [],
+      softdeps: [],
+      weakdeps: [],
+    };
+    if (this.byName.has(modname)) {
+      if (quiet) return undefined;
+      this.log(LOG_ERR, `hash_add_unique ${modname}: ${strerror(EEXIST)}\n`);
+      fail(EEXIST);
+    }
+    if (relpath !== null) {
+      const len = lastslash - (d.length + 1) + modname.length + 1 + 3;
+      const unc = relpath.slice(0, len);
+      if (this.byUncrelpath.has(unc)) {
+        if (quiet) return undefined;
+        this.log(LOG_ERR, `hash_add_unique ${unc}: ${strerror(EEXIST)}\n`);
+        fail(EEXIST);
+      }
+      mod.uncrelpath = unc;
+      this.byUncrelpath.set(unc, mod);
+    }
+    this.byName.set(modname, mod);
+    return mod;
+  }
+
+  private deleteModule(mod: Mod): void {
+    if (mod.uncrelpath !== null) this.byUncrelpath.delete(mod.uncrelpath);
+    this.byName.delete(mod.modname);
+  }
+
+  addExplicit(path: string): void {
+    if (path[0] !== '/') throw new DepmodFatal(`${path}: not absolute path.\n`);
+    try {
+      fs.statSync(path);
+    } catch (err) {
+      throw new DepmodFatal(`could not create module ${path}: ${nodePathError(err)}\n`, errnoOf(err));
+    }
+    const modname = modnameFromPath(path);
+    if (modname === null) throw new DepmodFatal(`could not create module ${path}: ${strerror(ENOENT)}\n`, ENOENT);
+    const known = this.byName.get(modname);
+    if (known !== undefined && known.path !== path) {
+      this.log(LOG_ERR, `kmod_module '${modname}' already exists with different path: new-path='${path}' old-path='${known.path}'\n`);
+      throw new DepmodFatal(`could not create module ${path}: ${strerror(EEXIST)}\n`, EEXIST);
+    }
+    this.addModule(path, modname, (errno) => {
+      throw new DepmodFatal(`could not add module ${path}: ${strerror(errno)}\n`, errno);
+    });
+  }
+
+}
