@@ -55,7 +55,7 @@ function packTarball(dir: string): string {
 export interface Prepared {
   ref: Reference;
   work: string;
-  initramfs: Record<Impl, { image: string; tree: string; status: number; output: string }>;
+  initramfs: Record<Impl, { image: string; tree: string; status: number; output: string; showDepends: string; firmware: string }>;
   rootImage: Record<Impl, string>;
 }
 
@@ -66,6 +66,15 @@ export function prepareSystem(): Prepared {
   const root = systemRoot();
   fs.mkdirSync(systemCache, { recursive: true });
   const work = fs.mkdtempSync(path.join(systemCache, 'run-'));
+  try {
+    return prepareIn(work, root, ref);
+  } catch (err) {
+    fs.rmSync(work, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+function prepareIn(work: string, root: string, ref: Reference): Prepared {
   const guest = path.join(work, 'guest');
   fs.mkdirSync(guest);
   for (const f of ['guest.js', 'kmodts-system.service', '60-kmodts-modalias.rules', 'replace-kmod.sh', 'initramfs-hook.sh']) {
@@ -85,6 +94,8 @@ export function prepareSystem(): Prepared {
       tree: path.join(work, `initrd-${impl}.d`),
       status: Number(fs.readFileSync(path.join(work, `update-initramfs-${impl}.status`), 'utf8')),
       output: fs.readFileSync(path.join(work, `update-initramfs-${impl}.out`), 'utf8'),
+      showDepends: fs.readFileSync(path.join(work, `show-depends-${impl}.out`), 'utf8'),
+      firmware: fs.readFileSync(path.join(work, `firmware-${impl}.out`), 'utf8'),
     };
     rootImage[impl] = path.join(work, `root-${impl}.img`);
   }
@@ -92,11 +103,11 @@ export function prepareSystem(): Prepared {
 }
 
 /** Boots the system whose tools are `impl`'s, from the initramfs they built; the root disk is a
- *  throw-away snapshot of its image. Has QEMU's i6300esb watchdog for the device-alias scenario. */
+ *  throw-away snapshot of its image. Has QEMU's virtio-rng device for the device-alias scenario. */
 export function bootSystem(p: Prepared, impl: Impl): Promise<VmRun> {
   return runQemu({
     args: [
-      '-m', '1024', '-smp', '2', '-net', 'none', '-device', 'i6300esb',
+      '-m', '1024', '-smp', '2', '-net', 'none', '-device', 'virtio-rng-pci',
       '-kernel', p.ref.VMLINUZ, '-initrd', p.initramfs[impl].image,
       '-drive', `file=${p.rootImage[impl]},format=raw,if=virtio,snapshot=on`,
       '-append', 'root=/dev/vda rw console=ttyS0 panic=-1 quiet systemd.show_status=0',

@@ -10,8 +10,13 @@ set -e
 
 real=$(dpkg-divert --truename /usr/bin/kmod)
 [ "$real" != /usr/bin/kmod ] || exit 0   # kmod is not replaced: nothing to do
-kmodts_dir=$(readlink -f "$(command -v kmodts)")
+# the package kmod's names lead to (mkinitramfs' PATH has no /usr/local/bin: ask the link)
+kmodts_dir=$(readlink -f /usr/bin/kmod)
 kmodts_dir=${kmodts_dir%/bin/*}
+case "$kmodts_dir" in
+  */node_modules/kmodts) ;;
+  *) echo "E: kmodts hook: /usr/bin/kmod is diverted but does not lead to kmodts" >&2; exit 1 ;;
+esac
 
 # whatever was copied through kmod's names, and the kmodts files they dragged in
 rm -f "$DESTDIR/usr/bin/kmod"

@@ -6,14 +6,15 @@
 #      /usr/local of the root: see README "Installing in place of kmod");
 #   2. update-initramfs -c with kmod 34.2 → $WORK/initrd-kmod.img, then the root image root-kmod.img;
 #   3. replace-kmod.sh puts kmodts under kmod's names; update-initramfs -c again → initrd-kmodts.img,
-#      root-kmodts.img. Both images are unpacked (unmkinitramfs) for the comparison.
+#      root-kmodts.img. Both images are unpacked (unmkinitramfs) for the comparison, and the
+#      module calls older initramfs-tools made (hook_calls) are run with each.
 # Usage: prepare.sh ROOT WORK TARBALL KVER GUEST_DIR
 set -euo pipefail
 ROOT=$1 WORK=$2 TARBALL=$3 KVER=$4 GUEST=$5
 M=$WORK/merged
 mkdir -p "$WORK/upper" "$WORK/ovl" "$M"
 mount -t overlay overlay -o "lowerdir=$ROOT,upperdir=$WORK/upper,workdir=$WORK/ovl" "$M"
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8
 
 in_root() { # runs a command in the root with /proc, /sys and /dev, unmounted again (mkfs copies the tree)
   mount -t proc proc "$M/proc"; mount --rbind /sys "$M/sys"; mount --rbind /dev "$M/dev"
@@ -51,6 +52,17 @@ initramfs() { # IMPL: update-initramfs -c with the tools now in place; image, ou
   rm -f "$M/tmp/initrd.img"
 }
 
+hook_calls() { # IMPL: the module calls initramfs-tools up to 0.142 (bookworm) made for the image's modules
+  # (trixie's 0.148 resolves modules and firmware with dracut-install, through libkmod): one
+  # `modprobe --show-depends` for all of them and `modinfo -F firmware` for each
+  [ -f "$WORK/initrd-modules.txt" ] ||
+    find "$WORK/initrd-kmod.d" -name '*.ko*' | sed 's|.*/||; s|\.ko.*||' | LC_ALL=C sort > "$WORK/initrd-modules.txt"
+  cp "$WORK/initrd-modules.txt" "$M/tmp/initrd-modules.txt"
+  in_root sh -c 'modprobe --all --set-version="$0" --ignore-install --quiet --show-depends $(cat /tmp/initrd-modules.txt) 2>&1; echo "exit $?"' "$KVER" > "$WORK/show-depends-$1.out"
+  in_root sh -c 'for m in $(cat /tmp/initrd-modules.txt); do modinfo -k "$0" -F firmware "$m" 2>&1; echo "$m: exit $?"; done' "$KVER" > "$WORK/firmware-$1.out"
+  rm -f "$M/tmp/initrd-modules.txt"
+}
+
 image() { # IMPL: the root file system as an ext4 image (mkfs.ext4 -d copies the tree, no loop mount)
   local mb
   mb=$(du -sm --one-file-system "$M" | cut -f1)
@@ -59,8 +71,10 @@ image() { # IMPL: the root file system as an ext4 image (mkfs.ext4 -d copies the
 
 # 2. kmod 34.2
 initramfs kmod
+hook_calls kmod
 image kmod
 # 3. kmodts in kmod's place
 in_root /usr/local/lib/kmodts-system/replace-kmod.sh
 initramfs kmodts
+hook_calls kmodts
 image kmodts

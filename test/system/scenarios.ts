@@ -20,12 +20,12 @@ const lists: SystemStep[] = [{ run: 'lsmod', unordered: true }, { run: 'kmod lis
 export const scenarios: SystemScenario[] = [
   {
     name: 'boot',
-    title: 'the boot: initramfs, udev coldplug (i6300esb by its modalias), systemd',
+    title: 'the boot: initramfs, udev coldplug (virtio-rng by its modalias), systemd',
     steps: [
       { run: 'udevadm settle -t 120; echo settled' },
       { run: 'systemctl list-units --failed --plain --no-legend --no-pager' },
       // the device-alias scenario: coldplug ran /usr/sbin/modprobe -b <modalias> (60-kmodts-modalias.rules)
-      { run: 'for d in /sys/bus/pci/devices/*; do echo "$(cat $d/modalias) $(basename "$(readlink $d/driver)")"; done' },
+      { run: 'for d in /sys/bus/virtio/devices/*; do echo "$(cat $d/modalias) $(basename "$(readlink $d/driver)")"; done' },
     ],
   },
   {
