@@ -9,7 +9,7 @@ const path = require('node:path');
 
 const distDir = path.join(__dirname, '..', 'dist');
 // src/cli/main.ts's tool names (which of them have a bundle is up to scripts/bundle-cli.js)
-const tools = ['modprobe', 'insmod', 'rmmod', 'lsmod', 'modinfo', 'depmod', 'check', 'dmesg'];
+const tools = ['modprobe', 'insmod', 'rmmod', 'lsmod', 'modinfo', 'depmod', 'kmod', 'check', 'dmesg'];
 
 function bundledMain() {
   const base = path.basename(process.argv[1] || '').replace(/\.js$/, '');

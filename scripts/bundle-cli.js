@@ -22,7 +22,7 @@ const { minify_sync: minifySync } = require('terser');
 const distDir = path.join(__dirname, '..', 'dist');
 const outDir = path.join(distDir, 'bundle');
 
-const tools = ['modprobe', 'insmod', 'rmmod', 'lsmod', 'modinfo', 'depmod', 'check', 'dmesg'];
+const tools = ['modprobe', 'insmod', 'rmmod', 'lsmod', 'modinfo', 'depmod', 'kmod', 'check', 'dmesg'];
 /** lazily required modules that every run of the tool loads anyway (kmod_new reads the config) */
 const alwaysLoaded = {
   modprobe: ['config.js', 'cli/backend-select.js'],

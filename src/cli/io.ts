@@ -30,6 +30,8 @@ export interface ToolEnv {
   prog: string;
   /** what glibc's getopt shows as argv[0] */
   argv0: string;
+  /** run as a `kmod` command: getopt keeps kmod's "+" (stop at the first non-option) */
+  requireOrder?: boolean;
   io: ToolIo;
   settings: Settings;
 }

@@ -13,6 +13,7 @@ const tools: Record<string, () => ToolMain> = {
   lsmod: () => require('./lsmod').run,
   modinfo: () => require('./modinfo').run,
   depmod: () => require('./depmod').run,
+  kmod: () => require('./kmod').run,
   check: () => require('./check').run,
   dmesg: () => require('./dmesg').run,
 };

@@ -30,7 +30,7 @@ export function parseSimpleTool(args: string[], env: ToolEnv, shortopts: string,
     { name: 'help', hasArg: 0, val: 'h' },
   ];
   const longopts = all.filter((o) => shortopts.includes(o.val));
-  const r = getoptLong(env.argv0, args, shortopts, longopts, env.io.env);
+  const r = getoptLong(env.argv0, args, (env.requireOrder ? '+' : '') + shortopts, longopts, env.io.env);
   const o: SimpleToolOptions = { force: false, syslog: false, verbose: LOG_ERR, args: r.args };
   for (const opt of r.options) {
     switch (opt.opt) {

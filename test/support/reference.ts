@@ -70,6 +70,8 @@ export interface RunOptions {
   input?: string;
   /** a file to bind-mount over /proc/cmdline for this command (needs root: unshare -m) */
   cmdline?: string;
+  /** a command to run the tool under (e.g. `unshare -m sh -c ...` setting up mounts); argv is appended */
+  wrap?: string[];
 }
 
 function spawn(argv: string[], opts: RunOptions): RunResult {
@@ -79,6 +81,7 @@ function spawn(argv: string[], opts: RunOptions): RunResult {
     fs.writeFileSync(f, opts.cmdline);
     cmd = ['unshare', '-m', 'sh', '-c', 'mount --bind "$0" /proc/cmdline && exec "$@"', f, ...argv];
   }
+  if (opts.wrap !== undefined) cmd = [...opts.wrap, ...cmd];
   const so: SpawnSyncOptions = {
     env: cleanEnv(opts.env),
     cwd: opts.cwd,
@@ -103,4 +106,13 @@ export function runKmod(tool: string, args: string[], opts: RunOptions = {}): Ru
 /** Runs kmodts' `tool` as a user would: node bin/kmodts.js tool args. */
 export function runKmodts(tool: string, args: string[], opts: RunOptions = {}, settings: string[] = []): RunResult {
   return spawn([process.execPath, path.join(repoRoot, 'bin/kmodts.js'), ...settings, tool, ...args], opts);
+}
+
+let linkDir: string | undefined;
+/** Runs kmodts through a link named `name` (kmod, lsmod, ...) to bin/kmodts.js, as an installed tool runs. */
+export function runKmodtsLink(name: string, args: string[], opts: RunOptions = {}): RunResult {
+  linkDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-links-'));
+  const link = path.join(linkDir, name);
+  if (!fs.existsSync(link)) fs.symlinkSync(path.join(repoRoot, 'bin/kmodts.js'), link);
+  return spawn([process.execPath, link, ...args], opts);
 }
