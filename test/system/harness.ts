@@ -77,12 +77,13 @@ export function prepareSystem(): Prepared {
 function prepareIn(work: string, root: string, ref: Reference): Prepared {
   const guest = path.join(work, 'guest');
   fs.mkdirSync(guest);
-  for (const f of ['guest.js', 'kmodts-system.service', '60-kmodts-modalias.rules', 'replace-kmod.sh', 'initramfs-hook.sh']) {
+  // prepare.sh too: bash reads a script as it runs it, so editing the checkout meanwhile must not matter
+  for (const f of ['prepare.sh', 'guest.js', 'kmodts-system.service', '60-kmodts-modalias.rules', 'replace-kmod.sh', 'initramfs-hook.sh']) {
     fs.copyFileSync(path.join(__dirname, f), path.join(guest, f));
   }
   fs.writeFileSync(path.join(guest, 'scenarios.json'), JSON.stringify({ scenarios }));
   const tarball = packTarball(work);
-  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'bash', path.join(__dirname, 'prepare.sh'), root, work, tarball, ref.KVER, guest], {
+  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'bash', path.join(guest, 'prepare.sh'), root, work, tarball, ref.KVER, guest], {
     encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20,
   });
   if (r.status !== 0) throw new Error(`prepare.sh failed (${r.status ?? r.signal}):\n${(r.stderr ?? '').slice(-4000)}`);
