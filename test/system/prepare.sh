@@ -19,7 +19,8 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.
 in_root() { # runs a command in the root with /proc, /sys and /dev, unmounted again (mkfs copies the tree)
   mount -t proc proc "$M/proc"; mount --rbind /sys "$M/sys"; mount --rbind /dev "$M/dev"
   local rc=0
-  chroot "$M" "$@" || rc=$?
+  # a clean environment, as a root shell of the system has (the host's NODE_* or npm_* must not leak in)
+  chroot "$M" /usr/bin/env -i PATH="$PATH" LANG=C.UTF-8 HOME=/root TERM=dumb "$@" || rc=$?
   umount -l "$M/dev" "$M/sys" "$M/proc"
   return $rc
 }
