@@ -59,6 +59,29 @@ emit('HELLO', {
   cmdline: readOrNull('/proc/cmdline'),
   uptime: readOrNull('/proc/uptime'),
 });
+/** The kernel's requests still running (request_module waits for /sbin/modprobe; the crypto API
+ *  holds references on algorithms meanwhile): the scenarios start once none has been seen for 3 s,
+ *  so that /proc/modules does not depend on how fast the tools are. Returns what it waited for. */
+function waitForModprobes(limitMs) {
+  const seen = new Set();
+  const t0 = Date.now();
+  let quietSince = Date.now();
+  while (Date.now() - quietSince < 3000 && Date.now() - t0 < limitMs) {
+    for (const pid of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+      const argv = (readOrNull(`/proc/${pid}/cmdline`) ?? '').split('\0');
+      if (argv.slice(0, 2).some((a) => /(^|\/)modprobe$/.test(a))) {
+        seen.add(argv.filter((a) => a !== '').join(' '));
+        quietSince = Date.now();
+      }
+    }
+    spawnSync('sleep', ['0.2']);
+  }
+  return { seen: [...seen].sort(), ms: Date.now() - t0 };
+}
+
+sh('udevadm settle -t 600');
+emit('SETTLED', waitForModprobes(600_000));
 const { scenarios } = JSON.parse(fs.readFileSync('/usr/local/lib/kmodts-system/scenarios.json', 'utf8'));
 const started = Date.now();
 for (const sc of scenarios) {

@@ -111,7 +111,8 @@ export function bootSystem(p: Prepared, impl: Impl): Promise<VmRun> {
       '-m', '1024', '-smp', '2', '-net', 'none', '-device', 'virtio-rng-pci',
       '-kernel', p.ref.VMLINUZ, '-initrd', p.initramfs[impl].image,
       '-drive', `file=${p.rootImage[impl]},format=raw,if=virtio,snapshot=on`,
-      '-append', 'root=/dev/vda rw console=ttyS0 panic=-1 quiet systemd.show_status=0',
+      // TCG on a shared machine is slow, and a kmodts start is a Node start: udev and systemd wait long
+      '-append', 'root=/dev/vda rw console=ttyS0 panic=-1 quiet systemd.show_status=0 udev.event_timeout=600 systemd.default_timeout_start_sec=600',
     ],
     reportFile: path.join(p.work, `ttyS1-${impl}.txt`),
     consoleFile: path.join(systemCache, `last-console-${impl}.txt`),
