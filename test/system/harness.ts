@@ -105,8 +105,8 @@ function prepareIn(work: string, root: string, ref: Reference): Prepared {
 
 /** Boots the system whose tools are `impl`'s, from the initramfs they built; the root disk is a
  *  throw-away snapshot of its image. Has QEMU's virtio-rng device for the device-alias scenario. */
-export function bootSystem(p: Prepared, impl: Impl): Promise<VmRun> {
-  return runQemu({
+export async function bootSystem(p: Prepared, impl: Impl): Promise<VmRun> {
+  const run = await runQemu({
     args: [
       '-m', '1024', '-smp', '2', '-net', 'none', '-device', 'virtio-rng-pci',
       '-kernel', p.ref.VMLINUZ, '-initrd', p.initramfs[impl].image,
@@ -118,6 +118,9 @@ export function bootSystem(p: Prepared, impl: Impl): Promise<VmRun> {
     consoleFile: path.join(systemCache, `last-console-${impl}.txt`),
     timeoutMs: 900_000,
   });
+  // the last run's reports, for reading what each step printed (the work directory is removed)
+  fs.writeFileSync(path.join(systemCache, `last-reports-${impl}.json`), JSON.stringify(run.reports, null, 1));
+  return run;
 }
 
 export interface TreeEntry {
