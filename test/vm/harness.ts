@@ -200,14 +200,35 @@ export interface VmRun {
 export async function bootVm(ref: Reference, base: string, overlay: string, timeoutMs: number): Promise<VmRun> {
   const initrd = overlay.replace(/\.cpio$/, '-initrd.cpio');
   fs.writeFileSync(initrd, Buffer.concat([fs.readFileSync(base), fs.readFileSync(overlay)]));
-  const serialOut = overlay.replace(/\.cpio$/, '-ttyS1.txt');
+  try {
+    return await runQemu({
+      args: ['-m', '2048', '-net', 'none', '-kernel', ref.VMLINUZ, '-initrd', initrd, '-append', 'console=ttyS0 panic=-1'],
+      reportFile: overlay.replace(/\.cpio$/, '-ttyS1.txt'),
+      consoleFile: path.join(cacheDir, 'last-console.txt'),
+      timeoutMs,
+    });
+  } finally {
+    for (const f of [initrd, overlay]) fs.rmSync(f, { force: true });
+  }
+}
+
+export interface QemuOptions {
+  /** machine-specific arguments (memory, kernel, disks, command line); TCG and the serial ports are added */
+  args: string[];
+  /** where the guest's second serial port (ttyS1, its "KMODTS-<TYPE> <base64 JSON>" reports) goes */
+  reportFile: string;
+  /** where the console is kept when the guest does not finish */
+  consoleFile: string;
+  timeoutMs: number;
+}
+
+/** Runs qemu-system-x86_64 under TCG with the console on stdio and ttyS1 in reportFile, until the
+ *  guest powers off (or 15 s after its DONE report, or the timeout); returns the parsed reports.
+ *  Throws, with the console's tail, if the guest never reports DONE. */
+export async function runQemu(opts: QemuOptions): Promise<VmRun> {
+  const serialOut = opts.reportFile;
   fs.writeFileSync(serialOut, '');
-  const args = [
-    '-accel', 'tcg', '-cpu', 'max', '-m', '2048', '-nographic', '-no-reboot', '-net', 'none',
-    '-kernel', ref.VMLINUZ, '-initrd', initrd,
-    '-append', 'console=ttyS0 panic=-1',
-    '-serial', 'mon:stdio', '-serial', `file:${serialOut}`,
-  ];
+  const args = ['-accel', 'tcg', '-cpu', 'max', '-nographic', '-no-reboot', ...opts.args, '-serial', 'mon:stdio', '-serial', `file:${serialOut}`];
   const t0 = Date.now();
   let consoleText = '';
   let bootMs = -1;
@@ -223,7 +244,7 @@ export async function bootVm(ref: Reference, base: string, overlay: string, time
     if (doneAt !== 0 && Date.now() - doneAt > 15_000) child.kill('SIGKILL');
   }, 200);
   const exited = await new Promise<number | string>((resolve) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); resolve('timeout'); }, timeoutMs);
+    const timer = setTimeout(() => { child.kill('SIGKILL'); resolve('timeout'); }, opts.timeoutMs);
     child.on('exit', (code, signal) => { clearTimeout(timer); resolve(code ?? String(signal)); });
     child.on('error', (err) => { clearTimeout(timer); resolve(`spawn error: ${err.message}`); });
   });
@@ -242,9 +263,9 @@ export async function bootVm(ref: Reference, base: string, overlay: string, time
     }
     reports.push({ type: m[1], data });
   }
-  for (const f of [initrd, overlay]) fs.rmSync(f, { force: true });
   if (!reports.some((r) => r.type === 'DONE')) {
-    fs.writeFileSync(path.join(cacheDir, 'last-console.txt'), consoleText);
+    fs.mkdirSync(path.dirname(opts.consoleFile), { recursive: true });
+    fs.writeFileSync(opts.consoleFile, consoleText);
     throw new Error(`the VM did not finish (qemu: ${exited}, ${totalMs} ms; ${reports.length} reports); console tail:\n${consoleText.slice(-3000)}`);
   }
   fs.rmSync(serialOut, { force: true });
