@@ -19,7 +19,7 @@ row('kmod modprobe -c (fixture config, no indexes)', `${k.ms.toFixed(1)} ms  ${k
 row('kmodts modprobe -c (same)', `${t.ms.toFixed(1)} ms  ${t.peakKiB} KiB  (${(t.ms / k.ms).toFixed(1)}x kmod, +${(t.ms - node0.ms).toFixed(1)} ms over node -e 0)`);
 
 // in-process: median of many calls
-const { loadConfig } = require(path.join(repoRoot, 'dist/config.js'));
+const { loadConfig } = require(path.join(repoRoot, 'dist/resolution/config.js'));
 function median(fn, runs) {
   fn();
   const ms = [];

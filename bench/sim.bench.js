@@ -10,8 +10,8 @@ const { repoRoot, reference, row, benchEnv } = require('./lib');
 
 const ref = reference();
 const dist = path.join(repoRoot, 'dist');
-const { Context } = require(path.join(dist, 'context.js'));
-const { probeInsertModule, PROBE_APPLY_BLACKLIST_ALIAS_ONLY } = require(path.join(dist, 'probe.js'));
+const { Context } = require(path.join(dist, 'resolution/context.js'));
+const { probeInsertModule, PROBE_APPLY_BLACKLIST_ALIAS_ONLY } = require(path.join(dist, 'resolution/probe.js'));
 const { createSimBackend } = require(path.join(dist, 'backends/sim/index.js'));
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-sim-bench-'));

@@ -25,11 +25,11 @@ const outDir = path.join(distDir, 'bundle');
 const tools = ['modprobe', 'insmod', 'rmmod', 'lsmod', 'modinfo', 'depmod', 'kmod', 'check', 'dmesg'];
 /** lazily required modules that every run of the tool loads anyway (kmod_new reads the config) */
 const alwaysLoaded = {
-  modprobe: ['config.js', 'cli/backend-select.js'],
-  insmod: ['config.js', 'cli/backend-select.js'],
-  rmmod: ['config.js', 'cli/backend-select.js'],
+  modprobe: ['resolution/config.js', 'cli/backend-select.js'],
+  insmod: ['resolution/config.js', 'cli/backend-select.js'],
+  rmmod: ['resolution/config.js', 'cli/backend-select.js'],
   lsmod: ['cli/backend-select.js'],
-  modinfo: ['config.js'],
+  modinfo: ['resolution/config.js'],
 };
 
 /** relative requires of a compiled module: [specifier, dist-relative key, top-level?] */

@@ -7,14 +7,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ProbePlan } from '../src/plan';
+import type { ProbePlan } from '../src/resolution/plan';
 import { moduleDir, reference, repoRoot } from './support/reference';
 
 // the built CLI (npm test builds first), as the other in-process suites use it: the CLI loads tools with require()
 const dist = path.join(repoRoot, 'dist');
 const { main } = require(path.join(dist, 'cli/main.js')) as typeof import('../src/cli/main');
 const { captureIo } = require(path.join(dist, 'cli/io.js')) as typeof import('../src/cli/io');
-const { formatPlan } = require(path.join(dist, 'plan.js')) as typeof import('../src/plan');
+const { formatPlan } = require(path.join(dist, 'plan.js')) as typeof import('../src/resolution/plan');
 
 const schemaDir = path.join(repoRoot, 'docs/json-schema');
 const ajv = new Ajv2020({ strict: true, allErrors: true });

@@ -2,7 +2,7 @@
 // native addon (native/, loaded only when a module is really loaded or removed).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Backend, InitState, ProcModule } from '../backend';
+import type { Backend, InitState, ProcModule } from '../loading/backend';
 import { KmodError, fromSystemError } from '../errors';
 import { ENOSYS } from '../errno';
 import { readBinaryString } from '../file/read-text';

@@ -1,7 +1,7 @@
 // Which kernel a tool talks to: the running one (native backend; KMODTS_SYS_DIR / KMODTS_PROC_DIR
 // relocate /sys and /proc for tests) or the simulated one (`kmodts --backend=sim`), loaded only
 // when selected so the native path does not pay for it.
-import type { Backend } from '../backend';
+import type { Backend } from '../loading/backend';
 import type { ToolEnv } from './io';
 
 /** /sys and /proc as the tools should read them */

@@ -1,9 +1,9 @@
-// kmodts check: would these modules load on that kernel? (logic in src/check.ts). Options are parsed like the
+// kmodts check: would these modules load on that kernel? (logic in src/loading/check.ts). Options are parsed like the
 // kmod tools' (src/cli/getopt.ts: -Cfile, --long=value, unique prefixes), so one syntax holds everywhere.
 // Text output, coloured on a terminal (util.styleText, see docs/decisions.md), or --json (docs/json-schema/check.json).
 // Exit status: 0 every module loads, 1 at least one does not, 2 the check itself could not run.
 import { styleText } from 'node:util';
-import { openCheckSession, type CheckKernel, type CheckResult, type CheckSession } from '../check';
+import { openCheckSession, type CheckKernel, type CheckResult, type CheckSession } from '../loading/check';
 import { KmodError, SimKernelModelError } from '../errors';
 import { getoptLong, type LongOption } from './getopt';
 import type { ToolEnv } from './io';

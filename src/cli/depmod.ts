@@ -5,7 +5,7 @@ import { depmod, DepmodFailed, DepmodFatal, isVersionNumber, type DepmodOptions 
 import { KmodError } from '../errors';
 import { getoptLong, type LongOption } from './getopt';
 import { ToolExit, type ToolEnv } from './io';
-import { loadConfig } from '../config';
+import { loadConfig } from '../resolution/config';
 import { LOG_CRIT, LOG_ERR, LOG_INFO, LOG_WARNING, ToolLog } from './log';
 import { printVersion } from './version';
 

@@ -2,7 +2,7 @@
 // arguments, no dependency handling and no configuration.
 import { KmodError } from '../errors';
 import { EINVAL, ENOENT, ENOEXEC, ESRCH, strerror } from '../errno';
-import { INSERT_FORCE_MODVERSION, INSERT_FORCE_VERMAGIC, insertModule } from '../insert';
+import { INSERT_FORCE_MODVERSION, INSERT_FORCE_VERMAGIC, insertModule } from '../loading/insert';
 import type { ToolEnv } from './io';
 import { parseSimpleTool, releaseContext, simpleContext, toolLog } from './simple-tool';
 

@@ -19,7 +19,7 @@ import {
   staticNodesFormats,
   writeStaticNodesOutput,
   type StaticNodesFormat,
-} from '../static-nodes';
+} from '../indexes/static-nodes';
 import { getoptLong, type LongOption } from './getopt';
 import type { ToolEnv, ToolIo } from './io';
 import { printVersion } from './version';

@@ -1,4 +1,4 @@
-import { LOG_CRIT, LOG_DEBUG, LOG_ERR, LOG_INFO, LOG_NOTICE, LOG_WARNING, type LogFn } from '../context';
+import { LOG_CRIT, LOG_DEBUG, LOG_ERR, LOG_INFO, LOG_NOTICE, LOG_WARNING, type LogFn } from '../resolution/context';
 import { ToolExit, type ToolIo } from './io';
 
 export { LOG_CRIT, LOG_DEBUG, LOG_ERR, LOG_INFO, LOG_NOTICE, LOG_WARNING };

@@ -1,6 +1,6 @@
 // lsmod, as kmod 34.2's tools/lsmod.c: /proc/modules order; size from /sys/module/<m>/coresize (else
 // /proc/modules), use count from refcnt, holders in /sys directory order.
-import { LOG_ERR } from '../context';
+import { LOG_ERR } from '../resolution/context';
 import { ENOENT, strerror } from '../errno';
 import type { ToolEnv } from './io';
 import { moduleRefcnt, parseSimpleTool, releaseContext, simpleContext, toolLog } from './simple-tool';

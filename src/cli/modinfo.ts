@@ -1,12 +1,12 @@
 // modinfo: prints the information stored in modules, formatted as kmod 34.2's tools/modinfo.c does.
 import * as fs from 'node:fs';
-import { absolutePath, Context, MODULE_DIRECTORY, runningKernelVersion } from '../context';
+import { absolutePath, Context, MODULE_DIRECTORY, runningKernelVersion } from '../resolution/context';
 import { strerror } from '../errno';
 import { KmodError } from '../errors';
 import { ImagePrefetcher } from '../file/prefetch';
 import type { ModuleFile } from '../file/module-file';
-import { moduleInfo, moduleParams, type InfoList } from '../modinfo';
-import type { Module } from '../module';
+import { moduleInfo, moduleParams, type InfoList } from '../resolution/modinfo';
+import type { Module } from '../resolution/module';
 import { getoptLong, type LongOption } from './getopt';
 import type { ToolEnv, ToolIo } from './io';
 import { ToolLog } from './log';

@@ -1,11 +1,11 @@
 // modprobe, as kmod 34.2's tools/modprobe.c behaves: options (glibc getopt_long, MODPROBE_OPTIONS),
 // then one of -c, --show-modversions, --show-exports, -r, -a or insertion of one module with options.
 // Resolution and probing live in the library (context, probe, remove); this file formats kmod's output.
-import { Context } from '../context';
+import { Context } from '../resolution/context';
 import { InvalidAliasError } from '../errors';
 import { KmodError } from '../errors';
 import { strerror, EEXIST, ENOENT, EINVAL } from '../errno';
-import type { Module } from '../module';
+import type { Module } from '../resolution/module';
 import {
   PROBE_APPLY_BLACKLIST,
   PROBE_APPLY_BLACKLIST_ALIAS_ONLY,
@@ -16,7 +16,7 @@ import {
   PROBE_IGNORE_COMMAND,
   PROBE_IGNORE_LOADED,
   probeInsertModule,
-} from '../probe';
+} from '../resolution/probe';
 import { getoptLong, type LongOption } from './getopt';
 import { ToolExit, type ToolEnv, type ToolIo } from './io';
 import { LOG_CRIT, LOG_EMERG, LOG_INFO, LOG_WARNING, syslogIo, ToolLog } from './log';
@@ -335,7 +335,7 @@ class Modprobe {
   }
 
   showConfig(): number {
-    const { formatConfig } = require('../config') as typeof import('../config');
+    const { formatConfig } = require('../resolution/config') as typeof import('../resolution/config');
     this.io.stdout(formatConfig(this.ctx.config()));
     this.io.stdout('\n# End of configuration files. Dumping indexes now:\n\n');
     this.io.flush();
@@ -459,7 +459,7 @@ class Modprobe {
       this.report(`Module ${alias} not found.\n`);
       err = -ENOENT;
     }
-    const { removeModule } = require('../remove') as typeof import('../remove');
+    const { removeModule } = require('../resolution/remove') as typeof import('../resolution/remove');
     for (const m of mods) {
       err = removeModule(m, {
         ignoreCommands: this.o.ignoreCommands,

@@ -1,11 +1,11 @@
 // rmmod, as kmod 34.2's tools/rmmod.c (Debian build): each named module (or module file) is checked
 // in user space — builtin, not loaded, holders, use count — unless -f, then delete_module'd.
 import * as fs from 'node:fs';
-import type { Context } from '../context';
+import type { Context } from '../resolution/context';
 import { EBUSY, ENOENT, strerror } from '../errno';
 import { KmodError } from '../errors';
-import { REMOVE_FORCE, removeModuleFromKernel } from '../insert';
-import { KMOD_MODULE_BUILTIN, type Module } from '../module';
+import { REMOVE_FORCE, removeModuleFromKernel } from '../loading/insert';
+import { KMOD_MODULE_BUILTIN, type Module } from '../resolution/module';
 import type { ToolEnv } from './io';
 import type { ToolLog } from './log';
 import { moduleRefcnt, parseSimpleTool, releaseContext, simpleContext, toolLog } from './simple-tool';

@@ -1,7 +1,7 @@
 // What insmod, rmmod and lsmod share (kmod 34.2's tools/insmod.c, rmmod.c, lsmod.c): the -s/-v/-V/-h
 // options handled in command-line order, stopping at glibc's getopt error, the syslog variant of the
 // log, and kmod_new(NULL, {NULL}) — the running kernel's module directory and no modprobe.d files.
-import { Context } from '../context';
+import { Context } from '../resolution/context';
 import { EINVAL, ENOENT, strerror } from '../errno';
 import { selectBackend, stateDirs } from './backend-select';
 import { getoptLong, type LongOption } from './getopt';

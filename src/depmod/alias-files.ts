@@ -4,7 +4,7 @@
 // kmod's order, wherever the files were built.
 import { LOG_ERR, LOG_WARNING } from '../log';
 import { IndexBatch, IndexBuilder, IndexCharacterError } from '../indexes/writer';
-import { aliasNormalize } from '../modname';
+import { aliasNormalize } from '../names/modname';
 
 /** What a module contributes (its index is its position in the list, kmod's module order). */
 export interface AliasSource {

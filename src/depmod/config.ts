@@ -1,12 +1,12 @@
 // depmod.d configuration (kmod's tools/depmod.c cfg_*): search, override, external, exclude. It is kept
-// apart from the modprobe.d reader (src/config.ts) because kmod has two implementations with different
+// apart from the modprobe.d reader (src/resolution/config.ts) because kmod has two implementations with different
 // filters and messages (depmod: INFO for non-.conf names, its own error texts). Files from
 // all configuration paths are merged by basename (bytewise; the first path holding a name wins) and
 // parsed in that order. Lists keep kmod's linked-list order: every directive is prepended, so the last
 // parsed comes first.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { configLines } from '../config';
+import { configLines } from '../resolution/config';
 import { errnoOf, strerror } from '../errno';
 import { LOG_ERR, LOG_INFO } from '../log';
 import { readBinaryString } from '../file/read-text';

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { LOG_ERR, LOG_WARNING } from '../log';
 import { ENOENT, errnoOf } from '../errno';
 import { IndexBatch, IndexBuilder, IndexCharacterError, type IndexWriter } from '../indexes/writer';
-import { aliasNormalize, modnameFromPath } from '../modname';
+import { aliasNormalize, modnameFromPath } from '../names/modname';
 import { buildAliasFiles, type AliasFileName, type AliasSource, type BuiltFile } from './alias-files';
 import { DepmodFailed, DepmodFatal, fgetsLines, nodePathError, type Mod, type RunContext } from './run-context';
 import type { Sym, SymbolTable } from './symbols';

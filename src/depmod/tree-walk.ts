@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { LOG_ERR } from '../log';
 import { EEXIST, EINVAL, ENOENT, errnoOf, strerror } from '../errno';
 import { KmodError } from '../errors';
-import { modnameFromPath } from '../modname';
+import { modnameFromPath } from '../names/modname';
 import { DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
 
 const KMOD_EXTENSIONS = ['.ko', '.ko.gz', '.ko.xz', '.ko.zst'];

@@ -5,7 +5,7 @@
 // named imports: `import * as` makes tsc copy every export of node:fs at load (start-up)
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { FormatError, fromSystemError } from '../errors';
-import { fnmatch } from '../fnmatch';
+import { fnmatch } from '../names/fnmatch';
 import {
   INDEX_CHILDMAX,
   INDEX_HEADER_SIZE,

@@ -2,8 +2,8 @@
 // it (modules.dep, modules.alias, modules.symbols, modules.builtin, modules.builtin.modinfo). kmod 34.2
 // itself finds nothing without the .bin files; kmodts reads the text instead (docs/compat.md).
 // named imports: `import * as` makes tsc copy every export of node:fs at load (start-up)
-import { fnmatch } from '../fnmatch';
-import { aliasNormalize, modnameFromPath } from '../modname';
+import { fnmatch } from '../names/fnmatch';
+import { aliasNormalize, modnameFromPath } from '../names/modname';
 import { addValue, type IndexValue, type ModuleIndex } from './binary';
 import type { IndexName } from './format';
 import { readBinaryString } from '../file/read-text';

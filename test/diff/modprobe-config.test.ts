@@ -6,8 +6,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG_PATHS, formatConfig, loadConfig } from '../../src/config';
-import { LOG_ERR } from '../../src/context';
+import { DEFAULT_CONFIG_PATHS, formatConfig, loadConfig } from '../../src/resolution/config';
+import { LOG_ERR } from '../../src/resolution/context';
 import { priorityName } from '../../src/cli/log';
 import { cleanEnv, moduleDir as refModuleDir, reference, repoRoot, runKmod, runKmodts, type RunResult } from '../support/reference';
 

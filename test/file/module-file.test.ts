@@ -6,8 +6,8 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KmodError } from '../../src/errors';
 import { openModuleFile, ReadBuffer } from '../../src/file/module-file';
-import { builtinInfo, fileInfo, moduleInfo, moduleParams } from '../../src/modinfo';
-import { Context } from '../../src/context';
+import { builtinInfo, fileInfo, moduleInfo, moduleParams } from '../../src/resolution/modinfo';
+import { Context } from '../../src/resolution/context';
 import { moduleDir } from '../support/reference';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-modfile-'));

@@ -5,9 +5,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FormatError } from '../../src/errors';
-import { fnmatch } from '../../src/fnmatch';
+import { fnmatch } from '../../src/names/fnmatch';
 import { addValue, BinaryIndex, IndexHeaderError, type IndexValue } from '../../src/indexes/binary';
-import { aliasNormalize } from '../../src/modname';
+import { aliasNormalize } from '../../src/names/modname';
 import { moduleDir, repoRoot, runKmodts } from '../support/reference';
 
 const MODDIR = moduleDir();

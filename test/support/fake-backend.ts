@@ -1,5 +1,5 @@
 // An in-memory kernel for library tests: initstate/refcnt/holders per module, recorded system calls.
-import type { Backend, InitState, ProcModule } from '../../src/backend';
+import type { Backend, InitState, ProcModule } from '../../src/loading/backend';
 import { KmodError } from '../../src/errors';
 
 export interface FakeModuleState {

@@ -3,8 +3,8 @@
 // successive kmodts invocations see the same kernel. Selected with --backend=sim / KMODTS_BACKEND=sim.
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import type { Backend, InitState, ProcModule } from '../../backend';
-import { MODULE_INIT_COMPRESSED_FILE, O_TRUNC } from '../../backend';
+import type { Backend, InitState, ProcModule } from '../../loading/backend';
+import { MODULE_INIT_COMPRESSED_FILE, O_TRUNC } from '../../loading/backend';
 import { KmodError, fromSystemError } from '../../errors';
 import { EBUSY, EFBIG, EINVAL, ENOENT, ENOEXEC, ENOSYS, EOPNOTSUPP, EPERM, EAGAIN, strerror } from '../../errno';
 import { deriveKernelSymbols, loadBuiltinModules, loadKernelSymbols, missingSymbolTableNote, resolveKernelSpec, simOptionsFromEnv, type KernelSpec, type SimKernelOptions } from './kernel-model';

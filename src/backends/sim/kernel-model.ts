@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { KmodError, SimKernelModelError } from '../../errors';
 import { ENOENT, errnoOf, strerror } from '../../errno';
-import { modnameFromPath } from '../../modname';
+import { modnameFromPath } from '../../names/modname';
 import { ElfImage, SHT_NOBITS } from './elf-image';
 import { unpackModuleFile } from './unpack';
 import { readBinaryString } from '../../file/read-text';

@@ -6,7 +6,7 @@ import { verifyModuleSignature } from './keyring';
 import { fail, getModinfo, findSec, noexec, type LoadContext, type LoadInfo, type Section } from './load-info';
 import { checkVersion } from './load-symbols';
 import { tryToForceLoad } from './taint';
-import { MODULE_INIT_IGNORE_MODVERSIONS, MODULE_INIT_IGNORE_VERMAGIC } from '../../backend';
+import { MODULE_INIT_IGNORE_MODVERSIONS, MODULE_INIT_IGNORE_VERMAGIC } from '../../loading/backend';
 import { EBADMSG, EBUSY, EEXIST, EKEYREJECTED, ENODATA, ENOEXEC, ENOKEY, ENOPKG, EPERM } from '../../errno';
 import type { X509Certificate } from 'node:crypto';
 

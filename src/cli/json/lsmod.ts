@@ -1,7 +1,7 @@
 // lsmod --json: the modules in the kernel (running or simulated), in /proc/modules order, with the
 // numbers lsmod shows (size, use count, holders in /sys order) and /proc/modules' state and taints.
-import type { ProcModule } from '../../backend';
-import type { Context } from '../../context';
+import type { ProcModule } from '../../loading/backend';
+import type { Context } from '../../resolution/context';
 import type { ToolIo } from '../io';
 import { releaseContext } from '../simple-tool';
 import { printJson } from './output';

@@ -1,11 +1,11 @@
 // modinfo --json: for every module an argument names, all its fields in kmod's order, its parameters and
 // its signature. Arguments are resolved by the modinfo CLI's own methods (same lookups, same messages);
 // only the per-module output changes. Field selection (-F, -a, -d, -l, -p, -n) and -0 do not apply.
-import type { Context } from '../../context';
+import type { Context } from '../../resolution/context';
 import { KmodError } from '../../errors';
 import { ENOENT, strerror } from '../../errno';
-import { moduleInfo, moduleParams, type InfoList } from '../../modinfo';
-import type { Module } from '../../module';
+import { moduleInfo, moduleParams, type InfoList } from '../../resolution/modinfo';
+import type { Module } from '../../resolution/module';
 import type { ToolIo } from '../io';
 import type { ToolLog } from '../log';
 import { printJson } from './output';

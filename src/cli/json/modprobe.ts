@@ -1,11 +1,11 @@
-// modprobe --json: --show-depends (the dependency plan of each module asked for, src/plan.ts) and
+// modprobe --json: --show-depends (the dependency plan of each module asked for, src/resolution/plan.ts) and
 // --resolve-alias (what each name stands for). Messages and exit status stay kmod's; the document is
 // printed even when a name is not found (with found: false), before the error that ends the run.
-import type { Context } from '../../context';
+import type { Context } from '../../resolution/context';
 import { KmodError } from '../../errors';
 import { EINVAL, strerror } from '../../errno';
-import type { Module } from '../../module';
-import { probePlan, type ProbePlan } from '../../plan';
+import type { Module } from '../../resolution/module';
+import { probePlan, type ProbePlan } from '../../resolution/plan';
 import type { ToolIo } from '../io';
 import type { ToolLog } from '../log';
 import { printJson } from './output';

@@ -2,7 +2,7 @@
 // edge cases and on a few thousand random patterns over a small alphabet.
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { fnmatch } from '../src/fnmatch';
+import { fnmatch } from '../../src/names/fnmatch';
 
 /** glibc's answers for [pattern, string] pairs (C locale), in one python3 run */
 function glibcFnmatch(pairs: [string, string][]): boolean[] {

@@ -4,10 +4,10 @@
 // ignorecmd) belong to the pooled object, as in libkmod.
 import type { ConfigCommand } from './config';
 import type { Context } from './context';
-import { LOG_ERR } from './log';
-import { ENOENT, EINVAL, strerror } from './errno';
-import { InvalidAliasError, KmodError } from './errors';
-import { fnmatch } from './fnmatch';
+import { LOG_ERR } from '../log';
+import { ENOENT, EINVAL, strerror } from '../errno';
+import { InvalidAliasError, KmodError } from '../errors';
+import { fnmatch } from '../names/fnmatch';
 
 /** kmod_module_initstate values */
 export const KMOD_MODULE_BUILTIN = 0;

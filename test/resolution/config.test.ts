@@ -13,7 +13,7 @@ import {
   parseConfigText,
   softdepValue,
   type ModprobeConfig,
-} from '../src/config';
+} from '../../src/resolution/config';
 
 type Logged = [number, string, string][];
 function parse(text: string, filename = 'f.conf'): { cfg: ModprobeConfig; logged: Logged } {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseCmdlineChars, parseKernelCmdline, readKernelCmdline } from '../src/kcmdline';
+import { parseCmdlineChars, parseKernelCmdline, readKernelCmdline } from '../../src/resolution/kcmdline';
 
 type Logged = [number, string, string][];
 function parse(text: string): { options: string[]; blacklists: string[]; logged: Logged } {

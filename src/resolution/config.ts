@@ -1,11 +1,11 @@
 // modprobe.d configuration (libkmod-config.c's model): the lists kmod keeps, in parse order.
 // The parser (loadConfig) and the `modprobe -c` formatter (formatConfig) live here too.
 import * as fs from 'node:fs';
-import { LOG_ERR, type LogFn } from './log';
-import { ENAMETOOLONG, errnoOf, strerror } from './errno';
+import { LOG_ERR, type LogFn } from '../log';
+import { ENAMETOOLONG, errnoOf, strerror } from '../errno';
 import { readKernelCmdline } from './kcmdline';
-import { underscores } from './modname';
-import { readBinaryString } from './file/read-text';
+import { underscores } from '../names/modname';
+import { readBinaryString } from '../file/read-text';
 
 export interface ConfigAlias { name: string; modname: string }
 export interface ConfigOptions { modname: string; options: string }

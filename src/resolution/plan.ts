@@ -1,6 +1,6 @@
 // Dependency plans: what `modprobe --show-depends` would do to load a module, step by step, each step
 // with the reason it is there (the module asked for, a dependency, a soft dependency before or after).
-// The order, duplicates, install commands, options and blacklist handling are kmod's (src/probe.ts:
+// The order, duplicates, install commands, options and blacklist handling are kmod's (src/resolution/probe.ts:
 // probeList + probeInsertModule with PROBE_IGNORE_LOADED | PROBE_DRY_RUN); test/json.test.ts checks the
 // plan against modprobe -D for every module of the Debian tree.
 import type { Module } from './module';

@@ -1,8 +1,8 @@
 // The probe list and kmod_module_probe_insert_module's decisions, with kmod's quirks, on the Debian tree.
 import { describe, expect, it } from 'vitest';
-import { emptyConfig, type ModprobeConfig } from '../src/config';
-import { Context, LOG_ERR } from '../src/context';
-import type { Module } from '../src/module';
+import { emptyConfig, type ModprobeConfig } from '../../src/resolution/config';
+import { Context, LOG_ERR } from '../../src/resolution/context';
+import type { Module } from '../../src/resolution/module';
 import {
   concatOptions,
   PROBE_APPLY_BLACKLIST,
@@ -13,9 +13,9 @@ import {
   PROBE_IGNORE_LOADED,
   probeInsertModule,
   probeList,
-} from '../src/probe';
-import { FakeBackend, type FakeModuleState } from './support/fake-backend';
-import { reference } from './support/reference';
+} from '../../src/resolution/probe';
+import { FakeBackend, type FakeModuleState } from '../support/fake-backend';
+import { reference } from '../support/reference';
 
 const ref = reference();
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aliasNormalize, modnameFromPath, modnameNormalize, underscores, underscoresInPlace } from '../src/modname';
+import { aliasNormalize, modnameFromPath, modnameNormalize, underscores, underscoresInPlace } from '../../src/names/modname';
 
 describe('modnameNormalize (modname_normalize)', () => {
   it.each([

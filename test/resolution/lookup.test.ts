@@ -3,11 +3,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { emptyConfig, type ModprobeConfig } from '../src/config';
-import { Context, LOG_ERR } from '../src/context';
-import { KmodError } from '../src/errors';
-import { FakeBackend } from './support/fake-backend';
-import { moduleDir, reference } from './support/reference';
+import { emptyConfig, type ModprobeConfig } from '../../src/resolution/config';
+import { Context, LOG_ERR } from '../../src/resolution/context';
+import { KmodError } from '../../src/errors';
+import { FakeBackend } from '../support/fake-backend';
+import { moduleDir, reference } from '../support/reference';
 
 const ref = reference();
 

@@ -1,18 +1,18 @@
 // named imports: `import * as` makes tsc copy every export of node:fs at load (start-up)
 import { statSync } from 'node:fs';
-import type { Backend } from './backend';
+import type { Backend } from '../loading/backend';
 import type { ModprobeConfig } from './config';
-import { EINVAL, ENOENT, EEXIST } from './errno';
-import { InvalidAliasError, KmodError, fromSystemError } from './errors';
-import { fnmatch } from './fnmatch';
-import { BinaryIndex, IndexHeaderError, type ModuleIndex } from './indexes/binary';
-import { INDEX_FILES, INDEX_LOAD_ORDER, type IndexName } from './indexes/format';
-import { openTextIndex } from './indexes/text';
+import { EINVAL, ENOENT, EEXIST } from '../errno';
+import { InvalidAliasError, KmodError, fromSystemError } from '../errors';
+import { fnmatch } from '../names/fnmatch';
+import { BinaryIndex, IndexHeaderError, type ModuleIndex } from '../indexes/binary';
+import { INDEX_FILES, INDEX_LOAD_ORDER, type IndexName } from '../indexes/format';
+import { openTextIndex } from '../indexes/text';
 import { Module } from './module';
-import { aliasNormalize, modnameFromPath, modnameNormalize } from './modname';
+import { aliasNormalize, modnameFromPath, modnameNormalize } from '../names/modname';
 
-export { LOG_CRIT, LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG, type LogFn } from './log';
-import { LOG_ERR, LOG_INFO, type LogFn } from './log';
+export { LOG_CRIT, LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG, type LogFn } from '../log';
+import { LOG_ERR, LOG_INFO, type LogFn } from '../log';
 
 /** kmod's compiled-in module directory */
 export const MODULE_DIRECTORY = '/lib/modules';
@@ -119,7 +119,7 @@ export class Context {
   get backend(): Backend {
     if (this._backend === undefined && this.options.backendFactory) this._backend = this.options.backendFactory();
     if (this._backend === undefined) {
-      const { NativeBackend } = require('./backends/native') as typeof import('./backends/native');
+      const { NativeBackend } = require('../backends/native') as typeof import('../backends/native');
       this._backend = new NativeBackend({ sysDir: this.sysDir, procDir: this.procDir });
     }
     return this._backend;

@@ -4,8 +4,8 @@
 // kmod does (fgets into a 4096-byte buffer, then sscanf "%s %s %c%u:%u") and renders it in kmod's three
 // formats; src/cli/kmod.ts prints.
 import * as fs from 'node:fs';
-import { EEXIST, EISDIR, ENOENT, ENOTDIR, errnoOf } from './errno';
-import { KmodError } from './errors';
+import { EEXIST, EISDIR, ENOENT, ENOTDIR, errnoOf } from '../errno';
+import { KmodError } from '../errors';
 
 /** kmod's compiled-in module directory (Debian's build); static-nodes takes no root or version option. */
 export const STATIC_NODES_MODULE_DIRECTORY = '/lib/modules';

@@ -5,10 +5,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Backend } from '../src/backend';
-import { EEXIST, EINVAL, ENODATA, ENOENT, ENOSYS, EAGAIN } from '../src/errno';
-import { SHF_ALLOC } from '../src/file/elf';
-import { moduleDir, repoRoot } from './support/reference';
+import type { Backend } from '../../src/loading/backend';
+import { EEXIST, EINVAL, ENODATA, ENOENT, ENOSYS, EAGAIN } from '../../src/errno';
+import { SHF_ALLOC } from '../../src/file/elf';
+import { moduleDir, repoRoot } from '../support/reference';
 
 // from the build: insert.ts loads the module-file reader lazily with require(), which vitest's
 // TypeScript transform does not serve (`npm test` builds first)
@@ -17,12 +17,12 @@ function built<T>(file: string): T {
   if (!fs.existsSync(f)) throw new Error(`${f} is missing: run \`npx tsc -p tsconfig.build.json\``);
   return require(f) as T;
 }
-const { Context } = built<typeof import('../src/context')>('context.js');
-const { KmodError } = built<typeof import('../src/errors')>('errors.js');
-const { Elf } = built<typeof import('../src/file/elf')>('file/elf.js');
-const { modinfoStrings } = built<typeof import('../src/file/module-elf')>('file/module-elf.js');
+const { Context } = built<typeof import('../../src/resolution/context')>('context.js');
+const { KmodError } = built<typeof import('../../src/errors')>('errors.js');
+const { Elf } = built<typeof import('../../src/file/elf')>('file/elf.js');
+const { modinfoStrings } = built<typeof import('../../src/file/module-elf')>('file/module-elf.js');
 const { INSERT_FORCE_MODVERSION, INSERT_FORCE_VERMAGIC, REMOVE_FORCE, REMOVE_NOLOG, insertModule, removeModuleFromKernel } =
-  built<typeof import('../src/insert')>('insert.js');
+  built<typeof import('../../src/loading/insert')>('insert.js');
 
 type Call = { call: 'finit'; path: string; params: string; flags: number } | { call: 'init'; image: Buffer; params: string } | { call: 'delete'; name: string; flags: number };
 

@@ -1,8 +1,8 @@
 // modprobe -r (rmmod_do_module in kmod's modprobe): remove command or the module itself, its post
 // softdeps before and pre softdeps after (both in reverse), holders with --remove-holders, then the
 // dependencies nobody uses any more. Messages go through callbacks so the CLI can print them as kmod.
-import { EAGAIN, EBUSY, EEXIST, ELOOP, ENOENT, strerror } from './errno';
-import { KmodError } from './errors';
+import { EAGAIN, EBUSY, EEXIST, ELOOP, ENOENT, strerror } from '../errno';
+import { KmodError } from '../errors';
 import { KMOD_MODULE_BUILTIN, type Module } from './module';
 
 export interface RemoveOptions {
@@ -32,7 +32,7 @@ export interface RemoveOptions {
   env?: NodeJS.ProcessEnv;
   /** replaces system() (tests) */
   runCommand?: (cmd: string, env: NodeJS.ProcessEnv) => number;
-  /** replaces kmod_module_remove_module (src/insert.ts) (tests): 0 or a negative errno */
+  /** replaces kmod_module_remove_module (src/loading/insert.ts) (tests): 0 or a negative errno */
   removeFromKernel?: (mod: Module, force: boolean, nolog: boolean) => number;
 }
 
@@ -47,9 +47,9 @@ function nowMs(): number {
   return Number(process.hrtime.bigint() / 1000000n);
 }
 
-/** kmod_module_remove_module (src/insert.ts, loaded only when something is really removed) */
+/** kmod_module_remove_module (src/loading/insert.ts, loaded only when something is really removed) */
 function removeThroughInsert(mod: Module, force: boolean, nolog: boolean): number {
-  const { removeModuleFromKernel, REMOVE_FORCE, REMOVE_NOLOG } = require('./insert') as typeof import('./insert');
+  const { removeModuleFromKernel, REMOVE_FORCE, REMOVE_NOLOG } = require('../loading/insert') as typeof import('../loading/insert');
   return removeModuleFromKernel(mod.ctx, mod, (force ? REMOVE_FORCE : 0) | (nolog ? REMOVE_NOLOG : 0));
 }
 

@@ -3,11 +3,11 @@
 // tool formats these; depmod and modprobe read the same lists.
 import * as fs from 'node:fs';
 import type { Context } from './context';
-import { LOG_ERR, type LogFn } from './log';
-import { ENOENT, EINVAL } from './errno';
-import { KmodError, fromSystemError } from './errors';
-import { openModuleFile, ReadBuffer, type ModuleFile } from './file/module-file';
-import { hexString } from './file/signature';
+import { LOG_ERR, type LogFn } from '../log';
+import { ENOENT, EINVAL } from '../errno';
+import { KmodError, fromSystemError } from '../errors';
+import { openModuleFile, ReadBuffer, type ModuleFile } from '../file/module-file';
+import { hexString } from '../file/signature';
 import type { Module } from './module';
 
 export type InfoList = [key: string, value: string][];

@@ -3,8 +3,8 @@
 // checks, options and install commands; each action is reported through printAction and, unless
 // this is a dry run, carried out (install commands through /bin/sh, modules through insertModule).
 import type { Context } from './context';
-import { LOG_ERR } from './log';
-import { EEXIST, EINVAL } from './errno';
+import { LOG_ERR } from '../log';
+import { EEXIST, EINVAL } from '../errno';
 import type { Module } from './module';
 
 /** kmod_probe flags (libkmod.h values) */
@@ -30,7 +30,7 @@ export interface ProbeOptions {
   env?: NodeJS.ProcessEnv;
   /** replaces system() for install commands (tests) */
   runCommand?: RunCommand;
-  /** replaces kmod_module_insert_module (src/insert.ts) (tests) */
+  /** replaces kmod_module_insert_module (src/loading/insert.ts) (tests) */
   insert?: (ctx: Context, m: Module, options: string | undefined, flags: number) => number;
 }
 
@@ -106,9 +106,9 @@ function runInstallCommand(ctx: Context, m: Module, options: string | undefined,
   return 0;
 }
 
-/** kmod_module_insert_module (src/insert.ts, loaded only when something is really inserted) */
+/** kmod_module_insert_module (src/loading/insert.ts, loaded only when something is really inserted) */
 function insert(ctx: Context, m: Module, options: string | undefined, flags: number): number {
-  const { insertModule } = require('./insert') as typeof import('./insert');
+  const { insertModule } = require('../loading/insert') as typeof import('../loading/insert');
   return insertModule(ctx, m, options, flags);
 }
 

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ENOTDIR } from '../src/errno';
+import { ENOTDIR } from '../../src/errno';
 import {
   devnamePath,
   formatDevnameEntry,
@@ -16,7 +16,7 @@ import {
   StaticNodesOutputError,
   writeStaticNodesOutput,
   type DevnameRecord,
-} from '../src/static-nodes';
+} from '../../src/indexes/static-nodes';
 
 const entry = (module: string, devname: string, type: 'c' | 'b', major: number, minor: number): DevnameRecord => ({
   kind: 'entry',

@@ -1,9 +1,9 @@
 // The kernel command line as libkmod reads it (kmod_config_parse_kcmdline): `mod.param[=value]` words
 // become options, `modprobe.blacklist=a,b` becomes blacklist entries; everything else is ignored.
-import { errnoOf, strerror } from './errno';
-import { readBinaryString } from './file/read-text';
-import { LOG_ERR, type LogFn } from './log';
-import { underscoresInPlace } from './modname';
+import { errnoOf, strerror } from '../errno';
+import { readBinaryString } from '../file/read-text';
+import { LOG_ERR, type LogFn } from '../log';
+import { underscoresInPlace } from '../names/modname';
 
 /** What the command line adds to the configuration, in command-line order. */
 export interface KernelCmdlineConfig {

@@ -6,13 +6,13 @@
 //    handed to init_module; the force flags then strip __versions/vermagic from a copy of the image.
 // Errors come back as negative errno values, libkmod-style; diagnostics go through the context's log.
 import { MODULE_INIT_COMPRESSED_FILE, MODULE_INIT_IGNORE_MODVERSIONS, MODULE_INIT_IGNORE_VERMAGIC, O_NONBLOCK, O_TRUNC } from './backend';
-import { LOG_ERR, LOG_INFO, type Context } from './context';
-import { ENODATA, ENOENT, ENOSYS, strerror } from './errno';
-import { KmodError } from './errors';
-import type { Elf } from './file/elf';
-import { SHF_ALLOC } from './file/elf';
-import type { ModuleFile } from './file/module-file';
-import type { Module } from './module';
+import { LOG_ERR, LOG_INFO, type Context } from '../resolution/context';
+import { ENODATA, ENOENT, ENOSYS, strerror } from '../errno';
+import { KmodError } from '../errors';
+import type { Elf } from '../file/elf';
+import { SHF_ALLOC } from '../file/elf';
+import type { ModuleFile } from '../file/module-file';
+import type { Module } from '../resolution/module';
 
 /** kmod_insert flags (the same values as modprobe's PROBE_FORCE_*) */
 export const INSERT_FORCE_VERMAGIC = 0x1;
@@ -143,7 +143,7 @@ export function insertModule(ctx: Context, mod: Module, options: string | undefi
   }
   let file: ModuleFile;
   try {
-    const { openModuleFile } = require('./file/module-file') as typeof import('./file/module-file');
+    const { openModuleFile } = require('../file/module-file') as typeof import('../file/module-file');
     file = openModuleFile(path, { log: ctx.log });
   } catch (err) {
     return -errnoOf(err);

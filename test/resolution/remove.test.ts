@@ -1,12 +1,12 @@
 // modprobe -r's flow (rmmod_do_module) on the Debian tree with an in-memory kernel: order of
 // softdeps, holders and dependencies, the checks, the --wait retry loop and kmod 34.2's time-out quirk.
 import { describe, expect, it } from 'vitest';
-import { emptyConfig, type ModprobeConfig } from '../src/config';
-import { Context } from '../src/context';
-import type { Module } from '../src/module';
-import { removeModule, type RemoveOptions } from '../src/remove';
-import { FakeBackend, type FakeModuleState } from './support/fake-backend';
-import { reference } from './support/reference';
+import { emptyConfig, type ModprobeConfig } from '../../src/resolution/config';
+import { Context } from '../../src/resolution/context';
+import type { Module } from '../../src/resolution/module';
+import { removeModule, type RemoveOptions } from '../../src/resolution/remove';
+import { FakeBackend, type FakeModuleState } from '../support/fake-backend';
+import { reference } from '../support/reference';
 
 const ref = reference();
 const live = (refcnt = 0, holders: string[] = []): FakeModuleState => ({ initstate: 'live\n', refcnt, holders });

@@ -7,12 +7,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Context, LOG_ERR, type LogFn } from './context';
-import { ENOENT, strerror } from './errno';
-import { KmodError } from './errors';
-import type { Module } from './module';
-import { modnameFromPath } from './modname';
-import { readBinaryString } from './file/read-text';
+import { Context, LOG_ERR, type LogFn } from '../resolution/context';
+import { ENOENT, strerror } from '../errno';
+import { KmodError } from '../errors';
+import type { Module } from '../resolution/module';
+import { modnameFromPath } from '../names/modname';
+import { readBinaryString } from '../file/read-text';
 
 export type CheckReason =
   | 'not-found'
@@ -139,7 +139,7 @@ const GPL_COMPATIBLE = ['GPL', 'GPL v2', 'GPL and additional rights', 'Dual BSD/
 export function openCheckSession(kernel: CheckKernel): CheckSession {
   const kernelVersion = kernel.kernelVersion ?? defaultKernelVersion(kernel.root);
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-check-'));
-  const { createSimBackend } = require('./backends/sim') as typeof import('./backends/sim');
+  const { createSimBackend } = require('../backends/sim') as typeof import('../backends/sim');
   const sim = createSimBackend({}, {
     stateDir,
     env: {},
@@ -253,7 +253,7 @@ class Loader {
       return;
     }
     try {
-      const { openModuleFile } = require('./file/module-file') as typeof import('./file/module-file');
+      const { openModuleFile } = require('../file/module-file') as typeof import('../file/module-file');
       imports = openModuleFile(mod.path!, { log: this.ctx.log }).dependencySymbols().map((s) => s.symbol);
     } catch (err) {
       if (!(err instanceof KmodError)) throw err;
@@ -278,8 +278,8 @@ class Loader {
 
   /** modprobe's load of one module with its dependencies and soft dependencies; false on failure */
   private probe(m: Module): boolean {
-    const { probeInsertModule, PROBE_APPLY_BLACKLIST_ALIAS_ONLY } = require('./probe') as typeof import('./probe');
-    const { probePlan } = require('./plan') as typeof import('./plan');
+    const { probeInsertModule, PROBE_APPLY_BLACKLIST_ALIAS_ONLY } = require('../resolution/probe') as typeof import('../resolution/probe');
+    const { probePlan } = require('../resolution/plan') as typeof import('../resolution/plan');
     // the kernel has these already: modprobe skips them without a word
     for (const s of probePlan(m).steps) if (s.action === 'builtin' && !this.result.builtin.includes(s.module)) this.result.builtin.push(s.module);
     const err = probeInsertModule(m, PROBE_APPLY_BLACKLIST_ALIAS_ONLY, undefined, {
@@ -363,7 +363,7 @@ class Loader {
     const hex = (n: number | bigint): string => `0x${n.toString(16).padStart(8, '0')}`;
     let mine: bigint | undefined;
     try {
-      const { openModuleFile } = require('./file/module-file') as typeof import('./file/module-file');
+      const { openModuleFile } = require('../file/module-file') as typeof import('../file/module-file');
       if (mod.path !== undefined) mine = openModuleFile(mod.path).versions().find((v) => v.symbol === symbol)?.crc;
     } catch {
       return '';
@@ -375,7 +375,7 @@ class Loader {
     }
     const spec = this.sim.spec();
     if (theirs === undefined && spec.symvers !== undefined) {
-      const { loadKernelSymbols } = require('./backends/sim/kernel-model') as typeof import('./backends/sim/kernel-model');
+      const { loadKernelSymbols } = require('../backends/sim/kernel-model') as typeof import('../backends/sim/kernel-model');
       const k = loadKernelSymbols(spec.symvers);
       const e = k.plain.get(symbol) ?? k.gpl.get(symbol);
       if (e?.crc !== undefined) theirs = [e.crc, 'the kernel'];
@@ -400,7 +400,7 @@ class Loader {
 
   private licenseOf(mod: Module): string | undefined {
     try {
-      const { moduleInfo } = require('./modinfo') as typeof import('./modinfo');
+      const { moduleInfo } = require('../resolution/modinfo') as typeof import('../resolution/modinfo');
       const lic = moduleInfo(mod, this.ctx).find(([k]) => k === 'license');
       return lic === undefined ? 'unspecified' : lic[1];
     } catch {
@@ -413,7 +413,7 @@ class Loader {
     for (const m of this.sim.modules()) if (m.exports.some((e) => e.n === symbol && e.g === 1)) return m.name;
     const spec = this.sim.spec();
     if (spec.symvers !== undefined) {
-      const { loadKernelSymbols } = require('./backends/sim/kernel-model') as typeof import('./backends/sim/kernel-model');
+      const { loadKernelSymbols } = require('../backends/sim/kernel-model') as typeof import('../backends/sim/kernel-model');
       if (loadKernelSymbols(spec.symvers).gpl.has(symbol)) return 'the kernel';
     }
     return undefined;
