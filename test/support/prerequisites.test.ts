@@ -39,7 +39,7 @@ describe('test prerequisites', () => {
 
   it('no reachable Debian mirror for the reference downloads: one line naming it and the setting', () => {
     const cache = fs.mkdtempSync(path.join(bin, 'cache-'));
-    const r = spawnSync(process.execPath, [path.join(repoRoot, 'node_modules/vitest/vitest.mjs'), 'run', 'test/fnmatch.test.ts'], {
+    const r = spawnSync(process.execPath, [path.join(repoRoot, 'node_modules/vitest/vitest.mjs'), 'run', 'test/names/fnmatch.test.ts'], {
       cwd: repoRoot,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', KMODTS_CACHE: cache, KMODTS_DEBIAN_MIRROR: 'http://127.0.0.1:9/debian' },
       encoding: 'utf8',
@@ -54,7 +54,7 @@ describe('test prerequisites', () => {
   });
 
   it('fails the whole run from global setup, before any test, with that line and no stack', () => {
-    const r = spawnSync(process.execPath, [path.join(repoRoot, 'node_modules/vitest/vitest.mjs'), 'run', 'test/fnmatch.test.ts'], {
+    const r = spawnSync(process.execPath, [path.join(repoRoot, 'node_modules/vitest/vitest.mjs'), 'run', 'test/names/fnmatch.test.ts'], {
       cwd: repoRoot,
       env: { PATH: pathWithout('zsh'), HOME: process.env.HOME, NO_COLOR: '1' },
       encoding: 'utf8',

@@ -58,6 +58,13 @@ export const prerequisites: Prerequisite[] = [
   command('gcc', 'gcc'),
   command('g++', 'g++'),
   command('make', 'make'),
+  command('git', 'git'),
+  // the system suite: a Debian root file system, its disk image
+  command('debootstrap', 'debootstrap'),
+  command('mkfs.ext4', 'e2fsprogs'),
+  // the native helper's arm64 prebuild (npm pack) and its check under emulation
+  command('aarch64-linux-gnu-gcc', 'gcc-aarch64-linux-gnu'),
+  command('qemu-aarch64-static', 'qemu-user-static'),
   { what: `a statically linked ${BUSYBOX}`, provider: 'Debian package busybox-static', present: busyboxIsStatic },
   {
     // scripts/build-native.js builds against them (--nodedir=/usr): node-gyp would otherwise download them
