@@ -2,7 +2,7 @@
 // whose file has the stat its cached scan was made from is not read again; the others are read and
 // scanned on the scan threads (scan-pool.ts). Every module's stat is taken before its file is read, so
 // that an entry never describes a file newer than its key.
-import type * as fs from 'node:fs';
+import * as fs from 'node:fs';
 import { LOG_ERR } from '../log';
 import { ENODATA, strerror } from '../errno';
 import { ScanStore, type ModuleScan } from './module-scan';
@@ -43,7 +43,10 @@ export class ModuleScanner {
     if (useCache) {
       this.cache = ScanCache.load(`${ctx.outdirname}/${SCAN_CACHE_FILE}`);
       this.cacheStats.loaded = this.cache !== undefined;
-      if (ctx.opts.dryRun !== true) this.writer = new ScanCacheWriter();
+      // only a re-indexing keeps a cache: a first indexing of a fresh tree (mkinitramfs's depmod -b of
+      // the image it is building, a one-off tree) leaves none behind to be packed with it
+      const reindexing = this.cache !== undefined || fs.existsSync(`${ctx.outdirname}/modules.dep`);
+      if (ctx.opts.dryRun !== true && reindexing) this.writer = new ScanCacheWriter();
     }
     if (this.cache === undefined) this.pool = this.startPool(ctx.opts.threads);
   }

@@ -4,7 +4,7 @@
 // truncated, replaced by another version's or deleted; kmodts' depmod killed at a random moment), and
 // after every step all eleven files, stdout, stderr and the exit status of kmodts' depmod (using its
 // scan cache) must equal those of kmod's full run on the same tree.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -204,7 +204,7 @@ describe('incremental depmod on the cloud-amd64 tree (kmod 34.2 full run differe
           killed++;
         }
       }
-      const r = await runBoth(args, tree.moddir);
+      const r = await runBoth(args, tree.moddir, { reindex: true });
       const where = `after: ${done.join('; ')}`;
       expect(r.kmodts.stderr, where).toBe(r.kmod.stderr);
       expect(r.kmodts.stdout, where).toBe(r.kmod.stdout);
@@ -239,16 +239,21 @@ describe('where the scan cache is read and written', () => {
     return stats!;
   }
 
-  it('beside the indexes; -n reads it and writes nothing; -o uses the output directory', async () => {
+  it('beside the indexes, from the second indexing on; -n reads it and writes nothing; -o uses the output directory', async () => {
     const tree = buildTree('cache-where', mods);
     const cache = path.join(tree.moddir, CACHE);
     // the files must be older than the run by more than a timestamp tick to be stored
     await new Promise((r) => setTimeout(r, 2300));
     expect(await run({ basedir: tree.root, dryRun: true })).toEqual({ loaded: false, hits: 0, scanned: 2, written: false });
     expect(fs.existsSync(cache)).toBe(false);
+    // a first indexing (no modules.dep yet: mkinitramfs's depmod -b of the image it builds) leaves none
+    expect(await run({ basedir: tree.root })).toEqual({ loaded: false, hits: 0, scanned: 2, written: false });
+    expect(fs.existsSync(cache)).toBe(false);
     expect(await run({ basedir: tree.root })).toEqual({ loaded: false, hits: 0, scanned: 2, written: true });
     expect(await run({ basedir: tree.root, dryRun: true })).toEqual({ loaded: true, hits: 2, scanned: 0, written: false });
     const out = tmpRoot('cache-out');
+    expect(await run({ basedir: tree.root, outdir: out })).toEqual({ loaded: false, hits: 0, scanned: 2, written: false });
+    expect(fs.existsSync(path.join(out, 'lib/modules', SYN_KVER, CACHE))).toBe(false);
     expect(await run({ basedir: tree.root, outdir: out })).toEqual({ loaded: false, hits: 0, scanned: 2, written: true });
     expect(fs.existsSync(path.join(out, 'lib/modules', SYN_KVER, CACHE))).toBe(true);
     // nothing new to store: the cache is left as it is
@@ -269,6 +274,8 @@ describe('where the scan cache is read and written', () => {
       expect(runKmodts('depmod', args, { env: { KMODTS_DEPMOD_CACHE: off } }).status).toBe(0);
       expect(fs.existsSync(cache), off).toBe(false);
     }
+    // the files must be older than the run by more than a timestamp tick to be stored
+    spawnSync('sleep', ['2.3']);
     expect(runKmodts('depmod', args, { env: { KMODTS_DEPMOD_CACHE: 'on' } }).status).toBe(0);
     expect(fs.existsSync(cache)).toBe(true);
     // a cache that cannot be read is not even looked at: garbage in it changes nothing

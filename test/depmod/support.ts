@@ -86,13 +86,20 @@ export interface BothResult {
  * Runs kmod's depmod, snapshots `outDir`, removes the outputs, runs kmodts' depmod with the same
  * arguments, snapshots again. Both see the same tree and paths, so messages compare as they are.
  */
-export async function runBoth(args: string[], outDir: string, opts: { cwd?: string; before?: () => void } = {}): Promise<BothResult> {
+/**
+ * A modules.dep that kmodts must replace: the tree looks indexed before (depmod keeps its scan cache only
+ * when re-indexing), and a run that failed to rewrite the file would show in the comparison.
+ */
+export const STALE_MODULES_DEP = '# stale: left for kmodts to rewrite\n';
+
+export async function runBoth(args: string[], outDir: string, opts: { cwd?: string; before?: () => void; reindex?: boolean } = {}): Promise<BothResult> {
   opts.before?.();
   removeOutputs(outDir);
   const kmod = kmodDepmod(args, opts.cwd);
   const kmodFiles = snapshot(outDir);
   opts.before?.();
   removeOutputs(outDir);
+  if (opts.reindex === true) fs.writeFileSync(path.join(outDir, 'modules.dep'), STALE_MODULES_DEP);
   const kmodts = await kmodtsDepmod(args, opts.cwd);
   const kmodtsFiles = snapshot(outDir);
   return { kmod: normalizePointers(kmod), kmodts: normalizePointers(kmodts), kmodFiles, kmodtsFiles };
