@@ -35,6 +35,7 @@ interface NativePrebuilds {
 }
 
 const packageRoot = path.join(__dirname, '..');
+const prebuildRulesFile = path.join(packageRoot, 'scripts/native-prebuilds.js');
 
 /**
  * Where the addon may be, in the order tried: KMODTS_NATIVE_ADDON alone when set (tests of the paths
@@ -44,7 +45,13 @@ const packageRoot = path.join(__dirname, '..');
 export function nativeAddonCandidates(): string[] {
   if (process.env.KMODTS_NATIVE_ADDON) return [process.env.KMODTS_NATIVE_ADDON];
   // the one place that names the files (shared with the install and pack scripts, which are plain JS)
-  const files = require(path.join(packageRoot, 'scripts/native-prebuilds.js')) as NativePrebuilds;
+  let files: NativePrebuilds;
+  try {
+    files = require(prebuildRulesFile) as NativePrebuilds;
+  } catch {
+    // a copy of the package without its scripts/: no helper can be found (loadNativeAddon says so)
+    return [];
+  }
   return [files.localBuildFile(packageRoot), files.prebuildFile(packageRoot)];
 }
 
@@ -53,7 +60,7 @@ let loadedFrom: string | undefined;
 
 /** the addon's file once loaded; before, or without one, where a local build puts it */
 export function nativeAddonPath(): string {
-  return loadedFrom ?? nativeAddonCandidates()[0];
+  return loadedFrom ?? nativeAddonCandidates()[0] ?? prebuildRulesFile;
 }
 
 /** The addon, loaded on first use, or the error of loading it (the first candidate's that exists). */
@@ -71,7 +78,7 @@ export function loadNativeAddon(): NativeAddon | Error {
   }
   // a file that is there but does not load says more than the absence of another one
   const firstError = errors.find((e) => (e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') ?? errors[0];
-  loaded = firstError;
+  loaded = firstError ?? new Error(`${prebuildRulesFile} is missing: the native helper cannot be found`);
   return loaded;
 }
 

@@ -14,7 +14,7 @@ import { moduleDir, reference, repoRoot } from './support/reference';
 const dist = path.join(repoRoot, 'dist');
 const { main } = require(path.join(dist, 'cli/main.js')) as typeof import('../src/cli/main');
 const { captureIo } = require(path.join(dist, 'cli/io.js')) as typeof import('../src/cli/io');
-const { formatPlan } = require(path.join(dist, 'plan.js')) as typeof import('../src/resolution/plan');
+const { formatPlan } = require(path.join(dist, 'resolution/plan.js')) as typeof import('../src/resolution/plan');
 
 const schemaDir = path.join(repoRoot, 'docs/json-schema');
 const ajv = new Ajv2020({ strict: true, allErrors: true });

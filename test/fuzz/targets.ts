@@ -10,14 +10,14 @@ import { mutateBytes, mutateText, type Rng } from './mutate';
 
 // the library as built (npm run build), as the CLI runs it: no TypeScript to transpile in each worker
 const dist = (m: string): unknown => require(path.join(repoRoot, 'dist', m));
-const { emptyConfig, formatConfig, parseConfigText } = dist('config') as typeof import('../../src/resolution/config');
+const { emptyConfig, formatConfig, parseConfigText } = dist('resolution/config') as typeof import('../../src/resolution/config');
 const { loadDepmodConfig } = dist('depmod/config') as typeof import('../../src/depmod/config');
 const { decompress } = dist('file/decompress') as typeof import('../../src/file/decompress');
 const { moduleFileFromBytes } = dist('file/module-file') as typeof import('../../src/file/module-file');
 const { moduleSignature } = dist('file/signature') as typeof import('../../src/file/signature');
 const { BinaryIndex } = dist('indexes/binary') as typeof import('../../src/indexes/binary');
 const { openTextIndex } = dist('indexes/text') as typeof import('../../src/indexes/text');
-const { parseKernelCmdline } = dist('kcmdline') as typeof import('../../src/resolution/kcmdline');
+const { parseKernelCmdline } = dist('resolution/kcmdline') as typeof import('../../src/resolution/kcmdline');
 const { SimStore } = dist('backends/sim/state') as typeof import('../../src/backends/sim/state');
 const { SimBackend } = dist('backends/sim/index') as typeof import('../../src/backends/sim/index');
 const { StateLock } = dist('backends/sim/state-lock') as typeof import('../../src/backends/sim/state-lock');

@@ -17,12 +17,12 @@ function built<T>(file: string): T {
   if (!fs.existsSync(f)) throw new Error(`${f} is missing: run \`npx tsc -p tsconfig.build.json\``);
   return require(f) as T;
 }
-const { Context } = built<typeof import('../../src/resolution/context')>('context.js');
+const { Context } = built<typeof import('../../src/resolution/context')>('resolution/context.js');
 const { KmodError } = built<typeof import('../../src/errors')>('errors.js');
 const { Elf } = built<typeof import('../../src/file/elf')>('file/elf.js');
 const { modinfoStrings } = built<typeof import('../../src/file/module-elf')>('file/module-elf.js');
 const { INSERT_FORCE_MODVERSION, INSERT_FORCE_VERMAGIC, REMOVE_FORCE, REMOVE_NOLOG, insertModule, removeModuleFromKernel } =
-  built<typeof import('../../src/loading/insert')>('insert.js');
+  built<typeof import('../../src/loading/insert')>('loading/insert.js');
 
 type Call = { call: 'finit'; path: string; params: string; flags: number } | { call: 'init'; image: Buffer; params: string } | { call: 'delete'; name: string; flags: number };
 

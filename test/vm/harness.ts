@@ -154,19 +154,28 @@ export function buildOverlay(scenarios: Scenario[], only?: ('kmod' | 'kmodts')[]
   const root = fs.mkdtempSync(path.join(cacheDir, 'overlay-root-'));
   try {
     const k = path.join(root, 'kmodts');
-    fs.cpSync(path.join(repoRoot, 'dist'), path.join(k, 'dist'), { recursive: true, filter: (s) => !s.endsWith('.d.ts') });
-    fs.cpSync(path.join(repoRoot, 'bin'), path.join(k, 'bin'), { recursive: true });
+    // what the package ships (package.json "files": dist, bin, vendor/, scripts the addon's loader
+    // reads, ...), as an installation has it, and the addon built here
+    const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
+      files: string[];
+      dependencies?: Record<string, string>;
+      optionalDependencies?: Record<string, string>;
+    };
+    for (const entry of pkg.files) {
+      const src = path.join(repoRoot, entry);
+      if (fs.existsSync(src)) fs.cpSync(src, path.join(k, entry), { recursive: true, filter: (s) => !s.endsWith('.d.ts') });
+    }
     copyFile(addon, path.join(k, 'build/Release/kmodts_native.node'));
     copyFile(path.join(repoRoot, 'package.json'), path.join(k, 'package.json'));
-    // runtime dependencies (package.json "dependencies", transitively)
-    const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
-    const todo = Object.keys(pkg.dependencies ?? {});
+    // runtime dependencies (package.json "dependencies" and the optional ones installed here, transitively)
+    const todo = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.optionalDependencies ?? {})];
     const seen = new Set<string>();
     while (todo.length) {
       const dep = todo.pop()!;
       if (seen.has(dep)) continue;
       seen.add(dep);
       const src = path.join(repoRoot, 'node_modules', dep);
+      if (!fs.existsSync(src) && pkg.optionalDependencies?.[dep] !== undefined) continue;
       fs.cpSync(src, path.join(k, 'node_modules', dep), { recursive: true, dereference: true });
       const sub = JSON.parse(fs.readFileSync(path.join(src, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
       todo.push(...Object.keys(sub.dependencies ?? {}));

@@ -10,9 +10,9 @@ import { reference, repoRoot } from '../../support/reference';
 import { debianKernel } from './support';
 
 const dist = path.join(repoRoot, 'dist');
-const { Context } = require(path.join(dist, 'context.js')) as typeof import('../../../src/resolution/context');
-const { probeInsertModule, PROBE_APPLY_BLACKLIST_ALIAS_ONLY } = require(path.join(dist, 'probe.js')) as typeof import('../../../src/resolution/probe');
-const { removeModule } = require(path.join(dist, 'remove.js')) as typeof import('../../../src/resolution/remove');
+const { Context } = require(path.join(dist, 'resolution/context.js')) as typeof import('../../../src/resolution/context');
+const { probeInsertModule, PROBE_APPLY_BLACKLIST_ALIAS_ONLY } = require(path.join(dist, 'resolution/probe.js')) as typeof import('../../../src/resolution/probe');
+const { removeModule } = require(path.join(dist, 'resolution/remove.js')) as typeof import('../../../src/resolution/remove');
 const { createSimBackend } = require(path.join(dist, 'backends/sim/index.js')) as typeof import('../../../src/backends/sim');
 
 const ref = reference();
