@@ -78,8 +78,16 @@ export function packCopy(scratch: string): { tarball: string; packedFrom: string
   const packedFrom = path.join(scratch, 'packed-from');
   for (const file of checkoutFiles()) {
     fs.mkdirSync(path.dirname(path.join(packedFrom, file)), { recursive: true });
-    // symbolic links (test fixtures) stay links
-    fs.cpSync(path.join(repoRoot, file), path.join(packedFrom, file), { verbatimSymlinks: true });
+    // symbolic links (test fixtures, a dangling one among them) stay links: made here, since Node 24's
+    // cpSync follows a link's target even with verbatimSymlinks
+    const src = path.join(repoRoot, file);
+    const dst = path.join(packedFrom, file);
+    const st = fs.lstatSync(src);
+    if (st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(src), dst);
+    else {
+      fs.copyFileSync(src, dst);
+      fs.chmodSync(dst, st.mode & 0o7777);
+    }
   }
   fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(packedFrom, 'node_modules'));
   const out = path.join(scratch, 'tarball');
