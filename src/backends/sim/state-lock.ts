@@ -1,10 +1,12 @@
 // The lock of the simulated kernel's state directory. Node has no flock(), and the native addon may be
 // absent, so the lock is a file created atomically with its whole content already in it (written to a
 // private temp file, then link()ed into place: link fails if the lock exists and never leaves an empty
-// lock). The content identifies the holder beyond its pid: "<pid> <start time> <comm>", the start time
-// being field 22 of /proc/<pid>/stat. A lock whose holder is not that same process, still running (pid
-// reused, process gone, empty or foreign content), is taken over at once; a live holder is waited for,
-// within a bound.
+// lock). The content identifies the holder beyond its pid: "<pid> <start time> <comm> <boot id>", the
+// start time being field 22 of /proc/<pid>/stat and the boot id /proc/sys/kernel/random/boot_id. Pid,
+// start time and boot id name one process for good, whatever Node binary or program runs kmodts. A lock
+// whose holder is not that same process, still running (pid reused, process gone, another boot, empty
+// or foreign content), is taken over at once; a live holder is waited for, within a bound. Locks of
+// the older three-field form (no boot id) are judged as before: the command must be one that runs kmodts.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SimStateError } from '../../errors';
@@ -19,6 +21,22 @@ export interface LockHolder {
   /** process start time in clock ticks since boot (/proc/<pid>/stat field 22) */
   start: string;
   comm: string;
+  /** /proc/sys/kernel/random/boot_id when the holder wrote it (older locks have none) */
+  boot?: string;
+}
+
+let bootId: string | null | undefined;
+/** This boot's id, null where the kernel does not offer one. */
+export function currentBootId(): string | null {
+  if (bootId === undefined) {
+    try {
+      const id = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
+      bootId = /^[0-9a-f-]{1,64}$/.test(id) ? id : null;
+    } catch {
+      bootId = null;
+    }
+  }
+  return bootId;
 }
 
 /** pid, start time and command name of a process from /proc, undefined when it does not exist. */
@@ -41,14 +59,16 @@ export function processIdentity(pid: number | 'self'): LockHolder | undefined {
 }
 
 export function formatHolder(h: LockHolder): string {
-  return `${h.pid} ${h.start} ${h.comm.replace(/\s/g, '_')}\n`;
+  return `${h.pid} ${h.start} ${h.comm.replace(/\s/g, '_')}${h.boot === undefined ? '' : ` ${h.boot}`}\n`;
 }
 
 /** The holder named by a lock file's text, undefined when the text names none (empty, damaged). */
 export function parseHolder(text: string): LockHolder | undefined {
-  const m = /^([1-9]\d{0,9}) (\d{1,20}) (\S{1,64})\n$/.exec(text);
+  const m = /^([1-9]\d{0,9}) (\d{1,20}) (\S{1,64})(?: ([0-9a-f-]{1,64}))?\n$/.exec(text);
   if (!m) return undefined;
-  return { pid: Number(m[1]), start: m[2], comm: m[3] };
+  const holder: LockHolder = { pid: Number(m[1]), start: m[2], comm: m[3] };
+  if (m[4] !== undefined) holder.boot = m[4];
+  return holder;
 }
 
 /** command names of processes that take the lock: Node.js under its usual names, or kmodts itself */
@@ -56,13 +76,16 @@ const LOCKER_COMM = /^(node|nodejs|node\d+|kmodts|modprobe|insmod|rmmod|lsmod|mo
 
 /**
  * Whether the process a lock names still runs and may hold it: same pid, same start time, same command,
- * and that command one that runs kmodts (a lock naming, say, init is nobody's).
+ * and either the same boot (a lock written by that very process) or, for an older lock without a boot
+ * id, a command that runs kmodts (a lock naming, say, init is nobody's).
  */
 export function holderAlive(h: LockHolder): boolean {
   const now = processIdentity(h.pid);
   if (now) {
     const comm = now.comm.replace(/\s/g, '_');
-    return now.start === h.start && comm === h.comm && (LOCKER_COMM.test(comm) || comm === ownComm());
+    if (now.start !== h.start || comm !== h.comm) return false;
+    if (h.boot !== undefined) return h.boot === currentBootId();
+    return LOCKER_COMM.test(comm) || comm === ownComm();
   }
   if (fs.existsSync('/proc/self/stat')) return false;
   // no /proc: the pid is all there is to go on
@@ -144,6 +167,8 @@ export class StateLock {
   constructor(readonly file: string) {
     this.me = processIdentity('self') ?? { pid: process.pid, start: '0', comm: 'node' };
     this.me.pid = process.pid;
+    const boot = currentBootId();
+    if (boot !== null) this.me.boot = boot;
     this.text = formatHolder(this.me);
   }
 
@@ -211,7 +236,7 @@ export class StateLock {
     try {
       const fd = fs.openSync(this.file, 'r');
       try {
-        const buf = Buffer.alloc(128);
+        const buf = Buffer.alloc(256);
         const n = fs.readSync(fd, buf, 0, buf.length, 0);
         text = buf.toString('latin1', 0, n);
       } finally {

@@ -169,6 +169,52 @@ describe('locks', () => {
   });
 });
 
+describe('lock holders under any command name (a lock records pid, start time, command and boot id)', () => {
+  const startOf = (pid: number): string => fs.readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1].split(' ')[19];
+  const bootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
+
+  it('a kmodts holder run by a Node binary of another name is waited for; its lock in another boot is not', async () => {
+    const { spawn } = await import('node:child_process');
+    const dir = loadedState();
+    // comm is the name the binary was started by: a link named otherwise stands for a renamed Node
+    const bin = path.join(work, 'js-runtime');
+    fs.symlinkSync(process.execPath, bin);
+    const lockModule = path.resolve(__dirname, '../../../dist/backends/sim/state-lock.js');
+    const script = `const { StateLock } = require(${JSON.stringify(lockModule)});
+      const lock = new StateLock(${JSON.stringify(path.join(dir, 'lock'))}); lock.acquire();
+      process.stdout.write('held\\n'); setTimeout(() => { lock.release(); }, 20000);`;
+    const child = spawn(bin, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.once('data', () => resolve());
+        child.once('exit', (code) => reject(new Error(`the holder exited with ${code}`)));
+      });
+      const text = fs.readFileSync(path.join(dir, 'lock'), 'latin1');
+      expect(text).toBe(`${child.pid} ${startOf(child.pid!)} js-runtime ${bootId}\n`);
+      const waiter = new SimStore(dir, { lock: { waitMs: 300, noticeMs: 0 } });
+      expect(() => waiter.withLock(() => 0)).toThrow(new RegExp(`locked by process ${child.pid} \\(js-runtime\\); gave up after 0 s`));
+      // the same holder, as written in another boot: nobody's now
+      fs.writeFileSync(path.join(dir, 'lock'), text.replace(bootId, '00000000-0000-4000-8000-000000000000'));
+      expect(new SimStore(dir, { lock: { waitMs: 60_000, noticeMs: 0, onWait: () => { throw new Error('waited'); } } }).withLock(() => 'taken')).toBe('taken');
+      // the older three-field form naming that process: its command does not run kmodts by name
+      fs.writeFileSync(path.join(dir, 'lock'), text.replace(` ${bootId}`, ''));
+      expect(new SimStore(dir, { lock: { waitMs: 60_000, noticeMs: 0, onWait: () => { throw new Error('waited'); } } }).withLock(() => 'taken')).toBe('taken');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('malformed or foreign lock texts name nobody and are taken over at once', () => {
+    const one = startOf(1);
+    for (const text of [`1 ${one} init ${bootId}x\n`, `1 ${one} init ${bootId} extra\n`, `1 ${one} init ${'0'.repeat(65)}\n`, `1 ${one} init  ${bootId}\n`, `${process.pid} ${startOf(process.pid)} node ${bootId}`]) {
+      const dir = loadedState();
+      fs.writeFileSync(path.join(dir, 'lock'), text);
+      const store = new SimStore(dir, { lock: { waitMs: 60_000, noticeMs: 0, onWait: (h) => { throw new Error(`waited for ${JSON.stringify(h)}`); } } });
+      expect(store.withLock(() => 'taken')).toBe('taken');
+    }
+  });
+});
+
 describe('unusable state directories (issue 13, reproducer 5)', () => {
   it('end in one clear line and exit 1, never a hang, an internal error or a stack trace', () => {
     const file = path.join(work, 'a-file');
