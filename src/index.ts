@@ -4,7 +4,7 @@ export * from './errno';
 export * from './resolution/context';
 export * from './loading/backend';
 export * from './resolution/config';
-export { modnameNormalize, modnameFromPath, aliasNormalize, underscores, underscoresInPlace } from './names/modname';
+export { modnameNormalize, modnameFromPath, pathEndsWithKmodExt, aliasNormalize, underscores, underscoresInPlace } from './names/modname';
 export { parseKernelCmdline, readKernelCmdline, type KernelCmdlineConfig } from './resolution/kcmdline';
 // module files: decompression, ELF, module views, signatures (issue 3)
 export { detectCompression, decompress, DecompressError, type Compression } from './file/decompress';

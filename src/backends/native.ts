@@ -136,8 +136,14 @@ export class NativeBackend implements Backend {
     return Number.isNaN(n) ? undefined : n;
   }
 
-  holders(name: string): string[] {
-    return rawDirEntries(path.join(this.moduleDir(name), 'holders'));
+  holders(name: string): string[] | undefined {
+    const dir = path.join(this.moduleDir(name), 'holders');
+    try {
+      if (!fs.statSync(dir).isDirectory()) return undefined;
+    } catch {
+      return undefined;
+    }
+    return rawDirEntries(dir);
   }
 
   procModules(): ProcModule[] | undefined {

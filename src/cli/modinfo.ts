@@ -5,6 +5,7 @@ import { strerror } from '../errno';
 import { KmodError } from '../errors';
 import { ImagePrefetcher } from '../file/prefetch';
 import type { ModuleFile } from '../file/module-file';
+import { pathEndsWithKmodExt } from '../names/modname';
 import { moduleInfo, moduleParams, type InfoList } from '../resolution/modinfo';
 import type { Module } from '../resolution/module';
 import { getoptLong, type LongOption } from './getopt';
@@ -46,11 +47,9 @@ function help(io: ToolIo, prog: string): void {
   );
 }
 
-/** kmod's extensions for module files (path_ends_with_kmod_ext) — kmodts reads all three compressions */
-const MODULE_EXTENSIONS = ['.ko', '.ko.gz', '.ko.xz', '.ko.zst'];
-
+/** modinfo's is_module_filename: a module extension and a regular file */
 function isModuleFilename(name: string): boolean {
-  if (!MODULE_EXTENSIONS.some((e) => name.endsWith(e))) return false;
+  if (!pathEndsWithKmodExt(name)) return false;
   try {
     return fs.statSync(name).isFile();
   } catch {

@@ -6,15 +6,9 @@ import * as fs from 'node:fs';
 import { LOG_ERR } from '../log';
 import { EEXIST, EINVAL, ENOENT, errnoOf, strerror } from '../errno';
 import { KmodError } from '../errors';
-import { modnameFromPath } from '../names/modname';
+import { modnameFromPath, pathEndsWithKmodExt } from '../names/modname';
 import { DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
 
-const KMOD_EXTENSIONS = ['.ko', '.ko.gz', '.ko.xz', '.ko.zst'];
-
-function hasModuleExtension(name: string): boolean {
-  for (const ext of KMOD_EXTENSIONS) if (name.length > ext.length && name.endsWith(ext)) return true;
-  return false;
-}
 
 /** A directory entry as the walk takes it: a file or a directory (a symlink followed, as fstatat), or why not. */
 function entryKind(de: fs.Dirent, full: string): 'file' | 'dir' | { statError: unknown } | { mode: number } {
@@ -99,7 +93,7 @@ export class ModuleTable {
           sub.closeSync();
         }
       } else if (st.isFile()) {
-        if (!hasModuleExtension(name)) continue;
+        if (!pathEndsWithKmodExt(name)) continue;
         result = Math.floor(st.mtimeMs / 1000) <= mtime ? 1 : 0;
       } else {
         this.log(LOG_ERR, `unsupported file type ${base}${name}: ${(st.mode & 0o170000).toString(8)}\n`);
@@ -146,7 +140,7 @@ export class ModuleTable {
           if (!walk(full)) return false;
           continue;
         }
-        if (!hasModuleExtension(name)) continue;
+        if (!pathEndsWithKmodExt(name)) continue;
         const modname = modnameFromPath(full);
         if (modname === null || this.byName.has(modname)) return false;
         if (this.addModule(full, modname, () => undefined as never, true) === undefined) return false;
@@ -217,7 +211,7 @@ export class ModuleTable {
   }
 
   private searchFile(baselen: number, name: string, path: string): void {
-    if (!hasModuleExtension(name)) return;
+    if (!pathEndsWithKmodExt(name)) return;
     const modname = modnameFromPath(path);
     if (modname === null) {
       this.log(LOG_ERR, `could not get modname from path ${path}\n`);

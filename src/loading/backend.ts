@@ -39,8 +39,11 @@ export interface Backend {
   initstate(name: string): InitState | undefined;
   /** /sys/module/<name>/refcnt, undefined when absent (builtin or not loaded) */
   refcnt(name: string): number | undefined;
-  /** entries of /sys/module/<name>/holders in directory order; [] when none or absent */
-  holders(name: string): string[];
+  /**
+   * entries of /sys/module/<name>/holders in directory order; undefined when that directory cannot be
+   * opened (not loaded, or a builtin module's directory, which has none)
+   */
+  holders(name: string): string[] | undefined;
   /** /proc/modules, undefined when the kernel has none (no module support) */
   procModules(): ProcModule[] | undefined;
   /** /sys/module/compression ('xz', 'zstd', 'gzip'), undefined when absent */

@@ -19,6 +19,18 @@ export function modnameNormalize(name: string): string {
   return s.includes('-') ? s.replaceAll('-', '_') : s;
 }
 
+/** The extensions of module files kmod knows (kmod_exts); kmodts reads all three compressions. */
+const KMOD_EXTENSIONS = ['.ko', '.ko.gz', '.ko.xz', '.ko.zst'];
+
+/**
+ * path_ends_with_kmod_ext(): whether a path ends in a module extension with something before it (".ko"
+ * alone does not count: modinfo takes it as an alias, depmod skips such a file).
+ */
+export function pathEndsWithKmodExt(path: string): boolean {
+  for (const ext of KMOD_EXTENSIONS) if (path.length > ext.length && path.endsWith(ext)) return true;
+  return false;
+}
+
 /**
  * path_to_modname(): the normalized module name of a file path ("kernel/fs/foo-bar.ko.zst" → "foo_bar");
  * null when the path ends in '/' or is empty (no basename).

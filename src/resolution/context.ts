@@ -225,7 +225,7 @@ export class Context {
       throw fromSystemError(err, file);
     }
     const name = modnameFromPath(file);
-    if (name === null || name === '') throw new KmodError(ENOENT, `${file}: no module name in path`, { file });
+    if (name === null) throw new KmodError(ENOENT, `${file}: no module name in path`, { file });
     const m = this.pooled(name);
     if (m.knownPath === undefined) m.knownPath = abs;
     else if (m.knownPath !== abs) {

@@ -204,13 +204,17 @@ export class Module {
     return n === undefined ? -ENOENT : n;
   }
 
-  /** modules holding this one (/sys/module/<name>/holders, directory order) */
+  /**
+   * modules holding this one (/sys/module/<name>/holders, directory order); like
+   * kmod_module_get_holders, a holders directory that cannot be opened is reported (an empty name's
+   * is /sys/module//holders) and means none
+   */
   holders(): Module[] {
-    const backend = this.ctx.backend;
-    if (backend.initstate(this.name) === undefined) {
+    const names = this.ctx.backend.holders(this.name);
+    if (names === undefined) {
       this.ctx.log(LOG_ERR, 'kmod_module_get_holders', `could not open '/sys/module/${this.name}/holders': ${strerror(ENOENT)}\n`);
       return [];
     }
-    return backend.holders(this.name).map((h) => this.ctx.moduleFromName(h));
+    return names.map((h) => this.ctx.moduleFromName(h));
   }
 }

@@ -30,6 +30,11 @@ for (const root of [SYS, SYS_XZ]) {
   fakeModule(root, 'kmodts_going', { initstate: 'going\n', refcnt: '0\n' });
   fakeModule(root, 'kmodts_odd', { initstate: 'weird\n', refcnt: '0\n' });
   fakeModule(root, 'kmodts_badcount', { initstate: 'live\n', refcnt: 'many\n' });
+  // directories without holders/: a loaded-looking one, and a bare one as a builtin module's parameters make
+  fs.mkdirSync(path.join(root, 'kmodts_noholders'));
+  fs.writeFileSync(path.join(root, 'kmodts_noholders', 'initstate'), 'live\n');
+  fs.writeFileSync(path.join(root, 'kmodts_noholders', 'refcnt'), '0\n');
+  fs.mkdirSync(path.join(root, 'kmodts_bare'));
 }
 fs.writeFileSync(path.join(SYS_XZ, 'compression'), 'xz\n');
 
@@ -87,6 +92,8 @@ const fams: Family[] = [
       sys(SYS, 'kmodts_used'), sys(SYS, 'kmodts_norefcnt'), sys(SYS, 'kmodts_coming'), sys(SYS, 'kmodts_going'), sys(SYS, 'kmodts_odd'),
       sys(SYS, 'kmodts_badcount'), sys(SYS, 'kmodts_not_loaded'), sys(SYS, '-f', 'kmodts_busy'), sys(SYS, '-f', 'kmodts_not_loaded'),
       sys(SYS, 'kmodts_busy', 'kmodts_used', 'kmodts_idle', 'kmodts_not_loaded'), sys(SYS, IDLE_FILE), { ...sys(SYS, 'kmodts-idle.ko'), cwd: scratch }, sys(SYS, 'a'.repeat(70)), sys(SYS, '-vvv', 'kmodts_busy'),
+      // empty names (kmod looks at /sys/module//holders), and holders/ missing
+      sys(SYS, ''), sys(SYS, '.ko'), sys(SYS, '.ko', 'kmodts_idle'), sys(SYS, 'kmodts_noholders'), sys(SYS, 'kmodts_bare'), sys(SYS, '-vvv', 'kmodts_bare'),
     ],
   },
   {

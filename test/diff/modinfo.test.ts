@@ -186,6 +186,21 @@ describe('names, aliases, builtin modules (-b/-k)', () => {
     expectSame(cases[0], kmod[0], ours[0]);
   });
 
+  it('a module file whose name is empty (".ko", ".ko.xz"): kmod takes "" as its name; identical', async () => {
+    const dir = path.join(tmp, 'empty-name');
+    fs.mkdirSync(dir);
+    const real = path.join(dir, '.ko.xz');
+    fs.copyFileSync(absPaths[0], real);
+    const empty = path.join(dir, '.ko');
+    fs.writeFileSync(empty, '');
+    const info: ToolCase[] = [{ args: [real] }, { args: ['-F', 'name', real] }, { args: ['-n', real, absPaths[1]] }, { args: [empty] }, { args: ['.ko.xz'], cwd: dir }];
+    const probe: ToolCase[] = [{ args: ['-D', real] }, { args: ['-n', '-v', real] }, { args: ['-n', '-v', '-a', real, real] }, { args: ['-q', empty] }, { args: ['--show-exports', real] }];
+    for (const [tool, cases] of [['modinfo', info], ['modprobe', probe]] as const) {
+      const { kmod, ours } = await both(tool, cases);
+      cases.forEach((c, i) => expectSame(c, kmod[i], ours[i]));
+    }
+  });
+
   it('-V prints kmod 34.2 version line (features line: see docs/compat.md), -h prints a usage', async () => {
     const { kmod, ours } = await both('modinfo', [{ args: ['-V'] }, { args: ['-h'] }, { args: ['-h', '--bogus'] }, { args: ['--bogus', '-h'] }, { args: ['-V', absPaths[0]] }]);
     // options act in order: help/version before a later bad option, after an earlier one

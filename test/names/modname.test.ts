@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aliasNormalize, modnameFromPath, modnameNormalize, underscores, underscoresInPlace } from '../../src/names/modname';
+import { aliasNormalize, modnameFromPath, modnameNormalize, pathEndsWithKmodExt, underscores, underscoresInPlace } from '../../src/names/modname';
 
 describe('modnameNormalize (modname_normalize)', () => {
   it.each([
@@ -33,6 +33,13 @@ describe('modnameFromPath (path_to_modname)', () => {
   it('has no name for an empty basename', () => {
     expect(modnameFromPath('')).toBeNull();
     expect(modnameFromPath('some/dir/')).toBeNull();
+  });
+});
+
+describe('pathEndsWithKmodExt (path_ends_with_kmod_ext)', () => {
+  it('needs something before the extension', () => {
+    for (const p of ['a.ko', 'a.ko.gz', 'a.ko.xz', 'a.ko.zst', '/x/.ko', './.ko.xz', '-.ko.zst']) expect([p, pathEndsWithKmodExt(p)]).toEqual([p, true]);
+    for (const p of ['', '.ko', '.ko.gz', '.ko.xz', '.ko.zst', 'a.ko.bz2', 'a.ko.', 'a.kox', 'a.xz', 'ko']) expect([p, pathEndsWithKmodExt(p)]).toEqual([p, false]);
   });
 });
 

@@ -288,9 +288,9 @@ export class SimBackend implements Backend {
     return m ? moduleRefcount(m) + this.runtimeRefs(this.spec(), m) : undefined;
   }
 
-  holders(name: string): string[] {
+  holders(name: string): string[] | undefined {
     const m = this.module(name);
-    return m ? kernfsOrder(m.users) : [];
+    return m ? kernfsOrder(m.users) : undefined;
   }
 
   procModules(): ProcModule[] | undefined {

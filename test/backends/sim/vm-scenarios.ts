@@ -60,7 +60,7 @@ function sysView(b: SimBackend, extra: string[]): Record<string, string | null> 
   for (const p of b.procModules() ?? []) {
     sys[`${p.name}/initstate`] = b.readModuleAttr(p.name, 'initstate') ?? null;
     sys[`${p.name}/refcnt`] = b.readModuleAttr(p.name, 'refcnt') ?? null;
-    sys[`${p.name}/holders`] = b.holders(p.name).join(' ');
+    sys[`${p.name}/holders`] = (b.holders(p.name) ?? []).join(' ');
   }
   for (const e of extra) {
     const slash = e.indexOf('/');
