@@ -195,9 +195,12 @@ interface StoredEntry {
 /** The cache the run will write: the scans of this run's modules, added as they come in. */
 export class ScanCacheWriter {
   private readonly paths: string[] = [];
-  /** each entry's stat key (a copy: the caller's arrays may be reused) */
+  /** each entry's stat key (as given: the caller does not change it afterwards) */
   private readonly keys: Uint32Array[] = [];
-  private readonly entries: StoredEntry[] = [];
+  /** each entry's parts; undefined for one kept from the cache (taken from it only if the file is written) */
+  private readonly entries: (StoredEntry | undefined)[] = [];
+  /** the cache the kept entries come from */
+  private source: ScanCache | undefined;
   /** 1 for the entries that were scanned in this run (not taken from the cache) */
   private readonly scanned: number[] = [];
   /** process.hrtime.bigint() before the first module was looked at */
@@ -205,14 +208,14 @@ export class ScanCacheWriter {
 
   /** a module taken from `cache` (whose get() gave its scan for this stat): its entry is kept as it is */
   keep(path: string, key: Uint32Array, cache: ScanCache): void {
-    const stored = cache.stored(path);
-    if (stored === undefined) return;
-    this.push(path, key, stored, 0);
+    // nothing is taken from the cache yet: most runs that keep entries add none and write nothing
+    this.source = cache;
+    this.push(path, key, undefined, 0);
   }
 
-  private push(path: string, key: Uint32Array, entry: StoredEntry, scanned: number): void {
+  private push(path: string, key: Uint32Array, entry: StoredEntry | undefined, scanned: number): void {
     this.paths.push(path);
-    this.keys.push(key.slice());
+    this.keys.push(key);
     this.entries.push(entry);
     this.scanned.push(scanned);
   }
@@ -243,7 +246,7 @@ export class ScanCacheWriter {
   private parts(own: fs.BigIntStats): Uint8Array[] | null {
     // the run's start on the clock of the cache's filesystem: the new file's ctime, less the time since
     const horizon = own.ctimeNs - (process.hrtime.bigint() - this.started) - TICK_NS;
-    const chosen: number[] = [];
+    let chosen: number[] = [];
     let news = 0;
     for (let k = 0; k < this.entries.length; k++) {
       const key = this.keys[k];
@@ -253,10 +256,16 @@ export class ScanCacheWriter {
     }
     // only files changed just now were scanned: nothing to add, the cache stays as it is
     if (news === 0) return null;
+    const entries = new Map<number, StoredEntry>();
+    for (const k of chosen) {
+      const entry = this.entries[k] ?? this.source?.stored(this.paths[k]);
+      if (entry !== undefined) entries.set(k, entry);
+    }
+    chosen = chosen.filter((k) => entries.has(k));
     const count = chosen.length;
     const paths = Buffer.from(chosen.map((k) => this.paths[k]).join('\0'), 'utf8');
     let textBytes = 0;
-    for (const k of chosen) textBytes += this.entries[k].text.length;
+    for (const k of chosen) textBytes += entries.get(k)!.text.length;
     const at = layout(count, paths.length, textBytes);
     const keys = new Uint32Array(KEY_WORDS * count);
     const records = new Uint32Array(RECORD_WORDS * count);
@@ -264,7 +273,7 @@ export class ScanCacheWriter {
     const numbers: Uint8Array[] = [];
     let blockBytes = 0;
     chosen.forEach((k, i) => {
-      const entry = this.entries[k];
+      const entry = entries.get(k)!;
       keys.set(this.keys[k], KEY_WORDS * i);
       records.set(entry.record, RECORD_WORDS * i);
       records[RECORD_WORDS * i + AT] = blockBytes;
