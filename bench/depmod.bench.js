@@ -8,7 +8,7 @@ const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { reference, timeSideBySide, kmodArgv, kmodtsArgv, row, repoRoot, benchEnv } = require('./lib');
+const { reference, timeSideBySide, kmodArgv, kmodtsArgv, row, repoRoot, benchEnv, rounds } = require('./lib');
 
 const CACHE = 'modules.kmodts-cache.bin';
 
@@ -118,7 +118,7 @@ const full = execFileSync('bash', [path.join(repoRoot, 'scripts/fetch-tree.sh'),
 const ktree = /^KTREE=(.*)$/m.exec(full)[1];
 const kver = /^KVER=(.*)$/m.exec(full)[1];
 row('load average before the depmod runs (other work skews times)', os.loadavg()[0].toFixed(2));
-compare('full amd64 tree', path.join(ktree, 'lib/modules', kver), kver, 5);
-compare('cloud-amd64 tree', ref.MODDIR, ref.KVER, 7);
-incremental(path.join(ktree, 'lib/modules', kver), kver, 7);
+compare('full amd64 tree', path.join(ktree, 'lib/modules', kver), kver, rounds(5));
+compare('cloud-amd64 tree', ref.MODDIR, ref.KVER, rounds(7));
+incremental(path.join(ktree, 'lib/modules', kver), kver, rounds(7));
 row('load average after', os.loadavg()[0].toFixed(2));

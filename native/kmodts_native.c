@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <node_api.h>
 #include "index_writer.h"
+#include "stat_keys.h"
 #include "module_symbols.h"
 
 #define CHECK(call)                                                            \
@@ -143,6 +144,7 @@ static napi_value init(napi_env env, napi_value exports)
 	CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
 	CHECK(module_symbols_register(env, exports));
 	CHECK(index_writer_register(env, exports));
+	CHECK(stat_keys_register(env, exports));
 	return exports;
 }
 

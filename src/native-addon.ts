@@ -21,12 +21,16 @@ export type ScanSymbolsFn = (
 /** native/index_writer.c buildIndex: the entries' keys, values and priorities in insertion order -> the .bin */
 export type BuildIndexFn = (keys: Uint8Array, keyLengths: Uint32Array, values: Uint8Array, valueLengths: Uint32Array, priorities: Uint32Array) => Buffer;
 
+/** native/stat_keys.c statKeys: twelve 32-bit words of stat() per path (src/depmod/stat-keys.ts) */
+export type StatKeysFn = (paths: string[]) => Uint32Array;
+
 export interface NativeAddon {
   finitModule(fd: number, params: string, flags: number): number;
   initModule(image: Uint8Array, params: string): number;
   deleteModule(name: string, flags: number): number;
   scanSymbols?: ScanSymbolsFn;
   buildIndex?: BuildIndexFn;
+  statKeys?: StatKeysFn;
 }
 
 interface NativePrebuilds {
@@ -92,4 +96,10 @@ export function loadNativeSymbols(): ScanSymbolsFn | null {
 export function loadNativeIndexBuilder(): BuildIndexFn | null {
   const a = loadNativeAddon();
   return a instanceof Error || typeof a.buildIndex !== 'function' ? null : a.buildIndex;
+}
+
+/** The addon's batch stat for depmod's scan cache, or null without the addon (or with one built before it had it). */
+export function loadNativeStatKeys(): StatKeysFn | null {
+  const a = loadNativeAddon();
+  return a instanceof Error || typeof a.statKeys !== 'function' ? null : a.statKeys;
 }

@@ -7,7 +7,8 @@ import { LOG_ERR } from '../log';
 import { ENODATA, strerror } from '../errno';
 import { ScanStore, type ModuleScan } from './module-scan';
 import { startScanPool, type ScanPool } from './scan-pool';
-import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter, statModule } from './scan-cache';
+import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter } from './scan-cache';
+import { keyOf, statKey, statKeys } from './stat-keys';
 import type { Mod, RunContext } from './run-context';
 
 /** how many modules to scan before the scan threads are worth their start-up (below: on this thread) */
@@ -30,7 +31,7 @@ export class ModuleScanner {
   private readonly cache: ScanCache | undefined;
   private readonly writer: ScanCacheWriter | undefined;
   /** stats taken during the walk, before the file was read ahead */
-  private readonly stats = new Map<string, fs.BigIntStats | undefined>();
+  private readonly stats = new Map<string, Uint32Array | undefined>();
   /** where the scans keep their numbers, until their imports are resolved */
   private readonly store = new ScanStore();
   readonly cacheStats: ScanCacheStats = { loaded: false, hits: 0, scanned: 0, written: false };
@@ -63,12 +64,17 @@ export class ModuleScanner {
   /** a module file found by the walk: read ahead on a scan thread (its stat first, for the cache) */
   readonly readAhead = (path: string): void => {
     if (this.pool === undefined) return;
-    if (this.writer !== undefined) this.stats.set(path, statModule(path));
+    if (this.writer !== undefined) this.stats.set(path, statKey(path));
     this.pool.readAhead(path);
   };
 
-  private statOf(path: string): fs.BigIntStats | undefined {
-    return this.stats.has(path) ? this.stats.get(path) : statModule(path);
+  /** the modules' stat keys: those taken during the walk, the others in one batch */
+  private statsOf(modules: Mod[]): (Uint32Array | undefined)[] {
+    if (this.cache === undefined && this.writer === undefined) return [];
+    const missing = modules.filter((m) => !this.stats.has(m.path)).map((m) => m.path);
+    const keys = statKeys(missing);
+    let next = 0;
+    return modules.map((m) => (this.stats.has(m.path) ? this.stats.get(m.path) : keyOf(keys, next++)));
   }
 
   /**
@@ -78,7 +84,7 @@ export class ModuleScanner {
    */
   async scan(modules: Mod[], take: (mod: Mod, scan: ModuleScan) => void, whileScanning: () => void): Promise<void> {
     this.total = modules.length;
-    const stats = modules.map((m) => (this.cache !== undefined || this.writer !== undefined ? this.statOf(m.path) : undefined));
+    const stats = this.statsOf(modules);
     const toScan: number[] = [];
     for (let k = 0; k < modules.length; k++) {
       const st = stats[k];

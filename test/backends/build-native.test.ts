@@ -13,7 +13,7 @@ import { npmCli } from '../support/runtime';
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-build-native-'));
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
-const addonExports = ['buildIndex', 'deleteModule', 'finitModule', 'initModule', 'scanSymbols'];
+const addonExports = ['buildIndex', 'deleteModule', 'finitModule', 'initModule', 'scanSymbols', 'statKeys'];
 const prebuilds = require('../../scripts/native-prebuilds.js') as {
   prebuildFile(root: string, platform?: string, arch?: string): string;
   localBuildFile(root: string): string;
@@ -89,7 +89,7 @@ describe('scripts/prebuild-native.js (npm pack)', () => {
 });
 
 describe('scripts/build-native.js (npm install)', () => {
-  it("builds the addon, which exports the three system calls and depmod's symbol extraction and index writer", () => {
+  it("builds the addon, which exports the three system calls and depmod's symbol extraction, index writer and stat keys", () => {
     const root = packageCopy('ok');
     const r = runScript(root, 'build-native.js');
     expect(r.status).toBe(0);

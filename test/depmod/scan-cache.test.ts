@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { scanModuleImage, ScanStore, type ModuleScan } from '../../src/depmod/module-scan';
-import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter, statModule } from '../../src/depmod/scan-cache';
+import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter } from '../../src/depmod/scan-cache';
+import { statKey as statModule } from '../../src/depmod/stat-keys';
 import { moduleBytes, tmpRoot } from './support';
 
 const dir = tmpRoot('scan-cache');
@@ -20,18 +21,23 @@ function plain(scan: ModuleScan): unknown {
   return { ...scan, exportCrcs: [...scan.exportCrcs], importNames: [...scan.importNames], importLengths: [...scan.importLengths], importCrcs: [...scan.importCrcs], importWeak: [...scan.importWeak], importKeys: [...scan.importKeys] };
 }
 
-/** the cache file's parts, and one rebuilt from parts (with a correct hash) */
-function parts(data: Buffer): { head: string; json: string; block: Buffer } {
+/** the cache file's header line, the counts of its second line, and its body */
+function parts(data: Buffer): { head: string; counts: number[]; body: Buffer } {
   const first = data.indexOf(0x0a);
   const second = data.indexOf(0x0a, first + 1);
-  const [jsonBytes] = data.toString('latin1', first + 1, second).split(' ').map(Number);
-  const body = data.subarray(second + 1);
-  return { head: data.toString('latin1', 0, first + 1), json: body.toString('utf8', 0, jsonBytes), block: body.subarray(jsonBytes) };
+  const counts = data.toString('latin1', first + 1, second).trim().split(' ').slice(0, 4).map(Number);
+  return { head: data.toString('latin1', 0, first + 1), counts, body: Buffer.from(data.subarray(second + 1)) };
 }
-function rebuilt(head: string, json: string, block: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from(json, 'utf8'), block]);
+/** a file from parts, with a correct hash */
+function rebuilt(head: string, counts: number[], body: Buffer): Buffer {
   const hash = crc32(body).toString(16).padStart(8, '0');
-  return Buffer.concat([Buffer.from(`${head}${Buffer.byteLength(json)} ${block.length} ${hash}\n`, 'latin1'), body]);
+  return Buffer.concat([Buffer.from(`${head}${counts.join(' ')} ${hash}\n`, 'latin1'), body]);
+}
+/** the body with 32-bit word `word` of entry `entry`'s record set to `value` (keys: 12 32-bit words an entry) */
+function withRecordWord(body: Buffer, count: number, entry: number, word: number, value: number): Buffer {
+  const copy = Buffer.from(body);
+  copy.writeUInt32LE(value, 48 * count + 4 * (9 * entry + word));
+  return copy;
 }
 
 describe('scan cache', () => {
@@ -63,36 +69,46 @@ describe('scan cache', () => {
 
   it('misses when anything in the stat changed: touch, rewrite, replacement', () => {
     const cache = ScanCache.load(file(SCAN_CACHE_FILE))!;
-    const st = statModule(old[0])!;
-    const changed = { ...st, ctimeNs: st.ctimeNs + 1n } as typeof st;
-    expect(cache.get(old[0], changed)).toBeUndefined();
-    expect(cache.get(old[0], { ...st, ino: st.ino + 1n } as typeof st)).toBeUndefined();
-    expect(cache.get(old[0], { ...st, mtimeNs: st.mtimeNs + 1n } as typeof st)).toBeUndefined();
-    expect(cache.get(old[0], { ...st, size: st.size + 1n } as typeof st)).toBeUndefined();
-    expect(cache.get(file('elsewhere.ko'), st)).toBeUndefined();
+    const key = statModule(old[0])!;
+    expect(cache.get(old[0], key)).toBeDefined();
+    // every word of the key: device, inode, size, mtime and ctime (seconds and nanoseconds)
+    for (let w = 0; w < key.length; w++) {
+      const changed = key.slice();
+      changed[w] ^= 1;
+      expect(cache.get(old[0], changed), `word ${w}`).toBeUndefined();
+    }
+    expect(cache.get(file('elsewhere.ko'), key)).toBeUndefined();
   });
 
   it('reads any damaged file as no cache, without throwing', () => {
     const bad = file('bad.cache');
-    const { head, json, block } = parts(cacheBytes);
-    const entries = JSON.parse(json) as unknown[][];
+    const { head, counts, body } = parts(cacheBytes);
+    const [count, pathBytes, textBytes, blockBytes] = counts;
+    expect(count).toBe(2);
+    const records = 48 * count;
     const variants: [string, Buffer][] = [
       ['empty', Buffer.alloc(0)],
       ['garbage', Buffer.from('\x00\x01garbage\n')],
       ['truncated', cacheBytes.subarray(0, cacheBytes.length - 7)],
+      ['truncated in the header', cacheBytes.subarray(0, head.length + 5)],
       ['header only', Buffer.from(head)],
       ['another version', Buffer.from(cacheBytes.toString('latin1').replace(/^(kmodts depmod scan cache \d+) \S+/, '$1 9.9.9'), 'latin1')],
-      ['another format', Buffer.from(cacheBytes.toString('latin1').replace(/^kmodts depmod scan cache \d+/, 'kmodts depmod scan cache 999'), 'latin1')],
+      ['another format', Buffer.from(cacheBytes.toString('latin1').replace(/^kmodts depmod scan cache \d+/, 'kmodts depmod scan cache 1'), 'latin1')],
       ['one byte flipped in the numbers', Buffer.from(cacheBytes.map((b, i) => (i === cacheBytes.length - 3 ? b ^ 0x10 : b)))],
-      ['one byte flipped in the names', Buffer.from(cacheBytes.map((b, i) => (i === head.length + 90 ? b ^ 0x01 : b)))],
+      ['one byte flipped in the keys', Buffer.from(cacheBytes.map((b, i) => (i === cacheBytes.length - body.length + 3 ? b ^ 0x01 : b)))],
+      ['one byte flipped in the strings', Buffer.from(cacheBytes.map((b, i) => (i === cacheBytes.length - body.length + records + 72 + pathBytes + 2 ? b ^ 0x01 : b)))],
       ['longer than it says', Buffer.concat([cacheBytes, Buffer.from('x')])],
-      ['not JSON (hash right)', rebuilt(head, '{"a":', block)],
-      ['not a list (hash right)', rebuilt(head, '{}', block)],
-      ['an entry of the wrong shape', rebuilt(head, JSON.stringify([[1, 2, 3]]), block)],
-      ['an entry past the numbers', rebuilt(head, JSON.stringify(entries.map((e) => e.map((v, k) => (k === 8 ? block.length : v)))), block)],
-      ['a misaligned entry', rebuilt(head, JSON.stringify(entries.map((e) => e.map((v, k) => (k === 8 ? 4 : v)))), block)],
-      ['a negative count', rebuilt(head, JSON.stringify(entries.map((e) => e.map((v, k) => (k === 6 ? -1 : v)))), block)],
-      ['exports not strings', rebuilt(head, JSON.stringify(entries.map((e) => e.map((v, k) => (k === 5 ? [1] : v)))), block)],
+      ['an absurd count (hash right)', rebuilt(head, [2 ** 40, pathBytes, textBytes, blockBytes], body)],
+      ['a count one too many (hash right)', rebuilt(head, [count + 1, pathBytes, textBytes, blockBytes], body)],
+      ['a count one too few (hash right)', rebuilt(head, [count - 1, pathBytes, textBytes, blockBytes], body)],
+      ['lengths that do not add up (hash right)', rebuilt(head, [count, pathBytes + 8, textBytes - 8, blockBytes], body)],
+      ['a path too few (hash right)', rebuilt(head, counts, Buffer.from(body.map((b, i) => (i > records + 72 && i < records + 72 + pathBytes && b === 0 ? 0x41 : b))))],
+      ['an entry past the numbers (hash right)', rebuilt(head, counts, withRecordWord(body, count, 1, 7, blockBytes))],
+      ['a misaligned entry (hash right)', rebuilt(head, counts, withRecordWord(body, count, 0, 7, 4))],
+      ['an absurd import count (hash right)', rebuilt(head, counts, withRecordWord(body, count, 0, 5, 0xffffffff))],
+      ['strings past their part (hash right)', rebuilt(head, counts, withRecordWord(body, count, 1, 0, textBytes + 1))],
+      ['strings short of their part (hash right)', rebuilt(head, counts, withRecordWord(body, count, 1, 0, 0))],
+      ['the header line without its hash', Buffer.from(cacheBytes.toString('latin1').replace(/ [0-9a-f]{8} *\n/, '\n'), 'latin1')],
     ];
     for (const [what, data] of variants) {
       fs.writeFileSync(bad, data);
@@ -100,11 +116,19 @@ describe('scan cache', () => {
     }
     expect(ScanCache.load(file('missing.cache'))).toBeUndefined();
     expect(ScanCache.load(dir)).toBeUndefined();
-    // a consistent file (hash right) whose names are shorter than its lengths say: that entry misses
-    const short = rebuilt(head, JSON.stringify(entries.map((e) => e.map((v, k) => (k === 7 ? 0 : v)))), block);
-    fs.writeFileSync(bad, short);
-    const cache = ScanCache.load(bad)!;
-    expect(cache.get(old[0], statModule(old[0])!)).toBeUndefined();
+    // consistent files (hash right) whose entries do not add up: those entries miss, the others hit
+    const misses: [string, Buffer][] = [
+      ['names shorter than their lengths say', withRecordWord(body, count, 0, 6, 0)],
+      ['more aliases than strings', withRecordWord(body, count, 0, 1, 40)],
+      ['fewer exports than strings', withRecordWord(body, count, 0, 4, 1)],
+    ];
+    for (const [what, damaged] of misses) {
+      fs.writeFileSync(bad, rebuilt(head, counts, damaged));
+      const cache = ScanCache.load(bad)!;
+      expect(cache, what).toBeDefined();
+      expect(cache.get(old[0], statModule(old[0])!), what).toBeUndefined();
+      expect(plain(cache.get(old[1], statModule(old[1])!)!), what).toEqual(plain(scanOf(old[1])));
+    }
   });
 
   it('a cache that cannot be written is no error; a killed run\'s temporary file is removed', () => {

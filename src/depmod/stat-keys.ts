@@ -1,0 +1,85 @@
+// The stat keys of module files for depmod's scan cache (scan-cache.ts): device, inode, size, mtime and
+// ctime with their nanoseconds, as twelve 32-bit words per file (native/stat_keys.c's layout: 64-bit
+// values as two words, low first; seconds in two's complement). A run that takes nearly every module
+// from the cache stats every module file: one call into the addon for all of them, instead of a stats
+// object of fourteen BigInts per file. Without the addon (or with one built before it had statKeys),
+// fs.statSync gives the same words.
+import * as fs from 'node:fs';
+import { loadNativeStatKeys, type StatKeysFn } from '../native-addon';
+
+/** 32-bit words of one file's key */
+export const KEY_WORDS = 12;
+/** the last word of a file that could not be stat()ed (no nanosecond count is that large) */
+const NO_STAT = 0xffffffff;
+const [DEV, CTIME_SEC, CTIME_NSEC] = [0, 9, 11];
+
+let native: StatKeysFn | null | undefined;
+
+/** Whether statKeys goes through the addon (false: fs.statSync; tests compare the two). Returns whether it does. */
+export function useNativeStatKeys(on: boolean): boolean {
+  native = on ? loadNativeStatKeys() : null;
+  return native !== null;
+}
+
+function put64(out: Uint32Array, at: number, v: bigint): void {
+  const u = BigInt.asUintN(64, v);
+  out[at] = Number(u & 0xffffffffn);
+  out[at + 1] = Number(u >> 32n);
+}
+
+/** one file's words at `at` of `out`, by fs.statSync (links followed) */
+function statInto(path: string, out: Uint32Array, at: number): void {
+  let st: fs.BigIntStats;
+  try {
+    st = fs.statSync(path, { bigint: true });
+  } catch {
+    out[at + KEY_WORDS - 1] = NO_STAT;
+    return;
+  }
+  put64(out, at, st.dev);
+  put64(out, at + 2, st.ino);
+  put64(out, at + 4, st.size);
+  // nanoseconds as seconds (floored) and the nanoseconds within them, as the kernel keeps them
+  const mtimeSec = st.mtimeNs >= 0n ? st.mtimeNs / 1_000_000_000n : -((-st.mtimeNs + 999_999_999n) / 1_000_000_000n);
+  put64(out, at + 6, mtimeSec);
+  out[at + 8] = Number(st.mtimeNs - mtimeSec * 1_000_000_000n);
+  const ctimeSec = st.ctimeNs >= 0n ? st.ctimeNs / 1_000_000_000n : -((-st.ctimeNs + 999_999_999n) / 1_000_000_000n);
+  put64(out, at + CTIME_SEC, ctimeSec);
+  out[at + CTIME_NSEC] = Number(st.ctimeNs - ctimeSec * 1_000_000_000n);
+}
+
+/** The keys of `paths` (KEY_WORDS words each, in order); a file that cannot be stat()ed gets a key that keyOf reads as none. */
+export function statKeys(paths: string[]): Uint32Array {
+  if (native === undefined) native = loadNativeStatKeys();
+  if (native !== null) return native(paths);
+  const out = new Uint32Array(KEY_WORDS * paths.length);
+  for (let k = 0; k < paths.length; k++) statInto(paths[k], out, KEY_WORDS * k);
+  return out;
+}
+
+/** file k's key from statKeys' words (a view, no copy), or undefined when it could not be stat()ed */
+export function keyOf(keys: Uint32Array, k: number): Uint32Array | undefined {
+  return keys[KEY_WORDS * k + KEY_WORDS - 1] === NO_STAT ? undefined : keys.subarray(KEY_WORDS * k, KEY_WORDS * (k + 1));
+}
+
+/** one file's key, or undefined */
+export function statKey(path: string): Uint32Array | undefined {
+  return keyOf(statKeys([path]), 0);
+}
+
+/** the key's ctime in nanoseconds */
+export function keyCtimeNs(key: Uint32Array): bigint {
+  const sec = BigInt.asIntN(64, (BigInt(key[CTIME_SEC + 1]) << 32n) | BigInt(key[CTIME_SEC]));
+  return sec * 1_000_000_000n + BigInt(key[CTIME_NSEC]);
+}
+
+/** the key's device */
+export function keyDev(key: Uint32Array): bigint {
+  return (BigInt(key[DEV + 1]) << 32n) | BigInt(key[DEV]);
+}
+
+/** do two keys (views of KEY_WORDS words) name the same stat? ctime, the likeliest to differ, first */
+export function sameKey(a: Uint32Array, b: Uint32Array, at: number): boolean {
+  for (let w = KEY_WORDS - 1; w >= 0; w--) if (a[w] !== b[at + w]) return false;
+  return true;
+}
