@@ -243,7 +243,8 @@ static int grow(struct decode_result *r, size_t used, size_t need)
 		p = malloc(cap);
 		if (p == NULL)
 			return -1;
-		memcpy(p, r->image, used);
+		if (used > 0)
+			memcpy(p, r->image, used);
 	}
 	r->image = p;
 	r->cap = cap;
