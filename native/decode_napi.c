@@ -3,6 +3,7 @@
  *   decodeImage(data, into) -> result                        synchronous, on the calling thread
  *   readDecodeImage(path, into, rawInto, callback(result))   the file read and decoded on libuv's
  *                                                            thread pool: no JavaScript thread involved
+ *   libraryVersions(), offerLiblzma(file)                    which libraries; another liblzma to prefer
  * `into` / `rawInto` (a Uint8Array or null) are the caller's buffers to reuse, left alone by the
  * caller until the result is there. A result: { kind, status, err, fn, detail, length, image,
  * rawLength, raw }: `image` / `raw` are Buffers of their own only where the output did not fit the
@@ -211,11 +212,46 @@ static napi_value read_decode_image_js(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
+/* libraryVersions(): { liblzma, libzstd }, the libraries' version numbers (0: cannot be opened) */
+static napi_value library_versions_js(napi_env env, napi_callback_info info)
+{
+	napi_value obj;
+	(void)info;
+	if (napi_create_object(env, &obj) != napi_ok)
+		return NULL;
+	set_number(env, obj, "liblzma", decode_liblzma_version());
+	set_number(env, obj, "libzstd", decode_libzstd_version());
+	return obj;
+}
+
+/* offerLiblzma(file: string): another liblzma to prefer when newer than the system's (before any decode) */
+static napi_value offer_liblzma_js(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1, len = 0;
+	napi_value arg;
+	char *file;
+
+	if (napi_get_cb_info(env, info, &argc, &arg, NULL, NULL) != napi_ok || argc < 1 ||
+	    napi_get_value_string_utf8(env, arg, NULL, 0, &len) != napi_ok) {
+		napi_throw_type_error(env, NULL, "offerLiblzma: expected a file name");
+		return NULL;
+	}
+	file = malloc(len + 1);
+	if (file == NULL)
+		return NULL;
+	napi_get_value_string_utf8(env, arg, file, len + 1, &len);
+	decode_offer_liblzma(file);
+	free(file);
+	return NULL;
+}
+
 napi_status decode_register(napi_env env, napi_value exports)
 {
 	const napi_property_descriptor props[] = {
 		{ "decodeImage", NULL, decode_image_js, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "readDecodeImage", NULL, read_decode_image_js, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "libraryVersions", NULL, library_versions_js, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "offerLiblzma", NULL, offer_liblzma_js, NULL, NULL, NULL, napi_enumerable, NULL },
 	};
 	return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
 }

@@ -61,13 +61,21 @@ enum { LZMA_RUN = 0, LZMA_FINISH = 3 };
 #define ZSTD_CONTENTSIZE_UNKNOWN (0ULL - 1)
 #define ZSTD_CONTENTSIZE_ERROR (0ULL - 2)
 
-static struct {
-	pthread_once_t once;
-	int loaded;
+struct lzma_api {
 	int (*stream_decoder)(lzma_stream_abi *, uint64_t, uint32_t);
 	int (*code)(lzma_stream_abi *, int);
 	void (*end)(lzma_stream_abi *);
-} lzma = { PTHREAD_ONCE_INIT, 0, NULL, NULL, NULL };
+	uint32_t (*version_number)(void);
+};
+
+static struct {
+	pthread_once_t once;
+	int loaded;
+	struct lzma_api api;
+	/* another copy of liblzma to use when it is newer than the system's (decode_offer_liblzma) */
+	char *alternative;
+	uint32_t version;
+} lzma = { PTHREAD_ONCE_INIT, 0, { NULL, NULL, NULL, NULL }, NULL, 0 };
 
 static struct {
 	pthread_once_t once;
@@ -76,12 +84,13 @@ static struct {
 	const char *(*get_error_name)(size_t);
 	unsigned long long (*get_frame_content_size)(const void *, size_t);
 	unsigned (*is_error)(size_t);
-} zstd = { PTHREAD_ONCE_INIT, 0, NULL, NULL, NULL, NULL };
+	unsigned (*version_number)(void);
+} zstd = { PTHREAD_ONCE_INIT, 0, NULL, NULL, NULL, NULL, NULL };
 
-/* all of `names` from `soname` into `slots`, or nothing (the library stays open for the process) */
-static int resolve(const char *soname, const char *const *names, void **slots, size_t n)
+/* all of `names` from `file` into `slots`, or nothing (the library stays open for the process) */
+static int resolve(const char *file, int flags, const char *const *names, void **slots, size_t n)
 {
-	void *dl = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+	void *dl = dlopen(file, flags | RTLD_LOCAL);
 	size_t i;
 
 	if (dl == NULL)
@@ -96,30 +105,60 @@ static int resolve(const char *soname, const char *const *names, void **slots, s
 	return 1;
 }
 
+static int resolve_lzma(const char *file, int flags, struct lzma_api *api)
+{
+	static const char *const names[] = { "lzma_stream_decoder", "lzma_code", "lzma_end", "lzma_version_number" };
+	void *slots[4];
+
+	if (!resolve(file, flags, names, slots, 4))
+		return 0;
+	*(void **)&api->stream_decoder = slots[0];
+	*(void **)&api->code = slots[1];
+	*(void **)&api->end = slots[2];
+	*(void **)&api->version_number = slots[3];
+	return 1;
+}
+
+/*
+ * The system's liblzma.so.5, as kmod opens it; or the alternative offered (a liblzma linked into another
+ * module of the process, e.g. node-liblzma's) when it is a newer release: liblzma's verdicts on a file
+ * do not change between releases, its decoder's speed does (5.8 decodes ~1.5x as fast as 5.4).
+ */
 static void load_lzma(void)
 {
-	static const char *const names[] = { "lzma_stream_decoder", "lzma_code", "lzma_end" };
-	void *slots[3];
+	struct lzma_api sys, alt;
+	int have_sys = resolve_lzma("liblzma.so.5", RTLD_NOW, &sys);
+	int have_alt = lzma.alternative != NULL && resolve_lzma(lzma.alternative, RTLD_LAZY, &alt);
 
-	if (!resolve("liblzma.so.5", names, slots, 3))
+	if (have_alt && (!have_sys || alt.version_number() > sys.version_number()))
+		lzma.api = alt;
+	else if (have_sys)
+		lzma.api = sys;
+	else
 		return;
-	*(void **)&lzma.stream_decoder = slots[0];
-	*(void **)&lzma.code = slots[1];
-	*(void **)&lzma.end = slots[2];
+	lzma.version = lzma.api.version_number();
 	lzma.loaded = 1;
+}
+
+void decode_offer_liblzma(const char *file)
+{
+	/* (only before the library is first used: load_lzma reads it once) */
+	if (lzma.alternative == NULL && file != NULL)
+		lzma.alternative = strdup(file);
 }
 
 static void load_zstd(void)
 {
-	static const char *const names[] = { "ZSTD_decompress", "ZSTD_getErrorName", "ZSTD_getFrameContentSize", "ZSTD_isError" };
-	void *slots[4];
+	static const char *const names[] = { "ZSTD_decompress", "ZSTD_getErrorName", "ZSTD_getFrameContentSize", "ZSTD_isError", "ZSTD_versionNumber" };
+	void *slots[5];
 
-	if (!resolve("libzstd.so.1", names, slots, 4))
+	if (!resolve("libzstd.so.1", RTLD_NOW, names, slots, 5))
 		return;
 	*(void **)&zstd.decompress = slots[0];
 	*(void **)&zstd.get_error_name = slots[1];
 	*(void **)&zstd.get_frame_content_size = slots[2];
 	*(void **)&zstd.is_error = slots[3];
+	*(void **)&zstd.version_number = slots[4];
 	zstd.loaded = 1;
 }
 
@@ -133,6 +172,16 @@ static int have_zstd(void)
 {
 	pthread_once(&zstd.once, load_zstd);
 	return zstd.loaded;
+}
+
+uint32_t decode_liblzma_version(void)
+{
+	return have_lzma() ? lzma.version : 0;
+}
+
+uint32_t decode_libzstd_version(void)
+{
+	return have_zstd() ? zstd.version_number() : 0;
 }
 
 /* ---- decoding ---- */
@@ -259,7 +308,7 @@ static void decode_xz(const uint8_t *data, size_t len, struct decode_result *r)
 	int action = LZMA_RUN, ret;
 
 	memset(&strm, 0, sizeof strm);
-	ret = lzma.stream_decoder(&strm, UINT64_MAX, LZMA_CONCATENATED);
+	ret = lzma.api.stream_decoder(&strm, UINT64_MAX, LZMA_CONCATENATED);
 	if (ret == LZMA_MEM_ERROR) {
 		fail(r, "kmod_file_load_xz", "xz: Cannot allocate memory", ENOMEM);
 		return;
@@ -279,7 +328,7 @@ static void decode_xz(const uint8_t *data, size_t len, struct decode_result *r)
 		}
 	}
 	if (r->cap == 0 && grow(r, 0, 1 << 16) < 0) {
-		lzma.end(&strm);
+		lzma.api.end(&strm);
 		fail(r, "kmod_file_load_xz", "", ENOMEM);
 		return;
 	}
@@ -294,23 +343,23 @@ static void decode_xz(const uint8_t *data, size_t len, struct decode_result *r)
 		}
 		if (produced == r->cap && grow(r, produced, produced + 1) < 0) {
 			/* libkmod's realloc failing: -ENOMEM and no message */
-			lzma.end(&strm);
+			lzma.api.end(&strm);
 			fail(r, "xz_uncompress", "", ENOMEM);
 			return;
 		}
 		strm.next_out = r->image + produced;
 		strm.avail_out = r->cap - produced;
-		ret = lzma.code(&strm, action);
+		ret = lzma.api.code(&strm, action);
 		produced = r->cap - strm.avail_out;
 		if (ret == LZMA_STREAM_END)
 			break;
 		if (ret != LZMA_OK) {
-			lzma.end(&strm);
+			lzma.api.end(&strm);
 			fail(r, "xz_uncompress_belch", xz_words(ret), EINVAL);
 			return;
 		}
 	}
-	lzma.end(&strm);
+	lzma.api.end(&strm);
 	r->len = produced;
 	r->status = DECODE_OK;
 }

@@ -41,4 +41,9 @@ int decode_kind(const uint8_t *data, size_t len);
 void decode_bytes(const uint8_t *data, size_t len, struct decode_result *r);
 /* reads a whole file into r->raw (r->raw/r->raw_cap likewise); 0, or -1 with r->err */
 int read_file(const char *path, struct decode_result *r);
+/* another liblzma (a file holding it) to prefer when it is newer than the system's: before the first decode */
+void decode_offer_liblzma(const char *file);
+/* LZMA_VERSION / ZSTD_VERSION_NUMBER of the library in use, 0 when none can be opened */
+uint32_t decode_liblzma_version(void);
+uint32_t decode_libzstd_version(void);
 #endif

@@ -140,9 +140,10 @@ export async function runKmodtsInProcess(tool: string, c: ToolCase): Promise<Run
 /**
  * kmodts' `tool` for every case in one child Node process (main() with captured stdio, as in-process),
  * with `processEnv` added to the child's own environment: what must be set before the process starts
- * (LD_LIBRARY_PATH, KMODTS_NATIVE_ADDON). Cases with cmdline, sysModule or cwd are not supported here.
+ * (LD_LIBRARY_PATH, KMODTS_NATIVE_ADDON). `setup`, JavaScript run first in the child (its `dist` is the
+ * build's directory). Cases with cmdline, sysModule or cwd are not supported here.
  */
-export function runKmodtsInChild(tool: string, cases: ToolCase[], processEnv: NodeJS.ProcessEnv): RunResult[] {
+export function runKmodtsInChild(tool: string, cases: ToolCase[], processEnv: NodeJS.ProcessEnv, setup = ''): RunResult[] {
   const dir = path.join(scratch, `child${batchNo++}`);
   fs.mkdirSync(dir);
   const input = path.join(dir, 'cases.json');
@@ -150,6 +151,8 @@ export function runKmodtsInChild(tool: string, cases: ToolCase[], processEnv: No
   fs.writeFileSync(input, JSON.stringify(cases.map((c) => ({ args: c.args, env: cleanEnv(c.env) }))));
   const script = `
     const fs = require('node:fs');
+    const dist = ${JSON.stringify(path.join(repoRoot, 'dist'))};
+    ${setup}
     const { main } = require(${JSON.stringify(path.join(repoRoot, 'dist/cli/main.js'))});
     const { captureIo } = require(${JSON.stringify(path.join(repoRoot, 'dist/cli/io.js'))});
     (async () => {
