@@ -53,9 +53,12 @@ function afterUse(slot: Slot, r: ReadDecoded): void {
   };
   check('image' in r ? r.image : undefined, 'image');
   check(r.raw, 'raw');
-  if (own.length > 0) {
-    // (a buffer the runtime refuses to move waits for the collector)
-    releaseBuffers(own).catch(() => {});
+  for (const b of own) {
+    try {
+      void releaseBuffers([b]);
+    } catch {
+      // memory the addon allocated (an external buffer) cannot be moved: it waits for the collector
+    }
   }
 }
 
