@@ -3,7 +3,7 @@
 // the 5.4 a node-gyp build links on Debian 12). Anything but a clean single stream returns null, and
 // the caller then goes through the shared decompress() for libkmod's exact behaviour and messages.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { nodeLiblzmaBinaries } from '../file/node-liblzma';
 import { releaseBuffers } from './release';
 
 interface LzmaBinding {
@@ -25,16 +25,9 @@ let binding: LzmaBinding | null | undefined;
 function loadBinding(): LzmaBinding | null {
   if (binding !== undefined) return binding;
   binding = null;
-  let dir: string;
-  try {
-    dir = path.dirname(path.dirname(require.resolve('node-liblzma')));
-  } catch {
-    return null;
-  }
-  const candidates = [
-    path.join(dir, 'prebuilds', `${process.platform}-${process.arch}`, 'node-liblzma.node'),
-    path.join(dir, 'build', 'Release', 'node_lzma.node'),
-  ];
+  const files = nodeLiblzmaBinaries();
+  if (files === undefined) return null;
+  const candidates = [files.prebuilt, files.built];
   let best = 0;
   for (const c of candidates) {
     if (!fs.existsSync(c)) continue;

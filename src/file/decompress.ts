@@ -7,6 +7,7 @@ import { xzUncompressedSize } from '../depmod/fast-xz';
 import { liblzmaDecompress, loadLiblzma } from './liblzma';
 import { libzstdDecompress, loadLibzstd } from './libzstd';
 import { nativeDecoder, NativeStatus, resultImage } from './native-decode';
+import { nodeLiblzmaBinaries } from './node-liblzma';
 
 export type Compression = 'none' | 'xz' | 'zstd' | 'gzip';
 
@@ -91,14 +92,9 @@ let lzmaBinding: LzmaBinding | null | undefined;
 function nativeLzma(): LzmaBinding | null {
   if (lzmaBinding !== undefined) return lzmaBinding;
   lzmaBinding = null;
-  const path = require('node:path') as typeof import('node:path');
-  let root: string;
-  try {
-    root = path.resolve(path.dirname(require.resolve('node-liblzma')), '..');
-  } catch {
-    return null;
-  }
-  for (const candidate of [`${root}/prebuilds/${process.platform}-${process.arch}/node-liblzma.node`, `${root}/build/Release/node_lzma.node`]) {
+  const files = nodeLiblzmaBinaries();
+  if (files === undefined) return null;
+  for (const candidate of [files.prebuilt, files.built]) {
     try {
       lzmaBinding = require(candidate) as LzmaBinding;
       break;

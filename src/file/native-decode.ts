@@ -5,6 +5,7 @@
 // WebAssembly libraries where the addon or a library is missing; read-decode.ts offers the
 // asynchronous read-and-decode on libuv's thread pool.
 import { loadNativeAddon } from '../native-addon';
+import { nodeLiblzmaBinaries } from './node-liblzma';
 
 /** what decodeImage and readDecodeImage give back (decode_napi.c's result object) */
 export interface NativeDecodeResult {
@@ -44,14 +45,9 @@ export interface NativeDecoder {
  * functions: decoding ~1.5x as fast as the 5.4 of Debian 12 (docs/decisions.md). Undefined when absent.
  */
 function nodeLiblzmaFile(): string | undefined {
-  const path = require('node:path') as typeof import('node:path');
   const fs = require('node:fs') as typeof import('node:fs');
-  try {
-    const file = path.join(path.dirname(path.dirname(require.resolve('node-liblzma'))), 'prebuilds', `${process.platform}-${process.arch}`, 'node-liblzma.node');
-    return fs.existsSync(file) ? file : undefined;
-  } catch {
-    return undefined;
-  }
+  const file = nodeLiblzmaBinaries()?.prebuilt;
+  return file !== undefined && fs.existsSync(file) ? file : undefined;
 }
 
 let decoder: NativeDecoder | null | undefined;
