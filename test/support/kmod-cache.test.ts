@@ -151,6 +151,15 @@ describe('the cache', () => {
     expect(none.runs).toEqual([3]);
   });
 
+  it('a case where kmod died of a signal is not kept: it runs live on every hit', async () => {
+    const dir = path.join(scratch(), 'results');
+    const crashing = (c: ToolCase): RunResult => (c === cases[7] ? { stdout: 'partial', stderr: '', status: 139 } : answer(c));
+    await withKmodCache('modinfo', cases, { live: counted(crashing).live, same, dir });
+    const run = counted(crashing);
+    expect(await withKmodCache('modinfo', cases, { live: run.live, same, dir })).toEqual(cases.map(crashing));
+    expect(run.runs).toEqual([3]); // the crash and a 2-case sample of the 49 others
+  });
+
   it('a damaged entry is said, ignored and rewritten', async () => {
     const dir = path.join(scratch(), 'results');
     await withKmodCache('modinfo', cases, { live: counted().live, same, dir });

@@ -1,7 +1,8 @@
 // A per-machine cache of kmod 34.2's results for runKmodMany: kmod's answers cannot differ between the
 // Node.js versions CI runs the differentials on, so each CI pass after the first reuses them.
 // - Key: kmod's own files, and for every case everything its result can depend on (kmod-inputs.ts);
-//   only cases that cannot touch the kernel or run a command are cached (cacheable()), the rest run live.
+//   only cases that cannot touch the kernel or run a command are cached (cacheable()), the rest run live,
+//   and so do cases where kmod died of a signal (what a crash leaves in stdout and stderr varies).
 // - One entry per runKmodMany call (its cacheable cases, in order) in <cacheRoot>/kmod-results/<key>.json,
 //   written to a temporary file and renamed: concurrent suites never see a partial entry.
 // - Verification that cannot be turned off: every hit re-runs a random sample of its cases live; any
@@ -44,7 +45,8 @@ const seed = Number.parseInt(process.env.KMODTS_TEST_KMOD_CACHE_SEED ?? '', 10) 
 interface Entry {
   format: string;
   key: string;
-  results: RunResult[];
+  /** null: kmod died of a signal (a crash's output depends on buffering and the stack: run it live) */
+  results: (RunResult | null)[];
 }
 
 function say(msg: string): void {
@@ -67,7 +69,7 @@ function readEntry(file: string, key: string, count: number): Entry | undefined 
     e = undefined;
   }
   const ok = e !== undefined && e !== null && e.format === FORMAT && e.key === key && Array.isArray(e.results) && e.results.length === count &&
-    e.results.every((r) => r !== null && typeof r === 'object' && typeof r.stdout === 'string' && typeof r.stderr === 'string' && Number.isInteger(r.status));
+    e.results.every((r) => r === null || (typeof r === 'object' && typeof r.stdout === 'string' && typeof r.stderr === 'string' && Number.isInteger(r.status)));
   if (!ok) {
     say(`${file} is damaged: ignored, running live and rewriting it`);
     return undefined;
@@ -129,7 +131,7 @@ export interface CacheOptions {
   dir?: string;
 }
 
-const stored = (r: RunResult, k: CaseKey): RunResult => ({ stdout: normalise(r.stdout, k.dirs), stderr: normalise(r.stderr, k.dirs), status: r.status });
+const stored = (r: RunResult, k: CaseKey): RunResult | null => r.status >= 128 ? null : ({ stdout: normalise(r.stdout, k.dirs), stderr: normalise(r.stderr, k.dirs), status: r.status });
 const restored = (r: RunResult, k: CaseKey): RunResult => ({ stdout: restore(r.stdout, k.dirs), stderr: restore(r.stderr, k.dirs), status: r.status });
 
 /** kmod's `tool` for every case, from the cache where it can be trusted */
@@ -150,12 +152,16 @@ export async function withKmodCache(tool: string, cases: ToolCase[], o: CacheOpt
   if (entry === undefined) return store(await o.live(cases));
 
   const results: RunResult[] = new Array(cases.length);
-  idx.forEach((i, k) => (results[i] = restored(entry.results[k], keys.get(i)!)));
+  const kept = idx.filter((i, k) => {
+    const r = entry.results[k];
+    if (r !== null) results[i] = restored(r, keys.get(i)!);
+    return r !== null;
+  });
   const random = prng(seed ^ Number.parseInt(setKey.slice(0, 8), 16));
-  const want = Math.max(1, Math.ceil(idx.length * VERIFY_SHARE));
+  const want = Math.min(kept.length, Math.max(1, Math.ceil(kept.length * VERIFY_SHARE)));
   const sample = new Set<number>();
-  while (sample.size < want) sample.add(idx[Math.floor(random() * idx.length)]);
-  const liveIdx = cases.flatMap((_, i) => (sample.has(i) || !keys.has(i) ? [i] : []));
+  while (sample.size < want) sample.add(kept[Math.floor(random() * kept.length)]);
+  const liveIdx = cases.flatMap((_, i) => (sample.has(i) || results[i] === undefined ? [i] : []));
   const live = await o.live(liveIdx.map((i) => cases[i]));
   for (let k = 0; k < liveIdx.length; k++) {
     const i = liveIdx[k];
