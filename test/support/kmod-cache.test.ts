@@ -90,6 +90,9 @@ describe('the key', () => {
     const k2 = key('modprobe', { args: ['-D', 'x'], cwd: f.root, env: { MODPROBE_OPTIONS: `-C '${f.conf}'` } });
     fs.writeFileSync(f.conf, 'alias foo none\n'); // named in the environment only
     expect(key('modprobe', { args: ['-D', 'x'], cwd: f.root, env: { MODPROBE_OPTIONS: `-C '${f.conf}'` } })).not.toBe(k2);
+    // words that cannot name a file are keyed by the error kmod would meet too
+    expect(key('modprobe', { args: ['-D', 'x'.repeat(5000)] })).not.toBe(key('modprobe', { args: ['-D', 'x'.repeat(5001)] }));
+    expect(key('modprobe', { args: ['-D', `${f.conf}/below`] })).toBe(key('modprobe', { args: ['-D', `${f.conf}/below`] }));
     const k3 = key('modprobe', { args: [`--config=${f.conf}`, '-D', 'x'] });
     fs.writeFileSync(f.conf, 'alias foo again\n'); // after '='
     expect(key('modprobe', { args: [`--config=${f.conf}`, '-D', 'x'] })).not.toBe(k3);

@@ -79,7 +79,14 @@ function fileHash(p: string, st: fs.Stats, volatile: boolean): string {
  */
 export function describePath(h: Hash, p: string, confine?: string, stack: string[] = []): void {
   const volatile = /^\/(sys|proc)\//.test(p) || (confine !== undefined && /^\/(sys|proc)\//.test(confine));
-  const lst = fs.lstatSync(p, { throwIfNoEntry: false });
+  let lst: fs.Stats | undefined;
+  try {
+    lst = fs.lstatSync(p, { throwIfNoEntry: false });
+  } catch (e) {
+    // ENAMETOOLONG, ENOTDIR, EACCES, ELOOP: kmod meets the same error
+    h.update(`error ${(e as NodeJS.ErrnoException).code}\0`);
+    return;
+  }
   if (lst === undefined) {
     h.update('absent\0');
     return;
