@@ -109,8 +109,8 @@ export function describePath(h: Hash, p: string, confine?: string, stack: string
     describePath(h, real, confine, stack);
     return;
   }
-  const real = stack.length === 0 ? fs.realpathSync(p) : p;
   if (lst.isDirectory()) {
+    const real = stack.length === 0 ? fs.realpathSync(p) : p;
     let names: string[];
     try {
       names = fs.readdirSync(p).sort();
