@@ -34,37 +34,48 @@ function modules(tree, suffix) {
   return execFileSync('find', [path.join(tree.moddir, 'kernel'), '-name', `*${suffix}`], { encoding: 'utf8', maxBuffer: 1 << 26 }).split('\n').filter(Boolean).sort();
 }
 
-/** whether dir holds a finished .ko.zst copy of every .ko.xz of tree */
-function isZstCopyOf(dir, tree, xzCount) {
+/** how each recompressed copy is made from a module file: the command that compresses it in place */
+const RECOMPRESS = {
+  // 6.12's scripts/Makefile.modinst with CONFIG_MODULE_COMPRESS_ZSTD
+  zst: 'zstd -T0 --rm -f -q',
+  // gzip's fastest level: the depmod differential only needs .ko.gz files, not the kernel's level
+  gz: 'gzip -n -1 -f',
+};
+
+/** whether dir holds a finished .ko.<ext> copy of every .ko.xz of tree */
+function isCopyOf(dir, tree, xzCount, ext) {
   if (!fs.existsSync(path.join(dir, '.stamp'))) return false;
   const copy = treeAt(dir, tree.kver);
   if (!fs.existsSync(path.join(copy.moddir, 'kernel'))) return false;
-  return modules(copy, '.ko.zst').length === xzCount && modules(copy, '.ko.xz').length === 0;
+  return modules(copy, `.ko.${ext}`).length === xzCount && modules(copy, '.ko.xz').length === 0;
 }
 
 /**
- * The tree as .ko.zst, as `make modules_install` with CONFIG_MODULE_COMPRESS_ZSTD writes it (zstd's
- * default level, from a file so that the frame stores the content size, which libkmod needs), made once
- * per machine as `<tree>-zst` beside the tree.
+ * The tree with every .ko.xz recompressed as .ko.<ext> (zst: as `make modules_install` with
+ * CONFIG_MODULE_COMPRESS_ZSTD writes it, zstd's default level, from a file so that the frame stores the
+ * content size, which libkmod needs), made once per machine as `<tree>-<ext>` beside the tree. Shared by
+ * the benchmarks and the depmod differential (which hard-links it into a scratch tree).
  */
-function zstCopy(tree) {
+function recompressedCopy(tree, ext) {
   const xzCount = modules(tree, '.ko.xz').length;
-  const dst = `${tree.root}-zst`;
-  if (isZstCopyOf(dst, tree, xzCount)) return treeAt(dst, tree.kver);
+  const dst = `${tree.root}-${ext}`;
+  if (isCopyOf(dst, tree, xzCount, ext)) return treeAt(dst, tree.kver);
   const tmp = fs.mkdtempSync(`${dst}.tmp-`);
-  process.stderr.write(`bench: recompressing ${xzCount} modules of ${tree.moddir} with zstd into ${dst} (once per machine)\n`);
+  process.stderr.write(`bench: recompressing ${xzCount} modules of ${tree.moddir} as .ko.${ext} into ${dst} (once per machine)\n`);
   const moddir = path.join(tmp, 'lib/modules', tree.kver);
   fs.mkdirSync(path.dirname(moddir), { recursive: true });
   // hard links for everything (the .ko.xz links are then replaced, never written through)
   execFileSync('cp', ['-al', tree.moddir, moddir]);
-  const script = 'for f; do xz -dc "$f" > "${f%.xz}" && rm -f "$f" && zstd -T0 --rm -f -q "${f%.xz}" || exit 1; done';
+  const script = `for f; do xz -dc "$f" > "\${f%.xz}" && rm -f "$f" && ${RECOMPRESS[ext]} "\${f%.xz}" || exit 1; done`;
   execFileSync('sh', ['-c', `find "$0" -name '*.ko.xz' -print0 | xargs -0 -r -n 64 -P ${os.availableParallelism()} sh -c '${script}' sh`, moddir], { stdio: 'inherit' });
-  fs.writeFileSync(path.join(tmp, '.stamp'), `${tree.root} recompressed with zstd -T0 --rm -f -q\n`);
-  if (!isZstCopyOf(tmp, tree, xzCount)) throw new Error(`bench: the zstd copy in ${tmp} is incomplete`);
+  fs.writeFileSync(path.join(tmp, '.stamp'), `${tree.root} recompressed with ${RECOMPRESS[ext]}\n`);
+  if (!isCopyOf(tmp, tree, xzCount, ext)) throw new Error(`bench: the .ko.${ext} copy in ${tmp} is incomplete`);
   fs.rmSync(dst, { recursive: true, force: true });
   fs.renameSync(tmp, dst);
   return treeAt(dst, tree.kver);
 }
+
+const zstCopy = (tree) => recompressedCopy(tree, 'zst');
 
 /**
  * A scratch copy (hard links) of the tree's modules and the files depmod reads besides them, for
@@ -80,4 +91,4 @@ function scratchTree(tree) {
   return dst;
 }
 
-module.exports = { SCAN_CACHE, fullTree, cloudTree, modules, zstCopy, scratchTree, reference: refOnce };
+module.exports = { SCAN_CACHE, fullTree, cloudTree, modules, zstCopy, recompressedCopy, scratchTree, reference: refOnce };

@@ -5,31 +5,23 @@
 //     with the symbols read and the indexes built by the native helper and by its JavaScript twins;
 //   - kmod's own modprobe reading kmodts' indexes: `modprobe -D` of every module as with kmod's indexes.
 // Every output file must be byte-identical, and stdout, stderr and exit status identical.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { copyTree, DEPMOD_FILES, moduleFiles, differingFiles, kmodDepmod, kmodtsDepmod, normalizePointers, removeOutputs, runBoth, snapshot, temporaryFiles } from '../depmod/support';
 import { reference, repoRoot, runKmod } from '../support/reference';
 
-/** the tree with every .ko.xz replaced by .ko.<ext> (real copies) */
+/**
+ * A scratch tree (hard links) of the reference tree with every .ko.xz recompressed as .ko.<ext>: the
+ * recompressed copy is made once per machine and shared with the benchmarks (bench/trees.js).
+ */
 function recompressedTree(srcModdir: string, kver: string, ext: 'zst' | 'gz'): { root: string; moddir: string } {
-  const t = copyTree(srcModdir, kver, ext);
-  const { decompress } = require(path.join(repoRoot, 'dist/file/decompress.js')) as typeof import('../../src/file/decompress');
-  const plain: string[] = [];
-  for (const f of moduleFiles(path.join(t.moddir, 'kernel'))) {
-    const ko = f.replace(/\.xz$/, '');
-    const data = decompress(fs.readFileSync(f), f);
-    fs.unlinkSync(f);
-    fs.writeFileSync(ko, data);
-    plain.push(ko);
-  }
-  const cmd = ext === 'zst' ? ['zstd', '-q', '--rm', '-T0'] : ['gzip', '-n', '-1'];
-  for (let i = 0; i < plain.length; i += 500) {
-    const r = spawnSync(cmd[0], [...cmd.slice(1), ...plain.slice(i, i + 500)]);
-    if (r.status !== 0) throw new Error(`${cmd[0]} failed: ${r.stderr}`);
-  }
-  return t;
+  const { recompressedCopy } = require(path.join(repoRoot, 'bench/trees.js')) as {
+    recompressedCopy: (tree: { root: string; kver: string; moddir: string }, ext: string) => { moddir: string };
+  };
+  const root = path.resolve(srcModdir, '../../..');
+  return copyTree(recompressedCopy({ root, kver, moddir: srcModdir }, ext).moddir, kver, ext);
 }
 
 const text = (b: Buffer | null | undefined): string => (b ?? Buffer.alloc(0)).toString('latin1');
