@@ -3,7 +3,6 @@ import * as fs from 'node:fs';
 import { absolutePath, Context, MODULE_DIRECTORY, runningKernelVersion } from '../resolution/context';
 import { strerror } from '../errno';
 import { KmodError } from '../errors';
-import { ImagePrefetcher } from '../file/prefetch';
 import type { ModuleFile } from '../file/module-file';
 import { moduleInfo, moduleParams, type InfoList } from '../resolution/modinfo';
 import type { Module } from '../resolution/module';
@@ -244,36 +243,19 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
   const modinfo = new Modinfo(ctx, opts, out, log);
   if (env.settings.json) return require('./json/modinfo').modinfoJson(modinfo, ctx, r.args, byModname, isModuleFilename, log, io);
   const kinds = r.args.map((name) => (byModname ? 'name' : isModuleFilename(name) ? 'path' : 'alias'));
-  // many module files: read and decompress them ahead on worker threads, in argument order
-  const paths = r.args.filter((_, i) => kinds[i] === 'path');
-  const needsImage = opts.field !== 'filename';
-  const prefetch = needsImage && paths.length >= PREFETCH_MIN_FILES ? ImagePrefetcher.start(paths.map(absolutePath), prefetchThreads()) : undefined;
-  let pathIndex = 0;
   let ok = true;
   try {
     for (let i = 0; i < r.args.length; i++) {
       const name = r.args[i];
       let done: boolean;
       if (kinds[i] === 'name') done = modinfo.byName(name);
-      else if (kinds[i] === 'path') {
-        const index = pathIndex++;
-        done = await modinfo.byPath(name, prefetch && (() => prefetch.take(index, { log: ctx.log })));
-      } else done = modinfo.byAlias(name);
+      else if (kinds[i] === 'path') done = await modinfo.byPath(name);
+      else done = modinfo.byAlias(name);
       if (!done) ok = false;
     }
   } finally {
-    prefetch?.close();
     out.flush();
   }
   ctx.release();
   return ok ? 0 : 1;
-}
-
-/** below this many files, starting workers costs more than it saves */
-const PREFETCH_MIN_FILES = 16;
-
-function prefetchThreads(): number {
-  const os = require('node:os') as typeof import('node:os');
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  return Math.max(1, Math.min(4, cores));
 }
