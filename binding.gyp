@@ -2,9 +2,10 @@
   "targets": [
     {
       "target_name": "kmodts_native",
-      "sources": ["native/kmodts_native.c", "native/module_symbols.c", "native/index_writer.c"],
+      "sources": ["native/kmodts_native.c", "native/module_symbols.c", "native/index_writer.c", "native/decompress.c", "native/decode_napi.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"],
-      "defines": ["NAPI_VERSION=8"]
+      "defines": ["NAPI_VERSION=8"],
+      "libraries": ["-ldl", "-lpthread"]
     }
   ]
 }

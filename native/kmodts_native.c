@@ -2,7 +2,8 @@
  * kmodts' native helper: the three module system calls, each returning 0 or -errno.
  * glibc has no finit_module wrapper, so all three go through syscall(2) alike.
  * The JavaScript side (src/backends/native.ts) does everything else. The addon also carries depmod's
- * symbol extraction (module_symbols.c) and index writer (index_writer.c).
+ * symbol extraction (module_symbols.c), index writer (index_writer.c) and module decompression with
+ * the system's liblzma and libzstd (decompress.c, decode_napi.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <node_api.h>
+#include "decode_napi.h"
 #include "index_writer.h"
 #include "module_symbols.h"
 
@@ -143,6 +145,7 @@ static napi_value init(napi_env env, napi_value exports)
 	CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
 	CHECK(module_symbols_register(env, exports));
 	CHECK(index_writer_register(env, exports));
+	CHECK(decode_register(env, exports));
 	return exports;
 }
 

@@ -63,6 +63,7 @@ function build(target, gyp, includeDir) {
     ...gyp.defines.map((d) => `-D${d}`),
     `-I${includeDir}`,
     ...gyp.sources.map((s) => path.join(root, s)),
+    ...(gyp.libraries ?? []),
     '-o',
     `${out}.tmp`,
   ];

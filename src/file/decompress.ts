@@ -1,9 +1,12 @@
 // Module file decompression: xz, zstd and gzip, recognised by their magic bytes (as libkmod-file.c does),
-// each decoder loaded only when a file of that kind is met.
+// each decoder loaded only when a file of that kind is met. xz and zstd go first to the system's own
+// liblzma and libzstd through the addon (native-decode.ts), as kmod 34.2 itself dlopens them; where the
+// addon or the library is missing, to node-liblzma's binding or the WebAssembly builds of the libraries.
 import { FormatError } from '../errors';
 import { xzUncompressedSize } from '../depmod/fast-xz';
 import { liblzmaDecompress, loadLiblzma } from './liblzma';
 import { libzstdDecompress, loadLibzstd } from './libzstd';
+import { nativeDecoder, NativeStatus, resultImage } from './native-decode';
 
 export type Compression = 'none' | 'xz' | 'zstd' | 'gzip';
 
@@ -181,12 +184,31 @@ function gunzip(data: Buffer, file: string): Buffer {
 }
 
 /**
+ * xz or zstd by the addon's decoder (the system's libraries); undefined where it cannot be used (no
+ * addon, the library missing) or the data is neither.
+ */
+function nativeDecode(data: Buffer, file: string, into: Buffer | undefined): Buffer | undefined {
+  const native = nativeDecoder();
+  if (native === null) return undefined;
+  const r = native.decodeImage(data, into ?? null);
+  if (r.status === NativeStatus.ok) return resultImage(r, into);
+  if (r.status !== NativeStatus.failed) return undefined;
+  throw new DecompressError(file, r.kind === 1 ? 'xz' : 'zstd', r.detail, r.fn, r.err);
+}
+
+/**
  * The decompressed contents of a module file (of any kind, by magic bytes; uncompressed data is returned
  * as is). A truncated or corrupt stream throws a DecompressError naming the file; never a partial result.
+ * `into`, a buffer to reuse, holds the image when it fits (the result is then a view of it).
  */
-export function decompress(data: Uint8Array, file: string): Buffer {
+export function decompress(data: Uint8Array, file: string, into?: Buffer): Buffer {
   const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  switch (detectCompression(buf)) {
+  const kind = detectCompression(buf);
+  if (kind === 'xz' || kind === 'zstd') {
+    const image = nativeDecode(buf, file, into);
+    if (image !== undefined) return image;
+  }
+  switch (kind) {
     case 'xz': return unxz(buf, file);
     case 'zstd': return unzstd(buf, file);
     case 'gzip': return gunzip(buf, file);

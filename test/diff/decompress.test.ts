@@ -3,13 +3,17 @@
 // module of the Debian cloud tree, made here with xz(1) and zstd(1)). Whatever decoder the running Node
 // offers, output, messages and status must be kmod's: this suite runs on every supported Node version.
 // .ko.gz is checked against kmodts' documented behaviour (Debian's kmod 34.2 is built without zlib).
+// Three decoders: the addon's with kmod's own libraries (trixie's liblzma 5.8.1 and libzstd 1.5.7, put
+// first on LD_LIBRARY_PATH of a child process): byte-identical, nothing masked; the addon's with this
+// host's libraries (in this process); and the WebAssembly fallback (no addon): for these two, an older
+// libzstd may name a corruption with another of its words (docs/compat.md), the only thing masked.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeMismatch, runKmodMany, runKmodtsInProcess, type ToolCase } from '../support/kmod-pool';
-import { moduleDir, reference, type RunResult } from '../support/reference';
+import { builtCli, describeMismatch, runKmodMany, runKmodtsInChild, runKmodtsInProcess, type ToolCase } from '../support/kmod-pool';
+import { moduleDir, reference, repoRoot, type RunResult } from '../support/reference';
 
 const ref = reference();
 const MODDIR = moduleDir(ref);
@@ -18,6 +22,20 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 function tool(cmd: string, args: string[], input?: Buffer): Buffer {
   return execFileSync(cmd, args, { input, maxBuffer: 1 << 28 });
+}
+
+/** a directory holding only kmod 34.2's liblzma.so.5 and libzstd.so.1 (they need nothing newer than this host's glibc) */
+function kmodLibraries(): string {
+  const dir = path.join(tmp, 'kmod-libs');
+  fs.mkdirSync(dir, { recursive: true });
+  for (const lib of ['liblzma.so.5', 'libzstd.so.1']) fs.copyFileSync(path.join(ref.KMOD_ROOT, 'usr/lib/x86_64-linux-gnu', lib), path.join(dir, lib));
+  return dir;
+}
+
+/** the built decoder's switch (runKmodtsInProcess runs dist/, whose modules are not src/'s) */
+function useBuiltNativeDecoder(on: boolean): void {
+  builtCli();
+  (require(path.join(repoRoot, 'dist/file/native-decode.js')) as typeof import('../../src/file/native-decode')).useNativeDecoder(on);
 }
 
 async function both(toolName: string, cases: ToolCase[]): Promise<{ kmod: RunResult[]; ours: RunResult[] }> {
@@ -112,13 +130,13 @@ describe('compressed module files: kmodts and kmod 34.2 side by side', () => {
     put('skippable-after', Buffer.concat([tool('zstd', ['-q', '-c', ko]), Buffer.from([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3])]));
   });
 
-  it('modinfo: same output, messages and status as kmod 34.2 for every file', async () => {
-    const cases: ToolCase[] = files.map((f) => ({ args: [f] }));
-    const { kmod, ours } = await both('modinfo', cases);
-    const bad = cases.map((c, i) => describeMismatch(c, ...zstdCorruptionWording(c, kmod[i], ours[i]))).filter(Boolean);
-    const reworded = cases.filter((c, i) => kmod[i].stderr !== ours[i].stderr && !describeMismatch(c, ...zstdCorruptionWording(c, kmod[i], ours[i]))).length;
+  /** the comparison of one decoder's results with kmod's; masked: libzstd's other words for a corruption allowed */
+  function compare(label: string, cases: ToolCase[], kmod: RunResult[], ours: RunResult[], masked: boolean): void {
+    const mask = (c: ToolCase, k: RunResult, o: RunResult): [RunResult, RunResult] => (masked ? zstdCorruptionWording(c, k, o) : [k, o]);
+    const bad = cases.map((c, i) => describeMismatch(c, ...mask(c, kmod[i], ours[i]))).filter(Boolean);
+    const reworded = cases.filter((c, i) => kmod[i].stderr !== ours[i].stderr && !describeMismatch(c, ...mask(c, kmod[i], ours[i]))).length;
     const failed = kmod.filter((r) => r.status !== 0).length;
-    console.log(`compressed files: ${cases.length - bad.length}/${cases.length} identical to kmod 34.2 (${failed} refused by kmod; ${reworded} flipped zstd files with libzstd's other word for the corruption) on Node ${process.versions.node}`);
+    console.log(`compressed files, ${label}: ${cases.length - bad.length}/${cases.length} identical to kmod 34.2 (${failed} refused by kmod; ${reworded} flipped zstd files with libzstd's other word for the corruption) on Node ${process.versions.node}`);
     expect(bad).toEqual([]);
     expect(reworded).toBeLessThan(cases.length / 20);
     // the suite covers both outcomes, and kmod's own decoder messages
@@ -128,6 +146,46 @@ describe('compressed module files: kmodts and kmod 34.2 side by side', () => {
     expect(kmod.some((r) => r.stderr.includes('zstd: Failed to determine decompression size'))).toBe(true);
     expect(kmod.some((r) => r.stderr.includes('xz: Unexpected end of input'))).toBe(true);
     expect(kmod.some((r) => r.stderr.includes('xz: File is corrupt'))).toBe(true);
+  }
+
+  let kmodResults: Promise<RunResult[]> | undefined;
+  const modinfoCases = (): ToolCase[] => files.map((f) => ({ args: [f] }));
+  const kmodModinfo = (): Promise<RunResult[]> => (kmodResults ??= runKmodMany('modinfo', modinfoCases()));
+
+  it('modinfo, the addon with kmod\'s own liblzma and libzstd: byte-identical for every file, nothing masked', async () => {
+    const cases = modinfoCases();
+    const kmod = await kmodModinfo();
+    // (the system's libraries only: node-liblzma's liblzma, otherwise preferred when newer, left aside)
+    const onlySystem = "require(dist + '/file/native-decode.js').useNativeDecoder(true, true);";
+    const env = { LD_LIBRARY_PATH: kmodLibraries() };
+    const versions = `const dist = ${JSON.stringify(path.join(repoRoot, 'dist'))}; ${onlySystem} process.stdout.write(JSON.stringify(require(dist + '/file/native-decode.js').nativeDecoder().libraryVersions()));`;
+    // trixie's liblzma 5.8.1 and libzstd 1.5.7
+    expect(JSON.parse(execFileSync(process.execPath, ['-e', versions], { env: { ...process.env, ...env } }).toString())).toEqual({ liblzma: 50080012, libzstd: 10507 });
+    const ours = runKmodtsInChild('modinfo', cases, env, onlySystem);
+    compare('native decoder, kmod\'s libraries', cases, kmod, ours, false);
+    // libzstd 1.5.7's own words for corruptions the older ones name otherwise (docs/compat.md): proof the child used it
+    expect(ours.some((r, i) => /zst-flip/.test(cases[i].args[0]) && /zstd: (Destination buffer is too small|Restored data doesn't match checksum)/.test(r.stderr))).toBe(true);
+  });
+
+  it('modinfo, the addon as set up here (this host\'s libzstd, the newest liblzma at hand): same output, messages and status as kmod 34.2', async () => {
+    const cases = modinfoCases();
+    const kmod = await kmodModinfo();
+    const ours: RunResult[] = [];
+    for (const c of cases) ours.push(await runKmodtsInProcess('modinfo', c));
+    compare('native decoder as set up here', cases, kmod, ours, true);
+  });
+
+  it('modinfo, the WebAssembly fallback (no addon): same output, messages and status as kmod 34.2', async () => {
+    const cases = modinfoCases();
+    const kmod = await kmodModinfo();
+    const ours: RunResult[] = [];
+    useBuiltNativeDecoder(false);
+    try {
+      for (const c of cases) ours.push(await runKmodtsInProcess('modinfo', c));
+    } finally {
+      useBuiltNativeDecoder(true);
+    }
+    compare('WebAssembly decoders', cases, kmod, ours, true);
   });
 
   it('modprobe --show-exports on every fourth file: identical', async () => {

@@ -1,7 +1,7 @@
 // Running many kmod 34.2 cases fast (a small pool of concurrent processes) and the same cases through
 // kmodts in-process, with optional fake /proc/cmdline and /sys/module (bind mounts for kmod, needs root;
 // KMODTS_PROC_DIR / KMODTS_SYS_DIR for kmodts).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -135,6 +135,37 @@ export async function runKmodtsInProcess(tool: string, c: ToolCase): Promise<Run
       else process.env.PWD = pwd;
     }
   }
+}
+
+/**
+ * kmodts' `tool` for every case in one child Node process (main() with captured stdio, as in-process),
+ * with `processEnv` added to the child's own environment: what must be set before the process starts
+ * (LD_LIBRARY_PATH, KMODTS_NATIVE_ADDON). `setup`, JavaScript run first in the child (its `dist` is the
+ * build's directory). Cases with cmdline, sysModule or cwd are not supported here.
+ */
+export function runKmodtsInChild(tool: string, cases: ToolCase[], processEnv: NodeJS.ProcessEnv, setup = ''): RunResult[] {
+  const dir = path.join(scratch, `child${batchNo++}`);
+  fs.mkdirSync(dir);
+  const input = path.join(dir, 'cases.json');
+  const output = path.join(dir, 'results.json');
+  fs.writeFileSync(input, JSON.stringify(cases.map((c) => ({ args: c.args, env: cleanEnv(c.env) }))));
+  const script = `
+    const fs = require('node:fs');
+    const dist = ${JSON.stringify(path.join(repoRoot, 'dist'))};
+    ${setup}
+    const { main } = require(${JSON.stringify(path.join(repoRoot, 'dist/cli/main.js'))});
+    const { captureIo } = require(${JSON.stringify(path.join(repoRoot, 'dist/cli/io.js'))});
+    (async () => {
+      const results = [];
+      for (const c of JSON.parse(fs.readFileSync(process.argv[1], 'utf8'))) {
+        const io = captureIo(c.env);
+        const status = await main('kmodts', [${JSON.stringify(tool)}, ...c.args], io);
+        results.push({ stdout: io.out(), stderr: io.err(), status });
+      }
+      fs.writeFileSync(process.argv[2], JSON.stringify(results));
+    })();`;
+  execFileSync(process.execPath, ['-e', script, input, output], { env: { ...cleanEnv(), ...processEnv }, stdio: ['ignore', 'ignore', 'inherit'] });
+  return JSON.parse(fs.readFileSync(output, 'utf8')) as RunResult[];
 }
 
 /**

@@ -1,0 +1,49 @@
+/* module file decompression with the system's liblzma and libzstd (decompress.c) */
+#ifndef KMODTS_DECOMPRESS_H
+#define KMODTS_DECOMPRESS_H
+#include <stddef.h>
+#include <stdint.h>
+
+enum { KIND_NONE = 0, KIND_XZ = 1, KIND_ZSTD = 2, KIND_GZIP = 3 };
+
+enum {
+	/* image..image+len is the decoded file */
+	DECODE_OK = 0,
+	/* libkmod refuses the file: fn, detail (may be empty: libkmod logs nothing) and err say how */
+	DECODE_FAILED = 1,
+	/* the library for this kind cannot be opened or lacks a symbol */
+	DECODE_UNAVAILABLE = 2,
+	/* not xz or zstd (uncompressed, or gzip): nothing decoded */
+	DECODE_NOT_COMPRESSED = 3,
+};
+
+struct decode_result {
+	int kind;
+	int status;
+	int err;
+	const char *fn;
+	char detail[192];
+	/* the output: the caller's buffer (owned == 0) of cap bytes, or malloc'd memory (owned == 1) */
+	uint8_t *image;
+	size_t cap;
+	size_t len;
+	int owned;
+	/* read_file's input, likewise */
+	uint8_t *raw;
+	size_t raw_cap;
+	size_t raw_len;
+	int raw_owned;
+};
+
+/* KIND_* of a file from its first bytes, checked in libkmod's order */
+int decode_kind(const uint8_t *data, size_t len);
+/* decodes data into r (r->image/r->cap: a buffer to use while it fits, or NULL/0) */
+void decode_bytes(const uint8_t *data, size_t len, struct decode_result *r);
+/* reads a whole file into r->raw (r->raw/r->raw_cap likewise); 0, or -1 with r->err */
+int read_file(const char *path, struct decode_result *r);
+/* another liblzma (a file holding it) to prefer when it is newer than the system's: before the first decode */
+void decode_offer_liblzma(const char *file);
+/* LZMA_VERSION / ZSTD_VERSION_NUMBER of the library in use, 0 when none can be opened */
+uint32_t decode_liblzma_version(void);
+uint32_t decode_libzstd_version(void);
+#endif
