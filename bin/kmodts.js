@@ -12,10 +12,20 @@ const distDir = path.join(__dirname, '..', 'dist');
 // src/cli/main.ts's tool names (which of them have a bundle is up to scripts/bundle-cli.js)
 const tools = ['modprobe', 'insmod', 'rmmod', 'lsmod', 'modinfo', 'depmod', 'kmod', 'check', 'dmesg'];
 
+/**
+ * V8 flags of a tool, set before anything of it is compiled (so its code cache is made and checked
+ * under them). modinfo runs briefly over many small inputs: V8's optimizing compilers (TurboFan, and
+ * Maglev on Node 22+) cost it ~10 MB of peak RSS (their zones, the binary's compiler pages) and some
+ * CPU, and bring nothing measurable; the baseline compiler (Sparkplug) stays. (`--max-opt=1` would say the same,
+ * but Node 24 ignores it when set at run time; both flags exist in Node 20 to 26: docs/decisions.md, issue 14.)
+ */
+const toolV8Flags = { modinfo: '--no-turbofan --no-maglev' };
+
 function bundledMain() {
   const base = path.basename(process.argv[1] || '').replace(/\.js$/, '');
   const tool = tools.includes(base) ? base : process.argv.slice(2).find((a) => tools.includes(a));
   if (tool === undefined) return undefined;
+  if (toolV8Flags[tool] !== undefined) require('node:v8').setFlagsFromString(toolV8Flags[tool]);
   const file = `${distDir}/bundle/${tool}.js`;
   const bundleStat = fs.statSync(file, { throwIfNoEntry: false });
   // none (tsc alone, or a tool without one), or older than tsc's last output: dist/ as it is

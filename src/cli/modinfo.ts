@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { absolutePath, Context, MODULE_DIRECTORY, runningKernelVersion } from '../resolution/context';
 import { strerror } from '../errno';
 import { KmodError } from '../errors';
+import { ImagePrefetcher } from '../file/prefetch';
 import type { ModuleFile } from '../file/module-file';
 import { moduleInfo, moduleParams, type InfoList } from '../resolution/modinfo';
 import type { Module } from '../resolution/module';
@@ -48,29 +49,49 @@ function help(io: ToolIo, prog: string): void {
 /** kmod's extensions for module files (path_ends_with_kmod_ext) — kmodts reads all three compressions */
 const MODULE_EXTENSIONS = ['.ko', '.ko.gz', '.ko.xz', '.ko.zst'];
 
-function isModuleFilename(name: string): boolean {
-  if (!MODULE_EXTENSIONS.some((e) => name.endsWith(e))) return false;
+/** The file's size when `name` is a module file name (a regular file with a module extension), else undefined. */
+function moduleFileSize(name: string): number | undefined {
+  if (!MODULE_EXTENSIONS.some((e) => name.endsWith(e))) return undefined;
   try {
-    return fs.statSync(name).isFile();
+    const st = fs.statSync(name);
+    return st.isFile() ? st.size : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-/** Output in bytes: module texts are Latin-1-safe byte strings, so nothing is re-encoded. */
+function isModuleFilename(name: string): boolean {
+  return moduleFileSize(name) !== undefined;
+}
+
+/**
+ * Output in bytes, written straight into a buffer that goes out whole (module texts are Latin-1-safe
+ * byte strings, so nothing is re-encoded): no long-lived concatenation of many small strings.
+ */
 class Printer {
-  private buf = '';
+  private buf = Buffer.allocUnsafe(OUT_CHUNK);
+  private used = 0;
   constructor(private readonly io: ToolIo) {}
   put(s: string): void {
-    this.buf += s;
-    if (this.buf.length >= 65536) this.flush();
+    if (s.length > OUT_CHUNK - this.used) {
+      this.flush();
+      if (s.length > OUT_CHUNK) {
+        this.io.stdout(Buffer.from(s, 'latin1'));
+        return;
+      }
+    }
+    this.used += this.buf.write(s, this.used, 'latin1');
   }
   flush(): void {
-    if (this.buf === '') return;
-    this.io.stdout(Buffer.from(this.buf, 'latin1'));
-    this.buf = '';
+    if (this.used === 0) return;
+    // io may keep the bytes it is given: the buffer is its own from here on
+    this.io.stdout(this.buf.subarray(0, this.used));
+    this.buf = Buffer.allocUnsafe(OUT_CHUNK);
+    this.used = 0;
   }
 }
+
+const OUT_CHUNK = 65536;
 
 /** printf("%-16s", s) */
 function pad16(s: string): string {
@@ -242,18 +263,27 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
   const out = new Printer(io);
   const modinfo = new Modinfo(ctx, opts, out, log);
   if (env.settings.json) return require('./json/modinfo').modinfoJson(modinfo, ctx, r.args, byModname, isModuleFilename, log, io);
-  const kinds = r.args.map((name) => (byModname ? 'name' : isModuleFilename(name) ? 'path' : 'alias'));
+  const sizes = r.args.map((name) => (byModname ? undefined : moduleFileSize(name)));
+  const kinds = r.args.map((_, i) => (byModname ? 'name' : sizes[i] !== undefined ? 'path' : 'alias'));
+  // several module files: read and decompressed ahead on the thread pool, in argument order
+  const paths = r.args.filter((_, i) => kinds[i] === 'path');
+  const pathSizes = sizes.filter((_, i) => kinds[i] === 'path') as number[];
+  const prefetch = opts.field !== 'filename' && paths.length > 1 ? ImagePrefetcher.start(paths.map(absolutePath), pathSizes) : undefined;
+  let pathIndex = 0;
   let ok = true;
   try {
     for (let i = 0; i < r.args.length; i++) {
       const name = r.args[i];
       let done: boolean;
       if (kinds[i] === 'name') done = modinfo.byName(name);
-      else if (kinds[i] === 'path') done = await modinfo.byPath(name);
-      else done = modinfo.byAlias(name);
+      else if (kinds[i] === 'path') {
+        const index = pathIndex++;
+        done = await modinfo.byPath(name, prefetch && (() => prefetch.take(index, { log: ctx.log })));
+      } else done = modinfo.byAlias(name);
       if (!done) ok = false;
     }
   } finally {
+    prefetch?.close();
     out.flush();
   }
   ctx.release();
