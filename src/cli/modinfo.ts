@@ -65,32 +65,47 @@ function isModuleFilename(name: string): boolean {
 }
 
 /**
- * Output in bytes, written straight into a buffer that goes out whole (module texts are Latin-1-safe
- * byte strings, so nothing is re-encoded): no long-lived concatenation of many small strings.
+ * Output in bytes (module texts are Latin-1-safe byte strings, so nothing is re-encoded): lines are
+ * joined into a short string, which is written into a buffer every few KiB; the buffer goes out
+ * whole. One write per line cost more than formatting the line; one string for all the output kept
+ * thousands of small strings alive across collections.
  */
 class Printer {
+  private pending = '';
   private buf = Buffer.allocUnsafe(OUT_CHUNK);
   private used = 0;
   constructor(private readonly io: ToolIo) {}
   put(s: string): void {
-    if (s.length > OUT_CHUNK - this.used) {
-      this.flush();
-      if (s.length > OUT_CHUNK) {
-        this.io.stdout(Buffer.from(s, 'latin1'));
+    this.pending += s;
+    if (this.pending.length >= PENDING_LIMIT) this.spill();
+  }
+  /** the pending text into the buffer (sent first when it would not fit) */
+  private spill(): void {
+    const text = this.pending;
+    this.pending = '';
+    if (text.length > OUT_CHUNK - this.used) {
+      this.send();
+      if (text.length > OUT_CHUNK) {
+        this.io.stdout(Buffer.from(text, 'latin1'));
         return;
       }
     }
-    this.used += this.buf.write(s, this.used, 'latin1');
+    this.used += this.buf.write(text, this.used, 'latin1');
   }
-  flush(): void {
+  private send(): void {
     if (this.used === 0) return;
     // io may keep the bytes it is given: the buffer is its own from here on
     this.io.stdout(this.buf.subarray(0, this.used));
     this.buf = Buffer.allocUnsafe(OUT_CHUNK);
     this.used = 0;
   }
+  flush(): void {
+    if (this.pending !== '') this.spill();
+    this.send();
+  }
 }
 
+const PENDING_LIMIT = 4096;
 const OUT_CHUNK = 65536;
 
 /** printf("%-16s", s) */
