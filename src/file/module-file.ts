@@ -66,7 +66,7 @@ export class ReadBuffer {
   /** `image` did not fit imageBuffer(): a larger one for the next files (up to the limit) */
   imageDecoded(image: Buffer): void {
     if (this.imageBuf === undefined || image.buffer === this.imageBuf.buffer || image.length > this.keepLimit) return;
-    if (image.length > this.imageBuf.length) this.imageBuf = Buffer.allocUnsafeSlow(Math.min(this.keepLimit, Math.ceil((image.length * 1.25) / 4096) * 4096));
+    if (image.length > this.imageBuf.length) this.imageBuf = Buffer.allocUnsafeSlow(grownSize(image.length, this.keepLimit));
   }
 
   /** The whole file (as fs.readFileSync reads it: to its end, even if it grew); valid until the next read. */
@@ -96,6 +96,14 @@ export class ReadBuffer {
     if (size <= this.keepLimit) this.buf = buf;
     return buf;
   }
+}
+
+/**
+ * The size of a reused buffer replacing one that `size` bytes did not fit: a quarter more, in whole
+ * pages, so that the next larger files fit more often than not; at most `limit`.
+ */
+export function grownSize(size: number, limit: number): number {
+  return Math.min(limit, Math.ceil((size * 1.25) / 4096) * 4096);
 }
 
 class ModuleFileImpl implements ModuleFile {

@@ -10,7 +10,7 @@
 // that fits it: files whose size (as stat gave it) is large go, one at a time, to a single buffer
 // pair that grows to the largest module; the others share small fixed buffers, ahead of the caller.
 import { decodesOffThread, readAndDecode, type ReadDecoded } from './read-decode';
-import { moduleFileFromBytes, type ModuleFile, type OpenModuleOptions } from './module-file';
+import { grownSize, moduleFileFromBytes, type ModuleFile, type OpenModuleOptions } from './module-file';
 
 /** one request's buffers: written by the thread pool until its result is in, read by the caller after */
 interface Slot {
@@ -28,6 +28,8 @@ const DEFAULT_AHEAD = 2;
  */
 const SMALL_FILE = 128 << 10;
 const SMALL_IMAGE = 1 << 20;
+/** (the addon reads into a buffer with a byte to spare, to see the end of the file) */
+const SMALL_RAW = SMALL_FILE + 4096;
 /** the big slot grows to fit files up to this; the odd larger module gets a buffer of its own */
 const BIG_LIMIT = 64 << 20;
 
@@ -43,8 +45,8 @@ export class ImagePrefetcher {
   private closed = false;
 
   private constructor(private readonly files: readonly string[], private readonly sizes: readonly number[] | undefined, ahead: number) {
-    for (let i = 0; i <= ahead; i++) this.free.push({ image: Buffer.allocUnsafeSlow(SMALL_IMAGE), raw: Buffer.allocUnsafeSlow(SMALL_FILE), big: false });
-    this.bigSlot = { image: Buffer.allocUnsafeSlow(SMALL_IMAGE), raw: Buffer.allocUnsafeSlow(SMALL_FILE), big: true };
+    for (let i = 0; i <= ahead; i++) this.free.push({ image: Buffer.allocUnsafeSlow(SMALL_IMAGE), raw: Buffer.allocUnsafeSlow(SMALL_RAW), big: false });
+    this.bigSlot = { image: Buffer.allocUnsafeSlow(SMALL_IMAGE), raw: Buffer.allocUnsafeSlow(SMALL_RAW), big: true };
     this.request();
   }
 
@@ -121,10 +123,9 @@ export class ImagePrefetcher {
     const r = await pending.result;
     const slot = pending.slot;
     if (slot.big && !('readErrno' in r)) {
-      // grown past this file, so that the next larger ones fit more often than not
-      if (r.raw.buffer !== slot.raw.buffer && r.raw.length <= BIG_LIMIT) slot.raw = Buffer.allocUnsafeSlow(grown(r.raw.length));
+      if (r.raw.buffer !== slot.raw.buffer && r.raw.length <= BIG_LIMIT) slot.raw = Buffer.allocUnsafeSlow(grownSize(r.raw.length, BIG_LIMIT));
       if ('image' in r && r.image.buffer !== slot.image.buffer && r.image.buffer !== r.raw.buffer && r.image.length <= BIG_LIMIT) {
-        slot.image = Buffer.allocUnsafeSlow(grown(r.image.length));
+        slot.image = Buffer.allocUnsafeSlow(grownSize(r.image.length, BIG_LIMIT));
       }
     }
     return slot;
@@ -136,8 +137,4 @@ export class ImagePrefetcher {
     // (readAndDecode rejects only for an internal error; nobody waits for these any more)
     for (const { result } of this.inFlight.values()) result.catch(() => undefined);
   }
-}
-
-function grown(size: number): number {
-  return Math.min(BIG_LIMIT, Math.ceil((size * 1.25) / 4096) * 4096);
 }
