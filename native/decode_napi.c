@@ -19,22 +19,22 @@
 /* status for a file that could not be read (err: its errno) */
 #define READ_FAILED 4
 
+/* the hint is the block's size */
 static void free_memory(napi_env env, void *data, void *hint)
 {
 	(void)env;
-	(void)hint;
-	free(data);
+	decode_free(data, (size_t)(uintptr_t)hint);
 }
 
-/* a Buffer that takes over malloc'd memory (a copy where external buffers are not allowed) */
-static napi_value own_buffer(napi_env env, uint8_t *p, size_t len)
+/* a Buffer of the first len bytes of a block of cap bytes, which it takes over (a copy where external buffers are not allowed) */
+static napi_value own_buffer(napi_env env, uint8_t *p, size_t len, size_t cap)
 {
 	napi_value out;
-	if (napi_create_external_buffer(env, len, p, free_memory, NULL, &out) == napi_ok)
+	if (napi_create_external_buffer(env, len, p, free_memory, (void *)(uintptr_t)cap, &out) == napi_ok)
 		return out;
 	if (napi_create_buffer_copy(env, len, p, NULL, &out) != napi_ok)
 		out = NULL;
-	free(p);
+	decode_free(p, cap);
 	return out;
 }
 
@@ -66,12 +66,12 @@ static napi_value result_object(napi_env env, struct decode_result *r)
 	set_number(env, obj, "length", r->status == DECODE_OK ? (double)r->len : 0);
 	set_number(env, obj, "rawLength", (double)r->raw_len);
 	if (r->status == DECODE_OK && r->owned) {
-		napi_value b = own_buffer(env, r->image, r->len);
+		napi_value b = own_buffer(env, r->image, r->len, r->cap);
 		if (b != NULL)
 			napi_set_named_property(env, obj, "image", b);
 	}
 	if (r->raw_owned) {
-		napi_value b = own_buffer(env, r->raw, r->raw_len);
+		napi_value b = own_buffer(env, r->raw, r->raw_len, r->raw_cap);
 		if (b != NULL)
 			napi_set_named_property(env, obj, "raw", b);
 	}
@@ -146,9 +146,9 @@ static void release_job(napi_env env, struct read_job *job)
 	if (job->work != NULL)
 		napi_delete_async_work(env, job->work);
 	if (job->r.owned)
-		free(job->r.image);
+		decode_free(job->r.image, job->r.cap);
 	if (job->r.raw_owned)
-		free(job->r.raw);
+		decode_free(job->r.raw, job->r.raw_cap);
 	free(job->path);
 	free(job);
 }

@@ -23,7 +23,7 @@ struct decode_result {
 	int err;
 	const char *fn;
 	char detail[192];
-	/* the output: the caller's buffer (owned == 0) of cap bytes, or malloc'd memory (owned == 1) */
+	/* the output: the caller's buffer (owned == 0) of cap bytes, or a block of cap bytes of our own (owned == 1, decode_free) */
 	uint8_t *image;
 	size_t cap;
 	size_t len;
@@ -39,6 +39,8 @@ struct decode_result {
 int decode_kind(const uint8_t *data, size_t len);
 /* decodes data into r (r->image/r->cap: a buffer to use while it fits, or NULL/0) */
 void decode_bytes(const uint8_t *data, size_t len, struct decode_result *r);
+/* frees an image or raw block the result owns (its cap or raw_cap bytes) */
+void decode_free(void *p, size_t n);
 /* reads a whole file into r->raw (r->raw/r->raw_cap likewise); 0, or -1 with r->err */
 int read_file(const char *path, struct decode_result *r);
 /* another liblzma (a file holding it) to prefer when it is newer than the system's: before the first decode */

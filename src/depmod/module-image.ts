@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { EINVAL, errnoOf } from '../errno';
 import { KmodError } from '../errors';
 import { decompress } from '../file/decompress';
+import { nativeDecoder } from '../file/native-decode';
 import { isXz, takeXzBuffer, unxzReusable } from './fast-xz';
 import { releaseBuffers } from './release';
 
@@ -15,14 +16,29 @@ function ownBuffer(size: number): Buffer {
 }
 
 let readBuf = ownBuffer(1 << 20);
+/** the images the addon's decoder writes, reused likewise */
+let imageBuf = ownBuffer(0);
 /** read buffers above this size are not kept for the next module */
 const KEEP_LIMIT = 16 << 20;
 
 /** Frees the buffers the reads keep for the next call (depmod's scan is over). */
 export function releaseImageBuffers(): Promise<void> {
-  const freed = releaseBuffers([readBuf.buffer as ArrayBuffer, ...takeXzBuffer()]);
+  const freed = releaseBuffers([readBuf.buffer as ArrayBuffer, ...(imageBuf.length > 0 ? [imageBuf.buffer as ArrayBuffer] : []), ...takeXzBuffer()]);
   readBuf = ownBuffer(1 << 16);
+  imageBuf = ownBuffer(0);
   return freed;
+}
+
+/** the image by the addon's decoder, in imageBuf when it fits (which then grows, up to KEEP_LIMIT, for the next) */
+function nativeImage(raw: Buffer, file: string): Buffer {
+  const image = decompress(raw, file, imageBuf.length > 0 ? imageBuf : undefined);
+  if (image.buffer !== imageBuf.buffer && image !== raw && image.length < KEEP_LIMIT) {
+    let size = 1 << 20;
+    while (size < image.length + 1) size *= 2;
+    if (imageBuf.length > 0) void releaseBuffers([imageBuf.buffer as ArrayBuffer]);
+    imageBuf = ownBuffer(size);
+  }
+  return image;
 }
 
 /** The whole file, in a buffer that the next call reuses. Throws the file system's error. */
@@ -57,6 +73,14 @@ export function readReusable(file: string): Buffer {
 export function moduleImage(raw: Buffer, file: string): Buffer | number {
   // libkmod needs the 6 bytes of the longest magic before it looks at a file
   if (raw.length < 6) return EINVAL;
+  if (nativeDecoder() !== null) {
+    try {
+      return nativeImage(raw, file);
+    } catch (err) {
+      if (err instanceof KmodError) return err.errno;
+      throw err;
+    }
+  }
   if (isXz(raw)) {
     const image = unxzReusable(raw);
     if (image !== null) return image;

@@ -7,10 +7,14 @@ import { LOG_ERR } from '../log';
 import { ENODATA, strerror } from '../errno';
 import { ScanStore, type ModuleScan } from './module-scan';
 import { startScanPool, type ScanPool } from './scan-pool';
+import { decodesOffThread } from '../file/read-decode';
 import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter, statModule } from './scan-cache';
 import type { Mod, RunContext } from './run-context';
 
-/** how many modules to scan before the scan threads are worth their start-up (below: on this thread) */
+/**
+ * how many modules to scan before worker threads are worth their start-up (below: on this thread); libuv's
+ * thread pool (the addon's decoder) costs no start-up and serves any number
+ */
 const THREADS_FROM = 64;
 
 /** What the cache did in a run (for tests and benchmarks). */
@@ -92,7 +96,7 @@ export class ModuleScanner {
       take(modules[k], cached);
     }
     this.cacheStats.scanned = toScan.length;
-    this.pool ??= this.startPool(toScan.length >= THREADS_FROM ? this.ctx.opts.threads : 0);
+    this.pool ??= this.startPool(toScan.length >= THREADS_FROM || decodesOffThread() ? this.ctx.opts.threads : 0);
     const scanning = this.pool.scan(
       toScan.map((k) => modules[k].path),
       (i, scan) => {

@@ -1,4 +1,5 @@
-// Reads the modules of a depmod run: worker threads (one per core besides this one) read and
+// Reads the modules of a depmod run. With the addon's decoder, on libuv's thread pool (pool-scan.ts).
+// Without it, worker threads (one per core besides this one) read and
 // decompress files, a batch at a time, and send the images back in one transferred buffer; this thread
 // scans every image (module-scan.ts) and reads and decompresses modules of its own between batches.
 // The scan's JavaScript thus runs, and is compiled and collected, on this thread only: the workers
@@ -13,6 +14,8 @@ import type { Worker } from 'node:worker_threads';
 import { failedScan, scanModuleImage, ScanStore, type ModuleScan } from './module-scan';
 import { readModuleImage, releaseImageBuffers } from './module-image';
 import { releaseBuffers } from './release';
+import { decodesOffThread } from '../file/read-decode';
+import { startThreadPoolScan } from './pool-scan';
 import type { DecodeReply, DecodeRequest, SizesRequest, WorkerReply } from './decode-worker';
 
 export interface ScanOptions {
@@ -27,6 +30,12 @@ export interface ScanOptions {
   workerScript?: string;
   /** bytes of a batch buffer (BATCH_BUFFER; tests give a small one, so that many modules need their own) */
   batchBuffer?: number;
+  /**
+   * who reads and decompresses: 'auto', libuv's thread pool when the addon's decoder is there (then
+   * `threads` + 1 files are in flight, by default as many as cores + 1), else worker threads;
+   * 'workers', worker threads always (tests of that path)
+   */
+  reader?: 'auto' | 'workers';
 }
 
 /** files per batch, at most */
@@ -178,6 +187,7 @@ class ReadAhead {
 
 export function startScanPool(opts: ScanOptions = {}): ScanPool {
   const wanted = opts.threads ?? Math.min(7, os.availableParallelism() - 1);
+  if ((opts.reader ?? 'auto') === 'auto' && opts.workerScript === undefined && wanted > 0 && decodesOffThread()) return startThreadPoolScan(opts);
   const threads = new Threads(wanted, wanted > 0 ? (opts.workerScript ?? workerScript()) : undefined);
   const batchBuffer = opts.batchBuffer ?? BATCH_BUFFER;
   const ahead = new ReadAhead(threads, batchBuffer);

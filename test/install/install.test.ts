@@ -6,6 +6,7 @@
 // match kmod 34.2 on a tree of .ko.xz, .ko.zst and .ko.gz modules (for .gz, kmod's result on the same
 // module as .xz: Debian's kmod is built without zlib), real loading included: on a kernel without
 // module support that ends in kmod's ENOSYS message, never in "the native loader is not built".
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -118,6 +119,10 @@ for (const { name, npm: npmOf, major } of npms) {
         expect(inst.result.status, inst.result.stderr).toBe(0);
         expect(fs.existsSync(path.join(inst.packageDir, 'build'))).toBe(false);
         expect(fs.existsSync(path.join(inst.packageDir, 'prebuilds/linux-x64/kmodts_native.node'))).toBe(true);
+        // the prebuilt helper carries the decoder (native/decompress.c) and opens the system's libraries
+        const versions = execFileSync(process.execPath, ['-p', `JSON.stringify(require(${JSON.stringify(path.join(inst.packageDir, 'prebuilds/linux-x64/kmodts_native.node'))}).libraryVersions())`], { encoding: 'utf8' });
+        expect(JSON.parse(versions)).toMatchObject({ liblzma: expect.any(Number), libzstd: expect.any(Number) });
+        expect(JSON.parse(versions).libzstd).toBeGreaterThan(0);
       });
 
       it(`${kind}: no installed file names the directory it was packed in`, () => {

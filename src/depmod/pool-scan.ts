@@ -1,0 +1,148 @@
+// Reads the modules of a depmod run on libuv's thread pool, when the addon's decoder is there
+// (src/file/read-decode.ts): each file is read and decompressed there by C (native/decompress.c), with
+// no worker thread to start or feed, and scanned on this thread (module-scan.ts, itself C for the
+// symbols) as it comes back. A few files are in flight at once (as many as cores, plus one so that
+// the pool is busy while this thread scans); each has a slot of two buffers, for the file and its
+// image, reused from file to file and grown to the largest module seen (up to a limit), so that memory
+// stays bounded by the window. Files found during the walk are read ahead (readAhead).
+import * as os from 'node:os';
+import { EINVAL } from '../errno';
+import { readAndDecode, type ReadDecoded } from '../file/read-decode';
+import { failedScan, scanModuleImage, ScanStore, type ModuleScan } from './module-scan';
+import { releaseBuffers } from './release';
+import type { ScanOptions, ScanPool, ScanResultFn } from './scan-pool';
+
+/** a slot's buffers grow to fit the images seen, up to this; larger images get buffers of their own */
+const SLOT_LIMIT = 8 << 20;
+/** buffers of their own above this are given back as soon as they are scanned (not at a collection) */
+const RELEASE_FROM = 1 << 20;
+
+interface Slot {
+  image: Buffer;
+  raw: Buffer;
+}
+
+/** a buffer with an ArrayBuffer of its own (8-aligned: the scan reads through 32-bit views) */
+function ownBuffer(size: number): Buffer {
+  return Buffer.from(new ArrayBuffer(size));
+}
+
+function roundUp(n: number): number {
+  let size = 1 << 16;
+  while (size < n) size *= 2;
+  return size;
+}
+
+/** the scan of one result: libkmod's errno for a file it cannot use, else the image's scan */
+function scanResult(r: ReadDecoded, file: string, store: ScanStore): ModuleScan {
+  if ('readErrno' in r) return failedScan(r.readErrno);
+  // libkmod needs the 6 bytes of the longest magic before it looks at a file
+  if (r.raw.length < 6) return failedScan(EINVAL);
+  if ('error' in r) return failedScan(r.error.errno);
+  return scanModuleImage(r.image, file, store);
+}
+
+/** the slot made ready for its next file: grown where the last one did not fit, its own buffers given back */
+function afterUse(slot: Slot, r: ReadDecoded): void {
+  if ('readErrno' in r) return;
+  const own: ArrayBuffer[] = [];
+  const check = (b: Buffer | undefined, key: 'image' | 'raw'): void => {
+    if (b === undefined || b.buffer === slot[key].buffer) return;
+    if (b.length + 1 <= SLOT_LIMIT) slot[key] = ownBuffer(roundUp(b.length + 1));
+    if (b.length >= RELEASE_FROM && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) own.push(b.buffer as ArrayBuffer);
+  };
+  check('image' in r ? r.image : undefined, 'image');
+  check(r.raw, 'raw');
+  for (const b of own) {
+    try {
+      void releaseBuffers([b]);
+    } catch {
+      // memory the addon allocated (an external buffer) cannot be moved: it waits for the collector
+    }
+  }
+}
+
+export function startThreadPoolScan(opts: ScanOptions): ScanPool {
+  const window = opts.threads !== undefined ? opts.threads + 1 : os.availableParallelism() + 1;
+  const free: Slot[] = [];
+  for (let k = 0; k < window; k++) free.push({ image: ownBuffer(1 << 20), raw: ownBuffer(256 << 10) });
+  /** files read ahead: their reads, by path */
+  const ahead = new Map<string, { slot: Slot; read: Promise<ReadDecoded> }>();
+  let closed = false;
+
+  const readAhead = (file: string): void => {
+    if (closed || free.length === 0 || ahead.has(file)) return;
+    const slot = free.pop()!;
+    ahead.set(file, { slot, read: readAndDecode(file, slot) });
+  };
+
+  const scan = (paths: string[], onResult?: ScanResultFn, store = new ScanStore()): Promise<ModuleScan[]> => {
+    const results: ModuleScan[] = new Array(paths.length);
+    const taken = new Map(ahead);
+    ahead.clear();
+    return new Promise<ModuleScan[]>((resolve, reject) => {
+      let next = 0;
+      let done = 0;
+      let failed = false;
+      const finish = (i: number, slot: Slot, r: ReadDecoded): void => {
+        if (failed) return;
+        try {
+          const scan = scanResult(r, paths[i], store);
+          afterUse(slot, r);
+          free.push(slot);
+          results[i] = scan;
+          onResult?.(i, scan);
+          done++;
+          opts.onProgress?.(done, paths.length);
+          if (done === paths.length) resolve(results);
+          else pump();
+        } catch (err) {
+          failed = true;
+          reject(err);
+        }
+      };
+      const start = (i: number, slot: Slot, read: Promise<ReadDecoded>): void => {
+        read.then((r) => finish(i, slot, r), (err) => {
+          failed = true;
+          reject(err);
+        });
+      };
+      // the files read ahead first, each once; the other reads ahead only give their slot back
+      const firstOf = new Map<string, number>();
+      paths.forEach((p, i) => {
+        if (!firstOf.has(p)) firstOf.set(p, i);
+      });
+      const early = new Set<number>();
+      for (const [file, { slot, read }] of taken) {
+        const i = firstOf.get(file);
+        if (i === undefined) {
+          void read.then(() => {
+            free.push(slot);
+            pump();
+          });
+          continue;
+        }
+        early.add(i);
+        start(i, slot, read);
+      }
+      const pump = (): void => {
+        while (!failed && free.length > 0 && next < paths.length) {
+          const i = next++;
+          if (early.has(i)) continue;
+          const slot = free.pop()!;
+          start(i, slot, readAndDecode(paths[i], slot));
+        }
+      };
+      if (paths.length === 0) resolve(results);
+      else pump();
+    });
+  };
+
+  return {
+    scan,
+    readAhead,
+    close: () => {
+      closed = true;
+    },
+  };
+}
