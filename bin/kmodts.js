@@ -12,10 +12,31 @@ const distDir = path.join(__dirname, '..', 'dist');
 // src/cli/main.ts's tool names (which of them have a bundle is up to scripts/bundle-cli.js)
 const tools = ['modprobe', 'insmod', 'rmmod', 'lsmod', 'modinfo', 'depmod', 'kmod', 'check', 'dmesg'];
 
+/**
+ * Process settings of a tool, made before anything of it is compiled or run (so that its code cache is
+ * made and checked under the same V8 flags). modinfo runs briefly over many small inputs:
+ * - V8's optimizing compilers (TurboFan, and Maglev on Node 22+) cost it ~10 MB of peak RSS (their
+ *   zones, the binary's compiler pages) and bring no measurable CPU back; the baseline compiler
+ *   (Sparkplug) stays. (`--max-opt=1` would say the same, but Node 24 ignores it at run time.)
+ * - Its prefetcher has at most 3 files on libuv's thread pool at once (src/file/prefetch.ts), and each
+ *   pool thread keeps its own C heap (liblzma's 1 MiB dictionary, ...): no more threads than that, or
+ *   than cores (~1.3 MB of peak RSS per thread). Unless the user chose a size.
+ * Measurements: docs/decisions.md, issue 14.
+ */
+const toolSetup = {
+  modinfo() {
+    require('node:v8').setFlagsFromString('--no-turbofan --no-maglev');
+    if (process.env.UV_THREADPOOL_SIZE === undefined) {
+      process.env.UV_THREADPOOL_SIZE = String(Math.max(2, Math.min(3, require('node:os').availableParallelism())));
+    }
+  },
+};
+
 function bundledMain() {
   const base = path.basename(process.argv[1] || '').replace(/\.js$/, '');
   const tool = tools.includes(base) ? base : process.argv.slice(2).find((a) => tools.includes(a));
   if (tool === undefined) return undefined;
+  toolSetup[tool]?.();
   const file = `${distDir}/bundle/${tool}.js`;
   const bundleStat = fs.statSync(file, { throwIfNoEntry: false });
   // none (tsc alone, or a tool without one), or older than tsc's last output: dist/ as it is

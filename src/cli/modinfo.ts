@@ -47,30 +47,64 @@ function help(io: ToolIo, prog: string): void {
   );
 }
 
-/** modinfo's is_module_filename: a module extension and a regular file */
-function isModuleFilename(name: string): boolean {
-  if (!pathEndsWithKmodExt(name)) return false;
+/** modinfo's is_module_filename, with the file's size: a module extension and a regular file, else undefined */
+function moduleFileSize(name: string): number | undefined {
+  if (!pathEndsWithKmodExt(name)) return undefined;
   try {
-    return fs.statSync(name).isFile();
+    const st = fs.statSync(name);
+    return st.isFile() ? st.size : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-/** Output in bytes: module texts are Latin-1-safe byte strings, so nothing is re-encoded. */
+function isModuleFilename(name: string): boolean {
+  return moduleFileSize(name) !== undefined;
+}
+
+/**
+ * Output in bytes (module texts are Latin-1-safe byte strings, so nothing is re-encoded): lines are
+ * joined into a short string, which is written into a buffer every few KiB; the buffer goes out
+ * whole. One write per line cost more than formatting the line; one string for all the output kept
+ * thousands of small strings alive across collections.
+ */
 class Printer {
-  private buf = '';
+  private pending = '';
+  private buf = Buffer.allocUnsafe(OUT_CHUNK);
+  private used = 0;
   constructor(private readonly io: ToolIo) {}
   put(s: string): void {
-    this.buf += s;
-    if (this.buf.length >= 65536) this.flush();
+    this.pending += s;
+    if (this.pending.length >= PENDING_LIMIT) this.spill();
+  }
+  /** the pending text into the buffer (sent first when it would not fit) */
+  private spill(): void {
+    const text = this.pending;
+    this.pending = '';
+    if (text.length > OUT_CHUNK - this.used) {
+      this.send();
+      if (text.length > OUT_CHUNK) {
+        this.io.stdout(Buffer.from(text, 'latin1'));
+        return;
+      }
+    }
+    this.used += this.buf.write(text, this.used, 'latin1');
+  }
+  private send(): void {
+    if (this.used === 0) return;
+    // io may keep the bytes it is given: the buffer is its own from here on
+    this.io.stdout(this.buf.subarray(0, this.used));
+    this.buf = Buffer.allocUnsafe(OUT_CHUNK);
+    this.used = 0;
   }
   flush(): void {
-    if (this.buf === '') return;
-    this.io.stdout(Buffer.from(this.buf, 'latin1'));
-    this.buf = '';
+    if (this.pending !== '') this.spill();
+    this.send();
   }
 }
+
+const PENDING_LIMIT = 4096;
+const OUT_CHUNK = 65536;
 
 /** printf("%-16s", s) */
 function pad16(s: string): string {
@@ -242,11 +276,12 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
   const out = new Printer(io);
   const modinfo = new Modinfo(ctx, opts, out, log);
   if (env.settings.json) return require('./json/modinfo').modinfoJson(modinfo, ctx, r.args, byModname, isModuleFilename, log, io);
-  const kinds = r.args.map((name) => (byModname ? 'name' : isModuleFilename(name) ? 'path' : 'alias'));
-  // many module files: read and decompress them ahead on worker threads, in argument order
+  const sizes = r.args.map((name) => (byModname ? undefined : moduleFileSize(name)));
+  const kinds = r.args.map((_, i) => (byModname ? 'name' : sizes[i] !== undefined ? 'path' : 'alias'));
+  // several module files: read and decompressed ahead on the thread pool, in argument order
   const paths = r.args.filter((_, i) => kinds[i] === 'path');
-  const needsImage = opts.field !== 'filename';
-  const prefetch = needsImage && paths.length >= PREFETCH_MIN_FILES ? ImagePrefetcher.start(paths.map(absolutePath), prefetchThreads()) : undefined;
+  const pathSizes = sizes.filter((_, i) => kinds[i] === 'path') as number[];
+  const prefetch = opts.field !== 'filename' && paths.length > 1 ? ImagePrefetcher.start(paths.map(absolutePath), pathSizes) : undefined;
   let pathIndex = 0;
   let ok = true;
   try {
@@ -266,13 +301,4 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
   }
   ctx.release();
   return ok ? 0 : 1;
-}
-
-/** below this many files, starting workers costs more than it saves */
-const PREFETCH_MIN_FILES = 16;
-
-function prefetchThreads(): number {
-  const os = require('node:os') as typeof import('node:os');
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  return Math.max(1, Math.min(4, cores));
 }

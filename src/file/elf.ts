@@ -237,21 +237,22 @@ export class Elf {
   sections(): SectionHeader[] {
     if (this.headers) return this.headers;
     const list: SectionHeader[] = [];
-    const strEnd = this.shstrtab.offset + this.shstrtab.size;
-    for (let i = 0; i < this.shnum; i++) {
-      const ho = this.shoff + i * this.shentsize;
-      const nameOffset = this.u32(ho);
-      const name = nameOffset < this.shstrtab.size ? this.cstring(this.shstrtab.offset + nameOffset, strEnd) : undefined;
-      const w = this.is64;
-      const offset = w ? this.uword(ho + 24) : this.u32(ho + 16);
-      const size = w ? this.uword(ho + 32) : this.u32(ho + 20);
-      list.push(
-        new Section(this, i, name, nameOffset, this.u32(ho + 4), offset, size, this.u32(ho + (w ? 40 : 24)), this.u32(ho + (w ? 44 : 28)),
-          w ? this.uword(ho + 56) : this.u32(ho + 36), ho, i !== 0 && name !== undefined && this.rangeValid(offset, size)),
-      );
-    }
+    for (let i = 0; i < this.shnum; i++) list.push(this.buildSection(i));
     this.headers = list;
     return list;
+  }
+
+  /** The header at `index` (< shnum; the table lies inside the image, checked by the constructor). */
+  private buildSection(i: number): SectionHeader {
+    const ho = this.shoff + i * this.shentsize;
+    const nameOffset = this.u32(ho);
+    const strEnd = this.shstrtab.offset + this.shstrtab.size;
+    const name = nameOffset < this.shstrtab.size ? this.cstring(this.shstrtab.offset + nameOffset, strEnd) : undefined;
+    const w = this.is64;
+    const offset = w ? this.uword(ho + 24) : this.u32(ho + 16);
+    const size = w ? this.uword(ho + 32) : this.u32(ho + 20);
+    return new Section(this, i, name, nameOffset, this.u32(ho + 4), offset, size, this.u32(ho + (w ? 40 : 24)), this.u32(ho + (w ? 44 : 28)),
+      w ? this.uword(ho + 56) : this.u32(ho + 36), ho, i !== 0 && name !== undefined && this.rangeValid(offset, size));
   }
 
   /** The section at `index` if its header is valid (libkmod's elf_get_section_info), else undefined. */
@@ -320,7 +321,21 @@ export class Elf {
 
   /** The first valid section called `name` (libkmod's lookup), else undefined. */
   findSection(name: string): SectionHeader | undefined {
-    for (const s of this.sections()) if (s.valid && s.name === name) return s;
+    if (this.headers) {
+      for (const s of this.headers) if (s.valid && s.name === name) return s;
+      return undefined;
+    }
+    // before (or without) the whole list: names compared in place, one header built for the match
+    // (modinfo and modprobe look up one or two sections of each of many modules)
+    const d = this.data;
+    const strSize = this.shstrtab.size;
+    const strOff = this.shstrtab.offset;
+    for (let i = 1, ho = this.shoff + this.shentsize; i < this.shnum; i++, ho += this.shentsize) {
+      const nameOffset = this.view.getUint32(ho, !this.msb);
+      if (nameOffset >= strSize || !nameAt(d, strOff + nameOffset, strOff + strSize, name)) continue;
+      const s = this.buildSection(i);
+      if (s.valid) return s;
+    }
     return undefined;
   }
 

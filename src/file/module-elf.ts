@@ -39,14 +39,16 @@ export function modinfoStrings(elf: Elf): string[] {
   if (!sec) throw noData(elf, '.modinfo');
   const [off, size] = skipPadding(elf, sec.offset, sec.size);
   if (size <= 1) return [];
+  // one string for the section, cut at its NULs: a conversion per entry costs more than the cutting
+  const text = elf.data.toString('latin1', off, off + size);
   const out: string[] = [];
-  const d = elf.data;
   let i = 0;
   while (i < size) {
-    const start = i;
-    while (i < size && d[off + i] !== 0) i++;
-    out.push(d.toString('latin1', off + start, off + i));
-    while (i < size && d[off + i] === 0) i++;
+    let end = text.indexOf('\0', i);
+    if (end < 0) end = size;
+    out.push(text.slice(i, end));
+    i = end;
+    while (i < size && text.charCodeAt(i) === 0) i++;
   }
   return out;
 }

@@ -36,22 +36,37 @@ export interface OpenModuleOptions {
   /** receives libkmod's diagnostics (e.g. "xz: File is corrupt") when decompression fails */
   log?: LogFn;
   /**
-   * read the file into this buffer rather than a fresh one: the ModuleFile (its raw bytes, and its
-   * image when the file is not compressed) is then valid only until the buffer's next read
+   * read the file into this buffer rather than a fresh one, and decompress it into the buffer's image
+   * buffer where it fits: the ModuleFile (its raw bytes and its image) is then valid only until the
+   * buffer's next read
    */
   readBuffer?: ReadBuffer;
 }
 
 /**
- * A buffer reused to read module files one after another (modinfo over many files), instead of a fresh
- * allocation, and its page faults, per file. Files larger than `keepLimit` get a buffer of their own,
- * so that a long-lived reader does not hold on to the largest module it ever read.
+ * Buffers reused to read and decompress module files one after another (modinfo over many files),
+ * instead of fresh allocations, their page faults and the garbage they leave, per file. Files and
+ * images larger than `keepLimit` get buffers of their own, so that a long-lived reader does not hold
+ * on to the largest module it ever read.
  */
 export class ReadBuffer {
   private buf: Buffer;
+  private imageBuf?: Buffer;
 
   constructor(private readonly keepLimit = 8 << 20) {
     this.buf = Buffer.allocUnsafeSlow(64 << 10);
+  }
+
+  /** The buffer to decompress the last file read into (decompress()'s `into`). */
+  imageBuffer(): Buffer {
+    this.imageBuf ??= Buffer.allocUnsafeSlow(256 << 10);
+    return this.imageBuf;
+  }
+
+  /** `image` did not fit imageBuffer(): a larger one for the next files (up to the limit) */
+  imageDecoded(image: Buffer): void {
+    if (this.imageBuf === undefined || image.buffer === this.imageBuf.buffer || image.length > this.keepLimit) return;
+    if (image.length > this.imageBuf.length) this.imageBuf = Buffer.allocUnsafeSlow(grownSize(image.length, this.keepLimit));
   }
 
   /** The whole file (as fs.readFileSync reads it: to its end, even if it grew); valid until the next read. */
@@ -83,6 +98,14 @@ export class ReadBuffer {
   }
 }
 
+/**
+ * The size of a reused buffer replacing one that `size` bytes did not fit: a quarter more, in whole
+ * pages, so that the next larger files fit more often than not; at most `limit`.
+ */
+export function grownSize(size: number, limit: number): number {
+  return Math.min(limit, Math.ceil((size * 1.25) / 4096) * 4096);
+}
+
 class ModuleFileImpl implements ModuleFile {
   readonly compression: Compression;
   private imageCache?: Buffer;
@@ -96,7 +119,9 @@ class ModuleFileImpl implements ModuleFile {
     if (this.imageCache === undefined) {
       try {
         if (this.decoded?.error) throw this.decoded.error;
-        this.imageCache = this.decoded?.image ?? decompress(this.raw, this.path);
+        const into = this.opts.readBuffer;
+        this.imageCache = this.decoded?.image ?? decompress(this.raw, this.path, into?.imageBuffer());
+        into?.imageDecoded(this.imageCache);
       } catch (err) {
         if (err instanceof DecompressError && err.detail !== '') this.opts.log?.(LOG_ERR, err.fn, `${err.detail}\n`);
         throw err;

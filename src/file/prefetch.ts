@@ -1,91 +1,140 @@
-// Reading and decompressing many module files ahead, on worker threads, while the caller formats the
-// previous ones: for `modinfo` over a whole tree, decompression is ~70% of the time (docs/decisions.md).
-// Results come back in request order; anything the workers cannot do falls back to the caller's own
-// synchronous openModuleFile, so messages and errors stay exactly those of the sequential path.
-import * as path from 'node:path';
-import type { Worker } from 'node:worker_threads';
-import { DecompressError } from './decompress';
-import { moduleFileFromBytes, type ModuleFile, type OpenModuleOptions } from './module-file';
+// Module files read and decompressed ahead, on libuv's thread pool (read-decode.ts: the addon's
+// readDecodeImage, no worker isolate), into a few buffers reused from file to file, while the caller
+// formats the previous one: `modinfo` over a whole tree spends most of its time decompressing.
+// Results come in request order; a file that cannot be read is left to the caller's own
+// openModuleFile, so that messages and errors stay exactly those of the sequential path.
+//
+// Memory: a decoded image that does not fit the buffer it was given gets one of its own from the
+// addon, freed only when V8 collects it, and the C heap keeps the pages: on the cloud tree that alone
+// raised modinfo's peak RSS by ~25 MB (docs/decisions.md, issue 14). So every image goes into a buffer
+// that fits it: files whose size (as stat gave it) is large go, one at a time, to a single buffer
+// pair that grows to the largest module; the others share small fixed buffers, ahead of the caller.
+import { decodesOffThread, readAndDecode, type ReadDecoded } from './read-decode';
+import { grownSize, moduleFileFromBytes, type ModuleFile, type OpenModuleOptions } from './module-file';
 
-interface Result {
-  id: number;
-  readFailed?: boolean;
-  raw?: Uint8Array;
-  image?: Uint8Array;
-  error?: { compression: 'xz' | 'zstd' | 'gzip'; detail: string; fn: string; errno: number };
+/** one request's buffers: written by the thread pool until its result is in, read by the caller after */
+interface Slot {
+  image: Buffer;
+  raw: Buffer;
+  /** the big slot: grows to fit; the small ones keep their size */
+  big: boolean;
 }
 
-// images in flight: enough to keep the workers busy, few enough to bound memory
-const WINDOW = 8;
-
-function asBuffer(u: Uint8Array): Buffer {
-  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-}
+/** Files read ahead at once, besides the one the caller holds: enough to keep two cores busy. */
+const DEFAULT_AHEAD = 2;
+/**
+ * Files up to this size go to the small slots: on Debian's trees, modules compressed to at most 128
+ * KiB decompress to less than 1 MiB (xz) or 0.6 MiB (zstd); 3% of the files are larger.
+ */
+const SMALL_FILE = 128 << 10;
+const SMALL_IMAGE = 1 << 20;
+/** (the addon reads into a buffer with a byte to spare, to see the end of the file) */
+const SMALL_RAW = SMALL_FILE + 4096;
+/** the big slot grows to fit files up to this; the odd larger module gets a buffer of its own */
+const BIG_LIMIT = 64 << 20;
 
 export class ImagePrefetcher {
-  private next = 0;
-  private readonly pending = new Map<number, { resolve: (r: Result) => void; promise: Promise<Result> }>();
+  private readonly free: Slot[] = [];
+  private bigSlot: Slot | undefined;
+  private readonly inFlight = new Map<number, { slot: Slot; result: Promise<ReadDecoded> }>();
+  /** the slot of the file the caller holds, free again at its next take() */
+  private held: Slot | undefined;
+  /** the next file to request, and the next one the caller has not taken or passed */
+  private requested = 0;
+  private taken = 0;
   private closed = false;
 
-  private constructor(private readonly files: string[], private readonly workers: Worker[]) {
-    for (const w of workers) {
-      w.on('message', (r: Result) => this.pending.get(r.id)?.resolve(r));
-      // a worker that dies leaves its files to the caller's sequential path
-      const fail = (): void => {
-        this.closed = true;
-        for (const [id, p] of this.pending) p.resolve({ id, readFailed: true });
-      };
-      w.on('error', fail);
-      w.on('exit', fail);
-    }
-    this.fill(0);
-  }
-
-  /** Starts `threads` workers for `files` (in the order they will be taken); undefined when workers cannot start. */
-  static start(files: string[], threads: number): ImagePrefetcher | undefined {
-    const script = path.join(__dirname, 'decompress-worker.js');
-    try {
-      const { Worker } = require('node:worker_threads') as typeof import('node:worker_threads');
-      require('node:fs').accessSync(script);
-      const workers = Array.from({ length: threads }, () => new Worker(script));
-      return new ImagePrefetcher(files, workers);
-    } catch {
-      return undefined;
-    }
-  }
-
-  private fill(upTo: number): void {
-    while (!this.closed && this.next < this.files.length && this.next < upTo + WINDOW) {
-      const id = this.next++;
-      let resolve!: (r: Result) => void;
-      const promise = new Promise<Result>((r) => (resolve = r));
-      this.pending.set(id, { resolve, promise });
-      this.workers[id % this.workers.length].postMessage({ id, path: this.files[id] });
-    }
+  private constructor(private readonly files: readonly string[], private readonly sizes: readonly number[] | undefined, ahead: number) {
+    for (let i = 0; i <= ahead; i++) this.free.push({ image: Buffer.allocUnsafeSlow(SMALL_IMAGE), raw: Buffer.allocUnsafeSlow(SMALL_RAW), big: false });
+    this.bigSlot = { image: Buffer.allocUnsafeSlow(SMALL_IMAGE), raw: Buffer.allocUnsafeSlow(SMALL_RAW), big: true };
+    this.request();
   }
 
   /**
-   * The module file for files[index] (taken in order), or undefined when the caller should open it
-   * itself (read failure, or an index out of order).
+   * Starts reading `files` (in the order they will be taken), `ahead` at a time beyond the one taken.
+   * `sizes` (bytes, as stat gave them; optional) steers large files to the buffer that grows.
+   * Undefined where nothing decodes off this thread (no addon: the caller's sequential path is as fast).
    */
-  async take(index: number, opts: OpenModuleOptions): Promise<ModuleFile | undefined> {
-    const p = this.pending.get(index);
-    if (p === undefined) return undefined;
-    const r = await p.promise;
-    this.pending.delete(index);
-    this.fill(index + 1);
-    if (r.readFailed || r.raw === undefined) return undefined;
-    const file = this.files[index];
-    const raw = asBuffer(r.raw);
-    if (r.error) return moduleFileFromBytes(file, raw, opts, { error: new DecompressError(file, r.error.compression, r.error.detail, r.error.fn, r.error.errno) });
-    return moduleFileFromBytes(file, raw, opts, { image: r.image ? asBuffer(r.image) : raw });
+  static start(files: readonly string[], sizes?: readonly number[], ahead = DEFAULT_AHEAD): ImagePrefetcher | undefined {
+    if (!decodesOffThread()) return undefined;
+    return new ImagePrefetcher(files, sizes, Math.max(1, ahead));
   }
 
+  private isBig(index: number): boolean {
+    const size = this.sizes?.[index];
+    return size !== undefined && size > SMALL_FILE;
+  }
+
+  /** requests the next files, in order, as long as a slot of their kind is free */
+  private request(): void {
+    while (!this.closed && this.requested < this.files.length) {
+      const index = this.requested;
+      let slot: Slot | undefined;
+      if (this.isBig(index)) {
+        slot = this.bigSlot;
+        this.bigSlot = undefined;
+      } else slot = this.free.pop();
+      if (slot === undefined) return;
+      this.inFlight.set(index, { slot, result: readAndDecode(this.files[index], slot) });
+      this.requested++;
+    }
+  }
+
+  private release(slot: Slot): void {
+    if (slot.big) this.bigSlot = slot;
+    else this.free.push(slot);
+  }
+
+  /**
+   * The module file for files[index], or undefined when the caller should open it itself (a read
+   * failure, or an index already passed). Indexes are taken in increasing order, any skipped; the
+   * file's buffers are reused once the next one is taken, so it must be finished with by then.
+   */
+  async take(index: number, opts: OpenModuleOptions): Promise<ModuleFile | undefined> {
+    if (this.closed || index < this.taken || index >= this.files.length) return undefined;
+    if (this.held !== undefined) this.release(this.held);
+    this.held = undefined;
+    // the files passed over: their requests must be over before their slots take new ones
+    for (; this.taken < index; this.taken++) {
+      const slot = await this.settle(this.taken);
+      if (slot !== undefined) this.release(slot);
+    }
+    this.taken = index + 1;
+    this.request();
+    const pending = this.inFlight.get(index);
+    this.held = await this.settle(index);
+    if (pending === undefined) return undefined;
+    const r = await pending.result;
+    if ('readErrno' in r) return undefined;
+    const file = this.files[index];
+    if ('error' in r) return moduleFileFromBytes(file, r.raw, opts, { error: r.error });
+    return moduleFileFromBytes(file, r.raw, opts, { image: r.image });
+  }
+
+  /** waits for files[index]'s request (when it was made); its slot, the big one grown to fit the file */
+  private async settle(index: number): Promise<Slot | undefined> {
+    const pending = this.inFlight.get(index);
+    if (pending === undefined) {
+      // not requested yet (its kind of slot was busy): it never will be
+      if (index >= this.requested) this.requested = index + 1;
+      return undefined;
+    }
+    this.inFlight.delete(index);
+    const r = await pending.result;
+    const slot = pending.slot;
+    if (slot.big && !('readErrno' in r)) {
+      if (r.raw.buffer !== slot.raw.buffer && r.raw.length <= BIG_LIMIT) slot.raw = Buffer.allocUnsafeSlow(grownSize(r.raw.length, BIG_LIMIT));
+      if ('image' in r && r.image.buffer !== slot.image.buffer && r.image.buffer !== r.raw.buffer && r.image.length <= BIG_LIMIT) {
+        slot.image = Buffer.allocUnsafeSlow(grownSize(r.image.length, BIG_LIMIT));
+      }
+    }
+    return slot;
+  }
+
+  /** no more files: requests in flight finish on the thread pool, their results are dropped */
   close(): void {
     this.closed = true;
-    for (const w of this.workers) {
-      w.removeAllListeners('exit');
-      void w.terminate();
-    }
+    // (readAndDecode rejects only for an internal error; nobody waits for these any more)
+    for (const { result } of this.inFlight.values()) result.catch(() => undefined);
   }
 }

@@ -4,6 +4,7 @@
 // long name (or dotted OID), signature = the encrypted digest.
 
 export const SIG_MAGIC = '~Module signature appended~\n';
+const SIG_MAGIC_BYTES = Buffer.from(SIG_MAGIC, 'latin1');
 
 const PKEY_ALGO = ['DSA', 'RSA'];
 const PKEY_HASH = ['md4', 'md5', 'sha1', 'rmd160', 'sha256', 'sha384', 'sha512', 'sha224', 'sm3'];
@@ -34,7 +35,7 @@ export function moduleSignature(image: Uint8Array): SignatureInfo | undefined {
   let size = mem.length;
   if (size < magicLen) return undefined;
   size -= magicLen;
-  if (mem.toString('latin1', size, size + magicLen) !== SIG_MAGIC) return undefined;
+  for (let i = 0; i < magicLen; i++) if (mem[size + i] !== SIG_MAGIC_BYTES[i]) return undefined;
   if (size < MODSIG_SIZE) return undefined;
   size -= MODSIG_SIZE;
   const algo = mem[size];
@@ -65,35 +66,56 @@ function cString(s: string): string {
   return z < 0 ? s : s.slice(0, z);
 }
 
+/** "00".."FF", by byte value */
+const HEX_PAIRS = Array.from({ length: 256 }, (_, b) => (b < 16 ? '0' : '') + b.toString(16).toUpperCase());
+/** the same as character codes, high digit then low digit */
+const HEX_CODES = new Uint8Array(512);
+for (let b = 0; b < 256; b++) {
+  HEX_CODES[2 * b] = HEX_PAIRS[b].charCodeAt(0);
+  HEX_CODES[2 * b + 1] = HEX_PAIRS[b].charCodeAt(1);
+}
+const COLON = 0x3a;
+
 /** kmod's hex form: "%02X" joined by ':', a ":\n\t\t" line break after every 20th byte when more follow. */
 export function hexString(data: Uint8Array): string {
-  const digits = '0123456789ABCDEF';
-  let s = '';
-  for (let i = 0; i < data.length; i++) {
-    s += digits[data[i] >> 4] + digits[data[i] & 15];
-    if (i < data.length - 1) {
-      s += ':';
-      if ((i + 1) % 20 === 0) s += '\n\t\t';
+  const n = data.length;
+  if (n === 0) return '';
+  if (n === 1) return HEX_PAIRS[data[0]];
+  // built as bytes and converted once: a signature is 256-512 bytes, ~1500 characters
+  const out = Buffer.allocUnsafe(3 * n - 1 + 3 * Math.floor((n - 1) / 20));
+  let o = 0;
+  for (let i = 0; i < n; i++) {
+    out[o++] = HEX_CODES[2 * data[i]];
+    out[o++] = HEX_CODES[2 * data[i] + 1];
+    if (i < n - 1) {
+      out[o++] = COLON;
+      if ((i + 1) % 20 === 0) {
+        out[o++] = 0x0a;
+        out[o++] = 0x09;
+        out[o++] = 0x09;
+      }
     }
   }
-  return s;
+  return out.toString('latin1', 0, o);
 }
 
 // ---- a small DER reader, enough for PKCS#7 SignedData ----
+// Elements are offsets into the one message buffer (no Buffer per element): a module signature has a
+// few dozen of them, and modinfo reads one signature per module.
 
 interface Der {
   tag: number;
   constructed: boolean;
-  /** content bytes */
-  body: Buffer;
-  /** total encoded length */
-  length: number;
+  /** content bytes: buf[start..end) */
+  start: number;
+  end: number;
 }
 
 class DerError extends Error {}
 
-function readDer(buf: Buffer, off: number): Der {
-  if (off + 2 > buf.length) throw new DerError('truncated');
+/** the element at buf[off..], which must end by `limit` (its parent's content end) */
+function readDer(buf: Buffer, off: number, limit: number): Der {
+  if (off + 2 > limit) throw new DerError('truncated');
   const tag = buf[off];
   if ((tag & 0x1f) === 0x1f) throw new DerError('high tag numbers are not used here');
   let len = buf[off + 1];
@@ -101,22 +123,22 @@ function readDer(buf: Buffer, off: number): Der {
   if (len & 0x80) {
     const n = len & 0x7f;
     if (n === 0 || n > 4) throw new DerError('unsupported length');
-    if (off + 2 + n > buf.length) throw new DerError('truncated');
+    if (off + 2 + n > limit) throw new DerError('truncated');
     len = 0;
     for (let i = 0; i < n; i++) len = len * 256 + buf[off + 2 + i];
     hdr += n;
   }
-  if (off + hdr + len > buf.length) throw new DerError('truncated');
-  return { tag, constructed: (tag & 0x20) !== 0, body: buf.subarray(off + hdr, off + hdr + len), length: hdr + len };
+  if (off + hdr + len > limit) throw new DerError('truncated');
+  return { tag, constructed: (tag & 0x20) !== 0, start: off + hdr, end: off + hdr + len };
 }
 
-function children(d: Der): Der[] {
+function children(buf: Buffer, d: Der): Der[] {
   if (!d.constructed) throw new DerError('not constructed');
   const out: Der[] = [];
-  for (let off = 0; off < d.body.length; ) {
-    const c = readDer(d.body, off);
+  for (let off = d.start; off < d.end; ) {
+    const c = readDer(buf, off, d.end);
     out.push(c);
-    off += c.length;
+    off = c.end;
   }
   return out;
 }
@@ -132,11 +154,12 @@ const INTEGER = 0x02;
 const OCTET_STRING = 0x04;
 const OID = 0x06;
 
-function oidText(body: Buffer): string {
-  if (body.length === 0) throw new DerError('empty OID');
+function oidText(buf: Buffer, d: Der): string {
+  if (d.end === d.start) throw new DerError('empty OID');
   const parts: bigint[] = [];
   let v = 0n;
-  for (const b of body) {
+  for (let i = d.start; i < d.end; i++) {
+    const b = buf[i];
     v = (v << 7n) | BigInt(b & 0x7f);
     if (!(b & 0x80)) {
       parts.push(v);
@@ -146,6 +169,24 @@ function oidText(body: Buffer): string {
   const first = parts[0];
   const a = first < 40n ? 0n : first < 80n ? 1n : 2n;
   return [a, first - a * 40n, ...parts.slice(1)].join('.');
+}
+
+/**
+ * oidText(buf, d) === text, where `encoded` is text's canonical encoding: decided on the bytes when they
+ * are those, or when every byte is a group of its own (a canonical encoding of another OID); any other
+ * encoding (padded or cut groups) gets oidText's own verdict.
+ */
+function oidIs(buf: Buffer, d: Der, encoded: Buffer, text: string): boolean {
+  const n = d.end - d.start;
+  let same = n === encoded.length;
+  let multiByte = false;
+  for (let i = 0; i < n; i++) {
+    const b = buf[d.start + i];
+    if (b & 0x80) multiByte = true;
+    if (same && b !== encoded[i]) same = false;
+  }
+  if (same) return true;
+  return n !== 0 && !multiByte ? false : oidText(buf, d) === text;
 }
 
 /** OpenSSL long names of the digest OIDs a module signature can use (what OBJ_obj2txt prints) */
@@ -172,19 +213,21 @@ const DIGEST_NAMES: Record<string, string> = {
   '1.2.643.7.1.1.2.3': 'md_gost12_512',
 };
 
-const COMMON_NAME = '2.5.4.3';
-const PKCS7_SIGNED = '1.2.840.113549.1.7.2';
+/** the content bytes of 2.5.4.3 (commonName) and 1.2.840.113549.1.7.2 (pkcs7-signedData) */
+const COMMON_NAME = Buffer.from([0x55, 0x04, 0x03]);
+const PKCS7_SIGNED = Buffer.from([0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02]);
 
 /** The value of the issuer's CN (or, as OpenSSL's loop leaves it, of the last entry when none is a CN). */
-function issuerName(name: Der): string | undefined {
+function issuerName(buf: Buffer, name: Der): string | undefined {
   let last: Der | undefined;
   let found: Der | undefined;
-  for (const rdn of children(expect(name, SEQUENCE))) {
-    for (const atv of children(expect(rdn, SET))) {
-      const [type, value] = children(expect(atv, SEQUENCE));
+  for (const rdn of children(buf, expect(name, SEQUENCE))) {
+    for (const atv of children(buf, expect(rdn, SET))) {
+      const [type, value] = children(buf, expect(atv, SEQUENCE));
       if (!value) throw new DerError('attribute without value');
       last = value;
-      if (oidText(expect(type, OID).body) === COMMON_NAME) {
+      const typeOid = expect(type, OID);
+      if (oidIs(buf, typeOid, COMMON_NAME, '2.5.4.3')) {
         found = value;
         break;
       }
@@ -192,7 +235,7 @@ function issuerName(name: Der): string | undefined {
     if (found) break;
   }
   const v = found ?? last;
-  return v === undefined ? undefined : cString(v.body.toString('latin1', 0, v.body.length));
+  return v === undefined ? undefined : cString(buf.toString('latin1', v.start, v.end));
 }
 
 /** The magnitude bytes of a DER INTEGER without leading zeros (BN_bn2bin). */
@@ -216,32 +259,33 @@ function integerMagnitude(body: Buffer): Buffer {
 
 function pkcs7Info(raw: Buffer): SignatureInfo | undefined {
   try {
-    const ci = children(expect(readDer(raw, 0), SEQUENCE));
-    if (oidText(expect(ci[0], OID).body) !== PKCS7_SIGNED) return undefined;
+    const ci = children(raw, expect(readDer(raw, 0, raw.length), SEQUENCE));
+    const contentType = expect(ci[0], OID);
+    if (!oidIs(raw, contentType, PKCS7_SIGNED, '1.2.840.113549.1.7.2')) return undefined;
     const explicit = ci[1];
     if (!explicit || explicit.tag !== 0xa0) return undefined;
-    const sd = children(expect(children(explicit)[0], SEQUENCE));
+    const sd = children(raw, expect(children(raw, explicit)[0], SEQUENCE));
     // version, digestAlgorithms, contentInfo, [0] certificates, [1] crls, signerInfos
     const signerInfos = sd[sd.length - 1];
-    const infos = children(expect(signerInfos, SET));
+    const infos = children(raw, expect(signerInfos, SET));
     if (infos.length === 0) return undefined;
-    const si = children(expect(infos[0], SEQUENCE));
+    const si = children(raw, expect(infos[0], SEQUENCE));
     expect(si[0], INTEGER);
-    const ias = children(expect(si[1], SEQUENCE));
+    const ias = children(raw, expect(si[1], SEQUENCE));
     const issuer = ias[0];
     const serial = expect(ias[1], INTEGER);
-    const digestAlg = children(expect(si[2], SEQUENCE));
-    const digestOid = oidText(expect(digestAlg[0], OID).body);
+    const digestAlg = children(raw, expect(si[2], SEQUENCE));
+    const digestOid = oidText(raw, expect(digestAlg[0], OID));
     let k = 3;
     if (si[k] && si[k].tag === 0xa0) k++; // authenticatedAttributes
     expect(si[k], SEQUENCE); // digestEncryptionAlgorithm
     const encDigest = expect(si[k + 1], OCTET_STRING);
     return {
       idType: 'PKCS#7',
-      signer: issuerName(issuer) ?? '',
-      keyId: integerMagnitude(serial.body),
+      signer: issuerName(raw, issuer) ?? '',
+      keyId: integerMagnitude(raw.subarray(serial.start, serial.end)),
       hashAlgo: DIGEST_NAMES[digestOid] ?? digestOid,
-      signature: Buffer.from(encDigest.body),
+      signature: Buffer.from(raw.subarray(encDigest.start, encDigest.end)),
     };
   } catch (err) {
     if (err instanceof DerError) return undefined;

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KmodError } from '../../src/errors';
 import { openModuleFile, ReadBuffer } from '../../src/file/module-file';
+import { decodesOffThread } from '../../src/file/read-decode';
 import { builtinInfo, fileInfo, moduleInfo, moduleParams } from '../../src/resolution/modinfo';
 import { Context } from '../../src/resolution/context';
 import { moduleDir } from '../support/reference';
@@ -88,6 +89,19 @@ describe('ReadBuffer', () => {
     }
     // what stat does not report is read too (as readFileSync does)
     expect(rb.read('/proc/self/status').toString('latin1')).toContain('Name:');
+  });
+
+  it('decompresses into its image buffer, grown for larger images, and the images are those of a fresh read', () => {
+    const rb = new ReadBuffer();
+    const files = ['kernel/net/key/af_key.ko.xz', 'kernel/fs/bcachefs/bcachefs.ko.xz', 'kernel/net/core/failover.ko.xz'].map((f) => path.join(moduleDir(), f));
+    for (const f of files) {
+      const mf = openModuleFile(f, { readBuffer: rb });
+      expect(mf.image.equals(openModuleFile(f).image)).toBe(true);
+    }
+    // after the large module, a buffer that fits it serves the next files (with the addon's decoder)
+    const again = openModuleFile(files[1], { readBuffer: rb });
+    expect(again.image.equals(openModuleFile(files[1]).image)).toBe(true);
+    if (decodesOffThread()) expect(again.image.buffer).toBe(rb.imageBuffer().buffer);
   });
 
   it('fails with the system error of open or read', () => {

@@ -1,49 +1,109 @@
-// ImagePrefetcher (worker threads reading and decompressing ahead): same files, same errors as the
-// sequential path. Runs the build (dist/), where the worker script exists.
+// ImagePrefetcher (module files read and decompressed ahead on libuv's thread pool, into reused
+// buffers): the same files, images and errors as the sequential path, in order, with files skipped,
+// large files steered to the buffer that grows, and nothing started without the addon's decoder.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { moduleDir, repoRoot } from '../support/reference';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ImagePrefetcher } from '../../src/file/prefetch';
+import { openModuleFile, type ModuleFile } from '../../src/file/module-file';
+import { useNativeDecoder } from '../../src/file/native-decode';
+import { moduleDir } from '../support/reference';
 
-const dist = path.join(repoRoot, 'dist/file');
-const { ImagePrefetcher } = require(path.join(dist, 'prefetch.js')) as typeof import('../../src/file/prefetch');
-const { openModuleFile } = require(path.join(dist, 'module-file.js')) as typeof import('../../src/file/module-file');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-prefetch-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+afterEach(() => useNativeDecoder(true));
+
+const dir = moduleDir();
+// small and large (bcachefs: 0.8 MB compressed, 5.6 MB decompressed) modules of the cloud tree
+const small = ['kernel/net/key/af_key.ko.xz', 'kernel/net/core/failover.ko.xz', 'kernel/drivers/net/virtio_net.ko.xz'].map((r) => path.join(dir, r));
+const large = ['kernel/fs/bcachefs/bcachefs.ko.xz', 'kernel/fs/btrfs/btrfs.ko.xz'].map((r) => path.join(dir, r));
+const cut = path.join(tmp, 'cut.ko.xz');
+fs.writeFileSync(cut, fs.readFileSync(small[0]).subarray(0, 500));
+const missing = path.join(tmp, 'missing.ko');
+
+const sizeOf = (f: string): number => (fs.existsSync(f) ? fs.statSync(f).size : 0);
+
+/** what the prefetched file must match: the sequential path's own reading */
+function expectSameAs(mf: ModuleFile | undefined, file: string): void {
+  expect(mf).toBeDefined();
+  const ref = openModuleFile(file);
+  expect(mf!.path).toBe(file);
+  expect(mf!.image.equals(ref.image)).toBe(true);
+  expect(mf!.raw.equals(ref.raw)).toBe(true);
+  expect(mf!.modinfo()).toEqual(ref.modinfo());
+  expect(mf!.signature()).toEqual(ref.signature());
+}
 
 describe('ImagePrefetcher', () => {
-  it('gives the files in order with the images openModuleFile would give, and the same errors', async () => {
-    const dir = moduleDir();
-    const good = ['kernel/net/key/af_key.ko.xz', 'kernel/net/core/failover.ko.xz', 'kernel/drivers/net/virtio_net.ko.xz'].map((r) => path.join(dir, r));
-    const cut = path.join(tmp, 'cut.ko.xz');
-    fs.writeFileSync(cut, fs.readFileSync(good[0]).subarray(0, 500));
-    const files = [...good, path.join(tmp, 'missing.ko'), cut, ...good];
-    const p = ImagePrefetcher.start(files, 2);
-    expect(p).toBeDefined();
+  it('gives the files in order with the images openModuleFile gives, and the same errors', async () => {
+    const files = [...small, missing, cut, large[0], ...small, large[1], large[0], small[0]];
+    for (const sizes of [files.map(sizeOf), undefined]) {
+      const p = ImagePrefetcher.start(files, sizes, 2);
+      expect(p).toBeDefined();
+      try {
+        for (let i = 0; i < files.length; i++) {
+          const logs: string[] = [];
+          const mf = await p!.take(i, { log: (_p, fn, m) => logs.push(`${fn}: ${m}`) });
+          if (files[i] === missing) {
+            // the caller opens it itself, and reports ENOENT as it always does
+            expect(mf).toBeUndefined();
+            continue;
+          }
+          if (files[i] === cut) {
+            expect(mf).toBeDefined();
+            expect(() => mf!.image).toThrow(/Unexpected end of input/);
+            expect(logs).toEqual(['xz_uncompress_belch: xz: Unexpected end of input\n']);
+            continue;
+          }
+          expectSameAs(mf, files[i]);
+        }
+        // passed or out of range: the caller opens the file itself
+        expect(await p!.take(3, {})).toBeUndefined();
+        expect(await p!.take(99, {})).toBeUndefined();
+      } finally {
+        p!.close();
+      }
+    }
+  });
+
+  it('skips the files not taken, whatever slots they were given, and keeps the order of the rest', async () => {
+    const files = [small[0], large[0], small[1], large[1], small[2], large[0], small[0], small[1]];
+    const p = ImagePrefetcher.start(files, files.map(sizeOf), 1)!;
+    try {
+      for (const i of [1, 4, 5, 7]) expectSameAs(await p.take(i, {}), files[i]);
+    } finally {
+      p.close();
+    }
+  });
+
+  it('reuses its buffers: a file taken is valid until the next take', async () => {
+    const files = [small[0], small[1], small[0], small[1], small[0], small[1]];
+    const p = ImagePrefetcher.start(files, files.map(sizeOf), 1)!;
+    const buffers = new Set<ArrayBufferLike>();
     try {
       for (let i = 0; i < files.length; i++) {
-        const logs: string[] = [];
-        const mf = await p!.take(i, { log: (_p, fn, m) => logs.push(`${fn}: ${m}`) });
-        if (files[i].endsWith('missing.ko')) {
-          expect(mf).toBeUndefined();
-          continue;
-        }
-        expect(mf).toBeDefined();
-        if (files[i] === cut) {
-          expect(() => mf!.image).toThrow(/Unexpected end of input/);
-          expect(logs).toEqual(['xz_uncompress_belch: xz: Unexpected end of input\n']);
-          continue;
-        }
-        const ref = openModuleFile(files[i]);
-        expect(mf!.image.equals(ref.image)).toBe(true);
-        expect(mf!.raw.equals(ref.raw)).toBe(true);
-        expect(mf!.modinfo()).toEqual(ref.modinfo());
+        const mf = (await p.take(i, {}))!;
+        expectSameAs(mf, files[i]);
+        buffers.add(mf.image.buffer);
       }
-      // out of order or unknown: the caller opens the file itself
-      expect(await p!.take(99, {})).toBeUndefined();
     } finally {
-      p!.close();
+      p.close();
     }
+    // two requests at a time (one taken, one ahead): at most three small slots in turn
+    expect(buffers.size).toBeLessThanOrEqual(3);
+  });
+
+  it('closes with requests in flight, and takes nothing after', async () => {
+    const files = [...large, ...small];
+    const p = ImagePrefetcher.start(files, files.map(sizeOf), 3)!;
+    expectSameAs(await p.take(0, {}), files[0]);
+    p.close();
+    expect(await p.take(1, {})).toBeUndefined();
+  });
+
+  it('does not start without the addon decoder (the sequential path serves)', () => {
+    useNativeDecoder(false);
+    expect(ImagePrefetcher.start(small)).toBeUndefined();
   });
 });
