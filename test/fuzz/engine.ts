@@ -61,11 +61,16 @@ function runWorker(o: FuzzOptions, from: number, end: number, work: string, faul
     let hung = false;
     let stderr = '';
     let seedsReady = false;
+    // A fault the worker reports comes with its input saved as fault-<i>; after a hang or a crash the
+    // worker is gone and current-input holds the input. (Copying current-input while a live worker
+    // rewrote it for its next input took the wrong bytes, and on Node 24 copyFileSync spun forever on
+    // the file shrinking under it.)
     const record = (i: number, seed: string, what: string): void => {
       const file = path.join(faultDir, `${o.target}-${o.seed}-${i}`);
+      const saved = path.join(work, `fault-${i}`);
       try {
         fs.mkdirSync(faultDir, { recursive: true });
-        fs.copyFileSync(path.join(work, 'current-input'), file);
+        fs.copyFileSync(fs.existsSync(saved) ? saved : path.join(work, 'current-input'), file);
       } catch {
         /* no copy */
       }

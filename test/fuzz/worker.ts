@@ -38,6 +38,8 @@ function main(): void {
     } catch (err) {
       if (!(err instanceof KmodError) && !(err instanceof SimStateError)) fault = `uncaught ${(err as Error)?.stack ?? String(err)}`;
     }
+    // a copy of its own for the supervisor: current-input is rewritten for the next input meanwhile
+    if (fault !== undefined) fs.writeFileSync(`${work}/fault-${i}`, input);
     say({ ev: 'end', i, fault });
   }
   say({ ev: 'done' });
