@@ -86,7 +86,11 @@ static struct {
 	unsigned long long (*get_frame_content_size)(const void *, size_t);
 	unsigned (*is_error)(size_t);
 	unsigned (*version_number)(void);
-} zstd = { PTHREAD_ONCE_INIT, 0, NULL, NULL, NULL, NULL, NULL };
+	/* a context per thread instead of ZSTD_decompress's own (thread_dctx); NULL where not exported */
+	void *(*create_dctx)(void);
+	size_t (*free_dctx)(void *);
+	size_t (*decompress_dctx)(void *, void *, size_t, const void *, size_t);
+} zstd = { PTHREAD_ONCE_INIT, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 
 /* all of `names` from `file` into `slots`, or nothing (the library stays open for the process) */
 static int resolve(const char *file, int flags, const char *const *names, void **slots, size_t n)
@@ -160,6 +164,15 @@ static void load_zstd(void)
 	*(void **)&zstd.get_frame_content_size = slots[2];
 	*(void **)&zstd.is_error = slots[3];
 	*(void **)&zstd.version_number = slots[4];
+	{
+		static const char *const ctx_names[] = { "ZSTD_createDCtx", "ZSTD_freeDCtx", "ZSTD_decompressDCtx" };
+		void *ctx[3];
+		if (resolve("libzstd.so.1", RTLD_NOW, ctx_names, ctx, 3)) {
+			*(void **)&zstd.create_dctx = ctx[0];
+			*(void **)&zstd.free_dctx = ctx[1];
+			*(void **)&zstd.decompress_dctx = ctx[2];
+		}
+	}
 	zstd.loaded = 1;
 }
 
@@ -343,6 +356,47 @@ static int grow(struct decode_result *r, size_t used, size_t need)
 	return 0;
 }
 
+/*
+ * A zstd context kept per thread and reused from file to file: ZSTD_decompress makes and frees one of
+ * ~160 KB for every file. ZSTD_decompressDCtx is what ZSTD_decompress calls with its new context, and
+ * it resets all state when a frame begins, so verdicts and messages are the same. Each thread keeps its
+ * context until it exits. (A kept lzma_stream was measured too and gained nothing: liblzma's decoder
+ * allocations are small next to its decoding, docs/decisions.md.)
+ */
+static pthread_key_t dctx_key;
+static pthread_once_t keys_once = PTHREAD_ONCE_INIT;
+static int keys_made;
+
+static void free_thread_dctx(void *c)
+{
+	if (c != NULL && zstd.free_dctx != NULL)
+		zstd.free_dctx(c);
+}
+
+static void make_keys(void)
+{
+	if (pthread_key_create(&dctx_key, free_thread_dctx) == 0)
+		keys_made = 1;
+}
+
+/* this thread's zstd context, or NULL (then ZSTD_decompress, as libkmod) */
+static void *thread_dctx(void)
+{
+	void *c;
+	pthread_once(&keys_once, make_keys);
+	if (!keys_made || zstd.create_dctx == NULL)
+		return NULL;
+	c = pthread_getspecific(dctx_key);
+	if (c == NULL) {
+		c = zstd.create_dctx();
+		if (c != NULL && pthread_setspecific(dctx_key, c) != 0) {
+			zstd.free_dctx(c);
+			c = NULL;
+		}
+	}
+	return c;
+}
+
 static void decode_xz(const uint8_t *data, size_t len, struct decode_result *r)
 {
 	lzma_stream_abi strm;
@@ -409,6 +463,7 @@ static void decode_xz(const uint8_t *data, size_t len, struct decode_result *r)
 static void decode_zstd(const uint8_t *data, size_t len, struct decode_result *r)
 {
 	unsigned long long frame_size = zstd.get_frame_content_size(data, len);
+	void *dctx;
 	size_t n;
 
 	if (frame_size == 0 || frame_size == ZSTD_CONTENTSIZE_UNKNOWN || frame_size == ZSTD_CONTENTSIZE_ERROR) {
@@ -430,7 +485,8 @@ static void decode_zstd(const uint8_t *data, size_t len, struct decode_result *r
 		r->owned = 1;
 	}
 	r->cap = (size_t)frame_size;
-	n = zstd.decompress(r->image, r->cap, data, len);
+	dctx = thread_dctx();
+	n = dctx != NULL ? zstd.decompress_dctx(dctx, r->image, r->cap, data, len) : zstd.decompress(r->image, r->cap, data, len);
 	if (zstd.is_error(n)) {
 		char words[160];
 		snprintf(words, sizeof words, "zstd: %s", zstd.get_error_name(n));
