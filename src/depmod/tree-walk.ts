@@ -3,7 +3,7 @@
 // with the same name settled by depmod.d's override and search lines, and, without -a, the module
 // files named on the command line. Also -A's "is modules.dep up to date?" walk.
 import * as fs from '../file/binary-os';
-import { LOG_ERR } from '../log';
+import { KMOD_FIRST_FD, LOG_ERR } from '../log';
 import { EEXIST, EINVAL, ENOENT, errnoOf, strerror } from '../errno';
 import { KmodError } from '../errors';
 import { modnameFromPath, pathEndsWithKmodExt } from '../names/modname';
@@ -13,12 +13,10 @@ import { DepmodFatal, nodePathError, type Mod, type RunContext } from './run-con
 /**
  * The descriptor kmod's walk has open on a directory `depth` levels below the one it started from, as
  * its fstatat/openat messages print it: kmod opens each directory of the path down to it and holds them
- * open, each taking the lowest free descriptor, and with only stdin, stdout and stderr open the first
- * is 3. (kmodts cannot know which other descriptors kmod would have been given by its parent: Node
- * marks those it inherits close-on-exec, as it marks its own; docs/compat.md.)
+ * open, each taking the lowest free descriptor.
  */
 function kmodDirFd(depth: number): number {
-  return 3 + depth;
+  return KMOD_FIRST_FD + depth;
 }
 
 /** A directory entry as the walk takes it: a file or a directory (a symlink followed, as fstatat), or why not. */
