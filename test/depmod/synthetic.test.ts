@@ -158,6 +158,9 @@ describe('depmod on a synthetic tree (kmod 34.2 differential)', () => {
   it('-E with a missing file is fatal', async () => {
     await expectSame(['-C', path.join(tree.root, 'depmod.d'), '-b', tree.root, '-E', '/nonexistent/Module.symvers', SYN_KVER], tree);
   });
+  it('-E and -F naming a directory: read as empty (kmod\'s fgets loop ends at the read error), -e reports every import', async () => {
+    for (const opt of ['-E', '-F']) await expectSame(['-C', path.join(tree.root, 'depmod.d'), '-b', tree.root, '-e', opt, tree.root, SYN_KVER], tree);
+  });
   it('-m and -o move the module and output directories', async () => {
     const alt = path.join(tree.root, 'usr/lib/modules');
     fs.mkdirSync(alt, { recursive: true });
