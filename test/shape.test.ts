@@ -51,3 +51,44 @@ describe('code shape', () => {
     expect(long).toEqual([]);
   });
 });
+
+/**
+ * The layers of src/ (docs/architecture.md), lowest first: what each folder may import from src/.
+ * Basics (src/'s root files) sit under everything; resolution and loading use each other (a probe
+ * inserts, an insert resolves its module), as libkmod's module and context code do.
+ */
+const layerMayImport: Record<string, string[]> = {
+  names: [],
+  file: ['names'],
+  indexes: ['names', 'file'],
+  resolution: ['names', 'file', 'indexes', 'loading'],
+  loading: ['names', 'file', 'indexes', 'resolution'],
+  depmod: ['names', 'file', 'indexes', 'resolution'],
+  backends: ['names', 'file', 'indexes', 'resolution', 'loading'],
+};
+
+/** imports across layers that are there on purpose, with the reason */
+const allowedAcross = new Set([
+  // a Context made without a backend talks to the running kernel, as kmod_new's does (loaded on first use)
+  'src/resolution/context.ts -> src/backends/native',
+]);
+
+describe('layers', () => {
+  it('each folder of src/ imports only from the layers under it, and only cli imports cli', () => {
+    const wrong: string[] = [];
+    for (const f of files.filter((x) => x.endsWith('.ts'))) {
+      const rel = path.relative(path.join(repoRoot, 'src'), f);
+      const layer = rel.includes('/') ? rel.slice(0, rel.indexOf('/')) : '';
+      const text = fs.readFileSync(f, 'utf8');
+      for (const m of text.matchAll(/(?:from|require\()\s*'(\.{1,2}\/[^']+)'/g)) {
+        const target = path.relative(path.join(repoRoot, 'src'), path.resolve(path.dirname(f), m[1]));
+        const to = target.includes('/') ? target.slice(0, target.indexOf('/')) : '';
+        // the root's basics, the same folder, and files outside src/ (package.json)
+        if (to === '' || to === '..' || to === layer || layer === 'cli' || layer === '') continue;
+        const edge = `src/${rel} -> src/${target}`;
+        if ((to === 'cli' || !(layerMayImport[layer] ?? []).includes(to)) && !allowedAcross.has(edge)) wrong.push(edge);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+});
