@@ -92,3 +92,35 @@ describe('layers', () => {
     expect(wrong).toEqual([]);
   });
 });
+
+describe('the CLI and the library', () => {
+  it('src/cli/ uses nothing of src/ that src/index.ts does not export', () => {
+    const index = path.join(repoRoot, 'src/index.ts');
+    const program = ts.createProgram([index], { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true, noEmit: true });
+    const checker = program.getTypeChecker();
+    const exported = new Set(checker.getExportsOfModule(checker.getSymbolAtLocation(program.getSourceFile(index)!)!).map((s) => s.name));
+    expect(exported.size).toBeGreaterThan(100);
+    const cliDir = path.join(repoRoot, 'src/cli');
+    const unexported: string[] = [];
+    for (const f of files.filter((x) => x.startsWith(cliDir + path.sep) && x.endsWith('.ts'))) {
+      const text = fs.readFileSync(f, 'utf8');
+      const fromLibrary = (spec: string): boolean => {
+        const target = path.resolve(path.dirname(f), spec);
+        return spec.startsWith('.') && target.startsWith(path.join(repoRoot, 'src') + path.sep) && !target.startsWith(cliDir + path.sep);
+      };
+      // import { a, type B } from '../x'; const { a } = require('../x')
+      const uses = [
+        ...[...text.matchAll(/import (?:type )?\{([^}]*)\} from '([^']+)'/g)].map((m) => [m[1], m[2]] as const),
+        ...[...text.matchAll(/const \{([^}]*)\} = require\('([^']+)'\)/g)].map((m) => [m[1], m[2]] as const),
+      ];
+      for (const [names, spec] of uses) {
+        if (!fromLibrary(spec)) continue;
+        for (const n of names.split(',')) {
+          const name = n.trim().replace(/^type /, '').split(/ as |:/)[0].trim();
+          if (name !== '' && !exported.has(name)) unexported.push(`${path.relative(repoRoot, f)}: ${name} from ${spec}`);
+        }
+      }
+    }
+    expect(unexported).toEqual([]);
+  });
+});
