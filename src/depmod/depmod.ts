@@ -113,8 +113,10 @@ async function runStarted(ctx: RunContext, scanner: ModuleScanner): Promise<void
     mod.aliases = scan.aliases;
     mod.softdeps = scan.softdeps;
     mod.weakdeps = scan.weakdeps;
+    mod.aliasPieces = scan.aliasPieces;
     // only the imports are needed from here on
     scan.exports = scan.aliases = scan.softdeps = scan.weakdeps = [];
+    scan.aliasPieces = undefined;
   };
   await scanner.scan(modules, take, () => {
     if (o.dryRun !== true) files.makeBuiltinFilesNow();

@@ -61,7 +61,7 @@ export class IndexFiles {
 
   /** The modinfo-only files (alias-files.ts), in module order. */
   private aliasFiles(): Record<AliasFileName, BuiltFile> {
-    const sources: AliasSource[] = this.modules.map((m) => ({ modname: m.modname, aliases: m.aliases, softdeps: m.softdeps, weakdeps: m.weakdeps }));
+    const sources: AliasSource[] = this.modules.map((m) => ({ modname: m.modname, aliases: m.aliases, softdeps: m.softdeps, weakdeps: m.weakdeps, pieces: m.aliasPieces }));
     return buildAliasFiles(sources, { dryRun: this.ctx.opts.dryRun === true, warnDuplicates: this.ctx.opts.warnDuplicates === true });
   }
 

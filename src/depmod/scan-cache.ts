@@ -6,9 +6,11 @@
 //
 // The file: a header line with the format and kmodts' version, a line with the number of entries, the
 // byte lengths of their parts and the body's CRC-32, then the binary body (layout() below): each entry's
-// stat key and record (counts and offsets), the paths, the entries' strings and their numbers, so that
+// stat key and record (counts and offsets), the paths, the entries' texts and their numbers, so that
 // loading is one decoding of the paths, and a hit one decoding of its strings and typed-array views
-// into the file's buffer. Whatever is wrong with it (missing, unreadable, short, corrupt, another
+// into the file's buffer. Each entry also keeps its share of modules.alias(.bin) ready made
+// (alias-files.ts' AliasPieces: its lines and normalized keys as bytes), so that a hit makes no string
+// for its aliases (only a module with a devname: alias has them decoded, for modules.devname). Whatever is wrong with it (missing, unreadable, short, corrupt, another
 // version, counts or offsets out of bounds) makes load() return undefined, and the run scans every
 // module; an entry whose strings or names do not add up to its counts misses (its module is read). It is written to a temporary file and renamed, so readers see a whole old or
 // a whole new cache; concurrent runs each rename their own complete file.
@@ -21,22 +23,27 @@
 import * as fs from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { ENODATA, ESRCH, errnoOf } from '../errno';
+import { modnameFromPath } from '../names/modname';
+import { aliasPieces } from './alias-files';
 import type { ModuleScan } from './module-scan';
 import { KEY_WORDS, keyCtimeNs, keyDev, sameKey } from './stat-keys';
 
 /** the cache file's name in the output directory */
 export const SCAN_CACHE_FILE = 'modules.kmodts-cache.bin';
 /** bumped whenever what a scan finds or how it is stored changes */
-const FORMAT = 2;
+const FORMAT = 3;
 /** the coarsest timestamp tick of the filesystems modules live on (FAT: 2 s) */
 const TICK_NS = 2_000_000_000n;
 /**
- * 32-bit words of an entry's record: bytes of its strings, numbers of aliases, softdeps, weakdeps and
+ * 32-bit words of an entry's record: bytes of its text, numbers of aliases, softdeps, weakdeps and
  * exports, number of imports, bytes of the import names, offset of its numbers in the block,
- * symbolsErrno (0: none)
+ * symbolsErrno (0: none), bytes of its aliases (joined), of its modules.alias lines and of its alias
+ * keys (alias-files.ts' AliasPieces), flags
  */
-const RECORD_WORDS = 9;
-const [TEXT_BYTES, ALIASES, SOFTDEPS, WEAKDEPS, EXPORTS, IMPORTS, NAMES, AT, ERRNO] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+const RECORD_WORDS = 13;
+const [TEXT_BYTES, ALIASES, SOFTDEPS, WEAKDEPS, EXPORTS, IMPORTS, NAMES, AT, ERRNO, ALIAS_TEXT, LINE_BYTES, KEY_BYTES, FLAGS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+/** flags: the entry has its alias pieces (one key length per alias); one of its aliases starts with "devname:" */
+const [HAS_PIECES, HAS_DEVNAME] = [1, 2];
 /** more entries than any tree has: a count above it is damage */
 const MAX_ENTRIES = 1 << 22;
 
@@ -52,17 +59,22 @@ function checksum(parts: Uint8Array[]): string {
   return crc.toString(16).padStart(8, '0');
 }
 
-/** the numbers' bytes of an entry with e exports, n imports and `names` bytes of names, 8-aligned */
-function numbersBytes(e: number, n: number, names: number): number {
-  const bytes = 8 * (e + n) + 9 * n + names;
+/**
+ * the numbers' bytes of an entry with e exports, n imports, `names` bytes of names and p alias keys,
+ * 8-aligned: export CRCs, import CRCs, import keys, import name lengths, alias key lengths, weak flags,
+ * import names
+ */
+function numbersBytes(e: number, n: number, names: number, p: number): number {
+  const bytes = 8 * (e + n) + 9 * n + 4 * p + names;
   return bytes + ((8 - (bytes & 7)) & 7);
 }
 const pad8 = (n: number): number => (8 - (n & 7)) & 7;
 
 /**
  * The body's layout for `count` entries whose paths and strings take the given bytes: keys (stat-keys.ts'
- * words), records (32-bit words), the paths (UTF-8, joined by NULs), the entries' strings (latin1, each
- * entry's joined by NULs, one after the other), padding to 8 bytes, the numbers' block.
+ * words), records (32-bit words), the paths (UTF-8, joined by NULs), the entries' texts one after the
+ * other (latin1: its aliases joined by NULs, its softdeps, weakdeps and exports joined by NULs, its
+ * modules.alias lines, its alias keys), padding to 8 bytes, the numbers' block.
  */
 function layout(count: number, pathBytes: number, textBytes: number): { records: number; paths: number; texts: number; block: number } {
   const records = 4 * KEY_WORDS * count;
@@ -130,7 +142,8 @@ export class ScanCache {
       text += records[r + TEXT_BYTES];
       if (text > textBytes) return undefined;
       const off = records[r + AT];
-      if (off % 8 !== 0 || off + numbersBytes(records[r + EXPORTS], records[r + IMPORTS], records[r + NAMES]) > blockBytes) return undefined;
+      if (records[r + ALIAS_TEXT] + records[r + LINE_BYTES] + records[r + KEY_BYTES] > records[r + TEXT_BYTES]) return undefined;
+      if (off % 8 !== 0 || off + numbersBytes(records[r + EXPORTS], records[r + IMPORTS], records[r + NAMES], keyCount(records, r)) > blockBytes) return undefined;
       index.set(paths[k], k);
     }
     if (text !== textBytes || index.size !== count) return undefined;
@@ -145,7 +158,7 @@ export class ScanCache {
     return {
       record: r,
       text: this.texts.subarray(this.textAt[k], this.textAt[k] + r[TEXT_BYTES]),
-      numbers: new Uint8Array(this.block, this.blockAt + r[AT], numbersBytes(r[EXPORTS], r[IMPORTS], r[NAMES])),
+      numbers: new Uint8Array(this.block, this.blockAt + r[AT], numbersBytes(r[EXPORTS], r[IMPORTS], r[NAMES], keyCount(r, 0))),
     };
   }
 
@@ -158,31 +171,62 @@ export class ScanCache {
     if (k === undefined || !sameKey(key, this.keys, KEY_WORDS * k)) return undefined;
     const r = RECORD_WORDS * k;
     const rec = this.records;
-    const [na, ns, nw, e, n, names] = [rec[r + ALIASES], rec[r + SOFTDEPS], rec[r + WEAKDEPS], rec[r + EXPORTS], rec[r + IMPORTS], rec[r + NAMES]];
-    // one decoding and one split for all of the entry's strings
-    const strings = na + ns + nw + e === 0 ? [] : this.texts.toString('latin1', this.textAt[k], this.textAt[k] + rec[r + TEXT_BYTES]).split('\0');
-    if (strings.length !== na + ns + nw + e) return undefined;
+    const [na, ns, nw, e, n, names, flags] = [rec[r + ALIASES], rec[r + SOFTDEPS], rec[r + WEAKDEPS], rec[r + EXPORTS], rec[r + IMPORTS], rec[r + NAMES], rec[r + FLAGS]];
+    const hasPieces = (flags & HAS_PIECES) !== 0;
+    const p = hasPieces ? na : 0;
+    let text = this.textAt[k];
+    const aliasText = text;
+    text += rec[r + ALIAS_TEXT];
+    const others = splitStrings(this.texts, text, text + rec[r + TEXT_BYTES] - rec[r + ALIAS_TEXT] - rec[r + LINE_BYTES] - rec[r + KEY_BYTES], ns + nw + e);
+    if (others === undefined) return undefined;
+    text += rec[r + TEXT_BYTES] - rec[r + ALIAS_TEXT] - rec[r + LINE_BYTES] - rec[r + KEY_BYTES];
+    // with pieces the aliases are needed as strings only for modules.devname
+    const aliases = hasPieces && (flags & HAS_DEVNAME) === 0 ? [] : splitStrings(this.texts, aliasText, aliasText + rec[r + ALIAS_TEXT], na);
+    if (aliases === undefined) return undefined;
     const at = this.blockAt + rec[r + AT];
     const importLengths = new Uint32Array(this.block, at + 8 * (e + n) + 4 * n, n);
-    // every name must lie within the names' bytes (the lookups read them)
+    // every name must lie within the names' bytes (the lookups read them), every key within the keys'
     let end = 0;
     for (let j = 0; j < n; j++) end += importLengths[j] + 1;
     if (end > names + 1) return undefined;
     const scan: ModuleScan = {
-      aliases: strings.slice(0, na),
-      softdeps: strings.slice(na, na + ns),
-      weakdeps: strings.slice(na + ns, na + ns + nw),
-      exports: na + ns + nw === 0 ? strings : strings.slice(na + ns + nw),
+      aliases,
+      softdeps: others.slice(0, ns),
+      weakdeps: others.slice(ns, ns + nw),
+      exports: ns + nw === 0 ? others : others.slice(ns + nw),
       exportCrcs: new Float64Array(this.block, at, e),
       importCrcs: new Float64Array(this.block, at + 8 * e, n),
       importKeys: new Int32Array(this.block, at + 8 * (e + n), n),
       importLengths,
-      importWeak: new Uint8Array(this.block, at + 8 * (e + n) + 8 * n, n),
-      importNames: new Uint8Array(this.block, at + 8 * (e + n) + 9 * n, names),
+      importWeak: new Uint8Array(this.block, at + 8 * (e + n) + 8 * n + 4 * p, n),
+      importNames: new Uint8Array(this.block, at + 8 * (e + n) + 9 * n + 4 * p, names),
     };
+    if (hasPieces) {
+      const keyLengths = new Uint32Array(this.block, at + 8 * (e + n) + 8 * n, p);
+      let keyBytes = 0;
+      for (let j = 0; j < p; j++) keyBytes += keyLengths[j];
+      if (keyBytes !== rec[r + KEY_BYTES]) return undefined;
+      scan.aliasPieces = {
+        lines: this.texts.subarray(text, text + rec[r + LINE_BYTES]),
+        keys: this.texts.subarray(text + rec[r + LINE_BYTES], text + rec[r + LINE_BYTES] + keyBytes),
+        keyLengths,
+      };
+    }
     if (rec[r + ERRNO] !== 0) scan.symbolsErrno = rec[r + ERRNO];
     return scan;
   }
+}
+
+/** the number of alias keys of record r (its number of aliases when it has pieces) */
+function keyCount(records: Uint32Array, r: number): number {
+  return (records[r + FLAGS] & HAS_PIECES) !== 0 ? records[r + ALIASES] : 0;
+}
+
+/** `count` strings joined by NULs in texts[from, to), or undefined when there are not that many */
+function splitStrings(texts: Buffer, from: number, to: number, count: number): string[] | undefined {
+  if (count === 0) return to === from ? [] : undefined;
+  const strings = texts.toString('latin1', from, to).split('\0');
+  return strings.length === count ? strings : undefined;
 }
 
 /** An entry's parts as stored: its record (its offset not yet set), its strings' bytes, its numbers. */
@@ -229,16 +273,24 @@ export class ScanCacheWriter {
     const e = scan.exports.length;
     const n = scan.importKeys.length;
     const names = scan.importNames.length;
-    const numbers = new Uint8Array(numbersBytes(e, n, names));
+    const pieces = aliasPieces({ modname: modnameFromPath(path) ?? '', aliases: scan.aliases });
+    const p = pieces === null ? 0 : scan.aliases.length;
+    const numbers = new Uint8Array(numbersBytes(e, n, names, p));
     const put = (a: ArrayBufferView, at: number): void => numbers.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
     put(scan.exportCrcs, 0);
     put(scan.importCrcs, 8 * e);
     put(scan.importKeys, 8 * (e + n));
     put(scan.importLengths, 8 * (e + n) + 4 * n);
-    put(scan.importWeak, 8 * (e + n) + 8 * n);
-    put(scan.importNames, 8 * (e + n) + 9 * n);
-    const text = Buffer.from([...scan.aliases, ...scan.softdeps, ...scan.weakdeps, ...scan.exports].join('\0'), 'latin1');
-    const record = Uint32Array.of(text.length, scan.aliases.length, scan.softdeps.length, scan.weakdeps.length, e, n, names, 0, scan.symbolsErrno ?? 0);
+    if (pieces !== null) put(pieces.keyLengths, 8 * (e + n) + 8 * n);
+    put(scan.importWeak, 8 * (e + n) + 8 * n + 4 * p);
+    put(scan.importNames, 8 * (e + n) + 9 * n + 4 * p);
+    const aliasText = Buffer.from(scan.aliases.join('\0'), 'latin1');
+    const otherText = Buffer.from([...scan.softdeps, ...scan.weakdeps, ...scan.exports].join('\0'), 'latin1');
+    const lines = pieces?.lines ?? new Uint8Array(0);
+    const keys = pieces?.keys ?? new Uint8Array(0);
+    const text = Buffer.concat([aliasText, otherText, lines, keys]);
+    const flags = (pieces === null ? 0 : HAS_PIECES) | (scan.aliases.some((a) => a.startsWith('devname:')) ? HAS_DEVNAME : 0);
+    const record = Uint32Array.of(text.length, scan.aliases.length, scan.softdeps.length, scan.weakdeps.length, e, n, names, 0, scan.symbolsErrno ?? 0, aliasText.length, lines.length, keys.length, flags);
     this.push(path, key, { record, text, numbers }, 1);
   }
 

@@ -285,6 +285,7 @@ export class ModuleTable {
       aliases: [],
       softdeps: [],
       weakdeps: [],
+      aliasPieces: undefined,
     };
     if (this.byName.has(modname)) {
       if (quiet) return undefined;

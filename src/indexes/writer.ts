@@ -252,7 +252,9 @@ export function useNativeIndexBuilder(on: boolean): boolean {
  * duplicate is reported: a caller that reports them (depmod -w) uses IndexBuilder.
  */
 export class IndexBatch implements IndexWriter {
-  private readonly keys: string[] = [];
+  /** the keys in insertion order: strings (one key each) and byte runs (insertKeys: several keys each) */
+  private readonly keyParts: (string | { bytes: Uint8Array; count: number })[] = [];
+  private readonly keyLengths: number[] = [];
   private readonly values: string[] = [];
   private readonly priorities: number[] = [];
   private checkedValue: string | undefined;
@@ -260,31 +262,89 @@ export class IndexBatch implements IndexWriter {
   /** IndexBuilder.insert, except that it returns false for a duplicate too */
   insert(key: string, value: string, priority: number): boolean {
     this.checkedValue = checkEntry(key, value, this.checkedValue);
-    this.keys.push(key);
+    this.keyParts.push(key);
+    this.keyLengths.push(key.length);
     this.values.push(value);
     this.priorities.push(priority);
     return false;
+  }
+
+  /**
+   * Several keys with one value and priority, as bytes one after the other (`lengths` says where each
+   * ends), without a string for each: the caller has checked that every key is 7-bit. The value is
+   * checked here.
+   */
+  insertKeys(keys: Uint8Array, lengths: Uint32Array, value: string, priority: number): void {
+    if (value !== this.checkedValue) checkString(value);
+    this.checkedValue = value;
+    let total = 0;
+    for (let k = 0; k < lengths.length; k++) total += lengths[k];
+    if (total !== keys.length) throw new RangeError(`insertKeys: ${keys.length} bytes of keys, but lengths adding up to ${total}`);
+    this.keyParts.push({ bytes: keys, count: lengths.length });
+    for (let k = 0; k < lengths.length; k++) {
+      this.keyLengths.push(lengths[k]);
+      this.values.push(value);
+      this.priorities.push(priority);
+    }
+  }
+
+  /** every key, decoded (the path without the native helper) */
+  private keyStrings(): string[] {
+    const keys: string[] = [];
+    let n = 0;
+    for (const part of this.keyParts) {
+      if (typeof part === 'string') {
+        keys.push(part);
+        n++;
+        continue;
+      }
+      const bytes = Buffer.from(part.bytes.buffer, part.bytes.byteOffset, part.bytes.byteLength);
+      for (let j = 0, at = 0; j < part.count; j++, n++) {
+        keys.push(bytes.toString('latin1', at, at + this.keyLengths[n]));
+        at += this.keyLengths[n];
+      }
+    }
+    return keys;
+  }
+
+  /** all keys' bytes, one after the other: runs of string keys joined, byte runs copied */
+  private keyBytes(): Buffer {
+    let total = 0;
+    for (const len of this.keyLengths) total += len;
+    const out = Buffer.allocUnsafe(total);
+    let at = 0;
+    let run: string[] = [];
+    const flush = (): void => {
+      if (run.length > 0) at += out.write(run.join(''), at, 'latin1');
+      run = [];
+    };
+    for (const part of this.keyParts) {
+      if (typeof part === 'string') run.push(part);
+      else {
+        flush();
+        out.set(part.bytes, at);
+        at += part.bytes.length;
+      }
+    }
+    flush();
+    return out;
   }
 
   /** The file contents, as IndexBuilder.serialize() gives them for the same inserts. */
   serialize(): Buffer {
     if (nativeBuild === undefined) nativeBuild = loadNativeIndexBuilder();
     const build = nativeBuild;
-    const n = this.keys.length;
+    const n = this.keyLengths.length;
     if (build === null) {
       const idx = new IndexBuilder();
-      for (let k = 0; k < n; k++) idx.insert(this.keys[k], this.values[k], this.priorities[k]);
+      const keys = this.keyStrings();
+      for (let k = 0; k < n; k++) idx.insert(keys[k], this.values[k], this.priorities[k]);
       return idx.serialize();
     }
     // the strings are 7-bit (checked): one byte per character
-    const keyLengths = new Uint32Array(n);
     const valueLengths = new Uint32Array(n);
-    for (let k = 0; k < n; k++) {
-      keyLengths[k] = this.keys[k].length;
-      valueLengths[k] = this.values[k].length;
-    }
-    const keys = Buffer.from(this.keys.join(''), 'latin1');
+    for (let k = 0; k < n; k++) valueLengths[k] = this.values[k].length;
     const values = Buffer.from(this.values.join(''), 'latin1');
-    return build(keys, keyLengths, values, valueLengths, Uint32Array.from(this.priorities));
+    return build(this.keyBytes(), Uint32Array.from(this.keyLengths), values, valueLengths, Uint32Array.from(this.priorities));
   }
 }

@@ -5,7 +5,9 @@ import { crc32 } from 'node:zlib';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { aliasPieces } from '../../src/depmod/alias-files';
 import { scanModuleImage, ScanStore, type ModuleScan } from '../../src/depmod/module-scan';
+import { modnameFromPath } from '../../src/names/modname';
 import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter } from '../../src/depmod/scan-cache';
 import { statKey as statModule } from '../../src/depmod/stat-keys';
 import { moduleBytes, tmpRoot } from './support';
@@ -17,8 +19,26 @@ function scanOf(p: string): ModuleScan {
   return scanModuleImage(fs.readFileSync(p), p, new ScanStore());
 }
 
+/** 32-bit words of an entry's record in the file */
+const RECORD_WORDS = 13;
+
+/** a scan with its typed arrays as plain arrays */
 function plain(scan: ModuleScan): unknown {
-  return { ...scan, exportCrcs: [...scan.exportCrcs], importNames: [...scan.importNames], importLengths: [...scan.importLengths], importCrcs: [...scan.importCrcs], importWeak: [...scan.importWeak], importKeys: [...scan.importKeys] };
+  const pieces = scan.aliasPieces && { lines: [...scan.aliasPieces.lines], keys: [...scan.aliasPieces.keys], keyLengths: [...scan.aliasPieces.keyLengths] };
+  return { ...scan, aliasPieces: pieces, exportCrcs: [...scan.exportCrcs], importNames: [...scan.importNames], importLengths: [...scan.importLengths], importCrcs: [...scan.importCrcs], importWeak: [...scan.importWeak], importKeys: [...scan.importKeys] };
+}
+
+/**
+ * what the cache gives back for a module: its scan, with its alias pieces, and its aliases as strings
+ * only if one of them is a devname: (the pieces stand for the rest)
+ */
+function cachedScanOf(p: string): ModuleScan {
+  const scan = scanOf(p);
+  const pieces = aliasPieces({ modname: modnameFromPath(p)!, aliases: scan.aliases });
+  if (pieces === null) return scan;
+  scan.aliasPieces = pieces;
+  if (!scan.aliases.some((a) => a.startsWith('devname:'))) scan.aliases = [];
+  return scan;
 }
 
 /** the cache file's header line, the counts of its second line, and its body */
@@ -36,7 +56,7 @@ function rebuilt(head: string, counts: number[], body: Buffer): Buffer {
 /** the body with 32-bit word `word` of entry `entry`'s record set to `value` (keys: 12 32-bit words an entry) */
 function withRecordWord(body: Buffer, count: number, entry: number, word: number, value: number): Buffer {
   const copy = Buffer.from(body);
-  copy.writeUInt32LE(value, 48 * count + 4 * (9 * entry + word));
+  copy.writeUInt32LE(value, 48 * count + 4 * (RECORD_WORDS * entry + word));
   return copy;
 }
 
@@ -58,7 +78,10 @@ describe('scan cache', () => {
   it('gives back each old enough scan as it was made', () => {
     const cache = ScanCache.load(file(SCAN_CACHE_FILE))!;
     expect(cache).toBeDefined();
-    for (const p of old) expect(plain(cache.get(p, statModule(p)!)!)).toEqual(plain(scanOf(p)));
+    for (const p of old) expect(plain(cache.get(p, statModule(p)!)!)).toEqual(plain(cachedScanOf(p)));
+    // the first has no devname: its aliases are only in its pieces; the second keeps them as strings too
+    expect(cache.get(old[0], statModule(old[0])!)!.aliases).toEqual([]);
+    expect(cache.get(old[1], statModule(old[1])!)!.aliases).toEqual(['devname:two', 'char-major-10-1']);
   });
 
   it('does not store a file changed within a timestamp tick of the run', () => {
@@ -96,18 +119,20 @@ describe('scan cache', () => {
       ['another format', Buffer.from(cacheBytes.toString('latin1').replace(/^kmodts depmod scan cache \d+/, 'kmodts depmod scan cache 1'), 'latin1')],
       ['one byte flipped in the numbers', Buffer.from(cacheBytes.map((b, i) => (i === cacheBytes.length - 3 ? b ^ 0x10 : b)))],
       ['one byte flipped in the keys', Buffer.from(cacheBytes.map((b, i) => (i === cacheBytes.length - body.length + 3 ? b ^ 0x01 : b)))],
-      ['one byte flipped in the strings', Buffer.from(cacheBytes.map((b, i) => (i === cacheBytes.length - body.length + records + 72 + pathBytes + 2 ? b ^ 0x01 : b)))],
+      ['one byte flipped in the strings', Buffer.from(cacheBytes.map((b, i) => (i === cacheBytes.length - body.length + records + 4 * RECORD_WORDS * count + pathBytes + 2 ? b ^ 0x01 : b)))],
       ['longer than it says', Buffer.concat([cacheBytes, Buffer.from('x')])],
       ['an absurd count (hash right)', rebuilt(head, [2 ** 40, pathBytes, textBytes, blockBytes], body)],
       ['a count one too many (hash right)', rebuilt(head, [count + 1, pathBytes, textBytes, blockBytes], body)],
       ['a count one too few (hash right)', rebuilt(head, [count - 1, pathBytes, textBytes, blockBytes], body)],
       ['lengths that do not add up (hash right)', rebuilt(head, [count, pathBytes + 8, textBytes - 8, blockBytes], body)],
-      ['a path too few (hash right)', rebuilt(head, counts, Buffer.from(body.map((b, i) => (i > records + 72 && i < records + 72 + pathBytes && b === 0 ? 0x41 : b))))],
+      ['a path too few (hash right)', rebuilt(head, counts, Buffer.from(body.map((b, i) => (i > records + 4 * RECORD_WORDS * count && i < records + 4 * RECORD_WORDS * count + pathBytes && b === 0 ? 0x41 : b))))],
       ['an entry past the numbers (hash right)', rebuilt(head, counts, withRecordWord(body, count, 1, 7, blockBytes))],
       ['a misaligned entry (hash right)', rebuilt(head, counts, withRecordWord(body, count, 0, 7, 4))],
       ['an absurd import count (hash right)', rebuilt(head, counts, withRecordWord(body, count, 0, 5, 0xffffffff))],
       ['strings past their part (hash right)', rebuilt(head, counts, withRecordWord(body, count, 1, 0, textBytes + 1))],
       ['strings short of their part (hash right)', rebuilt(head, counts, withRecordWord(body, count, 1, 0, 0))],
+      ["an entry's aliases, lines and keys beyond its text (hash right)", rebuilt(head, counts, withRecordWord(body, count, 1, 10, textBytes + 1))],
+      ['alias keys said to be more than there are (hash right)', rebuilt(head, counts, withRecordWord(body, count, 1, 1, 0x40000000))],
       ['the header line without its hash', Buffer.from(cacheBytes.toString('latin1').replace(/ [0-9a-f]{8} *\n/, '\n'), 'latin1')],
     ];
     for (const [what, data] of variants) {
@@ -119,15 +144,17 @@ describe('scan cache', () => {
     // consistent files (hash right) whose entries do not add up: those entries miss, the others hit
     const misses: [string, Buffer][] = [
       ['names shorter than their lengths say', withRecordWord(body, count, 0, 6, 0)],
-      ['more aliases than strings', withRecordWord(body, count, 0, 1, 40)],
+      ['more aliases than strings', withRecordWord(withRecordWord(body, count, 0, 1, 2), count, 0, 12, 0)],
+      ['one alias key more than there are', withRecordWord(body, count, 0, 1, 2)],
       ['fewer exports than strings', withRecordWord(body, count, 0, 4, 1)],
+      ['alias keys longer than their lengths say', withRecordWord(body, count, 0, 11, 10)],
     ];
     for (const [what, damaged] of misses) {
       fs.writeFileSync(bad, rebuilt(head, counts, damaged));
       const cache = ScanCache.load(bad)!;
       expect(cache, what).toBeDefined();
       expect(cache.get(old[0], statModule(old[0])!), what).toBeUndefined();
-      expect(plain(cache.get(old[1], statModule(old[1])!)!), what).toEqual(plain(scanOf(old[1])));
+      expect(plain(cache.get(old[1], statModule(old[1])!)!), what).toEqual(plain(cachedScanOf(old[1])));
     }
   });
 
