@@ -73,8 +73,9 @@ const pad8 = (n: number): number => (8 - (n & 7)) & 7;
 /**
  * The body's layout for `count` entries whose paths and strings take the given bytes: keys (stat-keys.ts'
  * words), records (32-bit words), the paths (UTF-8, joined by NULs), the entries' texts one after the
- * other (latin1: its aliases joined by NULs, its softdeps, weakdeps and exports joined by NULs, its
- * modules.alias lines, its alias keys), padding to 8 bytes, the numbers' block.
+ * other (latin1: its aliases joined by NULs unless its pieces stand for them, its softdeps, weakdeps
+ * and exports joined by NULs, its modules.alias lines, its alias keys), padding to 8 bytes, the
+ * numbers' block.
  */
 function layout(count: number, pathBytes: number, textBytes: number): { records: number; paths: number; texts: number; block: number } {
   const records = 4 * KEY_WORDS * count;
@@ -284,12 +285,14 @@ export class ScanCacheWriter {
     if (pieces !== null) put(pieces.keyLengths, 8 * (e + n) + 8 * n);
     put(scan.importWeak, 8 * (e + n) + 8 * n + 4 * p);
     put(scan.importNames, 8 * (e + n) + 9 * n + 4 * p);
-    const aliasText = Buffer.from(scan.aliases.join('\0'), 'latin1');
+    const devname = scan.aliases.some((a) => a.startsWith('devname:'));
+    // the pieces stand for the aliases, which are kept as strings only for modules.devname
+    const aliasText = pieces !== null && !devname ? new Uint8Array(0) : Buffer.from(scan.aliases.join('\0'), 'latin1');
     const otherText = Buffer.from([...scan.softdeps, ...scan.weakdeps, ...scan.exports].join('\0'), 'latin1');
     const lines = pieces?.lines ?? new Uint8Array(0);
     const keys = pieces?.keys ?? new Uint8Array(0);
     const text = Buffer.concat([aliasText, otherText, lines, keys]);
-    const flags = (pieces === null ? 0 : HAS_PIECES) | (scan.aliases.some((a) => a.startsWith('devname:')) ? HAS_DEVNAME : 0);
+    const flags = (pieces === null ? 0 : HAS_PIECES) | (devname ? HAS_DEVNAME : 0);
     const record = Uint32Array.of(text.length, scan.aliases.length, scan.softdeps.length, scan.weakdeps.length, e, n, names, 0, scan.symbolsErrno ?? 0, aliasText.length, lines.length, keys.length, flags);
     this.push(path, key, { record, text, numbers }, 1);
   }

@@ -288,6 +288,27 @@ export class IndexBatch implements IndexWriter {
     }
   }
 
+  /**
+   * insert() of many entries at once: `keys` all keys one after the other (`lengths` says where each
+   * ends), the values and priorities one per key. The strings are checked all together (one search of
+   * each); only when that finds a byte above 127 are they gone through in order, for insert()'s error.
+   */
+  insertRun(keys: string, lengths: ArrayLike<number>, values: string[], priorities: ArrayLike<number>): void {
+    const n = lengths.length;
+    let total = 0;
+    for (let k = 0; k < n; k++) total += lengths[k];
+    if (total !== keys.length || values.length !== n || priorities.length !== n) throw new RangeError('insertRun: keys, lengths, values and priorities do not match');
+    if (NOT_7BIT.test(keys) || NOT_7BIT.test(values.join(''))) {
+      for (let k = 0, at = 0; k < n; at += lengths[k], k++) this.checkedValue = checkEntry(keys.slice(at, at + lengths[k]), values[k], this.checkedValue);
+    }
+    this.keyParts.push({ bytes: Buffer.from(keys, 'latin1'), count: n });
+    for (let k = 0; k < n; k++) {
+      this.keyLengths.push(lengths[k]);
+      this.values.push(values[k]);
+      this.priorities.push(priorities[k]);
+    }
+  }
+
   /** every key, decoded (the path without the native helper) */
   private keyStrings(): string[] {
     const keys: string[] = [];

@@ -118,6 +118,35 @@ describe('IndexBatch: the same bytes from the native helper (native/index_writer
     expect(() => new IndexBatch().insertKeys(Buffer.from('k'), Uint32Array.of(1), 'valu\xe9', 0)).toThrow(IndexCharacterError);
     expect(() => new IndexBatch().insertKeys(Buffer.from('key'), Uint32Array.of(1, 1), 'v', 0)).toThrow(RangeError);
   });
+  it('takes runs of entries (insertRun) with the same bytes, and the same error at the same entry', () => {
+    const rand = prng(0x7a11);
+    for (let round = 0; round < 50; round++) {
+      const entries: Entry[] = [];
+      const batch = new IndexBatch();
+      for (let run = Math.floor(rand() * 6); run > 0; run--) {
+        const part: Entry[] = [];
+        for (let k = Math.floor(rand() * 20); k > 0; k--) part.push(['symbol:ab_*'.slice(0, Math.floor(rand() * 11)) + String(Math.floor(rand() * 50)), `m${Math.floor(rand() * 5)}`, Math.floor(rand() * 9)]);
+        batch.insertRun(part.map((e) => e[0]).join(''), part.map((e) => e[0].length), part.map((e) => e[1]), part.map((e) => e[2]));
+        entries.push(...part);
+      }
+      expect(hex(batch.serialize()), `round ${round}`).toBe(hex(bothWays(entries).js));
+    }
+    // the first bad string in insert()'s order: the key before the value, entry by entry
+    const errorOf = (f: () => void): string => {
+      try {
+        f();
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'none';
+    };
+    const bad: Entry[] = [['ok', 'fine', 0], ['k', 'valu\xe9', 1], ['k\xe9y', 'x', 2]];
+    const one = new IndexBatch();
+    const expected = errorOf(() => bad.forEach(([k, v, p]) => one.insert(k, v, p)));
+    expect(expected).toMatch(/valu/);
+    expect(errorOf(() => new IndexBatch().insertRun(bad.map((e) => e[0]).join(''), bad.map((e) => e[0].length), bad.map((e) => e[1]), bad.map((e) => e[2])))).toBe(expected);
+    expect(() => new IndexBatch().insertRun('abc', [1, 1], ['x', 'y'], [0, 0])).toThrow(RangeError);
+  });
   it('falls back to IndexBuilder without the helper, with the same checks', () => {
     try {
       expect(useNativeIndexBuilder(false)).toBe(false);
