@@ -25,15 +25,17 @@ export class DependencyGraph {
       const names = scan.importNames;
       const keys = scan.importKeys;
       const lengths = scan.importLengths;
+      const weakFlags = scan.importWeak;
+      const crcs = scan.importCrcs;
       for (let j = 0, start = 0; j < keys.length; start += lengths[j] + 1, j++) {
         const end = start + lengths[j];
-        const weak = scan.importWeak[j] === 1;
+        const weak = weakFlags[j] === 1;
         const sym = this.symbols.importFind(names, start, end, keys[j]);
         if (sym === undefined) {
           if (this.printUnknown && !weak) this.log(LOG_WARNING, `${mod.path} needs unknown symbol ${latin1(names, start, end)}\n`);
           continue;
         }
-        if (checkSymvers && sym.crc !== scan.importCrcs[j] && !weak) {
+        if (checkSymvers && sym.crc !== crcs[j] && !weak) {
           if (this.printUnknown) this.log(LOG_WARNING, `${mod.path} disagrees about version of symbol ${latin1(names, start, end)}\n`);
         }
         const owner = sym.owner;

@@ -108,7 +108,8 @@ async function runStarted(ctx: RunContext, scanner: ModuleScanner): Promise<void
   const take = (mod: Mod, scan: ModuleScan): void => {
     mod.scan = scan;
     if (scan.symbolsErrno === undefined) {
-      for (let j = 0; j < scan.exports.length; j++) symbols.exportAdd(scan.exports[j], scan.exportCrcs[j], mod);
+      const crcs = scan.exportCrcs;
+      for (let j = 0; j < scan.exports.length; j++) symbols.exportAdd(scan.exports[j], crcs[j], mod);
     }
     mod.aliases = scan.aliases;
     mod.softdeps = scan.softdeps;

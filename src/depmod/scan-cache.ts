@@ -25,6 +25,7 @@ import { crc32 } from 'node:zlib';
 import { ENODATA, ESRCH, errnoOf } from '../errno';
 import { modnameFromPath } from '../names/modname';
 import { aliasPieces } from './alias-files';
+import { CachedAliasPieces, CachedScan, type CachedNumbers } from './cached-scan';
 import type { ModuleScan } from './module-scan';
 import { KEY_WORDS, keyCtimeNs, keyDev, sameKey } from './stat-keys';
 
@@ -96,7 +97,12 @@ export class ScanCache {
     private readonly texts: Buffer,
     private readonly block: ArrayBuffer,
     private readonly blockAt: number,
-  ) {}
+  ) {
+    this.blockWords = new Uint32Array(block, 0, block.byteLength >>> 2);
+  }
+
+  /** the file's buffer as 32-bit words (the lengths are checked through it, without a view per entry) */
+  private readonly blockWords: Uint32Array;
 
   get size(): number {
     return this.index.size;
@@ -182,41 +188,29 @@ export class ScanCache {
     if (others === undefined) return undefined;
     text += rec[r + TEXT_BYTES] - rec[r + ALIAS_TEXT] - rec[r + LINE_BYTES] - rec[r + KEY_BYTES];
     // with pieces the aliases are needed as strings only for modules.devname
-    const aliases = hasPieces && (flags & HAS_DEVNAME) === 0 ? [] : splitStrings(this.texts, aliasText, aliasText + rec[r + ALIAS_TEXT], na);
+    const aliases = hasPieces && (flags & HAS_DEVNAME) === 0 ? NONE : splitStrings(this.texts, aliasText, aliasText + rec[r + ALIAS_TEXT], na);
     if (aliases === undefined) return undefined;
     const at = this.blockAt + rec[r + AT];
-    const importLengths = new Uint32Array(this.block, at + 8 * (e + n) + 4 * n, n);
     // every name must lie within the names' bytes (the lookups read them), every key within the keys'
+    const words = this.blockWords;
     let end = 0;
-    for (let j = 0; j < n; j++) end += importLengths[j] + 1;
+    for (let j = 0, w = (at + 8 * (e + n) + 4 * n) >>> 2; j < n; j++) end += words[w + j] + 1;
     if (end > names + 1) return undefined;
-    const scan: ModuleScan = {
-      aliases,
-      softdeps: others.slice(0, ns),
-      weakdeps: others.slice(ns, ns + nw),
-      exports: ns + nw === 0 ? others : others.slice(ns + nw),
-      exportCrcs: new Float64Array(this.block, at, e),
-      importCrcs: new Float64Array(this.block, at + 8 * e, n),
-      importKeys: new Int32Array(this.block, at + 8 * (e + n), n),
-      importLengths,
-      importWeak: new Uint8Array(this.block, at + 8 * (e + n) + 8 * n + 4 * p, n),
-      importNames: new Uint8Array(this.block, at + 8 * (e + n) + 9 * n + 4 * p, names),
-    };
+    const numbers: CachedNumbers = { block: this.block, at, exports: e, imports: n, names, keys: p };
+    const scan = new CachedScan(aliases, ns === 0 ? NONE : others.slice(0, ns), nw === 0 ? NONE : others.slice(ns, ns + nw), ns + nw === 0 ? others : others.slice(ns + nw), numbers);
     if (hasPieces) {
-      const keyLengths = new Uint32Array(this.block, at + 8 * (e + n) + 8 * n, p);
       let keyBytes = 0;
-      for (let j = 0; j < p; j++) keyBytes += keyLengths[j];
+      for (let j = 0, w = (at + 8 * (e + n) + 8 * n) >>> 2; j < p; j++) keyBytes += words[w + j];
       if (keyBytes !== rec[r + KEY_BYTES]) return undefined;
-      scan.aliasPieces = {
-        lines: this.texts.subarray(text, text + rec[r + LINE_BYTES]),
-        keys: this.texts.subarray(text + rec[r + LINE_BYTES], text + rec[r + LINE_BYTES] + keyBytes),
-        keyLengths,
-      };
+      scan.aliasPieces = new CachedAliasPieces(this.texts, text, rec[r + LINE_BYTES], keyBytes, numbers);
     }
     if (rec[r + ERRNO] !== 0) scan.symbolsErrno = rec[r + ERRNO];
     return scan;
   }
 }
+
+/** the empty list of the scans that have none of a kind (shared: nothing adds to a scan's lists) */
+const NONE: string[] = [];
 
 /** the number of alias keys of record r (its number of aliases when it has pieces) */
 function keyCount(records: Uint32Array, r: number): number {
@@ -225,7 +219,7 @@ function keyCount(records: Uint32Array, r: number): number {
 
 /** `count` strings joined by NULs in texts[from, to), or undefined when there are not that many */
 function splitStrings(texts: Buffer, from: number, to: number, count: number): string[] | undefined {
-  if (count === 0) return to === from ? [] : undefined;
+  if (count === 0) return to === from ? NONE : undefined;
   const strings = texts.toString('latin1', from, to).split('\0');
   return strings.length === count ? strings : undefined;
 }

@@ -25,7 +25,8 @@ const RECORD_WORDS = 13;
 /** a scan with its typed arrays as plain arrays */
 function plain(scan: ModuleScan): unknown {
   const pieces = scan.aliasPieces && { lines: [...scan.aliasPieces.lines], keys: [...scan.aliasPieces.keys], keyLengths: [...scan.aliasPieces.keyLengths] };
-  return { ...scan, aliasPieces: pieces, exportCrcs: [...scan.exportCrcs], importNames: [...scan.importNames], importLengths: [...scan.importLengths], importCrcs: [...scan.importCrcs], importWeak: [...scan.importWeak], importKeys: [...scan.importKeys] };
+  const { aliases, softdeps, weakdeps, exports, symbolsErrno } = scan;
+  return { aliases, softdeps, weakdeps, exports, symbolsErrno, aliasPieces: pieces, exportCrcs: [...scan.exportCrcs], importNames: [...scan.importNames], importLengths: [...scan.importLengths], importCrcs: [...scan.importCrcs], importWeak: [...scan.importWeak], importKeys: [...scan.importKeys] };
 }
 
 /**
