@@ -251,22 +251,45 @@ export function useNativeIndexBuilder(on: boolean): boolean {
  * entry is checked as IndexBuilder.insert checks it (the same error, at the same entry), but no
  * duplicate is reported: a caller that reports them (depmod -w) uses IndexBuilder.
  */
+/**
+ * A run of an IndexBatch's entries: keys one after the other (a string or bytes) with their lengths,
+ * and either one value and priority for all of them or one each.
+ */
+interface BatchRun {
+  /** (insert()'s run: its keys, joined when the batch is built) */
+  keys: string | Uint8Array | string[];
+  lengths: ArrayLike<number>;
+  value: string | string[];
+  priority: number | ArrayLike<number>;
+}
+
 export class IndexBatch implements IndexWriter {
-  /** the keys in insertion order: strings (one key each) and byte runs (insertKeys: several keys each) */
-  private readonly keyParts: (string | { bytes: Uint8Array; count: number })[] = [];
-  private readonly keyLengths: number[] = [];
-  private readonly values: string[] = [];
-  private readonly priorities: number[] = [];
+  /** the entries in insertion order, as runs (insert() adds to the open run of single entries) */
+  private readonly runs: BatchRun[] = [];
+  /** the run insert() adds to, until another kind of run is added */
+  private open: (BatchRun & { keys: string[]; lengths: number[]; value: string[]; priority: number[] }) | undefined;
+  private count = 0;
   private checkedValue: string | undefined;
 
   /** IndexBuilder.insert, except that it returns false for a duplicate too */
   insert(key: string, value: string, priority: number): boolean {
     this.checkedValue = checkEntry(key, value, this.checkedValue);
-    this.keyParts.push(key);
-    this.keyLengths.push(key.length);
-    this.values.push(value);
-    this.priorities.push(priority);
+    if (this.open === undefined) {
+      this.open = { keys: [], lengths: [], value: [], priority: [] };
+      this.runs.push(this.open);
+    }
+    this.open.keys.push(key);
+    this.open.lengths.push(key.length);
+    this.open.value.push(value);
+    this.open.priority.push(priority);
+    this.count++;
     return false;
+  }
+
+  private add(run: BatchRun): void {
+    this.open = undefined;
+    this.runs.push(run);
+    this.count += run.lengths.length;
   }
 
   /**
@@ -280,12 +303,7 @@ export class IndexBatch implements IndexWriter {
     let total = 0;
     for (let k = 0; k < lengths.length; k++) total += lengths[k];
     if (total !== keys.length) throw new RangeError(`insertKeys: ${keys.length} bytes of keys, but lengths adding up to ${total}`);
-    this.keyParts.push({ bytes: keys, count: lengths.length });
-    for (let k = 0; k < lengths.length; k++) {
-      this.keyLengths.push(lengths[k]);
-      this.values.push(value);
-      this.priorities.push(priority);
-    }
+    this.add({ keys, lengths, value, priority });
   }
 
   /**
@@ -301,71 +319,60 @@ export class IndexBatch implements IndexWriter {
     if (NOT_7BIT.test(keys) || NOT_7BIT.test(values.join(''))) {
       for (let k = 0, at = 0; k < n; at += lengths[k], k++) this.checkedValue = checkEntry(keys.slice(at, at + lengths[k]), values[k], this.checkedValue);
     }
-    this.keyParts.push({ bytes: Buffer.from(keys, 'latin1'), count: n });
-    for (let k = 0; k < n; k++) {
-      this.keyLengths.push(lengths[k]);
-      this.values.push(values[k]);
-      this.priorities.push(priorities[k]);
-    }
+    this.add({ keys, lengths, value: values, priority: priorities });
   }
 
-  /** every key, decoded (the path without the native helper) */
-  private keyStrings(): string[] {
-    const keys: string[] = [];
-    let n = 0;
-    for (const part of this.keyParts) {
-      if (typeof part === 'string') {
-        keys.push(part);
-        n++;
-        continue;
-      }
-      const bytes = Buffer.from(part.bytes.buffer, part.bytes.byteOffset, part.bytes.byteLength);
-      for (let j = 0, at = 0; j < part.count; j++, n++) {
-        keys.push(bytes.toString('latin1', at, at + this.keyLengths[n]));
-        at += this.keyLengths[n];
-      }
-    }
-    return keys;
-  }
-
-  /** all keys' bytes, one after the other: runs of string keys joined, byte runs copied */
-  private keyBytes(): Buffer {
-    let total = 0;
-    for (const len of this.keyLengths) total += len;
-    const out = Buffer.allocUnsafe(total);
-    let at = 0;
-    let run: string[] = [];
-    const flush = (): void => {
-      if (run.length > 0) at += out.write(run.join(''), at, 'latin1');
-      run = [];
-    };
-    for (const part of this.keyParts) {
-      if (typeof part === 'string') run.push(part);
-      else {
-        flush();
-        out.set(part.bytes, at);
-        at += part.bytes.length;
-      }
-    }
-    flush();
-    return out;
-  }
 
   /** The file contents, as IndexBuilder.serialize() gives them for the same inserts. */
   serialize(): Buffer {
     if (nativeBuild === undefined) nativeBuild = loadNativeIndexBuilder();
     const build = nativeBuild;
-    const n = this.keyLengths.length;
-    if (build === null) {
-      const idx = new IndexBuilder();
-      const keys = this.keyStrings();
-      for (let k = 0; k < n; k++) idx.insert(keys[k], this.values[k], this.priorities[k]);
-      return idx.serialize();
+    const n = this.count;
+    const keyLengths = new Uint32Array(n);
+    const valueLengths = new Uint32Array(n);
+    const priorities = new Uint32Array(n);
+    const keys: (string | Uint8Array)[] = [];
+    const values: string[] = [];
+    let k = 0;
+    for (const run of this.runs) {
+      const m = run.lengths.length;
+      keyLengths.set(run.lengths, k);
+      keys.push(Array.isArray(run.keys) ? run.keys.join('') : run.keys);
+      if (typeof run.value === 'string') {
+        valueLengths.fill(run.value.length, k, k + m);
+        values.push(run.value.repeat(m));
+      } else {
+        for (let j = 0; j < m; j++) valueLengths[k + j] = run.value[j].length;
+        values.push(run.value.join(''));
+      }
+      if (typeof run.priority === 'number') priorities.fill(run.priority, k, k + m);
+      else priorities.set(run.priority, k);
+      k += m;
     }
     // the strings are 7-bit (checked): one byte per character
-    const valueLengths = new Uint32Array(n);
-    for (let k = 0; k < n; k++) valueLengths[k] = this.values[k].length;
-    const values = Buffer.from(this.values.join(''), 'latin1');
-    return build(this.keyBytes(), Uint32Array.from(this.keyLengths), values, valueLengths, Uint32Array.from(this.priorities));
+    const keyBytes = joinBytes(keys);
+    const valueBytes = Buffer.from(values.join(''), 'latin1');
+    if (build !== null) return build(keyBytes, keyLengths, valueBytes, valueLengths, priorities);
+    const idx = new IndexBuilder();
+    for (let j = 0, kat = 0, vat = 0; j < n; kat += keyLengths[j], vat += valueLengths[j], j++) {
+      idx.insert(keyBytes.toString('latin1', kat, kat + keyLengths[j]), valueBytes.toString('latin1', vat, vat + valueLengths[j]), priorities[j]);
+    }
+    return idx.serialize();
   }
+}
+
+/** strings (latin1) and bytes, one after the other in one buffer */
+function joinBytes(parts: (string | Uint8Array)[]): Buffer {
+  let total = 0;
+  for (const part of parts) total += part.length;
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (const part of parts) {
+    if (typeof part === 'string') at += out.write(part, at, 'latin1');
+    else {
+      out.set(part, at);
+      at += part.length;
+    }
+  }
+  return out;
 }
