@@ -99,6 +99,7 @@ async function runStarted(ctx: RunContext, scanner: ModuleScanner): Promise<void
   if (!explicit || o.quick) {
     ctx.cfg = loadDepmodConfig(o.configPaths, ctx.kversion, ctx.log);
     table.search();
+    scanner.statInBackground(table.byName.values());
   } else {
     for (const p of o.modulePaths!) table.addExplicit(p);
   }

@@ -117,6 +117,41 @@ export class ScanCache {
     }
   }
 
+  /** whether `file` starts with this version's header line (read before the file is, to decide how to start) */
+  static looksCurrent(file: string): boolean {
+    const head = header();
+    const buf = Buffer.alloc(head.length);
+    try {
+      const fd = fs.openSync(file, 'r');
+      try {
+        if (fs.readSync(fd, buf, 0, buf.length, 0) !== buf.length) return false;
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      return false;
+    }
+    return buf.toString('latin1') === head;
+  }
+
+  /**
+   * load(), with the file read on libuv's thread pool in one read (fs.readFile would read it in
+   * pieces, each waiting for this thread), so that the read overlaps depmod's walk of the tree. Resolves
+   * to undefined for anything wrong, as load() does.
+   */
+  static loadInBackground(file: string): Promise<ScanCache | undefined> {
+    return readWhole(file).then(
+      (data) => {
+        try {
+          return ScanCache.parse(data);
+        } catch {
+          return undefined;
+        }
+      },
+      () => undefined,
+    );
+  }
+
   private static parse(data: Buffer): ScanCache | undefined {
     const head = header();
     if (data.length < head.length || data.toString('latin1', 0, head.length) !== head) return undefined;
@@ -211,6 +246,44 @@ export class ScanCache {
 
 /** the empty list of the scans that have none of a kind (shared: nothing adds to a scan's lists) */
 const NONE: string[] = [];
+
+/** the whole of `file`, read on the thread pool: one read() unless it comes short */
+function readWhole(file: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let fd: number;
+    let data: Buffer;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch (err) {
+      reject(err);
+      return;
+    }
+    const done = (err: unknown): void => {
+      fs.close(fd, () => (err === null ? resolve(data) : reject(err)));
+    };
+    try {
+      data = Buffer.allocUnsafe(fs.fstatSync(fd).size);
+    } catch (err) {
+      done(err);
+      return;
+    }
+    let got = 0;
+    const next = (): void => {
+      fs.read(fd, data, got, data.length - got, got, (err, n) => {
+        if (err !== null) return done(err);
+        got += n;
+        if (n === 0 || got === data.length) {
+          // a file that shrank meanwhile is read as it is (its counts will not add up)
+          data = data.subarray(0, got);
+          return done(null);
+        }
+        next();
+      });
+    };
+    if (data.length === 0) done(null);
+    else next();
+  });
+}
 
 /** the number of alias keys of record r (its number of aliases when it has pieces) */
 function keyCount(records: Uint32Array, r: number): number {
