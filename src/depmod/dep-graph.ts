@@ -3,14 +3,21 @@
 // the cycle reports when the sort cannot finish.
 import { LOG_ERR, LOG_WARNING } from '../log';
 import { DepmodFailed, type Mod, type RunContext } from './run-context';
-import { latin1, type SymbolTable } from './symbols';
+import { CachedScan } from './cached-scan';
+import { REF_INDEX, WEAK_REF, type ImportDictionary } from './import-dictionary';
+import { latin1, type Sym, type SymbolTable } from './symbols';
 
 export class DependencyGraph {
   /** -e: report unknown symbols and (with -E) version mismatches */
   printUnknown: boolean;
 
+  private readonly checkSymvers: boolean;
+  private readonly show: ((line: string) => void) | undefined;
+
   constructor(private readonly ctx: RunContext, private readonly symbols: SymbolTable, private readonly modules: Mod[], printUnknown: boolean) {
     this.printUnknown = printUnknown;
+    this.checkSymvers = ctx.opts.symvers !== undefined;
+    this.show = ctx.opts.show;
   }
 
   private log(priority: number, message: string): void {
@@ -18,38 +25,65 @@ export class DependencyGraph {
   }
 
   loadDependencies(): void {
-    const show = this.ctx.opts.show;
-    const checkSymvers = this.ctx.opts.symvers !== undefined;
     for (const mod of this.modules) {
       const scan = mod.scan!;
-      const names = scan.importNames;
-      const keys = scan.importKeys;
-      const lengths = scan.importLengths;
-      const weakFlags = scan.importWeak;
-      const crcs = scan.importCrcs;
-      for (let j = 0, start = 0; j < keys.length; start += lengths[j] + 1, j++) {
-        const end = start + lengths[j];
-        const weak = weakFlags[j] === 1;
-        const sym = this.symbols.importFind(names, start, end, keys[j]);
-        if (sym === undefined) {
-          if (this.printUnknown && !weak) this.log(LOG_WARNING, `${mod.path} needs unknown symbol ${latin1(names, start, end)}\n`);
-          continue;
+      if (scan instanceof CachedScan) this.cachedImports(mod, scan);
+      else {
+        const names = scan.importNames;
+        const keys = scan.importKeys;
+        const lengths = scan.importLengths;
+        const weak = scan.importWeak;
+        const crcs = scan.importCrcs;
+        for (let j = 0, start = 0; j < keys.length; start += lengths[j] + 1, j++) {
+          const end = start + lengths[j];
+          this.addImport(mod, this.symbols.importFind(names, start, end, keys[j]), weak[j] === 1, crcs[j], names, start, end);
         }
-        if (checkSymvers && sym.crc !== crcs[j] && !weak) {
-          if (this.printUnknown) this.log(LOG_WARNING, `${mod.path} disagrees about version of symbol ${latin1(names, start, end)}\n`);
-        }
-        const owner = sym.owner;
-        if (owner === null) continue;
-        if (mod.depSet === undefined) mod.depSet = new Set();
-        if (mod.depSet.has(owner)) continue;
-        mod.depSet.add(owner);
-        mod.deps.push(owner);
-        owner.users++;
-        if (show !== undefined) show(`${mod.path} needs "${sym.name}": ${owner.path}\n`);
       }
       // the imports are done with
       mod.scan = undefined;
     }
+  }
+
+  /** each entry of the cache's import dictionary looked up once (null: no such symbol) */
+  private resolved: (Sym | null | undefined)[] = [];
+  private resolvedFor: ImportDictionary | undefined;
+
+  /** a cached scan's imports: references into the cache's import dictionary, each entry looked up once */
+  private cachedImports(mod: Mod, scan: CachedScan): void {
+    const d = scan.importDictionary;
+    if (this.resolvedFor !== d) {
+      this.resolvedFor = d;
+      this.resolved = new Array(d.size);
+    }
+    const resolved = this.resolved;
+    const refs = scan.importRefs;
+    for (let j = 0; j < refs.length; j++) {
+      const k = refs[j] & REF_INDEX;
+      const start = d.starts[k];
+      const end = start + d.lengths[k];
+      let sym = resolved[k];
+      if (sym === undefined) resolved[k] = sym = this.symbols.importFind(d.names, start, end, d.keys[k]) ?? null;
+      this.addImport(mod, sym ?? undefined, (refs[j] & WEAK_REF) !== 0, d.crcs[k], d.names, start, end);
+    }
+  }
+
+  /** one import of `mod` (its name: names[start, end)), found as `sym` or not at all */
+  private addImport(mod: Mod, sym: Sym | undefined, weak: boolean, crc: number, names: Uint8Array, start: number, end: number): void {
+    if (sym === undefined) {
+      if (this.printUnknown && !weak) this.log(LOG_WARNING, `${mod.path} needs unknown symbol ${latin1(names, start, end)}\n`);
+      return;
+    }
+    if (this.checkSymvers && sym.crc !== crc && !weak) {
+      if (this.printUnknown) this.log(LOG_WARNING, `${mod.path} disagrees about version of symbol ${latin1(names, start, end)}\n`);
+    }
+    const owner = sym.owner;
+    if (owner === null) return;
+    if (mod.depSet === undefined) mod.depSet = new Set();
+    if (mod.depSet.has(owner)) return;
+    mod.depSet.add(owner);
+    mod.deps.push(owner);
+    owner.users++;
+    if (this.show !== undefined) this.show(`${mod.path} needs "${sym.name}": ${owner.path}\n`);
   }
 
   calculateDependencies(): void {

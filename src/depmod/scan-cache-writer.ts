@@ -1,0 +1,250 @@
+// Writing depmod's scan cache (scan-cache.ts reads it; its layout: scan-cache-format.ts).
+//
+// An entry is stored only if its file's ctime is older than the run's start by more than a timestamp
+// tick, measured on the clock of the cache's filesystem (the file must be on that filesystem): a file
+// changed again within the tick in which it was last changed could keep its stat, and a stat read
+// later could not tell. Every write of a file's data and every rename changes its ctime, which no
+// program can set, so a stat that matches an old enough entry means the file is as it was scanned.
+// The file is written to a temporary file and renamed, so readers see a whole old or a whole new
+// cache; concurrent runs each rename their own complete file.
+import * as fs from 'node:fs';
+import { ENODATA, ESRCH, errnoOf } from '../errno';
+import { modnameFromPath } from '../names/modname';
+import { aliasPieces } from './alias-files';
+import { ImportDictionaryBuilder, REF_INDEX, WEAK_REF, dictionaryBytes, type ImportDictionary } from './import-dictionary';
+import type { ModuleScan } from './module-scan';
+import { AT, HAS_DEVNAME, HAS_PIECES, IMPORTS, RECORD_WORDS, SCAN_CACHE_FILE, checksum, header, layout, pad8 } from './scan-cache-format';
+import type { ScanCache, StoredEntry } from './scan-cache';
+import { KEY_WORDS, keyCtimeNs, keyDev } from './stat-keys';
+import { latin1 } from './symbols';
+
+/** the coarsest timestamp tick of the filesystems modules live on (FAT: 2 s) */
+const TICK_NS = 2_000_000_000n;
+
+const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/** The cache the run will write: the scans of this run's modules, added as they come in. */
+export class ScanCacheWriter {
+  private readonly paths: string[] = [];
+  /** each entry's stat key (as given: the caller does not change it afterwards) */
+  private readonly keys: Uint32Array[] = [];
+  /** each entry's parts; undefined for one kept from the cache (taken from it only if the file is written) */
+  private readonly entries: (StoredEntry | undefined)[] = [];
+  /** the cache the kept entries come from */
+  private source: ScanCache | undefined;
+  /** 1 for the entries that were scanned in this run (not taken from the cache) */
+  private readonly scanned: number[] = [];
+  /** process.hrtime.bigint() before the first module was looked at */
+  private readonly started = process.hrtime.bigint();
+
+  /** a module taken from `cache` (whose get() gave its scan for this stat): its entry is kept as it is */
+  keep(path: string, key: Uint32Array, cache: ScanCache): void {
+    // nothing is taken from the cache yet: most runs that keep entries add none and write nothing
+    this.source = cache;
+    this.push(path, key, undefined, 0);
+  }
+
+  private push(path: string, key: Uint32Array, entry: StoredEntry | undefined, scanned: number): void {
+    this.paths.push(path);
+    this.keys.push(key);
+    this.entries.push(entry);
+    this.scanned.push(scanned);
+  }
+
+  /**
+   * A module's scan with the stat taken before its file was read. Scans that failed for a reason
+   * other than the module's contents (ENODATA: no symbols) are left out, to be tried again next time.
+   * Its numbers are copied (the scan's may be freed before the cache is written).
+   */
+  add(path: string, key: Uint32Array, scan: ModuleScan): void {
+    if (scan.symbolsErrno !== undefined && scan.symbolsErrno !== ENODATA) return;
+    const e = scan.exports.length;
+    const n = scan.importKeys.length;
+    const pieces = aliasPieces({ modname: modnameFromPath(path) ?? '', aliases: scan.aliases });
+    const devname = scan.aliases.some((a) => a.startsWith('devname:'));
+    // the pieces stand for the aliases, which are kept as strings only for modules.devname
+    const aliasText = pieces !== null && !devname ? new Uint8Array(0) : Buffer.from(scan.aliases.join('\0'), 'latin1');
+    const otherText = Buffer.from([...scan.softdeps, ...scan.weakdeps, ...scan.exports].join('\0'), 'latin1');
+    const lines = pieces?.lines ?? new Uint8Array(0);
+    const keys = pieces?.keys ?? new Uint8Array(0);
+    const text = Buffer.concat([aliasText, otherText, lines, keys]);
+    const flags = (pieces === null ? 0 : HAS_PIECES) | (devname ? HAS_DEVNAME : 0);
+    const record = Uint32Array.of(text.length, scan.aliases.length, scan.softdeps.length, scan.weakdeps.length, e, n, 0, scan.symbolsErrno ?? 0, aliasText.length, lines.length, keys.length, flags);
+    const imports = {
+      importNames: scan.importNames.slice(),
+      importLengths: scan.importLengths.slice(),
+      importKeys: scan.importKeys.slice(),
+      importCrcs: scan.importCrcs.slice(),
+      importWeak: scan.importWeak.slice(),
+    };
+    const keyLengths = pieces === null ? new Uint8Array(0) : bytesOf(pieces.keyLengths.slice());
+    this.push(path, key, { record, text, exportCrcs: bytesOf(scan.exportCrcs.slice()), keyLengths, imports }, 1);
+  }
+
+  /** an entry's numbers (scan-cache-format.ts' numbersBytes), its imports as references into `dictionary` */
+  private static numbers(entry: StoredEntry, dictionary: ImportDictionaryBuilder, remap: Map<ImportDictionary, Int32Array>): Uint8Array[] {
+    const imports = entry.imports;
+    const n = entry.record[IMPORTS];
+    const refs = new Uint32Array(n);
+    if ('refs' in imports) {
+      // each entry of the old dictionary is decoded once, whichever module imports it
+      let map = remap.get(imports.dictionary);
+      if (map === undefined) remap.set(imports.dictionary, (map = new Int32Array(imports.dictionary.size).fill(-1)));
+      for (let j = 0; j < n; j++) {
+        const old = imports.refs[j] & REF_INDEX;
+        if (map[old] < 0) map[old] = dictionary.add(imports.dictionary.name(old), imports.dictionary.keys[old], imports.dictionary.crcs[old]);
+        refs[j] = (map[old] | (imports.refs[j] & WEAK_REF)) >>> 0;
+      }
+    } else {
+      for (let j = 0, start = 0; j < n; start += imports.importLengths[j] + 1, j++) {
+        const k = dictionary.add(latin1(imports.importNames, start, start + imports.importLengths[j]), imports.importKeys[j], imports.importCrcs[j]);
+        refs[j] = (k | (imports.importWeak[j] === 1 ? WEAK_REF : 0)) >>> 0;
+      }
+    }
+    const bytes = entry.exportCrcs.length + 4 * n + entry.keyLengths.length;
+    return [entry.exportCrcs, bytesOf(refs), entry.keyLengths, new Uint8Array(pad8(bytes))];
+  }
+
+  /** the file's parts (header line first) from the entries that are old enough, or null when none is new */
+  private parts(own: fs.BigIntStats): Uint8Array[] | null {
+    // the run's start on the clock of the cache's filesystem: the new file's ctime, less the time since
+    const horizon = own.ctimeNs - (process.hrtime.bigint() - this.started) - TICK_NS;
+    let chosen: number[] = [];
+    let news = 0;
+    for (let k = 0; k < this.entries.length; k++) {
+      const key = this.keys[k];
+      if (keyDev(key) !== own.dev || keyCtimeNs(key) >= horizon) continue;
+      news += this.scanned[k];
+      chosen.push(k);
+    }
+    // only files changed just now were scanned: nothing to add, the cache stays as it is
+    if (news === 0) return null;
+    const entries = new Map<number, StoredEntry>();
+    for (const k of chosen) {
+      const entry = this.entries[k] ?? this.source?.stored(this.paths[k]);
+      if (entry !== undefined) entries.set(k, entry);
+    }
+    chosen = chosen.filter((k) => entries.has(k));
+    const count = chosen.length;
+    const paths = Buffer.from(chosen.map((k) => this.paths[k]).join('\0'), 'utf8');
+    let textBytes = 0;
+    for (const k of chosen) textBytes += entries.get(k)!.text.length;
+    const at = layout(count, paths.length, textBytes);
+    const keys = new Uint32Array(KEY_WORDS * count);
+    const records = new Uint32Array(RECORD_WORDS * count);
+    const texts: Uint8Array[] = [];
+    const numbers: Uint8Array[] = [];
+    const dictionary = new ImportDictionaryBuilder();
+    const remap = new Map<ImportDictionary, Int32Array>();
+    let blockBytes = 0;
+    chosen.forEach((k, i) => {
+      const entry = entries.get(k)!;
+      keys.set(this.keys[k], KEY_WORDS * i);
+      records.set(entry.record, RECORD_WORDS * i);
+      records[RECORD_WORDS * i + AT] = blockBytes;
+      texts.push(entry.text);
+      for (const part of ScanCacheWriter.numbers(entry, dictionary, remap)) {
+        numbers.push(part);
+        blockBytes += part.length;
+      }
+    });
+    const dict = dictionary.parts();
+    const body = [bytesOf(keys), bytesOf(records), paths, ...texts, new Uint8Array(at.block - at.texts - textBytes), ...numbers, ...dict];
+    const hash = checksum(body);
+    const dictNameBytes = dict[3].length;
+    if (dictionaryBytes(dictionary.size, dictNameBytes) !== dict.reduce((s, p) => s + p.length, 0)) throw new Error('scan cache: dictionary size');
+    let line = `${header()}${count} ${paths.length} ${textBytes} ${blockBytes} ${dictionary.size} ${dictNameBytes} ${hash}`;
+    // padded so that the body starts 8-aligned in the file (and in the buffer it is read into)
+    line = line.padEnd(line.length + pad8(line.length + 1), ' ');
+    return [Buffer.from(`${line}\n`, 'latin1'), ...body];
+  }
+
+  /**
+   * Writes the cache into `dir` (temporary file, then rename) when it would store a scan the cache read
+   * at the start did not have; otherwise that cache stays as it is (its entries for files gone since
+   * are never hit: a file that comes back has another inode or ctime). A cache that cannot be written
+   * is no error of depmod's: false is returned and the next run scans again.
+   */
+  write(dir: string): boolean {
+    if (!this.scanned.includes(1)) return false;
+    const tmp = `${dir}/${SCAN_CACHE_FILE}.tmp-${process.pid}-${Math.floor(Math.random() * 0x100000000).toString(16)}`;
+    let fd: number;
+    try {
+      fd = fs.openSync(tmp, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o644);
+    } catch {
+      return false;
+    }
+    try {
+      const parts = this.parts(fs.fstatSync(fd, { bigint: true }));
+      if (parts === null) {
+        fs.closeSync(fd);
+        removeQuietly(tmp);
+        return false;
+      }
+      writeAll(fd, parts);
+      fs.closeSync(fd);
+      fs.renameSync(tmp, `${dir}/${SCAN_CACHE_FILE}`);
+      return true;
+    } catch {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // closed already
+      }
+      removeQuietly(tmp);
+      return false;
+    } finally {
+      removeAbandoned(dir);
+    }
+  }
+}
+
+/** `parts` written in order, a few hundred at a time (no copy of the whole file in memory) */
+function writeAll(fd: number, parts: Uint8Array[]): void {
+  const BATCH = 512;
+  for (let first = 0; first < parts.length; first += BATCH) {
+    const batch = parts.slice(first, first + BATCH);
+    let left = 0;
+    for (const part of batch) left += part.length;
+    let done = fs.writevSync(fd, batch);
+    // a short write: the rest of this batch part by part
+    if (done < left) {
+      for (const part of batch) {
+        let off = Math.min(done, part.length);
+        done -= off;
+        while (off < part.length) off += fs.writeSync(fd, part, off, part.length - off);
+      }
+    }
+  }
+}
+
+function removeQuietly(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch {
+    // gone already, or not ours to remove
+  }
+}
+
+/** temporary caches of runs that were killed before they renamed theirs (their process is gone) */
+function removeAbandoned(dir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  const prefix = `${SCAN_CACHE_FILE}.tmp-`;
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number.parseInt(name.slice(prefix.length), 10);
+    if (!(pid > 0) || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      // a process of another namespace looks gone too: removing its file makes only its rename fail,
+      // which leaves the cache as it was
+      if (errnoOf(err) === ESRCH) removeQuietly(`${dir}/${name}`);
+    }
+  }
+}
