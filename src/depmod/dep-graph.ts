@@ -11,12 +11,19 @@ export class DependencyGraph {
   /** -e: report unknown symbols and (with -E) version mismatches */
   printUnknown: boolean;
 
+  /** for each module (by idx), the last module (idx) whose dependencies it was added to */
+  private readonly depOf: Int32Array;
+  /** allDeps' marks: the call (its number) in which each module (by idx) was met */
+  private readonly met: Uint32Array;
+  private calls = 0;
   private readonly checkSymvers: boolean;
   private readonly show: ((line: string) => void) | undefined;
 
   constructor(private readonly ctx: RunContext, private readonly symbols: SymbolTable, private readonly modules: Mod[], printUnknown: boolean) {
     this.printUnknown = printUnknown;
     this.checkSymvers = ctx.opts.symvers !== undefined;
+    this.depOf = new Int32Array(modules.length).fill(-1);
+    this.met = new Uint32Array(modules.length);
     this.show = ctx.opts.show;
   }
 
@@ -78,9 +85,9 @@ export class DependencyGraph {
     }
     const owner = sym.owner;
     if (owner === null) return;
-    if (mod.depSet === undefined) mod.depSet = new Set();
-    if (mod.depSet.has(owner)) return;
-    mod.depSet.add(owner);
+    // a module's imports are added one after the other: a mark per owner tells whether it is in mod.deps
+    if (this.depOf[owner.idx] === mod.idx) return;
+    this.depOf[owner.idx] = mod.idx;
     mod.deps.push(owner);
     owner.users++;
     if (this.show !== undefined) this.show(`${mod.path} needs "${sym.name}": ${owner.path}\n`);
@@ -165,18 +172,20 @@ export class DependencyGraph {
   }
 
 
+  /** every module `mod` needs, directly or not, in dependency order (marks by idx instead of a Set per call) */
   allDeps(mod: Mod): Mod[] {
-    const seen = new Set<Mod>();
+    const call = ++this.calls;
+    const met = this.met;
     const list: Mod[] = [];
-    const fill = (m: Mod): void => {
-      for (const d of m.deps) {
-        if (seen.has(d)) continue;
-        seen.add(d);
+    const stack: Mod[] = [mod];
+    while (stack.length > 0) {
+      for (const d of stack.pop()!.deps) {
+        if (met[d.idx] === call) continue;
+        met[d.idx] = call;
         list.push(d);
-        fill(d);
+        stack.push(d);
       }
-    };
-    fill(mod);
+    }
     if (list.length > 1) list.sort((a, b) => a.depSortIdx - b.depSortIdx);
     return list;
   }

@@ -45,7 +45,6 @@ export interface Mod {
   users: number;
   visited: boolean;
   deps: Mod[];
-  depSet: Set<Mod> | undefined;
   /** the scan, until its imports are resolved */
   scan: ModuleScan | undefined;
   /** modinfo for the alias files */

@@ -280,7 +280,6 @@ export class ModuleTable {
       users: 0,
       visited: false,
       deps: [],
-      depSet: undefined,
       scan: undefined,
       aliases: [],
       softdeps: [],
