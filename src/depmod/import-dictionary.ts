@@ -54,44 +54,75 @@ export class ImportDictionary {
     return new ImportDictionary(crcs, keys, lengths, names, starts);
   }
 
-  /** entry k's name as a binary string */
-  name(k: number): string {
-    return Buffer.from(this.names.buffer, this.names.byteOffset, this.names.byteLength).toString('latin1', this.starts[k], this.starts[k] + this.lengths[k]);
-  }
 }
 
-/** The dictionary of a cache being written. */
+/**
+ * The dictionary of a cache being written: names kept as bytes and found by their symbolKey and a
+ * comparison of bytes, so that adding the imports of thousands of scans makes no string for any.
+ */
 export class ImportDictionaryBuilder {
-  private readonly index = new Map<string, number>();
-  private readonly names: string[] = [];
-  private readonly keys: number[] = [];
-  private readonly crcs: number[] = [];
+  /** the first entry with each symbolKey; `next` chains the others */
+  private readonly byKey = new Map<number, number>();
+  private next: Int32Array = new Int32Array(1024);
+  private names: Buffer = Buffer.allocUnsafe(1 << 16);
+  private used = 0;
+  private starts: Uint32Array = new Uint32Array(1024);
+  private lengths: Uint32Array = new Uint32Array(1024);
+  private keys: Int32Array = new Int32Array(1024);
+  private crcs: Float64Array = new Float64Array(1024);
+  private count = 0;
 
-  /** the entry of `name` (a binary string) with this CRC, added if new */
-  add(name: string, key: number, crc: number): number {
-    // Object.is tells -0 and NaN payloads apart no better than the file does: the CRC as stored decides
-    const id = `${crc}\0${name}`;
-    let k = this.index.get(id);
-    if (k === undefined) {
-      k = this.names.length;
-      this.index.set(id, k);
-      this.names.push(name);
-      this.keys.push(key);
-      this.crcs.push(crc);
+  get size(): number {
+    return this.count;
+  }
+
+  /** the entry of the name bytes[start, end) with this symbolKey and CRC, added if new */
+  add(bytes: Uint8Array, start: number, end: number, key: number, crc: number): number {
+    const len = end - start;
+    for (let k = this.byKey.get(key) ?? -1; k >= 0; k = this.next[k]) {
+      // the same CRC (NaN, which no comparison finds equal, included)
+      if ((this.crcs[k] !== crc && !(Number.isNaN(crc) && Number.isNaN(this.crcs[k]))) || this.lengths[k] !== len) continue;
+      const at = this.starts[k];
+      let j = 0;
+      while (j < len && this.names[at + j] === bytes[start + j]) j++;
+      if (j === len) return k;
     }
+    const k = this.count++;
+    if (k === this.keys.length) this.grow();
+    if (this.used + len + 1 > this.names.length) {
+      const bigger = Buffer.allocUnsafe(2 * (this.used + len + 1));
+      this.names.copy(bigger, 0, 0, this.used);
+      this.names = bigger;
+    }
+    this.names.set(bytes.subarray(start, end), this.used);
+    this.names[this.used + len] = 0;
+    this.starts[k] = this.used;
+    this.used += len + 1;
+    this.lengths[k] = len;
+    this.keys[k] = key;
+    this.crcs[k] = crc;
+    this.next[k] = this.byKey.get(key) ?? -1;
+    this.byKey.set(key, k);
     return k;
   }
 
-  get size(): number {
-    return this.names.length;
+  private grow(): void {
+    const n = 2 * this.keys.length;
+    const grown = <T extends Int32Array | Uint32Array | Float64Array>(a: T, make: (n: number) => T): T => {
+      const b = make(n);
+      b.set(a as never);
+      return b;
+    };
+    this.next = grown(this.next, (m) => new Int32Array(m));
+    this.starts = grown(this.starts, (m) => new Uint32Array(m));
+    this.lengths = grown(this.lengths, (m) => new Uint32Array(m));
+    this.keys = grown(this.keys, (m) => new Int32Array(m));
+    this.crcs = grown(this.crcs, (m) => new Float64Array(m));
   }
 
   /** its part of the file */
   parts(): Uint8Array[] {
-    const crcs = Float64Array.from(this.crcs);
-    const keys = Int32Array.from(this.keys);
-    const lengths = Uint32Array.from(this.names, (n) => n.length);
-    const names = Buffer.from(this.names.length === 0 ? '' : `${this.names.join('\0')}\0`, 'latin1');
-    return [crcs, keys, lengths, names].map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    const n = this.count;
+    return [this.crcs.subarray(0, n), this.keys.subarray(0, n), this.lengths.subarray(0, n), this.names.subarray(0, this.used)].map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
   }
 }

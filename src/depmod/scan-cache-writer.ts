@@ -16,7 +16,6 @@ import type { ModuleScan } from './module-scan';
 import { AT, HAS_DEVNAME, HAS_PIECES, IMPORTS, RECORD_WORDS, SCAN_CACHE_FILE, checksum, header, layout, pad8 } from './scan-cache-format';
 import type { ScanCache, StoredEntry } from './scan-cache';
 import { KEY_WORDS, keyCtimeNs, keyDev } from './stat-keys';
-import { latin1 } from './symbols';
 
 /** the coarsest timestamp tick of the filesystems modules live on (FAT: 2 s) */
 const TICK_NS = 2_000_000_000n;
@@ -34,6 +33,8 @@ export class ScanCacheWriter {
   private source: ScanCache | undefined;
   /** 1 for the entries that were scanned in this run (not taken from the cache) */
   private readonly scanned: number[] = [];
+  /** the new file's import dictionary: the scans' imports as they come, the kept entries' when written */
+  private readonly dictionary = new ImportDictionaryBuilder();
   /** process.hrtime.bigint() before the first module was looked at */
   private readonly started = process.hrtime.bigint();
 
@@ -70,13 +71,13 @@ export class ScanCacheWriter {
     const text = Buffer.concat([aliasText, otherText, lines, keys]);
     const flags = (pieces === null ? 0 : HAS_PIECES) | (devname ? HAS_DEVNAME : 0);
     const record = Uint32Array.of(text.length, scan.aliases.length, scan.softdeps.length, scan.weakdeps.length, e, n, 0, scan.symbolsErrno ?? 0, aliasText.length, lines.length, keys.length, flags);
-    const imports = {
-      importNames: scan.importNames.slice(),
-      importLengths: scan.importLengths.slice(),
-      importKeys: scan.importKeys.slice(),
-      importCrcs: scan.importCrcs.slice(),
-      importWeak: scan.importWeak.slice(),
-    };
+    // the imports go into the new dictionary at once (the scan's arrays may be freed before the write)
+    const refs = new Uint32Array(n);
+    for (let j = 0, start = 0; j < n; start += scan.importLengths[j] + 1, j++) {
+      const k = this.dictionary.add(scan.importNames, start, start + scan.importLengths[j], scan.importKeys[j], scan.importCrcs[j]);
+      refs[j] = (k | (scan.importWeak[j] === 1 ? WEAK_REF : 0)) >>> 0;
+    }
+    const imports = { refs, dictionary: null };
     const keyLengths = pieces === null ? new Uint8Array(0) : bytesOf(pieces.keyLengths.slice());
     this.push(path, key, { record, text, exportCrcs: bytesOf(scan.exportCrcs.slice()), keyLengths, imports }, 1);
   }
@@ -85,23 +86,18 @@ export class ScanCacheWriter {
   private static numbers(entry: StoredEntry, dictionary: ImportDictionaryBuilder, remap: Map<ImportDictionary, Int32Array>): Uint8Array[] {
     const imports = entry.imports;
     const n = entry.record[IMPORTS];
-    const refs = new Uint32Array(n);
-    if ('refs' in imports) {
-      // each entry of the old dictionary is decoded once, whichever module imports it
-      let map = remap.get(imports.dictionary);
-      if (map === undefined) remap.set(imports.dictionary, (map = new Int32Array(imports.dictionary.size).fill(-1)));
-      for (let j = 0; j < n; j++) {
-        const old = imports.refs[j] & REF_INDEX;
-        if (map[old] < 0) map[old] = dictionary.add(imports.dictionary.name(old), imports.dictionary.keys[old], imports.dictionary.crcs[old]);
-        refs[j] = (map[old] | (imports.refs[j] & WEAK_REF)) >>> 0;
-      }
-    } else {
-      for (let j = 0, start = 0; j < n; start += imports.importLengths[j] + 1, j++) {
-        const k = dictionary.add(latin1(imports.importNames, start, start + imports.importLengths[j]), imports.importKeys[j], imports.importCrcs[j]);
-        refs[j] = (k | (imports.importWeak[j] === 1 ? WEAK_REF : 0)) >>> 0;
-      }
-    }
     const bytes = entry.exportCrcs.length + 4 * n + entry.keyLengths.length;
+    if (imports.dictionary === null) return [entry.exportCrcs, bytesOf(imports.refs), entry.keyLengths, new Uint8Array(pad8(bytes))];
+    // each entry of the old dictionary is added once, whichever modules import it
+    const d = imports.dictionary;
+    let map = remap.get(d);
+    if (map === undefined) remap.set(d, (map = new Int32Array(d.size).fill(-1)));
+    const refs = new Uint32Array(n);
+    for (let j = 0; j < n; j++) {
+      const old = imports.refs[j] & REF_INDEX;
+      if (map[old] < 0) map[old] = dictionary.add(d.names, d.starts[old], d.starts[old] + d.lengths[old], d.keys[old], d.crcs[old]);
+      refs[j] = (map[old] | (imports.refs[j] & WEAK_REF)) >>> 0;
+    }
     return [entry.exportCrcs, bytesOf(refs), entry.keyLengths, new Uint8Array(pad8(bytes))];
   }
 
@@ -134,7 +130,7 @@ export class ScanCacheWriter {
     const records = new Uint32Array(RECORD_WORDS * count);
     const texts: Uint8Array[] = [];
     const numbers: Uint8Array[] = [];
-    const dictionary = new ImportDictionaryBuilder();
+    const dictionary = this.dictionary;
     const remap = new Map<ImportDictionary, Int32Array>();
     let blockBytes = 0;
     chosen.forEach((k, i) => {

@@ -32,8 +32,8 @@ export interface StoredEntry {
   exportCrcs: Uint8Array;
   /** its alias key lengths' bytes */
   keyLengths: Uint8Array;
-  /** its imports: a scan's, or references into a cache's dictionary */
-  imports: Pick<ModuleScan, 'importNames' | 'importLengths' | 'importKeys' | 'importCrcs' | 'importWeak'> | { refs: Uint32Array; dictionary: ImportDictionary };
+  /** its imports: references into a cache's dictionary, or (null) into that of the cache being written */
+  imports: { refs: Uint32Array; dictionary: ImportDictionary | null };
 }
 
 /** A loaded cache: scans by path, each valid for one stat. */
