@@ -22,18 +22,32 @@ const TICK_NS = 2_000_000_000n;
 
 const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
+/**
+ * A scan added in this run, until the cache is written: its lists, and its numbers copied as the scan
+ * laid them out (export CRCs, import CRCs, keys, lengths, weak flags, names).
+ */
+interface AddedScan {
+  aliases: string[];
+  softdeps: string[];
+  weakdeps: string[];
+  exports: string[];
+  errno: number;
+  imports: number;
+  numbers: Uint8Array;
+}
+
 /** The cache the run will write: the scans of this run's modules, added as they come in. */
 export class ScanCacheWriter {
   private readonly paths: string[] = [];
   /** each entry's stat key (as given: the caller does not change it afterwards) */
   private readonly keys: Uint32Array[] = [];
   /** each entry's parts; undefined for one kept from the cache (taken from it only if the file is written) */
-  private readonly entries: (StoredEntry | undefined)[] = [];
+  private readonly entries: (AddedScan | undefined)[] = [];
   /** the cache the kept entries come from */
   private source: ScanCache | undefined;
   /** 1 for the entries that were scanned in this run (not taken from the cache) */
   private readonly scanned: number[] = [];
-  /** the new file's import dictionary: the scans' imports as they come, the kept entries' when written */
+  /** the new file's import dictionary, filled when it is written */
   private readonly dictionary = new ImportDictionaryBuilder();
   /** process.hrtime.bigint() before the first module was looked at */
   private readonly started = process.hrtime.bigint();
@@ -45,7 +59,7 @@ export class ScanCacheWriter {
     this.push(path, key, undefined, 0);
   }
 
-  private push(path: string, key: Uint32Array, entry: StoredEntry | undefined, scanned: number): void {
+  private push(path: string, key: Uint32Array, entry: AddedScan | undefined, scanned: number): void {
     this.paths.push(path);
     this.keys.push(key);
     this.entries.push(entry);
@@ -55,31 +69,55 @@ export class ScanCacheWriter {
   /**
    * A module's scan with the stat taken before its file was read. Scans that failed for a reason
    * other than the module's contents (ENODATA: no symbols) are left out, to be tried again next time.
-   * Its numbers are copied (the scan's may be freed before the cache is written).
+   * Its numbers are copied (the scan's may be freed before the cache is written) and nothing more is
+   * done with it until the cache is written: a cold run calls this for every module while the scan
+   * threads hand in their results, and work here held their decompressed images longer (a higher peak).
    */
   add(path: string, key: Uint32Array, scan: ModuleScan): void {
     if (scan.symbolsErrno !== undefined && scan.symbolsErrno !== ENODATA) return;
     const e = scan.exports.length;
     const n = scan.importKeys.length;
-    const pieces = aliasPieces({ modname: modnameFromPath(path) ?? '', aliases: scan.aliases });
-    const devname = scan.aliases.some((a) => a.startsWith('devname:'));
+    const numbers = new Uint8Array(8 * (e + n) + 9 * n + scan.importNames.length);
+    const put = (a: ArrayBufferView, at: number): void => numbers.set(bytesOf(a), at);
+    put(scan.exportCrcs, 0);
+    put(scan.importCrcs, 8 * e);
+    put(scan.importKeys, 8 * (e + n));
+    put(scan.importLengths, 8 * (e + n) + 4 * n);
+    put(scan.importWeak, 8 * (e + n) + 8 * n);
+    put(scan.importNames, 8 * (e + n) + 9 * n);
+    // the lists themselves (take() gives the scan new ones; the module keeps the aliases anyway)
+    const { aliases, softdeps, weakdeps, exports } = scan;
+    this.push(path, key, { aliases, softdeps, weakdeps, exports, errno: scan.symbolsErrno ?? 0, imports: n, numbers }, 1);
+  }
+
+  /** a scan added in this run, as it is stored: its alias pieces made, its imports put in the dictionary */
+  private storedOf(path: string, scan: AddedScan): StoredEntry {
+    const { aliases, softdeps, weakdeps, exports, numbers } = scan;
+    const e = exports.length;
+    const n = scan.imports;
+    const pieces = aliasPieces({ modname: modnameFromPath(path) ?? '', aliases });
+    const devname = aliases.some((a) => a.startsWith('devname:'));
     // the pieces stand for the aliases, which are kept as strings only for modules.devname
-    const aliasText = pieces !== null && !devname ? new Uint8Array(0) : Buffer.from(scan.aliases.join('\0'), 'latin1');
-    const otherText = Buffer.from([...scan.softdeps, ...scan.weakdeps, ...scan.exports].join('\0'), 'latin1');
+    const aliasText = pieces !== null && !devname ? new Uint8Array(0) : Buffer.from(aliases.join('\0'), 'latin1');
+    const otherText = Buffer.from([...softdeps, ...weakdeps, ...exports].join('\0'), 'latin1');
     const lines = pieces?.lines ?? new Uint8Array(0);
     const keys = pieces?.keys ?? new Uint8Array(0);
     const text = Buffer.concat([aliasText, otherText, lines, keys]);
     const flags = (pieces === null ? 0 : HAS_PIECES) | (devname ? HAS_DEVNAME : 0);
-    const record = Uint32Array.of(text.length, scan.aliases.length, scan.softdeps.length, scan.weakdeps.length, e, n, 0, scan.symbolsErrno ?? 0, aliasText.length, lines.length, keys.length, flags);
-    // the imports go into the new dictionary at once (the scan's arrays may be freed before the write)
+    const record = Uint32Array.of(text.length, aliases.length, softdeps.length, weakdeps.length, e, n, 0, scan.errno, aliasText.length, lines.length, keys.length, flags);
+    // numbers is a buffer of its own (offset 0): every part is aligned for its view
+    const crcs = new Float64Array(numbers.buffer, numbers.byteOffset + 8 * e, n);
+    const symbolKeys = new Int32Array(numbers.buffer, numbers.byteOffset + 8 * (e + n), n);
+    const lengths = new Uint32Array(numbers.buffer, numbers.byteOffset + 8 * (e + n) + 4 * n, n);
+    const weak = numbers.subarray(8 * (e + n) + 8 * n, 8 * (e + n) + 9 * n);
+    const names = numbers.subarray(8 * (e + n) + 9 * n);
     const refs = new Uint32Array(n);
-    for (let j = 0, start = 0; j < n; start += scan.importLengths[j] + 1, j++) {
-      const k = this.dictionary.add(scan.importNames, start, start + scan.importLengths[j], scan.importKeys[j], scan.importCrcs[j]);
-      refs[j] = (k | (scan.importWeak[j] === 1 ? WEAK_REF : 0)) >>> 0;
+    for (let j = 0, start = 0; j < n; start += lengths[j] + 1, j++) {
+      const k = this.dictionary.add(names, start, start + lengths[j], symbolKeys[j], crcs[j]);
+      refs[j] = (k | (weak[j] === 1 ? WEAK_REF : 0)) >>> 0;
     }
-    const imports = { refs, dictionary: null };
-    const keyLengths = pieces === null ? new Uint8Array(0) : bytesOf(pieces.keyLengths.slice());
-    this.push(path, key, { record, text, exportCrcs: bytesOf(scan.exportCrcs.slice()), keyLengths, imports }, 1);
+    const keyLengths = pieces === null ? new Uint8Array(0) : bytesOf(pieces.keyLengths);
+    return { record, text, exportCrcs: numbers.subarray(0, 8 * e), keyLengths, imports: { refs, dictionary: null } };
   }
 
   /** an entry's numbers (scan-cache-format.ts' numbersBytes), its imports as references into `dictionary` */
@@ -117,7 +155,8 @@ export class ScanCacheWriter {
     if (news === 0) return null;
     const entries = new Map<number, StoredEntry>();
     for (const k of chosen) {
-      const entry = this.entries[k] ?? this.source?.stored(this.paths[k]);
+      const added = this.entries[k];
+      const entry = added !== undefined ? this.storedOf(this.paths[k], added) : this.source?.stored(this.paths[k]);
       if (entry !== undefined) entries.set(k, entry);
     }
     chosen = chosen.filter((k) => entries.has(k));
