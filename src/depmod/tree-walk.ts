@@ -289,11 +289,11 @@ export class ModuleTable {
       users: 0,
       visited: false,
       deps: [],
-      depSet: undefined,
       scan: undefined,
       aliases: [],
       softdeps: [],
       weakdeps: [],
+      aliasPieces: undefined,
     };
     if (this.byName.has(modname)) {
       if (quiet) return undefined;
