@@ -185,7 +185,7 @@ static napi_value stat_keys_background_js(napi_env env, napi_callback_info info)
 	/* the lengths first, then one buffer for all the paths */
 	for (uint32_t i = 0; i < n; i++) {
 		if (napi_get_element(env, argv[0], i, &element) != napi_ok ||
-		    napi_get_value_string_utf8(env, element, NULL, 0, &len) != napi_ok) {
+		    napi_get_value_string_latin1(env, element, NULL, 0, &len) != napi_ok) {
 			stat_job_free(job);
 			napi_throw_type_error(env, NULL, "statKeysInBackground: paths must be strings");
 			return NULL;
@@ -198,7 +198,7 @@ static napi_value stat_keys_background_js(napi_env env, napi_callback_info info)
 		goto oom;
 	for (uint32_t i = 0; i < n; i++) {
 		napi_get_element(env, argv[0], i, &element);
-		napi_get_value_string_utf8(env, element, job->paths + at, job->lens[i] + 1, &len);
+		napi_get_value_string_latin1(env, element, job->paths + at, job->lens[i] + 1, &len);
 		at += job->lens[i] + 1;
 	}
 	if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||

@@ -21,7 +21,10 @@ describe('stat keys', () => {
     const old = path.join(dir, 'old.ko');
     fs.writeFileSync(old, '');
     fs.utimesSync(old, new Date(-1250), new Date(-1250));
-    const paths = [file, path.join(dir, 'link.ko'), old, path.join(dir, 'missing.ko'), '/', `${file}\0x`, path.join(dir, 'dangling.ko')];
+    // a name that is not UTF-8, held as a binary string (its chars are its bytes), as the walk gives it
+    const odd = `${dir}/b\xffd.ko`;
+    fs.writeFileSync(Buffer.from(odd, 'latin1'), 'y'.repeat(77));
+    const paths = [file, path.join(dir, 'link.ko'), old, path.join(dir, 'missing.ko'), '/', `${file}\0x`, path.join(dir, 'dangling.ko'), odd];
     fs.symlinkSync('nowhere', path.join(dir, 'dangling.ko'));
     expect(useNativeStatKeys(true), 'the native helper is built (npm run build)').toBe(true);
     const native = statKeys(paths);
@@ -37,6 +40,7 @@ describe('stat keys', () => {
     // the link is its target; the missing, NUL-bearing and dangling paths have no key
     expect(keyOf(native, 1)).toEqual(keyOf(native, 0));
     expect([3, 5, 6].map((k) => keyOf(native, k))).toEqual([undefined, undefined, undefined]);
+    expect(keyOf(native, 7)).toBeDefined();
     const st = fs.statSync(file, { bigint: true });
     const key = keyOf(native, 0)!;
     expect(keyCtimeNs(key)).toBe(st.ctimeNs);
