@@ -53,6 +53,7 @@ struct reader {
 	size_t outstanding; /* submitted and not delivered */
 	int holds;          /* the handle, the threadsafe function and the jobs not completed: freed at 0 */
 	int released;       /* this thread's use of tsfn given back (readerClose) */
+	int reffed;         /* tsfn keeps the event loop alive: files kicked and not delivered */
 	napi_threadsafe_function tsfn;
 	napi_ref table;
 };
@@ -215,6 +216,11 @@ static void kick(napi_env env, struct reader *rd)
 {
 	int start = 0;
 	size_t busy;
+	/* files handed over keep the process alive until they are delivered (files only queued do not) */
+	if (rd->outstanding > 0 && !rd->reffed && !rd->released) {
+		rd->reffed = 1;
+		napi_ref_threadsafe_function(env, rd->tsfn);
+	}
 	pthread_mutex_lock(&rd->lock);
 	/* jobs at work (or starting) take the next files anyway: idle ones are woken for the rest only */
 	busy = (size_t)(rd->live - rd->idle);
@@ -307,8 +313,10 @@ static void deliver(napi_env env, napi_value cb, void *context, void *data)
 			free_request(env, q);
 		}
 		rd->outstanding -= n;
-		if (rd->outstanding == 0)
+		if (rd->outstanding == 0 && rd->reffed) {
+			rd->reffed = 0;
 			napi_unref_threadsafe_function(env, rd->tsfn);
+		}
 		if (napi_create_double(env, (double)n, &argv[0]) != napi_ok)
 			break;
 		if (extras == NULL && napi_get_null(env, &extras) != napi_ok)
@@ -451,8 +459,7 @@ static napi_value reader_submit_js(napi_env env, napi_callback_info info)
 		free_request(env, q);
 		return NULL;
 	}
-	if (rd->outstanding++ == 0)
-		napi_ref_threadsafe_function(env, rd->tsfn);
+	rd->outstanding++;
 	pthread_mutex_lock(&rd->lock);
 	if (rd->queue_end != NULL)
 		rd->queue_end->next = q;
