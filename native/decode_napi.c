@@ -177,7 +177,7 @@ static int hold(napi_env env, napi_value v, uint8_t *data, napi_ref *ref)
 	return napi_create_reference(env, v, 1, ref) == napi_ok ? 0 : -1;
 }
 
-/* readDecodeImage(path: string, into: Uint8Array | null, rawInto: Uint8Array | null, callback) */
+/* readDecodeImage(path: string, into: Uint8Array | null, rawInto: Uint8Array | null, callback); path is a binary string (its chars are its bytes) */
 static napi_value read_decode_image_js(napi_env env, napi_callback_info info)
 {
 	size_t argc = 4, len = 0;
@@ -190,7 +190,7 @@ static napi_value read_decode_image_js(napi_env env, napi_callback_info info)
 		return NULL;
 	}
 	if (napi_typeof(env, argv[3], &t) != napi_ok || t != napi_function ||
-	    napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) {
+	    napi_get_value_string_latin1(env, argv[0], NULL, 0, &len) != napi_ok) {
 		napi_throw_type_error(env, NULL, "readDecodeImage: unexpected argument type");
 		return NULL;
 	}
@@ -200,7 +200,7 @@ static napi_value read_decode_image_js(napi_env env, napi_callback_info info)
 		napi_throw_error(env, NULL, "out of memory");
 		return NULL;
 	}
-	napi_get_value_string_utf8(env, argv[0], job->path, len + 1, &len);
+	napi_get_value_string_latin1(env, argv[0], job->path, len + 1, &len);
 	if (decode_optional_bytes(env, "readDecodeImage", argv[1], &job->r.image, &job->r.cap) < 0 ||
 	    decode_optional_bytes(env, "readDecodeImage", argv[2], &job->r.raw, &job->r.raw_cap) < 0 ||
 	    hold(env, argv[1], job->r.image, &job->into) < 0 || hold(env, argv[2], job->r.raw, &job->raw_into) < 0 ||

@@ -24,13 +24,13 @@
 			return NULL;                                           \
 	} while (0)
 
-/* Copies a JavaScript string argument into a NUL-terminated heap buffer. */
+/* Copies a binary string argument (one char per byte: module parameters and names as kmodts holds them) into a NUL-terminated heap buffer. */
 static char *get_string(napi_env env, napi_value v)
 {
 	size_t len = 0;
 	char *s;
 
-	if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+	if (napi_get_value_string_latin1(env, v, NULL, 0, &len) != napi_ok) {
 		napi_throw_type_error(env, NULL, "expected a string");
 		return NULL;
 	}
@@ -39,7 +39,7 @@ static char *get_string(napi_env env, napi_value v)
 		napi_throw_error(env, NULL, "out of memory");
 		return NULL;
 	}
-	if (napi_get_value_string_utf8(env, v, s, len + 1, &len) != napi_ok) {
+	if (napi_get_value_string_latin1(env, v, s, len + 1, &len) != napi_ok) {
 		free(s);
 		napi_throw_type_error(env, NULL, "expected a string");
 		return NULL;

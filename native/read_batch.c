@@ -1,7 +1,8 @@
 /*
  * Many module files read and decoded on libuv's thread pool for one caller (src/file/batch-read.ts):
  *   readerOpen(jobs, table, done(count, extras)) -> reader
- *   readerSubmit(reader, id, path, into, rawInto)   queued; nothing wakes a thread yet
+ *   readerSubmit(reader, id, path, into, rawInto)   queued; nothing wakes a thread yet (path: a binary
+ *                                                    string, its chars its bytes)
  *   readerKick(reader)                               the queued files handed to the pool
  *   readerClose(reader)                              no more files; those queued are still done
  * readDecodeImage (decode_napi.c) costs the JavaScript thread one async work, one wake of a pool
@@ -417,7 +418,7 @@ static napi_value reader_open_js(napi_env env, napi_callback_info info)
 	return handle;
 }
 
-/* readerSubmit(reader, id: number, path: string, into: Uint8Array | null, rawInto: Uint8Array | null) */
+/* readerSubmit(reader, id: number, path: binary string, into: Uint8Array | null, rawInto: Uint8Array | null) */
 static napi_value reader_submit_js(napi_env env, napi_callback_info info)
 {
 	size_t argc = 5, len = 0;
@@ -436,7 +437,7 @@ static napi_value reader_submit_js(napi_env env, napi_callback_info info)
 		napi_throw_error(env, NULL, "readerSubmit: the reader is closed");
 		return NULL;
 	}
-	if (napi_get_value_string_utf8(env, argv[2], NULL, 0, &len) != napi_ok) {
+	if (napi_get_value_string_latin1(env, argv[2], NULL, 0, &len) != napi_ok) {
 		napi_throw_type_error(env, NULL, "readerSubmit: unexpected argument type");
 		return NULL;
 	}
@@ -446,7 +447,7 @@ static napi_value reader_submit_js(napi_env env, napi_callback_info info)
 		napi_throw_error(env, NULL, "out of memory");
 		return NULL;
 	}
-	napi_get_value_string_utf8(env, argv[2], q->path, len + 1, &len);
+	napi_get_value_string_latin1(env, argv[2], q->path, len + 1, &len);
 	if (napi_get_value_double(env, argv[1], &q->id) != napi_ok) {
 		free_request(env, q);
 		napi_throw_type_error(env, NULL, "readerSubmit: unexpected argument type");

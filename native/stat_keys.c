@@ -66,7 +66,7 @@ static napi_value stat_keys_js(napi_env env, napi_callback_info info)
 		struct stat st;
 
 		if (napi_get_element(env, argv[0], i, &element) != napi_ok ||
-		    napi_get_value_string_utf8(env, element, NULL, 0, &len) != napi_ok) {
+		    napi_get_value_string_latin1(env, element, NULL, 0, &len) != napi_ok) {
 			napi_throw_type_error(env, NULL, "statKeys: paths must be strings");
 			goto done;
 		}
@@ -79,7 +79,7 @@ static napi_value stat_keys_js(napi_env env, napi_callback_info info)
 			path = bigger;
 			cap = len + 1;
 		}
-		napi_get_value_string_utf8(env, element, path, cap, &len);
+		napi_get_value_string_latin1(env, element, path, cap, &len);
 		/* a path with a NUL in it names no file (statSync refuses it too) */
 		if (strlen(path) != len || stat(path, &st) != 0) {
 			memset(w, 0, KEY_WORDS * 4);

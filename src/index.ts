@@ -14,6 +14,7 @@ export { moduleSignature, hexString, SIG_MAGIC, type SignatureInfo } from './fil
 export { openModuleFile, moduleFileFromBytes, type ModuleFile, type OpenModuleOptions, type Decoded } from './file/module-file';
 export { ImagePrefetcher } from './file/prefetch';
 export { xxh64Low32 } from './file/xxhash';
+export { binaryString, childText, childEnv, processArgs, processEnv, currentDirectory } from './file/binary-os';
 export { fileInfo, builtinInfo, moduleInfo, moduleParams, type InfoList, type ModuleParam } from './resolution/modinfo';
 // indexes, resolution, probing and removal (issue 2: modprobe)
 export { fnmatch } from './names/fnmatch';

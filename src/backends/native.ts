@@ -1,6 +1,7 @@
 // The running kernel: state from /proc and /sys (relocatable for tests), system calls through the
 // native addon (native/, loaded only when a module is really loaded or removed).
-import * as fs from 'node:fs';
+import * as fs from '../file/binary-os';
+import { binaryString } from '../file/binary-os';
 import * as path from 'node:path';
 import type { Backend, InitState, ProcModule } from '../loading/backend';
 import { KmodError, fromSystemError } from '../errors';
@@ -98,7 +99,7 @@ export class NativeBackend implements Backend {
       throw fromSystemError(err, file);
     }
     try {
-      const r = a.finitModule(fd, params, flags);
+      const r = a.finitModule(fd, binaryString(params), flags);
       if (r < 0) throw new KmodError(-r, undefined, { file });
     } finally {
       fs.closeSync(fd);
@@ -106,12 +107,12 @@ export class NativeBackend implements Backend {
   }
 
   initModule(image: Uint8Array, params: string): void {
-    const r = nativeAddon().initModule(image, params);
+    const r = nativeAddon().initModule(image, binaryString(params));
     if (r < 0) throw new KmodError(-r);
   }
 
   deleteModule(name: string, flags: number): void {
-    const r = nativeAddon().deleteModule(name, flags);
+    const r = nativeAddon().deleteModule(binaryString(name), flags);
     if (r < 0) throw new KmodError(-r);
   }
 

@@ -6,6 +6,7 @@ import { KmodError } from '../errors';
 import { getoptLong, type LongOption } from './getopt';
 import { ToolExit, type ToolEnv } from './io';
 import { loadConfig } from '../resolution/config';
+import { absolutePath } from '../resolution/context';
 import { LOG_CRIT, LOG_ERR, LOG_INFO, LOG_WARNING, ToolLog } from './log';
 import { printVersion } from './version';
 
@@ -63,11 +64,6 @@ function helpText(prog: string): string {
   );
 }
 
-/** path_make_absolute_cwd() */
-function absolute(p: string): string {
-  return p.startsWith('/') ? p : `${process.cwd()}/${p}`;
-}
-
 function progressReporter(env: ToolEnv): DepmodOptions['onProgress'] {
   if (!env.io.stderrIsTTY) return undefined;
   let last = 0;
@@ -115,9 +111,9 @@ export async function run(argv: string[], env: ToolEnv): Promise<number> {
       switch (o.opt) {
         case 'a': all = true; break;
         case 'A': quick = true; break;
-        case 'b': root = absolute(o.arg!); break;
+        case 'b': root = absolutePath(o.arg!); break;
         case 'm': moduledir = o.arg!; break;
-        case 'o': outRoot = absolute(o.arg!); break;
+        case 'o': outRoot = absolutePath(o.arg!); break;
         case 'C': configPaths.push(o.arg!); break;
         case 'E': symvers = o.arg!; break;
         case 'F': systemMap = o.arg!; break;

@@ -120,3 +120,4 @@ export function captureIo(env: NodeJS.ProcessEnv = {}): ToolIo & { out(): string
     err: () => err,
   };
 }
+

@@ -1,5 +1,6 @@
 import { LOG_CRIT, LOG_DEBUG, LOG_ERR, LOG_INFO, LOG_NOTICE, LOG_WARNING, type LogFn } from '../resolution/context';
 import { ToolExit, type ToolIo } from './io';
+import { childText } from '../file/binary-os';
 
 export { LOG_CRIT, LOG_DEBUG, LOG_ERR, LOG_INFO, LOG_NOTICE, LOG_WARNING };
 export const LOG_EMERG = 0;
@@ -92,7 +93,7 @@ export function syslogIo(io: ToolIo, prog: string): ToolIo {
       const msg = (data.startsWith(`${prog}: `) ? data.slice(prog.length + 2) : data).replace(/\n$/, '');
       const level = SYSLOG_LEVELS[msg.slice(0, msg.indexOf(':'))] ?? 'notice';
       const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
-      spawnSync('logger', ['-t', prog, '-p', `daemon.${level}`, '--', msg], { stdio: 'ignore' });
+      spawnSync('logger', ['-t', childText(prog), '-p', `daemon.${level}`, '--', childText(msg)], { stdio: 'ignore' });
     },
   };
 }

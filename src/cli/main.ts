@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 import { getoptLong, type LongOption } from './getopt';
 import { processIo, ToolExit, type Settings, type ToolEnv, type ToolIo } from './io';
+import { processArgs, processEnv } from '../file/binary-os';
 import { SimKernelModelError, SimStateError } from '../errors';
 
 export type ToolMain = (args: string[], env: ToolEnv) => number | Promise<number>;
@@ -142,9 +143,9 @@ export async function main(argv0: string, args: string[], io: ToolIo): Promise<n
 
 /** Entry used by bin/kmodts.js. */
 export function runFromProcess(): void {
-  const io = processIo();
-  const argv0 = process.argv[1] ?? 'kmodts';
-  main(argv0, process.argv.slice(2), io).then(
+  const io = processIo(processEnv());
+  const args = processArgs();
+  main(args[0] ?? 'kmodts', args.slice(1), io).then(
     (status) => {
       io.flush();
       // everything is written (synchronously) and nothing else is pending: exiting at once skips

@@ -1,5 +1,5 @@
 // modinfo: prints the information stored in modules, formatted as kmod 34.2's tools/modinfo.c does.
-import * as fs from 'node:fs';
+import * as fs from '../file/binary-os';
 import { absolutePath, Context, MODULE_DIRECTORY, runningKernelVersion } from '../resolution/context';
 import { strerror } from '../errno';
 import { KmodError } from '../errors';

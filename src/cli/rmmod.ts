@@ -1,6 +1,6 @@
 // rmmod, as kmod 34.2's tools/rmmod.c (Debian build): each named module (or module file) is checked
 // in user space — builtin, not loaded, holders, use count — unless -f, then delete_module'd.
-import * as fs from 'node:fs';
+import * as fs from '../file/binary-os';
 import type { Context } from '../resolution/context';
 import { EBUSY, ENOENT, strerror } from '../errno';
 import { KmodError } from '../errors';

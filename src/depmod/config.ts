@@ -4,7 +4,7 @@
 // all configuration paths are merged by basename (bytewise; the first path holding a name wins) and
 // parsed in that order. Lists keep kmod's linked-list order: every directive is prepended, so the last
 // parsed comes first.
-import * as fs from 'node:fs';
+import * as fs from '../file/binary-os';
 import * as path from 'node:path';
 import { configLines } from '../resolution/config';
 import { errnoOf, strerror } from '../errno';

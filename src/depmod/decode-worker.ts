@@ -2,7 +2,7 @@
 // images of a batch one after the other in one buffer that goes to depmod's thread and comes back for
 // the next batch. The images are scanned on depmod's thread (module-scan.ts), so that this thread runs
 // almost no JavaScript: what it would compile and collect is work taken from decompressing.
-import * as fs from 'node:fs';
+import * as fs from '../file/binary-os';
 import { parentPort } from 'node:worker_threads';
 import { errnoOf } from '../errno';
 import { detectCompression } from '../file/decompress';

@@ -2,7 +2,7 @@
 // graph, modules.symbols(.bin) from the symbol table, the modinfo files (alias-files.ts) and the two
 // builtin indexes. With -n the text files go to the output function instead. Each file is written to a
 // temporary name and renamed, one after the other, as kmod does.
-import * as fs from 'node:fs';
+import * as fs from '../file/binary-os';
 import { LOG_ERR, LOG_WARNING } from '../log';
 import { ENOENT, errnoOf } from '../errno';
 import { IndexBatch, IndexBuilder, IndexCharacterError, type IndexWriter } from '../indexes/writer';

@@ -2,7 +2,7 @@
 // decompressed image (libkmod's rules, through the xz fast path when it applies). depmod reads thousands
 // of files one after the other: a fresh buffer for each (as readFileSync makes) costs an allocation, an
 // fstat and, with ~100 MB read in all, garbage collections triggered by the external memory alone.
-import * as fs from 'node:fs';
+import * as fs from '../file/binary-os';
 import { EINVAL, errnoOf } from '../errno';
 import { KmodError } from '../errors';
 import { decompress } from '../file/decompress';

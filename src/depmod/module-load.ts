@@ -2,7 +2,7 @@
 // whose file has the stat its cached scan was made from is not read again; the others are read and
 // scanned on the scan threads (scan-pool.ts). Every module's stat is taken before its file is read, so
 // that an entry never describes a file newer than its key.
-import * as fs from 'node:fs';
+import * as fs from '../file/binary-os';
 import { LOG_ERR } from '../log';
 import { ENODATA, strerror } from '../errno';
 import { ScanStore, type ModuleScan } from './module-scan';

@@ -1,6 +1,6 @@
 // The order of depmod's module array, which is the order of modules.dep and of every per-module index:
 // kmod's hash table order, overridden by modules.order for the modules it lists.
-import * as fs from 'node:fs';
+import * as fs from '../file/binary-os';
 import { LOG_ERR, LOG_WARNING } from '../log';
 import { strerror } from '../errno';
 import { hashOrder } from './hash';

@@ -18,7 +18,7 @@
 // changed again within the tick in which it was last changed could keep its stat, and a stat read
 // later could not tell. Every write of a file's data and every rename changes its ctime, which no
 // program can set, so a stat that matches an old enough entry means the file is as it was scanned.
-import * as fs from 'node:fs';
+import * as fs from '../file/binary-os';
 import { crc32 } from 'node:zlib';
 import { ENODATA, ESRCH, errnoOf } from '../errno';
 import type { ModuleScan } from './module-scan';

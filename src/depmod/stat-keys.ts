@@ -4,7 +4,7 @@
 // from the cache stats every module file: one call into the addon for all of them, instead of a stats
 // object of fourteen BigInts per file. Without the addon (or with one built before it had statKeys),
 // fs.statSync gives the same words.
-import * as fs from 'node:fs';
+import * as fs from '../file/binary-os';
 import { loadNativeStatKeys, type StatKeysFn } from '../native-addon';
 
 /** 32-bit words of one file's key */

@@ -2,7 +2,7 @@
 // and depmod.d's external directories walked (build/, source/ and excluded names skipped), modules
 // with the same name settled by depmod.d's override and search lines, and, without -a, the module
 // files named on the command line. Also -A's "is modules.dep up to date?" walk.
-import * as fs from 'node:fs';
+import * as fs from '../file/binary-os';
 import { LOG_ERR } from '../log';
 import { EEXIST, EINVAL, ENOENT, errnoOf, strerror } from '../errno';
 import { KmodError } from '../errors';

@@ -5,6 +5,7 @@
 // file (read-decode.ts) cost this thread a pool job, a wake and a promise each: docs/decisions.md,
 // issue 14. Without the reader (no addon, or one built before it), each file is readAndDecode's.
 // Either way the outcome of a file is read-decode.ts's: the same images, the same errors.
+import { binaryString } from './binary-os';
 import { nativeDecoder, type NativeDecodeResult } from './native-decode';
 import { fromNative, readAndDecode, type DecodeBuffers, type ReadDecoded } from './read-decode';
 
@@ -70,7 +71,7 @@ class PoolReader implements BatchReader {
   read(file: string, buffers: DecodeBuffers, done: ReadDone): void {
     if (this.closed) throw new Error('BatchReader: read after close');
     const id = this.nextId++;
-    this.native.readerSubmit(this.handle, id, file, buffers.image ?? null, buffers.raw ?? null);
+    this.native.readerSubmit(this.handle, id, binaryString(file), buffers.image ?? null, buffers.raw ?? null);
     this.pending.set(id, { file, buffers, done });
     this.queued = true;
     // within a delivery the kick comes at its end; otherwise at the end of this turn

@@ -1,5 +1,5 @@
 // A module file on disk: read once, decompressed by magic bytes and parsed as ELF on first use.
-import * as fs from 'node:fs';
+import * as fs from './binary-os';
 import { LOG_ERR, type LogFn } from '../log';
 import { KmodError, fromSystemError } from '../errors';
 import { decompress, detectCompression, DecompressError, type Compression } from './decompress';

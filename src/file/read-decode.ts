@@ -2,7 +2,8 @@
 // (native/decode_napi.c readDecodeImage) when it is there, no worker thread involved; otherwise read
 // asynchronously and decoded here by decompress() (its WebAssembly libraries). Either way the outcome
 // is decompress()'s: the same images, the same DecompressErrors.
-import * as fs from 'node:fs';
+import * as fs from './binary-os';
+import { binaryString } from './binary-os';
 import { errnoOf } from '../errno';
 import { decompress, detectCompression, DecompressError, type Compression } from './decompress';
 import { nativeDecoder, NativeKind, NativeStatus, resultImage, resultRaw, type NativeDecodeResult } from './native-decode';
@@ -70,7 +71,7 @@ export function readAndDecode(file: string, buffers: DecodeBuffers = {}): Promis
     );
   }
   return new Promise<ReadDecoded>((resolve, reject) => {
-    native.readDecodeImage(file, buffers.image ?? null, buffers.raw ?? null, (r) => {
+    native.readDecodeImage(binaryString(file), buffers.image ?? null, buffers.raw ?? null, (r) => {
       try {
         resolve(fromNative(r, file, buffers));
       } catch (err) {

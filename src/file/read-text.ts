@@ -1,5 +1,5 @@
 // Reading a file as a binary string (one char per byte, as every kmodts parser takes its input).
-import { readFileSync } from 'node:fs';
+import { readFileSync } from './binary-os';
 
 /**
  * The file's bytes as a latin1 string. Node reads UTF-8 in one native call but latin1 through its

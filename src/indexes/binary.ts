@@ -3,7 +3,7 @@
 // `modprobe -c`. The whole file is read into memory once (the files are a few hundred KiB) and every
 // read is bounds-checked: a malformed file raises FormatError naming the file and the offset.
 // named imports: `import * as` makes tsc copy every export of node:fs at load (start-up)
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from '../file/binary-os';
 import { FormatError, fromSystemError } from '../errors';
 import { fnmatch } from '../names/fnmatch';
 import {

@@ -3,7 +3,7 @@
 // that a boot system can create them before the module is loaded. This module reads that file exactly as
 // kmod does (fgets into a 4096-byte buffer, then sscanf "%s %s %c%u:%u") and renders it in kmod's three
 // formats; src/cli/kmod.ts prints.
-import * as fs from 'node:fs';
+import * as fs from '../file/binary-os';
 import { EEXIST, EISDIR, ENOENT, ENOTDIR, errnoOf } from '../errno';
 import { KmodError } from '../errors';
 

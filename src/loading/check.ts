@@ -4,7 +4,8 @@
 // The result says which modules went in, or which one failed and why, in terms a person can act on
 // (a missing symbol, a symbol version (CRC) that disagrees, another kernel's version magic, a namespace not
 // imported, a GPL-only symbol used under another licence, ...), with the simulated kernel's log lines.
-import * as fs from 'node:fs';
+import * as fs from '../file/binary-os';
+import { binaryFromUtf8 } from '../file/binary-os';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Context, LOG_ERR, type LogFn } from '../resolution/context';
@@ -138,7 +139,7 @@ const GPL_COMPATIBLE = ['GPL', 'GPL v2', 'GPL and additional rights', 'Dual BSD/
  */
 export function openCheckSession(kernel: CheckKernel): CheckSession {
   const kernelVersion = kernel.kernelVersion ?? defaultKernelVersion(kernel.root);
-  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-check-'));
+  const stateDir = fs.mkdtempSync(path.join(binaryFromUtf8(os.tmpdir()), 'kmodts-check-'));
   const { createSimBackend } = require('../backends/sim') as typeof import('../backends/sim');
   const sim = createSimBackend({}, {
     stateDir,

@@ -1,6 +1,6 @@
 // modprobe.d configuration (libkmod-config.c's model): the lists kmod keeps, in parse order.
 // The parser (loadConfig) and the `modprobe -c` formatter (formatConfig) live here too.
-import * as fs from 'node:fs';
+import * as fs from '../file/binary-os';
 import { LOG_ERR, type LogFn } from '../log';
 import { ENAMETOOLONG, errnoOf, strerror } from '../errno';
 import { readKernelCmdline } from './kcmdline';

@@ -1,5 +1,5 @@
 // named imports: `import * as` makes tsc copy every export of node:fs at load (start-up)
-import { accessSync, statSync } from 'node:fs';
+import { accessSync, currentDirectory, processEnv, statSync } from '../file/binary-os';
 import type { Backend } from '../loading/backend';
 import type { ModprobeConfig } from './config';
 import { EINVAL, ENOENT, EEXIST } from '../errno';
@@ -54,7 +54,7 @@ export function moduleDirectory(opts: Pick<ContextOptions, 'root' | 'kernelVersi
 
 /** get_current_dir_name(): $PWD when it names the current directory (keeps symlinks), else getcwd(). */
 export function currentDirName(): string {
-  const pwd = process.env.PWD;
+  const pwd = processEnv().PWD;
   if (pwd !== undefined && pwd.startsWith('/')) {
     try {
       const a = statSync(pwd);
@@ -64,7 +64,7 @@ export function currentDirName(): string {
       // fall back to getcwd()
     }
   }
-  return process.cwd();
+  return currentDirectory();
 }
 
 /** path_make_absolute_cwd: cwd + '/' + p for relative paths, no normalization. */

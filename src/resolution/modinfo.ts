@@ -1,7 +1,7 @@
 // Module information as kmod_module_get_info() gives it: the .modinfo key/value list of a module file
 // (or of a builtin module, from modules.builtin.modinfo), followed by the signature keys. The modinfo
 // tool formats these; depmod and modprobe read the same lists.
-import * as fs from 'node:fs';
+import * as fs from '../file/binary-os';
 import type { Context } from './context';
 import { LOG_ERR, type LogFn } from '../log';
 import { ENOENT, EINVAL } from '../errno';

@@ -2,6 +2,7 @@
 // dependencies, soft dependencies before/after, recursively), the "already loaded" and blacklist
 // checks, options and install commands; each action is reported through printAction and, unless
 // this is a dry run, carried out (install commands through /bin/sh, modules through insertModule).
+import { childEnv, childText } from '../file/binary-os';
 import type { Context } from './context';
 import { LOG_ERR } from '../log';
 import { EEXIST, EINVAL } from '../errno';
@@ -37,7 +38,7 @@ export interface ProbeOptions {
 /** system(cmd): /bin/sh -c cmd with the caller's stdio; a signal-killed shell counts as exit 0, as WEXITSTATUS gives. */
 export function systemCommand(cmd: string, env: NodeJS.ProcessEnv): number {
   const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
-  const r = spawnSync('/bin/sh', ['-c', cmd], { stdio: 'inherit', env });
+  const r = spawnSync('/bin/sh', ['-c', childText(cmd)], { stdio: 'inherit', env: childEnv(env) });
   if (r.error) return -1;
   return r.status ?? 0;
 }

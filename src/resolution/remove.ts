@@ -3,6 +3,7 @@
 // dependencies nobody uses any more. Messages go through callbacks so the CLI can print them as kmod.
 import { EAGAIN, EBUSY, EEXIST, ELOOP, ENOENT, strerror } from '../errno';
 import { KmodError } from '../errors';
+import { systemCommand } from './probe';
 import { KMOD_MODULE_BUILTIN, type Module } from './module';
 
 export interface RemoveOptions {
@@ -94,11 +95,7 @@ function runRemoveCommand(mod: Module, command: string, o: RemoveOptions): numbe
   const env = { ...(o.env ?? process.env), MODPROBE_MODULE: mod.name };
   let status: number;
   if (o.runCommand) status = o.runCommand(cmd, env);
-  else {
-    const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
-    const r = spawnSync('/bin/sh', ['-c', cmd], { stdio: 'inherit', env });
-    status = r.error ? -1 : (r.status ?? 0);
-  }
+  else status = systemCommand(cmd, env);
   if (status !== 0) {
     o.report?.(`Error running remove command for ${mod.name}\n`);
     if (status !== -1) return -status;

@@ -42,6 +42,9 @@ function inputs(): string[] {
       files.push(put(`flip${i}.ko.${ext}`, d));
     }
   }
+  // a name that is not ASCII: paths are binary strings (their chars are the name's bytes)
+  fs.writeFileSync(path.join(tmp, 'caf\u00e9.ko.zst'), zst);
+  files.push(Buffer.from(path.join(tmp, 'caf\u00e9.ko.zst'), 'utf8').toString('latin1'));
   files.push(path.join(tmp, 'missing.ko.zst'), tmp);
   return files;
 }

@@ -1,7 +1,7 @@
 // The simulated kernel backend: finit_module/init_module/delete_module and the /proc and /sys views of a
 // kernel that links modules the way Linux 6.12 does, with its state kept in a directory so that
 // successive kmodts invocations see the same kernel. Selected with --backend=sim / KMODTS_BACKEND=sim.
-import * as fs from 'node:fs';
+import * as fs from '../../file/binary-os';
 import * as nodePath from 'node:path';
 import type { Backend, InitState, ProcModule } from '../../loading/backend';
 import { MODULE_INIT_COMPRESSED_FILE, O_TRUNC } from '../../loading/backend';

@@ -1,7 +1,7 @@
 // The simulated kernel's fixed facts: release, vermagic, architecture, the configuration switches that
 // change the module loader's behaviour, vmlinux's exported symbols (Module.symvers) and the built-in
 // modules. Discovered where a real system keeps them; every item can be given explicitly.
-import * as fs from 'node:fs';
+import * as fs from '../../file/binary-os';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';

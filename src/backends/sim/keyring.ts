@@ -3,7 +3,8 @@
 // payload of /boot/vmlinuz-<release>, or given as PEM/DER files. Extracting them means decompressing the
 // whole kernel, so the result is cached in the state directory.
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
+import * as fs from '../../file/binary-os';
+import { binaryFromUtf8 } from '../../file/binary-os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { decompress, detectCompression } from '../../file/decompress';
@@ -75,7 +76,7 @@ const memo = new Map<string, crypto.X509Certificate[]>();
 
 /** Where extracted keyrings are cached: $XDG_CACHE_HOME/kmodts, else ~/.cache/kmodts. */
 export function keyCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : path.join(env.HOME || require('node:os').homedir(), '.cache');
+  const base = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : path.join(env.HOME || binaryFromUtf8(require('node:os').homedir()), '.cache');
   return path.join(base, 'kmodts');
 }
 

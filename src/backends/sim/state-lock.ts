@@ -7,7 +7,7 @@
 // whose holder is not that same process, still running (pid reused, process gone, another boot, empty
 // or foreign content), is taken over at once; a live holder is waited for, within a bound. Locks of
 // the older three-field form (no boot id) are judged as before: the command must be one that runs kmodts.
-import * as fs from 'node:fs';
+import * as fs from '../../file/binary-os';
 import * as path from 'node:path';
 import { SimStateError } from '../../errors';
 import { errnoOf, strerror } from '../../errno';

@@ -10,7 +10,8 @@
 // The one exception is a last line without its newline, which only a writer killed in the middle of an
 // append leaves: that change never happened, and the next writer cuts it off. To start afresh, remove
 // the directory (documented in kmodts(1)) or call SimStore.reset().
-import * as fs from 'node:fs';
+import * as fs from '../../file/binary-os';
+import { binaryFromUtf8 } from '../../file/binary-os';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SimStateError } from '../../errors';
@@ -111,7 +112,7 @@ export class KernelState {
 
 /** Where the state lives when nothing says: $XDG_STATE_HOME/kmodts/sim, else ~/.local/state/kmodts/sim. */
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(env.HOME || os.homedir(), '.local/state');
+  const base = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(env.HOME || binaryFromUtf8(os.homedir()), '.local/state');
   return path.join(base, 'kmodts', 'sim');
 }
 
