@@ -4,7 +4,8 @@
 // symbols) as it comes back, the results finished meanwhile in one go. A few files are in flight at
 // once (as many as cores, plus one so that the pool is busy while this thread scans); each has a slot
 // of two buffers, for the file and its image, reused from file to file and grown to the largest module
-// seen (up to a limit), so that memory stays bounded by the window. Files found during the walk are read ahead (readAhead).
+// seen (up to a limit), so that memory stays bounded by the window. Files found during the walk are
+// read ahead (readAhead).
 import * as os from 'node:os';
 import { EINVAL } from '../errno';
 import { openBatchReader } from '../file/batch-read';
