@@ -472,18 +472,25 @@ static napi_value reader_submit_js(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
-/* readerKick(reader) */
-static napi_value reader_kick_js(napi_env env, napi_callback_info info)
+/* the reader a call's only argument names, NULL (with a TypeError) for anything else, or once closed */
+static struct reader *open_reader_of_call(napi_env env, napi_callback_info info, const char *fn)
 {
 	size_t argc = 1;
 	napi_value arg;
 	struct reader *rd;
 	if (napi_get_cb_info(env, info, &argc, &arg, NULL, NULL) != napi_ok || argc < 1) {
-		napi_throw_type_error(env, NULL, "readerKick: missing arguments");
+		napi_throw_type_error(env, NULL, "reader: missing arguments");
 		return NULL;
 	}
-	rd = reader_arg(env, arg, "readerKick");
-	if (rd != NULL && !rd->released)
+	rd = reader_arg(env, arg, fn);
+	return rd != NULL && !rd->released ? rd : NULL;
+}
+
+/* readerKick(reader) */
+static napi_value reader_kick_js(napi_env env, napi_callback_info info)
+{
+	struct reader *rd = open_reader_of_call(env, info, "readerKick");
+	if (rd != NULL)
 		kick(env, rd);
 	return NULL;
 }
@@ -491,15 +498,8 @@ static napi_value reader_kick_js(napi_env env, napi_callback_info info)
 /* readerClose(reader): the files submitted are still read and delivered; the jobs end when they are */
 static napi_value reader_close_js(napi_env env, napi_callback_info info)
 {
-	size_t argc = 1;
-	napi_value arg;
-	struct reader *rd;
-	if (napi_get_cb_info(env, info, &argc, &arg, NULL, NULL) != napi_ok || argc < 1) {
-		napi_throw_type_error(env, NULL, "readerClose: missing arguments");
-		return NULL;
-	}
-	rd = reader_arg(env, arg, "readerClose");
-	if (rd == NULL || rd->released)
+	struct reader *rd = open_reader_of_call(env, info, "readerClose");
+	if (rd == NULL)
 		return NULL;
 	kick(env, rd);
 	pthread_mutex_lock(&rd->lock);

@@ -72,14 +72,21 @@ function afterUse(slot: Slot, r: ReadDecoded): void {
 interface Read {
   slot: Slot;
   result?: ReadDecoded;
+  /** an internal error instead (never a bad file's) */
+  failure?: { err: unknown };
   then?: (r: ReadDecoded) => void;
+  fail?: (err: unknown) => void;
 }
 
-/** calls `use` with the read's outcome: now (in a microtask) when it is in, else when it comes */
-function whenRead(read: Read, use: (r: ReadDecoded) => void): void {
-  const r = read.result;
-  if (r !== undefined) queueMicrotask(() => use(r));
-  else read.then = use;
+/** `use` with the read's outcome, or `fail`: now (in a microtask) when it is in, else when it comes */
+function whenRead(read: Read, use: (r: ReadDecoded) => void, fail: (err: unknown) => void): void {
+  const { result, failure } = read;
+  if (result !== undefined) queueMicrotask(() => use(result));
+  else if (failure !== undefined) queueMicrotask(() => fail(failure.err));
+  else {
+    read.then = use;
+    read.fail = fail;
+  }
 }
 
 export function startThreadPoolScan(opts: ScanOptions): ScanPool {
@@ -94,10 +101,18 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
 
   const startRead = (file: string, slot: Slot): Read => {
     const read: Read = { slot };
-    reader.read(file, slot, (r) => {
-      if (read.then !== undefined) read.then(r);
-      else read.result = r;
-    });
+    reader.read(
+      file,
+      slot,
+      (r) => {
+        if (read.then !== undefined) read.then(r);
+        else read.result = r;
+      },
+      (err) => {
+        if (read.fail !== undefined) read.fail(err);
+        else read.failure = { err };
+      },
+    );
     return read;
   };
 
@@ -114,6 +129,11 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
       let next = 0;
       let done = 0;
       let failed = false;
+      const fail = (err: unknown): void => {
+        if (failed) return;
+        failed = true;
+        reject(err);
+      };
       const finish = (i: number, slot: Slot, r: ReadDecoded): void => {
         if (failed) return;
         try {
@@ -127,8 +147,7 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
           if (done === paths.length) resolve(results);
           else pump();
         } catch (err) {
-          failed = true;
-          reject(err);
+          fail(err);
         }
       };
       // the files read ahead first, each once; the other reads ahead only give their slot back
@@ -140,14 +159,15 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
       for (const [file, read] of taken) {
         const i = firstOf.get(file);
         if (i === undefined) {
-          whenRead(read, () => {
+          const giveBack = (): void => {
             free.push(read.slot);
             pump();
-          });
+          };
+          whenRead(read, giveBack, giveBack);
           continue;
         }
         early.add(i);
-        whenRead(read, (r) => finish(i, read.slot, r));
+        whenRead(read, (r) => finish(i, read.slot, r), fail);
       }
       const pump = (): void => {
         while (!failed && free.length > 0 && next < paths.length) {
@@ -155,6 +175,7 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
           if (early.has(i)) continue;
           const read = startRead(paths[i], free.pop()!);
           read.then = (r) => finish(i, read.slot, r);
+          read.fail = fail;
         }
       };
       if (paths.length === 0) resolve(results);
@@ -162,8 +183,7 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
         try {
           pump();
         } catch (err) {
-          failed = true;
-          reject(err);
+          fail(err);
         }
       }
     });

@@ -11,6 +11,8 @@ import { fromNative, readAndDecode, type DecodeBuffers, type ReadDecoded } from 
 
 /** called once per file, with its outcome; it must not throw */
 export type ReadDone = (r: ReadDecoded) => void;
+/** called instead of ReadDone for an internal error (readAndDecode's rejection): never for a bad file */
+export type ReadFailed = (err: unknown) => void;
 
 interface NativeReader {
   readerOpen(jobs: number, table: Float64Array, done: (count: number, extras: (NativeDecodeResult | undefined)[] | null) => void): object;
@@ -27,11 +29,12 @@ interface Pending {
   file: string;
   buffers: DecodeBuffers;
   done: ReadDone;
+  fail: ReadFailed;
 }
 
 export interface BatchReader {
-  /** reads and decodes `file` into `buffers` (left alone until `done` has been called), then calls `done` */
-  read(file: string, buffers: DecodeBuffers, done: ReadDone): void;
+  /** reads and decodes `file` into `buffers` (left alone until `done` or `fail` has been called), then calls `done` */
+  read(file: string, buffers: DecodeBuffers, done: ReadDone, fail: ReadFailed): void;
   /** no more files; those already asked for are still read, and their `done` called */
   close(): void;
 }
@@ -41,13 +44,8 @@ export function openBatchReader(jobs: number): BatchReader {
   const native = nativeDecoder() as unknown as Partial<NativeReader> | null;
   if (native !== null && typeof native.readerOpen === 'function') return new PoolReader(native as NativeReader, Math.max(1, jobs));
   return {
-    read: (file, buffers, done) => {
-      readAndDecode(file, buffers).then(done, (err: unknown) => {
-        // readAndDecode rejects only for an internal error: it surfaces as one
-        queueMicrotask(() => {
-          throw err;
-        });
-      });
+    read: (file, buffers, done, fail) => {
+      readAndDecode(file, buffers).then(done, fail);
     },
     close: () => undefined,
   };
@@ -68,11 +66,11 @@ class PoolReader implements BatchReader {
     this.handle = native.readerOpen(jobs, this.table, (count, extras) => this.dispatch(count, extras));
   }
 
-  read(file: string, buffers: DecodeBuffers, done: ReadDone): void {
+  read(file: string, buffers: DecodeBuffers, done: ReadDone, fail: ReadFailed): void {
     if (this.closed) throw new Error('BatchReader: read after close');
     const id = this.nextId++;
     this.native.readerSubmit(this.handle, id, binaryString(file), buffers.image ?? null, buffers.raw ?? null);
-    this.pending.set(id, { file, buffers, done });
+    this.pending.set(id, { file, buffers, done, fail });
     this.queued = true;
     // within a delivery the kick comes at its end; otherwise at the end of this turn
     if (!this.dispatching && !this.kickScheduled) {
@@ -107,12 +105,20 @@ class PoolReader implements BatchReader {
       if (p === undefined) continue;
       this.pending.delete(id);
       const r: NativeDecodeResult = extras?.[k] ?? { kind: t[at + 1], status: t[at + 2], err: t[at + 3], fn: '', detail: '', length: t[at + 4], rawLength: t[at + 5] };
+      let outcome: ReadDecoded;
       try {
         // (a result larger than its buffers comes with its own, in extras: never cut to fit)
         if (r.length > (p.buffers.image?.length ?? 0) && r.image === undefined) throw new Error(`reader: no image for ${p.file}`);
         if (r.rawLength > (p.buffers.raw?.length ?? 0) && r.raw === undefined) throw new Error(`reader: no bytes for ${p.file}`);
-        p.done(fromNative(r, p.file, p.buffers));
+        outcome = fromNative(r, p.file, p.buffers);
       } catch (err) {
+        p.fail(err);
+        continue;
+      }
+      try {
+        p.done(outcome);
+      } catch (err) {
+        // (a caller's bug: surfaces once the batch is delivered)
         failure ??= err;
       }
     }

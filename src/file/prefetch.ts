@@ -26,14 +26,19 @@ interface Slot {
 interface Request {
   slot: Slot;
   result?: ReadDecoded;
+  /** an internal error instead (never a bad file's) */
+  failure?: { err: unknown };
   waiting?: Promise<ReadDecoded>;
   resolve?: (r: ReadDecoded) => void;
+  reject?: (err: unknown) => void;
 }
 
 function outcome(req: Request): ReadDecoded | Promise<ReadDecoded> {
   if (req.result !== undefined) return req.result;
-  req.waiting ??= new Promise<ReadDecoded>((resolve) => {
+  if (req.failure !== undefined) return Promise.reject(req.failure.err);
+  req.waiting ??= new Promise<ReadDecoded>((resolve, reject) => {
     req.resolve = resolve;
+    req.reject = reject;
   });
   return req.waiting;
 }
@@ -96,10 +101,18 @@ export class ImagePrefetcher {
       } else slot = this.free.pop();
       if (slot === undefined) return;
       const req: Request = { slot };
-      this.reader.read(this.files[index], slot, (r) => {
-        req.result = r;
-        req.resolve?.(r);
-      });
+      this.reader.read(
+        this.files[index],
+        slot,
+        (r) => {
+          req.result = r;
+          req.resolve?.(r);
+        },
+        (err) => {
+          req.failure = { err };
+          req.reject?.(err);
+        },
+      );
       this.inFlight.set(index, req);
       this.requested++;
     }

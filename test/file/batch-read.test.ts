@@ -60,18 +60,23 @@ function summary(r: ReadDecoded): unknown {
 /** every file through the reader, `slots` buffer pairs reused from result to result; the summaries in input order */
 function readAll(reader: BatchReader, files: string[], slots: DecodeBuffers[]): Promise<unknown[]> {
   const out: unknown[] = new Array(files.length);
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     let next = 0;
     let done = 0;
     const start = (slot: DecodeBuffers): void => {
       if (next >= files.length) return;
       const i = next++;
-      reader.read(files[i], slot, (r) => {
-        out[i] = summary(r);
-        done++;
-        if (done === files.length) resolve(out);
-        else start(slot);
-      });
+      reader.read(
+        files[i],
+        slot,
+        (r) => {
+          out[i] = summary(r);
+          done++;
+          if (done === files.length) resolve(out);
+          else start(slot);
+        },
+        reject,
+      );
     };
     for (const slot of slots) start(slot);
   });
@@ -98,16 +103,21 @@ describe('openBatchReader', () => {
     const files = inputs();
     const reader = openBatchReader(2);
     const got = new Map<number, ReadDecoded>();
-    const all = new Promise<void>((resolve) => {
+    const all = new Promise<void>((resolve, reject) => {
       files.forEach((f, i) =>
-        reader.read(f, {}, (r) => {
-          got.set(i, r);
-          if (got.size === files.length) resolve();
-        }),
+        reader.read(
+          f,
+          {},
+          (r) => {
+            got.set(i, r);
+            if (got.size === files.length) resolve();
+          },
+          reject,
+        ),
       );
     });
     reader.close();
-    expect(() => reader.read(files[0], {}, () => undefined)).toThrow(/after close/);
+    expect(() => reader.read(files[0], {}, () => undefined, () => undefined)).toThrow(/after close/);
     await all;
     const r = got.get(1)!;
     expect('image' in r && r.image.equals(original)).toBe(true);
@@ -128,7 +138,7 @@ describe('openBatchReader', () => {
     const script = `
       const { openBatchReader } = require(${JSON.stringify(path.join(repoRoot, 'dist/file/batch-read.js'))});
       const reader = openBatchReader(2);
-      reader.read(${JSON.stringify(put('b.ko.zst', zst))}, {}, (r) => console.log('image' in r ? r.image.length : 'failed'));
+      reader.read(${JSON.stringify(put('b.ko.zst', zst))}, {}, (r) => console.log('image' in r ? r.image.length : 'failed'), (err) => console.log('internal', err));
     `;
     const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 });
     expect(r.error).toBeUndefined();
