@@ -342,16 +342,19 @@ static void tsfn_finalize(napi_env env, void *data, void *hint)
 	drop_hold(env, data);
 }
 
+/*
+ * The handle is collected only once the threadsafe function, which holds the JavaScript side alive, is
+ * gone, or at the environment's teardown, when Node runs this inside the threadsafe function's own
+ * cleanup (with its lock held, on Node 24): so nothing here touches rd->tsfn. Idle jobs end.
+ */
 static void handle_finalize(napi_env env, void *data, void *hint)
 {
 	struct reader *rd = data;
 	(void)hint;
-	/* dropped without readerClose: the jobs end when the queue is empty */
 	pthread_mutex_lock(&rd->lock);
 	rd->closed = 1;
 	pthread_cond_broadcast(&rd->more);
 	pthread_mutex_unlock(&rd->lock);
-	release_main(rd);
 	drop_hold(env, rd);
 }
 
