@@ -118,9 +118,9 @@ static void job_execute(napi_env env, void *data)
 	(void)env;
 
 	/*
-	 * SCHED_BATCH while the job runs: woken by a kick, the pool thread then waits for its turn instead
-	 * of taking the JavaScript thread's core at once (the kicks otherwise cost that thread ~150 us each
-	 * on a busy 2-core machine); the thread's own policy comes back before it returns to the pool
+	 * SCHED_BATCH while the job runs: woken by a kick, the pool thread then waits for a free core
+	 * instead of preempting the JavaScript thread that woke it (3-5x fewer preemptions of that thread,
+	 * docs/decisions.md); the thread's own policy comes back before it returns to the pool
 	 */
 	memset(&param, 0, sizeof param);
 	if (policy == SCHED_OTHER && sched_setscheduler(0, SCHED_BATCH, &param) == 0)
@@ -231,7 +231,7 @@ static void kick(napi_env env, struct reader *rd)
 		else
 			pthread_cond_signal(&rd->more);
 	}
-	while (rd->queued > (size_t)rd->live + (size_t)start && rd->live < rd->max_jobs) {
+	while (rd->queued > (size_t)rd->live && rd->live < rd->max_jobs) {
 		rd->live++;
 		start++;
 	}
