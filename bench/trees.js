@@ -38,20 +38,25 @@ function modules(tree, suffix) {
 const RECOMPRESS = {
   // 6.12's scripts/Makefile.modinst with CONFIG_MODULE_COMPRESS_ZSTD
   zst: 'zstd -T0 --rm -f -q',
+  // no compression (CONFIG_MODULE_COMPRESS_NONE, Debian 12's trees, most self-built kernels): left as .ko
+  ko: ':',
   // gzip's fastest level: the depmod differential only needs .ko.gz files, not the kernel's level
   gz: 'gzip -n -1 -f',
 };
 
-/** whether dir holds a finished .ko.<ext> copy of every .ko.xz of tree */
+/** the file name suffix of a copy's modules */
+const suffixOf = (ext) => (ext === 'ko' ? '.ko' : `.ko.${ext}`);
+
+/** whether dir holds a finished copy of every .ko.xz of tree, as .ko.<ext> (or .ko) */
 function isCopyOf(dir, tree, xzCount, ext) {
   if (!fs.existsSync(path.join(dir, '.stamp'))) return false;
   const copy = treeAt(dir, tree.kver);
   if (!fs.existsSync(path.join(copy.moddir, 'kernel'))) return false;
-  return modules(copy, `.ko.${ext}`).length === xzCount && modules(copy, '.ko.xz').length === 0;
+  return modules(copy, suffixOf(ext)).length === xzCount && modules(copy, '.ko.xz').length === 0;
 }
 
 /**
- * The tree with every .ko.xz recompressed as .ko.<ext> (zst: as `make modules_install` with
+ * The tree with every .ko.xz recompressed as .ko.<ext> (ext 'ko': decompressed, as .ko; zst: as `make modules_install` with
  * CONFIG_MODULE_COMPRESS_ZSTD writes it, zstd's default level, from a file so that the frame stores the
  * content size, which libkmod needs), made once per machine as `<tree>-<ext>` beside the tree. Shared by
  * the benchmarks and the depmod differential (which hard-links it into a scratch tree).
@@ -61,7 +66,7 @@ function recompressedCopy(tree, ext) {
   const dst = `${tree.root}-${ext}`;
   if (isCopyOf(dst, tree, xzCount, ext)) return treeAt(dst, tree.kver);
   const tmp = fs.mkdtempSync(`${dst}.tmp-`);
-  process.stderr.write(`bench: recompressing ${xzCount} modules of ${tree.moddir} as .ko.${ext} into ${dst} (once per machine)\n`);
+  process.stderr.write(`bench: recompressing ${xzCount} modules of ${tree.moddir} as ${suffixOf(ext)} into ${dst} (once per machine)\n`);
   const moddir = path.join(tmp, 'lib/modules', tree.kver);
   fs.mkdirSync(path.dirname(moddir), { recursive: true });
   // hard links for everything (the .ko.xz links are then replaced, never written through)
@@ -69,7 +74,7 @@ function recompressedCopy(tree, ext) {
   const script = `for f; do xz -dc "$f" > "\${f%.xz}" && rm -f "$f" && ${RECOMPRESS[ext]} "\${f%.xz}" || exit 1; done`;
   execFileSync('sh', ['-c', `find "$0" -name '*.ko.xz' -print0 | xargs -0 -r -n 64 -P ${os.availableParallelism()} sh -c '${script}' sh`, moddir], { stdio: 'inherit' });
   fs.writeFileSync(path.join(tmp, '.stamp'), `${tree.root} recompressed with ${RECOMPRESS[ext]}\n`);
-  if (!isCopyOf(tmp, tree, xzCount, ext)) throw new Error(`bench: the .ko.${ext} copy in ${tmp} is incomplete`);
+  if (!isCopyOf(tmp, tree, xzCount, ext)) throw new Error(`bench: the ${suffixOf(ext)} copy in ${tmp} is incomplete`);
   fs.rmSync(dst, { recursive: true, force: true });
   fs.renameSync(tmp, dst);
   return treeAt(dst, tree.kver);

@@ -95,10 +95,134 @@ done:
 	return result;
 }
 
+/*
+ * statKeysInBackground(paths: string[]): Promise<Uint32Array>, the same words as statKeys, the stat()s
+ * made on libuv's thread pool (depmod stats its modules while it reads its cache and orders them). The
+ * paths are copied before the work starts; a path that is not a string rejects at once.
+ */
+typedef struct {
+	napi_async_work work;
+	napi_deferred deferred;
+	char *paths;   /* the paths, each ending in a NUL */
+	size_t *lens;  /* each path's length (a shorter strlen means a NUL inside: no file) */
+	uint32_t n;
+	uint32_t *keys;
+} stat_job_t;
+
+static void stat_job_free(stat_job_t *job)
+{
+	free(job->paths);
+	free(job->lens);
+	free(job->keys);
+	free(job);
+}
+
+static void stat_job_execute(napi_env env, void *data)
+{
+	stat_job_t *job = data;
+	const char *p = job->paths;
+	(void)env;
+	for (uint32_t i = 0; i < job->n; i++) {
+		uint32_t *w = job->keys + (size_t)i * KEY_WORDS;
+		struct stat st;
+		if (strlen(p) != job->lens[i] || stat(p, &st) != 0) {
+			memset(w, 0, KEY_WORDS * 4);
+			w[KEY_WORDS - 1] = NO_STAT;
+		} else
+			key_of(&st, w);
+		p += job->lens[i] + 1;
+	}
+}
+
+static void stat_job_complete(napi_env env, napi_status status, void *data)
+{
+	stat_job_t *job = data;
+	napi_value ab, result, err;
+	void *out;
+	size_t bytes = (size_t)job->n * KEY_WORDS * 4;
+
+	if (status == napi_ok && napi_create_arraybuffer(env, bytes, &out, &ab) == napi_ok &&
+	    napi_create_typedarray(env, napi_uint32_array, (size_t)job->n * KEY_WORDS, ab, 0, &result) == napi_ok) {
+		if (bytes > 0)
+			memcpy(out, job->keys, bytes);
+		napi_resolve_deferred(env, job->deferred, result);
+	} else {
+		napi_value msg;
+		napi_create_string_utf8(env, "statKeysInBackground: the work failed", NAPI_AUTO_LENGTH, &msg);
+		napi_create_error(env, NULL, msg, &err);
+		napi_reject_deferred(env, job->deferred, err);
+	}
+	napi_delete_async_work(env, job->work);
+	stat_job_free(job);
+}
+
+static napi_value stat_keys_background_js(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1], element, promise, name;
+	size_t argc = 1, len, total = 0, at = 0;
+	uint32_t n;
+	bool is_array;
+	stat_job_t *job;
+
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+	    napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
+	    napi_get_array_length(env, argv[0], &n) != napi_ok) {
+		napi_throw_type_error(env, NULL, "statKeysInBackground: paths must be an array");
+		return NULL;
+	}
+	if ((uint64_t)n * KEY_WORDS * 4 > SIZE_MAX / 2) {
+		napi_throw_range_error(env, NULL, "statKeysInBackground: too many paths");
+		return NULL;
+	}
+	job = calloc(1, sizeof(*job));
+	if (job == NULL)
+		goto oom;
+	job->n = n;
+	job->lens = malloc(((size_t)n + 1) * sizeof(size_t));
+	job->keys = malloc(((size_t)n + 1) * KEY_WORDS * 4);
+	if (job->lens == NULL || job->keys == NULL)
+		goto oom;
+	/* the lengths first, then one buffer for all the paths */
+	for (uint32_t i = 0; i < n; i++) {
+		if (napi_get_element(env, argv[0], i, &element) != napi_ok ||
+		    napi_get_value_string_utf8(env, element, NULL, 0, &len) != napi_ok) {
+			stat_job_free(job);
+			napi_throw_type_error(env, NULL, "statKeysInBackground: paths must be strings");
+			return NULL;
+		}
+		job->lens[i] = len;
+		total += len + 1;
+	}
+	job->paths = malloc(total + 1);
+	if (job->paths == NULL)
+		goto oom;
+	for (uint32_t i = 0; i < n; i++) {
+		napi_get_element(env, argv[0], i, &element);
+		napi_get_value_string_utf8(env, element, job->paths + at, job->lens[i] + 1, &len);
+		at += job->lens[i] + 1;
+	}
+	if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
+	    napi_create_string_utf8(env, "kmodts.statKeys", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+	    napi_create_async_work(env, NULL, name, stat_job_execute, stat_job_complete, job, &job->work) != napi_ok ||
+	    napi_queue_async_work(env, job->work) != napi_ok) {
+		/* a promise made but not queued is never settled: nothing holds on to it */
+		stat_job_free(job);
+		napi_throw_error(env, NULL, "statKeysInBackground: could not start the work");
+		return NULL;
+	}
+	return promise;
+oom:
+	if (job != NULL)
+		stat_job_free(job);
+	napi_throw_error(env, NULL, "statKeysInBackground: out of memory");
+	return NULL;
+}
+
 napi_status stat_keys_register(napi_env env, napi_value exports)
 {
 	const napi_property_descriptor props[] = {
 		{ "statKeys", NULL, stat_keys_js, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "statKeysInBackground", NULL, stat_keys_background_js, NULL, NULL, NULL, napi_enumerable, NULL },
 	};
-	return napi_define_properties(env, exports, 1, props);
+	return napi_define_properties(env, exports, 2, props);
 }

@@ -32,7 +32,7 @@ export { probePlan, formatPlan, type ProbePlan, type PlanStep, type PlanReason, 
 export {
   openCheckSession, defaultKernelVersion, isModuleFileTarget,
   type CheckKernel, type CheckSession, type CheckResult, type CheckFailure, type CheckProblem, type CheckReason,
-} from './loading/check';
+} from './backends/sim/check';
 // kernels to load into: the simulated one (src/backends/sim); the native one is the default of Context
 export { createSimBackend, SimBackend, type SimBackendOptions, type KernelLogRecord } from './backends/sim';
 export { simOptionsFromEnv, resolveKernelSpec, defaultStateDir, type KernelSpec, type SimKernelOptions, type ModuleRecord } from './backends/sim';

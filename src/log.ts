@@ -14,3 +14,11 @@ export const LOG_DEBUG = 7;
  * C function name kmod would show (the CLI formats it as kmod does).
  */
 export type LogFn = (priority: number, fn: string, message: string) => void;
+
+/**
+ * The lowest descriptor kmod is given when it opens a file with only stdin, stdout and stderr open,
+ * which some of its messages print (`mmap(..., 3, 0)`, `fstatat(3, name)`). kmodts cannot know what
+ * other descriptors kmod would have inherited (Node marks inherited ones close-on-exec, as its own),
+ * so messages assume none (docs/compat.md).
+ */
+export const KMOD_FIRST_FD = 3;

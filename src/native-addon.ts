@@ -23,6 +23,8 @@ export type BuildIndexFn = (keys: Uint8Array, keyLengths: Uint32Array, values: U
 
 /** native/stat_keys.c statKeys: twelve 32-bit words of stat() per path (src/depmod/stat-keys.ts) */
 export type StatKeysFn = (paths: string[]) => Uint32Array;
+/** native/stat_keys.c statKeysInBackground: statKeys with the stat()s on libuv's thread pool */
+export type StatKeysInBackgroundFn = (paths: string[]) => Promise<Uint32Array>;
 
 export interface NativeAddon {
   finitModule(fd: number, params: string, flags: number): number;
@@ -31,6 +33,7 @@ export interface NativeAddon {
   scanSymbols?: ScanSymbolsFn;
   buildIndex?: BuildIndexFn;
   statKeys?: StatKeysFn;
+  statKeysInBackground?: StatKeysInBackgroundFn;
 }
 
 interface NativePrebuilds {
@@ -102,4 +105,10 @@ export function loadNativeIndexBuilder(): BuildIndexFn | null {
 export function loadNativeStatKeys(): StatKeysFn | null {
   const a = loadNativeAddon();
   return a instanceof Error || typeof a.statKeys !== 'function' ? null : a.statKeys;
+}
+
+/** The addon's batch stat on the thread pool, or null without it. */
+export function loadNativeStatKeysInBackground(): StatKeysInBackgroundFn | null {
+  const a = loadNativeAddon();
+  return a instanceof Error || typeof a.statKeysInBackground !== 'function' ? null : a.statKeysInBackground;
 }

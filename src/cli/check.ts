@@ -3,7 +3,7 @@
 // Text output, coloured on a terminal (util.styleText, see docs/decisions.md), or --json (docs/json-schema/check.json).
 // Exit status: 0 every module loads, 1 at least one does not, 2 the check itself could not run.
 import { styleText } from 'node:util';
-import { openCheckSession, type CheckKernel, type CheckResult, type CheckSession } from '../loading/check';
+import { openCheckSession, type CheckKernel, type CheckResult, type CheckSession } from '../backends/sim/check';
 import { KmodError, SimKernelModelError } from '../errors';
 import { getoptLong, type LongOption } from './getopt';
 import type { ToolEnv } from './io';

@@ -9,10 +9,45 @@ import { aliasNormalize } from '../names/modname';
 /** What a module contributes (its index is its position in the list, kmod's module order). */
 export interface AliasSource {
   modname: string;
+  /** its aliases; may be left empty where `pieces` stand for them, unless one starts with "devname:" */
   aliases: string[];
   softdeps: string[];
   weakdeps: string[];
+  /** its share of modules.alias and modules.alias.bin ready made (from the scan cache), if it has them */
+  pieces?: AliasPieces;
 }
+
+/**
+ * A module's share of modules.alias and modules.alias.bin as bytes (kept in depmod's scan cache, so that
+ * a run that takes the module from the cache makes no string for each of its aliases): its lines of
+ * modules.alias, and its normalized aliases (the index keys), one after the other, with their lengths.
+ */
+export interface AliasPieces {
+  lines: Uint8Array;
+  keys: Uint8Array;
+  keyLengths: Uint32Array;
+}
+
+/**
+ * The pieces of a module with these aliases, or null when one of them makes a message or stops the
+ * index (an unmatched bracket, a byte above 127): such a module's aliases are always gone through one by
+ * one, so that the message comes in its place.
+ */
+export function aliasPieces(mod: ModinfoAliases): AliasPieces | null {
+  const keys: string[] = [];
+  for (const a of mod.aliases) {
+    const key = aliasNormalize(a);
+    if (key === null || NOT_7BIT.test(key)) return null;
+    keys.push(key);
+  }
+  return {
+    lines: Buffer.from(aliasLines(mod), 'latin1'),
+    keys: Buffer.from(keys.join(''), 'latin1'),
+    keyLengths: Uint32Array.from(keys, (k) => k.length),
+  };
+}
+
+const NOT_7BIT = /[^\x00-\x7f]/;
 
 export const ALIAS_FILE_NAMES = ['modules.alias', 'modules.alias.bin', 'modules.softdep', 'modules.weakdep', 'modules.devname'] as const;
 export type AliasFileName = (typeof ALIAS_FILE_NAMES)[number];
@@ -48,10 +83,22 @@ function aliasLines(m: ModinfoAliases): string {
   return lines;
 }
 
-function aliasText(mods: AliasSource[]): string {
-  const parts = ['# Aliases extracted from modules themselves.\n'];
-  for (let k = 0; k < mods.length; k++) parts.push(aliasLines(mods[k]));
-  return parts.join('');
+function aliasText(mods: AliasSource[]): Uint8Array {
+  const parts: Uint8Array[] = [Buffer.from('# Aliases extracted from modules themselves.\n', 'latin1')];
+  // modules without pieces (scanned in this run) in runs of lines, each run one string
+  let run = '';
+  for (let k = 0; k < mods.length; k++) {
+    const pieces = mods[k].pieces;
+    if (pieces === undefined) {
+      run += aliasLines(mods[k]);
+      continue;
+    }
+    if (run !== '') parts.push(Buffer.from(run, 'latin1'));
+    run = '';
+    parts.push(pieces.lines);
+  }
+  if (run !== '') parts.push(Buffer.from(run, 'latin1'));
+  return Buffer.concat(parts);
 }
 
 function listText(mods: AliasSource[], header: string, word: string, list: (m: AliasSource) => string[]): string {
@@ -66,7 +113,18 @@ function aliasBin(mods: AliasSource[], warnDuplicates: boolean): BuiltFile {
   const idx = warnDuplicates ? new IndexBuilder() : new IndexBatch();
   for (let k = 0; k < mods.length; k++) {
     const m = mods[k];
-    for (const a of m.aliases) {
+    const pieces = m.pieces;
+    if (pieces !== undefined && idx instanceof IndexBatch) {
+      if (pieces.keyLengths.length === 0) continue;
+      try {
+        idx.insertKeys(pieces.keys, pieces.keyLengths, m.modname, k);
+      } catch (err) {
+        if (err instanceof IndexCharacterError) return { data: null, logs, fatal: err.message };
+        throw err;
+      }
+      continue;
+    }
+    for (const a of pieces === undefined ? m.aliases : piecesKeys(pieces)) {
       const alias = aliasNormalize(a);
       if (alias === null) {
         logs.push([LOG_WARNING, `Unmatched bracket in ${a}\n`]);
@@ -83,6 +141,18 @@ function aliasBin(mods: AliasSource[], warnDuplicates: boolean): BuiltFile {
     }
   }
   return { data: idx.serialize(), logs };
+}
+
+/** the keys of `pieces` as strings (with -w, whose index takes them one by one): each is its own normalized form */
+function piecesKeys(pieces: AliasPieces): string[] {
+  const keys: string[] = [];
+  const bytes = Buffer.from(pieces.keys.buffer, pieces.keys.byteOffset, pieces.keys.byteLength);
+  let at = 0;
+  for (const len of pieces.keyLengths) {
+    keys.push(bytes.toString('latin1', at, at + len));
+    at += len;
+  }
+  return keys;
 }
 
 /** a module's modules.devname line, or the error for a devname without a device number; none for most */

@@ -7,7 +7,8 @@ import { parentPort } from 'node:worker_threads';
 import { errnoOf } from '../errno';
 import { detectCompression } from '../file/decompress';
 import { contentSizeField, libzstdDecompress } from '../file/libzstd';
-import { isXz, unxzInto, xzUncompressedSize } from './fast-xz';
+import { unxzInto } from './fast-xz';
+import { isXz, xzUncompressedSize } from '../file/xz-index';
 import { moduleImage, readReusable } from './module-image';
 
 export interface DecodeRequest {

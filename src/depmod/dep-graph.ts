@@ -3,14 +3,28 @@
 // the cycle reports when the sort cannot finish.
 import { LOG_ERR, LOG_WARNING } from '../log';
 import { DepmodFailed, type Mod, type RunContext } from './run-context';
-import { latin1, type SymbolTable } from './symbols';
+import { CachedScan } from './cached-scan';
+import { REF_INDEX, WEAK_REF, type ImportDictionary } from './import-dictionary';
+import { latin1, type Sym, type SymbolTable } from './symbols';
 
 export class DependencyGraph {
   /** -e: report unknown symbols and (with -E) version mismatches */
   printUnknown: boolean;
 
+  /** for each module (by idx), the last module (idx) whose dependencies it was added to */
+  private readonly depOf: Int32Array;
+  /** allDeps' marks: the call (its number) in which each module (by idx) was met */
+  private readonly met: Uint32Array;
+  private calls = 0;
+  private readonly checkSymvers: boolean;
+  private readonly show: ((line: string) => void) | undefined;
+
   constructor(private readonly ctx: RunContext, private readonly symbols: SymbolTable, private readonly modules: Mod[], printUnknown: boolean) {
     this.printUnknown = printUnknown;
+    this.checkSymvers = ctx.opts.symvers !== undefined;
+    this.depOf = new Int32Array(modules.length).fill(-1);
+    this.met = new Uint32Array(modules.length);
+    this.show = ctx.opts.show;
   }
 
   private log(priority: number, message: string): void {
@@ -18,36 +32,80 @@ export class DependencyGraph {
   }
 
   loadDependencies(): void {
-    const show = this.ctx.opts.show;
-    const checkSymvers = this.ctx.opts.symvers !== undefined;
     for (const mod of this.modules) {
       const scan = mod.scan!;
-      const names = scan.importNames;
-      const keys = scan.importKeys;
-      const lengths = scan.importLengths;
-      for (let j = 0, start = 0; j < keys.length; start += lengths[j] + 1, j++) {
-        const end = start + lengths[j];
-        const weak = scan.importWeak[j] === 1;
-        const sym = this.symbols.importFind(names, start, end, keys[j]);
-        if (sym === undefined) {
-          if (this.printUnknown && !weak) this.log(LOG_WARNING, `${mod.path} needs unknown symbol ${latin1(names, start, end)}\n`);
-          continue;
+      if (scan instanceof CachedScan) this.cachedImports(mod, scan);
+      else {
+        const names = scan.importNames;
+        const keys = scan.importKeys;
+        const lengths = scan.importLengths;
+        const weak = scan.importWeak;
+        const crcs = scan.importCrcs;
+        for (let j = 0, start = 0; j < keys.length; start += lengths[j] + 1, j++) {
+          const end = start + lengths[j];
+          this.addImport(mod, this.symbols.importFind(names, start, end, keys[j]), weak[j] === 1, crcs[j], names, start, end);
         }
-        if (checkSymvers && sym.crc !== scan.importCrcs[j] && !weak) {
-          if (this.printUnknown) this.log(LOG_WARNING, `${mod.path} disagrees about version of symbol ${latin1(names, start, end)}\n`);
-        }
-        const owner = sym.owner;
-        if (owner === null) continue;
-        if (mod.depSet === undefined) mod.depSet = new Set();
-        if (mod.depSet.has(owner)) continue;
-        mod.depSet.add(owner);
-        mod.deps.push(owner);
-        owner.users++;
-        if (show !== undefined) show(`${mod.path} needs "${sym.name}": ${owner.path}\n`);
       }
       // the imports are done with
       mod.scan = undefined;
     }
+  }
+
+  /** each entry of the cache's import dictionary looked up once (null: no such symbol) */
+  private resolved: (Sym | null | undefined)[] = [];
+  private resolvedFor: ImportDictionary | undefined;
+
+  /** a cached scan's imports: references into the cache's import dictionary, each entry looked up once */
+  private cachedImports(mod: Mod, scan: CachedScan): void {
+    const d = scan.importDictionary;
+    if (this.resolvedFor !== d) {
+      this.resolvedFor = d;
+      this.resolved = new Array(d.size);
+    }
+    const resolved = this.resolved;
+    const refs = scan.importRefs;
+    if (!this.printUnknown && !this.checkSymvers && this.show === undefined) {
+      // nothing to report: only the owners matter (addImport's work, inline, for the ~180,000 imports)
+      const depOf = this.depOf;
+      for (let j = 0; j < refs.length; j++) {
+        const k = refs[j] & REF_INDEX;
+        let sym = resolved[k];
+        if (sym === undefined) resolved[k] = sym = this.symbols.importFind(d.names, d.starts[k], d.starts[k] + d.lengths[k], d.keys[k]) ?? null;
+        const owner = sym === null ? null : sym.owner;
+        if (owner === null || depOf[owner.idx] === mod.idx) continue;
+        depOf[owner.idx] = mod.idx;
+        mod.deps.push(owner);
+        owner.users++;
+      }
+      return;
+    }
+    for (let j = 0; j < refs.length; j++) {
+      const k = refs[j] & REF_INDEX;
+      const start = d.starts[k];
+      const end = start + d.lengths[k];
+      let sym = resolved[k];
+      if (sym === undefined) resolved[k] = sym = this.symbols.importFind(d.names, start, end, d.keys[k]) ?? null;
+      this.addImport(mod, sym ?? undefined, (refs[j] & WEAK_REF) !== 0, d.crcs[k], d.names, start, end);
+    }
+  }
+
+  /** one import of `mod` (its name: names[start, end)), found as `sym` or not at all */
+  private addImport(mod: Mod, sym: Sym | undefined, weak: boolean, crc: number, names: Uint8Array, start: number, end: number): void {
+    if (sym === undefined) {
+      if (this.printUnknown && !weak) this.log(LOG_WARNING, `${mod.path} needs unknown symbol ${latin1(names, start, end)}\n`);
+      return;
+    }
+    if (this.checkSymvers && sym.crc !== crc && !weak) {
+      if (this.printUnknown) this.log(LOG_WARNING, `${mod.path} disagrees about version of symbol ${latin1(names, start, end)}\n`);
+    }
+    const owner = sym.owner;
+    if (owner === null) return;
+    // a module's imports are added one after the other: a mark per owner tells whether it is in mod.deps
+    if (this.depOf[owner.idx] === mod.idx) return;
+    this.depOf[owner.idx] = mod.idx;
+    mod.deps.push(owner);
+    owner.users++;
+    if (this.show !== undefined) this.show(`${mod.path} needs "${sym.name}": ${owner.path}\n`);
   }
 
   calculateDependencies(): void {
@@ -129,18 +187,20 @@ export class DependencyGraph {
   }
 
 
+  /** every module `mod` needs, directly or not, in dependency order (marks by idx instead of a Set per call) */
   allDeps(mod: Mod): Mod[] {
-    const seen = new Set<Mod>();
+    const call = ++this.calls;
+    const met = this.met;
     const list: Mod[] = [];
-    const fill = (m: Mod): void => {
-      for (const d of m.deps) {
-        if (seen.has(d)) continue;
-        seen.add(d);
+    const stack: Mod[] = [mod];
+    while (stack.length > 0) {
+      for (const d of stack.pop()!.deps) {
+        if (met[d.idx] === call) continue;
+        met[d.idx] = call;
         list.push(d);
-        fill(d);
+        stack.push(d);
       }
-    };
-    fill(mod);
+    }
     if (list.length > 1) list.sort((a, b) => a.depSortIdx - b.depSortIdx);
     return list;
   }

@@ -99,6 +99,7 @@ async function runStarted(ctx: RunContext, scanner: ModuleScanner): Promise<void
   if (!explicit || o.quick) {
     ctx.cfg = loadDepmodConfig(o.configPaths, ctx.kversion, ctx.log);
     table.search();
+    scanner.statInBackground(table.byName.values());
   } else {
     for (const p of o.modulePaths!) table.addExplicit(p);
   }
@@ -108,13 +109,16 @@ async function runStarted(ctx: RunContext, scanner: ModuleScanner): Promise<void
   const take = (mod: Mod, scan: ModuleScan): void => {
     mod.scan = scan;
     if (scan.symbolsErrno === undefined) {
-      for (let j = 0; j < scan.exports.length; j++) symbols.exportAdd(scan.exports[j], scan.exportCrcs[j], mod);
+      const crcs = scan.exportCrcs;
+      for (let j = 0; j < scan.exports.length; j++) symbols.exportAdd(scan.exports[j], crcs[j], mod);
     }
     mod.aliases = scan.aliases;
     mod.softdeps = scan.softdeps;
     mod.weakdeps = scan.weakdeps;
+    mod.aliasPieces = scan.aliasPieces;
     // only the imports are needed from here on
     scan.exports = scan.aliases = scan.softdeps = scan.weakdeps = [];
+    scan.aliasPieces = undefined;
   };
   await scanner.scan(modules, take, () => {
     if (o.dryRun !== true) files.makeBuiltinFilesNow();

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import { nodeLiblzmaBinaries } from '../file/node-liblzma';
 import { releaseBuffers } from './release';
+import { xzUncompressedSize } from '../file/xz-index';
 
 interface LzmaBinding {
   LZMA: new (mode: number, opts: object) => {
@@ -49,43 +50,6 @@ let out = Buffer.allocUnsafe(0);
 
 /** buffers above this size are not kept for the next module (a few huge drivers would pin them) */
 const KEEP_LIMIT = 16 << 20;
-
-function varint(d: Buffer, pos: { p: number }, end: number): number | null {
-  let v = 0;
-  let mul = 1;
-  for (let i = 0; i < 9 && pos.p < end; i++) {
-    const b = d[pos.p++];
-    v += (b & 0x7f) * mul;
-    if ((b & 0x80) === 0) return v;
-    mul *= 128;
-  }
-  return null;
-}
-
-/** Is this an xz stream (its magic bytes)? */
-export function isXz(d: Uint8Array): boolean {
-  return d.length >= 6 && d[0] === 0xfd && d[1] === 0x37 && d[2] === 0x7a && d[3] === 0x58 && d[4] === 0x5a && d[5] === 0;
-}
-
-/** The uncompressed size recorded in the index of a single-stream .xz file, or null. */
-export function xzUncompressedSize(d: Buffer): number | null {
-  const n = d.length;
-  if (n < 32 || d[n - 2] !== 0x59 || d[n - 1] !== 0x5a) return null;
-  const backward = (d.readUInt32LE(n - 8) + 1) * 4;
-  const start = n - 12 - backward;
-  if (start < 12 || d[start] !== 0) return null;
-  const pos = { p: start + 1 };
-  const records = varint(d, pos, n - 12);
-  if (records === null || records > 1 << 20) return null;
-  let total = 0;
-  for (let i = 0; i < records; i++) {
-    if (varint(d, pos, n - 12) === null) return null;
-    const u = varint(d, pos, n - 12);
-    if (u === null) return null;
-    total += u;
-  }
-  return total;
-}
 
 /**
  * Decodes `data` (an xz file whose index says it holds `size` bytes) into out[pos..], which must have

@@ -14,6 +14,24 @@ import type { DependencyGraph } from './dep-graph';
 
 type FileData = string | Uint8Array | null;
 
+/** the symbols that a module exports (modules.symbols' entries), in modules.symbols' order */
+interface OwnedSymbols {
+  names: string[];
+  modnames: string[];
+  priorities: number[];
+}
+
+function ownedInOrder(symbols: Sym[]): OwnedSymbols {
+  const owned: OwnedSymbols = { names: [], modnames: [], priorities: [] };
+  for (const s of symbols) {
+    if (s.owner === null) continue;
+    owned.names.push(s.name);
+    owned.modnames.push(s.owner.modname);
+    owned.priorities.push(s.owner.idx);
+  }
+  return owned;
+}
+
 export class IndexFiles {
   /** modules.builtin.bin and modules.builtin.alias.bin, made during the scan (madeNow) */
   private builtinFiles: (() => FileData)[] | undefined;
@@ -51,6 +69,16 @@ export class IndexFiles {
     }
   }
 
+  /** IndexBatch.insertRun, whose bad character is depmod's FATAL */
+  private insertRun(idx: IndexBatch, keys: string, lengths: number[], values: string[], priorities: number[]): void {
+    try {
+      idx.insertRun(keys, lengths, values, priorities);
+    } catch (err) {
+      if (err instanceof IndexCharacterError) throw new DepmodFatal(err.message);
+      throw err;
+    }
+  }
+
   /** A file from buildAliasFiles at its turn: its messages, then its FATAL or its contents. */
   private aliasFile(files: Record<AliasFileName, BuiltFile>, name: AliasFileName): string | Uint8Array | null {
     const f = files[name];
@@ -61,7 +89,7 @@ export class IndexFiles {
 
   /** The modinfo-only files (alias-files.ts), in module order. */
   private aliasFiles(): Record<AliasFileName, BuiltFile> {
-    const sources: AliasSource[] = this.modules.map((m) => ({ modname: m.modname, aliases: m.aliases, softdeps: m.softdeps, weakdeps: m.weakdeps }));
+    const sources: AliasSource[] = this.modules.map((m) => ({ modname: m.modname, aliases: m.aliases, softdeps: m.softdeps, weakdeps: m.weakdeps, pieces: m.aliasPieces }));
     return buildAliasFiles(sources, { dryRun: this.ctx.opts.dryRun === true, warnDuplicates: this.ctx.opts.warnDuplicates === true });
   }
 
@@ -75,6 +103,8 @@ export class IndexFiles {
     let symbolOrder: Sym[] | undefined;
     const lines = (): string[] => (depLines ??= this.depLines());
     const syms = (): Sym[] => (symbolOrder ??= this.symbols.inOrder());
+    let owned: OwnedSymbols | undefined;
+    const ownedSymbols = (): OwnedSymbols => (owned ??= ownedInOrder(syms()));
     let aliasFiles: Record<AliasFileName, BuiltFile> | undefined;
     const aliasFile = (name: AliasFileName): FileData => this.aliasFile((aliasFiles ??= this.aliasFiles()), name);
     // built at once (natively when the helper is there) unless -w asks for each duplicate
@@ -85,8 +115,13 @@ export class IndexFiles {
         'modules.dep.bin',
         () => {
           if (dry) return null;
-          const idx = newIndex();
           const l = lines();
+          if (!warnDups) {
+            const idx = new IndexBatch();
+            this.insertRun(idx, mods.map((m) => m.modname).join(''), mods.map((m) => m.modname.length), l, mods.map((m) => m.idx));
+            return idx.serialize();
+          }
+          const idx = newIndex();
           for (let k = 0; k < mods.length; k++) {
             if (this.insert(idx, mods[k].modname, l[k], mods[k].idx) && warnDups) this.log(LOG_WARNING, `duplicate module deps:\n${l[k]}\n`);
           }
@@ -100,15 +135,24 @@ export class IndexFiles {
       [
         'modules.symbols',
         () => {
-          const parts = ['# Aliases for symbols, used by symbol_request().\n'];
-          for (const s of syms()) if (s.owner !== null) parts.push(`alias symbol:${s.name} ${s.owner.modname}\n`);
-          return parts.join('');
+          const { names, modnames } = ownedSymbols();
+          const header = '# Aliases for symbols, used by symbol_request().\n';
+          if (names.length === 0) return header;
+          // one join for all lines rather than a string for each
+          return `${header}alias symbol:${names.map((name, k) => `${name} ${modnames[k]}`).join('\nalias symbol:')}\n`;
         },
       ],
       [
         'modules.symbols.bin',
         () => {
           if (dry) return null;
+          if (!warnDups) {
+            const { names, modnames, priorities } = ownedSymbols();
+            const idx = new IndexBatch();
+            const keys = names.length === 0 ? '' : `symbol:${names.join('symbol:')}`;
+            this.insertRun(idx, keys, names.map((name) => name.length + 7), modnames, priorities);
+            return idx.serialize();
+          }
           const idx = newIndex();
           for (const s of syms()) {
             if (s.owner === null) continue;

@@ -7,7 +7,8 @@ import { EINVAL, errnoOf } from '../errno';
 import { KmodError } from '../errors';
 import { decompress } from '../file/decompress';
 import { nativeDecoder } from '../file/native-decode';
-import { isXz, takeXzBuffer, unxzReusable } from './fast-xz';
+import { takeXzBuffer, unxzReusable } from './fast-xz';
+import { isXz } from '../file/xz-index';
 import { releaseBuffers } from './release';
 
 /** a buffer with an ArrayBuffer of its own (Buffer.allocUnsafe may hand out a slice of a shared pool) */

@@ -9,7 +9,7 @@ import { ScanStore, type ModuleScan } from './module-scan';
 import { startScanPool, type ScanPool } from './scan-pool';
 import { decodesOffThread } from '../file/read-decode';
 import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter } from './scan-cache';
-import { keyOf, statKey, statKeys } from './stat-keys';
+import { keyOf, statKey, statKeys, statKeysInBackground } from './stat-keys';
 import type { Mod, RunContext } from './run-context';
 
 /**
@@ -32,7 +32,9 @@ export interface ScanCacheStats {
 
 export class ModuleScanner {
   private pool: ScanPool | undefined;
-  private readonly cache: ScanCache | undefined;
+  private cache: ScanCache | undefined;
+  /** the cache being read (on the thread pool, while the tree is walked) */
+  private readonly cacheLoading: Promise<ScanCache | undefined> | undefined;
   private readonly writer: ScanCacheWriter | undefined;
   /** stats taken during the walk, before the file was read ahead */
   private readonly stats = new Map<string, Uint32Array | undefined>();
@@ -41,19 +43,20 @@ export class ModuleScanner {
   readonly cacheStats: ScanCacheStats = { loaded: false, hits: 0, scanned: 0, written: false };
 
   /**
-   * Started before the walk: loads the cache, or, without one, starts the scan threads so that their
-   * start-up overlaps the walk and they read the first modules found ahead.
+   * Started before the walk: starts reading the cache, or, without one, starts the scan threads so that
+   * their start-up overlaps the walk and they read the first modules found ahead. (A cache file that
+   * turns out unusable leaves the threads to be started after the walk.)
    */
   constructor(private readonly ctx: RunContext, useCache: boolean) {
     if (useCache) {
-      this.cache = ScanCache.load(`${ctx.outdirname}/${SCAN_CACHE_FILE}`);
-      this.cacheStats.loaded = this.cache !== undefined;
+      const file = `${ctx.outdirname}/${SCAN_CACHE_FILE}`;
+      if (ScanCache.looksCurrent(file)) this.cacheLoading = ScanCache.loadInBackground(file);
       // only a re-indexing keeps a cache: a first indexing of a fresh tree (mkinitramfs's depmod -b of
       // the image it is building, a one-off tree) leaves none behind to be packed with it
-      const reindexing = this.cache !== undefined || fs.existsSync(`${ctx.outdirname}/modules.dep`);
+      const reindexing = fs.existsSync(file) || fs.existsSync(`${ctx.outdirname}/modules.dep`);
       if (ctx.opts.dryRun !== true && reindexing) this.writer = new ScanCacheWriter();
     }
-    if (this.cache === undefined) this.pool = this.startPool(ctx.opts.threads);
+    if (this.cacheLoading === undefined) this.pool = this.startPool(ctx.opts.threads);
   }
 
   private startPool(threads: number | undefined): ScanPool {
@@ -72,9 +75,30 @@ export class ModuleScanner {
     this.pool.readAhead(path);
   };
 
-  /** the modules' stat keys: those taken during the walk, the others in one batch */
-  private statsOf(modules: Mod[]): (Uint32Array | undefined)[] {
+  /** the stat keys of the walk's modules being taken on the thread pool (undefined: that failed) */
+  private background: { paths: string[]; keys: Promise<Uint32Array | undefined> } | undefined;
+
+  /**
+   * After the walk: the stat keys of its modules (those not stat()ed during it) are taken on the thread
+   * pool while this thread reads the cache and orders the modules. Every stat is still taken before
+   * its module's file is read.
+   */
+  statInBackground(modules: Iterable<Mod>): void {
+    if (this.cacheLoading === undefined && this.writer === undefined) return;
+    const paths: string[] = [];
+    for (const m of modules) if (!this.stats.has(m.path)) paths.push(m.path);
+    this.background = { paths, keys: statKeysInBackground(paths).catch(() => undefined) };
+  }
+
+  /** the modules' stat keys: those taken during the walk or in the background, the others in one batch */
+  private async statsOf(modules: Mod[]): Promise<(Uint32Array | undefined)[]> {
     if (this.cache === undefined && this.writer === undefined) return [];
+    if (this.background !== undefined) {
+      const { paths, keys } = this.background;
+      this.background = undefined;
+      const words = await keys;
+      if (words !== undefined) paths.forEach((p, k) => this.stats.set(p, keyOf(words, k)));
+    }
     const missing = modules.filter((m) => !this.stats.has(m.path)).map((m) => m.path);
     const keys = statKeys(missing);
     let next = 0;
@@ -88,7 +112,11 @@ export class ModuleScanner {
    */
   async scan(modules: Mod[], take: (mod: Mod, scan: ModuleScan) => void, whileScanning: () => void): Promise<void> {
     this.total = modules.length;
-    const stats = this.statsOf(modules);
+    if (this.cacheLoading !== undefined) {
+      this.cache = await this.cacheLoading;
+      this.cacheStats.loaded = this.cache !== undefined;
+    }
+    const stats = await this.statsOf(modules);
     const toScan: number[] = [];
     for (let k = 0; k < modules.length; k++) {
       const st = stats[k];

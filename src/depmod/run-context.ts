@@ -5,6 +5,7 @@ import { EINVAL, errnoOf, strerror } from '../errno';
 import { KmodError } from '../errors';
 import { emptyDepmodConfig, type DepmodConfig, type DepmodLog } from './config';
 import type { DepmodOptions } from './depmod';
+import type { AliasPieces } from './alias-files';
 import type { ModuleScan } from './module-scan';
 
 /** A FATAL condition (kmod's CRIT, which exits): message ends in '\n'. */
@@ -44,13 +45,14 @@ export interface Mod {
   users: number;
   visited: boolean;
   deps: Mod[];
-  depSet: Set<Mod> | undefined;
   /** the scan, until its imports are resolved */
   scan: ModuleScan | undefined;
   /** modinfo for the alias files */
   aliases: string[];
   softdeps: string[];
   weakdeps: string[];
+  /** the aliases' lines and keys ready made, when the scan came from the cache */
+  aliasPieces: AliasPieces | undefined;
 }
 
 export class RunContext {

@@ -1,10 +1,14 @@
 // What depmod's scan of one module gives (ModuleScan), and where the scans keep their numbers
 // (ScanStore). module-scan.ts makes scans; scan-cache.ts stores and restores them.
+import type { AliasPieces } from './alias-files';
 import { releaseBuffers } from './release';
 
 /** What depmod needs from one module. */
 export interface ModuleScan {
-  /** modinfo values of alias=, softdep=, weakdep= (each list in .modinfo order) */
+  /**
+   * modinfo values of alias=, softdep=, weakdep= (each list in .modinfo order); from the cache, the
+   * aliases are left out where aliasPieces stand for them (unless one is a devname:)
+   */
   aliases: string[];
   softdeps: string[];
   weakdeps: string[];
@@ -20,6 +24,8 @@ export interface ModuleScan {
   importWeak: Uint8Array;
   /** hash.ts symbolKey of each import's name without a leading '.' (the name symbol_find looks up) */
   importKeys: Int32Array;
+  /** the aliases' share of modules.alias(.bin), ready made (from the scan cache) */
+  aliasPieces?: AliasPieces;
   /** errno when kmod_module_get_symbols fails (other than ENODATA), for "failed to load symbols" */
   symbolsErrno?: number;
 }

@@ -5,7 +5,7 @@
 // object of fourteen BigInts per file. Without the addon (or with one built before it had statKeys),
 // fs.statSync gives the same words.
 import * as fs from '../file/binary-os';
-import { loadNativeStatKeys, type StatKeysFn } from '../native-addon';
+import { loadNativeStatKeys, loadNativeStatKeysInBackground, type StatKeysFn, type StatKeysInBackgroundFn } from '../native-addon';
 
 /** 32-bit words of one file's key */
 export const KEY_WORDS = 12;
@@ -14,10 +14,12 @@ const NO_STAT = 0xffffffff;
 const [DEV, CTIME_SEC, CTIME_NSEC] = [0, 9, 11];
 
 let native: StatKeysFn | null | undefined;
+let nativeInBackground: StatKeysInBackgroundFn | null | undefined;
 
 /** Whether statKeys goes through the addon (false: fs.statSync; tests compare the two). Returns whether it does. */
 export function useNativeStatKeys(on: boolean): boolean {
   native = on ? loadNativeStatKeys() : null;
+  nativeInBackground = on ? loadNativeStatKeysInBackground() : null;
   return native !== null;
 }
 
@@ -55,6 +57,16 @@ export function statKeys(paths: string[]): Uint32Array {
   const out = new Uint32Array(KEY_WORDS * paths.length);
   for (let k = 0; k < paths.length; k++) statInto(paths[k], out, KEY_WORDS * k);
   return out;
+}
+
+/**
+ * statKeys, with the stat()s made on libuv's thread pool by the addon (this thread goes on meanwhile);
+ * without it, statKeys' own words, at once.
+ */
+export function statKeysInBackground(paths: string[]): Promise<Uint32Array> {
+  if (nativeInBackground === undefined) nativeInBackground = native === null ? null : loadNativeStatKeysInBackground();
+  if (nativeInBackground !== null) return nativeInBackground(paths);
+  return Promise.resolve(statKeys(paths));
 }
 
 /** file k's key from statKeys' words (a view, no copy), or undefined when it could not be stat()ed */

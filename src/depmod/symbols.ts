@@ -3,7 +3,7 @@
 // that exports it. Imports are looked up by hash.ts's symbolKey without making a string of them.
 import { LOG_ERR } from '../log';
 import { errnoOf } from '../errno';
-import { readBinaryString } from '../file/read-text';
+import { closeSync, openSync, readFileSync } from '../file/binary-os';
 import { hashOrder, symbolKey } from './hash';
 import { DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
 
@@ -40,11 +40,19 @@ export class SymbolTable {
   }
 
   private readLines(file: string): string[] {
-    let text: string;
+    let fd: number;
     try {
-      text = readBinaryString(file);
+      fd = openSync(file, 'r');
     } catch (err) {
       this.fatalOpen(file, err);
+    }
+    let text = '';
+    try {
+      text = readFileSync(fd, 'latin1');
+    } catch {
+      // kmod's fgets loop ends at a read error as at the end (a directory: no symbols, no message)
+    } finally {
+      closeSync(fd);
     }
     const lines = text.split(/(?<=\n)/);
     if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();

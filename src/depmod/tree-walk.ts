@@ -3,12 +3,21 @@
 // with the same name settled by depmod.d's override and search lines, and, without -a, the module
 // files named on the command line. Also -A's "is modules.dep up to date?" walk.
 import * as fs from '../file/binary-os';
-import { LOG_ERR } from '../log';
+import { KMOD_FIRST_FD, LOG_ERR } from '../log';
 import { EEXIST, EINVAL, ENOENT, errnoOf, strerror } from '../errno';
 import { KmodError } from '../errors';
 import { modnameFromPath, pathEndsWithKmodExt } from '../names/modname';
 import { DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
 
+
+/**
+ * The descriptor kmod's walk has open on a directory `depth` levels below the one it started from, as
+ * its fstatat/openat messages print it: kmod opens each directory of the path down to it and holds them
+ * open, each taking the lowest free descriptor.
+ */
+function kmodDirFd(depth: number): number {
+  return KMOD_FIRST_FD + depth;
+}
 
 /** A directory entry as the walk takes it: a file or a directory (a symlink followed, as fstatat), or why not. */
 function entryKind(de: fs.Dirent, full: string): 'file' | 'dir' | { statError: unknown } | { mode: number } {
@@ -61,13 +70,13 @@ export class ModuleTable {
       return -1;
     }
     try {
-      return this.upToDateDir(dir, `${this.dirname}/`, mtime);
+      return this.upToDateDir(dir, `${this.dirname}/`, mtime, 0);
     } finally {
       dir.closeSync();
     }
   }
 
-  private upToDateDir(dir: fs.Dir, base: string, mtime: number): number {
+  private upToDateDir(dir: fs.Dir, base: string, mtime: number, depth: number): number {
     let result = 1;
     for (let de = dir.readSync(); de !== null; de = dir.readSync()) {
       const name = de.name;
@@ -76,7 +85,7 @@ export class ModuleTable {
       try {
         st = fs.statSync(base + name);
       } catch (err) {
-        this.log(LOG_ERR, `fstatat(${base}, ${name}): ${nodePathError(err)}\n`);
+        this.log(LOG_ERR, `fstatat(${kmodDirFd(depth)}, ${name}): ${nodePathError(err)}\n`);
         continue;
       }
       if (st.isDirectory()) {
@@ -84,11 +93,11 @@ export class ModuleTable {
         try {
           sub = fs.opendirSync(base + name);
         } catch (err) {
-          this.log(LOG_ERR, `openat(${base}, ${name}, O_RDONLY): ${nodePathError(err)}\n`);
+          this.log(LOG_ERR, `openat(${kmodDirFd(depth)}, ${name}, O_RDONLY): ${nodePathError(err)}\n`);
           continue;
         }
         try {
-          result = this.upToDateDir(sub, `${base}${name}/`, mtime);
+          result = this.upToDateDir(sub, `${base}${name}/`, mtime, depth + 1);
         } finally {
           sub.closeSync();
         }
@@ -165,7 +174,7 @@ export class ModuleTable {
       return;
     }
     try {
-      this.searchDir(dir, `${p}/`);
+      this.searchDir(dir, `${p}/`, 0);
     } finally {
       dir.closeSync();
     }
@@ -175,14 +184,14 @@ export class ModuleTable {
     return name === '.' || name === '..' || name === 'build' || name === 'source' || this.ctx.cfg.excludes.has(name);
   }
 
-  private searchDir(dir: fs.Dir, base: string): void {
+  private searchDir(dir: fs.Dir, base: string, depth: number): void {
     for (let de = dir.readSync(); de !== null; de = dir.readSync()) {
       const name = de.name;
       if (this.excluded(name)) continue;
       const full = base + name;
       const kind = entryKind(de, full);
       if (typeof kind !== 'string') {
-        if ('statError' in kind) this.log(LOG_ERR, `fstatat(${base}, ${name}): ${nodePathError(kind.statError)}\n`);
+        if ('statError' in kind) this.log(LOG_ERR, `fstatat(${kmodDirFd(depth)}, ${name}): ${nodePathError(kind.statError)}\n`);
         else this.log(LOG_ERR, `unsupported file type ${full}: ${(kind.mode & 0o170000).toString(8)}\n`);
         continue;
       }
@@ -191,11 +200,11 @@ export class ModuleTable {
         try {
           sub = fs.opendirSync(full);
         } catch (err) {
-          this.log(LOG_ERR, `openat(${base}, ${name}, O_RDONLY): ${nodePathError(err)}\n`);
+          this.log(LOG_ERR, `openat(${kmodDirFd(depth)}, ${name}, O_RDONLY): ${nodePathError(err)}\n`);
           continue;
         }
         try {
-          this.searchDir(sub, `${full}/`);
+          this.searchDir(sub, `${full}/`, depth + 1);
         } finally {
           sub.closeSync();
         }
@@ -280,11 +289,11 @@ export class ModuleTable {
       users: 0,
       visited: false,
       deps: [],
-      depSet: undefined,
       scan: undefined,
       aliases: [],
       softdeps: [],
       weakdeps: [],
+      aliasPieces: undefined,
     };
     if (this.byName.has(modname)) {
       if (quiet) return undefined;

@@ -12,7 +12,8 @@
 import fs = require('node:fs');
 
 export type { BigIntStats, Dir, Dirent, Stats, StatSyncOptions } from 'node:fs';
-export const { closeSync, constants, fstatSync, fsyncSync, readSync, writeSync, writevSync } = fs;
+// descriptor-based: no path to convert
+export const { close, closeSync, constants, fstatSync, fsyncSync, read, readSync, writeSync, writevSync } = fs;
 
 const NOT_ASCII = /[^\x00-\x7f]/;
 const NOT_BINARY = /[^\x00-\xff]/;

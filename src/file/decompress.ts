@@ -3,7 +3,7 @@
 // liblzma and libzstd through the addon (native-decode.ts), as kmod 34.2 itself dlopens them; where the
 // addon or the library is missing, to node-liblzma's binding or the WebAssembly builds of the libraries.
 import { FormatError } from '../errors';
-import { xzUncompressedSize } from '../depmod/fast-xz';
+import { xzUncompressedSize } from './xz-index';
 import { liblzmaDecompress, loadLiblzma } from './liblzma';
 import { libzstdDecompress, loadLibzstd } from './libzstd';
 import { nativeDecoder, NativeStatus, resultImage } from './native-decode';

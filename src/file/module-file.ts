@@ -73,21 +73,26 @@ export class ReadBuffer {
   read(path: string): Buffer {
     const fd = fs.openSync(path, 'r');
     try {
-      let buf = this.buf;
-      const size = fs.fstatSync(fd).size;
-      if (size + 1 > buf.length) buf = this.grow(buf, size + 1);
-      let used = 0;
-      for (;;) {
-        // one byte of room past the size stat gave: reading 0 there is the end of the file
-        if (used === buf.length) buf = this.grow(buf, buf.length * 2);
-        const n = fs.readSync(fd, buf, used, buf.length - used, null);
-        if (n === 0) break;
-        used += n;
-      }
-      return buf.subarray(0, used);
+      return this.readFd(fd);
     } finally {
       fs.closeSync(fd);
     }
+  }
+
+  /** read() of an open file, from where its offset is */
+  readFd(fd: number): Buffer {
+    let buf = this.buf;
+    const size = fs.fstatSync(fd).size;
+    if (size + 1 > buf.length) buf = this.grow(buf, size + 1);
+    let used = 0;
+    for (;;) {
+      // one byte of room past the size stat gave: reading 0 there is the end of the file
+      if (used === buf.length) buf = this.grow(buf, buf.length * 2);
+      const n = fs.readSync(fd, buf, used, buf.length - used, null);
+      if (n === 0) break;
+      used += n;
+    }
+    return buf.subarray(0, used);
   }
 
   private grow(old: Buffer, size: number): Buffer {
@@ -162,10 +167,18 @@ class ModuleFileImpl implements ModuleFile {
  */
 export function openModuleFile(path: string, opts: OpenModuleOptions = {}): ModuleFile {
   let raw: Buffer;
+  let fd: number | undefined;
   try {
-    raw = opts.readBuffer ? opts.readBuffer.read(path) : fs.readFileSync(path);
+    fd = fs.openSync(path, 'r');
+    // libkmod reads the magic bytes with pread at offset 0: a pipe (insmod <(...)) fails there, ESPIPE
+    const magic = Buffer.alloc(6);
+    const n = fs.readSync(fd, magic, 0, 6, 0);
+    if (n < 6) throw new KmodError(EINVAL, `${path}: file too short to be a module (${n} bytes)`, { file: path });
+    raw = opts.readBuffer ? opts.readBuffer.readFd(fd) : fs.readFileSync(fd);
   } catch (err) {
     throw fromSystemError(err, path);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
   if (raw.length < 6) throw new KmodError(EINVAL, `${path}: file too short to be a module (${raw.length} bytes)`, { file: path });
   return new ModuleFileImpl(path, raw, opts);

@@ -3,8 +3,9 @@
 // `modprobe -c`. The whole file is read into memory once (the files are a few hundred KiB) and every
 // read is bounds-checked: a malformed file raises FormatError naming the file and the offset.
 // named imports: `import * as` makes tsc copy every export of node:fs at load (start-up)
-import { closeSync, openSync, readFileSync, readSync } from '../file/binary-os';
-import { FormatError, fromSystemError } from '../errors';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync } from '../file/binary-os';
+import { FormatError } from '../errors';
+import { KMOD_FIRST_FD } from '../log';
 import { fnmatch } from '../names/fnmatch';
 import {
   INDEX_CHILDMAX,
@@ -65,6 +66,28 @@ export function addValue(out: IndexValue[], v: IndexValue): void {
   out.splice(i, 0, v);
 }
 
+/**
+ * An index file opened for reading: its descriptor, size and whether it is a regular file; 'missing'
+ * (ENOENT, ENOTDIR) or 'unusable' (any other reason open fails). Opened without blocking: a FIFO in
+ * its place would hold kmod's open until someone writes to it, kmodts goes on (it is no index).
+ */
+function openIndexFile(file: string): { fd: number; size: number; regular: boolean } | 'missing' | 'unusable' {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? 'missing' : 'unusable';
+  }
+  try {
+    const st = fstatSync(fd);
+    return { fd, size: st.size, regular: st.isFile() };
+  } catch {
+    closeSync(fd);
+    return 'unusable';
+  }
+}
+
 export class BinaryIndex implements ModuleIndex {
   private readonly root: Node | undefined;
 
@@ -98,36 +121,51 @@ export class BinaryIndex implements ModuleIndex {
 
   /**
    * Checks only the header of an index file (what kmod_load_resources' mmap open checks):
-   * false when the file is missing, IndexHeaderError when refused.
+   * false when the file is missing, or cannot be opened, or is shorter than a header but not a
+   * regular file (libkmod gives up there without a message); IndexHeaderError when refused, with
+   * libkmod's message where it logs one (a bad magic or version, a directory that mmap refuses).
    */
   static probe(file: string): boolean {
-    let fd: number;
+    const opened = openIndexFile(file);
+    if (typeof opened === 'string') return false;
     try {
-      fd = openSync(file, 'r');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return false;
-      throw fromSystemError(err, file);
-    }
-    try {
+      const { fd, size, regular } = opened;
+      if (size < INDEX_HEADER_SIZE) {
+        if (!regular) return false;
+        throw new IndexHeaderError(file, `too short for an index header (${size} bytes)`);
+      }
+      if (!regular) {
+        // mmap of anything but a regular file (here, a directory) fails so; kmod's descriptor: KMOD_FIRST_FD
+        throw new IndexHeaderError(file, 'not a regular file', `mmap(NULL, ${size}, PROT_READ, MAP_PRIVATE, ${KMOD_FIRST_FD}, 0): No such device\n`);
+      }
       const buf = Buffer.alloc(INDEX_HEADER_SIZE);
       const n = readSync(fd, buf, 0, INDEX_HEADER_SIZE, 0);
       BinaryIndex.checkHeader(buf.subarray(0, n), file);
       return true;
     } finally {
-      closeSync(fd);
+      closeSync(opened.fd);
     }
   }
 
-  /** Reads an index file; undefined when it does not exist (kmod: no matches). */
+  /**
+   * Reads an index file, as libkmod's index_file_open does on each lookup when the indexes are not
+   * loaded: undefined when it does not exist (kmodts then reads the text file instead); any other
+   * reason it cannot be opened or read (a directory, no permission, a name too long, a link loop)
+   * throws IndexHeaderError, read as no matches (kmod finds nothing in it either).
+   */
   static open(file: string): BinaryIndex | undefined {
+    const opened = openIndexFile(file);
+    if (opened === 'missing') return undefined;
+    if (opened === 'unusable') throw new IndexHeaderError(file, 'cannot be opened');
     let buf: Buffer;
     try {
-      buf = readFileSync(file);
+      if (!opened.regular) throw new IndexHeaderError(file, 'not a regular file');
+      buf = readFileSync(opened.fd);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-      throw fromSystemError(err, file);
+      if (err instanceof IndexHeaderError) throw err;
+      throw new IndexHeaderError(file, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    } finally {
+      closeSync(opened.fd);
     }
     return new BinaryIndex(buf, file);
   }

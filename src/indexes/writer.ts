@@ -251,40 +251,128 @@ export function useNativeIndexBuilder(on: boolean): boolean {
  * entry is checked as IndexBuilder.insert checks it (the same error, at the same entry), but no
  * duplicate is reported: a caller that reports them (depmod -w) uses IndexBuilder.
  */
+/**
+ * A run of an IndexBatch's entries: keys one after the other (a string or bytes) with their lengths,
+ * and either one value and priority for all of them or one each.
+ */
+interface BatchRun {
+  /** (insert()'s run: its keys, joined when the batch is built) */
+  keys: string | Uint8Array | string[];
+  lengths: ArrayLike<number>;
+  value: string | string[];
+  priority: number | ArrayLike<number>;
+}
+
 export class IndexBatch implements IndexWriter {
-  private readonly keys: string[] = [];
-  private readonly values: string[] = [];
-  private readonly priorities: number[] = [];
+  /** the entries in insertion order, as runs (insert() adds to the open run of single entries) */
+  private readonly runs: BatchRun[] = [];
+  /** the run insert() adds to, until another kind of run is added */
+  private open: (BatchRun & { keys: string[]; lengths: number[]; value: string[]; priority: number[] }) | undefined;
+  private count = 0;
   private checkedValue: string | undefined;
 
   /** IndexBuilder.insert, except that it returns false for a duplicate too */
   insert(key: string, value: string, priority: number): boolean {
     this.checkedValue = checkEntry(key, value, this.checkedValue);
-    this.keys.push(key);
-    this.values.push(value);
-    this.priorities.push(priority);
+    if (this.open === undefined) {
+      this.open = { keys: [], lengths: [], value: [], priority: [] };
+      this.runs.push(this.open);
+    }
+    this.open.keys.push(key);
+    this.open.lengths.push(key.length);
+    this.open.value.push(value);
+    this.open.priority.push(priority);
+    this.count++;
     return false;
   }
+
+  private add(run: BatchRun): void {
+    this.open = undefined;
+    this.runs.push(run);
+    this.count += run.lengths.length;
+  }
+
+  /**
+   * Several keys with one value and priority, as bytes one after the other (`lengths` says where each
+   * ends), without a string for each: the caller has checked that every key is 7-bit. The value is
+   * checked here.
+   */
+  insertKeys(keys: Uint8Array, lengths: Uint32Array, value: string, priority: number): void {
+    if (value !== this.checkedValue) checkString(value);
+    this.checkedValue = value;
+    let total = 0;
+    for (let k = 0; k < lengths.length; k++) total += lengths[k];
+    if (total !== keys.length) throw new RangeError(`insertKeys: ${keys.length} bytes of keys, but lengths adding up to ${total}`);
+    this.add({ keys, lengths, value, priority });
+  }
+
+  /**
+   * insert() of many entries at once: `keys` all keys one after the other (`lengths` says where each
+   * ends), the values and priorities one per key. The strings are checked all together (one search of
+   * each); only when that finds a byte above 127 are they gone through in order, for insert()'s error.
+   */
+  insertRun(keys: string, lengths: ArrayLike<number>, values: string[], priorities: ArrayLike<number>): void {
+    const n = lengths.length;
+    let total = 0;
+    for (let k = 0; k < n; k++) total += lengths[k];
+    if (total !== keys.length || values.length !== n || priorities.length !== n) throw new RangeError('insertRun: keys, lengths, values and priorities do not match');
+    if (NOT_7BIT.test(keys) || NOT_7BIT.test(values.join(''))) {
+      for (let k = 0, at = 0; k < n; at += lengths[k], k++) this.checkedValue = checkEntry(keys.slice(at, at + lengths[k]), values[k], this.checkedValue);
+    }
+    this.add({ keys, lengths, value: values, priority: priorities });
+  }
+
 
   /** The file contents, as IndexBuilder.serialize() gives them for the same inserts. */
   serialize(): Buffer {
     if (nativeBuild === undefined) nativeBuild = loadNativeIndexBuilder();
     const build = nativeBuild;
-    const n = this.keys.length;
-    if (build === null) {
-      const idx = new IndexBuilder();
-      for (let k = 0; k < n; k++) idx.insert(this.keys[k], this.values[k], this.priorities[k]);
-      return idx.serialize();
-    }
-    // the strings are 7-bit (checked): one byte per character
+    const n = this.count;
     const keyLengths = new Uint32Array(n);
     const valueLengths = new Uint32Array(n);
-    for (let k = 0; k < n; k++) {
-      keyLengths[k] = this.keys[k].length;
-      valueLengths[k] = this.values[k].length;
+    const priorities = new Uint32Array(n);
+    const keys: (string | Uint8Array)[] = [];
+    const values: string[] = [];
+    let k = 0;
+    for (const run of this.runs) {
+      const m = run.lengths.length;
+      keyLengths.set(run.lengths, k);
+      keys.push(Array.isArray(run.keys) ? run.keys.join('') : run.keys);
+      if (typeof run.value === 'string') {
+        valueLengths.fill(run.value.length, k, k + m);
+        values.push(run.value.repeat(m));
+      } else {
+        for (let j = 0; j < m; j++) valueLengths[k + j] = run.value[j].length;
+        values.push(run.value.join(''));
+      }
+      if (typeof run.priority === 'number') priorities.fill(run.priority, k, k + m);
+      else priorities.set(run.priority, k);
+      k += m;
     }
-    const keys = Buffer.from(this.keys.join(''), 'latin1');
-    const values = Buffer.from(this.values.join(''), 'latin1');
-    return build(keys, keyLengths, values, valueLengths, Uint32Array.from(this.priorities));
+    // the strings are 7-bit (checked): one byte per character
+    const keyBytes = joinBytes(keys);
+    const valueBytes = Buffer.from(values.join(''), 'latin1');
+    if (build !== null) return build(keyBytes, keyLengths, valueBytes, valueLengths, priorities);
+    const idx = new IndexBuilder();
+    for (let j = 0, kat = 0, vat = 0; j < n; kat += keyLengths[j], vat += valueLengths[j], j++) {
+      idx.insert(keyBytes.toString('latin1', kat, kat + keyLengths[j]), valueBytes.toString('latin1', vat, vat + valueLengths[j]), priorities[j]);
+    }
+    return idx.serialize();
   }
+}
+
+/** strings (latin1) and bytes, one after the other in one buffer */
+function joinBytes(parts: (string | Uint8Array)[]): Buffer {
+  let total = 0;
+  for (const part of parts) total += part.length;
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (const part of parts) {
+    if (typeof part === 'string') at += out.write(part, at, 'latin1');
+    else {
+      out.set(part, at);
+      at += part.length;
+    }
+  }
+  return out;
 }

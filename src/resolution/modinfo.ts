@@ -4,7 +4,7 @@
 import * as fs from '../file/binary-os';
 import type { Context } from './context';
 import { LOG_ERR, type LogFn } from '../log';
-import { ENOENT, EINVAL } from '../errno';
+import { ENOENT, EINVAL, strerror } from '../errno';
 import { KmodError, fromSystemError } from '../errors';
 import { openModuleFile, ReadBuffer, type ModuleFile } from '../file/module-file';
 import { hexString } from '../file/signature';
@@ -33,11 +33,22 @@ export function fileInfo(mf: ModuleFile): InfoList {
  */
 export function builtinInfo(moduleDir: string, name: string, log?: LogFn): InfoList {
   const file = `${moduleDir}/modules.builtin.modinfo`;
-  let data: Buffer;
+  let fd: number;
   try {
-    data = fs.readFileSync(file);
+    fd = fs.openSync(file, 'r');
   } catch (err) {
     throw fromSystemError(err, file);
+  }
+  let data: Buffer;
+  try {
+    data = fs.readFileSync(fd);
+  } catch (err) {
+    // libkmod opens the file quietly, but logs a failed read (a directory in its place: EISDIR)
+    const e = fromSystemError(err, file);
+    log?.(LOG_ERR, 'get_strings', `get_string: ${strerror(e.errno)}\n`);
+    throw e;
+  } finally {
+    fs.closeSync(fd);
   }
   const prefix = name + '.';
   const out: InfoList = [];

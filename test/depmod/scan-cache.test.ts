@@ -5,7 +5,9 @@ import { crc32 } from 'node:zlib';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { aliasPieces } from '../../src/depmod/alias-files';
 import { scanModuleImage, ScanStore, type ModuleScan } from '../../src/depmod/module-scan';
+import { modnameFromPath } from '../../src/names/modname';
 import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter } from '../../src/depmod/scan-cache';
 import { statKey as statModule } from '../../src/depmod/stat-keys';
 import { moduleBytes, tmpRoot } from './support';
@@ -17,15 +19,36 @@ function scanOf(p: string): ModuleScan {
   return scanModuleImage(fs.readFileSync(p), p, new ScanStore());
 }
 
+/** 32-bit words of an entry's record in the file */
+const RECORD_WORDS = 12;
+/** record words (scan-cache-format.ts) */
+const [ALIASES, EXPORTS, IMPORTS, AT, LINE_BYTES, KEY_BYTES, FLAGS] = [1, 4, 5, 6, 9, 10, 11];
+
+/** a scan with its typed arrays as plain arrays */
 function plain(scan: ModuleScan): unknown {
-  return { ...scan, exportCrcs: [...scan.exportCrcs], importNames: [...scan.importNames], importLengths: [...scan.importLengths], importCrcs: [...scan.importCrcs], importWeak: [...scan.importWeak], importKeys: [...scan.importKeys] };
+  const pieces = scan.aliasPieces && { lines: [...scan.aliasPieces.lines], keys: [...scan.aliasPieces.keys], keyLengths: [...scan.aliasPieces.keyLengths] };
+  const { aliases, softdeps, weakdeps, exports, symbolsErrno } = scan;
+  return { aliases, softdeps, weakdeps, exports, symbolsErrno, aliasPieces: pieces, exportCrcs: [...scan.exportCrcs], importNames: [...scan.importNames], importLengths: [...scan.importLengths], importCrcs: [...scan.importCrcs], importWeak: [...scan.importWeak], importKeys: [...scan.importKeys] };
+}
+
+/**
+ * what the cache gives back for a module: its scan, with its alias pieces, and its aliases as strings
+ * only if one of them is a devname: (the pieces stand for the rest)
+ */
+function cachedScanOf(p: string): ModuleScan {
+  const scan = scanOf(p);
+  const pieces = aliasPieces({ modname: modnameFromPath(p)!, aliases: scan.aliases });
+  if (pieces === null) return scan;
+  scan.aliasPieces = pieces;
+  if (!scan.aliases.some((a) => a.startsWith('devname:'))) scan.aliases = [];
+  return scan;
 }
 
 /** the cache file's header line, the counts of its second line, and its body */
 function parts(data: Buffer): { head: string; counts: number[]; body: Buffer } {
   const first = data.indexOf(0x0a);
   const second = data.indexOf(0x0a, first + 1);
-  const counts = data.toString('latin1', first + 1, second).trim().split(' ').slice(0, 4).map(Number);
+  const counts = data.toString('latin1', first + 1, second).trim().split(' ').slice(0, 6).map(Number);
   return { head: data.toString('latin1', 0, first + 1), counts, body: Buffer.from(data.subarray(second + 1)) };
 }
 /** a file from parts, with a correct hash */
@@ -33,19 +56,28 @@ function rebuilt(head: string, counts: number[], body: Buffer): Buffer {
   const hash = crc32(body).toString(16).padStart(8, '0');
   return Buffer.concat([Buffer.from(`${head}${counts.join(' ')} ${hash}\n`, 'latin1'), body]);
 }
+/** the body with the 32-bit word at byte `at` set to `value` */
+function withWord(body: Buffer, at: number, value: number): Buffer {
+  const copy = Buffer.from(body);
+  copy.writeUInt32LE(value, at);
+  return copy;
+}
 /** the body with 32-bit word `word` of entry `entry`'s record set to `value` (keys: 12 32-bit words an entry) */
 function withRecordWord(body: Buffer, count: number, entry: number, word: number, value: number): Buffer {
   const copy = Buffer.from(body);
-  copy.writeUInt32LE(value, 48 * count + 4 * (9 * entry + word));
+  copy.writeUInt32LE(value, 48 * count + 4 * (RECORD_WORDS * entry + word));
   return copy;
 }
 
 describe('scan cache', () => {
   let cacheBytes: Buffer;
   const old = [file('old1.ko'), file('old2.ko')];
+  const third = file('old3.ko');
   beforeAll(async () => {
     fs.writeFileSync(old[0], moduleBytes({ rel: 'old1.ko', exports: ['one_a', 'one_b'], imports: ['printk'], weakImports: ['maybe'], modinfo: [['alias', 'one-alias'], ['softdep', 'pre: two'], ['weakdep', 'three']] }));
     fs.writeFileSync(old[1], moduleBytes({ rel: 'old2.ko', imports: ['one_a'], modinfo: [['alias', 'devname:two'], ['alias', 'char-major-10-1']] }));
+    // a third, with imports shared with the first (one dictionary entry each), stored later
+    fs.writeFileSync(third, moduleBytes({ rel: 'old3.ko', imports: ['printk', 'one_b'], weakImports: ['maybe'], modinfo: [['alias', 'three-[ab]-x']] }));
     // older than the run by more than the tick the cache allows for
     await new Promise((r) => setTimeout(r, 2300));
     fs.writeFileSync(file('new.ko'), moduleBytes({ rel: 'new.ko', exports: ['fresh'] }));
@@ -58,7 +90,10 @@ describe('scan cache', () => {
   it('gives back each old enough scan as it was made', () => {
     const cache = ScanCache.load(file(SCAN_CACHE_FILE))!;
     expect(cache).toBeDefined();
-    for (const p of old) expect(plain(cache.get(p, statModule(p)!)!)).toEqual(plain(scanOf(p)));
+    for (const p of old) expect(plain(cache.get(p, statModule(p)!)!)).toEqual(plain(cachedScanOf(p)));
+    // the first has no devname: its aliases are only in its pieces; the second keeps them as strings too
+    expect(cache.get(old[0], statModule(old[0])!)!.aliases).toEqual([]);
+    expect(cache.get(old[1], statModule(old[1])!)!.aliases).toEqual(['devname:two', 'char-major-10-1']);
   });
 
   it('does not store a file changed within a timestamp tick of the run', () => {
@@ -83,7 +118,11 @@ describe('scan cache', () => {
   it('reads any damaged file as no cache, without throwing', () => {
     const bad = file('bad.cache');
     const { head, counts, body } = parts(cacheBytes);
-    const [count, pathBytes, textBytes, blockBytes] = counts;
+    const [count, pathBytes, textBytes, blockBytes, dictCount, dictNameBytes] = counts;
+    const pad = (n: number): number => (8 - (n & 7)) & 7;
+    const texts = 48 * count + 4 * RECORD_WORDS * count + pathBytes;
+    const block = texts + textBytes + pad(texts + textBytes);
+    const dict = block + blockBytes;
     expect(count).toBe(2);
     const records = 48 * count;
     const variants: [string, Buffer][] = [
@@ -96,18 +135,24 @@ describe('scan cache', () => {
       ['another format', Buffer.from(cacheBytes.toString('latin1').replace(/^kmodts depmod scan cache \d+/, 'kmodts depmod scan cache 1'), 'latin1')],
       ['one byte flipped in the numbers', Buffer.from(cacheBytes.map((b, i) => (i === cacheBytes.length - 3 ? b ^ 0x10 : b)))],
       ['one byte flipped in the keys', Buffer.from(cacheBytes.map((b, i) => (i === cacheBytes.length - body.length + 3 ? b ^ 0x01 : b)))],
-      ['one byte flipped in the strings', Buffer.from(cacheBytes.map((b, i) => (i === cacheBytes.length - body.length + records + 72 + pathBytes + 2 ? b ^ 0x01 : b)))],
+      ['one byte flipped in the strings', Buffer.from(cacheBytes.map((b, i) => (i === cacheBytes.length - body.length + records + 4 * RECORD_WORDS * count + pathBytes + 2 ? b ^ 0x01 : b)))],
       ['longer than it says', Buffer.concat([cacheBytes, Buffer.from('x')])],
-      ['an absurd count (hash right)', rebuilt(head, [2 ** 40, pathBytes, textBytes, blockBytes], body)],
-      ['a count one too many (hash right)', rebuilt(head, [count + 1, pathBytes, textBytes, blockBytes], body)],
-      ['a count one too few (hash right)', rebuilt(head, [count - 1, pathBytes, textBytes, blockBytes], body)],
-      ['lengths that do not add up (hash right)', rebuilt(head, [count, pathBytes + 8, textBytes - 8, blockBytes], body)],
-      ['a path too few (hash right)', rebuilt(head, counts, Buffer.from(body.map((b, i) => (i > records + 72 && i < records + 72 + pathBytes && b === 0 ? 0x41 : b))))],
-      ['an entry past the numbers (hash right)', rebuilt(head, counts, withRecordWord(body, count, 1, 7, blockBytes))],
-      ['a misaligned entry (hash right)', rebuilt(head, counts, withRecordWord(body, count, 0, 7, 4))],
-      ['an absurd import count (hash right)', rebuilt(head, counts, withRecordWord(body, count, 0, 5, 0xffffffff))],
+      ['an absurd count (hash right)', rebuilt(head, [2 ** 40, ...counts.slice(1)], body)],
+      ['a count one too many (hash right)', rebuilt(head, [count + 1, ...counts.slice(1)], body)],
+      ['a count one too few (hash right)', rebuilt(head, [count - 1, ...counts.slice(1)], body)],
+      ['lengths that do not add up (hash right)', rebuilt(head, [count, pathBytes + 8, textBytes - 8, blockBytes, dictCount, dictNameBytes], body)],
+      ['a dictionary entry more than there are (hash right)', rebuilt(head, [count, pathBytes, textBytes, blockBytes - 16, dictCount + 1, dictNameBytes], body)],
+      ['an absurd dictionary (hash right)', rebuilt(head, [count, pathBytes, textBytes, blockBytes, 2 ** 40, dictNameBytes], body)],
+      ['a dictionary name without its NUL (hash right)', rebuilt(head, counts, Buffer.from(body.map((b, i) => (i === body.length - 1 ? 0x41 : b))))],
+      ['dictionary name lengths that do not add up (hash right)', rebuilt(head, counts, withWord(body, dict + 12 * dictCount, body.readUInt32LE(dict + 12 * dictCount) + 1))],
+      ['a path too few (hash right)', rebuilt(head, counts, Buffer.from(body.map((b, i) => (i > records + 4 * RECORD_WORDS * count && i < records + 4 * RECORD_WORDS * count + pathBytes && b === 0 ? 0x41 : b))))],
+      ['an entry past the numbers (hash right)', rebuilt(head, counts, withRecordWord(body, count, 1, AT, blockBytes))],
+      ['a misaligned entry (hash right)', rebuilt(head, counts, withRecordWord(body, count, 0, AT, 4))],
+      ['an absurd import count (hash right)', rebuilt(head, counts, withRecordWord(body, count, 0, IMPORTS, 0xffffffff))],
       ['strings past their part (hash right)', rebuilt(head, counts, withRecordWord(body, count, 1, 0, textBytes + 1))],
       ['strings short of their part (hash right)', rebuilt(head, counts, withRecordWord(body, count, 1, 0, 0))],
+      ["an entry's aliases, lines and keys beyond its text (hash right)", rebuilt(head, counts, withRecordWord(body, count, 1, LINE_BYTES, textBytes + 1))],
+      ['alias keys said to be more than there are (hash right)', rebuilt(head, counts, withRecordWord(body, count, 1, ALIASES, 0x40000000))],
       ['the header line without its hash', Buffer.from(cacheBytes.toString('latin1').replace(/ [0-9a-f]{8} *\n/, '\n'), 'latin1')],
     ];
     for (const [what, data] of variants) {
@@ -118,17 +163,49 @@ describe('scan cache', () => {
     expect(ScanCache.load(dir)).toBeUndefined();
     // consistent files (hash right) whose entries do not add up: those entries miss, the others hit
     const misses: [string, Buffer][] = [
-      ['names shorter than their lengths say', withRecordWord(body, count, 0, 6, 0)],
-      ['more aliases than strings', withRecordWord(body, count, 0, 1, 40)],
-      ['fewer exports than strings', withRecordWord(body, count, 0, 4, 1)],
+      // old1 has two exports: its first import's reference follows their CRCs
+      ['a reference past the dictionary', withWord(body, block + 16, dictCount)],
+      ['a weak reference past the dictionary', withWord(body, block + 16, (0x80000000 | dictCount) >>> 0)],
+      ['more aliases than strings', withRecordWord(withRecordWord(body, count, 0, ALIASES, 2), count, 0, FLAGS, 0)],
+      ['one alias key more than there are', withRecordWord(body, count, 0, ALIASES, 2)],
+      ['fewer exports than strings', withRecordWord(body, count, 0, EXPORTS, 1)],
+      ['alias keys longer than their lengths say', withRecordWord(body, count, 0, KEY_BYTES, 10)],
     ];
     for (const [what, damaged] of misses) {
       fs.writeFileSync(bad, rebuilt(head, counts, damaged));
       const cache = ScanCache.load(bad)!;
       expect(cache, what).toBeDefined();
       expect(cache.get(old[0], statModule(old[0])!), what).toBeUndefined();
-      expect(plain(cache.get(old[1], statModule(old[1])!)!), what).toEqual(plain(scanOf(old[1])));
+      expect(plain(cache.get(old[1], statModule(old[1])!)!), what).toEqual(plain(cachedScanOf(old[1])));
     }
+  });
+
+  it('carries kept entries into a new cache with a new scan, their imports in one dictionary', () => {
+    const cache = ScanCache.load(file(SCAN_CACHE_FILE))!;
+    // one dictionary entry per distinct import (name and CRC) of the modules stored
+    const distinct = (paths: string[]): number => {
+      const seen = new Set<string>();
+      for (const p of paths) {
+        const scan = scanOf(p);
+        for (let j = 0, at = 0; j < scan.importLengths.length; at += scan.importLengths[j] + 1, j++) {
+          seen.add(`${scan.importCrcs[j]} ${Buffer.from(scan.importNames).toString('latin1', at, at + scan.importLengths[j])}`);
+        }
+      }
+      return seen.size;
+    };
+    expect(cache.dictionary.size).toBe(distinct(old));
+    expect(distinct([...old, third])).toBe(distinct(old) + 1);
+    const w = new ScanCacheWriter();
+    for (const p of old) w.keep(p, statModule(p)!, cache);
+    w.add(third, statModule(third)!, scanOf(third));
+    const sub = file('carried');
+    fs.mkdirSync(sub);
+    expect(w.write(sub)).toBe(true);
+    const next = ScanCache.load(path.join(sub, SCAN_CACHE_FILE))!;
+    expect(next.size).toBe(3);
+    // the old entries, and one_b from the new scan
+    expect(next.dictionary.size).toBe(distinct([...old, third]));
+    for (const p of [...old, third]) expect(plain(next.get(p, statModule(p)!)!), p).toEqual(plain(cachedScanOf(p)));
   });
 
   it('a cache that cannot be written is no error; a killed run\'s temporary file is removed', () => {

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KEY_WORDS, keyCtimeNs, keyDev, keyOf, statKeys, useNativeStatKeys } from '../../src/depmod/stat-keys';
+import { KEY_WORDS, keyCtimeNs, keyDev, keyOf, statKeys, statKeysInBackground, useNativeStatKeys } from '../../src/depmod/stat-keys';
 import { tmpRoot } from './support';
 
 const dir = tmpRoot('stat-keys');
@@ -13,7 +13,7 @@ describe('stat keys', () => {
     useNativeStatKeys(true);
   });
 
-  it('the addon and fs.statSync give the same words', () => {
+  it('the addon and fs.statSync give the same words', async () => {
     const file = path.join(dir, 'a.ko');
     fs.writeFileSync(file, 'x'.repeat(1234));
     fs.symlinkSync('a.ko', path.join(dir, 'link.ko'));
@@ -25,9 +25,14 @@ describe('stat keys', () => {
     fs.symlinkSync('nowhere', path.join(dir, 'dangling.ko'));
     expect(useNativeStatKeys(true), 'the native helper is built (npm run build)').toBe(true);
     const native = statKeys(paths);
+    // the same on the thread pool, also for no paths and a long path
+    expect([...(await statKeysInBackground(paths))]).toEqual([...native]);
+    expect((await statKeysInBackground([])).length).toBe(0);
+    expect(keyOf(await statKeysInBackground([`${dir}/${'x'.repeat(10_000)}`]), 0)).toBeUndefined();
     expect(useNativeStatKeys(false)).toBe(false);
     const fallback = statKeys(paths);
     expect([...native]).toEqual([...fallback]);
+    expect([...(await statKeysInBackground(paths))]).toEqual([...fallback]);
     expect(native.length).toBe(KEY_WORDS * paths.length);
     // the link is its target; the missing, NUL-bearing and dangling paths have no key
     expect(keyOf(native, 1)).toEqual(keyOf(native, 0));
@@ -47,5 +52,7 @@ describe('stat keys', () => {
     useNativeStatKeys(true);
     expect(() => statKeys([1 as unknown as string])).toThrow(TypeError);
     expect(() => statKeys('x' as unknown as string[])).toThrow(TypeError);
+    expect(() => statKeysInBackground([1 as unknown as string])).toThrow(TypeError);
+    expect(() => statKeysInBackground('x' as unknown as string[])).toThrow(TypeError);
   });
 });

@@ -158,6 +158,9 @@ describe('depmod on a synthetic tree (kmod 34.2 differential)', () => {
   it('-E with a missing file is fatal', async () => {
     await expectSame(['-C', path.join(tree.root, 'depmod.d'), '-b', tree.root, '-E', '/nonexistent/Module.symvers', SYN_KVER], tree);
   });
+  it('-E and -F naming a directory: read as empty (kmod\'s fgets loop ends at the read error), -e reports every import', async () => {
+    for (const opt of ['-E', '-F']) await expectSame(['-C', path.join(tree.root, 'depmod.d'), '-b', tree.root, '-e', opt, tree.root, SYN_KVER], tree);
+  });
   it('-m and -o move the module and output directories', async () => {
     const alt = path.join(tree.root, 'usr/lib/modules');
     fs.mkdirSync(alt, { recursive: true });
@@ -453,6 +456,34 @@ describe('depmod on odd module files (kmod 34.2 differential)', () => {
     fs.copyFileSync(path.join(tree.moddir, 'kernel/lib/core.ko'), path.join(tree.moddir, 'build/inbuild.ko'));
     await expectSame(withConfig(tree, {}), tree);
     await expectSame(['-P', '_', ...withConfig(tree, {})], tree);
+  });
+  it('dangling links, link loops and FIFOs at several depths: kmod\'s messages, descriptor numbers included, in the walk and with -A', async () => {
+    const tree = buildTree('walkerr', [
+      { rel: 'kernel/lib/core.ko', exports: ['core_a'] },
+      { rel: 'kernel/a/b/user.ko', imports: ['core_a'] },
+    ]);
+    const m = tree.moddir;
+    fs.symlinkSync('nowhere.ko', path.join(m, 'top-dangling.ko'));
+    fs.symlinkSync('nowhere', path.join(m, 'kernel/dangling.ko.xz'));
+    fs.symlinkSync('loop.ko', path.join(m, 'kernel/a/loop.ko'));
+    fs.symlinkSync('../../../nowhere', path.join(m, 'kernel/a/b/deep.ko'));
+    spawnSync('mkfifo', [path.join(m, 'kernel/a/fifo.ko')]);
+    expect(fs.statSync(path.join(m, 'kernel/a/fifo.ko')).isFIFO()).toBe(true);
+    await expectSame(withConfig(tree, {}), tree);
+    // -A walks with its own loop (depfile_up_to_date): an old modules.dep makes it look at every file
+    const outdated = () => {
+      fs.writeFileSync(path.join(m, 'modules.dep'), 'stale\n');
+      const t = new Date(Date.now() - 1_000_000);
+      fs.utimesSync(path.join(m, 'modules.dep'), t, t);
+    };
+    const args = ['-A', ...withConfig(tree, {})];
+    outdated();
+    const k = normalizePointers(kmodDepmod(args));
+    outdated();
+    const t = normalizePointers(await kmodtsDepmod(args));
+    // kernel/a/b is three levels down: descriptor 6
+    expect(k.stderr).toMatch(/fstatat\(6, deep\.ko\)/);
+    expect(t).toEqual(k);
   });
   it('symbol names with equal lookup keys and "."-prefixed imports resolve as by name', async () => {
     // pairs with equal 32-bit FNV-1a (hash.ts symbolKey): the lookup must compare names, not keys

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildAliasFiles, type AliasSource } from '../../src/depmod/alias-files';
+import { aliasPieces, buildAliasFiles, type AliasSource } from '../../src/depmod/alias-files';
 import { kernelMatches, loadDepmodConfig, wrappedLines } from '../../src/depmod/config';
 import { hashOrder, superFastHash, symbolKey } from '../../src/depmod/hash';
 import { isVersionNumber } from '../../src/depmod/depmod';
@@ -177,7 +177,7 @@ describe('the modinfo-only files (buildAliasFiles)', () => {
 
   it('writes the alias lines, devnames, softdeps and weakdeps in module order, with their messages', () => {
     const built = buildAliasFiles(mods, opts);
-    expect(built['modules.alias'].data).toBe(
+    expect(Buffer.from(built['modules.alias'].data!).toString('latin1')).toBe(
       '# Aliases extracted from modules themselves.\n' +
         mods.flatMap((m) => m.aliases.map((a) => `alias ${a} ${m.modname}\n`)).join(''),
     );
@@ -195,6 +195,35 @@ describe('the modinfo-only files (buildAliasFiles)', () => {
     expect([eight.data, eight.fatal?.startsWith("Module index: bad character '")]).toEqual([null, true]);
     const warned = buildAliasFiles(mods, { dryRun: false, warnDuplicates: true })['modules.alias.bin'];
     expect(warned.logs).toEqual([[4, 'duplicate module alias:\nusb:v1234p5678* twice\n']]);
+  });
+  it('gives the same bytes and messages from ready-made pieces (the scan cache) as from the aliases, mixed in any way', () => {
+    const bad: AliasSource[] = [
+      { modname: 'open', aliases: ['pci:v[0-9', 'usb:x-y'], softdeps: [], weakdeps: [] },
+      { modname: 'eight', aliases: ['usb:\xe9t\xe9'], softdeps: [], weakdeps: [] },
+    ];
+    expect(bad.map((m) => aliasPieces(m))).toEqual([null, null]);
+    const all = [...mods, bad[0]];
+    // every other module with pieces (its aliases left out, but for devname:), then all, then none
+    const withPieces = (pick: (k: number) => boolean): AliasSource[] =>
+      all.map((m, k) => {
+        const pieces = pick(k) ? aliasPieces(m) : null;
+        if (pieces === null) return m;
+        return { ...m, pieces, aliases: m.aliases.some((a) => a.startsWith('devname:')) ? m.aliases : [] };
+      });
+    for (const o of [opts, { dryRun: false, warnDuplicates: true }, { dryRun: true, warnDuplicates: false }]) {
+      const expected = buildAliasFiles(all, o);
+      for (const pick of [(k: number) => k % 2 === 0, (k: number) => k % 2 === 1, () => true]) {
+        const got = buildAliasFiles(withPieces(pick), o);
+        for (const name of Object.keys(expected) as (keyof typeof expected)[]) {
+          expect(got[name], `${name} ${JSON.stringify(o)}`).toEqual(expected[name]);
+        }
+      }
+    }
+    // a byte above 0x7f in the module's name stops the index at the same entry, pieces or not
+    const named = [{ modname: 'n\xe9', aliases: ['a'], softdeps: [], weakdeps: [] }];
+    const fatal = buildAliasFiles(named, opts)['modules.alias.bin'];
+    expect(fatal.fatal).toBeDefined();
+    expect(buildAliasFiles([{ ...named[0], pieces: aliasPieces(named[0])! }], opts)['modules.alias.bin']).toEqual(fatal);
   });
 });
 

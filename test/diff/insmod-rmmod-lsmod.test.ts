@@ -142,6 +142,17 @@ describe('insmod, rmmod, lsmod vs kmod 34.2', () => {
     });
   }
 
+  it('a module file read from a pipe (insmod /dev/stdin, as insmod <(...)): kmod\'s pread of the magic fails, ESPIPE', () => {
+    for (const file of [JUNK, JUNK_XZ, SHORT]) {
+      // a real pipe from cat (a child's stdin from Node is a socket, which /dev/stdin cannot open)
+      const wrap = ['sh', '-c', 'cat "$0" | exec "$@"', file];
+      const k = runKmod('insmod', ['/dev/stdin'], { wrap });
+      const t = runKmodts('insmod', ['/dev/stdin'], { wrap });
+      expect(k.stderr).toContain('Illegal seek');
+      expect({ stdout: t.stdout, stderr: t.stderr, status: t.status }).toEqual({ stdout: k.stdout, stderr: k.stderr, status: k.status });
+    }
+  });
+
   it('the real CLI (spawned) agrees too', () => {
     for (const [tool, args] of [['insmod', [JUNK]], ['insmod', []], ['rmmod', ['kmodts_not_loaded']], ['lsmod', []]] as const) {
       const k = runKmod(tool, [...args]);

@@ -21,6 +21,8 @@ const { parseKernelCmdline } = dist('resolution/kcmdline') as typeof import('../
 const { SimStore } = dist('backends/sim/state') as typeof import('../../src/backends/sim/state');
 const { SimBackend } = dist('backends/sim/index') as typeof import('../../src/backends/sim/index');
 const { StateLock } = dist('backends/sim/state-lock') as typeof import('../../src/backends/sim/state-lock');
+const { ScanCache, ScanCacheWriter, SCAN_CACHE_FILE } = dist('depmod/scan-cache') as typeof import('../../src/depmod/scan-cache');
+const { scanModuleImage, ScanStore } = dist('depmod/module-scan') as typeof import('../../src/depmod/module-scan');
 
 export interface Seed {
   name: string;
@@ -56,6 +58,39 @@ function exampleModules(): Seed[] {
     }
   };
   walk(path.join(exampleModDir, 'kernel'));
+  return out;
+}
+
+/** a stat key on the work directory's device with a ctime long past (the writer stores it) */
+function scanCacheKey(work: string): Uint32Array {
+  const dev = fs.statSync(work, { bigint: true }).dev;
+  const key = new Uint32Array(12);
+  key[0] = Number(dev & 0xffffffffn);
+  key[1] = Number(dev >> 32n);
+  return key;
+}
+
+/** a scan cache of the example tree's modules (as /fuzz/<relative path>) */
+function scanCacheSeed(work: string): Buffer {
+  const dir = path.join(work, 'scan-cache-seed');
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const w = new ScanCacheWriter();
+  for (const m of exampleModules()) w.add(`/fuzz/${m.name}`, scanCacheKey(work), scanModuleImage(m.data, m.name, new ScanStore()));
+  if (!w.write(dir)) throw new Error('scan-cache seed: the cache was not written');
+  return fs.readFileSync(path.join(dir, SCAN_CACHE_FILE));
+}
+
+/** a scan cache file with its header's CRC made right for its body (when its second line still parses) */
+function withCrcFixed(data: Buffer): Buffer {
+  const first = data.indexOf(0x0a);
+  const second = first < 0 ? -1 : data.indexOf(0x0a, first + 1);
+  if (second < 0) return data;
+  const m = / ([0-9a-f]{8})( *)$/.exec(data.toString('latin1', first + 1, second));
+  if (m === null) return data;
+  const crc = require('node:zlib').crc32(data.subarray(second + 1)) as number;
+  const out = Buffer.from(data);
+  out.write(crc.toString(16).padStart(8, '0'), second - m[2].length - 8, 'latin1');
   return out;
 }
 
@@ -341,6 +376,42 @@ export const targets: FuzzTarget[] = [
     ],
     run(input) {
       parseKernelCmdline(input.toString('latin1'), () => undefined);
+      return undefined;
+    },
+  },
+  {
+    name: 'scan-cache',
+    mutation: 'bytes',
+    perInputMs: 5000,
+    ciCount: 400,
+    seeds: (work) => [{ name: SCAN_CACHE_FILE, data: scanCacheSeed(work) }],
+    // half of the inputs with the CRC made right again, so that the checks behind it are reached
+    mutateInput: (data, rng) => withCrcFixed(mutateBytes(data, rng)),
+    run(input, _seed, work) {
+      const file = path.join(work, 'scan-cache-input');
+      fs.writeFileSync(file, input);
+      const cache = ScanCache.load(file);
+      if (cache === undefined) return undefined;
+      const key = scanCacheKey(work);
+      const writer = new ScanCacheWriter();
+      for (const m of exampleModules()) {
+        const p = `/fuzz/${m.name}`;
+        const scan = cache.get(p, key);
+        if (scan !== undefined) {
+          // every part a run reads (the import arrays are made from the dictionary on demand)
+          void [scan.exportCrcs, scan.importNames, scan.importKeys, scan.importLengths, scan.importCrcs, scan.importWeak];
+          void [scan.aliasPieces?.lines, scan.aliasPieces?.keys, scan.aliasPieces?.keyLengths];
+          writer.keep(p, key, cache);
+        }
+      }
+      // the kept entries carried into a new cache with one new scan: it must read back
+      const first = exampleModules()[0];
+      writer.add('/fuzz/new.ko', key, scanModuleImage(first.data, first.name, new ScanStore()));
+      const out = path.join(work, 'scan-cache-out');
+      fs.rmSync(out, { recursive: true, force: true });
+      fs.mkdirSync(out);
+      if (!writer.write(out)) return 'the new cache was not written';
+      if (ScanCache.load(path.join(out, SCAN_CACHE_FILE)) === undefined) return 'the cache written from a loaded one does not load';
       return undefined;
     },
   },

@@ -86,6 +86,67 @@ describe('IndexBatch: the same bytes from the native helper (native/index_writer
     expect(idx.search('p'.repeat(4000) + '!')).toBe('deep0');
     expect(idx.search('p')).toBe('short');
   });
+  it('takes keys as bytes (insertKeys) among string keys, with the same bytes natively and without the helper', () => {
+    const rand = prng(0x5eed);
+    for (let round = 0; round < 100; round++) {
+      const entries: Entry[] = [];
+      const batches = [new IndexBatch()];
+      useNativeIndexBuilder(false);
+      batches.push(new IndexBatch());
+      useNativeIndexBuilder(true);
+      const groups = Math.floor(rand() * 12);
+      for (let g = 0; g < groups; g++) {
+        const keys: string[] = [];
+        const n = Math.floor(rand() * 5);
+        for (let k = 0; k < n; k++) keys.push('ab:*_01'.slice(0, 1 + Math.floor(rand() * 7)).repeat(1 + Math.floor(rand() * 3)).slice(Math.floor(rand() * 3)));
+        const value = `m${g}`;
+        for (const key of keys) entries.push([key, value, g]);
+        for (const b of batches) {
+          if (rand() < 0.5) for (const key of keys) b.insert(key, value, g);
+          else b.insertKeys(Buffer.from(keys.join(''), 'latin1'), Uint32Array.from(keys, (k) => k.length), value, g);
+        }
+      }
+      const js = bothWays(entries).js;
+      expect(hex(batches[0].serialize()), `round ${round}, native`).toBe(hex(js));
+      try {
+        useNativeIndexBuilder(false);
+        expect(hex(batches[1].serialize()), `round ${round}, without the helper`).toBe(hex(js));
+      } finally {
+        useNativeIndexBuilder(true);
+      }
+    }
+    expect(() => new IndexBatch().insertKeys(Buffer.from('k'), Uint32Array.of(1), 'valu\xe9', 0)).toThrow(IndexCharacterError);
+    expect(() => new IndexBatch().insertKeys(Buffer.from('key'), Uint32Array.of(1, 1), 'v', 0)).toThrow(RangeError);
+  });
+  it('takes runs of entries (insertRun) with the same bytes, and the same error at the same entry', () => {
+    const rand = prng(0x7a11);
+    for (let round = 0; round < 50; round++) {
+      const entries: Entry[] = [];
+      const batch = new IndexBatch();
+      for (let run = Math.floor(rand() * 6); run > 0; run--) {
+        const part: Entry[] = [];
+        for (let k = Math.floor(rand() * 20); k > 0; k--) part.push(['symbol:ab_*'.slice(0, Math.floor(rand() * 11)) + String(Math.floor(rand() * 50)), `m${Math.floor(rand() * 5)}`, Math.floor(rand() * 9)]);
+        batch.insertRun(part.map((e) => e[0]).join(''), part.map((e) => e[0].length), part.map((e) => e[1]), part.map((e) => e[2]));
+        entries.push(...part);
+      }
+      expect(hex(batch.serialize()), `round ${round}`).toBe(hex(bothWays(entries).js));
+    }
+    // the first bad string in insert()'s order: the key before the value, entry by entry
+    const errorOf = (f: () => void): string => {
+      try {
+        f();
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'none';
+    };
+    const bad: Entry[] = [['ok', 'fine', 0], ['k', 'valu\xe9', 1], ['k\xe9y', 'x', 2]];
+    const one = new IndexBatch();
+    const expected = errorOf(() => bad.forEach(([k, v, p]) => one.insert(k, v, p)));
+    expect(expected).toMatch(/valu/);
+    expect(errorOf(() => new IndexBatch().insertRun(bad.map((e) => e[0]).join(''), bad.map((e) => e[0].length), bad.map((e) => e[1]), bad.map((e) => e[2])))).toBe(expected);
+    expect(() => new IndexBatch().insertRun('abc', [1, 1], ['x', 'y'], [0, 0])).toThrow(RangeError);
+  });
   it('falls back to IndexBuilder without the helper, with the same checks', () => {
     try {
       expect(useNativeIndexBuilder(false)).toBe(false);

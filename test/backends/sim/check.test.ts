@@ -7,13 +7,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildModule } from '../support/elf-writer';
-import { moduleDir, reference, repoRoot } from '../support/reference';
+import { buildModule } from '../../support/elf-writer';
+import { moduleDir, reference, repoRoot } from '../../support/reference';
 
 const dist = path.join(repoRoot, 'dist');
-const { main } = require(path.join(dist, 'cli/main.js')) as typeof import('../../src/cli/main');
-const { captureIo } = require(path.join(dist, 'cli/io.js')) as typeof import('../../src/cli/io');
-const { decompress } = require(path.join(dist, 'file/decompress.js')) as typeof import('../../src/file/decompress');
+const { main } = require(path.join(dist, 'cli/main.js')) as typeof import('../../../src/cli/main');
+const { captureIo } = require(path.join(dist, 'cli/io.js')) as typeof import('../../../src/cli/io');
+const { decompress } = require(path.join(dist, 'file/decompress.js')) as typeof import('../../../src/file/decompress');
 
 const ajv = new Ajv2020({ strict: true, allErrors: true });
 const validate = ajv.compile(JSON.parse(fs.readFileSync(path.join(repoRoot, 'docs/json-schema/check.json'), 'utf8')));

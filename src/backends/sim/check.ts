@@ -4,16 +4,16 @@
 // The result says which modules went in, or which one failed and why, in terms a person can act on
 // (a missing symbol, a symbol version (CRC) that disagrees, another kernel's version magic, a namespace not
 // imported, a GPL-only symbol used under another licence, ...), with the simulated kernel's log lines.
-import * as fs from '../file/binary-os';
-import { binaryFromUtf8 } from '../file/binary-os';
+import * as fs from '../../file/binary-os';
+import { binaryFromUtf8 } from '../../file/binary-os';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Context, LOG_ERR, type LogFn } from '../resolution/context';
-import { ENOENT, strerror } from '../errno';
-import { KmodError } from '../errors';
-import type { Module } from '../resolution/module';
-import { modnameFromPath } from '../names/modname';
-import { readBinaryString } from '../file/read-text';
+import { Context, LOG_ERR, type LogFn } from '../../resolution/context';
+import { ENOENT, strerror } from '../../errno';
+import { KmodError } from '../../errors';
+import type { Module } from '../../resolution/module';
+import { modnameFromPath } from '../../names/modname';
+import { readBinaryString } from '../../file/read-text';
 
 export type CheckReason =
   | 'not-found'
@@ -140,7 +140,7 @@ const GPL_COMPATIBLE = ['GPL', 'GPL v2', 'GPL and additional rights', 'Dual BSD/
 export function openCheckSession(kernel: CheckKernel): CheckSession {
   const kernelVersion = kernel.kernelVersion ?? defaultKernelVersion(kernel.root);
   const stateDir = fs.mkdtempSync(path.join(binaryFromUtf8(os.tmpdir()), 'kmodts-check-'));
-  const { createSimBackend } = require('../backends/sim') as typeof import('../backends/sim');
+  const { createSimBackend } = require('./index') as typeof import('./index');
   const sim = createSimBackend({}, {
     stateDir,
     env: {},
@@ -254,7 +254,7 @@ class Loader {
       return;
     }
     try {
-      const { openModuleFile } = require('../file/module-file') as typeof import('../file/module-file');
+      const { openModuleFile } = require('../../file/module-file') as typeof import('../../file/module-file');
       imports = openModuleFile(mod.path!, { log: this.ctx.log }).dependencySymbols().map((s) => s.symbol);
     } catch (err) {
       if (!(err instanceof KmodError)) throw err;
@@ -279,8 +279,8 @@ class Loader {
 
   /** modprobe's load of one module with its dependencies and soft dependencies; false on failure */
   private probe(m: Module): boolean {
-    const { probeInsertModule, PROBE_APPLY_BLACKLIST_ALIAS_ONLY } = require('../resolution/probe') as typeof import('../resolution/probe');
-    const { probePlan } = require('../resolution/plan') as typeof import('../resolution/plan');
+    const { probeInsertModule, PROBE_APPLY_BLACKLIST_ALIAS_ONLY } = require('../../resolution/probe') as typeof import('../../resolution/probe');
+    const { probePlan } = require('../../resolution/plan') as typeof import('../../resolution/plan');
     // the kernel has these already: modprobe skips them without a word
     for (const s of probePlan(m).steps) if (s.action === 'builtin' && !this.result.builtin.includes(s.module)) this.result.builtin.push(s.module);
     const err = probeInsertModule(m, PROBE_APPLY_BLACKLIST_ALIAS_ONLY, undefined, {
@@ -303,7 +303,7 @@ class Loader {
   }
 
   private insert(m: Module, options: string): boolean {
-    const { insertModule } = require('./insert') as typeof import('./insert');
+    const { insertModule } = require('../../loading/insert') as typeof import('../../loading/insert');
     this.current = m;
     const err = insertModule(this.ctx, m, options, 0);
     if (err < 0) {
@@ -364,7 +364,7 @@ class Loader {
     const hex = (n: number | bigint): string => `0x${n.toString(16).padStart(8, '0')}`;
     let mine: bigint | undefined;
     try {
-      const { openModuleFile } = require('../file/module-file') as typeof import('../file/module-file');
+      const { openModuleFile } = require('../../file/module-file') as typeof import('../../file/module-file');
       if (mod.path !== undefined) mine = openModuleFile(mod.path).versions().find((v) => v.symbol === symbol)?.crc;
     } catch {
       return '';
@@ -376,7 +376,7 @@ class Loader {
     }
     const spec = this.sim.spec();
     if (theirs === undefined && spec.symvers !== undefined) {
-      const { loadKernelSymbols } = require('../backends/sim/kernel-model') as typeof import('../backends/sim/kernel-model');
+      const { loadKernelSymbols } = require('./kernel-model') as typeof import('./kernel-model');
       const k = loadKernelSymbols(spec.symvers);
       const e = k.plain.get(symbol) ?? k.gpl.get(symbol);
       if (e?.crc !== undefined) theirs = [e.crc, 'the kernel'];
@@ -401,7 +401,7 @@ class Loader {
 
   private licenseOf(mod: Module): string | undefined {
     try {
-      const { moduleInfo } = require('../resolution/modinfo') as typeof import('../resolution/modinfo');
+      const { moduleInfo } = require('../../resolution/modinfo') as typeof import('../../resolution/modinfo');
       const lic = moduleInfo(mod, this.ctx).find(([k]) => k === 'license');
       return lic === undefined ? 'unspecified' : lic[1];
     } catch {
@@ -414,7 +414,7 @@ class Loader {
     for (const m of this.sim.modules()) if (m.exports.some((e) => e.n === symbol && e.g === 1)) return m.name;
     const spec = this.sim.spec();
     if (spec.symvers !== undefined) {
-      const { loadKernelSymbols } = require('../backends/sim/kernel-model') as typeof import('../backends/sim/kernel-model');
+      const { loadKernelSymbols } = require('./kernel-model') as typeof import('./kernel-model');
       if (loadKernelSymbols(spec.symvers).gpl.has(symbol)) return 'the kernel';
     }
     return undefined;

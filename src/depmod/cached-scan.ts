@@ -1,0 +1,102 @@
+// A scan taken from depmod's scan cache (scan-cache.ts): its strings are decoded when it is taken, but
+// its numbers (typed arrays over the cache file's buffer) and its alias pieces are made only when they
+// are read. A run keeps thousands of scans from the scan until their imports are resolved: views made
+// at the start lived through every young-generation collection of the run (each one copied them),
+// while views made where they are read die young, which costs the collector nothing.
+//
+// Its imports are references into the cache's import dictionary (import-dictionary.ts), which
+// dep-graph.ts resolves once per distinct import; the scan's own import arrays (ModuleScan's) are made
+// from them only where something asks for them.
+import type { AliasPieces } from './alias-files';
+import { REF_INDEX, WEAK_REF, type ImportDictionary } from './import-dictionary';
+import type { ModuleScan } from './module-scan';
+
+/** the numbers of one entry: where they are in the block and how many there are */
+export interface CachedNumbers {
+  block: ArrayBuffer;
+  /** byte offset of the entry's numbers in block: export CRCs, import references, alias key lengths */
+  at: number;
+  exports: number;
+  imports: number;
+  /** alias keys */
+  keys: number;
+  dictionary: ImportDictionary;
+}
+
+export class CachedScan implements ModuleScan {
+  aliasPieces?: AliasPieces;
+  symbolsErrno?: number;
+
+  constructor(
+    public aliases: string[],
+    public softdeps: string[],
+    public weakdeps: string[],
+    public exports: string[],
+    private readonly n: CachedNumbers,
+  ) {}
+
+  get exportCrcs(): Float64Array {
+    return new Float64Array(this.n.block, this.n.at, this.n.exports);
+  }
+
+  /** its imports as references into `importDictionary` (the top bit: weak) */
+  get importRefs(): Uint32Array {
+    return new Uint32Array(this.n.block, this.n.at + 8 * this.n.exports, this.n.imports);
+  }
+  get importDictionary(): ImportDictionary {
+    return this.n.dictionary;
+  }
+
+  // ModuleScan's import arrays, made from the references
+  get importCrcs(): Float64Array {
+    const d = this.n.dictionary;
+    return Float64Array.from(this.importRefs, (ref) => d.crcs[ref & REF_INDEX]);
+  }
+  get importKeys(): Int32Array {
+    const d = this.n.dictionary;
+    return Int32Array.from(this.importRefs, (ref) => d.keys[ref & REF_INDEX]);
+  }
+  get importLengths(): Uint32Array {
+    const d = this.n.dictionary;
+    return Uint32Array.from(this.importRefs, (ref) => d.lengths[ref & REF_INDEX]);
+  }
+  get importWeak(): Uint8Array {
+    return Uint8Array.from(this.importRefs, (ref) => ((ref & WEAK_REF) !== 0 ? 1 : 0));
+  }
+  get importNames(): Uint8Array {
+    const d = this.n.dictionary;
+    const refs = this.importRefs;
+    const lengths = this.importLengths;
+    let bytes = 0;
+    for (const len of lengths) bytes += len + 1;
+    const names = new Uint8Array(Math.max(0, bytes - 1));
+    for (let j = 0, at = 0; j < refs.length; at += lengths[j] + 1, j++) {
+      const k = refs[j] & REF_INDEX;
+      names.set(d.names.subarray(d.starts[k], d.starts[k] + lengths[j]), at);
+    }
+    return names;
+  }
+}
+
+/** An entry's alias pieces, made when read (alias-files.ts reads each once or twice). */
+export class CachedAliasPieces implements AliasPieces {
+  constructor(
+    private readonly texts: Buffer,
+    /** offset of the lines in texts; the keys follow them */
+    private readonly linesAt: number,
+    private readonly lineBytes: number,
+    private readonly keyBytes: number,
+    private readonly n: CachedNumbers,
+  ) {}
+
+  get lines(): Uint8Array {
+    return this.texts.subarray(this.linesAt, this.linesAt + this.lineBytes);
+  }
+  get keys(): Uint8Array {
+    return this.texts.subarray(this.linesAt + this.lineBytes, this.linesAt + this.lineBytes + this.keyBytes);
+  }
+  get keyLengths(): Uint32Array {
+    const { at, exports: e, imports: n } = this.n;
+    return new Uint32Array(this.n.block, at + 8 * e + 4 * n, this.n.keys);
+  }
+}

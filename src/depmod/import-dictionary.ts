@@ -1,0 +1,128 @@
+// The imports of all modules in depmod's scan cache (scan-cache.ts), each distinct (name, CRC) stored
+// once: the tree's ~180,000 imports name only ~20,000 symbols, so an entry keeps one 32-bit reference
+// per import (the weak flag in its top bit) instead of the name, its key, length and CRC. That halves
+// the file, and depmod looks each distinct import up once per run instead of once per module
+// (dep-graph.ts).
+//
+// Its part of the file: the CRCs (float64), the symbolKeys (hash.ts, int32) and the names' lengths
+// (uint32) of its entries, then the names, each followed by a NUL.
+
+/** the top bit of a reference: the import is weak */
+export const WEAK_REF = 0x80000000;
+/** the entry a reference names */
+export const REF_INDEX = 0x7fffffff;
+
+/** bytes of the dictionary's part of the file with `count` entries and `nameBytes` bytes of names (NULs included) */
+export function dictionaryBytes(count: number, nameBytes: number): number {
+  return 16 * count + nameBytes;
+}
+
+/** A dictionary read from a cache file (views of its buffer). */
+export class ImportDictionary {
+  private constructor(
+    readonly crcs: Float64Array,
+    readonly keys: Int32Array,
+    readonly lengths: Uint32Array,
+    readonly names: Uint8Array,
+    /** where each name starts in names */
+    readonly starts: Uint32Array,
+  ) {}
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  /**
+   * The dictionary at byte `at` (8-aligned) of `buffer`, or undefined when its names and lengths do not
+   * add up (each name must end in a NUL exactly where its length says).
+   */
+  static parse(buffer: ArrayBuffer, at: number, count: number, nameBytes: number): ImportDictionary | undefined {
+    if (at % 8 !== 0 || at + dictionaryBytes(count, nameBytes) > buffer.byteLength) return undefined;
+    const crcs = new Float64Array(buffer, at, count);
+    const keys = new Int32Array(buffer, at + 8 * count, count);
+    const lengths = new Uint32Array(buffer, at + 12 * count, count);
+    const names = new Uint8Array(buffer, at + 16 * count, nameBytes);
+    const starts = new Uint32Array(count);
+    let s = 0;
+    for (let k = 0; k < count; k++) {
+      starts[k] = s;
+      s += lengths[k];
+      if (s >= nameBytes || names[s] !== 0) return undefined;
+      s++;
+    }
+    if (s !== nameBytes) return undefined;
+    return new ImportDictionary(crcs, keys, lengths, names, starts);
+  }
+
+}
+
+/**
+ * The dictionary of a cache being written: names kept as bytes and found by their symbolKey and a
+ * comparison of bytes, so that adding the imports of thousands of scans makes no string for any.
+ */
+export class ImportDictionaryBuilder {
+  /** the first entry with each symbolKey; `next` chains the others */
+  private readonly byKey = new Map<number, number>();
+  private next: Int32Array = new Int32Array(1024);
+  private names: Buffer = Buffer.allocUnsafe(1 << 16);
+  private used = 0;
+  private starts: Uint32Array = new Uint32Array(1024);
+  private lengths: Uint32Array = new Uint32Array(1024);
+  private keys: Int32Array = new Int32Array(1024);
+  private crcs: Float64Array = new Float64Array(1024);
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** the entry of the name bytes[start, end) with this symbolKey and CRC, added if new */
+  add(bytes: Uint8Array, start: number, end: number, key: number, crc: number): number {
+    const len = end - start;
+    for (let k = this.byKey.get(key) ?? -1; k >= 0; k = this.next[k]) {
+      // the same CRC (NaN, which no comparison finds equal, included)
+      if ((this.crcs[k] !== crc && !(Number.isNaN(crc) && Number.isNaN(this.crcs[k]))) || this.lengths[k] !== len) continue;
+      const at = this.starts[k];
+      let j = 0;
+      while (j < len && this.names[at + j] === bytes[start + j]) j++;
+      if (j === len) return k;
+    }
+    const k = this.count++;
+    if (k === this.keys.length) this.grow();
+    if (this.used + len + 1 > this.names.length) {
+      const bigger = Buffer.allocUnsafe(2 * (this.used + len + 1));
+      this.names.copy(bigger, 0, 0, this.used);
+      this.names = bigger;
+    }
+    this.names.set(bytes.subarray(start, end), this.used);
+    this.names[this.used + len] = 0;
+    this.starts[k] = this.used;
+    this.used += len + 1;
+    this.lengths[k] = len;
+    this.keys[k] = key;
+    this.crcs[k] = crc;
+    this.next[k] = this.byKey.get(key) ?? -1;
+    this.byKey.set(key, k);
+    return k;
+  }
+
+  private grow(): void {
+    const n = 2 * this.keys.length;
+    const grown = <T extends Int32Array | Uint32Array | Float64Array>(a: T, make: (n: number) => T): T => {
+      const b = make(n);
+      b.set(a as never);
+      return b;
+    };
+    this.next = grown(this.next, (m) => new Int32Array(m));
+    this.starts = grown(this.starts, (m) => new Uint32Array(m));
+    this.lengths = grown(this.lengths, (m) => new Uint32Array(m));
+    this.keys = grown(this.keys, (m) => new Int32Array(m));
+    this.crcs = grown(this.crcs, (m) => new Float64Array(m));
+  }
+
+  /** its part of the file */
+  parts(): Uint8Array[] {
+    const n = this.count;
+    return [this.crcs.subarray(0, n), this.keys.subarray(0, n), this.lengths.subarray(0, n), this.names.subarray(0, this.used)].map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  }
+}

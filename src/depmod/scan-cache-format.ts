@@ -1,0 +1,70 @@
+// The layout of depmod's scan cache file (scan-cache.ts reads it, scan-cache-writer.ts writes it):
+// a header line with the format and kmodts' version, a line with the number of entries, the byte
+// lengths of their parts, the import dictionary's size and the body's CRC-32, then the binary body:
+// - every entry's stat key (stat-keys.ts' twelve 32-bit words);
+// - every entry's record (RECORD_WORDS 32-bit words: counts and offsets);
+// - the paths (UTF-8, joined by NULs);
+// - every entry's text, one after the other (latin1: its aliases joined by NULs unless its alias
+//   pieces stand for them, its softdeps, weakdeps and exports joined by NULs, its modules.alias lines,
+//   its alias keys), padded to 8 bytes;
+// - every entry's numbers (numbersBytes: export CRCs, one reference into the import dictionary per
+//   import, alias key lengths), each padded to 8 bytes;
+// - the import dictionary (import-dictionary.ts).
+import { crc32 } from 'node:zlib';
+import { KEY_WORDS } from './stat-keys';
+
+/** the cache file's name in the output directory */
+export const SCAN_CACHE_FILE = 'modules.kmodts-cache.bin';
+/** bumped whenever what a scan finds or how it is stored changes */
+const FORMAT = 4;
+/**
+ * 32-bit words of an entry's record: bytes of its text, numbers of aliases, softdeps, weakdeps and
+ * exports, number of imports, offset of its numbers in the block, symbolsErrno (0: none), bytes of its
+ * aliases (joined), of its modules.alias lines and of its alias keys (alias-files.ts' AliasPieces),
+ * flags
+ */
+export const RECORD_WORDS = 12;
+export const [TEXT_BYTES, ALIASES, SOFTDEPS, WEAKDEPS, EXPORTS, IMPORTS, AT, ERRNO, ALIAS_TEXT, LINE_BYTES, KEY_BYTES, FLAGS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+/** flags: the entry has its alias pieces (one key length per alias); one of its aliases starts with "devname:" */
+export const [HAS_PIECES, HAS_DEVNAME] = [1, 2];
+/** more entries than any tree has: a count above it is damage */
+export const MAX_ENTRIES = 1 << 22;
+
+export function header(): string {
+  const version = (require('../../package.json') as { version: string }).version;
+  return `kmodts depmod scan cache ${FORMAT} ${version}\n`;
+}
+
+/**
+ * the body's CRC-32 as 8 hex digits (damage, not tampering, is what it is for: see decisions.md). Empty
+ * parts are skipped: zlib's crc32() starts again from 0 when given no buffer, which is what Node passes
+ * for an empty typed array that has no memory of its own (`new Uint8Array(0)`), so the checksum of the
+ * parts came out different from that of the file read back.
+ */
+export function checksum(parts: Uint8Array[]): string {
+  let crc = 0;
+  for (const part of parts) if (part.length > 0) crc = crc32(part, crc);
+  return crc.toString(16).padStart(8, '0');
+}
+
+export const pad8 = (n: number): number => (8 - (n & 7)) & 7;
+
+/** the numbers' bytes of an entry with e exports, n imports and p alias keys, 8-aligned */
+export function numbersBytes(e: number, n: number, p: number): number {
+  const bytes = 8 * e + 4 * n + 4 * p;
+  return bytes + pad8(bytes);
+}
+
+/** the number of alias keys of the record at r (its number of aliases when it has pieces) */
+export function keyCount(records: Uint32Array, r: number): number {
+  return (records[r + FLAGS] & HAS_PIECES) !== 0 ? records[r + ALIASES] : 0;
+}
+
+/** The body's offsets for `count` entries whose paths and texts take the given bytes. */
+export function layout(count: number, pathBytes: number, textBytes: number): { records: number; paths: number; texts: number; block: number } {
+  const records = 4 * KEY_WORDS * count;
+  const paths = records + 4 * RECORD_WORDS * count;
+  const texts = paths + pathBytes;
+  const block = texts + textBytes + pad8(texts + textBytes);
+  return { records, paths, texts, block };
+}

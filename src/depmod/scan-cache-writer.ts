@@ -1,0 +1,285 @@
+// Writing depmod's scan cache (scan-cache.ts reads it; its layout: scan-cache-format.ts).
+//
+// An entry is stored only if its file's ctime is older than the run's start by more than a timestamp
+// tick, measured on the clock of the cache's filesystem (the file must be on that filesystem): a file
+// changed again within the tick in which it was last changed could keep its stat, and a stat read
+// later could not tell. Every write of a file's data and every rename changes its ctime, which no
+// program can set, so a stat that matches an old enough entry means the file is as it was scanned.
+// The file is written to a temporary file and renamed, so readers see a whole old or a whole new
+// cache; concurrent runs each rename their own complete file.
+import * as fs from '../file/binary-os';
+import { ENODATA, ESRCH, errnoOf } from '../errno';
+import { modnameFromPath } from '../names/modname';
+import { aliasPieces } from './alias-files';
+import { ImportDictionaryBuilder, REF_INDEX, WEAK_REF, dictionaryBytes, type ImportDictionary } from './import-dictionary';
+import type { ModuleScan } from './module-scan';
+import { AT, HAS_DEVNAME, HAS_PIECES, IMPORTS, RECORD_WORDS, SCAN_CACHE_FILE, checksum, header, layout, pad8 } from './scan-cache-format';
+import type { ScanCache, StoredEntry } from './scan-cache';
+import { KEY_WORDS, keyCtimeNs, keyDev } from './stat-keys';
+
+/** the coarsest timestamp tick of the filesystems modules live on (FAT: 2 s) */
+const TICK_NS = 2_000_000_000n;
+
+const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/**
+ * A scan added in this run, until the cache is written: its lists, and its numbers copied as the scan
+ * laid them out (export CRCs, import CRCs, keys, lengths, weak flags, names).
+ */
+interface AddedScan {
+  aliases: string[];
+  softdeps: string[];
+  weakdeps: string[];
+  exports: string[];
+  errno: number;
+  imports: number;
+  numbers: Uint8Array;
+}
+
+/** The cache the run will write: the scans of this run's modules, added as they come in. */
+export class ScanCacheWriter {
+  private readonly paths: string[] = [];
+  /** each entry's stat key (as given: the caller does not change it afterwards) */
+  private readonly keys: Uint32Array[] = [];
+  /** each entry's parts; undefined for one kept from the cache (taken from it only if the file is written) */
+  private readonly entries: (AddedScan | undefined)[] = [];
+  /** the cache the kept entries come from */
+  private source: ScanCache | undefined;
+  /** 1 for the entries that were scanned in this run (not taken from the cache) */
+  private readonly scanned: number[] = [];
+  /** the new file's import dictionary, filled when it is written */
+  private readonly dictionary = new ImportDictionaryBuilder();
+  /** process.hrtime.bigint() before the first module was looked at */
+  private readonly started = process.hrtime.bigint();
+
+  /** a module taken from `cache` (whose get() gave its scan for this stat): its entry is kept as it is */
+  keep(path: string, key: Uint32Array, cache: ScanCache): void {
+    // nothing is taken from the cache yet: most runs that keep entries add none and write nothing
+    this.source = cache;
+    this.push(path, key, undefined, 0);
+  }
+
+  private push(path: string, key: Uint32Array, entry: AddedScan | undefined, scanned: number): void {
+    this.paths.push(path);
+    this.keys.push(key);
+    this.entries.push(entry);
+    this.scanned.push(scanned);
+  }
+
+  /**
+   * A module's scan with the stat taken before its file was read. Scans that failed for a reason
+   * other than the module's contents (ENODATA: no symbols) are left out, to be tried again next time.
+   * Its numbers are copied (the scan's may be freed before the cache is written) and nothing more is
+   * done with it until the cache is written: a cold run calls this for every module while the scan
+   * threads hand in their results, and work here held their decompressed images longer (a higher peak).
+   */
+  add(path: string, key: Uint32Array, scan: ModuleScan): void {
+    if (scan.symbolsErrno !== undefined && scan.symbolsErrno !== ENODATA) return;
+    const e = scan.exports.length;
+    const n = scan.importKeys.length;
+    const numbers = new Uint8Array(8 * (e + n) + 9 * n + scan.importNames.length);
+    const put = (a: ArrayBufferView, at: number): void => numbers.set(bytesOf(a), at);
+    put(scan.exportCrcs, 0);
+    put(scan.importCrcs, 8 * e);
+    put(scan.importKeys, 8 * (e + n));
+    put(scan.importLengths, 8 * (e + n) + 4 * n);
+    put(scan.importWeak, 8 * (e + n) + 8 * n);
+    put(scan.importNames, 8 * (e + n) + 9 * n);
+    // the lists themselves (take() gives the scan new ones; the module keeps the aliases anyway)
+    const { aliases, softdeps, weakdeps, exports } = scan;
+    this.push(path, key, { aliases, softdeps, weakdeps, exports, errno: scan.symbolsErrno ?? 0, imports: n, numbers }, 1);
+  }
+
+  /** a scan added in this run, as it is stored: its alias pieces made, its imports put in the dictionary */
+  private storedOf(path: string, scan: AddedScan): StoredEntry {
+    const { aliases, softdeps, weakdeps, exports, numbers } = scan;
+    const e = exports.length;
+    const n = scan.imports;
+    const pieces = aliasPieces({ modname: modnameFromPath(path) ?? '', aliases });
+    const devname = aliases.some((a) => a.startsWith('devname:'));
+    // the pieces stand for the aliases, which are kept as strings only for modules.devname
+    const aliasText = pieces !== null && !devname ? new Uint8Array(0) : Buffer.from(aliases.join('\0'), 'latin1');
+    const otherText = Buffer.from([...softdeps, ...weakdeps, ...exports].join('\0'), 'latin1');
+    const lines = pieces?.lines ?? new Uint8Array(0);
+    const keys = pieces?.keys ?? new Uint8Array(0);
+    const text = Buffer.concat([aliasText, otherText, lines, keys]);
+    const flags = (pieces === null ? 0 : HAS_PIECES) | (devname ? HAS_DEVNAME : 0);
+    const record = Uint32Array.of(text.length, aliases.length, softdeps.length, weakdeps.length, e, n, 0, scan.errno, aliasText.length, lines.length, keys.length, flags);
+    // numbers is a buffer of its own (offset 0): every part is aligned for its view
+    const crcs = new Float64Array(numbers.buffer, numbers.byteOffset + 8 * e, n);
+    const symbolKeys = new Int32Array(numbers.buffer, numbers.byteOffset + 8 * (e + n), n);
+    const lengths = new Uint32Array(numbers.buffer, numbers.byteOffset + 8 * (e + n) + 4 * n, n);
+    const weak = numbers.subarray(8 * (e + n) + 8 * n, 8 * (e + n) + 9 * n);
+    const names = numbers.subarray(8 * (e + n) + 9 * n);
+    const refs = new Uint32Array(n);
+    for (let j = 0, start = 0; j < n; start += lengths[j] + 1, j++) {
+      const k = this.dictionary.add(names, start, start + lengths[j], symbolKeys[j], crcs[j]);
+      refs[j] = (k | (weak[j] === 1 ? WEAK_REF : 0)) >>> 0;
+    }
+    const keyLengths = pieces === null ? new Uint8Array(0) : bytesOf(pieces.keyLengths);
+    return { record, text, exportCrcs: numbers.subarray(0, 8 * e), keyLengths, imports: { refs, dictionary: null } };
+  }
+
+  /** an entry's numbers (scan-cache-format.ts' numbersBytes), its imports as references into `dictionary` */
+  private static numbers(entry: StoredEntry, dictionary: ImportDictionaryBuilder, remap: Map<ImportDictionary, Int32Array>): Uint8Array[] {
+    const imports = entry.imports;
+    const n = entry.record[IMPORTS];
+    const bytes = entry.exportCrcs.length + 4 * n + entry.keyLengths.length;
+    if (imports.dictionary === null) return [entry.exportCrcs, bytesOf(imports.refs), entry.keyLengths, new Uint8Array(pad8(bytes))];
+    // each entry of the old dictionary is added once, whichever modules import it
+    const d = imports.dictionary;
+    let map = remap.get(d);
+    if (map === undefined) remap.set(d, (map = new Int32Array(d.size).fill(-1)));
+    const refs = new Uint32Array(n);
+    for (let j = 0; j < n; j++) {
+      const old = imports.refs[j] & REF_INDEX;
+      if (map[old] < 0) map[old] = dictionary.add(d.names, d.starts[old], d.starts[old] + d.lengths[old], d.keys[old], d.crcs[old]);
+      refs[j] = (map[old] | (imports.refs[j] & WEAK_REF)) >>> 0;
+    }
+    return [entry.exportCrcs, bytesOf(refs), entry.keyLengths, new Uint8Array(pad8(bytes))];
+  }
+
+  /** the file's parts (header line first) from the entries that are old enough, or null when none is new */
+  private parts(own: fs.BigIntStats): Uint8Array[] | null {
+    // the run's start on the clock of the cache's filesystem: the new file's ctime, less the time since
+    const horizon = own.ctimeNs - (process.hrtime.bigint() - this.started) - TICK_NS;
+    let chosen: number[] = [];
+    let news = 0;
+    for (let k = 0; k < this.entries.length; k++) {
+      const key = this.keys[k];
+      if (keyDev(key) !== own.dev || keyCtimeNs(key) >= horizon) continue;
+      news += this.scanned[k];
+      chosen.push(k);
+    }
+    // only files changed just now were scanned: nothing to add, the cache stays as it is
+    if (news === 0) return null;
+    const entries = new Map<number, StoredEntry>();
+    for (const k of chosen) {
+      const added = this.entries[k];
+      const entry = added !== undefined ? this.storedOf(this.paths[k], added) : this.source?.stored(this.paths[k]);
+      if (entry !== undefined) entries.set(k, entry);
+    }
+    chosen = chosen.filter((k) => entries.has(k));
+    const count = chosen.length;
+    const paths = Buffer.from(chosen.map((k) => this.paths[k]).join('\0'), 'utf8');
+    let textBytes = 0;
+    for (const k of chosen) textBytes += entries.get(k)!.text.length;
+    const at = layout(count, paths.length, textBytes);
+    const keys = new Uint32Array(KEY_WORDS * count);
+    const records = new Uint32Array(RECORD_WORDS * count);
+    const texts: Uint8Array[] = [];
+    const numbers: Uint8Array[] = [];
+    const dictionary = this.dictionary;
+    const remap = new Map<ImportDictionary, Int32Array>();
+    let blockBytes = 0;
+    chosen.forEach((k, i) => {
+      const entry = entries.get(k)!;
+      keys.set(this.keys[k], KEY_WORDS * i);
+      records.set(entry.record, RECORD_WORDS * i);
+      records[RECORD_WORDS * i + AT] = blockBytes;
+      texts.push(entry.text);
+      for (const part of ScanCacheWriter.numbers(entry, dictionary, remap)) {
+        numbers.push(part);
+        blockBytes += part.length;
+      }
+    });
+    const dict = dictionary.parts();
+    const body = [bytesOf(keys), bytesOf(records), paths, ...texts, new Uint8Array(at.block - at.texts - textBytes), ...numbers, ...dict];
+    const hash = checksum(body);
+    const dictNameBytes = dict[3].length;
+    if (dictionaryBytes(dictionary.size, dictNameBytes) !== dict.reduce((s, p) => s + p.length, 0)) throw new Error('scan cache: dictionary size');
+    let line = `${header()}${count} ${paths.length} ${textBytes} ${blockBytes} ${dictionary.size} ${dictNameBytes} ${hash}`;
+    // padded so that the body starts 8-aligned in the file (and in the buffer it is read into)
+    line = line.padEnd(line.length + pad8(line.length + 1), ' ');
+    return [Buffer.from(`${line}\n`, 'latin1'), ...body];
+  }
+
+  /**
+   * Writes the cache into `dir` (temporary file, then rename) when it would store a scan the cache read
+   * at the start did not have; otherwise that cache stays as it is (its entries for files gone since
+   * are never hit: a file that comes back has another inode or ctime). A cache that cannot be written
+   * is no error of depmod's: false is returned and the next run scans again.
+   */
+  write(dir: string): boolean {
+    if (!this.scanned.includes(1)) return false;
+    const tmp = `${dir}/${SCAN_CACHE_FILE}.tmp-${process.pid}-${Math.floor(Math.random() * 0x100000000).toString(16)}`;
+    let fd: number;
+    try {
+      fd = fs.openSync(tmp, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o644);
+    } catch {
+      return false;
+    }
+    try {
+      const parts = this.parts(fs.fstatSync(fd, { bigint: true }));
+      if (parts === null) {
+        fs.closeSync(fd);
+        removeQuietly(tmp);
+        return false;
+      }
+      writeAll(fd, parts);
+      fs.closeSync(fd);
+      fs.renameSync(tmp, `${dir}/${SCAN_CACHE_FILE}`);
+      return true;
+    } catch {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // closed already
+      }
+      removeQuietly(tmp);
+      return false;
+    } finally {
+      removeAbandoned(dir);
+    }
+  }
+}
+
+/** `parts` written in order, a few hundred at a time (no copy of the whole file in memory) */
+function writeAll(fd: number, parts: Uint8Array[]): void {
+  const BATCH = 512;
+  for (let first = 0; first < parts.length; first += BATCH) {
+    const batch = parts.slice(first, first + BATCH);
+    let left = 0;
+    for (const part of batch) left += part.length;
+    let done = fs.writevSync(fd, batch);
+    // a short write: the rest of this batch part by part
+    if (done < left) {
+      for (const part of batch) {
+        let off = Math.min(done, part.length);
+        done -= off;
+        while (off < part.length) off += fs.writeSync(fd, part, off, part.length - off);
+      }
+    }
+  }
+}
+
+function removeQuietly(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch {
+    // gone already, or not ours to remove
+  }
+}
+
+/** temporary caches of runs that were killed before they renamed theirs (their process is gone) */
+function removeAbandoned(dir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  const prefix = `${SCAN_CACHE_FILE}.tmp-`;
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number.parseInt(name.slice(prefix.length), 10);
+    if (!(pid > 0) || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      // a process of another namespace looks gone too: removing its file makes only its rename fail,
+      // which leaves the cache as it was
+      if (errnoOf(err) === ESRCH) removeQuietly(`${dir}/${name}`);
+    }
+  }
+}
