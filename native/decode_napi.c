@@ -16,9 +16,6 @@
 #include "decode_napi.h"
 #include "napi_args.h"
 
-/* status for a file that could not be read (err: its errno) */
-#define READ_FAILED 4
-
 /* the hint is the block's size */
 static void free_memory(napi_env env, void *data, void *hint)
 {
@@ -53,7 +50,7 @@ static void set_string(napi_env env, napi_value obj, const char *key, const char
 }
 
 /* the result object; the memory r owns passes to Buffers */
-static napi_value result_object(napi_env env, struct decode_result *r)
+napi_value decode_result_object(napi_env env, struct decode_result *r)
 {
 	napi_value obj;
 	if (napi_create_object(env, &obj) != napi_ok)
@@ -81,7 +78,7 @@ static napi_value result_object(napi_env env, struct decode_result *r)
 }
 
 /* a Uint8Array argument's memory, or nothing for null/undefined; -1 with a TypeError otherwise */
-static int optional_bytes(napi_env env, const char *fn, napi_value v, uint8_t **data, size_t *len)
+int decode_optional_bytes(napi_env env, const char *fn, napi_value v, uint8_t **data, size_t *len)
 {
 	napi_valuetype t;
 	if (napi_typeof(env, v, &t) != napi_ok)
@@ -109,10 +106,10 @@ static napi_value decode_image_js(napi_env env, napi_callback_info info)
 		return NULL;
 	}
 	if (typed_array_arg(env, "decodeImage", argv[0], napi_uint8_array, &data, &len) < 0 ||
-	    optional_bytes(env, "decodeImage", argv[1], &r.image, &r.cap) < 0)
+	    decode_optional_bytes(env, "decodeImage", argv[1], &r.image, &r.cap) < 0)
 		return NULL;
 	decode_bytes(data, len, &r);
-	return result_object(env, &r);
+	return decode_result_object(env, &r);
 }
 
 struct read_job {
@@ -124,15 +121,20 @@ struct read_job {
 	struct decode_result r;
 };
 
+void decode_read_file(const char *path, struct decode_result *r)
+{
+	if (read_file(path, r) < 0) {
+		r->status = DECODE_READ_FAILED;
+		return;
+	}
+	decode_bytes(r->raw, r->raw_len, r);
+}
+
 static void read_decode_execute(napi_env env, void *data)
 {
 	struct read_job *job = data;
 	(void)env;
-	if (read_file(job->path, &job->r) < 0) {
-		job->r.status = READ_FAILED;
-		return;
-	}
-	decode_bytes(job->r.raw, job->r.raw_len, &job->r);
+	decode_read_file(job->path, &job->r);
 }
 
 static void release_job(napi_env env, struct read_job *job)
@@ -160,7 +162,7 @@ static void read_decode_complete(napi_env env, napi_status status, void *data)
 
 	if (status == napi_ok && napi_get_reference_value(env, job->callback, &cb) == napi_ok &&
 	    napi_get_global(env, &global) == napi_ok) {
-		arg = result_object(env, &job->r);
+		arg = decode_result_object(env, &job->r);
 		if (arg != NULL)
 			napi_call_function(env, global, cb, 1, &arg, NULL);
 	}
@@ -199,8 +201,8 @@ static napi_value read_decode_image_js(napi_env env, napi_callback_info info)
 		return NULL;
 	}
 	napi_get_value_string_latin1(env, argv[0], job->path, len + 1, &len);
-	if (optional_bytes(env, "readDecodeImage", argv[1], &job->r.image, &job->r.cap) < 0 ||
-	    optional_bytes(env, "readDecodeImage", argv[2], &job->r.raw, &job->r.raw_cap) < 0 ||
+	if (decode_optional_bytes(env, "readDecodeImage", argv[1], &job->r.image, &job->r.cap) < 0 ||
+	    decode_optional_bytes(env, "readDecodeImage", argv[2], &job->r.raw, &job->r.raw_cap) < 0 ||
 	    hold(env, argv[1], job->r.image, &job->into) < 0 || hold(env, argv[2], job->r.raw, &job->raw_into) < 0 ||
 	    napi_create_reference(env, argv[3], 1, &job->callback) != napi_ok ||
 	    napi_create_string_utf8(env, "kmodts.readDecodeImage", NAPI_AUTO_LENGTH, &name) != napi_ok ||

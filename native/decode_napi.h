@@ -2,5 +2,16 @@
 #ifndef KMODTS_DECODE_NAPI_H
 #define KMODTS_DECODE_NAPI_H
 #include <node_api.h>
+#include "decompress.h"
+
+/* status for a file that could not be read (err: its errno) */
+#define DECODE_READ_FAILED 4
+
 napi_status decode_register(napi_env env, napi_value exports);
+/* reads and decodes a file (on any thread): r's buffers as decode_bytes and read_file use them */
+void decode_read_file(const char *path, struct decode_result *r);
+/* the result object for JavaScript; the memory r owns passes to Buffers */
+napi_value decode_result_object(napi_env env, struct decode_result *r);
+/* a Uint8Array argument's memory, or nothing for null/undefined; -1 with a TypeError otherwise */
+int decode_optional_bytes(napi_env env, const char *fn, napi_value v, uint8_t **data, size_t *len);
 #endif

@@ -3,7 +3,7 @@
  * glibc has no finit_module wrapper, so all three go through syscall(2) alike.
  * The JavaScript side (src/backends/native.ts) does everything else. The addon also carries depmod's
  * symbol extraction (module_symbols.c), index writer (index_writer.c) and module decompression with
- * the system's liblzma and libzstd (decompress.c, decode_napi.c).
+ * the system's liblzma and libzstd (decompress.c, decode_napi.c, read_batch.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include <node_api.h>
 #include "decode_napi.h"
 #include "index_writer.h"
+#include "read_batch.h"
 #include "stat_keys.h"
 #include "module_symbols.h"
 
@@ -148,6 +149,7 @@ static napi_value init(napi_env env, napi_value exports)
 	CHECK(index_writer_register(env, exports));
 	CHECK(stat_keys_register(env, exports));
 	CHECK(decode_register(env, exports));
+	CHECK(read_batch_register(env, exports));
 	return exports;
 }
 

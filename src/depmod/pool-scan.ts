@@ -1,13 +1,15 @@
 // Reads the modules of a depmod run on libuv's thread pool, when the addon's decoder is there
-// (src/file/read-decode.ts): each file is read and decompressed there by C (native/decompress.c), with
+// (src/file/batch-read.ts): each file is read and decompressed there by C (native/decompress.c), with
 // no worker thread to start or feed, and scanned on this thread (module-scan.ts, itself C for the
-// symbols) as it comes back. A few files are in flight at once (as many as cores, plus one so that
-// the pool is busy while this thread scans); each has a slot of two buffers, for the file and its
-// image, reused from file to file and grown to the largest module seen (up to a limit), so that memory
-// stays bounded by the window. Files found during the walk are read ahead (readAhead).
+// symbols) as it comes back, the results finished meanwhile in one go. A few files are in flight at
+// once (as many as cores, plus one so that the pool is busy while this thread scans); each has a slot
+// of two buffers, for the file and its image, reused from file to file and grown to the largest module
+// seen (up to a limit), so that memory stays bounded by the window. Files found during the walk are
+// read ahead (readAhead).
 import * as os from 'node:os';
 import { EINVAL } from '../errno';
-import { readAndDecode, type ReadDecoded } from '../file/read-decode';
+import { openBatchReader } from '../file/batch-read';
+import type { ReadDecoded } from '../file/read-decode';
 import { failedScan, scanModuleImage, ScanStore, type ModuleScan } from './module-scan';
 import { releaseBuffers } from './release';
 import type { ScanOptions, ScanPool, ScanResultFn } from './scan-pool';
@@ -22,9 +24,13 @@ interface Slot {
   raw: Buffer;
 }
 
-/** a buffer with an ArrayBuffer of its own (8-aligned: the scan reads through 32-bit views) */
+/**
+ * a buffer with an ArrayBuffer of its own (8-aligned: the scan reads through 32-bit views), not
+ * zero-filled: the reader writes the bytes the scan reads (zero-filling a grown slot's megabytes cost
+ * this thread up to ~20 ms a run on the cloud tree)
+ */
 function ownBuffer(size: number): Buffer {
-  return Buffer.from(new ArrayBuffer(size));
+  return Buffer.allocUnsafeSlow(size);
 }
 
 function roundUp(n: number): number {
@@ -62,18 +68,57 @@ function afterUse(slot: Slot, r: ReadDecoded): void {
   }
 }
 
+/** a file asked for: its slot, and its outcome once in (else who takes it when it comes) */
+interface Read {
+  slot: Slot;
+  result?: ReadDecoded;
+  /** an internal error instead (never a bad file's) */
+  failure?: { err: unknown };
+  then?: (r: ReadDecoded) => void;
+  fail?: (err: unknown) => void;
+}
+
+/** `use` with the read's outcome, or `fail`: now (in a microtask) when it is in, else when it comes */
+function whenRead(read: Read, use: (r: ReadDecoded) => void, fail: (err: unknown) => void): void {
+  const { result, failure } = read;
+  if (result !== undefined) queueMicrotask(() => use(result));
+  else if (failure !== undefined) queueMicrotask(() => fail(failure.err));
+  else {
+    read.then = use;
+    read.fail = fail;
+  }
+}
+
 export function startThreadPoolScan(opts: ScanOptions): ScanPool {
-  const window = opts.threads !== undefined ? opts.threads + 1 : os.availableParallelism() + 1;
+  const jobs = opts.threads ?? os.availableParallelism();
+  const window = jobs + 1;
+  const reader = openBatchReader(jobs);
   const free: Slot[] = [];
   for (let k = 0; k < window; k++) free.push({ image: ownBuffer(1 << 20), raw: ownBuffer(256 << 10) });
-  /** files read ahead: their reads, by path */
-  const ahead = new Map<string, { slot: Slot; read: Promise<ReadDecoded> }>();
+  /** files read ahead, by path */
+  const ahead = new Map<string, Read>();
   let closed = false;
+
+  const startRead = (file: string, slot: Slot): Read => {
+    const read: Read = { slot };
+    reader.read(
+      file,
+      slot,
+      (r) => {
+        if (read.then !== undefined) read.then(r);
+        else read.result = r;
+      },
+      (err) => {
+        if (read.fail !== undefined) read.fail(err);
+        else read.failure = { err };
+      },
+    );
+    return read;
+  };
 
   const readAhead = (file: string): void => {
     if (closed || free.length === 0 || ahead.has(file)) return;
-    const slot = free.pop()!;
-    ahead.set(file, { slot, read: readAndDecode(file, slot) });
+    ahead.set(file, startRead(file, free.pop()!));
   };
 
   const scan = (paths: string[], onResult?: ScanResultFn, store = new ScanStore()): Promise<ModuleScan[]> => {
@@ -84,6 +129,11 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
       let next = 0;
       let done = 0;
       let failed = false;
+      const fail = (err: unknown): void => {
+        if (failed) return;
+        failed = true;
+        reject(err);
+      };
       const finish = (i: number, slot: Slot, r: ReadDecoded): void => {
         if (failed) return;
         try {
@@ -97,15 +147,8 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
           if (done === paths.length) resolve(results);
           else pump();
         } catch (err) {
-          failed = true;
-          reject(err);
+          fail(err);
         }
-      };
-      const start = (i: number, slot: Slot, read: Promise<ReadDecoded>): void => {
-        read.then((r) => finish(i, slot, r), (err) => {
-          failed = true;
-          reject(err);
-        });
       };
       // the files read ahead first, each once; the other reads ahead only give their slot back
       const firstOf = new Map<string, number>();
@@ -113,28 +156,36 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
         if (!firstOf.has(p)) firstOf.set(p, i);
       });
       const early = new Set<number>();
-      for (const [file, { slot, read }] of taken) {
+      for (const [file, read] of taken) {
         const i = firstOf.get(file);
         if (i === undefined) {
-          void read.then(() => {
-            free.push(slot);
+          const giveBack = (): void => {
+            free.push(read.slot);
             pump();
-          });
+          };
+          whenRead(read, giveBack, giveBack);
           continue;
         }
         early.add(i);
-        start(i, slot, read);
+        whenRead(read, (r) => finish(i, read.slot, r), fail);
       }
       const pump = (): void => {
         while (!failed && free.length > 0 && next < paths.length) {
           const i = next++;
           if (early.has(i)) continue;
-          const slot = free.pop()!;
-          start(i, slot, readAndDecode(paths[i], slot));
+          const read = startRead(paths[i], free.pop()!);
+          read.then = (r) => finish(i, read.slot, r);
+          read.fail = fail;
         }
       };
       if (paths.length === 0) resolve(results);
-      else pump();
+      else {
+        try {
+          pump();
+        } catch (err) {
+          fail(err);
+        }
+      }
     });
   };
 
@@ -143,6 +194,7 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
     readAhead,
     close: () => {
       closed = true;
+      reader.close();
     },
   };
 }

@@ -38,7 +38,8 @@ function decodeHere(raw: Buffer, file: string): ReadDecoded {
   }
 }
 
-function fromNative(r: NativeDecodeResult, file: string, buffers: DecodeBuffers): ReadDecoded {
+/** read-decode.ts' outcome of a native result (its buffers: those the file was read with) */
+export function fromNative(r: NativeDecodeResult, file: string, buffers: DecodeBuffers): ReadDecoded {
   if (r.status === NativeStatus.readFailed) return { readErrno: r.err };
   const raw = resultRaw(r, buffers.raw);
   const compression = KINDS[r.kind];

@@ -1,0 +1,129 @@
+// Many module files read and decoded on libuv's thread pool for one caller (depmod's pool-scan.ts,
+// modinfo's prefetch.ts), through the addon's reader (native/read_batch.c): a file costs this thread
+// one call to queue it, the pool threads are woken once per batch of files (at the end of the turn
+// that queued them), and the results finished meanwhile come back in one call. readAndDecode per
+// file (read-decode.ts) cost this thread a pool job, a wake and a promise each: docs/decisions.md,
+// issue 14. Without the reader (no addon, or one built before it), each file is readAndDecode's.
+// Either way the outcome of a file is read-decode.ts's: the same images, the same errors.
+import { binaryString } from './binary-os';
+import { nativeDecoder, type NativeDecodeResult } from './native-decode';
+import { fromNative, readAndDecode, type DecodeBuffers, type ReadDecoded } from './read-decode';
+
+/** called once per file, with its outcome; it must not throw */
+export type ReadDone = (r: ReadDecoded) => void;
+/** called instead of ReadDone for an internal error (readAndDecode's rejection): never for a bad file */
+export type ReadFailed = (err: unknown) => void;
+
+interface NativeReader {
+  readerOpen(jobs: number, table: Float64Array, done: (count: number, extras: (NativeDecodeResult | undefined)[] | null) => void): object;
+  readerSubmit(reader: object, id: number, path: string, into: Uint8Array | null, rawInto: Uint8Array | null): void;
+  readerKick(reader: object): void;
+  readerClose(reader: object): void;
+}
+
+/** the numbers of a result, one row of ROW in the table (read_batch.c) */
+const ROW = 6;
+const TABLE_ROWS = 64;
+
+interface Pending {
+  file: string;
+  buffers: DecodeBuffers;
+  done: ReadDone;
+  fail: ReadFailed;
+}
+
+export interface BatchReader {
+  /** reads and decodes `file` into `buffers` (left alone until `done` or `fail` has been called), then calls `done` */
+  read(file: string, buffers: DecodeBuffers, done: ReadDone, fail: ReadFailed): void;
+  /** no more files; those already asked for are still read, and their `done` called */
+  close(): void;
+}
+
+/** A reader using up to `jobs` of the pool's threads (the addon's), or readAndDecode file by file. */
+export function openBatchReader(jobs: number): BatchReader {
+  const native = nativeDecoder() as unknown as Partial<NativeReader> | null;
+  if (native !== null && typeof native.readerOpen === 'function') return new PoolReader(native as NativeReader, Math.max(1, jobs));
+  return {
+    read: (file, buffers, done, fail) => {
+      readAndDecode(file, buffers).then(done, fail);
+    },
+    close: () => undefined,
+  };
+}
+
+class PoolReader implements BatchReader {
+  private readonly table = new Float64Array(ROW * TABLE_ROWS);
+  private readonly handle: object;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  /** files queued since the last kick */
+  private queued = false;
+  private dispatching = false;
+  private kickScheduled = false;
+  private closed = false;
+
+  constructor(private readonly native: NativeReader, jobs: number) {
+    this.handle = native.readerOpen(jobs, this.table, (count, extras) => this.dispatch(count, extras));
+  }
+
+  read(file: string, buffers: DecodeBuffers, done: ReadDone, fail: ReadFailed): void {
+    if (this.closed) throw new Error('BatchReader: read after close');
+    const id = this.nextId++;
+    this.native.readerSubmit(this.handle, id, binaryString(file), buffers.image ?? null, buffers.raw ?? null);
+    this.pending.set(id, { file, buffers, done, fail });
+    this.queued = true;
+    // within a delivery the kick comes at its end; otherwise at the end of this turn
+    if (!this.dispatching && !this.kickScheduled) {
+      this.kickScheduled = true;
+      queueMicrotask(() => {
+        this.kickScheduled = false;
+        this.kick();
+      });
+    }
+  }
+
+  private kick(): void {
+    if (!this.queued || this.closed) return;
+    this.queued = false;
+    this.native.readerKick(this.handle);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.native.readerClose(this.handle);
+  }
+
+  private dispatch(count: number, extras: (NativeDecodeResult | undefined)[] | null): void {
+    const t = this.table;
+    this.dispatching = true;
+    let failure: unknown;
+    for (let k = 0; k < count; k++) {
+      const at = k * ROW;
+      const id = t[at];
+      const p = this.pending.get(id);
+      if (p === undefined) continue;
+      this.pending.delete(id);
+      const r: NativeDecodeResult = extras?.[k] ?? { kind: t[at + 1], status: t[at + 2], err: t[at + 3], fn: '', detail: '', length: t[at + 4], rawLength: t[at + 5] };
+      let outcome: ReadDecoded;
+      try {
+        // (a result larger than its buffers comes with its own, in extras: never cut to fit)
+        if (r.length > (p.buffers.image?.length ?? 0) && r.image === undefined) throw new Error(`reader: no image for ${p.file}`);
+        if (r.rawLength > (p.buffers.raw?.length ?? 0) && r.raw === undefined) throw new Error(`reader: no bytes for ${p.file}`);
+        outcome = fromNative(r, p.file, p.buffers);
+      } catch (err) {
+        p.fail(err);
+        continue;
+      }
+      try {
+        p.done(outcome);
+      } catch (err) {
+        // (a caller's bug: surfaces once the batch is delivered)
+        failure ??= err;
+      }
+    }
+    this.dispatching = false;
+    this.kick();
+    if (failure !== undefined) throw failure;
+  }
+}
