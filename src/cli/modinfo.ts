@@ -278,11 +278,18 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
   if (env.settings.json) return require('./json/modinfo').modinfoJson(modinfo, ctx, r.args, byModname, isModuleFilename, log, io);
   const sizes = r.args.map((name) => (byModname ? undefined : moduleFileSize(name)));
   const kinds = r.args.map((_, i) => (byModname ? 'name' : sizes[i] !== undefined ? 'path' : 'alias'));
-  // several module files: read and decompressed ahead on the thread pool, in argument order
-  const paths = r.args.filter((_, i) => kinds[i] === 'path');
-  const pathSizes = sizes.filter((_, i) => kinds[i] === 'path') as number[];
-  const prefetch = opts.field !== 'filename' && paths.length > 1 ? ImagePrefetcher.start(paths.map(absolutePath), pathSizes) : undefined;
-  let pathIndex = 0;
+  // several module files: the compressed ones (by name) read and decompressed ahead on the thread pool,
+  // in argument order; an uncompressed .ko is read in part when shown (file/modinfo-parts.ts)
+  const ahead: string[] = [];
+  const aheadSizes: number[] = [];
+  const aheadIndex = new Map<number, number>();
+  r.args.forEach((name, i) => {
+    if (kinds[i] !== 'path' || name.endsWith('.ko')) return;
+    aheadIndex.set(i, ahead.length);
+    ahead.push(absolutePath(name));
+    aheadSizes.push(sizes[i]!);
+  });
+  const prefetch = opts.field !== 'filename' && ahead.length > 1 ? ImagePrefetcher.start(ahead, aheadSizes) : undefined;
   let ok = true;
   try {
     for (let i = 0; i < r.args.length; i++) {
@@ -290,8 +297,8 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
       let done: boolean;
       if (kinds[i] === 'name') done = modinfo.byName(name);
       else if (kinds[i] === 'path') {
-        const index = pathIndex++;
-        done = await modinfo.byPath(name, prefetch && (() => prefetch.take(index, { log: ctx.log })));
+        const index = aheadIndex.get(i);
+        done = await modinfo.byPath(name, prefetch && index !== undefined ? () => prefetch.take(index, { log: ctx.log }) : undefined);
       } else done = modinfo.byAlias(name);
       if (!done) ok = false;
     }

@@ -1,4 +1,5 @@
 // A module file on disk: read once, decompressed by magic bytes and parsed as ELF on first use.
+import { readModinfoParts } from './modinfo-parts';
 import * as fs from './binary-os';
 import { LOG_ERR, type LogFn } from '../log';
 import { KmodError, fromSystemError } from '../errors';
@@ -41,6 +42,12 @@ export interface OpenModuleOptions {
    * buffer's next read
    */
   readBuffer?: ReadBuffer;
+  /**
+   * only what modinfo reads is wanted (its .modinfo strings and signature: resolution/modinfo.ts
+   * fileInfo): of an uncompressed file, only those parts are read (modinfo-parts.ts), the rest of the
+   * image is zeros
+   */
+  modinfoOnly?: boolean;
 }
 
 /**
@@ -174,7 +181,8 @@ export function openModuleFile(path: string, opts: OpenModuleOptions = {}): Modu
     const magic = Buffer.alloc(6);
     const n = fs.readSync(fd, magic, 0, 6, 0);
     if (n < 6) throw new KmodError(EINVAL, `${path}: file too short to be a module (${n} bytes)`, { file: path });
-    raw = opts.readBuffer ? opts.readBuffer.readFd(fd) : fs.readFileSync(fd);
+    const parts = opts.modinfoOnly && magic.readUInt32BE(0) === 0x7f454c46 ? readModinfoParts(fd, fs.fstatSync(fd).size) : undefined;
+    raw = parts ?? (opts.readBuffer ? opts.readBuffer.readFd(fd) : fs.readFileSync(fd));
   } catch (err) {
     throw fromSystemError(err, path);
   } finally {

@@ -89,7 +89,7 @@ export function moduleInfo(mod: Module, ctx: Context, file?: ModuleFile): InfoLi
   if (path === undefined) throw new KmodError(ENOENT, `module ${mod.name} has no file`);
   // the file opened here is dropped once its strings are taken (fileInfo copies everything out of
   // it), so one buffer serves every call
-  return fileInfo(file ?? openModuleFile(path, { log: ctx.log, readBuffer: infoReadBuffer }));
+  return fileInfo(file ?? openModuleFile(path, { log: ctx.log, readBuffer: infoReadBuffer, modinfoOnly: true }));
 }
 
 const infoReadBuffer = new ReadBuffer();

@@ -1,0 +1,85 @@
+// The parts of an uncompressed module file that modinfo reads, without reading the rest: the ELF header,
+// the section header table, the section names, .modinfo and an appended signature, each at its place in
+// a buffer of the file's size (one buffer reused from file to file: its other bytes are left as they
+// are, since nothing modinfo reads lies there). libkmod maps the file and touches only these pages; reading whole files instead made kmodts' modinfo of every module of an uncompressed tree 5x
+// kmod's time and 3.6x its memory (docs/decisions.md, issue 14). Anything that does not look like a
+// plain ELF file with readable headers gives undefined, and the caller reads the whole file: the
+// verdicts on damaged files are then the full reader's.
+import * as fs from './binary-os';
+import { SIG_MAGIC } from './signature';
+
+const MODINFO = Buffer.from('.modinfo', 'latin1');
+
+/** struct module_signature: algo, hash, id_type, signer_len, key_id_len, pad[3], sig_len (be32) */
+const MODSIG_SIZE = 12;
+
+/** the buffer files are read into, grown to the largest (valid until the next file) */
+let shared = Buffer.alloc(0);
+
+/** bytes [start, end) of the file (clipped to it) read into img at the same place; false on a short read */
+function readRange(fd: number, img: Buffer, start: number, end: number): boolean {
+  const to = Math.min(end, img.length);
+  let at = Math.max(0, start);
+  while (at < to) {
+    const n = fs.readSync(fd, img, at, to - at, at);
+    if (n <= 0) return false;
+    at += n;
+  }
+  return true;
+}
+
+/**
+ * The file open at `fd` (`size` bytes by fstat, starting with the ELF magic) as modinfo needs it, or
+ * undefined when the headers do not describe a readable section table (the caller reads it whole).
+ * The buffer is valid until the next call.
+ */
+export function readModinfoParts(fd: number, size: number): Buffer | undefined {
+  // below a page, a whole read is as cheap
+  if (size < 4096) return undefined;
+  if (shared.length < size) shared = Buffer.alloc(Math.max(size, 2 * shared.length));
+  const img = shared.subarray(0, size);
+  const ehsize = 64;
+  if (!readRange(fd, img, 0, ehsize)) return undefined;
+  const is64 = img[4] === 2;
+  if (!is64 && img[4] !== 1) return undefined;
+  const msb = img[5] === 2;
+  if (!msb && img[5] !== 1) return undefined;
+  const u16 = (o: number): number => (msb ? img.readUInt16BE(o) : img.readUInt16LE(o));
+  const u32 = (o: number): number => (msb ? img.readUInt32BE(o) : img.readUInt32LE(o));
+  // a 64-bit word as a number (exact below 2^53; larger ones are out of the file's range anyway)
+  const uword = (o: number): number => (is64 ? (msb ? u32(o) * 0x1_0000_0000 + u32(o + 4) : u32(o + 4) * 0x1_0000_0000 + u32(o)) : u32(o));
+  const shoff = uword(is64 ? 40 : 32);
+  const shentsize = u16(is64 ? 58 : 46);
+  const shnum = u16(is64 ? 60 : 48);
+  const shstrndx = u16(is64 ? 62 : 50);
+  if (shnum === 0 || shentsize < (is64 ? 64 : 40) || shstrndx >= shnum || shoff + shnum * shentsize > size) return undefined;
+  if (!readRange(fd, img, shoff, shoff + shnum * shentsize)) return undefined;
+  // sh_name, sh_offset and sh_size of section i
+  const nameOf = (i: number): number => u32(shoff + i * shentsize);
+  const offsetOf = (i: number): number => uword(shoff + i * shentsize + (is64 ? 24 : 16));
+  const sizeOf = (i: number): number => uword(shoff + i * shentsize + (is64 ? 32 : 20));
+  const namesAt = offsetOf(shstrndx);
+  const namesEnd = namesAt + sizeOf(shstrndx);
+  if (namesEnd > size || !readRange(fd, img, namesAt, namesEnd)) return undefined;
+  // where ".modinfo" can be read as a name: before a NUL or the table's end (also as the tail of a
+  // longer name, ".rela.modinfo", where the linker shares the bytes)
+  const names = img.subarray(namesAt, namesEnd);
+  const at = new Set<number>();
+  for (let p = names.indexOf(MODINFO); p >= 0; p = names.indexOf(MODINFO, p + 1)) {
+    if (p + MODINFO.length === names.length || names[p + MODINFO.length] === 0) at.add(p);
+  }
+  for (let i = 0; i < shnum && at.size > 0; i++) {
+    if (!at.has(nameOf(i))) continue;
+    const start = offsetOf(i);
+    if (!readRange(fd, img, start, start + sizeOf(i))) return undefined;
+  }
+  // an appended signature: its magic and struct at the end, what they describe before them
+  const tail = SIG_MAGIC.length + MODSIG_SIZE;
+  if (!readRange(fd, img, size - tail, size)) return undefined;
+  if (img.toString('latin1', size - SIG_MAGIC.length, size) === SIG_MAGIC) {
+    const st = size - tail;
+    const described = img.readUInt32BE(st + 8) + img[st + 3] + img[st + 4];
+    if (!readRange(fd, img, st - described, st)) return undefined;
+  }
+  return img;
+}
