@@ -6,12 +6,10 @@
 // plain ELF file with readable headers gives undefined, and the caller reads the whole file: the
 // verdicts on damaged files are then the full reader's.
 import * as fs from './binary-os';
-import { SIG_MAGIC } from './signature';
+import { FormatError } from '../errors';
+import { Elf } from './elf';
+import { MODSIG_SIZE, SIG_MAGIC } from './signature';
 
-const MODINFO = Buffer.from('.modinfo', 'latin1');
-
-/** struct module_signature: algo, hash, id_type, signer_len, key_id_len, pad[3], sig_len (be32) */
-const MODSIG_SIZE = 12;
 
 /** the buffer files are read into, grown to the largest (valid until the next file) */
 let shared = Buffer.alloc(0);
@@ -54,25 +52,20 @@ export function readModinfoParts(fd: number, size: number): Buffer | undefined {
   const shstrndx = u16(is64 ? 62 : 50);
   if (shnum === 0 || shentsize < (is64 ? 64 : 40) || shstrndx >= shnum || shoff + shnum * shentsize > size) return undefined;
   if (!readRange(fd, img, shoff, shoff + shnum * shentsize)) return undefined;
-  // sh_name, sh_offset and sh_size of section i
-  const nameOf = (i: number): number => u32(shoff + i * shentsize);
-  const offsetOf = (i: number): number => uword(shoff + i * shentsize + (is64 ? 24 : 16));
-  const sizeOf = (i: number): number => uword(shoff + i * shentsize + (is64 ? 32 : 20));
-  const namesAt = offsetOf(shstrndx);
-  const namesEnd = namesAt + sizeOf(shstrndx);
+  // the section names' table, then .modinfo found as modinfo finds it (Elf.findSection); headers the
+  // parser refuses leave the verdict to the whole read
+  const names = shoff + shstrndx * shentsize;
+  const namesAt = uword(names + (is64 ? 24 : 16));
+  const namesEnd = namesAt + uword(names + (is64 ? 32 : 20));
   if (namesEnd > size || !readRange(fd, img, namesAt, namesEnd)) return undefined;
-  // where ".modinfo" can be read as a name: before a NUL or the table's end (also as the tail of a
-  // longer name, ".rela.modinfo", where the linker shares the bytes)
-  const names = img.subarray(namesAt, namesEnd);
-  const at = new Set<number>();
-  for (let p = names.indexOf(MODINFO); p >= 0; p = names.indexOf(MODINFO, p + 1)) {
-    if (p + MODINFO.length === names.length || names[p + MODINFO.length] === 0) at.add(p);
+  let modinfo: { offset: number; size: number } | undefined;
+  try {
+    modinfo = new Elf(img, '').findSection('.modinfo');
+  } catch (err) {
+    if (err instanceof FormatError) return undefined;
+    throw err;
   }
-  for (let i = 0; i < shnum && at.size > 0; i++) {
-    if (!at.has(nameOf(i))) continue;
-    const start = offsetOf(i);
-    if (!readRange(fd, img, start, start + sizeOf(i))) return undefined;
-  }
+  if (modinfo !== undefined && !readRange(fd, img, modinfo.offset, modinfo.offset + modinfo.size)) return undefined;
   // an appended signature: its magic and struct at the end, what they describe before them
   const tail = SIG_MAGIC.length + MODSIG_SIZE;
   if (!readRange(fd, img, size - tail, size)) return undefined;

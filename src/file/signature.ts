@@ -23,7 +23,7 @@ export interface SignatureInfo {
 }
 
 /** struct module_signature: algo, hash, id_type, signer_len, key_id_len, pad[3], be32 sig_len */
-const MODSIG_SIZE = 12;
+export const MODSIG_SIZE = 12;
 
 /**
  * The signature of a module image, or undefined when there is none or the trailer/PKCS#7 message is not
