@@ -8,6 +8,7 @@
  * nanosecond count can be.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,26 +35,52 @@ static void key_of(const struct stat *st, uint32_t *w)
 	w[11] = (uint32_t)st->st_ctim.tv_nsec;
 }
 
+/* path's key into w (KEY_WORDS words), or the no-key words; len is its length as JavaScript gave it */
+static void key_of_path(const char *path, size_t len, uint32_t *w)
+{
+	struct stat st;
+	/* a path with a NUL in it names no file (statSync refuses it too) */
+	if (strlen(path) != len || stat(path, &st) != 0) {
+		memset(w, 0, KEY_WORDS * 4);
+		w[KEY_WORDS - 1] = NO_STAT;
+		return;
+	}
+	key_of(&st, w);
+}
+
+/* the call's one argument, an array of paths (*argv) and its length; -1 with an exception thrown */
+static int paths_arg(napi_env env, napi_callback_info info, const char *fn, napi_value *argv, uint32_t *n)
+{
+	size_t argc = 1;
+	bool is_array;
+	char msg[80];
+
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+	    napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
+	    napi_get_array_length(env, argv[0], n) != napi_ok) {
+		snprintf(msg, sizeof msg, "%s: paths must be an array", fn);
+		napi_throw_type_error(env, NULL, msg);
+		return -1;
+	}
+	if ((uint64_t)*n * KEY_WORDS * 4 > SIZE_MAX / 2) {
+		snprintf(msg, sizeof msg, "%s: too many paths", fn);
+		napi_throw_range_error(env, NULL, msg);
+		return -1;
+	}
+	return 0;
+}
+
 /* statKeys(paths: string[]): Uint32Array, KEY_WORDS words per path */
 static napi_value stat_keys_js(napi_env env, napi_callback_info info)
 {
 	napi_value argv[1], ab, element, result = NULL;
-	size_t argc = 1, len, cap = 4096;
+	size_t len, cap = 4096;
 	uint32_t n;
-	bool is_array;
 	void *data;
 	char *path;
 
-	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-	    napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
-	    napi_get_array_length(env, argv[0], &n) != napi_ok) {
-		napi_throw_type_error(env, NULL, "statKeys: paths must be an array");
+	if (paths_arg(env, info, "statKeys", argv, &n) < 0)
 		return NULL;
-	}
-	if ((uint64_t)n * KEY_WORDS * 4 > SIZE_MAX / 2) {
-		napi_throw_range_error(env, NULL, "statKeys: too many paths");
-		return NULL;
-	}
 	if (napi_create_arraybuffer(env, (size_t)n * KEY_WORDS * 4, &data, &ab) != napi_ok)
 		return NULL;
 	path = malloc(cap);
@@ -63,7 +90,6 @@ static napi_value stat_keys_js(napi_env env, napi_callback_info info)
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t *w = (uint32_t *)data + (size_t)i * KEY_WORDS;
-		struct stat st;
 
 		if (napi_get_element(env, argv[0], i, &element) != napi_ok ||
 		    napi_get_value_string_latin1(env, element, NULL, 0, &len) != napi_ok) {
@@ -80,13 +106,7 @@ static napi_value stat_keys_js(napi_env env, napi_callback_info info)
 			cap = len + 1;
 		}
 		napi_get_value_string_latin1(env, element, path, cap, &len);
-		/* a path with a NUL in it names no file (statSync refuses it too) */
-		if (strlen(path) != len || stat(path, &st) != 0) {
-			memset(w, 0, KEY_WORDS * 4);
-			w[KEY_WORDS - 1] = NO_STAT;
-			continue;
-		}
-		key_of(&st, w);
+		key_of_path(path, len, w);
 	}
 	if (napi_create_typedarray(env, napi_uint32_array, (size_t)n * KEY_WORDS, ab, 0, &result) != napi_ok)
 		result = NULL;
@@ -123,13 +143,7 @@ static void stat_job_execute(napi_env env, void *data)
 	const char *p = job->paths;
 	(void)env;
 	for (uint32_t i = 0; i < job->n; i++) {
-		uint32_t *w = job->keys + (size_t)i * KEY_WORDS;
-		struct stat st;
-		if (strlen(p) != job->lens[i] || stat(p, &st) != 0) {
-			memset(w, 0, KEY_WORDS * 4);
-			w[KEY_WORDS - 1] = NO_STAT;
-		} else
-			key_of(&st, w);
+		key_of_path(p, job->lens[i], job->keys + (size_t)i * KEY_WORDS);
 		p += job->lens[i] + 1;
 	}
 }
@@ -159,21 +173,12 @@ static void stat_job_complete(napi_env env, napi_status status, void *data)
 static napi_value stat_keys_background_js(napi_env env, napi_callback_info info)
 {
 	napi_value argv[1], element, promise, name;
-	size_t argc = 1, len, total = 0, at = 0;
+	size_t len, total = 0, at = 0;
 	uint32_t n;
-	bool is_array;
 	stat_job_t *job;
 
-	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-	    napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
-	    napi_get_array_length(env, argv[0], &n) != napi_ok) {
-		napi_throw_type_error(env, NULL, "statKeysInBackground: paths must be an array");
+	if (paths_arg(env, info, "statKeysInBackground", argv, &n) < 0)
 		return NULL;
-	}
-	if ((uint64_t)n * KEY_WORDS * 4 > SIZE_MAX / 2) {
-		napi_throw_range_error(env, NULL, "statKeysInBackground: too many paths");
-		return NULL;
-	}
 	job = calloc(1, sizeof(*job));
 	if (job == NULL)
 		goto oom;
