@@ -7,9 +7,9 @@
 // verdicts on damaged files are then the full reader's.
 import * as fs from './binary-os';
 import { FormatError } from '../errors';
+import { loadNativeAddon } from '../native-addon';
 import { Elf } from './elf';
 import { MODSIG_SIZE, SIG_MAGIC } from './signature';
-
 
 /** the buffer files are read into, grown to the largest (valid until the next file) */
 let shared = Buffer.alloc(0);
@@ -31,7 +31,7 @@ function readRange(fd: number, img: Buffer, start: number, end: number): boolean
  * undefined when the headers do not describe a readable section table (the caller reads it whole).
  * The buffer is valid until the next call.
  */
-export function readModinfoParts(fd: number, size: number): Buffer | undefined {
+export function readModinfoParts(fd: number, size: number, file: string): ModinfoParts | undefined {
   // below a page, a whole read is as cheap
   if (size < 4096) return undefined;
   if (shared.length < size) shared = Buffer.alloc(Math.max(size, 2 * shared.length));
@@ -58,13 +58,9 @@ export function readModinfoParts(fd: number, size: number): Buffer | undefined {
   const namesAt = uword(names + (is64 ? 24 : 16));
   const namesEnd = namesAt + uword(names + (is64 ? 32 : 20));
   if (namesEnd > size || !readRange(fd, img, namesAt, namesEnd)) return undefined;
-  let modinfo: { offset: number; size: number } | undefined;
-  try {
-    modinfo = new Elf(img, '').findSection('.modinfo');
-  } catch (err) {
-    if (err instanceof FormatError) return undefined;
-    throw err;
-  }
+  const elf = parsedElf(img, file);
+  if (elf === undefined) return undefined;
+  const modinfo = elf.findSection('.modinfo');
   if (modinfo !== undefined && !readRange(fd, img, modinfo.offset, modinfo.offset + modinfo.size)) return undefined;
   // an appended signature: its magic and struct at the end, what they describe before them
   const tail = SIG_MAGIC.length + MODSIG_SIZE;
@@ -74,5 +70,65 @@ export function readModinfoParts(fd: number, size: number): Buffer | undefined {
     const described = img.readUInt32BE(st + 8) + img[st + 3] + img[st + 4];
     if (!readRange(fd, img, st - described, st)) return undefined;
   }
-  return img;
+  return { image: img, elf };
+}
+
+/** the parts read and their ELF headers, parsed (the module file's own Elf: the headers are in place) */
+export interface ModinfoParts {
+  image: Buffer;
+  elf: Elf;
+}
+
+/** the headers of the parts read, parsed; undefined where the parser refuses them (the whole read then says why) */
+function parsedElf(img: Buffer, file: string): Elf | undefined {
+  try {
+    return new Elf(img, file);
+  } catch (err) {
+    if (err instanceof FormatError) return undefined;
+    throw err;
+  }
+}
+
+/** native/modinfo_parts.c: 1 read, 2 `into` too small (io[0] the size), 0 the usual way */
+type ReadModinfoPartsFn = (path: string, into: Uint8Array, io: Float64Array) => number;
+
+let nativeRead: ReadModinfoPartsFn | null | undefined;
+const io = new Float64Array(2 + 2 * 4);
+
+function nativeReader(): ReadModinfoPartsFn | null {
+  if (nativeRead === undefined) {
+    const a = loadNativeAddon() as unknown as { readModinfoParts?: ReadModinfoPartsFn } | Error;
+    nativeRead = a instanceof Error || typeof a.readModinfoParts !== 'function' ? null : a.readModinfoParts;
+  }
+  return nativeRead;
+}
+
+/** Tests: the addon's one-call read used (true, when there) or not (false). */
+export function useNativeModinfoParts(on: boolean): void {
+  nativeRead = on ? undefined : null;
+}
+
+/**
+ * readModinfoParts of the file at `path` (a binary string) in one call to the addon: open, the same
+ * reads, close. Undefined where the addon is missing or declines (an error, not ELF, anything odd), and
+ * the caller opens the file itself: every verdict is then the usual path's. The buffer is valid until
+ * the next call.
+ */
+export function readModinfoPartsOfPath(path: string): ModinfoParts | undefined {
+  const read = nativeReader();
+  if (read === null) return undefined;
+  let status = read(path, shared, io);
+  if (status === 2) {
+    shared = Buffer.alloc(Math.max(io[0], 2 * shared.length));
+    status = read(path, shared, io);
+  }
+  if (status !== 1) return undefined;
+  const image = shared.subarray(0, io[0]);
+  const elf = parsedElf(image, path);
+  if (elf === undefined) return undefined;
+  const modinfo = elf.findSection('.modinfo');
+  if (modinfo === undefined) return { image, elf };
+  // the section the lookup picked must be one the addon read
+  for (let k = 0; k < io[1]; k++) if (io[2 + 2 * k] === modinfo.offset && io[3 + 2 * k] === modinfo.size) return { image, elf };
+  return undefined;
 }

@@ -1,5 +1,5 @@
 // A module file on disk: read once, decompressed by magic bytes and parsed as ELF on first use.
-import { readModinfoParts } from './modinfo-parts';
+import { readModinfoParts, readModinfoPartsOfPath, type ModinfoParts } from './modinfo-parts';
 import * as fs from './binary-os';
 import { LOG_ERR, type LogFn } from '../log';
 import { KmodError, fromSystemError } from '../errors';
@@ -123,8 +123,9 @@ class ModuleFileImpl implements ModuleFile {
   private imageCache?: Buffer;
   private elfCache?: Elf;
 
-  constructor(readonly path: string, readonly raw: Buffer, private readonly opts: OpenModuleOptions, private decoded?: Decoded) {
+  constructor(readonly path: string, readonly raw: Buffer, private readonly opts: OpenModuleOptions, private decoded?: Decoded, elf?: Elf) {
     this.compression = detectCompression(raw);
+    this.elfCache = elf;
   }
 
   get image(): Buffer {
@@ -173,7 +174,12 @@ class ModuleFileImpl implements ModuleFile {
  * failures carry the system errno.
  */
 export function openModuleFile(path: string, opts: OpenModuleOptions = {}): ModuleFile {
+  if (opts.modinfoOnly) {
+    const parts = readModinfoPartsOfPath(path);
+    if (parts !== undefined) return new ModuleFileImpl(path, parts.image, opts, undefined, parts.elf);
+  }
   let raw: Buffer;
+  let parts: ModinfoParts | undefined;
   let fd: number | undefined;
   try {
     fd = fs.openSync(path, 'r');
@@ -181,15 +187,15 @@ export function openModuleFile(path: string, opts: OpenModuleOptions = {}): Modu
     const magic = Buffer.alloc(6);
     const n = fs.readSync(fd, magic, 0, 6, 0);
     if (n < 6) throw new KmodError(EINVAL, `${path}: file too short to be a module (${n} bytes)`, { file: path });
-    const parts = opts.modinfoOnly && magic.readUInt32BE(0) === 0x7f454c46 ? readModinfoParts(fd, fs.fstatSync(fd).size) : undefined;
-    raw = parts ?? (opts.readBuffer ? opts.readBuffer.readFd(fd) : fs.readFileSync(fd));
+    parts = opts.modinfoOnly && magic.readUInt32BE(0) === 0x7f454c46 ? readModinfoParts(fd, fs.fstatSync(fd).size, path) : undefined;
+    raw = parts?.image ?? (opts.readBuffer ? opts.readBuffer.readFd(fd) : fs.readFileSync(fd));
   } catch (err) {
     throw fromSystemError(err, path);
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
   }
   if (raw.length < 6) throw new KmodError(EINVAL, `${path}: file too short to be a module (${raw.length} bytes)`, { file: path });
-  return new ModuleFileImpl(path, raw, opts);
+  return new ModuleFileImpl(path, raw, opts, undefined, parts?.elf);
 }
 
 /** The outcome of decompressing `raw` elsewhere (a worker thread): the image, or the error to report. */

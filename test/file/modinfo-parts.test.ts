@@ -6,8 +6,11 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Elf } from '../../src/file/elf';
 import { openModuleFile } from '../../src/file/module-file';
+import { useNativeModinfoParts } from '../../src/file/modinfo-parts';
+import { loadNativeAddon } from '../../src/native-addon';
 import { fileInfo } from '../../src/resolution/modinfo';
 import { moduleDir, reference } from '../support/reference';
 
@@ -36,7 +39,17 @@ function infoOf(file: string, modinfoOnly: boolean): unknown {
   }
 }
 
-describe('modinfo-parts', () => {
+// the addon's one-call read (native/modinfo_parts.c) and the fs calls of modinfo-parts.ts alike
+describe.each([
+  ['with the addon', true],
+  ['without it', false],
+])('modinfo-parts, %s', (_, native) => {
+  beforeAll(() => {
+    if (native) expect(typeof (loadNativeAddon() as { readModinfoParts?: unknown }).readModinfoParts, 'the addon (node scripts/build-native.js) has readModinfoParts').toBe('function');
+    useNativeModinfoParts(native);
+  });
+  afterAll(() => useNativeModinfoParts(true));
+
   it('gives the whole file\'s .modinfo strings and signature, file after file', () => {
     const files = modules();
     expect(files.length).toBeGreaterThan(50);
@@ -55,6 +68,20 @@ describe('modinfo-parts', () => {
     }
     // cut short at several points, and the signature's length made too large
     for (const len of [100, 4096, good.length >> 1, good.length - 10]) cases.push(good.subarray(0, len));
+    // .modinfo's section header: its offset past the end; a second section named .modinfo; the
+    // section names' size past the end
+    const elf = new Elf(good, sample);
+    const headers = elf.sections();
+    const modinfo = headers.find((h) => h.name === '.modinfo')!;
+    const other = headers.find((h) => h.index > 0 && h.name !== '.modinfo' && h.size > 0)!;
+    const names = headers[elf.shstrndx];
+    const far = Buffer.from(good);
+    far.writeBigUInt64LE(BigInt(good.length + 8), modinfo.headerOffset + 24);
+    const twice = Buffer.from(good);
+    twice.writeUInt32LE(modinfo.nameOffset, other.headerOffset);
+    const longNames = Buffer.from(good);
+    longNames.writeBigUInt64LE(BigInt(good.length), names.headerOffset + 32);
+    cases.push(far, twice, longNames);
     const sig = Buffer.from(good);
     sig.writeUInt32BE(0x7fffffff, sig.length - 28 - 4);
     cases.push(sig);
