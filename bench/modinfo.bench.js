@@ -6,7 +6,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { repoRoot, rounds, wanted, details, measureGoal, kmodArgv, kmodtsArgv, row, benchEnv } = require('./lib');
+const { repoRoot, rounds, wanted, details, measureGoal, kmodArgv, kmodtsArgv, row, benchEnv, timeSideBySide, fmtMs } = require('./lib');
 const { cloudTree, modules, zstCopy, recompressedCopy, reference } = require('./trees');
 
 function modinfoRow(work, files) {
@@ -54,7 +54,28 @@ function toolMs(cmd, list) {
   return ms.sort((a, b) => a - b)[1];
 }
 
+/**
+ * The floor of the .ko row: what kmodts pays before its first module (modinfo of one module, against
+ * `node -e 0`), and per module in a process whose code is warm (in-process runs after the first), next
+ * to kmod's whole run: a cold process runs most of its per-module code unoptimized.
+ */
+function koFloor() {
+  const files = modules(recompressedCopy(cloudTree(), 'ko'), '.ko');
+  const [kmod, node0, one, all] = timeSideBySide(
+    [kmodArgv(reference(), 'modinfo', files), [process.execPath, '-e', '0'], kmodtsArgv('modinfo', files.slice(0, 1)), kmodtsArgv('modinfo', files)],
+    { runs: rounds(7) },
+  );
+  row(`.ko floor: kmod 34.2, all ${files.length} modules`, fmtMs(kmod.ms));
+  row('.ko floor: kmodts, all modules (cold process)', `${fmtMs(all.ms)}  (${((all.ms - one.ms) * 1000 / (files.length - 1)).toFixed(0)} µs a module after the first)`);
+  row('.ko floor: kmodts, one module (start-up)', `${fmtMs(one.ms)}  (node -e 0: ${fmtMs(node0.ms)})`);
+  const warm = spawnSync(process.execPath, [path.join(__dirname, 'modinfo-warm.js'), ...files], { encoding: 'utf8', env: benchEnv(), maxBuffer: 1 << 26 });
+  if (warm.status !== 0) throw new Error(`bench: modinfo-warm.js failed: ${warm.stderr}`);
+  const warmMs = Number(warm.stdout.trim());
+  row('.ko floor: kmodts, all modules in a warm process', `${fmtMs(warmMs)}  (${((warmMs * 1000) / files.length).toFixed(0)} µs a module; start-up + this = ${fmtMs(one.ms + warmMs)}, ${((one.ms + warmMs) / kmod.ms).toFixed(2)}x kmod)`);
+}
+
 if (details()) {
+  koFloor();
   const xz = modules(cloudTree(), '.ko.xz');
   const zst = modules(zstCopy(cloudTree()), '.ko.zst');
   const mb = spawnSync('sh', ['-c', 'cat "$@" | xz -dc | wc -c', 'sh', ...xz], { encoding: 'utf8' }).stdout / 1e6;
