@@ -16,6 +16,7 @@
 #include "index_writer.h"
 #include "read_batch.h"
 #include "stat_keys.h"
+#include "tree_walk.h"
 #include "module_symbols.h"
 
 #define CHECK(call)                                                            \
@@ -150,6 +151,7 @@ static napi_value init(napi_env env, napi_value exports)
 	CHECK(stat_keys_register(env, exports));
 	CHECK(decode_register(env, exports));
 	CHECK(read_batch_register(env, exports));
+	CHECK(tree_walk_register(env, exports));
 	return exports;
 }
 
