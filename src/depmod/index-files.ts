@@ -51,12 +51,15 @@ export class IndexFiles {
   }
 
   private depLines(): string[] {
-    return this.modules.map((mod) => {
-      const p = mod.relpath ?? mod.path;
-      if (mod.deps.length === 0) return `${p}:`;
-      let line = `${p}:`;
-      for (const d of this.graph.allDeps(mod)) line += ` ${d.relpath ?? d.path}`;
-      return line;
+    const names = this.modules.map((mod) => mod.relpath ?? mod.path);
+    return this.modules.map((mod, k) => {
+      if (mod.deps.length === 0) return `${names[k]}:`;
+      // one join per line: a flat string at once instead of a chain of concatenations
+      const deps = this.graph.allDeps(mod);
+      const parts: string[] = new Array(deps.length + 1);
+      parts[0] = `${names[k]}:`;
+      for (let j = 0; j < deps.length; j++) parts[j + 1] = names[deps[j].idx];
+      return parts.join(' ');
     });
   }
 
