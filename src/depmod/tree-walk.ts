@@ -21,6 +21,9 @@ export function useNativeTreeWalk(on: boolean): boolean {
   return nativeWalk !== null;
 }
 
+/** a module's modinfo lists until its scan gives them (never added to: shared by all) */
+const NO_STRINGS: string[] = [];
+
 /** a string the addon cannot take as it is: a char above 0xff (not a binary string) or a NUL */
 const NOT_NATIVE_PATH = /[^\x01-\xff]/;
 
@@ -325,9 +328,9 @@ export class ModuleTable {
       visited: false,
       deps: [],
       scan: undefined,
-      aliases: [],
-      softdeps: [],
-      weakdeps: [],
+      aliases: NO_STRINGS,
+      softdeps: NO_STRINGS,
+      weakdeps: NO_STRINGS,
       aliasPieces: undefined,
     };
     if (this.byName.has(modname)) {
