@@ -44,8 +44,45 @@ typedef struct {
 	size_t n_nodes, cap_nodes;
 	value_t *values;
 	size_t n_values, cap_values;
+	/* compute_sizes' and write_nodes' stack */
+	int32_t *stack;
+	size_t cap_stack;
 	int oom;
 } trie_t;
+
+/*
+ * The arrays of the last build, kept for the next one: depmod builds several indexes in a row, and on
+ * a virtual machine memory touched for the first time costs as much as the build itself (each page
+ * faulted in). One per thread, as module_symbols.c's scratch.
+ */
+static _Thread_local trie_t T;
+
+/* room for `nodes` nodes and `values` values without growing (the contents are not kept) */
+static int reserve(trie_t *t, size_t nodes, size_t values)
+{
+	if (nodes > t->cap_nodes) {
+		free(t->nodes);
+		t->nodes = malloc(nodes * sizeof(node_t));
+		t->cap_nodes = t->nodes == NULL ? 0 : nodes;
+	}
+	if (values > t->cap_values) {
+		free(t->values);
+		t->values = malloc(values * sizeof(value_t));
+		t->cap_values = t->values == NULL ? 0 : values;
+	}
+	return t->nodes == NULL || t->values == NULL ? -1 : 0;
+}
+
+/* the stack for n entries */
+static int32_t *stack_of(trie_t *t, size_t n)
+{
+	if (n > t->cap_stack) {
+		free(t->stack);
+		t->stack = malloc(n * sizeof(int32_t));
+		t->cap_stack = t->stack == NULL ? 0 : n;
+	}
+	return t->stack;
+}
 
 static int32_t new_node(trie_t *t, const uint8_t *p, uint32_t len, uint8_t ch)
 {
@@ -158,7 +195,7 @@ static uint32_t mask(const node_t *n)
 /* computeSize, iteratively in post-order (a key thousands of bytes long makes a deep trie) */
 static int compute_sizes(trie_t *t, uint64_t *total_out)
 {
-	int32_t *stack = malloc(t->n_nodes * sizeof(int32_t) * 2);
+	int32_t *stack = stack_of(t, t->n_nodes * 2);
 	size_t sp = 0;
 	if (stack == NULL)
 		return -1;
@@ -190,14 +227,11 @@ static int compute_sizes(trie_t *t, uint64_t *total_out)
 			for (int32_t v = n->values; v >= 0; v = t->values[v].next)
 				size += 4 + t->values[v].s.len + 1;
 		}
-		if (size + total > 0x0fffffff) {
-			free(stack);
+		if (size + total > 0x0fffffff)
 			return -2;
-		}
 		n->size = (uint32_t)size;
 		n->total = (uint32_t)(size + total);
 	}
-	free(stack);
 	*total_out = t->nodes[0].total;
 	return 0;
 }
@@ -220,7 +254,7 @@ static size_t put_string(uint8_t *out, size_t pos, str_t s)
 /* writeNode for every node, in pre-order; returns the end of what was written */
 static size_t write_nodes(trie_t *t, uint8_t *out, size_t start)
 {
-	int32_t *stack = malloc((t->n_nodes + 1) * sizeof(int32_t));
+	int32_t *stack = stack_of(t, t->n_nodes + 1);
 	size_t sp = 0, pos = start;
 	if (stack == NULL)
 		return 0;
@@ -263,7 +297,6 @@ static size_t write_nodes(trie_t *t, uint8_t *out, size_t start)
 			}
 		}
 	}
-	free(stack);
 	return pos;
 }
 
@@ -279,7 +312,7 @@ static napi_value build_index_js(napi_env env, napi_callback_info info)
 	size_t argc = 5, nk, nkl, nv, nvl, np;
 	void *keys, *klens_p, *values, *vlens_p, *prios_p;
 	uint32_t *klens, *vlens, *prios;
-	trie_t t = { 0 };
+	trie_t *t = &T;
 	uint64_t total = 0;
 	size_t koff = 0, voff = 0;
 	uint8_t *out;
@@ -302,7 +335,10 @@ static napi_value build_index_js(napi_env env, napi_callback_info info)
 		napi_throw_range_error(env, NULL, "buildIndex: the length arrays differ in size");
 		return NULL;
 	}
-	if (new_node(&t, NULL, 0, 0) < 0)
+	/* each insert adds at most two nodes (a split and a leaf) and one value */
+	t->n_nodes = t->n_values = 0;
+	t->oom = 0;
+	if (nkl > (SIZE_MAX / sizeof(node_t) - 1) / 2 || reserve(t, 2 * nkl + 1, nkl ? nkl : 1) < 0 || new_node(t, NULL, 0, 0) < 0)
 		goto oom;
 	for (size_t k = 0; k < nkl; k++) {
 		if (klens[k] > nk - koff || vlens[k] > nv - voff) {
@@ -310,13 +346,13 @@ static napi_value build_index_js(napi_env env, napi_callback_info info)
 			goto done;
 		}
 		str_t value = { (const uint8_t *)values + voff, vlens[k] };
-		insert(&t, (const uint8_t *)keys + koff, klens[k], value, prios[k]);
-		if (t.oom)
+		insert(t, (const uint8_t *)keys + koff, klens[k], value, prios[k]);
+		if (t->oom)
 			goto oom;
 		koff += klens[k];
 		voff += vlens[k];
 	}
-	r = compute_sizes(&t, &total);
+	r = compute_sizes(t, &total);
 	if (r == -1)
 		goto oom;
 	if (r == -2) {
@@ -329,8 +365,8 @@ static napi_value build_index_js(napi_env env, napi_callback_info info)
 	}
 	put32(out, 0, INDEX_MAGIC);
 	put32(out, 4, INDEX_VERSION);
-	put32(out, 8, 12u | mask(&t.nodes[0]));
-	if (write_nodes(&t, out, 12) != (size_t)total + 12) {
+	put32(out, 8, 12u | mask(&t->nodes[0]));
+	if (write_nodes(t, out, 12) != (size_t)total + 12) {
 		napi_throw_error(env, NULL, "buildIndex: wrote a different size than computed");
 		result = NULL;
 	}
@@ -339,8 +375,6 @@ oom:
 	napi_throw_error(env, NULL, "buildIndex: out of memory");
 	result = NULL;
 done:
-	free(t.nodes);
-	free(t.values);
 	return result;
 }
 

@@ -16,6 +16,7 @@
 #include "index_writer.h"
 #include "read_batch.h"
 #include "stat_keys.h"
+#include "tree_walk.h"
 #include "module_symbols.h"
 #include "modinfo_parts.h"
 
@@ -152,6 +153,7 @@ static napi_value init(napi_env env, napi_value exports)
 	CHECK(decode_register(env, exports));
 	CHECK(read_batch_register(env, exports));
 	CHECK(modinfo_parts_register(env, exports));
+	CHECK(tree_walk_register(env, exports));
 	return exports;
 }
 

@@ -25,6 +25,11 @@ export type BuildIndexFn = (keys: Uint8Array, keyLengths: Uint32Array, values: U
 export type StatKeysFn = (paths: string[]) => Uint32Array;
 /** native/stat_keys.c statKeysInBackground: statKeys with the stat()s on libuv's thread pool */
 export type StatKeysInBackgroundFn = (paths: string[]) => Promise<Uint32Array>;
+/**
+ * native/tree_walk.c walkModules: the module files under root in depmod's sorted walk, joined by NULs,
+ * or null where the walk meets anything it would have to report (src/depmod/tree-walk.ts)
+ */
+export type WalkModulesFn = (root: string, excludes: string[]) => string | null;
 
 export interface NativeAddon {
   finitModule(fd: number, params: string, flags: number): number;
@@ -34,6 +39,7 @@ export interface NativeAddon {
   buildIndex?: BuildIndexFn;
   statKeys?: StatKeysFn;
   statKeysInBackground?: StatKeysInBackgroundFn;
+  walkModules?: WalkModulesFn;
 }
 
 interface NativePrebuilds {
@@ -111,4 +117,10 @@ export function loadNativeStatKeys(): StatKeysFn | null {
 export function loadNativeStatKeysInBackground(): StatKeysInBackgroundFn | null {
   const a = loadNativeAddon();
   return a instanceof Error || typeof a.statKeysInBackground !== 'function' ? null : a.statKeysInBackground;
+}
+
+/** The addon's walk of a module tree, or null without it. */
+export function loadNativeTreeWalk(): WalkModulesFn | null {
+  const a = loadNativeAddon();
+  return a instanceof Error || typeof a.walkModules !== 'function' ? null : a.walkModules;
 }

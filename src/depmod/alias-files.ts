@@ -98,7 +98,12 @@ function aliasText(mods: AliasSource[]): Uint8Array {
     parts.push(pieces.lines);
   }
   if (run !== '') parts.push(Buffer.from(run, 'latin1'));
-  return Buffer.concat(parts);
+  // TypedArray set() for each part: Buffer.concat makes another view of each of the thousands of parts
+  let total = 0;
+  for (const part of parts) total += part.length;
+  const out = Buffer.allocUnsafe(total);
+  for (let k = 0, at = 0; k < parts.length; at += parts[k].length, k++) out.set(parts[k], at);
+  return out;
 }
 
 function listText(mods: AliasSource[], header: string, word: string, list: (m: AliasSource) => string[]): string {

@@ -89,11 +89,12 @@ export class CachedAliasPieces implements AliasPieces {
     private readonly n: CachedNumbers,
   ) {}
 
+  // plain Uint8Array views: Buffer.subarray costs more (it looks up the species constructor)
   get lines(): Uint8Array {
-    return this.texts.subarray(this.linesAt, this.linesAt + this.lineBytes);
+    return new Uint8Array(this.texts.buffer, this.texts.byteOffset + this.linesAt, this.lineBytes);
   }
   get keys(): Uint8Array {
-    return this.texts.subarray(this.linesAt + this.lineBytes, this.linesAt + this.lineBytes + this.keyBytes);
+    return new Uint8Array(this.texts.buffer, this.texts.byteOffset + this.linesAt + this.lineBytes, this.keyBytes);
   }
   get keyLengths(): Uint32Array {
     const { at, exports: e, imports: n } = this.n;

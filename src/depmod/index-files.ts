@@ -51,12 +51,15 @@ export class IndexFiles {
   }
 
   private depLines(): string[] {
-    return this.modules.map((mod) => {
-      const p = mod.relpath ?? mod.path;
-      if (mod.deps.length === 0) return `${p}:`;
-      let line = `${p}:`;
-      for (const d of this.graph.allDeps(mod)) line += ` ${d.relpath ?? d.path}`;
-      return line;
+    const names = this.modules.map((mod) => mod.relpath ?? mod.path);
+    return this.modules.map((mod, k) => {
+      if (mod.deps.length === 0) return `${names[k]}:`;
+      // one join per line: a flat string at once instead of a chain of concatenations
+      const deps = this.graph.allDeps(mod);
+      const parts: string[] = new Array(deps.length + 1);
+      parts[0] = `${names[k]}:`;
+      for (let j = 0; j < deps.length; j++) parts[j + 1] = names[deps[j].idx];
+      return parts.join(' ');
     });
   }
 
@@ -71,8 +74,13 @@ export class IndexFiles {
 
   /** IndexBatch.insertRun, whose bad character is depmod's FATAL */
   private insertRun(idx: IndexBatch, keys: string, lengths: number[], values: string[], priorities: number[]): void {
+    this.indexRun(() => idx.insertRun(keys, lengths, values, priorities));
+  }
+
+  /** an IndexBatch run inserted, its bad character made depmod's FATAL */
+  private indexRun(insert: () => void): void {
     try {
-      idx.insertRun(keys, lengths, values, priorities);
+      insert();
     } catch (err) {
       if (err instanceof IndexCharacterError) throw new DepmodFatal(err.message);
       throw err;
@@ -110,17 +118,21 @@ export class IndexFiles {
     // built at once (natively when the helper is there) unless -w asks for each duplicate
     const newIndex = (): IndexWriter => (warnDups ? new IndexBuilder() : new IndexBatch());
     return [
-      ['modules.dep', () => lines().map((l) => `${l}\n`).join('')],
+      // one join: no string made for each line with its newline
+      ['modules.dep', () => (mods.length === 0 ? '' : `${lines().join('\n')}\n`)],
       [
         'modules.dep.bin',
         () => {
           if (dry) return null;
-          const l = lines();
           if (!warnDups) {
             const idx = new IndexBatch();
-            this.insertRun(idx, mods.map((m) => m.modname).join(''), mods.map((m) => m.modname.length), l, mods.map((m) => m.idx));
+            // the lines as bytes with one join and one conversion (insertRun would join them twice)
+            const l = lines();
+            const values = Buffer.from(l.join(''), 'latin1');
+            this.indexRun(() => idx.insertRunBytes(mods.map((m) => m.modname).join(''), mods.map((m) => m.modname.length), values, l.map((line) => line.length), mods.map((m) => m.idx)));
             return idx.serialize();
           }
+          const l = lines();
           const idx = newIndex();
           for (let k = 0; k < mods.length; k++) {
             if (this.insert(idx, mods[k].modname, l[k], mods[k].idx) && warnDups) this.log(LOG_WARNING, `duplicate module deps:\n${l[k]}\n`);
@@ -150,7 +162,8 @@ export class IndexFiles {
             const { names, modnames, priorities } = ownedSymbols();
             const idx = new IndexBatch();
             const keys = names.length === 0 ? '' : `symbol:${names.join('symbol:')}`;
-            this.insertRun(idx, keys, names.map((name) => name.length + 7), modnames, priorities);
+            const values = Buffer.from(modnames.join(''), 'latin1');
+            this.indexRun(() => idx.insertRunBytes(keys, names.map((name) => name.length + 7), values, modnames.map((m) => m.length), priorities));
             return idx.serialize();
           }
           const idx = newIndex();

@@ -16,8 +16,12 @@ export interface Sym {
 }
 
 export class SymbolTable {
-  readonly symbols = new Map<string, Sym>();
-  /** the same symbols by symbolKey (chained through nextWithKey), for the imports' lookups */
+  /** the symbols in the order they were added */
+  private readonly all: Sym[] = [];
+  /**
+   * the same symbols by symbolKey (chained through nextWithKey): the one map, for names and imports
+   * alike (a map keyed by numbers hashes no string)
+   */
   private readonly symbolsByKey = new Map<number, Sym>();
   /** -P: the character stripped from the start of names ('\0': none) */
   readonly symPrefix: string;
@@ -32,7 +36,7 @@ export class SymbolTable {
 
   /** the symbols in kmod's hash table order (modules.symbols' order) */
   inOrder(): Sym[] {
-    return hashOrder([...this.symbols.values()], (s) => s.name, 2048);
+    return hashOrder(this.all, (s) => s.name, 2048);
   }
 
   private fatalOpen(file: string, err: unknown): never {
@@ -61,17 +65,26 @@ export class SymbolTable {
 
   private symbolAdd(name: string, prefixSkipped: boolean, crc: number, owner: Mod | null): void {
     if (!prefixSkipped && name.length > 0 && name[0] === this.symPrefix) name = name.slice(1);
-    const known = this.symbols.get(name);
+    this.put(name, symbolKey(name), crc, owner);
+  }
+
+  /** the symbol `name` (whose symbolKey is `key`) owned by `owner`: kmod's hash_add, which replaces an entry */
+  private put(name: string, key: number, crc: number, owner: Mod | null, known = this.withKey(name, key)): void {
     if (known !== undefined) {
       // kmod replaces the entry: the name keeps its place in the table
       known.owner = owner;
       known.crc = crc;
       return;
     }
-    const key = symbolKey(name);
     const sym: Sym = { name, owner, crc, nextWithKey: this.symbolsByKey.get(key) };
-    this.symbols.set(name, sym);
     this.symbolsByKey.set(key, sym);
+    this.all.push(sym);
+  }
+
+  /** the symbol named `name`, whose symbolKey is `key` */
+  private withKey(name: string, key: number): Sym | undefined {
+    for (let sym = this.symbolsByKey.get(key); sym !== undefined; sym = sym.nextWithKey) if (sym.name === name) return sym;
+    return undefined;
   }
 
   /**
@@ -91,7 +104,7 @@ export class SymbolTable {
   private symbolFind(name: string): Sym | undefined {
     if (name[0] === '.') name = name.slice(1);
     if (name.length > 0 && name[0] === this.symPrefix) name = name.slice(1);
-    return this.symbols.get(name);
+    return this.withKey(name, symbolKey(name));
   }
 
   private addFakeSymbols(): void {
@@ -145,9 +158,10 @@ export class SymbolTable {
    */
   exportAdd(name: string, crc: number, mod: Mod): void {
     if (name.length > 0 && name[0] === this.symPrefix) name = name.slice(1);
-    const known = this.symbols.get(name);
+    const key = symbolKey(name);
+    const known = this.withKey(name, key);
     if (known !== undefined && known.owner !== null && known.owner.idx > mod.idx) return;
-    this.symbolAdd(name, true, crc, mod);
+    this.put(name, key, crc, mod, known);
   }
 
 }

@@ -7,8 +7,25 @@ import { KMOD_FIRST_FD, LOG_ERR } from '../log';
 import { EEXIST, EINVAL, ENOENT, errnoOf, strerror } from '../errno';
 import { KmodError } from '../errors';
 import { modnameFromPath, pathEndsWithKmodExt } from '../names/modname';
+import { loadNativeTreeWalk, type WalkModulesFn } from '../native-addon';
 import { DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
 
+let nativeWalk: WalkModulesFn | null | undefined;
+
+/**
+ * Whether depmod's sorted walk goes through the native helper (native/tree_walk.c) when it is built:
+ * false makes it walk with readdirSync (tests compare the two). Returns whether the helper is in use.
+ */
+export function useNativeTreeWalk(on: boolean): boolean {
+  nativeWalk = on ? loadNativeTreeWalk() : null;
+  return nativeWalk !== null;
+}
+
+/** a module's modinfo lists until its scan gives them (never added to: shared by all) */
+const NO_STRINGS: string[] = [];
+
+/** a string the addon cannot take as it is: a char above 0xff (not a binary string) or a NUL */
+const NOT_NATIVE_PATH = /[^\x01-\xff]/;
 
 /**
  * The descriptor kmod's walk has open on a directory `depth` levels below the one it started from, as
@@ -131,6 +148,8 @@ export class ModuleTable {
    * raw readdir order as kmod does.
    */
   private searchSorted(): boolean {
+    if (nativeWalk === undefined) nativeWalk = loadNativeTreeWalk();
+    if (nativeWalk !== null) return this.searchSortedNative(nativeWalk);
     const walk = (dir: string): boolean => {
       let entries: fs.Dirent[];
       try {
@@ -160,6 +179,25 @@ export class ModuleTable {
     };
     if (!walk(this.dirname)) return false;
     for (const ext of this.ctx.cfg.externals) if (!walk(ext)) return false;
+    return true;
+  }
+
+  /** searchSorted's walk by the addon: the same modules in the same order, one call per directory tree */
+  private searchSortedNative(walkModules: WalkModulesFn): boolean {
+    // an exclude that no binary name can equal is left out; a root the addon cannot take is walked in JavaScript
+    const excludes = [...this.ctx.cfg.excludes].filter((name) => !NOT_NATIVE_PATH.test(name));
+    for (const root of [this.dirname, ...this.ctx.cfg.externals]) {
+      if (NOT_NATIVE_PATH.test(root)) return false;
+      const found = walkModules(root, excludes);
+      if (found === null) return false;
+      if (found === '') continue;
+      for (const full of found.split('\0')) {
+        const modname = modnameFromPath(full);
+        if (modname === null || this.byName.has(modname)) return false;
+        if (this.addModule(full, modname, () => undefined as never, true) === undefined) return false;
+        this.readAhead?.(full);
+      }
+    }
     return true;
   }
 
@@ -290,9 +328,9 @@ export class ModuleTable {
       visited: false,
       deps: [],
       scan: undefined,
-      aliases: [],
-      softdeps: [],
-      weakdeps: [],
+      aliases: NO_STRINGS,
+      softdeps: NO_STRINGS,
+      weakdeps: NO_STRINGS,
       aliasPieces: undefined,
     };
     if (this.byName.has(modname)) {

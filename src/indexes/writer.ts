@@ -9,6 +9,7 @@
 // Keys and values are "binary strings": one JS char per byte (latin1), so comparisons and lengths are
 // bytewise as in C.
 import { INDEX_MAGIC, INDEX_VERSION, INDEX_NODE_CHILDS, INDEX_NODE_PREFIX, INDEX_NODE_VALUES } from './format';
+import { isAscii } from 'node:buffer';
 import { loadNativeIndexBuilder, type BuildIndexFn } from '../native-addon';
 
 interface TrieValue {
@@ -259,7 +260,9 @@ interface BatchRun {
   /** (insert()'s run: its keys, joined when the batch is built) */
   keys: string | Uint8Array | string[];
   lengths: ArrayLike<number>;
-  value: string | string[];
+  /** one value for all keys, a value each, or the values' bytes one after the other (valueLengths) */
+  value: string | string[] | Uint8Array;
+  valueLengths?: ArrayLike<number>;
   priority: number | ArrayLike<number>;
 }
 
@@ -322,6 +325,32 @@ export class IndexBatch implements IndexWriter {
     this.add({ keys, lengths, value: values, priority: priorities });
   }
 
+  /**
+   * insertRun with the values as bytes one after the other (`valueLengths` says where each ends), for a
+   * caller that holds them as bytes (depmod's modules.dep lines): no string for each. A byte above 127
+   * sends the run through insertRun, for its error.
+   */
+  insertRunBytes(keys: string, lengths: ArrayLike<number>, values: Uint8Array, valueLengths: ArrayLike<number>, priorities: ArrayLike<number>): void {
+    const n = lengths.length;
+    const mismatch = (): RangeError => new RangeError('insertRunBytes: keys, lengths, values and priorities do not match');
+    if (valueLengths.length !== n || priorities.length !== n) throw mismatch();
+    let total = 0;
+    let valueTotal = 0;
+    for (let k = 0; k < n; k++) {
+      total += lengths[k];
+      valueTotal += valueLengths[k];
+    }
+    if (total !== keys.length || valueTotal !== values.length) throw mismatch();
+    if (NOT_7BIT.test(keys) || !isAscii(values)) {
+      const strings: string[] = [];
+      const bytes = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+      for (let k = 0, at = 0; k < n; at += valueLengths[k], k++) strings.push(bytes.toString('latin1', at, at + valueLengths[k]));
+      this.insertRun(keys, lengths, strings, priorities);
+      return;
+    }
+    this.add({ keys, lengths, value: values, valueLengths, priority: priorities });
+  }
+
 
   /** The file contents, as IndexBuilder.serialize() gives them for the same inserts. */
   serialize(): Buffer {
@@ -332,7 +361,7 @@ export class IndexBatch implements IndexWriter {
     const valueLengths = new Uint32Array(n);
     const priorities = new Uint32Array(n);
     const keys: (string | Uint8Array)[] = [];
-    const values: string[] = [];
+    const values: (string | Uint8Array)[] = [];
     let k = 0;
     for (const run of this.runs) {
       const m = run.lengths.length;
@@ -341,6 +370,9 @@ export class IndexBatch implements IndexWriter {
       if (typeof run.value === 'string') {
         valueLengths.fill(run.value.length, k, k + m);
         values.push(run.value.repeat(m));
+      } else if (run.value instanceof Uint8Array) {
+        valueLengths.set(run.valueLengths!, k);
+        values.push(run.value);
       } else {
         for (let j = 0; j < m; j++) valueLengths[k + j] = run.value[j].length;
         values.push(run.value.join(''));
@@ -351,7 +383,8 @@ export class IndexBatch implements IndexWriter {
     }
     // the strings are 7-bit (checked): one byte per character
     const keyBytes = joinBytes(keys);
-    const valueBytes = Buffer.from(values.join(''), 'latin1');
+    // runs of strings joined first: one conversion each rather than one per part
+    const valueBytes = joinBytes(values.every((v) => typeof v === 'string') ? [values.join('')] : values);
     if (build !== null) return build(keyBytes, keyLengths, valueBytes, valueLengths, priorities);
     const idx = new IndexBuilder();
     for (let j = 0, kat = 0, vat = 0; j < n; kat += keyLengths[j], vat += valueLengths[j], j++) {

@@ -126,7 +126,9 @@ describe('IndexBatch: the same bytes from the native helper (native/index_writer
       for (let run = Math.floor(rand() * 6); run > 0; run--) {
         const part: Entry[] = [];
         for (let k = Math.floor(rand() * 20); k > 0; k--) part.push(['symbol:ab_*'.slice(0, Math.floor(rand() * 11)) + String(Math.floor(rand() * 50)), `m${Math.floor(rand() * 5)}`, Math.floor(rand() * 9)]);
-        batch.insertRun(part.map((e) => e[0]).join(''), part.map((e) => e[0].length), part.map((e) => e[1]), part.map((e) => e[2]));
+        // the values as strings, or as bytes (insertRunBytes), in turn
+        if (rand() < 0.5) batch.insertRun(part.map((e) => e[0]).join(''), part.map((e) => e[0].length), part.map((e) => e[1]), part.map((e) => e[2]));
+        else batch.insertRunBytes(part.map((e) => e[0]).join(''), part.map((e) => e[0].length), Buffer.from(part.map((e) => e[1]).join(''), 'latin1'), part.map((e) => e[1].length), part.map((e) => e[2]));
         entries.push(...part);
       }
       expect(hex(batch.serialize()), `round ${round}`).toBe(hex(bothWays(entries).js));
@@ -146,6 +148,12 @@ describe('IndexBatch: the same bytes from the native helper (native/index_writer
     expect(expected).toMatch(/valu/);
     expect(errorOf(() => new IndexBatch().insertRun(bad.map((e) => e[0]).join(''), bad.map((e) => e[0].length), bad.map((e) => e[1]), bad.map((e) => e[2])))).toBe(expected);
     expect(() => new IndexBatch().insertRun('abc', [1, 1], ['x', 'y'], [0, 0])).toThrow(RangeError);
+    const badBytes = Buffer.from(bad.map((e) => e[1]).join(''), 'latin1');
+    expect(errorOf(() => new IndexBatch().insertRunBytes(bad.map((e) => e[0]).join(''), bad.map((e) => e[0].length), badBytes, bad.map((e) => e[1].length), bad.map((e) => e[2])))).toBe(expected);
+    // lengths that do not add up to the bytes, or counts that differ
+    expect(() => new IndexBatch().insertRunBytes('ab', [1, 1], Buffer.from('xyz'), [1, 1], [0, 0])).toThrow(RangeError);
+    expect(() => new IndexBatch().insertRunBytes('ab', [1, 1], Buffer.from('xy'), [2], [0, 0])).toThrow(RangeError);
+    expect(() => new IndexBatch().insertRunBytes('ab', [1, 1], Buffer.from('xy'), [1, 1], [0])).toThrow(RangeError);
   });
   it('falls back to IndexBuilder without the helper, with the same checks', () => {
     try {

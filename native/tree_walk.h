@@ -1,0 +1,6 @@
+/* depmod's walk of a module tree in one call (tree_walk.c), registered on the addon's exports */
+#ifndef KMODTS_TREE_WALK_H
+#define KMODTS_TREE_WALK_H
+#include <node_api.h>
+napi_status tree_walk_register(napi_env env, napi_value exports);
+#endif
