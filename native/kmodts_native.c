@@ -17,6 +17,7 @@
 #include "read_batch.h"
 #include "stat_keys.h"
 #include "module_symbols.h"
+#include "module_scan.h"
 
 #define CHECK(call)                                                            \
 	do {                                                                   \
@@ -150,6 +151,7 @@ static napi_value init(napi_env env, napi_value exports)
 	CHECK(stat_keys_register(env, exports));
 	CHECK(decode_register(env, exports));
 	CHECK(read_batch_register(env, exports));
+	CHECK(module_scan_register(env, exports));
 	return exports;
 }
 

@@ -34,6 +34,8 @@ export interface NativeAddon {
   buildIndex?: BuildIndexFn;
   statKeys?: StatKeysFn;
   statKeysInBackground?: StatKeysInBackgroundFn;
+  /** native/module_scan.c: depmod's scan of an image as a block (src/depmod/native-scan.ts), -1 where it leaves it to JavaScript */
+  scanImage?: (image: Uint8Array, into: Uint8Array) => number;
 }
 
 interface NativePrebuilds {
