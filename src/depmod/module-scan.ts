@@ -210,8 +210,13 @@ function symbolsOf(r: Reader, found: Found): void {
 /** the native helper's scanSymbols (native/module_symbols.c), null when it is not built, undefined until the first scan */
 let nativeSymbols: ScanSymbolsFn | null | undefined;
 
-/** how often the native helper did symbolsOf's work (tests) */
+/** how often the native helper did symbolsOf's work, here or on the pool (pool-scan.ts; tests) */
 export const nativeSymbolStats = { done: 0 };
+
+/** false after useNativeSymbols(false): the pool's C scan (native/module_scan.c) is then not used either */
+export function nativeSymbolsAllowed(): boolean {
+  return nativeSymbols !== null;
+}
 
 /**
  * Whether the scan uses the native helper (when it is built): false makes it take the JavaScript path

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import { EINVAL } from '../errno';
 import { openBatchReader, type ScannedRead } from '../file/batch-read';
 import type { ReadDecoded } from '../file/read-decode';
-import { failedScan, scanModuleImage, ScanStore, type ModuleScan } from './module-scan';
+import { failedScan, nativeSymbolsAllowed, nativeSymbolStats, scanModuleImage, ScanStore, type ModuleScan } from './module-scan';
 import { scanOfBlock } from './native-scan';
 import { releaseBuffers } from './release';
 import type { ScanOptions, ScanPool, ScanResultFn } from './scan-pool';
@@ -52,6 +52,7 @@ export const poolScanStats = { scannedOnPool: 0 };
 function scanResult(r: PoolRead, file: string, store: ScanStore): ModuleScan {
   if ('scanned' in r) {
     poolScanStats.scannedOnPool++;
+    nativeSymbolStats.done++;
     return scanOfBlock(r.scanned, store);
   }
   if ('readErrno' in r) return failedScan(r.readErrno);
@@ -110,7 +111,7 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
   const jobs = opts.threads ?? os.availableParallelism();
   const window = jobs + 1;
   const reader = openBatchReader(jobs);
-  const onPool = reader.scans && opts.scanOnPool !== false;
+  const onPool = reader.scans && opts.scanOnPool !== false && nativeSymbolsAllowed();
   // scanned on the pool, a slot's image buffer holds only a scan's block (its bytes are needed only for
   // the files left to this thread): small buffers, grown if such a file comes
   const free: Slot[] = [];
