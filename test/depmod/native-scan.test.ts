@@ -19,22 +19,14 @@ import { decompress } from '../../src/file/decompress';
 import { Elf } from '../../src/file/elf';
 import { prng } from '../support/prng';
 import { moduleFiles, reference, repoRoot } from '../support/reference';
+import { plainScan } from './support';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-native-scan-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** everything a scan holds, as plain data */
+/** plainScan, or undefined for no scan */
 function plain(s: ModuleScan | undefined): unknown {
-  if (s === undefined) return undefined;
-  return {
-    ...s,
-    exportCrcs: [...s.exportCrcs],
-    importNames: Buffer.from(s.importNames).toString('latin1'),
-    importLengths: [...s.importLengths],
-    importCrcs: [...s.importCrcs],
-    importWeak: [...s.importWeak],
-    importKeys: [...s.importKeys],
-  };
+  return s === undefined ? undefined : plainScan(s);
 }
 
 /** the cloud tree's modules as .ko.<ext> (bench/trees.js makes the copy once per machine) */
