@@ -17,6 +17,7 @@ import { poolScanStats } from '../../src/depmod/pool-scan';
 import { startScanPool } from '../../src/depmod/scan-pool';
 import { decompress } from '../../src/file/decompress';
 import { Elf } from '../../src/file/elf';
+import { buildModule } from '../support/elf-writer';
 import { prng } from '../support/prng';
 import { moduleFiles, reference, repoRoot } from '../support/reference';
 import { plainScan } from './support';
@@ -217,6 +218,14 @@ describe('depmod scan in C on the pool', () => {
     const classless = Buffer.from(image);
     classless[4] = 7;
     const big = Buffer.concat([image, Buffer.alloc(10 << 20)]);
+    // a scan's block larger than a slot's buffer (then one of its own, and the slot grown), twice
+    const many = buildModule({
+      name: 'many',
+      vermagic: '6.1 SMP ',
+      imports: Array.from({ length: 6000 }, (_, k) => ({ name: `imported_symbol_${'x'.repeat(k % 30)}_${k}`, crc: k % 3 === 0 ? null : k, weak: k % 7 === 0 })),
+      exports: Array.from({ length: 1500 }, (_, k) => ({ name: `exported_${k}`, crc: k + 1 })),
+      modinfo: [['alias', 'many-1'], ['softdep', 'pre: a'], ['weakdep', 'b'], ['alias', '']],
+    });
     const files = [
       ...good,
       put('cut.ko', cut),
@@ -227,6 +236,8 @@ describe('depmod scan in C on the pool', () => {
       put('m.ko.gz', zlib.gzipSync(image)),
       put('big.ko', big),
       put('big.ko.zst', zst(big)),
+      put('many.ko', many),
+      put('many.ko.zst', zst(many)),
       put('empty.ko', Buffer.alloc(0)),
       put('short.ko.zst', Buffer.from([0x28, 0xb5, 0x2f])),
       put('flipped.ko.zst', ((b) => ((b[b.length >> 1] ^= 0x10), b))(zst(image))),
@@ -238,7 +249,8 @@ describe('depmod scan in C on the pool', () => {
     const inC = await poolScans(files, true);
     const here = await poolScans(files, false);
     for (let i = 0; i < files.length; i++) expect(inC.scans[i], files[i]).toEqual(here.scans[i]);
-    // the good ones, nonul.* (its .modinfo runs to the section's end, as in JavaScript) and big.* were the C's
-    expect(inC.inC).toBe(good.length + 1 + 2 + 2);
+    // the good ones, nonul.* (its .modinfo runs to the section's end, as in JavaScript), big.* and many.* were the C's
+    expect(inC.inC).toBe(good.length + 1 + 2 + 2 + 2);
+    expect((inC.scans[files.indexOf(path.join(tmp, 'many.ko'))] as { importLengths: number[] }).importLengths.length).toBeGreaterThanOrEqual(6000);
   });
 });
