@@ -351,7 +351,7 @@ void scan_read_file(const char *path, struct decode_result *r, struct scan_buffe
 	}
 	adopt(&b->raw, &b->raw_cap, &t, 1);
 	t.raw_owned = 0;
-	/* the bytes, then the image: in this thread's buffers, grown to the largest file seen */
+	/* the image in this job's buffer too (a larger one the decoder makes for a larger module is kept) */
 	t.image = b->image;
 	t.cap = b->image_cap;
 	decode_bytes(b->raw, t.raw_len, &t);
