@@ -316,6 +316,136 @@ static void adopt(uint8_t **buf, size_t *cap, struct decode_result *t, int raw)
 	*cap = raw ? t->raw_cap : t->cap;
 }
 
+/* the scan of image d just made, as the block in r (DECODE_SCANNED); 0, or -1 out of memory */
+static int put_block(struct decode_result *r, const uint8_t *d, const struct symbols_found *sym)
+{
+	size_t strings, size = block_size(sym, &strings);
+	/* into the caller's buffer when it fits, else a block of its own (which JavaScript then takes) */
+	if (r->image == NULL || size > r->cap) {
+		uint8_t *out = decode_alloc(size);
+		if (out == NULL)
+			return -1;
+		r->image = out;
+		r->cap = size;
+		r->owned = 1;
+	}
+	write_block(r->image, strings, d, sym);
+	r->len = size;
+	r->status = DECODE_SCANNED;
+	return 0;
+}
+
+/* len bytes at off of the file into d + off; 0, or -1 (an error, or fewer bytes than fstat said) */
+static int pread_at(int fd, uint8_t *d, uint64_t off, uint64_t len)
+{
+	while (len > 0) {
+		ssize_t got = pread(fd, d + off, (size_t)len, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return -1;
+		off += (uint64_t)got;
+		len -= (uint64_t)got;
+	}
+	return 0;
+}
+
+/*
+ * The CRC words resolve_crc (module_symbols.c) reads: for each __crc_ symbol defined in a section, the
+ * 32-bit word at its value there (a superset: every such symbol, whether or not its CRC is used),
+ * read in one span. 0, or -1.
+ */
+static int read_crc_words(int fd, const struct elf *e, const uint64_t sec[2 * SEC_COUNT])
+{
+	uint64_t sym_off = sec[2 * SEC_SYMTAB], sym_end = sym_off + sec[2 * SEC_SYMTAB + 1];
+	uint64_t str_off = sec[2 * SEC_STRTAB], str_size = sec[2 * SEC_STRTAB + 1], lo = UINT64_MAX, hi = 0;
+	unsigned symlen = e->is64 ? 24 : 16;
+
+	if (sym_off == 0 || str_off == 0 || (sym_end - sym_off) % symlen != 0)
+		return 0;
+	for (uint64_t o = sym_off + symlen; o + symlen <= sym_end; o += symlen) {
+		uint64_t name = u32_at(e, o), value = e->is64 ? u64_at(e, o + 8) : u32_at(e, o + 4), off, size;
+		unsigned shndx = u16_at(e, o + (e->is64 ? 6 : 14));
+		if (name >= str_size || str_off + name + 6 > e->n || memcmp(e->d + str_off + name, "__crc_", 6) != 0)
+			continue;
+		if (shndx == 0 || shndx == 0xfff1 || shndx >= e->shnum)
+			continue;
+		section_range(e, e->shoff + (uint64_t)shndx * e->shentsize, &off, &size);
+		if (!range_valid(e, off, size) || size < 4 || value > size - 4)
+			continue;
+		lo = off + value < lo ? off + value : lo;
+		hi = off + value + 4 > hi ? off + value + 4 : hi;
+	}
+	return lo < hi ? pread_at(fd, (uint8_t *)e->d, lo, hi - lo) : 0;
+}
+
+/*
+ * An uncompressed module's parts that the scan reads, each at its own offset of buf (the file's size,
+ * n bytes): the ELF header, the section table, the section names, the five sections and the CRC words.
+ * Every read of scan_image then falls inside them: names end at .strtab's last NUL (required here),
+ * __versions names within their entries, __ksymtab_strings at its last NUL (else EINVAL before any
+ * read), .modinfo within itself. So the rest of buf (bytes of earlier files) is never looked at.
+ * 0 when the scan may run on buf; -1 when the file is to be read whole (not an ELF file by these
+ * checks, a .strtab without its final NUL, a read short of what fstat said).
+ */
+static int read_parts(int fd, uint8_t *buf, size_t n)
+{
+	struct elf e;
+	uint64_t sec[2 * SEC_COUNT], off, size;
+	unsigned want, shstrndx;
+
+	if (n < 64 || pread_at(fd, buf, 0, 64) < 0 || memcmp(buf, "\x7f" "ELF", 4) != 0 || (buf[4] != 1 && buf[4] != 2) ||
+	    (buf[5] != 1 && buf[5] != 2))
+		return -1;
+	e.d = buf;
+	e.n = n;
+	e.is64 = buf[4] == 2;
+	e.le = buf[5] == 1;
+	e.shoff = e.is64 ? u64_at(&e, 40) : u32_at(&e, 32);
+	e.shentsize = u16_at(&e, e.is64 ? 58 : 46);
+	e.shnum = u16_at(&e, e.is64 ? 60 : 48);
+	shstrndx = u16_at(&e, e.is64 ? 62 : 50);
+	want = e.is64 ? 64 : 40;
+	if (e.shentsize != want || shstrndx == 0 || shstrndx >= e.shnum || !range_valid(&e, e.shoff, (uint64_t)want * e.shnum) ||
+	    pread_at(fd, buf, e.shoff, (uint64_t)want * e.shnum) < 0)
+		return -1;
+	section_range(&e, e.shoff + (uint64_t)shstrndx * want, &off, &size);
+	if (!range_valid(&e, off, size) || pread_at(fd, buf, off, size) < 0 || elf_open(&e, buf, n) < 0)
+		return -1;
+	find_sections(&e, sec);
+	for (int k = 0; k < SEC_COUNT; k++)
+		if (pread_at(fd, buf, sec[2 * k], sec[2 * k + 1]) < 0)
+			return -1;
+	if (sec[2 * SEC_STRTAB + 1] > 0 && buf[sec[2 * SEC_STRTAB] + sec[2 * SEC_STRTAB + 1] - 1] != 0)
+		return -1;
+	return read_crc_words(fd, &e, sec);
+}
+
+/*
+ * An uncompressed module scanned from only the parts the scan reads (read_parts): 0 when done (r holds
+ * the block), -1 when the file is to be read whole as any other (then every verdict is that path's).
+ * A cloud .ko is ~100 KB of which the scan reads about a third; read() was 65 of the pool's 110 ms.
+ */
+static int scan_parts(const char *path, struct decode_result *r, struct scan_buffers *b)
+{
+	struct symbols_found sym;
+	struct stat st;
+	size_t len = strlen(path);
+	int fd, done = -1;
+
+	/* (compressed files are read whole: the name spares them an open and a read here) */
+	if (len < 3 || strcmp(path + len - 3, ".ko") != 0 || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 64 && (uint64_t)st.st_size <= b->raw_cap &&
+	    read_parts(fd, b->raw, (size_t)st.st_size) == 0 && scan_image(b->raw, (size_t)st.st_size, &sym) == 0 &&
+	    put_block(r, b->raw, &sym) == 0) {
+		r->kind = KIND_NONE;
+		done = 0;
+	}
+	close(fd);
+	return done;
+}
+
 /*
  * The file as read_batch.c's decode_read_file gives it (r: the caller's buffers), except that a file
  * scanned here comes back as the scan's block (DECODE_SCANNED) in place of its image.
@@ -325,7 +455,7 @@ void scan_read_file(const char *path, struct decode_result *r, struct scan_buffe
 	struct decode_result t;
 	struct symbols_found sym;
 	const uint8_t *image;
-	size_t len, strings, size;
+	size_t len;
 
 	/*
 	 * address space for the largest modules at once, not grown from file to file: a page is touched
@@ -336,6 +466,8 @@ void scan_read_file(const char *path, struct decode_result *r, struct scan_buffe
 		b->raw_cap = RAW_RESERVE;
 	if (b->image == NULL && (b->image = decode_alloc(IMAGE_RESERVE)) != NULL)
 		b->image_cap = IMAGE_RESERVE;
+	if (scan_parts(path, r, b) == 0)
+		return;
 	memset(&t, 0, sizeof t);
 	/*
 	 * read into this job's buffer: mapping the file instead (libkmod maps uncompressed modules) was
@@ -368,23 +500,8 @@ void scan_read_file(const char *path, struct decode_result *r, struct scan_buffe
 	r->kind = t.kind;
 	/* libkmod needs the 6 bytes of the longest magic before it looks at a file (pool-scan.ts) */
 	if (t.raw_len >= 6 && (t.status == DECODE_OK || (t.status == DECODE_NOT_COMPRESSED && t.kind == KIND_NONE)) &&
-	    scan_image(image, len, &sym) == 0) {
-		size = block_size(&sym, &strings);
-		/* into the caller's buffer when it fits, else a block of its own (which JavaScript then takes) */
-		if (r->image == NULL || size > r->cap) {
-			uint8_t *out = decode_alloc(size);
-			if (out == NULL)
-				goto whole;
-			r->image = out;
-			r->cap = size;
-			r->owned = 1;
-		}
-		write_block(r->image, strings, image, &sym);
-		r->len = size;
-		r->status = DECODE_SCANNED;
+	    scan_image(image, len, &sym) == 0 && put_block(r, image, &sym) == 0)
 		return;
-	}
-whole:
 	/* everything else as decode_read_file has it: the bytes, and the image where there is one */
 	r->status = t.status;
 	r->err = t.err;
