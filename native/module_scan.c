@@ -7,6 +7,9 @@
  * their fresh buffers, their scan and the collections they caused were most of depmod's main thread
  * (docs/decisions.md, issue 14).
  *
+ * An uncompressed module is read in parts (read_parts: only what the scan reads, each at its offset of
+ * the job's buffer); compressed ones are read whole and decoded into the job's other buffer.
+ *
  * It handles the well-formed case only. Anything the JavaScript scan treats otherwise (a header check
  * failing, an offset outside the image, a library missing, gzip, a decoding error) hands the file's
  * bytes and image to JavaScript as read_batch.c always did, so that every verdict and message still
