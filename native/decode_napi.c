@@ -60,9 +60,9 @@ napi_value decode_result_object(napi_env env, struct decode_result *r)
 	set_number(env, obj, "err", r->err);
 	set_string(env, obj, "fn", r->fn != NULL ? r->fn : "");
 	set_string(env, obj, "detail", r->detail);
-	set_number(env, obj, "length", r->status == DECODE_OK ? (double)r->len : 0);
+	set_number(env, obj, "length", DECODE_HAS_IMAGE(r) ? (double)r->len : 0);
 	set_number(env, obj, "rawLength", (double)r->raw_len);
-	if (r->status == DECODE_OK && r->owned) {
+	if (DECODE_HAS_IMAGE(r) && r->owned) {
 		napi_value b = own_buffer(env, r->image, r->len, r->cap);
 		if (b != NULL)
 			napi_set_named_property(env, obj, "image", b);

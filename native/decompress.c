@@ -231,7 +231,7 @@ static void fail(struct decode_result *r, const char *fn, const char *detail, in
  */
 #define MAP_FROM (256u << 10)
 
-static void *block_alloc(size_t n)
+void *decode_alloc(size_t n)
 {
 	void *p;
 	if (n < MAP_FROM)
@@ -256,7 +256,7 @@ static void *block_grow(void *old, size_t old_n, size_t used, size_t n)
 	void *p;
 	if (old_n < MAP_FROM && n < MAP_FROM)
 		return realloc(old, n);
-	p = block_alloc(n);
+	p = decode_alloc(n);
 	if (p == NULL)
 		return NULL;
 	if (used > 0)
@@ -344,7 +344,7 @@ static int grow(struct decode_result *r, size_t used, size_t need)
 		if (p == NULL)
 			return -1;
 	} else {
-		p = block_alloc(cap);
+		p = decode_alloc(cap);
 		if (p == NULL)
 			return -1;
 		if (used > 0)
@@ -416,7 +416,7 @@ static void decode_xz(const uint8_t *data, size_t len, struct decode_result *r)
 	/* one byte more than the index states, so that a stream longer than its index needs no copy to be caught */
 	hint = xz_size_hint(data, len);
 	if (hint > 0 && hint < (256u << 20) && hint + 1 > r->cap) {
-		uint8_t *p = block_alloc(hint + 1);
+		uint8_t *p = decode_alloc(hint + 1);
 		if (p != NULL) {
 			r->image = p;
 			r->cap = hint + 1;
@@ -476,7 +476,7 @@ static void decode_zstd(const uint8_t *data, size_t len, struct decode_result *r
 	}
 	if (frame_size > r->cap) {
 		/* libkmod's malloc of exactly the stated size; its failure is -errno and no message */
-		uint8_t *p = block_alloc((size_t)frame_size);
+		uint8_t *p = decode_alloc((size_t)frame_size);
 		if (p == NULL) {
 			fail(r, "kmod_file_load_zstd", "", ENOMEM);
 			return;
@@ -540,7 +540,7 @@ int read_file(const char *path, struct decode_result *r)
 	}
 	if (fstat(fd, &st) == 0 && st.st_size > 0 && (uint64_t)st.st_size + 1 > r->raw_cap && (uint64_t)st.st_size < SIZE_MAX / 2) {
 		/* one byte more, so that the end of the file is seen without growing */
-		uint8_t *p = block_alloc((size_t)st.st_size + 1);
+		uint8_t *p = decode_alloc((size_t)st.st_size + 1);
 		if (p != NULL) {
 			if (r->raw_owned)
 				decode_free(r->raw, r->raw_cap);
@@ -553,7 +553,7 @@ int read_file(const char *path, struct decode_result *r)
 		ssize_t got;
 		if (used == r->raw_cap) {
 			size_t cap = r->raw_cap < 4096 ? 65536 : r->raw_cap * 2;
-			uint8_t *p = r->raw_owned ? block_grow(r->raw, r->raw_cap, used, cap) : block_alloc(cap);
+			uint8_t *p = r->raw_owned ? block_grow(r->raw, r->raw_cap, used, cap) : decode_alloc(cap);
 			if (p == NULL) {
 				r->err = ENOMEM;
 				close(fd);

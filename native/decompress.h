@@ -39,6 +39,8 @@ struct decode_result {
 int decode_kind(const uint8_t *data, size_t len);
 /* decodes data into r (r->image/r->cap: a buffer to use while it fits, or NULL/0) */
 void decode_bytes(const uint8_t *data, size_t len, struct decode_result *r);
+/* a block of n bytes for an image or raw block (decode_free frees it); NULL when out of memory */
+void *decode_alloc(size_t n);
 /* frees an image or raw block the result owns (its cap or raw_cap bytes) */
 void decode_free(void *p, size_t n);
 /* reads a whole file into r->raw (r->raw/r->raw_cap likewise); 0, or -1 with r->err */

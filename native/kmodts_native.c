@@ -19,6 +19,7 @@
 #include "tree_walk.h"
 #include "module_symbols.h"
 #include "modinfo_parts.h"
+#include "module_scan.h"
 
 #define CHECK(call)                                                            \
 	do {                                                                   \
@@ -154,6 +155,7 @@ static napi_value init(napi_env env, napi_value exports)
 	CHECK(read_batch_register(env, exports));
 	CHECK(modinfo_parts_register(env, exports));
 	CHECK(tree_walk_register(env, exports));
+	CHECK(module_scan_register(env, exports));
 	return exports;
 }
 

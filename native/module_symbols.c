@@ -15,6 +15,7 @@
 #include <node_api.h>
 #include "napi_args.h"
 #include "module_symbols.h"
+#include "vec.h"
 
 #define SHN_UNDEF 0
 #define SHN_ABS 0xfff1
@@ -28,12 +29,6 @@
 /* 2**64 - 1 as a double (what the JavaScript path computes) */
 #define U64_MAX_D 18446744073709551616.0
 
-/* the layout the caller passes in io[0..]: section offsets and sizes, then the ELF's traits */
-enum {
-	IN_STRTAB, IN_STRTAB_SIZE, IN_SYMTAB, IN_SYMTAB_SIZE, IN_VERSIONS, IN_VERSIONS_SIZE,
-	IN_KSYMTAB_STRINGS, IN_KSYMTAB_STRINGS_SIZE, IN_IS64, IN_LE, IN_SPARC, IN_SHOFF,
-	IN_SHENTSIZE, IN_SHNUM, IN_SHSTRTAB_SIZE, IN_COUNT
-};
 /* what the call gives back in io[OUT_BASE..] */
 enum { OUT_BASE = 16, OUT_EXPORTS = OUT_BASE, OUT_ERRNO, OUT_IMPORTS, OUT_BYTES, OUT_COUNT };
 
@@ -101,29 +96,6 @@ static size_t cstr_end(const image_t *im, size_t o)
 	return p == NULL ? im->n : (size_t)(p - im->d);
 }
 
-/* growable arrays kept from call to call (one set per thread) */
-typedef struct {
-	void *p;
-	size_t cap; /* elements */
-} vec_t;
-
-static int vec_reserve(vec_t *v, size_t need, size_t elem)
-{
-	size_t cap;
-	void *p;
-	if (need <= v->cap)
-		return 0;
-	cap = v->cap ? v->cap : 256;
-	while (cap < need)
-		cap *= 2;
-	p = realloc(v->p, cap * elem);
-	if (p == NULL)
-		return -1;
-	v->p = p;
-	v->cap = cap;
-	return 0;
-}
-
 typedef struct {
 	/* exports: [start, end) pairs and CRCs */
 	vec_t ranges, crcs;
@@ -137,8 +109,6 @@ typedef struct {
 } scan_t;
 
 static _Thread_local scan_t S;
-
-#define VEC(v, type) ((type *)(v).p)
 
 static void add_export(scan_t *s, size_t start, size_t end, double crc)
 {
@@ -420,6 +390,38 @@ static int scan_symbols(scan_t *s, image_t *im, const double *in, int *err)
 	return im->bad ? -1 : 0;
 }
 
+int symbols_scan(const uint8_t *d, size_t n, const double *in, struct symbols_found *found)
+{
+	image_t im;
+	scan_t *s = &S;
+	int err = 0, r;
+
+	im.d = d;
+	im.n = n;
+	im.le = in[IN_LE] != 0;
+	im.is64 = in[IN_IS64] != 0;
+	im.bad = 0;
+	/* offsets and sizes lie inside the image (the caller found them so): anything else is refused */
+	for (int k = 0; k < IN_COUNT; k++)
+		if (!(in[k] >= 0 && in[k] <= (double)n + 65536.0))
+			return -1;
+	r = scan_symbols(s, &im, in, &err);
+	if (r != 0)
+		return r;
+	found->ranges = s->ranges.p;
+	found->crcs = s->crcs.p;
+	found->n_exports = s->n_exports;
+	found->bytes = s->bytes.p;
+	found->n_bytes = s->n_bytes;
+	found->keys = s->keys.p;
+	found->lengths = s->lengths.p;
+	found->icrcs = s->icrcs.p;
+	found->weak = s->weak.p;
+	found->n_imports = s->n_imports;
+	found->err = err;
+	return 0;
+}
+
 /*
  * scanSymbols(image: Uint8Array, io: Float64Array, exportRanges: Uint32Array, exportCrcs: Float64Array,
  *             importBytes: Uint8Array, importKeys: Int32Array, importLengths: Uint32Array,
@@ -435,9 +437,8 @@ static napi_value scan_symbols_js(napi_env env, napi_callback_info info)
 	static const napi_typedarray_type types[7] = { napi_uint32_array, napi_float64_array, napi_uint8_array,
 		napi_int32_array, napi_uint32_array, napi_float64_array, napi_uint8_array };
 	double *io;
-	image_t im;
-	int err, r;
-	scan_t *s = &S;
+	struct symbols_found f;
+	int r;
 
 	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 9) {
 		napi_throw_type_error(env, NULL, "scanSymbols: missing arguments");
@@ -454,32 +455,28 @@ static napi_value scan_symbols_js(napi_env env, napi_callback_info info)
 		return NULL;
 	}
 	io = io_p;
-	im.d = img;
-	im.n = n;
-	im.le = io[IN_LE] != 0;
-	im.is64 = io[IN_IS64] != 0;
-	im.bad = 0;
-	/* offsets and sizes lie inside the image (the caller found them so): anything else is refused */
-	for (int k = 0; k < IN_COUNT; k++)
-		if (!(io[k] >= 0 && io[k] <= (double)n + 65536.0))
-			im.bad = 1;
-	r = im.bad ? -1 : scan_symbols(s, &im, io, &err);
+	r = symbols_scan(img, n, io, &f);
 	if (r == 0) {
-		io[OUT_EXPORTS] = (double)s->n_exports;
-		io[OUT_ERRNO] = err;
-		io[OUT_IMPORTS] = (double)s->n_imports;
-		io[OUT_BYTES] = (double)s->n_bytes;
-		if (len[0] < 2 * s->n_exports || len[1] < s->n_exports || len[2] < s->n_bytes || len[3] < s->n_imports ||
-		    len[4] < s->n_imports || len[5] < s->n_imports || len[6] < s->n_imports) {
+		io[OUT_EXPORTS] = (double)f.n_exports;
+		io[OUT_ERRNO] = f.err;
+		io[OUT_IMPORTS] = (double)f.n_imports;
+		io[OUT_BYTES] = (double)f.n_bytes;
+		if (len[0] < 2 * f.n_exports || len[1] < f.n_exports || len[2] < f.n_bytes || len[3] < f.n_imports ||
+		    len[4] < f.n_imports || len[5] < f.n_imports || len[6] < f.n_imports) {
 			r = 1;
 		} else {
-			memcpy(arr[0], s->ranges.p, 2 * s->n_exports * sizeof(uint32_t));
-			memcpy(arr[1], s->crcs.p, s->n_exports * sizeof(double));
-			memcpy(arr[2], s->bytes.p, s->n_bytes);
-			memcpy(arr[3], s->keys.p, s->n_imports * sizeof(int32_t));
-			memcpy(arr[4], s->lengths.p, s->n_imports * sizeof(uint32_t));
-			memcpy(arr[5], s->icrcs.p, s->n_imports * sizeof(double));
-			memcpy(arr[6], s->weak.p, s->n_imports);
+			/* (an empty array's pointer may be NULL: memcpy is not given it) */
+			if (f.n_exports > 0) {
+				memcpy(arr[0], f.ranges, 2 * f.n_exports * sizeof(uint32_t));
+				memcpy(arr[1], f.crcs, f.n_exports * sizeof(double));
+			}
+			if (f.n_imports > 0) {
+				memcpy(arr[2], f.bytes, f.n_bytes);
+				memcpy(arr[3], f.keys, f.n_imports * sizeof(int32_t));
+				memcpy(arr[4], f.lengths, f.n_imports * sizeof(uint32_t));
+				memcpy(arr[5], f.icrcs, f.n_imports * sizeof(double));
+				memcpy(arr[6], f.weak, f.n_imports);
+			}
 		}
 	} else if (r == -2) {
 		napi_throw_error(env, NULL, "scanSymbols: out of memory");

@@ -1,8 +1,9 @@
 /*
  * Many module files read and decoded on libuv's thread pool for one caller (src/file/batch-read.ts):
  *   readerOpen(jobs, table, done(count, extras)) -> reader
- *   readerSubmit(reader, id, path, into, rawInto)   queued; nothing wakes a thread yet (path: a binary
- *                                                    string, its chars its bytes)
+ *   readerSubmit(reader, id, path, into, rawInto, scan)   queued; nothing wakes a thread yet (path: a
+ *                                                    binary string, its chars its bytes; scan: true for
+ *                                                    depmod's scan in place of the image, module_scan.c)
  *   readerKick(reader)                               the queued files handed to the pool
  *   readerClose(reader)                              no more files; those queued are still done
  * readDecodeImage (decode_napi.c) costs the JavaScript thread one async work, one wake of a pool
@@ -24,6 +25,7 @@
 #include <time.h>
 #include <node_api.h>
 #include "decode_napi.h"
+#include "module_scan.h"
 #include "read_batch.h"
 
 #define ROW 6
@@ -36,6 +38,8 @@ struct request {
 	char *path;
 	napi_ref into;
 	napi_ref raw_into;
+	/* the file is scanned here (module_scan.c) rather than its image sent back */
+	int scan;
 	struct decode_result r;
 };
 
@@ -115,6 +119,8 @@ static void job_execute(napi_env env, void *data)
 	napi_threadsafe_function tsfn = rd->tsfn;
 	struct sched_param param;
 	int policy = sched_getscheduler(0), batch = 0;
+	/* the scanned files' bytes and images: this job's, grown to the largest file, freed when it ends */
+	struct scan_buffers buffers = { NULL, 0, NULL, 0 };
 	(void)env;
 
 	/*
@@ -135,7 +141,10 @@ static void job_execute(napi_env env, void *data)
 				rd->queue_end = NULL;
 			rd->queued--;
 			pthread_mutex_unlock(&rd->lock);
-			decode_read_file(q->path, &q->r);
+			if (q->scan)
+				scan_read_file(q->path, &q->r, &buffers);
+			else
+				decode_read_file(q->path, &q->r);
 			pthread_mutex_lock(&rd->lock);
 			q->next = NULL;
 			if (rd->done_end != NULL)
@@ -169,6 +178,7 @@ static void job_execute(napi_env env, void *data)
 	}
 	rd->live--;
 	pthread_mutex_unlock(&rd->lock);
+	scan_buffers_free(&buffers);
 	if (batch)
 		sched_setscheduler(0, SCHED_OTHER, &param);
 	/* after this the reader may be gone: nothing of it is touched */
@@ -301,9 +311,9 @@ static void deliver(napi_env env, napi_value cb, void *context, void *data)
 			t[n * ROW + 1] = r->kind;
 			t[n * ROW + 2] = r->status;
 			t[n * ROW + 3] = r->err;
-			t[n * ROW + 4] = r->status == DECODE_OK ? (double)r->len : 0;
+			t[n * ROW + 4] = DECODE_HAS_IMAGE(r) ? (double)r->len : 0;
 			t[n * ROW + 5] = (double)r->raw_len;
-			if (r->status == DECODE_FAILED || (r->status == DECODE_OK && r->owned) || r->raw_owned) {
+			if (r->status == DECODE_FAILED || (DECODE_HAS_IMAGE(r) && r->owned) || r->raw_owned) {
 				napi_value obj;
 				if (extras == NULL && napi_create_array(env, &extras) != napi_ok)
 					extras = NULL;
@@ -421,11 +431,12 @@ static napi_value reader_open_js(napi_env env, napi_callback_info info)
 	return handle;
 }
 
-/* readerSubmit(reader, id: number, path: binary string, into: Uint8Array | null, rawInto: Uint8Array | null) */
+/* readerSubmit(reader, id: number, path: binary string, into: Uint8Array | null, rawInto: Uint8Array | null, scan?: boolean) */
 static napi_value reader_submit_js(napi_env env, napi_callback_info info)
 {
-	size_t argc = 5, len = 0;
-	napi_value argv[5];
+	size_t argc = 6, len = 0;
+	napi_value argv[6];
+	bool scan = false;
 	struct reader *rd;
 	struct request *q;
 
@@ -463,6 +474,9 @@ static napi_value reader_submit_js(napi_env env, napi_callback_info info)
 		free_request(env, q);
 		return NULL;
 	}
+	if (argc >= 6 && napi_get_value_bool(env, argv[5], &scan) != napi_ok)
+		scan = false;
+	q->scan = scan;
 	rd->outstanding++;
 	pthread_mutex_lock(&rd->lock);
 	if (rd->queue_end != NULL)

@@ -40,6 +40,8 @@ export interface NativeAddon {
   statKeys?: StatKeysFn;
   statKeysInBackground?: StatKeysInBackgroundFn;
   walkModules?: WalkModulesFn;
+  /** native/module_scan.c: depmod's scan of an image as a block (src/depmod/native-scan.ts), -1 where it leaves it to JavaScript */
+  scanImage?: (image: Uint8Array, into: Uint8Array) => number;
 }
 
 interface NativePrebuilds {

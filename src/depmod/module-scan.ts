@@ -8,7 +8,7 @@ import { Elf, EM_SPARC, EM_SPARCV9, SHN_ABS, SHN_UNDEF, STB_WEAK } from '../file
 import { ENODATA, EINVAL } from '../errno';
 import { KmodError } from '../errors';
 import { FNV_OFFSET, FNV_PRIME, symbolKeyOfBytes } from './hash';
-import { ScanStore, type ModuleScan } from './scan-store';
+import { makeScan, scanNumbers, scanNumbersSize, ScanStore, type ModuleScan } from './scan-store';
 import { findVersion, indexVersions, versionIndex } from './version-index';
 
 export { ScanStore, type ModuleScan } from './scan-store';
@@ -210,8 +210,13 @@ function symbolsOf(r: Reader, found: Found): void {
 /** the native helper's scanSymbols (native/module_symbols.c), null when it is not built, undefined until the first scan */
 let nativeSymbols: ScanSymbolsFn | null | undefined;
 
-/** how often the native helper did symbolsOf's work (tests) */
+/** how often the native helper did symbolsOf's work, here or on the pool (pool-scan.ts; tests) */
 export const nativeSymbolStats = { done: 0 };
+
+/** false after useNativeSymbols(false): the pool's C scan (native/module_scan.c) is then not used either */
+export function nativeSymbolsAllowed(): boolean {
+  return nativeSymbols !== null;
+}
 
 /**
  * Whether the scan uses the native helper (when it is built): false makes it take the JavaScript path
@@ -553,32 +558,20 @@ function foundScan(d: Buffer, store: ScanStore): ModuleScan {
   const im = found.imports;
   const n = im.count;
   const e = found.nExports;
-  // CRCs first (8-aligned), then keys and lengths, weak flags, names
-  const [ab, at] = store.place(8 * (e + n) + 8 * n + n + im.byteLength);
-  const exportCrcs = new Float64Array(ab, at, e);
-  exportCrcs.set(found.exportCrcs.subarray(0, e));
-  const importCrcs = new Float64Array(ab, at + 8 * e, n);
-  importCrcs.set(im.crcs.subarray(0, n));
-  const importKeys = new Int32Array(ab, at + 8 * (e + n), n);
-  importKeys.set(im.keys.subarray(0, n));
-  const importLengths = new Uint32Array(ab, at + 8 * (e + n) + 4 * n, n);
-  importLengths.set(im.lengths.subarray(0, n));
-  const importWeak = new Uint8Array(ab, at + 8 * (e + n) + 8 * n, n);
-  importWeak.set(im.weak.subarray(0, n));
-  const importNames = new Uint8Array(ab, at + 8 * (e + n) + 9 * n, im.byteLength);
-  importNames.set(im.bytes.subarray(0, im.byteLength));
-  const scan: ModuleScan = {
-    aliases: strings(d, found.aliases, found.aliases.length >>> 1),
-    softdeps: strings(d, found.softdeps, found.softdeps.length >>> 1),
-    weakdeps: strings(d, found.weakdeps, found.weakdeps.length >>> 1),
-    exports: strings(d, found.exportRanges, e),
-    exportCrcs,
-    importNames,
-    importLengths,
-    importCrcs,
-    importWeak,
-    importKeys,
-  };
-  if (found.errno !== 0) scan.symbolsErrno = found.errno;
-  return scan;
+  const [ab, at] = store.place(scanNumbersSize(e, n, im.byteLength));
+  const numbers = scanNumbers(ab, at, e, n, im.byteLength);
+  numbers.exportCrcs.set(found.exportCrcs.subarray(0, e));
+  numbers.importCrcs.set(im.crcs.subarray(0, n));
+  numbers.importKeys.set(im.keys.subarray(0, n));
+  numbers.importLengths.set(im.lengths.subarray(0, n));
+  numbers.importWeak.set(im.weak.subarray(0, n));
+  numbers.importNames.set(im.bytes.subarray(0, im.byteLength));
+  return makeScan(
+    strings(d, found.aliases, found.aliases.length >>> 1),
+    strings(d, found.softdeps, found.softdeps.length >>> 1),
+    strings(d, found.weakdeps, found.weakdeps.length >>> 1),
+    strings(d, found.exportRanges, e),
+    numbers,
+    found.errno,
+  );
 }

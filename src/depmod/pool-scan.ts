@@ -1,16 +1,19 @@
 // Reads the modules of a depmod run on libuv's thread pool, when the addon's decoder is there
 // (src/file/batch-read.ts): each file is read and decompressed there by C (native/decompress.c), with
-// no worker thread to start or feed, and scanned on this thread (module-scan.ts, itself C for the
-// symbols) as it comes back, the results finished meanwhile in one go. A few files are in flight at
-// once (as many as cores, plus one so that the pool is busy while this thread scans); each has a slot
-// of two buffers, for the file and its image, reused from file to file and grown to the largest module
-// seen (up to a limit), so that memory stays bounded by the window. Files found during the walk are
-// read ahead (readAhead).
+// no worker thread to start or feed, and, with an addon that can (readScanned), scanned there too
+// (native/module_scan.c): only the scan's strings and numbers come back (native-scan.ts reads them).
+// A file the C scan leaves alone (damaged, gzip, ...) comes back as its image, scanned on this thread
+// (module-scan.ts) as it comes in, as every file was before. A few files are in flight at once (as many
+// as cores, plus one so that the pool is busy while this thread works); each has a slot of two buffers,
+// for the scan's block or the image and for the file's bytes, reused from file to file and grown to the
+// largest seen (up to a limit), so that memory stays bounded by the window. Files found during the walk
+// are read ahead (readAhead).
 import * as os from 'node:os';
 import { EINVAL } from '../errno';
-import { openBatchReader } from '../file/batch-read';
+import { openBatchReader, type ScannedRead } from '../file/batch-read';
 import type { ReadDecoded } from '../file/read-decode';
-import { failedScan, scanModuleImage, ScanStore, type ModuleScan } from './module-scan';
+import { failedScan, nativeSymbolsAllowed, nativeSymbolStats, scanModuleImage, ScanStore, type ModuleScan } from './module-scan';
+import { scanOfBlock } from './native-scan';
 import { releaseBuffers } from './release';
 import type { ScanOptions, ScanPool, ScanResultFn } from './scan-pool';
 
@@ -39,8 +42,19 @@ function roundUp(n: number): number {
   return size;
 }
 
+/** what a read gives: the file's outcome, or its scan made where it was read */
+type PoolRead = ReadDecoded | ScannedRead;
+
+/** how many files were scanned where they were read (tests) */
+export const poolScanStats = { scannedOnPool: 0 };
+
 /** the scan of one result: libkmod's errno for a file it cannot use, else the image's scan */
-function scanResult(r: ReadDecoded, file: string, store: ScanStore): ModuleScan {
+function scanResult(r: PoolRead, file: string, store: ScanStore): ModuleScan {
+  if ('scanned' in r) {
+    poolScanStats.scannedOnPool++;
+    nativeSymbolStats.done++;
+    return scanOfBlock(r.scanned, store);
+  }
   if ('readErrno' in r) return failedScan(r.readErrno);
   // libkmod needs the 6 bytes of the longest magic before it looks at a file
   if (r.raw.length < 6) return failedScan(EINVAL);
@@ -49,7 +63,7 @@ function scanResult(r: ReadDecoded, file: string, store: ScanStore): ModuleScan 
 }
 
 /** the slot made ready for its next file: grown where the last one did not fit, its own buffers given back */
-function afterUse(slot: Slot, r: ReadDecoded): void {
+function afterUse(slot: Slot, r: PoolRead): void {
   if ('readErrno' in r) return;
   const own: ArrayBuffer[] = [];
   const check = (b: Buffer | undefined, key: 'image' | 'raw'): void => {
@@ -57,8 +71,12 @@ function afterUse(slot: Slot, r: ReadDecoded): void {
     if (b.length + 1 <= SLOT_LIMIT) slot[key] = ownBuffer(roundUp(b.length + 1));
     if (b.length >= RELEASE_FROM && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) own.push(b.buffer as ArrayBuffer);
   };
-  check('image' in r ? r.image : undefined, 'image');
-  check(r.raw, 'raw');
+  if ('scanned' in r) {
+    check(r.scanned, 'image');
+  } else {
+    check('image' in r ? r.image : undefined, 'image');
+    check(r.raw, 'raw');
+  }
   for (const b of own) {
     try {
       void releaseBuffers([b]);
@@ -71,15 +89,15 @@ function afterUse(slot: Slot, r: ReadDecoded): void {
 /** a file asked for: its slot, and its outcome once in (else who takes it when it comes) */
 interface Read {
   slot: Slot;
-  result?: ReadDecoded;
+  result?: PoolRead;
   /** an internal error instead (never a bad file's) */
   failure?: { err: unknown };
-  then?: (r: ReadDecoded) => void;
+  then?: (r: PoolRead) => void;
   fail?: (err: unknown) => void;
 }
 
 /** `use` with the read's outcome, or `fail`: now (in a microtask) when it is in, else when it comes */
-function whenRead(read: Read, use: (r: ReadDecoded) => void, fail: (err: unknown) => void): void {
+function whenRead(read: Read, use: (r: PoolRead) => void, fail: (err: unknown) => void): void {
   const { result, failure } = read;
   if (result !== undefined) queueMicrotask(() => use(result));
   else if (failure !== undefined) queueMicrotask(() => fail(failure.err));
@@ -93,18 +111,21 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
   const jobs = opts.threads ?? os.availableParallelism();
   const window = jobs + 1;
   const reader = openBatchReader(jobs);
+  const onPool = reader.scans && opts.scanOnPool !== false && nativeSymbolsAllowed();
+  // scanned on the pool, a slot's image buffer holds only a scan's block (its bytes are needed only for
+  // the files left to this thread): small buffers, grown if such a file comes
   const free: Slot[] = [];
-  for (let k = 0; k < window; k++) free.push({ image: ownBuffer(1 << 20), raw: ownBuffer(256 << 10) });
+  for (let k = 0; k < window; k++) free.push(onPool ? { image: ownBuffer(128 << 10), raw: ownBuffer(64 << 10) } : { image: ownBuffer(1 << 20), raw: ownBuffer(256 << 10) });
   /** files read ahead, by path */
   const ahead = new Map<string, Read>();
   let closed = false;
 
   const startRead = (file: string, slot: Slot): Read => {
     const read: Read = { slot };
-    reader.read(
+    reader[onPool ? 'readScanned' : 'read'](
       file,
       slot,
-      (r) => {
+      (r: PoolRead) => {
         if (read.then !== undefined) read.then(r);
         else read.result = r;
       },
@@ -134,7 +155,7 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
         failed = true;
         reject(err);
       };
-      const finish = (i: number, slot: Slot, r: ReadDecoded): void => {
+      const finish = (i: number, slot: Slot, r: PoolRead): void => {
         if (failed) return;
         try {
           const scan = scanResult(r, paths[i], store);

@@ -36,6 +36,11 @@ export interface ScanOptions {
    * 'workers', worker threads always (tests of that path)
    */
   reader?: 'auto' | 'workers';
+  /**
+   * on libuv's thread pool, whether modules are scanned there too (native/module_scan.c) where the
+   * addon can; false sends every image back to be scanned on the calling thread (tests compare the two)
+   */
+  scanOnPool?: boolean;
 }
 
 /** files per batch, at most */

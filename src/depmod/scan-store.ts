@@ -30,6 +30,49 @@ export interface ModuleScan {
   symbolsErrno?: number;
 }
 
+/** a scan's typed arrays, which ScanStore keeps together (scanNumbers) */
+export type ScanNumbers = Pick<ModuleScan, 'exportCrcs' | 'importCrcs' | 'importKeys' | 'importLengths' | 'importWeak' | 'importNames'>;
+
+/** bytes of a scan's numbers: `exports` CRCs, `imports` CRCs, keys, lengths and weak flags, `nameBytes` of names */
+export function scanNumbersSize(exports: number, imports: number, nameBytes: number): number {
+  return 8 * (exports + imports) + 8 * imports + imports + nameBytes;
+}
+
+/**
+ * The typed arrays of a scan's numbers at `at` (8-aligned) in `ab`: CRCs first (8-aligned), then keys
+ * and lengths, weak flags, names. native/module_scan.c writes its blocks' numbers in this layout too.
+ */
+export function scanNumbers(ab: ArrayBuffer, at: number, exports: number, imports: number, nameBytes: number): ScanNumbers {
+  const e = exports;
+  const n = imports;
+  return {
+    exportCrcs: new Float64Array(ab, at, e),
+    importCrcs: new Float64Array(ab, at + 8 * e, n),
+    importKeys: new Int32Array(ab, at + 8 * (e + n), n),
+    importLengths: new Uint32Array(ab, at + 8 * (e + n) + 4 * n, n),
+    importWeak: new Uint8Array(ab, at + 8 * (e + n) + 8 * n, n),
+    importNames: new Uint8Array(ab, at + 8 * (e + n) + 9 * n, nameBytes),
+  };
+}
+
+/** a scan of its strings and numbers (its fields always in this order: one object shape for every scan) */
+export function makeScan(aliases: string[], softdeps: string[], weakdeps: string[], exports: string[], numbers: ScanNumbers, symbolsErrno: number): ModuleScan {
+  const scan: ModuleScan = {
+    aliases,
+    softdeps,
+    weakdeps,
+    exports,
+    exportCrcs: numbers.exportCrcs,
+    importNames: numbers.importNames,
+    importLengths: numbers.importLengths,
+    importCrcs: numbers.importCrcs,
+    importWeak: numbers.importWeak,
+    importKeys: numbers.importKeys,
+  };
+  if (symbolsErrno !== 0) scan.symbolsErrno = symbolsErrno;
+  return scan;
+}
+
 /** bytes of the blocks that hold the scans' numbers */
 const BLOCK = 1 << 20;
 const NO_BYTES = new ArrayBuffer(0);

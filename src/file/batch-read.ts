@@ -4,21 +4,30 @@
 // that queued them), and the results finished meanwhile come back in one call. readAndDecode per
 // file (read-decode.ts) cost this thread a pool job, a wake and a promise each: docs/decisions.md,
 // issue 14. Without the reader (no addon, or one built before it), each file is readAndDecode's.
-// Either way the outcome of a file is read-decode.ts's: the same images, the same errors.
+// Either way the outcome of a file is read-decode.ts's: the same images, the same errors. depmod may
+// ask for a module's scan instead of its image (readScanned: native/module_scan.c scans it on the pool).
 import { binaryString } from './binary-os';
-import { nativeDecoder, type NativeDecodeResult } from './native-decode';
+import { nativeDecoder, NativeStatus, resultImage, type NativeDecodeResult } from './native-decode';
 import { fromNative, readAndDecode, type DecodeBuffers, type ReadDecoded } from './read-decode';
 
 /** called once per file, with its outcome; it must not throw */
 export type ReadDone = (r: ReadDecoded) => void;
+/** a module scanned where it was read (native/module_scan.c): the scan's block, in `image` or a buffer of its own */
+export interface ScannedRead {
+  scanned: Buffer;
+}
+/** readScanned's ReadDone: a scan's block, or the file's outcome as read() gives it */
+export type ScanDone = (r: ReadDecoded | ScannedRead) => void;
 /** called instead of ReadDone for an internal error (readAndDecode's rejection): never for a bad file */
 export type ReadFailed = (err: unknown) => void;
 
 interface NativeReader {
   readerOpen(jobs: number, table: Float64Array, done: (count: number, extras: (NativeDecodeResult | undefined)[] | null) => void): object;
-  readerSubmit(reader: object, id: number, path: string, into: Uint8Array | null, rawInto: Uint8Array | null): void;
+  readerSubmit(reader: object, id: number, path: string, into: Uint8Array | null, rawInto: Uint8Array | null, scan: boolean): void;
   readerKick(reader: object): void;
   readerClose(reader: object): void;
+  /** readerSubmit's `scan` is understood (an addon without it ignores the argument) */
+  readerScans?: boolean;
 }
 
 /** the numbers of a result, one row of ROW in the table (read_batch.c) */
@@ -28,13 +37,21 @@ const TABLE_ROWS = 64;
 interface Pending {
   file: string;
   buffers: DecodeBuffers;
-  done: ReadDone;
+  done: ScanDone;
   fail: ReadFailed;
 }
 
 export interface BatchReader {
   /** reads and decodes `file` into `buffers` (left alone until `done` or `fail` has been called), then calls `done` */
   read(file: string, buffers: DecodeBuffers, done: ReadDone, fail: ReadFailed): void;
+  /** does readScanned scan modules where they are read (else it is read()) */
+  readonly scans: boolean;
+  /**
+   * read(), except that a module file the pool can scan comes back as its depmod scan's block
+   * (src/depmod/native-scan.ts reads it) in `buffers.image` or a buffer of its own, not as its image;
+   * every other file as read() has it
+   */
+  readScanned(file: string, buffers: DecodeBuffers, done: ScanDone, fail: ReadFailed): void;
   /** no more files; those already asked for are still read, and their `done` called */
   close(): void;
 }
@@ -43,12 +60,10 @@ export interface BatchReader {
 export function openBatchReader(jobs: number): BatchReader {
   const native = nativeDecoder() as unknown as Partial<NativeReader> | null;
   if (native !== null && typeof native.readerOpen === 'function') return new PoolReader(native as NativeReader, Math.max(1, jobs));
-  return {
-    read: (file, buffers, done, fail) => {
-      readAndDecode(file, buffers).then(done, fail);
-    },
-    close: () => undefined,
+  const read = (file: string, buffers: DecodeBuffers, done: ReadDone, fail: ReadFailed): void => {
+    readAndDecode(file, buffers).then(done, fail);
   };
+  return { read, scans: false, readScanned: read, close: () => undefined };
 }
 
 class PoolReader implements BatchReader {
@@ -61,15 +76,26 @@ class PoolReader implements BatchReader {
   private dispatching = false;
   private kickScheduled = false;
   private closed = false;
+  readonly scans: boolean;
 
   constructor(private readonly native: NativeReader, jobs: number) {
     this.handle = native.readerOpen(jobs, this.table, (count, extras) => this.dispatch(count, extras));
+    this.scans = native.readerScans === true;
   }
 
   read(file: string, buffers: DecodeBuffers, done: ReadDone, fail: ReadFailed): void {
+    // (without `scan` no result is a scan's block)
+    this.submit(file, buffers, done as ScanDone, fail, false);
+  }
+
+  readScanned(file: string, buffers: DecodeBuffers, done: ScanDone, fail: ReadFailed): void {
+    this.submit(file, buffers, done, fail, true);
+  }
+
+  private submit(file: string, buffers: DecodeBuffers, done: ScanDone, fail: ReadFailed, scan: boolean): void {
     if (this.closed) throw new Error('BatchReader: read after close');
     const id = this.nextId++;
-    this.native.readerSubmit(this.handle, id, binaryString(file), buffers.image ?? null, buffers.raw ?? null);
+    this.native.readerSubmit(this.handle, id, binaryString(file), buffers.image ?? null, buffers.raw ?? null, scan);
     this.pending.set(id, { file, buffers, done, fail });
     this.queued = true;
     // within a delivery the kick comes at its end; otherwise at the end of this turn
@@ -105,12 +131,12 @@ class PoolReader implements BatchReader {
       if (p === undefined) continue;
       this.pending.delete(id);
       const r: NativeDecodeResult = extras?.[k] ?? { kind: t[at + 1], status: t[at + 2], err: t[at + 3], fn: '', detail: '', length: t[at + 4], rawLength: t[at + 5] };
-      let outcome: ReadDecoded;
+      let outcome: ReadDecoded | ScannedRead;
       try {
         // (a result larger than its buffers comes with its own, in extras: never cut to fit)
         if (r.length > (p.buffers.image?.length ?? 0) && r.image === undefined) throw new Error(`reader: no image for ${p.file}`);
         if (r.rawLength > (p.buffers.raw?.length ?? 0) && r.raw === undefined) throw new Error(`reader: no bytes for ${p.file}`);
-        outcome = fromNative(r, p.file, p.buffers);
+        outcome = r.status === NativeStatus.scanned ? { scanned: resultImage(r, p.buffers.image) } : fromNative(r, p.file, p.buffers);
       } catch (err) {
         p.fail(err);
         continue;

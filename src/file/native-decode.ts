@@ -29,7 +29,8 @@ export interface NativeDecodeResult {
 }
 
 export const NativeKind = { none: 0, xz: 1, zstd: 2, gzip: 3 } as const;
-export const NativeStatus = { ok: 0, failed: 1, unavailable: 2, notCompressed: 3, readFailed: 4 } as const;
+/** scanned: the batch reader scanned the module (native/module_scan.c); `length` / `image` are the scan's block */
+export const NativeStatus = { ok: 0, failed: 1, unavailable: 2, notCompressed: 3, readFailed: 4, scanned: 5 } as const;
 
 export interface NativeDecoder {
   decodeImage(data: Uint8Array, into: Uint8Array | null): NativeDecodeResult;

@@ -6,40 +6,24 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { nativeSymbolStats, scanModuleImage, useNativeSymbols, type ModuleScan } from '../../src/depmod/module-scan';
+import { nativeSymbolStats, scanModuleImage, useNativeSymbols } from '../../src/depmod/module-scan';
 import { decompress } from '../../src/file/decompress';
 import { Elf } from '../../src/file/elf';
 import { loadNativeSymbols } from '../../src/native-addon';
 import { buildModule } from '../support/elf-writer';
 import { prng } from '../support/prng';
+import { plainScan } from './support';
 import { moduleFiles, repoRoot } from '../support/reference';
-
-/** everything a scan holds, as plain data (typed arrays copied: the scans share one store) */
-function plain(s: ModuleScan): unknown {
-  return {
-    aliases: s.aliases,
-    softdeps: s.softdeps,
-    weakdeps: s.weakdeps,
-    exports: s.exports,
-    exportCrcs: [...s.exportCrcs],
-    importNames: Buffer.from(s.importNames).toString('latin1'),
-    importLengths: [...s.importLengths],
-    importCrcs: [...s.importCrcs],
-    importWeak: [...s.importWeak],
-    importKeys: [...s.importKeys],
-    symbolsErrno: s.symbolsErrno,
-  };
-}
 
 /** the scan of `image` by the native helper and by JavaScript; also whether the helper took it */
 function bothScans(image: Buffer, file = 'm.ko'): { native: unknown; js: unknown; tookNative: boolean } {
   const before = nativeSymbolStats.done;
   expect(useNativeSymbols(true)).toBe(true);
-  const native = plain(scanModuleImage(image, file));
+  const native = plainScan(scanModuleImage(image, file));
   const tookNative = nativeSymbolStats.done > before;
   useNativeSymbols(false);
   try {
-    return { native, js: plain(scanModuleImage(image, file)), tookNative };
+    return { native, js: plainScan(scanModuleImage(image, file)), tookNative };
   } finally {
     useNativeSymbols(true);
   }

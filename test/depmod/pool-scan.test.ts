@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { moduleFiles, repoRoot } from '../support/reference';
+import { plainScan } from './support';
 
 type PoolModule = typeof import('../../src/depmod/scan-pool');
 const { startScanPool } = require(path.join(repoRoot, 'dist/depmod/scan-pool.js')) as PoolModule;
@@ -16,9 +17,6 @@ const { decodesOffThread } = require(path.join(repoRoot, 'dist/file/read-decode.
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-pool-scan-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function plain(s: import('../../src/depmod/module-scan').ModuleScan): unknown {
-  return { ...s, exportCrcs: [...s.exportCrcs], importNames: Buffer.from(s.importNames).toString('latin1'), importLengths: [...s.importLengths], importCrcs: [...s.importCrcs], importWeak: [...s.importWeak], importKeys: [...s.importKeys] };
-}
 
 function put(name: string, data: Buffer): string {
   const f = path.join(tmp, name);
@@ -66,7 +64,7 @@ async function scanAll(paths: string[], opts: Parameters<PoolModule['startScanPo
   const seen: number[] = [];
   const scans = await pool.scan(paths, (i) => seen.push(i));
   pool.close();
-  return { scans: scans.map(plain), seen: seen.sort((a, b) => a - b) };
+  return { scans: scans.map(plainScan), seen: seen.sort((a, b) => a - b) };
 }
 
 describe('depmod scan on libuv\'s thread pool', () => {

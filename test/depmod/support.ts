@@ -8,6 +8,25 @@ import * as path from 'node:path';
 import { buildModule, symbolCrc, type ModuleSpec } from '../support/elf-writer';
 import { builtCli } from '../support/kmod-pool';
 import { runKmod, type RunResult } from '../support/reference';
+import type { ModuleScan } from '../../src/depmod/scan-store';
+
+/** everything a module's scan holds, as plain data to compare (typed arrays copied: scans share their stores) */
+export function plainScan(s: ModuleScan): unknown {
+  return {
+    aliases: s.aliases,
+    softdeps: s.softdeps,
+    weakdeps: s.weakdeps,
+    exports: s.exports,
+    exportCrcs: [...s.exportCrcs],
+    importNames: Buffer.from(s.importNames).toString('latin1'),
+    importLengths: [...s.importLengths],
+    importCrcs: [...s.importCrcs],
+    importWeak: [...s.importWeak],
+    importKeys: [...s.importKeys],
+    aliasPieces: s.aliasPieces,
+    symbolsErrno: s.symbolsErrno,
+  };
+}
 
 /** every file depmod writes, in its order */
 export const DEPMOD_FILES = [

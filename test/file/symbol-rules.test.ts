@@ -1,13 +1,15 @@
 // One specification for reading a module's symbol table (docs/symbol-rules.md), three implementations:
 // src/file/module-elf.ts, depmod's scan in JavaScript (src/depmod/module-scan.ts) and in C
-// (native/module_symbols.c). Each must read every case of the corpus as the corpus says, and the three
-// must read the same from real modules of the cached Debian tree.
+// (native/module_symbols.c, also as depmod's whole scan on the pool, native/module_scan.c). Each must
+// read every case of the corpus as the corpus says, and the three must read the same from real modules
+// of the cached Debian tree.
 import { describe, expect, it } from 'vitest';
 import { KmodError } from '../../src/errors';
 import { decompress } from '../../src/file/decompress';
 import { Elf } from '../../src/file/elf';
 import { dependencySymbols, exportedSymbols } from '../../src/file/module-elf';
 import { scanModuleImage, useNativeSymbols, type ModuleScan } from '../../src/depmod/module-scan';
+import { scanImageInC } from '../../src/depmod/native-scan';
 import { moduleFiles } from '../support/reference';
 import { symbolRuleCases, type Expected, type ExpectedExport, type ExpectedImport } from './symbol-rules.corpus';
 import * as fs from 'node:fs';
@@ -70,6 +72,8 @@ describe('symbol-table rules (docs/symbol-rules.md)', () => {
   });
 
   const cases = symbolRuleCases();
+  /** the corpus cases depmod's scan on the pool took (the others it leaves to module-scan.ts) */
+  let takenOnPool = 0;
   it('the corpus covers every rule', () => {
     const covered = new Set(cases.flatMap((c) => c.rules));
     expect([...covered].sort()).toEqual(['E1', 'E2', 'E3', 'E4', 'I1', 'I2', 'I3', 'I4', 'I5']);
@@ -86,6 +90,15 @@ describe('symbol-table rules (docs/symbol-rules.md)', () => {
     it('module_symbols.c (native)', () => {
       expect(viaScan(c.image, true)).toEqual(forScan(expected));
     });
+    it('module_scan.c (depmod on the pool, else left to module-scan.ts)', () => {
+      const s = scanImageInC(c.image);
+      if (s !== undefined) takenOnPool++;
+      expect(s === undefined ? viaScan(c.image, true) : fromScan(s)).toEqual(forScan(expected));
+    });
+  });
+
+  it('module_scan.c took most of the corpus', () => {
+    expect(takenOnPool).toBeGreaterThan(cases.length / 2);
   });
 
   it('the three read the same from every 8th module of the Debian tree', () => {

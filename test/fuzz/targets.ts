@@ -4,6 +4,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { moduleDir, repoRoot } from '../support/reference';
 import { buildTinyElf, strings } from '../support/tiny-elf';
 import { mutateBytes, mutateText, type Rng } from './mutate';
@@ -23,6 +24,7 @@ const { SimBackend } = dist('backends/sim/index') as typeof import('../../src/ba
 const { StateLock } = dist('backends/sim/state-lock') as typeof import('../../src/backends/sim/state-lock');
 const { ScanCache, ScanCacheWriter, SCAN_CACHE_FILE } = dist('depmod/scan-cache') as typeof import('../../src/depmod/scan-cache');
 const { scanModuleImage, ScanStore } = dist('depmod/module-scan') as typeof import('../../src/depmod/module-scan');
+const { scanImageInC } = dist('depmod/native-scan') as typeof import('../../src/depmod/native-scan');
 
 export interface Seed {
   name: string;
@@ -262,6 +264,20 @@ export const targets: FuzzTarget[] = [
     run(input, seed) {
       readModule(seed.name, input);
       return undefined;
+    },
+  },
+  {
+    // depmod's scan in C (native/module_scan.c) against module-scan.ts: the same scan, or none (left to it)
+    name: 'module-scan',
+    mutation: 'bytes',
+    perInputMs: 5000,
+    ciCount: 300,
+    seeds: () => [...exampleModules(), ...debianSigned(), ...tinyModules()],
+    run(input) {
+      const inC = scanImageInC(input, new ScanStore());
+      if (inC === undefined) return undefined;
+      const js = scanModuleImage(input, 'm.ko', new ScanStore());
+      return isDeepStrictEqual(inC, js) ? undefined : `the C scan differs from module-scan.ts's: ${JSON.stringify(inC).slice(0, 500)} against ${JSON.stringify(js).slice(0, 500)}`;
     },
   },
   compressed('xz', '.xz', 'xz', ['-c', '--check=crc32'], 'xz-utils'),

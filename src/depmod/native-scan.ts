@@ -1,0 +1,67 @@
+// depmod's scans made in C (native/module_scan.c): on the pool thread that read the module (pool-scan.ts
+// asks the batch reader for them), only a small block of the scan's strings and numbers comes back to
+// this thread instead of the image. This file reads such a block into a ModuleScan, the same as
+// module-scan.ts's scan of that image (test/depmod/native-scan.test.ts compares them on every module
+// of the cloud tree and on damaged images); module_scan.c leaves to module-scan.ts every image it does
+// not take as well-formed.
+import { loadNativeAddon } from '../native-addon';
+import { makeScan, scanNumbers, scanNumbersSize, ScanStore, type ModuleScan } from './scan-store';
+
+/** the block's counts (module_scan.c): aliases, softdeps, weakdeps, exports, imports, name bytes, errno, string bytes */
+const HEADER_WORDS = 8;
+const HEADER_BYTES = 4 * HEADER_WORDS;
+
+/** the counts at the start of the block, in the host's byte order */
+function header(block: Uint8Array): Uint32Array {
+  if (block.byteOffset % 4 === 0) return new Uint32Array(block.buffer, block.byteOffset, HEADER_WORDS);
+  return new Uint32Array(block.slice(0, HEADER_BYTES).buffer);
+}
+
+function asBuffer(u: Uint8Array): Buffer {
+  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
+/** The scan a block holds, its numbers copied into `store` (the block may be reused once this returns). */
+export function scanOfBlock(block: Uint8Array, store: ScanStore): ModuleScan {
+  if (block.length < HEADER_BYTES) throw new Error(`native scan: a block of ${block.length} bytes`);
+  const h = header(block);
+  const [aliases, softdeps, weakdeps, e, n, nameBytes, errno, stringBytes] = h;
+  const numbersAt = (HEADER_BYTES + stringBytes + 7) & ~7;
+  const size = scanNumbersSize(e, n, nameBytes);
+  if (numbersAt + size !== block.length) throw new Error(`native scan: a block of ${block.length} bytes for ${numbersAt + size}`);
+  const count = aliases + softdeps + weakdeps + e;
+  // the strings joined by NULs, which no modinfo value or symbol name holds
+  const all = count === 0 ? [] : asBuffer(block).toString('latin1', HEADER_BYTES, HEADER_BYTES + stringBytes).split('\0');
+  if (all.length !== count) throw new Error(`native scan: ${all.length} strings for ${count}`);
+  const [ab, at] = store.place(size);
+  new Uint8Array(ab, at, size).set(block.subarray(numbersAt, numbersAt + size));
+  const a = aliases;
+  const s = a + softdeps;
+  const w = s + weakdeps;
+  return makeScan(all.slice(0, a), all.slice(a, s), all.slice(s, w), all.slice(w), scanNumbers(ab, at, e, n, nameBytes), errno);
+}
+
+type ScanImageFn = (image: Uint8Array, into: Uint8Array) => number;
+
+let scanImageFn: ScanImageFn | null | undefined;
+let scratch = Buffer.allocUnsafeSlow(64 << 10);
+const oneOffStore = new ScanStore();
+
+/**
+ * The C scan of a decompressed image, as module_scan.c makes it on the pool: undefined where it leaves
+ * the image to module-scan.ts (or without an addon that has it). Tests and the fuzz target.
+ */
+export function scanImageInC(image: Uint8Array, store: ScanStore = oneOffStore): ModuleScan | undefined {
+  if (scanImageFn === undefined) {
+    const addon = loadNativeAddon();
+    scanImageFn = addon instanceof Error || typeof addon.scanImage !== 'function' ? null : addon.scanImage;
+  }
+  if (scanImageFn === null) return undefined;
+  let size = scanImageFn(image, scratch);
+  if (size < 0) return undefined;
+  if (size > scratch.length) {
+    scratch = Buffer.allocUnsafeSlow(size);
+    size = scanImageFn(image, scratch);
+  }
+  return scanOfBlock(scratch.subarray(0, size), store);
+}
