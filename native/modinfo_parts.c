@@ -5,8 +5,9 @@
  * these were a dozen fs calls per file, and modinfo of every module of a tree pays them per module
  * (docs/decisions.md, issue 14). Nothing here decides a verdict: whatever is unusual (an error, not
  * ELF, a table outside the file, a short read) gives MP_FALLBACK, and the caller reads the file the
- * usual way, so that messages and errors stay the full reader's. The caller still checks the headers
- * (src/file/elf.ts) on what was read.
+ * usual way, so that messages and errors stay the full reader's. The headers are read and checked as
+ * depmod's scan reads them (elf_image.c); the caller still parses them (src/file/elf.ts) on what was
+ * read.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,8 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <node_api.h>
-#include "napi_args.h"
+#include "elf_image.h"
 #include "modinfo_parts.h"
+#include "napi_args.h"
 
 /* the results of read_modinfo_parts */
 enum { MP_FALLBACK = 0, MP_READ = 1, MP_TOO_SMALL = 2 };
@@ -31,40 +33,6 @@ enum { MP_FALLBACK = 0, MP_READ = 1, MP_TOO_SMALL = 2 };
 static const char SIG_MAGIC[] = "~Module signature appended~\n";
 #define MODSIG_SIZE 12
 
-/* bytes [start, end) of the file, clipped to size, into buf at the same place; 0, or -1 on a short read */
-static int read_range(int fd, uint8_t *buf, uint64_t size, uint64_t start, uint64_t end)
-{
-	if (end > size)
-		end = size;
-	while (start < end) {
-		ssize_t n = pread(fd, buf + start, end - start, (off_t)start);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		start += (uint64_t)n;
-	}
-	return 0;
-}
-
-static uint16_t get16(const uint8_t *p, int msb)
-{
-	return msb ? (uint16_t)(p[0] << 8 | p[1]) : (uint16_t)(p[1] << 8 | p[0]);
-}
-
-static uint32_t get32(const uint8_t *p, int msb)
-{
-	return msb ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
-		   : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
-}
-
-static uint64_t get_word(const uint8_t *p, int msb, int is64)
-{
-	if (!is64)
-		return get32(p, msb);
-	return msb ? (uint64_t)get32(p, 1) << 32 | get32(p + 4, 1) : (uint64_t)get32(p + 4, 0) << 32 | get32(p, 0);
-}
-
 struct parts {
 	uint64_t size;
 	/* offset and size of each .modinfo section read */
@@ -73,27 +41,17 @@ struct parts {
 };
 
 /* the sections named .modinfo read (all of them: the caller's lookup picks one); 0, or -1 */
-static int read_modinfo_sections(int fd, uint8_t *b, struct parts *p, uint64_t shoff, unsigned shnum, unsigned shentsize,
-				 uint64_t names_at, uint64_t names_size, int msb, int is64)
+static int read_modinfo_sections(int fd, uint8_t *b, const struct elf *e, struct parts *p)
 {
-	static const char want[] = ".modinfo";
-	const size_t len = sizeof want - 1;
-	for (unsigned i = 1; i < shnum; i++) {
-		const uint8_t *h = b + shoff + (uint64_t)i * shentsize;
-		uint32_t name = get32(h, msb);
-		if (name >= names_size || names_size - name < len)
+	for (unsigned i = 1; i < e->shnum; i++) {
+		uint64_t ho = e->shoff + (uint64_t)i * e->shentsize, name = u32_at(e, ho), off, size;
+		if (name >= e->str_size || !name_at(e, e->str_off + name, ".modinfo"))
 			continue;
-		const uint8_t *s = b + names_at + name;
-		if (memcmp(s, want, len) != 0 || (names_size - name > len && s[len] != 0))
-			continue;
-		uint64_t off = get_word(h + (is64 ? 24 : 16), msb, is64);
-		uint64_t sz = get_word(h + (is64 ? 32 : 20), msb, is64);
-		if (off > p->size || sz > p->size - off || p->nranges == MP_MAX_RANGES)
-			return -1;
-		if (read_range(fd, b, p->size, off, off + sz) < 0)
+		section_range(e, ho, &off, &size);
+		if (!range_valid(e, off, size) || p->nranges == MP_MAX_RANGES || pread_at(fd, b, off, size) < 0)
 			return -1;
 		p->ranges[2 * p->nranges] = off;
-		p->ranges[2 * p->nranges + 1] = sz;
+		p->ranges[2 * p->nranges + 1] = size;
 		p->nranges++;
 	}
 	return 0;
@@ -103,51 +61,31 @@ static int read_modinfo_sections(int fd, uint8_t *b, struct parts *p, uint64_t s
 static int read_signature(int fd, uint8_t *b, uint64_t size)
 {
 	const uint64_t magic_len = sizeof SIG_MAGIC - 1, tail = magic_len + MODSIG_SIZE;
-	if (size < tail || read_range(fd, b, size, size - tail, size) < 0)
+	if (size < tail || pread_at(fd, b, size - tail, tail) < 0)
 		return -1;
 	if (memcmp(b + size - magic_len, SIG_MAGIC, magic_len) != 0)
 		return 0;
 	const uint8_t *st = b + size - tail;
-	uint64_t described = (uint64_t)get32(st + 8, 1) + st[3] + st[4];
-	uint64_t end = size - tail;
-	return read_range(fd, b, size, described > end ? 0 : end - described, end);
+	uint64_t described = (uint64_t)st[8] << 24 | (uint64_t)st[9] << 16 | (uint64_t)st[10] << 8 | st[11];
+	uint64_t end = size - tail, start;
+	described += (uint64_t)st[3] + st[4];
+	start = described > end ? 0 : end - described;
+	return pread_at(fd, b, start, end - start);
 }
 
 /* the parts of the ELF file at fd into b (cap bytes); MP_READ, MP_TOO_SMALL (p->size set) or MP_FALLBACK */
 static int read_parts_of_fd(int fd, uint8_t *b, uint64_t cap, struct parts *p)
 {
 	struct stat st;
-	uint8_t head[64];
-	/* libkmod reads the magic with pread at offset 0 (a pipe fails there; the caller says how) */
-	ssize_t n = pread(fd, head, sizeof head, 0);
-	if (n < 6 || memcmp(head, "\177ELF", 4) != 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+	struct elf e;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
 		return MP_FALLBACK;
 	p->size = (uint64_t)st.st_size;
-	if (p->size < MP_MIN_SIZE || (uint64_t)n < sizeof head)
+	if (p->size < MP_MIN_SIZE)
 		return MP_FALLBACK;
 	if (p->size > cap)
 		return MP_TOO_SMALL;
-	memcpy(b, head, sizeof head);
-	int is64 = b[4] == 2, msb = b[5] == 2;
-	if ((!is64 && b[4] != 1) || (!msb && b[5] != 1))
-		return MP_FALLBACK;
-	uint64_t shoff = get_word(b + (is64 ? 40 : 32), msb, is64);
-	unsigned shentsize = get16(b + (is64 ? 58 : 46), msb);
-	unsigned shnum = get16(b + (is64 ? 60 : 48), msb);
-	unsigned shstrndx = get16(b + (is64 ? 62 : 50), msb);
-	if (shnum == 0 || shentsize < (is64 ? 64u : 40u) || shstrndx >= shnum || shoff > p->size ||
-	    (uint64_t)shnum * shentsize > p->size - shoff)
-		return MP_FALLBACK;
-	if (read_range(fd, b, p->size, shoff, shoff + (uint64_t)shnum * shentsize) < 0)
-		return MP_FALLBACK;
-	const uint8_t *names = b + shoff + (uint64_t)shstrndx * shentsize;
-	uint64_t names_at = get_word(names + (is64 ? 24 : 16), msb, is64);
-	uint64_t names_size = get_word(names + (is64 ? 32 : 20), msb, is64);
-	if (names_at > p->size || names_size > p->size - names_at ||
-	    read_range(fd, b, p->size, names_at, names_at + names_size) < 0)
-		return MP_FALLBACK;
-	if (read_modinfo_sections(fd, b, p, shoff, shnum, shentsize, names_at, names_size, msb, is64) < 0 ||
-	    read_signature(fd, b, p->size) < 0)
+	if (elf_read_headers(fd, b, p->size, &e) < 0 || read_modinfo_sections(fd, b, &e, p) < 0 || read_signature(fd, b, p->size) < 0)
 		return MP_FALLBACK;
 	return MP_READ;
 }

@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <node_api.h>
 #include "decode_napi.h"
+#include "elf_image.h"
 #include "module_scan.h"
 #include "module_symbols.h"
 #include "napi_args.h"
@@ -46,93 +47,6 @@
 /* the sections depmod reads (module-scan.ts WANTED), in the order of module_symbols.h's IN_* pairs */
 enum { SEC_STRTAB, SEC_SYMTAB, SEC_VERSIONS, SEC_MODINFO, SEC_KSYMTAB_STRINGS, SEC_COUNT };
 static const char *const wanted[SEC_COUNT] = { ".strtab", ".symtab", "__versions", ".modinfo", "__ksymtab_strings" };
-
-struct elf {
-	const uint8_t *d;
-	size_t n;
-	int is64, le;
-	unsigned machine, shentsize, shnum, shstrndx;
-	uint64_t shoff, str_off, str_size;
-};
-
-/* reads of fields the caller has checked to lie inside the image */
-static uint32_t u16_at(const struct elf *e, uint64_t o)
-{
-	const uint8_t *p = e->d + o;
-	return e->le ? (uint32_t)(p[0] | p[1] << 8) : (uint32_t)(p[1] | p[0] << 8);
-}
-
-static uint32_t u32_at(const struct elf *e, uint64_t o)
-{
-	const uint8_t *p = e->d + o;
-	if (e->le)
-		return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-	return (uint32_t)p[3] | (uint32_t)p[2] << 8 | (uint32_t)p[1] << 16 | (uint32_t)p[0] << 24;
-}
-
-static uint64_t u64_at(const struct elf *e, uint64_t o)
-{
-	uint64_t lo = u32_at(e, o + (e->le ? 0 : 4)), hi = u32_at(e, o + (e->le ? 4 : 0));
-	return hi << 32 | lo;
-}
-
-/* Elf.rangeValid: off..off+len inside the image, without overflow */
-static int range_valid(const struct elf *e, uint64_t off, uint64_t len)
-{
-	return off <= e->n && len <= e->n - off;
-}
-
-/* offset and size of section i's header fields (i < shnum: the table lies inside the image) */
-static void section_range(const struct elf *e, uint64_t ho, uint64_t *off, uint64_t *size)
-{
-	*off = e->is64 ? u64_at(e, ho + 24) : u32_at(e, ho + 16);
-	*size = e->is64 ? u64_at(e, ho + 32) : u32_at(e, ho + 20);
-}
-
-/* the Elf constructor's checks (kmod_elf_new's): 0 when all pass, -1 for any failing (JavaScript words it) */
-static int elf_open(struct elf *e, const uint8_t *d, size_t n)
-{
-	uint64_t ho, off, size;
-	unsigned want;
-
-	e->d = d;
-	e->n = n;
-	if (n <= 16 || d[0] != 0x7f || d[1] != 'E' || d[2] != 'L' || d[3] != 'F')
-		return -1;
-	if (d[4] != 1 && d[4] != 2)
-		return -1;
-	e->is64 = d[4] == 2;
-	if (n <= (size_t)(e->is64 ? 64 : 52) || (d[5] != 1 && d[5] != 2))
-		return -1;
-	e->le = d[5] == 1;
-	e->machine = u16_at(e, 18);
-	e->shoff = e->is64 ? u64_at(e, 40) : u32_at(e, 32);
-	e->shentsize = u16_at(e, e->is64 ? 58 : 46);
-	e->shnum = u16_at(e, e->is64 ? 60 : 48);
-	e->shstrndx = u16_at(e, e->is64 ? 62 : 50);
-	want = e->is64 ? 64 : 40;
-	if (e->shentsize != want || !range_valid(e, e->shoff, (uint64_t)want * e->shnum))
-		return -1;
-	if (e->shstrndx == 0 || e->shstrndx >= e->shnum)
-		return -1;
-	ho = e->shoff + (uint64_t)e->shstrndx * want;
-	section_range(e, ho, &off, &size);
-	if (!range_valid(e, off, size) || u32_at(e, ho) >= size || size == 0 || d[off + size - 1] != 0)
-		return -1;
-	e->str_off = off;
-	e->str_size = size;
-	return 0;
-}
-
-/* elf.ts nameAt: the section name at start (ending at its NUL or the table's end) is `name` */
-static int name_at(const struct elf *e, uint64_t start, const char *name)
-{
-	size_t len = strlen(name);
-	uint64_t end = e->str_off + e->str_size;
-	if (start + len > end || memcmp(e->d + start, name, len) != 0)
-		return 0;
-	return start + len == end || e->d[start + len] == 0;
-}
 
 /* Elf.findSectionRangesInto over `wanted`: offset and size of each (0 and 0 when absent, as module-scan.ts) */
 static void find_sections(const struct elf *e, uint64_t sec[2 * SEC_COUNT])
@@ -338,21 +252,6 @@ static int put_block(struct decode_result *r, const uint8_t *d, const struct sym
 	return 0;
 }
 
-/* len bytes at off of the file into d + off; 0, or -1 (an error, or fewer bytes than fstat said) */
-static int pread_at(int fd, uint8_t *d, uint64_t off, uint64_t len)
-{
-	while (len > 0) {
-		ssize_t got = pread(fd, d + off, (size_t)len, (off_t)off);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			return -1;
-		off += (uint64_t)got;
-		len -= (uint64_t)got;
-	}
-	return 0;
-}
-
 /*
  * The CRC words resolve_crc (module_symbols.c) reads: for each __crc_ symbol defined in a section, the
  * 32-bit word at its value there (a superset: every such symbol, whether or not its CRC is used),
@@ -394,26 +293,9 @@ static int read_crc_words(int fd, const struct elf *e, const uint64_t sec[2 * SE
 static int read_parts(int fd, uint8_t *buf, size_t n)
 {
 	struct elf e;
-	uint64_t sec[2 * SEC_COUNT], off, size;
-	unsigned want, shstrndx;
+	uint64_t sec[2 * SEC_COUNT];
 
-	if (n < 64 || pread_at(fd, buf, 0, 64) < 0 || memcmp(buf, "\x7f" "ELF", 4) != 0 || (buf[4] != 1 && buf[4] != 2) ||
-	    (buf[5] != 1 && buf[5] != 2))
-		return -1;
-	e.d = buf;
-	e.n = n;
-	e.is64 = buf[4] == 2;
-	e.le = buf[5] == 1;
-	e.shoff = e.is64 ? u64_at(&e, 40) : u32_at(&e, 32);
-	e.shentsize = u16_at(&e, e.is64 ? 58 : 46);
-	e.shnum = u16_at(&e, e.is64 ? 60 : 48);
-	shstrndx = u16_at(&e, e.is64 ? 62 : 50);
-	want = e.is64 ? 64 : 40;
-	if (e.shentsize != want || shstrndx == 0 || shstrndx >= e.shnum || !range_valid(&e, e.shoff, (uint64_t)want * e.shnum) ||
-	    pread_at(fd, buf, e.shoff, (uint64_t)want * e.shnum) < 0)
-		return -1;
-	section_range(&e, e.shoff + (uint64_t)shstrndx * want, &off, &size);
-	if (!range_valid(&e, off, size) || pread_at(fd, buf, off, size) < 0 || elf_open(&e, buf, n) < 0)
+	if (elf_read_headers(fd, buf, n, &e) < 0)
 		return -1;
 	find_sections(&e, sec);
 	for (int k = 0; k < SEC_COUNT; k++)
