@@ -78,6 +78,7 @@ function bundledMain() {
       return spec.startsWith('node:') ? require(spec) : distRequire()(spec);
     };
     requireFn.resolve = (spec, options) => distRequire().resolve(spec, options);
+    requireFn.resolve.paths = (spec) => distRequire().resolve.paths(spec);
     requireFn.cache = require.cache;
     body.call(mod.exports, mod.exports, requireFn, mod, filename, filename.slice(0, filename.lastIndexOf('/')));
     mod.loaded = true;
