@@ -16,6 +16,10 @@ export class DependencyGraph {
   /** allDeps' marks: the call (its number) in which each module (by idx) was met */
   private readonly met: Uint32Array;
   private calls = 0;
+  /** each module at its depSortIdx (calculateDependencies) */
+  private readonly bySortIdx: Mod[];
+  /** sortBySortIdx's scratch */
+  private readonly order: Int32Array;
   private readonly checkSymvers: boolean;
   private readonly show: ((line: string) => void) | undefined;
 
@@ -24,6 +28,8 @@ export class DependencyGraph {
     this.checkSymvers = ctx.opts.symvers !== undefined;
     this.depOf = new Int32Array(modules.length).fill(-1);
     this.met = new Uint32Array(modules.length);
+    this.bySortIdx = new Array<Mod>(modules.length);
+    this.order = new Int32Array(modules.length);
     this.show = ctx.opts.show;
   }
 
@@ -129,7 +135,31 @@ export class DependencyGraph {
       this.reportCycles(users);
       throw new DepmodFailed('dependency cycles');
     }
-    for (const m of mods) if (m.deps.length > 1) m.deps.sort((a, b) => a.depSortIdx - b.depSortIdx);
+    const bySortIdx = this.bySortIdx;
+    for (const m of mods) bySortIdx[m.depSortIdx] = m;
+    for (const m of mods) if (m.deps.length > 1) this.sortBySortIdx(m.deps);
+  }
+
+  /**
+   * `list` in depSortIdx order (unique numbers) without comparator calls: short lists (most) by
+   * insertion, longer ones by a typed array's numeric sort
+   */
+  private sortBySortIdx(list: Mod[]): void {
+    const n = list.length;
+    if (n <= 24) {
+      for (let j = 1; j < n; j++) {
+        const m = list[j];
+        const key = m.depSortIdx;
+        let k = j - 1;
+        for (; k >= 0 && list[k].depSortIdx > key; k--) list[k + 1] = list[k];
+        list[k + 1] = m;
+      }
+      return;
+    }
+    const order = this.order.subarray(0, n);
+    for (let j = 0; j < n; j++) order[j] = list[j].depSortIdx;
+    order.sort();
+    for (let j = 0; j < n; j++) list[j] = this.bySortIdx[order[j]];
   }
 
   private reportCycles(users: Uint32Array): void {
@@ -201,7 +231,7 @@ export class DependencyGraph {
         stack.push(d);
       }
     }
-    if (list.length > 1) list.sort((a, b) => a.depSortIdx - b.depSortIdx);
+    if (list.length > 1) this.sortBySortIdx(list);
     return list;
   }
 

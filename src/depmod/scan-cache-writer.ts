@@ -15,7 +15,7 @@ import { ImportDictionaryBuilder, REF_INDEX, WEAK_REF, dictionaryBytes, type Imp
 import type { ModuleScan } from './module-scan';
 import { AT, HAS_DEVNAME, HAS_PIECES, IMPORTS, RECORD_WORDS, SCAN_CACHE_FILE, checksum, header, layout, pad8 } from './scan-cache-format';
 import type { ScanCache, StoredEntry } from './scan-cache';
-import { KEY_WORDS, keyCtimeNs, keyDev } from './stat-keys';
+import { KEY_WORDS, oldOnDevice } from './stat-keys';
 
 /** the coarsest timestamp tick of the filesystems modules live on (FAT: 2 s) */
 const TICK_NS = 2_000_000_000n;
@@ -143,11 +143,11 @@ export class ScanCacheWriter {
   private parts(own: fs.BigIntStats): Uint8Array[] | null {
     // the run's start on the clock of the cache's filesystem: the new file's ctime, less the time since
     const horizon = own.ctimeNs - (process.hrtime.bigint() - this.started) - TICK_NS;
+    const old = oldOnDevice(own.dev, horizon);
     let chosen: number[] = [];
     let news = 0;
     for (let k = 0; k < this.entries.length; k++) {
-      const key = this.keys[k];
-      if (keyDev(key) !== own.dev || keyCtimeNs(key) >= horizon) continue;
+      if (!old(this.keys[k])) continue;
       news += this.scanned[k];
       chosen.push(k);
     }

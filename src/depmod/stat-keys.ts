@@ -42,12 +42,12 @@ function statInto(path: string, out: Uint32Array, at: number): void {
   put64(out, at + 2, st.ino);
   put64(out, at + 4, st.size);
   // nanoseconds as seconds (floored) and the nanoseconds within them, as the kernel keeps them
-  const mtimeSec = st.mtimeNs >= 0n ? st.mtimeNs / 1_000_000_000n : -((-st.mtimeNs + 999_999_999n) / 1_000_000_000n);
+  const [mtimeSec, mtimeNanos] = secondsAndNanos(st.mtimeNs);
   put64(out, at + 6, mtimeSec);
-  out[at + 8] = Number(st.mtimeNs - mtimeSec * 1_000_000_000n);
-  const ctimeSec = st.ctimeNs >= 0n ? st.ctimeNs / 1_000_000_000n : -((-st.ctimeNs + 999_999_999n) / 1_000_000_000n);
+  out[at + 8] = mtimeNanos;
+  const [ctimeSec, ctimeNanos] = secondsAndNanos(st.ctimeNs);
   put64(out, at + CTIME_SEC, ctimeSec);
-  out[at + CTIME_NSEC] = Number(st.ctimeNs - ctimeSec * 1_000_000_000n);
+  out[at + CTIME_NSEC] = ctimeNanos;
 }
 
 /** The keys of `paths` (KEY_WORDS words each, in order); a file that cannot be stat()ed gets a key that keyOf reads as none. */
@@ -88,6 +88,38 @@ export function keyCtimeNs(key: Uint32Array): bigint {
 /** the key's device */
 export function keyDev(key: Uint32Array): bigint {
   return (BigInt(key[DEV + 1]) << 32n) | BigInt(key[DEV]);
+}
+
+/** seconds (floored) and nanoseconds within them, as statKeys stores times */
+function secondsAndNanos(ns: bigint): [bigint, number] {
+  const sec = ns >= 0n ? ns / 1_000_000_000n : -((-ns + 999_999_999n) / 1_000_000_000n);
+  return [sec, Number(ns - sec * 1_000_000_000n)];
+}
+
+/**
+ * A test of keys: on device `dev`, with a ctime before `horizonNs` (keyDev(key) === dev && keyCtimeNs(key)
+ * < horizonNs), made once for the thousands of keys of a run: the key's words are compared with the
+ * bounds' words instead of making BigInts of each key (their nanoseconds are below 10^9, as stat gives them).
+ */
+export function oldOnDevice(dev: bigint, horizonNs: bigint): (key: Uint32Array) => boolean {
+  const devLo = Number(dev & 0xffffffffn);
+  const devHi = Number((dev >> 32n) & 0xffffffffn);
+  const [sec, nanos] = secondsAndNanos(horizonNs);
+  // a key's seconds are a signed 64-bit number: a bound outside that range is above or below them all
+  if (sec > 0x7fffffffffffffffn || sec < -0x8000000000000000n) {
+    const all = sec > 0n;
+    return (key) => key[DEV] === devLo && key[DEV + 1] === devHi && all;
+  }
+  const secHi = Number(BigInt.asIntN(32, sec >> 32n));
+  const secLo = Number(sec & 0xffffffffn);
+  return (key) => {
+    if (key[DEV] !== devLo || key[DEV + 1] !== devHi) return false;
+    const hi = key[CTIME_SEC + 1] | 0;
+    if (hi !== secHi) return hi < secHi;
+    const lo = key[CTIME_SEC];
+    if (lo !== secLo) return lo < secLo;
+    return key[CTIME_NSEC] < nanos;
+  };
 }
 
 /** do two keys (views of KEY_WORDS words) name the same stat? ctime, the likeliest to differ, first */

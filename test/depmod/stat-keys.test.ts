@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KEY_WORDS, keyCtimeNs, keyDev, keyOf, statKeys, statKeysInBackground, useNativeStatKeys } from '../../src/depmod/stat-keys';
+import { KEY_WORDS, keyCtimeNs, keyDev, keyOf, oldOnDevice, statKeys, statKeysInBackground, useNativeStatKeys } from '../../src/depmod/stat-keys';
 import { tmpRoot } from './support';
 
 const dir = tmpRoot('stat-keys');
@@ -50,6 +50,33 @@ describe('stat keys', () => {
     const before = fs.statSync(old, { bigint: true });
     expect(before.mtimeNs).toBeLessThan(0n);
     expect(keyOf(native, 2)![8]).toBe(Number(((before.mtimeNs % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n));
+  });
+
+  it('oldOnDevice says what keyDev and keyCtimeNs say, at every boundary', () => {
+    // keys as statKeys lays them out: device words 0-1, ctime seconds words 9-10 (signed), nanoseconds word 11
+    const key = (dev: bigint, sec: bigint, nanos: number): Uint32Array => {
+      const k = new Uint32Array(KEY_WORDS);
+      const d = BigInt.asUintN(64, dev);
+      const s = BigInt.asUintN(64, sec);
+      [k[0], k[1], k[9], k[10], k[11]] = [Number(d & 0xffffffffn), Number(d >> 32n), Number(s & 0xffffffffn), Number(s >> 32n), nanos];
+      return k;
+    };
+    const secs = [0n, 1n, -1n, 1_700_000_000n, 0xffffffffn, 0x100000000n, -0x100000000n, 0x7fffffffffffffffn, -0x8000000000000000n];
+    const nanos = [0, 1, 499_999_999, 999_999_999];
+    const devs = [0n, 2049n, 0x100000000n + 2049n, 0xffffffffffffffffn];
+    const keys = devs.flatMap((d) => secs.flatMap((s) => nanos.map((n) => key(d, s, n))));
+    const horizons = [...secs.flatMap((s) => [-1n, 0n, 1n, 500_000_000n].map((n) => s * 1_000_000_000n + n)), 2n ** 70n, -(2n ** 70n)];
+    let checked = 0;
+    for (const dev of devs) {
+      for (const horizon of horizons) {
+        const old = oldOnDevice(dev, horizon);
+        for (const k of keys) {
+          expect(old(k), `dev ${dev} horizon ${horizon} key ${keyDev(k)} ${keyCtimeNs(k)}`).toBe(keyDev(k) === dev && keyCtimeNs(k) < horizon);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBe(devs.length * horizons.length * keys.length);
   });
 
   it('refuses what is not a list of strings', () => {
