@@ -10,6 +10,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${KMODTS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kmodts}
 mkdir -p "$CACHE"
+# one run at a time per machine (test files run it in parallel): they share the files written below
+exec 9>>"$CACHE/.fetch-reference.lock"
+flock 9
 APT="$CACHE/apt-trixie"
 mkdir -p "$APT/lists/partial" "$APT/archives/partial" "$APT/etc"
 log() { echo "fetch-reference: $*" >&2; }

@@ -17,6 +17,10 @@ log() { echo "fetch-tree: $*" >&2; }
 fetch() { rm -f "$2"; /usr/lib/apt/apt-helper -o Debug::NoLocking=1 download-file "$1" "$2" >/dev/null 2>&1 || { [ -s "$2" ] || return 1; }; }
 APT="$CACHE/apt-trixie-$arch"
 mkdir -p "$APT/lists/partial" "$APT/archives/partial" "$CACHE/debs-$arch"
+# one run at a time per architecture (test files ask for the same tree in parallel): they share the
+# lists, the candidates and the tree's temporary directory
+exec 8>>"$CACHE/.fetch-tree-$arch.lock"
+flock 8
 srclist="$CACHE/apt-trixie/etc/sources.list"
 # apt's own lists for this architecture, refreshed daily: suites that need more packages of the same
 # kernel (the arm64 simulator suite's headers) download them through apt with these options
