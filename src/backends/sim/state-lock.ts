@@ -164,6 +164,9 @@ export class StateLock {
   private readonly me: LockHolder;
   private readonly text: string;
 
+  /** the inode of the lock file this process linked into place, while it holds the lock */
+  private heldIno: number | undefined;
+
   constructor(readonly file: string) {
     this.me = processIdentity('self') ?? { pid: process.pid, start: '0', comm: 'node' };
     this.me.pid = process.pid;
@@ -187,14 +190,16 @@ export class StateLock {
       for (let attempt = 0; ; attempt++) {
         try {
           fs.linkSync(tmp, this.file);
+          this.heldIno = fs.statSync(tmp).ino;
           return;
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw pathError(this.file, 'create the lock', err);
         }
-        const holder = this.holder();
-        if (holder === null) continue; // gone meanwhile: try again at once
+        const seen = this.look(this.file);
+        if (seen === null) continue; // gone meanwhile: try again at once
+        const holder = seen.holder;
         if (holder === undefined || !holderAlive(holder)) {
-          this.breakStale(holder);
+          this.breakStale(seen);
           if (attempt > 1000) throw new SimStateError(this.file, 'cannot take over the lock (it keeps changing)');
           continue;
         }
@@ -223,6 +228,7 @@ export class StateLock {
 
   /** Gives the lock back, if it is still ours (somebody may have judged us dead and taken it). */
   release(): void {
+    this.heldIno = undefined;
     try {
       if (fs.readFileSync(this.file, 'latin1') === this.text) fs.unlinkSync(this.file);
     } catch {
@@ -230,15 +236,32 @@ export class StateLock {
     }
   }
 
-  /** The lock file's holder: null when the file is gone, undefined when it names nobody valid. */
-  private holder(): LockHolder | null | undefined {
+  /**
+   * Throws unless the lock file is still the one this process linked into place. Called before each
+   * write of the state: a lock taken over (judged stale by a process that raced with its release and
+   * a new holder) must stop the change rather than let two writers interleave and lose one's records.
+   */
+  assertHeld(): void {
+    const seen = this.heldIno === undefined ? null : this.look(this.file);
+    if (seen === null || seen.ino !== this.heldIno || seen.text !== this.text) {
+      throw new SimStateError(this.file, 'the lock was taken over by another process: the change was not made');
+    }
+  }
+
+  /**
+   * A lock file's text, inode and holder: null when the file is gone; holder undefined when the text
+   * names nobody valid.
+   */
+  private look(file: string): { text: string; ino: number; holder?: LockHolder } | null {
     let text: string;
+    let ino: number;
     try {
-      const fd = fs.openSync(this.file, 'r');
+      const fd = fs.openSync(file, 'r');
       try {
         const buf = Buffer.alloc(256);
         const n = fs.readSync(fd, buf, 0, buf.length, 0);
         text = buf.toString('latin1', 0, n);
+        ino = fs.fstatSync(fd).ino;
       } finally {
         fs.closeSync(fd);
       }
@@ -246,18 +269,28 @@ export class StateLock {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return null;
       // a lock that cannot be read (a directory, say) names no live holder; removing it may still fail
-      if (code === 'EISDIR') throw new SimStateError(this.file, 'cannot take the lock: it is a directory');
-      throw pathError(this.file, 'read the lock', err);
+      if (code === 'EISDIR') throw new SimStateError(file, 'cannot take the lock: it is a directory');
+      throw pathError(file, 'read the lock', err);
     }
-    return parseHolder(text);
+    return { text, ino, holder: parseHolder(text) };
+  }
+
+  /** whether `file` is the very lock file `seen` was (same inode, same text) */
+  private isStill(file: string, seen: { text: string; ino: number }): boolean {
+    const now = this.look(file);
+    return now !== null && now.ino === seen.ino && now.text === seen.text;
   }
 
   /**
-   * Removes a stale lock. It is first moved aside under a name of our own, so that of two processes
-   * breaking it at once only one removes it; if what was moved turns out to be a fresh lock (taken
-   * between our look and the move), it is put back.
+   * Removes a stale lock. It must still be the file judged stale (its holder may have released it and
+   * another process taken the lock since the look); it is then moved aside under a name of our own, so
+   * that of two processes breaking it at once only one removes it. If what was moved is not the file
+   * judged stale after all (replaced between the check and the move), it is put back; should a third
+   * process have taken the lock in that instant, the moved holder's next write finds the lock not its
+   * own (assertHeld) and stops.
    */
-  private breakStale(seen: LockHolder | undefined): void {
+  private breakStale(seen: { text: string; ino: number }): void {
+    if (!this.isStill(this.file, seen)) return;
     const aside = `${this.file}.stale.${process.pid}`;
     try {
       fs.renameSync(this.file, aside);
@@ -265,18 +298,11 @@ export class StateLock {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw pathError(this.file, 'take over the stale lock', err);
     }
-    let moved: LockHolder | undefined;
-    try {
-      moved = parseHolder(fs.readFileSync(aside, 'latin1'));
-    } catch {
-      moved = undefined;
-    }
-    const same = seen === undefined ? moved === undefined : moved !== undefined && formatHolder(moved) === formatHolder(seen);
-    if (!same && moved !== undefined && holderAlive(moved)) {
+    if (!this.isStill(aside, seen)) {
       try {
         fs.linkSync(aside, this.file);
       } catch {
-        /* a third process took it meanwhile: the moved holder's release will find it is not its own */
+        /* a third process took it meanwhile: see assertHeld */
       }
     }
     try {

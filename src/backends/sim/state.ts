@@ -305,6 +305,7 @@ export class SimStore {
       return; // no journal yet
     }
     if (st.size > this.offset && st.ino === this.ino) {
+      this.lock.assertHeld();
       try {
         fs.truncateSync(this.journal, this.offset);
       } catch (err) {
@@ -344,6 +345,7 @@ export class SimStore {
 
   /** Writes `text` to a temp file, flushed to disk, and renames it over `file`. */
   private replaceFile(file: string, text: string): void {
+    this.lock.assertHeld();
     const tmp = `${file}.${process.pid}.tmp`;
     try {
       const fd = fs.openSync(tmp, 'w');
@@ -366,6 +368,7 @@ export class SimStore {
   }
 
   private append(file: string, text: string): void {
+    this.lock.assertHeld();
     try {
       fs.appendFileSync(file, text);
     } catch (err) {
@@ -430,6 +433,7 @@ export class SimStore {
     makeDirs(this.dir);
     this.lock.acquire(this.options.lock);
     try {
+      this.lock.assertHeld();
       for (const f of [this.journal, this.kmsgFile]) {
         try {
           fs.rmSync(f, { force: true });
