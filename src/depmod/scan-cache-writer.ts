@@ -13,6 +13,7 @@ import { modnameFromPath } from '../names/modname';
 import { aliasPieces } from './alias-files';
 import { ImportDictionaryBuilder, REF_INDEX, WEAK_REF, dictionaryBytes, type ImportDictionary } from './import-dictionary';
 import type { ModuleScan } from './module-scan';
+import { scanNumbers, scanNumbersSize } from './scan-store';
 import { AT, HAS_DEVNAME, HAS_PIECES, IMPORTS, RECORD_WORDS, SCAN_CACHE_FILE, checksum, header, layout, pad8 } from './scan-cache-format';
 import type { ScanCache, StoredEntry } from './scan-cache';
 import { KEY_WORDS, oldOnDevice } from './stat-keys';
@@ -77,14 +78,15 @@ export class ScanCacheWriter {
     if (scan.symbolsErrno !== undefined && scan.symbolsErrno !== ENODATA) return;
     const e = scan.exports.length;
     const n = scan.importKeys.length;
-    const numbers = new Uint8Array(8 * (e + n) + 9 * n + scan.importNames.length);
-    const put = (a: ArrayBufferView, at: number): void => numbers.set(bytesOf(a), at);
-    put(scan.exportCrcs, 0);
-    put(scan.importCrcs, 8 * e);
-    put(scan.importKeys, 8 * (e + n));
-    put(scan.importLengths, 8 * (e + n) + 4 * n);
-    put(scan.importWeak, 8 * (e + n) + 8 * n);
-    put(scan.importNames, 8 * (e + n) + 9 * n);
+    // the numbers in ScanStore's layout (scan-store.ts scanNumbers), in a buffer of their own
+    const numbers = new Uint8Array(scanNumbersSize(e, n, scan.importNames.length));
+    const copy = scanNumbers(numbers.buffer, 0, e, n, scan.importNames.length);
+    copy.exportCrcs.set(scan.exportCrcs);
+    copy.importCrcs.set(scan.importCrcs);
+    copy.importKeys.set(scan.importKeys);
+    copy.importLengths.set(scan.importLengths);
+    copy.importWeak.set(scan.importWeak);
+    copy.importNames.set(scan.importNames);
     // the lists themselves (take() gives the scan new ones; the module keeps the aliases anyway)
     const { aliases, softdeps, weakdeps, exports } = scan;
     this.push(path, key, { aliases, softdeps, weakdeps, exports, errno: scan.symbolsErrno ?? 0, imports: n, numbers }, 1);
@@ -106,11 +108,13 @@ export class ScanCacheWriter {
     const flags = (pieces === null ? 0 : HAS_PIECES) | (devname ? HAS_DEVNAME : 0);
     const record = Uint32Array.of(text.length, aliases.length, softdeps.length, weakdeps.length, e, n, 0, scan.errno, aliasText.length, lines.length, keys.length, flags);
     // numbers is a buffer of its own (offset 0): every part is aligned for its view
-    const crcs = new Float64Array(numbers.buffer, numbers.byteOffset + 8 * e, n);
-    const symbolKeys = new Int32Array(numbers.buffer, numbers.byteOffset + 8 * (e + n), n);
-    const lengths = new Uint32Array(numbers.buffer, numbers.byteOffset + 8 * (e + n) + 4 * n, n);
-    const weak = numbers.subarray(8 * (e + n) + 8 * n, 8 * (e + n) + 9 * n);
-    const names = numbers.subarray(8 * (e + n) + 9 * n);
+    const { importCrcs: crcs, importKeys: symbolKeys, importLengths: lengths, importWeak: weak, importNames: names } = scanNumbers(
+      numbers.buffer as ArrayBuffer,
+      numbers.byteOffset,
+      e,
+      n,
+      numbers.length - scanNumbersSize(e, n, 0),
+    );
     const refs = new Uint32Array(n);
     for (let j = 0, start = 0; j < n; start += lengths[j] + 1, j++) {
       const k = this.dictionary.add(names, start, start + lengths[j], symbolKeys[j], crcs[j]);
