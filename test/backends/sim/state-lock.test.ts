@@ -1,7 +1,7 @@
 // The state lock (src/backends/sim/state-lock.ts) when another process judges it stale at the wrong
 // moment: a stale lock replaced by a live one between the look and the take-over is left alone, and a
 // holder whose lock was taken over anyway stops at its next write instead of interleaving with the
-// new holder (CI once lost an unload that way: two writers, one journal).
+// new holder.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
