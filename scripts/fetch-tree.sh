@@ -54,8 +54,11 @@ while read -r -u 3 img url sha; do
   if [ -f "$CACHE/tree-$arch-$kver/.stamp" ]; then TREE="$CACHE/tree-$arch-$kver"; break; fi
   deb="$CACHE/debs-$arch/$(basename "$url")"
   if [ ! -s "$deb" ]; then
+    # a file the mirror lists but did not serve is not asked for again for a day (each try costs seconds)
+    if [ -n "$(find "$deb.not-served" -mmin -1440 2>/dev/null)" ]; then continue; fi
     log "downloading $url"
-    if ! fetch "$url" "$deb.tmp"; then log "not served: $url"; rm -f "$deb.tmp"; continue; fi
+    if ! fetch "$url" "$deb.tmp"; then log "not served: $url (not tried again for a day)"; rm -f "$deb.tmp"; touch "$deb.not-served"; continue; fi
+    rm -f "$deb.not-served"
     if ! echo "$sha  $deb.tmp" | sha256sum -c --quiet - >/dev/null 2>&1; then log "checksum mismatch: $url"; rm -f "$deb.tmp"; continue; fi
     mv "$deb.tmp" "$deb"
   fi
