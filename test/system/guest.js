@@ -80,8 +80,30 @@ function waitForModprobes(limitMs) {
   return { seen: [...seen].sort(), ms: Date.now() - t0 };
 }
 
+/** The crypto API's own references (its self-tests and algorithm lookups hold modules such as
+ *  aesni_intel for a while after they load, longer under TCG) are not the tools': the scenarios
+ *  start once /proc/modules has not changed for 10 s. Returns how long that took and what changed. */
+function waitForStableModules(limitMs) {
+  const t0 = Date.now();
+  let last = procModules().join('\n');
+  let stableSince = Date.now();
+  const changes = [];
+  while (Date.now() - stableSince < 10_000 && Date.now() - t0 < limitMs) {
+    spawnSync('sleep', ['0.5']);
+    const now = procModules().join('\n');
+    if (now !== last) {
+      const before = new Set(last.split('\n'));
+      changes.push({ ms: Date.now() - t0, lines: now.split('\n').filter((l) => !before.has(l)) });
+      last = now;
+      stableSince = Date.now();
+    }
+  }
+  return { ms: Date.now() - t0, stable: Date.now() - stableSince >= 10_000, changes };
+}
+
 sh('udevadm settle -t 600');
-emit('SETTLED', waitForModprobes(600_000));
+const settled = waitForModprobes(600_000);
+emit('SETTLED', { ...settled, modules: waitForStableModules(300_000) });
 const { scenarios } = JSON.parse(fs.readFileSync('/usr/local/lib/kmodts-system/scenarios.json', 'utf8'));
 const started = Date.now();
 for (const sc of scenarios) {

@@ -21,7 +21,8 @@ beforeAll(async () => {
     const done = runs[impl].reports.find((r) => r.type === 'DONE');
     const settled = runs[impl].reports.find((r) => r.type === 'SETTLED')?.data;
     process.stderr.write(`system (${impl}): first report after ${runs[impl].bootMs} ms, kernel requests settled after ${settled?.ms} ms ` +
-      `(${settled?.seen?.length} seen), scenarios ${done?.data?.ms} ms, total ${runs[impl].totalMs} ms (TCG)\n`);
+      `(${settled?.seen?.length} seen), /proc/modules steady after ${settled?.modules?.ms} ms more ` +
+      `(${JSON.stringify(settled?.modules?.changes)}), scenarios ${done?.data?.ms} ms, total ${runs[impl].totalMs} ms (TCG)\n`);
   }
 }, 1_800_000);
 
@@ -72,6 +73,7 @@ describe('the booted systems', () => {
     for (const impl of impls) {
       expect(report(impl, 'HELLO')?.kver).toBe(prepared.ref.KVER);
       expect(report(impl, 'SETTLED')?.ms).toBeLessThan(600_000);
+      expect(report(impl, 'SETTLED')?.modules?.stable, `${impl}: /proc/modules still changing`).toBe(true);
       expect(report(impl, 'DONE')).toBeDefined();
     }
   });
