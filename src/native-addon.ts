@@ -25,6 +25,8 @@ export type BuildIndexFn = (keys: Uint8Array, keyLengths: Uint32Array, values: U
 export type StatKeysFn = (paths: string[]) => Uint32Array;
 /** native/stat_keys.c statKeysInBackground: statKeys with the stat()s on libuv's thread pool */
 export type StatKeysInBackgroundFn = (paths: string[]) => Promise<Uint32Array>;
+/** native/stat_keys.c regularFileSizes: per path its size when a regular file, -1 another kind, -2 no stat() (src/file/regular-files.ts) */
+export type RegularFileSizesFn = (paths: string[]) => Float64Array;
 /**
  * native/tree_walk.c walkModules: the module files under root in depmod's sorted walk, joined by NULs,
  * or null where the walk meets anything it would have to report (src/depmod/tree-walk.ts)
@@ -39,6 +41,7 @@ export interface NativeAddon {
   buildIndex?: BuildIndexFn;
   statKeys?: StatKeysFn;
   statKeysInBackground?: StatKeysInBackgroundFn;
+  regularFileSizes?: RegularFileSizesFn;
   walkModules?: WalkModulesFn;
   /** native/module_scan.c: depmod's scan of an image as a block (src/depmod/native-scan.ts), -1 where it leaves it to JavaScript */
   scanImage?: (image: Uint8Array, into: Uint8Array) => number;

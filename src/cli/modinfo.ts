@@ -1,9 +1,9 @@
 // modinfo: prints the information stored in modules, formatted as kmod 34.2's tools/modinfo.c does.
-import * as fs from '../file/binary-os';
 import { absolutePath, Context, MODULE_DIRECTORY, runningKernelVersion } from '../resolution/context';
 import { strerror } from '../errno';
 import { KmodError } from '../errors';
 import { ImagePrefetcher } from '../file/prefetch';
+import { regularFileSizes } from '../file/regular-files';
 import type { ModuleFile } from '../file/module-file';
 import { pathEndsWithKmodExt } from '../names/modname';
 import { moduleInfo, moduleParams, type InfoList } from '../resolution/modinfo';
@@ -47,19 +47,21 @@ function help(io: ToolIo, prog: string): void {
   );
 }
 
-/** modinfo's is_module_filename, with the file's size: a module extension and a regular file, else undefined */
-function moduleFileSize(name: string): number | undefined {
-  if (!pathEndsWithKmodExt(name)) return undefined;
-  try {
-    const st = fs.statSync(name);
-    return st.isFile() ? st.size : undefined;
-  } catch {
-    return undefined;
-  }
+/**
+ * modinfo's is_module_filename for each name, with the file's size: a module extension and a regular
+ * file, else undefined (the regular files' stat()s in one call: modinfo is often given a whole tree)
+ */
+function moduleFileSizes(names: readonly string[]): (number | undefined)[] {
+  const sizes: (number | undefined)[] = new Array(names.length).fill(undefined);
+  const candidates = names.flatMap((name, i) => (pathEndsWithKmodExt(name) ? [i] : []));
+  regularFileSizes(candidates.map((i) => names[i])).forEach((size, k) => {
+    sizes[candidates[k]] = size;
+  });
+  return sizes;
 }
 
 function isModuleFilename(name: string): boolean {
-  return moduleFileSize(name) !== undefined;
+  return moduleFileSizes([name])[0] !== undefined;
 }
 
 /**
@@ -187,7 +189,8 @@ class Modinfo {
   async byPath(path: string, file?: () => Promise<ModuleFile | undefined>): Promise<boolean> {
     let mod: Module;
     try {
-      mod = this.ctx.moduleFromPath(path);
+      // (run() found it a regular file a moment ago)
+      mod = this.ctx.moduleFromPath(path, true);
     } catch (err) {
       if (!(err instanceof KmodError)) throw err;
       this.log.error(`Module file ${path} not found.\n`);
@@ -276,7 +279,7 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
   const out = new Printer(io);
   const modinfo = new Modinfo(ctx, opts, out, log);
   if (env.settings.json) return require('./json/modinfo').modinfoJson(modinfo, ctx, r.args, byModname, isModuleFilename, log, io);
-  const sizes = r.args.map((name) => (byModname ? undefined : moduleFileSize(name)));
+  const sizes = byModname ? r.args.map(() => undefined) : moduleFileSizes(r.args);
   const kinds = r.args.map((_, i) => (byModname ? 'name' : sizes[i] !== undefined ? 'path' : 'alias'));
   // several module files: the compressed ones (by name) read and decompressed ahead on the thread pool,
   // in argument order; an uncompressed .ko is read in part when shown (file/modinfo-parts.ts)

@@ -215,15 +215,16 @@ export class Context {
 
   /**
    * kmod_module_new_from_path: the module in that file (name from the file name). Throws KmodError
-   * with the stat() errno when the file is not there.
+   * with the stat() errno when the file is not there. `found`: the caller has just stat()ed the file
+   * and found it (modinfo's is_module_filename), so the check for its existence is not made again.
    */
-  moduleFromPath(file: string): Module {
+  moduleFromPath(file: string, found = false): Module {
     const abs = absolutePath(file);
     try {
       // libkmod stat()s the path, for its existence only: access(F_OK) fails alike (ENOENT, ENOTDIR,
       // ELOOP, EACCES on a directory on the way) without Node building a Stats object (~10 µs, which
       // modinfo over a whole tree pays per module)
-      accessSync(abs);
+      if (!found) accessSync(abs);
     } catch (err) {
       throw fromSystemError(err, file);
     }
