@@ -5,10 +5,9 @@
 // A file the C scan leaves alone (damaged, gzip, ...) comes back as its image, scanned on this thread
 // (module-scan.ts) as it comes in, as every file was before. A few files are in flight at once (as many
 // as cores, plus one so that the pool is busy while this thread works; more when they are scanned on the
-// pool, SCANNED_WINDOW); each has a slot of two buffers,
-// for the scan's block or the image and for the file's bytes, reused from file to file and grown to the
-// largest seen (up to a limit), so that memory stays bounded by the window. Files found during the walk
-// are read ahead (readAhead).
+// pool, SCANNED_WINDOW); each has a slot of two buffers, for the scan's block or the image and for the
+// file's bytes, reused from file to file and grown to the largest seen (up to a limit), so that memory
+// stays bounded by the window. Files found during the walk are read ahead (readAhead).
 import * as os from 'node:os';
 import { EINVAL } from '../errno';
 import { openBatchReader, type ScannedRead } from '../file/batch-read';
