@@ -7,45 +7,51 @@ function s8(c: number): number {
   return c >= 128 ? c - 256 : c;
 }
 
-/** hash_superfast(key, strlen(key)) as a uint32 */
+/**
+ * hash_superfast(key, strlen(key)) as a uint32. Computed in int32 arithmetic (`| 0`) and made unsigned
+ * once at the end: depmod runs this code unoptimized (bin/kmodts.js turns TurboFan off), where each
+ * intermediate uint32 of 2^31 or more (`>>> 0`) was a heap number; 15.5k names of the full tree took
+ * ~27 ms that way (docs/decisions.md, issue 14). Only `>>>` by 1 or more is used inside, whose results
+ * are below 2^31.
+ */
 export function superFastHash(key: string): number {
   let len = key.length;
-  let hash = len >>> 0;
+  let hash = len | 0;
   const rem = len & 3;
   len >>>= 2;
   let i = 0;
   for (; len > 0; len--) {
-    hash = (hash + (key.charCodeAt(i) | (key.charCodeAt(i + 1) << 8))) >>> 0;
-    const tmp = (((key.charCodeAt(i + 2) | (key.charCodeAt(i + 3) << 8)) << 11) ^ hash) >>> 0;
-    hash = ((hash << 16) ^ tmp) >>> 0;
+    hash = (hash + (key.charCodeAt(i) | (key.charCodeAt(i + 1) << 8))) | 0;
+    const tmp = ((key.charCodeAt(i + 2) | (key.charCodeAt(i + 3) << 8)) << 11) ^ hash;
+    hash = (hash << 16) ^ tmp;
     i += 4;
-    hash = (hash + (hash >>> 11)) >>> 0;
+    hash = (hash + (hash >>> 11)) | 0;
   }
   switch (rem) {
     case 3:
-      hash = (hash + (key.charCodeAt(i) | (key.charCodeAt(i + 1) << 8))) >>> 0;
-      hash = (hash ^ (hash << 16)) >>> 0;
-      hash = (hash ^ (s8(key.charCodeAt(i + 2)) << 18)) >>> 0;
-      hash = (hash + (hash >>> 11)) >>> 0;
+      hash = (hash + (key.charCodeAt(i) | (key.charCodeAt(i + 1) << 8))) | 0;
+      hash ^= hash << 16;
+      hash ^= s8(key.charCodeAt(i + 2)) << 18;
+      hash = (hash + (hash >>> 11)) | 0;
       break;
     case 2:
-      hash = (hash + (key.charCodeAt(i) | (key.charCodeAt(i + 1) << 8))) >>> 0;
-      hash = (hash ^ (hash << 11)) >>> 0;
-      hash = (hash + (hash >>> 17)) >>> 0;
+      hash = (hash + (key.charCodeAt(i) | (key.charCodeAt(i + 1) << 8))) | 0;
+      hash ^= hash << 11;
+      hash = (hash + (hash >>> 17)) | 0;
       break;
     case 1:
-      hash = (hash + s8(key.charCodeAt(i))) >>> 0;
-      hash = (hash ^ (hash << 10)) >>> 0;
-      hash = (hash + (hash >>> 1)) >>> 0;
+      hash = (hash + s8(key.charCodeAt(i))) | 0;
+      hash ^= hash << 10;
+      hash = (hash + (hash >>> 1)) | 0;
       break;
   }
-  hash = (hash ^ (hash << 3)) >>> 0;
-  hash = (hash + (hash >>> 5)) >>> 0;
-  hash = (hash ^ (hash << 4)) >>> 0;
-  hash = (hash + (hash >>> 17)) >>> 0;
-  hash = (hash ^ (hash << 25)) >>> 0;
-  hash = (hash + (hash >>> 6)) >>> 0;
-  return hash;
+  hash ^= hash << 3;
+  hash = (hash + (hash >>> 5)) | 0;
+  hash ^= hash << 4;
+  hash = (hash + (hash >>> 17)) | 0;
+  hash ^= hash << 25;
+  hash = (hash + (hash >>> 6)) | 0;
+  return hash >>> 0;
 }
 
 /** bytewise strcmp order of binary strings (JS compares UTF-16 units, equal to bytes below 256) */

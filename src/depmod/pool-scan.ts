@@ -4,10 +4,10 @@
 // (native/module_scan.c): only the scan's strings and numbers come back (native-scan.ts reads them).
 // A file the C scan leaves alone (damaged, gzip, ...) comes back as its image, scanned on this thread
 // (module-scan.ts) as it comes in, as every file was before. A few files are in flight at once (as many
-// as cores, plus one so that the pool is busy while this thread works); each has a slot of two buffers,
-// for the scan's block or the image and for the file's bytes, reused from file to file and grown to the
-// largest seen (up to a limit), so that memory stays bounded by the window. Files found during the walk
-// are read ahead (readAhead).
+// as cores, plus one so that the pool is busy while this thread works; more when they are scanned on the
+// pool, SCANNED_WINDOW); each has a slot of two buffers, for the scan's block or the image and for the
+// file's bytes, reused from file to file and grown to the largest seen (up to a limit), so that memory
+// stays bounded by the window. Files found during the walk are read ahead (readAhead).
 import * as os from 'node:os';
 import { EINVAL } from '../errno';
 import { openBatchReader, type ScannedRead } from '../file/batch-read';
@@ -21,6 +21,13 @@ import type { ScanOptions, ScanPool, ScanResultFn } from './scan-pool';
 const SLOT_LIMIT = 8 << 20;
 /** buffers of their own above this are given back as soon as they are scanned (not at a collection) */
 const RELEASE_FROM = 1 << 20;
+/**
+ * files in flight when they are scanned on the pool (at least cores + 1): a slot then holds only a
+ * scan's block, so a wider window costs little memory, and it keeps the pool's jobs at work while this
+ * thread is busy or off its core, which spares the kicks that wake them and hands back more results per
+ * delivery (docs/decisions.md, issue 14). Images coming back need big slots: their window stays cores + 1.
+ */
+const SCANNED_WINDOW = 16;
 
 interface Slot {
   image: Buffer;
@@ -45,8 +52,8 @@ function roundUp(n: number): number {
 /** what a read gives: the file's outcome, or its scan made where it was read */
 type PoolRead = ReadDecoded | ScannedRead;
 
-/** how many files were scanned where they were read (tests) */
-export const poolScanStats = { scannedOnPool: 0 };
+/** how many files were scanned where they were read, and how many slots beyond cores + 1 were dropped (tests) */
+export const poolScanStats = { scannedOnPool: 0, slotsDropped: 0 };
 
 /** the scan of one result: libkmod's errno for a file it cannot use, else the image's scan */
 function scanResult(r: PoolRead, file: string, store: ScanStore): ModuleScan {
@@ -62,13 +69,16 @@ function scanResult(r: PoolRead, file: string, store: ScanStore): ModuleScan {
   return scanModuleImage(r.image, file, store);
 }
 
-/** the slot made ready for its next file: grown where the last one did not fit, its own buffers given back */
-function afterUse(slot: Slot, r: PoolRead): void {
+/**
+ * the slot made ready for its next file: grown where the last one did not fit (unless `grow` is false:
+ * the slot is dropped), its own buffers given back
+ */
+function afterUse(slot: Slot, r: PoolRead, grow = true): void {
   if ('readErrno' in r) return;
   const own: ArrayBuffer[] = [];
   const check = (b: Buffer | undefined, key: 'image' | 'raw'): void => {
     if (b === undefined || b.buffer === slot[key].buffer) return;
-    if (b.length + 1 <= SLOT_LIMIT) slot[key] = ownBuffer(roundUp(b.length + 1));
+    if (grow && b.length + 1 <= SLOT_LIMIT) slot[key] = ownBuffer(roundUp(b.length + 1));
     if (b.length >= RELEASE_FROM && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) own.push(b.buffer as ArrayBuffer);
   };
   if ('scanned' in r) {
@@ -109,9 +119,9 @@ function whenRead(read: Read, use: (r: PoolRead) => void, fail: (err: unknown) =
 
 export function startThreadPoolScan(opts: ScanOptions): ScanPool {
   const jobs = opts.threads ?? os.availableParallelism();
-  const window = jobs + 1;
   const reader = openBatchReader(jobs);
   const onPool = reader.scans && opts.scanOnPool !== false && nativeSymbolsAllowed();
+  const window = onPool ? Math.max(jobs + 1, SCANNED_WINDOW) : jobs + 1;
   // scanned on the pool, a slot's image buffer holds only a scan's block (its bytes are needed only for
   // the files left to this thread): small buffers, grown if such a file comes
   const free: Slot[] = [];
@@ -119,6 +129,21 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
   /** files read ahead, by path */
   const ahead = new Map<string, Read>();
   let closed = false;
+  // The slots beyond cores + 1 are for scans' blocks. Once an image comes back instead (a file the C scan
+  // leaves to this thread: gzip, damaged), they are dropped as they come back, so that images, which grow
+  // their slots to their size, are never more than cores + 1 at a time after that.
+  let extraSlots = window - (jobs + 1);
+  let imagesBack = false;
+  /** the slot of a finished read back in `free`, unless it is an extra one no longer wanted */
+  const recycle = (slot: Slot, r: PoolRead | undefined): void => {
+    if (r !== undefined && !('scanned' in r) && !('readErrno' in r)) imagesBack = true;
+    const drop = imagesBack && extraSlots > 0;
+    if (r !== undefined) afterUse(slot, r, !drop);
+    if (drop) {
+      extraSlots--;
+      poolScanStats.slotsDropped++;
+    } else free.push(slot);
+  };
 
   const startRead = (file: string, slot: Slot): Read => {
     const read: Read = { slot };
@@ -159,8 +184,7 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
         if (failed) return;
         try {
           const scan = scanResult(r, paths[i], store);
-          afterUse(slot, r);
-          free.push(slot);
+          recycle(slot, r);
           results[i] = scan;
           onResult?.(i, scan);
           done++;

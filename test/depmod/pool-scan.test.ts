@@ -13,6 +13,7 @@ import { plainScan } from './support';
 type PoolModule = typeof import('../../src/depmod/scan-pool');
 const { startScanPool } = require(path.join(repoRoot, 'dist/depmod/scan-pool.js')) as PoolModule;
 const { decodesOffThread } = require(path.join(repoRoot, 'dist/file/read-decode.js')) as typeof import('../../src/file/read-decode');
+const { poolScanStats } = require(path.join(repoRoot, 'dist/depmod/pool-scan.js')) as typeof import('../../src/depmod/pool-scan');
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-pool-scan-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -90,6 +91,26 @@ describe('depmod scan on libuv\'s thread pool', () => {
     expect(errnoOf('empty.ko.xz')).toBe(22);
     expect(errnoOf('missing.ko.xz')).toBe(2);
     for (const big of ['big.ko.xz', 'big.ko.zst', 'big.ko']) expect(here.scans[paths.indexOf(path.join(tmp, big))], big).toEqual(here.scans[0]);
+  });
+
+  it('narrows its window to cores + 1 once an image comes back instead of a scan, and only then', async () => {
+    const here = await scanAll(paths, { threads: 0 });
+    const gzAt = paths.findIndex((p) => p.endsWith('.ko.gz'));
+    expect(gzAt).toBeGreaterThan(40);
+    const stats = poolScanStats;
+    // xz and zst modules only: all scanned on the pool, all 16 slots kept
+    const before = stats.slotsDropped;
+    const scanned = await scanAll(paths.slice(0, gzAt), { threads: 2 });
+    expect(scanned.scans).toEqual(here.scans.slice(0, gzAt));
+    expect(stats.slotsDropped).toBe(before);
+    // a gzip module's image comes back: the 13 slots beyond 3 are dropped as they come back
+    const mixed = await scanAll(paths, { threads: 2 });
+    expect(mixed.scans).toEqual(here.scans);
+    expect(stats.slotsDropped - before).toBe(13);
+    // images all along (no scan on the pool): a window of cores + 1 from the start, nothing to drop
+    const images = await scanAll(paths, { threads: 2, scanOnPool: false });
+    expect(images.scans).toEqual(here.scans);
+    expect(stats.slotsDropped - before).toBe(13);
   });
 
   it('takes files read ahead into the scan once, and lets reads of other files go', async () => {

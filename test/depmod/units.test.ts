@@ -23,6 +23,61 @@ describe('kmod hash iteration order', () => {
     for (const k of ['', 'a', 'ab', 'abc', 'abcd', 'abcde', '\xff\x80x']) expect(superFastHash(k)).toBe(superFastHash(k));
     expect(superFastHash('abc')).not.toBe(superFastHash('abd'));
   });
+  it('gives hash_superfast\'s uint32 for every tail length and byte, as the uint32 arithmetic of C does', () => {
+    // values of the earlier uint32 implementation, whose order the depmod differentials checked against kmod
+    const known: [string, number][] = [['', 0], ['a', 291415938], ['ab', 1366002500], ['abc', 3535673738], ['abcd', 3671636187], ['abcde', 1374488366],
+      ['\xff\x80x', 2380929294], ['\xff', 0], ['\x80\x81', 4212886800], ['usb_register_driver', 37726582], ['symbol:__x86_return_thunk', 125622419]];
+    for (const [k, h] of known) expect(superFastHash(k), JSON.stringify(k)).toBe(h);
+    // C's uint32_t steps over BigInts, x86's signed char for the tail
+    const M = 0xffffffffn;
+    const reference = (key: string): number => {
+      const c = (i: number): bigint => BigInt(key.charCodeAt(i));
+      const s8 = (i: number): bigint => (c(i) >= 128n ? c(i) - 256n : c(i));
+      const get16 = (i: number): bigint => c(i) | (c(i + 1) << 8n);
+      let hash = BigInt(key.length);
+      let i = 0;
+      for (let n = key.length >> 2; n > 0; n--, i += 4) {
+        hash = (hash + get16(i)) & M;
+        const tmp = ((get16(i + 2) << 11n) ^ hash) & M;
+        hash = ((hash << 16n) ^ tmp) & M;
+        hash = (hash + (hash >> 11n)) & M;
+      }
+      switch (key.length & 3) {
+        case 3:
+          hash = (hash + get16(i)) & M;
+          hash = (hash ^ (hash << 16n)) & M;
+          hash = (hash ^ ((s8(i + 2) << 18n) & M)) & M;
+          hash = (hash + (hash >> 11n)) & M;
+          break;
+        case 2:
+          hash = (hash + get16(i)) & M;
+          hash = (hash ^ (hash << 11n)) & M;
+          hash = (hash + (hash >> 17n)) & M;
+          break;
+        case 1:
+          hash = (hash + s8(i)) & M;
+          hash = (hash ^ (hash << 10n)) & M;
+          hash = (hash + (hash >> 1n)) & M;
+          break;
+      }
+      for (const [shift, left] of [[3n, true], [5n, false], [4n, true], [17n, false], [25n, true], [6n, false]] as const) {
+        hash = left ? (hash ^ (hash << shift)) & M : (hash + (hash >> shift)) & M;
+      }
+      return Number(hash);
+    };
+    let seed = 12345;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    for (let t = 0; t < 3000; t++) {
+      let k = '';
+      const len = rnd(48);
+      // every byte value, and runs of high bytes (sums and shifts that reach bit 31)
+      for (let j = 0; j < len; j++) k += String.fromCharCode(t % 3 === 0 ? 128 + rnd(128) : 1 + rnd(255));
+      expect(superFastHash(k), JSON.stringify(k)).toBe(reference(k));
+    }
+  });
 });
 
 describe('depmod.d parsing', () => {
