@@ -31,6 +31,12 @@ export type StatKeysInBackgroundFn = (paths: string[]) => Promise<Uint32Array>;
  */
 export type WalkModulesFn = (root: string, excludes: string[]) => string | null;
 
+/**
+ * native/hash_order.c hashOrder: the indices of keys (binary strings as bytes, one after another,
+ * lengths[i] bytes each) in kmod's hash table order for `buckets` buckets (src/depmod/hash.ts)
+ */
+export type HashOrderFn = (keys: Uint8Array, lengths: Uint32Array, buckets: number) => Uint32Array;
+
 export interface NativeAddon {
   finitModule(fd: number, params: string, flags: number): number;
   initModule(image: Uint8Array, params: string): number;
@@ -40,6 +46,7 @@ export interface NativeAddon {
   statKeys?: StatKeysFn;
   statKeysInBackground?: StatKeysInBackgroundFn;
   walkModules?: WalkModulesFn;
+  hashOrder?: HashOrderFn;
   /** native/module_scan.c: depmod's scan of an image as a block (src/depmod/native-scan.ts), -1 where it leaves it to JavaScript */
   scanImage?: (image: Uint8Array, into: Uint8Array) => number;
 }
@@ -119,6 +126,12 @@ export function loadNativeStatKeys(): StatKeysFn | null {
 export function loadNativeStatKeysInBackground(): StatKeysInBackgroundFn | null {
   const a = loadNativeAddon();
   return a instanceof Error || typeof a.statKeysInBackground !== 'function' ? null : a.statKeysInBackground;
+}
+
+/** The addon's hash table order, or null without it. */
+export function loadNativeHashOrder(): HashOrderFn | null {
+  const a = loadNativeAddon();
+  return a instanceof Error || typeof a.hashOrder !== 'function' ? null : a.hashOrder;
 }
 
 /** The addon's walk of a module tree, or null without it. */
