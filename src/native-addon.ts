@@ -37,6 +37,12 @@ export type WalkModulesFn = (root: string, excludes: string[]) => string | null;
  */
 export type HashOrderFn = (keys: Uint8Array, lengths: Uint32Array, buckets: number) => Uint32Array;
 
+/**
+ * native/word_ranges.c wordRangesBelow: per range words[starts[i], starts[i] + counts[i]), 1 when every
+ * word masked with `mask` is below `limit` (and the range lies within words), else 0
+ */
+export type WordRangesBelowFn = (words: Uint32Array, starts: Uint32Array, counts: Uint32Array, mask: number, limit: number) => Uint8Array;
+
 export interface NativeAddon {
   finitModule(fd: number, params: string, flags: number): number;
   initModule(image: Uint8Array, params: string): number;
@@ -47,6 +53,7 @@ export interface NativeAddon {
   statKeysInBackground?: StatKeysInBackgroundFn;
   walkModules?: WalkModulesFn;
   hashOrder?: HashOrderFn;
+  wordRangesBelow?: WordRangesBelowFn;
   /** native/module_scan.c: depmod's scan of an image as a block (src/depmod/native-scan.ts), -1 where it leaves it to JavaScript */
   scanImage?: (image: Uint8Array, into: Uint8Array) => number;
 }
@@ -132,6 +139,12 @@ export function loadNativeStatKeysInBackground(): StatKeysInBackgroundFn | null 
 export function loadNativeHashOrder(): HashOrderFn | null {
   const a = loadNativeAddon();
   return a instanceof Error || typeof a.hashOrder !== 'function' ? null : a.hashOrder;
+}
+
+/** The addon's bounds check of word ranges, or null without it. */
+export function loadNativeWordRangesBelow(): WordRangesBelowFn | null {
+  const a = loadNativeAddon();
+  return a instanceof Error || typeof a.wordRangesBelow !== 'function' ? null : a.wordRangesBelow;
 }
 
 /** The addon's walk of a module tree, or null without it. */

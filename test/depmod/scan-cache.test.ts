@@ -8,9 +8,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { aliasPieces } from '../../src/depmod/alias-files';
 import { scanModuleImage, ScanStore, type ModuleScan } from '../../src/depmod/module-scan';
 import { modnameFromPath } from '../../src/names/modname';
-import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter } from '../../src/depmod/scan-cache';
+import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter, useNativeRefChecks } from '../../src/depmod/scan-cache';
 import { statKey as statModule } from '../../src/depmod/stat-keys';
 import { moduleBytes, tmpRoot } from './support';
+import { loadNativeWordRangesBelow } from '../../src/native-addon';
 
 const dir = tmpRoot('scan-cache');
 const file = (name: string): string => path.join(dir, name);
@@ -171,13 +172,18 @@ describe('scan cache', () => {
       ['fewer exports than strings', withRecordWord(body, count, 0, EXPORTS, 1)],
       ['alias keys longer than their lengths say', withRecordWord(body, count, 0, KEY_BYTES, 10)],
     ];
-    for (const [what, damaged] of misses) {
-      fs.writeFileSync(bad, rebuilt(head, counts, damaged));
-      const cache = ScanCache.load(bad)!;
-      expect(cache, what).toBeDefined();
-      expect(cache.get(old[0], statModule(old[0])!), what).toBeUndefined();
-      expect(plain(cache.get(old[1], statModule(old[1])!)!), what).toEqual(plain(cachedScanOf(old[1])));
+    // the references checked by the addon at load and by get() without it
+    for (const native of [true, false]) {
+      expect(useNativeRefChecks(native), 'the native helper is built (npm run build)').toBe(native);
+      for (const [what, damaged] of misses) {
+        fs.writeFileSync(bad, rebuilt(head, counts, damaged));
+        const cache = ScanCache.load(bad)!;
+        expect(cache, what).toBeDefined();
+        expect(cache.get(old[0], statModule(old[0])!), `${what}, native ${native}`).toBeUndefined();
+        expect(plain(cache.get(old[1], statModule(old[1])!)!), what).toEqual(plain(cachedScanOf(old[1])));
+      }
     }
+    useNativeRefChecks(true);
   });
 
   it('carries kept entries into a new cache with a new scan, their imports in one dictionary', () => {
@@ -240,5 +246,23 @@ describe('scan cache', () => {
     expect(fresh.write(dir)).toBe(false);
     expect(fs.readFileSync(file(SCAN_CACHE_FILE)).equals(before)).toBe(true);
     expect(fs.readdirSync(dir).filter((n) => n.includes('.tmp-'))).toEqual([]);
+  });
+});
+
+describe("the addon's check of word ranges (the cache's import references)", () => {
+  it('says which ranges hold only words below the limit once masked, and refuses what it cannot take', () => {
+    const check = loadNativeWordRangesBelow();
+    expect(check, 'the native helper is built (npm run build)').not.toBeNull();
+    const words = Uint32Array.of(0, 4, 0x80000004, 5, 0x80000005, 3);
+    const mask = 0x7fffffff;
+    // [0,4], [4 weak], [5], [5 weak], nothing, past the end, overflowing the end
+    const starts = Uint32Array.of(0, 2, 3, 4, 6, 6, 0xffffffff);
+    const counts = Uint32Array.of(2, 1, 1, 1, 0, 1, 2);
+    expect(Array.from(check!(words, starts, counts, mask, 5))).toEqual([1, 1, 0, 0, 1, 0, 0]);
+    expect(Array.from(check!(words, starts, counts, 0xffffffff, 5))).toEqual([1, 0, 0, 0, 1, 0, 0]);
+    expect(() => check!(words, starts, Uint32Array.of(1), mask, 5)).toThrow(RangeError);
+    expect(() => check!(words, [0] as unknown as Uint32Array, Uint32Array.of(1), mask, 5)).toThrow(TypeError);
+    expect(() => check!(new Int32Array(2) as unknown as Uint32Array, starts, counts, mask, 5)).toThrow(TypeError);
+    expect(() => check!(words, starts, counts, 'x' as unknown as number, 5)).toThrow(TypeError);
   });
 });
