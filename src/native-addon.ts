@@ -43,6 +43,12 @@ export type HashOrderFn = (keys: Uint8Array, lengths: Uint32Array, buckets: numb
  */
 export type WordRangesBelowFn = (words: Uint32Array, starts: Uint32Array, counts: Uint32Array, mask: number, limit: number) => Uint8Array;
 
+/**
+ * native/word_ranges.c wordRangesMark: `size` bytes, 1 at each value a word of the ranges has once masked;
+ * null when a range is not within words or a masked word is not below size
+ */
+export type WordRangesMarkFn = (words: Uint32Array, starts: Uint32Array, counts: Uint32Array, mask: number, size: number) => Uint8Array | null;
+
 export interface NativeAddon {
   finitModule(fd: number, params: string, flags: number): number;
   initModule(image: Uint8Array, params: string): number;
@@ -54,6 +60,7 @@ export interface NativeAddon {
   walkModules?: WalkModulesFn;
   hashOrder?: HashOrderFn;
   wordRangesBelow?: WordRangesBelowFn;
+  wordRangesMark?: WordRangesMarkFn;
   /** native/module_scan.c: depmod's scan of an image as a block (src/depmod/native-scan.ts), -1 where it leaves it to JavaScript */
   scanImage?: (image: Uint8Array, into: Uint8Array) => number;
 }
@@ -145,6 +152,12 @@ export function loadNativeHashOrder(): HashOrderFn | null {
 export function loadNativeWordRangesBelow(): WordRangesBelowFn | null {
   const a = loadNativeAddon();
   return a instanceof Error || typeof a.wordRangesBelow !== 'function' ? null : a.wordRangesBelow;
+}
+
+/** The addon's marking of the values in word ranges, or null without it. */
+export function loadNativeWordRangesMark(): WordRangesMarkFn | null {
+  const a = loadNativeAddon();
+  return a instanceof Error || typeof a.wordRangesMark !== 'function' ? null : a.wordRangesMark;
 }
 
 /** The addon's walk of a module tree, or null without it. */
