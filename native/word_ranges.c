@@ -7,10 +7,45 @@
  * nearly all of it: which ones they use is marked here too.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <node_api.h>
 #include "napi_args.h"
 #include "word_ranges.h"
+
+/* the five arguments shared by both functions; 0, or -1 with an exception thrown */
+static int ranges_args(napi_env env, napi_callback_info info, const char *fn, const uint32_t **words, size_t *nwords,
+		       const uint32_t **starts, const uint32_t **counts, size_t *n, uint32_t *mask, uint32_t *last)
+{
+	napi_value argv[5];
+	size_t argc = 5, ncounts;
+	void *w, *s, *c;
+	char msg[96];
+
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) {
+		snprintf(msg, sizeof msg, "%s: missing arguments", fn);
+		napi_throw_type_error(env, NULL, msg);
+		return -1;
+	}
+	if (typed_array_arg(env, fn, argv[0], napi_uint32_array, &w, nwords) < 0 ||
+	    typed_array_arg(env, fn, argv[1], napi_uint32_array, &s, n) < 0 ||
+	    typed_array_arg(env, fn, argv[2], napi_uint32_array, &c, &ncounts) < 0)
+		return -1;
+	if (napi_get_value_uint32(env, argv[3], mask) != napi_ok || napi_get_value_uint32(env, argv[4], last) != napi_ok) {
+		snprintf(msg, sizeof msg, "%s: mask and bound must be numbers", fn);
+		napi_throw_type_error(env, NULL, msg);
+		return -1;
+	}
+	if (*n != ncounts) {
+		snprintf(msg, sizeof msg, "%s: starts and counts differ in length", fn);
+		napi_throw_range_error(env, NULL, msg);
+		return -1;
+	}
+	*words = w;
+	*starts = s;
+	*counts = c;
+	return 0;
+}
 
 /*
  * wordRangesBelow(words: Uint32Array, starts: Uint32Array, counts: Uint32Array, mask: number, limit:
@@ -19,30 +54,16 @@
  */
 static napi_value word_ranges_below_js(napi_env env, napi_callback_info info)
 {
-	napi_value argv[5], ab, result;
-	size_t argc = 5, nwords, nstarts, ncounts;
-	void *words, *starts, *counts, *out_data;
+	napi_value ab, result;
+	size_t nwords, nstarts;
+	const uint32_t *w, *s, *c;
+	void *out_data;
 	uint32_t mask, limit;
 
-	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) {
-		napi_throw_type_error(env, NULL, "wordRangesBelow: missing arguments");
+	if (ranges_args(env, info, "wordRangesBelow", &w, &nwords, &s, &c, &nstarts, &mask, &limit) < 0)
 		return NULL;
-	}
-	if (typed_array_arg(env, "wordRangesBelow", argv[0], napi_uint32_array, &words, &nwords) < 0 ||
-	    typed_array_arg(env, "wordRangesBelow", argv[1], napi_uint32_array, &starts, &nstarts) < 0 ||
-	    typed_array_arg(env, "wordRangesBelow", argv[2], napi_uint32_array, &counts, &ncounts) < 0)
-		return NULL;
-	if (napi_get_value_uint32(env, argv[3], &mask) != napi_ok || napi_get_value_uint32(env, argv[4], &limit) != napi_ok) {
-		napi_throw_type_error(env, NULL, "wordRangesBelow: mask and limit must be numbers");
-		return NULL;
-	}
-	if (nstarts != ncounts) {
-		napi_throw_range_error(env, NULL, "wordRangesBelow: starts and counts differ in length");
-		return NULL;
-	}
 	if (napi_create_arraybuffer(env, nstarts, &out_data, &ab) != napi_ok)
 		return NULL;
-	const uint32_t *w = words, *s = starts, *c = counts;
 	uint8_t *out = out_data;
 	for (size_t i = 0; i < nstarts; i++) {
 		uint8_t ok = (uint64_t)s[i] + c[i] <= nwords;
@@ -64,27 +85,14 @@ static napi_value word_ranges_below_js(napi_env env, napi_callback_info info)
  */
 static napi_value word_ranges_mark_js(napi_env env, napi_callback_info info)
 {
-	napi_value argv[5], ab, result;
-	size_t argc = 5, nwords, nstarts, ncounts;
-	void *words, *starts, *counts, *out_data;
+	napi_value ab, result;
+	size_t nwords, nstarts;
+	const uint32_t *w, *s, *c;
+	void *out_data;
 	uint32_t mask, size;
 
-	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) {
-		napi_throw_type_error(env, NULL, "wordRangesMark: missing arguments");
+	if (ranges_args(env, info, "wordRangesMark", &w, &nwords, &s, &c, &nstarts, &mask, &size) < 0)
 		return NULL;
-	}
-	if (typed_array_arg(env, "wordRangesMark", argv[0], napi_uint32_array, &words, &nwords) < 0 ||
-	    typed_array_arg(env, "wordRangesMark", argv[1], napi_uint32_array, &starts, &nstarts) < 0 ||
-	    typed_array_arg(env, "wordRangesMark", argv[2], napi_uint32_array, &counts, &ncounts) < 0)
-		return NULL;
-	if (napi_get_value_uint32(env, argv[3], &mask) != napi_ok || napi_get_value_uint32(env, argv[4], &size) != napi_ok) {
-		napi_throw_type_error(env, NULL, "wordRangesMark: mask and size must be numbers");
-		return NULL;
-	}
-	if (nstarts != ncounts) {
-		napi_throw_range_error(env, NULL, "wordRangesMark: starts and counts differ in length");
-		return NULL;
-	}
 	/* a dictionary's size: an index fits in 31 bits, and a file of a billion entries is damage */
 	if (size > (1u << 30)) {
 		napi_throw_range_error(env, NULL, "wordRangesMark: size out of range");
@@ -92,7 +100,6 @@ static napi_value word_ranges_mark_js(napi_env env, napi_callback_info info)
 	}
 	if (napi_create_arraybuffer(env, size, &out_data, &ab) != napi_ok)
 		return NULL;
-	const uint32_t *w = words, *s = starts, *c = counts;
 	uint8_t *out = out_data;
 	memset(out, 0, size);
 	for (size_t i = 0; i < nstarts; i++) {

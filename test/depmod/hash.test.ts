@@ -4,23 +4,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { hashOrder, superFastHash, useNativeHashOrder } from '../../src/depmod/hash';
 import { loadNativeHashOrder } from '../../src/native-addon';
-
-/** a seeded generator (xorshift32), so that a failure can be reproduced */
-function random(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
-}
+import { prng } from '../support/prng';
 
 /** n binary-string keys: random lengths 0..40 and bytes 1..255, with prefixes and repeats among them */
 function randomKeys(n: number, seed: number): string[] {
-  const next = random(seed);
+  const uniform = prng(seed);
+  const next = (): number => Math.floor(uniform() * 0x100000000);
   const keys: string[] = [];
   for (let i = 0; i < n; i++) {
     const r = next() % 10;
