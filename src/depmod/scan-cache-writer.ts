@@ -6,7 +6,9 @@
 // later could not tell. Every write of a file's data and every rename changes its ctime, which no
 // program can set, so a stat that matches an old enough entry means the file is as it was scanned.
 // The file is written to a temporary file and renamed, so readers see a whole old or a whole new
-// cache; concurrent runs each rename their own complete file.
+// cache; concurrent runs each rename their own complete file. A new file keeps the old one's import
+// dictionary whole while its entries use nearly all of it (keptDictionary), so that the kept entries'
+// numbers are written as they were read.
 import * as fs from '../file/binary-os';
 import { ENODATA, ESRCH, errnoOf } from '../errno';
 import { modnameFromPath } from '../names/modname';

@@ -5,7 +5,8 @@
 // on every run.
 //
 // The file (scan-cache-format.ts) is read whole; loading is one CRC, one decoding of the paths and the
-// checks of the records and the import dictionary, and a hit one decoding of its strings (its numbers
+// checks of the records, the import dictionary and (by the addon, in one call, where it is there) every
+// entry's import references, and a hit one decoding of its strings (its numbers
 // and alias pieces are made when read: cached-scan.ts). Each entry keeps its share of
 // modules.alias(.bin) ready made (alias-files.ts' AliasPieces), so that a hit makes no string for its
 // aliases (only a module with a devname: alias has them decoded, for modules.devname), and its imports
