@@ -16,6 +16,8 @@
 #include "index_writer.h"
 #include "read_batch.h"
 #include "stat_keys.h"
+#include "hash_order.h"
+#include "word_ranges.h"
 #include "tree_walk.h"
 #include "module_symbols.h"
 #include "modinfo_parts.h"
@@ -151,6 +153,8 @@ static napi_value init(napi_env env, napi_value exports)
 	CHECK(module_symbols_register(env, exports));
 	CHECK(index_writer_register(env, exports));
 	CHECK(stat_keys_register(env, exports));
+	CHECK(hash_order_register(env, exports));
+	CHECK(word_ranges_register(env, exports));
 	CHECK(decode_register(env, exports));
 	CHECK(read_batch_register(env, exports));
 	CHECK(modinfo_parts_register(env, exports));

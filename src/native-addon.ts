@@ -33,6 +33,24 @@ export type RegularFileSizesFn = (paths: string[]) => Float64Array;
  */
 export type WalkModulesFn = (root: string, excludes: string[]) => string | null;
 
+/**
+ * native/hash_order.c hashOrder: the indices of keys (binary strings as bytes, one after another,
+ * lengths[i] bytes each) in kmod's hash table order for `buckets` buckets (src/depmod/hash.ts)
+ */
+export type HashOrderFn = (keys: Uint8Array, lengths: Uint32Array, buckets: number) => Uint32Array;
+
+/**
+ * native/word_ranges.c wordRangesBelow: per range words[starts[i], starts[i] + counts[i]), 1 when every
+ * word masked with `mask` is below `limit` (and the range lies within words), else 0
+ */
+export type WordRangesBelowFn = (words: Uint32Array, starts: Uint32Array, counts: Uint32Array, mask: number, limit: number) => Uint8Array;
+
+/**
+ * native/word_ranges.c wordRangesMark: `size` bytes, 1 at each value a word of the ranges has once masked;
+ * null when a range is not within words or a masked word is not below size
+ */
+export type WordRangesMarkFn = (words: Uint32Array, starts: Uint32Array, counts: Uint32Array, mask: number, size: number) => Uint8Array | null;
+
 export interface NativeAddon {
   finitModule(fd: number, params: string, flags: number): number;
   initModule(image: Uint8Array, params: string): number;
@@ -43,6 +61,9 @@ export interface NativeAddon {
   statKeysInBackground?: StatKeysInBackgroundFn;
   regularFileSizes?: RegularFileSizesFn;
   walkModules?: WalkModulesFn;
+  hashOrder?: HashOrderFn;
+  wordRangesBelow?: WordRangesBelowFn;
+  wordRangesMark?: WordRangesMarkFn;
   /** native/module_scan.c: depmod's scan of an image as a block (src/depmod/native-scan.ts), -1 where it leaves it to JavaScript */
   scanImage?: (image: Uint8Array, into: Uint8Array) => number;
 }
@@ -122,6 +143,24 @@ export function loadNativeStatKeys(): StatKeysFn | null {
 export function loadNativeStatKeysInBackground(): StatKeysInBackgroundFn | null {
   const a = loadNativeAddon();
   return a instanceof Error || typeof a.statKeysInBackground !== 'function' ? null : a.statKeysInBackground;
+}
+
+/** The addon's hash table order, or null without it. */
+export function loadNativeHashOrder(): HashOrderFn | null {
+  const a = loadNativeAddon();
+  return a instanceof Error || typeof a.hashOrder !== 'function' ? null : a.hashOrder;
+}
+
+/** The addon's bounds check of word ranges, or null without it. */
+export function loadNativeWordRangesBelow(): WordRangesBelowFn | null {
+  const a = loadNativeAddon();
+  return a instanceof Error || typeof a.wordRangesBelow !== 'function' ? null : a.wordRangesBelow;
+}
+
+/** The addon's marking of the values in word ranges, or null without it. */
+export function loadNativeWordRangesMark(): WordRangesMarkFn | null {
+  const a = loadNativeAddon();
+  return a instanceof Error || typeof a.wordRangesMark !== 'function' ? null : a.wordRangesMark;
 }
 
 /** The addon's walk of a module tree, or null without it. */

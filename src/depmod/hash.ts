@@ -1,7 +1,9 @@
 // The iteration order of kmod's hash table (shared/hash.c), which decides the order of modules.symbols and
 // of modules absent from modules.order: buckets 0..n-1 by Paul Hsieh's SuperFastHash of the key (16-bit
 // little-endian reads, as on x86, and signed chars in the tail as x86 C has them), keys sorted bytewise
-// inside a bucket. Keys are binary strings (one char per byte).
+// inside a bucket. Keys are binary strings (one char per byte). Many keys are ordered by the addon
+// (native/hash_order.c), which has the same algorithm.
+import { loadNativeHashOrder, type HashOrderFn } from '../native-addon';
 
 function s8(c: number): number {
   return c >= 128 ? c - 256 : c;
@@ -59,33 +61,62 @@ export function strcmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** below this many keys hashOrder stays in JavaScript (the addon's call and the keys' copy cost more) */
+const NATIVE_FROM = 64;
+
+let native: HashOrderFn | null | undefined;
+
+/** Whether hashOrder uses the addon for many keys (false: JavaScript alone; tests compare the two). Returns whether it does. */
+export function useNativeHashOrder(on: boolean): boolean {
+  native = on ? loadNativeHashOrder() : null;
+  return native !== null;
+}
+
 /**
  * The keys in the order kmod's hash_iter visits them for a table of `buckets` buckets (a power of two,
  * as hash_new rounds up).
  */
 export function hashOrder<T>(items: T[], key: (item: T) => string, buckets: number): T[] {
-  const mask = buckets - 1;
-  // a counting sort by bucket, then each (short) bucket sorted by key: no comparison across buckets
   const keys = items.map(key);
-  const bucketOf = new Uint32Array(items.length);
+  if (native === undefined) native = loadNativeHashOrder();
+  const order = native !== null && items.length >= NATIVE_FROM ? nativeOrder(native, keys, buckets) : jsOrder(keys, buckets);
+  const out: T[] = new Array(items.length);
+  for (let j = 0; j < order.length; j++) out[j] = items[order[j]];
+  return out;
+}
+
+/** the addon's order of keys: their bytes joined once, and their lengths */
+function nativeOrder(fn: HashOrderFn, keys: string[], buckets: number): Uint32Array {
+  const joined = keys.join('');
+  // a char above 0xff has no byte (latin1 would truncate it): JavaScript compares such keys as they are
+  if (ABOVE_LATIN1.test(joined)) return jsOrder(keys, buckets);
+  const lengths = new Uint32Array(keys.length);
+  for (let i = 0; i < keys.length; i++) lengths[i] = keys[i].length;
+  return fn(Buffer.from(joined, 'latin1'), lengths, buckets);
+}
+
+const ABOVE_LATIN1 = /[^\0-\xff]/;
+
+/** the keys' indices in hash order: a counting sort by bucket, then each (short) bucket sorted by key */
+function jsOrder(keys: string[], buckets: number): Uint32Array {
+  const mask = buckets - 1;
+  const bucketOf = new Uint32Array(keys.length);
   const start = new Uint32Array(buckets + 1);
-  for (let i = 0; i < items.length; i++) {
+  for (let i = 0; i < keys.length; i++) {
     const b = superFastHash(keys[i]) & mask;
     bucketOf[i] = b;
     start[b + 1]++;
   }
   for (let b = 0; b < buckets; b++) start[b + 1] += start[b];
-  const slots = new Uint32Array(items.length);
+  const slots = new Uint32Array(keys.length);
   const fill = start.slice(0, buckets);
-  for (let i = 0; i < items.length; i++) slots[fill[bucketOf[i]]++] = i;
-  const out: T[] = new Array(items.length);
+  for (let i = 0; i < keys.length; i++) slots[fill[bucketOf[i]]++] = i;
   for (let b = 0; b < buckets; b++) {
     const lo = start[b];
     const hi = start[b + 1];
     if (hi - lo > 1) slots.subarray(lo, hi).sort((x, y) => strcmp(keys[x], keys[y]));
-    for (let j = lo; j < hi; j++) out[j] = items[slots[j]];
   }
-  return out;
+  return slots;
 }
 
 /** 32-bit FNV-1a: start from FNV_OFFSET, then h = Math.imul(h ^ byte, FNV_PRIME) for each byte */

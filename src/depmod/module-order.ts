@@ -15,19 +15,25 @@ import type { ModuleTable } from './tree-walk';
 export function moduleArray(ctx: RunContext, table: ModuleTable): Mod[] {
   let modules = [...table.byName.values()];
   if (modules.length >= 0xffff) throw new DepmodFatal(`could not build module array: ${strerror(34)}\n`, 34);
-  const hashOrdered = (): void => {
-    modules = hashOrder(modules, (m) => m.modname, 512);
-    modules.forEach((m, k) => (m.idx = k));
-  };
   if (!readOrderFile(ctx, table, modules.length)) {
-    hashOrdered();
-    return modules;
+    modules = hashOrder(modules, (m) => m.modname, 512);
+  } else {
+    // the modules it lists come first, in its order (sortIdx -n, -n+1, ...), then the others in hash
+    // order (kmod: hash order, then glibc's stable qsort by sortIdx, where all the others have 1). The
+    // hash order of a few is theirs in the order of all (bucket, then name), so only they are hashed:
+    // after one module is added, one hash instead of thousands, and no sort of the listed ones.
+    const count = modules.length;
+    const listed = new Array<Mod>(count);
+    let others: Mod[] = [];
+    for (const m of modules) {
+      if (m.sortIdx < 0) listed[m.sortIdx + count] = m;
+      else others.push(m);
+    }
+    listed.length = count - others.length;
+    if (others.length > 1) others = hashOrder(others, (m) => m.modname, 512);
+    modules = others.length === 0 ? listed : listed.concat(others);
   }
-  // the modules it lists come first, in its order (sortIdx < 0), then the others in hash order
-  if (!modules.every((m) => m.sortIdx < 0)) hashOrdered();
-  // glibc's qsort is a stable merge sort here, as is Array.prototype.sort
-  if (modules.length > 1) modules.sort((a, b) => a.sortIdx - b.sortIdx);
-  modules.forEach((m, k) => (m.idx = k));
+  for (let k = 0; k < modules.length; k++) modules[k].idx = k;
   return modules;
 }
 

@@ -6,7 +6,9 @@
 // later could not tell. Every write of a file's data and every rename changes its ctime, which no
 // program can set, so a stat that matches an old enough entry means the file is as it was scanned.
 // The file is written to a temporary file and renamed, so readers see a whole old or a whole new
-// cache; concurrent runs each rename their own complete file.
+// cache; concurrent runs each rename their own complete file. A new file keeps the old one's import
+// dictionary whole while its entries use nearly all of it (keptDictionary), so that the kept entries'
+// numbers are written as they were read.
 import * as fs from '../file/binary-os';
 import { ENODATA, ESRCH, errnoOf } from '../errno';
 import { modnameFromPath } from '../names/modname';
@@ -14,12 +16,18 @@ import { aliasPieces } from './alias-files';
 import { ImportDictionaryBuilder, REF_INDEX, WEAK_REF, dictionaryBytes, type ImportDictionary } from './import-dictionary';
 import type { ModuleScan } from './module-scan';
 import { scanNumbers, scanNumbersSize } from './scan-store';
-import { AT, HAS_DEVNAME, HAS_PIECES, IMPORTS, RECORD_WORDS, SCAN_CACHE_FILE, checksum, header, layout, pad8 } from './scan-cache-format';
+import { AT, EXPORTS as EXPORTS_WORD, HAS_DEVNAME, HAS_PIECES, IMPORTS, RECORD_WORDS, SCAN_CACHE_FILE, checksum, header, layout, numbersBytes, pad8 } from './scan-cache-format';
+import { loadNativeWordRangesMark } from '../native-addon';
 import type { ScanCache, StoredEntry } from './scan-cache';
 import { KEY_WORDS, oldOnDevice } from './stat-keys';
 
 /** the coarsest timestamp tick of the filesystems modules live on (FAT: 2 s) */
 const TICK_NS = 2_000_000_000n;
+/**
+ * the share of an old dictionary that may go unused in a new cache that keeps it whole (1/16): more,
+ * and the new cache gets a dictionary of what its entries use
+ */
+const UNUSED_SHARE = 16;
 
 const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
@@ -125,11 +133,14 @@ export class ScanCacheWriter {
   }
 
   /** an entry's numbers (scan-cache-format.ts' numbersBytes), its imports as references into `dictionary` */
-  private static numbers(entry: StoredEntry, dictionary: ImportDictionaryBuilder, remap: Map<ImportDictionary, Int32Array>): Uint8Array[] {
+  private static numbers(entry: StoredEntry, dictionary: ImportDictionaryBuilder, remap: Map<ImportDictionary, Int32Array>, kept: ImportDictionary | undefined): Uint8Array[] {
     const imports = entry.imports;
     const n = entry.record[IMPORTS];
     const bytes = entry.exportCrcs.length + 4 * n + entry.keyLengths.length;
     if (imports.dictionary === null) return [entry.exportCrcs, bytesOf(imports.refs), entry.keyLengths, new Uint8Array(pad8(bytes))];
+    // the dictionary the new file starts with: its references stay as they are, and so do its numbers,
+    // which lie one after the other in the old file (CRCs, references, key lengths, padding)
+    if (imports.dictionary === kept) return [new Uint8Array(entry.exportCrcs.buffer, entry.exportCrcs.byteOffset, numbersBytes(entry.record[EXPORTS_WORD], n, entry.keyLengths.length >>> 2))];
     // each entry of the old dictionary is added once, whichever modules import it
     const d = imports.dictionary;
     let map = remap.get(d);
@@ -141,6 +152,35 @@ export class ScanCacheWriter {
       refs[j] = (map[old] | (imports.refs[j] & WEAK_REF)) >>> 0;
     }
     return [entry.exportCrcs, bytesOf(refs), entry.keyLengths, new Uint8Array(pad8(bytes))];
+  }
+
+  /**
+   * The old cache's dictionary, when the new file can start with it whole: every kept entry refers to it
+   * and they still use all but a small share of it (UNUSED_SHARE; which ones, the addon tells). Then the
+   * kept entries' references and numbers are written as they are, instead of each of their ~200,000
+   * imports being looked up and added again. Undefined: the new file gets a dictionary of what its
+   * entries use (also without the addon).
+   */
+  private keptDictionary(kept: Iterable<StoredEntry>): ImportDictionary | undefined {
+    const d = this.source?.dictionary;
+    const mark = loadNativeWordRangesMark();
+    if (d === undefined || mark === null) return undefined;
+    const entries = [...kept];
+    if (entries.length === 0) return undefined;
+    const buffer = entries[0].imports.refs.buffer;
+    const starts = new Uint32Array(entries.length);
+    const counts = new Uint32Array(entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      const refs = entries[i].imports.refs;
+      if (entries[i].imports.dictionary !== d || refs.buffer !== buffer) return undefined;
+      starts[i] = refs.byteOffset >>> 2;
+      counts[i] = refs.length;
+    }
+    const used = mark(new Uint32Array(buffer, 0, buffer.byteLength >>> 2), starts, counts, REF_INDEX, d.size);
+    if (used === null) return undefined;
+    let unused = 0;
+    for (let k = used.indexOf(0); k >= 0; k = used.indexOf(0, k + 1)) if (++unused > d.size / UNUSED_SHARE) return undefined;
+    return d;
   }
 
   /** the file's parts (header line first) from the entries that are old enough, or null when none is new */
@@ -158,10 +198,18 @@ export class ScanCacheWriter {
     // only files changed just now were scanned: nothing to add, the cache stays as it is
     if (news === 0) return null;
     const entries = new Map<number, StoredEntry>();
+    // the kept entries first: whether the old dictionary can be kept whole depends on them, and it must
+    // be in the new one before the added scans' imports are
+    for (const k of chosen) {
+      if (this.entries[k] !== undefined) continue;
+      const entry = this.source?.stored(this.paths[k]);
+      if (entry !== undefined) entries.set(k, entry);
+    }
+    const kept = this.keptDictionary(entries.values());
+    if (kept !== undefined) this.dictionary.seed(kept);
     for (const k of chosen) {
       const added = this.entries[k];
-      const entry = added !== undefined ? this.storedOf(this.paths[k], added) : this.source?.stored(this.paths[k]);
-      if (entry !== undefined) entries.set(k, entry);
+      if (added !== undefined) entries.set(k, this.storedOf(this.paths[k], added));
     }
     chosen = chosen.filter((k) => entries.has(k));
     const count = chosen.length;
@@ -182,13 +230,13 @@ export class ScanCacheWriter {
       records.set(entry.record, RECORD_WORDS * i);
       records[RECORD_WORDS * i + AT] = blockBytes;
       texts.push(entry.text);
-      for (const part of ScanCacheWriter.numbers(entry, dictionary, remap)) {
+      for (const part of ScanCacheWriter.numbers(entry, dictionary, remap, kept)) {
         numbers.push(part);
         blockBytes += part.length;
       }
     });
     const dict = dictionary.parts();
-    const body = [bytesOf(keys), bytesOf(records), paths, ...texts, new Uint8Array(at.block - at.texts - textBytes), ...numbers, ...dict];
+    const body = coalesced([bytesOf(keys), bytesOf(records), paths, ...texts, new Uint8Array(at.block - at.texts - textBytes), ...numbers, ...dict]);
     const hash = checksum(body);
     const dictNameBytes = dict[3].length;
     if (dictionaryBytes(dictionary.size, dictNameBytes) !== dict.reduce((s, p) => s + p.length, 0)) throw new Error('scan cache: dictionary size');
@@ -236,6 +284,34 @@ export class ScanCacheWriter {
       removeAbandoned(dir);
     }
   }
+}
+
+/**
+ * `parts` with neighbours that are adjacent views of one buffer joined into one view: the kept entries'
+ * texts and numbers lie one after the other in the old file, and thousands of parts cost a checksum call
+ * and an iovec each
+ */
+function coalesced(parts: Uint8Array[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  // the run of adjacent parts being joined: its first part, and where it ends in that part's buffer
+  let first: Uint8Array | undefined;
+  let end = 0;
+  const close = (): void => {
+    if (first === undefined) return;
+    out.push(end === first.byteOffset + first.length ? first : new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset));
+  };
+  for (const part of parts) {
+    if (part.length === 0) continue;
+    if (first !== undefined && part.buffer === first.buffer && part.byteOffset === end) {
+      end += part.length;
+      continue;
+    }
+    close();
+    first = part;
+    end = part.byteOffset + part.length;
+  }
+  close();
+  return out;
 }
 
 /** `parts` written in order, a few hundred at a time (no copy of the whole file in memory) */

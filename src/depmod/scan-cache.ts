@@ -5,7 +5,8 @@
 // on every run.
 //
 // The file (scan-cache-format.ts) is read whole; loading is one CRC, one decoding of the paths and the
-// checks of the records and the import dictionary, and a hit one decoding of its strings (its numbers
+// checks of the records, the import dictionary and (by the addon, in one call, where it is there) every
+// entry's import references, and a hit one decoding of its strings (its numbers
 // and alias pieces are made when read: cached-scan.ts). Each entry keeps its share of
 // modules.alias(.bin) ready made (alias-files.ts' AliasPieces), so that a hit makes no string for its
 // aliases (only a module with a devname: alias has them decoded, for modules.devname), and its imports
@@ -20,6 +21,7 @@ import { ImportDictionary, REF_INDEX } from './import-dictionary';
 import type { ModuleScan } from './module-scan';
 import { ALIAS_TEXT, ALIASES, AT, ERRNO, EXPORTS, FLAGS, HAS_DEVNAME, HAS_PIECES, header, IMPORTS, KEY_BYTES, keyCount, layout, LINE_BYTES, MAX_ENTRIES, numbersBytes, RECORD_WORDS, SOFTDEPS, TEXT_BYTES, WEAKDEPS, checksum } from './scan-cache-format';
 import { KEY_WORDS, sameKey } from './stat-keys';
+import { loadNativeWordRangesBelow, type WordRangesBelowFn } from '../native-addon';
 
 export { SCAN_CACHE_FILE } from './scan-cache-format';
 export { ScanCacheWriter } from './scan-cache-writer';
@@ -48,6 +50,8 @@ export class ScanCache {
     private readonly block: ArrayBuffer,
     private readonly blockAt: number,
     readonly dictionary: ImportDictionary,
+    /** per entry, 1 when its import references are all within the dictionary (checked at once by the addon); undefined: checked by get() */
+    private readonly refsChecked: Uint8Array | undefined,
   ) {
     this.blockWords = new Uint32Array(block, 0, block.byteLength >>> 2);
   }
@@ -130,6 +134,10 @@ export class ScanCache {
     if (paths.length !== count) return undefined;
     const index = new Map<string, number>();
     const textAt = new Float64Array(count);
+    const ranges = rangesBelow();
+    // each entry's import references: where they start in the file's words, and how many
+    const refStarts = ranges === null ? undefined : new Uint32Array(count);
+    const refCounts = ranges === null ? undefined : new Uint32Array(count);
     let text = 0;
     for (let k = 0; k < count; k++) {
       const r = RECORD_WORDS * k;
@@ -139,10 +147,16 @@ export class ScanCache {
       const off = records[r + AT];
       if (records[r + ALIAS_TEXT] + records[r + LINE_BYTES] + records[r + KEY_BYTES] > records[r + TEXT_BYTES]) return undefined;
       if (off % 8 !== 0 || off + numbersBytes(records[r + EXPORTS], records[r + IMPORTS], keyCount(records, r)) > blockBytes) return undefined;
+      if (refStarts !== undefined) {
+        refStarts[k] = (body.byteOffset + at.block + off + 8 * records[r + EXPORTS]) >>> 2;
+        refCounts![k] = records[r + IMPORTS];
+      }
       index.set(paths[k], k);
     }
     if (text !== textBytes || index.size !== count) return undefined;
-    return new ScanCache(index, keys, records, textAt, body.subarray(at.texts, at.texts + textBytes), body.buffer as ArrayBuffer, body.byteOffset + at.block, dictionary);
+    const buffer = body.buffer as ArrayBuffer;
+    const refsChecked = refStarts === undefined ? undefined : ranges!(new Uint32Array(buffer, 0, buffer.byteLength >>> 2), refStarts, refCounts!, REF_INDEX, dictionary.size);
+    return new ScanCache(index, keys, records, textAt, body.subarray(at.texts, at.texts + textBytes), buffer, body.byteOffset + at.block, dictionary, refsChecked);
   }
 
   /** `path`'s entry as stored (for the next cache, without copying), whatever its key */
@@ -186,8 +200,12 @@ export class ScanCache {
     const at = this.blockAt + rec[r + AT];
     // every reference must name an entry of the dictionary, every key lie within the keys' bytes
     const words = this.blockWords;
-    const entries = this.dictionary.size;
-    for (let j = 0, w = (at + 8 * e) >>> 2; j < n; j++) if ((words[w + j] & REF_INDEX) >= entries) return undefined;
+    if (this.refsChecked !== undefined) {
+      if (this.refsChecked[k] === 0) return undefined;
+    } else {
+      const entries = this.dictionary.size;
+      for (let j = 0, w = (at + 8 * e) >>> 2; j < n; j++) if ((words[w + j] & REF_INDEX) >= entries) return undefined;
+    }
     const numbers: CachedNumbers = { block: this.block, at, exports: e, imports: n, keys: p, dictionary: this.dictionary };
     const scan = new CachedScan(aliases, ns === 0 ? NONE : others.slice(0, ns), nw === 0 ? NONE : others.slice(ns, ns + nw), ns + nw === 0 ? others : others.slice(ns + nw), numbers);
     if (hasPieces) {
@@ -199,6 +217,20 @@ export class ScanCache {
     if (rec[r + ERRNO] !== 0) scan.symbolsErrno = rec[r + ERRNO];
     return scan;
   }
+}
+
+let nativeRanges: WordRangesBelowFn | null | undefined;
+
+/** the addon's check of the references, or null (get() checks each entry's) */
+function rangesBelow(): WordRangesBelowFn | null {
+  if (nativeRanges === undefined) nativeRanges = loadNativeWordRangesBelow();
+  return nativeRanges;
+}
+
+/** Whether caches loaded from now on check their references by the addon (false: in get(); tests try both). Returns whether they do. */
+export function useNativeRefChecks(on: boolean): boolean {
+  nativeRanges = on ? loadNativeWordRangesBelow() : null;
+  return nativeRanges !== null;
 }
 
 /** the empty list of the scans that have none of a kind (shared: nothing adds to a scan's lists) */

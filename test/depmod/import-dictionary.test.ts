@@ -54,6 +54,38 @@ describe('import dictionary', () => {
     expect(Buffer.from(d.names.subarray(d.starts[2999], d.starts[2999] + d.lengths[2999])).toString()).toBe(`${long}2999`);
   });
 
+  it('seeded with a dictionary, keeps its entries where they were and finds them before and after indexing them', () => {
+    const a = new ImportDictionaryBuilder();
+    // names sharing one symbolKey too, and a NaN CRC
+    for (let k = 0; k < 2000; k++) add(a, `sym${k}`, k);
+    add(a, 'print', 1, symbolKey('printk'));
+    add(a, 'printk', 1);
+    add(a, 'nan', Number.NaN);
+    const { buffer, nameBytes } = written(a);
+    const old = ImportDictionary.parse(buffer, 0, a.size, nameBytes)!;
+    const b = new ImportDictionaryBuilder();
+    b.seed(old);
+    expect(b.size).toBe(2003);
+    expect(() => b.seed(old)).toThrow(/seeded after/);
+    // found by search (fewer lookups than the indexing takes)
+    expect(add(b, 'printk', 1)).toBe(2001);
+    expect(add(b, 'print', 1, symbolKey('printk'))).toBe(2000);
+    expect(add(b, 'nan', Number.NaN)).toBe(2002);
+    expect(add(b, 'printk', 2)).toBe(2003);
+    expect(add(b, 'sym7', 7)).toBe(7);
+    expect(add(b, 'sym7', 8)).toBe(2004);
+    // enough lookups to index the seeded entries: the same answers after
+    for (let k = 0; k < 2000; k++) expect(add(b, `sym${k}`, k)).toBe(k);
+    expect(add(b, 'printk', 1)).toBe(2001);
+    expect(add(b, 'printk', 2)).toBe(2003);
+    expect(add(b, 'sym7', 8)).toBe(2004);
+    expect(add(b, 'new', 0)).toBe(2005);
+    const w = written(b);
+    const d = ImportDictionary.parse(w.buffer, 0, b.size, w.nameBytes)!;
+    expect(Buffer.from(d.names.subarray(0, nameBytes)).equals(Buffer.from(old.names))).toBe(true);
+    expect([...d.crcs.subarray(0, old.size)]).toEqual([...old.crcs]);
+  });
+
   it('reads a part whose names and lengths do not add up as no dictionary', () => {
     const b = new ImportDictionaryBuilder();
     add(b, 'one', 1);

@@ -8,9 +8,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { aliasPieces } from '../../src/depmod/alias-files';
 import { scanModuleImage, ScanStore, type ModuleScan } from '../../src/depmod/module-scan';
 import { modnameFromPath } from '../../src/names/modname';
-import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter } from '../../src/depmod/scan-cache';
+import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter, useNativeRefChecks } from '../../src/depmod/scan-cache';
 import { statKey as statModule } from '../../src/depmod/stat-keys';
 import { moduleBytes, tmpRoot } from './support';
+import { loadNativeWordRangesBelow, loadNativeWordRangesMark } from '../../src/native-addon';
 
 const dir = tmpRoot('scan-cache');
 const file = (name: string): string => path.join(dir, name);
@@ -69,15 +70,30 @@ function withRecordWord(body: Buffer, count: number, entry: number, word: number
   return copy;
 }
 
+/** the number of distinct imports (name and CRC) of the modules: one dictionary entry each */
+function distinct(paths: string[]): number {
+  const seen = new Set<string>();
+  for (const p of paths) {
+    const scan = scanOf(p);
+    for (let j = 0, at = 0; j < scan.importLengths.length; at += scan.importLengths[j] + 1, j++) {
+      seen.add(`${scan.importCrcs[j]} ${Buffer.from(scan.importNames).toString('latin1', at, at + scan.importLengths[j])}`);
+    }
+  }
+  return seen.size;
+}
+
 describe('scan cache', () => {
   let cacheBytes: Buffer;
   const old = [file('old1.ko'), file('old2.ko')];
   const third = file('old3.ko');
+  const lonely = file('lonely.ko');
   beforeAll(async () => {
     fs.writeFileSync(old[0], moduleBytes({ rel: 'old1.ko', exports: ['one_a', 'one_b'], imports: ['printk'], weakImports: ['maybe'], modinfo: [['alias', 'one-alias'], ['softdep', 'pre: two'], ['weakdep', 'three']] }));
     fs.writeFileSync(old[1], moduleBytes({ rel: 'old2.ko', imports: ['one_a'], modinfo: [['alias', 'devname:two'], ['alias', 'char-major-10-1']] }));
     // a third, with imports shared with the first (one dictionary entry each), stored later
     fs.writeFileSync(third, moduleBytes({ rel: 'old3.ko', imports: ['printk', 'one_b'], weakImports: ['maybe'], modinfo: [['alias', 'three-[ab]-x']] }));
+    // a module whose imports no other has
+    fs.writeFileSync(lonely, moduleBytes({ rel: 'lonely.ko', imports: ['only_here_a', 'only_here_b', 'only_here_c'] }));
     // older than the run by more than the tick the cache allows for
     await new Promise((r) => setTimeout(r, 2300));
     fs.writeFileSync(file('new.ko'), moduleBytes({ rel: 'new.ko', exports: ['fresh'] }));
@@ -171,28 +187,22 @@ describe('scan cache', () => {
       ['fewer exports than strings', withRecordWord(body, count, 0, EXPORTS, 1)],
       ['alias keys longer than their lengths say', withRecordWord(body, count, 0, KEY_BYTES, 10)],
     ];
-    for (const [what, damaged] of misses) {
-      fs.writeFileSync(bad, rebuilt(head, counts, damaged));
-      const cache = ScanCache.load(bad)!;
-      expect(cache, what).toBeDefined();
-      expect(cache.get(old[0], statModule(old[0])!), what).toBeUndefined();
-      expect(plain(cache.get(old[1], statModule(old[1])!)!), what).toEqual(plain(cachedScanOf(old[1])));
+    // the references checked by the addon at load and by get() without it
+    for (const native of [true, false]) {
+      expect(useNativeRefChecks(native), 'the native helper is built (npm run build)').toBe(native);
+      for (const [what, damaged] of misses) {
+        fs.writeFileSync(bad, rebuilt(head, counts, damaged));
+        const cache = ScanCache.load(bad)!;
+        expect(cache, what).toBeDefined();
+        expect(cache.get(old[0], statModule(old[0])!), `${what}, native ${native}`).toBeUndefined();
+        expect(plain(cache.get(old[1], statModule(old[1])!)!), what).toEqual(plain(cachedScanOf(old[1])));
+      }
     }
+    useNativeRefChecks(true);
   });
 
   it('carries kept entries into a new cache with a new scan, their imports in one dictionary', () => {
     const cache = ScanCache.load(file(SCAN_CACHE_FILE))!;
-    // one dictionary entry per distinct import (name and CRC) of the modules stored
-    const distinct = (paths: string[]): number => {
-      const seen = new Set<string>();
-      for (const p of paths) {
-        const scan = scanOf(p);
-        for (let j = 0, at = 0; j < scan.importLengths.length; at += scan.importLengths[j] + 1, j++) {
-          seen.add(`${scan.importCrcs[j]} ${Buffer.from(scan.importNames).toString('latin1', at, at + scan.importLengths[j])}`);
-        }
-      }
-      return seen.size;
-    };
     expect(cache.dictionary.size).toBe(distinct(old));
     expect(distinct([...old, third])).toBe(distinct(old) + 1);
     const w = new ScanCacheWriter();
@@ -206,6 +216,33 @@ describe('scan cache', () => {
     // the old entries, and one_b from the new scan
     expect(next.dictionary.size).toBe(distinct([...old, third]));
     for (const p of [...old, third]) expect(plain(next.get(p, statModule(p)!)!), p).toEqual(plain(cachedScanOf(p)));
+    // every old entry is still used: the old dictionary is kept whole, its entries where they were
+    const d = cache.dictionary;
+    expect(Buffer.from(next.dictionary.names.subarray(0, d.names.length)).equals(Buffer.from(d.names))).toBe(true);
+    expect([...next.dictionary.crcs.subarray(0, d.size)]).toEqual([...d.crcs]);
+    expect([...next.dictionary.keys.subarray(0, d.size)]).toEqual([...d.keys]);
+  });
+
+  it('gives a new cache a dictionary of only what its entries use when much of the old one is unused', () => {
+    const first = new ScanCacheWriter();
+    for (const p of [lonely, old[1]]) first.add(p, statModule(p)!, scanOf(p));
+    const src = file('compacted-src');
+    fs.mkdirSync(src);
+    expect(first.write(src)).toBe(true);
+    const cache = ScanCache.load(path.join(src, SCAN_CACHE_FILE))!;
+    expect(cache.dictionary.size).toBe(distinct([lonely, old[1]]));
+    // lonely's module is gone: its three imports go unused
+    const w = new ScanCacheWriter();
+    w.keep(old[1], statModule(old[1])!, cache);
+    w.add(third, statModule(third)!, scanOf(third));
+    const sub = file('compacted');
+    fs.mkdirSync(sub);
+    expect(w.write(sub)).toBe(true);
+    const next = ScanCache.load(path.join(sub, SCAN_CACHE_FILE))!;
+    expect(next.size).toBe(2);
+    expect(next.dictionary.size).toBe(distinct([old[1], third]));
+    expect(distinct([old[1], third])).toBeLessThan(distinct([lonely, old[1], third]));
+    for (const p of [old[1], third]) expect(plain(next.get(p, statModule(p)!)!), p).toEqual(plain(cachedScanOf(p)));
   });
 
   it('a cache that cannot be written is no error; a killed run\'s temporary file is removed', () => {
@@ -240,5 +277,40 @@ describe('scan cache', () => {
     expect(fresh.write(dir)).toBe(false);
     expect(fs.readFileSync(file(SCAN_CACHE_FILE)).equals(before)).toBe(true);
     expect(fs.readdirSync(dir).filter((n) => n.includes('.tmp-'))).toEqual([]);
+  });
+});
+
+describe("the addon's check of word ranges (the cache's import references)", () => {
+  it('says which ranges hold only words below the limit once masked, and refuses what it cannot take', () => {
+    const check = loadNativeWordRangesBelow();
+    expect(check, 'the native helper is built (npm run build)').not.toBeNull();
+    const words = Uint32Array.of(0, 4, 0x80000004, 5, 0x80000005, 3);
+    const mask = 0x7fffffff;
+    // [0,4], [4 weak], [5], [5 weak], nothing, past the end, overflowing the end
+    const starts = Uint32Array.of(0, 2, 3, 4, 6, 6, 0xffffffff);
+    const counts = Uint32Array.of(2, 1, 1, 1, 0, 1, 2);
+    expect(Array.from(check!(words, starts, counts, mask, 5))).toEqual([1, 1, 0, 0, 1, 0, 0]);
+    expect(Array.from(check!(words, starts, counts, 0xffffffff, 5))).toEqual([1, 0, 0, 0, 1, 0, 0]);
+    expect(() => check!(words, starts, Uint32Array.of(1), mask, 5)).toThrow(RangeError);
+    expect(() => check!(words, [0] as unknown as Uint32Array, Uint32Array.of(1), mask, 5)).toThrow(TypeError);
+    expect(() => check!(new Int32Array(2) as unknown as Uint32Array, starts, counts, mask, 5)).toThrow(TypeError);
+    expect(() => check!(words, starts, counts, 'x' as unknown as number, 5)).toThrow(TypeError);
+  });
+
+  it('marks the values of the ranges once masked, or gives null for a value or range out of bounds', () => {
+    const mark = loadNativeWordRangesMark();
+    expect(mark, 'the native helper is built (npm run build)').not.toBeNull();
+    const words = Uint32Array.of(0, 4, 0x80000004, 2, 9);
+    const mask = 0x7fffffff;
+    expect(Array.from(mark!(words, Uint32Array.of(0, 2), Uint32Array.of(2, 2), mask, 5)!)).toEqual([1, 0, 1, 0, 1]);
+    expect(Array.from(mark!(words, Uint32Array.of(), Uint32Array.of(), mask, 3)!)).toEqual([0, 0, 0]);
+    expect(mark!(words, Uint32Array.of(0), Uint32Array.of(5), mask, 5)).toBeNull();
+    expect(mark!(words, Uint32Array.of(2), Uint32Array.of(1), 0xffffffff, 5)).toBeNull();
+    expect(mark!(words, Uint32Array.of(4), Uint32Array.of(2), mask, 10)).toBeNull();
+    expect(mark!(words, Uint32Array.of(0xffffffff), Uint32Array.of(2), mask, 10)).toBeNull();
+    expect(() => mark!(words, Uint32Array.of(0), Uint32Array.of(), mask, 5)).toThrow(RangeError);
+    expect(() => mark!(words, [0] as unknown as Uint32Array, Uint32Array.of(1), mask, 5)).toThrow(TypeError);
+    expect(() => mark!(words, Uint32Array.of(0), Uint32Array.of(1), mask, 'x' as unknown as number)).toThrow(TypeError);
+    expect(() => mark!(words, Uint32Array.of(0), Uint32Array.of(1), mask, 2 ** 31)).toThrow(RangeError);
   });
 });
