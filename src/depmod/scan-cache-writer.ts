@@ -19,7 +19,7 @@ import { scanNumbers, scanNumbersSize } from './scan-store';
 import { AT, EXPORTS as EXPORTS_WORD, HAS_DEVNAME, HAS_PIECES, IMPORTS, RECORD_WORDS, SCAN_CACHE_FILE, checksum, header, layout, numbersBytes, pad8 } from './scan-cache-format';
 import { loadNativeWordRangesMark } from '../native-addon';
 import type { ScanCache, StoredEntry } from './scan-cache';
-import { KEY_WORDS, oldOnDevice } from './stat-keys';
+import { KEY_WORDS, keyFileSize, oldOnDevice } from './stat-keys';
 
 /** the coarsest timestamp tick of the filesystems modules live on (FAT: 2 s) */
 const TICK_NS = 2_000_000_000n;
@@ -28,6 +28,16 @@ const TICK_NS = 2_000_000_000n;
  * and the new cache gets a dictionary of what its entries use
  */
 const UNUSED_SHARE = 16;
+
+/**
+ * A cache read at the start of the run is rewritten only when the modules this run scanned anew (and
+ * would store) are more than REWRITE_COUNT, or more than 1/REWRITE_SHARE of its size in file bytes: a
+ * few small modules (a DKMS build, one module replaced) are scanned again by the next runs, a
+ * millisecond or so each, instead of the whole cache being rewritten now (5 MB for Debian's full tree,
+ * ~45 ms). Their number and size add up from run to run until the cache is rewritten.
+ */
+const REWRITE_COUNT = 8;
+const REWRITE_SHARE = 16;
 
 const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
@@ -183,7 +193,15 @@ export class ScanCacheWriter {
     return d;
   }
 
-  /** the file's parts (header line first) from the entries that are old enough, or null when none is new */
+  /** whether the cache read at the start (if any) should make way for one with the `news` chosen entries scanned in this run */
+  private worthRewriting(chosen: number[], news: number): boolean {
+    if (this.source === undefined || news > REWRITE_COUNT) return true;
+    let bytes = 0;
+    for (const k of chosen) if (this.scanned[k] === 1) bytes += keyFileSize(this.keys[k]);
+    return bytes * REWRITE_SHARE > this.source.fileBytes;
+  }
+
+  /** the file's parts (header line first) from the entries that are old enough, or null when none is new (or too little is: worthRewriting) */
   private parts(own: fs.BigIntStats): Uint8Array[] | null {
     // the run's start on the clock of the cache's filesystem: the new file's ctime, less the time since
     const horizon = own.ctimeNs - (process.hrtime.bigint() - this.started) - TICK_NS;
@@ -196,7 +214,7 @@ export class ScanCacheWriter {
       chosen.push(k);
     }
     // only files changed just now were scanned: nothing to add, the cache stays as it is
-    if (news === 0) return null;
+    if (news === 0 || !this.worthRewriting(chosen, news)) return null;
     const entries = new Map<number, StoredEntry>();
     // the kept entries first: whether the old dictionary can be kept whole depends on them, and it must
     // be in the new one before the added scans' imports are

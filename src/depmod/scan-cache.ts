@@ -63,6 +63,11 @@ export class ScanCache {
     return this.index.size;
   }
 
+  /** the bytes of the file it was read from */
+  get fileBytes(): number {
+    return this.block.byteLength;
+  }
+
   /** The cache in `file`, or undefined when there is none or it cannot be used (never throws). */
   static load(file: string): ScanCache | undefined {
     try {

@@ -11,7 +11,7 @@ import { loadNativeStatKeys, loadNativeStatKeysInBackground, type StatKeysFn, ty
 export const KEY_WORDS = 12;
 /** the last word of a file that could not be stat()ed (no nanosecond count is that large) */
 const NO_STAT = 0xffffffff;
-const [DEV, CTIME_SEC, CTIME_NSEC] = [0, 9, 11];
+const [DEV, SIZE, CTIME_SEC, CTIME_NSEC] = [0, 4, 9, 11];
 
 let native: StatKeysFn | null | undefined;
 let nativeInBackground: StatKeysInBackgroundFn | null | undefined;
@@ -83,6 +83,11 @@ export function statKey(path: string): Uint32Array | undefined {
 export function keyCtimeNs(key: Uint32Array): bigint {
   const sec = BigInt.asIntN(64, (BigInt(key[CTIME_SEC + 1]) << 32n) | BigInt(key[CTIME_SEC]));
   return sec * 1_000_000_000n + BigInt(key[CTIME_NSEC]);
+}
+
+/** the file's size in the key (exact up to 2^53 bytes) */
+export function keyFileSize(key: Uint32Array): number {
+  return key[SIZE] + key[SIZE + 1] * 2 ** 32;
 }
 
 /** the key's device */

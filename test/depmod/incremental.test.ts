@@ -273,6 +273,49 @@ describe('where the scan cache is read and written', () => {
     expect(differingFiles(withCache, snapshot(path.join(out, 'lib/modules', SYN_KVER)))).toEqual([]);
   }, 30_000);
 
+  it('a few small modules scanned anew leave the cache as it is, until they add up; the files are the same either way', async () => {
+    // 300 modules with long export names make a cache much larger than one module file
+    const many: SynModule[] = Array.from({ length: 300 }, (_, i) => ({
+      rel: `kernel/m${i}.ko`,
+      exports: Array.from({ length: 8 }, (_, j) => `module_${i}_exports_a_rather_long_symbol_name_${j}`),
+      imports: i > 0 ? [`module_${i - 1}_exports_a_rather_long_symbol_name_0`] : [],
+      modinfo: [['alias', `pci:v0000${i}d*sv*sd*bc*sc*i*`]],
+    }));
+    const tree = buildTree('cache-rewrite', many);
+    const cache = path.join(tree.moddir, CACHE);
+    const added = (names: string[]): void => {
+      for (const name of names) fs.copyFileSync(path.join(tree.moddir, 'kernel/m7.ko'), path.join(tree.moddir, `kernel/${name}.ko`));
+    };
+    const same = async (): Promise<void> => {
+      const withCache = snapshot(tree.moddir);
+      await run({ basedir: tree.root, scanCache: false });
+      expect(differingFiles(withCache, snapshot(tree.moddir))).toEqual([]);
+    };
+    fs.writeFileSync(path.join(tree.moddir, 'modules.dep'), '');
+    await new Promise((r) => setTimeout(r, 2300));
+    expect(await run({ basedir: tree.root })).toEqual({ loaded: false, hits: 0, scanned: 300, written: true });
+    const first = fs.readFileSync(cache);
+    expect(first.length).toBeGreaterThan(16 * fs.statSync(path.join(tree.moddir, 'kernel/m7.ko')).size);
+    // one module added, old enough to be stored: scanned, but the cache stays, and the next run scans it again
+    added(['x1']);
+    await new Promise((r) => setTimeout(r, 2300));
+    expect(await run({ basedir: tree.root })).toEqual({ loaded: true, hits: 300, scanned: 1, written: false });
+    expect(fs.readFileSync(cache).equals(first)).toBe(true);
+    await same();
+    expect(await run({ basedir: tree.root })).toEqual({ loaded: true, hits: 300, scanned: 1, written: false });
+    // more than REWRITE_COUNT of them: the cache is rewritten with them all
+    added(['x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'x8', 'x9']);
+    await new Promise((r) => setTimeout(r, 2300));
+    expect(await run({ basedir: tree.root })).toEqual({ loaded: true, hits: 300, scanned: 9, written: true });
+    expect(await run({ basedir: tree.root })).toEqual({ loaded: true, hits: 309, scanned: 0, written: false });
+    // one module as large as a 16th of the cache: rewritten at once
+    const big = fs.readFileSync(path.join(tree.moddir, 'kernel/m7.ko'));
+    fs.writeFileSync(path.join(tree.moddir, 'kernel/m7.ko'), Buffer.concat([big, Buffer.alloc(Math.ceil(fs.statSync(cache).size / 16))]));
+    await new Promise((r) => setTimeout(r, 2300));
+    expect(await run({ basedir: tree.root })).toEqual({ loaded: true, hits: 308, scanned: 1, written: true });
+    await same();
+  }, 60_000);
+
   it('KMODTS_DEPMOD_CACHE=off: depmod neither reads nor writes it', () => {
     const tree = buildTree('cache-off', mods);
     const cache = path.join(tree.moddir, CACHE);
