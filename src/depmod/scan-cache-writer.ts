@@ -71,6 +71,9 @@ export class ScanCacheWriter {
   /** process.hrtime.bigint() before the first module was looked at */
   private readonly started = process.hrtime.bigint();
 
+  /** `fewKeptOut`: a few small new scans leave a cache read at the start as it is (worthRewriting); false: any new scan rewrites it */
+  constructor(private readonly fewKeptOut = true) {}
+
   /** a module taken from `cache` (whose get() gave its scan for this stat): its entry is kept as it is */
   keep(path: string, key: Uint32Array, cache: ScanCache): void {
     // nothing is taken from the cache yet: most runs that keep entries add none and write nothing
@@ -195,7 +198,7 @@ export class ScanCacheWriter {
 
   /** whether the cache read at the start (if any) should make way for one with the `news` chosen entries scanned in this run */
   private worthRewriting(chosen: number[], news: number): boolean {
-    if (this.source === undefined || news > REWRITE_COUNT) return true;
+    if (!this.fewKeptOut || this.source === undefined || news > REWRITE_COUNT) return true;
     let bytes = 0;
     for (const k of chosen) if (this.scanned[k] === 1) bytes += keyFileSize(this.keys[k]);
     return bytes * REWRITE_SHARE > this.source.fileBytes;
