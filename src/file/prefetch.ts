@@ -42,8 +42,14 @@ function outcome(req: Request): ReadDecoded | Promise<ReadDecoded> {
   return req.waiting;
 }
 
-/** Files read ahead at once, besides the one the caller holds: enough to keep two cores busy. */
-const DEFAULT_AHEAD = 2;
+/**
+ * Files read ahead at once, besides the one the caller holds. 2 keep two cores busy in principle, but
+ * then a pool thread that finishes a file often has nothing queued: it sleeps, and the caller wakes it
+ * again for the next file (and sleeps itself when that file is not ready yet). 6 keep work queued for
+ * the pool: on the cloud tree as .ko.zst the main thread blocked ~3x less often, for ~2.3 MB of peak
+ * RSS (each small slot's pages, touched up to the largest image it received; docs/decisions.md, issue 14).
+ */
+const DEFAULT_AHEAD = 6;
 /**
  * Files up to this size go to the small slots: on Debian's trees, modules compressed to at most 128
  * KiB decompress to less than 1 MiB (xz) or 0.6 MiB (zstd); 3% of the files are larger.
@@ -54,6 +60,12 @@ const SMALL_IMAGE = 1 << 20;
 const SMALL_RAW = SMALL_FILE + 4096;
 /** the big slot grows to fit files up to this; the odd larger module gets a buffer of its own */
 const BIG_LIMIT = 64 << 20;
+
+/** libuv's thread pool size (bin/kmodts.js sets it for modinfo; libuv's default is 4) */
+function poolThreads(): number {
+  const n = Number(process.env.UV_THREADPOOL_SIZE);
+  return Number.isInteger(n) && n >= 1 ? n : 4;
+}
 
 export class ImagePrefetcher {
   private readonly free: Slot[] = [];
@@ -70,8 +82,9 @@ export class ImagePrefetcher {
   private constructor(private readonly files: readonly string[], private readonly sizes: readonly number[] | undefined, ahead: number) {
     for (let i = 0; i <= ahead; i++) this.free.push({ image: Buffer.allocUnsafeSlow(SMALL_IMAGE), raw: Buffer.allocUnsafeSlow(SMALL_RAW), big: false });
     this.bigSlot = { image: Buffer.allocUnsafeSlow(SMALL_IMAGE), raw: Buffer.allocUnsafeSlow(SMALL_RAW), big: true };
-    // a job per small slot: no file in flight waits for a job (2 jobs on 2 cores cost Node 24 ~10% here)
-    this.reader = openBatchReader(ahead + 1);
+    // a job per small slot (2 jobs on 2 cores cost Node 24 ~10% here), but no more than the pool's
+    // threads: a job beyond them would only wait in libuv's queue for one of them to end
+    this.reader = openBatchReader(Math.min(ahead + 1, poolThreads()));
     this.request();
   }
 
