@@ -67,6 +67,14 @@ describe('hexString', () => {
     const b21 = Buffer.from(Array.from({ length: 21 }, (_, i) => 0xf0 + (i % 16)));
     expect(hexString(b21)).toBe('F0:F1:F2:F3:F4:F5:F6:F7:F8:F9:FA:FB:FC:FD:FE:FF:F0:F1:F2:F3:\n\t\tF4');
     expect(hexString(Buffer.alloc(40)).split('\n')).toHaveLength(2);
+    // every length to 100 and a 512-byte signature against the format written out byte by byte
+    const printf = (b: Uint8Array): string =>
+      Array.from(b, (x, i) => x.toString(16).toUpperCase().padStart(2, '0') + (i === b.length - 1 ? '' : (i + 1) % 20 === 0 ? ':\n\t\t' : ':')).join('');
+    for (const n of [...Array.from({ length: 101 }, (_, n) => n), 512]) {
+      const b = Buffer.from(Array.from({ length: n }, (_, i) => (i * 167 + n) & 0xff));
+      expect(hexString(b)).toBe(printf(b));
+      expect(hexString(new Uint8Array(b))).toBe(printf(b));
+    }
   });
 });
 
