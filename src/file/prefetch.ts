@@ -8,17 +8,21 @@
 // addon, freed only when V8 collects it, and the C heap keeps the pages: on the cloud tree that alone
 // raised modinfo's peak RSS by ~25 MB (docs/decisions.md, issue 14). So every image goes into a buffer
 // that fits it: files whose size (as stat gave it) is large go, one at a time, to a single buffer
-// pair that grows to the largest module; the others share small fixed buffers, ahead of the caller.
+// pair that grows to the largest module; the others share fixed buffers, ahead of the caller: most
+// (the tiny files) many small ones, the rest a few of 1 MiB. A buffer's pages count once touched, up
+// to the largest image it has received, so the window is deep only where the buffers are small.
 import { openBatchReader, type BatchReader } from './batch-read';
 import { decodesOffThread, type ReadDecoded } from './read-decode';
 import { grownSize, moduleFileFromBytes, type ModuleFile, type OpenModuleOptions } from './module-file';
+
+type SlotKind = 'tiny' | 'small' | 'big';
 
 /** one request's buffers: written by the thread pool until its result is in, read by the caller after */
 interface Slot {
   image: Buffer;
   raw: Buffer;
-  /** the big slot: grows to fit; the small ones keep their size */
-  big: boolean;
+  /** the big slot grows to fit; the tiny and small ones keep their size */
+  kind: SlotKind;
 }
 
 /** a request: its slot, and its outcome once in (a promise for it only where the caller had to wait) */
@@ -42,8 +46,21 @@ function outcome(req: Request): ReadDecoded | Promise<ReadDecoded> {
   return req.waiting;
 }
 
-/** Files read ahead at once, besides the one the caller holds: enough to keep two cores busy. */
-const DEFAULT_AHEAD = 2;
+/**
+ * Tiny files read ahead at once, besides the one the caller holds. 2 keep two cores busy in principle,
+ * but then a pool thread that finishes a file often has nothing queued: it sleeps, and the caller
+ * wakes it again for the next file (and sleeps itself when that file is not ready yet). 6 keep work
+ * queued for the pool (docs/decisions.md, issue 14: the main thread blocks ~2x less often).
+ */
+const DEFAULT_AHEAD = 6;
+/** small files (and any file when sizes are unknown) read ahead at once: their buffers are larger */
+const SMALL_AHEAD = 2;
+/**
+ * Files up to this size are tiny: on Debian's trees (xz and zstd) 70% of the modules, which
+ * decompress to at most 155 KiB (a ratio up to 16).
+ */
+const TINY_FILE = 12 << 10;
+const TINY_IMAGE = 256 << 10;
 /**
  * Files up to this size go to the small slots: on Debian's trees, modules compressed to at most 128
  * KiB decompress to less than 1 MiB (xz) or 0.6 MiB (zstd); 3% of the files are larger.
@@ -51,12 +68,20 @@ const DEFAULT_AHEAD = 2;
 const SMALL_FILE = 128 << 10;
 const SMALL_IMAGE = 1 << 20;
 /** (the addon reads into a buffer with a byte to spare, to see the end of the file) */
+const TINY_RAW = TINY_FILE + 4096;
 const SMALL_RAW = SMALL_FILE + 4096;
 /** the big slot grows to fit files up to this; the odd larger module gets a buffer of its own */
 const BIG_LIMIT = 64 << 20;
 
+/** libuv's thread pool size (bin/kmodts.js sets it for modinfo; libuv's default is 4) */
+function poolThreads(): number {
+  const n = Number(process.env.UV_THREADPOOL_SIZE);
+  return Number.isInteger(n) && n >= 1 ? n : 4;
+}
+
 export class ImagePrefetcher {
-  private readonly free: Slot[] = [];
+  /** the free tiny and small slots; the big one when free */
+  private readonly free: { tiny: Slot[]; small: Slot[] } = { tiny: [], small: [] };
   private bigSlot: Slot | undefined;
   private readonly inFlight = new Map<number, Request>();
   private readonly reader: BatchReader;
@@ -68,16 +93,21 @@ export class ImagePrefetcher {
   private closed = false;
 
   private constructor(private readonly files: readonly string[], private readonly sizes: readonly number[] | undefined, ahead: number) {
-    for (let i = 0; i <= ahead; i++) this.free.push({ image: Buffer.allocUnsafeSlow(SMALL_IMAGE), raw: Buffer.allocUnsafeSlow(SMALL_RAW), big: false });
-    this.bigSlot = { image: Buffer.allocUnsafeSlow(SMALL_IMAGE), raw: Buffer.allocUnsafeSlow(SMALL_RAW), big: true };
-    // a job per small slot: no file in flight waits for a job (2 jobs on 2 cores cost Node 24 ~10% here)
-    this.reader = openBatchReader(ahead + 1);
+    const slot = (kind: SlotKind, image: number, raw: number): Slot => ({ image: Buffer.allocUnsafeSlow(image), raw: Buffer.allocUnsafeSlow(raw), kind });
+    // (no tiny slots without sizes: no file is known to be tiny)
+    if (sizes !== undefined) for (let i = 0; i <= ahead; i++) this.free.tiny.push(slot('tiny', TINY_IMAGE, TINY_RAW));
+    for (let i = 0; i <= Math.min(ahead, SMALL_AHEAD); i++) this.free.small.push(slot('small', SMALL_IMAGE, SMALL_RAW));
+    this.bigSlot = slot('big', SMALL_IMAGE, SMALL_RAW);
+    // a job per file in flight (2 jobs on 2 cores cost Node 24 ~10% here), but no more than the pool's
+    // threads: a job beyond them would only wait in libuv's queue for one of them to end
+    this.reader = openBatchReader(Math.min(ahead + 1, poolThreads()));
     this.request();
   }
 
   /**
-   * Starts reading `files` (in the order they will be taken), `ahead` at a time beyond the one taken.
-   * `sizes` (bytes, as stat gave them; optional) steers large files to the buffer that grows.
+   * Starts reading `files` (in the order they will be taken), up to `ahead` tiny files (at most 2
+   * others) at a time beyond the one taken. `sizes` (bytes, as stat gave them; optional) sorts the
+   * files by the buffers they need: tiny ones to many small buffers, large ones to the one that grows.
    * Undefined where nothing decodes off this thread (no addon: the caller's sequential path is as fast).
    */
   static start(files: readonly string[], sizes?: readonly number[], ahead = DEFAULT_AHEAD): ImagePrefetcher | undefined {
@@ -85,20 +115,22 @@ export class ImagePrefetcher {
     return new ImagePrefetcher(files, sizes, Math.max(1, ahead));
   }
 
-  private isBig(index: number): boolean {
+  private kindOf(index: number): SlotKind {
     const size = this.sizes?.[index];
-    return size !== undefined && size > SMALL_FILE;
+    if (size === undefined) return 'small';
+    return size <= TINY_FILE ? 'tiny' : size <= SMALL_FILE ? 'small' : 'big';
   }
 
   /** requests the next files, in order, as long as a slot of their kind is free */
   private request(): void {
     while (!this.closed && this.requested < this.files.length) {
       const index = this.requested;
+      const kind = this.kindOf(index);
       let slot: Slot | undefined;
-      if (this.isBig(index)) {
+      if (kind === 'big') {
         slot = this.bigSlot;
         this.bigSlot = undefined;
-      } else slot = this.free.pop();
+      } else slot = this.free[kind].pop();
       if (slot === undefined) return;
       const req: Request = { slot };
       this.reader.read(
@@ -119,8 +151,8 @@ export class ImagePrefetcher {
   }
 
   private release(slot: Slot): void {
-    if (slot.big) this.bigSlot = slot;
-    else this.free.push(slot);
+    if (slot.kind === 'big') this.bigSlot = slot;
+    else this.free[slot.kind].push(slot);
   }
 
   /**
@@ -160,7 +192,7 @@ export class ImagePrefetcher {
     this.inFlight.delete(index);
     const r = await outcome(pending);
     const slot = pending.slot;
-    if (slot.big && !('readErrno' in r)) {
+    if (slot.kind === 'big' && !('readErrno' in r)) {
       if (r.raw.buffer !== slot.raw.buffer && r.raw.length <= BIG_LIMIT) slot.raw = Buffer.allocUnsafeSlow(grownSize(r.raw.length, BIG_LIMIT));
       if ('image' in r && r.image.buffer !== slot.image.buffer && r.image.buffer !== r.raw.buffer && r.image.length <= BIG_LIMIT) {
         slot.image = Buffer.allocUnsafeSlow(grownSize(r.image.length, BIG_LIMIT));

@@ -78,20 +78,23 @@ describe('ImagePrefetcher', () => {
   });
 
   it('reuses its buffers: a file taken is valid until the next take', async () => {
-    const files = [small[0], small[1], small[0], small[1], small[0], small[1]];
+    // af_key (24 KB) goes to the small slots, failover (5 KB) to the tiny ones
+    const files = [small[0], small[1], small[0], small[1], small[0], small[1], small[0], small[1]];
     const p = ImagePrefetcher.start(files, files.map(sizeOf), 1)!;
-    const buffers = new Set<ArrayBufferLike>();
+    const buffers = new Map<string, Set<ArrayBufferLike>>(small.slice(0, 2).map((f) => [f, new Set()]));
     try {
       for (let i = 0; i < files.length; i++) {
         const mf = (await p.take(i, {}))!;
         expectSameAs(mf, files[i]);
-        buffers.add(mf.image.buffer);
+        buffers.get(files[i])!.add(mf.image.buffer);
       }
     } finally {
       p.close();
     }
-    // two requests at a time (one taken, one ahead): at most three small slots in turn
-    expect(buffers.size).toBeLessThanOrEqual(3);
+    // one file taken and one ahead of each kind: two slots of each kind in turn, the tiny ones smaller
+    expect(buffers.get(small[0])!.size).toBe(2);
+    expect(buffers.get(small[1])!.size).toBe(2);
+    for (const b of buffers.get(small[1])!) expect(b.byteLength).toBeLessThan(Math.min(...[...buffers.get(small[0])!].map((s) => s.byteLength)));
   });
 
   it('closes with requests in flight, and takes nothing after', async () => {

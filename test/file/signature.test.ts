@@ -40,17 +40,19 @@ function oid(text: string): Buffer {
 }
 const utf8 = (s: string): Buffer => der(0x0c, Buffer.from(s));
 
-function pkcs7(o: { names: [string, string][]; serial: Buffer; digest: string; sig: Buffer; authAttrs?: boolean }): Buffer {
+function pkcs7(o: { names: [string, string][]; serial: Buffer; digest: string | Buffer; sig: Buffer; authAttrs?: boolean }): Buffer {
+  // (a Buffer: the digest OID's element as it is to be encoded)
+  const digest = typeof o.digest === 'string' ? oid(o.digest) : o.digest;
   const name = seq(...o.names.map(([t, v]) => set(seq(oid(t), utf8(v)))));
   const signerInfo = seq(
     der(0x02, Buffer.from([1])),
     seq(name, der(0x02, o.serial)),
-    seq(oid(o.digest), der(0x05, Buffer.alloc(0))),
+    seq(digest, der(0x05, Buffer.alloc(0))),
     ...(o.authAttrs ? [der(0xa0, seq(oid('1.2.840.113549.1.9.3'), set(oid('1.2.840.113549.1.7.1'))))] : []),
     seq(oid('1.2.840.113549.1.1.1'), der(0x05, Buffer.alloc(0))),
     der(0x04, o.sig),
   );
-  const signedData = seq(der(0x02, Buffer.from([1])), set(seq(oid(o.digest))), seq(oid('1.2.840.113549.1.7.1')), set(signerInfo));
+  const signedData = seq(der(0x02, Buffer.from([1])), set(seq(digest)), seq(oid('1.2.840.113549.1.7.1')), set(signerInfo));
   return seq(oid('1.2.840.113549.1.7.2'), der(0xa0, signedData));
 }
 
@@ -65,6 +67,14 @@ describe('hexString', () => {
     const b21 = Buffer.from(Array.from({ length: 21 }, (_, i) => 0xf0 + (i % 16)));
     expect(hexString(b21)).toBe('F0:F1:F2:F3:F4:F5:F6:F7:F8:F9:FA:FB:FC:FD:FE:FF:F0:F1:F2:F3:\n\t\tF4');
     expect(hexString(Buffer.alloc(40)).split('\n')).toHaveLength(2);
+    // every length to 100 and a 512-byte signature against the format written out byte by byte
+    const printf = (b: Uint8Array): string =>
+      Array.from(b, (x, i) => x.toString(16).toUpperCase().padStart(2, '0') + (i === b.length - 1 ? '' : (i + 1) % 20 === 0 ? ':\n\t\t' : ':')).join('');
+    for (const n of [...Array.from({ length: 101 }, (_, n) => n), 512]) {
+      const b = Buffer.from(Array.from({ length: n }, (_, i) => (i * 167 + n) & 0xff));
+      expect(hexString(b)).toBe(printf(b));
+      expect(hexString(new Uint8Array(b))).toBe(printf(b));
+    }
   });
 });
 
@@ -92,6 +102,22 @@ describe('moduleSignature', () => {
     expect(hexString(moduleSignature(signed(body, { idType: 2, sig: q }))!.keyId)).toBe('01');
     const r = pkcs7({ names: [], serial: Buffer.from([0]), digest: '1.3.14.3.2.26', sig: Buffer.from([9]) });
     expect(moduleSignature(signed(body, { idType: 2, sig: r }))).toMatchObject({ signer: '', hashAlgo: 'sha1', keyId: Buffer.alloc(0) });
+  });
+
+  it('PKCS#7 digest: each OpenSSL name by its OID, other OIDs dotted, an empty OID no signature', () => {
+    const names: [string, string][] = [
+      ['1.2.840.113549.2.2', 'md2'], ['1.2.840.113549.2.5', 'md5'], ['1.3.14.3.2.26', 'sha1'], ['1.3.36.3.2.1', 'ripemd160'],
+      ['2.16.840.1.101.3.4.2.1', 'sha256'], ['2.16.840.1.101.3.4.2.4', 'sha224'], ['2.16.840.1.101.3.4.2.10', 'sha3-512'],
+      ['2.16.840.1.101.3.4.2.12', 'shake256'], ['1.2.156.10197.1.401', 'sm3'], ['1.2.643.7.1.1.2.3', 'md_gost12_512'],
+      ['2.16.840.1.101.3.4.2.13', '2.16.840.1.101.3.4.2.13'], ['1.2.156.10197.1.402', '1.2.156.10197.1.402'],
+    ];
+    for (const [text, name] of names) {
+      const p = pkcs7({ names: [['2.5.4.3', 'CN']], serial: Buffer.from([1]), digest: text, sig: Buffer.from([1]) });
+      expect(moduleSignature(signed(body, { idType: 2, sig: p }))?.hashAlgo).toBe(name);
+    }
+    // and an empty OID is a damaged message: no signature
+    const e = pkcs7({ names: [['2.5.4.3', 'CN']], serial: Buffer.from([1]), digest: Buffer.from([0x06, 0x00]), sig: Buffer.from([1]) });
+    expect(moduleSignature(signed(body, { idType: 2, sig: e }))).toBeUndefined();
   });
 
   it('PGP and X509 trailers take signer, key id and hash from the trailer', () => {
