@@ -27,9 +27,11 @@ const toolSetup = {
   // depmod's JavaScript runs once over each of thousands of modules and is done in well under a second
   // of CPU (the scans are C on the pool): TurboFan's compiles of it, on V8's worker threads, cost more
   // CPU than the optimized code gives back (a cached run of the full tree: 0.63 -> 0.50 s of CPU; a cold
-  // run of the cloud tree 0.49 -> 0.44 s; the full .ko.xz tree not slower). Maglev (Node 22+) stays.
+  // run of the cloud tree 0.49 -> 0.44 s; the full .ko.xz tree not slower). Maglev (Node 22+) is off
+  // too: no slower without it (docs/decisions.md), and its compiles also run on V8's worker threads
+  // (see noBackgroundCompiles).
   depmod() {
-    require('node:v8').setFlagsFromString('--no-turbofan');
+    require('node:v8').setFlagsFromString('--no-turbofan --no-maglev');
   },
   modinfo() {
     require('node:v8').setFlagsFromString('--no-turbofan --no-maglev');
@@ -39,9 +41,22 @@ const toolSetup = {
   },
 };
 
+/**
+ * Node 24 and 26 compile baseline code (Sparkplug) on V8's worker threads by default. Such a job can wait
+ * for a garbage collection on the main thread while the main thread, exiting, waits for the workers: the
+ * process hangs after its output (nodejs/node#54918; one modinfo run in ~150 here, on Node 24.22). A
+ * module tool must not hang a package installation: they compile on the main thread, as Node 20 and 22
+ * do anyway. Before any of the tool is compiled, so that its code cache is made and read under the same
+ * flags.
+ */
+function noBackgroundCompiles() {
+  require('node:v8').setFlagsFromString('--no-concurrent-sparkplug');
+}
+
 function bundledMain() {
   const base = path.basename(process.argv[1] || '').replace(/\.js$/, '');
   const tool = tools.includes(base) ? base : process.argv.slice(2).find((a) => tools.includes(a));
+  noBackgroundCompiles();
   if (tool === undefined) return undefined;
   toolSetup[tool]?.();
   const file = `${distDir}/bundle/${tool}.js`;
