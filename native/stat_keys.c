@@ -70,48 +70,64 @@ static int paths_arg(napi_env env, napi_callback_info info, const char *fn, napi
 	return 0;
 }
 
-/* statKeys(paths: string[]): Uint32Array, KEY_WORDS words per path */
-static napi_value stat_keys_js(napi_env env, napi_callback_info info)
+/*
+ * each(path, len, i, out) for each path i of the array `paths` (n of them), as a C string and its length
+ * as JavaScript gave it (a shorter strlen means a NUL inside); 0, or -1 with an exception thrown
+ */
+static int each_path(napi_env env, napi_value paths, uint32_t n, const char *fn,
+		     void (*each)(const char *path, size_t len, uint32_t i, void *out), void *out)
 {
-	napi_value argv[1], ab, element, result = NULL;
+	napi_value element;
 	size_t len, cap = 4096;
-	uint32_t n;
-	void *data;
-	char *path;
+	char *path = malloc(cap), msg[80];
+	int rc = -1;
 
-	if (paths_arg(env, info, "statKeys", argv, &n) < 0)
-		return NULL;
-	if (napi_create_arraybuffer(env, (size_t)n * KEY_WORDS * 4, &data, &ab) != napi_ok)
-		return NULL;
-	path = malloc(cap);
-	if (path == NULL) {
-		napi_throw_error(env, NULL, "statKeys: out of memory");
-		return NULL;
-	}
+	if (path == NULL)
+		goto oom;
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t *w = (uint32_t *)data + (size_t)i * KEY_WORDS;
-
-		if (napi_get_element(env, argv[0], i, &element) != napi_ok ||
+		if (napi_get_element(env, paths, i, &element) != napi_ok ||
 		    napi_get_value_string_latin1(env, element, NULL, 0, &len) != napi_ok) {
-			napi_throw_type_error(env, NULL, "statKeys: paths must be strings");
+			snprintf(msg, sizeof msg, "%s: paths must be strings", fn);
+			napi_throw_type_error(env, NULL, msg);
 			goto done;
 		}
 		if (len + 1 > cap) {
 			char *bigger = realloc(path, len + 1);
-			if (bigger == NULL) {
-				napi_throw_error(env, NULL, "statKeys: out of memory");
-				goto done;
-			}
+			if (bigger == NULL)
+				goto oom;
 			path = bigger;
 			cap = len + 1;
 		}
 		napi_get_value_string_latin1(env, element, path, cap, &len);
-		key_of_path(path, len, w);
+		each(path, len, i, out);
 	}
-	if (napi_create_typedarray(env, napi_uint32_array, (size_t)n * KEY_WORDS, ab, 0, &result) != napi_ok)
-		result = NULL;
+	rc = 0;
+	goto done;
+oom:
+	snprintf(msg, sizeof msg, "%s: out of memory", fn);
+	napi_throw_error(env, NULL, msg);
 done:
 	free(path);
+	return rc;
+}
+
+static void key_at(const char *path, size_t len, uint32_t i, void *out)
+{
+	key_of_path(path, len, (uint32_t *)out + (size_t)i * KEY_WORDS);
+}
+
+/* statKeys(paths: string[]): Uint32Array, KEY_WORDS words per path */
+static napi_value stat_keys_js(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1], ab, result;
+	uint32_t n;
+	void *data;
+
+	if (paths_arg(env, info, "statKeys", argv, &n) < 0 ||
+	    napi_create_arraybuffer(env, (size_t)n * KEY_WORDS * 4, &data, &ab) != napi_ok ||
+	    each_path(env, argv[0], n, "statKeys", key_at, data) < 0 ||
+	    napi_create_typedarray(env, napi_uint32_array, (size_t)n * KEY_WORDS, ab, 0, &result) != napi_ok)
+		return NULL;
 	return result;
 }
 
@@ -223,6 +239,19 @@ oom:
 	return NULL;
 }
 
+/* the size of a regular file, -1 for another kind of file, -2 for no stat() (regularFileSizes) */
+static void size_at(const char *path, size_t len, uint32_t i, void *out)
+{
+	struct stat st;
+	double *size = (double *)out + i;
+
+	/* a path with a NUL in it names no file (statSync refuses it too) */
+	if (strlen(path) != len || stat(path, &st) != 0)
+		*size = -2;
+	else
+		*size = S_ISREG(st.st_mode) ? (double)st.st_size : -1;
+}
+
 /*
  * regularFileSizes(paths: string[]): Float64Array, per path its size when stat() (links followed) finds
  * a regular file, -1 for anything else that stat() finds, -2 where stat() fails. modinfo asks this of
@@ -231,50 +260,15 @@ oom:
  */
 static napi_value regular_file_sizes_js(napi_env env, napi_callback_info info)
 {
-	napi_value argv[1], ab, element, result = NULL;
-	size_t len, cap = 4096;
+	napi_value argv[1], ab, result;
 	uint32_t n;
 	void *data;
-	char *path;
 
-	if (paths_arg(env, info, "regularFileSizes", argv, &n) < 0)
+	if (paths_arg(env, info, "regularFileSizes", argv, &n) < 0 ||
+	    napi_create_arraybuffer(env, (size_t)n * sizeof(double), &data, &ab) != napi_ok ||
+	    each_path(env, argv[0], n, "regularFileSizes", size_at, data) < 0 ||
+	    napi_create_typedarray(env, napi_float64_array, n, ab, 0, &result) != napi_ok)
 		return NULL;
-	if (napi_create_arraybuffer(env, (size_t)n * sizeof(double), &data, &ab) != napi_ok)
-		return NULL;
-	path = malloc(cap);
-	if (path == NULL) {
-		napi_throw_error(env, NULL, "regularFileSizes: out of memory");
-		return NULL;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		double *size = (double *)data + i;
-		struct stat st;
-
-		if (napi_get_element(env, argv[0], i, &element) != napi_ok ||
-		    napi_get_value_string_latin1(env, element, NULL, 0, &len) != napi_ok) {
-			napi_throw_type_error(env, NULL, "regularFileSizes: paths must be strings");
-			goto done;
-		}
-		if (len + 1 > cap) {
-			char *bigger = realloc(path, len + 1);
-			if (bigger == NULL) {
-				napi_throw_error(env, NULL, "regularFileSizes: out of memory");
-				goto done;
-			}
-			path = bigger;
-			cap = len + 1;
-		}
-		napi_get_value_string_latin1(env, element, path, cap, &len);
-		/* a path with a NUL in it names no file (statSync refuses it too) */
-		if (strlen(path) != len || stat(path, &st) != 0)
-			*size = -2;
-		else
-			*size = S_ISREG(st.st_mode) ? (double)st.st_size : -1;
-	}
-	if (napi_create_typedarray(env, napi_float64_array, n, ab, 0, &result) != napi_ok)
-		result = NULL;
-done:
-	free(path);
 	return result;
 }
 
