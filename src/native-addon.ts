@@ -121,50 +121,51 @@ export function loadNativeAddon(): NativeAddon | Error {
   return loaded;
 }
 
+/**
+ * The addon's function `name`, or null without the addon (or with one built before it had that
+ * function): what each feature that has a JavaScript twin asks for.
+ */
+export function nativeFunction<K extends keyof NativeAddon>(name: K): NonNullable<NativeAddon[K]> | null {
+  const a = loadNativeAddon();
+  return a instanceof Error || typeof a[name] !== 'function' ? null : (a[name] as NonNullable<NativeAddon[K]>);
+}
+
 /** The addon's symbol extraction, or null without the addon (or with one built before it had it). */
 export function loadNativeSymbols(): ScanSymbolsFn | null {
-  const a = loadNativeAddon();
-  return a instanceof Error || typeof a.scanSymbols !== 'function' ? null : a.scanSymbols;
+  return nativeFunction('scanSymbols');
 }
 
 /** The addon's index writer, or null without the addon (or with one built before it had it). */
 export function loadNativeIndexBuilder(): BuildIndexFn | null {
-  const a = loadNativeAddon();
-  return a instanceof Error || typeof a.buildIndex !== 'function' ? null : a.buildIndex;
+  return nativeFunction('buildIndex');
 }
 
 /** The addon's batch stat for depmod's scan cache, or null without the addon (or with one built before it had it). */
 export function loadNativeStatKeys(): StatKeysFn | null {
-  const a = loadNativeAddon();
-  return a instanceof Error || typeof a.statKeys !== 'function' ? null : a.statKeys;
+  return nativeFunction('statKeys');
 }
 
 /** The addon's batch stat on the thread pool, or null without it. */
 export function loadNativeStatKeysInBackground(): StatKeysInBackgroundFn | null {
-  const a = loadNativeAddon();
-  return a instanceof Error || typeof a.statKeysInBackground !== 'function' ? null : a.statKeysInBackground;
+  return nativeFunction('statKeysInBackground');
 }
 
 /** The addon's hash table order, or null without it. */
 export function loadNativeHashOrder(): HashOrderFn | null {
-  const a = loadNativeAddon();
-  return a instanceof Error || typeof a.hashOrder !== 'function' ? null : a.hashOrder;
+  return nativeFunction('hashOrder');
 }
 
 /** The addon's bounds check of word ranges, or null without it. */
 export function loadNativeWordRangesBelow(): WordRangesBelowFn | null {
-  const a = loadNativeAddon();
-  return a instanceof Error || typeof a.wordRangesBelow !== 'function' ? null : a.wordRangesBelow;
+  return nativeFunction('wordRangesBelow');
 }
 
 /** The addon's marking of the values in word ranges, or null without it. */
 export function loadNativeWordRangesMark(): WordRangesMarkFn | null {
-  const a = loadNativeAddon();
-  return a instanceof Error || typeof a.wordRangesMark !== 'function' ? null : a.wordRangesMark;
+  return nativeFunction('wordRangesMark');
 }
 
 /** The addon's walk of a module tree, or null without it. */
 export function loadNativeTreeWalk(): WalkModulesFn | null {
-  const a = loadNativeAddon();
-  return a instanceof Error || typeof a.walkModules !== 'function' ? null : a.walkModules;
+  return nativeFunction('walkModules');
 }

@@ -3,7 +3,7 @@
 // one call (native/stat_keys.c regularFileSizes); without it, fs.statSync each, which builds a Stats
 // object (with its dates) per file.
 import * as fs from './binary-os';
-import { loadNativeAddon, type RegularFileSizesFn } from '../native-addon';
+import { nativeFunction, type RegularFileSizesFn } from '../native-addon';
 
 let native: RegularFileSizesFn | null | undefined;
 
@@ -14,8 +14,7 @@ export function useNativeRegularFileSizes(on: boolean): boolean {
 }
 
 function loadRegularFileSizes(): RegularFileSizesFn | null {
-  const a = loadNativeAddon();
-  return a instanceof Error || typeof a.regularFileSizes !== 'function' ? null : a.regularFileSizes;
+  return nativeFunction('regularFileSizes');
 }
 
 /** one path by fs.statSync (links followed): its size when a regular file, else undefined */
