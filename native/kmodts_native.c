@@ -18,6 +18,7 @@
 #include "stat_keys.h"
 #include "hash_order.h"
 #include "word_ranges.h"
+#include "import_dictionary.h"
 #include "tree_walk.h"
 #include "module_symbols.h"
 #include "modinfo_parts.h"
@@ -155,6 +156,7 @@ static napi_value init(napi_env env, napi_value exports)
 	CHECK(stat_keys_register(env, exports));
 	CHECK(hash_order_register(env, exports));
 	CHECK(word_ranges_register(env, exports));
+	CHECK(import_dictionary_register(env, exports));
 	CHECK(decode_register(env, exports));
 	CHECK(read_batch_register(env, exports));
 	CHECK(modinfo_parts_register(env, exports));

@@ -51,7 +51,16 @@ export type WordRangesBelowFn = (words: Uint32Array, starts: Uint32Array, counts
  */
 export type WordRangesMarkFn = (words: Uint32Array, starts: Uint32Array, counts: Uint32Array, mask: number, size: number) => Uint8Array | null;
 
-export interface NativeAddon {
+/** native/import_dictionary.c: a scan cache's import dictionary being built (src/depmod/import-dictionary.ts) */
+export interface NativeImportDictionaryFns {
+  importDictionaryNew(): object;
+  /** refs[j]: the entry of name j (added if new), WEAK_REF where weak[j] is 1; 0xffffffff where select[j] is 0. Returns its size. */
+  importDictionaryAdd(dict: object, names: Uint8Array, lengths: Uint32Array, keys: Int32Array, crcs: Float64Array, weak: Uint8Array | null, select: Uint8Array | null, refs: Uint32Array): number;
+  /** copies of its CRCs, keys, name lengths and names */
+  importDictionaryParts(dict: object): [Float64Array, Int32Array, Uint32Array, Uint8Array];
+}
+
+export interface NativeAddon extends Partial<NativeImportDictionaryFns> {
   finitModule(fd: number, params: string, flags: number): number;
   initModule(image: Uint8Array, params: string): number;
   deleteModule(name: string, flags: number): number;

@@ -7,6 +7,8 @@
 // Its part of the file: the CRCs (float64), the symbolKeys (hash.ts, int32) and the names' lengths
 // (uint32) of its entries, then the names, each followed by a NUL.
 
+import { nativeFunction, type NativeImportDictionaryFns } from '../native-addon';
+
 /** the top bit of a reference: the import is weak */
 export const WEAK_REF = 0x80000000;
 /** the entry a reference names */
@@ -59,11 +61,98 @@ export class ImportDictionary {
 
 }
 
+
+/** names[at, at + lengths[j]) for name j: the names lie one after the other, a NUL between each and the next */
+function eachName(lengths: Uint32Array, visit: (j: number, start: number, end: number) => void): void {
+  for (let j = 0, at = 0; j < lengths.length; at += lengths[j] + 1, j++) visit(j, at, at + lengths[j]);
+}
+
 /**
- * The dictionary of a cache being written: names kept as bytes and found by their symbolKey and a
- * comparison of bytes, so that adding the imports of thousands of scans makes no string for any.
+ * The dictionary of a cache being written: in the addon (native/import_dictionary.c, a hash table in C;
+ * ~200 ms of JavaScript on Debian's full tree) or, without it, in JavaScript (JsImportDictionary).
  */
 export class ImportDictionaryBuilder {
+  private readonly native: { dict: object; add: NativeImportDictionaryFns['importDictionaryAdd']; parts: NativeImportDictionaryFns['importDictionaryParts'] } | undefined;
+  private readonly js: JsImportDictionary | undefined;
+  private count = 0;
+  /** where its table lives */
+  readonly engine: 'addon' | 'javascript';
+
+  /** `useAddon` false: the JavaScript builder even where the addon has one (tests compare them) */
+  constructor(useAddon = true) {
+    const create = useAddon ? nativeFunction('importDictionaryNew') : null;
+    const add = nativeFunction('importDictionaryAdd');
+    const parts = nativeFunction('importDictionaryParts');
+    if (create !== null && add !== null && parts !== null) this.native = { dict: create(), add, parts };
+    else this.js = new JsImportDictionary();
+    this.engine = this.native !== undefined ? 'addon' : 'javascript';
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /**
+   * The references of the names (lengths[j] bytes each, one after the other in `names` with a NUL
+   * between them) with these symbolKeys and CRCs, each added if new, WEAK_REF set where weak[j] is 1.
+   * Where `select` is given and select[j] is 0, name j is passed over and its reference is 0xffffffff.
+   */
+  addAll(names: Uint8Array, lengths: Uint32Array, keys: Int32Array, crcs: Float64Array, weak: Uint8Array | null, select: Uint8Array | null = null): Uint32Array {
+    const refs = new Uint32Array(lengths.length);
+    if (this.native !== undefined) {
+      this.count = this.native.add(this.native.dict, names, lengths, keys, crcs, weak, select, refs);
+      return refs;
+    }
+    // the addon's checks, before anything is added
+    if (keys.length !== lengths.length || crcs.length !== lengths.length) throw new RangeError('importDictionaryAdd: lengths, keys, crcs and refs differ in length');
+    if ((weak !== null && weak.length < lengths.length) || (select !== null && select.length < lengths.length)) throw new RangeError('importDictionaryAdd: weak or select shorter than the names');
+    eachName(lengths, (_j, _start, end) => {
+      if (end > names.length) throw new RangeError('importDictionaryAdd: a name runs past the names');
+    });
+    const js = this.js!;
+    eachName(lengths, (j, start, end) => {
+      if (select !== null && select[j] === 0) refs[j] = 0xffffffff;
+      else refs[j] = (js.add(names, start, end, keys[j], crcs[j]) | (weak !== null && weak[j] === 1 ? WEAK_REF : 0)) >>> 0;
+    });
+    this.count = js.size;
+    return refs;
+  }
+
+  /** the entry of the name bytes[start, end) with this symbolKey and CRC, added if new */
+  add(bytes: Uint8Array, start: number, end: number, key: number, crc: number): number {
+    return this.addAll(bytes.subarray(start, end), Uint32Array.of(end - start), Int32Array.of(key), Float64Array.of(crc), null)[0];
+  }
+
+  /**
+   * Starts as `d`'s entries, in its order (their indices unchanged), so that a new cache can keep an old
+   * one's references as they are. Only an empty builder can be seeded. False when the addon's builder
+   * finds an entry of `d` twice (no cache this writer wrote has one): that builder is then unusable.
+   * (The JavaScript one keeps both: lookups find the first.)
+   */
+  seed(d: ImportDictionary): boolean {
+    if (this.count !== 0) throw new Error('import dictionary: seeded after entries were added');
+    if (this.js !== undefined) {
+      this.js.seed(d);
+      this.count = d.size;
+      return true;
+    }
+    const refs = this.addAll(d.names, d.lengths, d.keys, d.crcs, null);
+    for (let k = 0; k < refs.length; k++) if (refs[k] !== k) return false;
+    return true;
+  }
+
+  /** its part of the file */
+  parts(): Uint8Array[] {
+    const arrays = this.native !== undefined ? this.native.parts(this.native.dict) : this.js!.parts();
+    return arrays.map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  }
+}
+
+/**
+ * The builder without the addon: names kept as bytes and found by their symbolKey and a comparison of
+ * bytes, so that adding the imports of thousands of scans makes no string for any.
+ */
+class JsImportDictionary {
   /** the first entry with each symbolKey; `next` chains the others */
   private readonly byKey = new Map<number, number>();
   private next: Int32Array = new Int32Array(1024);
@@ -128,12 +217,8 @@ export class ImportDictionaryBuilder {
     return k;
   }
 
-  /**
-   * Starts as `d`'s entries, in its order (their indices unchanged), so that a new cache can keep an old
-   * one's references as they are. Only an empty builder can be seeded.
-   */
+  /** starts as `d`'s entries, in its order (ImportDictionaryBuilder.seed) */
   seed(d: ImportDictionary): void {
-    if (this.count !== 0) throw new Error('import dictionary: seeded after entries were added');
     const n = d.size;
     while (this.keys.length < n) this.grow();
     this.crcs.set(d.crcs);
@@ -171,9 +256,9 @@ export class ImportDictionaryBuilder {
     this.crcs = grown(this.crcs, (m) => new Float64Array(m));
   }
 
-  /** its part of the file */
-  parts(): Uint8Array[] {
+  /** its arrays as the file has them */
+  parts(): [Float64Array, Int32Array, Uint32Array, Uint8Array] {
     const n = this.count;
-    return [this.crcs.subarray(0, n), this.keys.subarray(0, n), this.lengths.subarray(0, n), this.names.subarray(0, this.used)].map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    return [this.crcs.subarray(0, n), this.keys.subarray(0, n), this.lengths.subarray(0, n), this.names.subarray(0, this.used)];
   }
 }

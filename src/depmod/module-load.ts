@@ -68,11 +68,13 @@ export class ModuleScanner {
   /** the number of modules of the run */
   private total = 0;
 
-  /** a module file found by the walk: read ahead on a scan thread (its stat first, for the cache) */
+  /**
+   * a module file found by the walk: read ahead on a scan thread if the pool takes it, its stat taken
+   * first for the cache (the others' stats are taken on the thread pool after the walk: statInBackground)
+   */
   readonly readAhead = (path: string): void => {
     if (this.pool === undefined) return;
-    if (this.writer !== undefined) this.stats.set(path, statKey(path));
-    this.pool.readAhead(path);
+    this.pool.readAhead(path, this.writer === undefined ? undefined : () => this.stats.set(path, statKey(path)));
   };
 
   /** the stat keys of the walk's modules being taken on the thread pool (undefined: that failed) */

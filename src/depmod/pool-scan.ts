@@ -162,8 +162,9 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
     return read;
   };
 
-  const readAhead = (file: string): void => {
+  const readAhead = (file: string, beforeRead?: () => void): void => {
     if (closed || free.length === 0 || ahead.has(file)) return;
+    beforeRead?.();
     ahead.set(file, startRead(file, free.pop()!));
   };
 

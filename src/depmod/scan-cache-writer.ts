@@ -7,12 +7,12 @@
 // program can set, so a stat that matches an old enough entry means the file is as it was scanned.
 // The file is written to a temporary file and renamed, so readers see a whole old or a whole new
 // cache; concurrent runs each rename their own complete file. A new file keeps the old one's import
-// dictionary whole while its entries use nearly all of it (keptDictionary), so that the kept entries'
+// dictionary whole while its entries use nearly all of it (startDictionary), so that the kept entries'
 // numbers are written as they were read.
 import * as fs from '../file/binary-os';
 import { ENODATA, ESRCH, errnoOf } from '../errno';
 import { modnameFromPath } from '../names/modname';
-import { aliasPieces } from './alias-files';
+import { aliasPieces, type AliasPieces } from './alias-files';
 import { ImportDictionaryBuilder, REF_INDEX, WEAK_REF, dictionaryBytes, type ImportDictionary } from './import-dictionary';
 import type { ModuleScan } from './module-scan';
 import { scanNumbers, scanNumbersSize } from './scan-store';
@@ -47,6 +47,8 @@ const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.b
  */
 interface AddedScan {
   aliases: string[];
+  /** its alias pieces (null: it has none, see aliasPieces) */
+  pieces: AliasPieces | null;
   softdeps: string[];
   weakdeps: string[];
   exports: string[];
@@ -66,8 +68,6 @@ export class ScanCacheWriter {
   private source: ScanCache | undefined;
   /** 1 for the entries that were scanned in this run (not taken from the cache) */
   private readonly scanned: number[] = [];
-  /** the new file's import dictionary, filled when it is written */
-  private readonly dictionary = new ImportDictionaryBuilder();
   /** process.hrtime.bigint() before the first module was looked at */
   private readonly started = process.hrtime.bigint();
 
@@ -91,12 +91,14 @@ export class ScanCacheWriter {
   /**
    * A module's scan with the stat taken before its file was read. Scans that failed for a reason
    * other than the module's contents (ENODATA: no symbols) are left out, to be tried again next time.
-   * Its numbers are copied (the scan's may be freed before the cache is written) and nothing more is
-   * done with it until the cache is written: a cold run calls this for every module while the scan
-   * threads hand in their results, and work here held their decompressed images longer (a higher peak).
+   * Its numbers are copied (the scan's may be freed before the cache is written). Its alias pieces are
+   * made here and left on the scan too, so that the run's modules.alias(.bin) is made from them rather
+   * than from each alias again.
    */
   add(path: string, key: Uint32Array, scan: ModuleScan): void {
     if (scan.symbolsErrno !== undefined && scan.symbolsErrno !== ENODATA) return;
+    const pieces = scan.aliasPieces ?? aliasPieces({ modname: modnameFromPath(path) ?? '', aliases: scan.aliases });
+    if (pieces !== null) scan.aliasPieces = pieces;
     const e = scan.exports.length;
     const n = scan.importKeys.length;
     // the numbers in ScanStore's layout (scan-store.ts scanNumbers), in a buffer of their own
@@ -110,15 +112,14 @@ export class ScanCacheWriter {
     copy.importNames.set(scan.importNames);
     // the lists themselves (take() gives the scan new ones; the module keeps the aliases anyway)
     const { aliases, softdeps, weakdeps, exports } = scan;
-    this.push(path, key, { aliases, softdeps, weakdeps, exports, errno: scan.symbolsErrno ?? 0, imports: n, numbers }, 1);
+    this.push(path, key, { aliases, pieces, softdeps, weakdeps, exports, errno: scan.symbolsErrno ?? 0, imports: n, numbers }, 1);
   }
 
-  /** a scan added in this run, as it is stored: its alias pieces made, its imports put in the dictionary */
-  private storedOf(path: string, scan: AddedScan): StoredEntry {
-    const { aliases, softdeps, weakdeps, exports, numbers } = scan;
+  /** a scan added in this run, as it is stored: its imports put in `dictionary` */
+  private static storedOf(scan: AddedScan, dictionary: ImportDictionaryBuilder): StoredEntry {
+    const { aliases, pieces, softdeps, weakdeps, exports, numbers } = scan;
     const e = exports.length;
     const n = scan.imports;
-    const pieces = aliasPieces({ modname: modnameFromPath(path) ?? '', aliases });
     const devname = aliases.some((a) => a.startsWith('devname:'));
     // the pieces stand for the aliases, which are kept as strings only for modules.devname
     const aliasText = pieces !== null && !devname ? new Uint8Array(0) : Buffer.from(aliases.join('\0'), 'latin1');
@@ -129,24 +130,18 @@ export class ScanCacheWriter {
     const flags = (pieces === null ? 0 : HAS_PIECES) | (devname ? HAS_DEVNAME : 0);
     const record = Uint32Array.of(text.length, aliases.length, softdeps.length, weakdeps.length, e, n, 0, scan.errno, aliasText.length, lines.length, keys.length, flags);
     // numbers is a buffer of its own (offset 0): every part is aligned for its view
-    const { importCrcs: crcs, importKeys: symbolKeys, importLengths: lengths, importWeak: weak, importNames: names } = scanNumbers(
-      numbers.buffer as ArrayBuffer,
-      numbers.byteOffset,
-      e,
-      n,
-      numbers.length - scanNumbersSize(e, n, 0),
-    );
-    const refs = new Uint32Array(n);
-    for (let j = 0, start = 0; j < n; start += lengths[j] + 1, j++) {
-      const k = this.dictionary.add(names, start, start + lengths[j], symbolKeys[j], crcs[j]);
-      refs[j] = (k | (weak[j] === 1 ? WEAK_REF : 0)) >>> 0;
-    }
+    const { importCrcs, importKeys, importLengths, importWeak, importNames } = scanNumbers(numbers.buffer as ArrayBuffer, numbers.byteOffset, e, n, numbers.length - scanNumbersSize(e, n, 0));
+    const refs = dictionary.addAll(importNames, importLengths, importKeys, importCrcs, importWeak);
     const keyLengths = pieces === null ? new Uint8Array(0) : bytesOf(pieces.keyLengths);
     return { record, text, exportCrcs: numbers.subarray(0, 8 * e), keyLengths, imports: { refs, dictionary: null } };
   }
 
-  /** an entry's numbers (scan-cache-format.ts' numbersBytes), its imports as references into `dictionary` */
-  private static numbers(entry: StoredEntry, dictionary: ImportDictionaryBuilder, remap: Map<ImportDictionary, Int32Array>, kept: ImportDictionary | undefined): Uint8Array[] {
+  /**
+   * An entry's numbers (scan-cache-format.ts' numbersBytes), its imports as references into the new
+   * file's dictionary: as they are where they are already (an added scan's, or a kept entry's when the
+   * old dictionary was kept whole), else through `remap` (old entry -> new one).
+   */
+  private static numbers(entry: StoredEntry, kept: ImportDictionary | undefined, remap: Uint32Array | undefined): Uint8Array[] {
     const imports = entry.imports;
     const n = entry.record[IMPORTS];
     const bytes = entry.exportCrcs.length + 4 * n + entry.keyLengths.length;
@@ -154,46 +149,49 @@ export class ScanCacheWriter {
     // the dictionary the new file starts with: its references stay as they are, and so do its numbers,
     // which lie one after the other in the old file (CRCs, references, key lengths, padding)
     if (imports.dictionary === kept) return [new Uint8Array(entry.exportCrcs.buffer, entry.exportCrcs.byteOffset, numbersBytes(entry.record[EXPORTS_WORD], n, entry.keyLengths.length >>> 2))];
-    // each entry of the old dictionary is added once, whichever modules import it
-    const d = imports.dictionary;
-    let map = remap.get(d);
-    if (map === undefined) remap.set(d, (map = new Int32Array(d.size).fill(-1)));
+    if (remap === undefined) throw new Error('scan cache: an entry of another dictionary');
     const refs = new Uint32Array(n);
-    for (let j = 0; j < n; j++) {
-      const old = imports.refs[j] & REF_INDEX;
-      if (map[old] < 0) map[old] = dictionary.add(d.names, d.starts[old], d.starts[old] + d.lengths[old], d.keys[old], d.crcs[old]);
-      refs[j] = (map[old] | (imports.refs[j] & WEAK_REF)) >>> 0;
-    }
+    for (let j = 0; j < n; j++) refs[j] = (remap[imports.refs[j] & REF_INDEX] | (imports.refs[j] & WEAK_REF)) >>> 0;
     return [entry.exportCrcs, bytesOf(refs), entry.keyLengths, new Uint8Array(pad8(bytes))];
   }
 
   /**
-   * The old cache's dictionary, when the new file can start with it whole: every kept entry refers to it
-   * and they still use all but a small share of it (UNUSED_SHARE; which ones, the addon tells). Then the
-   * kept entries' references and numbers are written as they are, instead of each of their ~200,000
-   * imports being looked up and added again. Undefined: the new file gets a dictionary of what its
-   * entries use (also without the addon).
+   * Which entries of the old cache's dictionary the kept entries use (1 each; marked by the addon where
+   * it can), or undefined when no entry is kept.
    */
-  private keptDictionary(kept: Iterable<StoredEntry>): ImportDictionary | undefined {
+  private oldDictionaryUse(kept: StoredEntry[]): { d: ImportDictionary; used: Uint8Array } | undefined {
     const d = this.source?.dictionary;
+    if (d === undefined || kept.length === 0) return undefined;
+    if (kept.some((e) => e.imports.dictionary !== d)) throw new Error('scan cache: a kept entry of another dictionary');
     const mark = loadNativeWordRangesMark();
-    if (d === undefined || mark === null) return undefined;
-    const entries = [...kept];
-    if (entries.length === 0) return undefined;
-    const buffer = entries[0].imports.refs.buffer;
-    const starts = new Uint32Array(entries.length);
-    const counts = new Uint32Array(entries.length);
-    for (let i = 0; i < entries.length; i++) {
-      const refs = entries[i].imports.refs;
-      if (entries[i].imports.dictionary !== d || refs.buffer !== buffer) return undefined;
-      starts[i] = refs.byteOffset >>> 2;
-      counts[i] = refs.length;
+    const buffer = kept[0].imports.refs.buffer;
+    if (mark !== null && kept.every((e) => e.imports.refs.buffer === buffer)) {
+      const starts = Uint32Array.from(kept, (e) => e.imports.refs.byteOffset >>> 2);
+      const counts = Uint32Array.from(kept, (e) => e.imports.refs.length);
+      const used = mark(new Uint32Array(buffer, 0, buffer.byteLength >>> 2), starts, counts, REF_INDEX, d.size);
+      if (used !== null) return { d, used };
     }
-    const used = mark(new Uint32Array(buffer, 0, buffer.byteLength >>> 2), starts, counts, REF_INDEX, d.size);
-    if (used === null) return undefined;
+    const used = new Uint8Array(d.size);
+    for (const e of kept) for (const r of e.imports.refs) if ((r & REF_INDEX) < d.size) used[r & REF_INDEX] = 1;
+    return { d, used };
+  }
+
+  /**
+   * The new file's dictionary, holding the old one's entries that the kept entries use: the old
+   * dictionary whole while they use all but a small share of it (UNUSED_SHARE), so that their references
+   * and numbers are written as they were read (`kept`) instead of each of their ~200,000 imports being
+   * mapped again; else only the entries they use (`remap`: old entry -> new one).
+   */
+  private static startDictionary(use: { d: ImportDictionary; used: Uint8Array } | undefined): { dictionary: ImportDictionaryBuilder; kept?: ImportDictionary; remap?: Uint32Array } {
+    const dictionary = new ImportDictionaryBuilder();
+    if (use === undefined) return { dictionary };
+    const { d, used } = use;
     let unused = 0;
-    for (let k = used.indexOf(0); k >= 0; k = used.indexOf(0, k + 1)) if (++unused > d.size / UNUSED_SHARE) return undefined;
-    return d;
+    for (let k = used.indexOf(0); k >= 0 && unused <= d.size / UNUSED_SHARE; k = used.indexOf(0, k + 1)) unused++;
+    if (unused <= d.size / UNUSED_SHARE && dictionary.seed(d)) return { dictionary, kept: d };
+    // a fresh builder: one whose seed() failed is unusable
+    const fresh = new ImportDictionaryBuilder();
+    return { dictionary: fresh, remap: fresh.addAll(d.names, d.lengths, d.keys, d.crcs, null, used) };
   }
 
   /** whether the cache read at the start (if any) should make way for one with the `news` chosen entries scanned in this run */
@@ -226,11 +224,10 @@ export class ScanCacheWriter {
       const entry = this.source?.stored(this.paths[k]);
       if (entry !== undefined) entries.set(k, entry);
     }
-    const kept = this.keptDictionary(entries.values());
-    if (kept !== undefined) this.dictionary.seed(kept);
+    const { dictionary, kept, remap } = ScanCacheWriter.startDictionary(this.oldDictionaryUse([...entries.values()]));
     for (const k of chosen) {
       const added = this.entries[k];
-      if (added !== undefined) entries.set(k, this.storedOf(this.paths[k], added));
+      if (added !== undefined) entries.set(k, ScanCacheWriter.storedOf(added, dictionary));
     }
     chosen = chosen.filter((k) => entries.has(k));
     const count = chosen.length;
@@ -242,8 +239,6 @@ export class ScanCacheWriter {
     const records = new Uint32Array(RECORD_WORDS * count);
     const texts: Uint8Array[] = [];
     const numbers: Uint8Array[] = [];
-    const dictionary = this.dictionary;
-    const remap = new Map<ImportDictionary, Int32Array>();
     let blockBytes = 0;
     chosen.forEach((k, i) => {
       const entry = entries.get(k)!;
@@ -251,7 +246,7 @@ export class ScanCacheWriter {
       records.set(entry.record, RECORD_WORDS * i);
       records[RECORD_WORDS * i + AT] = blockBytes;
       texts.push(entry.text);
-      for (const part of ScanCacheWriter.numbers(entry, dictionary, remap, kept)) {
+      for (const part of ScanCacheWriter.numbers(entry, kept, remap)) {
         numbers.push(part);
         blockBytes += part.length;
       }

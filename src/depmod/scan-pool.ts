@@ -93,9 +93,10 @@ export interface ScanPool {
   scan(paths: string[], onResult?: ScanResultFn, store?: ScanStore): Promise<ModuleScan[]>;
   /**
    * A file that will probably be among scan()'s paths, found before scan() is called (depmod's walk):
-   * the first of them are read and decompressed ahead, while the caller goes on.
+   * the first of them are read and decompressed ahead, while the caller goes on. `beforeRead` runs
+   * only for a file taken to be read ahead, before its read starts.
    */
-  readAhead(path: string): void;
+  readAhead(path: string, beforeRead?: () => void): void;
   close(): void;
 }
 
@@ -163,9 +164,10 @@ class ReadAhead {
 
   constructor(private readonly threads: Threads, private readonly batchBuffer: number) {}
 
-  add(file: string): void {
+  add(file: string, beforeRead?: () => void): void {
     const w = this.threads.list[0];
     if (w === undefined || this.inFlight === AHEAD_BATCHES) return;
+    beforeRead?.();
     this.files.push(file);
     if (this.files.length - this.sent < BATCH) return;
     if (this.sent === 0) w.on('message', this.onReply);
@@ -207,7 +209,7 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
     threads.close();
     return scanInline(paths, opts, onResult, store);
   };
-  return { scan, readAhead: (file) => ahead.add(file), close: () => threads.close() };
+  return { scan, readAhead: (file, beforeRead) => ahead.add(file, beforeRead), close: () => threads.close() };
 }
 
 /**

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { symbolKey } from '../../src/depmod/hash';
 import { ImportDictionary, ImportDictionaryBuilder, dictionaryBytes } from '../../src/depmod/import-dictionary';
+import { nativeFunction } from '../../src/native-addon';
 
 /** the builder's part of the file in one buffer (8-aligned, as in the file) */
 function written(b: ImportDictionaryBuilder): { buffer: ArrayBuffer; nameBytes: number } {
@@ -21,9 +22,19 @@ const add = (b: ImportDictionaryBuilder, name: string, crc: number, key = symbol
   return b.add(bytes, 2, 2 + name.length, key, crc);
 };
 
-describe('import dictionary', () => {
+describe.each([
+  ['the addon', true],
+  ['JavaScript', false],
+] as const)('import dictionary, built in %s', (_engine, useAddon) => {
+  const builder = (): ImportDictionaryBuilder => new ImportDictionaryBuilder(useAddon);
+
+  it('is built where it says', () => {
+    // the addon is built in every test run (scripts/build-native.js): without its builder this fails
+    expect(builder().engine).toBe(useAddon ? 'addon' : 'javascript');
+  });
+
   it('keeps each (name, CRC) once, and apart what differs in either', () => {
-    const b = new ImportDictionaryBuilder();
+    const b = builder();
     expect(add(b, 'printk', 1)).toBe(0);
     expect(add(b, 'printk', 1)).toBe(0);
     expect(add(b, 'printk', 2)).toBe(1);
@@ -45,7 +56,7 @@ describe('import dictionary', () => {
   });
 
   it('grows past its first arrays and name buffer', () => {
-    const b = new ImportDictionaryBuilder();
+    const b = builder();
     const long = 'x'.repeat(300);
     for (let k = 0; k < 3000; k++) expect(add(b, `${long}${k}`, k)).toBe(k);
     for (let k = 0; k < 3000; k += 7) expect(add(b, `${long}${k}`, k)).toBe(k);
@@ -55,7 +66,7 @@ describe('import dictionary', () => {
   });
 
   it('seeded with a dictionary, keeps its entries where they were and finds them before and after indexing them', () => {
-    const a = new ImportDictionaryBuilder();
+    const a = builder();
     // names sharing one symbolKey too, and a NaN CRC
     for (let k = 0; k < 2000; k++) add(a, `sym${k}`, k);
     add(a, 'print', 1, symbolKey('printk'));
@@ -63,8 +74,8 @@ describe('import dictionary', () => {
     add(a, 'nan', Number.NaN);
     const { buffer, nameBytes } = written(a);
     const old = ImportDictionary.parse(buffer, 0, a.size, nameBytes)!;
-    const b = new ImportDictionaryBuilder();
-    b.seed(old);
+    const b = builder();
+    expect(b.seed(old)).toBe(true);
     expect(b.size).toBe(2003);
     expect(() => b.seed(old)).toThrow(/seeded after/);
     // found by search (fewer lookups than the indexing takes)
@@ -87,7 +98,7 @@ describe('import dictionary', () => {
   });
 
   it('reads a part whose names and lengths do not add up as no dictionary', () => {
-    const b = new ImportDictionaryBuilder();
+    const b = builder();
     add(b, 'one', 1);
     add(b, 'two', 2);
     const { buffer, nameBytes } = written(b);
@@ -101,5 +112,53 @@ describe('import dictionary', () => {
     lengths[0] = 3;
     new Uint8Array(buffer)[32 + 3] = 0x41;
     expect(ImportDictionary.parse(buffer, 0, 2, nameBytes)).toBeUndefined();
+  });
+
+  it('adds a list of names at once: weak flags in the references, names not selected passed over', () => {
+    const b = builder();
+    const names = Buffer.from('alpha\0beta\0\0alpha\0gamma', 'latin1');
+    const lengths = Uint32Array.of(5, 4, 0, 5, 5);
+    const keys = Int32Array.from(['alpha', 'beta', '', 'alpha', 'gamma'], (n) => symbolKey(n));
+    const crcs = Float64Array.of(1, 2, 3, 1, Number.NaN);
+    const refs = b.addAll(names, lengths, keys, crcs, Uint8Array.of(0, 1, 0, 1, 0), Uint8Array.of(1, 1, 1, 1, 0));
+    expect([...refs]).toEqual([0, 0x80000001, 2, 0x80000000, 0xffffffff]);
+    expect(b.size).toBe(3);
+    expect([...b.addAll(names, lengths, keys, crcs, null)]).toEqual([0, 1, 2, 0, 3]);
+    expect(b.size).toBe(4);
+  });
+
+  it('refuses lists that do not add up, before adding any of them', () => {
+    const b = builder();
+    const names = Buffer.from('one\0two', 'latin1');
+    const keys = Int32Array.of(1, 2);
+    const crcs = Float64Array.of(1, 2);
+    expect(() => b.addAll(names, Uint32Array.of(3, 4), keys, crcs, null)).toThrow(/runs past the names/);
+    expect(() => b.addAll(names, Uint32Array.of(3), keys, crcs, null)).toThrow(/differ in length/);
+    expect(() => b.addAll(names, Uint32Array.of(3, 3), keys, crcs, Uint8Array.of(1))).toThrow(/shorter than the names/);
+    expect(b.size).toBe(0);
+    expect([...b.addAll(names, Uint32Array.of(3, 3), keys, crcs, null)]).toEqual([0, 1]);
+  });
+});
+
+describe('import dictionary in the addon', () => {
+  it('declines to be seeded with a dictionary that holds an entry twice', () => {
+    const bytes = Buffer.from('twice\0twice\0', 'latin1');
+    const lengths = Uint32Array.of(5, 5);
+    // two equal entries, as no writer makes them
+    const buffer = new ArrayBuffer(2 * 16 + bytes.length);
+    new Float64Array(buffer, 0, 2).set([1, 1]);
+    new Int32Array(buffer, 16, 2).set([symbolKey('twice'), symbolKey('twice')]);
+    new Uint32Array(buffer, 24, 2).set(lengths);
+    new Uint8Array(buffer, 32).set(bytes);
+    const d = ImportDictionary.parse(buffer, 0, 2, bytes.length)!;
+    expect(d).toBeDefined();
+    expect(new ImportDictionaryBuilder(true).seed(d)).toBe(false);
+    expect(new ImportDictionaryBuilder(false).seed(d)).toBe(true);
+  });
+
+  it('throws a TypeError for a handle that is not one of its dictionaries', () => {
+    const add = nativeFunction('importDictionaryAdd')!;
+    expect(() => add({}, new Uint8Array(0), new Uint32Array(0), new Int32Array(0), new Float64Array(0), null, null, new Uint32Array(0))).toThrow(TypeError);
+    expect(() => nativeFunction('importDictionaryParts')!(Object.create(null))).toThrow(TypeError);
   });
 });

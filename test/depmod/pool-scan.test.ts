@@ -120,4 +120,21 @@ describe('depmod scan on libuv\'s thread pool', () => {
     expect(pooled.scans).toEqual(here.scans);
     expect(pooled.seen).toEqual(paths.map((_, i) => i));
   });
+
+  it('runs a read ahead\'s beforeRead (depmod\'s stat for its cache) only for the files it takes', async () => {
+    const pool = startScanPool({ threads: 2 });
+    const called: string[] = [];
+    // more files than the pool has slots: the rest are not read ahead, and must not be stat()ed on the walk
+    for (const p of paths) pool.readAhead(p, () => called.push(p));
+    expect(called.length).toBeGreaterThan(0);
+    expect(called.length).toBeLessThanOrEqual(16);
+    expect(called.length).toBeLessThan(paths.length);
+    expect(called).toEqual(paths.slice(0, called.length));
+    // a file already read ahead is not taken again
+    pool.readAhead(paths[0], () => called.push('again'));
+    expect(called).not.toContain('again');
+    const scans = await pool.scan(paths);
+    pool.close();
+    expect(scans.map(plainScan)).toEqual((await scanAll(paths, { threads: 0 })).scans);
+  });
 });
