@@ -152,14 +152,19 @@ export class ModuleScanner {
     }
   }
 
-  /** the scans' memory, unused once the imports are resolved, given back */
+  /**
+   * the scans' memory, unused once the imports are resolved, given back; when the cache is to be
+   * written, after that instead (its writer keeps the scans' numbers, not copies)
+   */
   release(): Promise<void> {
-    return this.store.release();
+    return this.writer === undefined ? this.store.release() : Promise.resolve();
   }
 
   /** after the files are written: the cache for the next run (nothing with -n; never an error) */
   writeCache(): void {
-    if (this.writer !== undefined) this.cacheStats.written = this.writer.write(this.ctx.outdirname);
+    if (this.writer === undefined) return;
+    this.cacheStats.written = this.writer.write(this.ctx.outdirname);
+    void this.store.release();
   }
 
   close(): void {

@@ -15,7 +15,7 @@ import { modnameFromPath } from '../names/modname';
 import { aliasPieces, type AliasPieces } from './alias-files';
 import { ImportDictionaryBuilder, REF_INDEX, WEAK_REF, dictionaryBytes, type ImportDictionary } from './import-dictionary';
 import type { ModuleScan } from './module-scan';
-import { scanNumbers, scanNumbersSize } from './scan-store';
+import { numbersView, scanNumbers, scanNumbersSize } from './scan-store';
 import { AT, EXPORTS as EXPORTS_WORD, HAS_DEVNAME, HAS_PIECES, IMPORTS, RECORD_WORDS, SCAN_CACHE_FILE, checksum, header, layout, numbersBytes, pad8 } from './scan-cache-format';
 import { loadNativeWordRangesMark } from '../native-addon';
 import type { ScanCache, StoredEntry } from './scan-cache';
@@ -42,8 +42,8 @@ const REWRITE_SHARE = 16;
 const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 /**
- * A scan added in this run, until the cache is written: its lists, and its numbers copied as the scan
- * laid them out (export CRCs, import CRCs, keys, lengths, weak flags, names).
+ * A scan added in this run, until the cache is written: its lists, and its numbers as the scan laid them
+ * out (export CRCs, import CRCs, keys, lengths, weak flags, names).
  */
 interface AddedScan {
   aliases: string[];
@@ -55,6 +55,21 @@ interface AddedScan {
   errno: number;
   imports: number;
   numbers: Uint8Array;
+}
+
+/** a scan's numbers in ScanStore's layout (scan-store.ts scanNumbers), in a buffer of their own */
+function copiedNumbers(scan: ModuleScan): Uint8Array {
+  const e = scan.exports.length;
+  const n = scan.importKeys.length;
+  const numbers = new Uint8Array(scanNumbersSize(e, n, scan.importNames.length));
+  const copy = scanNumbers(numbers.buffer, 0, e, n, scan.importNames.length);
+  copy.exportCrcs.set(scan.exportCrcs);
+  copy.importCrcs.set(scan.importCrcs);
+  copy.importKeys.set(scan.importKeys);
+  copy.importLengths.set(scan.importLengths);
+  copy.importWeak.set(scan.importWeak);
+  copy.importNames.set(scan.importNames);
+  return numbers;
 }
 
 /** The cache the run will write: the scans of this run's modules, added as they come in. */
@@ -91,9 +106,9 @@ export class ScanCacheWriter {
   /**
    * A module's scan with the stat taken before its file was read. Scans that failed for a reason
    * other than the module's contents (ENODATA: no symbols) are left out, to be tried again next time.
-   * Its numbers are copied (the scan's may be freed before the cache is written). Its alias pieces are
-   * made here and left on the scan too, so that the run's modules.alias(.bin) is made from them rather
-   * than from each alias again.
+   * Its numbers are kept as they are, not copied: the caller keeps them until the cache is written
+   * (module-load.ts frees its ScanStore after that). Its alias pieces are made here and left on the scan
+   * too, so that the run's modules.alias(.bin) is made from them rather than from each alias again.
    */
   add(path: string, key: Uint32Array, scan: ModuleScan): void {
     if (scan.symbolsErrno !== undefined && scan.symbolsErrno !== ENODATA) return;
@@ -101,15 +116,7 @@ export class ScanCacheWriter {
     if (pieces !== null) scan.aliasPieces = pieces;
     const e = scan.exports.length;
     const n = scan.importKeys.length;
-    // the numbers in ScanStore's layout (scan-store.ts scanNumbers), in a buffer of their own
-    const numbers = new Uint8Array(scanNumbersSize(e, n, scan.importNames.length));
-    const copy = scanNumbers(numbers.buffer, 0, e, n, scan.importNames.length);
-    copy.exportCrcs.set(scan.exportCrcs);
-    copy.importCrcs.set(scan.importCrcs);
-    copy.importKeys.set(scan.importKeys);
-    copy.importLengths.set(scan.importLengths);
-    copy.importWeak.set(scan.importWeak);
-    copy.importNames.set(scan.importNames);
+    const numbers = numbersView(scan) ?? copiedNumbers(scan);
     // the lists themselves (take() gives the scan new ones; the module keeps the aliases anyway)
     const { aliases, softdeps, weakdeps, exports } = scan;
     this.push(path, key, { aliases, pieces, softdeps, weakdeps, exports, errno: scan.symbolsErrno ?? 0, imports: n, numbers }, 1);
@@ -129,7 +136,7 @@ export class ScanCacheWriter {
     const text = Buffer.concat([aliasText, otherText, lines, keys]);
     const flags = (pieces === null ? 0 : HAS_PIECES) | (devname ? HAS_DEVNAME : 0);
     const record = Uint32Array.of(text.length, aliases.length, softdeps.length, weakdeps.length, e, n, 0, scan.errno, aliasText.length, lines.length, keys.length, flags);
-    // numbers is a buffer of its own (offset 0): every part is aligned for its view
+    // numbers is 8-aligned in its buffer (numbersView): every part is aligned for its view
     const { importCrcs, importKeys, importLengths, importWeak, importNames } = scanNumbers(numbers.buffer as ArrayBuffer, numbers.byteOffset, e, n, numbers.length - scanNumbersSize(e, n, 0));
     const refs = dictionary.addAll(importNames, importLengths, importKeys, importCrcs, importWeak);
     const keyLengths = pieces === null ? new Uint8Array(0) : bytesOf(pieces.keyLengths);

@@ -55,6 +55,27 @@ export function scanNumbers(ab: ArrayBuffer, at: number, exports: number, import
   };
 }
 
+/**
+ * A scan's numbers as one view of its buffer, where they lie as scanNumbers lays them out (as every scan
+ * that a ScanStore holds does); undefined where they do not.
+ */
+export function numbersView(n: ScanNumbers): Uint8Array | undefined {
+  const e = n.exportCrcs.length;
+  const i = n.importKeys.length;
+  const ab = n.exportCrcs.buffer;
+  const at = n.exportCrcs.byteOffset;
+  const parts: [ArrayBufferView, number][] = [
+    [n.importCrcs, at + 8 * e],
+    [n.importKeys, at + 8 * (e + i)],
+    [n.importLengths, at + 8 * (e + i) + 4 * i],
+    [n.importWeak, at + 8 * (e + i) + 8 * i],
+    [n.importNames, at + 8 * (e + i) + 9 * i],
+  ];
+  for (const [view, offset] of parts) if (view.buffer !== ab || view.byteOffset !== offset) return undefined;
+  if (n.importCrcs.length !== i || n.importLengths.length !== i || n.importWeak.length !== i) return undefined;
+  return new Uint8Array(ab, at, scanNumbersSize(e, i, n.importNames.length));
+}
+
 /** a scan of its strings and numbers (its fields always in this order: one object shape for every scan) */
 export function makeScan(aliases: string[], softdeps: string[], weakdeps: string[], exports: string[], numbers: ScanNumbers, symbolsErrno: number): ModuleScan {
   const scan: ModuleScan = {
