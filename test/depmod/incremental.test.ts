@@ -316,6 +316,54 @@ describe('where the scan cache is read and written', () => {
     await same();
   }, 60_000);
 
+  it('without the addon: caches written by the JavaScript paths and by the addon read each other, with the same files', () => {
+    const many: SynModule[] = Array.from({ length: 40 }, (_, i) => ({
+      rel: `kernel/n${i}.ko${i % 2 === 0 ? '' : '.xz'}`,
+      exports: [`n${i}_sym`],
+      imports: i > 0 ? [`n${i - 1}_sym`, 'n0_sym'] : [],
+      modinfo: [['alias', `n-${i}`]],
+    }));
+    const tree = buildTree('cache-engines', many);
+    const cache = path.join(tree.moddir, CACHE);
+    const noAddon = { KMODTS_NATIVE_ADDON: path.join(tree.root, 'no-such-addon.node') };
+    // depmod through the library in a process of its own (the addon is chosen once per process): its cache stats and files
+    const depmodIn = (env: Record<string, string>, scanCache = true): { stats: Stats; files: ReturnType<typeof snapshot> } => {
+      const script = `require(${JSON.stringify(path.join(repoRoot, 'dist/depmod/depmod.js'))}).depmod(${JSON.stringify({ kernelVersion: SYN_KVER, configPaths: ['/dev/null'], basedir: tree.root, scanCache })
+        .slice(0, -1)}, onScanCache: (s) => console.log(JSON.stringify(s)) }).catch((e) => { console.error(e); process.exit(1); });`;
+      const r = spawnSync(process.execPath, ['-e', script], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      return { stats: JSON.parse(r.stdout) as Stats, files: snapshot(tree.moddir) };
+    };
+    fs.writeFileSync(path.join(tree.moddir, 'modules.dep'), '');
+    spawnSync('sleep', ['2.3']);
+    let full = depmodIn({}, false).files;
+    // written without the addon (its dictionary built in JavaScript), read with it and without it
+    expect(depmodIn(noAddon).stats).toEqual({ loaded: false, hits: 0, scanned: 40, written: true });
+    const jsCache = fs.readFileSync(cache);
+    for (const env of [{}, noAddon]) {
+      const run = depmodIn(env);
+      expect(run.stats).toEqual({ loaded: true, hits: 40, scanned: 0, written: false });
+      expect(differingFiles(full, run.files)).toEqual([]);
+    }
+    expect(fs.readFileSync(cache).equals(jsCache)).toBe(true);
+    // more new modules than a run leaves out: the cache is rewritten keeping the old dictionary (seeded),
+    // by the addon, then after more by JavaScript; each read by the other
+    let count = 40;
+    for (const [round, env, reader] of [[1, {}, noAddon], [2, noAddon, {}]] as const) {
+      for (let k = 0; k < 9; k++) fs.copyFileSync(path.join(tree.moddir, 'kernel/n3.ko.xz'), path.join(tree.moddir, `kernel/r${round}_${k}.ko.xz`));
+      spawnSync('sleep', ['2.3']);
+      full = depmodIn({}, false).files;
+      const writing = depmodIn(env);
+      expect(writing.stats, `round ${round}`).toEqual({ loaded: true, hits: count, scanned: 9, written: true });
+      expect(differingFiles(full, writing.files)).toEqual([]);
+      count += 9;
+      const reading = depmodIn(reader);
+      expect(reading.stats, `round ${round}`).toEqual({ loaded: true, hits: count, scanned: 0, written: false });
+      expect(differingFiles(full, reading.files)).toEqual([]);
+    }
+  }, 60_000);
+
   it('KMODTS_DEPMOD_CACHE=off: depmod neither reads nor writes it', () => {
     const tree = buildTree('cache-off', mods);
     const cache = path.join(tree.moddir, CACHE);
