@@ -144,22 +144,33 @@ export class ScanCacheWriter {
   }
 
   /**
-   * An entry's numbers (scan-cache-format.ts' numbersBytes), its imports as references into the new
-   * file's dictionary: as they are where they are already (an added scan's, or a kept entry's when the
-   * old dictionary was kept whole), else through `remap` (old entry -> new one).
+   * An entry's numbers (scan-cache-format.ts' numbersBytes) put into `body` at byte `at` (8-aligned),
+   * its imports as references into the new file's dictionary: as they are where they are already (an
+   * added scan's, or a kept entry's when the old dictionary was kept whole), else through `remap` (old
+   * entry -> new one). Returns where the next entry's numbers go.
    */
-  private static numbers(entry: StoredEntry, kept: ImportDictionary | undefined, remap: Uint32Array | undefined): Uint8Array[] {
+  private static putNumbers(body: Buffer, at: number, entry: StoredEntry, kept: ImportDictionary | undefined, remap: Uint32Array | undefined): number {
     const imports = entry.imports;
     const n = entry.record[IMPORTS];
-    const bytes = entry.exportCrcs.length + 4 * n + entry.keyLengths.length;
-    if (imports.dictionary === null) return [entry.exportCrcs, bytesOf(imports.refs), entry.keyLengths, new Uint8Array(pad8(bytes))];
+    const crcBytes = entry.exportCrcs.length;
+    const bytes = numbersBytes(entry.record[EXPORTS_WORD], n, entry.keyLengths.length >>> 2);
     // the dictionary the new file starts with: its references stay as they are, and so do its numbers,
     // which lie one after the other in the old file (CRCs, references, key lengths, padding)
-    if (imports.dictionary === kept) return [new Uint8Array(entry.exportCrcs.buffer, entry.exportCrcs.byteOffset, numbersBytes(entry.record[EXPORTS_WORD], n, entry.keyLengths.length >>> 2))];
-    if (remap === undefined) throw new Error('scan cache: an entry of another dictionary');
-    const refs = new Uint32Array(n);
-    for (let j = 0; j < n; j++) refs[j] = (remap[imports.refs[j] & REF_INDEX] | (imports.refs[j] & WEAK_REF)) >>> 0;
-    return [entry.exportCrcs, bytesOf(refs), entry.keyLengths, new Uint8Array(pad8(bytes))];
+    if (imports.dictionary !== null && imports.dictionary === kept) {
+      body.set(new Uint8Array(entry.exportCrcs.buffer, entry.exportCrcs.byteOffset, bytes), at);
+      return at + bytes;
+    }
+    body.set(entry.exportCrcs, at);
+    if (imports.dictionary === null) body.set(bytesOf(imports.refs), at + crcBytes);
+    else {
+      if (remap === undefined) throw new Error('scan cache: an entry of another dictionary');
+      const refs = new Uint32Array(body.buffer, body.byteOffset + at + crcBytes, n);
+      for (let j = 0; j < n; j++) refs[j] = (remap[imports.refs[j] & REF_INDEX] | (imports.refs[j] & WEAK_REF)) >>> 0;
+    }
+    const end = at + crcBytes + 4 * n;
+    body.set(entry.keyLengths, end);
+    body.fill(0, end + entry.keyLengths.length, at + bytes);
+    return at + bytes;
   }
 
   /**
@@ -209,7 +220,7 @@ export class ScanCacheWriter {
     return bytes * REWRITE_SHARE > this.source.fileBytes;
   }
 
-  /** the file's parts (header line first) from the entries that are old enough, or null when none is new (or too little is: worthRewriting) */
+  /** the file (its header line, its body) from the entries that are old enough, or null when none is new (or too little is: worthRewriting) */
   private parts(own: fs.BigIntStats): Uint8Array[] | null {
     // the run's start on the clock of the cache's filesystem: the new file's ctime, less the time since
     const horizon = own.ctimeNs - (process.hrtime.bigint() - this.started) - TICK_NS;
@@ -237,36 +248,45 @@ export class ScanCacheWriter {
       if (added !== undefined) entries.set(k, ScanCacheWriter.storedOf(added, dictionary));
     }
     chosen = chosen.filter((k) => entries.has(k));
+    const list = chosen.map((k) => entries.get(k)!);
     const count = chosen.length;
     const paths = Buffer.from(chosen.map((k) => this.paths[k]).join('\0'), 'utf8');
     let textBytes = 0;
-    for (const k of chosen) textBytes += entries.get(k)!.text.length;
-    const at = layout(count, paths.length, textBytes);
-    const keys = new Uint32Array(KEY_WORDS * count);
-    const records = new Uint32Array(RECORD_WORDS * count);
-    const texts: Uint8Array[] = [];
-    const numbers: Uint8Array[] = [];
     let blockBytes = 0;
-    chosen.forEach((k, i) => {
-      const entry = entries.get(k)!;
-      keys.set(this.keys[k], KEY_WORDS * i);
-      records.set(entry.record, RECORD_WORDS * i);
-      records[RECORD_WORDS * i + AT] = blockBytes;
-      texts.push(entry.text);
-      for (const part of ScanCacheWriter.numbers(entry, kept, remap)) {
-        numbers.push(part);
-        blockBytes += part.length;
-      }
-    });
+    for (const entry of list) {
+      textBytes += entry.text.length;
+      blockBytes += numbersBytes(entry.record[EXPORTS_WORD], entry.record[IMPORTS], entry.keyLengths.length >>> 2);
+    }
+    const at = layout(count, paths.length, textBytes);
     const dict = dictionary.parts();
-    const body = coalesced([bytesOf(keys), bytesOf(records), paths, ...texts, new Uint8Array(at.block - at.texts - textBytes), ...numbers, ...dict]);
-    const hash = checksum(body);
-    const dictNameBytes = dict[3].length;
-    if (dictionaryBytes(dictionary.size, dictNameBytes) !== dict.reduce((s, p) => s + p.length, 0)) throw new Error('scan cache: dictionary size');
-    let line = `${header()}${count} ${paths.length} ${textBytes} ${blockBytes} ${dictionary.size} ${dictNameBytes} ${hash}`;
+    let dictBytes = 0;
+    for (const part of dict) dictBytes += part.length;
+    if (dictionaryBytes(dictionary.size, dict[3].length) !== dictBytes) throw new Error('scan cache: dictionary size');
+    // the body in one buffer of its own (offset 0: every part 8-aligned for its views), made in place
+    const body = Buffer.allocUnsafeSlow(at.block + blockBytes + dictBytes);
+    const keys = new Uint32Array(body.buffer, 0, KEY_WORDS * count);
+    const records = new Uint32Array(body.buffer, at.records, RECORD_WORDS * count);
+    body.set(paths, at.paths);
+    let t = at.texts;
+    let b = at.block;
+    for (let i = 0; i < count; i++) {
+      const entry = list[i];
+      keys.set(this.keys[chosen[i]], KEY_WORDS * i);
+      records.set(entry.record, RECORD_WORDS * i);
+      records[RECORD_WORDS * i + AT] = b - at.block;
+      body.set(entry.text, t);
+      t += entry.text.length;
+      b = ScanCacheWriter.putNumbers(body, b, entry, kept, remap);
+    }
+    body.fill(0, t, at.block);
+    for (const part of dict) {
+      body.set(part, b);
+      b += part.length;
+    }
+    let line = `${header()}${count} ${paths.length} ${textBytes} ${blockBytes} ${dictionary.size} ${dict[3].length} ${checksum([body])}`;
     // padded so that the body starts 8-aligned in the file (and in the buffer it is read into)
     line = line.padEnd(line.length + pad8(line.length + 1), ' ');
-    return [Buffer.from(`${line}\n`, 'latin1'), ...body];
+    return [Buffer.from(`${line}\n`, 'latin1'), body];
   }
 
   /**
@@ -309,35 +329,7 @@ export class ScanCacheWriter {
   }
 }
 
-/**
- * `parts` with neighbours that are adjacent views of one buffer joined into one view: the kept entries'
- * texts and numbers lie one after the other in the old file, and thousands of parts cost a checksum call
- * and an iovec each
- */
-function coalesced(parts: Uint8Array[]): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  // the run of adjacent parts being joined: its first part, and where it ends in that part's buffer
-  let first: Uint8Array | undefined;
-  let end = 0;
-  const close = (): void => {
-    if (first === undefined) return;
-    out.push(end === first.byteOffset + first.length ? first : new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset));
-  };
-  for (const part of parts) {
-    if (part.length === 0) continue;
-    if (first !== undefined && part.buffer === first.buffer && part.byteOffset === end) {
-      end += part.length;
-      continue;
-    }
-    close();
-    first = part;
-    end = part.byteOffset + part.length;
-  }
-  close();
-  return out;
-}
-
-/** `parts` written in order, a few hundred at a time (no copy of the whole file in memory) */
+/** `parts` written in order (short writes continued) */
 function writeAll(fd: number, parts: Uint8Array[]): void {
   const BATCH = 512;
   for (let first = 0; first < parts.length; first += BATCH) {

@@ -64,16 +64,13 @@ export function numbersView(n: ScanNumbers): Uint8Array | undefined {
   const i = n.importKeys.length;
   const ab = n.exportCrcs.buffer;
   const at = n.exportCrcs.byteOffset;
-  const parts: [ArrayBufferView, number][] = [
-    [n.importCrcs, at + 8 * e],
-    [n.importKeys, at + 8 * (e + i)],
-    [n.importLengths, at + 8 * (e + i) + 4 * i],
-    [n.importWeak, at + 8 * (e + i) + 8 * i],
-    [n.importNames, at + 8 * (e + i) + 9 * i],
-  ];
-  for (const [view, offset] of parts) if (view.buffer !== ab || view.byteOffset !== offset) return undefined;
-  if (n.importCrcs.length !== i || n.importLengths.length !== i || n.importWeak.length !== i) return undefined;
-  return new Uint8Array(ab, at, scanNumbersSize(e, i, n.importNames.length));
+  const names = at + 8 * (e + i) + 9 * i;
+  // one buffer, each array where scanNumbers puts it (the first and the last placed, the others between)
+  if (n.importNames.buffer !== ab || n.importNames.byteOffset !== names || n.importCrcs.byteOffset !== at + 8 * e || n.importCrcs.length !== i) return undefined;
+  if (n.importKeys.buffer !== ab || n.importKeys.byteOffset !== at + 8 * (e + i) || n.importLengths.length !== i || n.importWeak.length !== i) return undefined;
+  if (n.importLengths.buffer !== ab || n.importLengths.byteOffset !== at + 8 * (e + i) + 4 * i || n.importWeak.buffer !== ab || n.importWeak.byteOffset !== at + 8 * (e + i) + 8 * i) return undefined;
+  if (n.importCrcs.buffer !== ab) return undefined;
+  return new Uint8Array(ab, at, names + n.importNames.length - at);
 }
 
 /** a scan of its strings and numbers (its fields always in this order: one object shape for every scan) */
