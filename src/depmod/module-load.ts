@@ -152,19 +152,14 @@ export class ModuleScanner {
     }
   }
 
-  /**
-   * the scans' memory, unused once the imports are resolved, given back; when the cache is to be
-   * written, after that instead (its writer keeps the scans' numbers, not copies)
-   */
+  /** the scans' memory, unused once the imports are resolved, given back */
   release(): Promise<void> {
-    return this.writer === undefined ? this.store.release() : Promise.resolve();
+    return this.store.release();
   }
 
   /** after the files are written: the cache for the next run (nothing with -n; never an error) */
   writeCache(): void {
-    if (this.writer === undefined) return;
-    this.cacheStats.written = this.writer.write(this.ctx.outdirname);
-    void this.store.release();
+    if (this.writer !== undefined) this.cacheStats.written = this.writer.write(this.ctx.outdirname);
   }
 
   close(): void {

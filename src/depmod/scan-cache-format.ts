@@ -36,16 +36,26 @@ export function header(): string {
 }
 
 /**
- * the body's CRC-32 as 8 hex digits (damage, not tampering, is what it is for: see decisions.md). Empty
- * parts are skipped: zlib's crc32() starts again from 0 when given no buffer, which is what Node passes
- * for an empty typed array that has no memory of its own (`new Uint8Array(0)`), so the checksum of the
- * parts came out different from that of the file read back.
+ * the body's CRC-32 as 8 hex digits (damage, not tampering, is what it is for: see decisions.md), of its
+ * parts in order
  */
 export function checksum(parts: Uint8Array[]): string {
   let crc = 0;
-  for (const part of parts) if (part.length > 0) crc = crc32(part, crc);
-  return crc.toString(16).padStart(8, '0');
+  for (const part of parts) crc = checksumUpdate(crc, part);
+  return checksumHex(crc);
 }
+
+/**
+ * the CRC-32 `crc` continued over `part`. Empty parts are skipped: zlib's crc32() starts again from 0
+ * when given no buffer, which is what Node passes for an empty typed array that has no memory of its
+ * own (`new Uint8Array(0)`), so the checksum of the parts came out different from that of the file read
+ * back.
+ */
+export function checksumUpdate(crc: number, part: Uint8Array): number {
+  return part.length > 0 ? crc32(part, crc) : crc;
+}
+
+export const checksumHex = (crc: number): string => crc.toString(16).padStart(8, '0');
 
 export const pad8 = (n: number): number => (8 - (n & 7)) & 7;
 

@@ -15,8 +15,8 @@ import { modnameFromPath } from '../names/modname';
 import { aliasPieces, type AliasPieces } from './alias-files';
 import { ImportDictionaryBuilder, REF_INDEX, WEAK_REF, dictionaryBytes, type ImportDictionary } from './import-dictionary';
 import type { ModuleScan } from './module-scan';
-import { numbersView, scanNumbers, scanNumbersSize } from './scan-store';
-import { AT, EXPORTS as EXPORTS_WORD, HAS_DEVNAME, HAS_PIECES, IMPORTS, RECORD_WORDS, SCAN_CACHE_FILE, checksum, header, layout, numbersBytes, pad8 } from './scan-cache-format';
+import { ScanStore, scanNumbers, scanNumbersSize } from './scan-store';
+import { AT, EXPORTS as EXPORTS_WORD, HAS_DEVNAME, HAS_PIECES, IMPORTS, RECORD_WORDS, SCAN_CACHE_FILE, checksumHex, checksumUpdate, header, layout, numbersBytes, pad8 } from './scan-cache-format';
 import { loadNativeWordRangesMark } from '../native-addon';
 import type { ScanCache, StoredEntry } from './scan-cache';
 import { KEY_WORDS, keyFileSize, oldOnDevice } from './stat-keys';
@@ -40,36 +40,29 @@ const REWRITE_COUNT = 8;
 const REWRITE_SHARE = 16;
 
 const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+const EMPTY = new Uint8Array(0);
+const NO_REFS = new Uint32Array(0);
 
 /**
- * A scan added in this run, until the cache is written: its lists, and its numbers as the scan laid them
- * out (export CRCs, import CRCs, keys, lengths, weak flags, names).
+ * A scan added in this run, as it will be stored; until its imports are in the new file's dictionary
+ * (when a cache was read: that dictionary starts from the old one's, at the write), its references are
+ * empty and `numbers` holds a copy of its numbers in scanNumbers' layout.
  */
 interface AddedScan {
-  aliases: string[];
-  /** its alias pieces (null: it has none, see aliasPieces) */
-  pieces: AliasPieces | null;
-  softdeps: string[];
-  weakdeps: string[];
-  exports: string[];
-  errno: number;
-  imports: number;
-  numbers: Uint8Array;
+  stored: StoredEntry;
+  numbers?: Uint8Array;
 }
 
-/** a scan's numbers in ScanStore's layout (scan-store.ts scanNumbers), in a buffer of their own */
-function copiedNumbers(scan: ModuleScan): Uint8Array {
-  const e = scan.exports.length;
-  const n = scan.importKeys.length;
-  const numbers = new Uint8Array(scanNumbersSize(e, n, scan.importNames.length));
-  const copy = scanNumbers(numbers.buffer, 0, e, n, scan.importNames.length);
-  copy.exportCrcs.set(scan.exportCrcs);
-  copy.importCrcs.set(scan.importCrcs);
-  copy.importKeys.set(scan.importKeys);
-  copy.importLengths.set(scan.importLengths);
-  copy.importWeak.set(scan.importWeak);
-  copy.importNames.set(scan.importNames);
-  return numbers;
+/** What a new cache file holds: its entries in order, with their stat keys and paths, and its dictionary. */
+interface FilePlan {
+  keys: Uint32Array[];
+  paths: string[];
+  entries: StoredEntry[];
+  dictionary: ImportDictionaryBuilder;
+  /** the old dictionary, when the new one starts as it (startDictionary) */
+  kept?: ImportDictionary;
+  /** old dictionary entry -> new one, otherwise */
+  remap?: Uint32Array;
 }
 
 /** The cache the run will write: the scans of this run's modules, added as they come in. */
@@ -85,6 +78,10 @@ export class ScanCacheWriter {
   private readonly scanned: number[] = [];
   /** process.hrtime.bigint() before the first module was looked at */
   private readonly started = process.hrtime.bigint();
+  /** the new file's dictionary, made as the scans are added when no entry was kept before them */
+  private early: ImportDictionaryBuilder | undefined;
+  /** the added scans' export CRCs (and numbers, when copied) */
+  private readonly copies = new ScanStore();
 
   /** `fewKeptOut`: a few small new scans leave a cache read at the start as it is (worthRewriting); false: any new scan rewrites it */
   constructor(private readonly fewKeptOut = true) {}
@@ -106,71 +103,92 @@ export class ScanCacheWriter {
   /**
    * A module's scan with the stat taken before its file was read. Scans that failed for a reason
    * other than the module's contents (ENODATA: no symbols) are left out, to be tried again next time.
-   * Its numbers are kept as they are, not copied: the caller keeps them until the cache is written
-   * (module-load.ts frees its ScanStore after that). Its alias pieces are made here and left on the scan
-   * too, so that the run's modules.alias(.bin) is made from them rather than from each alias again.
+   * The entry is made now, with copies of the numbers it needs (the scans' store is freed before the
+   * files are made). Its alias pieces are left on the scan too, so that the run's modules.alias(.bin) is
+   * made from them rather than from each alias again.
    */
   add(path: string, key: Uint32Array, scan: ModuleScan): void {
     if (scan.symbolsErrno !== undefined && scan.symbolsErrno !== ENODATA) return;
     const pieces = scan.aliasPieces ?? aliasPieces({ modname: modnameFromPath(path) ?? '', aliases: scan.aliases });
     if (pieces !== null) scan.aliasPieces = pieces;
-    const e = scan.exports.length;
-    const n = scan.importKeys.length;
-    const numbers = numbersView(scan) ?? copiedNumbers(scan);
-    // the lists themselves (take() gives the scan new ones; the module keeps the aliases anyway)
     const { aliases, softdeps, weakdeps, exports } = scan;
-    this.push(path, key, { aliases, pieces, softdeps, weakdeps, exports, errno: scan.symbolsErrno ?? 0, imports: n, numbers }, 1);
-  }
-
-  /** a scan added in this run, as it is stored: its imports put in `dictionary` */
-  private static storedOf(scan: AddedScan, dictionary: ImportDictionaryBuilder): StoredEntry {
-    const { aliases, pieces, softdeps, weakdeps, exports, numbers } = scan;
     const e = exports.length;
-    const n = scan.imports;
+    const n = scan.importKeys.length;
     const devname = aliases.some((a) => a.startsWith('devname:'));
     // the pieces stand for the aliases, which are kept as strings only for modules.devname
-    const aliasText = pieces !== null && !devname ? new Uint8Array(0) : Buffer.from(aliases.join('\0'), 'latin1');
-    const otherText = Buffer.from([...softdeps, ...weakdeps, ...exports].join('\0'), 'latin1');
-    const lines = pieces?.lines ?? new Uint8Array(0);
-    const keys = pieces?.keys ?? new Uint8Array(0);
-    const text = Buffer.concat([aliasText, otherText, lines, keys]);
+    const aliasText = pieces !== null && !devname ? '' : aliases.join('\0');
+    const strings = aliasText + [...softdeps, ...weakdeps, ...exports].join('\0');
+    const lines = pieces?.lines ?? EMPTY;
+    const keys = pieces?.keys ?? EMPTY;
+    // the strings (binary: a byte per char), then the pieces, in one buffer
+    const text = Buffer.allocUnsafe(strings.length + lines.length + keys.length);
+    text.write(strings, 0, 'latin1');
+    text.set(lines, strings.length);
+    text.set(keys, strings.length + lines.length);
     const flags = (pieces === null ? 0 : HAS_PIECES) | (devname ? HAS_DEVNAME : 0);
-    const record = Uint32Array.of(text.length, aliases.length, softdeps.length, weakdeps.length, e, n, 0, scan.errno, aliasText.length, lines.length, keys.length, flags);
-    // numbers is 8-aligned in its buffer (numbersView): every part is aligned for its view
+    const record = Uint32Array.of(text.length, aliases.length, softdeps.length, weakdeps.length, e, n, 0, scan.symbolsErrno ?? 0, aliasText.length, lines.length, keys.length, flags);
+    const [ab, at] = this.copies.place(8 * e);
+    const exportCrcs = new Uint8Array(ab, at, 8 * e);
+    exportCrcs.set(bytesOf(scan.exportCrcs));
+    const stored: StoredEntry = { record, text, exportCrcs, keyLengths: pieces === null ? EMPTY : bytesOf(pieces.keyLengths), imports: { refs: NO_REFS, dictionary: null } };
+    // nothing kept from a cache (yet): the new file's dictionary starts empty, and the imports go in now
+    if (this.source === undefined) this.early ??= new ImportDictionaryBuilder();
+    if (this.early !== undefined) stored.imports.refs = this.early.addAll(scan.importNames, scan.importLengths, scan.importKeys, scan.importCrcs, scan.importWeak);
+    this.push(path, key, { stored, numbers: this.early !== undefined ? undefined : this.copiedNumbers(scan) }, 1);
+  }
+
+  /** a scan's numbers in ScanStore's layout (scan-store.ts scanNumbers), copied into this writer's store */
+  private copiedNumbers(scan: ModuleScan): Uint8Array {
+    const e = scan.exports.length;
+    const n = scan.importKeys.length;
+    const size = scanNumbersSize(e, n, scan.importNames.length);
+    const [ab, at] = this.copies.place(size);
+    const copy = scanNumbers(ab, at, e, n, scan.importNames.length);
+    copy.exportCrcs.set(scan.exportCrcs);
+    copy.importCrcs.set(scan.importCrcs);
+    copy.importKeys.set(scan.importKeys);
+    copy.importLengths.set(scan.importLengths);
+    copy.importWeak.set(scan.importWeak);
+    copy.importNames.set(scan.importNames);
+    return new Uint8Array(ab, at, size);
+  }
+
+  /** an added scan's entry, its imports put in `dictionary` where they are not in one yet */
+  private static storedOf(added: AddedScan, dictionary: ImportDictionaryBuilder): StoredEntry {
+    const { stored, numbers } = added;
+    if (numbers === undefined) return stored;
+    const e = stored.record[EXPORTS_WORD];
+    const n = stored.record[IMPORTS];
     const { importCrcs, importKeys, importLengths, importWeak, importNames } = scanNumbers(numbers.buffer as ArrayBuffer, numbers.byteOffset, e, n, numbers.length - scanNumbersSize(e, n, 0));
-    const refs = dictionary.addAll(importNames, importLengths, importKeys, importCrcs, importWeak);
-    const keyLengths = pieces === null ? new Uint8Array(0) : bytesOf(pieces.keyLengths);
-    return { record, text, exportCrcs: numbers.subarray(0, 8 * e), keyLengths, imports: { refs, dictionary: null } };
+    stored.imports.refs = dictionary.addAll(importNames, importLengths, importKeys, importCrcs, importWeak);
+    return stored;
   }
 
   /**
-   * An entry's numbers (scan-cache-format.ts' numbersBytes) put into `body` at byte `at` (8-aligned),
-   * its imports as references into the new file's dictionary: as they are where they are already (an
-   * added scan's, or a kept entry's when the old dictionary was kept whole), else through `remap` (old
-   * entry -> new one). Returns where the next entry's numbers go.
+   * An entry's numbers (scan-cache-format.ts' numbersBytes) put out, its imports as references into the
+   * new file's dictionary: as they are where they are already (an added scan's, or a kept entry's when
+   * the old dictionary was kept whole), else through `remap` (old entry -> new one).
    */
-  private static putNumbers(body: Buffer, at: number, entry: StoredEntry, kept: ImportDictionary | undefined, remap: Uint32Array | undefined): number {
+  private static putNumbers(out: ChunkedWrite, entry: StoredEntry, kept: ImportDictionary | undefined, remap: Uint32Array | undefined): void {
     const imports = entry.imports;
     const n = entry.record[IMPORTS];
-    const crcBytes = entry.exportCrcs.length;
     const bytes = numbersBytes(entry.record[EXPORTS_WORD], n, entry.keyLengths.length >>> 2);
     // the dictionary the new file starts with: its references stay as they are, and so do its numbers,
     // which lie one after the other in the old file (CRCs, references, key lengths, padding)
     if (imports.dictionary !== null && imports.dictionary === kept) {
-      body.set(new Uint8Array(entry.exportCrcs.buffer, entry.exportCrcs.byteOffset, bytes), at);
-      return at + bytes;
+      out.put(new Uint8Array(entry.exportCrcs.buffer, entry.exportCrcs.byteOffset, bytes));
+      return;
     }
-    body.set(entry.exportCrcs, at);
-    if (imports.dictionary === null) body.set(bytesOf(imports.refs), at + crcBytes);
+    out.put(entry.exportCrcs);
+    if (imports.dictionary === null) out.put(bytesOf(imports.refs));
     else {
       if (remap === undefined) throw new Error('scan cache: an entry of another dictionary');
-      const refs = new Uint32Array(body.buffer, body.byteOffset + at + crcBytes, n);
+      const refs = new Uint32Array(n);
       for (let j = 0; j < n; j++) refs[j] = (remap[imports.refs[j] & REF_INDEX] | (imports.refs[j] & WEAK_REF)) >>> 0;
+      out.put(bytesOf(refs));
     }
-    const end = at + crcBytes + 4 * n;
-    body.set(entry.keyLengths, end);
-    body.fill(0, end + entry.keyLengths.length, at + bytes);
-    return at + bytes;
+    out.put(entry.keyLengths);
+    out.zeros(bytes - entry.exportCrcs.length - 4 * n - entry.keyLengths.length);
   }
 
   /**
@@ -220,8 +238,11 @@ export class ScanCacheWriter {
     return bytes * REWRITE_SHARE > this.source.fileBytes;
   }
 
-  /** the file (its header line, its body) from the entries that are old enough, or null when none is new (or too little is: worthRewriting) */
-  private parts(own: fs.BigIntStats): Uint8Array[] | null {
+  /**
+   * The entries to store, in order, with the new file's dictionary, from those that are old enough; null
+   * when none is new (or too little is: worthRewriting).
+   */
+  private plan(own: fs.BigIntStats): FilePlan | null {
     // the run's start on the clock of the cache's filesystem: the new file's ctime, less the time since
     const horizon = own.ctimeNs - (process.hrtime.bigint() - this.started) - TICK_NS;
     const old = oldOnDevice(own.dev, horizon);
@@ -242,18 +263,31 @@ export class ScanCacheWriter {
       const entry = this.source?.stored(this.paths[k]);
       if (entry !== undefined) entries.set(k, entry);
     }
-    const { dictionary, kept, remap } = ScanCacheWriter.startDictionary(this.oldDictionaryUse([...entries.values()]));
+    const use = this.oldDictionaryUse([...entries.values()]);
+    // the scans' imports in a dictionary already: the kept entries' go into it too (keep() after add())
+    const { dictionary, kept, remap } =
+      this.early === undefined ? ScanCacheWriter.startDictionary(use) : { dictionary: this.early, kept: undefined, remap: use && this.early.addAll(use.d.names, use.d.lengths, use.d.keys, use.d.crcs, null, use.used) };
     for (const k of chosen) {
       const added = this.entries[k];
       if (added !== undefined) entries.set(k, ScanCacheWriter.storedOf(added, dictionary));
     }
     chosen = chosen.filter((k) => entries.has(k));
-    const list = chosen.map((k) => entries.get(k)!);
-    const count = chosen.length;
-    const paths = Buffer.from(chosen.map((k) => this.paths[k]).join('\0'), 'utf8');
+    return { keys: chosen.map((k) => this.keys[k]), paths: chosen.map((k) => this.paths[k]), entries: chosen.map((k) => entries.get(k)!), dictionary, kept, remap };
+  }
+
+  /**
+   * The file written at the start of `fd`: its header line (with a checksum of zeros, then the real one
+   * written over it) and its body, streamed through a small buffer (chunkedWrite). Fresh memory is dear
+   * (a page fault costs several microseconds on a virtual machine): the 5 MB body of Debian's full tree
+   * made in one buffer first cost ~27 ms of faults where this costs a few.
+   */
+  private static writeFile(fd: number, plan: FilePlan): void {
+    const { entries, dictionary, kept, remap } = plan;
+    const count = entries.length;
+    const paths = Buffer.from(plan.paths.join('\0'), 'utf8');
     let textBytes = 0;
     let blockBytes = 0;
-    for (const entry of list) {
+    for (const entry of entries) {
       textBytes += entry.text.length;
       blockBytes += numbersBytes(entry.record[EXPORTS_WORD], entry.record[IMPORTS], entry.keyLengths.length >>> 2);
     }
@@ -262,31 +296,32 @@ export class ScanCacheWriter {
     let dictBytes = 0;
     for (const part of dict) dictBytes += part.length;
     if (dictionaryBytes(dictionary.size, dict[3].length) !== dictBytes) throw new Error('scan cache: dictionary size');
-    // the body in one buffer of its own (offset 0: every part 8-aligned for its views), made in place
-    const body = Buffer.allocUnsafeSlow(at.block + blockBytes + dictBytes);
-    const keys = new Uint32Array(body.buffer, 0, KEY_WORDS * count);
-    const records = new Uint32Array(body.buffer, at.records, RECORD_WORDS * count);
-    body.set(paths, at.paths);
-    let t = at.texts;
-    let b = at.block;
-    for (let i = 0; i < count; i++) {
-      const entry = list[i];
-      keys.set(this.keys[chosen[i]], KEY_WORDS * i);
-      records.set(entry.record, RECORD_WORDS * i);
-      records[RECORD_WORDS * i + AT] = b - at.block;
-      body.set(entry.text, t);
-      t += entry.text.length;
-      b = ScanCacheWriter.putNumbers(body, b, entry, kept, remap);
-    }
-    body.fill(0, t, at.block);
-    for (const part of dict) {
-      body.set(part, b);
-      b += part.length;
-    }
-    let line = `${header()}${count} ${paths.length} ${textBytes} ${blockBytes} ${dictionary.size} ${dict[3].length} ${checksum([body])}`;
+    let line = `${header()}${count} ${paths.length} ${textBytes} ${blockBytes} ${dictionary.size} ${dict[3].length} `;
+    const hashAt = Buffer.byteLength(line, 'latin1');
+    line += '00000000';
     // padded so that the body starts 8-aligned in the file (and in the buffer it is read into)
     line = line.padEnd(line.length + pad8(line.length + 1), ' ');
-    return [Buffer.from(`${line}\n`, 'latin1'), body];
+    const head = Buffer.from(`${line}\n`, 'latin1');
+    writeAllAt(fd, head, 0);
+    const out = chunkedWrite(fd, head.length);
+    const keys = new Uint32Array(KEY_WORDS * count);
+    const records = new Uint32Array(RECORD_WORDS * count);
+    let b = 0;
+    for (let i = 0; i < count; i++) {
+      const entry = entries[i];
+      keys.set(plan.keys[i], KEY_WORDS * i);
+      records.set(entry.record, RECORD_WORDS * i);
+      records[RECORD_WORDS * i + AT] = b;
+      b += numbersBytes(entry.record[EXPORTS_WORD], entry.record[IMPORTS], entry.keyLengths.length >>> 2);
+    }
+    out.put(bytesOf(keys));
+    out.put(bytesOf(records));
+    out.put(paths);
+    for (const entry of entries) out.put(entry.text);
+    out.zeros(at.block - at.texts - textBytes);
+    for (const entry of entries) ScanCacheWriter.putNumbers(out, entry, kept, remap);
+    for (const part of dict) out.put(part);
+    writeAllAt(fd, Buffer.from(checksumHex(out.finish()), 'latin1'), hashAt);
   }
 
   /**
@@ -305,13 +340,13 @@ export class ScanCacheWriter {
       return false;
     }
     try {
-      const parts = this.parts(fs.fstatSync(fd, { bigint: true }));
-      if (parts === null) {
+      const plan = this.plan(fs.fstatSync(fd, { bigint: true }));
+      if (plan === null) {
         fs.closeSync(fd);
         removeQuietly(tmp);
         return false;
       }
-      writeAll(fd, parts);
+      ScanCacheWriter.writeFile(fd, plan);
       fs.closeSync(fd);
       fs.renameSync(tmp, `${dir}/${SCAN_CACHE_FILE}`);
       return true;
@@ -329,23 +364,55 @@ export class ScanCacheWriter {
   }
 }
 
-/** `parts` written in order (short writes continued) */
-function writeAll(fd: number, parts: Uint8Array[]): void {
-  const BATCH = 512;
-  for (let first = 0; first < parts.length; first += BATCH) {
-    const batch = parts.slice(first, first + BATCH);
-    let left = 0;
-    for (const part of batch) left += part.length;
-    let done = fs.writevSync(fd, batch);
-    // a short write: the rest of this batch part by part
-    if (done < left) {
-      for (const part of batch) {
-        let off = Math.min(done, part.length);
-        done -= off;
-        while (off < part.length) off += fs.writeSync(fd, part, off, part.length - off);
-      }
+/** `bytes` written at `position` of fd (short writes continued) */
+function writeAllAt(fd: number, bytes: Uint8Array, position: number): void {
+  for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
+}
+
+/** the bytes of a chunk written at once */
+const CHUNK = 256 << 10;
+const ZEROS = new Uint8Array(8);
+
+/** A file's body written in order through one small buffer, with its CRC-32 (scan-cache-format.ts checksumUpdate). */
+interface ChunkedWrite {
+  put(bytes: Uint8Array): void;
+  /** n zero bytes (n < 8: padding) */
+  zeros(n: number): void;
+  /** writes what is left; the body's CRC-32 */
+  finish(): number;
+}
+
+function chunkedWrite(fd: number, start: number): ChunkedWrite {
+  const chunk = Buffer.allocUnsafeSlow(CHUNK);
+  let used = 0;
+  let position = start;
+  let crc = 0;
+  const emit = (bytes: Uint8Array): void => {
+    if (bytes.length === 0) return;
+    crc = checksumUpdate(crc, bytes);
+    writeAllAt(fd, bytes, position);
+    position += bytes.length;
+  };
+  const flush = (): void => {
+    emit(chunk.subarray(0, used));
+    used = 0;
+  };
+  const put = (bytes: Uint8Array): void => {
+    if (used + bytes.length > CHUNK) flush();
+    if (bytes.length >= CHUNK) emit(bytes);
+    else {
+      chunk.set(bytes, used);
+      used += bytes.length;
     }
-  }
+  };
+  return {
+    put,
+    zeros: (n) => put(ZEROS.subarray(0, n)),
+    finish: () => {
+      flush();
+      return crc;
+    },
+  };
 }
 
 function removeQuietly(file: string): void {

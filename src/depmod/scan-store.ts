@@ -55,24 +55,6 @@ export function scanNumbers(ab: ArrayBuffer, at: number, exports: number, import
   };
 }
 
-/**
- * A scan's numbers as one view of its buffer, where they lie as scanNumbers lays them out (as every scan
- * that a ScanStore holds does); undefined where they do not.
- */
-export function numbersView(n: ScanNumbers): Uint8Array | undefined {
-  const e = n.exportCrcs.length;
-  const i = n.importKeys.length;
-  const ab = n.exportCrcs.buffer;
-  const at = n.exportCrcs.byteOffset;
-  const names = at + 8 * (e + i) + 9 * i;
-  // one buffer, each array where scanNumbers puts it (the first and the last placed, the others between)
-  if (n.importNames.buffer !== ab || n.importNames.byteOffset !== names || n.importCrcs.byteOffset !== at + 8 * e || n.importCrcs.length !== i) return undefined;
-  if (n.importKeys.buffer !== ab || n.importKeys.byteOffset !== at + 8 * (e + i) || n.importLengths.length !== i || n.importWeak.length !== i) return undefined;
-  if (n.importLengths.buffer !== ab || n.importLengths.byteOffset !== at + 8 * (e + i) + 4 * i || n.importWeak.buffer !== ab || n.importWeak.byteOffset !== at + 8 * (e + i) + 8 * i) return undefined;
-  if (n.importCrcs.buffer !== ab) return undefined;
-  return new Uint8Array(ab, at, names + n.importNames.length - at);
-}
-
 /** a scan of its strings and numbers (its fields always in this order: one object shape for every scan) */
 export function makeScan(aliases: string[], softdeps: string[], weakdeps: string[], exports: string[], numbers: ScanNumbers, symbolsErrno: number): ModuleScan {
   const scan: ModuleScan = {
