@@ -10,6 +10,7 @@
 // dictionary whole while its entries use nearly all of it (startDictionary), so that the kept entries'
 // numbers are written as they were read.
 import * as fs from '../file/binary-os';
+import { chunkedWrite, writeAllAt, type ChunkedWrite } from '../file/chunked-write';
 import { ENODATA, ESRCH, errnoOf } from '../errno';
 import { modnameFromPath } from '../names/modname';
 import { aliasPieces, type AliasPieces } from './alias-files';
@@ -277,9 +278,7 @@ export class ScanCacheWriter {
 
   /**
    * The file written at the start of `fd`: its header line (with a checksum of zeros, then the real one
-   * written over it) and its body, streamed through a small buffer (chunkedWrite). Fresh memory is dear
-   * (a page fault costs several microseconds on a virtual machine): the 5 MB body of Debian's full tree
-   * made in one buffer first cost ~27 ms of faults where this costs a few.
+   * written over it) and its body, streamed through a small buffer (file/chunked-write.ts).
    */
   private static writeFile(fd: number, plan: FilePlan): void {
     const { entries, dictionary, kept, remap } = plan;
@@ -303,7 +302,8 @@ export class ScanCacheWriter {
     line = line.padEnd(line.length + pad8(line.length + 1), ' ');
     const head = Buffer.from(`${line}\n`, 'latin1');
     writeAllAt(fd, head, 0);
-    const out = chunkedWrite(fd, head.length);
+    let crc = 0;
+    const out = chunkedWrite(fd, head.length, (bytes) => (crc = checksumUpdate(crc, bytes)));
     const keys = new Uint32Array(KEY_WORDS * count);
     const records = new Uint32Array(RECORD_WORDS * count);
     let b = 0;
@@ -321,7 +321,8 @@ export class ScanCacheWriter {
     out.zeros(at.block - at.texts - textBytes);
     for (const entry of entries) ScanCacheWriter.putNumbers(out, entry, kept, remap);
     for (const part of dict) out.put(part);
-    writeAllAt(fd, Buffer.from(checksumHex(out.finish()), 'latin1'), hashAt);
+    out.finish();
+    writeAllAt(fd, Buffer.from(checksumHex(crc), 'latin1'), hashAt);
   }
 
   /**
@@ -362,57 +363,6 @@ export class ScanCacheWriter {
       removeAbandoned(dir);
     }
   }
-}
-
-/** `bytes` written at `position` of fd (short writes continued) */
-function writeAllAt(fd: number, bytes: Uint8Array, position: number): void {
-  for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
-}
-
-/** the bytes of a chunk written at once */
-const CHUNK = 256 << 10;
-const ZEROS = new Uint8Array(8);
-
-/** A file's body written in order through one small buffer, with its CRC-32 (scan-cache-format.ts checksumUpdate). */
-interface ChunkedWrite {
-  put(bytes: Uint8Array): void;
-  /** n zero bytes (n < 8: padding) */
-  zeros(n: number): void;
-  /** writes what is left; the body's CRC-32 */
-  finish(): number;
-}
-
-function chunkedWrite(fd: number, start: number): ChunkedWrite {
-  const chunk = Buffer.allocUnsafeSlow(CHUNK);
-  let used = 0;
-  let position = start;
-  let crc = 0;
-  const emit = (bytes: Uint8Array): void => {
-    if (bytes.length === 0) return;
-    crc = checksumUpdate(crc, bytes);
-    writeAllAt(fd, bytes, position);
-    position += bytes.length;
-  };
-  const flush = (): void => {
-    emit(chunk.subarray(0, used));
-    used = 0;
-  };
-  const put = (bytes: Uint8Array): void => {
-    if (used + bytes.length > CHUNK) flush();
-    if (bytes.length >= CHUNK) emit(bytes);
-    else {
-      chunk.set(bytes, used);
-      used += bytes.length;
-    }
-  };
-  return {
-    put,
-    zeros: (n) => put(ZEROS.subarray(0, n)),
-    finish: () => {
-      flush();
-      return crc;
-    },
-  };
 }
 
 function removeQuietly(file: string): void {
