@@ -20,6 +20,8 @@ export type ScanSymbolsFn = (
 
 /** native/index_writer.c buildIndex: the entries' keys, values and priorities in insertion order -> the .bin */
 export type BuildIndexFn = (keys: Uint8Array, keyLengths: Uint32Array, values: Uint8Array, valueLengths: Uint32Array, priorities: Uint32Array) => Buffer;
+/** native/index_writer.c buildIndexInBackground: buildIndex on libuv's thread pool (the arrays must not change until it settles) */
+export type BuildIndexInBackgroundFn = (...args: Parameters<BuildIndexFn>) => Promise<Buffer>;
 
 /** native/stat_keys.c statKeys: twelve 32-bit words of stat() per path (src/depmod/stat-keys.ts) */
 export type StatKeysFn = (paths: string[]) => Uint32Array;
@@ -66,6 +68,7 @@ export interface NativeAddon extends Partial<NativeImportDictionaryFns> {
   deleteModule(name: string, flags: number): number;
   scanSymbols?: ScanSymbolsFn;
   buildIndex?: BuildIndexFn;
+  buildIndexInBackground?: BuildIndexInBackgroundFn;
   statKeys?: StatKeysFn;
   statKeysInBackground?: StatKeysInBackgroundFn;
   regularFileSizes?: RegularFileSizesFn;
@@ -147,6 +150,11 @@ export function loadNativeSymbols(): ScanSymbolsFn | null {
 /** The addon's index writer, or null without the addon (or with one built before it had it). */
 export function loadNativeIndexBuilder(): BuildIndexFn | null {
   return nativeFunction('buildIndex');
+}
+
+/** The addon's index writer on the thread pool, or null without it. */
+export function loadNativeIndexBuilderInBackground(): BuildIndexInBackgroundFn | null {
+  return nativeFunction('buildIndexInBackground');
 }
 
 /** The addon's batch stat for depmod's scan cache, or null without the addon (or with one built before it had it). */
