@@ -23,6 +23,12 @@ export type BuildIndexFn = (keys: Uint8Array, keyLengths: Uint32Array, values: U
 /** native/index_writer.c buildIndexInBackground: buildIndex on libuv's thread pool (the arrays must not change until it settles) */
 export type BuildIndexInBackgroundFn = (...args: Parameters<BuildIndexFn>) => Promise<Buffer>;
 
+/**
+ * native/file_crc.c readWithCrc: a whole file read on libuv's thread pool, with the CRC-32 (zlib's) of
+ * what follows its first `skipLines` lines (-1 when it has fewer); rejects when the file cannot be read
+ */
+export type ReadWithCrcFn = (path: string, skipLines: number) => Promise<[Buffer, number]>;
+
 /** native/stat_keys.c statKeys: twelve 32-bit words of stat() per path (src/depmod/stat-keys.ts) */
 export type StatKeysFn = (paths: string[]) => Uint32Array;
 /** native/stat_keys.c statKeysInBackground: statKeys with the stat()s on libuv's thread pool */
@@ -69,6 +75,7 @@ export interface NativeAddon extends Partial<NativeImportDictionaryFns> {
   scanSymbols?: ScanSymbolsFn;
   buildIndex?: BuildIndexFn;
   buildIndexInBackground?: BuildIndexInBackgroundFn;
+  readWithCrc?: ReadWithCrcFn;
   statKeys?: StatKeysFn;
   statKeysInBackground?: StatKeysInBackgroundFn;
   regularFileSizes?: RegularFileSizesFn;
@@ -155,6 +162,11 @@ export function loadNativeIndexBuilder(): BuildIndexFn | null {
 /** The addon's index writer on the thread pool, or null without it. */
 export function loadNativeIndexBuilderInBackground(): BuildIndexInBackgroundFn | null {
   return nativeFunction('buildIndexInBackground');
+}
+
+/** The addon's file read with a CRC-32 on the thread pool, or null without it. */
+export function loadNativeReadWithCrc(): ReadWithCrcFn | null {
+  return nativeFunction('readWithCrc');
 }
 
 /** The addon's batch stat for depmod's scan cache, or null without the addon (or with one built before it had it). */
