@@ -20,18 +20,27 @@ type MadeFile = FileData | Promise<Uint8Array>;
 interface OwnedSymbols {
   names: string[];
   modnames: string[];
-  priorities: number[];
+  priorities: Uint32Array;
 }
 
-function ownedInOrder(symbols: Sym[]): OwnedSymbols {
-  const owned: OwnedSymbols = { names: [], modnames: [], priorities: [] };
-  for (const s of symbols) {
-    if (s.owner === null) continue;
-    owned.names.push(s.name);
-    owned.modnames.push(s.owner.modname);
-    owned.priorities.push(s.owner.idx);
+function ownedInOrder(symbols: Sym[], modnameAt: string[]): OwnedSymbols {
+  // counted first, then stored by index: a push per entry into three growing arrays cost ~10 ms for the
+  // full tree's 15,500 symbols (depmod runs without TurboFan), the reads alone ~2 ms
+  let n = 0;
+  for (let k = 0; k < symbols.length; k++) if (symbols[k].owner !== null) n++;
+  const names: string[] = new Array(n);
+  const modnames: string[] = new Array(n);
+  const priorities = new Uint32Array(n);
+  for (let k = 0, j = 0; k < symbols.length; k++) {
+    const s = symbols[k];
+    const owner = s.owner;
+    if (owner === null) continue;
+    const idx = owner.idx;
+    names[j] = s.name;
+    modnames[j] = modnameAt[idx];
+    priorities[j++] = idx;
   }
-  return owned;
+  return { names, modnames, priorities };
 }
 
 export class IndexFiles {
@@ -118,7 +127,7 @@ export class IndexFiles {
   }
 
   private ownedSymbols(): OwnedSymbols {
-    return (this.owned ??= ownedInOrder(this.syms()));
+    return (this.owned ??= ownedInOrder(this.syms(), this.modules.map((m) => m.modname)));
   }
 
   /**
