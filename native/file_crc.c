@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <node_api.h>
 #include "file_crc.h"
+#include "napi_args.h"
 
 /* slicing-by-8 tables of the reflected polynomial 0xedb88320, made once (in the first job) */
 static uint32_t crc_table[8][256];
@@ -133,13 +134,6 @@ done:
 	close(fd);
 }
 
-static void free_data(napi_env env, void *data, void *hint)
-{
-	(void)env;
-	(void)hint;
-	free(data);
-}
-
 static void crc_job_complete(napi_env env, napi_status status, void *data)
 {
 	crc_job_t *job = data;
@@ -150,9 +144,7 @@ static void crc_job_complete(napi_env env, napi_status status, void *data)
 	if (status != napi_ok && job->failed == NULL)
 		job->failed = "work";
 	if (job->failed == NULL) {
-		if (napi_create_external_buffer(env, job->size, job->data, free_data, NULL, &buf) == napi_ok)
-			job->data = NULL;
-		else if (napi_create_buffer_copy(env, job->size, job->data, NULL, &buf) != napi_ok)
+		if (buffer_of_malloced(env, (void **)&job->data, job->size, &buf) < 0)
 			job->failed = "buffer";
 	}
 	if (job->failed == NULL && napi_create_double(env, job->crc, &crc) == napi_ok && napi_create_array_with_length(env, 2, &result) == napi_ok &&

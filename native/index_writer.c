@@ -474,13 +474,6 @@ static void index_job_execute(napi_env env, void *data)
 	job->result = write_index(&T, job->out, job->size);
 }
 
-static void free_index_buffer(napi_env env, void *data, void *hint)
-{
-	(void)env;
-	(void)hint;
-	free(data);
-}
-
 static void index_job_complete(napi_env env, napi_status status, void *data)
 {
 	index_job_t *job = data;
@@ -489,10 +482,7 @@ static void index_job_complete(napi_env env, napi_status status, void *data)
 	if (status != napi_ok && job->result == BUILD_OK)
 		job->result = BUILD_OOM;
 	if (job->result == BUILD_OK) {
-		/* the buffer made by the work becomes the result's memory; a copy where that is not allowed */
-		if (napi_create_external_buffer(env, job->size, job->out, free_index_buffer, NULL, &result) == napi_ok)
-			job->out = NULL;
-		else if (napi_create_buffer_copy(env, job->size, job->out, NULL, &result) != napi_ok)
+		if (buffer_of_malloced(env, (void **)&job->out, job->size, &result) < 0)
 			job->result = BUILD_OOM;
 	}
 	if (job->result == BUILD_OK) {
