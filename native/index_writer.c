@@ -7,6 +7,7 @@
  * The caller has checked the strings (7-bit); this file only builds and writes.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <node_api.h>
@@ -300,6 +301,109 @@ static size_t write_nodes(trie_t *t, uint8_t *out, size_t start)
 	return pos;
 }
 
+/* the five arguments of buildIndex and buildIndexInBackground, checked */
+typedef struct {
+	const uint8_t *keys, *values;
+	const uint32_t *klens, *vlens, *prios;
+	size_t n;
+} index_input_t;
+
+/*
+ * The arguments' data, with every length checked against its bytes; 0, or -1 with the exception
+ * thrown (a TypeError for a missing or mistyped argument, a RangeError for lengths that do not fit).
+ */
+static int input_args(napi_env env, const char *fn, size_t argc, napi_value *argv, index_input_t *in)
+{
+	size_t nk, nkl, nv, nvl, np, koff = 0, voff = 0;
+	void *keys, *klens, *values, *vlens, *prios;
+	char msg[96];
+
+	if (argc < 5) {
+		snprintf(msg, sizeof msg, "%s: missing arguments", fn);
+		napi_throw_type_error(env, NULL, msg);
+		return -1;
+	}
+	if (typed_array_arg(env, fn, argv[0], napi_uint8_array, &keys, &nk) ||
+	    typed_array_arg(env, fn, argv[1], napi_uint32_array, &klens, &nkl) ||
+	    typed_array_arg(env, fn, argv[2], napi_uint8_array, &values, &nv) ||
+	    typed_array_arg(env, fn, argv[3], napi_uint32_array, &vlens, &nvl) ||
+	    typed_array_arg(env, fn, argv[4], napi_uint32_array, &prios, &np))
+		return -1;
+	if (nkl != nvl || nkl != np) {
+		snprintf(msg, sizeof msg, "%s: the length arrays differ in size", fn);
+		napi_throw_range_error(env, NULL, msg);
+		return -1;
+	}
+	in->keys = keys;
+	in->values = values;
+	in->klens = klens;
+	in->vlens = vlens;
+	in->prios = prios;
+	in->n = nkl;
+	for (size_t k = 0; k < nkl; k++) {
+		if (in->klens[k] > nk - koff || in->vlens[k] > nv - voff) {
+			snprintf(msg, sizeof msg, "%s: lengths beyond the bytes given", fn);
+			napi_throw_range_error(env, NULL, msg);
+			return -1;
+		}
+		koff += in->klens[k];
+		voff += in->vlens[k];
+	}
+	return 0;
+}
+
+enum { BUILD_OK = 0, BUILD_OOM = -1, BUILD_TOO_LARGE = -2, BUILD_SIZE_MISMATCH = -3 };
+
+/* the trie of the (checked) entries in t, and the size of its file in *size */
+static int build_trie(trie_t *t, const index_input_t *in, size_t *size)
+{
+	uint64_t total = 0;
+	int r;
+
+	/* each insert adds at most two nodes (a split and a leaf) and one value */
+	t->n_nodes = t->n_values = 0;
+	t->oom = 0;
+	if (in->n > (SIZE_MAX / sizeof(node_t) - 1) / 2 || reserve(t, 2 * in->n + 1, in->n ? in->n : 1) < 0 || new_node(t, NULL, 0, 0) < 0)
+		return BUILD_OOM;
+	for (size_t k = 0, koff = 0, voff = 0; k < in->n; k++) {
+		str_t value = { in->values + voff, in->vlens[k] };
+		insert(t, in->keys + koff, in->klens[k], value, in->prios[k]);
+		if (t->oom)
+			return BUILD_OOM;
+		koff += in->klens[k];
+		voff += in->vlens[k];
+	}
+	r = compute_sizes(t, &total);
+	if (r == -1)
+		return BUILD_OOM;
+	if (r == -2)
+		return BUILD_TOO_LARGE;
+	*size = (size_t)total + 12;
+	return BUILD_OK;
+}
+
+/* the file of the trie built by build_trie into out (size bytes) */
+static int write_index(trie_t *t, uint8_t *out, size_t size)
+{
+	put32(out, 0, INDEX_MAGIC);
+	put32(out, 4, INDEX_VERSION);
+	put32(out, 8, 12u | mask(&t->nodes[0]));
+	return write_nodes(t, out, 12) == size ? BUILD_OK : BUILD_SIZE_MISMATCH;
+}
+
+/* the exception for a failed build */
+static void throw_build_error(napi_env env, const char *fn, int r)
+{
+	char msg[112];
+	if (r == BUILD_TOO_LARGE) {
+		snprintf(msg, sizeof msg, "%s: the index would be larger than its offsets can address", fn);
+		napi_throw_range_error(env, NULL, msg);
+		return;
+	}
+	snprintf(msg, sizeof msg, "%s: %s", fn, r == BUILD_OOM ? "out of memory" : "wrote a different size than computed");
+	napi_throw_error(env, NULL, msg);
+}
+
 /*
  * buildIndex(keys: Uint8Array, keyLengths: Uint32Array, values: Uint8Array, valueLengths: Uint32Array,
  *            priorities: Uint32Array): Buffer
@@ -308,80 +412,131 @@ static size_t write_nodes(trie_t *t, uint8_t *out, size_t start)
  */
 static napi_value build_index_js(napi_env env, napi_callback_info info)
 {
-	napi_value argv[5], result = NULL;
-	size_t argc = 5, nk, nkl, nv, nvl, np;
-	void *keys, *klens_p, *values, *vlens_p, *prios_p;
-	uint32_t *klens, *vlens, *prios;
-	trie_t *t = &T;
-	uint64_t total = 0;
-	size_t koff = 0, voff = 0;
+	napi_value argv[5], result;
+	size_t argc = 5, size = 0;
+	index_input_t in;
 	uint8_t *out;
 	int r;
 
-	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) {
-		napi_throw_type_error(env, NULL, "buildIndex: missing arguments");
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok)
+		argc = 0;
+	if (input_args(env, "buildIndex", argc, argv, &in) < 0)
+		return NULL;
+	r = build_trie(&T, &in, &size);
+	if (r == BUILD_OK) {
+		if (napi_create_buffer(env, size, (void **)&out, &result) != napi_ok)
+			return NULL;
+		r = write_index(&T, out, size);
+	}
+	if (r != BUILD_OK) {
+		throw_build_error(env, "buildIndex", r);
 		return NULL;
 	}
-	if (typed_array_arg(env, "buildIndex", argv[0], napi_uint8_array, &keys, &nk) ||
-	    typed_array_arg(env, "buildIndex", argv[1], napi_uint32_array, &klens_p, &nkl) ||
-	    typed_array_arg(env, "buildIndex", argv[2], napi_uint8_array, &values, &nv) ||
-	    typed_array_arg(env, "buildIndex", argv[3], napi_uint32_array, &vlens_p, &nvl) ||
-	    typed_array_arg(env, "buildIndex", argv[4], napi_uint32_array, &prios_p, &np))
-		return NULL;
-	klens = klens_p;
-	vlens = vlens_p;
-	prios = prios_p;
-	if (nkl != nvl || nkl != np) {
-		napi_throw_range_error(env, NULL, "buildIndex: the length arrays differ in size");
-		return NULL;
-	}
-	/* each insert adds at most two nodes (a split and a leaf) and one value */
-	t->n_nodes = t->n_values = 0;
-	t->oom = 0;
-	if (nkl > (SIZE_MAX / sizeof(node_t) - 1) / 2 || reserve(t, 2 * nkl + 1, nkl ? nkl : 1) < 0 || new_node(t, NULL, 0, 0) < 0)
-		goto oom;
-	for (size_t k = 0; k < nkl; k++) {
-		if (klens[k] > nk - koff || vlens[k] > nv - voff) {
-			napi_throw_range_error(env, NULL, "buildIndex: lengths beyond the bytes given");
-			goto done;
-		}
-		str_t value = { (const uint8_t *)values + voff, vlens[k] };
-		insert(t, (const uint8_t *)keys + koff, klens[k], value, prios[k]);
-		if (t->oom)
-			goto oom;
-		koff += klens[k];
-		voff += vlens[k];
-	}
-	r = compute_sizes(t, &total);
-	if (r == -1)
-		goto oom;
-	if (r == -2) {
-		napi_throw_range_error(env, NULL, "buildIndex: the index would be larger than its offsets can address");
-		goto done;
-	}
-	if (napi_create_buffer(env, (size_t)total + 12, (void **)&out, &result) != napi_ok) {
-		result = NULL;
-		goto done;
-	}
-	put32(out, 0, INDEX_MAGIC);
-	put32(out, 4, INDEX_VERSION);
-	put32(out, 8, 12u | mask(&t->nodes[0]));
-	if (write_nodes(t, out, 12) != (size_t)total + 12) {
-		napi_throw_error(env, NULL, "buildIndex: wrote a different size than computed");
-		result = NULL;
-	}
-	goto done;
-oom:
-	napi_throw_error(env, NULL, "buildIndex: out of memory");
-	result = NULL;
-done:
 	return result;
+}
+
+/*
+ * buildIndexInBackground(the same arguments): Promise<Buffer>, buildIndex's file made on libuv's thread
+ * pool (depmod makes its text files meanwhile). Bad arguments throw at once, as buildIndex's do; the
+ * arrays are held (not copied) until the work is done, so the caller must not change them meanwhile.
+ */
+typedef struct {
+	napi_async_work work;
+	napi_deferred deferred;
+	napi_ref held[5];
+	index_input_t in;
+	uint8_t *out;
+	size_t size;
+	int result;
+} index_job_t;
+
+static void index_job_free(napi_env env, index_job_t *job)
+{
+	for (int i = 0; i < 5; i++)
+		if (job->held[i] != NULL)
+			napi_delete_reference(env, job->held[i]);
+	free(job->out);
+	free(job);
+}
+
+static void index_job_execute(napi_env env, void *data)
+{
+	index_job_t *job = data;
+	(void)env;
+	job->result = build_trie(&T, &job->in, &job->size);
+	if (job->result != BUILD_OK)
+		return;
+	job->out = malloc(job->size);
+	if (job->out == NULL) {
+		job->result = BUILD_OOM;
+		return;
+	}
+	job->result = write_index(&T, job->out, job->size);
+}
+
+static void index_job_complete(napi_env env, napi_status status, void *data)
+{
+	index_job_t *job = data;
+	napi_value result, err;
+
+	if (status != napi_ok && job->result == BUILD_OK)
+		job->result = BUILD_OOM;
+	if (job->result == BUILD_OK) {
+		if (buffer_of_malloced(env, (void **)&job->out, job->size, &result) < 0)
+			job->result = BUILD_OOM;
+	}
+	if (job->result == BUILD_OK) {
+		napi_resolve_deferred(env, job->deferred, result);
+	} else {
+		throw_build_error(env, "buildIndexInBackground", job->result);
+		if (napi_get_and_clear_last_exception(env, &err) == napi_ok)
+			napi_reject_deferred(env, job->deferred, err);
+	}
+	napi_delete_async_work(env, job->work);
+	index_job_free(env, job);
+}
+
+static napi_value build_index_background_js(napi_env env, napi_callback_info info)
+{
+	napi_value argv[5], promise, name;
+	size_t argc = 5;
+	index_job_t *job;
+
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok)
+		argc = 0;
+	job = calloc(1, sizeof(*job));
+	if (job == NULL) {
+		throw_build_error(env, "buildIndexInBackground", BUILD_OOM);
+		return NULL;
+	}
+	if (input_args(env, "buildIndexInBackground", argc, argv, &job->in) < 0) {
+		free(job);
+		return NULL;
+	}
+	for (int i = 0; i < 5; i++) {
+		if (napi_create_reference(env, argv[i], 1, &job->held[i]) != napi_ok)
+			goto failed;
+	}
+	if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
+	    napi_create_string_utf8(env, "kmodts.buildIndex", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+	    napi_create_async_work(env, NULL, name, index_job_execute, index_job_complete, job, &job->work) != napi_ok ||
+	    napi_queue_async_work(env, job->work) != napi_ok)
+		goto failed;
+	return promise;
+failed:
+	/* a promise made but not queued is never settled: nothing holds on to it */
+	if (job->work != NULL)
+		napi_delete_async_work(env, job->work);
+	index_job_free(env, job);
+	napi_throw_error(env, NULL, "buildIndexInBackground: could not start the work");
+	return NULL;
 }
 
 napi_status index_writer_register(napi_env env, napi_value exports)
 {
 	const napi_property_descriptor props[] = {
 		{ "buildIndex", NULL, build_index_js, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "buildIndexInBackground", NULL, build_index_background_js, NULL, NULL, NULL, napi_enumerable, NULL },
 	};
-	return napi_define_properties(env, exports, 1, props);
+	return napi_define_properties(env, exports, 2, props);
 }

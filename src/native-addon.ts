@@ -20,6 +20,14 @@ export type ScanSymbolsFn = (
 
 /** native/index_writer.c buildIndex: the entries' keys, values and priorities in insertion order -> the .bin */
 export type BuildIndexFn = (keys: Uint8Array, keyLengths: Uint32Array, values: Uint8Array, valueLengths: Uint32Array, priorities: Uint32Array) => Buffer;
+/** native/index_writer.c buildIndexInBackground: buildIndex on libuv's thread pool (the arrays must not change until it settles) */
+export type BuildIndexInBackgroundFn = (...args: Parameters<BuildIndexFn>) => Promise<Buffer>;
+
+/**
+ * native/file_crc.c readWithCrc: a whole file read on libuv's thread pool, with the CRC-32 (zlib's) of
+ * what follows its first `skipLines` lines (-1 when it has fewer); rejects when the file cannot be read
+ */
+export type ReadWithCrcFn = (path: string, skipLines: number) => Promise<[Buffer, number]>;
 
 /** native/stat_keys.c statKeys: twelve 32-bit words of stat() per path (src/depmod/stat-keys.ts) */
 export type StatKeysFn = (paths: string[]) => Uint32Array;
@@ -66,6 +74,8 @@ export interface NativeAddon extends Partial<NativeImportDictionaryFns> {
   deleteModule(name: string, flags: number): number;
   scanSymbols?: ScanSymbolsFn;
   buildIndex?: BuildIndexFn;
+  buildIndexInBackground?: BuildIndexInBackgroundFn;
+  readWithCrc?: ReadWithCrcFn;
   statKeys?: StatKeysFn;
   statKeysInBackground?: StatKeysInBackgroundFn;
   regularFileSizes?: RegularFileSizesFn;
@@ -147,6 +157,16 @@ export function loadNativeSymbols(): ScanSymbolsFn | null {
 /** The addon's index writer, or null without the addon (or with one built before it had it). */
 export function loadNativeIndexBuilder(): BuildIndexFn | null {
   return nativeFunction('buildIndex');
+}
+
+/** The addon's index writer on the thread pool, or null without it. */
+export function loadNativeIndexBuilderInBackground(): BuildIndexInBackgroundFn | null {
+  return nativeFunction('buildIndexInBackground');
+}
+
+/** The addon's file read with a CRC-32 on the thread pool, or null without it. */
+export function loadNativeReadWithCrc(): ReadWithCrcFn | null {
+  return nativeFunction('readWithCrc');
 }
 
 /** The addon's batch stat for depmod's scan cache, or null without the addon (or with one built before it had it). */

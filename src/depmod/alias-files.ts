@@ -54,7 +54,8 @@ export type AliasFileName = (typeof ALIAS_FILE_NAMES)[number];
 
 /** One output file: its contents (null: not written, as .bin files with -n), the messages making it gave, or the FATAL that stopped it. */
 export interface BuiltFile {
-  data: string | Uint8Array | null;
+  /** (a promise where its index is built on the thread pool) */
+  data: string | Uint8Array | Promise<Uint8Array> | null;
   logs: [priority: number, message: string][];
   fatal?: string;
 }
@@ -62,12 +63,14 @@ export interface BuiltFile {
 export interface AliasFileOptions {
   dryRun: boolean;
   warnDuplicates: boolean;
+  /** modules.alias.bin built on libuv's thread pool (IndexBatch.serializeInBackground), where it can be */
+  inBackground?: boolean;
 }
 
 export function buildAliasFiles(mods: AliasSource[], opts: AliasFileOptions): Record<AliasFileName, BuiltFile> {
   return {
     'modules.alias': { data: aliasText(mods), logs: [] },
-    'modules.alias.bin': opts.dryRun ? { data: null, logs: [] } : aliasBin(mods, opts.warnDuplicates),
+    'modules.alias.bin': opts.dryRun ? { data: null, logs: [] } : aliasBin(mods, opts.warnDuplicates, opts.inBackground === true),
     'modules.softdep': { data: listText(mods, '# Soft dependencies extracted from modules themselves.\n', 'softdep', (m) => m.softdeps), logs: [] },
     'modules.weakdep': { data: listText(mods, '# Weak dependencies extracted from modules themselves.\n', 'weakdep', (m) => m.weakdeps), logs: [] },
     'modules.devname': devname(mods),
@@ -112,7 +115,7 @@ function listText(mods: AliasSource[], header: string, word: string, list: (m: A
   return parts.join('');
 }
 
-function aliasBin(mods: AliasSource[], warnDuplicates: boolean): BuiltFile {
+function aliasBin(mods: AliasSource[], warnDuplicates: boolean, inBackground: boolean): BuiltFile {
   const logs: BuiltFile['logs'] = [];
   // built at once (natively when the helper is there) unless each duplicate is to be reported
   const idx = warnDuplicates ? new IndexBuilder() : new IndexBatch();
@@ -145,7 +148,7 @@ function aliasBin(mods: AliasSource[], warnDuplicates: boolean): BuiltFile {
       if (duplicate && warnDuplicates) logs.push([LOG_WARNING, `duplicate module alias:\n${alias} ${m.modname}\n`]);
     }
   }
-  return { data: idx.serialize(), logs };
+  return { data: inBackground && idx instanceof IndexBatch ? idx.serializeInBackground() : idx.serialize(), logs };
 }
 
 /** the keys of `pieces` as strings (with -w, whose index takes them one by one): each is its own normalized form */

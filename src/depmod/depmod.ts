@@ -123,11 +123,13 @@ async function runStarted(ctx: RunContext, scanner: ModuleScanner): Promise<void
   await scanner.scan(modules, take, () => {
     if (o.dryRun !== true) files.makeBuiltinFilesNow();
   });
+  // the indexes that need only the scans are built on the thread pool meanwhile
+  files.startIndexes();
   graph.loadDependencies();
   // the scans' memory, now unused, is given back before the files are made
   await scanner.release();
   graph.calculateDependencies();
-  files.output();
+  await files.output();
   scanner.writeCache();
 }
 

@@ -21,7 +21,7 @@ import { ImportDictionary, REF_INDEX } from './import-dictionary';
 import type { ModuleScan } from './module-scan';
 import { ALIAS_TEXT, ALIASES, AT, ERRNO, EXPORTS, FLAGS, HAS_DEVNAME, HAS_PIECES, header, IMPORTS, KEY_BYTES, keyCount, layout, LINE_BYTES, MAX_ENTRIES, numbersBytes, RECORD_WORDS, SOFTDEPS, TEXT_BYTES, WEAKDEPS, checksum } from './scan-cache-format';
 import { KEY_WORDS, sameKey } from './stat-keys';
-import { loadNativeWordRangesBelow, type WordRangesBelowFn } from '../native-addon';
+import { loadNativeReadWithCrc, loadNativeWordRangesBelow, type ReadWithCrcFn, type WordRangesBelowFn } from '../native-addon';
 
 export { SCAN_CACHE_FILE } from './scan-cache-format';
 export { ScanCacheWriter } from './scan-cache-writer';
@@ -100,10 +100,14 @@ export class ScanCache {
    * to undefined for anything wrong, as load() does.
    */
   static loadInBackground(file: string): Promise<ScanCache | undefined> {
-    return readWhole(file).then(
-      (data) => {
+    if (readWithCrc === undefined) readWithCrc = loadNativeReadWithCrc();
+    // with the addon, the body's checksum is computed there too: its first pass over the fresh memory
+    // of the read is then not this thread's
+    const read: Promise<[Buffer, number | undefined]> = readWithCrc !== null ? readWithCrc(file, 2) : readWhole(file).then((data) => [data, undefined]);
+    return read.then(
+      ([data, bodyCrc]) => {
         try {
-          return ScanCache.parse(data);
+          return ScanCache.parse(data, bodyCrc);
         } catch {
           return undefined;
         }
@@ -112,7 +116,8 @@ export class ScanCache {
     );
   }
 
-  private static parse(data: Buffer): ScanCache | undefined {
+  /** the cache in `data`; bodyCrc, where given, is the CRC-32 of what follows its first two lines */
+  private static parse(data: Buffer, bodyCrc?: number): ScanCache | undefined {
     const head = header();
     if (data.length < head.length || data.toString('latin1', 0, head.length) !== head) return undefined;
     const nl = data.indexOf(0x0a, head.length);
@@ -124,7 +129,7 @@ export class ScanCache {
     const at = layout(count, pathBytes, textBytes);
     let body = data.subarray(nl + 1);
     if (blockBytes % 8 !== 0 || body.length !== at.block + blockBytes + 16 * dictCount + dictNameBytes) return undefined;
-    if (checksum([body]) !== m[7]) return undefined;
+    if ((bodyCrc === undefined ? checksum([body]) : bodyCrc.toString(16).padStart(8, '0')) !== m[7]) return undefined;
     // the typed arrays need an 8-aligned start (the writer pads the header line for that)
     if (body.byteOffset % 8 !== 0) {
       const aligned = new Uint8Array(body.length);
@@ -240,6 +245,17 @@ export function useNativeRefChecks(on: boolean): boolean {
 
 /** the empty list of the scans that have none of a kind (shared: nothing adds to a scan's lists) */
 const NONE: string[] = [];
+
+let readWithCrc: ReadWithCrcFn | null | undefined;
+
+/**
+ * Whether the cache is read by the addon's readWithCrc (when it is built): false makes it read in
+ * JavaScript, with zlib's checksum (tests compare the two). Returns whether the addon is in use.
+ */
+export function useNativeCacheRead(on: boolean): boolean {
+  readWithCrc = on ? loadNativeReadWithCrc() : null;
+  return readWithCrc !== null;
+}
 
 /** the whole of `file`, read on the thread pool: one read() unless it comes short */
 function readWhole(file: string): Promise<Buffer> {

@@ -10,7 +10,7 @@
 // bytewise as in C.
 import { INDEX_MAGIC, INDEX_VERSION, INDEX_NODE_CHILDS, INDEX_NODE_PREFIX, INDEX_NODE_VALUES } from './format';
 import { isAscii } from 'node:buffer';
-import { loadNativeIndexBuilder, type BuildIndexFn } from '../native-addon';
+import { loadNativeIndexBuilder, loadNativeIndexBuilderInBackground, type BuildIndexFn, type BuildIndexInBackgroundFn } from '../native-addon';
 
 interface TrieValue {
   priority: number;
@@ -236,6 +236,7 @@ function writeNode(n: TrieNode, out: Buffer, offset: number): number {
 }
 
 let nativeBuild: BuildIndexFn | null | undefined;
+let nativeBuildInBackground: BuildIndexInBackgroundFn | null | undefined;
 
 /**
  * Whether IndexBatch builds through the native helper (when it is built): false makes it use
@@ -243,6 +244,7 @@ let nativeBuild: BuildIndexFn | null | undefined;
  */
 export function useNativeIndexBuilder(on: boolean): boolean {
   nativeBuild = on ? loadNativeIndexBuilder() : null;
+  nativeBuildInBackground = on ? loadNativeIndexBuilderInBackground() : null;
   return nativeBuild !== null;
 }
 
@@ -355,7 +357,25 @@ export class IndexBatch implements IndexWriter {
   /** The file contents, as IndexBuilder.serialize() gives them for the same inserts. */
   serialize(): Buffer {
     if (nativeBuild === undefined) nativeBuild = loadNativeIndexBuilder();
-    const build = nativeBuild;
+    const input = this.buildInput();
+    if (nativeBuild !== null) return nativeBuild(...input);
+    return buildInJavaScript(input);
+  }
+
+  /**
+   * serialize(), built on libuv's thread pool by the native helper when it is there (the caller goes on
+   * meanwhile), else at once. Nothing may be inserted into the batch afterwards.
+   */
+  serializeInBackground(): Promise<Buffer> {
+    if (nativeBuildInBackground === undefined) nativeBuildInBackground = loadNativeIndexBuilderInBackground();
+    if (nativeBuild === undefined) nativeBuild = loadNativeIndexBuilder();
+    // useNativeIndexBuilder(false) turns both off
+    if (nativeBuildInBackground === null || nativeBuild === null) return Promise.resolve(this.serialize());
+    return nativeBuildInBackground(...this.buildInput());
+  }
+
+  /** the entries as the native helper takes them: keys, their lengths, values, their lengths, priorities */
+  private buildInput(): Parameters<BuildIndexFn> {
     const n = this.count;
     const keyLengths = new Uint32Array(n);
     const valueLengths = new Uint32Array(n);
@@ -385,13 +405,19 @@ export class IndexBatch implements IndexWriter {
     const keyBytes = joinBytes(keys);
     // runs of strings joined first: one conversion each rather than one per part
     const valueBytes = joinBytes(values.every((v) => typeof v === 'string') ? [values.join('')] : values);
-    if (build !== null) return build(keyBytes, keyLengths, valueBytes, valueLengths, priorities);
-    const idx = new IndexBuilder();
-    for (let j = 0, kat = 0, vat = 0; j < n; kat += keyLengths[j], vat += valueLengths[j], j++) {
-      idx.insert(keyBytes.toString('latin1', kat, kat + keyLengths[j]), valueBytes.toString('latin1', vat, vat + valueLengths[j]), priorities[j]);
-    }
-    return idx.serialize();
+    return [keyBytes, keyLengths, valueBytes, valueLengths, priorities];
   }
+}
+
+/** IndexBatch's entries built by IndexBuilder (no native helper) */
+function buildInJavaScript([keyBytes, keyLengths, valueBytes, valueLengths, priorities]: Parameters<BuildIndexFn>): Buffer {
+  const idx = new IndexBuilder();
+  const keys = Buffer.from(keyBytes.buffer, keyBytes.byteOffset, keyBytes.byteLength);
+  const values = Buffer.from(valueBytes.buffer, valueBytes.byteOffset, valueBytes.byteLength);
+  for (let j = 0, kat = 0, vat = 0; j < keyLengths.length; kat += keyLengths[j], vat += valueLengths[j], j++) {
+    idx.insert(keys.toString('latin1', kat, kat + keyLengths[j]), values.toString('latin1', vat, vat + valueLengths[j]), priorities[j]);
+  }
+  return idx.serialize();
 }
 
 /** strings (latin1) and bytes, one after the other in one buffer */

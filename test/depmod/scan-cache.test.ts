@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { aliasPieces } from '../../src/depmod/alias-files';
 import { scanModuleImage, ScanStore, type ModuleScan } from '../../src/depmod/module-scan';
 import { modnameFromPath } from '../../src/names/modname';
-import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter, useNativeRefChecks } from '../../src/depmod/scan-cache';
+import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter, useNativeCacheRead, useNativeRefChecks } from '../../src/depmod/scan-cache';
 import { statKey as statModule } from '../../src/depmod/stat-keys';
 import { moduleBytes, tmpRoot } from './support';
 import { loadNativeWordRangesBelow, loadNativeWordRangesMark } from '../../src/native-addon';
@@ -131,7 +131,7 @@ describe('scan cache', () => {
     expect(cache.get(file('elsewhere.ko'), key)).toBeUndefined();
   });
 
-  it('reads any damaged file as no cache, without throwing', () => {
+  it('reads any damaged file as no cache, without throwing', async () => {
     const bad = file('bad.cache');
     const { head, counts, body } = parts(cacheBytes);
     const [count, pathBytes, textBytes, blockBytes, dictCount, dictNameBytes] = counts;
@@ -174,7 +174,22 @@ describe('scan cache', () => {
     for (const [what, data] of variants) {
       fs.writeFileSync(bad, data);
       expect(ScanCache.load(bad), what).toBeUndefined();
+      // read in the background, by the addon (its checksum) and in JavaScript (zlib's)
+      for (const native of [true, false]) {
+        expect(useNativeCacheRead(native), 'the native helper is built (npm run build)').toBe(native);
+        expect(await ScanCache.loadInBackground(bad), `${what}, in the background, native ${native}`).toBeUndefined();
+      }
     }
+    for (const native of [true, false]) {
+      useNativeCacheRead(native);
+      expect(await ScanCache.loadInBackground(file('missing.cache'))).toBeUndefined();
+      expect(await ScanCache.loadInBackground(dir)).toBeUndefined();
+      fs.writeFileSync(bad, cacheBytes);
+      const good = (await ScanCache.loadInBackground(bad))!;
+      expect(good, `the undamaged file, native ${native}`).toBeDefined();
+      expect(plain(good.get(old[1], statModule(old[1])!)!)).toEqual(plain(cachedScanOf(old[1])));
+    }
+    useNativeCacheRead(true);
     expect(ScanCache.load(file('missing.cache'))).toBeUndefined();
     expect(ScanCache.load(dir)).toBeUndefined();
     // consistent files (hash right) whose entries do not add up: those entries miss, the others hit

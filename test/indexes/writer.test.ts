@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BinaryIndex } from '../../src/indexes/binary';
 import { IndexBatch, IndexBuilder, IndexCharacterError, useNativeIndexBuilder } from '../../src/indexes/writer';
-import { loadNativeIndexBuilder } from '../../src/native-addon';
+import { loadNativeIndexBuilder, loadNativeIndexBuilderInBackground } from '../../src/native-addon';
 import { prng } from '../support/prng';
 
 const hex = (b: Buffer) => b.toString('hex');
@@ -175,5 +175,46 @@ describe('IndexBatch: the same bytes from the native helper (native/index_writer
     expect(() => build(u8('ab'), Uint32Array.of(2), u8('v'), Uint32Array.of(1, 0), Uint32Array.of(0))).toThrow(RangeError);
     expect(() => (build as unknown as (...a: unknown[]) => Buffer)(u8('ab'), [2], u8('v'), Uint32Array.of(1), Uint32Array.of(0))).toThrow(TypeError);
     expect(new BinaryIndex(build(u8('ab'), Uint32Array.of(2), u8('v'), Uint32Array.of(1), Uint32Array.of(0)), 'x.bin').search('ab')).toBe('v');
+  });
+  it('builds on the thread pool (serializeInBackground) the same bytes as serialize, several builds at once, natively and without the helper', async () => {
+    const rand = prng(0xb6);
+    const batches: IndexBatch[] = [];
+    const expected: string[] = [];
+    for (let round = 0; round < 40; round++) {
+      const entries: Entry[] = [];
+      for (let k = Math.floor(rand() * (round < 4 ? 20000 : 400)); k > 0; k--) {
+        entries.push([`${'ab:*_0'.slice(0, 1 + Math.floor(rand() * 6)).repeat(1 + Math.floor(rand() * 4))}${Math.floor(rand() * 900)}`, `m${Math.floor(rand() * 30)}`, Math.floor(rand() * 9)]);
+      }
+      const batch = new IndexBatch();
+      for (const [k, v, p] of entries) batch.insert(k, v, p);
+      batches.push(batch);
+      expected.push(hex(bothWays(entries).js));
+    }
+    // all started before any is waited for: they run on the pool's threads side by side
+    const built = await Promise.all(batches.map((b) => b.serializeInBackground()));
+    built.forEach((buf, k) => expect(hex(buf), `batch ${k}`).toBe(expected[k]));
+    try {
+      useNativeIndexBuilder(false);
+      expect(hex(await batches[5].serializeInBackground())).toBe(expected[5]);
+    } finally {
+      useNativeIndexBuilder(true);
+    }
+  });
+  it("refuses buildIndexInBackground's malformed arguments at once, as buildIndex's", async () => {
+    const build = loadNativeIndexBuilderInBackground()!;
+    expect(build).not.toBeNull();
+    const loose = build as unknown as (...a: unknown[]) => Promise<Buffer>;
+    const u8 = (s: string) => Buffer.from(s, 'latin1');
+    expect(() => build(u8('ab'), Uint32Array.of(3), u8('v'), Uint32Array.of(1), Uint32Array.of(0))).toThrow(/^buildIndexInBackground: lengths beyond the bytes given$/);
+    expect(() => build(u8('ab'), Uint32Array.of(2), u8('v'), Uint32Array.of(2), Uint32Array.of(0))).toThrow(RangeError);
+    expect(() => build(u8('ab'), Uint32Array.of(2), u8('v'), Uint32Array.of(1, 0), Uint32Array.of(0))).toThrow(/differ in size/);
+    expect(() => loose(u8('ab'), [2], u8('v'), Uint32Array.of(1), Uint32Array.of(0))).toThrow(TypeError);
+    expect(() => loose(u8('ab'), Uint32Array.of(2), 'v', Uint32Array.of(1), Uint32Array.of(0))).toThrow(/unexpected argument type/);
+    expect(() => loose(u8('ab'), Uint32Array.of(2), u8('v'), Uint32Array.of(1), Int32Array.of(0))).toThrow(TypeError);
+    expect(() => loose(u8('ab'), Uint32Array.of(2), u8('v'), Uint32Array.of(1))).toThrow(/missing arguments/);
+    expect(() => loose()).toThrow(TypeError);
+    expect(() => loose(null, undefined, 1, {}, 'x')).toThrow(TypeError);
+    expect((await build(new Uint8Array(0), new Uint32Array(0), new Uint8Array(0), new Uint32Array(0), new Uint32Array(0))).length).toBe(12);
+    expect(new BinaryIndex(await build(u8('ab'), Uint32Array.of(2), u8('v'), Uint32Array.of(1), Uint32Array.of(0)), 'x.bin').search('ab')).toBe('v');
   });
 });
