@@ -168,7 +168,7 @@ static void crc_job_complete(napi_env env, napi_status status, void *data)
 
 static napi_value read_with_crc_js(napi_env env, napi_callback_info info)
 {
-	napi_value argv[2], promise, name;
+	napi_value argv[2], promise;
 	size_t argc = 2, len;
 	napi_valuetype type;
 	crc_job_t *job;
@@ -191,13 +191,8 @@ static napi_value read_with_crc_js(napi_env env, napi_callback_info info)
 		napi_throw_type_error(env, NULL, "readWithCrc: expected a path without NULs and a line count");
 		return NULL;
 	}
-	if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
-	    napi_create_string_utf8(env, "kmodts.readWithCrc", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-	    napi_create_async_work(env, NULL, name, crc_job_execute, crc_job_complete, job, &job->work) != napi_ok ||
-	    napi_queue_async_work(env, job->work) != napi_ok) {
-		/* a promise made but not queued is never settled: nothing holds on to it */
-		if (job->work != NULL)
-			napi_delete_async_work(env, job->work);
+	promise = queue_promised_work(env, "kmodts.readWithCrc", crc_job_execute, crc_job_complete, job, &job->deferred, &job->work);
+	if (promise == NULL) {
 		crc_job_free(job);
 		napi_throw_error(env, NULL, "readWithCrc: could not start the work");
 		return NULL;

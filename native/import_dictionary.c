@@ -112,19 +112,6 @@ static int64_t dictionary_add(struct import_dictionary *d, const uint8_t *name, 
 	return (int64_t)k;
 }
 
-static struct import_dictionary *dictionary_arg(napi_env env, napi_value v, const char *fn)
-{
-	napi_valuetype t;
-	void *p;
-	char msg[96];
-	if (napi_typeof(env, v, &t) != napi_ok || t != napi_external || napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
-		snprintf(msg, sizeof msg, "%s: not an import dictionary", fn);
-		napi_throw_type_error(env, NULL, msg);
-		return NULL;
-	}
-	return p;
-}
-
 static napi_value import_dictionary_new_js(napi_env env, napi_callback_info info)
 {
 	napi_value handle;
@@ -181,7 +168,7 @@ static napi_value import_dictionary_add_js(napi_env env, napi_callback_info info
 		napi_throw_type_error(env, NULL, "importDictionaryAdd: missing arguments");
 		return NULL;
 	}
-	struct import_dictionary *d = dictionary_arg(env, argv[0], fn);
+	struct import_dictionary *d = external_arg(env, fn, argv[0], "an import dictionary");
 	if (d == NULL || typed_array_arg(env, fn, argv[1], napi_uint8_array, &names, &nnames) < 0 ||
 	    typed_array_arg(env, fn, argv[2], napi_uint32_array, &lengths, &nlengths) < 0 ||
 	    typed_array_arg(env, fn, argv[3], napi_int32_array, &keys, &nkeys) < 0 ||
@@ -245,7 +232,7 @@ static napi_value import_dictionary_parts_js(napi_env env, napi_callback_info in
 		napi_throw_type_error(env, NULL, "importDictionaryParts: missing arguments");
 		return NULL;
 	}
-	struct import_dictionary *d = dictionary_arg(env, argv[0], "importDictionaryParts");
+	struct import_dictionary *d = external_arg(env, "importDictionaryParts", argv[0], "an import dictionary");
 	if (d == NULL || napi_create_array_with_length(env, 4, &list) != napi_ok)
 		return NULL;
 	const struct {

@@ -498,7 +498,7 @@ static void index_job_complete(napi_env env, napi_status status, void *data)
 
 static napi_value build_index_background_js(napi_env env, napi_callback_info info)
 {
-	napi_value argv[5], promise, name;
+	napi_value argv[5], promise;
 	size_t argc = 5;
 	index_job_t *job;
 
@@ -517,16 +517,10 @@ static napi_value build_index_background_js(napi_env env, napi_callback_info inf
 		if (napi_create_reference(env, argv[i], 1, &job->held[i]) != napi_ok)
 			goto failed;
 	}
-	if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
-	    napi_create_string_utf8(env, "kmodts.buildIndex", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-	    napi_create_async_work(env, NULL, name, index_job_execute, index_job_complete, job, &job->work) != napi_ok ||
-	    napi_queue_async_work(env, job->work) != napi_ok)
-		goto failed;
-	return promise;
+	promise = queue_promised_work(env, "kmodts.buildIndex", index_job_execute, index_job_complete, job, &job->deferred, &job->work);
+	if (promise != NULL)
+		return promise;
 failed:
-	/* a promise made but not queued is never settled: nothing holds on to it */
-	if (job->work != NULL)
-		napi_delete_async_work(env, job->work);
 	index_job_free(env, job);
 	napi_throw_error(env, NULL, "buildIndexInBackground: could not start the work");
 	return NULL;

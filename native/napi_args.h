@@ -23,6 +23,46 @@ static inline int typed_array_arg(napi_env env, const char *fn, napi_value v, na
 	return 0;
 }
 
+/*
+ * The pointer held by an external value argument (a handle the addon gave out earlier); NULL with a
+ * TypeError "<fn>: expected <what>" thrown for anything else.
+ */
+static inline void *external_arg(napi_env env, const char *fn, napi_value v, const char *what)
+{
+	void *p = NULL;
+	napi_valuetype t;
+	if (napi_typeof(env, v, &t) != napi_ok || t != napi_external || napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
+		char msg[96];
+		snprintf(msg, sizeof msg, "%s: expected %s", fn, what);
+		napi_throw_type_error(env, NULL, msg);
+		return NULL;
+	}
+	return p;
+}
+
+/*
+ * The promise of `data`'s work: `execute` on libuv's thread pool, then `complete` on the JavaScript
+ * thread, which settles *deferred and deletes *work. NULL when the work could not be started: *work is
+ * then deleted if it was made (a promise made but not queued is never settled; nothing holds on to it),
+ * and the caller frees `data` and throws.
+ */
+static inline napi_value queue_promised_work(napi_env env, const char *name, napi_async_execute_callback execute,
+					     napi_async_complete_callback complete, void *data, napi_deferred *deferred,
+					     napi_async_work *work)
+{
+	napi_value promise, resource;
+	*work = NULL;
+	if (napi_create_promise(env, deferred, &promise) == napi_ok &&
+	    napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource) == napi_ok &&
+	    napi_create_async_work(env, NULL, resource, execute, complete, data, work) == napi_ok &&
+	    napi_queue_async_work(env, *work) == napi_ok)
+		return promise;
+	if (*work != NULL)
+		napi_delete_async_work(env, *work);
+	*work = NULL;
+	return NULL;
+}
+
 static inline void free_finalizer(napi_env env, void *data, void *hint)
 {
 	(void)env;

@@ -26,6 +26,7 @@
 #include <node_api.h>
 #include "decode_napi.h"
 #include "module_scan.h"
+#include "napi_args.h"
 #include "read_batch.h"
 
 #define ROW 6
@@ -370,15 +371,7 @@ static void handle_finalize(napi_env env, void *data, void *hint)
 
 static struct reader *reader_arg(napi_env env, napi_value v, const char *fn)
 {
-	void *p = NULL;
-	napi_valuetype t;
-	if (napi_typeof(env, v, &t) != napi_ok || t != napi_external || napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
-		char msg[96];
-		snprintf(msg, sizeof msg, "%s: expected a reader", fn);
-		napi_throw_type_error(env, NULL, msg);
-		return NULL;
-	}
-	return p;
+	return external_arg(env, fn, v, "a reader");
 }
 
 /* readerOpen(jobs: number, table: Float64Array, done: (count, extras) => void) */

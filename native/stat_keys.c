@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <node_api.h>
+#include "napi_args.h"
 #include "stat_keys.h"
 
 #define KEY_WORDS 12
@@ -188,7 +189,7 @@ static void stat_job_complete(napi_env env, napi_status status, void *data)
 
 static napi_value stat_keys_background_js(napi_env env, napi_callback_info info)
 {
-	napi_value argv[1], element, promise, name;
+	napi_value argv[1], element, promise;
 	size_t len, total = 0, at = 0;
 	uint32_t n;
 	stat_job_t *job;
@@ -222,11 +223,8 @@ static napi_value stat_keys_background_js(napi_env env, napi_callback_info info)
 		napi_get_value_string_latin1(env, element, job->paths + at, job->lens[i] + 1, &len);
 		at += job->lens[i] + 1;
 	}
-	if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
-	    napi_create_string_utf8(env, "kmodts.statKeys", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-	    napi_create_async_work(env, NULL, name, stat_job_execute, stat_job_complete, job, &job->work) != napi_ok ||
-	    napi_queue_async_work(env, job->work) != napi_ok) {
-		/* a promise made but not queued is never settled: nothing holds on to it */
+	promise = queue_promised_work(env, "kmodts.statKeys", stat_job_execute, stat_job_complete, job, &job->deferred, &job->work);
+	if (promise == NULL) {
 		stat_job_free(job);
 		napi_throw_error(env, NULL, "statKeysInBackground: could not start the work");
 		return NULL;

@@ -61,7 +61,6 @@ export class ImportDictionary {
 
 }
 
-
 /** names[at, at + lengths[j]) for name j: the names lie one after the other, a NUL between each and the next */
 function eachName(lengths: Uint32Array, visit: (j: number, start: number, end: number) => void): void {
   for (let j = 0, at = 0; j < lengths.length; at += lengths[j] + 1, j++) visit(j, at, at + lengths[j]);
@@ -116,11 +115,6 @@ export class ImportDictionaryBuilder {
     });
     this.count = js.size;
     return refs;
-  }
-
-  /** the entry of the name bytes[start, end) with this symbolKey and CRC, added if new */
-  add(bytes: Uint8Array, start: number, end: number, key: number, crc: number): number {
-    return this.addAll(bytes.subarray(start, end), Uint32Array.of(end - start), Int32Array.of(key), Float64Array.of(crc), null)[0];
   }
 
   /**

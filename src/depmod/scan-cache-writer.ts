@@ -284,9 +284,16 @@ export class ScanCacheWriter {
     const { entries, dictionary, kept, remap } = plan;
     const count = entries.length;
     const paths = Buffer.from(plan.paths.join('\0'), 'utf8');
+    // the keys and records, each record with where its numbers start in the block
+    const keys = new Uint32Array(KEY_WORDS * count);
+    const records = new Uint32Array(RECORD_WORDS * count);
     let textBytes = 0;
     let blockBytes = 0;
-    for (const entry of entries) {
+    for (let i = 0; i < count; i++) {
+      const entry = entries[i];
+      keys.set(plan.keys[i], KEY_WORDS * i);
+      records.set(entry.record, RECORD_WORDS * i);
+      records[RECORD_WORDS * i + AT] = blockBytes;
       textBytes += entry.text.length;
       blockBytes += numbersBytes(entry.record[EXPORTS_WORD], entry.record[IMPORTS], entry.keyLengths.length >>> 2);
     }
@@ -304,16 +311,6 @@ export class ScanCacheWriter {
     writeAllAt(fd, head, 0);
     let crc = 0;
     const out = chunkedWrite(fd, head.length, (bytes) => (crc = checksumUpdate(crc, bytes)));
-    const keys = new Uint32Array(KEY_WORDS * count);
-    const records = new Uint32Array(RECORD_WORDS * count);
-    let b = 0;
-    for (let i = 0; i < count; i++) {
-      const entry = entries[i];
-      keys.set(plan.keys[i], KEY_WORDS * i);
-      records.set(entry.record, RECORD_WORDS * i);
-      records[RECORD_WORDS * i + AT] = b;
-      b += numbersBytes(entry.record[EXPORTS_WORD], entry.record[IMPORTS], entry.keyLengths.length >>> 2);
-    }
     out.put(bytesOf(keys));
     out.put(bytesOf(records));
     out.put(paths);

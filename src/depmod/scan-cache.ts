@@ -19,7 +19,7 @@ import * as fs from '../file/binary-os';
 import { CachedAliasPieces, CachedScan, type CachedNumbers } from './cached-scan';
 import { ImportDictionary, REF_INDEX } from './import-dictionary';
 import type { ModuleScan } from './module-scan';
-import { ALIAS_TEXT, ALIASES, AT, ERRNO, EXPORTS, FLAGS, HAS_DEVNAME, HAS_PIECES, header, IMPORTS, KEY_BYTES, keyCount, layout, LINE_BYTES, MAX_ENTRIES, numbersBytes, RECORD_WORDS, SOFTDEPS, TEXT_BYTES, WEAKDEPS, checksum } from './scan-cache-format';
+import { ALIAS_TEXT, ALIASES, AT, ERRNO, EXPORTS, FLAGS, HAS_DEVNAME, HAS_PIECES, header, IMPORTS, KEY_BYTES, keyCount, layout, LINE_BYTES, MAX_ENTRIES, numbersBytes, RECORD_WORDS, SOFTDEPS, TEXT_BYTES, WEAKDEPS, checksum, checksumHex } from './scan-cache-format';
 import { KEY_WORDS, sameKey } from './stat-keys';
 import { loadNativeReadWithCrc, loadNativeWordRangesBelow, type ReadWithCrcFn, type WordRangesBelowFn } from '../native-addon';
 
@@ -129,7 +129,7 @@ export class ScanCache {
     const at = layout(count, pathBytes, textBytes);
     let body = data.subarray(nl + 1);
     if (blockBytes % 8 !== 0 || body.length !== at.block + blockBytes + 16 * dictCount + dictNameBytes) return undefined;
-    if ((bodyCrc === undefined ? checksum([body]) : bodyCrc.toString(16).padStart(8, '0')) !== m[7]) return undefined;
+    if ((bodyCrc === undefined ? checksum([body]) : checksumHex(bodyCrc)) !== m[7]) return undefined;
     // the typed arrays need an 8-aligned start (the writer pads the header line for that)
     if (body.byteOffset % 8 !== 0) {
       const aligned = new Uint8Array(body.length);
