@@ -19,11 +19,20 @@ function localBuildFile(root) {
 
 /**
  * The prebuilt targets: Node's arch name, the ELF e_machine the binary must carry, and the C compiler
- * (Debian's package in the comment) that makes it on an x86_64 Debian host.
+ * that makes it on an x86_64 Debian host, with the Debian packages that provide it (and, for a cross
+ * compiler, the target's C library headers).
  */
 const prebuildTargets = [
   { platform: 'linux', arch: 'x64', elfMachine: 62, cc: 'x86_64-linux-gnu-gcc', debianPackage: 'gcc' },
-  { platform: 'linux', arch: 'arm64', elfMachine: 183, cc: 'aarch64-linux-gnu-gcc', debianPackage: 'gcc-aarch64-linux-gnu' },
+  {
+    platform: 'linux',
+    arch: 'arm64',
+    elfMachine: 183,
+    cc: 'aarch64-linux-gnu-gcc',
+    debianPackage: 'gcc-aarch64-linux-gnu',
+    // the C library's headers for the target (the cross compiler only recommends them)
+    libcHeaders: { file: '/usr/aarch64-linux-gnu/include/stdint.h', debianPackage: 'libc6-dev-arm64-cross' },
+  },
 ];
 
 module.exports = { addonName, prebuildFile, localBuildFile, prebuildTargets };

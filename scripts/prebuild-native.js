@@ -67,6 +67,11 @@ function build(target, gyp, includeDir) {
     '-o',
     `${out}.tmp`,
   ];
+  // a cross compiler without its target's C library fails on every file with many lines: one says why
+  const headers = target.libcHeaders;
+  if (headers && !process.env[`KMODTS_CC_${target.arch.toUpperCase()}`] && !fs.existsSync(headers.file)) {
+    throw new Error(`prebuild-native: no C library headers for linux-${target.arch}: ${headers.file} (Debian package ${headers.debianPackage})`);
+  }
   const r = spawnSync(cc, args, { stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.error) throw new Error(`prebuild-native: ${cc} cannot run (Debian package ${target.debianPackage}): ${r.error.message}`);
   if (r.status !== 0) throw new Error(`prebuild-native: ${cc} failed for linux-${target.arch} (exit ${r.status})`);

@@ -64,6 +64,12 @@ export const prerequisites: Prerequisite[] = [
   command('mkfs.ext4', 'e2fsprogs'),
   // the native helper's arm64 prebuild (npm pack) and its check under emulation
   command('aarch64-linux-gnu-gcc', 'gcc-aarch64-linux-gnu'),
+  {
+    // only recommended by gcc-aarch64-linux-gnu: an install without recommends lacks it
+    what: 'arm64 C library headers /usr/aarch64-linux-gnu/include/stdint.h',
+    provider: 'Debian package libc6-dev-arm64-cross',
+    present: () => fs.existsSync('/usr/aarch64-linux-gnu/include/stdint.h'),
+  },
   command('qemu-aarch64-static', 'qemu-user-static'),
   { what: `a statically linked ${BUSYBOX}`, provider: 'Debian package busybox-static', present: busyboxIsStatic },
   {
