@@ -37,10 +37,15 @@ export class DependencyGraph {
     this.ctx.log(priority, message);
   }
 
-  loadDependencies(): void {
+  /**
+   * Each module's imports resolved, in module order. `runImports`: the run's dictionary of the imports
+   * of the modules scanned in this run, where it has one (their Mod.importRefs point into it).
+   */
+  loadDependencies(runImports?: ImportDictionary): void {
     for (const mod of this.modules) {
       const scan = mod.scan!;
-      if (scan instanceof CachedScan) this.cachedImports(mod, scan);
+      if (scan instanceof CachedScan) this.dictionaryImports(mod, scan.importRefs, scan.importDictionary);
+      else if (mod.importRefs !== undefined && runImports !== undefined) this.dictionaryImports(mod, mod.importRefs, runImports);
       else {
         const names = scan.importNames;
         const keys = scan.importKeys;
@@ -54,22 +59,20 @@ export class DependencyGraph {
       }
       // the imports are done with
       mod.scan = undefined;
+      mod.importRefs = undefined;
     }
   }
 
-  /** each entry of the cache's import dictionary looked up once (null: no such symbol) */
-  private resolved: (Sym | null | undefined)[] = [];
-  private resolvedFor: ImportDictionary | undefined;
+  /** for each dictionary, its entries looked up so far (null: no such symbol) */
+  private readonly resolvedBy = new Map<ImportDictionary, (Sym | null | undefined)[]>();
 
-  /** a cached scan's imports: references into the cache's import dictionary, each entry looked up once */
-  private cachedImports(mod: Mod, scan: CachedScan): void {
-    const d = scan.importDictionary;
-    if (this.resolvedFor !== d) {
-      this.resolvedFor = d;
-      this.resolved = new Array(d.size);
-    }
-    const resolved = this.resolved;
-    const refs = scan.importRefs;
+  /**
+   * imports given as references into an import dictionary (the cache's, or the run's), each entry of
+   * which is looked up once
+   */
+  private dictionaryImports(mod: Mod, refs: Uint32Array, d: ImportDictionary): void {
+    let resolved = this.resolvedBy.get(d);
+    if (resolved === undefined) this.resolvedBy.set(d, (resolved = new Array(d.size)));
     if (!this.printUnknown && !this.checkSymvers && this.show === undefined) {
       // nothing to report: only the owners matter (addImport's work, inline, for the ~180,000 imports)
       const depOf = this.depOf;

@@ -125,7 +125,7 @@ async function runStarted(ctx: RunContext, scanner: ModuleScanner): Promise<void
   });
   // the indexes that need only the scans are built on the thread pool meanwhile
   files.startIndexes();
-  graph.loadDependencies();
+  graph.loadDependencies(scanner.runImports);
   // the scans' memory, now unused, is given back before the files are made
   await scanner.release();
   graph.calculateDependencies();

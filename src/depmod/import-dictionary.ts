@@ -59,6 +59,12 @@ export class ImportDictionary {
     return new ImportDictionary(crcs, keys, lengths, names, starts);
   }
 
+  /** the dictionary of these arrays (a builder's: ImportDictionaryBuilder.view) */
+  static of(crcs: Float64Array, keys: Int32Array, lengths: Uint32Array, names: Uint8Array): ImportDictionary {
+    const starts = new Uint32Array(lengths.length);
+    for (let k = 0, s = 0; k < lengths.length; s += lengths[k] + 1, k++) starts[k] = s;
+    return new ImportDictionary(crcs, keys, lengths, names, starts);
+  }
 }
 
 /** names[at, at + lengths[j]) for name j: the names lie one after the other, a NUL between each and the next */
@@ -133,6 +139,12 @@ export class ImportDictionaryBuilder {
     const refs = this.addAll(d.names, d.lengths, d.keys, d.crcs, null);
     for (let k = 0; k < refs.length; k++) if (refs[k] !== k) return false;
     return true;
+  }
+
+  /** its entries as they are now, to be looked up (dep-graph.ts); entries added later are not in it */
+  view(): ImportDictionary {
+    const [crcs, keys, lengths, names] = this.native !== undefined ? this.native.parts(this.native.dict) : this.js!.parts();
+    return ImportDictionary.of(crcs, keys, lengths, names);
   }
 
   /** its part of the file */

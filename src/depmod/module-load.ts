@@ -9,6 +9,7 @@ import { ScanStore, type ModuleScan } from './module-scan';
 import { startScanPool, type ScanPool } from './scan-pool';
 import { decodesOffThread } from '../file/read-decode';
 import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter } from './scan-cache';
+import { ImportDictionaryBuilder, type ImportDictionary } from './import-dictionary';
 import { keyOf, statKey, statKeys, statKeysInBackground } from './stat-keys';
 import type { Mod, RunContext } from './run-context';
 
@@ -17,6 +18,13 @@ import type { Mod, RunContext } from './run-context';
  * thread pool (the addon's decoder) costs no start-up and serves any number
  */
 const THREADS_FROM = 64;
+
+/**
+ * how many modules to scan before their imports are put in one dictionary as they come in, so that each
+ * distinct import is looked up once (dep-graph.ts): Debian's full tree has ~180,000 imports of ~20,000
+ * symbols. A few modules' imports are looked up one by one.
+ */
+const RUN_DICTIONARY_FROM = 64;
 
 /** What the cache did in a run (for tests and benchmarks). */
 export interface ScanCacheStats {
@@ -41,6 +49,8 @@ export class ModuleScanner {
   /** where the scans keep their numbers, until their imports are resolved */
   private readonly store = new ScanStore();
   readonly cacheStats: ScanCacheStats = { loaded: false, hits: 0, scanned: 0, written: false };
+  /** the dictionary of the imports of the modules scanned in this run (their Mod.importRefs), once they are all in */
+  runImports: ImportDictionary | undefined;
 
   /**
    * Started before the walk: starts reading the cache, or, without one, starts the scan threads so that
@@ -133,23 +143,38 @@ export class ModuleScanner {
     }
     this.cacheStats.scanned = toScan.length;
     this.pool ??= this.startPool(toScan.length >= THREADS_FROM || decodesOffThread() ? this.ctx.opts.threads : 0);
+    const imports = this.runDictionary(toScan.length);
     const scanning = this.pool.scan(
       toScan.map((k) => modules[k].path),
       (i, scan) => {
-        const k = toScan[i];
-        const st = stats[k];
-        if (st !== undefined) this.writer?.add(modules[k].path, st, scan);
-        take(modules[k], scan);
+        const mod = modules[toScan[i]];
+        const st = stats[toScan[i]];
+        if (imports !== undefined) mod.importRefs = imports.addAll(scan.importNames, scan.importLengths, scan.importKeys, scan.importCrcs, scan.importWeak);
+        if (st !== undefined) this.writer?.add(mod.path, st, scan, imports && { refs: mod.importRefs!, dictionary: imports });
+        take(mod, scan);
       },
       this.store,
     );
     await new Promise<void>((resolve) => setImmediate(resolve));
     whileScanning();
     await scanning;
+    this.runImports = imports?.view();
     for (const mod of modules) {
       const errno = mod.scan!.symbolsErrno;
       if (errno !== undefined && errno !== ENODATA) this.ctx.log(LOG_ERR, `failed to load symbols from ${mod.path}: ${strerror(errno)}\n`);
     }
+  }
+
+  /**
+   * The dictionary for the imports of the `count` modules about to be scanned, or undefined when they
+   * are looked up one by one: for a few modules, or without the addon's table (the JavaScript one
+   * costs more than it saves), unless the cache being written makes one anyway (no module came from
+   * the cache: ScanCacheWriter.add).
+   */
+  private runDictionary(count: number): ImportDictionaryBuilder | undefined {
+    if (count < RUN_DICTIONARY_FROM) return undefined;
+    const builder = new ImportDictionaryBuilder();
+    return builder.engine === 'addon' || (this.writer !== undefined && this.cacheStats.hits === 0) ? builder : undefined;
   }
 
   /** the scans' memory, unused once the imports are resolved, given back */

@@ -47,6 +47,11 @@ export interface Mod {
   deps: Mod[];
   /** the scan, until its imports are resolved */
   scan: ModuleScan | undefined;
+  /**
+   * a scan made in this run: its imports as references into the run's import dictionary
+   * (module-load.ts), where the run has one; until they are resolved
+   */
+  importRefs: Uint32Array | undefined;
   /** modinfo for the alias files */
   aliases: string[];
   softdeps: string[];

@@ -106,9 +106,10 @@ export class ScanCacheWriter {
    * other than the module's contents (ENODATA: no symbols) are left out, to be tried again next time.
    * The entry is made now, with copies of the numbers it needs (the scans' store is freed before the
    * files are made). Its alias pieces are left on the scan too, so that the run's modules.alias(.bin) is
-   * made from them rather than from each alias again.
+   * made from them rather than from each alias again. `imports`: its imports' references into a
+   * dictionary already made (the run's, module-load.ts), which the new file's then is, where it can be.
    */
-  add(path: string, key: Uint32Array, scan: ModuleScan): void {
+  add(path: string, key: Uint32Array, scan: ModuleScan, imports?: { refs: Uint32Array; dictionary: ImportDictionaryBuilder }): void {
     if (scan.symbolsErrno !== undefined && scan.symbolsErrno !== ENODATA) return;
     const pieces = scan.aliasPieces ?? aliasPieces({ modname: modnameFromPath(path) ?? '', aliases: scan.aliases });
     if (pieces !== null) scan.aliasPieces = pieces;
@@ -133,8 +134,11 @@ export class ScanCacheWriter {
     exportCrcs.set(bytesOf(scan.exportCrcs));
     const stored: StoredEntry = { record, text, exportCrcs, keyLengths: pieces === null ? EMPTY : bytesOf(pieces.keyLengths), imports: { refs: NO_REFS, dictionary: null } };
     // nothing kept from a cache (yet): the new file's dictionary starts empty, and the imports go in now
-    if (this.source === undefined) this.early ??= new ImportDictionaryBuilder();
-    if (this.early !== undefined) stored.imports.refs = this.early.addAll(scan.importNames, scan.importLengths, scan.importKeys, scan.importCrcs, scan.importWeak);
+    if (this.source === undefined) this.early ??= imports?.dictionary ?? new ImportDictionaryBuilder();
+    if (this.early !== undefined) {
+      stored.imports.refs =
+        imports !== undefined && imports.dictionary === this.early ? imports.refs : this.early.addAll(scan.importNames, scan.importLengths, scan.importKeys, scan.importCrcs, scan.importWeak);
+    }
     this.push(path, key, { stored, numbers: this.early !== undefined ? undefined : this.copiedNumbers(scan) }, 1);
   }
 

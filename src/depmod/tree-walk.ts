@@ -328,6 +328,7 @@ export class ModuleTable {
       visited: false,
       deps: [],
       scan: undefined,
+      importRefs: undefined,
       aliases: NO_STRINGS,
       softdeps: NO_STRINGS,
       weakdeps: NO_STRINGS,

@@ -54,6 +54,22 @@ describe.each([
     expect(d.keys[2]).toBe(symbolKey('printk'));
   });
 
+  it('gives a view of its entries as they are, which later additions leave alone', () => {
+    const b = builder();
+    expect(b.view().size).toBe(0);
+    add(b, 'printk', 1);
+    add(b, '.printk', 2);
+    add(b, '', 0);
+    const v = b.view();
+    add(b, 'kfree', 3);
+    expect(v.size).toBe(3);
+    const names = [...Array(3).keys()].map((k) => Buffer.from(v.names.subarray(v.starts[k], v.starts[k] + v.lengths[k])).toString('latin1'));
+    expect(names).toEqual(['printk', '.printk', '']);
+    expect([...v.crcs]).toEqual([1, 2, 0]);
+    expect([...v.keys]).toEqual([symbolKey('printk'), symbolKey('printk'), symbolKey('')]);
+    expect(b.view().size).toBe(4);
+  });
+
   it('grows past its first arrays and name buffer', () => {
     const b = builder();
     const long = 'x'.repeat(300);
