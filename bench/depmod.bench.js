@@ -37,17 +37,18 @@ function timeCpu(argv, runs) {
   return { wall: med(wall), cpu: med(cpu), peakKiB: peak };
 }
 
-function compare(label, moddir, kver, runs) {
+function compare(label, moddir, kver, runs, goal) {
   const root = scratchTree(moddir, kver);
   const n = execFileSync('find', [path.join(root, 'lib/modules', kver), '-name', '*.ko*'], { encoding: 'utf8' }).split('\n').filter(Boolean).length;
   const args = ['-C', '/dev/null', '-b', root, kver];
   // kmod and kmodts in turn, round after round (drift on a shared machine hits both alike); kmodts
   // without its scan cache each time (a first run)
   const cold = ['sh', '-c', 'rm -f "$0" && exec "$@"', path.join(root, 'lib/modules', kver, CACHE), ...kmodtsArgv('depmod', args)];
-  const [k, t] = timeSideBySide([kmodArgv(ref, 'depmod', args), cold], { runs });
+  // memory as the goals table counts it: kmodts' peak less `node -e 0`'s own
+  const [k, t, n0] = timeSideBySide([kmodArgv(ref, 'depmod', args), cold, [process.execPath, '-e', '0']], { runs });
   row(`${label} (${n} modules): kmod 34.2`, `${k.ms.toFixed(0)} ms, peak ${(k.peakKiB / 1024).toFixed(1)} MiB`);
-  row(`${label}: kmodts (${os.availableParallelism()} cores)`, `${t.ms.toFixed(0)} ms, peak ${(t.peakKiB / 1024).toFixed(1)} MiB`);
-  row(`${label}: ratio kmodts/kmod`, `time ${(t.ms / k.ms).toFixed(2)}x (goal <= 0.6), memory ${(t.peakKiB / k.peakKiB).toFixed(2)}x (goal <= 2)`);
+  row(`${label}: kmodts (${os.availableParallelism()} cores)`, `${t.ms.toFixed(0)} ms, peak ${(t.peakKiB / 1024).toFixed(1)} MiB (node -e 0: ${(n0.peakKiB / 1024).toFixed(1)} MiB)`);
+  row(`${label}: ratio kmodts/kmod`, `time ${(t.ms / k.ms).toFixed(2)}x (goal <= ${goal}), memory ${((t.peakKiB - n0.peakKiB) / k.peakKiB).toFixed(2)}x (goal <= 2)`);
   // on a busy host the second core is not free: CPU time shows the work itself
   const kc = timeCpu(kmodArgv(ref, 'depmod', args), 3);
   const tc = timeCpu(cold, 3);
@@ -118,7 +119,7 @@ const full = execFileSync('bash', [path.join(repoRoot, 'scripts/fetch-tree.sh'),
 const ktree = /^KTREE=(.*)$/m.exec(full)[1];
 const kver = /^KVER=(.*)$/m.exec(full)[1];
 row('load average before the depmod runs (other work skews times)', os.loadavg()[0].toFixed(2));
-compare('full amd64 tree', path.join(ktree, 'lib/modules', kver), kver, rounds(5));
-compare('cloud-amd64 tree', ref.MODDIR, ref.KVER, rounds(7));
+compare('full amd64 tree', path.join(ktree, 'lib/modules', kver), kver, rounds(5), 0.6);
+compare('cloud-amd64 tree', ref.MODDIR, ref.KVER, rounds(7), 0.8);
 incremental(path.join(ktree, 'lib/modules', kver), kver, rounds(7));
 row('load average after', os.loadavg()[0].toFixed(2));
