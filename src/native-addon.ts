@@ -83,6 +83,8 @@ export interface NativeAddon extends Partial<NativeImportDictionaryFns> {
   hashOrder?: HashOrderFn;
   wordRangesBelow?: WordRangesBelowFn;
   wordRangesMark?: WordRangesMarkFn;
+  /** native/modinfo_parts.c: bytes in modinfo's hex form (src/file/signature.ts hexString) */
+  hexColumns?: (data: Uint8Array) => string;
   /** native/module_scan.c: depmod's scan of an image as a block (src/depmod/native-scan.ts), -1 where it leaves it to JavaScript */
   scanImage?: (image: Uint8Array, into: Uint8Array) => number;
 }

@@ -3,6 +3,8 @@
 // commonName, key = the issuer serial number's magnitude bytes, hash = the digest algorithm's OpenSSL
 // long name (or dotted OID), signature = the encrypted digest.
 
+import { nativeFunction } from '../native-addon';
+
 export const SIG_MAGIC = '~Module signature appended~\n';
 const SIG_MAGIC_BYTES = Buffer.from(SIG_MAGIC, 'latin1');
 
@@ -68,8 +70,24 @@ function cString(s: string): string {
 
 /** "00".."FF", by byte value */
 const HEX_PAIRS = Array.from({ length: 256 }, (_, b) => (b < 16 ? '0' : '') + b.toString(16).toUpperCase());
+
+/** the addon's hexColumns (native/modinfo_parts.c), null without it; looked up at the first use */
+let nativeHex: ((data: Uint8Array) => string) | null | undefined;
+
+/** Whether hexString uses the addon from now on (false: JavaScript; tests compare the two). Returns whether it does. */
+export function useNativeHex(on: boolean): boolean {
+  nativeHex = on ? nativeFunction('hexColumns') : null;
+  return nativeHex !== null;
+}
+
 /** kmod's hex form: "%02X" joined by ':', a ":\n\t\t" line break after every 20th byte when more follow. */
 export function hexString(data: Uint8Array): string {
+  // modinfo of a whole tree formats a signature per module, in unoptimized JavaScript (bin/kmodts.js)
+  if (nativeHex === undefined) nativeHex = nativeFunction('hexColumns');
+  return nativeHex !== null ? nativeHex(data) : hexStringInJs(data);
+}
+
+function hexStringInJs(data: Uint8Array): string {
   const n = data.length;
   // rows of 20 joined natively: in a cold process (modinfo runs its code unoptimized) a loop writing
   // three bytes per byte cost ~30 µs for a 512-byte signature, this ~19

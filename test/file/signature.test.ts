@@ -2,8 +2,9 @@
 // damaged trailers: a bad trailer or message means "no signature", never an exception.
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { hexString, moduleSignature, SIG_MAGIC } from '../../src/file/signature';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hexString, moduleSignature, SIG_MAGIC, useNativeHex } from '../../src/file/signature';
+import { nativeFunction } from '../../src/native-addon';
 import { moduleDir } from '../support/reference';
 
 /** appends a trailer: signer, key id, signature, struct module_signature, magic */
@@ -58,7 +59,18 @@ function pkcs7(o: { names: [string, string][]; serial: Buffer; digest: string | 
 
 const body = Buffer.from('\x7fELF module body');
 
-describe('hexString', () => {
+describe.each([
+  ['the addon', true],
+  ['JavaScript', false],
+] as const)('hexString, in %s', (_engine, useAddon) => {
+  beforeAll(() => {
+    // the addon is built in every test run (scripts/build-native.js): without its hexColumns this fails
+    expect(useNativeHex(useAddon)).toBe(useAddon);
+  });
+  afterAll(() => {
+    useNativeHex(true);
+  });
+
   it('is %02X joined by ":", with ":\\n\\t\\t" after every 20th byte when more follow', () => {
     expect(hexString(Buffer.alloc(0))).toBe('');
     expect(hexString(Buffer.from([0xab]))).toBe('AB');
@@ -75,6 +87,16 @@ describe('hexString', () => {
       expect(hexString(b)).toBe(printf(b));
       expect(hexString(new Uint8Array(b))).toBe(printf(b));
     }
+    // a view into a larger buffer: only its own bytes
+    const big = Buffer.from(Array.from({ length: 64 }, (_, i) => i));
+    expect(hexString(big.subarray(30, 33))).toBe('1E:1F:20');
+  });
+});
+
+describe('hexColumns (the addon)', () => {
+  it('refuses what is not a Uint8Array with a TypeError', () => {
+    const hex = nativeFunction('hexColumns')!;
+    for (const bad of [undefined, 'AB', 12, [1, 2], new Uint16Array(2), {}]) expect(() => hex(bad as never)).toThrow(TypeError);
   });
 });
 
