@@ -141,16 +141,19 @@ export class ImportDictionaryBuilder {
     return true;
   }
 
+  /** its CRCs, keys, name lengths and names as they are now */
+  private arrays(): [Float64Array, Int32Array, Uint32Array, Uint8Array] {
+    return this.native !== undefined ? this.native.parts(this.native.dict) : this.js!.parts();
+  }
+
   /** its entries as they are now, to be looked up (dep-graph.ts); entries added later are not in it */
   view(): ImportDictionary {
-    const [crcs, keys, lengths, names] = this.native !== undefined ? this.native.parts(this.native.dict) : this.js!.parts();
-    return ImportDictionary.of(crcs, keys, lengths, names);
+    return ImportDictionary.of(...this.arrays());
   }
 
   /** its part of the file */
   parts(): Uint8Array[] {
-    const arrays = this.native !== undefined ? this.native.parts(this.native.dict) : this.js!.parts();
-    return arrays.map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    return this.arrays().map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
   }
 }
 
