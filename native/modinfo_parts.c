@@ -188,17 +188,9 @@ static napi_value hex_columns_js(napi_env env, napi_callback_info info)
 
 napi_status modinfo_parts_register(napi_env env, napi_value exports)
 {
-	static const struct {
-		const char *name;
-		napi_callback cb;
-	} fns[] = { { "readModinfoParts", read_modinfo_parts_js }, { "hexColumns", hex_columns_js } };
-	for (size_t k = 0; k < sizeof fns / sizeof fns[0]; k++) {
-		napi_value fn;
-		napi_status s = napi_create_function(env, fns[k].name, NAPI_AUTO_LENGTH, fns[k].cb, NULL, &fn);
-		if (s == napi_ok)
-			s = napi_set_named_property(env, exports, fns[k].name, fn);
-		if (s != napi_ok)
-			return s;
-	}
-	return napi_ok;
+	const napi_property_descriptor props[] = {
+		{ "readModinfoParts", NULL, read_modinfo_parts_js, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "hexColumns", NULL, hex_columns_js, NULL, NULL, NULL, napi_enumerable, NULL },
+	};
+	return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }
