@@ -28,6 +28,28 @@ function command(cmd: string, pkg: string): Prerequisite {
   return { what: cmd, provider: `Debian package ${pkg}`, present: () => onPath(cmd) };
 }
 
+interface PrebuildTarget {
+  arch: string;
+  cc: string;
+  debianPackage: string;
+  libcHeaders?: { file: string; debianPackage: string };
+}
+
+/** each cross-compiled prebuild target's compiler and its target's C library headers */
+function crossPrebuildPrerequisites(): Prerequisite[] {
+  const { prebuildTargets } = require('../../scripts/native-prebuilds.js') as { prebuildTargets: PrebuildTarget[] };
+  return prebuildTargets
+    .filter((t) => t.libcHeaders !== undefined)
+    .flatMap((t) => [
+      command(t.cc, t.debianPackage),
+      {
+        what: `${t.arch} C library headers ${t.libcHeaders!.file}`,
+        provider: `Debian package ${t.libcHeaders!.debianPackage}`,
+        present: () => fs.existsSync(t.libcHeaders!.file),
+      },
+    ]);
+}
+
 const BUSYBOX = '/bin/busybox';
 
 /** The VM suites copy busybox into the guest's initramfs: it must need no shared libraries. */
@@ -62,14 +84,9 @@ export const prerequisites: Prerequisite[] = [
   // the system suite: a Debian root file system, its disk image
   command('debootstrap', 'debootstrap'),
   command('mkfs.ext4', 'e2fsprogs'),
-  // the native helper's arm64 prebuild (npm pack) and its check under emulation
-  command('aarch64-linux-gnu-gcc', 'gcc-aarch64-linux-gnu'),
-  {
-    // only recommended by gcc-aarch64-linux-gnu: an install without recommends lacks it
-    what: 'arm64 C library headers /usr/aarch64-linux-gnu/include/stdint.h',
-    provider: 'Debian package libc6-dev-arm64-cross',
-    present: () => fs.existsSync('/usr/aarch64-linux-gnu/include/stdint.h'),
-  },
+  // the native helper's cross-compiled prebuilds (npm pack), as scripts/native-prebuilds.js names
+  // their compilers and C library headers, and the arm64 one's check under emulation
+  ...crossPrebuildPrerequisites(),
   command('qemu-aarch64-static', 'qemu-user-static'),
   { what: `a statically linked ${BUSYBOX}`, provider: 'Debian package busybox-static', present: busyboxIsStatic },
   {
