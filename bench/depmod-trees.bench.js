@@ -5,7 +5,7 @@
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
-const { rounds, wanted, measureGoal, kmodArgv, kmodtsArgv, row } = require('./lib');
+const { rounds, wanted, details, options, measureGoal, kmodArgv, kmodtsArgv, row, runtimes, timeSideBySide, fmtMs } = require('./lib');
 const { SCAN_CACHE, fullTree, cloudTree, modules, zstCopy, recompressedCopy, scratchTree, reference } = require('./trees');
 
 function depmodRow(work, source, timeGoal, defaultRounds) {
@@ -31,3 +31,22 @@ depmodRow('depmod, cloud tree (.ko.xz)', cloudTree, 0.8, 5);
 depmodRow('depmod, cloud tree as .ko.zst', () => zstCopy(cloudTree()), 0.8, 5);
 // not in the issue's table; its cloud goal, since a goal for one tree holds for all of them
 depmodRow('depmod, cloud tree as .ko (uncompressed)', () => recompressedCopy(cloudTree(), 'ko'), 0.8, 5);
+
+// .ko.gz: no goal row, as Debian's kmod 34.2 is built -ZLIB and indexes none of the files (no reference
+// to hold kmodts to). kmodts side by side with kmod on the same modules as .ko.xz, for scale, and with
+// itself on them; the gzip files are decoded on libuv's thread pool by the zlib Node links in.
+const gzWork = 'depmod, cloud tree as .ko.gz (no kmod reference: -ZLIB)';
+// (not a row of the goals table: measured with the other rows, or when a word picks it, e.g. `npm run bench gz`)
+if (details() || (wanted(gzWork) && !options().rowWords.includes('goals'))) {
+  const gzTree = scratchTree(recompressedCopy(cloudTree(), 'gz'));
+  const xzTree = scratchTree(cloudTree());
+  const argsOf = (tree) => ['-C', '/dev/null', '-b', tree.root, tree.kver];
+  const caches = [gzTree, xzTree].map((tree) => path.join(tree.moddir, SCAN_CACHE));
+  for (const rt of runtimes()) {
+    const [gz, xz, kmodXz] = timeSideBySide([kmodtsArgv('depmod', argsOf(gzTree), [], rt.node), kmodtsArgv('depmod', argsOf(xzTree), [], rt.node), kmodArgv(reference(), 'depmod', argsOf(xzTree))], {
+      runs: rounds(5),
+      before: (j) => j < 2 && fs.rmSync(caches[j], { force: true }),
+    });
+    row(`${gzWork}: ${rt.label}`, `.ko.gz ${fmtMs(gz.ms)} (CPU ${fmtMs(gz.cpuMs)}), the same as .ko.xz ${fmtMs(xz.ms)}; kmod 34.2 on .ko.xz ${fmtMs(kmodXz.ms)}`);
+  }
+}

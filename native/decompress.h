@@ -1,4 +1,4 @@
-/* module file decompression with the system's liblzma and libzstd (decompress.c) */
+/* module file decompression with the system's liblzma and libzstd, and Node's zlib (decompress.c) */
 #ifndef KMODTS_DECOMPRESS_H
 #define KMODTS_DECOMPRESS_H
 #include <stddef.h>
@@ -13,7 +13,7 @@ enum {
 	DECODE_FAILED = 1,
 	/* the library for this kind cannot be opened or lacks a symbol */
 	DECODE_UNAVAILABLE = 2,
-	/* not xz or zstd (uncompressed, or gzip): nothing decoded */
+	/* uncompressed, or gzip left to the caller's zlib (decode_gzip): nothing decoded */
 	DECODE_NOT_COMPRESSED = 3,
 };
 

@@ -1,6 +1,6 @@
 // The addon's decoder (native/decompress.c through src/file/native-decode.ts) and the asynchronous
 // read-and-decode built on it (src/file/read-decode.ts): images exactly those of xz(1)/zstd(1), libkmod's
-// verdict words for damaged files, no crash on any damage, the caller's buffers reused when the image
+// verdict words for damaged files, gzip's outcomes exactly node:zlib's, no crash on any damage, the caller's buffers reused when the image
 // fits, and the WebAssembly fallback when the addon or a library is missing.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -110,6 +110,48 @@ describe('the native decoder', () => {
     for (const word of ['xz: Unexpected end of input', 'xz: File is corrupt', 'zstd: Src size is incorrect', 'zstd: Failed to determine decompression size']) expect(seen).toContain(word);
   });
 
+  it('gzip: a clean single member decoded by Node\'s own zlib; every other gzip file left to node:zlib, with the same outcome', () => {
+    const native = nativeDecoder()!;
+    const clean = native.decodeImage(gz, null);
+    expect(clean.kind).toBe(3);
+    expect(clean.status, 'the zlib Node links in was not found (inflate, inflateInit2_ ... in its dynamic symbols)').toBe(NativeStatus.ok);
+    expect(clean.image!.equals(original)).toBe(true);
+    // into the caller's buffer when the image fits, as for xz and zstd
+    const big = Buffer.alloc(original.length + 1);
+    expect(decompress(gz, 'm.ko.gz', big).buffer).toBe(big.buffer);
+    // a header with a name and a comment (gzip(1) -N), a second member, bytes after the member, damage
+    const named = tool('gzip', ['-c', '-N', input]);
+    expect(native.decodeImage(named, null).status).toBe(NativeStatus.ok);
+    const cases = [named, Buffer.concat([gz, gz]), Buffer.concat([gz, Buffer.from('junk')]), Buffer.concat([gz, Buffer.alloc(8)]), ...damaged(gz)];
+    // the outcome without the addon, node:zlib's alone
+    const outcome = (d: Buffer): string => {
+      try {
+        return `image ${decompress(d, 'x.ko.gz').toString('base64')}`;
+      } catch (err) {
+        if (!(err instanceof DecompressError)) throw err;
+        return `error ${err.fn} ${err.errno} ${err.detail}`;
+      }
+    };
+    const withAddon = cases.map(outcome);
+    useNativeDecoder(false);
+    const withoutAddon = cases.map(outcome);
+    useNativeDecoder(true);
+    expect(withAddon).toEqual(withoutAddon);
+    const left: Buffer[] = [];
+    for (const d of cases) {
+      const r = native.decodeImage(d, Buffer.alloc(4096));
+      expect([NativeStatus.ok, NativeStatus.notCompressed]).toContain(r.status);
+      if (r.status === NativeStatus.ok) expect(r.image!.equals(zlib.gunzipSync(d))).toBe(true);
+      else left.push(d);
+    }
+    // left to node:zlib: the two members, the bytes after one, and every damage its checks catch
+    expect(left).toContain(cases[1]);
+    expect(left).toContain(cases[2]);
+    expect(left).toContain(cases[3]);
+    expect(withoutAddon.filter((o) => o.startsWith('error')).length).toBeGreaterThan(200);
+    expect(left.length).toBeGreaterThanOrEqual(withoutAddon.filter((o) => o.startsWith('error')).length);
+  });
+
   it('random bytes behind the magic: never a crash, never an image', () => {
     const native = nativeDecoder()!;
     let seed = 12345;
@@ -118,9 +160,10 @@ describe('the native decoder', () => {
       const n = rnd() % 600;
       const body = Buffer.alloc(n);
       for (let k = 0; k < n; k++) body[k] = rnd() & 0xff;
-      const magic = i % 2 === 0 ? xz.subarray(0, 12) : zst.subarray(0, 6);
+      const magic = [xz.subarray(0, 12), zst.subarray(0, 6), gz.subarray(0, 10)][i % 3];
       const r = native.decodeImage(Buffer.concat([magic, body]), null);
-      expect(r.status).toBe(NativeStatus.failed);
+      // (gzip the addon cannot decode is node:zlib's to judge)
+      expect(r.status).toBe(i % 3 === 2 ? NativeStatus.notCompressed : NativeStatus.failed);
     }
   });
 
