@@ -1,28 +1,41 @@
 // depmod's rows of the goals table: kmodts against kmod 34.2 on Debian 6.12's full amd64 tree and its
 // cloud tree, each as .ko.xz and as .ko.zst (and the cloud tree uncompressed), on Node 20 and 24, `node -e 0` alongside (bench/lib.js's
 // measureGoal). Both tools index a scratch copy of the tree (hard links) with -C /dev/null so that the
-// host's depmod.d plays no part; kmodts' scan cache is removed before each of its runs (a first run).
+// host's depmod.d plays no part. kmodts runs without a scan cache, in the two ways a run has none:
+// - a tree indexed before (its modules.dep there) whose cache is gone: the run writes one for the next
+//   runs (module-load.ts), as the first kmodts run over an installed tree, or one after a cache was lost;
+// - a fresh tree's first indexing (no modules.dep: a kernel package's postinst, an image being built):
+//   no cache is written, as none was asked for.
+// Each row's kmodts runs are the first kind unless its label says "first indexing".
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 const { rounds, wanted, details, options, measureGoal, kmodArgv, kmodtsArgv, row, runtimes, timeSideBySide, fmtMs } = require('./lib');
 const { SCAN_CACHE, fullTree, cloudTree, modules, zstCopy, recompressedCopy, scratchTree, reference } = require('./trees');
 
+/** the goal rows of one tree: a run without its cache (which writes one), then a fresh tree's first indexing */
 function depmodRow(work, source, timeGoal, defaultRounds) {
-  if (!wanted(work)) return;
+  const fresh = `${work}, a fresh tree's first indexing`;
+  if (!wanted(work) && !wanted(fresh)) return;
   const tree = scratchTree(source());
   const args = ['-C', '/dev/null', '-b', tree.root, tree.kver];
   const n = modules(tree, '.ko').length + modules(tree, '.ko.xz').length + modules(tree, '.ko.zst').length;
   row(`${work}: modules`, String(n));
   const cache = path.join(tree.moddir, SCAN_CACHE);
-  measureGoal({
-    work,
-    kmod: kmodArgv(reference(), 'depmod', args),
-    kmodts: (node) => kmodtsArgv('depmod', args, [], node),
-    before: (kind) => kind === 'kmodts' && fs.rmSync(cache, { force: true }),
-    runs: rounds(defaultRounds),
-    timeGoal,
-  });
+  const common = { kmod: kmodArgv(reference(), 'depmod', args), kmodts: (node) => kmodtsArgv('depmod', args, [], node), runs: rounds(defaultRounds), timeGoal };
+  if (wanted(work)) measureGoal({ ...common, work, before: (kind) => kind === 'kmodts' && fs.rmSync(cache, { force: true }) });
+  if (wanted(fresh)) {
+    const indexed = path.join(tree.moddir, 'modules.dep');
+    measureGoal({
+      ...common,
+      work: fresh,
+      before: (kind) => {
+        if (kind !== 'kmodts') return;
+        fs.rmSync(cache, { force: true });
+        fs.rmSync(indexed, { force: true });
+      },
+    });
+  }
 }
 
 depmodRow('depmod, full tree (.ko.xz)', fullTree, 0.6, 3);

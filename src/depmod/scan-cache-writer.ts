@@ -128,9 +128,12 @@ export class ScanCacheWriter {
     text.set(lines, strings.length);
     text.set(keys, strings.length + lines.length);
     const flags = (pieces === null ? 0 : HAS_PIECES) | (devname ? HAS_DEVNAME : 0);
-    const record = Uint32Array.of(text.length, aliases.length, softdeps.length, weakdeps.length, e, n, 0, scan.symbolsErrno ?? 0, aliasText.length, lines.length, keys.length, flags);
-    const [ab, at] = this.copies.place(8 * e);
-    const exportCrcs = new Uint8Array(ab, at, 8 * e);
+    // the record and the CRCs in this writer's store: views, not an ArrayBuffer of their own per module
+    // (every ArrayBuffer is tracked and swept by each collection)
+    const [ab, at] = this.copies.place(4 * RECORD_WORDS + 8 * e);
+    const record = new Uint32Array(ab, at, RECORD_WORDS);
+    record.set([text.length, aliases.length, softdeps.length, weakdeps.length, e, n, 0, scan.symbolsErrno ?? 0, aliasText.length, lines.length, keys.length, flags]);
+    const exportCrcs = new Uint8Array(ab, at + 4 * RECORD_WORDS, 8 * e);
     exportCrcs.set(bytesOf(scan.exportCrcs));
     const stored: StoredEntry = { record, text, exportCrcs, keyLengths: pieces === null ? EMPTY : bytesOf(pieces.keyLengths), imports: { refs: NO_REFS, dictionary: null } };
     // nothing kept from a cache (yet): the new file's dictionary starts empty, and the imports go in now
