@@ -150,7 +150,7 @@ export class ModuleScanner {
         const mod = modules[toScan[i]];
         const st = stats[toScan[i]];
         if (imports !== undefined) mod.importRefs = imports.addAll(scan.importNames, scan.importLengths, scan.importKeys, scan.importCrcs, scan.importWeak);
-        if (st !== undefined) this.writer?.add(mod.path, st, scan, imports && { refs: mod.importRefs!, dictionary: imports });
+        if (st !== undefined) this.writer?.add(mod.path, st, scan, imports && { refs: mod.importRefs!, dictionary: imports }, mod.modname);
         take(mod, scan);
       },
       this.store,

@@ -108,10 +108,11 @@ export class ScanCacheWriter {
    * files are made). Its alias pieces are left on the scan too, so that the run's modules.alias(.bin) is
    * made from them rather than from each alias again. `imports`: its imports' references into a
    * dictionary already made (the run's, module-load.ts), which the new file's then is, where it can be.
+   * `modname`: the module's name where the caller has it (else it is made from the path again).
    */
-  add(path: string, key: Uint32Array, scan: ModuleScan, imports?: { refs: Uint32Array; dictionary: ImportDictionaryBuilder }): void {
+  add(path: string, key: Uint32Array, scan: ModuleScan, imports?: { refs: Uint32Array; dictionary: ImportDictionaryBuilder }, modname?: string): void {
     if (scan.symbolsErrno !== undefined && scan.symbolsErrno !== ENODATA) return;
-    const pieces = scan.aliasPieces ?? aliasPieces({ modname: modnameFromPath(path) ?? '', aliases: scan.aliases });
+    const pieces = scan.aliasPieces ?? aliasPieces({ modname: modname ?? modnameFromPath(path) ?? '', aliases: scan.aliases });
     if (pieces !== null) scan.aliasPieces = pieces;
     const { aliases, softdeps, weakdeps, exports } = scan;
     const e = exports.length;
