@@ -10,7 +10,7 @@
 // - every entry's numbers (numbersBytes: export CRCs, one reference into the import dictionary per
 //   import, alias key lengths), each padded to 8 bytes;
 // - the import dictionary (import-dictionary.ts).
-import { crc32 } from 'node:zlib';
+import type { crc32 as Crc32 } from 'node:zlib';
 import { KEY_WORDS } from './stat-keys';
 
 /** the cache file's name in the output directory */
@@ -52,8 +52,17 @@ export function checksum(parts: Uint8Array[]): string {
  * back.
  */
 export function checksumUpdate(crc: number, part: Uint8Array): number {
-  return part.length > 0 ? crc32(part, crc) : crc;
+  if (part.length === 0) return crc;
+  crc32 ??= (require('node:zlib') as typeof import('node:zlib')).crc32;
+  return crc32(part, crc);
 }
+
+/**
+ * zlib's crc32, loaded when first needed: node:zlib takes ~1.5 ms to load, and a run that reads the
+ * cache with the addon's checksum (scan-cache.ts) and writes none (a fresh tree's first indexing,
+ * nothing changed) needs it not at all
+ */
+let crc32: typeof Crc32 | undefined;
 
 export const checksumHex = (crc: number): string => crc.toString(16).padStart(8, '0');
 
