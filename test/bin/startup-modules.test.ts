@@ -1,0 +1,78 @@
+// Start-up stays lean: a command loads the Node built-ins its work needs and no others. Each Node
+// module costs start-up time (node:zlib ~1.5 ms, node:worker_threads ~0.5 ms: docs/decisions.md), so
+// the common commands are run through bin/kmodts.js with a preload that lists every built-in loaded
+// after it, and the heavy ones they do not need must not be among them.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cleanEnv, repoRoot } from '../support/reference';
+
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-startup-'));
+afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+const KVER = '6.12.0-example';
+const exampleTree = path.join(repoRoot, 'examples/tree');
+const exampleModule = path.join(exampleTree, 'lib/modules', KVER, 'kernel/lib/greet_core.ko');
+
+// the preload: Node's own list of loaded modules, before the tool and at exit
+const preload = path.join(scratch, 'loaded.js');
+fs.writeFileSync(
+  preload,
+  `const before = new Set(process.moduleLoadList);
+process.on('exit', () => {
+  const loaded = process.moduleLoadList.filter((m) => !before.has(m) && m.startsWith('NativeModule ')).map((m) => m.slice(13));
+  require('node:fs').writeFileSync(process.env.KMODTS_TEST_LOADED, loaded.join('\\n'));
+});
+`,
+);
+
+/** the built-ins the command loaded (its exit status checked) */
+function loadedBy(args: string[]): string[] {
+  const out = path.join(scratch, `loaded-${Math.random().toString(16).slice(2)}`);
+  const r = spawnSync(process.execPath, ['-r', preload, path.join(repoRoot, 'bin/kmodts.js'), ...args], { env: cleanEnv({ KMODTS_TEST_LOADED: out }), encoding: 'utf8' });
+  expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return fs.readFileSync(out, 'utf8').split('\n').filter(Boolean);
+}
+
+/** built-ins none of these commands needs: compression, threads, processes, crypto, the network */
+const HEAVY = ['zlib', 'worker_threads', 'child_process', 'crypto', 'net', 'http', 'https', 'readline'];
+
+function heavyIn(loaded: string[]): string[] {
+  return loaded.filter((m) => HEAVY.includes(m));
+}
+
+/** a copy of the example tree without its indexes: what a first depmod sees */
+function freshTree(): string {
+  const root = path.join(scratch, 'tree');
+  const moddir = path.join(root, 'lib/modules', KVER);
+  fs.mkdirSync(path.dirname(moddir), { recursive: true });
+  fs.cpSync(path.join(exampleTree, 'lib/modules', KVER), moddir, { recursive: true });
+  for (const name of fs.readdirSync(moddir)) {
+    if (/^modules\.(dep|alias|symbols|softdep|weakdep|devname)/.test(name)) fs.rmSync(path.join(moddir, name));
+  }
+  return root;
+}
+
+describe('start-up', () => {
+  it('modprobe --show-depends loads none of the heavy built-ins', () => {
+    const loaded = loadedBy(['modprobe', '-d', exampleTree, '-S', KVER, '-D', 'greet_fancy']);
+    expect(loaded).toContain('vm');
+    expect(heavyIn(loaded)).toEqual([]);
+  });
+
+  it('modinfo of an uncompressed module loads none of them', () => {
+    expect(heavyIn(loadedBy(['modinfo', exampleModule]))).toEqual([]);
+  });
+
+  it('depmod: a fresh tree\'s first indexing and the run after it load no decompressor and no checksum library', () => {
+    const root = freshTree();
+    for (const run of ['first', 'second']) {
+      const loaded = loadedBy(['depmod', '-b', root, KVER]);
+      // (worker_threads: the scans' memory given back at once, release.ts)
+      expect(heavyIn(loaded).filter((m) => m !== 'worker_threads'), run).toEqual([]);
+    }
+    expect(fs.existsSync(path.join(root, 'lib/modules', KVER, 'modules.dep.bin'))).toBe(true);
+  });
+});
