@@ -1,17 +1,14 @@
 /*
  * Module file decompression with the system's own liblzma and libzstd, opened with dlopen at first use
- * as kmod 34.2 opens them, and with the zlib Node links in (no headers and no link-time dependency: the few prototypes, constants and
+ * as kmod 34.2 opens them (no headers and no link-time dependency: the few prototypes, constants and
  * the lzma_stream layout are declared here). The calls and checks are libkmod's (kmod_file_load_xz,
  * kmod_file_load_zstd), so every verdict and message is the library's and libkmod's:
  *   xz:   lzma_stream_decoder(UINT64_MAX, LZMA_CONCATENATED), the input given BUFSIZ bytes at a time
  *         with LZMA_RUN and LZMA_FINISH once it is all consumed, until LZMA_STREAM_END or an error;
  *   zstd: ZSTD_getFrameContentSize of the first frame (0, unknown or an error: refused), then one
  *         ZSTD_decompress of the whole file into exactly that many bytes.
- * gzip: decoded here only when that is certain to give what the caller's zlib gives (one member that
- *         ends exactly at the end of the file); anything else, damaged files included, is left to the
- *         caller (node:zlib in JavaScript), whose verdicts and messages stay the only ones. Before,
- *         every .ko.gz was decoded on the JavaScript thread, one at a time.
- * This file is plain C (no Node-API: it runs on
+ * gzip goes to decode_gzip.c, which decodes what is certain to come out as node:zlib's and leaves the
+ * rest to the caller (node:zlib in JavaScript). This file is plain C (no Node-API: it runs on
  * libuv's threads too, and alone under the sanitizers); decode_napi.c gives it to JavaScript.
  */
 #define _GNU_SOURCE
@@ -27,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "decompress.h"
+#include "decode_gzip.h"
 
 /* ---- the libraries, as declared by lzma/base.h and zstd.h ---- */
 
@@ -63,28 +61,6 @@ enum { LZMA_RUN = 0, LZMA_FINISH = 3 };
 /* libkmod reads the file BUFSIZ bytes at a time (glibc: 8192) */
 #define XZ_READ_CHUNK 8192
 
-/* z_stream (zlib.h): stable ABI since zlib 1.0; inflateInit2_ checks the size we pass */
-typedef struct {
-	const uint8_t *next_in;
-	unsigned avail_in;
-	unsigned long total_in;
-	uint8_t *next_out;
-	unsigned avail_out;
-	unsigned long total_out;
-	const char *msg;
-	void *state;
-	void *zalloc;
-	void *zfree;
-	void *opaque;
-	int data_type;
-	unsigned long adler;
-	unsigned long reserved;
-} z_stream_abi;
-
-enum { Z_OK = 0, Z_STREAM_END = 1, Z_NO_FLUSH = 0 };
-/* windowBits for a gzip stream only, with the largest window */
-#define GZIP_WINDOW_BITS (16 + 15)
-
 #define ZSTD_CONTENTSIZE_UNKNOWN (0ULL - 1)
 #define ZSTD_CONTENTSIZE_ERROR (0ULL - 2)
 
@@ -117,15 +93,6 @@ static struct {
 	size_t (*free_dctx)(void *);
 	size_t (*decompress_dctx)(void *, void *, size_t, const void *, size_t);
 } zstd = { PTHREAD_ONCE_INIT, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
-
-static struct {
-	pthread_once_t once;
-	int loaded;
-	int (*inflate_init2)(z_stream_abi *, int, const char *, int);
-	int (*inflate)(z_stream_abi *, int);
-	int (*inflate_end)(z_stream_abi *);
-	const char *(*version)(void);
-} zlib = { PTHREAD_ONCE_INIT, 0, NULL, NULL, NULL, NULL };
 
 /* all of `names` from `file` into `slots`, or nothing (the library stays open for the process) */
 static int resolve(const char *file, int flags, const char *const *names, void **slots, size_t n)
@@ -209,34 +176,6 @@ static void load_zstd(void)
 		}
 	}
 	zstd.loaded = 1;
-}
-
-/*
- * The process's own zlib, not the system's libz.so.1: Node links zlib in and exports its functions, so
- * a second zlib opened beside it has its internal calls (inflateReset2, crc32, ...) bound to Node's
- * copy, whose state differs (crashes, seen here). Node's is also what node:zlib, the judge of every
- * gzip file decode_gzip leaves, runs on. Not there (the C tests alone): gzip stays the caller's.
- */
-static void load_zlib(void)
-{
-	static const char *const names[] = { "inflateInit2_", "inflate", "inflateEnd", "zlibVersion" };
-	void *slots[4];
-	size_t i;
-
-	for (i = 0; i < 4; i++)
-		if ((slots[i] = dlsym(RTLD_DEFAULT, names[i])) == NULL)
-			return;
-	*(void **)&zlib.inflate_init2 = slots[0];
-	*(void **)&zlib.inflate = slots[1];
-	*(void **)&zlib.inflate_end = slots[2];
-	*(void **)&zlib.version = slots[3];
-	zlib.loaded = 1;
-}
-
-static int have_zlib(void)
-{
-	pthread_once(&zlib.once, load_zlib);
-	return zlib.loaded;
 }
 
 static int have_lzma(void)
@@ -341,11 +280,6 @@ static const char *xz_words(int ret)
 	}
 }
 
-static uint64_t le32(const uint8_t *p)
-{
-	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
-}
-
 /* a multibyte integer of the xz index at *pos (before end), or -1 */
 static int64_t xz_varint(const uint8_t *d, size_t *pos, size_t end)
 {
@@ -372,7 +306,7 @@ static size_t xz_size_hint(const uint8_t *d, size_t n)
 
 	if (n < 32 || d[n - 2] != 0x59 || d[n - 1] != 0x5a)
 		return 0;
-	backward = (le32(d + n - 8) + 1) * 4;
+	backward = (decode_le32(d + n - 8) + 1) * 4;
 	if (backward > n - 24)
 		return 0;
 	start = n - 12 - (size_t)backward;
@@ -396,8 +330,7 @@ static size_t xz_size_hint(const uint8_t *d, size_t n)
 	return (size_t)total;
 }
 
-/* the output buffer grown to at least `need` bytes (out of the caller's buffer if it was there) */
-static int grow(struct decode_result *r, size_t used, size_t need)
+int decode_grow(struct decode_result *r, size_t used, size_t need)
 {
 	size_t cap = r->cap * 2 > need ? r->cap * 2 : need;
 	uint8_t *p;
@@ -486,7 +419,7 @@ static void decode_xz(const uint8_t *data, size_t len, struct decode_result *r)
 			r->owned = 1;
 		}
 	}
-	if (r->cap == 0 && grow(r, 0, 1 << 16) < 0) {
+	if (r->cap == 0 && decode_grow(r, 0, 1 << 16) < 0) {
 		lzma.api.end(&strm);
 		fail(r, "kmod_file_load_xz", "", ENOMEM);
 		return;
@@ -500,7 +433,7 @@ static void decode_xz(const uint8_t *data, size_t len, struct decode_result *r)
 			if (chunk == 0)
 				action = LZMA_FINISH;
 		}
-		if (produced == r->cap && grow(r, produced, produced + 1) < 0) {
+		if (produced == r->cap && decode_grow(r, produced, produced + 1) < 0) {
 			/* libkmod's realloc failing: -ENOMEM and no message */
 			lzma.api.end(&strm);
 			fail(r, "xz_uncompress", "", ENOMEM);
@@ -560,60 +493,6 @@ static void decode_zstd(const uint8_t *data, size_t len, struct decode_result *r
 	r->status = DECODE_OK;
 }
 
-/*
- * gzip, where the outcome is certain: one member, inflated without error, ending at the end of the data,
- * with at least one byte out. Returns 0 with the image in r, or -1 (r unchanged but for its buffers):
- * the caller's zlib decides (a second member, bytes after the member, a damaged or cut stream, ...).
- */
-static int decode_gzip(const uint8_t *data, size_t len, struct decode_result *r)
-{
-	z_stream_abi strm;
-	size_t produced = 0, hint;
-	int ret;
-
-	if (len < 18 || len > UINT32_MAX)
-		return -1;
-	memset(&strm, 0, sizeof strm);
-	if (zlib.inflate_init2(&strm, GZIP_WINDOW_BITS, zlib.version(), (int)sizeof strm) != Z_OK)
-		return -1;
-	/* the trailer's ISIZE (the length modulo 2^32), one byte more so that the end is seen without growing */
-	hint = (size_t)le32(data + len - 4);
-	if (hint > 0 && hint < (256u << 20) && hint + 1 > r->cap) {
-		uint8_t *p = decode_alloc(hint + 1);
-		if (p != NULL) {
-			if (r->owned)
-				decode_free(r->image, r->cap);
-			r->image = p;
-			r->cap = hint + 1;
-			r->owned = 1;
-		}
-	}
-	strm.next_in = data;
-	strm.avail_in = (unsigned)len;
-	for (;;) {
-		size_t room;
-		if ((r->cap == 0 || produced == r->cap) && grow(r, produced, produced < (1 << 16) ? (1 << 16) : produced + 1) < 0)
-			break;
-		room = r->cap - produced;
-		strm.next_out = r->image + produced;
-		strm.avail_out = room > UINT32_MAX ? UINT32_MAX : (unsigned)room;
-		ret = zlib.inflate(&strm, Z_NO_FLUSH);
-		produced += (room > UINT32_MAX ? UINT32_MAX : room) - strm.avail_out;
-		if (ret == Z_STREAM_END) {
-			zlib.inflate_end(&strm);
-			if (strm.avail_in != 0 || produced == 0)
-				return -1;
-			r->len = produced;
-			r->status = DECODE_OK;
-			return 0;
-		}
-		if (ret != Z_OK)
-			break;
-	}
-	zlib.inflate_end(&strm);
-	return -1;
-}
-
 void decode_bytes(const uint8_t *data, size_t len, struct decode_result *r)
 {
 	r->kind = decode_kind(data, len);
@@ -634,7 +513,7 @@ void decode_bytes(const uint8_t *data, size_t len, struct decode_result *r)
 		break;
 	case KIND_GZIP:
 		/* what decode_gzip leaves (or without zlib): the bytes themselves, for the caller's zlib */
-		if (!have_zlib() || decode_gzip(data, len, r) < 0)
+		if (decode_gzip(data, len, r) < 0)
 			r->status = DECODE_NOT_COMPRESSED;
 		break;
 	default:

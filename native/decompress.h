@@ -35,10 +35,18 @@ struct decode_result {
 	int raw_owned;
 };
 
+/* the little-endian 32-bit number at p (the xz index's and the gzip trailer's) */
+static inline uint64_t decode_le32(const uint8_t *p)
+{
+	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
+}
+
 /* KIND_* of a file from its first bytes, checked in libkmod's order */
 int decode_kind(const uint8_t *data, size_t len);
 /* decodes data into r (r->image/r->cap: a buffer to use while it fits, or NULL/0) */
 void decode_bytes(const uint8_t *data, size_t len, struct decode_result *r);
+/* r's output grown to at least `need` bytes, its first `used` kept (out of the caller's buffer if it was there); 0 or -1 */
+int decode_grow(struct decode_result *r, size_t used, size_t need);
 /* a block of n bytes for an image or raw block (decode_free frees it); NULL when out of memory */
 void *decode_alloc(size_t n);
 /* frees an image or raw block the result owns (its cap or raw_cap bytes) */

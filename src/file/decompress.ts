@@ -184,7 +184,7 @@ function gunzip(data: Buffer, file: string): Buffer {
 /**
  * xz, zstd or gzip by the addon's decoder (the system's libraries; Node's zlib); undefined where it cannot be used (no
  * addon, the library missing), the data is none of them, or it is gzip the addon leaves to node:zlib
- * (all but a clean single member: native/decompress.c's decode_gzip).
+ * (all but a clean single member: native/decode_gzip.c).
  */
 function nativeDecode(data: Buffer, file: string, into: Buffer | undefined): Buffer | undefined {
   const native = nativeDecoder();

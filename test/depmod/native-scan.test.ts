@@ -254,7 +254,7 @@ describe('depmod scan in C on the pool', () => {
       put('nonul.ko.zst', zst(noNul)),
       put('classless.ko.zst', zst(classless)),
       put('m.ko.gz', zlib.gzipSync(image)),
-      // two members: left to node:zlib (native/decompress.c's decode_gzip), then scanned here
+      // two members: left to node:zlib (native/decode_gzip.c), then scanned here
       put('two.ko.gz', Buffer.concat([zlib.gzipSync(image.subarray(0, 1000)), zlib.gzipSync(image.subarray(1000))])),
       put('big.ko', big),
       put('big.ko.zst', zst(big)),
