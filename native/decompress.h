@@ -45,7 +45,10 @@ static inline uint64_t decode_le32(const uint8_t *p)
 int decode_kind(const uint8_t *data, size_t len);
 /* decodes data into r (r->image/r->cap: a buffer to use while it fits, or NULL/0) */
 void decode_bytes(const uint8_t *data, size_t len, struct decode_result *r);
-/* r's output grown to at least `need` bytes, its first `used` kept (out of the caller's buffer if it was there); 0 or -1 */
+/*
+ * r's output grown to at least `need` bytes, its first `used` kept (moved out of the caller's buffer
+ * if it was there); 0, or -1 when out of memory
+ */
 int decode_grow(struct decode_result *r, size_t used, size_t need);
 /* a block of n bytes for an image or raw block (decode_free frees it); NULL when out of memory */
 void *decode_alloc(size_t n);

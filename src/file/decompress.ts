@@ -2,8 +2,8 @@
 // each decoder loaded only when a file of that kind is met. xz and zstd go first to the system's own
 // liblzma and libzstd through the addon (native-decode.ts), as kmod 34.2 itself dlopens them; where the
 // addon or the library is missing, to node-liblzma's binding or the WebAssembly builds of the libraries.
-// gzip goes through the addon too (to the zlib Node links in, node:zlib's own), which decodes only a clean single member and
-// leaves every other gzip file (and every verdict on a damaged one) to node:zlib.
+// gzip goes through the addon too (to the zlib Node links in, node:zlib's own), which decodes only a
+// clean single member and leaves every other gzip file (and every verdict on a damaged one) to node:zlib.
 import { FormatError } from '../errors';
 import { xzUncompressedSize } from './xz-index';
 import { liblzmaDecompress, loadLiblzma } from './liblzma';
@@ -182,9 +182,9 @@ function gunzip(data: Buffer, file: string): Buffer {
 }
 
 /**
- * xz, zstd or gzip by the addon's decoder (the system's libraries; Node's zlib); undefined where it cannot be used (no
- * addon, the library missing), the data is none of them, or it is gzip the addon leaves to node:zlib
- * (all but a clean single member: native/decode_gzip.c).
+ * xz, zstd or gzip by the addon's decoder (the system's libraries; Node's zlib); undefined where it
+ * cannot be used (no addon, the library missing), the data is none of them, or it is gzip the addon
+ * leaves to node:zlib (all but a clean single member: native/decode_gzip.c).
  */
 function nativeDecode(data: Buffer, file: string, into: Buffer | undefined): Buffer | undefined {
   const native = nativeDecoder();
