@@ -81,7 +81,7 @@ static int have_zlib(void)
 int decode_gzip(const uint8_t *data, size_t len, struct decode_result *r)
 {
 	z_stream_abi strm;
-	size_t produced = 0, hint;
+	size_t produced = 0;
 	int ret;
 
 	if (!have_zlib() || len < 18 || len > UINT32_MAX)
@@ -89,29 +89,19 @@ int decode_gzip(const uint8_t *data, size_t len, struct decode_result *r)
 	memset(&strm, 0, sizeof strm);
 	if (zlib.inflate_init2(&strm, GZIP_WINDOW_BITS, zlib.version(), (int)sizeof strm) != Z_OK)
 		return -1;
-	/* the trailer's ISIZE (the length modulo 2^32), one byte more so that the end is seen without growing */
-	hint = (size_t)decode_le32(data + len - 4);
-	if (hint > 0 && hint < (256u << 20) && hint + 1 > r->cap) {
-		uint8_t *p = decode_alloc(hint + 1);
-		if (p != NULL) {
-			if (r->owned)
-				decode_free(r->image, r->cap);
-			r->image = p;
-			r->cap = hint + 1;
-			r->owned = 1;
-		}
-	}
+	/* the trailer's ISIZE: the length modulo 2^32 */
+	decode_reserve(r, (size_t)decode_le32(data + len - 4));
 	strm.next_in = data;
 	strm.avail_in = (unsigned)len;
 	for (;;) {
-		size_t room;
+		unsigned room;
 		if ((r->cap == 0 || produced == r->cap) && decode_grow(r, produced, produced < (1 << 16) ? (1 << 16) : produced + 1) < 0)
 			break;
-		room = r->cap - produced;
+		room = r->cap - produced > UINT32_MAX ? UINT32_MAX : (unsigned)(r->cap - produced);
 		strm.next_out = r->image + produced;
-		strm.avail_out = room > UINT32_MAX ? UINT32_MAX : (unsigned)room;
+		strm.avail_out = room;
 		ret = zlib.inflate(&strm, Z_NO_FLUSH);
-		produced += (room > UINT32_MAX ? UINT32_MAX : room) - strm.avail_out;
+		produced += room - strm.avail_out;
 		if (ret == Z_STREAM_END) {
 			zlib.inflate_end(&strm);
 			if (strm.avail_in != 0 || produced == 0)

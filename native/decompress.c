@@ -330,6 +330,19 @@ static size_t xz_size_hint(const uint8_t *d, size_t n)
 	return (size_t)total;
 }
 
+void decode_reserve(struct decode_result *r, size_t hint)
+{
+	uint8_t *p;
+
+	if (hint == 0 || hint >= (256u << 20) || hint + 1 <= r->cap || (p = decode_alloc(hint + 1)) == NULL)
+		return;
+	if (r->owned)
+		decode_free(r->image, r->cap);
+	r->image = p;
+	r->cap = hint + 1;
+	r->owned = 1;
+}
+
 int decode_grow(struct decode_result *r, size_t used, size_t need)
 {
 	size_t cap = r->cap * 2 > need ? r->cap * 2 : need;
@@ -396,7 +409,7 @@ static void *thread_dctx(void)
 static void decode_xz(const uint8_t *data, size_t len, struct decode_result *r)
 {
 	lzma_stream_abi strm;
-	size_t consumed = 0, produced = 0, hint;
+	size_t consumed = 0, produced = 0;
 	int action = LZMA_RUN, ret;
 
 	memset(&strm, 0, sizeof strm);
@@ -409,16 +422,8 @@ static void decode_xz(const uint8_t *data, size_t len, struct decode_result *r)
 		fail(r, "kmod_file_load_xz", "xz: Internal error (bug)", EINVAL);
 		return;
 	}
-	/* one byte more than the index states, so that a stream longer than its index needs no copy to be caught */
-	hint = xz_size_hint(data, len);
-	if (hint > 0 && hint < (256u << 20) && hint + 1 > r->cap) {
-		uint8_t *p = decode_alloc(hint + 1);
-		if (p != NULL) {
-			r->image = p;
-			r->cap = hint + 1;
-			r->owned = 1;
-		}
-	}
+	/* (a stream longer than its index states is caught without a copy) */
+	decode_reserve(r, xz_size_hint(data, len));
 	if (r->cap == 0 && decode_grow(r, 0, 1 << 16) < 0) {
 		lzma.api.end(&strm);
 		fail(r, "kmod_file_load_xz", "", ENOMEM);

@@ -50,6 +50,12 @@ void decode_bytes(const uint8_t *data, size_t len, struct decode_result *r);
  * if it was there); 0, or -1 when out of memory
  */
 int decode_grow(struct decode_result *r, size_t used, size_t need);
+/*
+ * r's output made one byte more than the size a stream states (`hint`; 0: none), in one block now
+ * rather than grown to it, where that is plausible (under 256 MiB) and more than r has; else, or when
+ * out of memory, left as it is (growing will do)
+ */
+void decode_reserve(struct decode_result *r, size_t hint);
 /* a block of n bytes for an image or raw block (decode_free frees it); NULL when out of memory */
 void *decode_alloc(size_t n);
 /* frees an image or raw block the result owns (its cap or raw_cap bytes) */

@@ -1,8 +1,8 @@
 // The addon's decoder (native/decompress.c, decode_napi.c): xz and zstd through the system's own
 // liblzma.so.5 and libzstd.so.1, opened at first use as kmod 34.2 opens them and called as libkmod
 // calls them, so that verdicts and messages are those of the library kmod itself uses on the machine;
-// gzip through the zlib Node links in (node:zlib's own) where the outcome is certain (one clean member; the rest, with
-// status notCompressed, is node:zlib's to decode and judge).
+// gzip through the zlib Node links in (node:zlib's own) where the outcome is certain (one clean
+// member; the rest, with status notCompressed, is node:zlib's to decode and judge).
 // This file is the typed binding only; decompress.ts decodes with it first and falls back to the
 // WebAssembly libraries where the addon or a library is missing; read-decode.ts offers the
 // asynchronous read-and-decode on libuv's thread pool.
