@@ -17,19 +17,25 @@
  * rejects is not.
  *
  * The block handed back (native-scan.ts reads it), in the host's byte order:
- *   u32 counts[8]: aliases, softdeps, weakdeps, exports, imports, import name bytes, errno, string bytes
+ *   u32 counts[12]: aliases, softdeps, weakdeps, exports, imports, import name bytes, errno, string
+ *   bytes; 1 when the block has alias pieces (else 0), their line bytes and key bytes, and a 0
  *   the strings: every alias, softdep, weakdep and export name, in that order, joined by NULs
  *   zero padding to a multiple of 8
  *   the numbers as ScanStore keeps them (scan-store.ts scanNumbers): export CRCs and import CRCs
  *   (f64), import keys (i32), import name lengths (u32), weak flags (u8), import names joined by NULs
+ *   where the block has alias pieces (alias-files.ts AliasPieces, made here when the file's path is
+ *   known and no alias needs a message): zero padding to a multiple of 8, a u32 key length per
+ *   alias, the modules.alias lines, the keys
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <node_api.h>
+#include "alias_pieces.h"
 #include "decode_napi.h"
 #include "elf_image.h"
 #include "module_scan.h"
@@ -39,7 +45,7 @@
 
 #define EM_SPARC 2
 #define EM_SPARCV9 43
-#define HEADER_WORDS 8
+#define HEADER_WORDS 12
 /* a job's buffers for a file's bytes and for its image (scan_read_file) */
 #define RAW_RESERVE ((size_t)32 << 20)
 #define IMAGE_RESERVE ((size_t)64 << 20)
@@ -75,6 +81,9 @@ static void find_sections(const struct elf *e, uint64_t sec[2 * SEC_COUNT])
 /* this thread's [start, end) pairs of the modinfo values of each key, kept from module to module */
 static _Thread_local vec_t values[3];
 static _Thread_local size_t n_values[3];
+/* this thread's alias pieces of the module just scanned, and whether it has them */
+static _Thread_local struct alias_pieces pieces;
+static _Thread_local int has_pieces;
 
 static int add_value(int list, size_t start, size_t end)
 {
@@ -164,12 +173,19 @@ static size_t pad8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
+/* the bytes of the alias pieces part of the block (after the numbers' padding), 0 without pieces */
+static size_t pieces_size(void)
+{
+	return has_pieces ? 4 * pieces.n_lengths + pieces.n_lines + pieces.n_keys : 0;
+}
+
 /* the block's size for the scan just made */
 static size_t block_size(const struct symbols_found *sym, size_t *strings)
 {
-	size_t count, e = sym->n_exports, i = sym->n_imports;
+	size_t count, e = sym->n_exports, i = sym->n_imports, end;
 	*strings = strings_size(sym, &count);
-	return pad8(HEADER_WORDS * 4 + *strings) + 8 * (e + i) + 8 * i + i + (i > 0 ? sym->n_bytes : 0);
+	end = pad8(HEADER_WORDS * 4 + *strings) + 8 * (e + i) + 8 * i + i + (i > 0 ? sym->n_bytes : 0);
+	return has_pieces ? pad8(end) + pieces_size() : end;
 }
 
 /* appends d[start..end) to out at *pos, after a NUL unless it is the first string */
@@ -185,7 +201,8 @@ static void put_string(uint8_t *out, size_t *pos, size_t *count, const uint8_t *
 static void write_block(uint8_t *out, size_t strings, const uint8_t *d, const struct symbols_found *sym)
 {
 	uint32_t head[HEADER_WORDS] = { (uint32_t)n_values[0], (uint32_t)n_values[1], (uint32_t)n_values[2], (uint32_t)sym->n_exports,
-		(uint32_t)sym->n_imports, (uint32_t)(sym->n_imports > 0 ? sym->n_bytes : 0), (uint32_t)sym->err, (uint32_t)strings };
+		(uint32_t)sym->n_imports, (uint32_t)(sym->n_imports > 0 ? sym->n_bytes : 0), (uint32_t)sym->err, (uint32_t)strings,
+		(uint32_t)has_pieces, (uint32_t)(has_pieces ? pieces.n_lines : 0), (uint32_t)(has_pieces ? pieces.n_keys : 0), 0 };
 	size_t pos = sizeof head, count = 0, e = sym->n_exports, i = sym->n_imports, k;
 	memcpy(out, head, sizeof head);
 	for (int list = 0; list < 3; list++)
@@ -204,7 +221,28 @@ static void write_block(uint8_t *out, size_t strings, const uint8_t *d, const st
 		memcpy(out + pos + 12 * i, sym->lengths, 4 * i);
 		memcpy(out + pos + 16 * i, sym->weak, i);
 		memcpy(out + pos + 17 * i, sym->bytes, sym->n_bytes);
+		pos += 17 * i + sym->n_bytes;
 	}
+	if (!has_pieces)
+		return;
+	memset(out + pos, 0, pad8(pos) - pos);
+	pos = pad8(pos);
+	/* (an empty vec may have no array yet) */
+	if (pieces.n_lengths > 0)
+		memcpy(out + pos, pieces.lengths.p, 4 * pieces.n_lengths);
+	pos += 4 * pieces.n_lengths;
+	if (pieces.n_lines > 0)
+		memcpy(out + pos, pieces.lines.p, pieces.n_lines);
+	if (pieces.n_keys > 0)
+		memcpy(out + pos + pieces.n_lines, pieces.keys.p, pieces.n_keys);
+}
+
+/* the alias pieces of the scan of image d just made, for the module at path (NULL: none); 0, or -1 out of memory */
+static int make_pieces(const uint8_t *d, const char *path)
+{
+	int made = path == NULL ? 0 : alias_pieces_make(&pieces, d, VEC(values[0], size_t), n_values[0], path);
+	has_pieces = made == 1;
+	return made < 0 ? -1 : 0;
 }
 
 /* n bytes of src into the caller's buffer (*dst, *cap bytes) when they fit, else into a block of its own */
@@ -233,10 +271,13 @@ static void adopt(uint8_t **buf, size_t *cap, struct decode_result *t, int raw)
 	*cap = raw ? t->raw_cap : t->cap;
 }
 
-/* the scan of image d just made, as the block in r (DECODE_SCANNED); 0, or -1 out of memory */
-static int put_block(struct decode_result *r, const uint8_t *d, const struct symbols_found *sym)
+/* the scan of image d just made (of the module at path), as the block in r (DECODE_SCANNED); 0, or -1 out of memory */
+static int put_block(struct decode_result *r, const uint8_t *d, const struct symbols_found *sym, const char *path)
 {
-	size_t strings, size = block_size(sym, &strings);
+	size_t strings, size;
+	if (make_pieces(d, path) < 0)
+		return -1;
+	size = block_size(sym, &strings);
 	/* into the caller's buffer when it fits, else a block of its own (which JavaScript then takes) */
 	if (r->image == NULL || size > r->cap) {
 		uint8_t *out = decode_alloc(size);
@@ -323,7 +364,7 @@ static int scan_parts(const char *path, struct decode_result *r, struct scan_buf
 		return -1;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 64 && (uint64_t)st.st_size <= b->raw_cap &&
 	    read_parts(fd, b->raw, (size_t)st.st_size) == 0 && scan_image(b->raw, (size_t)st.st_size, &sym) == 0 &&
-	    put_block(r, b->raw, &sym) == 0) {
+	    put_block(r, b->raw, &sym, path) == 0) {
 		r->kind = KIND_NONE;
 		done = 0;
 	}
@@ -385,7 +426,7 @@ void scan_read_file(const char *path, struct decode_result *r, struct scan_buffe
 	r->kind = t.kind;
 	/* libkmod needs the 6 bytes of the longest magic before it looks at a file (pool-scan.ts) */
 	if (t.raw_len >= 6 && (t.status == DECODE_OK || (t.status == DECODE_NOT_COMPRESSED && t.kind == KIND_NONE)) &&
-	    scan_image(image, len, &sym) == 0 && put_block(r, image, &sym) == 0)
+	    scan_image(image, len, &sym) == 0 && put_block(r, image, &sym, path) == 0)
 		return;
 	/* everything else as decode_read_file has it: the bytes, and the image where there is one */
 	r->status = t.status;
@@ -410,18 +451,20 @@ void scan_buffers_free(struct scan_buffers *b)
 }
 
 /*
- * scanImage(image: Uint8Array, into: Uint8Array): number
+ * scanImage(image: Uint8Array, into: Uint8Array, path?: binary string): number
  * The scan of a decompressed image as a block in `into`: its size (nothing written when that is more
- * than into's length: call again with a larger one), or -1 when the image is left to JavaScript.
+ * than into's length: call again with a larger one), or -1 when the image is left to JavaScript. With
+ * `path`, the block has the alias pieces of the module at that path, as on the pool.
  * (Tests and the fuzz target compare it with module-scan.ts; depmod scans on the pool.)
  */
 static napi_value scan_image_js(napi_env env, napi_callback_info info)
 {
-	napi_value argv[2], out;
-	size_t argc = 2, n, cap, strings, size;
+	napi_value argv[3], out;
+	size_t argc = 3, n, cap, strings, size, len = 0;
 	void *image, *into;
 	struct symbols_found sym;
 	double result = -1;
+	char *path = NULL;
 
 	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
 		napi_throw_type_error(env, NULL, "scanImage: missing arguments");
@@ -430,12 +473,20 @@ static napi_value scan_image_js(napi_env env, napi_callback_info info)
 	if (typed_array_arg(env, "scanImage", argv[0], napi_uint8_array, &image, &n) ||
 	    typed_array_arg(env, "scanImage", argv[1], napi_uint8_array, &into, &cap))
 		return NULL;
-	if (n >= 6 && scan_image(image, n, &sym) == 0) {
+	if (argc >= 3 && napi_get_value_string_latin1(env, argv[2], NULL, 0, &len) == napi_ok) {
+		if ((path = malloc(len + 1)) == NULL) {
+			napi_throw_error(env, NULL, "out of memory");
+			return NULL;
+		}
+		napi_get_value_string_latin1(env, argv[2], path, len + 1, &len);
+	}
+	if (n >= 6 && scan_image(image, n, &sym) == 0 && make_pieces(image, path) == 0) {
 		size = block_size(&sym, &strings);
 		if (size <= cap)
 			write_block(into, strings, image, &sym);
 		result = (double)size;
 	}
+	free(path);
 	if (napi_create_double(env, result, &out) != napi_ok)
 		return NULL;
 	return out;

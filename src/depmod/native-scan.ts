@@ -5,10 +5,14 @@
 // of the cloud tree and on damaged images); module_scan.c leaves to module-scan.ts every image it does
 // not take as well-formed.
 import { loadNativeAddon } from '../native-addon';
+import type { AliasPieces } from './alias-files';
 import { makeScan, scanNumbers, scanNumbersSize, ScanStore, type ModuleScan } from './scan-store';
 
-/** the block's counts (module_scan.c): aliases, softdeps, weakdeps, exports, imports, name bytes, errno, string bytes */
-const HEADER_WORDS = 8;
+/**
+ * the block's counts (module_scan.c): aliases, softdeps, weakdeps, exports, imports, name bytes, errno,
+ * string bytes; 1 with alias pieces, their line bytes and key bytes; 0
+ */
+const HEADER_WORDS = 12;
 const HEADER_BYTES = 4 * HEADER_WORDS;
 
 /** the counts at the start of the block, in the host's byte order */
@@ -21,14 +25,21 @@ function asBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
-/** The scan a block holds, its numbers copied into `store` (the block may be reused once this returns). */
+const pad8 = (n: number): number => (n + 7) & ~7;
+
+/**
+ * The scan a block holds, its numbers copied into `store` (the block may be reused once this returns),
+ * and its alias pieces, where it has them, into the part of `store` that outlives its release().
+ */
 export function scanOfBlock(block: Uint8Array, store: ScanStore): ModuleScan {
   if (block.length < HEADER_BYTES) throw new Error(`native scan: a block of ${block.length} bytes`);
   const h = header(block);
-  const [aliases, softdeps, weakdeps, e, n, nameBytes, errno, stringBytes] = h;
+  const [aliases, softdeps, weakdeps, e, n, nameBytes, errno, stringBytes, hasPieces, lineBytes, keyBytes] = h;
   const numbersAt = (HEADER_BYTES + stringBytes + 7) & ~7;
   const size = scanNumbersSize(e, n, nameBytes);
-  if (numbersAt + size !== block.length) throw new Error(`native scan: a block of ${block.length} bytes for ${numbersAt + size}`);
+  const piecesAt = numbersAt + pad8(size);
+  const end = hasPieces === 1 ? piecesAt + 4 * aliases + lineBytes + keyBytes : numbersAt + size;
+  if (end !== block.length) throw new Error(`native scan: a block of ${block.length} bytes for ${end}`);
   const count = aliases + softdeps + weakdeps + e;
   // the strings joined by NULs, which no modinfo value or symbol name holds
   const all = count === 0 ? [] : asBuffer(block).toString('latin1', HEADER_BYTES, HEADER_BYTES + stringBytes).split('\0');
@@ -38,30 +49,40 @@ export function scanOfBlock(block: Uint8Array, store: ScanStore): ModuleScan {
   const a = aliases;
   const s = a + softdeps;
   const w = s + weakdeps;
-  return makeScan(all.slice(0, a), all.slice(a, s), all.slice(s, w), all.slice(w), scanNumbers(ab, at, e, n, nameBytes), errno);
+  let pieces: AliasPieces | undefined;
+  if (hasPieces === 1) {
+    // key lengths (4-aligned in the block and in the store), lines, keys: one copy
+    const [pb, pat] = store.placeLasting(end - piecesAt);
+    new Uint8Array(pb, pat, end - piecesAt).set(block.subarray(piecesAt, end));
+    const linesAt = pat + 4 * aliases;
+    pieces = { keyLengths: new Uint32Array(pb, pat, aliases), lines: new Uint8Array(pb, linesAt, lineBytes), keys: new Uint8Array(pb, linesAt + lineBytes, keyBytes) };
+  }
+  const scan = makeScan(all.slice(0, a), all.slice(a, s), all.slice(s, w), all.slice(w), scanNumbers(ab, at, e, n, nameBytes), errno, pieces);
+  return scan;
 }
 
-type ScanImageFn = (image: Uint8Array, into: Uint8Array) => number;
+type ScanImageFn = (image: Uint8Array, into: Uint8Array, path?: string) => number;
 
 let scanImageFn: ScanImageFn | null | undefined;
 let scratch = Buffer.allocUnsafeSlow(64 << 10);
 const oneOffStore = new ScanStore();
 
 /**
- * The C scan of a decompressed image, as module_scan.c makes it on the pool: undefined where it leaves
- * the image to module-scan.ts (or without an addon that has it). Tests and the fuzz target.
+ * The C scan of a decompressed image, as module_scan.c makes it on the pool (with the alias pieces of
+ * the module at `path`, a binary string, where it is given): undefined where it leaves the image to
+ * module-scan.ts (or without an addon that has it). Tests and the fuzz target.
  */
-export function scanImageInC(image: Uint8Array, store: ScanStore = oneOffStore): ModuleScan | undefined {
+export function scanImageInC(image: Uint8Array, store: ScanStore = oneOffStore, path?: string): ModuleScan | undefined {
   if (scanImageFn === undefined) {
     const addon = loadNativeAddon();
     scanImageFn = addon instanceof Error || typeof addon.scanImage !== 'function' ? null : addon.scanImage;
   }
   if (scanImageFn === null) return undefined;
-  let size = scanImageFn(image, scratch);
+  let size = path === undefined ? scanImageFn(image, scratch) : scanImageFn(image, scratch, path);
   if (size < 0) return undefined;
   if (size > scratch.length) {
     scratch = Buffer.allocUnsafeSlow(size);
-    size = scanImageFn(image, scratch);
+    size = path === undefined ? scanImageFn(image, scratch) : scanImageFn(image, scratch, path);
   }
   return scanOfBlock(scratch.subarray(0, size), store);
 }

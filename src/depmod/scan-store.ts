@@ -24,7 +24,7 @@ export interface ModuleScan {
   importWeak: Uint8Array;
   /** hash.ts symbolKey of each import's name without a leading '.' (the name symbol_find looks up) */
   importKeys: Int32Array;
-  /** the aliases' share of modules.alias(.bin), ready made (from the scan cache) */
+  /** the aliases' share of modules.alias(.bin), ready made (from the scan cache, or by the C scan on the pool) */
   aliasPieces?: AliasPieces;
   /** errno when kmod_module_get_symbols fails (other than ENODATA), for "failed to load symbols" */
   symbolsErrno?: number;
@@ -56,7 +56,7 @@ export function scanNumbers(ab: ArrayBuffer, at: number, exports: number, import
 }
 
 /** a scan of its strings and numbers (its fields always in this order: one object shape for every scan) */
-export function makeScan(aliases: string[], softdeps: string[], weakdeps: string[], exports: string[], numbers: ScanNumbers, symbolsErrno: number): ModuleScan {
+export function makeScan(aliases: string[], softdeps: string[], weakdeps: string[], exports: string[], numbers: ScanNumbers, symbolsErrno: number, aliasPieces?: AliasPieces): ModuleScan {
   const scan: ModuleScan = {
     aliases,
     softdeps,
@@ -68,6 +68,7 @@ export function makeScan(aliases: string[], softdeps: string[], weakdeps: string
     importCrcs: numbers.importCrcs,
     importWeak: numbers.importWeak,
     importKeys: numbers.importKeys,
+    aliasPieces,
   };
   if (symbolsErrno !== 0) scan.symbolsErrno = symbolsErrno;
   return scan;
@@ -77,17 +78,11 @@ export function makeScan(aliases: string[], softdeps: string[], weakdeps: string
 const BLOCK = 1 << 20;
 const NO_BYTES = new ArrayBuffer(0);
 
-/**
- * Where scans keep their numbers: their typed arrays are views of a few large blocks rather than
- * thousands of small buffers of their own, which live as long as the scans do and, scattered among the
- * short-lived buffers of decompression, kept the allocator from reusing its memory (about 20 MB more
- * at depmod's peak). release() frees them all at once, without waiting for a full collection.
- */
-export class ScanStore {
+/** room carved out of 1 MB blocks, 8-aligned; a larger request gets a block of its own */
+class Blocks {
   private block = new ArrayBuffer(0);
   private used = BLOCK;
-  private blocks: ArrayBuffer[] = [];
-  /** room for `bytes` (8-aligned) */
+  blocks: ArrayBuffer[] = [];
   place(bytes: number): [ArrayBuffer, number] {
     const size = bytes + ((8 - (bytes & 7)) & 7);
     if (size === 0) return [NO_BYTES, 0];
@@ -105,12 +100,35 @@ export class ScanStore {
     this.used += size;
     return [this.block, at];
   }
-  /** Frees the numbers of every scan kept here (their typed arrays become empty); resolves once freed. */
-  release(): Promise<void> {
-    const freed = releaseBuffers(this.blocks);
+  /** the blocks, which this no longer carves from */
+  takeAll(): ArrayBuffer[] {
+    const all = this.blocks;
     this.blocks = [];
     this.used = BLOCK;
-    return freed;
+    return all;
   }
 }
 
+/**
+ * Where scans keep their numbers: their typed arrays are views of a few large blocks rather than
+ * thousands of small buffers of their own, which live as long as the scans do and, scattered among the
+ * short-lived buffers of decompression, kept the allocator from reusing its memory (about 20 MB more
+ * at depmod's peak). release() frees them all at once, without waiting for a full collection.
+ */
+export class ScanStore {
+  private readonly numbers = new Blocks();
+  /** placeLasting's, which release() leaves to the collector */
+  private readonly lasting = new Blocks();
+  /** room for `bytes` (8-aligned) */
+  place(bytes: number): [ArrayBuffer, number] {
+    return this.numbers.place(bytes);
+  }
+  /** room for `bytes` (8-aligned) that outlives release(): what the run needs after the scans (alias pieces) */
+  placeLasting(bytes: number): [ArrayBuffer, number] {
+    return this.lasting.place(bytes);
+  }
+  /** Frees the numbers of every scan kept here (their typed arrays become empty); resolves once freed. */
+  release(): Promise<void> {
+    return releaseBuffers(this.numbers.takeAll());
+  }
+}

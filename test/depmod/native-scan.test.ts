@@ -20,7 +20,9 @@ import { Elf } from '../../src/file/elf';
 import { buildModule } from '../support/elf-writer';
 import { prng } from '../support/prng';
 import { moduleFiles, reference, repoRoot } from '../support/reference';
-import { plainScan } from './support';
+import { plainPieces, plainScan } from './support';
+import { aliasPieces } from '../../src/depmod/alias-files';
+import { modnameFromPath } from '../../src/names/modname';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-native-scan-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -51,12 +53,12 @@ function foreignTree(arch: string, meta: string): string[] {
 }
 
 /** the pool's scans of `paths`, made there in C (onPool) or sent back as images and scanned here */
-async function poolScans(paths: string[], onPool: boolean): Promise<{ scans: unknown[]; inC: number }> {
+async function poolScans(paths: string[], onPool: boolean): Promise<{ scans: unknown[]; inC: number; raw: ModuleScan[] }> {
   const before = poolScanStats.scannedOnPool;
   const pool = startScanPool({ scanOnPool: onPool });
   try {
     const scans = await pool.scan(paths);
-    return { scans: scans.map(plain), inC: poolScanStats.scannedOnPool - before };
+    return { scans: scans.map(plain), inC: poolScanStats.scannedOnPool - before, raw: scans };
   } finally {
     pool.close();
   }
@@ -79,6 +81,49 @@ describe('depmod scan in C on the pool', () => {
     expect(inC.inC).toBe(files.length);
     expect(here.inC).toBe(0);
     for (let i = 0; i < files.length; i++) expect(inC.scans[i], files[i]).toEqual(here.scans[i]);
+    // and each module's alias pieces, made in C from its path: alias-files.ts' of its name and aliases
+    let withPieces = 0;
+    for (let i = 0; i < files.length; i++) {
+      const scan = inC.raw[i];
+      const expected = aliasPieces({ modname: modnameFromPath(files[i])!, aliases: scan.aliases });
+      expect(plainPieces(scan.aliasPieces), files[i]).toEqual(plainPieces(expected));
+      if (scan.aliasPieces !== undefined) withPieces++;
+    }
+    expect(withPieces).toBe(files.length);
+  });
+
+  it('makes the alias pieces alias-files.ts makes: dashes, [...] classes, bad brackets, long and 8-bit aliases, names from paths', () => {
+    const aliasSets: string[][] = [
+      [],
+      ['pci:v00008086d*sv*sd*bc*sc*i*', 'of:N*T*Cfoo-bar', 'a-b-c'],
+      ['usb:v[0-9]d-x', 'x[a-b]-y[c-d]'],
+      ['bad]bracket', 'fine'],
+      ['fine', 'open[bracket-'],
+      [`${'d-'.repeat(2100)}`, `${'e'.repeat(4094)}[a-b]-z`, `${'f'.repeat(4095)}-g`],
+      ['caf\xe9-x', 'ok'],
+      ['ok', 'edge\x80'],
+      ['edge\x7f-x'],
+      [`${'g'.repeat(4096)}\xe9`],
+      ['devname:fuse', 'char-major-10-229', 'x-y'],
+      ['', '-', '[]', '[-]-'],
+    ];
+    const paths = ['/lib/modules/k/kernel/a/snd-hda-intel.ko', 'rel/x-y.z.ko.zst', 'plain.ko', '/m/dir.d/-.ko.xz', '/m/trailing/', `/m/${'n-'.repeat(2100)}.ko`];
+    let compared = 0;
+    for (const [k, aliases] of aliasSets.entries()) {
+      const image = buildModule({ name: `m${k}`, vermagic: '6.1 SMP ', modinfo: aliases.map((a) => ['alias', a] as [string, string]) });
+      for (const p of paths) {
+        const scan = scanImageInC(image, undefined, p);
+        expect(scan, p).toBeDefined();
+        expect(scan!.aliases).toEqual(aliases);
+        const modname = modnameFromPath(p);
+        const expected = modname === null ? null : aliasPieces({ modname, aliases });
+        expect(plainPieces(scan!.aliasPieces), `${JSON.stringify(aliases).slice(0, 80)} ${p.slice(0, 40)}`).toEqual(plainPieces(expected));
+        compared++;
+      }
+      // without a path: no pieces
+      expect(scanImageInC(image)!.aliasPieces).toBeUndefined();
+    }
+    expect(compared).toBe(aliasSets.length * paths.length);
   });
 
   it.each([

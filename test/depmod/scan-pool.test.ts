@@ -6,15 +6,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { moduleFiles, repoRoot } from '../support/reference';
+import { plainScan } from './support';
 
 // the pool starts dist/depmod/decode-worker.js, and its code runs from dist/ like the CLI's
 type PoolModule = typeof import('../../src/depmod/scan-pool');
 const { scanModules, startScanPool } = require(path.join(repoRoot, 'dist/depmod/scan-pool.js')) as PoolModule;
 
-/** a scan as plain data, for comparing */
-function plain(s: import('../../src/depmod/module-scan').ModuleScan): unknown {
-  return { ...s, exportCrcs: [...s.exportCrcs], importNames: Buffer.from(s.importNames).toString('latin1'), importLengths: [...s.importLengths], importCrcs: [...s.importCrcs], importWeak: [...s.importWeak], importKeys: [...s.importKeys] };
-}
+/** a scan as plain data, for comparing (its alias pieces, made only where the scan is made in C, are test/depmod/native-scan.test.ts') */
+const plain = plainScan;
 
 async function scanWith(paths: string[], opts: Parameters<typeof scanModules>[1], startFirst = 0): Promise<{ scans: unknown[]; seen: number[] }> {
   const seen: number[] = [];

@@ -8,9 +8,18 @@ import * as path from 'node:path';
 import { buildModule, symbolCrc, type ModuleSpec } from '../support/elf-writer';
 import { builtCli } from '../support/kmod-pool';
 import { runKmod, type RunResult } from '../support/reference';
+import type { AliasPieces } from '../../src/depmod/alias-files';
 import type { ModuleScan } from '../../src/depmod/scan-store';
 
-/** everything a module's scan holds, as plain data to compare (typed arrays copied: scans share their stores) */
+/**
+ * everything a module's scan holds but its alias pieces (which only some ways of scanning make; see
+ * plainPieces), as plain data to compare (typed arrays copied: scans share their stores)
+ */
+/** alias pieces as plain data (null for none), to compare with alias-files.ts aliasPieces' */
+export function plainPieces(p: AliasPieces | null | undefined): unknown {
+  return p === null || p === undefined ? null : { lines: Buffer.from(p.lines).toString('latin1'), keys: Buffer.from(p.keys).toString('latin1'), keyLengths: [...p.keyLengths] };
+}
+
 export function plainScan(s: ModuleScan): unknown {
   return {
     aliases: s.aliases,
@@ -23,7 +32,6 @@ export function plainScan(s: ModuleScan): unknown {
     importCrcs: [...s.importCrcs],
     importWeak: [...s.importWeak],
     importKeys: [...s.importKeys],
-    aliasPieces: s.aliasPieces,
     symbolsErrno: s.symbolsErrno,
   };
 }

@@ -25,6 +25,7 @@ const { StateLock } = dist('backends/sim/state-lock') as typeof import('../../sr
 const { ScanCache, ScanCacheWriter, SCAN_CACHE_FILE } = dist('depmod/scan-cache') as typeof import('../../src/depmod/scan-cache');
 const { scanModuleImage, ScanStore } = dist('depmod/module-scan') as typeof import('../../src/depmod/module-scan');
 const { scanImageInC } = dist('depmod/native-scan') as typeof import('../../src/depmod/native-scan');
+const { aliasPieces } = dist('depmod/alias-files') as typeof import('../../src/depmod/alias-files');
 
 export interface Seed {
   name: string;
@@ -267,17 +268,23 @@ export const targets: FuzzTarget[] = [
     },
   },
   {
-    // depmod's scan in C (native/module_scan.c) against module-scan.ts: the same scan, or none (left to it)
+    // depmod's scan in C (native/module_scan.c) against module-scan.ts: the same scan, or none (left to
+    // it); and the alias pieces made in C (native/alias_pieces.c) against alias-files.ts'
     name: 'module-scan',
     mutation: 'bytes',
     perInputMs: 5000,
     ciCount: 300,
     seeds: () => [...exampleModules(), ...debianSigned(), ...tinyModules()],
     run(input) {
-      const inC = scanImageInC(input, new ScanStore());
+      const inC = scanImageInC(input, new ScanStore(), '/k/fuzz-mod.ko');
       if (inC === undefined) return undefined;
       const js = scanModuleImage(input, 'm.ko', new ScanStore());
-      return isDeepStrictEqual(inC, js) ? undefined : `the C scan differs from module-scan.ts's: ${JSON.stringify(inC).slice(0, 500)} against ${JSON.stringify(js).slice(0, 500)}`;
+      const piecesInC = inC.aliasPieces;
+      inC.aliasPieces = undefined;
+      if (!isDeepStrictEqual(inC, js)) return `the C scan differs from module-scan.ts's: ${JSON.stringify(inC).slice(0, 500)} against ${JSON.stringify(js).slice(0, 500)}`;
+      const pieces = aliasPieces({ modname: 'fuzz_mod', aliases: js.aliases });
+      const plain = (p: typeof pieces | undefined): unknown => p && [Buffer.from(p.lines).toString('latin1'), Buffer.from(p.keys).toString('latin1'), [...p.keyLengths]];
+      return isDeepStrictEqual(plain(piecesInC) ?? null, plain(pieces) ?? null) ? undefined : `the C alias pieces differ from alias-files.ts': ${JSON.stringify(plain(piecesInC)).slice(0, 500)} against ${JSON.stringify(plain(pieces)).slice(0, 500)}`;
     },
   },
   compressed('xz', '.xz', 'xz', ['-c', '--check=crc32'], 'xz-utils'),
