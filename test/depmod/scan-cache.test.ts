@@ -11,6 +11,8 @@ import { modnameFromPath } from '../../src/names/modname';
 import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter, useNativeCacheRead, useNativeRefChecks } from '../../src/depmod/scan-cache';
 import { statKey as statModule } from '../../src/depmod/stat-keys';
 import { moduleBytes, tmpRoot } from './support';
+import { startScanPool } from '../../src/depmod/scan-pool';
+import { moduleFiles } from '../support/reference';
 import { loadNativeWordRangesBelow, loadNativeWordRangesMark } from '../../src/native-addon';
 
 const dir = tmpRoot('scan-cache');
@@ -328,5 +330,28 @@ describe("the addon's check of word ranges (the cache's import references)", () 
     expect(() => mark!(words, [0] as unknown as Uint32Array, Uint32Array.of(1), mask, 5)).toThrow(TypeError);
     expect(() => mark!(words, Uint32Array.of(0), Uint32Array.of(1), mask, 'x' as unknown as number)).toThrow(TypeError);
     expect(() => mark!(words, Uint32Array.of(0), Uint32Array.of(1), mask, 2 ** 31)).toThrow(RangeError);
+  });
+
+  it('writes the same file from the scans made in C on the pool (their alias pieces made there) as from scans made here', async () => {
+    const paths = moduleFiles().slice(0, 400);
+    const written: Buffer[] = [];
+    for (const onPool of [true, false]) {
+      const pool = startScanPool({ scanOnPool: onPool });
+      try {
+        const scans = await pool.scan(paths);
+        // the C scans come with their alias pieces, these without
+        expect(scans.filter((s) => s.aliasPieces !== undefined).length > 300).toBe(onPool);
+        const w = new ScanCacheWriter();
+        paths.forEach((p, k) => w.add(p, statModule(p)!, scans[k]));
+        const out = path.join(dir, `same-${onPool}`);
+        fs.mkdirSync(out, { recursive: true });
+        expect(w.write(out)).toBe(true);
+        written.push(fs.readFileSync(path.join(out, SCAN_CACHE_FILE)));
+      } finally {
+        pool.close();
+      }
+    }
+    expect(written[0].length).toBeGreaterThan(100_000);
+    expect(written[0].equals(written[1])).toBe(true);
   });
 });
