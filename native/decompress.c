@@ -540,11 +540,16 @@ int read_file(const char *path, struct decode_result *r)
 	size_t used = 0;
 	struct stat st;
 
+	stat_key_none(r->key);
 	if (fd < 0) {
 		r->err = errno;
 		return -1;
 	}
-	if (fstat(fd, &st) == 0 && st.st_size > 0 && (uint64_t)st.st_size + 1 > r->raw_cap && (uint64_t)st.st_size < SIZE_MAX / 2) {
+	if (fstat(fd, &st) == 0)
+		stat_key_of(&st, r->key);
+	else
+		st.st_size = 0;
+	if (st.st_size > 0 && (uint64_t)st.st_size + 1 > r->raw_cap && (uint64_t)st.st_size < SIZE_MAX / 2) {
 		/* one byte more, so that the end of the file is seen without growing */
 		uint8_t *p = decode_alloc((size_t)st.st_size + 1);
 		if (p != NULL) {

@@ -3,6 +3,7 @@
 #define KMODTS_DECOMPRESS_H
 #include <stddef.h>
 #include <stdint.h>
+#include "stat_key.h"
 
 enum { KIND_NONE = 0, KIND_XZ = 1, KIND_ZSTD = 2, KIND_GZIP = 3 };
 
@@ -33,6 +34,8 @@ struct decode_result {
 	size_t raw_cap;
 	size_t raw_len;
 	int raw_owned;
+	/* read_file's stat key of the file (stat_key.h), taken after it opened it and before it read it */
+	uint32_t key[STAT_KEY_WORDS];
 };
 
 /* the little-endian 32-bit number at p (the xz index's and the gzip trailer's) */
@@ -60,7 +63,7 @@ void decode_reserve(struct decode_result *r, size_t hint);
 void *decode_alloc(size_t n);
 /* frees an image or raw block the result owns (its cap or raw_cap bytes) */
 void decode_free(void *p, size_t n);
-/* reads a whole file into r->raw (r->raw/r->raw_cap likewise); 0, or -1 with r->err */
+/* reads a whole file into r->raw (r->raw/r->raw_cap likewise), its stat key into r->key; 0, or -1 with r->err */
 int read_file(const char *path, struct decode_result *r);
 /* another liblzma (a file holding it) to prefer when it is newer than the system's: before the first decode */
 void decode_offer_liblzma(const char *file);

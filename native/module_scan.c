@@ -365,6 +365,8 @@ static int scan_parts(const char *path, struct decode_result *r, struct scan_buf
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 64 && (uint64_t)st.st_size <= b->raw_cap &&
 	    read_parts(fd, b->raw, (size_t)st.st_size) == 0 && scan_image(b->raw, (size_t)st.st_size, &sym) == 0 &&
 	    put_block(r, b->raw, &sym, path) == 0) {
+		/* (the fstat before the reads, as read_file's) */
+		stat_key_of(&st, r->key);
 		r->kind = KIND_NONE;
 		done = 0;
 	}
@@ -402,12 +404,14 @@ void scan_read_file(const char *path, struct decode_result *r, struct scan_buffe
 	t.raw = b->raw;
 	t.raw_cap = b->raw_cap;
 	if (read_file(path, &t) < 0) {
+		memcpy(r->key, t.key, sizeof r->key);
 		adopt(&b->raw, &b->raw_cap, &t, 1);
 		r->status = DECODE_READ_FAILED;
 		r->err = t.err;
 		return;
 	}
 	adopt(&b->raw, &b->raw_cap, &t, 1);
+	memcpy(r->key, t.key, sizeof r->key);
 	t.raw_owned = 0;
 	/* the image in this job's buffer too (a larger one the decoder makes for a larger module is kept) */
 	t.image = b->image;

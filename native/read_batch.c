@@ -11,8 +11,10 @@
  * depmod's main thread (docs/decisions.md, issue 14). Here up to `jobs` pool jobs each work through
  * the queue and wait a little for more before they end, a kick wakes them at most once per batch of
  * files, and results finished meanwhile reach JavaScript in one call: rows of numbers in `table`
- * (ROW doubles each: id, kind, status, err, length, rawLength) and, at the rows that need more (a
- * failure's message, a Buffer of its own), decode_result_object's object in `extras` (else null).
+ * (ROW doubles each, the addon's readerRow: id, kind, status, err, length, rawLength, and the twelve
+ * words of the file's stat key as read_file took it before reading it, stat_key.h) and, at the rows
+ * that need more (a failure's message, a Buffer of its own), decode_result_object's object in
+ * `extras` (else null).
  * A job never waits for JavaScript without a time limit, so fs work queued behind it cannot starve.
  */
 #define _GNU_SOURCE
@@ -29,7 +31,8 @@
 #include "napi_args.h"
 #include "read_batch.h"
 
-#define ROW 6
+/* doubles per result in the table: the six numbers and the stat key's words */
+#define ROW (6 + STAT_KEY_WORDS)
 /* how long a job with nothing to do waits for more files before it gives its pool thread back */
 #define IDLE_NS (20 * 1000 * 1000L)
 
@@ -314,6 +317,8 @@ static void deliver(napi_env env, napi_value cb, void *context, void *data)
 			t[n * ROW + 3] = r->err;
 			t[n * ROW + 4] = DECODE_HAS_IMAGE(r) ? (double)r->len : 0;
 			t[n * ROW + 5] = (double)r->raw_len;
+			for (int w = 0; w < STAT_KEY_WORDS; w++)
+				t[n * ROW + 6 + w] = r->key[w];
 			if (r->status == DECODE_FAILED || (DECODE_HAS_IMAGE(r) && r->owned) || r->raw_owned) {
 				napi_value obj;
 				if (extras == NULL && napi_create_array(env, &extras) != napi_ok)
@@ -522,11 +527,19 @@ static napi_value reader_close_js(napi_env env, napi_callback_info info)
 
 napi_status read_batch_register(napi_env env, napi_value exports)
 {
-	const napi_property_descriptor props[] = {
-		{ "readerOpen", NULL, reader_open_js, NULL, NULL, NULL, napi_enumerable, NULL },
-		{ "readerSubmit", NULL, reader_submit_js, NULL, NULL, NULL, napi_enumerable, NULL },
-		{ "readerKick", NULL, reader_kick_js, NULL, NULL, NULL, napi_enumerable, NULL },
-		{ "readerClose", NULL, reader_close_js, NULL, NULL, NULL, napi_enumerable, NULL },
-	};
-	return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+	napi_value row;
+	napi_status s = napi_create_int32(env, ROW, &row);
+	if (s != napi_ok)
+		return s;
+	{
+		const napi_property_descriptor props[] = {
+			{ "readerOpen", NULL, reader_open_js, NULL, NULL, NULL, napi_enumerable, NULL },
+			{ "readerSubmit", NULL, reader_submit_js, NULL, NULL, NULL, napi_enumerable, NULL },
+			{ "readerKick", NULL, reader_kick_js, NULL, NULL, NULL, napi_enumerable, NULL },
+			{ "readerClose", NULL, reader_close_js, NULL, NULL, NULL, napi_enumerable, NULL },
+			/* the table's doubles per result (an addon without it has six: no stat keys) */
+			{ "readerRow", NULL, NULL, NULL, NULL, row, napi_enumerable, NULL },
+		};
+		return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+	}
 }

@@ -14,39 +14,19 @@
 #include <sys/stat.h>
 #include <node_api.h>
 #include "napi_args.h"
+#include "stat_key.h"
 #include "stat_keys.h"
 
-#define KEY_WORDS 12
-#define NO_STAT 0xffffffffu
-
-static void put64(uint32_t *w, uint64_t v)
-{
-	w[0] = (uint32_t)v;
-	w[1] = (uint32_t)(v >> 32);
-}
-
-static void key_of(const struct stat *st, uint32_t *w)
-{
-	put64(w, (uint64_t)st->st_dev);
-	put64(w + 2, (uint64_t)st->st_ino);
-	put64(w + 4, (uint64_t)st->st_size);
-	put64(w + 6, (uint64_t)(int64_t)st->st_mtim.tv_sec);
-	w[8] = (uint32_t)st->st_mtim.tv_nsec;
-	put64(w + 9, (uint64_t)(int64_t)st->st_ctim.tv_sec);
-	w[11] = (uint32_t)st->st_ctim.tv_nsec;
-}
-
-/* path's key into w (KEY_WORDS words), or the no-key words; len is its length as JavaScript gave it */
+/* path's key into w (STAT_KEY_WORDS words), or the no-key words; len is its length as JavaScript gave it */
 static void key_of_path(const char *path, size_t len, uint32_t *w)
 {
 	struct stat st;
 	/* a path with a NUL in it names no file (statSync refuses it too) */
 	if (strlen(path) != len || stat(path, &st) != 0) {
-		memset(w, 0, KEY_WORDS * 4);
-		w[KEY_WORDS - 1] = NO_STAT;
+		stat_key_none(w);
 		return;
 	}
-	key_of(&st, w);
+	stat_key_of(&st, w);
 }
 
 /* the call's one argument, an array of paths (*argv) and its length; -1 with an exception thrown */
@@ -63,7 +43,7 @@ static int paths_arg(napi_env env, napi_callback_info info, const char *fn, napi
 		napi_throw_type_error(env, NULL, msg);
 		return -1;
 	}
-	if ((uint64_t)*n * KEY_WORDS * 4 > SIZE_MAX / 2) {
+	if ((uint64_t)*n * STAT_KEY_WORDS * 4 > SIZE_MAX / 2) {
 		snprintf(msg, sizeof msg, "%s: too many paths", fn);
 		napi_throw_range_error(env, NULL, msg);
 		return -1;
@@ -114,10 +94,10 @@ done:
 
 static void key_at(const char *path, size_t len, uint32_t i, void *out)
 {
-	key_of_path(path, len, (uint32_t *)out + (size_t)i * KEY_WORDS);
+	key_of_path(path, len, (uint32_t *)out + (size_t)i * STAT_KEY_WORDS);
 }
 
-/* statKeys(paths: string[]): Uint32Array, KEY_WORDS words per path */
+/* statKeys(paths: string[]): Uint32Array, STAT_KEY_WORDS words per path */
 static napi_value stat_keys_js(napi_env env, napi_callback_info info)
 {
 	napi_value argv[1], ab, result;
@@ -125,9 +105,9 @@ static napi_value stat_keys_js(napi_env env, napi_callback_info info)
 	void *data;
 
 	if (paths_arg(env, info, "statKeys", argv, &n) < 0 ||
-	    napi_create_arraybuffer(env, (size_t)n * KEY_WORDS * 4, &data, &ab) != napi_ok ||
+	    napi_create_arraybuffer(env, (size_t)n * STAT_KEY_WORDS * 4, &data, &ab) != napi_ok ||
 	    each_path(env, argv[0], n, "statKeys", key_at, data) < 0 ||
-	    napi_create_typedarray(env, napi_uint32_array, (size_t)n * KEY_WORDS, ab, 0, &result) != napi_ok)
+	    napi_create_typedarray(env, napi_uint32_array, (size_t)n * STAT_KEY_WORDS, ab, 0, &result) != napi_ok)
 		return NULL;
 	return result;
 }
@@ -160,7 +140,7 @@ static void stat_job_execute(napi_env env, void *data)
 	const char *p = job->paths;
 	(void)env;
 	for (uint32_t i = 0; i < job->n; i++) {
-		key_of_path(p, job->lens[i], job->keys + (size_t)i * KEY_WORDS);
+		key_of_path(p, job->lens[i], job->keys + (size_t)i * STAT_KEY_WORDS);
 		p += job->lens[i] + 1;
 	}
 }
@@ -170,10 +150,10 @@ static void stat_job_complete(napi_env env, napi_status status, void *data)
 	stat_job_t *job = data;
 	napi_value ab, result, err;
 	void *out;
-	size_t bytes = (size_t)job->n * KEY_WORDS * 4;
+	size_t bytes = (size_t)job->n * STAT_KEY_WORDS * 4;
 
 	if (status == napi_ok && napi_create_arraybuffer(env, bytes, &out, &ab) == napi_ok &&
-	    napi_create_typedarray(env, napi_uint32_array, (size_t)job->n * KEY_WORDS, ab, 0, &result) == napi_ok) {
+	    napi_create_typedarray(env, napi_uint32_array, (size_t)job->n * STAT_KEY_WORDS, ab, 0, &result) == napi_ok) {
 		if (bytes > 0)
 			memcpy(out, job->keys, bytes);
 		napi_resolve_deferred(env, job->deferred, result);
@@ -201,7 +181,7 @@ static napi_value stat_keys_background_js(napi_env env, napi_callback_info info)
 		goto oom;
 	job->n = n;
 	job->lens = malloc(((size_t)n + 1) * sizeof(size_t));
-	job->keys = malloc(((size_t)n + 1) * KEY_WORDS * 4);
+	job->keys = malloc(((size_t)n + 1) * STAT_KEY_WORDS * 4);
 	if (job->lens == NULL || job->keys == NULL)
 		goto oom;
 	/* the lengths first, then one buffer for all the paths */

@@ -1,7 +1,9 @@
 // Scanning the modules of a depmod run, with the cache of earlier runs' scans (scan-cache.ts): a module
 // whose file has the stat its cached scan was made from is not read again; the others are read and
 // scanned on the scan threads (scan-pool.ts). Every module's stat is taken before its file is read, so
-// that an entry never describes a file newer than its key.
+// that an entry never describes a file newer than its key: by stat() where the cache is looked up, and,
+// in a run without a cache whose pool reads with the addon, by the reading thread, which fstat()s the
+// file it opened before reading it (no stat() of its own for each of the tree's files).
 import * as fs from '../file/binary-os';
 import { LOG_ERR } from '../log';
 import { ENODATA, strerror } from '../errno';
@@ -84,8 +86,16 @@ export class ModuleScanner {
    */
   readonly readAhead = (path: string): void => {
     if (this.pool === undefined) return;
-    this.pool.readAhead(path, this.writer === undefined ? undefined : () => this.stats.set(path, statKey(path)));
+    this.pool.readAhead(path, this.writer === undefined || this.keysFromReads() ? undefined : () => this.stats.set(path, statKey(path)));
   };
+
+  /**
+   * whether the stat keys come with the reads, taken by the thread that read each file between opening
+   * and reading it (a run without a cache, on a pool that gives them): no stat() of its own is needed
+   */
+  private keysFromReads(): boolean {
+    return this.cacheLoading === undefined && this.pool !== undefined && this.pool.statKeysFromReads;
+  }
 
   /** the stat keys of the walk's modules being taken on the thread pool (undefined: that failed) */
   private background: { paths: string[]; keys: Promise<Uint32Array | undefined> } | undefined;
@@ -96,7 +106,7 @@ export class ModuleScanner {
    * its module's file is read.
    */
   statInBackground(modules: Iterable<Mod>): void {
-    if (this.cacheLoading === undefined && this.writer === undefined) return;
+    if (this.cacheLoading === undefined && (this.writer === undefined || this.keysFromReads())) return;
     const paths: string[] = [];
     for (const m of modules) if (!this.stats.has(m.path)) paths.push(m.path);
     this.background = { paths, keys: statKeysInBackground(paths).catch(() => undefined) };
@@ -104,7 +114,7 @@ export class ModuleScanner {
 
   /** the modules' stat keys: those taken during the walk or in the background, the others in one batch */
   private async statsOf(modules: Mod[]): Promise<(Uint32Array | undefined)[]> {
-    if (this.cache === undefined && this.writer === undefined) return [];
+    if (this.cache === undefined && (this.writer === undefined || this.keysFromReads())) return [];
     if (this.background !== undefined) {
       const { paths, keys } = this.background;
       this.background = undefined;
@@ -142,13 +152,14 @@ export class ModuleScanner {
       take(modules[k], cached);
     }
     this.cacheStats.scanned = toScan.length;
+    const keysFromReads = this.keysFromReads();
     this.pool ??= this.startPool(toScan.length >= THREADS_FROM || decodesOffThread() ? this.ctx.opts.threads : 0);
     const imports = this.runDictionary(toScan.length);
     const scanning = this.pool.scan(
       toScan.map((k) => modules[k].path),
-      (i, scan) => {
+      (i, scan, readKey) => {
         const mod = modules[toScan[i]];
-        const st = stats[toScan[i]];
+        const st = keysFromReads ? readKey && keyOf(readKey, 0) : stats[toScan[i]];
         if (imports !== undefined) mod.importRefs = imports.addAll(scan.importNames, scan.importLengths, scan.importKeys, scan.importCrcs, scan.importWeak);
         if (st !== undefined) this.writer?.add(mod.path, st, scan, imports && { refs: mod.importRefs!, dictionary: imports }, mod.modname);
         take(mod, scan);

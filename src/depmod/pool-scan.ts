@@ -100,16 +100,18 @@ function afterUse(slot: Slot, r: PoolRead, grow = true): void {
 interface Read {
   slot: Slot;
   result?: PoolRead;
+  /** the file's stat key as its reading thread took it (BatchReader.statKeys) */
+  key?: Uint32Array;
   /** an internal error instead (never a bad file's) */
   failure?: { err: unknown };
-  then?: (r: PoolRead) => void;
+  then?: (r: PoolRead, key?: Uint32Array) => void;
   fail?: (err: unknown) => void;
 }
 
 /** `use` with the read's outcome, or `fail`: now (in a microtask) when it is in, else when it comes */
-function whenRead(read: Read, use: (r: PoolRead) => void, fail: (err: unknown) => void): void {
-  const { result, failure } = read;
-  if (result !== undefined) queueMicrotask(() => use(result));
+function whenRead(read: Read, use: (r: PoolRead, key?: Uint32Array) => void, fail: (err: unknown) => void): void {
+  const { result, key, failure } = read;
+  if (result !== undefined) queueMicrotask(() => use(result, key));
   else if (failure !== undefined) queueMicrotask(() => fail(failure.err));
   else {
     read.then = use;
@@ -147,18 +149,19 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
 
   const startRead = (file: string, slot: Slot): Read => {
     const read: Read = { slot };
-    reader[onPool ? 'readScanned' : 'read'](
-      file,
-      slot,
-      (r: PoolRead) => {
-        if (read.then !== undefined) read.then(r);
-        else read.result = r;
-      },
-      (err) => {
-        if (read.fail !== undefined) read.fail(err);
-        else read.failure = { err };
-      },
-    );
+    const done = (r: PoolRead, key?: Uint32Array): void => {
+      if (read.then !== undefined) read.then(r, key);
+      else {
+        read.result = r;
+        read.key = key;
+      }
+    };
+    const fail = (err: unknown): void => {
+      if (read.fail !== undefined) read.fail(err);
+      else read.failure = { err };
+    };
+    if (onPool) reader.readScanned(file, slot, done, fail);
+    else reader.read(file, slot, done, fail, true);
     return read;
   };
 
@@ -181,13 +184,13 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
         failed = true;
         reject(err);
       };
-      const finish = (i: number, slot: Slot, r: PoolRead): void => {
+      const finish = (i: number, slot: Slot, r: PoolRead, key?: Uint32Array): void => {
         if (failed) return;
         try {
           const scan = scanResult(r, paths[i], store);
           recycle(slot, r);
           results[i] = scan;
-          onResult?.(i, scan);
+          onResult?.(i, scan, key);
           done++;
           opts.onProgress?.(done, paths.length);
           if (done === paths.length) resolve(results);
@@ -213,14 +216,14 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
           continue;
         }
         early.add(i);
-        whenRead(read, (r) => finish(i, read.slot, r), fail);
+        whenRead(read, (r, key) => finish(i, read.slot, r, key), fail);
       }
       const pump = (): void => {
         while (!failed && free.length > 0 && next < paths.length) {
           const i = next++;
           if (early.has(i)) continue;
           const read = startRead(paths[i], free.pop()!);
-          read.then = (r) => finish(i, read.slot, r);
+          read.then = (r, key) => finish(i, read.slot, r, key);
           read.fail = fail;
         }
       };
@@ -238,6 +241,7 @@ export function startThreadPoolScan(opts: ScanOptions): ScanPool {
   return {
     scan,
     readAhead,
+    statKeysFromReads: reader.statKeys,
     close: () => {
       closed = true;
       reader.close();

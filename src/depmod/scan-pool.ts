@@ -81,8 +81,12 @@ export function scanInline(paths: string[], opts: ScanOptions = {}, onResult?: S
   return out;
 }
 
-/** called with each module's scan as it comes in (in no particular order), by its index in the paths */
-export type ScanResultFn = (index: number, scan: ModuleScan) => void;
+/**
+ * called with each module's scan as it comes in (in no particular order), by its index in the paths;
+ * with its file's stat key as the thread that read it took it, before reading (stat-keys.ts' words,
+ * undefined when it had none), where the pool takes them (statKeysFromReads)
+ */
+export type ScanResultFn = (index: number, scan: ModuleScan, statKey?: Uint32Array) => void;
 
 export interface ScanPool {
   /**
@@ -97,6 +101,8 @@ export interface ScanPool {
    * only for a file taken to be read ahead, before its read starts.
    */
   readAhead(path: string, beforeRead?: () => void): void;
+  /** does scan() give each file's stat key as its reading thread took it (ScanResultFn) */
+  readonly statKeysFromReads: boolean;
   close(): void;
 }
 
@@ -209,7 +215,7 @@ export function startScanPool(opts: ScanOptions = {}): ScanPool {
     threads.close();
     return scanInline(paths, opts, onResult, store);
   };
-  return { scan, readAhead: (file, beforeRead) => ahead.add(file, beforeRead), close: () => threads.close() };
+  return { scan, readAhead: (file, beforeRead) => ahead.add(file, beforeRead), statKeysFromReads: false, close: () => threads.close() };
 }
 
 /**

@@ -10,14 +10,18 @@ import { binaryString } from './binary-os';
 import { nativeDecoder, NativeStatus, resultImage, type NativeDecodeResult } from './native-decode';
 import { fromNative, readAndDecode, type DecodeBuffers, type ReadDecoded } from './read-decode';
 
-/** called once per file, with its outcome; it must not throw */
-export type ReadDone = (r: ReadDecoded) => void;
+/** called once per file, with its outcome (and its stat key where asked for: BatchReader.read); it must not throw */
+export type ReadDone = (r: ReadDecoded, statKey?: Uint32Array) => void;
 /** a module scanned where it was read (native/module_scan.c): the scan's block, in `image` or a buffer of its own */
 export interface ScannedRead {
   scanned: Buffer;
 }
-/** readScanned's ReadDone: a scan's block, or the file's outcome as read() gives it */
-export type ScanDone = (r: ReadDecoded | ScannedRead) => void;
+/**
+ * readScanned's ReadDone: a scan's block, or the file's outcome as read() gives it; with the words of
+ * the file's stat key (src/depmod/stat-keys.ts' layout) as the reading thread took it between opening
+ * and reading the file, where the addon gives them (statKeys)
+ */
+export type ScanDone = (r: ReadDecoded | ScannedRead, statKey?: Uint32Array) => void;
 /** called instead of ReadDone for an internal error (readAndDecode's rejection): never for a bad file */
 export type ReadFailed = (err: unknown) => void;
 
@@ -28,10 +32,13 @@ interface NativeReader {
   readerClose(reader: object): void;
   /** readerSubmit's `scan` is understood (an addon without it ignores the argument) */
   readerScans?: boolean;
+  /** the table's numbers per result: 6 (an addon without it), or 6 and a stat key's twelve words */
+  readerRow?: number;
 }
 
-/** the numbers of a result, one row of ROW in the table (read_batch.c) */
+/** the numbers of a result, one row in the table (read_batch.c): ROW, or ROW and KEY_WORDS */
 const ROW = 6;
+const KEY_WORDS = 12;
 const TABLE_ROWS = 64;
 
 interface Pending {
@@ -39,13 +46,20 @@ interface Pending {
   buffers: DecodeBuffers;
   done: ScanDone;
   fail: ReadFailed;
+  /** its stat key is wanted (readScanned, or read's `withKey`) */
+  withKey: boolean;
 }
 
 export interface BatchReader {
-  /** reads and decodes `file` into `buffers` (left alone until `done` or `fail` has been called), then calls `done` */
-  read(file: string, buffers: DecodeBuffers, done: ReadDone, fail: ReadFailed): void;
+  /**
+   * reads and decodes `file` into `buffers` (left alone until `done` or `fail` has been called), then
+   * calls `done`, with the file's stat key where `withKey` asks for it (statKeys)
+   */
+  read(file: string, buffers: DecodeBuffers, done: ReadDone, fail: ReadFailed, withKey?: boolean): void;
   /** does readScanned scan modules where they are read (else it is read()) */
   readonly scans: boolean;
+  /** do readScanned, and read with `withKey`, give each file's stat key as its reading thread took it (ScanDone) */
+  readonly statKeys: boolean;
   /**
    * read(), except that a module file the pool can scan comes back as its depmod scan's block
    * (src/depmod/native-scan.ts reads it) in `buffers.image` or a buffer of its own, not as its image;
@@ -63,11 +77,13 @@ export function openBatchReader(jobs: number): BatchReader {
   const read = (file: string, buffers: DecodeBuffers, done: ReadDone, fail: ReadFailed): void => {
     readAndDecode(file, buffers).then(done, fail);
   };
-  return { read, scans: false, readScanned: read, close: () => undefined };
+  return { read, scans: false, statKeys: false, readScanned: read, close: () => undefined };
 }
 
 class PoolReader implements BatchReader {
-  private readonly table = new Float64Array(ROW * TABLE_ROWS);
+  /** the table's numbers per result */
+  private readonly row: number;
+  private readonly table: Float64Array;
   private readonly handle: object;
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
@@ -77,26 +93,30 @@ class PoolReader implements BatchReader {
   private kickScheduled = false;
   private closed = false;
   readonly scans: boolean;
+  readonly statKeys: boolean;
 
   constructor(private readonly native: NativeReader, jobs: number) {
+    this.statKeys = native.readerRow === ROW + KEY_WORDS;
+    this.row = this.statKeys ? ROW + KEY_WORDS : ROW;
+    this.table = new Float64Array(this.row * TABLE_ROWS);
     this.handle = native.readerOpen(jobs, this.table, (count, extras) => this.dispatch(count, extras));
     this.scans = native.readerScans === true;
   }
 
-  read(file: string, buffers: DecodeBuffers, done: ReadDone, fail: ReadFailed): void {
+  read(file: string, buffers: DecodeBuffers, done: ReadDone, fail: ReadFailed, withKey = false): void {
     // (without `scan` no result is a scan's block)
-    this.submit(file, buffers, done as ScanDone, fail, false);
+    this.submit(file, buffers, done as ScanDone, fail, false, withKey);
   }
 
   readScanned(file: string, buffers: DecodeBuffers, done: ScanDone, fail: ReadFailed): void {
-    this.submit(file, buffers, done, fail, true);
+    this.submit(file, buffers, done, fail, true, true);
   }
 
-  private submit(file: string, buffers: DecodeBuffers, done: ScanDone, fail: ReadFailed, scan: boolean): void {
+  private submit(file: string, buffers: DecodeBuffers, done: ScanDone, fail: ReadFailed, scan: boolean, withKey: boolean): void {
     if (this.closed) throw new Error('BatchReader: read after close');
     const id = this.nextId++;
     this.native.readerSubmit(this.handle, id, binaryString(file), buffers.image ?? null, buffers.raw ?? null, scan);
-    this.pending.set(id, { file, buffers, done, fail });
+    this.pending.set(id, { file, buffers, done, fail, withKey });
     this.queued = true;
     // within a delivery the kick comes at its end; otherwise at the end of this turn
     if (!this.dispatching && !this.kickScheduled) {
@@ -125,7 +145,7 @@ class PoolReader implements BatchReader {
     this.dispatching = true;
     let failure: unknown;
     for (let k = 0; k < count; k++) {
-      const at = k * ROW;
+      const at = k * this.row;
       const id = t[at];
       const p = this.pending.get(id);
       if (p === undefined) continue;
@@ -142,7 +162,7 @@ class PoolReader implements BatchReader {
         continue;
       }
       try {
-        p.done(outcome);
+        p.done(outcome, p.withKey && this.statKeys ? Uint32Array.from(t.subarray(at + ROW, at + ROW + KEY_WORDS)) : undefined);
       } catch (err) {
         // (a caller's bug: surfaces once the batch is delivered)
         failure ??= err;

@@ -23,6 +23,7 @@ import { moduleFiles, reference, repoRoot } from '../support/reference';
 import { plainPieces, plainScan } from './support';
 import { aliasPieces } from '../../src/depmod/alias-files';
 import { modnameFromPath } from '../../src/names/modname';
+import { keyOf, statKeys } from '../../src/depmod/stat-keys';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-native-scan-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -53,12 +54,14 @@ function foreignTree(arch: string, meta: string): string[] {
 }
 
 /** the pool's scans of `paths`, made there in C (onPool) or sent back as images and scanned here */
-async function poolScans(paths: string[], onPool: boolean): Promise<{ scans: unknown[]; inC: number; raw: ModuleScan[] }> {
+async function poolScans(paths: string[], onPool: boolean): Promise<{ scans: unknown[]; inC: number; raw: ModuleScan[]; keys: (Uint32Array | undefined)[] }> {
   const before = poolScanStats.scannedOnPool;
   const pool = startScanPool({ scanOnPool: onPool });
   try {
-    const scans = await pool.scan(paths);
-    return { scans: scans.map(plain), inC: poolScanStats.scannedOnPool - before, raw: scans };
+    const keys: (Uint32Array | undefined)[] = [];
+    const scans = await pool.scan(paths, (i, _scan, key) => (keys[i] = key));
+    expect(pool.statKeysFromReads).toBe(true);
+    return { scans: scans.map(plain), inC: poolScanStats.scannedOnPool - before, raw: scans, keys };
   } finally {
     pool.close();
   }
@@ -90,6 +93,9 @@ describe('depmod scan in C on the pool', () => {
       if (scan.aliasPieces !== undefined) withPieces++;
     }
     expect(withPieces).toBe(files.length);
+    // each file's stat key as its reading thread took it: stat()'s, both ways
+    const stat = statKeys(files);
+    for (const run of [inC, here]) for (let i = 0; i < files.length; i++) expect([...run.keys[i]!], files[i]).toEqual([...stat.subarray(12 * i, 12 * i + 12)]);
   });
 
   it('makes the alias pieces alias-files.ts makes: dashes, [...] classes, bad brackets, long and 8-bit aliases, names from paths', () => {
@@ -319,5 +325,10 @@ describe('depmod scan in C on the pool', () => {
     // the good ones, m.ko.gz, nonul.* (its .modinfo runs to the section's end, as in JavaScript), big.* and many.* were the C's
     expect(inC.inC).toBe(good.length + 1 + 1 + 2 + 2 + 2);
     expect((inC.scans[files.indexOf(path.join(tmp, 'many.ko'))] as { importLengths: number[] }).importLengths.length).toBeGreaterThanOrEqual(6000);
+    // every file's stat key as its reader took it, whatever became of the file: stat()'s (a missing
+    // file's says so; a directory's is its own, as stat() gives it)
+    const stat = statKeys(files);
+    for (const run of [inC, here]) for (let i = 0; i < files.length; i++) expect([...run.keys[i]!], files[i]).toEqual([...stat.subarray(12 * i, 12 * i + 12)]);
+    expect(keyOf(stat, files.indexOf(path.join(tmp, 'missing.ko')))).toBeUndefined();
   });
 });
