@@ -2,10 +2,8 @@
  * The stat keys of many files in one call (depmod's scan cache, src/depmod/stat-keys.ts): a run that
  * takes nearly every module from the cache stats each of the tree's thousands of module files, and
  * fs.statSync(..., { bigint: true }) makes a stats object of fourteen BigInts for each. Here each file
- * gives twelve 32-bit words (little halves first): device, inode, size and mtime seconds as two words
- * each, mtime nanoseconds, ctime seconds as two words, ctime nanoseconds. A file that cannot be
- * stat()ed (links followed, as statSync follows them) has 0xffffffff as its last word, which no
- * nanosecond count can be.
+ * gives twelve 32-bit words (stat_key.h); a file that cannot be stat()ed (links followed, as statSync
+ * follows them) gives the words that say so.
  */
 #include <stdint.h>
 #include <stdio.h>
