@@ -496,17 +496,20 @@ static napi_value scan_image_js(napi_env env, napi_callback_info info)
 	return out;
 }
 
+/* the format of the blocks (native-scan.ts SCAN_BLOCK_FORMAT): 2 with the 12-word header above (an addon that made 8-word ones said `true`) */
+#define BLOCK_FORMAT 2
+
 napi_status module_scan_register(napi_env env, napi_value exports)
 {
-	napi_value yes;
-	napi_status s = napi_get_boolean(env, 1, &yes);
+	napi_value format;
+	napi_status s = napi_create_int32(env, BLOCK_FORMAT, &format);
 	if (s != napi_ok)
 		return s;
 	{
 		const napi_property_descriptor props[] = {
 			{ "scanImage", NULL, scan_image_js, NULL, NULL, NULL, napi_enumerable, NULL },
-			/* readerSubmit's `scan` argument is understood (an older addon ignores it and sends images) */
-			{ "readerScans", NULL, NULL, NULL, NULL, yes, napi_enumerable, NULL },
+			/* readerSubmit's `scan` argument is understood, and the blocks' format (an older addon ignores it and sends images) */
+			{ "readerScans", NULL, NULL, NULL, NULL, format, napi_enumerable, NULL },
 		};
 		return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
 	}

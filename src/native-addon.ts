@@ -86,7 +86,9 @@ export interface NativeAddon extends Partial<NativeImportDictionaryFns> {
   /** native/modinfo_parts.c: bytes in modinfo's hex form (src/file/signature.ts hexString) */
   hexColumns?: (data: Uint8Array) => string;
   /** native/module_scan.c: depmod's scan of an image as a block (src/depmod/native-scan.ts), -1 where it leaves it to JavaScript */
-  scanImage?: (image: Uint8Array, into: Uint8Array) => number;
+  scanImage?: (image: Uint8Array, into: Uint8Array, path?: string) => number;
+  /** the format of scanImage's and the reader's scan blocks (src/depmod/native-scan.ts SCAN_BLOCK_FORMAT) */
+  readerScans?: boolean | number;
 }
 
 interface NativePrebuilds {

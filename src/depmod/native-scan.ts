@@ -13,6 +13,8 @@ import { makeScan, scanNumbers, scanNumbersSize, ScanStore, type ModuleScan } fr
  * string bytes; 1 with alias pieces, their line bytes and key bytes; 0
  */
 const HEADER_WORDS = 12;
+/** the format of the blocks read here, as the addon states it (its readerScans) */
+export const SCAN_BLOCK_FORMAT = 2;
 const HEADER_BYTES = 4 * HEADER_WORDS;
 
 /** the counts at the start of the block, in the host's byte order */
@@ -75,7 +77,7 @@ const oneOffStore = new ScanStore();
 export function scanImageInC(image: Uint8Array, store: ScanStore = oneOffStore, path?: string): ModuleScan | undefined {
   if (scanImageFn === undefined) {
     const addon = loadNativeAddon();
-    scanImageFn = addon instanceof Error || typeof addon.scanImage !== 'function' ? null : addon.scanImage;
+    scanImageFn = addon instanceof Error || typeof addon.scanImage !== 'function' || addon.readerScans !== SCAN_BLOCK_FORMAT ? null : addon.scanImage;
   }
   if (scanImageFn === null) return undefined;
   let size = path === undefined ? scanImageFn(image, scratch) : scanImageFn(image, scratch, path);

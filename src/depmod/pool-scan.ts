@@ -13,7 +13,7 @@ import { EINVAL } from '../errno';
 import { openBatchReader, type ScannedRead } from '../file/batch-read';
 import type { ReadDecoded } from '../file/read-decode';
 import { failedScan, nativeSymbolsAllowed, nativeSymbolStats, scanModuleImage, ScanStore, type ModuleScan } from './module-scan';
-import { scanOfBlock } from './native-scan';
+import { SCAN_BLOCK_FORMAT, scanOfBlock } from './native-scan';
 import { releaseBuffers } from './release';
 import type { ScanOptions, ScanPool, ScanResultFn } from './scan-pool';
 
@@ -122,7 +122,8 @@ function whenRead(read: Read, use: (r: PoolRead, key?: Uint32Array) => void, fai
 export function startThreadPoolScan(opts: ScanOptions): ScanPool {
   const jobs = opts.threads ?? os.availableParallelism();
   const reader = openBatchReader(jobs);
-  const onPool = reader.scans && opts.scanOnPool !== false && nativeSymbolsAllowed();
+  // (scans in the format native-scan.ts reads: an addon of another version sends images instead)
+  const onPool = reader.scanFormat === SCAN_BLOCK_FORMAT && opts.scanOnPool !== false && nativeSymbolsAllowed();
   const window = onPool ? Math.max(jobs + 1, SCANNED_WINDOW) : jobs + 1;
   // scanned on the pool, a slot's image buffer holds only a scan's block (its bytes are needed only for
   // the files left to this thread): small buffers, grown if such a file comes

@@ -30,8 +30,11 @@ interface NativeReader {
   readerSubmit(reader: object, id: number, path: string, into: Uint8Array | null, rawInto: Uint8Array | null, scan: boolean): void;
   readerKick(reader: object): void;
   readerClose(reader: object): void;
-  /** readerSubmit's `scan` is understood (an addon without it ignores the argument) */
-  readerScans?: boolean;
+  /**
+   * readerSubmit's `scan` is understood (an addon without it ignores the argument): the format of its
+   * scans' blocks (src/depmod/native-scan.ts; `true` from an addon of the first format)
+   */
+  readerScans?: boolean | number;
   /** the table's numbers per result: 6 (an addon without it), or 6 and a stat key's twelve words */
   readerRow?: number;
 }
@@ -56,8 +59,8 @@ export interface BatchReader {
    * calls `done`, with the file's stat key where `withKey` asks for it (statKeys)
    */
   read(file: string, buffers: DecodeBuffers, done: ReadDone, fail: ReadFailed, withKey?: boolean): void;
-  /** does readScanned scan modules where they are read (else it is read()) */
-  readonly scans: boolean;
+  /** the format of the blocks of the modules readScanned scans where they are read; 0: it does not (it is read()) */
+  readonly scanFormat: number;
   /** do readScanned, and read with `withKey`, give each file's stat key as its reading thread took it (ScanDone) */
   readonly statKeys: boolean;
   /**
@@ -77,7 +80,7 @@ export function openBatchReader(jobs: number): BatchReader {
   const read = (file: string, buffers: DecodeBuffers, done: ReadDone, fail: ReadFailed): void => {
     readAndDecode(file, buffers).then(done, fail);
   };
-  return { read, scans: false, statKeys: false, readScanned: read, close: () => undefined };
+  return { read, scanFormat: 0, statKeys: false, readScanned: read, close: () => undefined };
 }
 
 class PoolReader implements BatchReader {
@@ -92,7 +95,7 @@ class PoolReader implements BatchReader {
   private dispatching = false;
   private kickScheduled = false;
   private closed = false;
-  readonly scans: boolean;
+  readonly scanFormat: number;
   readonly statKeys: boolean;
 
   constructor(private readonly native: NativeReader, jobs: number) {
@@ -100,7 +103,8 @@ class PoolReader implements BatchReader {
     this.row = this.statKeys ? ROW + KEY_WORDS : ROW;
     this.table = new Float64Array(this.row * TABLE_ROWS);
     this.handle = native.readerOpen(jobs, this.table, (count, extras) => this.dispatch(count, extras));
-    this.scans = native.readerScans === true;
+    const scans = native.readerScans;
+    this.scanFormat = typeof scans === 'number' ? scans : scans === true ? 1 : 0;
   }
 
   read(file: string, buffers: DecodeBuffers, done: ReadDone, fail: ReadFailed, withKey = false): void {
