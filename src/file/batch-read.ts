@@ -35,7 +35,7 @@ interface NativeReader {
    * scans' blocks (src/depmod/native-scan.ts; `true` from an addon of the first format)
    */
   readerScans?: boolean | number;
-  /** the table's numbers per result: 6 (an addon without it), or 6 and a stat key's twelve words */
+  /** the table's numbers per result: 6 (an addon without it), or 6 and a stat key's twelve words (and maybe more after them) */
   readerRow?: number;
 }
 
@@ -99,8 +99,9 @@ class PoolReader implements BatchReader {
   readonly statKeys: boolean;
 
   constructor(private readonly native: NativeReader, jobs: number) {
-    this.statKeys = native.readerRow === ROW + KEY_WORDS;
-    this.row = this.statKeys ? ROW + KEY_WORDS : ROW;
+    // the addon's row, whatever it holds after the numbers read here
+    this.row = typeof native.readerRow === 'number' && native.readerRow >= ROW ? native.readerRow : ROW;
+    this.statKeys = this.row >= ROW + KEY_WORDS;
     this.table = new Float64Array(this.row * TABLE_ROWS);
     this.handle = native.readerOpen(jobs, this.table, (count, extras) => this.dispatch(count, extras));
     const scans = native.readerScans;
