@@ -59,8 +59,7 @@ export function scanOfBlock(block: Uint8Array, store: ScanStore): ModuleScan {
     const linesAt = pat + 4 * aliases;
     pieces = { keyLengths: new Uint32Array(pb, pat, aliases), lines: new Uint8Array(pb, linesAt, lineBytes), keys: new Uint8Array(pb, linesAt + lineBytes, keyBytes) };
   }
-  const scan = makeScan(all.slice(0, a), all.slice(a, s), all.slice(s, w), all.slice(w), scanNumbers(ab, at, e, n, nameBytes), errno, pieces);
-  return scan;
+  return makeScan(all.slice(0, a), all.slice(a, s), all.slice(s, w), all.slice(w), scanNumbers(ab, at, e, n, nameBytes), errno, pieces);
 }
 
 type ScanImageFn = (image: Uint8Array, into: Uint8Array, path?: string) => number;
