@@ -501,16 +501,10 @@ static napi_value scan_image_js(napi_env env, napi_callback_info info)
 
 napi_status module_scan_register(napi_env env, napi_value exports)
 {
-	napi_value format;
-	napi_status s = napi_create_int32(env, BLOCK_FORMAT, &format);
-	if (s != napi_ok)
-		return s;
-	{
-		const napi_property_descriptor props[] = {
-			{ "scanImage", NULL, scan_image_js, NULL, NULL, NULL, napi_enumerable, NULL },
-			/* readerSubmit's `scan` argument is understood, and the blocks' format (an older addon ignores it and sends images) */
-			{ "readerScans", NULL, NULL, NULL, NULL, format, napi_enumerable, NULL },
-		};
-		return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
-	}
+	const napi_property_descriptor props[] = {
+		{ "scanImage", NULL, scan_image_js, NULL, NULL, NULL, napi_enumerable, NULL },
+	};
+	napi_status s = napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+	/* readerSubmit's `scan` argument is understood, and the blocks' format (an older addon ignores it and sends images) */
+	return s != napi_ok ? s : define_int32(env, exports, "readerScans", BLOCK_FORMAT);
 }

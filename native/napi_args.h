@@ -83,4 +83,11 @@ static inline int buffer_of_malloced(napi_env env, void **data, size_t size, nap
 	}
 	return napi_create_buffer_copy(env, size, *data, NULL, result) == napi_ok ? 0 : -1;
 }
+/* exports[name] = value: a number the JavaScript side reads as what the addon can do (a format, a layout) */
+static inline napi_status define_int32(napi_env env, napi_value exports, const char *name, int32_t value)
+{
+	napi_value v;
+	napi_status s = napi_create_int32(env, value, &v);
+	return s != napi_ok ? s : napi_set_named_property(env, exports, name, v);
+}
 #endif
