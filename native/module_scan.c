@@ -384,6 +384,7 @@ void scan_read_file(const char *path, struct decode_result *r, struct scan_buffe
 	struct symbols_found sym;
 	const uint8_t *image;
 	size_t len;
+	int got;
 
 	/*
 	 * address space for the largest modules at once, not grown from file to file: a page is touched
@@ -403,15 +404,15 @@ void scan_read_file(const char *path, struct decode_result *r, struct scan_buffe
 	 */
 	t.raw = b->raw;
 	t.raw_cap = b->raw_cap;
-	if (read_file(path, &t) < 0) {
-		memcpy(r->key, t.key, sizeof r->key);
-		adopt(&b->raw, &b->raw_cap, &t, 1);
+	got = read_file(path, &t);
+	/* (the key read_file took, or the words that say there is none) */
+	memcpy(r->key, t.key, sizeof r->key);
+	adopt(&b->raw, &b->raw_cap, &t, 1);
+	if (got < 0) {
 		r->status = DECODE_READ_FAILED;
 		r->err = t.err;
 		return;
 	}
-	adopt(&b->raw, &b->raw_cap, &t, 1);
-	memcpy(r->key, t.key, sizeof r->key);
 	t.raw_owned = 0;
 	/* the image in this job's buffer too (a larger one the decoder makes for a larger module is kept) */
 	t.image = b->image;

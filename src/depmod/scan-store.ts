@@ -82,7 +82,7 @@ const NO_BYTES = new ArrayBuffer(0);
 class Blocks {
   private block = new ArrayBuffer(0);
   private used = BLOCK;
-  blocks: ArrayBuffer[] = [];
+  private blocks: ArrayBuffer[] = [];
   place(bytes: number): [ArrayBuffer, number] {
     const size = bytes + ((8 - (bytes & 7)) & 7);
     if (size === 0) return [NO_BYTES, 0];
