@@ -1,5 +1,5 @@
 // depmod's rows of the goals table: kmodts against kmod 34.2 on Debian 6.12's full amd64 tree and its
-// cloud tree, each as .ko.xz and as .ko.zst (and the cloud tree uncompressed), on Node 20 and 24, `node -e 0` alongside (bench/lib.js's
+// cloud tree, each as .ko.xz and as .ko.zst (and the cloud tree uncompressed), on Node 20, 24 and 26, `node -e 0` alongside (bench/lib.js's
 // measureGoal). Both tools index a scratch copy of the tree (hard links) with -C /dev/null so that the
 // host's depmod.d plays no part. kmodts runs without a scan cache, in the two ways a run has none:
 // - a tree indexed before (its modules.dep there) whose cache is gone: the run writes one for the next

@@ -114,12 +114,13 @@ function kmodtsArgv(tool, args, settings = [], node = process.execPath) {
 
 let runtimeList;
 /**
- * The runtimes kmodts is measured on: the machine's Node (the floor, 20) and the current LTS (24, from
- * scripts/fetch-node.sh, cached per machine). KMODTS_BENCH_NODES=20,24,... picks others.
+ * The runtimes kmodts is measured on: the machine's Node (the floor, 20) and the LTS releases users run
+ * (24, and 26, the active LTS since October 2026; from scripts/fetch-node.sh, cached per machine).
+ * KMODTS_BENCH_NODES=20,22,... picks others.
  */
 function runtimes() {
   if (runtimeList) return runtimeList;
-  const majors = (process.env.KMODTS_BENCH_NODES || '20,24').split(',').map((s) => s.trim()).filter(Boolean);
+  const majors = (process.env.KMODTS_BENCH_NODES || '20,24,26').split(',').map((s) => s.trim()).filter(Boolean);
   const own = process.versions.node.split('.')[0];
   const others = majors.filter((m) => m !== own);
   const paths = {};

@@ -1,5 +1,5 @@
 // modinfo's rows of the goals table: modinfo of every module of the cloud tree in one call (as a user
-// querying many modules does), .ko.xz and .ko.zst (and .ko), kmodts on Node 20 and 24 against kmod 34.2 (goal:
+// querying many modules does), .ko.xz and .ko.zst (and .ko), kmodts on Node 20, 24 and 26 against kmod 34.2 (goal:
 // <= 1.0x, memory <= 2x). Then, unless rows were picked, decompression throughput (MB/s of module data
 // out) of kmodts' decoders against the xz and zstd tools on the same files.
 'use strict';

@@ -1,6 +1,6 @@
 // modprobe resolution start-up: `modprobe -D <module>` on the Debian 6.12 tree, kmodts vs kmod 34.2
 // vs a bare `node -e 0` (the runtime's floor), as medians and ratios. First the goals table's row
-// (`modprobe -D btrfs`, on Node 20 and 24: <= 1.2x `node -e 0`), then, unless rows were picked, more
+// (`modprobe -D btrfs`, on Node 20, 24 and 26: <= 1.2x `node -e 0`), then, unless rows were picked, more
 // modules, CPU time through perf, and what start-up loads. bin/kmodts.js runs the tool's start-up
 // bundle (scripts/bundle-cli.js); the last row runs dist/'s files instead, for comparison.
 'use strict';

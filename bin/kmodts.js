@@ -45,19 +45,38 @@ const toolSetup = {
  * Node 24 and 26 compile baseline code (Sparkplug) on V8's worker threads by default. Such a job can wait
  * for a garbage collection on the main thread while the main thread, exiting, waits for the workers: the
  * process hangs after its output (nodejs/node#54918; one modinfo run in ~150 here, on Node 24.22). A
- * module tool must not hang a package installation: they compile on the main thread, as Node 20 and 22
- * do anyway. Before any of the tool is compiled, so that its code cache is made and read under the same
- * flags.
+ * module tool must not hang a package installation: those tools compile on the main thread, as Node 20
+ * and 22 do anyway. A worker waits for a collection only when its allocation finds the old generation at
+ * V8's allocation limit (Heap::ShouldExpandOldGenerationOnSlowAllocation), and the first limit is half
+ * the maximum heap: the native backend's modprobe, insmod, rmmod, lsmod and kmod stay a few MB from it
+ * (`modprobe -D` collects no garbage at all), so they skip the 3 ms that loading node:v8 costs them on
+ * Node 24. depmod, modinfo and the simulated kernel's runs (module images decoded and linked) do not.
+ * The flag is not part of V8's code cache check, so a cache serves runs with and without it.
  */
-function noBackgroundCompiles() {
-  // (Node 20 and 22 default to it; loading node:v8 costs 3-5 ms, a tenth of modprobe's own time)
-  if (Number(process.versions.node.split('.')[0]) >= 23) require('node:v8').setFlagsFromString('--no-concurrent-sparkplug');
+const smallHeapTools = ['modprobe', 'insmod', 'rmmod', 'lsmod', 'kmod'];
+
+function noBackgroundCompiles(tool) {
+  // (Node 20 and 22 default to it)
+  if (Number(process.versions.node.split('.')[0]) < 23) return;
+  if (smallHeapTools.includes(tool) && !simulatedKernel(tool)) return;
+  require('node:v8').setFlagsFromString('--no-concurrent-sparkplug');
+}
+
+/**
+ * Whether the run is the simulated kernel's: KMODTS_BACKEND, or a kmodts setting before the tool's name
+ * naming it (--backend=sim, --backend sim, or an abbreviation of the option: any argument `sim` or `...=sim`)
+ */
+function simulatedKernel(tool) {
+  if (process.env.KMODTS_BACKEND === 'sim') return true;
+  const args = process.argv.slice(2);
+  const settings = args.slice(0, Math.max(0, args.indexOf(tool)));
+  return settings.some((a) => a === 'sim' || a.endsWith('=sim'));
 }
 
 function bundledMain() {
   const base = path.basename(process.argv[1] || '').replace(/\.js$/, '');
   const tool = tools.includes(base) ? base : process.argv.slice(2).find((a) => tools.includes(a));
-  noBackgroundCompiles();
+  noBackgroundCompiles(tool);
   if (tool === undefined) return undefined;
   toolSetup[tool]?.();
   const file = `${distDir}/bundle/${tool}.js`;

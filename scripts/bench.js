@@ -1,5 +1,5 @@
 // `npm run bench [--rounds N] [WORD...]`: runs the bench/*.bench.js files in turn (each prints its own
-// rows), then the goals table (issue 14's rows: kmodts against kmod 34.2 on Node 20 and 24).
+// rows), then the goals table (issue 14's rows: kmodts against kmod 34.2 on Node 20, 24 and 26).
 //   no WORD: every bench file;
 //   a WORD that is part of a bench file's name picks that file (`npm run bench depmod`: depmod and
 //   depmod-trees); the other WORDs pick rows of the goals table by key (`npm run bench zst`: the zst

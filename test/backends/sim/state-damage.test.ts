@@ -190,10 +190,10 @@ describe('lock holders under any command name (a lock records pid, start time, c
         child.once('exit', (code) => reject(new Error(`the holder exited with ${code}`)));
       });
       const text = fs.readFileSync(path.join(dir, 'lock'), 'latin1');
-      // the command is the link's name, or the name Node gives its main thread (Node 24: MainThread);
-      // neither is one the older rule knew
+      // the command is the link's name, or the name Node gives its main thread (Node 24: MainThread;
+      // Node 26: node-MainThread); none is one the older rule knew
       const comm = fs.readFileSync(`/proc/${child.pid}/stat`, 'latin1').split('(')[1].split(')')[0];
-      expect(['js-runtime', 'MainThread']).toContain(comm);
+      expect(['js-runtime', 'MainThread', 'node-MainThread']).toContain(comm);
       expect(text).toBe(`${child.pid} ${startOf(child.pid!)} ${comm} ${bootId}\n`);
       const waiter = new SimStore(dir, { lock: { waitMs: 300, noticeMs: 0 } });
       expect(() => waiter.withLock(() => 0)).toThrow(new RegExp(`locked by process ${child.pid} \\(${comm}\\); gave up after 0 s`));
@@ -201,7 +201,7 @@ describe('lock holders under any command name (a lock records pid, start time, c
       fs.writeFileSync(path.join(dir, 'lock'), text.replace(bootId, '00000000-0000-4000-8000-000000000000'));
       expect(new SimStore(dir, { lock: { waitMs: 60_000, noticeMs: 0, onWait: () => { throw new Error('waited'); } } }).withLock(() => 'taken')).toBe('taken');
       // the older three-field form naming that process: the older rule, a command named as kmodts' (or as
-      // this process, which Node 24 names MainThread as it names every main thread)
+      // this process, which Node 24 and 26 name after their main thread as they name every one)
       fs.writeFileSync(path.join(dir, 'lock'), text.replace(` ${bootId}`, ''));
       const ownComm = fs.readFileSync('/proc/self/stat', 'latin1').split('(')[1].split(')')[0];
       if (comm === ownComm) expect(() => new SimStore(dir, { lock: { waitMs: 300, noticeMs: 0 } }).withLock(() => 0)).toThrow(/locked by process/);
