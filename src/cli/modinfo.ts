@@ -130,7 +130,8 @@ class Modinfo {
     const sep = this.opts.sep;
     const params = moduleParams(list, (key, value) => this.log.error(`Found invalid "${key}=${value}": missing ':'\n`));
     const lead = keyed ? pad16('parm:') : '';
-    for (const p of params) {
+    for (let k = 0; k < params.length; k++) {
+      const p = params[k];
       if (p.description === undefined) this.out.put(keyed ? `${lead}${p.name}:${p.type ?? ''}${sep}` : `${p.name}: (${p.type ?? ''})${sep}`);
       else if (p.type !== undefined) this.out.put(`${lead}${p.name}:${p.description} (${p.type})${sep}`);
       else this.out.put(`${lead}${p.name}:${p.description}${sep}`);
@@ -168,8 +169,12 @@ class Modinfo {
       return true;
     }
     const rest: InfoList = [];
-    for (const entry of list) {
-      const [key, value] = entry;
+    // (indexed, without destructuring: modinfo runs without V8's optimizing compilers, where those make
+    // an iterator and result objects per entry)
+    for (let k = 0; k < list.length; k++) {
+      const entry = list[k];
+      const key = entry[0];
+      const value = entry[1];
       if (field !== undefined) {
         if (key === field) this.out.put(`${value}${sep}`);
         continue;

@@ -103,7 +103,7 @@ function aliasText(mods: AliasSource[]): Uint8Array {
   if (run !== '') parts.push(Buffer.from(run, 'latin1'));
   // TypedArray set() for each part: Buffer.concat makes another view of each of the thousands of parts
   let total = 0;
-  for (const part of parts) total += part.length;
+  for (let k = 0; k < parts.length; k++) total += parts[k].length;
   const out = Buffer.allocUnsafe(total);
   for (let k = 0, at = 0; k < parts.length; at += parts[k].length, k++) out.set(parts[k], at);
   return out;
@@ -111,7 +111,10 @@ function aliasText(mods: AliasSource[]): Uint8Array {
 
 function listText(mods: AliasSource[], header: string, word: string, list: (m: AliasSource) => string[]): string {
   const parts = [header];
-  for (const m of mods) for (const v of list(m)) parts.push(`${word} ${m.modname} ${v}\n`);
+  for (let k = 0; k < mods.length; k++) {
+    const values = list(mods[k]);
+    for (let j = 0; j < values.length; j++) parts.push(`${word} ${mods[k].modname} ${values[j]}\n`);
+  }
   return parts.join('');
 }
 

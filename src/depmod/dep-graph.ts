@@ -42,7 +42,11 @@ export class DependencyGraph {
    * of the modules scanned in this run, where it has one (their Mod.importRefs point into it).
    */
   loadDependencies(runImports?: ImportDictionary): void {
-    for (const mod of this.modules) {
+    // (indexed loops over modules and their lists here: depmod runs without V8's optimizing compilers,
+    // whose for...of makes an iterator and a result object per step; see docs/decisions.md)
+    const mods = this.modules;
+    for (let k = 0; k < mods.length; k++) {
+      const mod = mods[k];
       const scan = mod.scan!;
       if (scan instanceof CachedScan) this.dictionaryImports(mod, scan.importRefs, scan.importDictionary);
       else if (mod.importRefs !== undefined && runImports !== undefined) this.dictionaryImports(mod, mod.importRefs, runImports);
@@ -130,8 +134,9 @@ export class DependencyGraph {
     while (roots.length > 0) {
       const src = mods[roots.pop()!];
       src.depSortIdx = sorted++;
-      for (const dst of src.deps) {
-        if (--users[dst.idx] === 0) roots.push(dst.idx);
+      const deps = src.deps;
+      for (let j = 0; j < deps.length; j++) {
+        if (--users[deps[j].idx] === 0) roots.push(deps[j].idx);
       }
     }
     if (sorted < n) {
@@ -139,8 +144,8 @@ export class DependencyGraph {
       throw new DepmodFailed('dependency cycles');
     }
     const bySortIdx = this.bySortIdx;
-    for (const m of mods) bySortIdx[m.depSortIdx] = m;
-    for (const m of mods) if (m.deps.length > 1) this.sortBySortIdx(m.deps);
+    for (let k = 0; k < n; k++) bySortIdx[mods[k].depSortIdx] = mods[k];
+    for (let k = 0; k < n; k++) if (mods[k].deps.length > 1) this.sortBySortIdx(mods[k].deps);
   }
 
   /**
@@ -227,7 +232,9 @@ export class DependencyGraph {
     const list: Mod[] = [];
     const stack: Mod[] = [mod];
     while (stack.length > 0) {
-      for (const d of stack.pop()!.deps) {
+      const deps = stack.pop()!.deps;
+      for (let j = 0; j < deps.length; j++) {
+        const d = deps[j];
         if (met[d.idx] === call) continue;
         met[d.idx] = call;
         list.push(d);

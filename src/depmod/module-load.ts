@@ -170,9 +170,9 @@ export class ModuleScanner {
     whileScanning();
     await scanning;
     this.runImports = imports?.view();
-    for (const mod of modules) {
-      const errno = mod.scan!.symbolsErrno;
-      if (errno !== undefined && errno !== ENODATA) this.ctx.log(LOG_ERR, `failed to load symbols from ${mod.path}: ${strerror(errno)}\n`);
+    for (let k = 0; k < modules.length; k++) {
+      const errno = modules[k].scan!.symbolsErrno;
+      if (errno !== undefined && errno !== ENODATA) this.ctx.log(LOG_ERR, `failed to load symbols from ${modules[k].path}: ${strerror(errno)}\n`);
     }
   }
 

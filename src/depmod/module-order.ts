@@ -25,7 +25,8 @@ export function moduleArray(ctx: RunContext, table: ModuleTable): Mod[] {
     const count = modules.length;
     const listed = new Array<Mod>(count);
     let others: Mod[] = [];
-    for (const m of modules) {
+    for (let k = 0; k < count; k++) {
+      const m = modules[k];
       if (m.sortIdx < 0) listed[m.sortIdx + count] = m;
       else others.push(m);
     }

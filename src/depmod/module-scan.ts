@@ -558,7 +558,7 @@ function foundScan(d: Buffer, store: ScanStore): ModuleScan {
   const im = found.imports;
   const n = im.count;
   const e = found.nExports;
-  const [ab, at] = store.place(scanNumbersSize(e, n, im.byteLength));
+  const { buffer: ab, at } = store.place(scanNumbersSize(e, n, im.byteLength));
   const numbers = scanNumbers(ab, at, e, n, im.byteLength);
   numbers.exportCrcs.set(found.exportCrcs.subarray(0, e));
   numbers.importCrcs.set(im.crcs.subarray(0, n));

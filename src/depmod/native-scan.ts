@@ -36,7 +36,18 @@ const pad8 = (n: number): number => (n + 7) & ~7;
 export function scanOfBlock(block: Uint8Array, store: ScanStore): ModuleScan {
   if (block.length < HEADER_BYTES) throw new Error(`native scan: a block of ${block.length} bytes`);
   const h = header(block);
-  const [aliases, softdeps, weakdeps, e, n, nameBytes, errno, stringBytes, hasPieces, lineBytes, keyBytes] = h;
+  // (each word by itself: depmod runs without V8's optimizing compilers, where destructuring makes an iterator)
+  const aliases = h[0];
+  const softdeps = h[1];
+  const weakdeps = h[2];
+  const e = h[3];
+  const n = h[4];
+  const nameBytes = h[5];
+  const errno = h[6];
+  const stringBytes = h[7];
+  const hasPieces = h[8];
+  const lineBytes = h[9];
+  const keyBytes = h[10];
   const numbersAt = (HEADER_BYTES + stringBytes + 7) & ~7;
   const size = scanNumbersSize(e, n, nameBytes);
   const piecesAt = numbersAt + pad8(size);
@@ -46,7 +57,7 @@ export function scanOfBlock(block: Uint8Array, store: ScanStore): ModuleScan {
   // the strings joined by NULs, which no modinfo value or symbol name holds
   const all = count === 0 ? [] : asBuffer(block).toString('latin1', HEADER_BYTES, HEADER_BYTES + stringBytes).split('\0');
   if (all.length !== count) throw new Error(`native scan: ${all.length} strings for ${count}`);
-  const [ab, at] = store.place(size);
+  const { buffer: ab, at } = store.place(size);
   new Uint8Array(ab, at, size).set(block.subarray(numbersAt, numbersAt + size));
   const a = aliases;
   const s = a + softdeps;
@@ -54,7 +65,7 @@ export function scanOfBlock(block: Uint8Array, store: ScanStore): ModuleScan {
   let pieces: AliasPieces | undefined;
   if (hasPieces === 1) {
     // key lengths (4-aligned in the block and in the store), lines, keys: one copy
-    const [pb, pat] = store.placeLasting(end - piecesAt);
+    const { buffer: pb, at: pat } = store.placeLasting(end - piecesAt);
     new Uint8Array(pb, pat, end - piecesAt).set(block.subarray(piecesAt, end));
     const linesAt = pat + 4 * aliases;
     pieces = { keyLengths: new Uint32Array(pb, pat, aliases), lines: new Uint8Array(pb, linesAt, lineBytes), keys: new Uint8Array(pb, linesAt + lineBytes, keyBytes) };

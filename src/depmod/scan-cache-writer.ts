@@ -120,7 +120,7 @@ export class ScanCacheWriter {
     const devname = aliases.some((a) => a.startsWith('devname:'));
     // the pieces stand for the aliases, which are kept as strings only for modules.devname
     const aliasText = pieces !== null && !devname ? '' : aliases.join('\0');
-    const strings = aliasText + [...softdeps, ...weakdeps, ...exports].join('\0');
+    const strings = aliasText + softdeps.concat(weakdeps, exports).join('\0');
     const lines = pieces?.lines ?? EMPTY;
     const keys = pieces?.keys ?? EMPTY;
     // the strings (binary: a byte per char), then the pieces, in one buffer
@@ -131,7 +131,7 @@ export class ScanCacheWriter {
     const flags = (pieces === null ? 0 : HAS_PIECES) | (devname ? HAS_DEVNAME : 0);
     // the record and the CRCs in this writer's store: views, not an ArrayBuffer of their own per module
     // (every ArrayBuffer is tracked and swept by each collection)
-    const [ab, at] = this.copies.place(4 * RECORD_WORDS + 8 * e);
+    const { buffer: ab, at } = this.copies.place(4 * RECORD_WORDS + 8 * e);
     const record = new Uint32Array(ab, at, RECORD_WORDS);
     record.set([text.length, aliases.length, softdeps.length, weakdeps.length, e, n, 0, scan.symbolsErrno ?? 0, aliasText.length, lines.length, keys.length, flags]);
     const exportCrcs = new Uint8Array(ab, at + 4 * RECORD_WORDS, 8 * e);
@@ -151,7 +151,7 @@ export class ScanCacheWriter {
     const e = scan.exports.length;
     const n = scan.importKeys.length;
     const size = scanNumbersSize(e, n, scan.importNames.length);
-    const [ab, at] = this.copies.place(size);
+    const { buffer: ab, at } = this.copies.place(size);
     const copy = scanNumbers(ab, at, e, n, scan.importNames.length);
     copy.exportCrcs.set(scan.exportCrcs);
     copy.importCrcs.set(scan.importCrcs);
@@ -267,7 +267,8 @@ export class ScanCacheWriter {
     const entries = new Map<number, StoredEntry>();
     // the kept entries first: whether the old dictionary can be kept whole depends on them, and it must
     // be in the new one before the added scans' imports are
-    for (const k of chosen) {
+    for (let c = 0; c < chosen.length; c++) {
+      const k = chosen[c];
       if (this.entries[k] !== undefined) continue;
       const entry = this.source?.stored(this.paths[k]);
       if (entry !== undefined) entries.set(k, entry);
@@ -276,7 +277,8 @@ export class ScanCacheWriter {
     // the scans' imports in a dictionary already: the kept entries' go into it too (keep() after add())
     const { dictionary, kept, remap } =
       this.early === undefined ? ScanCacheWriter.startDictionary(use) : { dictionary: this.early, kept: undefined, remap: use && this.early.addAll(use.d.names, use.d.lengths, use.d.keys, use.d.crcs, null, use.used) };
-    for (const k of chosen) {
+    for (let c = 0; c < chosen.length; c++) {
+      const k = chosen[c];
       const added = this.entries[k];
       if (added !== undefined) entries.set(k, ScanCacheWriter.storedOf(added, dictionary));
     }
@@ -322,9 +324,11 @@ export class ScanCacheWriter {
     out.put(bytesOf(keys));
     out.put(bytesOf(records));
     out.put(paths);
-    for (const entry of entries) out.put(entry.text);
+    // (indexed loops over the entries: depmod runs without V8's optimizing compilers, where for...of
+    // makes an iterator and a result object per step)
+    for (let k = 0; k < entries.length; k++) out.put(entries[k].text);
     out.zeros(at.block - at.texts - textBytes);
-    for (const entry of entries) ScanCacheWriter.putNumbers(out, entry, kept, remap);
+    for (let k = 0; k < entries.length; k++) ScanCacheWriter.putNumbers(out, entries[k], kept, remap);
     for (const part of dict) out.put(part);
     out.finish();
     writeAllAt(fd, Buffer.from(checksumHex(crc), 'latin1'), hashAt);

@@ -194,7 +194,12 @@ export class ScanCache {
     if (k === undefined || !sameKey(key, this.keys, KEY_WORDS * k)) return undefined;
     const r = RECORD_WORDS * k;
     const rec = this.records;
-    const [na, ns, nw, e, n, flags] = [rec[r + ALIASES], rec[r + SOFTDEPS], rec[r + WEAKDEPS], rec[r + EXPORTS], rec[r + IMPORTS], rec[r + FLAGS]];
+    const na = rec[r + ALIASES];
+    const ns = rec[r + SOFTDEPS];
+    const nw = rec[r + WEAKDEPS];
+    const e = rec[r + EXPORTS];
+    const n = rec[r + IMPORTS];
+    const flags = rec[r + FLAGS];
     const hasPieces = (flags & HAS_PIECES) !== 0;
     const p = hasPieces ? na : 0;
     let text = this.textAt[k];

@@ -78,18 +78,27 @@ export function makeScan(aliases: string[], softdeps: string[], weakdeps: string
 const BLOCK = 1 << 20;
 const NO_BYTES = new ArrayBuffer(0);
 
+/**
+ * Room in a block: its buffer and the byte offset there. (An object, not a [buffer, offset] pair:
+ * depmod runs without V8's optimizing compilers, where destructuring a pair makes an iterator.)
+ */
+export interface Room {
+  buffer: ArrayBuffer;
+  at: number;
+}
+
 /** room carved out of 1 MB blocks, 8-aligned; a larger request gets a block of its own */
 class Blocks {
   private block = new ArrayBuffer(0);
   private used = BLOCK;
   private blocks: ArrayBuffer[] = [];
-  place(bytes: number): [ArrayBuffer, number] {
+  place(bytes: number): Room {
     const size = bytes + ((8 - (bytes & 7)) & 7);
-    if (size === 0) return [NO_BYTES, 0];
+    if (size === 0) return { buffer: NO_BYTES, at: 0 };
     if (size > BLOCK) {
       const own = new ArrayBuffer(size);
       this.blocks.push(own);
-      return [own, 0];
+      return { buffer: own, at: 0 };
     }
     if (this.used + size > BLOCK) {
       this.block = new ArrayBuffer(BLOCK);
@@ -98,7 +107,7 @@ class Blocks {
     }
     const at = this.used;
     this.used += size;
-    return [this.block, at];
+    return { buffer: this.block, at };
   }
   /** the blocks, which this no longer carves from */
   takeAll(): ArrayBuffer[] {
@@ -120,11 +129,11 @@ export class ScanStore {
   /** placeLasting's, which release() leaves to the collector */
   private readonly lasting = new Blocks();
   /** room for `bytes` (8-aligned) */
-  place(bytes: number): [ArrayBuffer, number] {
+  place(bytes: number): Room {
     return this.numbers.place(bytes);
   }
   /** room for `bytes` (8-aligned) that outlives release(): what the run needs after the scans (alias pieces) */
-  placeLasting(bytes: number): [ArrayBuffer, number] {
+  placeLasting(bytes: number): Room {
     return this.lasting.place(bytes);
   }
   /** Frees the numbers of every scan kept here (their typed arrays become empty); resolves once freed. */

@@ -114,13 +114,16 @@ export class SymbolTable {
   }
 
   loadSymvers(file: string): void {
-    let linenum = 0;
-    for (const line of this.readLines(file)) {
-      linenum++;
-      const tok = line.split(/[ \t]+/).filter((t) => t !== '');
+    // (indexed, without destructuring: tens of thousands of lines, and depmod runs without V8's
+    // optimizing compilers, where for...of and destructuring make an iterator and results per line)
+    const lines = this.readLines(file);
+    for (let k = 0; k < lines.length; k++) {
+      const linenum = k + 1;
+      const tok = lines[k].split(/[ \t]+/).filter((t) => t !== '');
       if (tok.length < 3) continue;
-      const [ver, sym, where] = tok;
-      if (where !== 'vmlinux') continue;
+      const ver = tok[0];
+      const sym = tok[1];
+      if (tok[2] !== 'vmlinux') continue;
       const crc = parseStrtoull16(ver);
       if (crc === undefined) {
         this.log(LOG_ERR, `${file}:${linenum} Invalid symbol version ${ver}: No such file or directory\n`);
@@ -132,9 +135,10 @@ export class SymbolTable {
   }
 
   loadSystemMap(file: string): void {
-    let linenum = 0;
-    for (const line of this.readLines(file)) {
-      linenum++;
+    const lines = this.readLines(file);
+    for (let k = 0; k < lines.length; k++) {
+      const line = lines[k];
+      const linenum = k + 1;
       const s1 = line.indexOf(' ');
       const s2 = s1 < 0 ? -1 : line.indexOf(' ', s1 + 1);
       if (s2 < 0) {

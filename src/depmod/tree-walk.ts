@@ -191,7 +191,9 @@ export class ModuleTable {
       const found = walkModules(root, excludes);
       if (found === null) return false;
       if (found === '') continue;
-      for (const full of found.split('\0')) {
+      const paths = found.split('\0');
+      for (let k = 0; k < paths.length; k++) {
+        const full = paths[k];
         const modname = modnameFromPath(full);
         if (modname === null || this.byName.has(modname)) return false;
         if (this.addModule(full, modname, () => undefined as never, true) === undefined) return false;

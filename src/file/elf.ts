@@ -322,7 +322,8 @@ export class Elf {
   /** The first valid section called `name` (libkmod's lookup), else undefined. */
   findSection(name: string): SectionHeader | undefined {
     if (this.headers) {
-      for (const s of this.headers) if (s.valid && s.name === name) return s;
+      const headers = this.headers;
+      for (let k = 0; k < headers.length; k++) if (headers[k].valid && headers[k].name === name) return headers[k];
       return undefined;
     }
     // before (or without) the whole list: names compared in place, one header built for the match

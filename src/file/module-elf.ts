@@ -22,12 +22,13 @@ function noData(elf: Elf, what: string): KmodError {
 }
 
 /** Skips leading NULs of a string section as libkmod does (keeping at least one byte). */
-function skipPadding(elf: Elf, off: number, size: number): [number, number] {
+function skipPadding(elf: Elf, off: number, size: number): { off: number; size: number } {
   while (size > 1 && elf.data[off] === 0) {
     off++;
     size--;
   }
-  return [off, size];
+  // (an object, not a pair: modinfo runs without V8's optimizing compilers, where a pair's destructuring makes an iterator)
+  return { off, size };
 }
 
 /**
@@ -37,7 +38,7 @@ function skipPadding(elf: Elf, off: number, size: number): [number, number] {
 export function modinfoStrings(elf: Elf): string[] {
   const sec = elf.findSection('.modinfo');
   if (!sec) throw noData(elf, '.modinfo');
-  const [off, size] = skipPadding(elf, sec.offset, sec.size);
+  const { off, size } = skipPadding(elf, sec.offset, sec.size);
   if (size <= 1) return [];
   // one string for the section, cut at its NULs: a conversion per entry costs more than the cutting
   const text = elf.data.toString('latin1', off, off + size);
@@ -136,7 +137,7 @@ function resolveCrc(elf: Elf, crc: bigint, shndx: number): bigint {
 function ksymtabStrings(elf: Elf): ModuleSymbol[] {
   const sec = elf.findSection('__ksymtab_strings');
   if (!sec) throw noData(elf, '__ksymtab_strings');
-  const [off, size] = skipPadding(elf, sec.offset, sec.size);
+  const { off, size } = skipPadding(elf, sec.offset, sec.size);
   if (size <= 1) return [];
   if (elf.data[off + size - 1] !== 0) throw new FormatError(elf.file, '__ksymtab_strings does not end with a NUL byte');
   const out: ModuleSymbol[] = [];

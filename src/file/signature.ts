@@ -251,9 +251,15 @@ const PKCS7_SIGNED = Buffer.from([0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07
 function issuerName(buf: Buffer, name: Der): string | undefined {
   let last: Der | undefined;
   let found: Der | undefined;
-  for (const rdn of children(buf, expect(name, SEQUENCE))) {
-    for (const atv of children(buf, expect(rdn, SET))) {
-      const [type, value] = children(buf, expect(atv, SEQUENCE));
+  // (indexed: modinfo reads a signature per module without V8's optimizing compilers, where for...of
+  // and destructuring make iterators)
+  const rdns = children(buf, expect(name, SEQUENCE));
+  for (let r = 0; r < rdns.length; r++) {
+    const atvs = children(buf, expect(rdns[r], SET));
+    for (let a = 0; a < atvs.length; a++) {
+      const pair = children(buf, expect(atvs[a], SEQUENCE));
+      const type = pair[0];
+      const value = pair[1];
       if (!value) throw new DerError('attribute without value');
       last = value;
       const typeOid = expect(type, OID);

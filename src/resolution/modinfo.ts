@@ -109,8 +109,12 @@ export interface ModuleParam {
 export function moduleParams(list: InfoList, invalid?: (key: string, value: string) => void): ModuleParam[] {
   const params: ModuleParam[] = [];
   const byName = new Map<string, ModuleParam>();
-  for (const [key, value] of list) {
+  // (indexed: modinfo runs without V8's optimizing compilers, where for...of and destructuring make
+  // an iterator and result objects per entry)
+  for (let k = 0; k < list.length; k++) {
+    const key = list[k][0];
     if (key !== 'parm' && key !== 'parmtype') continue;
+    const value = list[k][1];
     const colon = value.indexOf(':');
     if (colon < 0) {
       invalid?.(key, value);
