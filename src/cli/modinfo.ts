@@ -169,8 +169,7 @@ class Modinfo {
       return true;
     }
     const rest: InfoList = [];
-    // (indexed, without destructuring: modinfo runs without V8's optimizing compilers, where those make
-    // an iterator and result objects per entry)
+    // (indexed, no destructuring: unoptimized, those allocate iterators (decisions.md))
     for (let k = 0; k < list.length; k++) {
       const entry = list[k];
       const key = entry[0];

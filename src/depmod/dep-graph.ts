@@ -42,8 +42,7 @@ export class DependencyGraph {
    * of the modules scanned in this run, where it has one (their Mod.importRefs point into it).
    */
   loadDependencies(runImports?: ImportDictionary): void {
-    // (indexed loops over modules and their lists here: depmod runs without V8's optimizing compilers,
-    // whose for...of makes an iterator and a result object per step; see docs/decisions.md)
+    // (indexed loops here: unoptimized, those allocate iterators (decisions.md))
     const mods = this.modules;
     for (let k = 0; k < mods.length; k++) {
       const mod = mods[k];

@@ -36,7 +36,7 @@ const pad8 = (n: number): number => (n + 7) & ~7;
 export function scanOfBlock(block: Uint8Array, store: ScanStore): ModuleScan {
   if (block.length < HEADER_BYTES) throw new Error(`native scan: a block of ${block.length} bytes`);
   const h = header(block);
-  // (each word by itself: depmod runs without V8's optimizing compilers, where destructuring makes an iterator)
+  // (each word by itself, no destructuring: unoptimized, those allocate iterators (decisions.md))
   const aliases = h[0];
   const softdeps = h[1];
   const weakdeps = h[2];

@@ -324,8 +324,7 @@ export class ScanCacheWriter {
     out.put(bytesOf(keys));
     out.put(bytesOf(records));
     out.put(paths);
-    // (indexed loops over the entries: depmod runs without V8's optimizing compilers, where for...of
-    // makes an iterator and a result object per step)
+    // (indexed: unoptimized, those allocate iterators (decisions.md))
     for (let k = 0; k < entries.length; k++) out.put(entries[k].text);
     out.zeros(at.block - at.texts - textBytes);
     for (let k = 0; k < entries.length; k++) ScanCacheWriter.putNumbers(out, entries[k], kept, remap);

@@ -79,8 +79,8 @@ const BLOCK = 1 << 20;
 const NO_BYTES = new ArrayBuffer(0);
 
 /**
- * Room in a block: its buffer and the byte offset there. (An object, not a [buffer, offset] pair:
- * depmod runs without V8's optimizing compilers, where destructuring a pair makes an iterator.)
+ * Room in a block: its buffer and the byte offset there (an object, not a pair to destructure:
+ * unoptimized, those allocate iterators (decisions.md))
  */
 export interface Room {
   buffer: ArrayBuffer;

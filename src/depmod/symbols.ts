@@ -114,8 +114,7 @@ export class SymbolTable {
   }
 
   loadSymvers(file: string): void {
-    // (indexed, without destructuring: tens of thousands of lines, and depmod runs without V8's
-    // optimizing compilers, where for...of and destructuring make an iterator and results per line)
+    // (indexed, no destructuring: unoptimized, those allocate iterators (decisions.md))
     const lines = this.readLines(file);
     for (let k = 0; k < lines.length; k++) {
       const linenum = k + 1;

@@ -27,7 +27,7 @@ function skipPadding(elf: Elf, off: number, size: number): { off: number; size: 
     off++;
     size--;
   }
-  // (an object, not a pair: modinfo runs without V8's optimizing compilers, where a pair's destructuring makes an iterator)
+  // (an object, not a pair to destructure: unoptimized, those allocate iterators (decisions.md))
   return { off, size };
 }
 

@@ -251,8 +251,7 @@ const PKCS7_SIGNED = Buffer.from([0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07
 function issuerName(buf: Buffer, name: Der): string | undefined {
   let last: Der | undefined;
   let found: Der | undefined;
-  // (indexed: modinfo reads a signature per module without V8's optimizing compilers, where for...of
-  // and destructuring make iterators)
+  // (indexed, no destructuring: unoptimized, those allocate iterators (decisions.md))
   const rdns = children(buf, expect(name, SEQUENCE));
   for (let r = 0; r < rdns.length; r++) {
     const atvs = children(buf, expect(rdns[r], SET));

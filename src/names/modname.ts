@@ -27,7 +27,7 @@ const KMOD_EXTENSIONS = ['.ko', '.ko.gz', '.ko.xz', '.ko.zst'];
  * alone does not count: modinfo takes it as an alias, depmod skips such a file).
  */
 export function pathEndsWithKmodExt(path: string): boolean {
-  // (indexed: called per file, by tools that run without V8's optimizing compilers)
+  // (indexed: called per file; unoptimized, those allocate iterators (decisions.md))
   for (let k = 0; k < KMOD_EXTENSIONS.length; k++) if (path.length > KMOD_EXTENSIONS[k].length && path.endsWith(KMOD_EXTENSIONS[k])) return true;
   return false;
 }

@@ -109,8 +109,7 @@ export interface ModuleParam {
 export function moduleParams(list: InfoList, invalid?: (key: string, value: string) => void): ModuleParam[] {
   const params: ModuleParam[] = [];
   const byName = new Map<string, ModuleParam>();
-  // (indexed: modinfo runs without V8's optimizing compilers, where for...of and destructuring make
-  // an iterator and result objects per entry)
+  // (indexed, no destructuring: unoptimized, those allocate iterators (decisions.md))
   for (let k = 0; k < list.length; k++) {
     const key = list[k][0];
     if (key !== 'parm' && key !== 'parmtype') continue;
