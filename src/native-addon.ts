@@ -29,7 +29,9 @@ export type BuildIndexInBackgroundFn = (...args: Parameters<BuildIndexFn>) => Pr
  */
 export type ReadWithCrcFn = (path: string, skipLines: number) => Promise<[Buffer, number]>;
 
-/** native/stat_keys.c statKeys: twelve 32-bit words of stat() per path (src/depmod/stat-keys.ts) */
+/** 32-bit words of a file's stat key (native/stat_key.h), from statKeys and from the reader's table (src/depmod/stat-keys.ts) */
+export const STAT_KEY_WORDS = 12;
+/** native/stat_keys.c statKeys: STAT_KEY_WORDS words of stat() per path (src/depmod/stat-keys.ts) */
 export type StatKeysFn = (paths: string[]) => Uint32Array;
 /** native/stat_keys.c statKeysInBackground: statKeys with the stat()s on libuv's thread pool */
 export type StatKeysInBackgroundFn = (paths: string[]) => Promise<Uint32Array>;

@@ -5,10 +5,10 @@
 // object of fourteen BigInts per file. Without the addon (or with one built before it had statKeys),
 // fs.statSync gives the same words.
 import * as fs from '../file/binary-os';
-import { loadNativeStatKeys, loadNativeStatKeysInBackground, type StatKeysFn, type StatKeysInBackgroundFn } from '../native-addon';
+import { loadNativeStatKeys, loadNativeStatKeysInBackground, STAT_KEY_WORDS, type StatKeysFn, type StatKeysInBackgroundFn } from '../native-addon';
 
 /** 32-bit words of one file's key */
-export const KEY_WORDS = 12;
+export const KEY_WORDS = STAT_KEY_WORDS;
 /** the last word of a file that could not be stat()ed (no nanosecond count is that large) */
 const NO_STAT = 0xffffffff;
 const [DEV, SIZE, CTIME_SEC, CTIME_NSEC] = [0, 4, 9, 11];

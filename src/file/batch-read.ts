@@ -6,6 +6,7 @@
 // issue 14. Without the reader (no addon, or one built before it), each file is readAndDecode's.
 // Either way the outcome of a file is read-decode.ts's: the same images, the same errors. depmod may
 // ask for a module's scan instead of its image (readScanned: native/module_scan.c scans it on the pool).
+import { STAT_KEY_WORDS } from '../native-addon';
 import { binaryString } from './binary-os';
 import { nativeDecoder, NativeStatus, resultImage, type NativeDecodeResult } from './native-decode';
 import { fromNative, readAndDecode, type DecodeBuffers, type ReadDecoded } from './read-decode';
@@ -39,9 +40,8 @@ interface NativeReader {
   readerRow?: number;
 }
 
-/** the numbers of a result, one row in the table (read_batch.c): ROW, or ROW and KEY_WORDS */
+/** the numbers of a result, one row in the table (read_batch.c): ROW, or ROW and a stat key's STAT_KEY_WORDS */
 const ROW = 6;
-const KEY_WORDS = 12;
 const TABLE_ROWS = 64;
 
 interface Pending {
@@ -101,7 +101,7 @@ class PoolReader implements BatchReader {
   constructor(private readonly native: NativeReader, jobs: number) {
     // the addon's row, whatever it holds after the numbers read here
     this.row = typeof native.readerRow === 'number' && native.readerRow >= ROW ? native.readerRow : ROW;
-    this.statKeys = this.row >= ROW + KEY_WORDS;
+    this.statKeys = this.row >= ROW + STAT_KEY_WORDS;
     this.table = new Float64Array(this.row * TABLE_ROWS);
     this.handle = native.readerOpen(jobs, this.table, (count, extras) => this.dispatch(count, extras));
     const scans = native.readerScans;
@@ -167,7 +167,7 @@ class PoolReader implements BatchReader {
         continue;
       }
       try {
-        p.done(outcome, p.withKey && this.statKeys ? Uint32Array.from(t.subarray(at + ROW, at + ROW + KEY_WORDS)) : undefined);
+        p.done(outcome, p.withKey && this.statKeys ? Uint32Array.from(t.subarray(at + ROW, at + ROW + STAT_KEY_WORDS)) : undefined);
       } catch (err) {
         // (a caller's bug: surfaces once the batch is delivered)
         failure ??= err;
