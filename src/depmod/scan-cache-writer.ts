@@ -17,6 +17,7 @@ import { aliasPieces, type AliasPieces } from './alias-files';
 import { ImportDictionaryBuilder, REF_INDEX, WEAK_REF, dictionaryBytes, type ImportDictionary } from './import-dictionary';
 import type { ModuleScan } from './module-scan';
 import { ScanStore, scanNumbers, scanNumbersSize } from './scan-store';
+import { CacheSections } from './scan-cache-sections';
 import { AT, EXPORTS as EXPORTS_WORD, HAS_DEVNAME, HAS_PIECES, IMPORTS, RECORD_WORDS, SCAN_CACHE_FILE, checksumHex, checksumUpdate, header, layout, numbersBytes, pad8 } from './scan-cache-format';
 import { loadNativeWordRangesMark } from '../native-addon';
 import type { ScanCache, StoredEntry } from './scan-cache';
@@ -45,20 +46,24 @@ const EMPTY = new Uint8Array(0);
 const NO_REFS = new Uint32Array(0);
 
 /**
- * A scan added in this run, as it will be stored; until its imports are in the new file's dictionary
- * (when a cache was read: that dictionary starts from the old one's, at the write), its references are
- * empty and `numbers` holds a copy of its numbers in scanNumbers' layout.
+ * A scan added in this run after a cache was read, as it will be stored; until its imports are in the
+ * new file's dictionary (which starts from the old one's, at the write), its references are empty and
+ * `numbers` holds a copy of its numbers in scanNumbers' layout.
  */
 interface AddedScan {
   stored: StoredEntry;
-  numbers?: Uint8Array;
+  numbers: Uint8Array;
 }
 
-/** What a new cache file holds: its entries in order, with their stat keys and paths, and its dictionary. */
+/**
+ * What a new cache file holds: its entries in order, with their stat keys and paths, and its dictionary.
+ * `sections`: the entries are those of these sections, all and in order (`entries` is then empty).
+ */
 interface FilePlan {
   keys: Uint32Array[];
   paths: string[];
   entries: StoredEntry[];
+  sections?: CacheSections;
   dictionary: ImportDictionaryBuilder;
   /** the old dictionary, when the new one starts as it (startDictionary) */
   kept?: ImportDictionary;
@@ -71,8 +76,13 @@ export class ScanCacheWriter {
   private readonly paths: string[] = [];
   /** each entry's stat key (as given: the caller does not change it afterwards) */
   private readonly keys: Uint32Array[] = [];
-  /** each entry's parts; undefined for one kept from the cache (taken from it only if the file is written) */
-  private readonly entries: (AddedScan | undefined)[] = [];
+  /**
+   * each entry's parts: a number for one in `sections`, undefined for one kept from the cache (taken
+   * from it only if the file is written)
+   */
+  private readonly entries: (AddedScan | number | undefined)[] = [];
+  /** the scans added while the new file's dictionary was `early`, in the file's layout */
+  private readonly sections = new CacheSections();
   /** the cache the kept entries come from */
   private source: ScanCache | undefined;
   /** 1 for the entries that were scanned in this run (not taken from the cache) */
@@ -94,7 +104,7 @@ export class ScanCacheWriter {
     this.push(path, key, undefined, 0);
   }
 
-  private push(path: string, key: Uint32Array, entry: AddedScan | undefined, scanned: number): void {
+  private push(path: string, key: Uint32Array, entry: AddedScan | number | undefined, scanned: number): void {
     this.paths.push(path);
     this.keys.push(key);
     this.entries.push(entry);
@@ -123,12 +133,38 @@ export class ScanCacheWriter {
     const strings = aliasText + softdeps.concat(weakdeps, exports).join('\0');
     const lines = pieces?.lines ?? EMPTY;
     const keys = pieces?.keys ?? EMPTY;
-    // the strings (binary: a byte per char), then the pieces, in one buffer
+    const flags = (pieces === null ? 0 : HAS_PIECES) | (devname ? HAS_DEVNAME : 0);
+    // nothing kept from a cache (yet): the new file's dictionary starts empty, and the imports go in now
+    if (this.source === undefined) this.early ??= imports?.dictionary ?? new ImportDictionaryBuilder();
+    if (this.early !== undefined) {
+      const refs =
+        imports !== undefined && imports.dictionary === this.early ? imports.refs : this.early.addAll(scan.importNames, scan.importLengths, scan.importKeys, scan.importCrcs, scan.importWeak);
+      const i = this.sections.add({
+        aliases: aliases.length,
+        softdeps: softdeps.length,
+        weakdeps: weakdeps.length,
+        exports: e,
+        imports: n,
+        errno: scan.symbolsErrno ?? 0,
+        aliasTextBytes: aliasText.length,
+        flags,
+        strings,
+        lines,
+        keys,
+        exportCrcs: scan.exportCrcs,
+        refs,
+        keyLengths: pieces?.keyLengths,
+      });
+      this.push(path, key, i, 1);
+      return;
+    }
+    // a cache was read: the imports go into the new file's dictionary once it starts from the old one's
+    // (plan), from a copy of the scan's numbers. The strings (binary: a byte per char), then the pieces,
+    // in one buffer.
     const text = Buffer.allocUnsafe(strings.length + lines.length + keys.length);
     text.write(strings, 0, 'latin1');
     text.set(lines, strings.length);
     text.set(keys, strings.length + lines.length);
-    const flags = (pieces === null ? 0 : HAS_PIECES) | (devname ? HAS_DEVNAME : 0);
     // the record and the CRCs in this writer's store: views, not an ArrayBuffer of their own per module
     // (every ArrayBuffer is tracked and swept by each collection)
     const { buffer: ab, at } = this.copies.place(4 * RECORD_WORDS + 8 * e);
@@ -137,13 +173,7 @@ export class ScanCacheWriter {
     const exportCrcs = new Uint8Array(ab, at + 4 * RECORD_WORDS, 8 * e);
     exportCrcs.set(bytesOf(scan.exportCrcs));
     const stored: StoredEntry = { record, text, exportCrcs, keyLengths: pieces === null ? EMPTY : bytesOf(pieces.keyLengths), imports: { refs: NO_REFS, dictionary: null } };
-    // nothing kept from a cache (yet): the new file's dictionary starts empty, and the imports go in now
-    if (this.source === undefined) this.early ??= imports?.dictionary ?? new ImportDictionaryBuilder();
-    if (this.early !== undefined) {
-      stored.imports.refs =
-        imports !== undefined && imports.dictionary === this.early ? imports.refs : this.early.addAll(scan.importNames, scan.importLengths, scan.importKeys, scan.importCrcs, scan.importWeak);
-    }
-    this.push(path, key, { stored, numbers: this.early !== undefined ? undefined : this.copiedNumbers(scan) }, 1);
+    this.push(path, key, { stored, numbers: this.copiedNumbers(scan) }, 1);
   }
 
   /** a scan's numbers in ScanStore's layout (scan-store.ts scanNumbers), copied into this writer's store */
@@ -165,7 +195,6 @@ export class ScanCacheWriter {
   /** an added scan's entry, its imports put in `dictionary` where they are not in one yet */
   private static storedOf(added: AddedScan, dictionary: ImportDictionaryBuilder): StoredEntry {
     const { stored, numbers } = added;
-    if (numbers === undefined) return stored;
     const e = stored.record[EXPORTS_WORD];
     const n = stored.record[IMPORTS];
     const { importCrcs, importKeys, importLengths, importWeak, importNames } = scanNumbers(numbers.buffer as ArrayBuffer, numbers.byteOffset, e, n, numbers.length - scanNumbersSize(e, n, 0));
@@ -264,6 +293,10 @@ export class ScanCacheWriter {
     }
     // only files changed just now were scanned: nothing to add, the cache stays as it is
     if (news === 0 || !this.worthRewriting(chosen, news)) return null;
+    // every entry is one of the sections', in their order (no cache read, every file old enough)
+    if (chosen.length === this.entries.length && this.sections.count === this.entries.length) {
+      return { keys: this.keys, paths: this.paths, entries: [], sections: this.sections, dictionary: this.early! };
+    }
     const entries = new Map<number, StoredEntry>();
     // the kept entries first: whether the old dictionary can be kept whole depends on them, and it must
     // be in the new one before the added scans' imports are
@@ -280,7 +313,8 @@ export class ScanCacheWriter {
     for (let c = 0; c < chosen.length; c++) {
       const k = chosen[c];
       const added = this.entries[k];
-      if (added !== undefined) entries.set(k, ScanCacheWriter.storedOf(added, dictionary));
+      if (typeof added === 'number') entries.set(k, this.sections.stored(added));
+      else if (added !== undefined) entries.set(k, ScanCacheWriter.storedOf(added, dictionary));
     }
     chosen = chosen.filter((k) => entries.has(k));
     return { keys: chosen.map((k) => this.keys[k]), paths: chosen.map((k) => this.paths[k]), entries: chosen.map((k) => entries.get(k)!), dictionary, kept, remap };
@@ -291,21 +325,28 @@ export class ScanCacheWriter {
    * written over it) and its body, streamed through a small buffer (file/chunked-write.ts).
    */
   private static writeFile(fd: number, plan: FilePlan): void {
-    const { entries, dictionary, kept, remap } = plan;
-    const count = entries.length;
+    const { entries, dictionary, kept, remap, sections } = plan;
+    const count = sections === undefined ? entries.length : sections.count;
     const paths = Buffer.from(plan.paths.join('\0'), 'utf8');
     // the keys and records, each record with where its numbers start in the block
     const keys = new Uint32Array(KEY_WORDS * count);
-    const records = new Uint32Array(RECORD_WORDS * count);
+    for (let i = 0; i < count; i++) keys.set(plan.keys[i], KEY_WORDS * i);
+    let records: Uint32Array;
     let textBytes = 0;
     let blockBytes = 0;
-    for (let i = 0; i < count; i++) {
-      const entry = entries[i];
-      keys.set(plan.keys[i], KEY_WORDS * i);
-      records.set(entry.record, RECORD_WORDS * i);
-      records[RECORD_WORDS * i + AT] = blockBytes;
-      textBytes += entry.text.length;
-      blockBytes += numbersBytes(entry.record[EXPORTS_WORD], entry.record[IMPORTS], entry.keyLengths.length >>> 2);
+    if (sections !== undefined) {
+      records = sections.allRecords();
+      textBytes = sections.texts.bytes;
+      blockBytes = sections.numbers.bytes;
+    } else {
+      records = new Uint32Array(RECORD_WORDS * count);
+      for (let i = 0; i < count; i++) {
+        const entry = entries[i];
+        records.set(entry.record, RECORD_WORDS * i);
+        records[RECORD_WORDS * i + AT] = blockBytes;
+        textBytes += entry.text.length;
+        blockBytes += numbersBytes(entry.record[EXPORTS_WORD], entry.record[IMPORTS], entry.keyLengths.length >>> 2);
+      }
     }
     const at = layout(count, paths.length, textBytes);
     const dict = dictionary.parts();
@@ -325,9 +366,15 @@ export class ScanCacheWriter {
     out.put(bytesOf(records));
     out.put(paths);
     // (indexed: unoptimized, those allocate iterators (decisions.md))
-    for (let k = 0; k < entries.length; k++) out.put(entries[k].text);
+    const texts = sections === undefined ? entries.map((e) => e.text) : sections.texts.parts();
+    for (let k = 0; k < texts.length; k++) out.put(texts[k]);
     out.zeros(at.block - at.texts - textBytes);
-    for (let k = 0; k < entries.length; k++) ScanCacheWriter.putNumbers(out, entries[k], kept, remap);
+    if (sections !== undefined) {
+      const numbers = sections.numbers.parts();
+      for (let k = 0; k < numbers.length; k++) out.put(numbers[k]);
+    } else {
+      for (let k = 0; k < entries.length; k++) ScanCacheWriter.putNumbers(out, entries[k], kept, remap);
+    }
     for (const part of dict) out.put(part);
     out.finish();
     writeAllAt(fd, Buffer.from(checksumHex(crc), 'latin1'), hashAt);

@@ -114,6 +114,25 @@ describe('scan cache', () => {
     expect(cache.get(old[1], statModule(old[1])!)!.aliases).toEqual(['devname:two', 'char-major-10-1']);
   });
 
+  it('writes a file of all its scans from its sections as it writes one entry by entry', () => {
+    // all old enough: the file is written from the sections' chunks; with a young module among them
+    // (left out, and without imports, so the dictionary is the same) entry by entry, from views of them
+    const whole = file('whole');
+    const picked = file('picked');
+    fs.mkdirSync(whole, { recursive: true });
+    fs.mkdirSync(picked, { recursive: true });
+    const all = new ScanCacheWriter();
+    for (const p of [old[0], old[1], third]) all.add(p, statModule(p)!, scanOf(p));
+    expect(all.write(whole)).toBe(true);
+    const some = new ScanCacheWriter();
+    for (const p of [old[0], file('new.ko'), old[1], third]) some.add(p, statModule(p)!, scanOf(p));
+    expect(some.write(picked)).toBe(true);
+    const a = fs.readFileSync(path.join(whole, SCAN_CACHE_FILE));
+    expect(fs.readFileSync(path.join(picked, SCAN_CACHE_FILE)).equals(a)).toBe(true);
+    const cache = ScanCache.load(path.join(whole, SCAN_CACHE_FILE))!;
+    for (const p of [old[0], old[1], third]) expect(plain(cache.get(p, statModule(p)!)!)).toEqual(plain(cachedScanOf(p)));
+  });
+
   it('does not store a file changed within a timestamp tick of the run', () => {
     const cache = ScanCache.load(file(SCAN_CACHE_FILE))!;
     expect(cache.size).toBe(2);
