@@ -17,6 +17,9 @@ const CHUNK = 1 << 20;
  */
 class Section {
   private readonly chunks: Buffer[] = [];
+  /** each chunk as 64-bit floats and as 32-bit words (made with it: no view per piece) */
+  readonly floats: Float64Array[] = [];
+  readonly words: Uint32Array[] = [];
   /** bytes used of each chunk */
   private readonly used: number[] = [];
   /** all pieces' bytes */
@@ -29,7 +32,11 @@ class Section {
   reserve(n: number): Buffer {
     let k = this.chunks.length - 1;
     if (k < 0 || this.used[k] + n > this.chunks[k].length) {
-      this.chunks.push(Buffer.allocUnsafeSlow(Math.max(CHUNK, n)));
+      // a multiple of 8 bytes, so that the views cover it whole
+      const chunk = Buffer.allocUnsafeSlow(Math.max(CHUNK, (n + 7) & ~7));
+      this.chunks.push(chunk);
+      this.floats.push(new Float64Array(chunk.buffer, chunk.byteOffset, chunk.length >>> 3));
+      this.words.push(new Uint32Array(chunk.buffer, chunk.byteOffset, chunk.length >>> 2));
       this.used.push(0);
       k++;
     }
@@ -102,12 +109,17 @@ export class CacheSections {
     const size = numbersBytes(e.exports, e.imports, keyCount);
     // the numbers' offset in the file's block is theirs in this section
     const blockAt = this.numbers.bytes;
-    const b = this.numbers.reserve(size);
+    this.numbers.reserve(size);
+    const c = this.numbers.chunk;
     const bat = this.numbers.at;
-    b.set(bytesOf(e.exportCrcs), bat);
-    b.set(bytesOf(e.refs), bat + 8 * e.exports);
-    if (e.keyLengths !== undefined) b.set(bytesOf(e.keyLengths), bat + 8 * e.exports + 4 * e.imports);
-    for (let z = bat + 8 * e.exports + 4 * e.imports + 4 * keyCount; z < bat + size; z++) b[z] = 0;
+    // (bat is 8-aligned: every piece is a multiple of 8 bytes)
+    const words = this.numbers.words[c];
+    this.numbers.floats[c].set(e.exportCrcs, bat >>> 3);
+    const refsAt = (bat >>> 2) + 2 * e.exports;
+    words.set(e.refs, refsAt);
+    if (e.keyLengths !== undefined) words.set(e.keyLengths, refsAt + e.imports);
+    // the padding: none or one word
+    if (4 * (refsAt + e.imports + keyCount) < bat + size) words[refsAt + e.imports + keyCount] = 0;
     const r = RECORD_WORDS * i;
     const rec = this.records;
     rec[r + TEXT_BYTES] = textBytes;
@@ -154,8 +166,6 @@ export class CacheSections {
     };
   }
 }
-
-const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 function grown(a: Uint32Array): Uint32Array {
   const b = new Uint32Array(2 * a.length);

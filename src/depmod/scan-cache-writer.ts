@@ -127,10 +127,11 @@ export class ScanCacheWriter {
     const { aliases, softdeps, weakdeps, exports } = scan;
     const e = exports.length;
     const n = scan.importKeys.length;
-    const devname = aliases.some((a) => a.startsWith('devname:'));
+    const devname = hasDevname(aliases);
     // the pieces stand for the aliases, which are kept as strings only for modules.devname
     const aliasText = pieces !== null && !devname ? '' : aliases.join('\0');
-    const strings = aliasText + softdeps.concat(weakdeps, exports).join('\0');
+    // (most modules have no softdep or weakdep: no array made for them)
+    const strings = aliasText + (softdeps.length + weakdeps.length === 0 ? exports : softdeps.concat(weakdeps, exports)).join('\0');
     const lines = pieces?.lines ?? EMPTY;
     const keys = pieces?.keys ?? EMPTY;
     const flags = (pieces === null ? 0 : HAS_PIECES) | (devname ? HAS_DEVNAME : 0);
@@ -418,6 +419,12 @@ export class ScanCacheWriter {
       removeAbandoned(dir);
     }
   }
+}
+
+/** does one of the aliases start with "devname:"? (a loop: unoptimized, a callback per alias costs more) */
+function hasDevname(aliases: string[]): boolean {
+  for (let k = 0; k < aliases.length; k++) if (aliases[k].charCodeAt(0) === 0x64 && aliases[k].startsWith('devname:')) return true;
+  return false;
 }
 
 function removeQuietly(file: string): void {
