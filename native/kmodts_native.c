@@ -15,6 +15,7 @@
 #include "decode_napi.h"
 #include "index_writer.h"
 #include "file_crc.h"
+#include "buffer_release.h"
 #include "read_batch.h"
 #include "stat_keys.h"
 #include "hash_order.h"
@@ -155,6 +156,7 @@ static napi_value init(napi_env env, napi_value exports)
 	CHECK(module_symbols_register(env, exports));
 	CHECK(index_writer_register(env, exports));
 	CHECK(file_crc_register(env, exports));
+	CHECK(buffer_release_register(env, exports));
 	CHECK(stat_keys_register(env, exports));
 	CHECK(hash_order_register(env, exports));
 	CHECK(word_ranges_register(env, exports));

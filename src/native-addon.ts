@@ -89,6 +89,8 @@ export interface NativeAddon extends Partial<NativeImportDictionaryFns> {
   hexColumns?: (data: Uint8Array) => string;
   /** native/module_scan.c: depmod's scan of an image as a block (src/depmod/native-scan.ts), -1 where it leaves it to JavaScript */
   scanImage?: (image: Uint8Array, into: Uint8Array, path?: string) => number;
+  /** native/buffer_release.c: the ArrayBuffers detached, their memory freed (src/depmod/release.ts); how many were */
+  detachBuffers?: (buffers: ArrayBuffer[]) => number;
   /** the format of scanImage's and the reader's scan blocks (src/depmod/native-scan.ts SCAN_BLOCK_FORMAT) */
   readerScans?: boolean | number;
 }

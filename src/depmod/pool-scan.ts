@@ -91,7 +91,7 @@ function afterUse(slot: Slot, r: PoolRead, grow = true): void {
     try {
       void releaseBuffers([b]);
     } catch {
-      // memory the addon allocated (an external buffer) cannot be moved: it waits for the collector
+      // memory the addon allocated (an external buffer) cannot be transferred (without the addon's release): it waits for the collector
     }
   }
 }

@@ -13,6 +13,7 @@ import { openModuleFile } from '../../src/file/module-file';
 import { dependencySymbols, exportedSymbols } from '../../src/file/module-elf';
 import { buildModule } from '../support/elf-writer';
 import { moduleFiles } from '../support/reference';
+import { loadNativeAddon } from '../../src/native-addon';
 
 describe('kmod hash iteration order', () => {
   it('orders a 4-module tree as kmod does without modules.order (KMOD.md §7.5)', () => {
@@ -283,14 +284,28 @@ describe('the modinfo-only files (buildAliasFiles)', () => {
 });
 
 describe('memory given back without a collection', () => {
-  it('releaseBuffers detaches the buffers and resolves once they are freed', async () => {
-    const { releaseBuffers } = await import('../../src/depmod/release');
-    const a = new ArrayBuffer(1 << 20);
-    const view = new Uint8Array(a, 16, 32);
-    await releaseBuffers([a, new ArrayBuffer(8)]);
-    expect(a.byteLength).toBe(0);
-    expect(view.length).toBe(0);
-    await releaseBuffers([]);
+  it.each([true, false])('releaseBuffers detaches the buffers and resolves once they are freed (by the addon: %s)', async (native) => {
+    const { releaseBuffers, useNativeRelease } = await import('../../src/depmod/release');
+    // the addon's detachBuffers where it is built (build-native.test.ts checks that it is), else a transfer
+    const used = useNativeRelease(native);
+    expect(used).toBe(native && loadNativeAddon() instanceof Error === false);
+    try {
+      const a = new ArrayBuffer(1 << 20);
+      const view = new Uint8Array(a, 16, 32);
+      await releaseBuffers([a, new ArrayBuffer(8)]);
+      expect(a.byteLength).toBe(0);
+      expect(view.length).toBe(0);
+      await releaseBuffers([]);
+      if (used) {
+        // by the addon, one given twice or already detached is no error, and no other value is touched
+        const b = new ArrayBuffer(64);
+        const list = [b, b, a, 5, null] as unknown as ArrayBuffer[];
+        await releaseBuffers(list);
+        expect(b.byteLength).toBe(0);
+      }
+    } finally {
+      useNativeRelease(true);
+    }
   });
   it('ScanStore.release empties the numbers of the scans kept in it, and only of those', () => {
     const [file] = moduleFiles();
