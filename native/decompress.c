@@ -94,10 +94,23 @@ static struct {
 	size_t (*decompress_dctx)(void *, void *, size_t, const void *, size_t);
 } zstd = { PTHREAD_ONCE_INIT, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 
+/*
+ * The library's own symbols ahead of the process' (glibc's RTLD_DEEPBIND): Node 22 and later export
+ * the zstd they bundle (ZSTD_decompressDCtx, ZSTD_DCtx_setParameter, ...), and the system's libzstd
+ * calls its own exported functions through its PLT, so without it those calls went to Node's zstd,
+ * another release, on contexts the system's library made (seen with LD_DEBUG=bindings on Node 24).
+ * The sanitizers refuse RTLD_DEEPBIND, and their builds are only run by hand, on Node 20.
+ */
+#if defined(RTLD_DEEPBIND) && !defined(__SANITIZE_ADDRESS__)
+#define OWN_SYMBOLS_FIRST RTLD_DEEPBIND
+#else
+#define OWN_SYMBOLS_FIRST 0
+#endif
+
 /* all of `names` from `file` into `slots`, or nothing (the library stays open for the process) */
 static int resolve(const char *file, int flags, const char *const *names, void **slots, size_t n)
 {
-	void *dl = dlopen(file, flags | RTLD_LOCAL);
+	void *dl = dlopen(file, flags | RTLD_LOCAL | OWN_SYMBOLS_FIRST);
 	size_t i;
 
 	if (dl == NULL)

@@ -2,7 +2,7 @@
 // read-and-decode built on it (src/file/read-decode.ts): images exactly those of xz(1)/zstd(1), libkmod's
 // verdict words for damaged files, gzip's outcomes exactly node:zlib's, no crash on any damage, the caller's buffers reused when the image
 // fits, and the WebAssembly fallback when the addon or a library is missing.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -67,6 +67,20 @@ describe('the native decoder', () => {
     const versions = native!.libraryVersions();
     expect(versions.liblzma).toBeGreaterThanOrEqual(50000002);
     expect(versions.libzstd).toBeGreaterThanOrEqual(10400);
+  });
+
+  it('keeps the system libraries to their own functions, not those of a zstd that this Node exports (22 and later)', () => {
+    // the dynamic linker's record of where each symbol of the two libraries went, in a child that
+    // decodes one file of each kind through the addon
+    const script = `const d = require(${JSON.stringify(path.join(repoRoot, 'dist/file/native-decode.js'))}).nativeDecoder();
+      for (const f of ${JSON.stringify([put('bind.xz', xz), put('bind.zst', zst)])}) if (d.decodeImage(require('fs').readFileSync(f), null).status !== 0) process.exit(3);`;
+    const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, LD_DEBUG: 'bindings' }, encoding: 'utf8', maxBuffer: 1 << 28 });
+    expect(r.status, r.stderr.slice(-2000)).toBe(0);
+    const bindings = r.stderr.split('\n').filter((l) => /binding file \S*lib(zstd|lzma)\.so/.test(l));
+    expect(bindings.length, 'LD_DEBUG=bindings showed no binding of libzstd or liblzma').toBeGreaterThan(0);
+    const exe = fs.realpathSync(process.execPath);
+    const intoNode = bindings.filter((l) => l.includes(` to ${exe} `) && /`(ZSTD|ZDICT|HUF|FSE|lzma)_/.test(l));
+    expect(intoNode, 'the system library called functions of the zstd bundled into node').toEqual([]);
   });
 
   it('writes into the caller\'s buffer when the image fits, into one of its own when not', () => {
