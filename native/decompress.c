@@ -47,15 +47,8 @@ typedef struct {
 	int reserved_enum2;
 } lzma_stream_abi;
 
-enum {
-	LZMA_OK = 0,
-	LZMA_STREAM_END = 1,
-	LZMA_MEM_ERROR = 5,
-	LZMA_FORMAT_ERROR = 7,
-	LZMA_OPTIONS_ERROR = 8,
-	LZMA_DATA_ERROR = 9,
-	LZMA_BUF_ERROR = 10,
-};
+enum { LZMA_OK = 0, LZMA_STREAM_END = 1, LZMA_MEM_ERROR = 5, LZMA_FORMAT_ERROR = 7 };
+enum { LZMA_OPTIONS_ERROR = 8, LZMA_DATA_ERROR = 9, LZMA_BUF_ERROR = 10 };
 enum { LZMA_RUN = 0, LZMA_FINISH = 3 };
 #define LZMA_CONCATENATED 0x08u
 /* libkmod reads the file BUFSIZ bytes at a time (glibc: 8192) */
@@ -94,17 +87,11 @@ static struct {
 	size_t (*decompress_dctx)(void *, void *, size_t, const void *, size_t);
 } zstd = { PTHREAD_ONCE_INIT, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 
-/*
- * The library's own symbols ahead of the process' (glibc's RTLD_DEEPBIND): Node 22 and later export
- * the zstd they bundle (ZSTD_decompressDCtx, ZSTD_DCtx_setParameter, ...), and the system's libzstd
- * calls its own exported functions through its PLT, so without it those calls went to Node's zstd,
- * another release, on contexts the system's library made (seen with LD_DEBUG=bindings on Node 24).
- * The sanitizers refuse RTLD_DEEPBIND, and their builds are only run by hand, on Node 20.
- */
-#if defined(RTLD_DEEPBIND) && !defined(__SANITIZE_ADDRESS__)
-#define OWN_SYMBOLS_FIRST RTLD_DEEPBIND
-#else
+/* a library's own symbols first: Node 22+ exports a bundled zstd (decisions.md, session 16); not for ASan */
+#if defined(__SANITIZE_ADDRESS__) || !defined(RTLD_DEEPBIND)
 #define OWN_SYMBOLS_FIRST 0
+#else
+#define OWN_SYMBOLS_FIRST RTLD_DEEPBIND
 #endif
 
 /* all of `names` from `file` into `slots`, or nothing (the library stays open for the process) */
