@@ -169,9 +169,15 @@ function piecesKeys(pieces: AliasPieces): string[] {
 /** a module's modules.devname line, or the error for a devname without a device number; none for most */
 type Devname = { line: string } | { error: string } | null;
 
+/** does one of the aliases start with "devname:"? (a loop: unoptimized, a callback per alias costs more) */
+export function hasDevname(aliases: string[]): boolean {
+  for (let k = 0; k < aliases.length; k++) if (aliases[k].charCodeAt(0) === 0x64 && aliases[k].startsWith('devname:')) return true;
+  return false;
+}
+
 function devnameOf(mod: ModinfoAliases): Devname {
   // most modules have no devname: one test per alias for them instead of the three below
-  if (!mod.aliases.some((value) => value.startsWith('devname:'))) return null;
+  if (!hasDevname(mod.aliases)) return null;
   let name: string | null = null;
   let type = '';
   let major = 0;

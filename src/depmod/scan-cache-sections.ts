@@ -105,8 +105,8 @@ export class CacheSections {
     t.write(e.strings, tat, 'latin1');
     t.set(e.lines, tat + e.strings.length);
     t.set(e.keys, tat + e.strings.length + e.lines.length);
-    const keyCount = e.keyLengths === undefined ? 0 : e.keyLengths.length;
-    const size = numbersBytes(e.exports, e.imports, keyCount);
+    const keyLengthCount = e.keyLengths === undefined ? 0 : e.keyLengths.length;
+    const size = numbersBytes(e.exports, e.imports, keyLengthCount);
     // the numbers' offset in the file's block is theirs in this section
     const blockAt = this.numbers.bytes;
     this.numbers.reserve(size);
@@ -119,7 +119,7 @@ export class CacheSections {
     words.set(e.refs, refsAt);
     if (e.keyLengths !== undefined) words.set(e.keyLengths, refsAt + e.imports);
     // the padding: none or one word
-    if (4 * (refsAt + e.imports + keyCount) < bat + size) words[refsAt + e.imports + keyCount] = 0;
+    if (4 * (refsAt + e.imports + keyLengthCount) < bat + size) words[refsAt + e.imports + keyLengthCount] = 0;
     const r = RECORD_WORDS * i;
     const rec = this.records;
     rec[r + TEXT_BYTES] = textBytes;

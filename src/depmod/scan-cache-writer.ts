@@ -13,7 +13,7 @@ import * as fs from '../file/binary-os';
 import { chunkedWrite, writeAllAt, type ChunkedWrite } from '../file/chunked-write';
 import { ENODATA, ESRCH, errnoOf } from '../errno';
 import { modnameFromPath } from '../names/modname';
-import { aliasPieces, type AliasPieces } from './alias-files';
+import { aliasPieces, hasDevname, type AliasPieces } from './alias-files';
 import { ImportDictionaryBuilder, REF_INDEX, WEAK_REF, dictionaryBytes, type ImportDictionary } from './import-dictionary';
 import type { ModuleScan } from './module-scan';
 import { ScanStore, scanNumbers, scanNumbersSize } from './scan-store';
@@ -419,12 +419,6 @@ export class ScanCacheWriter {
       removeAbandoned(dir);
     }
   }
-}
-
-/** does one of the aliases start with "devname:"? (a loop: unoptimized, a callback per alias costs more) */
-function hasDevname(aliases: string[]): boolean {
-  for (let k = 0; k < aliases.length; k++) if (aliases[k].charCodeAt(0) === 0x64 && aliases[k].startsWith('devname:')) return true;
-  return false;
 }
 
 function removeQuietly(file: string): void {
