@@ -50,14 +50,14 @@ export class DependencyGraph {
       if (scan instanceof CachedScan) this.dictionaryImports(mod, scan.importRefs, scan.importDictionary);
       else if (mod.importRefs !== undefined && runImports !== undefined) this.dictionaryImports(mod, mod.importRefs, runImports);
       else {
-        const names = scan.importNames;
-        const keys = scan.importKeys;
         const lengths = scan.importLengths;
         const weak = scan.importWeak;
         const crcs = scan.importCrcs;
-        for (let j = 0, start = 0; j < keys.length; start += lengths[j] + 1, j++) {
-          const end = start + lengths[j];
-          this.addImport(mod, this.symbols.importFind(names, start, end, keys[j]), weak[j] === 1, crcs[j], names, start, end);
+        // the names, NUL-joined, as one string: each import's a slice of it
+        const names = latin1(scan.importNames, 0, scan.importNames.length);
+        for (let j = 0, start = 0; j < lengths.length; start += lengths[j] + 1, j++) {
+          const name = names.slice(start, start + lengths[j]);
+          this.addImport(mod, this.symbols.symbolFind(name), weak[j] === 1, crcs[j], name);
         }
       }
       // the imports are done with
@@ -68,47 +68,54 @@ export class DependencyGraph {
 
   /** for each dictionary, its entries looked up so far (null: no such symbol) */
   private readonly resolvedBy = new Map<ImportDictionary, (Sym | null | undefined)[]>();
+  /** for each dictionary, the owner (idx) of each entry looked up so far: -1 none, -2 not looked up */
+  private readonly ownersBy = new Map<ImportDictionary, Int32Array>();
 
   /**
    * imports given as references into an import dictionary (the cache's, or the run's), each entry of
    * which is looked up once
    */
   private dictionaryImports(mod: Mod, refs: Uint32Array, d: ImportDictionary): void {
-    let resolved = this.resolvedBy.get(d);
-    if (resolved === undefined) this.resolvedBy.set(d, (resolved = new Array(d.size)));
     if (!this.printUnknown && !this.checkSymvers && this.show === undefined) {
       // nothing to report: only the owners matter (addImport's work, inline, for the ~180,000 imports)
+      let owners = this.ownersBy.get(d);
+      if (owners === undefined) this.ownersBy.set(d, (owners = new Int32Array(d.size).fill(-2)));
       const depOf = this.depOf;
+      const mods = this.modules;
+      const me = mod.idx;
       for (let j = 0; j < refs.length; j++) {
         const k = refs[j] & REF_INDEX;
-        let sym = resolved[k];
-        if (sym === undefined) resolved[k] = sym = this.symbols.importFind(d.names, d.starts[k], d.starts[k] + d.lengths[k], d.keys[k]) ?? null;
-        const owner = sym === null ? null : sym.owner;
-        if (owner === null || depOf[owner.idx] === mod.idx) continue;
-        depOf[owner.idx] = mod.idx;
+        let o = owners[k];
+        if (o === -2) {
+          const owner = this.symbols.symbolFind(d.name(k))?.owner;
+          owners[k] = o = owner === undefined || owner === null ? -1 : owner.idx;
+        }
+        if (o < 0 || depOf[o] === me) continue;
+        depOf[o] = me;
+        const owner = mods[o];
         mod.deps.push(owner);
         owner.users++;
       }
       return;
     }
+    let resolved = this.resolvedBy.get(d);
+    if (resolved === undefined) this.resolvedBy.set(d, (resolved = new Array(d.size)));
     for (let j = 0; j < refs.length; j++) {
       const k = refs[j] & REF_INDEX;
-      const start = d.starts[k];
-      const end = start + d.lengths[k];
       let sym = resolved[k];
-      if (sym === undefined) resolved[k] = sym = this.symbols.importFind(d.names, start, end, d.keys[k]) ?? null;
-      this.addImport(mod, sym ?? undefined, (refs[j] & WEAK_REF) !== 0, d.crcs[k], d.names, start, end);
+      if (sym === undefined) resolved[k] = sym = this.symbols.symbolFind(d.name(k)) ?? null;
+      this.addImport(mod, sym ?? undefined, (refs[j] & WEAK_REF) !== 0, d.crcs[k], d.name(k));
     }
   }
 
-  /** one import of `mod` (its name: names[start, end)), found as `sym` or not at all */
-  private addImport(mod: Mod, sym: Sym | undefined, weak: boolean, crc: number, names: Uint8Array, start: number, end: number): void {
+  /** one import of `mod`, named `name`, found as `sym` or not at all */
+  private addImport(mod: Mod, sym: Sym | undefined, weak: boolean, crc: number, name: string): void {
     if (sym === undefined) {
-      if (this.printUnknown && !weak) this.log(LOG_WARNING, `${mod.path} needs unknown symbol ${latin1(names, start, end)}\n`);
+      if (this.printUnknown && !weak) this.log(LOG_WARNING, `${mod.path} needs unknown symbol ${name}\n`);
       return;
     }
     if (this.checkSymvers && sym.crc !== crc && !weak) {
-      if (this.printUnknown) this.log(LOG_WARNING, `${mod.path} disagrees about version of symbol ${latin1(names, start, end)}\n`);
+      if (this.printUnknown) this.log(LOG_WARNING, `${mod.path} disagrees about version of symbol ${name}\n`);
     }
     const owner = sym.owner;
     if (owner === null) return;

@@ -124,18 +124,10 @@ export const FNV_OFFSET = 0x811c9dc5;
 export const FNV_PRIME = 0x01000193;
 
 /**
- * depmod's own key for symbol names (FNV-1a over the bytes): the scan threads compute it from the
- * image's bytes (symbolKeyOfBytes, or inline where they copy the bytes anyway) and the symbol table from
- * its strings, so that an import is looked up by a number instead of a string made for each of
- * hundreds of thousands of imports.
+ * depmod's own key for an import's name (FNV-1a over the bytes of d[start..end)): the scan threads
+ * compute it from the image's bytes (or inline where they copy the bytes anyway), and the import
+ * dictionaries hash the names by it (native/import_dictionary.c, import-dictionary.ts).
  */
-export function symbolKey(name: string): number {
-  let h = FNV_OFFSET;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), FNV_PRIME);
-  return h | 0;
-}
-
-/** symbolKey of the bytes d[start..end) */
 export function symbolKeyOfBytes(d: Uint8Array, start: number, end: number): number {
   let h = FNV_OFFSET;
   for (let i = start; i < end; i++) h = Math.imul(h ^ d[i], FNV_PRIME);

@@ -37,6 +37,15 @@ export class ImportDictionary {
     return this.keys.length;
   }
 
+  /** the names as one binary string, made on the first name() */
+  private text: string | undefined;
+
+  /** entry k's name, as a binary string (a slice of one string of all the names: none made per name) */
+  name(k: number): string {
+    this.text ??= Buffer.from(this.names.buffer, this.names.byteOffset, this.names.length).toString('latin1');
+    return this.text.slice(this.starts[k], this.starts[k] + this.lengths[k]);
+  }
+
   /**
    * The dictionary at byte `at` (8-aligned) of `buffer`, or undefined when its names and lengths do not
    * add up (each name must end in a NUL exactly where its length says).

@@ -1,28 +1,24 @@
 // depmod's symbol table (kmod's depmod->symbols): the kernel's own symbols from Module.symvers (-E) or
 // System.map (-F), then every module's exports, each name owned by the last module in module order
-// that exports it. Imports are looked up by hash.ts's symbolKey without making a string of them.
+// that exports it. Names are the map's keys: V8 hashes a string in C++ and keeps the hash in it, which
+// costs less than any hash computed in JavaScript (which depmod runs without its optimizing compilers).
 import { LOG_ERR } from '../log';
 import { errnoOf } from '../errno';
 import { closeSync, openSync, readFileSync } from '../file/binary-os';
-import { hashOrder, symbolKey } from './hash';
+import { hashOrder } from './hash';
 import { DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
 
 export interface Sym {
   name: string;
   owner: Mod | null;
   crc: number;
-  /** the next symbol with the same symbolKey */
-  nextWithKey: Sym | undefined;
 }
 
 export class SymbolTable {
   /** the symbols in the order they were added */
   private readonly all: Sym[] = [];
-  /**
-   * the same symbols by symbolKey (chained through nextWithKey): the one map, for names and imports
-   * alike (a map keyed by numbers hashes no string)
-   */
-  private readonly symbolsByKey = new Map<number, Sym>();
+  /** the same symbols by name */
+  private readonly byName = new Map<string, Sym>();
   /** -P: the character stripped from the start of names ('\0': none) */
   readonly symPrefix: string;
 
@@ -65,46 +61,27 @@ export class SymbolTable {
 
   private symbolAdd(name: string, prefixSkipped: boolean, crc: number, owner: Mod | null): void {
     if (!prefixSkipped && name.length > 0 && name[0] === this.symPrefix) name = name.slice(1);
-    this.put(name, symbolKey(name), crc, owner);
+    this.put(name, crc, owner);
   }
 
-  /** the symbol `name` (whose symbolKey is `key`) owned by `owner`: kmod's hash_add, which replaces an entry */
-  private put(name: string, key: number, crc: number, owner: Mod | null, known = this.withKey(name, key)): void {
+  /** the symbol `name` owned by `owner`: kmod's hash_add, which replaces an entry */
+  private put(name: string, crc: number, owner: Mod | null, known = this.byName.get(name)): void {
     if (known !== undefined) {
       // kmod replaces the entry: the name keeps its place in the table
       known.owner = owner;
       known.crc = crc;
       return;
     }
-    const sym: Sym = { name, owner, crc, nextWithKey: this.symbolsByKey.get(key) };
-    this.symbolsByKey.set(key, sym);
+    const sym: Sym = { name, owner, crc };
+    this.byName.set(name, sym);
     this.all.push(sym);
   }
 
-  /** the symbol named `name`, whose symbolKey is `key` */
-  private withKey(name: string, key: number): Sym | undefined {
-    for (let sym = this.symbolsByKey.get(key); sym !== undefined; sym = sym.nextWithKey) if (sym.name === name) return sym;
-    return undefined;
-  }
-
-  /**
-   * symbolFind for the import of `names` at start..end, by its symbolKey: no string is made for it.
-   * With a symbol prefix (-P) the scan's keys do not apply and the name is looked up as a string.
-   */
-  importFind(names: Uint8Array, start: number, end: number, key: number): Sym | undefined {
-    if (this.symPrefix !== '\0') return this.symbolFind(latin1(names, start, end));
-    if (names[start] === 0x2e && start < end) start++;
-    const len = end - start;
-    for (let sym = this.symbolsByKey.get(key); sym !== undefined; sym = sym.nextWithKey) {
-      if (sym.name.length === len && sameBytes(sym.name, names, start)) return sym;
-    }
-    return undefined;
-  }
-
-  private symbolFind(name: string): Sym | undefined {
+  /** kmod's symbol_find: the symbol an import of `name` resolves to (a leading '.', then -P's character, dropped) */
+  symbolFind(name: string): Sym | undefined {
     if (name[0] === '.') name = name.slice(1);
     if (name.length > 0 && name[0] === this.symPrefix) name = name.slice(1);
-    return this.withKey(name, symbolKey(name));
+    return this.byName.get(name);
   }
 
   private addFakeSymbols(): void {
@@ -161,10 +138,9 @@ export class SymbolTable {
    */
   exportAdd(name: string, crc: number, mod: Mod): void {
     if (name.length > 0 && name[0] === this.symPrefix) name = name.slice(1);
-    const key = symbolKey(name);
-    const known = this.withKey(name, key);
+    const known = this.byName.get(name);
     if (known !== undefined && known.owner !== null && known.owner.idx > mod.idx) return;
-    this.put(name, key, crc, mod, known);
+    this.put(name, crc, mod, known);
   }
 
 }
@@ -172,12 +148,6 @@ export class SymbolTable {
 /** the bytes [start, end) as a binary string */
 export function latin1(bytes: Uint8Array, start: number, end: number): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1');
-}
-
-/** does `name` equal the bytes at bytes[start..start+name.length)? */
-function sameBytes(name: string, bytes: Uint8Array, start: number): boolean {
-  for (let i = 0; i < name.length; i++) if (bytes[start + i] !== name.charCodeAt(i)) return false;
-  return true;
 }
 
 /** strtoull(s, &end, 16) consuming the whole token; undefined when characters are left over */

@@ -1,7 +1,7 @@
 // The scan cache's dictionary of imports (src/depmod/import-dictionary.ts): what the builder keeps once
 // and what it keeps apart, and that its part of the file reads back as written (or not at all).
 import { describe, expect, it } from 'vitest';
-import { symbolKey } from '../../src/depmod/hash';
+import { symbolKey } from './support';
 import { ImportDictionary, ImportDictionaryBuilder, dictionaryBytes } from '../../src/depmod/import-dictionary';
 import { nativeFunction } from '../../src/native-addon';
 

@@ -9,12 +9,19 @@ import { buildModule, symbolCrc, type ModuleSpec } from '../support/elf-writer';
 import { builtCli } from '../support/kmod-pool';
 import { runKmod, type RunResult } from '../support/reference';
 import type { AliasPieces } from '../../src/depmod/alias-files';
+import { symbolKeyOfBytes } from '../../src/depmod/hash';
 import type { ModuleScan } from '../../src/depmod/scan-store';
 
 /**
  * everything a module's scan holds but its alias pieces (which only some ways of scanning make; see
  * plainPieces), as plain data to compare (typed arrays copied: scans share their stores)
  */
+/** hash.ts's key of an import's name, given as a string */
+export function symbolKey(name: string): number {
+  const bytes = Buffer.from(name, 'latin1');
+  return symbolKeyOfBytes(bytes, 0, bytes.length);
+}
+
 /** alias pieces as plain data (null for none), to compare with alias-files.ts aliasPieces' */
 export function plainPieces(p: AliasPieces | null | undefined): unknown {
   return p === null || p === undefined ? null : { lines: Buffer.from(p.lines).toString('latin1'), keys: Buffer.from(p.keys).toString('latin1'), keyLengths: [...p.keyLengths] };
