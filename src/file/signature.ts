@@ -157,8 +157,39 @@ const INTEGER = 0x02;
 const OCTET_STRING = 0x04;
 const OID = 0x06;
 
-function oidText(buf: Buffer, d: Der): string {
+/**
+ * An OID's content as OpenSSL decodes it (c2i_ASN1_OBJECT): at least one byte, the last one ending a
+ * subidentifier, and no subidentifier padded with a leading 0x80. Anything else fails d2i_PKCS7, and
+ * kmod then shows no signature.
+ */
+function checkOid(buf: Buffer, d: Der): void {
   if (d.end === d.start) throw new DerError('empty OID');
+  if (buf[d.end - 1] & 0x80) throw new DerError('OID cut inside a subidentifier');
+  for (let i = d.start; i < d.end; i++) {
+    if (buf[i] === 0x80 && (i === d.start || (buf[i - 1] & 0x80) === 0)) throw new DerError('OID subidentifier padded with 0x80');
+  }
+}
+
+/**
+ * Each element a SEQUENCE that starts with a valid OID (an AlgorithmIdentifier, a ContentInfo, an
+ * Attribute): the OIDs that d2i_PKCS7 decodes where this reader passes by.
+ */
+function leadingOids(buf: Buffer, elements: (Der | undefined)[]): void {
+  for (let k = 0; k < elements.length; k++) checkOid(buf, expect(children(buf, expect(elements[k], SEQUENCE))[0], OID));
+}
+
+/** Attributes (SEQUENCE { type OID, values SET OF ANY }): their types, and the values that are OIDs */
+function attributeOids(buf: Buffer, attributes: Der[]): void {
+  leadingOids(buf, attributes);
+  for (let k = 0; k < attributes.length; k++) {
+    const values = children(buf, expect(children(buf, attributes[k])[1], SET));
+    for (let j = 0; j < values.length; j++) if (values[j].tag === OID) checkOid(buf, values[j]);
+  }
+}
+
+/** the dotted form of a valid OID (OBJ_obj2txt) */
+function oidText(buf: Buffer, d: Der): string {
+  checkOid(buf, d);
   const parts: bigint[] = [];
   let v = 0n;
   for (let i = d.start; i < d.end; i++) {
@@ -175,21 +206,15 @@ function oidText(buf: Buffer, d: Der): string {
 }
 
 /**
- * oidText(buf, d) === text, where `encoded` is text's canonical encoding: decided on the bytes when they
- * are those, or when every byte is a group of its own (a canonical encoding of another OID); any other
- * encoding (padded or cut groups) gets oidText's own verdict.
+ * Whether the OID element d is the one whose encoding is `encoded`: a valid OID has one encoding
+ * (checkOid), so its bytes decide.
  */
-function oidIs(buf: Buffer, d: Der, encoded: Buffer, text: string): boolean {
+function oidIs(buf: Buffer, d: Der, encoded: Buffer): boolean {
+  checkOid(buf, d);
   const n = d.end - d.start;
-  let same = n === encoded.length;
-  let multiByte = false;
-  for (let i = 0; i < n; i++) {
-    const b = buf[d.start + i];
-    if (b & 0x80) multiByte = true;
-    if (same && b !== encoded[i]) same = false;
-  }
-  if (same) return true;
-  return n !== 0 && !multiByte ? false : oidText(buf, d) === text;
+  if (n !== encoded.length) return false;
+  for (let i = 0; i < n; i++) if (buf[d.start + i] !== encoded[i]) return false;
+  return true;
 }
 
 /** OpenSSL long names of the digest OIDs a module signature can use (what OBJ_obj2txt prints) */
@@ -237,6 +262,7 @@ const DIGEST_NAMES_BY_BYTES = new Map(Object.entries(DIGEST_NAMES).map(([oid, na
 
 /** the digest algorithm's name (OpenSSL's long name, else the dotted OID) */
 function digestName(buf: Buffer, d: Der): string {
+  checkOid(buf, d);
   const known = d.end - d.start <= 16 ? DIGEST_NAMES_BY_BYTES.get(buf.toString('latin1', d.start, d.end)) : undefined;
   if (known !== undefined) return known;
   const text = oidText(buf, d);
@@ -247,7 +273,10 @@ function digestName(buf: Buffer, d: Der): string {
 const COMMON_NAME = Buffer.from([0x55, 0x04, 0x03]);
 const PKCS7_SIGNED = Buffer.from([0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02]);
 
-/** The value of the issuer's CN (or, as OpenSSL's loop leaves it, of the last entry when none is a CN). */
+/**
+ * The value of the issuer's first CN (or, as kmod's loop over the entries leaves it, of the last entry
+ * when none is a CN). Every entry's type is checked, as d2i_PKCS7 decodes the whole name first.
+ */
 function issuerName(buf: Buffer, name: Der): string | undefined {
   let last: Der | undefined;
   let found: Der | undefined;
@@ -257,17 +286,13 @@ function issuerName(buf: Buffer, name: Der): string | undefined {
     const atvs = children(buf, expect(rdns[r], SET));
     for (let a = 0; a < atvs.length; a++) {
       const pair = children(buf, expect(atvs[a], SEQUENCE));
-      const type = pair[0];
       const value = pair[1];
       if (!value) throw new DerError('attribute without value');
+      const isCommonName = oidIs(buf, expect(pair[0], OID), COMMON_NAME);
+      if (found !== undefined) continue;
       last = value;
-      const typeOid = expect(type, OID);
-      if (oidIs(buf, typeOid, COMMON_NAME, '2.5.4.3')) {
-        found = value;
-        break;
-      }
+      if (isCommonName) found = value;
     }
-    if (found) break;
   }
   const v = found ?? last;
   return v === undefined ? undefined : cString(buf.toString('latin1', v.start, v.end));
@@ -296,11 +321,13 @@ function pkcs7Info(raw: Buffer): SignatureInfo | undefined {
   try {
     const ci = children(raw, expect(readDer(raw, 0, raw.length), SEQUENCE));
     const contentType = expect(ci[0], OID);
-    if (!oidIs(raw, contentType, PKCS7_SIGNED, '1.2.840.113549.1.7.2')) return undefined;
+    if (!oidIs(raw, contentType, PKCS7_SIGNED)) return undefined;
     const explicit = ci[1];
     if (!explicit || explicit.tag !== 0xa0) return undefined;
     const sd = children(raw, expect(children(raw, explicit)[0], SEQUENCE));
     // version, digestAlgorithms, contentInfo, [0] certificates, [1] crls, signerInfos
+    leadingOids(raw, children(raw, expect(sd[1], SET)));
+    leadingOids(raw, [sd[2]]);
     const signerInfos = sd[sd.length - 1];
     const infos = children(raw, expect(signerInfos, SET));
     if (infos.length === 0) return undefined;
@@ -312,8 +339,10 @@ function pkcs7Info(raw: Buffer): SignatureInfo | undefined {
     const digestAlg = children(raw, expect(si[2], SEQUENCE));
     const hashAlgo = digestName(raw, expect(digestAlg[0], OID));
     let k = 3;
-    if (si[k] && si[k].tag === 0xa0) k++; // authenticatedAttributes
-    expect(si[k], SEQUENCE); // digestEncryptionAlgorithm
+    // authenticatedAttributes
+    if (si[k] && si[k].tag === 0xa0) attributeOids(raw, children(raw, si[k++]));
+    // digestEncryptionAlgorithm
+    leadingOids(raw, [si[k]]);
     const encDigest = expect(si[k + 1], OCTET_STRING);
     return {
       idType: 'PKCS#7',

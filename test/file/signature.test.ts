@@ -149,6 +149,36 @@ describe('moduleSignature', () => {
     expect(moduleSignature(signed(body, { idType: 0, hash: 8, algo: 0, sig: Buffer.from([7]) }))).toMatchObject({ idType: 'PGP', hashAlgo: 'sm3', algo: 'DSA', signer: '' });
   });
 
+  it("an OID that OpenSSL's decoder refuses, wherever this reader passes one, means no signature (kmod shows none)", () => {
+    const texts = ['1.2.840.113549.1.7.2', '1.2.840.113549.1.7.1', '2.16.840.1.101.3.4.2.1', '2.5.4.10', '2.5.4.3', '2.5.4.6', '1.2.840.113549.1.9.3', '1.2.840.113549.1.1.1'];
+    const p = pkcs7({ names: [['2.5.4.10', 'Org'], ['2.5.4.3', 'My CN'], ['2.5.4.6', 'XX']], serial: Buffer.from([1]), digest: '2.16.840.1.101.3.4.2.1', sig: Buffer.from([1]), authAttrs: true });
+    expect(moduleSignature(signed(body, { idType: 2, sig: p }))).toMatchObject({ signer: 'My CN', hashAlgo: 'sha256' });
+    let damaged = 0;
+    for (const text of texts) {
+      const element = oid(text);
+      for (let at = p.indexOf(element); at >= 0; at = p.indexOf(element, at + 1)) {
+        const start = at + 2;
+        const end = at + element.length;
+        // every byte with its high bit set (no subidentifier ends), the last one only, the first padded
+        const variants = [(d: Buffer) => d.fill(0x81, start, end), (d: Buffer) => (d[end - 1] |= 0x80), (d: Buffer) => (d[start] = 0x80)];
+        for (const damage of variants) {
+          const d = Buffer.from(p);
+          damage(d);
+          expect(moduleSignature(signed(body, { idType: 2, sig: d })), `${text} at ${at}`).toBeUndefined();
+          damaged++;
+        }
+      }
+    }
+    // each OID once, two twice: the digest's (digestAlgorithms, the signer's) and pkcs7-data (the content's
+    // type, the value of the contentType attribute)
+    expect(damaged).toBe(3 * (texts.length + 2));
+    // all of an OID's bytes with the high bit set once made oidText throw a TypeError (BigInt and undefined)
+    const digest = oid('2.16.840.1.101.3.4.2.1');
+    const allHigh = Buffer.from(p);
+    allHigh.fill(0x81, p.indexOf(digest) + 2, p.indexOf(digest) + digest.length);
+    expect(() => moduleSignature(signed(body, { idType: 2, sig: allHigh }))).not.toThrow();
+  });
+
   it('invalid trailers mean no signature', () => {
     const p = pkcs7({ names: [['2.5.4.3', 'CN']], serial: Buffer.from([1]), digest: '2.16.840.1.101.3.4.2.1', sig: Buffer.from([1]) });
     expect(moduleSignature(body)).toBeUndefined();
