@@ -28,7 +28,7 @@ export function mutateBytes(data: Buffer, rng: Rng): Buffer {
   const edits = 1 + int(rng, 4);
   for (let e = 0; e < edits; e++) {
     const at = b.length > 0 ? int(rng, b.length) : 0;
-    switch (int(rng, 10)) {
+    switch (int(rng, 11)) {
       case 0: // flip a bit
         if (b.length > 0) b[at] ^= 1 << int(rng, 8);
         break;
@@ -60,6 +60,9 @@ export function mutateBytes(data: Buffer, rng: Rng): Buffer {
         break;
       case 8: // copy a 32-bit word to another place: offsets and node references pointing elsewhere
         if (b.length >= 8) b.writeUInt32BE(b.readUInt32BE(int(rng, b.length - 3)), int(rng, b.length - 3));
+        break;
+      case 10: // a short run of one interesting byte: varints and OID groups that never end (0x80, 0x81, 0xff)
+        b.fill([0x80, 0x81, 0xff, 0][int(rng, 4)], at, Math.min(b.length, at + 2 + int(rng, 15)));
         break;
       default: // copy a range over another place
         if (b.length > 1) {

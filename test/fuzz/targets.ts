@@ -221,6 +221,59 @@ function retargetChild(data: Buffer, rng: Rng): Buffer {
 }
 
 /**
+ * DER-aware damage of a module's signature (its PKCS#7 message ends the input, before the 40-byte
+ * trailer): one element's content filled with one byte (OID groups that never end, padding), its last
+ * byte given the high bit, its first made 0x80, or its tag or length byte changed, which byte changes
+ * alone almost never hit.
+ */
+function damageDerElement(data: Buffer, rng: Rng): Buffer {
+  const b = Buffer.from(data);
+  const sigLen = b.length >= 40 ? b.readUInt32BE(b.length - 32) : 0;
+  const sigStart = b.length - 40 - sigLen;
+  if (sigLen === 0 || sigStart < 0) return mutateBytes(data, rng);
+  // the elements' headers, walked where they nest (short and 1-2 byte long forms only)
+  const elements: { at: number; start: number; end: number }[] = [];
+  const walk = (from: number, to: number): void => {
+    for (let at = from; at + 2 <= to && elements.length < 512; ) {
+      let len = b[at + 1];
+      let start = at + 2;
+      if (len & 0x80) {
+        const n = len & 0x7f;
+        if (n < 1 || n > 2 || start + n > to) return;
+        len = n === 1 ? b[start] : b.readUInt16BE(start);
+        start += n;
+      }
+      const end = start + len;
+      if (end > to) return;
+      elements.push({ at, start, end });
+      if (b[at] & 0x20) walk(start, end);
+      at = end;
+    }
+  };
+  walk(sigStart, b.length - 40);
+  if (elements.length === 0) return mutateBytes(data, rng);
+  const e = elements[Math.floor(rng() * elements.length)];
+  const int = (n: number): number => Math.floor(rng() * n);
+  switch (e.end > e.start ? int(5) : 3 + int(2)) {
+    case 0:
+      b.fill([0x80, 0x81, 0xff, 0][int(4)], e.start, e.end);
+      break;
+    case 1:
+      b[e.end - 1] |= 0x80;
+      break;
+    case 2:
+      b[e.start] = 0x80;
+      break;
+    case 3:
+      b[e.at] = int(256);
+      break;
+    default:
+      b[e.at + 1] = int(256);
+  }
+  return b;
+}
+
+/**
  * Journal-aware damage: in one record of the journal, one field (at any depth) removed or given a value
  * of another type, the line staying valid JSON, which byte changes alone rarely achieve.
  */
@@ -297,6 +350,7 @@ export const targets: FuzzTarget[] = [
     ciCount: 400,
     // the signature and its trailer are at the end: the seeds are the modules' last 2 KiB
     seeds: () => debianSigned().map((s) => ({ name: s.name, data: s.data.subarray(s.data.length - 2048) })),
+    mutateInput: damageDerElement,
     run(input) {
       moduleSignature(input);
       return undefined;
