@@ -22,6 +22,10 @@ const { parseKernelCmdline } = dist('resolution/kcmdline') as typeof import('../
 const { SimStore } = dist('backends/sim/state') as typeof import('../../src/backends/sim/state');
 const { SimBackend } = dist('backends/sim/index') as typeof import('../../src/backends/sim/index');
 const { StateLock } = dist('backends/sim/state-lock') as typeof import('../../src/backends/sim/state-lock');
+const { openCheckSession } = dist('backends/sim/check') as typeof import('../../src/backends/sim/check');
+const { SimStateError } = dist('errors') as typeof import('../../src/errors');
+/** the sim-load target's session, opened at its first input (one per worker) */
+let simCheck: ReturnType<typeof openCheckSession> | undefined;
 const { ScanCache, ScanCacheWriter, SCAN_CACHE_FILE } = dist('depmod/scan-cache') as typeof import('../../src/depmod/scan-cache');
 const { scanModuleImage, ScanStore } = dist('depmod/module-scan') as typeof import('../../src/depmod/module-scan');
 const { scanImageInC } = dist('depmod/native-scan') as typeof import('../../src/depmod/native-scan');
@@ -217,6 +221,43 @@ function retargetChild(data: Buffer, rng: Rng): Buffer {
   }
   if (slots.length === 0) return mutateBytes(data, rng);
   b.writeUInt32BE(refs[Math.floor(rng() * refs.length)], slots[Math.floor(rng() * slots.length)]);
+  return b;
+}
+
+/**
+ * Damage to the name in a module's struct module (.gnu.linkonce.this_module at 0x18, 56 bytes; ELF64
+ * little-endian, as the example modules are): empty, a byte of white space or '/' inside, or no NUL at
+ * all, which byte changes alone almost never hit; otherwise two byte-level changes.
+ */
+function damageModuleName(data: Buffer, rng: Rng): Buffer {
+  const b = Buffer.from(data);
+  let name = -1;
+  if (b.length >= 64 && b.readUInt32BE(0) === 0x7f454c46) {
+    const shoff = Number(b.readBigUInt64LE(0x28));
+    const shnum = b.readUInt16LE(0x3c);
+    const strHeader = shoff + 64 * b.readUInt16LE(0x3e);
+    const strOff = strHeader + 64 <= b.length ? Number(b.readBigUInt64LE(strHeader + 24)) : b.length;
+    for (let i = 1; i < shnum && shoff + 64 * (i + 1) <= b.length; i++) {
+      const h = shoff + 64 * i;
+      const at = strOff + b.readUInt32LE(h);
+      if (at < b.length && b.toString('latin1', at, at + 26) === '.gnu.linkonce.this_module\0') name = Number(b.readBigUInt64LE(h + 24)) + 0x18;
+    }
+  }
+  if (name < 0 || name + 56 > b.length) return mutateBytes(mutateBytes(data, rng), rng);
+  const len = Math.max(1, b.indexOf(0, name) - name);
+  switch (Math.floor(rng() * 4)) {
+    case 0:
+      b[name] = 0;
+      break;
+    case 1:
+      b[name + Math.floor(rng() * len)] = [0x20, 0x09, 0x0a, 0x0c][Math.floor(rng() * 4)];
+      break;
+    case 2:
+      b[name + Math.floor(rng() * len)] = 0x2f;
+      break;
+    default:
+      b.fill(0x61 + Math.floor(rng() * 26), name, name + 56);
+  }
   return b;
 }
 
@@ -508,6 +549,34 @@ export const targets: FuzzTarget[] = [
       fs.cpSync(EXAMPLE_TREE, root, { recursive: true });
       fs.writeFileSync(path.join(root, 'lib/modules', EXAMPLE_KVER, seed.name), input);
       return cliFault(['depmod', '-b', root, EXAMPLE_KVER], 30_000);
+    },
+  },
+  {
+    name: 'sim-load',
+    mutation: 'bytes',
+    perInputMs: 10_000,
+    ciCount: 300,
+    seeds: () => exampleModules(),
+    mutateInput: damageModuleName,
+    run(input, seed, work) {
+      // the simulated kernel's load_module over a damaged module (and its dependencies from the tree):
+      // a verdict, never a crash, and never a state it cannot read back
+      if (simCheck === undefined) {
+        const session = openCheckSession({ root: EXAMPLE_TREE, kernelVersion: EXAMPLE_KVER });
+        process.once('exit', () => session.close());
+        simCheck = session;
+      }
+      const file = path.join(work, `fuzz-${path.basename(seed.name)}`);
+      fs.writeFileSync(file, input);
+      try {
+        simCheck.check(file);
+        const after = simCheck.check(path.join(exampleModDir, 'kernel/lib/greet_log.ko'));
+        if (after.failure !== undefined) return `greet_log does not load after ${seed.name}: ${JSON.stringify(after.failure)}`;
+      } catch (err) {
+        if (err instanceof SimStateError) return `the simulated kernel wrote a state it cannot read: ${err.message}`;
+        throw err;
+      }
+      return undefined;
     },
   },
   {

@@ -8,7 +8,8 @@ import { modulePatientCheckExists } from './load-check';
 import { moduleExports, verifyExportedSymbols } from './load-symbols';
 import type { ParamDesc } from './params';
 import type { ModuleExport, ModuleParamState, ModuleRecord } from './state';
-import { addModuleTaint, addTaint, once, TAINT_CRAP, TAINT_LIVEPATCH, TAINT_OOT_MODULE, TAINT_PROPRIETARY_MODULE, TAINT_TEST, TAINT_UNSIGNED_MODULE, testTaint } from './taint';
+import { hashedPointer } from './relocate';
+import { addModuleTaint, addTaint, once, TAINT_CRAP, TAINT_LIVEPATCH, TAINT_OOT_MODULE, TAINT_PROPRIETARY_MODULE, TAINT_TEST, TAINT_UNSIGNED_MODULE, TAINT_WARN, testTaint } from './taint';
 import { EINVAL } from '../../errno';
 
 const GPL_COMPATIBLE = new Set(['GPL', 'GPL v2', 'GPL and additional rights', 'Dual BSD/GPL', 'Dual MIT/GPL', 'Dual MPL/GPL']);
@@ -71,8 +72,18 @@ export function completeFormation(ctx: LoadContext, info: LoadInfo, memory: Modu
   return exported;
 }
 
-/** mod_sysfs_setup(): /sys/module/<name> must not exist yet (a built-in module with sysfs entries has one). */
+/**
+ * mod_sysfs_setup(): /sys/module/<name> must not exist yet (a built-in module with sysfs entries has one),
+ * and kobject_add_internal() refuses an empty name (a struct module whose name starts with a NUL): a
+ * WARN (its message and taint; the splat's registers and trace are not simulated), then EINVAL.
+ */
 export function modSysfsSetup(ctx: LoadContext, info: LoadInfo): void {
+  if (info.mod.name === '') {
+    const thisModule = info.secs[info.index.mod];
+    ctx.log(4, `kobject: (${hashedPointer(info.mod.memBase[thisModule.memType] + thisModule.memOff)}): attempted to be registered with empty name!`);
+    addTaint(ctx, TAINT_WARN, false);
+    fail(EINVAL);
+  }
   if (ctx.builtin.withSysfs.has(info.mod.name)) {
     ctx.log(3, `${info.mod.name}: module is already loaded`);
     fail(EINVAL);

@@ -198,7 +198,9 @@ const checkGlobals = fields({ taint: nonNegative, once: arrayOf(str), debugLocks
 
 const checkExport = fields({ n: str, 'c?': int, 'g?': oneOf(1), 'ns?': str, v: int });
 
-const moduleName: Check = (v) => str(v) ?? ((v as string).length > 0 && !/[\s\0]/.test(v as string) ? undefined : { path: '', what: `not a module name: ${JSON.stringify(v)}` });
+// a struct module's name as the kernel takes it: up to its NUL and not empty (kobject_add_internal refuses
+// that); any other byte, a space or a newline included, is the kernel's to take (load-check.ts reads it)
+const moduleName: Check = (v) => str(v) ?? ((v as string).length > 0 && !(v as string).includes('\0') ? undefined : { path: '', what: `not a module name: ${JSON.stringify(v)}` });
 
 const checkModule = fields({
   name: moduleName,

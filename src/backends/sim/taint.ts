@@ -7,6 +7,7 @@ export const TAINT_PROPRIETARY_MODULE = 0;
 export const TAINT_FORCED_MODULE = 1;
 export const TAINT_FORCED_RMMOD = 3;
 export const TAINT_USER = 6;
+export const TAINT_WARN = 9;
 export const TAINT_CRAP = 10;
 export const TAINT_OOT_MODULE = 12;
 export const TAINT_UNSIGNED_MODULE = 13;

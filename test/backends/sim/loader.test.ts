@@ -216,6 +216,21 @@ describe('loading', () => {
     expect(logOf(b).slice(-1)).toEqual([`${builtin}: module is already loaded`]);
   });
 
+  it('struct module names: an empty one is EINVAL with the kobject WARN (taint W); one with white space loads, as the kernel takes it, and the state reads back', () => {
+    let b = kernel();
+    expect(errnoOf(() => b.initModule(unsigned('kernel/drivers/net/dummy.ko.xz', ''), ''))).toBe(22);
+    expect(logOf(b).slice(-1)).toEqual([expect.stringMatching(/^kobject: \([0-9a-f]{16}\): attempted to be registered with empty name!$/)]);
+    expect(b.tainted() & (1 << 9)).toBe(1 << 9);
+    expect(b.procModules()).toEqual([]);
+    const stateDir = fs.mkdtempSync(path.join(work, 'state-'));
+    createSimBackend({}, { stateDir, ...debianKernel(ref) }).initModule(unsigned('kernel/drivers/net/dummy.ko.xz', 'dum my\f'), '');
+    // (a new backend object reads the state from its file)
+    b = new SimBackend(stateDir);
+    expect(b.procModules()?.map((m) => m.name)).toEqual(['dum my\f']);
+    b.deleteModule('dum my\f', 0);
+    expect(b.procModules()).toEqual([]);
+  });
+
   it('the per-cpu reserve: "Could not allocate N bytes percpu data", ENOMEM', () => {
     const b = kernel({ percpuReserve: 8 });
     expect(errnoOf(() => b.finitModule(mod('kernel/mm/zsmalloc.ko.xz'), '', COMPRESSED))).toBe(12);
