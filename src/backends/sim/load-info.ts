@@ -147,6 +147,15 @@ export function noexec(ctx: LoadContext, text: string, level = 3): never {
   return fail(ENOEXEC);
 }
 
+/**
+ * A relocation whose symbol lies outside the symbol table, or whose place lies outside its section:
+ * the kernel does not check these and would read or write outside them; the simulator refuses the
+ * module (ENOEXEC) with this line instead.
+ */
+export function relocationOutOfBounds(ctx: LoadContext, modName: string, k: number, rs: Section): never {
+  return noexec(ctx, `module: ${modName}: relocation ${k} of ${rs.nameStr} is outside its section or symbol table`);
+}
+
 /** get_modinfo(): the first entry for tag. */
 export function getModinfo(info: LoadInfo, tag: string): string | undefined {
   const p = tag + '=';

@@ -2,7 +2,7 @@
 // kernel/module/main.c, with strict_rwx.c and kallsyms.c's layout_symtab()) and its per-cpu area
 // (percpu_modalloc()). Addresses come from the simulated kernel's module area.
 import { SHF_ALLOC, SHF_EXECINSTR, SHF_RO_AFTER_INIT, SHF_WRITE, SHN_UNDEF, SHT_NOBITS, SHT_RELA } from './elf-image';
-import { fail, findSec, findSecAny, noexec, type LoadContext, type LoadInfo, type Section } from './load-info';
+import { fail, findSec, findSecAny, noexec, relocationOutOfBounds, type LoadContext, type LoadInfo, type Section } from './load-info';
 import type { KernelState } from './state';
 import { ENOMEM } from '../../errno';
 
@@ -53,7 +53,7 @@ export function layoutAndAllocate(ctx: LoadContext, info: LoadInfo): void {
   if (roai) secs[roai].flags |= SHF_RO_AFTER_INIT;
   const jt = findSec(info, '__jump_table');
   if (jt) secs[jt].flags |= SHF_RO_AFTER_INIT;
-  if (spec.arch === 'arm64') moduleFrobArchSectionsArm64(info);
+  if (spec.arch === 'arm64') moduleFrobArchSectionsArm64(ctx, info);
   const memSize = new Array<number>(MOD_MEM_TYPES).fill(0);
   const place = (s: Section, type: number): void => {
     s.memOff = align(memSize[type], s.addralign || 1);
@@ -209,8 +209,9 @@ function allocate(taken: [number, number][], size: number, area: { start: number
 }
 
 /** arm64 module_frob_arch_sections() (module-plts.c): .plt and .init.plt sized for the branches that may need them. */
-function moduleFrobArchSectionsArm64(info: LoadInfo): void {
+function moduleFrobArchSectionsArm64(ctx: LoadContext, info: LoadInfo): void {
   const { img, secs } = info;
+  const symCount = Math.floor(secs[info.index.sym].size / 24);
   let core = 0;
   let init = 0;
   for (let i = 1; i < secs.length; i++) {
@@ -223,6 +224,7 @@ function moduleFrobArchSectionsArm64(info: LoadInfo): void {
       const type = img.u32(o + 8);
       if (type !== 282 && type !== 283) continue;
       const symI = img.u32(o + 12);
+      if (symI >= symCount) relocationOutOfBounds(ctx, info.mod.name, (o - rs.offset) / 24, rs);
       const sym = secs[info.index.sym].offset + symI * 24;
       if (img.u16(sym + 6) === rs.info) continue;
       // duplicates (same type and symbol) share an entry only when the addend is zero

@@ -4,7 +4,7 @@
 // held in JS numbers (kernel and module addresses sit in the top 2 GiB, so they are exact).
 // apply_relocations() (kernel/module/main.c) drives them over a module's RELA sections.
 import { hex64, SHF_ALLOC, SHF_RELA_LIVEPATCH, SHT_NOBITS, SHT_REL, SHT_RELA } from './elf-image';
-import { fail, type LoadContext, type LoadInfo } from './load-info';
+import { fail, relocationOutOfBounds, type LoadContext, type LoadInfo } from './load-info';
 import { ENOEXEC, ERANGE } from '../../errno';
 
 const TWO32 = 4294967296;
@@ -352,11 +352,7 @@ export function applyRelocations(ctx: LoadContext, info: LoadInfo): void {
       const type = view.getUint32(e + 8, true);
       const symI = view.getUint32(e + 12, true);
       const addend = img.s64(e + 16);
-      if (symI >= symValue.length || rOffset + relocSize(arch, type) > target.size) {
-        // the kernel does not check these and would write outside the section
-        ctx.log(3, `module: ${modName}: relocation ${k} of ${rs.nameStr} is outside its section or symbol table`);
-        fail(ENOEXEC);
-      }
+      if (symI >= symValue.length || rOffset + relocSize(arch, type) > target.size) relocationOutOfBounds(ctx, modName, k, rs);
       const P = target.final + rOffset;
       const val = symValue[symI] + addend;
       const r =

@@ -85,4 +85,40 @@ describe('arm64', () => {
     const log = sim.kernelLog().slice(1).map((x) => x.text);
     expect(log.filter((l) => !/module is from the staging directory/.test(l))).toEqual(['core: module is already loaded']);
   }, 600_000);
+
+  it('a branch relocation whose symbol lies outside the symbol table: ENOEXEC and a line, where the kernel would read past it (module-plts.c)', () => {
+    const { ktree, kver, headers } = arm64Kernel();
+    const moddir = path.join(ktree, 'lib/modules', kver);
+    const { decompress } = require(path.join(dist, 'file/decompress.js')) as typeof import('../../../src/file/decompress');
+    const rel = 'kernel/drivers/net/dummy.ko.xz';
+    const img = Buffer.from(decompress(fs.readFileSync(path.join(moddir, rel)), rel));
+    const b = Buffer.from(img.subarray(0, img.length - 40 - img.readUInt32BE(img.length - 32)));
+    // the first R_AARCH64_JUMP26/CALL26 (282, 283) of a RELA section applying to code: its symbol index made huge
+    const shoff = Number(b.readBigUInt64LE(0x28));
+    const header = (i: number): number => shoff + 64 * i;
+    const strOff = Number(b.readBigUInt64LE(header(b.readUInt16LE(0x3e)) + 24));
+    let damaged: string | undefined;
+    for (let i = 1; i < b.readUInt16LE(0x3c) && damaged === undefined; i++) {
+      const h = header(i);
+      if (b.readUInt32LE(h + 4) !== 4 || (Number(b.readBigUInt64LE(header(b.readUInt32LE(h + 44)) + 8)) & 4) === 0) continue;
+      const [off, size] = [Number(b.readBigUInt64LE(h + 24)), Number(b.readBigUInt64LE(h + 32))];
+      for (let e = off; e < off + size && damaged === undefined; e += 24) {
+        const type = b.readUInt32LE(e + 8);
+        if (type !== 282 && type !== 283) continue;
+        b.writeUInt32LE(0xffffff, e + 12);
+        damaged = `relocation ${(e - off) / 24} of ${b.toString('latin1', strOff + b.readUInt32LE(h), b.indexOf(0, strOff + b.readUInt32LE(h)))}`;
+      }
+    }
+    expect(damaged).toBeDefined();
+    const sim = createSimBackend({}, { stateDir: path.join(work, 'state-plt'), env: {}, kernelVersion: kver, moduleDir: moddir, symvers: path.join(headers, 'Module.symvers'), config: path.join(headers, '.config') });
+    let errno: number | undefined;
+    try {
+      sim.initModule(b, '');
+    } catch (err) {
+      errno = (err as { errno: number }).errno;
+    }
+    expect(errno).toBe(8);
+    expect(sim.kernelLog().slice(1).map((x) => x.text).slice(-1)).toEqual([`module: dummy: ${damaged} is outside its section or symbol table`]);
+    expect(sim.procModules()).toEqual([]);
+  });
 });
