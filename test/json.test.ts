@@ -208,6 +208,26 @@ describe('modinfo --json', () => {
     expect(ext4).toMatchObject({ query: 'ext4', name: 'ext4', filename: null, builtin: true, signature: null });
   });
 
+  it('is UTF-8 whatever the module holds: its UTF-8 as it is, a byte that is not UTF-8 as U+FFFD (the text keeps the byte)', async () => {
+    const src = fs.readFileSync(path.join(repoRoot, 'examples/tree/lib/modules/6.12.0-example/kernel/lib/greet_core.ko'));
+    const at = src.indexOf('description=') + 'description='.length;
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-json-')), 'greet_core.ko');
+    // "é" in UTF-8, then \xff and a lone continuation byte, in place of the description's first 4 bytes
+    const img = Buffer.from(src);
+    Buffer.from([0xc3, 0xa9, 0xff, 0x80]).copy(img, at);
+    fs.writeFileSync(file, img);
+    const text = await kmodts(['modinfo', '-F', 'description', file]);
+    expect(Buffer.from(text.out, 'latin1').subarray(0, 4)).toEqual(Buffer.from([0xc3, 0xa9, 0xff, 0x80]));
+    const bytes = (await (async () => {
+      const io = captureIo({});
+      expect(await main('kmodts', ['--json', 'modinfo', file], io)).toBe(0);
+      return io.outBytes();
+    })());
+    const doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    expect(doc.modules[0].fields.find((f: { key: string }) => f.key === 'description').value.slice(0, 3)).toBe('é\ufffd\ufffd');
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  });
+
   it('keeps the found modules, reports the others with kmod\'s message and status 1', async () => {
     const r = await kmodts(['--json', 'modinfo', '-b', path.join(repoRoot, 'examples/tree'), '-k', '6.12.0-example', 'greet_log', 'nothere']);
     expect(r.status).toBe(1);
