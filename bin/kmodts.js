@@ -180,9 +180,12 @@ function writeCodeCache(cacheFile, source, filename) {
   const tmp = `${cacheFile}.${process.pid}.tmp`;
   try {
     const v8 = require('node:v8');
-    v8.setFlagsFromString('--no-lazy');
+    // every function compiled now, whatever this run used: without --no-compilation-cache V8 would hand
+    // back this run's own compile of the same source (its lazy functions only), so that a cache made by
+    // `modprobe -V` left `modprobe -D` parsing and compiling its code on every run
+    v8.setFlagsFromString('--no-lazy --no-compilation-cache');
     const script = new (require('node:vm').Script)(source, { filename });
-    v8.setFlagsFromString('--lazy');
+    v8.setFlagsFromString('--lazy --compilation-cache');
     const dir = path.dirname(cacheFile);
     makeDirs(dir);
     fs.writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
