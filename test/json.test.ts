@@ -218,12 +218,9 @@ describe('modinfo --json', () => {
     fs.writeFileSync(file, img);
     const text = await kmodts(['modinfo', '-F', 'description', file]);
     expect(Buffer.from(text.out, 'latin1').subarray(0, 4)).toEqual(Buffer.from([0xc3, 0xa9, 0xff, 0x80]));
-    const bytes = (await (async () => {
-      const io = captureIo({});
-      expect(await main('kmodts', ['--json', 'modinfo', file], io)).toBe(0);
-      return io.outBytes();
-    })());
-    const doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    const io = captureIo({});
+    expect(await main('kmodts', ['--json', 'modinfo', file], io)).toBe(0);
+    const doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(io.outBytes()));
     expect(doc.modules[0].fields.find((f: { key: string }) => f.key === 'description').value.slice(0, 3)).toBe('é\ufffd\ufffd');
     fs.rmSync(path.dirname(file), { recursive: true, force: true });
   });

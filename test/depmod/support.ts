@@ -12,10 +12,6 @@ import type { AliasPieces } from '../../src/depmod/alias-files';
 import { symbolKeyOfBytes } from '../../src/depmod/hash';
 import type { ModuleScan } from '../../src/depmod/scan-store';
 
-/**
- * everything a module's scan holds but its alias pieces (which only some ways of scanning make; see
- * plainPieces), as plain data to compare (typed arrays copied: scans share their stores)
- */
 /** hash.ts's key of an import's name, given as a string */
 export function symbolKey(name: string): number {
   const bytes = Buffer.from(name, 'latin1');
@@ -27,6 +23,10 @@ export function plainPieces(p: AliasPieces | null | undefined): unknown {
   return p === null || p === undefined ? null : { lines: Buffer.from(p.lines).toString('latin1'), keys: Buffer.from(p.keys).toString('latin1'), keyLengths: [...p.keyLengths] };
 }
 
+/**
+ * everything a module's scan holds but its alias pieces (which only some ways of scanning make; see
+ * plainPieces), as plain data to compare (typed arrays copied: scans share their stores)
+ */
 export function plainScan(s: ModuleScan): unknown {
   return {
     aliases: s.aliases,
