@@ -21,6 +21,7 @@
 #include "hash_order.h"
 #include "word_ranges.h"
 #include "import_dictionary.h"
+#include "import_owners.h"
 #include "tree_walk.h"
 #include "module_symbols.h"
 #include "modinfo_parts.h"
@@ -161,6 +162,7 @@ static napi_value init(napi_env env, napi_value exports)
 	CHECK(hash_order_register(env, exports));
 	CHECK(word_ranges_register(env, exports));
 	CHECK(import_dictionary_register(env, exports));
+	CHECK(import_owners_register(env, exports));
 	CHECK(decode_register(env, exports));
 	CHECK(read_batch_register(env, exports));
 	CHECK(modinfo_parts_register(env, exports));

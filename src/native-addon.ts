@@ -70,7 +70,18 @@ export interface NativeImportDictionaryFns {
   importDictionaryParts(dict: object): [Float64Array, Int32Array, Uint32Array, Uint8Array];
 }
 
-export interface NativeAddon extends Partial<NativeImportDictionaryFns> {
+/** native/import_owners.c: dependency lists from import dictionaries (src/depmod/dep-graph.ts) */
+export interface NativeImportOwnersFns {
+  /**
+   * per dictionary entry (names each followed by a NUL) the owner (idx, below 2^31) of the exported name
+   * (symNames one after another) it resolves to, a leading '.' and then `prefix` (-1: none) dropped; -1 for none
+   */
+  importOwners(symNames: Uint8Array, symLengths: Uint32Array, symOwners: Uint32Array, dictNames: Uint8Array, dictLengths: Uint32Array, prefix: number): Int32Array;
+  /** per module i (refs[starts[i], +counts[i])) the end of its list, then the lists: owners in order first referenced, each once */
+  importDeps(refs: Uint32Array, starts: Uint32Array, counts: Uint32Array, owners: Int32Array, modules: number): Int32Array;
+}
+
+export interface NativeAddon extends Partial<NativeImportDictionaryFns>, Partial<NativeImportOwnersFns> {
   finitModule(fd: number, params: string, flags: number): number;
   initModule(image: Uint8Array, params: string): number;
   deleteModule(name: string, flags: number): number;

@@ -43,6 +43,16 @@ export class CachedScan implements ModuleScan {
   get importRefs(): Uint32Array {
     return new Uint32Array(this.n.block, this.n.at + 8 * this.n.exports, this.n.imports);
   }
+  /** the block holding importRefs, and where they are in it (in 32-bit words): no view made */
+  get importBlock(): ArrayBuffer {
+    return this.n.block;
+  }
+  get importRefsAt(): number {
+    return (this.n.at + 8 * this.n.exports) >>> 2;
+  }
+  get importCount(): number {
+    return this.n.imports;
+  }
   get importDictionary(): ImportDictionary {
     return this.n.dictionary;
   }

@@ -6,6 +6,7 @@ import { DepmodFailed, type Mod, type RunContext } from './run-context';
 import { CachedScan } from './cached-scan';
 import { REF_INDEX, WEAK_REF, type ImportDictionary } from './import-dictionary';
 import { latin1, type Sym, type SymbolTable } from './symbols';
+import { nativeFunction, type NativeImportOwnersFns } from '../native-addon';
 
 export class DependencyGraph {
   /** -e: report unknown symbols and (with -E) version mismatches */
@@ -44,10 +45,13 @@ export class DependencyGraph {
   loadDependencies(runImports?: ImportDictionary): void {
     // (indexed loops here: unoptimized, those allocate iterators (decisions.md))
     const mods = this.modules;
+    const done = this.reportsNothing() ? this.nativeDependencies(runImports) : undefined;
     for (let k = 0; k < mods.length; k++) {
       const mod = mods[k];
       const scan = mod.scan!;
-      if (scan instanceof CachedScan) this.dictionaryImports(mod, scan.importRefs, scan.importDictionary);
+      if (done !== undefined && done[k] === 1) {
+        // taken by nativeDependencies
+      } else if (scan instanceof CachedScan) this.dictionaryImports(mod, scan.importRefs, scan.importDictionary);
       else if (mod.importRefs !== undefined && runImports !== undefined) this.dictionaryImports(mod, mod.importRefs, runImports);
       else {
         const lengths = scan.importLengths;
@@ -64,6 +68,53 @@ export class DependencyGraph {
       mod.scan = undefined;
       mod.importRefs = undefined;
     }
+  }
+
+  /** whether the run reports nothing about imports (no -e, -E or -v): then only their owners matter */
+  private reportsNothing(): boolean {
+    return !this.printUnknown && !this.checkSymvers && this.show === undefined;
+  }
+
+  /**
+   * The dependencies of every module whose imports are dictionary references, by the addon
+   * (native/import_owners.c): each dictionary's entries looked up at once, each module's references
+   * made its list there. Returns which modules (by idx) it took (1), or undefined without the addon.
+   */
+  private nativeDependencies(runImports: ImportDictionary | undefined): Uint8Array | undefined {
+    const fns = nativeImportOwners();
+    if (fns === null) return undefined;
+    const mods = this.modules;
+    const done = new Uint8Array(mods.length);
+    // a run has at most two dictionaries: its cache's and its own
+    const cached = new DictionaryGroup(mods.length);
+    const run = new DictionaryGroup(0);
+    for (let k = 0; k < mods.length; k++) {
+      const mod = mods[k];
+      const scan = mod.scan!;
+      if (scan instanceof CachedScan) cached.addCached(k, scan);
+      else if (mod.importRefs !== undefined && runImports !== undefined) run.addRun(k, mod.importRefs, runImports);
+    }
+    if (cached.size + run.size === 0) return done;
+    const { bytes, lengths } = this.symbols.ownedNameBytes();
+    const { priorities } = this.symbols.owned();
+    for (const group of [cached, run]) {
+      const d = group.dictionary;
+      if (d === undefined) continue;
+      const owners = fns.importOwners(bytes, lengths, priorities, d.names, d.lengths, this.symbols.prefixByte);
+      const refs = group.ranges();
+      const lists = fns.importDeps(refs.words, refs.starts, refs.counts, owners, mods.length);
+      for (let i = 0, at = group.size; i < group.size; i++) {
+        const k = group.modules[i];
+        const mod = mods[k];
+        for (const end = lists[i]; at < end; at++) {
+          const owner = mods[lists[at]];
+          mod.deps.push(owner);
+          owner.users++;
+        }
+        done[k] = 1;
+      }
+    }
+    return done;
   }
 
   /** for each dictionary, its entries looked up so far (null: no such symbol) */
@@ -251,4 +302,85 @@ export class DependencyGraph {
     return list;
   }
 
+}
+
+let importOwnersFns: NativeImportOwnersFns | null | undefined;
+
+/** the addon's dependency lists, or null without them */
+function nativeImportOwners(): NativeImportOwnersFns | null {
+  if (importOwnersFns === undefined) {
+    const importOwners = nativeFunction('importOwners');
+    const importDeps = nativeFunction('importDeps');
+    importOwnersFns = importOwners !== null && importDeps !== null ? { importOwners, importDeps } : null;
+  }
+  return importOwnersFns;
+}
+
+/**
+ * The modules whose references point into one dictionary, and where their references are: cached
+ * scans' lie in one block of the cache (their ranges in it are taken as they are, no view made), the
+ * run's each in its own array (copied one after the other when asked for).
+ */
+class DictionaryGroup {
+  dictionary: ImportDictionary | undefined;
+  size = 0;
+  /** the modules (idx) */
+  modules: Uint32Array;
+  private readonly starts: Uint32Array;
+  private readonly counts: Uint32Array;
+  private block: ArrayBuffer | undefined;
+  private readonly arrays: Uint32Array[] = [];
+
+  constructor(capacity: number) {
+    this.modules = new Uint32Array(capacity);
+    this.starts = new Uint32Array(capacity);
+    this.counts = new Uint32Array(capacity);
+  }
+
+  /** a cached scan's references; one of another cache's dictionary (none is) would be left to dictionaryImports */
+  addCached(k: number, scan: CachedScan): void {
+    const d = scan.importDictionary;
+    if (this.dictionary === undefined) {
+      this.dictionary = d;
+      this.block = scan.importBlock;
+    } else if (d !== this.dictionary || scan.importBlock !== this.block) return;
+    this.starts[this.size] = scan.importRefsAt;
+    this.counts[this.size] = scan.importCount;
+    this.modules[this.size++] = k;
+  }
+
+  /** a module scanned in this run: its references into the run's dictionary */
+  addRun(k: number, refs: Uint32Array, d: ImportDictionary): void {
+    this.dictionary = d;
+    this.arrays.push(refs);
+    this.modules = appendWord(this.modules, this.size++, k);
+  }
+
+  ranges(): { words: Uint32Array; starts: Uint32Array; counts: Uint32Array } {
+    const n = this.size;
+    if (this.block !== undefined) {
+      return { words: new Uint32Array(this.block, 0, this.block.byteLength >>> 2), starts: this.starts.subarray(0, n), counts: this.counts.subarray(0, n) };
+    }
+    const starts = new Uint32Array(n);
+    const counts = new Uint32Array(n);
+    let total = 0;
+    for (let i = 0; i < n; i++) total += counts[i] = this.arrays[i].length;
+    const words = new Uint32Array(total);
+    for (let i = 0, at = 0; i < n; at += counts[i], i++) {
+      starts[i] = at;
+      words.set(this.arrays[i], at);
+    }
+    return { words, starts, counts };
+  }
+}
+
+/** words with `value` at `at`, grown (doubled) when full */
+function appendWord(words: Uint32Array, at: number, value: number): Uint32Array {
+  let out = words;
+  if (at >= words.length) {
+    out = new Uint32Array(Math.max(64, 2 * words.length));
+    out.set(words);
+  }
+  out[at] = value;
+  return out;
 }

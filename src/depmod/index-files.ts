@@ -9,46 +9,17 @@ import { IndexBatch, IndexBuilder, IndexCharacterError, type IndexWriter } from 
 import { aliasNormalize, modnameFromPath } from '../names/modname';
 import { buildAliasFiles, type AliasFileName, type AliasSource, type BuiltFile } from './alias-files';
 import { DepmodFailed, DepmodFatal, fgetsLines, nodePathError, type Mod, type RunContext } from './run-context';
-import type { Sym, SymbolTable } from './symbols';
+import type { OwnedSymbols, SymbolTable } from './symbols';
 import type { DependencyGraph } from './dep-graph';
 
 type FileData = string | Uint8Array | null;
 /** a file's contents, or the promise of an index built on the thread pool */
 type MadeFile = FileData | Promise<Uint8Array>;
 
-/** the symbols that a module exports (modules.symbols' entries), in modules.symbols' order */
-interface OwnedSymbols {
-  names: string[];
-  modnames: string[];
-  priorities: Uint32Array;
-}
-
-function ownedInOrder(symbols: Sym[], modnameAt: string[]): OwnedSymbols {
-  // counted first, then stored by index: a push per entry into three growing arrays cost ~10 ms for the
-  // full tree's 15,500 symbols (depmod runs without TurboFan), the reads alone ~2 ms
-  let n = 0;
-  for (let k = 0; k < symbols.length; k++) if (symbols[k].owner !== null) n++;
-  const names: string[] = new Array(n);
-  const modnames: string[] = new Array(n);
-  const priorities = new Uint32Array(n);
-  for (let k = 0, j = 0; k < symbols.length; k++) {
-    const s = symbols[k];
-    const owner = s.owner;
-    if (owner === null) continue;
-    const idx = owner.idx;
-    names[j] = s.name;
-    modnames[j] = modnameAt[idx];
-    priorities[j++] = idx;
-  }
-  return { names, modnames, priorities };
-}
-
 export class IndexFiles {
   /** modules.builtin.bin and modules.builtin.alias.bin, made during the scan (madeNow) */
   private builtinFiles: (() => FileData)[] | undefined;
   private builtAliasFiles: Record<AliasFileName, BuiltFile> | undefined;
-  private owned: OwnedSymbols | undefined;
-  private symbolOrder: Sym[] | undefined;
   /** modules.symbols.bin, started by startIndexes (madeNow) */
   private symbolsBinStarted: (() => MadeFile) | undefined;
 
@@ -122,12 +93,8 @@ export class IndexFiles {
     return (this.builtAliasFiles = files);
   }
 
-  private syms(): Sym[] {
-    return (this.symbolOrder ??= this.symbols.inOrder());
-  }
-
   private ownedSymbols(): OwnedSymbols {
-    return (this.owned ??= ownedInOrder(this.syms(), this.modules.map((m) => m.modname)));
+    return this.symbols.owned();
   }
 
   /**
@@ -226,10 +193,10 @@ export class IndexFiles {
           if (dry) return null;
           if (!warnDups) return (this.symbolsBinStarted ?? (() => this.symbolsBin()))();
           const idx = new IndexBuilder();
-          for (const s of this.syms()) {
-            if (s.owner === null) continue;
-            const key = `symbol:${s.name}`;
-            if (this.insert(idx, key, s.owner.modname, s.owner.idx)) this.log(LOG_WARNING, `duplicate module syms:\n${key} ${s.owner.modname}\n`);
+          const { names, modnames, priorities } = this.ownedSymbols();
+          for (let k = 0; k < names.length; k++) {
+            const key = `symbol:${names[k]}`;
+            if (this.insert(idx, key, modnames[k], priorities[k])) this.log(LOG_WARNING, `duplicate module syms:\n${key} ${modnames[k]}\n`);
           }
           return idx.serialize();
         },
