@@ -22,6 +22,8 @@
 #include "word_ranges.h"
 #include "import_dictionary.h"
 #include "import_owners.h"
+#include "pair_lines.h"
+#include "dep_lines.h"
 #include "tree_walk.h"
 #include "module_symbols.h"
 #include "modinfo_parts.h"
@@ -163,6 +165,8 @@ static napi_value init(napi_env env, napi_value exports)
 	CHECK(word_ranges_register(env, exports));
 	CHECK(import_dictionary_register(env, exports));
 	CHECK(import_owners_register(env, exports));
+	CHECK(pair_lines_register(env, exports));
+	CHECK(dep_lines_register(env, exports));
 	CHECK(decode_register(env, exports));
 	CHECK(read_batch_register(env, exports));
 	CHECK(modinfo_parts_register(env, exports));

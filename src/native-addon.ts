@@ -81,7 +81,22 @@ export interface NativeImportOwnersFns {
   importDeps(refs: Uint32Array, starts: Uint32Array, counts: Uint32Array, owners: Int32Array, modules: number): Int32Array;
 }
 
+/**
+ * native/pair_lines.c pairLines: for each pair in order head, key, mid, value, tail (keys and values one
+ * after another, their lengths given; head, mid and tail below 64 bytes)
+ */
+export type PairLinesFn = (keys: Uint8Array, keyLengths: Uint32Array, values: Uint8Array, valueLengths: Uint32Array, head: string, mid: string, tail: string) => Buffer;
+
+/**
+ * native/dep_lines.c depLines: module k needs deps[ends[k-1], ends[k]) directly, sortIdx[k] is its place
+ * in the topological order, names[k] its name in modules.dep (nameLengths[k] bytes, one after another).
+ * Returns modules.dep's text, its lines without their newlines one after another, and their lengths.
+ */
+export type DepLinesFn = (deps: Int32Array, ends: Uint32Array, sortIdx: Int32Array, names: Uint8Array, nameLengths: Uint32Array) => [Buffer, Buffer, Uint32Array];
+
 export interface NativeAddon extends Partial<NativeImportDictionaryFns>, Partial<NativeImportOwnersFns> {
+  pairLines?: PairLinesFn;
+  depLines?: DepLinesFn;
   finitModule(fd: number, params: string, flags: number): number;
   initModule(image: Uint8Array, params: string): number;
   deleteModule(name: string, flags: number): number;

@@ -95,12 +95,12 @@ export class DependencyGraph {
       else if (mod.importRefs !== undefined && runImports !== undefined) run.addRun(k, mod.importRefs, runImports);
     }
     if (cached.size + run.size === 0) return done;
-    const { bytes, lengths } = this.symbols.ownedNameBytes();
-    const { priorities } = this.symbols.owned();
+    const { bytes, lengths, owners: nameOwners } = this.symbols.ownedNameBytes();
+    if (bytes === null) return undefined;
     for (const group of [cached, run]) {
       const d = group.dictionary;
       if (d === undefined) continue;
-      const owners = fns.importOwners(bytes, lengths, priorities, d.names, d.lengths, this.symbols.prefixByte);
+      const owners = fns.importOwners(bytes, lengths, nameOwners, d.names, d.lengths, this.symbols.prefixByte);
       const refs = group.ranges();
       const lists = fns.importDeps(refs.words, refs.starts, refs.counts, owners, mods.length);
       for (let i = 0, at = group.size; i < group.size; i++) {

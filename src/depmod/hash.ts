@@ -85,14 +85,28 @@ export function hashOrder<T>(items: T[], key: (item: T) => string, buckets: numb
   return out;
 }
 
+/**
+ * hashOrder's indices of the keys, given also as bytes one after another with their lengths (which the
+ * caller has made anyway); `bytes` null: a key has a char above 0xff, which has no byte
+ */
+export function hashOrderIndices(keys: string[], buckets: number, bytes: Uint8Array | null, lengths: Uint32Array): Uint32Array {
+  if (native === undefined) native = loadNativeHashOrder();
+  return native !== null && bytes !== null && keys.length >= NATIVE_FROM ? native(bytes, lengths, buckets) : jsOrder(keys, buckets);
+}
+
 /** the addon's order of keys: their bytes joined once, and their lengths */
 function nativeOrder(fn: HashOrderFn, keys: string[], buckets: number): Uint32Array {
   const joined = keys.join('');
   // a char above 0xff has no byte (latin1 would truncate it): JavaScript compares such keys as they are
-  if (ABOVE_LATIN1.test(joined)) return jsOrder(keys, buckets);
+  if (aboveLatin1(joined)) return jsOrder(keys, buckets);
   const lengths = new Uint32Array(keys.length);
   for (let i = 0; i < keys.length; i++) lengths[i] = keys[i].length;
   return fn(Buffer.from(joined, 'latin1'), lengths, buckets);
+}
+
+/** whether a char of s is above 0xff (a binary string's never is) */
+export function aboveLatin1(s: string): boolean {
+  return ABOVE_LATIN1.test(s);
 }
 
 const ABOVE_LATIN1 = /[^\0-\xff]/;

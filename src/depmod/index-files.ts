@@ -6,6 +6,8 @@ import * as fs from '../file/binary-os';
 import { LOG_ERR, LOG_WARNING } from '../log';
 import { ENOENT, errnoOf } from '../errno';
 import { IndexBatch, IndexBuilder, IndexCharacterError, type IndexWriter } from '../indexes/writer';
+import { nativeFunction, type DepLinesFn } from '../native-addon';
+import { aboveLatin1 } from './hash';
 import { aliasNormalize, modnameFromPath } from '../names/modname';
 import { buildAliasFiles, type AliasFileName, type AliasSource, type BuiltFile } from './alias-files';
 import { DepmodFailed, DepmodFatal, fgetsLines, nodePathError, type Mod, type RunContext } from './run-context';
@@ -13,6 +15,14 @@ import type { OwnedSymbols, SymbolTable } from './symbols';
 import type { DependencyGraph } from './dep-graph';
 
 type FileData = string | Uint8Array | null;
+
+/** modules.symbols' entries as modules.symbols.bin takes them: keys one after another, values as bytes */
+interface SymbolPairs {
+  keys: string;
+  keyLengths: Uint32Array;
+  values: Uint8Array;
+  valueLengths: Uint32Array;
+}
 /** a file's contents, or the promise of an index built on the thread pool */
 type MadeFile = FileData | Promise<Uint8Array>;
 
@@ -35,6 +45,38 @@ export class IndexFiles {
    */
   makeBuiltinFilesNow(): void {
     this.builtinFiles = [this.madeNow(() => this.builtinBin()), this.madeNow(() => this.builtinAliasBin())];
+  }
+
+  private depLinesMade: ReturnType<DepLinesFn> | null | undefined;
+
+  /**
+   * modules.dep's text, its lines without newlines and their lengths, made by the addon
+   * (native/dep_lines.c); null without it (or for a name with a char above 0xff, which has no byte)
+   */
+  private nativeDepLines(): ReturnType<DepLinesFn> | null {
+    if (this.depLinesMade !== undefined) return this.depLinesMade;
+    const depLines = nativeFunction('depLines');
+    const mods = this.modules;
+    const names: string[] = new Array(mods.length);
+    for (let k = 0; k < mods.length; k++) names[k] = mods[k].relpath ?? mods[k].path;
+    const joined = names.join('');
+    if (depLines === null || aboveLatin1(joined)) return (this.depLinesMade = null);
+    const nameLengths = new Uint32Array(mods.length);
+    const sortIdx = new Int32Array(mods.length);
+    const ends = new Uint32Array(mods.length);
+    let total = 0;
+    for (let k = 0; k < mods.length; k++) {
+      nameLengths[k] = names[k].length;
+      sortIdx[k] = mods[k].depSortIdx;
+      total += mods[k].deps.length;
+      ends[k] = total;
+    }
+    const deps = new Int32Array(total);
+    for (let k = 0, at = 0; k < mods.length; k++) {
+      const d = mods[k].deps;
+      for (let j = 0; j < d.length; j++) deps[at++] = d[j].idx;
+    }
+    return (this.depLinesMade = depLines(deps, ends, sortIdx, Buffer.from(joined, 'latin1'), nameLengths));
   }
 
   private depLines(): string[] {
@@ -116,12 +158,41 @@ export class IndexFiles {
 
   /** modules.symbols.bin through IndexBatch (no -w), on the thread pool where it can be */
   private symbolsBin(): Promise<Uint8Array> {
-    const { names, modnames, priorities } = this.ownedSymbols();
+    const { keys, keyLengths, values, valueLengths } = this.symbolPairs();
     const idx = new IndexBatch();
-    const keys = names.length === 0 ? '' : `symbol:${names.join('symbol:')}`;
-    const values = Buffer.from(modnames.join(''), 'latin1');
-    this.indexRun(() => idx.insertRunBytes(keys, names.map((name) => name.length + 7), values, modnames.map((m) => m.length), priorities));
+    this.indexRun(() => idx.insertRunBytes(keys, keyLengths, values, valueLengths, this.ownedSymbols().priorities));
     return idx.serializeInBackground();
+  }
+
+  private pairs: SymbolPairs | undefined;
+
+  /** modules.symbols' keys ("symbol:<name>") and values (module names), as modules.symbols.bin takes them */
+  private symbolPairs(): SymbolPairs {
+    if (this.pairs !== undefined) return this.pairs;
+    const { names, modnames } = this.ownedSymbols();
+    const keyLengths = new Uint32Array(names.length);
+    const valueLengths = new Uint32Array(names.length);
+    for (let k = 0; k < names.length; k++) {
+      keyLengths[k] = names[k].length + 7;
+      valueLengths[k] = modnames[k].length;
+    }
+    const keys = names.length === 0 ? '' : `symbol:${names.join('symbol:')}`;
+    return (this.pairs = { keys, keyLengths, values: Buffer.from(modnames.join(''), 'latin1'), valueLengths });
+  }
+
+  /** modules.symbols: its lines made by the addon from modules.symbols.bin's pairs where it can */
+  private symbolsText(): string | Uint8Array {
+    const header = '# Aliases for symbols, used by symbol_request().\n';
+    const { names, modnames } = this.ownedSymbols();
+    if (names.length === 0) return header;
+    const pairLines = nativeFunction('pairLines');
+    const p = this.symbolPairs();
+    if (pairLines !== null && !aboveLatin1(p.keys)) {
+      const lines = pairLines(Buffer.from(p.keys, 'latin1'), p.keyLengths, p.values, p.valueLengths, 'alias ', ' ', '\n');
+      return Buffer.concat([Buffer.from(header, 'latin1'), lines]);
+    }
+    // one join for all lines rather than a string for each
+    return `${header}alias symbol:${names.map((name, k) => `${name} ${modnames[k]}`).join('\nalias symbol:')}\n`;
   }
 
 
@@ -139,10 +210,12 @@ export class IndexFiles {
       if (dry || warnDups || depBin !== undefined) return;
       depBin = this.madeNow(() => {
         const idx = new IndexBatch();
-        // the lines as bytes with one join and one conversion (insertRun would join them twice)
-        const l = lines();
-        const values = Buffer.from(l.join(''), 'latin1');
-        this.indexRun(() => idx.insertRunBytes(mods.map((m) => m.modname).join(''), mods.map((m) => m.modname.length), values, l.map((line) => line.length), mods.map((m) => m.idx)));
+        const native = this.nativeDepLines();
+        // else the lines as bytes with one join and one conversion (insertRun would join them twice)
+        const l = native === null ? lines() : [];
+        const values = native !== null ? native[1] : Buffer.from(l.join(''), 'latin1');
+        const valueLengths = native !== null ? native[2] : l.map((line) => line.length);
+        this.indexRun(() => idx.insertRunBytes(mods.map((m) => m.modname).join(''), mods.map((m) => m.modname.length), values, valueLengths, mods.map((m) => m.idx)));
         const made = idx.serializeInBackground();
         made.catch(() => {});
         return made;
@@ -153,6 +226,8 @@ export class IndexFiles {
         'modules.dep',
         () => {
           startDepBin();
+          const native = this.nativeDepLines();
+          if (native !== null) return native[0];
           // one join: no string made for each line with its newline
           return mods.length === 0 ? '' : `${lines().join('\n')}\n`;
         },
@@ -179,13 +254,7 @@ export class IndexFiles {
       ['modules.weakdep', () => aliasFile('modules.weakdep')],
       [
         'modules.symbols',
-        () => {
-          const { names, modnames } = this.ownedSymbols();
-          const header = '# Aliases for symbols, used by symbol_request().\n';
-          if (names.length === 0) return header;
-          // one join for all lines rather than a string for each
-          return `${header}alias symbol:${names.map((name, k) => `${name} ${modnames[k]}`).join('\nalias symbol:')}\n`;
-        },
+        () => this.symbolsText(),
       ],
       [
         'modules.symbols.bin',

@@ -5,8 +5,15 @@
 import { LOG_ERR } from '../log';
 import { errnoOf } from '../errno';
 import { closeSync, openSync, readFileSync } from '../file/binary-os';
-import { hashOrder } from './hash';
+import { aboveLatin1, hashOrderIndices } from './hash';
 import { DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
+
+/** the names that modules own as bytes (null: a char above 0xff, which has none), their lengths and their owners' idx */
+export interface OwnedNameBytes {
+  bytes: Uint8Array | null;
+  lengths: Uint32Array;
+  owners: Uint32Array;
+}
 
 /** the symbols that modules own (modules.symbols' entries): names, their owners' names and idx */
 export interface OwnedSymbols {
@@ -92,7 +99,7 @@ export class SymbolTable {
   }
 
   private ownedCache: OwnedSymbols | undefined;
-  private ownedBytes: { bytes: Uint8Array; lengths: Uint32Array } | undefined;
+  private ownedBytes: OwnedNameBytes | undefined;
 
   /**
    * The symbols that modules own, in kmod's hash table order (modules.symbols' order). Made once, when
@@ -100,35 +107,60 @@ export class SymbolTable {
    */
   owned(): OwnedSymbols {
     if (this.ownedCache !== undefined) return this.ownedCache;
-    // counted first, then stored by index: a push per entry into three growing arrays cost ~10 ms for
-    // the full tree's 15,500 symbols (depmod runs without TurboFan); the order is the same whether the
-    // symbols without an owner (Module.symvers' and System.map's) are left out before or after
-    const all = this.all;
-    let n = 0;
-    for (let k = 0; k < all.length; k++) if (all[k].owner !== null) n++;
-    const withOwner: Sym[] = new Array(n);
-    for (let k = 0, j = 0; k < all.length; k++) if (all[k].owner !== null) withOwner[j++] = all[k];
-    const ordered = hashOrder(withOwner, (s) => s.name, 2048);
-    const names: string[] = new Array(n);
+    const { names, owners } = this.ownedInTableOrder();
+    // the order is the same whether the symbols without an owner (Module.symvers' and System.map's)
+    // are left out before or after ordering; the names' bytes made for it serve the addon's lookups too
+    const bytes = this.ownedNameBytes();
+    const order = hashOrderIndices(names, 2048, bytes.bytes, bytes.lengths);
+    const n = order.length;
+    const sorted: string[] = new Array(n);
     const modnames: string[] = new Array(n);
     const priorities = new Uint32Array(n);
     for (let j = 0; j < n; j++) {
-      const s = ordered[j];
-      const owner = s.owner!;
-      names[j] = s.name;
+      const k = order[j];
+      const owner = owners[k];
+      sorted[j] = names[k];
       modnames[j] = owner.modname;
       priorities[j] = owner.idx;
     }
-    return (this.ownedCache = { names, modnames, priorities });
+    return (this.ownedCache = { names: sorted, modnames, priorities });
   }
 
-  /** owned()'s names as bytes one after another, and their lengths (for the addon: native/import_owners.c) */
-  ownedNameBytes(): { bytes: Uint8Array; lengths: Uint32Array } {
+  /**
+   * The names that modules own in the table's order (of first insertion), and their owners: counted
+   * first, then stored by index (a push per entry into growing arrays cost ~10 ms for the full tree's
+   * 15,500 symbols, as depmod runs without TurboFan)
+   */
+  private ownedInTableOrder(): { names: string[]; owners: Mod[] } {
+    const all = this.all;
+    let n = 0;
+    for (let k = 0; k < all.length; k++) if (all[k].owner !== null) n++;
+    const names: string[] = new Array(n);
+    const owners: Mod[] = new Array(n);
+    for (let k = 0, j = 0; k < all.length; k++) {
+      const owner = all[k].owner;
+      if (owner === null) continue;
+      names[j] = all[k].name;
+      owners[j++] = owner;
+    }
+    return { names, owners };
+  }
+
+  /**
+   * The names that modules own, in the table's order, as bytes one after another, their lengths and
+   * their owners' idx (for the addon: native/import_owners.c; their order does not matter there)
+   */
+  ownedNameBytes(): OwnedNameBytes {
     if (this.ownedBytes !== undefined) return this.ownedBytes;
-    const { names } = this.owned();
+    const { names, owners } = this.ownedInTableOrder();
     const lengths = new Uint32Array(names.length);
-    for (let j = 0; j < names.length; j++) lengths[j] = names[j].length;
-    return (this.ownedBytes = { bytes: Buffer.from(names.join(''), 'latin1'), lengths });
+    const idx = new Uint32Array(names.length);
+    for (let j = 0; j < names.length; j++) {
+      lengths[j] = names[j].length;
+      idx[j] = owners[j].idx;
+    }
+    const joined = names.join('');
+    return (this.ownedBytes = { bytes: aboveLatin1(joined) ? null : Buffer.from(joined, 'latin1'), lengths, owners: idx });
   }
 
   private addFakeSymbols(): void {
