@@ -251,7 +251,9 @@ static napi_value import_deps_js(napi_env env, napi_callback_info info)
 	free(marks);
 	napi_status s = napi_create_arraybuffer(env, at * sizeof(int32_t), &out_data, &ab);
 	if (s == napi_ok) {
-		memcpy(out_data, list, at * sizeof(int32_t));
+		/* (an empty ArrayBuffer's data may be NULL) */
+		if (at > 0)
+			memcpy(out_data, list, at * sizeof(int32_t));
 		s = napi_create_typedarray(env, napi_int32_array, at, ab, 0, &result);
 	}
 	free(list);
