@@ -28,7 +28,7 @@ type MadeFile = FileData | Promise<Uint8Array>;
 
 export class IndexFiles {
   /** modules.builtin.bin and modules.builtin.alias.bin, made during the scan (madeNow) */
-  private builtinFiles: (() => FileData)[] | undefined;
+  private builtinFiles: (() => MadeFile)[] | undefined;
   private builtAliasFiles: Record<AliasFileName, BuiltFile> | undefined;
   /** modules.symbols.bin, started by startIndexes (madeNow) */
   private symbolsBinStarted: (() => MadeFile) | undefined;
@@ -378,10 +378,17 @@ export class IndexFiles {
     }
   }
 
-  private builtinBin(): Buffer | string {
+  /** an index's trie built on the thread pool (where the addon is), its failure seen at its turn */
+  private inBackground(idx: IndexBatch): Promise<Uint8Array> {
+    const made = idx.serializeInBackground();
+    made.catch(() => {});
+    return made;
+  }
+
+  private builtinBin(): Promise<Uint8Array> | string {
     const data = this.openInput('modules.builtin');
     if (data === null) return '';
-    const idx = new IndexBuilder();
+    const idx = new IndexBatch();
     for (const line of fgetsLines(data.toString('latin1', 0, data.length))) {
       if (!/^[A-Za-z]/.test(line)) {
         this.log(LOG_ERR, `Invalid modules.builtin line: ${line}\n`);
@@ -390,13 +397,13 @@ export class IndexFiles {
       const modname = modnameFromPath(line) ?? '';
       this.insert(idx, modname, '', 0);
     }
-    return idx.serialize();
+    return this.inBackground(idx);
   }
 
-  private builtinAliasBin(): Buffer | string {
+  private builtinAliasBin(): Promise<Uint8Array> | string {
     const data = this.openInput('modules.builtin.modinfo');
     if (data === null) return '';
-    const idx = new IndexBuilder();
+    const idx = new IndexBatch();
     const n = data.length;
     let pos = 0;
     const EOF = -1;
@@ -430,6 +437,6 @@ export class IndexFiles {
       }
       this.insert(idx, alias, modname, 0);
     }
-    return idx.serialize();
+    return this.inBackground(idx);
   }
 }
