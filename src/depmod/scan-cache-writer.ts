@@ -401,7 +401,8 @@ export class ScanCacheWriter {
 
   /**
    * Writes the cache into `dir` (temporary file, then rename) when it would store a scan the cache read
-   * at the start did not have; otherwise that cache stays as it is (its entries for files gone since
+   * at the start did not have, or enough directories its walk record lacked (WALK_REWRITE_COUNT);
+   * otherwise that cache stays as it is (its entries for files gone since
    * are never hit: a file that comes back has another inode or ctime). A cache that cannot be written
    * is no error of depmod's: false is returned and the next run scans again.
    */

@@ -14,7 +14,8 @@
 // with the file (missing, unreadable, short, corrupt, another version, counts or offsets out of
 // bounds) makes load() return undefined, and the run scans every module; an entry whose strings,
 // references or keys do not add up to its counts misses (its module is read). scan-cache-writer.ts
-// writes it to a temporary file and renames it, so readers see a whole old or a whole new cache.
+// writes it to a temporary file and renames it, so readers see a whole old or a whole new cache. The
+// file ends with the walk record (walk-record.ts), which readHead() reads before the walk.
 import * as fs from '../file/binary-os';
 import { CachedAliasPieces, CachedScan, type CachedNumbers } from './cached-scan';
 import { ImportDictionary, REF_INDEX } from './import-dictionary';
