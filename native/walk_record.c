@@ -386,9 +386,44 @@ static size_t record_dirs(const walk_memo_t *m, const dir_chunk_t **dirs, const 
 	return m->walked ? m->n_next : m->n_old;
 }
 
-static int kept(const dir_chunk_t *d, uint64_t dev, int64_t hs, uint32_t hns)
+/*
+ * Which of the n directories go into the next record (1 each, malloc()ed; NULL out of memory): those on
+ * `dev` older than the horizon, each path once (roots that overlap, such as an external directory
+ * within the module directory, walk a directory twice; a record with a path twice is refused).
+ */
+static uint8_t *chosen_dirs(const dir_chunk_t *dirs, size_t n, const uint8_t *base, uint64_t dev, int64_t hs, uint32_t hns)
 {
-	return d->key.dev == dev && old_enough(&d->key, hs, hns);
+	size_t n_slots = 16, mask;
+	uint8_t *chosen = calloc(n ? n : 1, 1);
+	uint32_t *slots;
+	while (n_slots < 2 * n)
+		n_slots *= 2;
+	slots = calloc(n_slots, sizeof(uint32_t));
+	if (chosen == NULL || slots == NULL) {
+		free(chosen);
+		free(slots);
+		return NULL;
+	}
+	mask = n_slots - 1;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *d = base + dirs[i].at;
+		uint32_t len = get32(d + KEY_BYTES);
+		size_t s = (size_t)path_hash((const char *)d + DIR_HEAD, len) & mask;
+		if (dirs[i].key.dev != dev || !old_enough(&dirs[i].key, hs, hns))
+			continue;
+		while (slots[s] != 0) {
+			const uint8_t *o = base + dirs[slots[s] - 1].at;
+			if (get32(o + KEY_BYTES) == len && memcmp(o + DIR_HEAD, d + DIR_HEAD, len) == 0)
+				break;
+			s = (s + 1) & mask;
+		}
+		if (slots[s] == 0) {
+			slots[s] = (uint32_t)i + 1;
+			chosen[i] = 1;
+		}
+	}
+	free(slots);
+	return chosen;
 }
 
 /*
@@ -402,7 +437,7 @@ static napi_value memo_record_js(napi_env env, napi_callback_info info)
 	napi_value argv[5], buf, fresh_v, result;
 	size_t argc = 5, n, len = RECORD_HEAD, count = 0;
 	uint32_t dev_lo, dev_hi, hns, fresh = 0;
-	uint64_t dev;
+	uint8_t *chosen;
 	int64_t hs;
 	const dir_chunk_t *dirs;
 	const uint8_t *base;
@@ -419,9 +454,13 @@ static napi_value memo_record_js(napi_env env, napi_callback_info info)
 		return NULL;
 	}
 	n = record_dirs(m, &dirs, &base);
-	dev = (uint64_t)dev_hi << 32 | dev_lo;
+	chosen = chosen_dirs(dirs, n, base, (uint64_t)dev_hi << 32 | dev_lo, hs, hns);
+	if (chosen == NULL) {
+		napi_throw_error(env, NULL, "walkMemoRecord: out of memory");
+		return NULL;
+	}
 	for (size_t i = 0; i < n; i++) {
-		if (kept(&dirs[i], dev, hs, hns)) {
+		if (chosen[i]) {
 			len += dirs[i].bytes;
 			count++;
 		}
@@ -429,20 +468,23 @@ static napi_value memo_record_js(napi_env env, napi_callback_info info)
 	/* (too big to be read back: an empty one) */
 	if (len > RECORD_MAX)
 		len = RECORD_HEAD, count = 0;
-	if (napi_create_buffer(env, len, &data, &buf) != napi_ok)
+	if (napi_create_buffer(env, len, &data, &buf) != napi_ok) {
+		free(chosen);
 		return NULL;
+	}
 	p = data;
 	put32(p, RECORD_MAGIC);
 	put32(p + 4, (uint32_t)count);
 	put32(p + 8, (uint32_t)(len - RECORD_HEAD));
 	p += RECORD_HEAD;
 	for (size_t i = 0; i < n && count > 0; i++) {
-		if (!kept(&dirs[i], dev, hs, hns))
+		if (!chosen[i])
 			continue;
 		memcpy(p, base + dirs[i].at, dirs[i].bytes);
 		p += dirs[i].bytes;
 		fresh += (uint32_t)dirs[i].fresh;
 	}
+	free(chosen);
 	file_crc32_prepare();
 	put32((uint8_t *)data + 12, file_crc32(0, (uint8_t *)data + RECORD_HEAD, len - RECORD_HEAD));
 	if (napi_create_uint32(env, fresh, &fresh_v) != napi_ok || napi_create_array_with_length(env, 2, &result) != napi_ok ||

@@ -186,6 +186,18 @@ describe('depmod walk record', () => {
     expect(noA.listed).toBe(0);
   });
 
+  it('records a directory that overlapping roots walk twice once', () => {
+    const dir = tree(['kernel/a/x.ko', 'extra/y.ko']);
+    const memo = fns.walkMemoNew(null, LATER);
+    walkModules(dir, [], memo);
+    walkModules(`${dir}/extra`, [], memo);
+    const dev = fs.statSync(dir, { bigint: true }).dev;
+    const [next] = fns.walkMemoRecord(memo, Number(dev & 0xffffffffn), Number(dev >> 32n), LATER, 0);
+    // the module directory, extra, kernel, kernel/a
+    expect(next.readUInt32LE(4)).toBe(4);
+    expect(walkWith(dir, next).recalled).toBe(4);
+  });
+
   it('reads any damaged record as none: the same walk, everything listed', () => {
     const dir = tree(['kernel/a/x.ko', 'kernel/b/y.ko', 'kernel/b/c/z.ko']);
     const good = walkWith(dir, null).next;
