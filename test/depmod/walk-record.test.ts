@@ -41,6 +41,12 @@ function nextTick(): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 25);
 }
 
+/** the next record of `memo`: its directories on the device of `dir` (or another, `otherDevice`) older than horizonSec */
+function recordOf(memo: object, dir: string, horizonSec = LATER, otherDevice = false): Buffer {
+  const dev = fs.statSync(dir, { bigint: true }).dev;
+  return fns.walkMemoRecord(memo, Number(dev & 0xffffffffn) ^ (otherDevice ? 1 : 0), Number(dev >> 32n), horizonSec, 0)[0];
+}
+
 interface Walked {
   found: string | null;
   listed: number;
@@ -54,9 +60,7 @@ function walkWith(dir: string, rec: Buffer | null, excludes: string[] = [], nowS
   const found = walkModules(dir, excludes, memo);
   expect(found).toBe(walkModules(dir, excludes));
   const [listed, recalled] = fns.walkMemoStats(memo);
-  const dev = fs.statSync(dir, { bigint: true }).dev;
-  const [next] = fns.walkMemoRecord(memo, Number(dev & 0xffffffffn), Number(dev >> 32n), LATER, 0);
-  return { found, listed, recalled, next };
+  return { found, listed, recalled, next: recordOf(memo, dir) };
 }
 
 const names = (w: Walked, dir: string): string[] => (w.found ?? '').split('\0').map((p) => p.slice(dir.length + 1));
@@ -167,10 +171,9 @@ describe('depmod walk record', () => {
     // nor one whose times lie ahead of the writer's horizon
     const memo = fns.walkMemoNew(null, LATER);
     walkModules(dir, [], memo);
-    const dev = fs.statSync(dir, { bigint: true }).dev;
-    expect(fns.walkMemoRecord(memo, Number(dev & 0xffffffffn), Number(dev >> 32n), Math.floor(Date.now() / 1000) - 60, 0)[0].readUInt32LE(4)).toBe(0);
+    expect(recordOf(memo, dir, Math.floor(Date.now() / 1000) - 60).readUInt32LE(4)).toBe(0);
     // nor on another device than the cache's
-    expect(fns.walkMemoRecord(memo, Number(dev & 0xffffffffn) ^ 1, Number(dev >> 32n), LATER, 0)[0].readUInt32LE(4)).toBe(0);
+    expect(recordOf(memo, dir, LATER, true).readUInt32LE(4)).toBe(0);
   });
 
   it('applies the excludes at walk time: a record made with others serves as well', () => {
@@ -191,8 +194,7 @@ describe('depmod walk record', () => {
     const memo = fns.walkMemoNew(null, LATER);
     walkModules(dir, [], memo);
     walkModules(`${dir}/extra`, [], memo);
-    const dev = fs.statSync(dir, { bigint: true }).dev;
-    const [next] = fns.walkMemoRecord(memo, Number(dev & 0xffffffffn), Number(dev >> 32n), LATER, 0);
+    const next = recordOf(memo, dir);
     // the module directory, extra, kernel, kernel/a
     expect(next.readUInt32LE(4)).toBe(4);
     expect(walkWith(dir, next).recalled).toBe(4);
