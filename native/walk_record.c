@@ -1,9 +1,9 @@
 /*
- * depmod's walk record (docs/decisions.md, "The walk record"): each directory of the last walk with
- * its stat key and the entries that matter to the walk (subdirectories and module file names, before
- * any exclusion), so that the next walk lists again only the directories whose key changed. The
- * record is kept in the scan cache file (src/depmod/walk-record.ts); its bytes are made and checked
- * here only:
+ * depmod's walk record (docs/decisions.md, "Session 17: the walk record"): each directory of the
+ * last walk with its stat key and the entries that matter to the walk (subdirectories and module file
+ * names, before any exclusion), so that the next walk lists again only the directories whose key
+ * changed. The record is kept in the scan cache file (src/depmod/walk-record.ts); its bytes are made
+ * and checked here only:
  *
  *   head:   magic, number of directories, payload bytes, CRC-32 of the payload (32-bit words, LE)
  *   per directory: dev, ino, size, nlink, ctime s, mtime s (64-bit), ctime ns, mtime ns, path bytes,

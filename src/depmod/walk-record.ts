@@ -1,8 +1,9 @@
-// depmod's walk record (docs/decisions.md, "The walk record"): the listings of the directories of the
-// last walk, each with its directory's stat key, kept at the end of the scan cache file, so that the
-// addon's walk (native/tree_walk.c) lists again only the directories whose key changed. The record's
-// bytes are made and checked by the addon (native/walk_record.c, which also says why a matching key
-// means an unchanged listing); without it there is no record, and the JavaScript walk is as it was.
+// depmod's walk record (docs/decisions.md, "Session 17: the walk record"): the listings of the
+// directories of the last walk, each with its directory's stat key, kept at the end of the scan cache
+// file, so that the addon's walk (native/tree_walk.c) lists again only the directories whose key
+// changed. The record's bytes are made and checked by the addon (native/walk_record.c, which also says
+// why a matching key means an unchanged listing); without it there is no record, and the JavaScript
+// walk is as it was.
 import { loadNativeWalkRecord, type NativeWalkRecordFns } from '../native-addon';
 
 /** a test's stand-in for CLOCK_REALTIME, in seconds (undefined: the real clock) */
