@@ -37,6 +37,15 @@ static void make_tables(void)
 			crc_table[t][n] = (crc_table[t - 1][n] >> 8) ^ crc_table[0][crc_table[t - 1][n] & 0xff];
 }
 
+void file_crc32_prepare(void)
+{
+	if (!__atomic_load_n(&crc_table_ready, __ATOMIC_ACQUIRE)) {
+		/* two threads may both make them: the same values */
+		make_tables();
+		__atomic_store_n(&crc_table_ready, 1, __ATOMIC_RELEASE);
+	}
+}
+
 uint32_t file_crc32(uint32_t crc, const uint8_t *p, size_t n)
 {
 	crc = ~crc;
@@ -124,11 +133,7 @@ static void crc_job_execute(napi_env env, void *data)
 		}
 		at = (size_t)(nl - job->data) + 1;
 	}
-	if (!__atomic_load_n(&crc_table_ready, __ATOMIC_ACQUIRE)) {
-		/* two jobs may both make them: the same values */
-		make_tables();
-		__atomic_store_n(&crc_table_ready, 1, __ATOMIC_RELEASE);
-	}
+	file_crc32_prepare();
 	job->crc = file_crc32(0, job->data + at, got - at);
 done:
 	close(fd);

@@ -25,6 +25,7 @@
 #include "pair_lines.h"
 #include "dep_lines.h"
 #include "tree_walk.h"
+#include "walk_record.h"
 #include "module_symbols.h"
 #include "modinfo_parts.h"
 #include "module_scan.h"
@@ -171,6 +172,7 @@ static napi_value init(napi_env env, napi_value exports)
 	CHECK(read_batch_register(env, exports));
 	CHECK(modinfo_parts_register(env, exports));
 	CHECK(tree_walk_register(env, exports));
+	CHECK(walk_record_register(env, exports));
 	CHECK(module_scan_register(env, exports));
 	return exports;
 }

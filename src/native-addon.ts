@@ -41,7 +41,17 @@ export type RegularFileSizesFn = (paths: string[]) => Float64Array;
  * native/tree_walk.c walkModules: the module files under root in depmod's sorted walk, joined by NULs,
  * or null where the walk meets anything it would have to report (src/depmod/tree-walk.ts)
  */
-export type WalkModulesFn = (root: string, excludes: string[]) => string | null;
+export type WalkModulesFn = (root: string, excludes: string[], memo?: object) => string | null;
+
+/** native/walk_record.c: the record of a walk's directory listings, taken by the next walk (src/depmod/walk-record.ts) */
+export interface NativeWalkRecordFns {
+  /** a memo from a record (any damage: an empty one); nowSec stands for CLOCK_REALTIME (tests) */
+  walkMemoNew(record: Uint8Array | null, nowSec?: number): object;
+  /** the next record (its directories on dev older than the horizon) and how many of them were listed in this walk */
+  walkMemoRecord(memo: object, devLo: number, devHi: number, horizonSec: number, horizonNsec: number): [Buffer, number];
+  /** directories listed, taken from the record, listed and recordable */
+  walkMemoStats(memo: object): [number, number, number];
+}
 
 /**
  * native/hash_order.c hashOrder: the indices of keys (binary strings as bytes, one after another,
@@ -94,7 +104,7 @@ export type PairLinesFn = (keys: Uint8Array, keyLengths: Uint32Array, values: Ui
  */
 export type DepLinesFn = (deps: Int32Array, ends: Uint32Array, sortIdx: Int32Array, names: Uint8Array, nameLengths: Uint32Array) => [Buffer, Buffer, Uint32Array];
 
-export interface NativeAddon extends Partial<NativeImportDictionaryFns>, Partial<NativeImportOwnersFns> {
+export interface NativeAddon extends Partial<NativeImportDictionaryFns>, Partial<NativeImportOwnersFns>, Partial<NativeWalkRecordFns> {
   pairLines?: PairLinesFn;
   depLines?: DepLinesFn;
   finitModule(fd: number, params: string, flags: number): number;
@@ -231,4 +241,10 @@ export function loadNativeWordRangesMark(): WordRangesMarkFn | null {
 /** The addon's walk of a module tree, or null without it. */
 export function loadNativeTreeWalk(): WalkModulesFn | null {
   return nativeFunction('walkModules');
+}
+
+/** The addon's walk record functions, or null without them. */
+export function loadNativeWalkRecord(): NativeWalkRecordFns | null {
+  const a = loadNativeAddon();
+  return a instanceof Error || typeof a.walkMemoNew !== 'function' || typeof a.walkMemoRecord !== 'function' || typeof a.walkMemoStats !== 'function' ? null : (a as NativeWalkRecordFns);
 }

@@ -94,7 +94,7 @@ async function runStarted(ctx: RunContext, scanner: ModuleScanner): Promise<void
     ctx.log(LOG_WARNING, '-e needs -E or -F\n');
     printUnknown = false;
   }
-  const table = new ModuleTable(ctx, scanner.readAhead);
+  const table = new ModuleTable(ctx, scanner.readAhead, scanner.walkRecord?.memo);
   const explicit = o.modulePaths !== undefined && o.modulePaths.length > 0;
   if (!explicit || o.quick) {
     ctx.cfg = loadDepmodConfig(o.configPaths, ctx.kversion, ctx.log);

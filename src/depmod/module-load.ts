@@ -14,6 +14,7 @@ import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter } from './scan-cache';
 import { ImportDictionaryBuilder, type ImportDictionary } from './import-dictionary';
 import { keyOf, statKey, statKeys, statKeysInBackground } from './stat-keys';
 import type { Mod, RunContext } from './run-context';
+import { WalkRecord } from './walk-record';
 
 /**
  * how many modules to scan before worker threads are worth their start-up (below: on this thread); libuv's
@@ -38,6 +39,9 @@ export interface ScanCacheStats {
   scanned: number;
   /** the cache was written at the end */
   written: boolean;
+  /** directories the walk listed, and those it took from the walk record instead (walk-record.ts) */
+  dirsListed: number;
+  dirsRecalled: number;
 }
 
 export class ModuleScanner {
@@ -50,7 +54,9 @@ export class ModuleScanner {
   private readonly stats = new Map<string, Uint32Array | undefined>();
   /** where the scans keep their numbers, until their imports are resolved */
   private readonly store = new ScanStore();
-  readonly cacheStats: ScanCacheStats = { loaded: false, hits: 0, scanned: 0, written: false };
+  readonly cacheStats: ScanCacheStats = { loaded: false, hits: 0, scanned: 0, written: false, dirsListed: 0, dirsRecalled: 0 };
+  /** the record of the last walk's directory listings, read with the cache's first lines, for the walk (tree-walk.ts) */
+  readonly walkRecord: WalkRecord | undefined;
   /** the dictionary of the imports of the modules scanned in this run (their Mod.importRefs), once they are all in */
   runImports: ImportDictionary | undefined;
 
@@ -62,11 +68,13 @@ export class ModuleScanner {
   constructor(private readonly ctx: RunContext, useCache: boolean) {
     if (useCache) {
       const file = `${ctx.outdirname}/${SCAN_CACHE_FILE}`;
-      if (ScanCache.looksCurrent(file)) this.cacheLoading = ScanCache.loadInBackground(file);
+      const head = ScanCache.readHead(file);
+      if (head !== undefined) this.cacheLoading = ScanCache.loadInBackground(file, head.lines);
+      this.walkRecord = WalkRecord.open(head?.walkRecord);
       // only a re-indexing keeps a cache: a first indexing of a fresh tree (mkinitramfs's depmod -b of
       // the image it is building, a one-off tree) leaves none behind to be packed with it
       const reindexing = fs.existsSync(file) || fs.existsSync(`${ctx.outdirname}/modules.dep`);
-      if (ctx.opts.dryRun !== true && reindexing) this.writer = new ScanCacheWriter();
+      if (ctx.opts.dryRun !== true && reindexing) this.writer = new ScanCacheWriter(true, this.walkRecord);
     }
     if (this.cacheLoading === undefined) this.pool = this.startPool(ctx.opts.threads);
   }
@@ -134,6 +142,11 @@ export class ModuleScanner {
    */
   async scan(modules: Mod[], take: (mod: Mod, scan: ModuleScan) => void, whileScanning: () => void): Promise<void> {
     this.total = modules.length;
+    if (this.walkRecord !== undefined) {
+      const { listed, recalled } = this.walkRecord.stats();
+      this.cacheStats.dirsListed = listed;
+      this.cacheStats.dirsRecalled = recalled;
+    }
     if (this.cacheLoading !== undefined) {
       this.cache = await this.cacheLoading;
       this.cacheStats.loaded = this.cache !== undefined;

@@ -1,6 +1,7 @@
 // The layout of depmod's scan cache file (scan-cache.ts reads it, scan-cache-writer.ts writes it):
 // a header line with the format and kmodts' version, a line with the number of entries, the byte
-// lengths of their parts, the import dictionary's size and the body's CRC-32, then the binary body:
+// lengths of their parts, the import dictionary's size, the walk record's bytes and the body's CRC-32,
+// then the binary body:
 // - every entry's stat key (stat-keys.ts' twelve 32-bit words);
 // - every entry's record (RECORD_WORDS 32-bit words: counts and offsets);
 // - the paths (UTF-8, joined by NULs);
@@ -9,14 +10,16 @@
 //   its alias keys), padded to 8 bytes;
 // - every entry's numbers (numbersBytes: export CRCs, one reference into the import dictionary per
 //   import, alias key lengths), each padded to 8 bytes;
-// - the import dictionary (import-dictionary.ts).
+// - the import dictionary (import-dictionary.ts);
+// - the walk record (walk-record.ts), last, so that it is read by itself from the end of the file
+//   before the walk, while the rest is read on the thread pool.
 import type { crc32 as Crc32 } from 'node:zlib';
 import { KEY_WORDS } from './stat-keys';
 
 /** the cache file's name in the output directory */
 export const SCAN_CACHE_FILE = 'modules.kmodts-cache.bin';
 /** bumped whenever what a scan finds or how it is stored changes */
-const FORMAT = 4;
+const FORMAT = 5;
 /**
  * 32-bit words of an entry's record: bytes of its text, numbers of aliases, softdeps, weakdeps and
  * exports, number of imports, offset of its numbers in the block, symbolsErrno (0: none), bytes of its
@@ -27,6 +30,13 @@ export const RECORD_WORDS = 12;
 export const [TEXT_BYTES, ALIASES, SOFTDEPS, WEAKDEPS, EXPORTS, IMPORTS, AT, ERRNO, ALIAS_TEXT, LINE_BYTES, KEY_BYTES, FLAGS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
 /** flags: the entry has its alias pieces (one key length per alias); one of its aliases starts with "devname:" */
 export const [HAS_PIECES, HAS_DEVNAME] = [1, 2];
+/**
+ * the second line: entries, bytes of the paths, texts and numbers, the dictionary's entries and name
+ * bytes, the walk record's bytes, the body's CRC-32
+ */
+export const COUNTS_LINE = /^(\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) ([0-9a-f]{8}) *$/;
+/** a walk record bigger than this is damage (Debian's full tree's is ~250 KB) */
+export const MAX_WALK_RECORD = 256 << 20;
 /** more entries than any tree has: a count above it is damage */
 export const MAX_ENTRIES = 1 << 22;
 

@@ -22,6 +22,7 @@ import { AT, EXPORTS as EXPORTS_WORD, HAS_DEVNAME, HAS_PIECES, IMPORTS, RECORD_W
 import { loadNativeWordRangesMark } from '../native-addon';
 import type { ScanCache, StoredEntry } from './scan-cache';
 import { KEY_WORDS, keyFileSize, oldOnDevice } from './stat-keys';
+import type { WalkRecord } from './walk-record';
 
 /** the coarsest timestamp tick of the filesystems modules live on (FAT: 2 s) */
 const TICK_NS = 2_000_000_000n;
@@ -40,6 +41,13 @@ const UNUSED_SHARE = 16;
  */
 const REWRITE_COUNT = 8;
 const REWRITE_SHARE = 16;
+/**
+ * A cache is also rewritten, with no new scan, when its walk record would gain more than this many
+ * directories (listed in this run, and old enough to be recorded): a directory listed again costs
+ * ~13 us a run, the rewrite ~45 ms once. (A tree's first run finds its directories just made, to be
+ * recorded by its next.)
+ */
+const WALK_REWRITE_COUNT = 32;
 
 const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 const EMPTY = new Uint8Array(0);
@@ -64,6 +72,8 @@ interface FilePlan {
   paths: string[];
   entries: StoredEntry[];
   sections?: CacheSections;
+  /** the walk record (walk-record.ts), the file's last part */
+  walkRecord: Uint8Array;
   dictionary: ImportDictionaryBuilder;
   /** the old dictionary, when the new one starts as it (startDictionary) */
   kept?: ImportDictionary;
@@ -94,8 +104,14 @@ export class ScanCacheWriter {
   /** the added scans' export CRCs (and numbers, when copied) */
   private readonly copies = new ScanStore();
 
-  /** `fewKeptOut`: a few small new scans leave a cache read at the start as it is (worthRewriting); false: any new scan rewrites it */
-  constructor(private readonly fewKeptOut = true) {}
+  /**
+   * `fewKeptOut`: a few small new scans leave a cache read at the start as it is (worthRewriting);
+   * false: any new scan rewrites it. `walk`: the run's walk record, stored with the scans.
+   */
+  constructor(
+    private readonly fewKeptOut = true,
+    private readonly walk?: WalkRecord,
+  ) {}
 
   /** a module taken from `cache` (whose get() gave its scan for this stat): its entry is kept as it is */
   keep(path: string, key: Uint32Array, cache: ScanCache): void {
@@ -292,11 +308,12 @@ export class ScanCacheWriter {
       news += this.scanned[k];
       chosen.push(k);
     }
+    const walk = this.walk?.recordFor(own.dev, horizon) ?? { bytes: EMPTY, fresh: 0 };
     // only files changed just now were scanned: nothing to add, the cache stays as it is
-    if (news === 0 || !this.worthRewriting(chosen, news)) return null;
+    if ((news === 0 || !this.worthRewriting(chosen, news)) && walk.fresh <= WALK_REWRITE_COUNT) return null;
     // every entry is one of the sections', in their order (no cache read, every file old enough)
-    if (chosen.length === this.entries.length && this.sections.count === this.entries.length) {
-      return { keys: this.keys, paths: this.paths, entries: [], sections: this.sections, dictionary: this.early! };
+    if (this.early !== undefined && chosen.length === this.entries.length && this.sections.count === this.entries.length) {
+      return { keys: this.keys, paths: this.paths, entries: [], sections: this.sections, walkRecord: walk.bytes, dictionary: this.early };
     }
     const entries = new Map<number, StoredEntry>();
     // the kept entries first: whether the old dictionary can be kept whole depends on them, and it must
@@ -318,7 +335,7 @@ export class ScanCacheWriter {
       else if (added !== undefined) entries.set(k, ScanCacheWriter.storedOf(added, dictionary));
     }
     chosen = chosen.filter((k) => entries.has(k));
-    return { keys: chosen.map((k) => this.keys[k]), paths: chosen.map((k) => this.paths[k]), entries: chosen.map((k) => entries.get(k)!), dictionary, kept, remap };
+    return { keys: chosen.map((k) => this.keys[k]), paths: chosen.map((k) => this.paths[k]), entries: chosen.map((k) => entries.get(k)!), walkRecord: walk.bytes, dictionary, kept, remap };
   }
 
   /**
@@ -354,7 +371,7 @@ export class ScanCacheWriter {
     let dictBytes = 0;
     for (const part of dict) dictBytes += part.length;
     if (dictionaryBytes(dictionary.size, dict[3].length) !== dictBytes) throw new Error('scan cache: dictionary size');
-    let line = `${header()}${count} ${paths.length} ${textBytes} ${blockBytes} ${dictionary.size} ${dict[3].length} `;
+    let line = `${header()}${count} ${paths.length} ${textBytes} ${blockBytes} ${dictionary.size} ${dict[3].length} ${plan.walkRecord.length} `;
     const hashAt = Buffer.byteLength(line, 'latin1');
     line += '00000000';
     // padded so that the body starts 8-aligned in the file (and in the buffer it is read into)
@@ -377,18 +394,20 @@ export class ScanCacheWriter {
       for (let k = 0; k < entries.length; k++) ScanCacheWriter.putNumbers(out, entries[k], kept, remap);
     }
     for (const part of dict) out.put(part);
+    out.put(plan.walkRecord);
     out.finish();
     writeAllAt(fd, Buffer.from(checksumHex(crc), 'latin1'), hashAt);
   }
 
   /**
    * Writes the cache into `dir` (temporary file, then rename) when it would store a scan the cache read
-   * at the start did not have; otherwise that cache stays as it is (its entries for files gone since
+   * at the start did not have, or enough directories its walk record lacked (WALK_REWRITE_COUNT);
+   * otherwise that cache stays as it is (its entries for files gone since
    * are never hit: a file that comes back has another inode or ctime). A cache that cannot be written
    * is no error of depmod's: false is returned and the next run scans again.
    */
   write(dir: string): boolean {
-    if (!this.scanned.includes(1)) return false;
+    if (!this.scanned.includes(1) && !(this.walk !== undefined && this.walk.stats().fresh > WALK_REWRITE_COUNT)) return false;
     const tmp = `${dir}/${SCAN_CACHE_FILE}.tmp-${process.pid}-${Math.floor(Math.random() * 0x100000000).toString(16)}`;
     let fd: number;
     try {

@@ -14,12 +14,13 @@
 // with the file (missing, unreadable, short, corrupt, another version, counts or offsets out of
 // bounds) makes load() return undefined, and the run scans every module; an entry whose strings,
 // references or keys do not add up to its counts misses (its module is read). scan-cache-writer.ts
-// writes it to a temporary file and renames it, so readers see a whole old or a whole new cache.
+// writes it to a temporary file and renames it, so readers see a whole old or a whole new cache. The
+// file ends with the walk record (walk-record.ts), which readHead() reads before the walk.
 import * as fs from '../file/binary-os';
 import { CachedAliasPieces, CachedScan, type CachedNumbers } from './cached-scan';
 import { ImportDictionary, REF_INDEX } from './import-dictionary';
 import type { ModuleScan } from './module-scan';
-import { ALIAS_TEXT, ALIASES, AT, ERRNO, EXPORTS, FLAGS, HAS_DEVNAME, HAS_PIECES, header, IMPORTS, KEY_BYTES, keyCount, layout, LINE_BYTES, MAX_ENTRIES, numbersBytes, RECORD_WORDS, SOFTDEPS, TEXT_BYTES, WEAKDEPS, checksum, checksumHex } from './scan-cache-format';
+import { ALIAS_TEXT, ALIASES, AT, COUNTS_LINE, ERRNO, EXPORTS, FLAGS, HAS_DEVNAME, HAS_PIECES, header, IMPORTS, KEY_BYTES, keyCount, layout, LINE_BYTES, MAX_ENTRIES, MAX_WALK_RECORD, numbersBytes, RECORD_WORDS, SOFTDEPS, TEXT_BYTES, WEAKDEPS, checksum, checksumHex } from './scan-cache-format';
 import { KEY_WORDS, sameKey } from './stat-keys';
 import { loadNativeReadWithCrc, loadNativeWordRangesBelow, type ReadWithCrcFn, type WordRangesBelowFn } from '../native-addon';
 
@@ -77,29 +78,47 @@ export class ScanCache {
     }
   }
 
-  /** whether `file` starts with this version's header line (read before the file is, to decide how to start) */
-  static looksCurrent(file: string): boolean {
+  /**
+   * The first two lines of `file` when it is a cache of this version, and its walk record (walk-record.ts)
+   * where it has one: read before the walk, from one open file (the record, at its end, then belongs to
+   * the lines read; loadInBackground checks that the file it reads has them too). Undefined for no
+   * file, another version or a second line that does not parse.
+   */
+  static readHead(file: string): { lines: string; walkRecord: Buffer | undefined } | undefined {
     const head = header();
-    const buf = Buffer.alloc(head.length);
+    // the two lines are ~100 bytes: a longer second line is damage
+    const buf = Buffer.allocUnsafe(head.length + 256);
     try {
       const fd = fs.openSync(file, 'r');
       try {
-        if (fs.readSync(fd, buf, 0, buf.length, 0) !== buf.length) return false;
+        const got = fs.readSync(fd, buf, 0, buf.length, 0);
+        if (got < head.length || buf.toString('latin1', 0, head.length) !== head) return undefined;
+        const nl = buf.subarray(0, got).indexOf(0x0a, head.length);
+        const m = nl < 0 ? null : COUNTS_LINE.exec(buf.toString('latin1', head.length, nl));
+        if (m === null) return undefined;
+        const walkBytes = Number(m[7]);
+        const size = fs.fstatSync(fd).size;
+        let walkRecord: Buffer | undefined;
+        if (walkBytes > 0 && walkBytes <= MAX_WALK_RECORD && walkBytes <= size - nl - 1) {
+          walkRecord = Buffer.allocUnsafe(walkBytes);
+          if (fs.readSync(fd, walkRecord, 0, walkBytes, size - walkBytes) !== walkBytes) walkRecord = undefined;
+        }
+        return { lines: buf.toString('latin1', 0, nl + 1), walkRecord };
       } finally {
         fs.closeSync(fd);
       }
     } catch {
-      return false;
+      return undefined;
     }
-    return buf.toString('latin1') === head;
   }
 
   /**
    * load(), with the file read on libuv's thread pool in one read (fs.readFile would read it in
    * pieces, each waiting for this thread), so that the read overlaps depmod's walk of the tree. Resolves
-   * to undefined for anything wrong, as load() does.
+   * to undefined for anything wrong, as load() does, and for a file whose first lines are not `lines`
+   * where given (readHead's: another version of the file than the walk record was read from).
    */
-  static loadInBackground(file: string): Promise<ScanCache | undefined> {
+  static loadInBackground(file: string, lines?: string): Promise<ScanCache | undefined> {
     if (readWithCrc === undefined) readWithCrc = loadNativeReadWithCrc();
     // with the addon, the body's checksum is computed there too: its first pass over the fresh memory
     // of the read is then not this thread's
@@ -107,7 +126,7 @@ export class ScanCache {
     return read.then(
       ([data, bodyCrc]) => {
         try {
-          return ScanCache.parse(data, bodyCrc);
+          return ScanCache.parse(data, bodyCrc, lines);
         } catch {
           return undefined;
         }
@@ -116,20 +135,23 @@ export class ScanCache {
     );
   }
 
-  /** the cache in `data`; bodyCrc, where given, is the CRC-32 of what follows its first two lines */
-  private static parse(data: Buffer, bodyCrc?: number): ScanCache | undefined {
+  /**
+   * the cache in `data`; bodyCrc, where given, is the CRC-32 of what follows its first two lines, and
+   * `lines`, where given, what those must be
+   */
+  private static parse(data: Buffer, bodyCrc?: number, lines?: string): ScanCache | undefined {
     const head = header();
     if (data.length < head.length || data.toString('latin1', 0, head.length) !== head) return undefined;
     const nl = data.indexOf(0x0a, head.length);
-    if (nl < 0) return undefined;
-    const m = /^(\d+) (\d+) (\d+) (\d+) (\d+) (\d+) ([0-9a-f]{8}) *$/.exec(data.toString('latin1', head.length, nl));
+    if (nl < 0 || (lines !== undefined && data.toString('latin1', 0, nl + 1) !== lines)) return undefined;
+    const m = COUNTS_LINE.exec(data.toString('latin1', head.length, nl));
     if (m === null) return undefined;
-    const [count, pathBytes, textBytes, blockBytes, dictCount, dictNameBytes] = m.slice(1, 7).map(Number);
+    const [count, pathBytes, textBytes, blockBytes, dictCount, dictNameBytes, walkBytes] = m.slice(1, 8).map(Number);
     if (count > MAX_ENTRIES || dictCount > REF_INDEX) return undefined;
     const at = layout(count, pathBytes, textBytes);
     let body = data.subarray(nl + 1);
-    if (blockBytes % 8 !== 0 || body.length !== at.block + blockBytes + 16 * dictCount + dictNameBytes) return undefined;
-    if ((bodyCrc === undefined ? checksum([body]) : checksumHex(bodyCrc)) !== m[7]) return undefined;
+    if (blockBytes % 8 !== 0 || body.length !== at.block + blockBytes + 16 * dictCount + dictNameBytes + walkBytes) return undefined;
+    if ((bodyCrc === undefined ? checksum([body]) : checksumHex(bodyCrc)) !== m[8]) return undefined;
     // the typed arrays need an 8-aligned start (the writer pads the header line for that)
     if (body.byteOffset % 8 !== 0) {
       const aligned = new Uint8Array(body.length);

@@ -57,8 +57,15 @@ export class ModuleTable {
   readonly byName = new Map<string, Mod>();
   readonly byUncrelpath = new Map<string, Mod>();
 
-  /** readAhead: each module file as the walk finds it (the scan threads start on them early) */
-  constructor(private readonly ctx: RunContext, private readonly readAhead?: (path: string) => void) {}
+  /**
+   * readAhead: each module file as the walk finds it (the scan threads start on them early); walkMemo:
+   * the addon's record of the last walk's listings (walk-record.ts), taken and renewed by its walk
+   */
+  constructor(
+    private readonly ctx: RunContext,
+    private readonly readAhead?: (path: string) => void,
+    private readonly walkMemo?: object,
+  ) {}
 
   private get dirname(): string {
     return this.ctx.dirname;
@@ -188,7 +195,7 @@ export class ModuleTable {
     const excludes = [...this.ctx.cfg.excludes].filter((name) => !NOT_NATIVE_PATH.test(name));
     for (const root of [this.dirname, ...this.ctx.cfg.externals]) {
       if (NOT_NATIVE_PATH.test(root)) return false;
-      const found = walkModules(root, excludes);
+      const found = walkModules(root, excludes, this.walkMemo);
       if (found === null) return false;
       if (found === '') continue;
       const paths = found.split('\0');

@@ -51,7 +51,7 @@ function cachedScanOf(p: string): ModuleScan {
 function parts(data: Buffer): { head: string; counts: number[]; body: Buffer } {
   const first = data.indexOf(0x0a);
   const second = data.indexOf(0x0a, first + 1);
-  const counts = data.toString('latin1', first + 1, second).trim().split(' ').slice(0, 6).map(Number);
+  const counts = data.toString('latin1', first + 1, second).trim().split(' ').slice(0, 7).map(Number);
   return { head: data.toString('latin1', 0, first + 1), counts, body: Buffer.from(data.subarray(second + 1)) };
 }
 /** a file from parts, with a correct hash */
@@ -155,7 +155,7 @@ describe('scan cache', () => {
   it('reads any damaged file as no cache, without throwing', async () => {
     const bad = file('bad.cache');
     const { head, counts, body } = parts(cacheBytes);
-    const [count, pathBytes, textBytes, blockBytes, dictCount, dictNameBytes] = counts;
+    const [count, pathBytes, textBytes, blockBytes, dictCount, dictNameBytes, walkBytes] = counts;
     const pad = (n: number): number => (8 - (n & 7)) & 7;
     const texts = 48 * count + 4 * RECORD_WORDS * count + pathBytes;
     const block = texts + textBytes + pad(texts + textBytes);
@@ -177,9 +177,10 @@ describe('scan cache', () => {
       ['an absurd count (hash right)', rebuilt(head, [2 ** 40, ...counts.slice(1)], body)],
       ['a count one too many (hash right)', rebuilt(head, [count + 1, ...counts.slice(1)], body)],
       ['a count one too few (hash right)', rebuilt(head, [count - 1, ...counts.slice(1)], body)],
-      ['lengths that do not add up (hash right)', rebuilt(head, [count, pathBytes + 8, textBytes - 8, blockBytes, dictCount, dictNameBytes], body)],
-      ['a dictionary entry more than there are (hash right)', rebuilt(head, [count, pathBytes, textBytes, blockBytes - 16, dictCount + 1, dictNameBytes], body)],
-      ['an absurd dictionary (hash right)', rebuilt(head, [count, pathBytes, textBytes, blockBytes, 2 ** 40, dictNameBytes], body)],
+      ['lengths that do not add up (hash right)', rebuilt(head, [count, pathBytes + 8, textBytes - 8, blockBytes, dictCount, dictNameBytes, walkBytes], body)],
+      ['a dictionary entry more than there are (hash right)', rebuilt(head, [count, pathBytes, textBytes, blockBytes - 16, dictCount + 1, dictNameBytes, walkBytes], body)],
+      ['an absurd dictionary (hash right)', rebuilt(head, [count, pathBytes, textBytes, blockBytes, 2 ** 40, dictNameBytes, walkBytes], body)],
+      ['a walk record longer than the file (hash right)', rebuilt(head, [...counts.slice(0, 6), body.length + 1], body)],
       ['a dictionary name without its NUL (hash right)', rebuilt(head, counts, Buffer.from(body.map((b, i) => (i === body.length - 1 ? 0x41 : b))))],
       ['dictionary name lengths that do not add up (hash right)', rebuilt(head, counts, withWord(body, dict + 12 * dictCount, body.readUInt32LE(dict + 12 * dictCount) + 1))],
       ['a path too few (hash right)', rebuilt(head, counts, Buffer.from(body.map((b, i) => (i > records + 4 * RECORD_WORDS * count && i < records + 4 * RECORD_WORDS * count + pathBytes && b === 0 ? 0x41 : b))))],

@@ -31,6 +31,8 @@ const { ScanCache, ScanCacheWriter, SCAN_CACHE_FILE } = dist('depmod/scan-cache'
 const { scanModuleImage, ScanStore } = dist('depmod/module-scan') as typeof import('../../src/depmod/module-scan');
 const { scanImageInC } = dist('depmod/native-scan') as typeof import('../../src/depmod/native-scan');
 const { aliasPieces } = dist('depmod/alias-files') as typeof import('../../src/depmod/alias-files');
+const { WalkRecord, setWalkRecordClock } = dist('depmod/walk-record') as typeof import('../../src/depmod/walk-record');
+const { loadNativeTreeWalk } = dist('native-addon') as typeof import('../../src/native-addon');
 
 export interface Seed {
   name: string;
@@ -78,14 +80,35 @@ function scanCacheKey(work: string): Uint32Array {
   return key;
 }
 
-/** a scan cache of the example tree's modules (as /fuzz/<relative path>) */
+/** a small module tree in the work directory, for the scan cache's walk record (made once) */
+function walkTree(work: string): string {
+  const dir = path.join(work, 'walk-tree');
+  if (!fs.existsSync(dir)) {
+    for (const rel of ['kernel/a/x.ko', 'kernel/b/y.ko.xz', 'kernel/b/c/z.ko', 'kernel/b/README', 'extra/w.ko']) {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel), '');
+    }
+  }
+  return dir;
+}
+
+/** a clock far ahead, for the walk record's seed: the tree just made is old enough to be recorded */
+const WALK_SEED_CLOCK = 4e9;
+
+/** a scan cache of the example tree's modules (as /fuzz/<relative path>), with a walk record of walkTree */
 function scanCacheSeed(work: string): Buffer {
   const dir = path.join(work, 'scan-cache-seed');
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
-  const w = new ScanCacheWriter();
+  setWalkRecordClock(WALK_SEED_CLOCK);
+  const record = WalkRecord.open(undefined);
+  if (record === undefined) throw new Error('scan-cache seed: the native helper is not built (npm run build)');
+  loadNativeTreeWalk()!(walkTree(work), [], record.memo);
+  const w = new ScanCacheWriter(true, record);
   for (const m of exampleModules()) w.add(`/fuzz/${m.name}`, scanCacheKey(work), scanModuleImage(m.data, m.name, new ScanStore()));
-  if (!w.write(dir)) throw new Error('scan-cache seed: the cache was not written');
+  const written = w.write(dir);
+  setWalkRecordClock(undefined);
+  if (!written) throw new Error('scan-cache seed: the cache was not written');
   return fs.readFileSync(path.join(dir, SCAN_CACHE_FILE));
 }
 
@@ -100,6 +123,49 @@ function withCrcFixed(data: Buffer): Buffer {
   const out = Buffer.from(data);
   out.write(crc.toString(16).padStart(8, '0'), second - m[2].length - 8, 'latin1');
   return out;
+}
+
+/** the bytes of a scan cache file's walk record (at its end) as its second line gives them, or 0 */
+function walkRecordBytes(data: Buffer): number {
+  const first = data.indexOf(0x0a);
+  const second = first < 0 ? -1 : data.indexOf(0x0a, first + 1);
+  const m = second < 0 ? null : / (\d+) [0-9a-f]{8} *$/.exec(data.toString('latin1', first + 1, second));
+  const bytes = m === null ? 0 : Number(m[1]);
+  return bytes <= data.length - second - 1 ? bytes : 0;
+}
+
+/** byte-level changes to the walk record alone (where the file has one), its second line set to its new length */
+function mutateWalkRecord(data: Buffer, rng: Rng): Buffer {
+  const bytes = walkRecordBytes(data);
+  if (bytes === 0) return mutateBytes(data, rng);
+  const record = mutateBytes(data.subarray(data.length - bytes), rng);
+  const text = data.toString('latin1', 0, data.length - bytes).replace(/^([^\n]*\n[^\n]*) \d+ ([0-9a-f]{8})/, `$1 ${record.length} $2`);
+  return Buffer.concat([Buffer.from(text, 'latin1'), record]);
+}
+
+/** a scan cache file whose walk record (at its end) has its own payload length and CRC made right, where it has one */
+function withWalkRecordResealed(data: Buffer): Buffer {
+  const bytes = walkRecordBytes(data);
+  if (bytes < 16) return data;
+  const out = Buffer.from(data);
+  const at = out.length - bytes;
+  out.writeUInt32LE(bytes - 16, at + 8);
+  out.writeUInt32LE(require('node:zlib').crc32(out.subarray(at + 16)) as number, at + 12);
+  return out;
+}
+
+/**
+ * The walk of walkTree with the file's walk record: it must not fail, and where it took nothing from
+ * the record (any damage the record's CRC does not hide) it must find what a walk without one finds
+ */
+function walkRecordFault(file: string, work: string): string | undefined {
+  const tree = walkTree(work);
+  const record = WalkRecord.open(ScanCache.readHead(file)?.walkRecord);
+  const walk = loadNativeTreeWalk()!;
+  const found = walk(tree, [], record!.memo);
+  if (record!.stats().recalled === 0 && found !== walk(tree, [])) return 'a walk with a damaged record differs from one without';
+  record!.recordFor(fs.statSync(work, { bigint: true }).dev, 0n);
+  return undefined;
 }
 
 /** A prerequisite program, or a failure naming its Debian package. */
@@ -343,11 +409,14 @@ export const targets: FuzzTarget[] = [
     perInputMs: 5000,
     ciCount: 400,
     seeds: (work) => [{ name: SCAN_CACHE_FILE, data: scanCacheSeed(work) }],
-    // half of the inputs with the CRC made right again, so that the checks behind it are reached
-    mutateInput: (data, rng) => withCrcFixed(mutateBytes(data, rng)),
+    // half of the inputs with the CRCs (the file's and its walk record's) made right again, so that the
+    // checks behind them are reached
+    mutateInput: (data, rng) => withCrcFixed(withWalkRecordResealed(rng() < 0.5 ? mutateWalkRecord(data, rng) : mutateBytes(data, rng))),
     run(input, _seed, work) {
       const file = path.join(work, 'scan-cache-input');
       fs.writeFileSync(file, input);
+      const walkFault = walkRecordFault(file, work);
+      if (walkFault !== undefined) return walkFault;
       const cache = ScanCache.load(file);
       if (cache === undefined) return undefined;
       const key = scanCacheKey(work);
