@@ -87,6 +87,42 @@ static int key_cmp(const void *pa, const void *pb, void *arg)
 }
 
 /*
+ * The n keys (key i: len[i] bytes at bytes + start[i]) in kmod's iteration order for `buckets` buckets
+ * (a power of two): their indices into out. 0, or -1 out of memory.
+ */
+int hash_order_indices(const uint8_t *bytes, const uint64_t *start, const uint32_t *len, size_t n, uint32_t buckets, uint32_t *out)
+{
+	uint32_t *bucket_of = malloc((n + 1) * sizeof *bucket_of);
+	uint32_t *fill = calloc((size_t)buckets + 1, sizeof *fill);
+	if (bucket_of == NULL || fill == NULL) {
+		free(bucket_of);
+		free(fill);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bucket_of[i] = superfast(bytes + start[i], len[i]) & (buckets - 1);
+		fill[bucket_of[i] + 1]++;
+	}
+	/* a counting sort by bucket (fill[b]: where bucket b starts), then each bucket sorted by key */
+	for (uint32_t b = 0; b < buckets; b++)
+		fill[b + 1] += fill[b];
+	for (size_t i = 0; i < n; i++)
+		out[fill[bucket_of[i]]++] = (uint32_t)i;
+	struct keys k = { bytes, start, len };
+	uint32_t lo = 0;
+	for (uint32_t b = 0; b < buckets; b++) {
+		/* after the fill, fill[b] is where bucket b ends */
+		uint32_t hi = fill[b];
+		if (hi - lo > 1)
+			qsort_r(out + lo, hi - lo, sizeof *out, key_cmp, &k);
+		lo = hi;
+	}
+	free(bucket_of);
+	free(fill);
+	return 0;
+}
+
+/*
  * hashOrder(keys: Uint8Array, lengths: Uint32Array, buckets: number): Uint32Array, the keys' indices
  * in iteration order. keys holds the keys one after another (lengths[i] bytes each, binary strings as
  * bytes); buckets is a power of two.
@@ -98,7 +134,6 @@ static napi_value hash_order_js(napi_env env, napi_callback_info info)
 	void *bytes, *lens, *out_data;
 	uint32_t buckets;
 	uint64_t *start = NULL;
-	uint32_t *bucket_of = NULL, *fill = NULL, *out;
 
 	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) {
 		napi_throw_type_error(env, NULL, "hashOrder: missing arguments");
@@ -107,8 +142,7 @@ static napi_value hash_order_js(napi_env env, napi_callback_info info)
 	if (typed_array_arg(env, "hashOrder", argv[0], napi_uint8_array, &bytes, &nbytes) < 0 ||
 	    typed_array_arg(env, "hashOrder", argv[1], napi_uint32_array, &lens, &n) < 0)
 		return NULL;
-	if (napi_get_value_uint32(env, argv[2], &buckets) != napi_ok || buckets == 0 || (buckets & (buckets - 1)) != 0 ||
-	    buckets > (1u << 24)) {
+	if (napi_get_value_uint32(env, argv[2], &buckets) != napi_ok || !hash_buckets_ok(buckets)) {
 		napi_throw_range_error(env, NULL, "hashOrder: buckets must be a power of two up to 2^24");
 		return NULL;
 	}
@@ -117,11 +151,9 @@ static napi_value hash_order_js(napi_env env, napi_callback_info info)
 		return NULL;
 	}
 	start = malloc((n + 1) * sizeof *start);
-	bucket_of = malloc((n + 1) * sizeof *bucket_of);
-	fill = calloc((size_t)buckets + 1, sizeof *fill);
-	if (start == NULL || bucket_of == NULL || fill == NULL) {
+	if (start == NULL) {
 		napi_throw_error(env, NULL, "hashOrder: out of memory");
-		goto done;
+		return NULL;
 	}
 	uint64_t at = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -131,33 +163,18 @@ static napi_value hash_order_js(napi_env env, napi_callback_info info)
 			goto done;
 		}
 		start[i] = at;
-		bucket_of[i] = superfast((const uint8_t *)bytes + at, len) & (buckets - 1);
-		fill[bucket_of[i] + 1]++;
 		at += len;
 	}
 	if (napi_create_arraybuffer(env, n * 4, &out_data, &ab) != napi_ok)
 		goto done;
-	out = out_data;
-	/* a counting sort by bucket (fill[b]: where bucket b starts), then each bucket sorted by key */
-	for (uint32_t b = 0; b < buckets; b++)
-		fill[b + 1] += fill[b];
-	for (size_t i = 0; i < n; i++)
-		out[fill[bucket_of[i]]++] = (uint32_t)i;
-	struct keys k = { bytes, start, lens };
-	uint32_t lo = 0;
-	for (uint32_t b = 0; b < buckets; b++) {
-		/* after the fill, fill[b] is where bucket b ends */
-		uint32_t hi = fill[b];
-		if (hi - lo > 1)
-			qsort_r(out + lo, hi - lo, sizeof *out, key_cmp, &k);
-		lo = hi;
+	if (hash_order_indices(bytes, start, lens, n, buckets, out_data) < 0) {
+		napi_throw_error(env, NULL, "hashOrder: out of memory");
+		goto done;
 	}
 	if (napi_create_typedarray(env, napi_uint32_array, n, ab, 0, &result) != napi_ok)
 		result = NULL;
 done:
 	free(start);
-	free(bucket_of);
-	free(fill);
 	return result;
 }
 

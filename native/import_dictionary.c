@@ -100,7 +100,9 @@ static int64_t dictionary_add(struct import_dictionary *d, const uint8_t *name, 
 	    vec_reserve(&d->lengths, k + 1, sizeof(uint32_t)) < 0 || vec_reserve(&d->starts, k + 1, sizeof(uint32_t)) < 0 ||
 	    vec_reserve(&d->names, d->used + len + 1, 1) < 0)
 		return -1;
-	memcpy(VEC(d->names, uint8_t) + d->used, name, len);
+	/* (an empty name may come from an empty typed array, which has no data) */
+	if (len > 0)
+		memcpy(VEC(d->names, uint8_t) + d->used, name, len);
 	VEC(d->names, uint8_t)[d->used + len] = 0;
 	VEC(d->crcs, double)[k] = crc;
 	VEC(d->keys, int32_t)[k] = key;

@@ -72,19 +72,20 @@ static int64_t table_find(const name_table_t *t, const uint8_t *p, uint32_t len)
 
 /*
  * The n names lying one after another in bytes[0, size), lengths[k] bytes each and each followed by
- * `gap` bytes (a dictionary's NUL, or none); -1 when they do not fill the bytes exactly.
+ * `gap` bytes (a dictionary's NUL, or none), but for the last, whose gap may be left out (a scan's
+ * imports, joined by NULs); -1 when they do not fill the bytes exactly.
  */
 static int split_names(const uint8_t *bytes, size_t size, const uint32_t *lengths, size_t n, uint32_t gap, name_t *out)
 {
 	uint64_t at = 0;
 	for (size_t k = 0; k < n; k++) {
-		if (at + lengths[k] + gap > size)
+		if (at + lengths[k] > size)
 			return -1;
 		out[k].p = bytes + at;
 		out[k].len = lengths[k];
 		at += (uint64_t)lengths[k] + gap;
 	}
-	return at == size ? 0 : -1;
+	return at == size || (n > 0 && at == size + gap) ? 0 : -1;
 }
 
 static napi_value throw_range(napi_env env, const char *msg)
@@ -96,7 +97,8 @@ static napi_value throw_range(napi_env env, const char *msg)
 /*
  * importOwners(symNames: Uint8Array, symLengths: Uint32Array, symOwners: Uint32Array, dictNames:
  * Uint8Array, dictLengths: Uint32Array, prefix: number): Int32Array
- * For each entry of an import dictionary (its names each followed by a NUL), the owner of the symbol
+ * For each entry of an import dictionary (its names each followed by a NUL; the last one's may be left
+ * out, as in a scan's imports), the owner of the symbol
  * that the import resolves to as kmod's symbol_find has it: a leading '.' dropped, then `prefix`
  * (depmod -P's character; -1 for none). symNames holds the exported names one after another (no
  * separator), symOwners[k] the module index owning name k. -1 where no exported name matches.

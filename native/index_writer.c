@@ -247,7 +247,9 @@ static void put32(uint8_t *out, size_t pos, uint32_t v)
 
 static size_t put_string(uint8_t *out, size_t pos, str_t s)
 {
-	memcpy(out + pos, s.p, s.len);
+	/* (an empty string may have no bytes at all) */
+	if (s.len > 0)
+		memcpy(out + pos, s.p, s.len);
 	out[pos + s.len] = 0;
 	return pos + s.len + 1;
 }

@@ -24,6 +24,7 @@
 #include "import_owners.h"
 #include "pair_lines.h"
 #include "dep_lines.h"
+#include "symbol_table.h"
 #include "tree_walk.h"
 #include "walk_record.h"
 #include "module_symbols.h"
@@ -168,6 +169,7 @@ static napi_value init(napi_env env, napi_value exports)
 	CHECK(import_owners_register(env, exports));
 	CHECK(pair_lines_register(env, exports));
 	CHECK(dep_lines_register(env, exports));
+	CHECK(symbol_table_register(env, exports));
 	CHECK(decode_register(env, exports));
 	CHECK(read_batch_register(env, exports));
 	CHECK(modinfo_parts_register(env, exports));

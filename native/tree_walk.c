@@ -143,7 +143,9 @@ static int list_dir(const char *path, entry_t **entries_out, size_t *count_out, 
 	for (size_t i = 0; i < count; i++)
 		entries[i].name = names->p + offsets[i];
 	free(offsets);
-	qsort(entries, count, sizeof(entry_t), by_name);
+	/* (an empty directory has no array to sort) */
+	if (count > 1)
+		qsort(entries, count, sizeof(entry_t), by_name);
 	*entries_out = entries;
 	*count_out = count;
 	return WALK_OK;

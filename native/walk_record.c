@@ -566,7 +566,9 @@ static napi_value memo_new_js(napi_env env, napi_callback_info info)
 		}
 		uint8_t *copy = len <= RECORD_MAX ? malloc(len ? len : 1) : NULL;
 		if (copy != NULL) {
-			memcpy(copy, data, len);
+			/* (an empty typed array may have no data at all) */
+			if (len > 0)
+				memcpy(copy, data, len);
 			if (parse_record(m, copy, len) < 0) {
 				if (m->old != copy)
 					free(copy);

@@ -104,9 +104,25 @@ export type PairLinesFn = (keys: Uint8Array, keyLengths: Uint32Array, values: Ui
  */
 export type DepLinesFn = (deps: Int32Array, ends: Uint32Array, sortIdx: Int32Array, names: Uint8Array, nameLengths: Uint32Array) => [Buffer, Buffer, Uint32Array];
 
+/**
+ * native/symbol_table.c ownedSymbols: the exports (joined by NULs; counts[i] of module owners[i]), a
+ * leading `prefix` byte (-1: none) dropped, each name owned by the highest module exporting it, in kmod's
+ * hash order for `buckets` buckets: names (bytes, lengths), owners, owners' names (bytes, lengths)
+ */
+export type OwnedSymbolsFn = (
+  names: Uint8Array,
+  counts: Uint32Array,
+  owners: Uint32Array,
+  prefix: number,
+  buckets: number,
+  modnames: Uint8Array,
+  modnameLengths: Uint32Array,
+) => [Buffer, Uint32Array, Uint32Array, Buffer, Uint32Array];
+
 export interface NativeAddon extends Partial<NativeImportDictionaryFns>, Partial<NativeImportOwnersFns>, Partial<NativeWalkRecordFns> {
   pairLines?: PairLinesFn;
   depLines?: DepLinesFn;
+  ownedSymbols?: OwnedSymbolsFn;
   finitModule(fd: number, params: string, flags: number): number;
   initModule(image: Uint8Array, params: string): number;
   deleteModule(name: string, flags: number): number;

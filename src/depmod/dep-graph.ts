@@ -76,14 +76,19 @@ export class DependencyGraph {
   }
 
   /**
-   * The dependencies of every module whose imports are dictionary references, by the addon
-   * (native/import_owners.c): each dictionary's entries looked up at once, each module's references
-   * made its list there. Returns which modules (by idx) it took (1), or undefined without the addon.
+   * The dependencies of every module, by the addon (native/import_owners.c): each dictionary's entries
+   * looked up at once, each module's references made its list there; the imports of a module with no
+   * dictionary (a few scanned anew) looked up as its own. Returns which modules (by idx) it took (1: all
+   * of them), or undefined without the addon (or with a name that has no bytes).
    */
   private nativeDependencies(runImports: ImportDictionary | undefined): Uint8Array | undefined {
     const fns = nativeImportOwners();
     if (fns === null) return undefined;
     const mods = this.modules;
+    const owned = this.symbols.owned(mods);
+    const { bytes, lengths } = owned.nameBytes;
+    if (bytes === null) return undefined;
+    const prefix = this.symbols.prefixByte;
     const done = new Uint8Array(mods.length);
     // a run has at most two dictionaries: its cache's and its own
     const cached = new DictionaryGroup(mods.length);
@@ -94,27 +99,40 @@ export class DependencyGraph {
       if (scan instanceof CachedScan) cached.addCached(k, scan);
       else if (mod.importRefs !== undefined && runImports !== undefined) run.addRun(k, mod.importRefs, runImports);
     }
-    if (cached.size + run.size === 0) return done;
-    const { bytes, lengths, owners: nameOwners } = this.symbols.ownedNameBytes();
-    if (bytes === null) return undefined;
     for (const group of [cached, run]) {
       const d = group.dictionary;
       if (d === undefined) continue;
-      const owners = fns.importOwners(bytes, lengths, nameOwners, d.names, d.lengths, this.symbols.prefixByte);
+      const owners = fns.importOwners(bytes, lengths, owned.priorities, d.names, d.lengths, prefix);
       const refs = group.ranges();
       const lists = fns.importDeps(refs.words, refs.starts, refs.counts, owners, mods.length);
       for (let i = 0, at = group.size; i < group.size; i++) {
         const k = group.modules[i];
-        const mod = mods[k];
-        for (const end = lists[i]; at < end; at++) {
-          const owner = mods[lists[at]];
-          mod.deps.push(owner);
-          owner.users++;
-        }
+        for (const end = lists[i]; at < end; at++) this.addDependency(mods[k], mods[lists[at]]);
         done[k] = 1;
       }
     }
+    for (let k = 0; k < mods.length; k++) {
+      if (done[k] === 1) continue;
+      // a module of its own: its imports' names, joined by NULs, are a dictionary of their own
+      const mod = mods[k];
+      const scan = mod.scan!;
+      const owners = fns.importOwners(bytes, lengths, owned.priorities, scan.importNames, scan.importLengths, prefix);
+      for (let j = 0; j < owners.length; j++) {
+        const o = owners[j];
+        if (o >= 0 && this.depOf[o] !== mod.idx) {
+          this.depOf[o] = mod.idx;
+          this.addDependency(mod, mods[o]);
+        }
+      }
+      done[k] = 1;
+    }
     return done;
+  }
+
+  /** `owner` added to the modules `mod` needs (once: the callers check) */
+  private addDependency(mod: Mod, owner: Mod): void {
+    mod.deps.push(owner);
+    owner.users++;
   }
 
   /** for each dictionary, its entries looked up so far (null: no such symbol) */

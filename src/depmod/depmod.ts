@@ -94,6 +94,8 @@ async function runStarted(ctx: RunContext, scanner: ModuleScanner): Promise<void
     ctx.log(LOG_WARNING, '-e needs -E or -F\n');
     printUnknown = false;
   }
+  // a run that reports nothing about imports needs only their owners: the addon's table and lookups
+  if (!printUnknown && o.symvers === undefined && o.show === undefined) symbols.collectExports();
   const table = new ModuleTable(ctx, scanner.readAhead, scanner.walkRecord?.memo);
   const explicit = o.modulePaths !== undefined && o.modulePaths.length > 0;
   if (!explicit || o.quick) {
@@ -108,10 +110,7 @@ async function runStarted(ctx: RunContext, scanner: ModuleScanner): Promise<void
   const files = new IndexFiles(ctx, modules, symbols, graph);
   const take = (mod: Mod, scan: ModuleScan): void => {
     mod.scan = scan;
-    if (scan.symbolsErrno === undefined) {
-      const crcs = scan.exportCrcs;
-      for (let j = 0; j < scan.exports.length; j++) symbols.exportAdd(scan.exports[j], crcs[j], mod);
-    }
+    if (scan.symbolsErrno === undefined) symbols.exportsAdd(scan.exports, () => scan.exportCrcs, mod);
     mod.aliases = scan.aliases;
     mod.softdeps = scan.softdeps;
     mod.weakdeps = scan.weakdeps;

@@ -11,14 +11,15 @@ import { aboveLatin1 } from './hash';
 import { aliasNormalize, modnameFromPath } from '../names/modname';
 import { buildAliasFiles, type AliasFileName, type AliasSource, type BuiltFile } from './alias-files';
 import { DepmodFailed, DepmodFatal, fgetsLines, nodePathError, type Mod, type RunContext } from './run-context';
-import type { OwnedSymbols, SymbolTable } from './symbols';
+import type { SymbolTable } from './symbols';
+import type { OwnedSymbols } from './owned-symbols';
 import type { DependencyGraph } from './dep-graph';
 
 type FileData = string | Uint8Array | null;
 
 /** modules.symbols' entries as modules.symbols.bin takes them: keys one after another, values as bytes */
 interface SymbolPairs {
-  keys: string;
+  keys: string | Uint8Array;
   keyLengths: Uint32Array;
   values: Uint8Array;
   valueLengths: Uint32Array;
@@ -136,7 +137,7 @@ export class IndexFiles {
   }
 
   private ownedSymbols(): OwnedSymbols {
-    return this.symbols.owned();
+    return this.symbols.owned(this.modules);
   }
 
   /**
@@ -166,35 +167,42 @@ export class IndexFiles {
 
   private pairs: SymbolPairs | undefined;
 
-  /** modules.symbols' keys ("symbol:<name>") and values (module names), as modules.symbols.bin takes them */
+  /**
+   * modules.symbols' keys ("symbol:<name>") and values (module names), as modules.symbols.bin takes
+   * them: the keys as bytes, made by the addon, where it can
+   */
   private symbolPairs(): SymbolPairs {
     if (this.pairs !== undefined) return this.pairs;
-    const { names, modnames } = this.ownedSymbols();
-    const keyLengths = new Uint32Array(names.length);
-    const valueLengths = new Uint32Array(names.length);
-    for (let k = 0; k < names.length; k++) {
-      keyLengths[k] = names[k].length + 7;
-      valueLengths[k] = modnames[k].length;
+    const owned = this.ownedSymbols();
+    const n = owned.count;
+    const names = owned.nameBytes;
+    const values = owned.modnameBytes;
+    const keyLengths = new Uint32Array(n);
+    for (let k = 0; k < n; k++) keyLengths[k] = names.lengths[k] + 7;
+    const pairLines = nativeFunction('pairLines');
+    if (pairLines !== null && names.bytes !== null && values.bytes !== null) {
+      const keys = pairLines(names.bytes, names.lengths, new Uint8Array(0), new Uint32Array(n), 'symbol:', '', '');
+      return (this.pairs = { keys, keyLengths, values: values.bytes, valueLengths: values.lengths });
     }
-    const keys = names.length === 0 ? '' : `symbol:${names.join('symbol:')}`;
-    return (this.pairs = { keys, keyLengths, values: Buffer.from(modnames.join(''), 'latin1'), valueLengths });
+    const keys = n === 0 ? '' : `symbol:${owned.names.join('symbol:')}`;
+    return (this.pairs = { keys, keyLengths, values: Buffer.from(owned.modnames.join(''), 'latin1'), valueLengths: values.lengths });
   }
 
   /** modules.symbols: its lines made by the addon from modules.symbols.bin's pairs where it can */
   private symbolsText(): string | Uint8Array {
     const header = '# Aliases for symbols, used by symbol_request().\n';
-    const { names, modnames } = this.ownedSymbols();
-    if (names.length === 0) return header;
+    const owned = this.ownedSymbols();
+    if (owned.count === 0) return header;
     const pairLines = nativeFunction('pairLines');
     const p = this.symbolPairs();
-    if (pairLines !== null && !aboveLatin1(p.keys)) {
-      const lines = pairLines(Buffer.from(p.keys, 'latin1'), p.keyLengths, p.values, p.valueLengths, 'alias ', ' ', '\n');
+    if (pairLines !== null && typeof p.keys !== 'string') {
+      const lines = pairLines(p.keys, p.keyLengths, p.values, p.valueLengths, 'alias ', ' ', '\n');
       return Buffer.concat([Buffer.from(header, 'latin1'), lines]);
     }
+    const { names, modnames } = owned;
     // one join for all lines rather than a string for each
     return `${header}alias symbol:${names.map((name, k) => `${name} ${modnames[k]}`).join('\nalias symbol:')}\n`;
   }
-
 
   /** the files in kmod's order, each made when its turn comes */
   private files(): [string, () => MadeFile][] {

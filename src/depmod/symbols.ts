@@ -2,25 +2,14 @@
 // System.map (-F), then every module's exports, each name owned by the last module in module order
 // that exports it. Names are the map's keys: V8 hashes a string in C++ and keeps the hash in it, which
 // costs less than any hash computed in JavaScript (which depmod runs without its optimizing compilers).
+// A run that reports nothing about imports (no -e, -E or -v) gathers the modules' exports for the
+// addon's table instead (owned-symbols.ts), and the addon resolves its imports (dep-graph.ts).
 import { LOG_ERR } from '../log';
 import { errnoOf } from '../errno';
 import { closeSync, openSync, readFileSync } from '../file/binary-os';
 import { aboveLatin1, hashOrderIndices } from './hash';
+import { ExportBatch, OwnedSymbols } from './owned-symbols';
 import { DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
-
-/** the names that modules own as bytes (null: a char above 0xff, which has none), their lengths and their owners' idx */
-export interface OwnedNameBytes {
-  bytes: Uint8Array | null;
-  lengths: Uint32Array;
-  owners: Uint32Array;
-}
-
-/** the symbols that modules own (modules.symbols' entries): names, their owners' names and idx */
-export interface OwnedSymbols {
-  names: string[];
-  modnames: string[];
-  priorities: Uint32Array;
-}
 
 export interface Sym {
   name: string;
@@ -88,6 +77,8 @@ export class SymbolTable {
 
   /** kmod's symbol_find: the symbol an import of `name` resolves to (a leading '.', then -P's character, dropped) */
   symbolFind(name: string): Sym | undefined {
+    // (the exports gathered for the addon are not in this table until owned() has put them here)
+    if (this.batch !== undefined) throw new Error('symbolFind: the exports are gathered for the addon');
     if (name[0] === '.') name = name.slice(1);
     if (name.length > 0 && name[0] === this.symPrefix) name = name.slice(1);
     return this.byName.get(name);
@@ -99,19 +90,51 @@ export class SymbolTable {
   }
 
   private ownedCache: OwnedSymbols | undefined;
-  private ownedBytes: OwnedNameBytes | undefined;
+  /** the modules' exports gathered for the addon's table (collectExports), until owned() makes it */
+  private batch: ExportBatch | undefined;
+
+  /**
+   * From now on the modules' exports are gathered for the addon's table (native/symbol_table.c)
+   * instead of being added here: for a run that reports nothing about imports, which the addon then
+   * resolves too (dep-graph.ts). Returns whether the addon has it.
+   */
+  collectExports(): boolean {
+    if (!ExportBatch.available()) return false;
+    this.batch = new ExportBatch();
+    return true;
+  }
+
+  /** a module's exports (their CRCs asked for only where this table keeps them) */
+  exportsAdd(names: string[], crcs: () => Float64Array, mod: Mod): void {
+    if (this.batch !== undefined) {
+      this.batch.add(names, mod);
+      return;
+    }
+    const c = crcs();
+    for (let j = 0; j < names.length; j++) this.exportAdd(names[j], c[j], mod);
+  }
 
   /**
    * The symbols that modules own, in kmod's hash table order (modules.symbols' order). Made once, when
-   * first asked for: every module's exports must be in by then.
+   * first asked for: every module's exports must be in by then (`modules`: all of them, by idx).
    */
-  owned(): OwnedSymbols {
+  owned(modules: Mod[]): OwnedSymbols {
     if (this.ownedCache !== undefined) return this.ownedCache;
+    if (this.batch !== undefined) {
+      const batch = this.batch;
+      this.batch = undefined;
+      const made = batch.owned(this.prefixByte, modules);
+      if (made !== null) return (this.ownedCache = made);
+      // a name without bytes: this table after all
+      batch.replay((name, mod) => this.exportAdd(name, 0, mod));
+    }
     const { names, owners } = this.ownedInTableOrder();
     // the order is the same whether the symbols without an owner (Module.symvers' and System.map's)
-    // are left out before or after ordering; the names' bytes made for it serve the addon's lookups too
-    const bytes = this.ownedNameBytes();
-    const order = hashOrderIndices(names, 2048, bytes.bytes, bytes.lengths);
+    // are left out before or after ordering
+    const lengths = new Uint32Array(names.length);
+    for (let j = 0; j < names.length; j++) lengths[j] = names[j].length;
+    const joined = names.join('');
+    const order = hashOrderIndices(names, 2048, aboveLatin1(joined) ? null : Buffer.from(joined, 'latin1'), lengths);
     const n = order.length;
     const sorted: string[] = new Array(n);
     const modnames: string[] = new Array(n);
@@ -123,7 +146,7 @@ export class SymbolTable {
       modnames[j] = owner.modname;
       priorities[j] = owner.idx;
     }
-    return (this.ownedCache = { names: sorted, modnames, priorities });
+    return (this.ownedCache = OwnedSymbols.ofStrings(sorted, modnames, priorities));
   }
 
   /**
@@ -144,23 +167,6 @@ export class SymbolTable {
       owners[j++] = owner;
     }
     return { names, owners };
-  }
-
-  /**
-   * The names that modules own, in the table's order, as bytes one after another, their lengths and
-   * their owners' idx (for the addon: native/import_owners.c; their order does not matter there)
-   */
-  ownedNameBytes(): OwnedNameBytes {
-    if (this.ownedBytes !== undefined) return this.ownedBytes;
-    const { names, owners } = this.ownedInTableOrder();
-    const lengths = new Uint32Array(names.length);
-    const idx = new Uint32Array(names.length);
-    for (let j = 0; j < names.length; j++) {
-      lengths[j] = names[j].length;
-      idx[j] = owners[j].idx;
-    }
-    const joined = names.join('');
-    return (this.ownedBytes = { bytes: aboveLatin1(joined) ? null : Buffer.from(joined, 'latin1'), lengths, owners: idx });
   }
 
   private addFakeSymbols(): void {

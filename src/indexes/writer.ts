@@ -329,10 +329,10 @@ export class IndexBatch implements IndexWriter {
 
   /**
    * insertRun with the values as bytes one after the other (`valueLengths` says where each ends), for a
-   * caller that holds them as bytes (depmod's modules.dep lines): no string for each. A byte above 127
-   * sends the run through insertRun, for its error.
+   * caller that holds them as bytes (depmod's modules.dep lines): no string for each. The keys may be
+   * bytes too. A byte above 127 sends the run through insertRun, for its error.
    */
-  insertRunBytes(keys: string, lengths: ArrayLike<number>, values: Uint8Array, valueLengths: ArrayLike<number>, priorities: ArrayLike<number>): void {
+  insertRunBytes(keys: string | Uint8Array, lengths: ArrayLike<number>, values: Uint8Array, valueLengths: ArrayLike<number>, priorities: ArrayLike<number>): void {
     const n = lengths.length;
     const mismatch = (): RangeError => new RangeError('insertRunBytes: keys, lengths, values and priorities do not match');
     if (valueLengths.length !== n || priorities.length !== n) throw mismatch();
@@ -343,11 +343,11 @@ export class IndexBatch implements IndexWriter {
       valueTotal += valueLengths[k];
     }
     if (total !== keys.length || valueTotal !== values.length) throw mismatch();
-    if (NOT_7BIT.test(keys) || !isAscii(values)) {
+    if ((typeof keys === 'string' ? NOT_7BIT.test(keys) : !isAscii(keys)) || !isAscii(values)) {
       const strings: string[] = [];
       const bytes = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
       for (let k = 0, at = 0; k < n; at += valueLengths[k], k++) strings.push(bytes.toString('latin1', at, at + valueLengths[k]));
-      this.insertRun(keys, lengths, strings, priorities);
+      this.insertRun(typeof keys === 'string' ? keys : Buffer.from(keys.buffer, keys.byteOffset, keys.byteLength).toString('latin1'), lengths, strings, priorities);
       return;
     }
     this.add({ keys, lengths, value: values, valueLengths, priority: priorities });
