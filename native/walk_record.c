@@ -1,5 +1,5 @@
 /*
- * depmod's walk record (docs/decisions.md, "Session 17: the walk record"): each directory of the
+ * depmod's walk record (docs/decisions.md, "Session 18: the walk record"): each directory of the
  * last walk with its stat key and the entries that matter to the walk (subdirectories and module file
  * names, before any exclusion), so that the next walk lists again only the directories whose key
  * changed. The record is kept in the scan cache file (src/depmod/walk-record.ts); its bytes are made

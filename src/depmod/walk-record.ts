@@ -1,4 +1,4 @@
-// depmod's walk record (docs/decisions.md, "Session 17: the walk record"): the listings of the
+// depmod's walk record (docs/decisions.md, "Session 18: the walk record"): the listings of the
 // directories of the last walk, each with its directory's stat key, kept at the end of the scan cache
 // file, so that the addon's walk (native/tree_walk.c) lists again only the directories whose key
 // changed. The record's bytes are made and checked by the addon (native/walk_record.c, which also says
