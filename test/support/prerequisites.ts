@@ -59,6 +59,17 @@ function busyboxIsStatic(): boolean {
   return /not a dynamic executable|statically linked/.test(r.stdout + r.stderr);
 }
 
+/** a runtime library of gcc's, where `gcc -print-file-name` finds it */
+export function gccRuntimeFile(name: string): string | null {
+  const r = spawnSync('gcc', [`-print-file-name=${name}`], { encoding: 'utf8' });
+  const file = r.status === 0 ? r.stdout.trim() : '';
+  return path.isAbsolute(file) && fs.existsSync(file) ? file : null;
+}
+
+function gccRuntime(name: string, what: string, pkg: string): Prerequisite {
+  return { what: `gcc's ${what} runtime ${name}`, provider: `Debian package ${pkg}`, present: () => gccRuntimeFile(name) !== null };
+}
+
 export const prerequisites: Prerequisite[] = [
   command('bash', 'bash'),
   command('find', 'findutils'),
@@ -81,6 +92,9 @@ export const prerequisites: Prerequisite[] = [
   command('g++', 'g++'),
   command('make', 'make'),
   command('git', 'git'),
+  // the addon built with -fsanitize=address,undefined (test/native/sanitized-addon.test.ts)
+  gccRuntime('libasan.so', 'AddressSanitizer', 'libasan8'),
+  gccRuntime('libubsan.so', 'UndefinedBehaviorSanitizer', 'libubsan1'),
   // the system suite: a Debian root file system, its disk image
   command('debootstrap', 'debootstrap'),
   command('mkfs.ext4', 'e2fsprogs'),
