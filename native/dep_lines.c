@@ -10,24 +10,21 @@
 #include <string.h>
 #include <node_api.h>
 #include "napi_args.h"
+#include "bytes.h"
+#include "vec.h"
 #include "dep_lines.h"
 
+/* a growing list of module indices */
 typedef struct {
-	int32_t *p;
-	size_t len, cap;
+	vec_t v;
+	size_t len;
 } ivec_t;
 
-static int ivec_push(ivec_t *v, int32_t x)
+static int ivec_push(ivec_t *l, int32_t x)
 {
-	if (v->len == v->cap) {
-		size_t cap = v->cap ? 2 * v->cap : 1024;
-		int32_t *p = realloc(v->p, cap * sizeof(int32_t));
-		if (p == NULL)
-			return -1;
-		v->p = p;
-		v->cap = cap;
-	}
-	v->p[v->len++] = x;
+	if (vec_reserve(&l->v, l->len + 1, sizeof(int32_t)) < 0)
+		return -1;
+	VEC(l->v, int32_t)[l->len++] = x;
 	return 0;
 }
 
@@ -39,14 +36,6 @@ static int by_sort_index(const void *a, const void *b, void *arg)
 	if (sort_index[x] != sort_index[y])
 		return sort_index[x] < sort_index[y] ? -1 : 1;
 	return x < y ? -1 : x > y;
-}
-
-/* len bytes copied to out (none from an empty typed array's NULL data); the end of the copy */
-static uint8_t *put(uint8_t *out, const uint8_t *p, size_t len)
-{
-	if (len > 0)
-		memcpy(out, p, len);
-	return out + len;
 }
 
 typedef struct {
@@ -116,7 +105,7 @@ static int all_dependencies(const dep_args_t *a, ivec_t *all, uint32_t *ends_out
 			}
 		}
 		if (r == 0 && all->len - from > 1)
-			qsort_r(all->p + from, all->len - from, sizeof(int32_t), by_sort_index, (void *)a->sort_idx);
+			qsort_r(VEC(all->v, int32_t) + from, all->len - from, sizeof(int32_t), by_sort_index, (void *)a->sort_idx);
 		ends_out[m] = (uint32_t)all->len;
 	}
 	free(marks);
@@ -167,7 +156,7 @@ static napi_value dep_lines_js(napi_env env, napi_callback_info info)
 	if (name_at == NULL || list_ends == NULL || all_dependencies(&a, &all, list_ends) < 0) {
 		free(name_at);
 		free(list_ends);
-		free(all.p);
+		free(all.v.p);
 		napi_throw_error(env, NULL, "depLines: out of memory");
 		return NULL;
 	}
@@ -179,7 +168,7 @@ static napi_value dep_lines_js(napi_env env, napi_callback_info info)
 	for (size_t k = 0, j = 0; k < a.n; k++) {
 		size += a.name_lengths[k] + 1;
 		for (; j < list_ends[k]; j++)
-			size += 1 + a.name_lengths[all.p[j]];
+			size += 1 + a.name_lengths[VEC(all.v, int32_t)[j]];
 	}
 	napi_status s = size > (uint64_t)INT32_MAX ? napi_generic_failure : napi_ok;
 	if (s == napi_ok)
@@ -193,22 +182,22 @@ static napi_value dep_lines_js(napi_env env, napi_callback_info info)
 		uint32_t *len = lengths_data;
 		for (size_t k = 0, j = 0; k < a.n; k++) {
 			uint8_t *line = v;
-			v = put(v, a.names + name_at[k], a.name_lengths[k]);
+			v = put_bytes(v, a.names + name_at[k], a.name_lengths[k]);
 			*v++ = ':';
 			for (; j < list_ends[k]; j++) {
-				int32_t d = all.p[j];
+				int32_t d = VEC(all.v, int32_t)[j];
 				*v++ = ' ';
-				v = put(v, a.names + name_at[d], a.name_lengths[d]);
+				v = put_bytes(v, a.names + name_at[d], a.name_lengths[d]);
 			}
 			len[k] = (uint32_t)(v - line);
-			t = put(t, line, len[k]);
+			t = put_bytes(t, line, len[k]);
 			*t++ = '\n';
 		}
 		s = napi_create_typedarray(env, napi_uint32_array, a.n, lengths_ab, 0, &lengths);
 	}
 	free(name_at);
 	free(list_ends);
-	free(all.p);
+	free(all.v.p);
 	if (s == napi_ok)
 		s = napi_create_array_with_length(env, 3, &result);
 	if (s == napi_ok)

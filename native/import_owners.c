@@ -11,6 +11,7 @@
 #include <string.h>
 #include <node_api.h>
 #include "napi_args.h"
+#include "bytes.h"
 #include "import_owners.h"
 
 /* a name: its bytes and length */
@@ -26,14 +27,6 @@ typedef struct {
 	const name_t *names;
 } name_table_t;
 
-static uint32_t fnv1a(const uint8_t *p, uint32_t len)
-{
-	uint32_t h = 0x811c9dc5u;
-	for (uint32_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x01000193u;
-	return h;
-}
-
 static int table_init(name_table_t *t, const name_t *names, uint32_t n)
 {
 	uint32_t cap = 16;
@@ -45,7 +38,7 @@ static int table_init(name_table_t *t, const name_t *names, uint32_t n)
 	if (t->slots == NULL)
 		return -1;
 	for (uint32_t k = 0; k < n; k++) {
-		uint32_t s = fnv1a(names[k].p, names[k].len) & t->mask;
+		uint32_t s = fnv1a32(names[k].p, names[k].len) & t->mask;
 		/* a name given twice keeps its last index, as a Map's set would */
 		while (t->slots[s] != 0) {
 			const name_t *o = &names[t->slots[s] - 1];
@@ -61,7 +54,7 @@ static int table_init(name_table_t *t, const name_t *names, uint32_t n)
 /* the index of the name p[0, len), or -1 */
 static int64_t table_find(const name_table_t *t, const uint8_t *p, uint32_t len)
 {
-	uint32_t s = fnv1a(p, len) & t->mask;
+	uint32_t s = fnv1a32(p, len) & t->mask;
 	for (; t->slots[s] != 0; s = (s + 1) & t->mask) {
 		const name_t *o = &t->names[t->slots[s] - 1];
 		if (o->len == len && memcmp(o->p, p, len) == 0)

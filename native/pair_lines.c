@@ -9,15 +9,8 @@
 #include <string.h>
 #include <node_api.h>
 #include "napi_args.h"
+#include "bytes.h"
 #include "pair_lines.h"
-
-/* len bytes copied to out (none from an empty typed array's NULL data); the end of the copy */
-static uint8_t *put(uint8_t *out, const uint8_t *p, size_t len)
-{
-	if (len > 0)
-		memcpy(out, p, len);
-	return out + len;
-}
 
 /* a string argument's latin1 bytes, at most cap - 1 of them; -1 when not a string or longer */
 static int short_latin1(napi_env env, napi_value v, char *out, size_t cap, size_t *len)
@@ -81,13 +74,13 @@ static napi_value pair_lines_js(napi_env env, napi_callback_info info)
 		return NULL;
 	uint8_t *out = out_data;
 	for (size_t k = 0; k < n; k++) {
-		out = put(out, (const uint8_t *)head, head_len);
-		out = put(out, keys, klen[k]);
+		out = put_bytes(out, (const uint8_t *)head, head_len);
+		out = put_bytes(out, keys, klen[k]);
 		keys += klen[k];
-		out = put(out, (const uint8_t *)mid, mid_len);
-		out = put(out, values, vlen[k]);
+		out = put_bytes(out, (const uint8_t *)mid, mid_len);
+		out = put_bytes(out, values, vlen[k]);
 		values += vlen[k];
-		out = put(out, (const uint8_t *)tail, tail_len);
+		out = put_bytes(out, (const uint8_t *)tail, tail_len);
 	}
 	return result;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <node_api.h>
 #include "napi_args.h"
+#include "bytes.h"
 #include "hash_order.h"
 #include "symbol_table.h"
 
@@ -19,14 +20,6 @@ typedef struct {
 	uint32_t len;
 	uint32_t owner;   /* module index */
 } export_t;
-
-static uint32_t fnv1a(const uint8_t *p, uint32_t len)
-{
-	uint32_t h = 0x811c9dc5u;
-	for (uint32_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x01000193u;
-	return h;
-}
 
 /*
  * The distinct names of the n exports, each with its highest owner, in `unique` (in order of first
@@ -43,7 +36,7 @@ static int64_t distinct_exports(const uint8_t *bytes, const export_t *exports, s
 		return -1;
 	for (size_t k = 0; k < n; k++) {
 		const export_t *e = &exports[k];
-		uint32_t s = fnv1a(bytes + e->at, e->len) & (cap - 1);
+		uint32_t s = fnv1a32(bytes + e->at, e->len) & (cap - 1);
 		for (;; s = (s + 1) & (cap - 1)) {
 			if (slots[s] == 0) {
 				unique[count] = *e;
@@ -61,14 +54,6 @@ static int64_t distinct_exports(const uint8_t *bytes, const export_t *exports, s
 	}
 	free(slots);
 	return (int64_t)count;
-}
-
-/* len bytes copied to out (none from an empty typed array's NULL data); the end of the copy */
-static uint8_t *put(uint8_t *out, const uint8_t *p, size_t len)
-{
-	if (len > 0)
-		memcpy(out, p, len);
-	return out + len;
 }
 
 typedef struct {
@@ -142,10 +127,10 @@ static napi_value make_result(napi_env env, const table_args_t *a, const export_
 		uint32_t *nl = lengths_data[0], *ow = lengths_data[1], *vl = lengths_data[2];
 		for (size_t j = 0; j < n; j++) {
 			const export_t *u = &unique[order[j]];
-			np = put(np, a->names + u->at, u->len);
+			np = put_bytes(np, a->names + u->at, u->len);
 			nl[j] = u->len;
 			ow[j] = u->owner;
-			vp = put(vp, a->modnames + modname_at[u->owner], a->modname_lengths[u->owner]);
+			vp = put_bytes(vp, a->modnames + modname_at[u->owner], a->modname_lengths[u->owner]);
 			vl[j] = a->modname_lengths[u->owner];
 		}
 		s = napi_create_typedarray(env, napi_uint32_array, n, ab[0], 0, &name_lengths);
