@@ -145,7 +145,7 @@ export class DependencyGraph {
    * which is looked up once
    */
   private dictionaryImports(mod: Mod, refs: Uint32Array, d: ImportDictionary): void {
-    if (!this.printUnknown && !this.checkSymvers && this.show === undefined) {
+    if (this.reportsNothing()) {
       // nothing to report: only the owners matter (addImport's work, inline, for the ~180,000 imports)
       let owners = this.ownersBy.get(d);
       if (owners === undefined) this.ownersBy.set(d, (owners = new Int32Array(d.size).fill(-2)));
