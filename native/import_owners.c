@@ -11,56 +11,17 @@
 #include <string.h>
 #include <node_api.h>
 #include "napi_args.h"
-#include "bytes.h"
+#include "name_table.h"
 #include "import_owners.h"
 
-/* a name: its bytes and length */
-typedef struct {
-	const uint8_t *p;
-	uint32_t len;
-} name_t;
-
-/* open addressing over the exported names; a slot holds an index into the names plus one (0: empty) */
-typedef struct {
-	uint32_t *slots;
-	uint32_t mask;
-	const name_t *names;
-} name_table_t;
-
-static int table_init(name_table_t *t, const name_t *names, uint32_t n)
+/* the table of the n names, a name given twice at its last index (as a Map's set would); 0, or -1 out of memory */
+static int table_of(name_table_t *t, const name_t *names, uint32_t n)
 {
-	uint32_t cap = 16;
-	while (cap < 2 * (uint64_t)n)
-		cap *= 2;
-	t->slots = calloc(cap, sizeof(uint32_t));
-	t->mask = cap - 1;
-	t->names = names;
-	if (t->slots == NULL)
+	if (name_table_init(t, n) < 0)
 		return -1;
-	for (uint32_t k = 0; k < n; k++) {
-		uint32_t s = fnv1a32(names[k].p, names[k].len) & t->mask;
-		/* a name given twice keeps its last index, as a Map's set would */
-		while (t->slots[s] != 0) {
-			const name_t *o = &names[t->slots[s] - 1];
-			if (o->len == names[k].len && memcmp(o->p, names[k].p, o->len) == 0)
-				break;
-			s = (s + 1) & t->mask;
-		}
-		t->slots[s] = k + 1;
-	}
+	for (uint32_t k = 0; k < n; k++)
+		*name_table_slot(t, names, names[k].p, names[k].len) = k + 1;
 	return 0;
-}
-
-/* the index of the name p[0, len), or -1 */
-static int64_t table_find(const name_table_t *t, const uint8_t *p, uint32_t len)
-{
-	uint32_t s = fnv1a32(p, len) & t->mask;
-	for (; t->slots[s] != 0; s = (s + 1) & t->mask) {
-		const name_t *o = &t->names[t->slots[s] - 1];
-		if (o->len == len && memcmp(o->p, p, len) == 0)
-			return t->slots[s] - 1;
-	}
-	return -1;
 }
 
 /*
@@ -140,7 +101,7 @@ static napi_value import_owners_js(napi_env env, napi_callback_info info)
 			goto done;
 		}
 	}
-	if (table_init(&table, syms, (uint32_t)nsyms) < 0) {
+	if (table_of(&table, syms, (uint32_t)nsyms) < 0) {
 		napi_throw_error(env, NULL, "importOwners: out of memory");
 		goto done;
 	}
@@ -155,8 +116,8 @@ static napi_value import_owners_js(napi_env env, napi_callback_info info)
 			p++, len--;
 		if (len > 0 && prefix >= 0 && p[0] == (uint8_t)prefix)
 			p++, len--;
-		int64_t at = table_find(&table, p, len);
-		out[k] = at < 0 ? -1 : (int32_t)owners[at];
+		uint32_t at = *name_table_slot(&table, syms, p, len);
+		out[k] = at == 0 ? -1 : (int32_t)owners[at - 1];
 	}
 	if (napi_create_typedarray(env, napi_int32_array, ndict, ab, 0, &result) == napi_ok) {
 		free(table.slots);
@@ -247,8 +208,7 @@ static napi_value import_deps_js(napi_env env, napi_callback_info info)
 	napi_status s = napi_create_arraybuffer(env, at * sizeof(int32_t), &out_data, &ab);
 	if (s == napi_ok) {
 		/* (an empty ArrayBuffer's data may be NULL) */
-		if (at > 0)
-			memcpy(out_data, list, at * sizeof(int32_t));
+		put_bytes(out_data, (const uint8_t *)list, at * sizeof(int32_t));
 		s = napi_create_typedarray(env, napi_int32_array, at, ab, 0, &result);
 	}
 	free(list);

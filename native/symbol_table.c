@@ -11,49 +11,44 @@
 #include <string.h>
 #include <node_api.h>
 #include "napi_args.h"
-#include "bytes.h"
+#include "name_table.h"
 #include "hash_order.h"
 #include "symbol_table.h"
 
+/* an export: its name (without -P's prefix) and its module's index */
 typedef struct {
-	uint64_t at;      /* where the name starts in the names' bytes */
-	uint32_t len;
-	uint32_t owner;   /* module index */
+	name_t name;
+	uint32_t owner;
 } export_t;
 
-/*
- * The distinct names of the n exports, each with its highest owner, in `unique` (in order of first
- * appearance); their number, or -1 out of memory.
- */
-static int64_t distinct_exports(const uint8_t *bytes, const export_t *exports, size_t n, export_t *unique)
+/* the distinct names of the exports, in order of first appearance, each with its highest owner */
+typedef struct {
+	name_t *names;
+	uint32_t *owners;
+	size_t count;
+} distinct_t;
+
+/* the distinct names of the n exports into d (room for n); 0, or -1 out of memory */
+static int distinct_exports(const export_t *exports, size_t n, distinct_t *d)
 {
-	uint32_t cap = 16;
-	while (cap < 2 * (uint64_t)n)
-		cap *= 2;
-	uint32_t *slots = calloc(cap, sizeof(uint32_t));
-	size_t count = 0;
-	if (slots == NULL)
+	name_table_t t;
+	if (name_table_init(&t, n) < 0)
 		return -1;
+	d->count = 0;
 	for (size_t k = 0; k < n; k++) {
 		const export_t *e = &exports[k];
-		uint32_t s = fnv1a32(bytes + e->at, e->len) & (cap - 1);
-		for (;; s = (s + 1) & (cap - 1)) {
-			if (slots[s] == 0) {
-				unique[count] = *e;
-				slots[s] = (uint32_t)++count;
-				break;
-			}
-			export_t *u = &unique[slots[s] - 1];
-			if (u->len == e->len && memcmp(bytes + u->at, bytes + e->at, e->len) == 0) {
-				/* kmod adds modules in order, each replacing the owner: the last module keeps it */
-				if (e->owner > u->owner)
-					u->owner = e->owner;
-				break;
-			}
+		uint32_t *slot = name_table_slot(&t, d->names, e->name.p, e->name.len);
+		if (*slot == 0) {
+			d->names[d->count] = e->name;
+			d->owners[d->count] = e->owner;
+			*slot = (uint32_t)++d->count;
+		} else if (e->owner > d->owners[*slot - 1]) {
+			/* kmod adds modules in order, each replacing the owner: the last module keeps it */
+			d->owners[*slot - 1] = e->owner;
 		}
 	}
-	free(slots);
-	return (int64_t)count;
+	free(t.slots);
+	return 0;
 }
 
 typedef struct {
@@ -85,12 +80,11 @@ static const char *split_exports(const table_args_t *a, export_t *out, size_t to
 			const uint8_t *p = a->names + at;
 			const uint8_t *nul = at < a->nbytes ? memchr(p, 0, a->nbytes - at) : NULL;
 			uint32_t len = (uint32_t)(nul == NULL ? a->nbytes - at : (size_t)(nul - p));
-			out[k].at = at;
-			out[k].len = len;
+			out[k].name = (name_t){ p, len };
 			out[k].owner = a->owners[i];
 			if (a->prefix >= 0 && len > 0 && p[0] == (uint8_t)a->prefix) {
-				out[k].at++;
-				out[k].len--;
+				out[k].name.p++;
+				out[k].name.len--;
 			}
 			at += (uint64_t)len + 1;
 		}
@@ -100,7 +94,7 @@ static const char *split_exports(const table_args_t *a, export_t *out, size_t to
 }
 
 /* the five results as a JavaScript array; NULL when something could not be made */
-static napi_value make_result(napi_env env, const table_args_t *a, const export_t *unique, const uint32_t *order, size_t n)
+static napi_value make_result(napi_env env, const table_args_t *a, const distinct_t *d, const uint32_t *order)
 {
 	napi_value names, name_lengths, owners, values, value_lengths, ab[3], result;
 	void *names_data, *values_data, *lengths_data[3];
@@ -110,9 +104,10 @@ static napi_value make_result(napi_env env, const table_args_t *a, const export_
 
 	for (size_t m = 0, at = 0; s == napi_ok && m < a->nmodnames; at += a->modname_lengths[m], m++)
 		modname_at[m] = at;
+	size_t n = d->count;
 	for (size_t j = 0; j < n; j++) {
-		name_bytes += unique[j].len;
-		value_bytes += a->modname_lengths[unique[j].owner];
+		name_bytes += d->names[j].len;
+		value_bytes += a->modname_lengths[d->owners[j]];
 	}
 	if (s == napi_ok && (name_bytes > INT32_MAX || value_bytes > INT32_MAX))
 		s = napi_generic_failure;
@@ -126,12 +121,13 @@ static napi_value make_result(napi_env env, const table_args_t *a, const export_
 		uint8_t *np = names_data, *vp = values_data;
 		uint32_t *nl = lengths_data[0], *ow = lengths_data[1], *vl = lengths_data[2];
 		for (size_t j = 0; j < n; j++) {
-			const export_t *u = &unique[order[j]];
-			np = put_bytes(np, a->names + u->at, u->len);
+			const name_t *u = &d->names[order[j]];
+			uint32_t owner = d->owners[order[j]];
+			np = put_bytes(np, u->p, u->len);
 			nl[j] = u->len;
-			ow[j] = u->owner;
-			vp = put_bytes(vp, a->modnames + modname_at[u->owner], a->modname_lengths[u->owner]);
-			vl[j] = a->modname_lengths[u->owner];
+			ow[j] = owner;
+			vp = put_bytes(vp, a->modnames + modname_at[owner], a->modname_lengths[owner]);
+			vl[j] = a->modname_lengths[owner];
 		}
 		s = napi_create_typedarray(env, napi_uint32_array, n, ab[0], 0, &name_lengths);
 	}
@@ -166,7 +162,8 @@ static napi_value owned_symbols_js(napi_env env, napi_callback_info info)
 	size_t argc = 7, ncounts;
 	void *names, *counts, *owners, *modnames, *modname_lengths;
 	table_args_t a;
-	export_t *exports = NULL, *unique = NULL;
+	export_t *exports = NULL;
+	distinct_t d = { NULL, NULL, 0 };
 	uint32_t *order = NULL, *lens = NULL;
 	uint64_t *start = NULL;
 	const char *bad;
@@ -200,8 +197,9 @@ static napi_value owned_symbols_js(napi_env env, napi_callback_info info)
 		return NULL;
 	}
 	exports = malloc((total ? total : 1) * sizeof(export_t));
-	unique = malloc((total ? total : 1) * sizeof(export_t));
-	if (exports == NULL || unique == NULL) {
+	d.names = malloc((total ? total : 1) * sizeof(name_t));
+	d.owners = malloc((total ? total : 1) * sizeof(uint32_t));
+	if (exports == NULL || d.names == NULL || d.owners == NULL) {
 		napi_throw_error(env, NULL, "ownedSymbols: out of memory");
 		goto done;
 	}
@@ -210,28 +208,29 @@ static napi_value owned_symbols_js(napi_env env, napi_callback_info info)
 		napi_throw_range_error(env, NULL, bad);
 		goto done;
 	}
-	int64_t n = distinct_exports(a.names, exports, (size_t)total, unique);
-	order = malloc(((n > 0 ? (size_t)n : 0) + 1) * sizeof(uint32_t));
-	start = malloc(((n > 0 ? (size_t)n : 0) + 1) * sizeof(uint64_t));
-	lens = malloc(((n > 0 ? (size_t)n : 0) + 1) * sizeof(uint32_t));
-	if (n < 0 || order == NULL || start == NULL || lens == NULL) {
+	int distinct = distinct_exports(exports, (size_t)total, &d);
+	order = malloc((d.count + 1) * sizeof(uint32_t));
+	start = malloc((d.count + 1) * sizeof(uint64_t));
+	lens = malloc((d.count + 1) * sizeof(uint32_t));
+	if (distinct < 0 || order == NULL || start == NULL || lens == NULL) {
 		napi_throw_error(env, NULL, "ownedSymbols: out of memory");
 		goto done;
 	}
-	for (int64_t j = 0; j < n; j++) {
-		start[j] = unique[j].at;
-		lens[j] = unique[j].len;
+	for (size_t j = 0; j < d.count; j++) {
+		start[j] = (uint64_t)(d.names[j].p - a.names);
+		lens[j] = d.names[j].len;
 	}
-	if (hash_order_indices(a.names, start, lens, (size_t)n, a.buckets, order) < 0) {
+	if (hash_order_indices(a.names, start, lens, d.count, a.buckets, order) < 0) {
 		napi_throw_error(env, NULL, "ownedSymbols: out of memory");
 		goto done;
 	}
-	result = make_result(env, &a, unique, order, (size_t)n);
+	result = make_result(env, &a, &d, order);
 	if (result == NULL)
 		napi_throw_error(env, NULL, "ownedSymbols: the result could not be made");
 done:
 	free(exports);
-	free(unique);
+	free(d.names);
+	free(d.owners);
 	free(order);
 	free(start);
 	free(lens);

@@ -100,4 +100,4 @@ if (require.main === module) {
   }
 }
 
-module.exports = { elfHeader, elfMismatch };
+module.exports = { elfHeader, elfMismatch, gypTarget, nodeApiIncludeDir };

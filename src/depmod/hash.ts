@@ -4,6 +4,7 @@
 // inside a bucket. Keys are binary strings (one char per byte). Many keys are ordered by the addon
 // (native/hash_order.c), which has the same algorithm.
 import { loadNativeHashOrder, type HashOrderFn } from '../native-addon';
+import { joinedBytes } from './joined-bytes';
 
 function s8(c: number): number {
   return c >= 128 ? c - 256 : c;
@@ -96,20 +97,10 @@ export function hashOrderIndices(keys: string[], buckets: number, bytes: Uint8Ar
 
 /** the addon's order of keys: their bytes joined once, and their lengths */
 function nativeOrder(fn: HashOrderFn, keys: string[], buckets: number): Uint32Array {
-  const joined = keys.join('');
+  const { bytes, lengths } = joinedBytes(keys);
   // a char above 0xff has no byte (latin1 would truncate it): JavaScript compares such keys as they are
-  if (aboveLatin1(joined)) return jsOrder(keys, buckets);
-  const lengths = new Uint32Array(keys.length);
-  for (let i = 0; i < keys.length; i++) lengths[i] = keys[i].length;
-  return fn(Buffer.from(joined, 'latin1'), lengths, buckets);
+  return bytes === null ? jsOrder(keys, buckets) : fn(bytes, lengths, buckets);
 }
-
-/** whether a char of s is above 0xff (a binary string's never is) */
-export function aboveLatin1(s: string): boolean {
-  return ABOVE_LATIN1.test(s);
-}
-
-const ABOVE_LATIN1 = /[^\0-\xff]/;
 
 /** the keys' indices in hash order: a counting sort by bucket, then each (short) bucket sorted by key */
 function jsOrder(keys: string[], buckets: number): Uint32Array {

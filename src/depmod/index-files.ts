@@ -7,7 +7,7 @@ import { LOG_ERR, LOG_WARNING } from '../log';
 import { ENOENT, errnoOf } from '../errno';
 import { IndexBatch, IndexBuilder, IndexCharacterError, type IndexWriter } from '../indexes/writer';
 import { nativeFunction, type DepLinesFn } from '../native-addon';
-import { aboveLatin1 } from './hash';
+import { joinedBytes } from './joined-bytes';
 import { aliasNormalize, modnameFromPath } from '../names/modname';
 import { buildAliasFiles, type AliasFileName, type AliasSource, type BuiltFile } from './alias-files';
 import { DepmodFailed, DepmodFatal, fgetsLines, nodePathError, type Mod, type RunContext } from './run-context';
@@ -58,16 +58,13 @@ export class IndexFiles {
     if (this.depLinesMade !== undefined) return this.depLinesMade;
     const depLines = nativeFunction('depLines');
     const mods = this.modules;
-    const names: string[] = new Array(mods.length);
-    for (let k = 0; k < mods.length; k++) names[k] = mods[k].relpath ?? mods[k].path;
-    const joined = names.join('');
-    if (depLines === null || aboveLatin1(joined)) return (this.depLinesMade = null);
-    const nameLengths = new Uint32Array(mods.length);
+    if (depLines === null) return (this.depLinesMade = null);
+    const names = joinedBytes(this.depNames());
+    if (names.bytes === null) return (this.depLinesMade = null);
     const sortIdx = new Int32Array(mods.length);
     const ends = new Uint32Array(mods.length);
     let total = 0;
     for (let k = 0; k < mods.length; k++) {
-      nameLengths[k] = names[k].length;
       sortIdx[k] = mods[k].depSortIdx;
       total += mods[k].deps.length;
       ends[k] = total;
@@ -77,11 +74,16 @@ export class IndexFiles {
       const d = mods[k].deps;
       for (let j = 0; j < d.length; j++) deps[at++] = d[j].idx;
     }
-    return (this.depLinesMade = depLines(deps, ends, sortIdx, Buffer.from(joined, 'latin1'), nameLengths));
+    return (this.depLinesMade = depLines(deps, ends, sortIdx, names.bytes, names.lengths));
+  }
+
+  /** what modules.dep calls each module (by idx) */
+  private depNames(): string[] {
+    return this.modules.map((mod) => mod.relpath ?? mod.path);
   }
 
   private depLines(): string[] {
-    const names = this.modules.map((mod) => mod.relpath ?? mod.path);
+    const names = this.depNames();
     return this.modules.map((mod, k) => {
       if (mod.deps.length === 0) return `${names[k]}:`;
       // one join per line: a flat string at once instead of a chain of concatenations
@@ -150,11 +152,7 @@ export class IndexFiles {
     const o = this.ctx.opts;
     if (o.dryRun === true || o.warnDuplicates === true) return;
     this.aliasFiles();
-    this.symbolsBinStarted = this.madeNow(() => {
-      const made = this.symbolsBin();
-      if (made instanceof Promise) made.catch(() => {});
-      return made;
-    });
+    this.symbolsBinStarted = this.madeNow(() => this.symbolsBin());
   }
 
   /** modules.symbols.bin through IndexBatch (no -w), on the thread pool where it can be */
@@ -162,7 +160,7 @@ export class IndexFiles {
     const { keys, keyLengths, values, valueLengths } = this.symbolPairs();
     const idx = new IndexBatch();
     this.indexRun(() => idx.insertRunBytes(keys, keyLengths, values, valueLengths, this.ownedSymbols().priorities));
-    return idx.serializeInBackground();
+    return this.inBackground(idx);
   }
 
   private pairs: SymbolPairs | undefined;
@@ -224,9 +222,7 @@ export class IndexFiles {
         const values = native !== null ? native[1] : Buffer.from(l.join(''), 'latin1');
         const valueLengths = native !== null ? native[2] : l.map((line) => line.length);
         this.indexRun(() => idx.insertRunBytes(mods.map((m) => m.modname).join(''), mods.map((m) => m.modname.length), values, valueLengths, mods.map((m) => m.idx)));
-        const made = idx.serializeInBackground();
-        made.catch(() => {});
-        return made;
+        return this.inBackground(idx);
       });
     };
     return [
@@ -386,7 +382,7 @@ export class IndexFiles {
     }
   }
 
-  /** an index's trie built on the thread pool (where the addon is), its failure seen at its turn */
+  /** an index's trie built on the thread pool (where the addon is), its failure seen only at its file's turn */
   private inBackground(idx: IndexBatch): Promise<Uint8Array> {
     const made = idx.serializeInBackground();
     made.catch(() => {});

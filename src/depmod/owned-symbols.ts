@@ -4,14 +4,8 @@
 // is made from the other only where something asks for it (the addon's text makers take bytes; -w's
 // one-by-one index and the JavaScript text take strings).
 import { nativeFunction } from '../native-addon';
-import { aboveLatin1 } from './hash';
+import { aboveLatin1, joinedBytes, splitJoined, type JoinedBytes } from './joined-bytes';
 import type { Mod } from './run-context';
-
-/** strings one after another as bytes (null: a char above 0xff, which has no byte), and their lengths */
-export interface JoinedBytes {
-  bytes: Uint8Array | null;
-  lengths: Uint32Array;
-}
 
 export class OwnedSymbols {
   private constructor(
@@ -44,26 +38,12 @@ export class OwnedSymbols {
   }
 
   get nameBytes(): JoinedBytes {
-    return (this.namesJoined ??= joinStrings(this.namesList!));
+    return (this.namesJoined ??= joinedBytes(this.namesList!));
   }
 
   get modnameBytes(): JoinedBytes {
-    return (this.modnamesJoined ??= joinStrings(this.modnamesList!));
+    return (this.modnamesJoined ??= joinedBytes(this.modnamesList!));
   }
-}
-
-function joinStrings(parts: string[]): JoinedBytes {
-  const lengths = new Uint32Array(parts.length);
-  for (let k = 0; k < parts.length; k++) lengths[k] = parts[k].length;
-  const joined = parts.join('');
-  return { bytes: aboveLatin1(joined) ? null : Buffer.from(joined, 'latin1'), lengths };
-}
-
-function splitJoined({ bytes, lengths }: JoinedBytes): string[] {
-  const all = Buffer.from(bytes!.buffer, bytes!.byteOffset, bytes!.byteLength).toString('latin1');
-  const out: string[] = new Array(lengths.length);
-  for (let k = 0, at = 0; k < lengths.length; at += lengths[k], k++) out[k] = all.slice(at, at + lengths[k]);
-  return out;
 }
 
 /**
@@ -93,7 +73,7 @@ export class ExportBatch {
    */
   owned(prefix: number, modules: Mod[]): OwnedSymbols | null {
     const joined = this.parts.join('\0');
-    const modnames = joinStrings(modules.map((m) => m.modname));
+    const modnames = joinedBytes(modules.map((m) => m.modname));
     if (aboveLatin1(joined) || modnames.bytes === null) return null;
     const owners = new Uint32Array(this.mods.length);
     for (let k = 0; k < this.mods.length; k++) owners[k] = this.mods[k].idx;

@@ -7,7 +7,8 @@
 import { LOG_ERR } from '../log';
 import { errnoOf } from '../errno';
 import { closeSync, openSync, readFileSync } from '../file/binary-os';
-import { aboveLatin1, hashOrderIndices } from './hash';
+import { hashOrderIndices } from './hash';
+import { joinedBytes } from './joined-bytes';
 import { ExportBatch, OwnedSymbols } from './owned-symbols';
 import { DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
 
@@ -131,10 +132,8 @@ export class SymbolTable {
     const { names, owners } = this.ownedInTableOrder();
     // the order is the same whether the symbols without an owner (Module.symvers' and System.map's)
     // are left out before or after ordering
-    const lengths = new Uint32Array(names.length);
-    for (let j = 0; j < names.length; j++) lengths[j] = names[j].length;
-    const joined = names.join('');
-    const order = hashOrderIndices(names, 2048, aboveLatin1(joined) ? null : Buffer.from(joined, 'latin1'), lengths);
+    const { bytes, lengths } = joinedBytes(names);
+    const order = hashOrderIndices(names, 2048, bytes, lengths);
     const n = order.length;
     const sorted: string[] = new Array(n);
     const modnames: string[] = new Array(n);

@@ -34,18 +34,19 @@ const SUITES = [
   'test/file/batch-read.test.ts',
 ];
 
-/** the Node-API headers the addon is built against (node-api-headers, a dev dependency) */
-function nodeApiHeaders(): string {
-  return (require(path.join(repoRoot, 'node_modules/node-api-headers')) as { include_dir: string }).include_dir;
-}
+// binding.gyp's target and the Node-API headers, as the prebuilds are compiled
+const { gypTarget, nodeApiIncludeDir } = require('../../scripts/prebuild-native.js') as {
+  gypTarget(): { sources: string[]; defines: string[]; libraries?: string[] };
+  nodeApiIncludeDir(): string;
+};
 
 /**
  * The sanitized addon, built once per machine for these sources (the user's cache directory, keyed by
  * the sources' and flags' hash)
  */
 function sanitizedAddon(): string {
-  const target = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'binding.gyp'), 'utf8')) as { targets: { sources: string[]; defines: string[]; libraries: string[] }[] }).targets[0];
-  const flags = ['-shared', '-fPIC', '-O1', '-g', '-fsanitize=address,undefined', '-fno-omit-frame-pointer', ...target.defines.map((d) => `-D${d}`), `-I${nodeApiHeaders()}`];
+  const target = gypTarget();
+  const flags = ['-shared', '-fPIC', '-O1', '-g', '-fsanitize=address,undefined', '-fno-omit-frame-pointer', ...target.defines.map((d) => `-D${d}`), `-I${nodeApiIncludeDir()}`];
   const hash = createHash('sha256').update(flags.join(' '));
   for (const f of fs.readdirSync(path.join(repoRoot, 'native')).sort()) hash.update(f).update(fs.readFileSync(path.join(repoRoot, 'native', f)));
   const dir = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'kmodts', 'sanitized-addon');
@@ -53,7 +54,7 @@ function sanitizedAddon(): string {
   if (fs.existsSync(file)) return file;
   fs.mkdirSync(dir, { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
-  const r = spawnSync('gcc', [...flags, ...target.sources.map((s) => path.join(repoRoot, s)), '-o', tmp, ...target.libraries], { encoding: 'utf8' });
+  const r = spawnSync('gcc', [...flags, ...target.sources.map((s) => path.join(repoRoot, s)), '-o', tmp, ...(target.libraries ?? [])], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`building the sanitized addon failed:\n${r.stderr}`);
   fs.renameSync(tmp, file);
   // builds of older sources are of no more use
