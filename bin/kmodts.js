@@ -31,10 +31,10 @@ const toolSetup = {
   // too: no slower without it (docs/decisions.md), and its compiles also run on V8's worker threads
   // (see noBackgroundCompiles).
   depmod() {
-    require('node:v8').setFlagsFromString('--no-turbofan --no-maglev');
+    setV8Flags('--no-turbofan --no-maglev');
   },
   modinfo() {
-    require('node:v8').setFlagsFromString('--no-turbofan --no-maglev');
+    setV8Flags('--no-turbofan --no-maglev');
     if (process.env.UV_THREADPOOL_SIZE === undefined) {
       process.env.UV_THREADPOOL_SIZE = String(Math.max(2, Math.min(3, require('node:os').availableParallelism())));
     }
@@ -59,7 +59,32 @@ function noBackgroundCompiles(tool) {
   // (Node 20 and 22 default to it)
   if (Number(process.versions.node.split('.')[0]) < 23) return;
   if (smallHeapTools.includes(tool) && !simulatedKernel(tool)) return;
-  require('node:v8').setFlagsFromString('--no-concurrent-sparkplug');
+  setV8Flags('--no-concurrent-sparkplug');
+}
+
+/**
+ * V8's setFlagsFromString. node:v8 loads ~40 of Node's modules with it (its streams, for heap
+ * snapshots): ~2 ms of every depmod and modinfo run. Node 20's internal binding has the same function
+ * without them; process.binding() warns only under --pending-deprecation, which is silenced for the
+ * call. Node 22 warns about process.binding('v8') and Node 24 has none: node:v8 there.
+ */
+function setV8Flags(flags) {
+  if (Number(process.versions.node.split('.')[0]) < 22) {
+    const quiet = process.noDeprecation;
+    process.noDeprecation = true;
+    try {
+      const binding = process.binding('v8');
+      if (typeof binding.setFlagsFromString === 'function') {
+        binding.setFlagsFromString(flags);
+        return;
+      }
+    } catch {
+      // no such binding: node:v8
+    } finally {
+      process.noDeprecation = quiet;
+    }
+  }
+  require('node:v8').setFlagsFromString(flags);
 }
 
 /**

@@ -303,12 +303,17 @@ static size_t write_nodes(trie_t *t, uint8_t *out, size_t start)
 	return pos;
 }
 
-/* the five arguments of buildIndex and buildIndexInBackground, checked */
+/* the arguments of buildIndex and buildIndexInBackground, checked */
 typedef struct {
 	const uint8_t *keys, *values;
 	const uint32_t *klens, *vlens, *prios;
+	/* where each value starts in values; NULL: each follows the one before */
+	const uint32_t *vstarts;
 	size_t n;
 } index_input_t;
+
+/* the most arguments they take */
+#define INDEX_ARGS 6
 
 /*
  * The arguments' data, with every length checked against its bytes; 0, or -1 with the exception
@@ -316,8 +321,9 @@ typedef struct {
  */
 static int input_args(napi_env env, const char *fn, size_t argc, napi_value *argv, index_input_t *in)
 {
-	size_t nk, nkl, nv, nvl, np, koff = 0, voff = 0;
-	void *keys, *klens, *values, *vlens, *prios;
+	size_t nk, nkl, nv, nvl, np, nvs = 0, koff = 0, voff = 0;
+	void *keys, *klens, *values, *vlens, *prios, *vstarts = NULL;
+	napi_valuetype type = napi_undefined;
 	char msg[96];
 
 	if (argc < 5) {
@@ -331,7 +337,11 @@ static int input_args(napi_env env, const char *fn, size_t argc, napi_value *arg
 	    typed_array_arg(env, fn, argv[3], napi_uint32_array, &vlens, &nvl) ||
 	    typed_array_arg(env, fn, argv[4], napi_uint32_array, &prios, &np))
 		return -1;
-	if (nkl != nvl || nkl != np) {
+	if (argc >= 6 && napi_typeof(env, argv[5], &type) != napi_ok)
+		return -1;
+	if (type != napi_undefined && typed_array_arg(env, fn, argv[5], napi_uint32_array, &vstarts, &nvs))
+		return -1;
+	if (nkl != nvl || nkl != np || (vstarts != NULL && nvs != nkl)) {
 		snprintf(msg, sizeof msg, "%s: the length arrays differ in size", fn);
 		napi_throw_range_error(env, NULL, msg);
 		return -1;
@@ -341,9 +351,12 @@ static int input_args(napi_env env, const char *fn, size_t argc, napi_value *arg
 	in->klens = klens;
 	in->vlens = vlens;
 	in->prios = prios;
+	in->vstarts = vstarts;
 	in->n = nkl;
 	for (size_t k = 0; k < nkl; k++) {
-		if (in->klens[k] > nk - koff || in->vlens[k] > nv - voff) {
+		if (in->vstarts != NULL)
+			voff = in->vstarts[k];
+		if (in->klens[k] > nk - koff || voff > nv || in->vlens[k] > nv - voff) {
 			snprintf(msg, sizeof msg, "%s: lengths beyond the bytes given", fn);
 			napi_throw_range_error(env, NULL, msg);
 			return -1;
@@ -368,6 +381,8 @@ static int build_trie(trie_t *t, const index_input_t *in, size_t *size)
 	if (in->n > (SIZE_MAX / sizeof(node_t) - 1) / 2 || reserve(t, 2 * in->n + 1, in->n ? in->n : 1) < 0 || new_node(t, NULL, 0, 0) < 0)
 		return BUILD_OOM;
 	for (size_t k = 0, koff = 0, voff = 0; k < in->n; k++) {
+		if (in->vstarts != NULL)
+			voff = in->vstarts[k];
 		str_t value = { in->values + voff, in->vlens[k] };
 		insert(t, in->keys + koff, in->klens[k], value, in->prios[k]);
 		if (t->oom)
@@ -408,14 +423,15 @@ static void throw_build_error(napi_env env, const char *fn, int r)
 
 /*
  * buildIndex(keys: Uint8Array, keyLengths: Uint32Array, values: Uint8Array, valueLengths: Uint32Array,
- *            priorities: Uint32Array): Buffer
- * Entry k's key and value are the next keyLengths[k] and valueLengths[k] bytes of keys and values; the
- * entries are inserted in order. Throws a RangeError for lengths that do not fit the byte arrays.
+ *            priorities: Uint32Array, valueStarts?: Uint32Array): Buffer
+ * Entry k's key and value are the next keyLengths[k] and valueLengths[k] bytes of keys and values (its
+ * value at valueStarts[k] where given: entries may share one); the entries are inserted in order. Throws
+ * a RangeError for lengths that do not fit the byte arrays.
  */
 static napi_value build_index_js(napi_env env, napi_callback_info info)
 {
-	napi_value argv[5], result;
-	size_t argc = 5, size = 0;
+	napi_value argv[INDEX_ARGS], result;
+	size_t argc = INDEX_ARGS, size = 0;
 	index_input_t in;
 	uint8_t *out;
 	int r;
@@ -445,7 +461,7 @@ static napi_value build_index_js(napi_env env, napi_callback_info info)
 typedef struct {
 	napi_async_work work;
 	napi_deferred deferred;
-	napi_ref held[5];
+	napi_ref held[INDEX_ARGS];
 	index_input_t in;
 	uint8_t *out;
 	size_t size;
@@ -454,7 +470,7 @@ typedef struct {
 
 static void index_job_free(napi_env env, index_job_t *job)
 {
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < INDEX_ARGS; i++)
 		if (job->held[i] != NULL)
 			napi_delete_reference(env, job->held[i]);
 	free(job->out);
@@ -500,8 +516,8 @@ static void index_job_complete(napi_env env, napi_status status, void *data)
 
 static napi_value build_index_background_js(napi_env env, napi_callback_info info)
 {
-	napi_value argv[5], promise;
-	size_t argc = 5;
+	napi_value argv[INDEX_ARGS], promise;
+	size_t argc = INDEX_ARGS;
 	index_job_t *job;
 
 	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok)
@@ -515,7 +531,8 @@ static napi_value build_index_background_js(napi_env env, napi_callback_info inf
 		free(job);
 		return NULL;
 	}
-	for (int i = 0; i < 5; i++) {
+	/* (valueStarts, the last, only where given) */
+	for (int i = 0; i < (job->in.vstarts != NULL ? INDEX_ARGS : INDEX_ARGS - 1); i++) {
 		if (napi_create_reference(env, argv[i], 1, &job->held[i]) != napi_ok)
 			goto failed;
 	}

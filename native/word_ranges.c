@@ -1,5 +1,5 @@
 /*
- * Bounds checks of many ranges of 32-bit words in one call. depmod's scan cache (src/depmod/scan-cache.ts)
+ * Bounds and count checks of many ranges in one call. depmod's scan cache (src/depmod/scan-cache.ts)
  * holds each entry's imports as references into its dictionary, ~200,000 of them on the full tree; each
  * must name an entry of the dictionary before it is used, and an entry with one that does not is read
  * again. Checked in a JavaScript loop on every cached run, before any of that code is compiled, they
@@ -121,11 +121,59 @@ none:
 	return result;
 }
 
+/*
+ * nulsInRanges(bytes: Uint8Array, starts: Uint32Array, lengths: Uint32Array): Uint32Array, per range
+ * bytes[starts[i], starts[i] + lengths[i]) the number of its NUL bytes, or 0xffffffff for a range that
+ * does not lie within bytes. (How many strings each scan cache entry's NUL-joined lists hold: checked
+ * for all entries at once, so that a cached run passes their bytes on without making a string of each.)
+ */
+static napi_value nuls_in_ranges_js(napi_env env, napi_callback_info info)
+{
+	napi_value argv[3], ab, result;
+	size_t argc = 3, nbytes, nstarts, nlengths;
+	void *b, *s, *l, *out_data;
+
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) {
+		napi_throw_type_error(env, NULL, "nulsInRanges: missing arguments");
+		return NULL;
+	}
+	if (typed_array_arg(env, "nulsInRanges", argv[0], napi_uint8_array, &b, &nbytes) < 0 ||
+	    typed_array_arg(env, "nulsInRanges", argv[1], napi_uint32_array, &s, &nstarts) < 0 ||
+	    typed_array_arg(env, "nulsInRanges", argv[2], napi_uint32_array, &l, &nlengths) < 0)
+		return NULL;
+	if (nstarts != nlengths) {
+		napi_throw_range_error(env, NULL, "nulsInRanges: starts and lengths differ in length");
+		return NULL;
+	}
+	if (napi_create_arraybuffer(env, nstarts * sizeof(uint32_t), &out_data, &ab) != napi_ok)
+		return NULL;
+	const uint8_t *bytes = b;
+	const uint32_t *starts = s, *lengths = l;
+	uint32_t *out = out_data;
+	for (size_t i = 0; i < nstarts; i++) {
+		if ((uint64_t)starts[i] + lengths[i] > nbytes) {
+			out[i] = UINT32_MAX;
+			continue;
+		}
+		const uint8_t *p = bytes + starts[i], *end = p + lengths[i];
+		uint32_t n = 0;
+		while (p < end && (p = memchr(p, 0, (size_t)(end - p))) != NULL) {
+			n++;
+			p++;
+		}
+		out[i] = n;
+	}
+	if (napi_create_typedarray(env, napi_uint32_array, nstarts, ab, 0, &result) != napi_ok)
+		return NULL;
+	return result;
+}
+
 napi_status word_ranges_register(napi_env env, napi_value exports)
 {
 	const napi_property_descriptor props[] = {
 		{ "wordRangesBelow", NULL, word_ranges_below_js, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "wordRangesMark", NULL, word_ranges_mark_js, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "nulsInRanges", NULL, nuls_in_ranges_js, NULL, NULL, NULL, napi_enumerable, NULL },
 	};
 	return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -1,4 +1,4 @@
-/* bounds checks of many ranges of 32-bit words in one call (word_ranges.c), registered on the addon's exports */
+/* bounds and count checks of many ranges in one call (word_ranges.c), registered on the addon's exports */
 #ifndef KMODTS_WORD_RANGES_H
 #define KMODTS_WORD_RANGES_H
 #include <node_api.h>

@@ -18,8 +18,11 @@ export type ScanSymbolsFn = (
   importWeak: Uint8Array,
 ) => number;
 
-/** native/index_writer.c buildIndex: the entries' keys, values and priorities in insertion order -> the .bin */
-export type BuildIndexFn = (keys: Uint8Array, keyLengths: Uint32Array, values: Uint8Array, valueLengths: Uint32Array, priorities: Uint32Array) => Buffer;
+/**
+ * native/index_writer.c buildIndex: the entries' keys, values and priorities in insertion order -> the
+ * .bin; each value follows the one before, or starts at valueStarts[k] where given (entries may share one)
+ */
+export type BuildIndexFn = (keys: Uint8Array, keyLengths: Uint32Array, values: Uint8Array, valueLengths: Uint32Array, priorities: Uint32Array, valueStarts?: Uint32Array) => Buffer;
 /** native/index_writer.c buildIndexInBackground: buildIndex on libuv's thread pool (the arrays must not change until it settles) */
 export type BuildIndexInBackgroundFn = (...args: Parameters<BuildIndexFn>) => Promise<Buffer>;
 
@@ -70,6 +73,12 @@ export type WordRangesBelowFn = (words: Uint32Array, starts: Uint32Array, counts
  * null when a range is not within words or a masked word is not below size
  */
 export type WordRangesMarkFn = (words: Uint32Array, starts: Uint32Array, counts: Uint32Array, mask: number, size: number) => Uint8Array | null;
+
+/**
+ * native/word_ranges.c nulsInRanges: per range bytes[starts[i], starts[i] + lengths[i]), its number of NUL
+ * bytes (0xffffffff for a range not within bytes)
+ */
+export type NulsInRangesFn = (bytes: Uint8Array, starts: Uint32Array, lengths: Uint32Array) => Uint32Array;
 
 /** native/import_dictionary.c: a scan cache's import dictionary being built (src/depmod/import-dictionary.ts) */
 export interface NativeImportDictionaryFns {
@@ -137,6 +146,7 @@ export interface NativeAddon extends Partial<NativeImportDictionaryFns>, Partial
   hashOrder?: HashOrderFn;
   wordRangesBelow?: WordRangesBelowFn;
   wordRangesMark?: WordRangesMarkFn;
+  nulsInRanges?: NulsInRangesFn;
   /** native/modinfo_parts.c: bytes in modinfo's hex form (src/file/signature.ts hexString) */
   hexColumns?: (data: Uint8Array) => string;
   /** native/module_scan.c: depmod's scan of an image as a block (src/depmod/native-scan.ts), -1 where it leaves it to JavaScript */

@@ -10,6 +10,8 @@
 import type { AliasPieces } from './alias-files';
 import { REF_INDEX, WEAK_REF, type ImportDictionary } from './import-dictionary';
 import type { ModuleScan } from './module-scan';
+import type { ExportBatch } from './owned-symbols';
+import type { Mod } from './run-context';
 
 /** the numbers of one entry: where they are in the block and how many there are */
 export interface CachedNumbers {
@@ -26,14 +28,40 @@ export interface CachedNumbers {
 export class CachedScan implements ModuleScan {
   aliasPieces?: AliasPieces;
   symbolsErrno?: number;
+  /**
+   * Its exports as strings; or, while undefined, as the cache holds them: NUL-joined bytes in `texts`
+   * (their number checked when the cache was loaded), so that a run that only gathers them for the
+   * addon's table (symbols.ts) makes no string of them.
+   */
+  private exportList: string[] | undefined;
 
   constructor(
     public aliases: string[],
     public softdeps: string[],
     public weakdeps: string[],
-    public exports: string[],
+    exports: string[] | undefined,
     private readonly n: CachedNumbers,
-  ) {}
+    /** with exports undefined: the buffer holding them, where they start and their bytes */
+    private readonly texts?: Buffer,
+    private readonly exportsAt = 0,
+    private readonly exportBytes = 0,
+  ) {
+    this.exportList = exports;
+  }
+
+  get exports(): string[] {
+    return (this.exportList ??= this.texts!.toString('latin1', this.exportsAt, this.exportsAt + this.exportBytes).split('\0'));
+  }
+  set exports(names: string[]) {
+    this.exportList = names;
+  }
+
+  /** its exports added to `batch` as the cache's bytes; false (nothing done) when they have been made strings */
+  gatherExports(batch: ExportBatch, mod: Mod): boolean {
+    if (this.exportList !== undefined) return false;
+    batch.addBytes(this.texts!, this.exportsAt, this.exportBytes, this.n.exports, mod);
+    return true;
+  }
 
   get exportCrcs(): Float64Array {
     return new Float64Array(this.n.block, this.n.at, this.n.exports);

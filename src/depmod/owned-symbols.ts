@@ -48,10 +48,14 @@ export class OwnedSymbols {
 
 /**
  * The modules' exports gathered for the addon's table instead of being added one by one to the
- * JavaScript one: each module's names joined by NULs, with its count and its module.
+ * JavaScript one: each module's names joined by NULs (a string, or a scan cache's bytes), with its
+ * count and its module.
  */
 export class ExportBatch {
-  private readonly parts: string[] = [];
+  /** each module's names joined by NULs: a string, or bytes[at, at + length) of a Buffer */
+  private readonly parts: (string | Buffer)[] = [];
+  private readonly partAt: number[] = [];
+  private readonly partBytes: number[] = [];
   private readonly counts: number[] = [];
   private readonly mods: Mod[] = [];
 
@@ -62,8 +66,20 @@ export class ExportBatch {
 
   add(names: string[], mod: Mod): void {
     if (names.length === 0) return;
-    this.parts.push(names.length === 1 ? names[0] : names.join('\0'));
-    this.counts.push(names.length);
+    const joined = names.length === 1 ? names[0] : names.join('\0');
+    this.push(joined, 0, joined.length, names.length, mod);
+  }
+
+  /** `count` names joined by NULs (no NUL after the last) in bytes[at, at + length) */
+  addBytes(bytes: Buffer, at: number, length: number, count: number, mod: Mod): void {
+    if (count > 0) this.push(bytes, at, length, count, mod);
+  }
+
+  private push(part: string | Buffer, at: number, length: number, count: number, mod: Mod): void {
+    this.parts.push(part);
+    this.partAt.push(at);
+    this.partBytes.push(length);
+    this.counts.push(count);
     this.mods.push(mod);
   }
 
@@ -72,27 +88,39 @@ export class ExportBatch {
    * or null where a name has a char above 0xff (which has no byte): then `replay` gives each export.
    */
   owned(prefix: number, modules: Mod[]): OwnedSymbols | null {
-    const joined = this.parts.join('\0');
+    const names = this.joined();
     const modnames = joinedBytes(modules.map((m) => m.modname));
-    if (aboveLatin1(joined) || modnames.bytes === null) return null;
+    if (names === null || modnames.bytes === null) return null;
     const owners = new Uint32Array(this.mods.length);
     for (let k = 0; k < this.mods.length; k++) owners[k] = this.mods[k].idx;
-    const [names, nameLengths, priorities, values, valueLengths] = nativeFunction('ownedSymbols')!(
-      Buffer.from(joined, 'latin1'),
-      Uint32Array.from(this.counts),
-      owners,
-      prefix,
-      2048,
-      modnames.bytes,
-      modnames.lengths,
-    );
-    return OwnedSymbols.ofBytes({ bytes: names, lengths: nameLengths }, { bytes: values, lengths: valueLengths }, priorities);
+    const [sorted, nameLengths, priorities, values, valueLengths] = nativeFunction('ownedSymbols')!(names, Uint32Array.from(this.counts), owners, prefix, 2048, modnames.bytes, modnames.lengths);
+    return OwnedSymbols.ofBytes({ bytes: sorted, lengths: nameLengths }, { bytes: values, lengths: valueLengths }, priorities);
+  }
+
+  /** every part joined by NULs, as bytes; null where a string part has a char above 0xff */
+  private joined(): Buffer | null {
+    const { parts, partAt, partBytes } = this;
+    let total = Math.max(0, parts.length - 1);
+    for (let k = 0; k < parts.length; k++) {
+      const p = parts[k];
+      if (typeof p === 'string' && aboveLatin1(p)) return null;
+      total += partBytes[k];
+    }
+    const out = Buffer.allocUnsafe(total);
+    for (let k = 0, at = 0; k < parts.length; k++) {
+      const p = parts[k];
+      if (k > 0) out[at++] = 0;
+      at += typeof p === 'string' ? out.write(p, at, 'latin1') : p.copy(out, at, partAt[k], partAt[k] + partBytes[k]);
+    }
+    return out;
   }
 
   /** each export gathered, with its module, in the order gathered */
   replay(add: (name: string, mod: Mod) => void): void {
     for (let k = 0; k < this.parts.length; k++) {
-      const names = this.counts[k] === 1 ? [this.parts[k]] : this.parts[k].split('\0');
+      const p = this.parts[k];
+      const joined = typeof p === 'string' ? p : p.toString('latin1', this.partAt[k], this.partAt[k] + this.partBytes[k]);
+      const names = this.counts[k] === 1 ? [joined] : joined.split('\0');
       for (let j = 0; j < names.length; j++) add(names[j], this.mods[k]);
     }
   }

@@ -22,7 +22,7 @@ import { ImportDictionary, REF_INDEX } from './import-dictionary';
 import type { ModuleScan } from './module-scan';
 import { ALIAS_TEXT, ALIASES, AT, COUNTS_LINE, ERRNO, EXPORTS, FLAGS, HAS_DEVNAME, HAS_PIECES, header, IMPORTS, KEY_BYTES, keyCount, layout, LINE_BYTES, MAX_ENTRIES, MAX_WALK_RECORD, numbersBytes, RECORD_WORDS, SOFTDEPS, TEXT_BYTES, WEAKDEPS, checksum, checksumHex } from './scan-cache-format';
 import { KEY_WORDS, sameKey } from './stat-keys';
-import { loadNativeReadWithCrc, loadNativeWordRangesBelow, type ReadWithCrcFn, type WordRangesBelowFn } from '../native-addon';
+import { loadNativeReadWithCrc, loadNativeWordRangesBelow, nativeFunction, type NulsInRangesFn, type ReadWithCrcFn, type WordRangesBelowFn } from '../native-addon';
 
 export { SCAN_CACHE_FILE } from './scan-cache-format';
 export { ScanCacheWriter } from './scan-cache-writer';
@@ -53,6 +53,11 @@ export class ScanCache {
     readonly dictionary: ImportDictionary,
     /** per entry, 1 when its import references are all within the dictionary (checked at once by the addon); undefined: checked by get() */
     private readonly refsChecked: Uint8Array | undefined,
+    /**
+     * per entry, the NULs in its softdeps, weakdeps and exports (counted at once by the addon), so that
+     * get() can check their number without making the strings; undefined: get() splits them
+     */
+    private readonly listNuls: Uint32Array | undefined,
   ) {
     this.blockWords = new Uint32Array(block, 0, block.byteLength >>> 2);
   }
@@ -188,7 +193,23 @@ export class ScanCache {
     if (text !== textBytes || index.size !== count) return undefined;
     const buffer = body.buffer as ArrayBuffer;
     const refsChecked = refStarts === undefined ? undefined : ranges!(new Uint32Array(buffer, 0, buffer.byteLength >>> 2), refStarts, refCounts!, REF_INDEX, dictionary.size);
-    return new ScanCache(index, keys, records, textAt, body.subarray(at.texts, at.texts + textBytes), buffer, body.byteOffset + at.block, dictionary, refsChecked);
+    const texts = body.subarray(at.texts, at.texts + textBytes);
+    return new ScanCache(index, keys, records, textAt, texts, buffer, body.byteOffset + at.block, dictionary, refsChecked, ScanCache.listNuls(records, textAt, texts));
+  }
+
+  /** each entry's NULs in its lists (ListBytes), by the addon; undefined without it */
+  private static listNuls(records: Uint32Array, textAt: Float64Array, texts: Buffer): Uint32Array | undefined {
+    const nuls = nulsInRanges();
+    const count = textAt.length;
+    if (nuls === null || texts.length > 0xffffffff) return undefined;
+    const starts = new Uint32Array(count);
+    const lengths = new Uint32Array(count);
+    for (let k = 0; k < count; k++) {
+      const r = RECORD_WORDS * k;
+      starts[k] = textAt[k] + records[r + ALIAS_TEXT];
+      lengths[k] = listBytes(records, r);
+    }
+    return nuls(texts, starts, lengths);
   }
 
   /** `path`'s entry as stored (for the next cache, without copying), whatever its key */
@@ -227,9 +248,18 @@ export class ScanCache {
     let text = this.textAt[k];
     const aliasText = text;
     text += rec[r + ALIAS_TEXT];
-    const otherBytes = rec[r + TEXT_BYTES] - rec[r + ALIAS_TEXT] - rec[r + LINE_BYTES] - rec[r + KEY_BYTES];
-    const others = splitStrings(this.texts, text, text + otherBytes, ns + nw + e);
-    if (others === undefined) return undefined;
+    const otherBytes = listBytes(rec, r);
+    const lists = ns + nw + e;
+    let others: string[] | undefined;
+    let exportsAt = -1;
+    if (this.listNuls !== undefined && ns + nw === 0) {
+      // the exports alone: counted by the addon, their strings made only where something asks for them
+      if (lists === 0 ? otherBytes !== 0 : this.listNuls[k] !== lists - 1) return undefined;
+      exportsAt = text;
+    } else {
+      others = splitStrings(this.texts, text, text + otherBytes, lists);
+      if (others === undefined) return undefined;
+    }
     text += otherBytes;
     // with pieces the aliases are needed as strings only for modules.devname
     const aliases = hasPieces && (flags & HAS_DEVNAME) === 0 ? NONE : splitStrings(this.texts, aliasText, aliasText + rec[r + ALIAS_TEXT], na);
@@ -244,7 +274,12 @@ export class ScanCache {
       for (let j = 0, w = (at + 8 * e) >>> 2; j < n; j++) if ((words[w + j] & REF_INDEX) >= entries) return undefined;
     }
     const numbers: CachedNumbers = { block: this.block, at, exports: e, imports: n, keys: p, dictionary: this.dictionary };
-    const scan = new CachedScan(aliases, ns === 0 ? NONE : others.slice(0, ns), nw === 0 ? NONE : others.slice(ns, ns + nw), ns + nw === 0 ? others : others.slice(ns + nw), numbers);
+    const scan =
+      others === undefined
+        ? e === 0
+          ? new CachedScan(aliases, NONE, NONE, NONE, numbers)
+          : new CachedScan(aliases, NONE, NONE, undefined, numbers, this.texts, exportsAt, otherBytes)
+        : new CachedScan(aliases, ns === 0 ? NONE : others.slice(0, ns), nw === 0 ? NONE : others.slice(ns, ns + nw), ns + nw === 0 ? others : others.slice(ns + nw), numbers);
     if (hasPieces) {
       let keyBytes = 0;
       for (let j = 0, w = (at + 8 * e + 4 * n) >>> 2; j < p; j++) keyBytes += words[w + j];
@@ -264,10 +299,27 @@ function rangesBelow(): WordRangesBelowFn | null {
   return nativeRanges;
 }
 
-/** Whether caches loaded from now on check their references by the addon (false: in get(); tests try both). Returns whether they do. */
+let nativeNuls: NulsInRangesFn | null | undefined;
+
+/** the addon's count of the NULs in ranges, or null (get() splits each entry's lists) */
+function nulsInRanges(): NulsInRangesFn | null {
+  if (nativeNuls === undefined) nativeNuls = nativeFunction('nulsInRanges');
+  return nativeNuls;
+}
+
+/**
+ * Whether caches loaded from now on check their references and count their lists' strings by the addon
+ * (false: in get(); tests try both). Returns whether they do.
+ */
 export function useNativeRefChecks(on: boolean): boolean {
   nativeRanges = on ? loadNativeWordRangesBelow() : null;
-  return nativeRanges !== null;
+  nativeNuls = on ? nativeFunction('nulsInRanges') : null;
+  return nativeRanges !== null && nativeNuls !== null;
+}
+
+/** the bytes of an entry's softdeps, weakdeps and exports (its lists), from its record at r */
+function listBytes(records: Uint32Array, r: number): number {
+  return records[r + TEXT_BYTES] - records[r + ALIAS_TEXT] - records[r + LINE_BYTES] - records[r + KEY_BYTES];
 }
 
 /** the empty list of the scans that have none of a kind (shared: nothing adds to a scan's lists) */

@@ -374,28 +374,37 @@ export class IndexBatch implements IndexWriter {
     return nativeBuildInBackground(...this.buildInput());
   }
 
-  /** the entries as the native helper takes them: keys, their lengths, values, their lengths, priorities */
-  private buildInput(): Parameters<BuildIndexFn> {
+  /**
+   * the entries as the native helper takes them: keys, their lengths, values, their lengths, priorities,
+   * where each value starts (a run's one value is there once for all its keys)
+   */
+  private buildInput(): Required<Parameters<BuildIndexFn>> {
     const n = this.count;
     const keyLengths = new Uint32Array(n);
     const valueLengths = new Uint32Array(n);
+    const valueStarts = new Uint32Array(n);
     const priorities = new Uint32Array(n);
     const keys: (string | Uint8Array)[] = [];
     const values: (string | Uint8Array)[] = [];
     let k = 0;
+    let at = 0;
     for (const run of this.runs) {
       const m = run.lengths.length;
       keyLengths.set(run.lengths, k);
       keys.push(Array.isArray(run.keys) ? run.keys.join('') : run.keys);
       if (typeof run.value === 'string') {
         valueLengths.fill(run.value.length, k, k + m);
-        values.push(run.value.repeat(m));
-      } else if (run.value instanceof Uint8Array) {
-        valueLengths.set(run.valueLengths!, k);
+        valueStarts.fill(at, k, k + m);
         values.push(run.value);
+        at += run.value.length;
       } else {
-        for (let j = 0; j < m; j++) valueLengths[k + j] = run.value[j].length;
-        values.push(run.value.join(''));
+        if (run.value instanceof Uint8Array) valueLengths.set(run.valueLengths!, k);
+        else for (let j = 0; j < m; j++) valueLengths[k + j] = run.value[j].length;
+        for (let j = k; j < k + m; j++) {
+          valueStarts[j] = at;
+          at += valueLengths[j];
+        }
+        values.push(run.value instanceof Uint8Array ? run.value : run.value.join(''));
       }
       if (typeof run.priority === 'number') priorities.fill(run.priority, k, k + m);
       else priorities.set(run.priority, k);
@@ -405,16 +414,17 @@ export class IndexBatch implements IndexWriter {
     const keyBytes = joinBytes(keys);
     // runs of strings joined first: one conversion each rather than one per part
     const valueBytes = joinBytes(values.every((v) => typeof v === 'string') ? [values.join('')] : values);
-    return [keyBytes, keyLengths, valueBytes, valueLengths, priorities];
+    return [keyBytes, keyLengths, valueBytes, valueLengths, priorities, valueStarts];
   }
 }
 
 /** IndexBatch's entries built by IndexBuilder (no native helper) */
-function buildInJavaScript([keyBytes, keyLengths, valueBytes, valueLengths, priorities]: Parameters<BuildIndexFn>): Buffer {
+function buildInJavaScript([keyBytes, keyLengths, valueBytes, valueLengths, priorities, valueStarts]: Required<Parameters<BuildIndexFn>>): Buffer {
   const idx = new IndexBuilder();
   const keys = Buffer.from(keyBytes.buffer, keyBytes.byteOffset, keyBytes.byteLength);
   const values = Buffer.from(valueBytes.buffer, valueBytes.byteOffset, valueBytes.byteLength);
-  for (let j = 0, kat = 0, vat = 0; j < keyLengths.length; kat += keyLengths[j], vat += valueLengths[j], j++) {
+  for (let j = 0, kat = 0; j < keyLengths.length; kat += keyLengths[j], j++) {
+    const vat = valueStarts[j];
     idx.insert(keys.toString('latin1', kat, kat + keyLengths[j]), values.toString('latin1', vat, vat + valueLengths[j]), priorities[j]);
   }
   return idx.serialize();

@@ -13,7 +13,7 @@ import { npmCli } from '../support/runtime';
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-build-native-'));
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
-const addonExports = ['buildIndex', 'buildIndexInBackground', 'decodeImage', 'deleteModule', 'depLines', 'detachBuffers', 'finitModule', 'hashOrder', 'hexColumns', 'importDeps', 'importDictionaryAdd', 'importDictionaryNew', 'importDictionaryParts', 'importOwners', 'initModule', 'libraryVersions', 'offerLiblzma', 'ownedSymbols', 'pairLines', 'readDecodeImage', 'readModinfoParts', 'readWithCrc', 'readerClose', 'readerKick', 'readerOpen', 'readerRow', 'readerScans', 'readerSubmit', 'regularFileSizes', 'scanImage', 'scanSymbols', 'statKeys', 'statKeysInBackground', 'walkMemoNew', 'walkMemoRecord', 'walkMemoStats', 'walkModules', 'wordRangesBelow', 'wordRangesMark'];
+const addonExports = ['buildIndex', 'buildIndexInBackground', 'decodeImage', 'deleteModule', 'depLines', 'detachBuffers', 'finitModule', 'hashOrder', 'hexColumns', 'importDeps', 'importDictionaryAdd', 'importDictionaryNew', 'importDictionaryParts', 'importOwners', 'initModule', 'libraryVersions', 'nulsInRanges', 'offerLiblzma', 'ownedSymbols', 'pairLines', 'readDecodeImage', 'readModinfoParts', 'readWithCrc', 'readerClose', 'readerKick', 'readerOpen', 'readerRow', 'readerScans', 'readerSubmit', 'regularFileSizes', 'scanImage', 'scanSymbols', 'statKeys', 'statKeysInBackground', 'walkMemoNew', 'walkMemoRecord', 'walkMemoStats', 'walkModules', 'wordRangesBelow', 'wordRangesMark'];
 const prebuilds = require('../../scripts/native-prebuilds.js') as {
   prebuildFile(root: string, platform?: string, arch?: string): string;
   localBuildFile(root: string): string;

@@ -13,7 +13,7 @@ import { statKey as statModule } from '../../src/depmod/stat-keys';
 import { moduleBytes, tmpRoot } from './support';
 import { startScanPool } from '../../src/depmod/scan-pool';
 import { moduleFiles } from '../support/reference';
-import { loadNativeWordRangesBelow, loadNativeWordRangesMark } from '../../src/native-addon';
+import { loadNativeWordRangesBelow, loadNativeWordRangesMark, nativeFunction } from '../../src/native-addon';
 
 const dir = tmpRoot('scan-cache');
 const file = (name: string): string => path.join(dir, name);
@@ -25,7 +25,7 @@ function scanOf(p: string): ModuleScan {
 /** 32-bit words of an entry's record in the file */
 const RECORD_WORDS = 12;
 /** record words (scan-cache-format.ts) */
-const [ALIASES, EXPORTS, IMPORTS, AT, LINE_BYTES, KEY_BYTES, FLAGS] = [1, 4, 5, 6, 9, 10, 11];
+const [ALIASES, SOFTDEPS, WEAKDEPS, EXPORTS, IMPORTS, AT, ALIAS_TEXT, LINE_BYTES, KEY_BYTES, FLAGS] = [1, 2, 3, 4, 5, 6, 8, 9, 10, 11];
 
 /** a scan with its typed arrays as plain arrays */
 function plain(scan: ModuleScan): unknown {
@@ -89,11 +89,14 @@ describe('scan cache', () => {
   const old = [file('old1.ko'), file('old2.ko')];
   const third = file('old3.ko');
   const lonely = file('lonely.ko');
+  const exporter = file('exporter.ko');
   beforeAll(async () => {
     fs.writeFileSync(old[0], moduleBytes({ rel: 'old1.ko', exports: ['one_a', 'one_b'], imports: ['printk'], weakImports: ['maybe'], modinfo: [['alias', 'one-alias'], ['softdep', 'pre: two'], ['weakdep', 'three']] }));
     fs.writeFileSync(old[1], moduleBytes({ rel: 'old2.ko', imports: ['one_a'], modinfo: [['alias', 'devname:two'], ['alias', 'char-major-10-1']] }));
     // a third, with imports shared with the first (one dictionary entry each), stored later
     fs.writeFileSync(third, moduleBytes({ rel: 'old3.ko', imports: ['printk', 'one_b'], weakImports: ['maybe'], modinfo: [['alias', 'three-[ab]-x']] }));
+    // exports and nothing else in its lists (no softdeps or weakdeps)
+    fs.writeFileSync(exporter, moduleBytes({ rel: 'exporter.ko', exports: ['ex_one', 'ex_two', 'ex_three'], imports: ['printk'], modinfo: [['alias', 'ex-alias']] }));
     // a module whose imports no other has
     fs.writeFileSync(lonely, moduleBytes({ rel: 'lonely.ko', imports: ['only_here_a', 'only_here_b', 'only_here_c'] }));
     // older than the run by more than the tick the cache allows for
@@ -216,7 +219,6 @@ describe('scan cache', () => {
     expect(ScanCache.load(dir)).toBeUndefined();
     // consistent files (hash right) whose entries do not add up: those entries miss, the others hit
     const misses: [string, Buffer][] = [
-      // old1 has two exports: its first import's reference follows their CRCs
       ['a reference past the dictionary', withWord(body, block + 16, dictCount)],
       ['a weak reference past the dictionary', withWord(body, block + 16, (0x80000000 | dictCount) >>> 0)],
       ['more aliases than strings', withRecordWord(withRecordWord(body, count, 0, ALIASES, 2), count, 0, FLAGS, 0)],
@@ -232,6 +234,43 @@ describe('scan cache', () => {
         const cache = ScanCache.load(bad)!;
         expect(cache, what).toBeDefined();
         expect(cache.get(old[0], statModule(old[0])!), `${what}, native ${native}`).toBeUndefined();
+        expect(plain(cache.get(old[1], statModule(old[1])!)!), what).toEqual(plain(cachedScanOf(old[1])));
+      }
+    }
+    useNativeRefChecks(true);
+  });
+
+  it("misses an entry whose exports do not number what its record says, by the addon's count and by splitting them", () => {
+    const sub = file('counted');
+    fs.mkdirSync(sub);
+    const w = new ScanCacheWriter();
+    for (const p of [exporter, old[1]]) w.add(p, statModule(p)!, scanOf(p));
+    expect(w.write(sub)).toBe(true);
+    const { head, counts, body } = parts(fs.readFileSync(path.join(sub, SCAN_CACHE_FILE)));
+    const [count, pathBytes] = counts;
+    const records = 48 * count;
+    const word0 = (word: number): number => body.readUInt32LE(records + 4 * word);
+    // the exporter's lists are its three exports alone: their bytes, and the NUL after the first
+    expect([word0(SOFTDEPS), word0(WEAKDEPS), word0(EXPORTS)]).toEqual([0, 0, 3]);
+    const lists = records + 4 * RECORD_WORDS * count + pathBytes + word0(ALIAS_TEXT);
+    expect(body.toString('latin1', lists, lists + 11)).toBe('ex_one\0ex_t');
+    const withByte = (at: number, value: number): Buffer => Buffer.from(body.map((b, i) => (i === at ? value : b)));
+    const damaged: [string, Buffer][] = [
+      ['two exports run together', withByte(lists + 6, 0x41)],
+      ['an export split in two', withByte(lists + 2, 0)],
+      ['an export more than there are', withRecordWord(body, count, 0, EXPORTS, 4)],
+      ['an export fewer than there are', withRecordWord(body, count, 0, EXPORTS, 2)],
+    ];
+    const bad = path.join(sub, 'bad.cache');
+    for (const native of [true, false]) {
+      expect(useNativeRefChecks(native), 'the native helper is built (npm run build)').toBe(native);
+      const good = ScanCache.load(path.join(sub, SCAN_CACHE_FILE))!;
+      expect(plain(good.get(exporter, statModule(exporter)!)!)).toEqual(plain(cachedScanOf(exporter)));
+      for (const [what, data] of damaged) {
+        fs.writeFileSync(bad, rebuilt(head, counts, data));
+        const cache = ScanCache.load(bad)!;
+        expect(cache, what).toBeDefined();
+        expect(cache.get(exporter, statModule(exporter)!), `${what}, native ${native}`).toBeUndefined();
         expect(plain(cache.get(old[1], statModule(old[1])!)!), what).toEqual(plain(cachedScanOf(old[1])));
       }
     }
@@ -333,6 +372,21 @@ describe("the addon's check of word ranges (the cache's import references)", () 
     expect(() => check!(words, [0] as unknown as Uint32Array, Uint32Array.of(1), mask, 5)).toThrow(TypeError);
     expect(() => check!(new Int32Array(2) as unknown as Uint32Array, starts, counts, mask, 5)).toThrow(TypeError);
     expect(() => check!(words, starts, counts, 'x' as unknown as number, 5)).toThrow(TypeError);
+  });
+
+  it('counts the NULs of byte ranges, and marks a range out of bounds', () => {
+    const count = nativeFunction('nulsInRanges');
+    expect(count, 'the native helper is built (npm run build)').not.toBeNull();
+    const bytes = Uint8Array.from(Buffer.from('ab\0cd\0\0e', 'latin1'));
+    // all, the first string, an empty range, the last byte, past the end, overflowing the end
+    const starts = Uint32Array.of(0, 0, 3, 7, 7, 0xffffffff);
+    const lengths = Uint32Array.of(8, 2, 0, 1, 2, 2);
+    expect(Array.from(count!(bytes, starts, lengths))).toEqual([3, 0, 0, 0, 0xffffffff, 0xffffffff]);
+    expect(Array.from(count!(new Uint8Array(0), Uint32Array.of(0), Uint32Array.of(0)))).toEqual([0]);
+    expect(() => count!(bytes, starts, Uint32Array.of(1))).toThrow(RangeError);
+    expect(() => count!(bytes, [0] as unknown as Uint32Array, Uint32Array.of(1))).toThrow(TypeError);
+    expect(() => count!(new Uint16Array(2) as unknown as Uint8Array, starts, lengths)).toThrow(TypeError);
+    expect(() => (count as unknown as (a: Uint8Array) => Uint32Array)(bytes)).toThrow(TypeError);
   });
 
   it('marks the values of the ranges once masked, or gives null for a value or range out of bounds', () => {

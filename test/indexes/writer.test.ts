@@ -176,6 +176,28 @@ describe('IndexBatch: the same bytes from the native helper (native/index_writer
     expect(() => (build as unknown as (...a: unknown[]) => Buffer)(u8('ab'), [2], u8('v'), Uint32Array.of(1), Uint32Array.of(0))).toThrow(TypeError);
     expect(new BinaryIndex(build(u8('ab'), Uint32Array.of(2), u8('v'), Uint32Array.of(1), Uint32Array.of(0)), 'x.bin').search('ab')).toBe('v');
   });
+  it('takes where each value starts, so that entries share one, and refuses starts that do not fit', async () => {
+    const build = loadNativeIndexBuilder()!;
+    const inBackground = loadNativeIndexBuilderInBackground()!;
+    const u8 = (s: string) => Buffer.from(s, 'latin1');
+    // keys a, bb, c: values "mod1" (shared by a and c) and "m2"
+    const args = [u8('abbc'), Uint32Array.of(1, 2, 1), u8('mod1m2'), Uint32Array.of(4, 2, 4), Uint32Array.of(0, 1, 2)] as const;
+    const shared = build(...args, Uint32Array.of(0, 4, 0));
+    const plain = build(u8('abbc'), Uint32Array.of(1, 2, 1), u8('mod1m2mod1'), Uint32Array.of(4, 2, 4), Uint32Array.of(0, 1, 2));
+    expect(shared.equals(plain)).toBe(true);
+    expect((await inBackground(...args, Uint32Array.of(0, 4, 0))).equals(plain)).toBe(true);
+    const idx = new BinaryIndex(shared, 'x.bin');
+    expect([idx.search('a'), idx.search('bb'), idx.search('c')]).toEqual(['mod1', 'm2', 'mod1']);
+    // past the values, overflowing them, one start too few, not a Uint32Array
+    for (const fn of [build, inBackground] as ((...a: unknown[]) => unknown)[]) {
+      expect(() => fn(...args, Uint32Array.of(0, 5, 0))).toThrow(/lengths beyond the bytes given/);
+      expect(() => fn(...args, Uint32Array.of(0, 0xffffffff, 0))).toThrow(RangeError);
+      expect(() => fn(...args, Uint32Array.of(0, 4))).toThrow(/differ in size/);
+      expect(() => fn(...args, [0, 4, 0])).toThrow(TypeError);
+    }
+    // undefined: each value follows the one before
+    expect(build(...args.slice(0, 2), u8('mod1m2mod1'), ...args.slice(3), undefined).equals(plain)).toBe(true);
+  });
   it('builds on the thread pool (serializeInBackground) the same bytes as serialize, several builds at once, natively and without the helper', async () => {
     const rand = prng(0xb6);
     const batches: IndexBatch[] = [];
