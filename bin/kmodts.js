@@ -64,9 +64,11 @@ function noBackgroundCompiles(tool) {
 
 /**
  * V8's setFlagsFromString. node:v8 loads ~40 of Node's modules with it (its streams, for heap
- * snapshots): ~2 ms of every depmod and modinfo run. Node 20's internal binding has the same function
- * without them; process.binding() warns only under --pending-deprecation, which is silenced for the
- * call. Node 22 warns about process.binding('v8') and Node 24 has none: node:v8 there.
+ * snapshots): ~2-3 ms of every depmod and modinfo run. Node 20's internal binding has the same function
+ * without them. process.binding('v8') is deprecated there: its warning (also with --pending-deprecation,
+ * --trace-deprecation or --throw-deprecation) is silenced for the call through process.noDeprecation,
+ * which Node checks before it emits, and restored after. Node 22 has the binding too, but Node 24 has
+ * none: node:v8 from Node 22 on.
  */
 function setV8Flags(flags) {
   if (Number(process.versions.node.split('.')[0]) < 22) {

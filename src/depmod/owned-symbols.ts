@@ -110,7 +110,11 @@ export class ExportBatch {
     for (let k = 0, at = 0; k < parts.length; k++) {
       const p = parts[k];
       if (k > 0) out[at++] = 0;
-      at += typeof p === 'string' ? out.write(p, at, 'latin1') : p.copy(out, at, partAt[k], partAt[k] + partBytes[k]);
+      if (typeof p === 'string') at += out.write(p, at, 'latin1');
+      else {
+        out.set(new Uint8Array(p.buffer, p.byteOffset + partAt[k], partBytes[k]), at);
+        at += partBytes[k];
+      }
     }
     return out;
   }

@@ -378,11 +378,12 @@ export class IndexBatch implements IndexWriter {
    * the entries as the native helper takes them: keys, their lengths, values, their lengths, priorities,
    * where each value starts (a run's one value is there once for all its keys)
    */
-  private buildInput(): Required<Parameters<BuildIndexFn>> {
+  private buildInput(): Parameters<BuildIndexFn> {
     const n = this.count;
     const keyLengths = new Uint32Array(n);
     const valueLengths = new Uint32Array(n);
-    const valueStarts = new Uint32Array(n);
+    // (only where a run has one value for its keys: else each value follows the one before)
+    const valueStarts = this.runs.some((run) => typeof run.value === 'string') ? new Uint32Array(n) : undefined;
     const priorities = new Uint32Array(n);
     const keys: (string | Uint8Array)[] = [];
     const values: (string | Uint8Array)[] = [];
@@ -394,15 +395,17 @@ export class IndexBatch implements IndexWriter {
       keys.push(Array.isArray(run.keys) ? run.keys.join('') : run.keys);
       if (typeof run.value === 'string') {
         valueLengths.fill(run.value.length, k, k + m);
-        valueStarts.fill(at, k, k + m);
+        valueStarts!.fill(at, k, k + m);
         values.push(run.value);
         at += run.value.length;
       } else {
         if (run.value instanceof Uint8Array) valueLengths.set(run.valueLengths!, k);
         else for (let j = 0; j < m; j++) valueLengths[k + j] = run.value[j].length;
-        for (let j = k; j < k + m; j++) {
-          valueStarts[j] = at;
-          at += valueLengths[j];
+        if (valueStarts !== undefined) {
+          for (let j = k; j < k + m; j++) {
+            valueStarts[j] = at;
+            at += valueLengths[j];
+          }
         }
         values.push(run.value instanceof Uint8Array ? run.value : run.value.join(''));
       }
@@ -419,13 +422,14 @@ export class IndexBatch implements IndexWriter {
 }
 
 /** IndexBatch's entries built by IndexBuilder (no native helper) */
-function buildInJavaScript([keyBytes, keyLengths, valueBytes, valueLengths, priorities, valueStarts]: Required<Parameters<BuildIndexFn>>): Buffer {
+function buildInJavaScript([keyBytes, keyLengths, valueBytes, valueLengths, priorities, valueStarts]: Parameters<BuildIndexFn>): Buffer {
   const idx = new IndexBuilder();
   const keys = Buffer.from(keyBytes.buffer, keyBytes.byteOffset, keyBytes.byteLength);
   const values = Buffer.from(valueBytes.buffer, valueBytes.byteOffset, valueBytes.byteLength);
-  for (let j = 0, kat = 0; j < keyLengths.length; kat += keyLengths[j], j++) {
-    const vat = valueStarts[j];
-    idx.insert(keys.toString('latin1', kat, kat + keyLengths[j]), values.toString('latin1', vat, vat + valueLengths[j]), priorities[j]);
+  for (let j = 0, kat = 0, next = 0; j < keyLengths.length; kat += keyLengths[j], j++) {
+    const vat = valueStarts === undefined ? next : valueStarts[j];
+    next = vat + valueLengths[j];
+    idx.insert(keys.toString('latin1', kat, kat + keyLengths[j]), values.toString('latin1', vat, next), priorities[j]);
   }
   return idx.serialize();
 }

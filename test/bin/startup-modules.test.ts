@@ -111,7 +111,7 @@ describe('start-up', () => {
   });
 
   // depmod and modinfo run without V8's optimizing compilers: set through node:v8, or on Node 20 through
-  // its internal binding, which spares the ~40 modules node:v8 loads and warns of nothing
+  // its internal binding, which spares the ~40 modules node:v8 loads; its deprecation warning silenced
   const bindingFlags = Number(process.versions.node.split('.')[0]) < 22;
   it(`depmod and modinfo set their compiler flags ${bindingFlags ? "through Node's binding, silently" : 'through node:v8'}`, () => {
     const plain = flagTagWith('');
@@ -119,7 +119,7 @@ describe('start-up', () => {
     expect(compilersOff).not.toBe(plain);
     const root = freshTree();
     for (const args of [['modinfo', exampleModule], ['depmod', '-b', root, KVER]]) {
-      // (--pending-deprecation would make process.binding() warn: runOf checks that stderr is empty)
+      // (process.binding('v8') warns unless silenced, the more so with these: runOf checks that stderr is empty)
       for (const options of [[], ['--pending-deprecation'], ['--throw-deprecation', '--pending-deprecation']]) {
         const run = runOf(args, {}, options);
         expect(run.flagTag, `${args[0]} ${options.join(' ')}`).toBe(compilersOff);
