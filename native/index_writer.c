@@ -462,17 +462,22 @@ typedef struct {
 	napi_async_work work;
 	napi_deferred deferred;
 	napi_ref held[INDEX_ARGS];
+	/* the input's arrays where the job owns them (index_build_owned_in_background), freed with it */
+	void *owned[INDEX_ARGS];
 	index_input_t in;
 	uint8_t *out;
 	size_t size;
 	int result;
+	const char *fn;
 } index_job_t;
 
 static void index_job_free(napi_env env, index_job_t *job)
 {
-	for (int i = 0; i < INDEX_ARGS; i++)
+	for (int i = 0; i < INDEX_ARGS; i++) {
 		if (job->held[i] != NULL)
 			napi_delete_reference(env, job->held[i]);
+		free(job->owned[i]);
+	}
 	free(job->out);
 	free(job);
 }
@@ -506,7 +511,7 @@ static void index_job_complete(napi_env env, napi_status status, void *data)
 	if (job->result == BUILD_OK) {
 		napi_resolve_deferred(env, job->deferred, result);
 	} else {
-		throw_build_error(env, "buildIndexInBackground", job->result);
+		throw_build_error(env, job->fn, job->result);
 		if (napi_get_and_clear_last_exception(env, &err) == napi_ok)
 			napi_reject_deferred(env, job->deferred, err);
 	}
@@ -527,6 +532,7 @@ static napi_value build_index_background_js(napi_env env, napi_callback_info inf
 		throw_build_error(env, "buildIndexInBackground", BUILD_OOM);
 		return NULL;
 	}
+	job->fn = "buildIndexInBackground";
 	if (input_args(env, "buildIndexInBackground", argc, argv, &job->in) < 0) {
 		free(job);
 		return NULL;
@@ -540,6 +546,30 @@ static napi_value build_index_background_js(napi_env env, napi_callback_info inf
 	if (promise != NULL)
 		return promise;
 failed:
+	index_job_free(env, job);
+	napi_throw_error(env, NULL, "buildIndexInBackground: could not start the work");
+	return NULL;
+}
+
+napi_value index_build_owned_in_background(napi_env env, const char *fn, uint8_t *keys, uint32_t *klens, uint8_t *values,
+					   uint32_t *vlens, uint32_t *prios, uint32_t *vstarts, size_t n)
+{
+	napi_value promise;
+	index_job_t *job = calloc(1, sizeof(*job));
+	void *arrays[INDEX_ARGS] = { keys, klens, values, vlens, prios, vstarts };
+
+	if (job == NULL) {
+		for (int i = 0; i < INDEX_ARGS; i++)
+			free(arrays[i]);
+		throw_build_error(env, fn, BUILD_OOM);
+		return NULL;
+	}
+	memcpy(job->owned, arrays, sizeof arrays);
+	job->fn = fn;
+	job->in = (index_input_t){ .keys = keys, .values = values, .klens = klens, .vlens = vlens, .prios = prios, .vstarts = vstarts, .n = n };
+	promise = queue_promised_work(env, "kmodts.buildIndex", index_job_execute, index_job_complete, job, &job->deferred, &job->work);
+	if (promise != NULL)
+		return promise;
 	index_job_free(env, job);
 	napi_throw_error(env, NULL, "buildIndexInBackground: could not start the work");
 	return NULL;

@@ -20,6 +20,7 @@
 #include "stat_keys.h"
 #include "hash_order.h"
 #include "word_ranges.h"
+#include "alias_files.h"
 #include "import_dictionary.h"
 #include "import_owners.h"
 #include "pair_lines.h"
@@ -165,6 +166,7 @@ static napi_value init(napi_env env, napi_value exports)
 	CHECK(stat_keys_register(env, exports));
 	CHECK(hash_order_register(env, exports));
 	CHECK(word_ranges_register(env, exports));
+	CHECK(alias_files_register(env, exports));
 	CHECK(import_dictionary_register(env, exports));
 	CHECK(import_owners_register(env, exports));
 	CHECK(pair_lines_register(env, exports));

@@ -168,12 +168,55 @@ static napi_value nuls_in_ranges_js(napi_env env, napi_callback_info info)
 	return result;
 }
 
+/*
+ * wordRangeSums(words: Uint32Array, starts: Uint32Array, counts: Uint32Array): Float64Array, per range
+ * words[starts[i], starts[i] + counts[i]) the sum of its words, or -1 for a range that does not lie
+ * within words. (What each scan cache entry's alias key lengths add up to, for all entries at once.)
+ */
+static napi_value word_range_sums_js(napi_env env, napi_callback_info info)
+{
+	napi_value argv[3], ab, result;
+	size_t argc = 3, nwords, nstarts, ncounts;
+	void *w, *s, *c, *out_data;
+
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) {
+		napi_throw_type_error(env, NULL, "wordRangeSums: missing arguments");
+		return NULL;
+	}
+	if (typed_array_arg(env, "wordRangeSums", argv[0], napi_uint32_array, &w, &nwords) < 0 ||
+	    typed_array_arg(env, "wordRangeSums", argv[1], napi_uint32_array, &s, &nstarts) < 0 ||
+	    typed_array_arg(env, "wordRangeSums", argv[2], napi_uint32_array, &c, &ncounts) < 0)
+		return NULL;
+	if (nstarts != ncounts) {
+		napi_throw_range_error(env, NULL, "wordRangeSums: starts and counts differ in length");
+		return NULL;
+	}
+	if (napi_create_arraybuffer(env, nstarts * sizeof(double), &out_data, &ab) != napi_ok)
+		return NULL;
+	const uint32_t *words = w, *starts = s, *counts = c;
+	double *out = out_data;
+	for (size_t i = 0; i < nstarts; i++) {
+		uint64_t sum = 0;
+		if ((uint64_t)starts[i] + counts[i] > nwords) {
+			out[i] = -1;
+			continue;
+		}
+		for (uint32_t j = 0; j < counts[i]; j++)
+			sum += words[starts[i] + (size_t)j];
+		out[i] = (double)sum;
+	}
+	if (napi_create_typedarray(env, napi_float64_array, nstarts, ab, 0, &result) != napi_ok)
+		return NULL;
+	return result;
+}
+
 napi_status word_ranges_register(napi_env env, napi_value exports)
 {
 	const napi_property_descriptor props[] = {
 		{ "wordRangesBelow", NULL, word_ranges_below_js, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "wordRangesMark", NULL, word_ranges_mark_js, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "nulsInRanges", NULL, nuls_in_ranges_js, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "wordRangeSums", NULL, word_range_sums_js, NULL, NULL, NULL, napi_enumerable, NULL },
 	};
 	return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -80,6 +80,15 @@ export type WordRangesMarkFn = (words: Uint32Array, starts: Uint32Array, counts:
  */
 export type NulsInRangesFn = (bytes: Uint8Array, starts: Uint32Array, lengths: Uint32Array) => Uint32Array;
 
+/** native/word_ranges.c wordRangeSums: per range words[starts[i], starts[i] + counts[i]), the sum of its words (-1 for a range not within words) */
+export type WordRangeSumsFn = (words: Uint32Array, starts: Uint32Array, counts: Uint32Array) => Float64Array;
+
+/**
+ * native/alias_files.c aliasFiles: modules.alias and the promise of modules.alias.bin from every module's
+ * alias pieces where they lie (8 numbers a module in rows); null where a key or name is not 7-bit
+ */
+export type AliasFilesFn = (sources: Uint8Array[], rows: Uint32Array, names: Uint8Array, nameLengths: Uint32Array, header: string) => [Buffer, Promise<Buffer>] | null;
+
 /** native/import_dictionary.c: a scan cache's import dictionary being built (src/depmod/import-dictionary.ts) */
 export interface NativeImportDictionaryFns {
   importDictionaryNew(): object;
@@ -147,6 +156,8 @@ export interface NativeAddon extends Partial<NativeImportDictionaryFns>, Partial
   wordRangesBelow?: WordRangesBelowFn;
   wordRangesMark?: WordRangesMarkFn;
   nulsInRanges?: NulsInRangesFn;
+  wordRangeSums?: WordRangeSumsFn;
+  aliasFiles?: AliasFilesFn;
   /** native/modinfo_parts.c: bytes in modinfo's hex form (src/file/signature.ts hexString) */
   hexColumns?: (data: Uint8Array) => string;
   /** native/module_scan.c: depmod's scan of an image as a block (src/depmod/native-scan.ts), -1 where it leaves it to JavaScript */

@@ -5,6 +5,8 @@
 import { LOG_ERR, LOG_WARNING } from '../log';
 import { IndexBatch, IndexBuilder, IndexCharacterError } from '../indexes/writer';
 import { aliasNormalize } from '../names/modname';
+import { nativeFunction } from '../native-addon';
+import { joinedBytes } from './joined-bytes';
 
 /** What a module contributes (its index is its position in the list, kmod's module order). */
 export interface AliasSource {
@@ -26,6 +28,12 @@ export interface AliasPieces {
   lines: Uint8Array;
   keys: Uint8Array;
   keyLengths: Uint32Array;
+  /**
+   * Where they lie, as the addon's alias files take them (native/alias_files.c): pieces kept in a buffer
+   * of their own write their row at rows[at, at + 8), `source` giving a buffer's index among the sources.
+   * Those without it are copied.
+   */
+  placeRow?(rows: Uint32Array, at: number, source: (buffer: ArrayBufferLike) => number): void;
 }
 
 /**
@@ -68,9 +76,10 @@ export interface AliasFileOptions {
 }
 
 export function buildAliasFiles(mods: AliasSource[], opts: AliasFileOptions): Record<AliasFileName, BuiltFile> {
+  const native = opts.dryRun || opts.warnDuplicates || opts.inBackground !== true ? null : nativeAliasFiles(mods);
   return {
-    'modules.alias': { data: aliasText(mods), logs: [] },
-    'modules.alias.bin': opts.dryRun ? { data: null, logs: [] } : aliasBin(mods, opts.warnDuplicates, opts.inBackground === true),
+    'modules.alias': { data: native?.[0] ?? aliasText(mods), logs: [] },
+    'modules.alias.bin': opts.dryRun ? { data: null, logs: [] } : native !== null ? { data: native[1], logs: [] } : aliasBin(mods, opts.warnDuplicates, opts.inBackground === true),
     'modules.softdep': { data: listText(mods, '# Soft dependencies extracted from modules themselves.\n', 'softdep', (m) => m.softdeps), logs: [] },
     'modules.weakdep': { data: listText(mods, '# Weak dependencies extracted from modules themselves.\n', 'weakdep', (m) => m.weakdeps), logs: [] },
     'modules.devname': devname(mods),
@@ -78,6 +87,71 @@ export function buildAliasFiles(mods: AliasSource[], opts: AliasFileOptions): Re
 }
 
 type ModinfoAliases = Pick<AliasSource, 'modname' | 'aliases'>;
+
+const ALIAS_HEADER = '# Aliases extracted from modules themselves.\n';
+
+let nativeAliasFilesOn = true;
+
+/** Whether modules.alias(.bin) are made by the addon where it can (false: in JavaScript; tests compare the two). Returns whether they are. */
+export function useNativeAliasFiles(on: boolean): boolean {
+  nativeAliasFilesOn = on;
+  return on && nativeFunction('aliasFiles') !== null;
+}
+
+/**
+ * modules.alias, and modules.alias.bin built on the pool, by the addon from every module's pieces where
+ * they lie (a cached run's in its cache's buffer; a new scan's copied into one); null where it cannot:
+ * no addon, a module without pieces, a key or name that is not 7-bit, or too many buffers
+ */
+function nativeAliasFiles(mods: AliasSource[]): [Uint8Array, Promise<Uint8Array>] | null {
+  const make = nativeAliasFilesOn ? nativeFunction('aliasFiles') : null;
+  if (make === null) return null;
+  const names = joinedBytes(mods.map((m) => m.modname));
+  if (names.bytes === null) return null;
+  const sources: Uint8Array[] = [];
+  const known: ArrayBufferLike[] = [];
+  const source = (buffer: ArrayBufferLike): number => {
+    let i = known.indexOf(buffer);
+    if (i < 0) {
+      i = known.push(buffer) - 1;
+      sources.push(new Uint8Array(buffer));
+    }
+    return i;
+  };
+  // pieces without a place of their own: their lines and keys, and their key lengths, copied into two more sources
+  const copied: Uint8Array[] = [];
+  const copiedLengths: Uint32Array[] = [];
+  let copiedBytes = 0;
+  let copiedKeys = 0;
+  const rows = new Uint32Array(ROW * mods.length);
+  for (let k = 0; k < mods.length; k++) {
+    const p = mods[k].pieces;
+    if (p === undefined) return null;
+    if (p.placeRow !== undefined) {
+      p.placeRow(rows, ROW * k, source);
+      continue;
+    }
+    const { lines, keys, keyLengths } = p;
+    rows.set([COPIED, copiedBytes, lines.length, copiedBytes + lines.length, keys.length, COPIED_LENGTHS, 4 * copiedKeys, keyLengths.length], ROW * k);
+    copied.push(lines, keys);
+    copiedLengths.push(keyLengths);
+    copiedBytes += lines.length + keys.length;
+    copiedKeys += keyLengths.length;
+  }
+  if (known.length > COPIED) return null;
+  while (sources.length < COPIED) sources.push(new Uint8Array(0));
+  const text = new Uint8Array(copiedBytes);
+  for (let k = 0, at = 0; k < copied.length; at += copied[k].length, k++) text.set(copied[k], at);
+  const lengths = new Uint32Array(copiedKeys);
+  for (let k = 0, at = 0; k < copiedLengths.length; at += copiedLengths[k].length, k++) lengths.set(copiedLengths[k], at);
+  sources.push(text, new Uint8Array(lengths.buffer));
+  return make(sources, rows, names.bytes, names.lengths, ALIAS_HEADER);
+}
+
+/** the numbers of a module's row (native/alias_files.c), and the sources of copied pieces (after those placed) */
+const ROW = 8;
+const COPIED = 6;
+const COPIED_LENGTHS = 7;
 
 /** a module's lines of modules.alias */
 function aliasLines(m: ModinfoAliases): string {
@@ -87,7 +161,7 @@ function aliasLines(m: ModinfoAliases): string {
 }
 
 function aliasText(mods: AliasSource[]): Uint8Array {
-  const parts: Uint8Array[] = [Buffer.from('# Aliases extracted from modules themselves.\n', 'latin1')];
+  const parts: Uint8Array[] = [Buffer.from(ALIAS_HEADER, 'latin1')];
   // modules without pieces (scanned in this run) in runs of lines, each run one string
   let run = '';
   for (let k = 0; k < mods.length; k++) {

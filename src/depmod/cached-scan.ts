@@ -138,4 +138,18 @@ export class CachedAliasPieces implements AliasPieces {
     const { at, exports: e, imports: n } = this.n;
     return new Uint32Array(this.n.block, at + 8 * e + 4 * n, this.n.keys);
   }
+
+  /** AliasPieces.placeRow: no view made (the lines, then the keys, in texts; the lengths in the block) */
+  placeRow(rows: Uint32Array, at: number, source: (buffer: ArrayBufferLike) => number): void {
+    const { at: numbersAt, exports: e, imports: n } = this.n;
+    const linesAt = this.texts.byteOffset + this.linesAt;
+    rows[at] = source(this.texts.buffer);
+    rows[at + 1] = linesAt;
+    rows[at + 2] = this.lineBytes;
+    rows[at + 3] = linesAt + this.lineBytes;
+    rows[at + 4] = this.keyBytes;
+    rows[at + 5] = source(this.n.block);
+    rows[at + 6] = numbersAt + 8 * e + 4 * n;
+    rows[at + 7] = this.n.keys;
+  }
 }

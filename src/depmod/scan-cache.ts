@@ -22,7 +22,7 @@ import { ImportDictionary, REF_INDEX } from './import-dictionary';
 import type { ModuleScan } from './module-scan';
 import { ALIAS_TEXT, ALIASES, AT, COUNTS_LINE, ERRNO, EXPORTS, FLAGS, HAS_DEVNAME, HAS_PIECES, header, IMPORTS, KEY_BYTES, keyCount, layout, LINE_BYTES, MAX_ENTRIES, MAX_WALK_RECORD, numbersBytes, RECORD_WORDS, SOFTDEPS, TEXT_BYTES, WEAKDEPS, checksum, checksumHex } from './scan-cache-format';
 import { KEY_WORDS, sameKey } from './stat-keys';
-import { loadNativeReadWithCrc, loadNativeWordRangesBelow, nativeFunction, type NulsInRangesFn, type ReadWithCrcFn, type WordRangesBelowFn } from '../native-addon';
+import { loadNativeReadWithCrc, loadNativeWordRangesBelow, nativeFunction, type NulsInRangesFn, type ReadWithCrcFn, type WordRangeSumsFn, type WordRangesBelowFn } from '../native-addon';
 
 export { SCAN_CACHE_FILE } from './scan-cache-format';
 export { ScanCacheWriter } from './scan-cache-writer';
@@ -51,13 +51,7 @@ export class ScanCache {
     private readonly block: ArrayBuffer,
     private readonly blockAt: number,
     readonly dictionary: ImportDictionary,
-    /** per entry, 1 when its import references are all within the dictionary (checked at once by the addon); undefined: checked by get() */
-    private readonly refsChecked: Uint8Array | undefined,
-    /**
-     * per entry, the NULs in its softdeps, weakdeps and exports (counted at once by the addon), so that
-     * get() can check their number without making the strings; undefined: get() splits them
-     */
-    private readonly listNuls: Uint32Array | undefined,
+    private readonly checks: EntryChecks,
   ) {
     this.blockWords = new Uint32Array(block, 0, block.byteLength >>> 2);
   }
@@ -171,10 +165,6 @@ export class ScanCache {
     if (paths.length !== count) return undefined;
     const index = new Map<string, number>();
     const textAt = new Float64Array(count);
-    const ranges = rangesBelow();
-    // each entry's import references: where they start in the file's words, and how many
-    const refStarts = ranges === null ? undefined : new Uint32Array(count);
-    const refCounts = ranges === null ? undefined : new Uint32Array(count);
     let text = 0;
     for (let k = 0; k < count; k++) {
       const r = RECORD_WORDS * k;
@@ -184,32 +174,42 @@ export class ScanCache {
       const off = records[r + AT];
       if (records[r + ALIAS_TEXT] + records[r + LINE_BYTES] + records[r + KEY_BYTES] > records[r + TEXT_BYTES]) return undefined;
       if (off % 8 !== 0 || off + numbersBytes(records[r + EXPORTS], records[r + IMPORTS], keyCount(records, r)) > blockBytes) return undefined;
-      if (refStarts !== undefined) {
-        refStarts[k] = (body.byteOffset + at.block + off + 8 * records[r + EXPORTS]) >>> 2;
-        refCounts![k] = records[r + IMPORTS];
-      }
       index.set(paths[k], k);
     }
     if (text !== textBytes || index.size !== count) return undefined;
     const buffer = body.buffer as ArrayBuffer;
-    const refsChecked = refStarts === undefined ? undefined : ranges!(new Uint32Array(buffer, 0, buffer.byteLength >>> 2), refStarts, refCounts!, REF_INDEX, dictionary.size);
     const texts = body.subarray(at.texts, at.texts + textBytes);
-    return new ScanCache(index, keys, records, textAt, texts, buffer, body.byteOffset + at.block, dictionary, refsChecked, ScanCache.listNuls(records, textAt, texts));
+    const blockAt = body.byteOffset + at.block;
+    return new ScanCache(index, keys, records, textAt, texts, buffer, blockAt, dictionary, ScanCache.entryChecks(records, textAt, texts, buffer, blockAt, dictionary.size));
   }
 
-  /** each entry's NULs in its lists (ListBytes), by the addon; undefined without it */
-  private static listNuls(records: Uint32Array, textAt: Float64Array, texts: Buffer): Uint32Array | undefined {
-    const nuls = nulsInRanges();
+  /**
+   * Every entry's import references, list strings and alias key lengths checked or counted by the addon
+   * in one call each (the records' ranges checked already); none without it
+   */
+  private static entryChecks(records: Uint32Array, textAt: Float64Array, texts: Buffer, buffer: ArrayBuffer, blockAt: number, dictionarySize: number): EntryChecks {
+    const [below, nuls, sums] = [rangesBelow(), nulsInRanges(), wordRangeSums()];
     const count = textAt.length;
-    if (nuls === null || texts.length > 0xffffffff) return undefined;
-    const starts = new Uint32Array(count);
-    const lengths = new Uint32Array(count);
+    if (below === null || nuls === null || sums === null || texts.length > 0xffffffff) return {};
+    // where each entry's references and key lengths start in the file's words, and how many; where its lists start in texts, and their bytes
+    const refStarts = new Uint32Array(count);
+    const refCounts = new Uint32Array(count);
+    const keyStarts = new Uint32Array(count);
+    const keyCounts = new Uint32Array(count);
+    const listStarts = new Uint32Array(count);
+    const listLengths = new Uint32Array(count);
     for (let k = 0; k < count; k++) {
       const r = RECORD_WORDS * k;
-      starts[k] = textAt[k] + records[r + ALIAS_TEXT];
-      lengths[k] = listBytes(records, r);
+      const refsAt = (blockAt + records[r + AT] + 8 * records[r + EXPORTS]) >>> 2;
+      refStarts[k] = refsAt;
+      refCounts[k] = records[r + IMPORTS];
+      keyStarts[k] = refsAt + records[r + IMPORTS];
+      keyCounts[k] = keyCount(records, r);
+      listStarts[k] = textAt[k] + records[r + ALIAS_TEXT];
+      listLengths[k] = listBytes(records, r);
     }
-    return nuls(texts, starts, lengths);
+    const words = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
+    return { refs: below(words, refStarts, refCounts, REF_INDEX, dictionarySize), listNuls: nuls(texts, listStarts, listLengths), keySums: sums(words, keyStarts, keyCounts) };
   }
 
   /** `path`'s entry as stored (for the next cache, without copying), whatever its key */
@@ -252,9 +252,10 @@ export class ScanCache {
     const lists = ns + nw + e;
     let others: string[] | undefined;
     let exportsAt = -1;
-    if (this.listNuls !== undefined && ns + nw === 0) {
+    const { listNuls, refs, keySums } = this.checks;
+    if (listNuls !== undefined && ns + nw === 0) {
       // the exports alone: counted by the addon, their strings made only where something asks for them
-      if (lists === 0 ? otherBytes !== 0 : this.listNuls[k] !== lists - 1) return undefined;
+      if (lists === 0 ? otherBytes !== 0 : listNuls[k] !== lists - 1) return undefined;
       exportsAt = text;
     } else {
       others = splitStrings(this.texts, text, text + otherBytes, lists);
@@ -267,8 +268,8 @@ export class ScanCache {
     const at = this.blockAt + rec[r + AT];
     // every reference must name an entry of the dictionary, every key lie within the keys' bytes
     const words = this.blockWords;
-    if (this.refsChecked !== undefined) {
-      if (this.refsChecked[k] === 0) return undefined;
+    if (refs !== undefined) {
+      if (refs[k] === 0) return undefined;
     } else {
       const entries = this.dictionary.size;
       for (let j = 0, w = (at + 8 * e) >>> 2; j < n; j++) if ((words[w + j] & REF_INDEX) >= entries) return undefined;
@@ -282,7 +283,8 @@ export class ScanCache {
         : new CachedScan(aliases, ns === 0 ? NONE : others.slice(0, ns), nw === 0 ? NONE : others.slice(ns, ns + nw), ns + nw === 0 ? others : others.slice(ns + nw), numbers);
     if (hasPieces) {
       let keyBytes = 0;
-      for (let j = 0, w = (at + 8 * e + 4 * n) >>> 2; j < p; j++) keyBytes += words[w + j];
+      if (keySums !== undefined) keyBytes = keySums[k];
+      else for (let j = 0, w = (at + 8 * e + 4 * n) >>> 2; j < p; j++) keyBytes += words[w + j];
       if (keyBytes !== rec[r + KEY_BYTES]) return undefined;
       scan.aliasPieces = new CachedAliasPieces(this.texts, text, rec[r + LINE_BYTES], keyBytes, numbers);
     }
@@ -307,14 +309,36 @@ function nulsInRanges(): NulsInRangesFn | null {
   return nativeNuls;
 }
 
+let nativeSums: WordRangeSumsFn | null | undefined;
+
+/** the addon's sums of word ranges, or null (get() adds each entry's key lengths) */
+function wordRangeSums(): WordRangeSumsFn | null {
+  if (nativeSums === undefined) nativeSums = nativeFunction('wordRangeSums');
+  return nativeSums;
+}
+
 /**
- * Whether caches loaded from now on check their references and count their lists' strings by the addon
- * (false: in get(); tests try both). Returns whether they do.
+ * What the addon checked or counted of every entry when the cache was loaded; each undefined without it
+ * (get() then checks the entry itself)
+ */
+interface EntryChecks {
+  /** 1 when the entry's import references all name an entry of the dictionary */
+  refs?: Uint8Array;
+  /** the NULs in its softdeps, weakdeps and exports: their number checked without making the strings */
+  listNuls?: Uint32Array;
+  /** what its alias key lengths add up to */
+  keySums?: Float64Array;
+}
+
+/**
+ * Whether caches loaded from now on are checked by the addon when loaded (false: each entry in get();
+ * tests try both). Returns whether they are.
  */
 export function useNativeRefChecks(on: boolean): boolean {
   nativeRanges = on ? loadNativeWordRangesBelow() : null;
   nativeNuls = on ? nativeFunction('nulsInRanges') : null;
-  return nativeRanges !== null && nativeNuls !== null;
+  nativeSums = on ? nativeFunction('wordRangeSums') : null;
+  return nativeRanges !== null && nativeNuls !== null && nativeSums !== null;
 }
 
 /** the bytes of an entry's softdeps, weakdeps and exports (its lists), from its record at r */

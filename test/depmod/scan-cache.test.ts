@@ -389,6 +389,19 @@ describe("the addon's check of word ranges (the cache's import references)", () 
     expect(() => (count as unknown as (a: Uint8Array) => Uint32Array)(bytes)).toThrow(TypeError);
   });
 
+  it('adds up the words of ranges, and marks a range out of bounds', () => {
+    const sums = nativeFunction('wordRangeSums');
+    expect(sums, 'the native helper is built (npm run build)').not.toBeNull();
+    const words = Uint32Array.of(1, 2, 0xffffffff, 0xffffffff, 5);
+    // the first two, the large two (no overflow), nothing, the last, past the end, overflowing the end
+    const starts = Uint32Array.of(0, 2, 4, 4, 4, 0xffffffff);
+    const counts = Uint32Array.of(2, 2, 0, 1, 2, 2);
+    expect(Array.from(sums!(words, starts, counts))).toEqual([3, 2 * 0xffffffff, 0, 5, -1, -1]);
+    expect(() => sums!(words, starts, Uint32Array.of(1))).toThrow(RangeError);
+    expect(() => sums!(words, [0] as unknown as Uint32Array, Uint32Array.of(1))).toThrow(TypeError);
+    expect(() => (sums as unknown as (a: Uint32Array) => Float64Array)(words)).toThrow(TypeError);
+  });
+
   it('marks the values of the ranges once masked, or gives null for a value or range out of bounds', () => {
     const mark = loadNativeWordRangesMark();
     expect(mark, 'the native helper is built (npm run build)').not.toBeNull();

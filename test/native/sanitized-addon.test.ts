@@ -19,6 +19,7 @@ const SUITES = [
   'test/depmod/dep-graph.test.ts',
   'test/depmod/owned-symbols.test.ts',
   'test/depmod/index-files.test.ts',
+  'test/depmod/alias-files.test.ts',
   'test/depmod/walk-record.test.ts',
   'test/depmod/tree-walk.test.ts',
   'test/depmod/import-dictionary.test.ts',
