@@ -13,37 +13,47 @@
 #include "napi_args.h"
 #include "word_ranges.h"
 
-/* the five arguments shared by both functions; 0, or -1 with an exception thrown */
-static int ranges_args(napi_env env, napi_callback_info info, const char *fn, const uint32_t **words, size_t *nwords,
-		       const uint32_t **starts, const uint32_t **counts, size_t *n, uint32_t *mask, uint32_t *last)
+/* a call's data, its ranges (as many starts as counts) and, for some, a mask and a bound */
+typedef struct {
+	const void *data;
+	size_t ndata;
+	const uint32_t *starts, *counts;
+	size_t n;
+	uint32_t mask, bound;
+} ranges_call_t;
+
+/*
+ * The arguments shared by the functions here: the data (a typed array of `type`), the starts and the
+ * counts (Uint32Arrays), then with `numbers` the mask and the bound; 0, or -1 with an exception thrown
+ */
+static int ranges_args(napi_env env, napi_callback_info info, const char *fn, napi_typedarray_type type, int numbers, ranges_call_t *call)
 {
 	napi_value argv[5];
-	size_t argc = 5, ncounts;
-	void *w, *s, *c;
+	size_t argc = 5, want = numbers ? 5 : 3, ncounts;
+	void *d, *s, *c;
 	char msg[96];
 
-	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) {
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
 		snprintf(msg, sizeof msg, "%s: missing arguments", fn);
 		napi_throw_type_error(env, NULL, msg);
 		return -1;
 	}
-	if (typed_array_arg(env, fn, argv[0], napi_uint32_array, &w, nwords) < 0 ||
-	    typed_array_arg(env, fn, argv[1], napi_uint32_array, &s, n) < 0 ||
+	if (typed_array_arg(env, fn, argv[0], type, &d, &call->ndata) < 0 || typed_array_arg(env, fn, argv[1], napi_uint32_array, &s, &call->n) < 0 ||
 	    typed_array_arg(env, fn, argv[2], napi_uint32_array, &c, &ncounts) < 0)
 		return -1;
-	if (napi_get_value_uint32(env, argv[3], mask) != napi_ok || napi_get_value_uint32(env, argv[4], last) != napi_ok) {
+	if (numbers && (napi_get_value_uint32(env, argv[3], &call->mask) != napi_ok || napi_get_value_uint32(env, argv[4], &call->bound) != napi_ok)) {
 		snprintf(msg, sizeof msg, "%s: mask and bound must be numbers", fn);
 		napi_throw_type_error(env, NULL, msg);
 		return -1;
 	}
-	if (*n != ncounts) {
+	if (call->n != ncounts) {
 		snprintf(msg, sizeof msg, "%s: starts and counts differ in length", fn);
 		napi_throw_range_error(env, NULL, msg);
 		return -1;
 	}
-	*words = w;
-	*starts = s;
-	*counts = c;
+	call->data = d;
+	call->starts = s;
+	call->counts = c;
 	return 0;
 }
 
@@ -55,24 +65,23 @@ static int ranges_args(napi_env env, napi_callback_info info, const char *fn, co
 static napi_value word_ranges_below_js(napi_env env, napi_callback_info info)
 {
 	napi_value ab, result;
-	size_t nwords, nstarts;
-	const uint32_t *w, *s, *c;
+	ranges_call_t call;
 	void *out_data;
-	uint32_t mask, limit;
 
-	if (ranges_args(env, info, "wordRangesBelow", &w, &nwords, &s, &c, &nstarts, &mask, &limit) < 0)
+	if (ranges_args(env, info, "wordRangesBelow", napi_uint32_array, 1, &call) < 0)
 		return NULL;
-	if (napi_create_arraybuffer(env, nstarts, &out_data, &ab) != napi_ok)
+	if (napi_create_arraybuffer(env, call.n, &out_data, &ab) != napi_ok)
 		return NULL;
+	const uint32_t *w = call.data, *s = call.starts, *c = call.counts;
 	uint8_t *out = out_data;
-	for (size_t i = 0; i < nstarts; i++) {
-		uint8_t ok = (uint64_t)s[i] + c[i] <= nwords;
+	for (size_t i = 0; i < call.n; i++) {
+		uint8_t ok = (uint64_t)s[i] + c[i] <= call.ndata;
 		for (uint32_t j = 0; ok && j < c[i]; j++)
-			if ((w[s[i] + j] & mask) >= limit)
+			if ((w[s[i] + j] & call.mask) >= call.bound)
 				ok = 0;
 		out[i] = ok;
 	}
-	if (napi_create_typedarray(env, napi_uint8_array, nstarts, ab, 0, &result) != napi_ok)
+	if (napi_create_typedarray(env, napi_uint8_array, call.n, ab, 0, &result) != napi_ok)
 		return NULL;
 	return result;
 }
@@ -86,27 +95,27 @@ static napi_value word_ranges_below_js(napi_env env, napi_callback_info info)
 static napi_value word_ranges_mark_js(napi_env env, napi_callback_info info)
 {
 	napi_value ab, result;
-	size_t nwords, nstarts;
-	const uint32_t *w, *s, *c;
+	ranges_call_t call;
 	void *out_data;
-	uint32_t mask, size;
 
-	if (ranges_args(env, info, "wordRangesMark", &w, &nwords, &s, &c, &nstarts, &mask, &size) < 0)
+	if (ranges_args(env, info, "wordRangesMark", napi_uint32_array, 1, &call) < 0)
 		return NULL;
 	/* a dictionary's size: an index fits in 31 bits, and a file of a billion entries is damage */
+	uint32_t size = call.bound;
 	if (size > (1u << 30)) {
 		napi_throw_range_error(env, NULL, "wordRangesMark: size out of range");
 		return NULL;
 	}
 	if (napi_create_arraybuffer(env, size, &out_data, &ab) != napi_ok)
 		return NULL;
+	const uint32_t *w = call.data, *s = call.starts, *c = call.counts;
 	uint8_t *out = out_data;
 	memset(out, 0, size);
-	for (size_t i = 0; i < nstarts; i++) {
-		if ((uint64_t)s[i] + c[i] > nwords)
+	for (size_t i = 0; i < call.n; i++) {
+		if ((uint64_t)s[i] + c[i] > call.ndata)
 			goto none;
 		for (uint32_t j = 0; j < c[i]; j++) {
-			uint32_t v = w[s[i] + j] & mask;
+			uint32_t v = w[s[i] + j] & call.mask;
 			if (v >= size)
 				goto none;
 			out[v] = 1;
@@ -129,29 +138,19 @@ none:
  */
 static napi_value nuls_in_ranges_js(napi_env env, napi_callback_info info)
 {
-	napi_value argv[3], ab, result;
-	size_t argc = 3, nbytes, nstarts, nlengths;
-	void *b, *s, *l, *out_data;
+	napi_value ab, result;
+	ranges_call_t call;
+	void *out_data;
 
-	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) {
-		napi_throw_type_error(env, NULL, "nulsInRanges: missing arguments");
+	if (ranges_args(env, info, "nulsInRanges", napi_uint8_array, 0, &call) < 0)
 		return NULL;
-	}
-	if (typed_array_arg(env, "nulsInRanges", argv[0], napi_uint8_array, &b, &nbytes) < 0 ||
-	    typed_array_arg(env, "nulsInRanges", argv[1], napi_uint32_array, &s, &nstarts) < 0 ||
-	    typed_array_arg(env, "nulsInRanges", argv[2], napi_uint32_array, &l, &nlengths) < 0)
+	if (napi_create_arraybuffer(env, call.n * sizeof(uint32_t), &out_data, &ab) != napi_ok)
 		return NULL;
-	if (nstarts != nlengths) {
-		napi_throw_range_error(env, NULL, "nulsInRanges: starts and lengths differ in length");
-		return NULL;
-	}
-	if (napi_create_arraybuffer(env, nstarts * sizeof(uint32_t), &out_data, &ab) != napi_ok)
-		return NULL;
-	const uint8_t *bytes = b;
-	const uint32_t *starts = s, *lengths = l;
+	const uint8_t *bytes = call.data;
+	const uint32_t *starts = call.starts, *lengths = call.counts;
 	uint32_t *out = out_data;
-	for (size_t i = 0; i < nstarts; i++) {
-		if ((uint64_t)starts[i] + lengths[i] > nbytes) {
+	for (size_t i = 0; i < call.n; i++) {
+		if ((uint64_t)starts[i] + lengths[i] > call.ndata) {
 			out[i] = UINT32_MAX;
 			continue;
 		}
@@ -163,7 +162,7 @@ static napi_value nuls_in_ranges_js(napi_env env, napi_callback_info info)
 		}
 		out[i] = n;
 	}
-	if (napi_create_typedarray(env, napi_uint32_array, nstarts, ab, 0, &result) != napi_ok)
+	if (napi_create_typedarray(env, napi_uint32_array, call.n, ab, 0, &result) != napi_ok)
 		return NULL;
 	return result;
 }
@@ -175,29 +174,19 @@ static napi_value nuls_in_ranges_js(napi_env env, napi_callback_info info)
  */
 static napi_value word_range_sums_js(napi_env env, napi_callback_info info)
 {
-	napi_value argv[3], ab, result;
-	size_t argc = 3, nwords, nstarts, ncounts;
-	void *w, *s, *c, *out_data;
+	napi_value ab, result;
+	ranges_call_t call;
+	void *out_data;
 
-	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) {
-		napi_throw_type_error(env, NULL, "wordRangeSums: missing arguments");
+	if (ranges_args(env, info, "wordRangeSums", napi_uint32_array, 0, &call) < 0)
 		return NULL;
-	}
-	if (typed_array_arg(env, "wordRangeSums", argv[0], napi_uint32_array, &w, &nwords) < 0 ||
-	    typed_array_arg(env, "wordRangeSums", argv[1], napi_uint32_array, &s, &nstarts) < 0 ||
-	    typed_array_arg(env, "wordRangeSums", argv[2], napi_uint32_array, &c, &ncounts) < 0)
+	if (napi_create_arraybuffer(env, call.n * sizeof(double), &out_data, &ab) != napi_ok)
 		return NULL;
-	if (nstarts != ncounts) {
-		napi_throw_range_error(env, NULL, "wordRangeSums: starts and counts differ in length");
-		return NULL;
-	}
-	if (napi_create_arraybuffer(env, nstarts * sizeof(double), &out_data, &ab) != napi_ok)
-		return NULL;
-	const uint32_t *words = w, *starts = s, *counts = c;
+	const uint32_t *words = call.data, *starts = call.starts, *counts = call.counts;
 	double *out = out_data;
-	for (size_t i = 0; i < nstarts; i++) {
+	for (size_t i = 0; i < call.n; i++) {
 		uint64_t sum = 0;
-		if ((uint64_t)starts[i] + counts[i] > nwords) {
+		if ((uint64_t)starts[i] + counts[i] > call.ndata) {
 			out[i] = -1;
 			continue;
 		}
@@ -205,7 +194,7 @@ static napi_value word_range_sums_js(napi_env env, napi_callback_info info)
 			sum += words[starts[i] + (size_t)j];
 		out[i] = (double)sum;
 	}
-	if (napi_create_typedarray(env, napi_float64_array, nstarts, ab, 0, &result) != napi_ok)
+	if (napi_create_typedarray(env, napi_float64_array, call.n, ab, 0, &result) != napi_ok)
 		return NULL;
 	return result;
 }
