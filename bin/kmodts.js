@@ -9,6 +9,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const distDir = path.join(__dirname, '..', 'dist');
+const nodeMajor = Number(process.versions.node.split('.')[0]);
 // src/cli/main.ts's tool names (which of them have a bundle is up to scripts/bundle-cli.js)
 const tools = ['modprobe', 'insmod', 'rmmod', 'lsmod', 'modinfo', 'depmod', 'kmod', 'check', 'dmesg'];
 
@@ -57,7 +58,7 @@ const smallHeapTools = ['modprobe', 'insmod', 'rmmod', 'lsmod', 'kmod'];
 
 function noBackgroundCompiles(tool) {
   // (Node 20 and 22 default to it)
-  if (Number(process.versions.node.split('.')[0]) < 23) return;
+  if (nodeMajor < 23) return;
   if (smallHeapTools.includes(tool) && !simulatedKernel(tool)) return;
   setV8Flags('--no-concurrent-sparkplug');
 }
@@ -71,7 +72,7 @@ function noBackgroundCompiles(tool) {
  * none: node:v8 from Node 22 on.
  */
 function setV8Flags(flags) {
-  if (Number(process.versions.node.split('.')[0]) < 22) {
+  if (nodeMajor < 22) {
     const quiet = process.noDeprecation;
     process.noDeprecation = true;
     try {
