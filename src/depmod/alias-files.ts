@@ -6,7 +6,7 @@ import { LOG_ERR, LOG_WARNING } from '../log';
 import { IndexBatch, IndexBuilder, IndexCharacterError } from '../indexes/writer';
 import { aliasNormalize } from '../names/modname';
 import { nativeFunction } from '../native-addon';
-import { joinedBytes } from './joined-bytes';
+import { modnameBytes, type JoinedBytes } from './joined-bytes';
 
 /** What a module contributes (its index is its position in the list, kmod's module order). */
 export interface AliasSource {
@@ -73,10 +73,12 @@ export interface AliasFileOptions {
   warnDuplicates: boolean;
   /** modules.alias.bin built on libuv's thread pool (IndexBatch.serializeInBackground), where it can be */
   inBackground?: boolean;
+  /** the modules' names as bytes, where the caller keeps them (asked for only by the addon's alias files) */
+  moduleNames?: () => JoinedBytes;
 }
 
 export function buildAliasFiles(mods: AliasSource[], opts: AliasFileOptions): Record<AliasFileName, BuiltFile> {
-  const native = opts.dryRun || opts.warnDuplicates || opts.inBackground !== true ? null : nativeAliasFiles(mods);
+  const native = opts.dryRun || opts.warnDuplicates || opts.inBackground !== true ? null : nativeAliasFiles(mods, opts.moduleNames);
   return {
     'modules.alias': { data: native?.[0] ?? aliasText(mods), logs: [] },
     'modules.alias.bin': opts.dryRun ? { data: null, logs: [] } : native !== null ? { data: native[1], logs: [] } : aliasBin(mods, opts.warnDuplicates, opts.inBackground === true),
@@ -103,10 +105,10 @@ export function useNativeAliasFiles(on: boolean): boolean {
  * they lie (a cached run's in its cache's buffer; a new scan's copied into one); null where it cannot:
  * no addon, a module without pieces, a key or name that is not 7-bit, or too many buffers
  */
-function nativeAliasFiles(mods: AliasSource[]): [Uint8Array, Promise<Uint8Array>] | null {
+function nativeAliasFiles(mods: AliasSource[], moduleNames: (() => JoinedBytes) | undefined): [Uint8Array, Promise<Uint8Array>] | null {
   const make = nativeAliasFilesOn ? nativeFunction('aliasFiles') : null;
   if (make === null) return null;
-  const names = joinedBytes(mods.map((m) => m.modname));
+  const names = moduleNames?.() ?? modnameBytes(mods);
   if (names.bytes === null) return null;
   const sources: Uint8Array[] = [];
   const known: ArrayBufferLike[] = [];

@@ -7,7 +7,7 @@ import { LOG_ERR, LOG_WARNING } from '../log';
 import { ENOENT, errnoOf } from '../errno';
 import { IndexBatch, IndexBuilder, IndexCharacterError, type IndexWriter } from '../indexes/writer';
 import { nativeFunction, type DepLinesFn } from '../native-addon';
-import { joinedBytes } from './joined-bytes';
+import { joinedBytes, modnameBytes } from './joined-bytes';
 import { aliasNormalize, modnameFromPath } from '../names/modname';
 import { buildAliasFiles, type AliasFileName, type AliasSource, type BuiltFile } from './alias-files';
 import { DepmodFailed, DepmodFatal, fgetsLines, nodePathError, type Mod, type RunContext } from './run-context';
@@ -131,7 +131,7 @@ export class IndexFiles {
   private aliasFiles(): Record<AliasFileName, BuiltFile> {
     if (this.builtAliasFiles !== undefined) return this.builtAliasFiles;
     const sources: AliasSource[] = this.modules.map((m) => ({ modname: m.modname, aliases: m.aliases, softdeps: m.softdeps, weakdeps: m.weakdeps, pieces: m.aliasPieces }));
-    const files = buildAliasFiles(sources, { dryRun: this.ctx.opts.dryRun === true, warnDuplicates: this.ctx.opts.warnDuplicates === true, inBackground: true });
+    const files = buildAliasFiles(sources, { dryRun: this.ctx.opts.dryRun === true, warnDuplicates: this.ctx.opts.warnDuplicates === true, inBackground: true, moduleNames: () => modnameBytes(this.modules) });
     const bin = files['modules.alias.bin'].data;
     // its failure is reported at its turn (an earlier file's failure may end the run before it)
     if (bin instanceof Promise) bin.catch(() => {});

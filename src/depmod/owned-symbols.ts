@@ -4,7 +4,7 @@
 // is made from the other only where something asks for it (the addon's text makers take bytes; -w's
 // one-by-one index and the JavaScript text take strings).
 import { nativeFunction } from '../native-addon';
-import { aboveLatin1, joinedBytes, splitJoined, type JoinedBytes } from './joined-bytes';
+import { aboveLatin1, joinedBytes, modnameBytes, splitJoined, type JoinedBytes } from './joined-bytes';
 import type { Mod } from './run-context';
 
 export class OwnedSymbols {
@@ -89,7 +89,7 @@ export class ExportBatch {
    */
   owned(prefix: number, modules: Mod[]): OwnedSymbols | null {
     const names = this.joined();
-    const modnames = joinedBytes(modules.map((m) => m.modname));
+    const modnames = modnameBytes(modules);
     if (names === null || modnames.bytes === null) return null;
     const owners = new Uint32Array(this.mods.length);
     for (let k = 0; k < this.mods.length; k++) owners[k] = this.mods[k].idx;
