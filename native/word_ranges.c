@@ -58,22 +58,30 @@ static int ranges_args(napi_env env, napi_callback_info info, const char *fn, na
 }
 
 /*
+ * A result of n elements of `type` (elem bytes each): *result the typed array, *data its memory (which
+ * may be NULL when n is 0); 0, or -1 with an exception pending
+ */
+static int range_results(napi_env env, napi_typedarray_type type, size_t n, size_t elem, void *data, napi_value *result)
+{
+	napi_value ab;
+	return napi_create_arraybuffer(env, n * elem, (void **)data, &ab) == napi_ok && napi_create_typedarray(env, type, n, ab, 0, result) == napi_ok ? 0 : -1;
+}
+
+/*
  * wordRangesBelow(words: Uint32Array, starts: Uint32Array, counts: Uint32Array, mask: number, limit:
  * number): Uint8Array, one byte per range: 1 when every word of words[starts[i], starts[i] + counts[i])
  * masked with mask is below limit, else 0 (also for a range that does not lie within words).
  */
 static napi_value word_ranges_below_js(napi_env env, napi_callback_info info)
 {
-	napi_value ab, result;
+	napi_value result;
 	ranges_call_t call;
-	void *out_data;
+	uint8_t *out;
 
-	if (ranges_args(env, info, "wordRangesBelow", napi_uint32_array, 1, &call) < 0)
-		return NULL;
-	if (napi_create_arraybuffer(env, call.n, &out_data, &ab) != napi_ok)
+	if (ranges_args(env, info, "wordRangesBelow", napi_uint32_array, 1, &call) < 0 ||
+	    range_results(env, napi_uint8_array, call.n, 1, &out, &result) < 0)
 		return NULL;
 	const uint32_t *w = call.data, *s = call.starts, *c = call.counts;
-	uint8_t *out = out_data;
 	for (size_t i = 0; i < call.n; i++) {
 		uint8_t ok = (uint64_t)s[i] + c[i] <= call.ndata;
 		for (uint32_t j = 0; ok && j < c[i]; j++)
@@ -81,8 +89,6 @@ static napi_value word_ranges_below_js(napi_env env, napi_callback_info info)
 				ok = 0;
 		out[i] = ok;
 	}
-	if (napi_create_typedarray(env, napi_uint8_array, call.n, ab, 0, &result) != napi_ok)
-		return NULL;
 	return result;
 }
 
@@ -94,9 +100,9 @@ static napi_value word_ranges_below_js(napi_env env, napi_callback_info info)
  */
 static napi_value word_ranges_mark_js(napi_env env, napi_callback_info info)
 {
-	napi_value ab, result;
+	napi_value result;
 	ranges_call_t call;
-	void *out_data;
+	uint8_t *out;
 
 	if (ranges_args(env, info, "wordRangesMark", napi_uint32_array, 1, &call) < 0)
 		return NULL;
@@ -106,11 +112,11 @@ static napi_value word_ranges_mark_js(napi_env env, napi_callback_info info)
 		napi_throw_range_error(env, NULL, "wordRangesMark: size out of range");
 		return NULL;
 	}
-	if (napi_create_arraybuffer(env, size, &out_data, &ab) != napi_ok)
+	if (range_results(env, napi_uint8_array, size, 1, &out, &result) < 0)
 		return NULL;
 	const uint32_t *w = call.data, *s = call.starts, *c = call.counts;
-	uint8_t *out = out_data;
-	memset(out, 0, size);
+	if (size > 0)
+		memset(out, 0, size);
 	for (size_t i = 0; i < call.n; i++) {
 		if ((uint64_t)s[i] + c[i] > call.ndata)
 			goto none;
@@ -121,8 +127,6 @@ static napi_value word_ranges_mark_js(napi_env env, napi_callback_info info)
 			out[v] = 1;
 		}
 	}
-	if (napi_create_typedarray(env, napi_uint8_array, size, ab, 0, &result) != napi_ok)
-		return NULL;
 	return result;
 none:
 	if (napi_get_null(env, &result) != napi_ok)
@@ -138,17 +142,15 @@ none:
  */
 static napi_value nuls_in_ranges_js(napi_env env, napi_callback_info info)
 {
-	napi_value ab, result;
+	napi_value result;
 	ranges_call_t call;
-	void *out_data;
+	uint32_t *out;
 
-	if (ranges_args(env, info, "nulsInRanges", napi_uint8_array, 0, &call) < 0)
-		return NULL;
-	if (napi_create_arraybuffer(env, call.n * sizeof(uint32_t), &out_data, &ab) != napi_ok)
+	if (ranges_args(env, info, "nulsInRanges", napi_uint8_array, 0, &call) < 0 ||
+	    range_results(env, napi_uint32_array, call.n, sizeof(uint32_t), &out, &result) < 0)
 		return NULL;
 	const uint8_t *bytes = call.data;
 	const uint32_t *starts = call.starts, *lengths = call.counts;
-	uint32_t *out = out_data;
 	for (size_t i = 0; i < call.n; i++) {
 		if ((uint64_t)starts[i] + lengths[i] > call.ndata) {
 			out[i] = UINT32_MAX;
@@ -162,8 +164,6 @@ static napi_value nuls_in_ranges_js(napi_env env, napi_callback_info info)
 		}
 		out[i] = n;
 	}
-	if (napi_create_typedarray(env, napi_uint32_array, call.n, ab, 0, &result) != napi_ok)
-		return NULL;
 	return result;
 }
 
@@ -174,16 +174,14 @@ static napi_value nuls_in_ranges_js(napi_env env, napi_callback_info info)
  */
 static napi_value word_range_sums_js(napi_env env, napi_callback_info info)
 {
-	napi_value ab, result;
+	napi_value result;
 	ranges_call_t call;
-	void *out_data;
+	double *out;
 
-	if (ranges_args(env, info, "wordRangeSums", napi_uint32_array, 0, &call) < 0)
-		return NULL;
-	if (napi_create_arraybuffer(env, call.n * sizeof(double), &out_data, &ab) != napi_ok)
+	if (ranges_args(env, info, "wordRangeSums", napi_uint32_array, 0, &call) < 0 ||
+	    range_results(env, napi_float64_array, call.n, sizeof(double), &out, &result) < 0)
 		return NULL;
 	const uint32_t *words = call.data, *starts = call.starts, *counts = call.counts;
-	double *out = out_data;
 	for (size_t i = 0; i < call.n; i++) {
 		uint64_t sum = 0;
 		if ((uint64_t)starts[i] + counts[i] > call.ndata) {
@@ -194,8 +192,6 @@ static napi_value word_range_sums_js(napi_env env, napi_callback_info info)
 			sum += words[starts[i] + (size_t)j];
 		out[i] = (double)sum;
 	}
-	if (napi_create_typedarray(env, napi_float64_array, call.n, ab, 0, &result) != napi_ok)
-		return NULL;
 	return result;
 }
 

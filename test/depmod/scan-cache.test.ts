@@ -383,6 +383,7 @@ describe("the addon's check of word ranges (the cache's import references)", () 
     const lengths = Uint32Array.of(8, 2, 0, 1, 2, 2);
     expect(Array.from(count!(bytes, starts, lengths))).toEqual([3, 0, 0, 0, 0xffffffff, 0xffffffff]);
     expect(Array.from(count!(new Uint8Array(0), Uint32Array.of(0), Uint32Array.of(0)))).toEqual([0]);
+    expect(count!(bytes, new Uint32Array(0), new Uint32Array(0))).toEqual(new Uint32Array(0));
     expect(() => count!(bytes, starts, Uint32Array.of(1))).toThrow(RangeError);
     expect(() => count!(bytes, [0] as unknown as Uint32Array, Uint32Array.of(1))).toThrow(TypeError);
     expect(() => count!(new Uint16Array(2) as unknown as Uint8Array, starts, lengths)).toThrow(TypeError);
@@ -397,6 +398,7 @@ describe("the addon's check of word ranges (the cache's import references)", () 
     const starts = Uint32Array.of(0, 2, 4, 4, 4, 0xffffffff);
     const counts = Uint32Array.of(2, 2, 0, 1, 2, 2);
     expect(Array.from(sums!(words, starts, counts))).toEqual([3, 2 * 0xffffffff, 0, 5, -1, -1]);
+    expect(sums!(new Uint32Array(0), new Uint32Array(0), new Uint32Array(0))).toEqual(new Float64Array(0));
     expect(() => sums!(words, starts, Uint32Array.of(1))).toThrow(RangeError);
     expect(() => sums!(words, [0] as unknown as Uint32Array, Uint32Array.of(1))).toThrow(TypeError);
     expect(() => (sums as unknown as (a: Uint32Array) => Float64Array)(words)).toThrow(TypeError);
