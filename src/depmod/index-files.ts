@@ -221,7 +221,9 @@ export class IndexFiles {
         const l = native === null ? lines() : [];
         const values = native !== null ? native[1] : Buffer.from(l.join(''), 'latin1');
         const valueLengths = native !== null ? native[2] : l.map((line) => line.length);
-        this.indexRun(() => idx.insertRunBytes(mods.map((m) => m.modname).join(''), mods.map((m) => m.modname.length), values, valueLengths, mods.map((m) => m.idx)));
+        // the keys: the modules' names as bytes (made once per run), or as a string where one has no byte
+        const names = modnameBytes(mods);
+        this.indexRun(() => idx.insertRunBytes(names.bytes ?? mods.map((m) => m.modname).join(''), names.lengths, values, valueLengths, mods.map((m) => m.idx)));
         return this.inBackground(idx);
       });
     };
