@@ -205,10 +205,39 @@ static napi_value read_with_crc_js(napi_env env, napi_callback_info info)
 	return promise;
 }
 
+/*
+ * crc32(data: Uint8Array, crc: number): number, zlib's crc32(data, crc) on the calling thread: depmod's
+ * scan cache is checksummed as it is written, and node:zlib, loaded for its crc32 alone, brought ~25 of
+ * Node's modules (its streams) into every run that writes the cache (docs/decisions.md, issue 14).
+ */
+static napi_value crc32_js(napi_env env, napi_callback_info info)
+{
+	napi_value argv[2], result;
+	size_t argc = 2, length;
+	void *data;
+	uint32_t crc;
+
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
+		napi_throw_type_error(env, NULL, "crc32: expected bytes and a CRC");
+		return NULL;
+	}
+	if (typed_array_arg(env, "crc32", argv[0], napi_uint8_array, &data, &length) < 0)
+		return NULL;
+	if (napi_get_value_uint32(env, argv[1], &crc) != napi_ok) {
+		napi_throw_type_error(env, NULL, "crc32: expected bytes and a CRC");
+		return NULL;
+	}
+	file_crc32_prepare();
+	if (napi_create_uint32(env, length > 0 ? file_crc32(crc, data, length) : crc, &result) != napi_ok)
+		return NULL;
+	return result;
+}
+
 napi_status file_crc_register(napi_env env, napi_value exports)
 {
 	const napi_property_descriptor props[] = {
 		{ "readWithCrc", NULL, read_with_crc_js, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "crc32", NULL, crc32_js, NULL, NULL, NULL, napi_enumerable, NULL },
 	};
-	return napi_define_properties(env, exports, 1, props);
+	return napi_define_properties(env, exports, 2, props);
 }

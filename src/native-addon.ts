@@ -148,6 +148,8 @@ export interface NativeAddon extends Partial<NativeImportDictionaryFns>, Partial
   buildIndex?: BuildIndexFn;
   buildIndexInBackground?: BuildIndexInBackgroundFn;
   readWithCrc?: ReadWithCrcFn;
+  /** native/file_crc.c: zlib's crc32(data, crc) */
+  crc32?: (data: Uint8Array, crc: number) => number;
   statKeys?: StatKeysFn;
   statKeysInBackground?: StatKeysInBackgroundFn;
   regularFileSizes?: RegularFileSizesFn;
@@ -248,6 +250,11 @@ export function loadNativeIndexBuilderInBackground(): BuildIndexInBackgroundFn |
 /** The addon's file read with a CRC-32 on the thread pool, or null without it. */
 export function loadNativeReadWithCrc(): ReadWithCrcFn | null {
   return nativeFunction('readWithCrc');
+}
+
+/** The addon's CRC-32 (zlib's), or null without it. */
+export function loadNativeCrc32(): ((data: Uint8Array, crc: number) => number) | null {
+  return nativeFunction('crc32');
 }
 
 /** The addon's batch stat for depmod's scan cache, or null without the addon (or with one built before it had it). */

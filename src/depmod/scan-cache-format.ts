@@ -13,7 +13,7 @@
 // - the import dictionary (import-dictionary.ts);
 // - the walk record (walk-record.ts), last, so that it is read by itself from the end of the file
 //   before the walk, while the rest is read on the thread pool.
-import type { crc32 as Crc32 } from 'node:zlib';
+import { loadNativeCrc32 } from '../native-addon';
 import { KEY_WORDS } from './stat-keys';
 
 /** the cache file's name in the output directory */
@@ -63,16 +63,16 @@ export function checksum(parts: Uint8Array[]): string {
  */
 export function checksumUpdate(crc: number, part: Uint8Array): number {
   if (part.length === 0) return crc;
-  crc32 ??= (require('node:zlib') as typeof import('node:zlib')).crc32;
+  crc32 ??= loadNativeCrc32() ?? (require('node:zlib') as typeof import('node:zlib')).crc32;
   return crc32(part, crc);
 }
 
 /**
- * zlib's crc32, loaded when first needed: node:zlib takes ~1.5 ms to load, and a run that reads the
- * cache with the addon's checksum (scan-cache.ts) and writes none (a fresh tree's first indexing,
- * nothing changed) needs it not at all
+ * The addon's crc32 where it loads, else zlib's, loaded when first needed: node:zlib brings ~25 of
+ * Node's modules (its streams) with it, 3-5 ms of a run that writes the cache (docs/decisions.md, issue
+ * 14), and a run that writes none needs neither
  */
-let crc32: typeof Crc32 | undefined;
+let crc32: ((data: Uint8Array, crc: number) => number) | undefined;
 
 export const checksumHex = (crc: number): string => crc.toString(16).padStart(8, '0');
 
