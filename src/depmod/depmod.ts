@@ -7,7 +7,6 @@
 //
 // Strings are binary (one char per byte, latin1) throughout, so lengths and comparisons are bytewise.
 import { LOG_WARNING } from '../log';
-import { CachedScan } from './cached-scan';
 import { loadDepmodConfig, type DepmodLog } from './config';
 import { DependencyGraph } from './dep-graph';
 import { IndexFiles } from './index-files';
@@ -111,7 +110,7 @@ async function runStarted(ctx: RunContext, scanner: ModuleScanner): Promise<void
   const files = new IndexFiles(ctx, modules, symbols, graph);
   const take = (mod: Mod, scan: ModuleScan): void => {
     mod.scan = scan;
-    if (scan.symbolsErrno === undefined && !(scan instanceof CachedScan && symbols.cachedExportsAdd(scan, mod))) {
+    if (scan.symbolsErrno === undefined && !symbols.joinedExportsAdd(scan, mod)) {
       symbols.exportsAdd(scan.exports, () => scan.exportCrcs, mod);
     }
     mod.aliases = scan.aliases;

@@ -6,7 +6,9 @@
 // not take as well-formed.
 import { loadNativeAddon } from '../native-addon';
 import type { AliasPieces } from './alias-files';
-import { makeScan, scanNumbers, scanNumbersSize, ScanStore, type ModuleScan } from './scan-store';
+import type { ExportBatch } from './owned-symbols';
+import type { Mod } from './run-context';
+import { scanNumbers, scanNumbersSize, ScanStore, type ModuleScan, type ScanNumbers } from './scan-store';
 
 /**
  * the block's counts (module_scan.c): aliases, softdeps, weakdeps, exports, imports, name bytes, errno,
@@ -28,6 +30,12 @@ function asBuffer(u: Uint8Array): Buffer {
 }
 
 const pad8 = (n: number): number => (n + 7) & ~7;
+
+function countNuls(text: string): number {
+  let n = 0;
+  for (let at = text.indexOf('\0'); at >= 0; at = text.indexOf('\0', at + 1)) n++;
+  return n;
+}
 
 /**
  * The scan a block holds, its numbers copied into `store` (the block may be reused once this returns),
@@ -54,9 +62,25 @@ export function scanOfBlock(block: Uint8Array, store: ScanStore): ModuleScan {
   const end = hasPieces === 1 ? piecesAt + 4 * aliases + lineBytes + keyBytes : numbersAt + size;
   if (end !== block.length) throw new Error(`native scan: a block of ${block.length} bytes for ${end}`);
   const count = aliases + softdeps + weakdeps + e;
-  // the strings joined by NULs, which no modinfo value or symbol name holds
-  const all = count === 0 ? [] : asBuffer(block).toString('latin1', HEADER_BYTES, HEADER_BYTES + stringBytes).split('\0');
-  if (all.length !== count) throw new Error(`native scan: ${all.length} strings for ${count}`);
+  // the strings joined by NULs, which no modinfo value or symbol name holds; the exports, last, are
+  // left joined (BlockScan)
+  const text = count === 0 ? '' : asBuffer(block).toString('latin1', HEADER_BYTES, HEADER_BYTES + stringBytes);
+  const others = count - e;
+  let othersText = text;
+  let exportsText = '';
+  if (e > 0) {
+    // the exports start after the others' NULs
+    let exportsAt = 0;
+    for (let k = 0; k < others; k++) {
+      const nul = text.indexOf('\0', exportsAt);
+      if (nul < 0) throw new Error(`native scan: ${k + 1} strings for ${count}`);
+      exportsAt = nul + 1;
+    }
+    othersText = others === 0 ? '' : text.slice(0, exportsAt - 1);
+    exportsText = text.slice(exportsAt);
+  }
+  const all = others === 0 ? [] : othersText.split('\0');
+  if (all.length !== others || (e > 0 && countNuls(exportsText) !== e - 1)) throw new Error(`native scan: strings for ${count} that do not add up`);
   const { buffer: ab, at } = store.place(size);
   new Uint8Array(ab, at, size).set(block.subarray(numbersAt, numbersAt + size));
   const a = aliases;
@@ -70,7 +94,60 @@ export function scanOfBlock(block: Uint8Array, store: ScanStore): ModuleScan {
     const linesAt = pat + 4 * aliases;
     pieces = { keyLengths: new Uint32Array(pb, pat, aliases), lines: new Uint8Array(pb, linesAt, lineBytes), keys: new Uint8Array(pb, linesAt + lineBytes, keyBytes) };
   }
-  return makeScan(all.slice(0, a), all.slice(a, s), all.slice(s, w), all.slice(w), scanNumbers(ab, at, e, n, nameBytes), errno, pieces);
+  return new BlockScan(all.slice(0, a), all.slice(a, s), all.slice(s, w), exportsText, e, scanNumbers(ab, at, e, n, nameBytes), errno, pieces);
+}
+
+/**
+ * A scan read from a C block. Its exports stay one string, the block's own NUL-joined text, until
+ * something asks for them one by one: a run hands them joined to the addon's symbol table and to the
+ * cache it writes (~12,000 strings on the cloud tree, ~35,000 on the full one, made and joined again).
+ */
+class BlockScan implements ModuleScan {
+  readonly exportCrcs: Float64Array;
+  readonly importNames: Uint8Array;
+  readonly importLengths: Uint32Array;
+  readonly importCrcs: Float64Array;
+  readonly importWeak: Uint8Array;
+  readonly importKeys: Int32Array;
+  symbolsErrno?: number;
+  private exportList: string[] | undefined;
+
+  constructor(
+    public aliases: string[],
+    public softdeps: string[],
+    public weakdeps: string[],
+    private readonly joined: string,
+    private readonly exportCount: number,
+    numbers: ScanNumbers,
+    errno: number,
+    public aliasPieces: AliasPieces | undefined,
+  ) {
+    this.exportCrcs = numbers.exportCrcs;
+    this.importNames = numbers.importNames;
+    this.importLengths = numbers.importLengths;
+    this.importCrcs = numbers.importCrcs;
+    this.importWeak = numbers.importWeak;
+    this.importKeys = numbers.importKeys;
+    if (errno !== 0) this.symbolsErrno = errno;
+  }
+
+  get exports(): string[] {
+    return (this.exportList ??= this.exportCount === 0 ? [] : this.joined.split('\0'));
+  }
+  set exports(names: string[]) {
+    this.exportList = names;
+  }
+
+  get exportsJoined(): string | undefined {
+    return this.exportList === undefined ? this.joined : undefined;
+  }
+
+  /** its exports added to `batch` joined, as the block held them; false (nothing done) once they are strings */
+  gatherExports(batch: ExportBatch, mod: Mod): boolean {
+    if (this.exportList !== undefined) return false;
+    batch.addJoined(this.joined, this.exportCount, mod);
+    return true;
+  }
 }
 
 type ScanImageFn = (image: Uint8Array, into: Uint8Array, path?: string) => number;

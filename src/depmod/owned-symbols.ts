@@ -70,6 +70,11 @@ export class ExportBatch {
     this.push(joined, 0, joined.length, names.length, mod);
   }
 
+  /** `count` names joined by NULs (no NUL after the last) in one string */
+  addJoined(joined: string, count: number, mod: Mod): void {
+    if (count > 0) this.push(joined, 0, joined.length, count, mod);
+  }
+
   /** `count` names joined by NULs (no NUL after the last) in bytes[at, at + length) */
   addBytes(bytes: Buffer, at: number, length: number, count: number, mod: Mod): void {
     if (count > 0) this.push(bytes, at, length, count, mod);

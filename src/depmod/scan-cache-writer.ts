@@ -140,14 +140,19 @@ export class ScanCacheWriter {
     if (scan.symbolsErrno !== undefined && scan.symbolsErrno !== ENODATA) return;
     const pieces = scan.aliasPieces ?? aliasPieces({ modname: modname ?? modnameFromPath(path) ?? '', aliases: scan.aliases });
     if (pieces !== null) scan.aliasPieces = pieces;
-    const { aliases, softdeps, weakdeps, exports } = scan;
-    const e = exports.length;
+    const { aliases, softdeps, weakdeps } = scan;
+    // (a C scan's exports as its block held them, not made strings here)
+    const joined = scan.exportsJoined;
+    const e = joined === undefined ? scan.exports.length : scan.exportCrcs.length;
     const n = scan.importKeys.length;
     const devname = hasDevname(aliases);
     // the pieces stand for the aliases, which are kept as strings only for modules.devname
     const aliasText = pieces !== null && !devname ? '' : aliases.join('\0');
     // (most modules have no softdep or weakdep: no array made for them)
-    const strings = aliasText + (softdeps.length + weakdeps.length === 0 ? exports : softdeps.concat(weakdeps, exports)).join('\0');
+    const exportsText = joined ?? scan.exports.join('\0');
+    const depCount = softdeps.length + weakdeps.length;
+    const deps = depCount === 0 ? '' : softdeps.concat(weakdeps).join('\0');
+    const strings = aliasText + (depCount === 0 ? exportsText : e === 0 ? deps : `${deps}\0${exportsText}`);
     const lines = pieces?.lines ?? EMPTY;
     const keys = pieces?.keys ?? EMPTY;
     const flags = (pieces === null ? 0 : HAS_PIECES) | (devname ? HAS_DEVNAME : 0);
@@ -195,7 +200,7 @@ export class ScanCacheWriter {
 
   /** a scan's numbers in ScanStore's layout (scan-store.ts scanNumbers), copied into this writer's store */
   private copiedNumbers(scan: ModuleScan): Uint8Array {
-    const e = scan.exports.length;
+    const e = scan.exportCrcs.length;
     const n = scan.importKeys.length;
     const size = scanNumbersSize(e, n, scan.importNames.length);
     const { buffer: ab, at } = this.copies.place(size);

@@ -1,6 +1,8 @@
 // What depmod's scan of one module gives (ModuleScan), and where the scans keep their numbers
 // (ScanStore). module-scan.ts makes scans; scan-cache.ts stores and restores them.
 import type { AliasPieces } from './alias-files';
+import type { ExportBatch } from './owned-symbols';
+import type { Mod } from './run-context';
 import { releaseBuffers } from './release';
 
 /** What depmod needs from one module. */
@@ -14,6 +16,16 @@ export interface ModuleScan {
   weakdeps: string[];
   /** exported symbol names (kmod_module_get_symbols order) and their CRCs */
   exports: string[];
+  /**
+   * The exports joined by NULs, where the scan holds them so (a scan made in C: native-scan.ts) and they
+   * have not been made strings (or replaced) since: what the addon's symbol table and the cache writer take
+   */
+  readonly exportsJoined?: string;
+  /**
+   * Where the scan holds its exports joined (a cached scan's bytes, a C scan's text): adds them so to
+   * the addon's table, without a string per name; false (nothing done) once they are strings.
+   */
+  gatherExports?(batch: ExportBatch, mod: Mod): boolean;
   exportCrcs: Float64Array;
   /** imported symbol names as bytes, joined by NULs (kmod_module_get_dependency_symbols order) */
   importNames: Uint8Array;

@@ -7,7 +7,7 @@
 import { LOG_ERR } from '../log';
 import { errnoOf } from '../errno';
 import { closeSync, openSync, readFileSync } from '../file/binary-os';
-import type { CachedScan } from './cached-scan';
+import type { ModuleScan } from './scan-store';
 import { hashOrderIndices } from './hash';
 import { joinedBytes } from './joined-bytes';
 import { ExportBatch, OwnedSymbols } from './owned-symbols';
@@ -107,11 +107,12 @@ export class SymbolTable {
   }
 
   /**
-   * A cached scan's exports gathered for the addon's table as the cache holds them, without making a
-   * string of each; false (nothing done) where they are not gathered or are strings already.
+   * A scan's exports gathered for the addon's table as the scan holds them joined (a cached scan's
+   * bytes, a C scan's text), without a string per name; false (nothing done) where they are not
+   * gathered or are strings already.
    */
-  cachedExportsAdd(scan: CachedScan, mod: Mod): boolean {
-    return this.batch !== undefined && scan.gatherExports(this.batch, mod);
+  joinedExportsAdd(scan: ModuleScan, mod: Mod): boolean {
+    return this.batch !== undefined && scan.gatherExports !== undefined && scan.gatherExports(this.batch, mod);
   }
 
   /** a module's exports (their CRCs asked for only where this table keeps them) */

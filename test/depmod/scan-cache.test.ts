@@ -12,6 +12,7 @@ import { SCAN_CACHE_FILE, ScanCache, ScanCacheWriter, useNativeCacheRead, useNat
 import { statKey as statModule } from '../../src/depmod/stat-keys';
 import { moduleBytes, tmpRoot } from './support';
 import { startScanPool } from '../../src/depmod/scan-pool';
+import { scanImageInC } from '../../src/depmod/native-scan';
 import { moduleFiles } from '../support/reference';
 import { loadNativeWordRangesBelow, loadNativeWordRangesMark, nativeFunction } from '../../src/native-addon';
 
@@ -90,6 +91,7 @@ describe('scan cache', () => {
   const third = file('old3.ko');
   const lonely = file('lonely.ko');
   const exporter = file('exporter.ko');
+  const odd = file('odd.ko');
   beforeAll(async () => {
     fs.writeFileSync(old[0], moduleBytes({ rel: 'old1.ko', exports: ['one_a', 'one_b'], imports: ['printk'], weakImports: ['maybe'], modinfo: [['alias', 'one-alias'], ['softdep', 'pre: two'], ['weakdep', 'three']] }));
     fs.writeFileSync(old[1], moduleBytes({ rel: 'old2.ko', imports: ['one_a'], modinfo: [['alias', 'devname:two'], ['alias', 'char-major-10-1']] }));
@@ -99,6 +101,8 @@ describe('scan cache', () => {
     fs.writeFileSync(exporter, moduleBytes({ rel: 'exporter.ko', exports: ['ex_one', 'ex_two', 'ex_three'], imports: ['printk'], modinfo: [['alias', 'ex-alias']] }));
     // a module whose imports no other has
     fs.writeFileSync(lonely, moduleBytes({ rel: 'lonely.ko', imports: ['only_here_a', 'only_here_b', 'only_here_c'] }));
+    // exports after a softdep whose value is empty (its list is not)
+    fs.writeFileSync(odd, moduleBytes({ rel: 'odd.ko', exports: ['odd_a', 'odd_b'], imports: ['printk'], modinfo: [['softdep', ''], ['alias', 'odd-alias']] }));
     // older than the run by more than the tick the cache allows for
     await new Promise((r) => setTimeout(r, 2300));
     fs.writeFileSync(file('new.ko'), moduleBytes({ rel: 'new.ko', exports: ['fresh'] }));
@@ -134,6 +138,27 @@ describe('scan cache', () => {
     expect(fs.readFileSync(path.join(picked, SCAN_CACHE_FILE)).equals(a)).toBe(true);
     const cache = ScanCache.load(path.join(whole, SCAN_CACHE_FILE))!;
     for (const p of [old[0], old[1], third]) expect(plain(cache.get(p, statModule(p)!)!)).toEqual(plain(cachedScanOf(p)));
+  });
+
+  it("writes a C scan's exports, kept joined, as it writes them as strings", () => {
+    // every kind of list beside the exports, and an empty softdep value
+    const mods = [old[0], old[1], third, exporter, lonely, odd];
+    const dirs = { strings: file('as-strings'), joined: file('joined') };
+    for (const [kind, out] of Object.entries(dirs)) {
+      fs.mkdirSync(out, { recursive: true });
+      const w = new ScanCacheWriter();
+      for (const p of mods) {
+        const scan = kind === 'joined' ? scanImageInC(fs.readFileSync(p), new ScanStore(), p)! : scanOf(p);
+        if (kind === 'joined') expect(scan.exportsJoined, p).toBeDefined();
+        w.add(p, statModule(p)!, scan);
+      }
+      expect(w.write(out)).toBe(true);
+    }
+    const bytes = fs.readFileSync(path.join(dirs.joined, SCAN_CACHE_FILE));
+    expect(bytes.equals(fs.readFileSync(path.join(dirs.strings, SCAN_CACHE_FILE)))).toBe(true);
+    const cache = ScanCache.load(path.join(dirs.joined, SCAN_CACHE_FILE))!;
+    expect(cache.get(odd, statModule(odd)!)!.softdeps).toEqual(['']);
+    for (const p of mods) expect(plain(cache.get(p, statModule(p)!)!)).toEqual(plain(cachedScanOf(p)));
   });
 
   it('does not store a file changed within a timestamp tick of the run', () => {
