@@ -10,7 +10,6 @@ import { builtCli } from '../support/kmod-pool';
 import { runKmod, type RunResult } from '../support/reference';
 import type { AliasPieces } from '../../src/depmod/alias-files';
 import { symbolKeyOfBytes } from '../../src/depmod/hash';
-import type { ModuleScan } from '../../src/depmod/scan-store';
 
 /** hash.ts's key of an import's name, given as a string */
 export function symbolKey(name: string): number {
@@ -23,25 +22,7 @@ export function plainPieces(p: AliasPieces | null | undefined): unknown {
   return p === null || p === undefined ? null : { lines: Buffer.from(p.lines).toString('latin1'), keys: Buffer.from(p.keys).toString('latin1'), keyLengths: [...p.keyLengths] };
 }
 
-/**
- * everything a module's scan holds but its alias pieces (which only some ways of scanning make; see
- * plainPieces), as plain data to compare (typed arrays copied: scans share their stores)
- */
-export function plainScan(s: ModuleScan): unknown {
-  return {
-    aliases: s.aliases,
-    softdeps: s.softdeps,
-    weakdeps: s.weakdeps,
-    exports: s.exports,
-    exportCrcs: [...s.exportCrcs],
-    importNames: Buffer.from(s.importNames).toString('latin1'),
-    importLengths: [...s.importLengths],
-    importCrcs: [...s.importCrcs],
-    importWeak: [...s.importWeak],
-    importKeys: [...s.importKeys],
-    symbolsErrno: s.symbolsErrno,
-  };
-}
+export { plainScan } from '../support/plain-scan';
 
 /** every file depmod writes, in its order */
 export const DEPMOD_FILES = [

@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { plainScan } from '../support/plain-scan';
 import { moduleDir, repoRoot } from '../support/reference';
 import { buildTinyElf, strings } from '../support/tiny-elf';
 import { damageDerElement, damageModuleName, damageRecord, retargetChild } from './damage';
@@ -256,23 +257,6 @@ function exampleState(work: string): string {
 let stateRuns = 0;
 
 
-/** a scan's fields as plain values (a C scan is a class whose exports are a getter) */
-function scanFields(s: import('../../src/depmod/scan-store').ModuleScan): unknown {
-  return {
-    aliases: s.aliases,
-    softdeps: s.softdeps,
-    weakdeps: s.weakdeps,
-    exports: s.exports,
-    exportCrcs: [...s.exportCrcs],
-    importNames: Buffer.from(s.importNames).toString('latin1'),
-    importLengths: [...s.importLengths],
-    importCrcs: [...s.importCrcs],
-    importWeak: [...s.importWeak],
-    importKeys: [...s.importKeys],
-    symbolsErrno: s.symbolsErrno,
-  };
-}
-
 export const targets: FuzzTarget[] = [
   {
     name: 'elf',
@@ -301,7 +285,7 @@ export const targets: FuzzTarget[] = [
       // (a C scan keeps its exports joined until they are asked for: what the symbol table and the cache take)
       const joined = inC.exportsJoined;
       if (joined !== undefined && joined !== js.exports.join('\0')) return `the C scan's joined exports differ: ${JSON.stringify(joined).slice(0, 500)} against ${JSON.stringify(js.exports).slice(0, 500)}`;
-      if (!isDeepStrictEqual(scanFields(inC), scanFields(js))) return `the C scan differs from module-scan.ts's: ${JSON.stringify(scanFields(inC)).slice(0, 500)} against ${JSON.stringify(scanFields(js)).slice(0, 500)}`;
+      if (!isDeepStrictEqual(plainScan(inC), plainScan(js))) return `the C scan differs from module-scan.ts's: ${JSON.stringify(plainScan(inC)).slice(0, 500)} against ${JSON.stringify(plainScan(js)).slice(0, 500)}`;
       const pieces = aliasPieces({ modname: 'fuzz_mod', aliases: js.aliases });
       const plain = (p: typeof pieces | undefined): unknown => p && [Buffer.from(p.lines).toString('latin1'), Buffer.from(p.keys).toString('latin1'), [...p.keyLengths]];
       return isDeepStrictEqual(plain(piecesInC) ?? null, plain(pieces) ?? null) ? undefined : `the C alias pieces differ from alias-files.ts': ${JSON.stringify(plain(piecesInC)).slice(0, 500)} against ${JSON.stringify(plain(pieces)).slice(0, 500)}`;
