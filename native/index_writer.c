@@ -519,9 +519,22 @@ static void index_job_complete(napi_env env, napi_status status, void *data)
 	index_job_free(env, job);
 }
 
+/* the job queued on the pool: its promise; else the job freed, and NULL with an error naming job->fn thrown */
+static napi_value start_index_job(napi_env env, index_job_t *job)
+{
+	char msg[96];
+	napi_value promise = queue_promised_work(env, "kmodts.buildIndex", index_job_execute, index_job_complete, job, &job->deferred, &job->work);
+	if (promise != NULL)
+		return promise;
+	snprintf(msg, sizeof msg, "%s: could not start the work", job->fn);
+	index_job_free(env, job);
+	napi_throw_error(env, NULL, msg);
+	return NULL;
+}
+
 static napi_value build_index_background_js(napi_env env, napi_callback_info info)
 {
-	napi_value argv[INDEX_ARGS], promise;
+	napi_value argv[INDEX_ARGS];
 	size_t argc = INDEX_ARGS;
 	index_job_t *job;
 
@@ -542,9 +555,7 @@ static napi_value build_index_background_js(napi_env env, napi_callback_info inf
 		if (napi_create_reference(env, argv[i], 1, &job->held[i]) != napi_ok)
 			goto failed;
 	}
-	promise = queue_promised_work(env, "kmodts.buildIndex", index_job_execute, index_job_complete, job, &job->deferred, &job->work);
-	if (promise != NULL)
-		return promise;
+	return start_index_job(env, job);
 failed:
 	index_job_free(env, job);
 	napi_throw_error(env, NULL, "buildIndexInBackground: could not start the work");
@@ -554,7 +565,6 @@ failed:
 napi_value index_build_owned_in_background(napi_env env, const char *fn, uint8_t *keys, uint32_t *klens, uint8_t *values,
 					   uint32_t *vlens, uint32_t *prios, uint32_t *vstarts, size_t n)
 {
-	napi_value promise;
 	index_job_t *job = calloc(1, sizeof(*job));
 	void *arrays[INDEX_ARGS] = { keys, klens, values, vlens, prios, vstarts };
 
@@ -567,12 +577,7 @@ napi_value index_build_owned_in_background(napi_env env, const char *fn, uint8_t
 	memcpy(job->owned, arrays, sizeof arrays);
 	job->fn = fn;
 	job->in = (index_input_t){ .keys = keys, .values = values, .klens = klens, .vlens = vlens, .prios = prios, .vstarts = vstarts, .n = n };
-	promise = queue_promised_work(env, "kmodts.buildIndex", index_job_execute, index_job_complete, job, &job->deferred, &job->work);
-	if (promise != NULL)
-		return promise;
-	index_job_free(env, job);
-	napi_throw_error(env, NULL, "buildIndexInBackground: could not start the work");
-	return NULL;
+	return start_index_job(env, job);
 }
 
 napi_status index_writer_register(napi_env env, napi_value exports)
