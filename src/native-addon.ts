@@ -80,6 +80,9 @@ export type WordRangesMarkFn = (words: Uint32Array, starts: Uint32Array, counts:
  */
 export type NulsInRangesFn = (bytes: Uint8Array, starts: Uint32Array, lengths: Uint32Array) => Uint32Array;
 
+/** native/file_crc.c crc32: zlib's crc32(data, crc), on the calling thread */
+export type Crc32Fn = (data: Uint8Array, crc: number) => number;
+
 /** native/word_ranges.c wordRangeSums: per range words[starts[i], starts[i] + counts[i]), the sum of its words (-1 for a range not within words) */
 export type WordRangeSumsFn = (words: Uint32Array, starts: Uint32Array, counts: Uint32Array) => Float64Array;
 
@@ -148,8 +151,7 @@ export interface NativeAddon extends Partial<NativeImportDictionaryFns>, Partial
   buildIndex?: BuildIndexFn;
   buildIndexInBackground?: BuildIndexInBackgroundFn;
   readWithCrc?: ReadWithCrcFn;
-  /** native/file_crc.c: zlib's crc32(data, crc) */
-  crc32?: (data: Uint8Array, crc: number) => number;
+  crc32?: Crc32Fn;
   statKeys?: StatKeysFn;
   statKeysInBackground?: StatKeysInBackgroundFn;
   regularFileSizes?: RegularFileSizesFn;
@@ -253,7 +255,7 @@ export function loadNativeReadWithCrc(): ReadWithCrcFn | null {
 }
 
 /** The addon's CRC-32 (zlib's), or null without it. */
-export function loadNativeCrc32(): ((data: Uint8Array, crc: number) => number) | null {
+export function loadNativeCrc32(): Crc32Fn | null {
   return nativeFunction('crc32');
 }
 

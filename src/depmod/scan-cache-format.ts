@@ -13,7 +13,7 @@
 // - the import dictionary (import-dictionary.ts);
 // - the walk record (walk-record.ts), last, so that it is read by itself from the end of the file
 //   before the walk, while the rest is read on the thread pool.
-import { loadNativeCrc32 } from '../native-addon';
+import { loadNativeCrc32, type Crc32Fn } from '../native-addon';
 import { KEY_WORDS } from './stat-keys';
 
 /** the cache file's name in the output directory */
@@ -72,7 +72,7 @@ export function checksumUpdate(crc: number, part: Uint8Array): number {
  * Node's modules (its streams) with it, 3-5 ms of a run that writes the cache (docs/decisions.md, issue
  * 14), and a run that writes none needs neither
  */
-let crc32: ((data: Uint8Array, crc: number) => number) | undefined;
+let crc32: Crc32Fn | undefined;
 
 export const checksumHex = (crc: number): string => crc.toString(16).padStart(8, '0');
 
