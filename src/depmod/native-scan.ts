@@ -66,21 +66,13 @@ export function scanOfBlock(block: Uint8Array, store: ScanStore): ModuleScan {
   // left joined (BlockScan)
   const text = count === 0 ? '' : asBuffer(block).toString('latin1', HEADER_BYTES, HEADER_BYTES + stringBytes);
   const others = count - e;
-  let othersText = text;
-  let exportsText = '';
-  if (e > 0) {
-    // the exports start after the others' NULs
-    let exportsAt = 0;
-    for (let k = 0; k < others; k++) {
-      const nul = text.indexOf('\0', exportsAt);
-      if (nul < 0) throw new Error(`native scan: ${k + 1} strings for ${count}`);
-      exportsAt = nul + 1;
-    }
-    othersText = others === 0 ? '' : text.slice(0, exportsAt - 1);
-    exportsText = text.slice(exportsAt);
-  }
-  const all = others === 0 ? [] : othersText.split('\0');
-  if (all.length !== others || (e > 0 && countNuls(exportsText) !== e - 1)) throw new Error(`native scan: strings for ${count} that do not add up`);
+  // the others, split once; they and their NULs take `othersEnd` chars, the exports follow the last NUL
+  const all = others === 0 ? [] : text.split('\0', others);
+  let othersEnd = others === 0 ? 0 : others - 1;
+  for (let k = 0; k < all.length; k++) othersEnd += all[k].length;
+  const exportsText = e === 0 ? '' : others === 0 ? text : text.slice(othersEnd + 1);
+  const fits = e === 0 ? othersEnd === text.length : others === 0 || text.charCodeAt(othersEnd) === 0;
+  if (all.length !== others || !fits || (e > 0 && countNuls(exportsText) !== e - 1)) throw new Error(`native scan: strings for ${count} that do not add up`);
   const { buffer: ab, at } = store.place(size);
   new Uint8Array(ab, at, size).set(block.subarray(numbersAt, numbersAt + size));
   const a = aliases;
