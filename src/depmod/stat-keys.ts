@@ -71,7 +71,9 @@ export function statKeysInBackground(paths: string[]): Promise<Uint32Array> {
 
 /** file k's key from statKeys' words (a view, no copy), or undefined when it could not be stat()ed */
 export function keyOf(keys: Uint32Array, k: number): Uint32Array | undefined {
-  return keys[KEY_WORDS * k + KEY_WORDS - 1] === NO_STAT ? undefined : keys.subarray(KEY_WORDS * k, KEY_WORDS * (k + 1));
+  if (keys[KEY_WORDS * k + KEY_WORDS - 1] === NO_STAT) return undefined;
+  // (one file's words, as a read gives them: already the key)
+  return keys.length === KEY_WORDS ? keys : keys.subarray(KEY_WORDS * k, KEY_WORDS * (k + 1));
 }
 
 /** one file's key, or undefined */
