@@ -51,6 +51,14 @@ function entryKind(de: fs.Dirent, full: string): 'file' | 'dir' | { statError: u
   return { mode: st.mode };
 }
 
+/**
+ * a module's empty list of dependencies: made by a call rather than written `[]` in addModule's object,
+ * which an array literal inside makes V8 copy from its boilerplate by the slow path (~1 µs a module of
+ * unoptimized code on Debian's full tree, against ~0.7 µs)
+ */
+function noDeps(): Mod[] {
+  return [];
+}
 
 /** The modules found, by name and by modules.order's spelling of their path. */
 export class ModuleTable {
@@ -335,7 +343,7 @@ export class ModuleTable {
       idx: 0,
       users: 0,
       visited: false,
-      deps: [],
+      deps: noDeps(),
       scan: undefined,
       importRefs: undefined,
       aliases: NO_STRINGS,
