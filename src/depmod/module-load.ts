@@ -106,7 +106,7 @@ export class ModuleScanner {
   }
 
   /** the stat keys of the walk's modules being taken on the thread pool (undefined: that failed) */
-  private background: { paths: string[]; keys: Promise<Uint32Array | undefined> } | undefined;
+  private background: { mods: Mod[]; keys: Promise<Uint32Array | undefined> } | undefined;
 
   /**
    * After the walk: the stat keys of its modules (those not stat()ed during it) are taken on the thread
@@ -115,24 +115,50 @@ export class ModuleScanner {
    */
   statInBackground(modules: Iterable<Mod>): void {
     if (this.cacheLoading === undefined && (this.writer === undefined || this.keysFromReads())) return;
+    const mods: Mod[] = [];
     const paths: string[] = [];
-    for (const m of modules) if (!this.stats.has(m.path)) paths.push(m.path);
-    this.background = { paths, keys: statKeysInBackground(paths).catch(() => undefined) };
+    // (by module, not by path: a run that keeps its cache looks no path up here; the walk's stats are few)
+    for (const m of modules) {
+      if (this.stats.size > 0 && this.stats.has(m.path)) continue;
+      mods.push(m);
+      paths.push(m.path);
+    }
+    this.background = { mods, keys: statKeysInBackground(paths).catch(() => undefined) };
   }
 
-  /** the modules' stat keys: those taken during the walk or in the background, the others in one batch */
+  /** the modules' stat keys: those taken in the background or during the walk, the others in one batch */
   private async statsOf(modules: Mod[]): Promise<(Uint32Array | undefined)[]> {
     if (this.cache === undefined && (this.writer === undefined || this.keysFromReads())) return [];
+    const out = new Array<Uint32Array | undefined>(modules.length);
+    // which of `modules` have their key in `out`
+    const found = new Uint8Array(modules.length);
     if (this.background !== undefined) {
-      const { paths, keys } = this.background;
+      const { mods, keys } = this.background;
       this.background = undefined;
       const words = await keys;
-      if (words !== undefined) paths.forEach((p, k) => this.stats.set(p, keyOf(words, k)));
+      // (a module's idx is its place in the module array, which `modules` is)
+      if (words !== undefined) {
+        for (let k = 0; k < mods.length; k++) {
+          const i = mods[k].idx;
+          if (modules[i] !== mods[k]) continue;
+          out[i] = keyOf(words, k);
+          found[i] = 1;
+        }
+      }
     }
-    const missing = modules.filter((m) => !this.stats.has(m.path)).map((m) => m.path);
+    const missing: string[] = [];
+    for (let i = 0; i < modules.length; i++) {
+      if (found[i] === 1) continue;
+      const path = modules[i].path;
+      if (this.stats.has(path)) {
+        out[i] = this.stats.get(path);
+        found[i] = 1;
+      } else missing.push(path);
+    }
+    if (missing.length === 0) return out;
     const keys = statKeys(missing);
-    let next = 0;
-    return modules.map((m) => (this.stats.has(m.path) ? this.stats.get(m.path) : keyOf(keys, next++)));
+    for (let i = 0, next = 0; i < modules.length; i++) if (found[i] === 0) out[i] = keyOf(keys, next++);
+    return out;
   }
 
   /**
