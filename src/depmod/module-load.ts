@@ -117,8 +117,11 @@ export class ModuleScanner {
     if (this.cacheLoading === undefined && (this.writer === undefined || this.keysFromReads())) return;
     const mods: Mod[] = [];
     const paths: string[] = [];
-    // (by module, not by path: a run that keeps its cache looks no path up here; the walk's stats are few)
-    for (const m of modules) {
+    // (by module, not by path: a run that keeps its cache looks no path up here; the walk's stats are
+    // few. The modules spread first: a for-of over a map's values makes a result object per module.)
+    const all = [...modules];
+    for (let k = 0; k < all.length; k++) {
+      const m = all[k];
       if (this.stats.size > 0 && this.stats.has(m.path)) continue;
       mods.push(m);
       paths.push(m.path);

@@ -6,7 +6,7 @@
 // thread for Debian's full tree, after the index files), and the collector carried thousands of
 // small objects through the run (docs/decisions.md, session 16).
 import { ALIAS_TEXT, ALIASES, AT, ERRNO, EXPORTS, FLAGS, IMPORTS, KEY_BYTES, LINE_BYTES, RECORD_WORDS, SOFTDEPS, TEXT_BYTES, WEAKDEPS, keyCount, numbersBytes } from './scan-cache-format';
-import type { StoredEntry } from './scan-cache';
+import { storedImports, type StoredEntry } from './scan-cache';
 
 /** bytes of a chunk; a larger piece gets a chunk of its own */
 const CHUNK = 1 << 20;
@@ -162,7 +162,7 @@ export class CacheSections {
       text: this.texts.piece(this.where[w], this.where[w + 1], record[TEXT_BYTES]),
       exportCrcs: new Uint8Array(numbers.buffer, at, 8 * e),
       keyLengths: new Uint8Array(numbers.buffer, at + 8 * e + 4 * n, 4 * p),
-      imports: { refs: new Uint32Array(numbers.buffer, at + 8 * e, n), dictionary: null },
+      imports: storedImports(new Uint32Array(numbers.buffer, at + 8 * e, n), null),
     };
   }
 }

@@ -39,6 +39,11 @@ export interface StoredEntry {
   imports: { refs: Uint32Array; dictionary: ImportDictionary | null };
 }
 
+/** a StoredEntry's imports */
+export function storedImports(refs: Uint32Array, dictionary: ImportDictionary | null): StoredEntry['imports'] {
+  return { refs, dictionary };
+}
+
 /** A loaded cache: scans by path, each valid for one stat. */
 export class ScanCache {
   private constructor(
@@ -218,13 +223,17 @@ export class ScanCache {
     if (k === undefined) return undefined;
     const r = this.records.subarray(RECORD_WORDS * k, RECORD_WORDS * (k + 1));
     const at = this.blockAt + r[AT];
-    const [e, n, p] = [r[EXPORTS], r[IMPORTS], keyCount(r, 0)];
+    // (each word by itself, and the imports' object made by a call: once per kept entry, where
+    // unoptimized code pays for destructuring and for an object literal inside another)
+    const e = r[EXPORTS];
+    const n = r[IMPORTS];
+    const p = keyCount(r, 0);
     return {
       record: r,
       text: this.texts.subarray(this.textAt[k], this.textAt[k] + r[TEXT_BYTES]),
       exportCrcs: new Uint8Array(this.block, at, 8 * e),
       keyLengths: new Uint8Array(this.block, at + 8 * e + 4 * n, 4 * p),
-      imports: { refs: new Uint32Array(this.block, at + 8 * e, n), dictionary: this.dictionary },
+      imports: storedImports(new Uint32Array(this.block, at + 8 * e, n), this.dictionary),
     };
   }
 

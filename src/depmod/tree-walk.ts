@@ -51,6 +51,9 @@ function entryKind(de: fs.Dirent, full: string): 'file' | 'dir' | { statError: u
   return { mode: st.mode };
 }
 
+/** addModule's `fail` where it is quiet (one function, not one per module) */
+const NEVER_FAILS = (): never => undefined as never;
+
 /**
  * a module's empty list of dependencies: made by a call rather than written `[]` in addModule's object,
  * which an array literal inside makes V8 copy from its boilerplate by the slow path (~1 µs a module of
@@ -185,8 +188,8 @@ export class ModuleTable {
         }
         if (!pathEndsWithKmodExt(name)) continue;
         const modname = modnameFromPath(full);
-        if (modname === null || this.byName.has(modname)) return false;
-        if (this.addModule(full, modname, () => undefined as never, true) === undefined) return false;
+        // (a name found twice: addModule, quiet, gives undefined)
+        if (modname === null || this.addModule(full, modname, NEVER_FAILS, true) === undefined) return false;
         // the scan threads start on the first modules found while the walk goes on
         this.readAhead?.(full);
       }
@@ -210,8 +213,8 @@ export class ModuleTable {
       for (let k = 0; k < paths.length; k++) {
         const full = paths[k];
         const modname = modnameFromPath(full);
-        if (modname === null || this.byName.has(modname)) return false;
-        if (this.addModule(full, modname, () => undefined as never, true) === undefined) return false;
+        // (a name found twice: addModule, quiet, gives undefined)
+        if (modname === null || this.addModule(full, modname, NEVER_FAILS, true) === undefined) return false;
         this.readAhead?.(full);
       }
     }
