@@ -231,10 +231,40 @@ export interface QemuOptions {
   timeoutMs: number;
 }
 
+/**
+ * Whether a guest that never reported DONE crashed in its kernel before anything of the test ran: no
+ * report at all, qemu gone by itself (panic=-1 and -no-reboot), and an oops or panic on the console.
+ * Multi-threaded TCG with two vCPUs has crashed Debian's kernel while it patched its own code at boot
+ * (an int3 in sched_clock_cpu, 3 s in, once in many CI runs): such a boot is tried once more. A crash
+ * that the tools cause repeats, and still fails.
+ */
+export function earlyKernelCrash(reports: number, exited: number | string, consoleText: string): boolean {
+  // (a guest that hangs is not tried again: that would double a timeout of many minutes)
+  return reports === 0 && exited !== 'timeout' && /\b(Oops: |Kernel panic - not syncing)/.test(consoleText);
+}
+
+/** A guest that did not report DONE (runQemuOnce) */
+class VmDidNotFinish extends Error {
+  constructor(message: string, readonly earlyCrash: boolean) {
+    super(message);
+  }
+}
+
 /** Runs qemu-system-x86_64 under TCG with the console on stdio and ttyS1 in reportFile, until the
  *  guest powers off (or 15 s after its DONE report, or the timeout); returns the parsed reports.
- *  Throws, with the console's tail, if the guest never reports DONE. */
+ *  Throws, with the console's tail, if the guest never reports DONE; a boot whose kernel crashed before
+ *  the first report (earlyKernelCrash) is run once more first. */
 export async function runQemu(opts: QemuOptions): Promise<VmRun> {
+  try {
+    return await runQemuOnce(opts);
+  } catch (err) {
+    if (!(err instanceof VmDidNotFinish) || !err.earlyCrash) throw err;
+    console.warn(`vm: the guest's kernel crashed before the first report; booting once more\n${err.message.slice(-1500)}`);
+    return await runQemuOnce(opts);
+  }
+}
+
+async function runQemuOnce(opts: QemuOptions): Promise<VmRun> {
   const serialOut = opts.reportFile;
   fs.writeFileSync(serialOut, '');
   const args = ['-accel', 'tcg', '-cpu', 'max', '-nographic', '-no-reboot', ...opts.args, '-serial', 'mon:stdio', '-serial', `file:${serialOut}`];
@@ -275,7 +305,7 @@ export async function runQemu(opts: QemuOptions): Promise<VmRun> {
   if (!reports.some((r) => r.type === 'DONE')) {
     fs.mkdirSync(path.dirname(opts.consoleFile), { recursive: true });
     fs.writeFileSync(opts.consoleFile, consoleText);
-    throw new Error(`the VM did not finish (qemu: ${exited}, ${totalMs} ms; ${reports.length} reports); console tail:\n${consoleText.slice(-3000)}`);
+    throw new VmDidNotFinish(`the VM did not finish (qemu: ${exited}, ${totalMs} ms; ${reports.length} reports); console tail:\n${consoleText.slice(-3000)}`, earlyKernelCrash(reports.length, exited, consoleText));
   }
   fs.rmSync(serialOut, { force: true });
   return { reports, console: consoleText, bootMs, totalMs };
