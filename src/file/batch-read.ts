@@ -155,23 +155,13 @@ class PoolReader implements BatchReader {
       const p = this.pending.get(id);
       if (p === undefined) continue;
       this.pending.delete(id);
-      const extra = extras === null ? undefined : extras[k];
+      const r: NativeDecodeResult = extras?.[k] ?? { kind: t[at + 1], status: t[at + 2], err: t[at + 3], fn: '', detail: '', length: t[at + 4], rawLength: t[at + 5] };
       let outcome: ReadDecoded | ScannedRead;
       try {
-        if (extra === undefined && t[at + 2] === NativeStatus.scanned) {
-          // a scan's block in the caller's buffer, the common case of depmod's reads: no result object,
-          // and the Buffer made from the memory itself (subarray costs ~3x as much, unoptimized)
-          const image = p.buffers.image;
-          const length = t[at + 4];
-          if (image == null || length > image.length) throw new Error(`reader: no image for ${p.file}`);
-          outcome = { scanned: Buffer.from(image.buffer, image.byteOffset, length) };
-        } else {
-          const r: NativeDecodeResult = extra ?? { kind: t[at + 1], status: t[at + 2], err: t[at + 3], fn: '', detail: '', length: t[at + 4], rawLength: t[at + 5] };
-          // (a result larger than its buffers comes with its own, in extras: never cut to fit)
-          if (r.length > (p.buffers.image?.length ?? 0) && r.image === undefined) throw new Error(`reader: no image for ${p.file}`);
-          if (r.rawLength > (p.buffers.raw?.length ?? 0) && r.raw === undefined) throw new Error(`reader: no bytes for ${p.file}`);
-          outcome = r.status === NativeStatus.scanned ? { scanned: resultImage(r, p.buffers.image) } : fromNative(r, p.file, p.buffers);
-        }
+        // (a result larger than its buffers comes with its own, in extras: never cut to fit)
+        if (r.length > (p.buffers.image?.length ?? 0) && r.image === undefined) throw new Error(`reader: no image for ${p.file}`);
+        if (r.rawLength > (p.buffers.raw?.length ?? 0) && r.raw === undefined) throw new Error(`reader: no bytes for ${p.file}`);
+        outcome = r.status === NativeStatus.scanned ? { scanned: resultImage(r, p.buffers.image) } : fromNative(r, p.file, p.buffers);
       } catch (err) {
         p.fail(err);
         continue;
