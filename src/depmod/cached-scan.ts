@@ -10,6 +10,7 @@
 import type { AliasPieces } from './alias-files';
 import { REF_INDEX, WEAK_REF, type ImportDictionary } from './import-dictionary';
 import type { ModuleScan } from './module-scan';
+import { JoinedExportsScan } from './scan-store';
 import type { ExportBatch } from './owned-symbols';
 import type { Mod } from './run-context';
 
@@ -25,20 +26,16 @@ export interface CachedNumbers {
   dictionary: ImportDictionary;
 }
 
-export class CachedScan implements ModuleScan {
-  aliasPieces?: AliasPieces;
-  symbolsErrno?: number;
+export class CachedScan extends JoinedExportsScan implements ModuleScan {
   /**
-   * Its exports as strings; or, while undefined, as the cache holds them: NUL-joined bytes in `texts`
+   * `exports` as strings, or undefined for them as the cache holds them: NUL-joined bytes in `texts`
    * (their number checked when the cache was loaded), so that a run that only gathers them for the
    * addon's table (symbols.ts) makes no string of them.
    */
-  private exportList: string[] | undefined;
-
   constructor(
-    public aliases: string[],
-    public softdeps: string[],
-    public weakdeps: string[],
+    aliases: string[],
+    softdeps: string[],
+    weakdeps: string[],
     exports: string[] | undefined,
     private readonly n: CachedNumbers,
     /** with exports undefined: the buffer holding them, where they start and their bytes */
@@ -46,21 +43,15 @@ export class CachedScan implements ModuleScan {
     private readonly exportsAt = 0,
     private readonly exportBytes = 0,
   ) {
-    this.exportList = exports;
+    super(aliases, softdeps, weakdeps, exports);
   }
 
-  get exports(): string[] {
-    return (this.exportList ??= this.texts!.toString('latin1', this.exportsAt, this.exportsAt + this.exportBytes).split('\0'));
-  }
-  set exports(names: string[]) {
-    this.exportList = names;
+  protected splitExports(): string[] {
+    return this.texts!.toString('latin1', this.exportsAt, this.exportsAt + this.exportBytes).split('\0');
   }
 
-  /** its exports added to `batch` as the cache's bytes; false (nothing done) when they have been made strings */
-  gatherExports(batch: ExportBatch, mod: Mod): boolean {
-    if (this.exportList !== undefined) return false;
+  protected addJoinedExports(batch: ExportBatch, mod: Mod): void {
     batch.addBytes(this.texts!, this.exportsAt, this.exportBytes, this.n.exports, mod);
-    return true;
   }
 
   get exportCrcs(): Float64Array {

@@ -8,7 +8,7 @@ import { loadNativeAddon } from '../native-addon';
 import type { AliasPieces } from './alias-files';
 import type { ExportBatch } from './owned-symbols';
 import type { Mod } from './run-context';
-import { scanNumbers, scanNumbersSize, ScanStore, type ModuleScan, type ScanNumbers } from './scan-store';
+import { JoinedExportsScan, scanNumbers, scanNumbersSize, ScanStore, type ModuleScan, type ScanNumbers } from './scan-store';
 
 /**
  * the block's counts (module_scan.c): aliases, softdeps, weakdeps, exports, imports, name bytes, errno,
@@ -97,51 +97,45 @@ export function scanOfBlock(block: Uint8Array, store: ScanStore): ModuleScan {
  * something asks for them one by one: a run hands them joined to the addon's symbol table and to the
  * cache it writes (~5,100 names on the cloud tree, ~15,500 on the full one, made strings and joined again).
  */
-class BlockScan implements ModuleScan {
+class BlockScan extends JoinedExportsScan implements ModuleScan {
   readonly exportCrcs: Float64Array;
   readonly importNames: Uint8Array;
   readonly importLengths: Uint32Array;
   readonly importCrcs: Float64Array;
   readonly importWeak: Uint8Array;
   readonly importKeys: Int32Array;
-  symbolsErrno?: number;
-  private exportList: string[] | undefined;
 
   constructor(
-    public aliases: string[],
-    public softdeps: string[],
-    public weakdeps: string[],
+    aliases: string[],
+    softdeps: string[],
+    weakdeps: string[],
     private readonly joined: string,
     private readonly exportCount: number,
     numbers: ScanNumbers,
     errno: number,
-    public aliasPieces: AliasPieces | undefined,
+    aliasPieces: AliasPieces | undefined,
   ) {
+    super(aliases, softdeps, weakdeps, undefined);
     this.exportCrcs = numbers.exportCrcs;
     this.importNames = numbers.importNames;
     this.importLengths = numbers.importLengths;
     this.importCrcs = numbers.importCrcs;
     this.importWeak = numbers.importWeak;
     this.importKeys = numbers.importKeys;
+    this.aliasPieces = aliasPieces;
     if (errno !== 0) this.symbolsErrno = errno;
-  }
-
-  get exports(): string[] {
-    return (this.exportList ??= this.exportCount === 0 ? [] : this.joined.split('\0'));
-  }
-  set exports(names: string[]) {
-    this.exportList = names;
   }
 
   get exportsJoined(): string | undefined {
     return this.exportList === undefined ? this.joined : undefined;
   }
 
-  /** its exports added to `batch` joined, as the block held them; false (nothing done) once they are strings */
-  gatherExports(batch: ExportBatch, mod: Mod): boolean {
-    if (this.exportList !== undefined) return false;
+  protected splitExports(): string[] {
+    return this.exportCount === 0 ? [] : this.joined.split('\0');
+  }
+
+  protected addJoinedExports(batch: ExportBatch, mod: Mod): void {
     batch.addJoined(this.joined, this.exportCount, mod);
-    return true;
   }
 }
 

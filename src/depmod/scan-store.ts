@@ -42,6 +42,46 @@ export interface ModuleScan {
   symbolsErrno?: number;
 }
 
+/**
+ * A scan that holds its exports joined (a C scan's block text: native-scan.ts; a cached entry's bytes:
+ * cached-scan.ts) until something asks for them one by one (-e, -E, -v): until then gatherExports hands
+ * them joined to the addon's symbol table, without a string per name.
+ */
+export abstract class JoinedExportsScan {
+  aliasPieces?: AliasPieces;
+  symbolsErrno?: number;
+  /** its exports as strings once made or set; undefined while it has only the joined form */
+  protected exportList: string[] | undefined;
+
+  constructor(
+    public aliases: string[],
+    public softdeps: string[],
+    public weakdeps: string[],
+    exports: string[] | undefined,
+  ) {
+    this.exportList = exports;
+  }
+
+  get exports(): string[] {
+    return (this.exportList ??= this.splitExports());
+  }
+  set exports(names: string[]) {
+    this.exportList = names;
+  }
+
+  /** its exports added to `batch` in their joined form; false (nothing done) once they are strings */
+  gatherExports(batch: ExportBatch, mod: Mod): boolean {
+    if (this.exportList !== undefined) return false;
+    this.addJoinedExports(batch, mod);
+    return true;
+  }
+
+  /** the joined form made strings, one per name */
+  protected abstract splitExports(): string[];
+  /** the joined form added to `batch` as it is */
+  protected abstract addJoinedExports(batch: ExportBatch, mod: Mod): void;
+}
+
 /** a scan's typed arrays, which ScanStore keeps together (scanNumbers) */
 export type ScanNumbers = Pick<ModuleScan, 'exportCrcs' | 'importCrcs' | 'importKeys' | 'importLengths' | 'importWeak' | 'importNames'>;
 
