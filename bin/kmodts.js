@@ -167,9 +167,26 @@ function fnv1a(text) {
 function codeCacheFile(tool, bundleFile, source) {
   const hash = bundleHashPattern.exec(source);
   const xdg = process.env.XDG_CACHE_HOME;
-  const base = xdg && path.isAbsolute(xdg) ? xdg : process.env.HOME ? path.join(process.env.HOME, '.cache') : null;
+  const base = xdg && path.isAbsolute(xdg) ? xdg : cacheHomeOfUser();
   if (hash === null || base === null) return null;
   return path.join(base, 'kmodts', 'v8', `${process.version}-${process.arch}`, `${tool}-${fnv1a(bundleFile)}-${hash[1]}.cache`);
+}
+
+/**
+ * ~/.cache: $HOME's, else (no HOME: systemd's units such as modprobe@.service and
+ * kmod-static-nodes.service, udev's RUN programs, cron) the home of the running user in the password
+ * database, as os.homedir() finds it. Without it those starts compiled the whole bundle every time
+ * (`modprobe -D` ~5 ms more, docs/decisions.md). null when there is neither.
+ */
+function cacheHomeOfUser() {
+  const home = process.env.HOME;
+  if (home) return path.join(home, '.cache');
+  try {
+    const dir = require('node:os').userInfo().homedir;
+    return dir && path.isAbsolute(dir) ? path.join(dir, '.cache') : null;
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -79,6 +79,18 @@ describe('the code cache', () => {
     expect(fs.readdirSync(cacheDir(path.join(home, '.cache')))).toEqual([expect.stringMatching(cacheName)]);
   });
 
+  it("lives under the home the password database gives without HOME (systemd's units, udev's programs)", () => {
+    const home = os.userInfo().homedir;
+    const dir = cacheDir(path.join(home, '.cache'));
+    const hash = /^\/\*kmodts-bundle ([0-9a-f]{16})\*\//.exec(fs.readFileSync(path.join(repoRoot, 'dist/bundle/modprobe.js'), 'utf8'))![1];
+    // this bundle's caches (of any checkout with this build: deleting one is harmless)
+    const ours = (): string[] => (fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => cacheName.test(f) && f.endsWith(`-${hash}.cache`)) : []);
+    for (const f of ours()) fs.rmSync(path.join(dir, f), { force: true });
+    // (another test's run without HOME may make it again meanwhile: the same rule at work)
+    expect(kmodts(repoRoot, {})).toEqual(expected);
+    expect(ours().length).toBeGreaterThan(0);
+  });
+
   it('is one per installed place (stack traces name the files of the installation that runs)', () => {
     const xdg = path.join(scratch, 'xdg-places');
     for (const place of ['place-a', 'place-b']) expect(kmodts(packageCopy(place), { XDG_CACHE_HOME: xdg })).toEqual(expected);
