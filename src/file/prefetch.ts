@@ -1,8 +1,9 @@
 // Module files read and decompressed ahead, on libuv's thread pool (batch-read.ts: the addon's
 // reader, no worker isolate), into a few buffers reused from file to file, while the caller
 // formats the previous one: `modinfo` over a whole tree spends most of its time decompressing.
-// Results come in request order; a file that cannot be read is left to the caller's own
-// openModuleFile, so that messages and errors stay exactly those of the sequential path.
+// The caller takes the files in order (a large one may be read before its turn: requestLargeEarly);
+// a file that cannot be read is left to the caller's own openModuleFile, so that messages and errors
+// stay exactly those of the sequential path.
 //
 // Memory: a decoded image that does not fit the buffer it was given gets one of its own from the
 // addon, freed only when V8 collects it, and the C heap keeps the pages: on the cloud tree that alone
@@ -49,10 +50,12 @@ function outcome(req: Request): ReadDecoded | Promise<ReadDecoded> {
 /**
  * Tiny files read ahead at once, besides the one the caller holds. 2 keep two cores busy in principle,
  * but then a pool thread that finishes a file often has nothing queued: it sleeps, and the caller
- * wakes it again for the next file (and sleeps itself when that file is not ready yet). 6 keep work
- * queued for the pool (docs/decisions.md, issue 14: the main thread blocks ~2x less often).
+ * wakes it again for the next file (and sleeps itself when that file is not ready yet). 6 kept work
+ * queued for the pool (the main thread blocks ~2x less often); 12 keep the pool busy across the
+ * larger files between them (the cloud tree as .ko.zst: 176 -> 168 ms, +0.4 MB peak RSS;
+ * docs/decisions.md, issue 14).
  */
-const DEFAULT_AHEAD = 6;
+const DEFAULT_AHEAD = 12;
 /** small files (and any file when sizes are unknown) read ahead at once: their buffers are larger */
 const SMALL_AHEAD = 2;
 /**
@@ -70,6 +73,11 @@ const SMALL_IMAGE = 1 << 20;
 /** (the addon reads into a buffer with a byte to spare, to see the end of the file) */
 const TINY_RAW = TINY_FILE + 4096;
 const SMALL_RAW = SMALL_FILE + 4096;
+/**
+ * How far beyond the window a large file is requested early: a few milliseconds of decoding against
+ * ~0.1 ms of the caller's work on each tiny file
+ */
+const LARGE_LOOKAHEAD = 64;
 /** the big slot grows to fit files up to this; the odd larger module gets a buffer of its own */
 const BIG_LIMIT = 64 << 20;
 
@@ -91,6 +99,9 @@ export class ImagePrefetcher {
   private requested = 0;
   private taken = 0;
   private closed = false;
+  /** the indexes of the large files, in order, and the first of them not yet passed by `requested` */
+  private readonly largeFiles: number[] = [];
+  private nextLarge = 0;
 
   private constructor(private readonly files: readonly string[], private readonly sizes: readonly number[] | undefined, ahead: number) {
     const slot = (kind: SlotKind, image: number, raw: number): Slot => ({ image: Buffer.allocUnsafeSlow(image), raw: Buffer.allocUnsafeSlow(raw), kind });
@@ -98,6 +109,7 @@ export class ImagePrefetcher {
     if (sizes !== undefined) for (let i = 0; i <= ahead; i++) this.free.tiny.push(slot('tiny', TINY_IMAGE, TINY_RAW));
     for (let i = 0; i <= Math.min(ahead, SMALL_AHEAD); i++) this.free.small.push(slot('small', SMALL_IMAGE, SMALL_RAW));
     this.bigSlot = slot('big', SMALL_IMAGE, SMALL_RAW);
+    for (let i = 0; i < files.length; i++) if (this.kindOf(i) === 'big') this.largeFiles.push(i);
     // a job per file in flight (2 jobs on 2 cores cost Node 24 ~10% here), but no more than the pool's
     // threads: a job beyond them would only wait in libuv's queue for one of them to end
     this.reader = openBatchReader(Math.min(ahead + 1, poolThreads()));
@@ -121,33 +133,62 @@ export class ImagePrefetcher {
     return size <= TINY_FILE ? 'tiny' : size <= SMALL_FILE ? 'small' : 'big';
   }
 
-  /** requests the next files, in order, as long as a slot of their kind is free */
+  /**
+   * requests the next files, in order, as long as a slot of their kind is free (a large file already
+   * requested early is passed over); then the next large file early, where the one big slot is free
+   */
   private request(): void {
     while (!this.closed && this.requested < this.files.length) {
       const index = this.requested;
+      if (this.inFlight.has(index)) {
+        this.requested++;
+        continue;
+      }
       const kind = this.kindOf(index);
       let slot: Slot | undefined;
       if (kind === 'big') {
         slot = this.bigSlot;
         this.bigSlot = undefined;
       } else slot = this.free[kind].pop();
-      if (slot === undefined) return;
-      const req: Request = { slot };
-      this.reader.read(
-        this.files[index],
-        slot,
-        (r) => {
-          req.result = r;
-          req.resolve?.(r);
-        },
-        (err) => {
-          req.failure = { err };
-          req.reject?.(err);
-        },
-      );
-      this.inFlight.set(index, req);
+      if (slot === undefined) break;
+      this.submit(index, slot);
       this.requested++;
     }
+    this.requestLargeEarly();
+  }
+
+  /**
+   * The next large file within LARGE_LOOKAHEAD files of the window, requested before its turn as soon
+   * as the slot that grows is free: a large file takes the longest to decode, and in its turn the
+   * caller waited for it while the other pool thread had nothing queued (the window of small files
+   * stops at it). Its slot is the same one: no more memory.
+   */
+  private requestLargeEarly(): void {
+    const large = this.largeFiles;
+    while (this.nextLarge < large.length && large[this.nextLarge] < this.requested) this.nextLarge++;
+    if (this.closed || this.bigSlot === undefined || this.nextLarge >= large.length) return;
+    const index = large[this.nextLarge];
+    if (index >= this.requested + LARGE_LOOKAHEAD || this.inFlight.has(index)) return;
+    const slot = this.bigSlot;
+    this.bigSlot = undefined;
+    this.submit(index, slot);
+  }
+
+  private submit(index: number, slot: Slot): void {
+    const req: Request = { slot };
+    this.reader.read(
+      this.files[index],
+      slot,
+      (r) => {
+        req.result = r;
+        req.resolve?.(r);
+      },
+      (err) => {
+        req.failure = { err };
+        req.reject?.(err);
+      },
+    );
+    this.inFlight.set(index, req);
   }
 
   private release(slot: Slot): void {

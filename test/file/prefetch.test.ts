@@ -77,6 +77,21 @@ describe('ImagePrefetcher', () => {
     }
   });
 
+  it('reads a large file before its turn (the buffer that grows is free), whether it is then taken or passed over', async () => {
+    // tiny files (failover) in front of each large one: the window of one file ahead (two tiny slots)
+    // reaches none of them
+    const t = small[1];
+    const files = [t, t, t, t, t, large[0], t, t, t, t, large[1], t, large[0], small[0]];
+    for (const takes of [files.map((_, i) => i), [0, 3, 6, 8, 11, 13], [7, 13], [12]]) {
+      const p = ImagePrefetcher.start(files, files.map(sizeOf), 1)!;
+      try {
+        for (const i of takes) expectSameAs(await p.take(i, {}), files[i]);
+      } finally {
+        p.close();
+      }
+    }
+  });
+
   it('reuses its buffers: a file taken is valid until the next take', async () => {
     // af_key (24 KB) goes to the small slots, failover (5 KB) to the tiny ones
     const files = [small[0], small[1], small[0], small[1], small[0], small[1], small[0], small[1]];
