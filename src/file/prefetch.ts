@@ -50,12 +50,21 @@ function outcome(req: Request): ReadDecoded | Promise<ReadDecoded> {
 /**
  * Tiny files read ahead at once, besides the one the caller holds. 2 keep two cores busy in principle,
  * but then a pool thread that finishes a file often has nothing queued: it sleeps, and the caller
- * wakes it again for the next file (and sleeps itself when that file is not ready yet). 6 kept work
- * queued for the pool (the main thread blocks ~2x less often); 12 keep the pool busy across the
- * larger files between them (the cloud tree as .ko.zst: 176 -> 168 ms, +0.4 MB peak RSS;
- * docs/decisions.md, issue 14).
+ * wakes it again for the next file (and sleeps itself when that file is not ready yet). 6 keep work
+ * queued for the pool (the main thread blocks ~2x less often) where decoding is the slower side, as
+ * liblzma is; where it is the faster (zstd, gzip), 12 keep the pool busy across the larger files
+ * between them (the cloud tree as .ko.zst: 176 -> 168 ms, +0.4-0.6 MB of peak RSS, which as .ko.xz
+ * buys nothing and would take that row's memory to its goal's edge; docs/decisions.md, issue 14).
  */
-const DEFAULT_AHEAD = 12;
+const DEFAULT_AHEAD = 6;
+const FAST_DECODE_AHEAD = 12;
+
+/** the default window for these files (tiny files ahead): the deeper one unless most of them are xz */
+export function defaultAhead(files: readonly string[]): number {
+  let xz = 0;
+  for (let i = 0; i < files.length; i++) if (files[i].endsWith('.xz')) xz++;
+  return 2 * xz > files.length ? DEFAULT_AHEAD : FAST_DECODE_AHEAD;
+}
 /** small files (and any file when sizes are unknown) read ahead at once: their buffers are larger */
 const SMALL_AHEAD = 2;
 /**
@@ -122,7 +131,7 @@ export class ImagePrefetcher {
    * files by the buffers they need: tiny ones to many small buffers, large ones to the one that grows.
    * Undefined where nothing decodes off this thread (no addon: the caller's sequential path is as fast).
    */
-  static start(files: readonly string[], sizes?: readonly number[], ahead = DEFAULT_AHEAD): ImagePrefetcher | undefined {
+  static start(files: readonly string[], sizes?: readonly number[], ahead = defaultAhead(files)): ImagePrefetcher | undefined {
     if (!decodesOffThread()) return undefined;
     return new ImagePrefetcher(files, sizes, Math.max(1, ahead));
   }

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ImagePrefetcher } from '../../src/file/prefetch';
+import { defaultAhead, ImagePrefetcher } from '../../src/file/prefetch';
 import { openModuleFile, type ModuleFile } from '../../src/file/module-file';
 import { useNativeDecoder } from '../../src/file/native-decode';
 import { moduleDir } from '../support/reference';
@@ -90,6 +90,17 @@ describe('ImagePrefetcher', () => {
         p.close();
       }
     }
+  });
+
+  it('reads deeper ahead where decoding is fast (zstd, gzip) than where liblzma is the slower side', () => {
+    const xz = defaultAhead(small);
+    expect(xz).toBeGreaterThan(1);
+    const zst = small.map((f) => f.replace(/\.xz$/, '.zst'));
+    expect(defaultAhead(zst)).toBeGreaterThan(xz);
+    expect(defaultAhead(small.map((f) => f.replace(/\.xz$/, '.gz')))).toBe(defaultAhead(zst));
+    // by the most of them: one xz file among zstd ones is read as those are
+    expect(defaultAhead([...zst, small[0]])).toBe(defaultAhead(zst));
+    expect(defaultAhead([...small, zst[0]])).toBe(xz);
   });
 
   it('reuses its buffers: a file taken is valid until the next take', async () => {
