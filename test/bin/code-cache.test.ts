@@ -80,15 +80,16 @@ describe('the code cache', () => {
   });
 
   it("lives under the home the password database gives without HOME (systemd's units, udev's programs)", () => {
-    const home = os.userInfo().homedir;
-    const dir = cacheDir(path.join(home, '.cache'));
-    const hash = /^\/\*kmodts-bundle ([0-9a-f]{16})\*\//.exec(fs.readFileSync(path.join(repoRoot, 'dist/bundle/modprobe.js'), 'utf8'))![1];
-    // this bundle's caches (of any checkout with this build: deleting one is harmless)
-    const ours = (): string[] => (fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => cacheName.test(f) && f.endsWith(`-${hash}.cache`)) : []);
-    for (const f of ours()) fs.rmSync(path.join(dir, f), { force: true });
-    // (another test's run without HOME may make it again meanwhile: the same rule at work)
+    // this checkout's cache file, by the name a run given XDG_CACHE_HOME makes
+    const named = path.join(scratch, 'xdg-name');
+    expect(kmodts(repoRoot, { XDG_CACHE_HOME: named })).toEqual(expected);
+    const [name] = fs.readdirSync(cacheDir(named));
+    const file = path.join(cacheDir(path.join(os.userInfo().homedir, '.cache')), name);
+    // (deleting a cache is harmless; another test's run without HOME may make it again meanwhile: the
+    // same rule at work)
+    fs.rmSync(file, { force: true });
     expect(kmodts(repoRoot, {})).toEqual(expected);
-    expect(ours().length).toBeGreaterThan(0);
+    expect(fs.existsSync(file)).toBe(true);
   });
 
   it('is one per installed place (stack traces name the files of the installation that runs)', () => {
