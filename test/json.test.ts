@@ -225,6 +225,21 @@ describe('modinfo --json', () => {
     fs.rmSync(path.dirname(file), { recursive: true, force: true });
   });
 
+  it('a module shown from a path, then by name: the name\'s entry is the tree\'s file (each argument a module of its own)', async () => {
+    const tree = path.join(repoRoot, 'examples/tree');
+    const inTree = path.join(tree, 'lib/modules/6.12.0-example/kernel/lib/greet_core.ko');
+    const copy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-json-')), 'greet_core.ko');
+    fs.copyFileSync(inTree, copy);
+    const r = await kmodts(['--json', 'modinfo', '-b', tree, '-k', '6.12.0-example', copy, 'greet_core', copy]);
+    expect(r.status).toBe(0);
+    expect(validDoc(r.out).modules.map((m: { query: string; filename: string }) => [m.query, m.filename])).toEqual([
+      [copy, copy],
+      ['greet_core', inTree],
+      [copy, copy],
+    ]);
+    fs.rmSync(path.dirname(copy), { recursive: true, force: true });
+  });
+
   it('keeps the found modules, reports the others with kmod\'s message and status 1', async () => {
     const r = await kmodts(['--json', 'modinfo', '-b', path.join(repoRoot, 'examples/tree'), '-k', '6.12.0-example', 'greet_log', 'nothere']);
     expect(r.status).toBe(1);

@@ -308,6 +308,9 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
         done = await modinfo.byPath(name, prefetch && index !== undefined ? () => prefetch.take(index, { log: ctx.log }) : undefined);
       } else done = modinfo.byAlias(name);
       if (!done) ok = false;
+      // kmod frees each argument's modules before the next: the same name from another path, or by
+      // name from the tree after a path, is a module of its own
+      ctx.releaseModules();
     }
   } finally {
     prefetch?.close();

@@ -195,6 +195,25 @@ describe('names, aliases, builtin modules (-b/-k)', () => {
     expectSame(cases[0], kmod[0], ours[0]);
   });
 
+  it('one module name from several paths, and by name after a path: each argument a module of its own; identical', async () => {
+    // kmod frees an argument's module before the next: a second path of the same name is no conflict,
+    // and the name finds the tree's file, not the path shown before it
+    const dir = path.join(tmp, 'other-path');
+    fs.mkdirSync(dir);
+    const copy = path.join(dir, path.basename(absPaths[0]));
+    fs.copyFileSync(absPaths[0], copy);
+    const name = path.basename(absPaths[0]).replace(/\.ko\.xz$/, '');
+    const ko = path.join(trees.none, relPaths[0].replace(/\.xz$/, ''));
+    const kos = relPaths.slice(0, 40).map((r) => path.join(trees.none, r.replace(/\.xz$/, '')));
+    const cases: ToolCase[] = [
+      { args: [...TREE, absPaths[0], copy, ko, absPaths[0]] },
+      { args: [...TREE, '-F', 'filename', copy, name, copy, name] },
+      { args: [...TREE, '-n', ko, ...kos, name, ko, copy] },
+    ];
+    const { kmod, ours } = await both('modinfo', cases);
+    for (let i = 0; i < cases.length; i++) expectSame({ args: cases[i].args.slice(0, 6) }, kmod[i], ours[i]);
+  });
+
   it('a module file whose name is empty (".ko", ".ko.xz"): kmod takes "" as its name; identical', async () => {
     const dir = path.join(tmp, 'empty-name');
     fs.mkdirSync(dir);

@@ -78,6 +78,8 @@ export async function modinfoJson(
     else if (isModuleFilename(name)) done = await modinfo.byPath(name);
     else done = modinfo.byAlias(name);
     if (!done) ok = false;
+    // (each argument's modules freed before the next, as modinfo.ts does)
+    ctx.releaseModules();
   }
   printJson(io, { kind: 'modinfo', version: 1, modules });
   return ok ? 0 : 1;
