@@ -8,8 +8,10 @@
 #define DECODE_READ_FAILED 4
 /* the file was scanned on the pool (module_scan.c): image..image+len is the scan's block, not the image */
 #define DECODE_SCANNED 5
-/* does the result carry bytes in image (an image, or a scan's block)? */
-#define DECODE_HAS_IMAGE(r) ((r)->status == DECODE_OK || (r)->status == DECODE_SCANNED)
+/* modinfo's parts of the file were read on the pool (modinfo_parts.c): image..image+len holds them packed */
+#define DECODE_PARTS 6
+/* does the result carry bytes in image (an image, a scan's block, packed parts)? */
+#define DECODE_HAS_IMAGE(r) ((r)->status == DECODE_OK || (r)->status == DECODE_SCANNED || (r)->status == DECODE_PARTS)
 
 napi_status decode_register(napi_env env, napi_value exports);
 /* reads and decodes a file (on any thread): r's buffers as decode_bytes and read_file use them */

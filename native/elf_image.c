@@ -38,18 +38,24 @@ int elf_open(struct elf *e, const uint8_t *d, size_t n)
 	return 0;
 }
 
-int pread_at(int fd, uint8_t *d, uint64_t off, uint64_t len)
+int pread_full(int fd, uint8_t *to, uint64_t off, uint64_t len)
 {
 	while (len > 0) {
-		ssize_t got = pread(fd, d + off, (size_t)len, (off_t)off);
+		ssize_t got = pread(fd, to, (size_t)len, (off_t)off);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0)
 			return -1;
+		to += got;
 		off += (uint64_t)got;
 		len -= (uint64_t)got;
 	}
 	return 0;
+}
+
+int pread_at(int fd, uint8_t *d, uint64_t off, uint64_t len)
+{
+	return pread_full(fd, d + off, off, len);
 }
 
 int elf_read_headers(int fd, uint8_t *buf, size_t n, struct elf *e)

@@ -64,6 +64,9 @@ static inline int name_at(const struct elf *e, uint64_t start, const char *name)
 /* the Elf constructor's checks (kmod_elf_new's) on image d: 0 when all pass, -1 for any failing */
 int elf_open(struct elf *e, const uint8_t *d, size_t n);
 
+/* len bytes at off of the file into `to`; 0, or -1 (an error, or fewer bytes than asked) */
+int pread_full(int fd, uint8_t *to, uint64_t off, uint64_t len);
+
 /* len bytes at off of the file into d + off; 0, or -1 (an error, or fewer bytes than asked) */
 int pread_at(int fd, uint8_t *d, uint64_t off, uint64_t len);
 

@@ -2,6 +2,14 @@
 #ifndef KMODTS_MODINFO_PARTS_H
 #define KMODTS_MODINFO_PARTS_H
 #include <node_api.h>
+#include "decompress.h"
+
+/*
+ * read_batch.c's modinfo mode, on a pool thread: the parts of each file of `paths` (n bytes, joined by
+ * NULs) packed into r's image, a record a file (DECODE_PARTS, r->len bytes; placeModinfoParts puts
+ * one file's in place)
+ */
+void modinfo_parts_read_files(const char *paths, size_t n, struct decode_result *r);
 
 napi_status modinfo_parts_register(napi_env env, napi_value exports);
 #endif

@@ -1,9 +1,12 @@
 /*
  * Many module files read and decoded on libuv's thread pool for one caller (src/file/batch-read.ts):
  *   readerOpen(jobs, table, done(count, extras)) -> reader
- *   readerSubmit(reader, id, path, into, rawInto, scan)   queued; nothing wakes a thread yet (path: a
- *                                                    binary string, its chars its bytes; scan: true for
- *                                                    depmod's scan in place of the image, module_scan.c)
+ *   readerSubmit(reader, id, path, into, rawInto, mode)   queued; nothing wakes a thread yet (path: a
+ *                                                    binary string, its chars its bytes; mode: READ_IMAGE
+ *                                                    (or false), READ_SCAN (or true) for depmod's scan in
+ *                                                    place of the image (module_scan.c), READ_MODINFO_PARTS
+ *                                                    for the parts modinfo reads of each of the paths,
+ *                                                    joined by NULs, packed (modinfo_parts.c))
  *   readerKick(reader)                               the queued files handed to the pool
  *   readerClose(reader)                              no more files; those queued are still done
  * readDecodeImage (decode_napi.c) costs the JavaScript thread one async work, one wake of a pool
@@ -27,12 +30,15 @@
 #include <time.h>
 #include <node_api.h>
 #include "decode_napi.h"
+#include "modinfo_parts.h"
 #include "module_scan.h"
 #include "napi_args.h"
 #include "read_batch.h"
 
 /* doubles per result in the table: the six numbers and the stat key's words */
 #define ROW (6 + STAT_KEY_WORDS)
+/* what a request reads (readerSubmit's mode) */
+enum { READ_IMAGE = 0, READ_SCAN = 1, READ_MODINFO_PARTS = 2 };
 /* how long a job with nothing to do waits for more files before it gives its pool thread back */
 #define IDLE_NS (20 * 1000 * 1000L)
 
@@ -40,10 +46,12 @@ struct request {
 	struct request *next;
 	double id;
 	char *path;
+	/* its bytes (READ_MODINFO_PARTS: several paths joined by NULs) */
+	size_t path_len;
 	napi_ref into;
 	napi_ref raw_into;
-	/* the file is scanned here (module_scan.c) rather than its image sent back */
-	int scan;
+	/* READ_*: the image, depmod's scan (module_scan.c) in its place, or modinfo's parts */
+	int mode;
 	struct decode_result r;
 };
 
@@ -145,8 +153,10 @@ static void job_execute(napi_env env, void *data)
 				rd->queue_end = NULL;
 			rd->queued--;
 			pthread_mutex_unlock(&rd->lock);
-			if (q->scan)
+			if (q->mode == READ_SCAN)
 				scan_read_file(q->path, &q->r, &buffers);
+			else if (q->mode == READ_MODINFO_PARTS)
+				modinfo_parts_read_files(q->path, q->path_len, &q->r);
 			else
 				decode_read_file(q->path, &q->r);
 			pthread_mutex_lock(&rd->lock);
@@ -429,12 +439,13 @@ static napi_value reader_open_js(napi_env env, napi_callback_info info)
 	return handle;
 }
 
-/* readerSubmit(reader, id: number, path: binary string, into: Uint8Array | null, rawInto: Uint8Array | null, scan?: boolean) */
+/* readerSubmit(reader, id: number, path: binary string, into: Uint8Array | null, rawInto: Uint8Array | null, mode?: number | boolean) */
 static napi_value reader_submit_js(napi_env env, napi_callback_info info)
 {
 	size_t argc = 6, len = 0;
 	napi_value argv[6];
 	bool scan = false;
+	int32_t mode = READ_IMAGE;
 	struct reader *rd;
 	struct request *q;
 
@@ -460,6 +471,7 @@ static napi_value reader_submit_js(napi_env env, napi_callback_info info)
 		return NULL;
 	}
 	napi_get_value_string_latin1(env, argv[2], q->path, len + 1, &len);
+	q->path_len = len;
 	if (napi_get_value_double(env, argv[1], &q->id) != napi_ok) {
 		free_request(env, q);
 		napi_throw_type_error(env, NULL, "readerSubmit: unexpected argument type");
@@ -472,9 +484,11 @@ static napi_value reader_submit_js(napi_env env, napi_callback_info info)
 		free_request(env, q);
 		return NULL;
 	}
-	if (argc >= 6 && napi_get_value_bool(env, argv[5], &scan) != napi_ok)
-		scan = false;
-	q->scan = scan;
+	if (argc >= 6 && napi_get_value_bool(env, argv[5], &scan) == napi_ok)
+		mode = scan ? READ_SCAN : READ_IMAGE;
+	else if (argc < 6 || napi_get_value_int32(env, argv[5], &mode) != napi_ok || mode < READ_IMAGE || mode > READ_MODINFO_PARTS)
+		mode = READ_IMAGE;
+	q->mode = mode;
 	rd->outstanding++;
 	pthread_mutex_lock(&rd->lock);
 	if (rd->queue_end != NULL)
@@ -535,5 +549,8 @@ napi_status read_batch_register(napi_env env, napi_value exports)
 	};
 	napi_status s = napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
 	/* the table's doubles per result (an addon without it has six: no stat keys) */
-	return s != napi_ok ? s : define_int32(env, exports, "readerRow", ROW);
+	if (s == napi_ok)
+		s = define_int32(env, exports, "readerRow", ROW);
+	/* the modes readerSubmit takes beyond the image (an addon without it: a boolean `scan`) */
+	return s != napi_ok ? s : define_int32(env, exports, "readerModes", READ_MODINFO_PARTS + 1);
 }

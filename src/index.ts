@@ -13,6 +13,7 @@ export * from './file/module-elf';
 export { moduleSignature, hexString, SIG_MAGIC, type SignatureInfo } from './file/signature';
 export { openModuleFile, moduleFileFromBytes, type ModuleFile, type OpenModuleOptions, type Decoded } from './file/module-file';
 export { ImagePrefetcher } from './file/prefetch';
+export { PartsPrefetcher } from './file/parts-prefetch';
 export { regularFileSizes } from './file/regular-files';
 export { binaryString, childText, childEnv, processArgs, processEnv, currentDirectory } from './file/binary-os';
 export { fileInfo, builtinInfo, moduleInfo, moduleParams, type InfoList, type ModuleParam } from './resolution/modinfo';

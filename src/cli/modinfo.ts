@@ -3,6 +3,7 @@ import { absolutePath, Context, MODULE_DIRECTORY, runningKernelVersion } from '.
 import { strerror } from '../errno';
 import { KmodError } from '../errors';
 import { ImagePrefetcher } from '../file/prefetch';
+import { PartsPrefetcher } from '../file/parts-prefetch';
 import { regularFileSizes } from '../file/regular-files';
 import type { ModuleFile } from '../file/module-file';
 import { pathEndsWithKmodExt } from '../names/modname';
@@ -189,8 +190,8 @@ class Modinfo {
     return true;
   }
 
-  /** `file` opens the module's file when it was read ahead (see run()) */
-  async byPath(path: string, file?: () => Promise<ModuleFile | undefined>): Promise<boolean> {
+  /** `file` opens the module's file when it was read ahead (see run()); a promise only where it gives one */
+  byPath(path: string, file?: () => ModuleFile | undefined | Promise<ModuleFile | undefined>): boolean | Promise<boolean> {
     let mod: Module;
     try {
       // (run() found it a regular file a moment ago)
@@ -200,7 +201,8 @@ class Modinfo {
       this.log.error(`Module file ${path} not found.\n`);
       return false;
     }
-    return this.show(mod, mod.path !== undefined && file ? await file() : undefined);
+    const opened = mod.path !== undefined && file ? file() : undefined;
+    return opened instanceof Promise ? opened.then((f) => this.show(mod, f)) : this.show(mod, opened);
   }
 
   byName(name: string): boolean {
@@ -285,18 +287,27 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
   if (env.settings.json) return require('./json/modinfo').modinfoJson(modinfo, ctx, r.args, byModname, isModuleFilename, log, io);
   const sizes = byModname ? r.args.map(() => undefined) : moduleFileSizes(r.args);
   const kinds = r.args.map((_, i) => (byModname ? 'name' : sizes[i] !== undefined ? 'path' : 'alias'));
-  // several module files: the compressed ones (by name) read and decompressed ahead on the thread pool,
-  // in argument order; an uncompressed .ko is read in part when shown (file/modinfo-parts.ts)
+  // several module files read ahead on the thread pool, in argument order: the compressed ones (by
+  // name) decompressed, of an uncompressed .ko only the parts modinfo reads (file/modinfo-parts.ts)
   const ahead: string[] = [];
   const aheadSizes: number[] = [];
   const aheadIndex = new Map<number, number>();
+  const partsAhead: string[] = [];
+  const partsIndex = new Map<number, number>();
   r.args.forEach((name, i) => {
-    if (kinds[i] !== 'path' || name.endsWith('.ko')) return;
+    if (kinds[i] !== 'path') return;
+    if (name.endsWith('.ko')) {
+      partsIndex.set(i, partsAhead.length);
+      partsAhead.push(absolutePath(name));
+      return;
+    }
     aheadIndex.set(i, ahead.length);
     ahead.push(absolutePath(name));
     aheadSizes.push(sizes[i]!);
   });
-  const prefetch = opts.field !== 'filename' && ahead.length > 1 ? ImagePrefetcher.start(ahead, aheadSizes) : undefined;
+  const reads = opts.field !== 'filename';
+  const prefetch = reads && ahead.length > 1 ? ImagePrefetcher.start(ahead, aheadSizes) : undefined;
+  const partsPrefetch = reads && partsAhead.length > 1 ? PartsPrefetcher.start(partsAhead) : undefined;
   let ok = true;
   try {
     for (let i = 0; i < r.args.length; i++) {
@@ -305,7 +316,12 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
       if (kinds[i] === 'name') done = modinfo.byName(name);
       else if (kinds[i] === 'path') {
         const index = aheadIndex.get(i);
-        done = await modinfo.byPath(name, prefetch && index !== undefined ? () => prefetch.take(index, { log: ctx.log }) : undefined);
+        const partsAt = partsIndex.get(i);
+        let file: (() => ModuleFile | undefined | Promise<ModuleFile | undefined>) | undefined;
+        if (prefetch && index !== undefined) file = () => prefetch.take(index, { log: ctx.log });
+        else if (partsPrefetch && partsAt !== undefined) file = () => partsPrefetch.take(partsAt, { log: ctx.log, modinfoOnly: true });
+        const shown = modinfo.byPath(name, file);
+        done = shown instanceof Promise ? await shown : shown;
       } else done = modinfo.byAlias(name);
       if (!done) ok = false;
       // kmod frees each argument's modules before the next: the same name from another path, or by
@@ -314,6 +330,7 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
     }
   } finally {
     prefetch?.close();
+    partsPrefetch?.close();
     out.flush();
   }
   ctx.release();

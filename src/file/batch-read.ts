@@ -5,7 +5,9 @@
 // file (read-decode.ts) cost this thread a pool job, a wake and a promise each: docs/decisions.md,
 // issue 14. Without the reader (no addon, or one built before it), each file is readAndDecode's.
 // Either way the outcome of a file is read-decode.ts's: the same images, the same errors. depmod may
-// ask for a module's scan instead of its image (readScanned: native/module_scan.c scans it on the pool).
+// ask for a module's scan instead of its image (readScanned: native/module_scan.c scans it on the pool),
+// modinfo for the parts of the uncompressed modules it shows, many files a request (readModinfoParts:
+// native/modinfo_parts.c).
 import { STAT_KEY_WORDS } from '../native-addon';
 import { binaryString } from './binary-os';
 import { nativeDecoder, NativeStatus, resultImage, type NativeDecodeResult } from './native-decode';
@@ -23,12 +25,17 @@ export interface ScannedRead {
  * and reading the file, where the addon gives them (statKeys)
  */
 export type ScanDone = (r: ReadDecoded | ScannedRead, statKey?: Uint32Array) => void;
+/**
+ * modinfo's parts of a batch of uncompressed modules, packed (modinfo-parts.ts' PartsBatch reads them),
+ * or undefined where the caller is to read every file of the batch itself
+ */
+export type PartsDone = (packed: Buffer | undefined) => void;
 /** called instead of ReadDone for an internal error (readAndDecode's rejection): never for a bad file */
 export type ReadFailed = (err: unknown) => void;
 
 interface NativeReader {
   readerOpen(jobs: number, table: Float64Array, done: (count: number, extras: (NativeDecodeResult | undefined)[] | null) => void): object;
-  readerSubmit(reader: object, id: number, path: string, into: Uint8Array | null, rawInto: Uint8Array | null, scan: boolean): void;
+  readerSubmit(reader: object, id: number, path: string, into: Uint8Array | null, rawInto: Uint8Array | null, mode: boolean | ReadMode): void;
   readerKick(reader: object): void;
   readerClose(reader: object): void;
   /**
@@ -38,6 +45,15 @@ interface NativeReader {
   readerScans?: boolean | number;
   /** the table's numbers per result: 6 (an addon without it), or 6 and a stat key's twelve words (and maybe more after them) */
   readerRow?: number;
+  /** readerSubmit takes a ReadMode below this (an addon without it: a boolean, scan or not) */
+  readerModes?: number;
+}
+
+/** what readerSubmit reads of a file (read_batch.c READ_*) */
+const enum ReadMode {
+  image = 0,
+  scan = 1,
+  modinfoParts = 2,
 }
 
 /** the numbers of a result, one row in the table (read_batch.c): ROW, or ROW and a stat key's STAT_KEY_WORDS */
@@ -47,7 +63,7 @@ const TABLE_ROWS = 64;
 interface Pending {
   file: string;
   buffers: DecodeBuffers;
-  done: ScanDone;
+  done: (r: ReadDecoded | ScannedRead | { packed: Buffer }, statKey?: Uint32Array) => void;
   fail: ReadFailed;
   /** its stat key is wanted (readScanned, or read's `withKey`) */
   withKey: boolean;
@@ -69,6 +85,13 @@ export interface BatchReader {
    * every other file as read() has it
    */
   readScanned(file: string, buffers: DecodeBuffers, done: ScanDone, fail: ReadFailed): void;
+  /** does readModinfoParts read on the pool? (else it gives every batch back unread) */
+  readonly modinfoParts: boolean;
+  /**
+   * the parts modinfo reads of each of `files` (uncompressed modules: native/modinfo_parts.c), packed
+   * into `into` (left alone until `done` or `fail` has been called)
+   */
+  readModinfoParts(files: readonly string[], into: Uint8Array, done: PartsDone, fail: ReadFailed): void;
   /** no more files; those already asked for are still read, and their `done` called */
   close(): void;
 }
@@ -80,7 +103,8 @@ export function openBatchReader(jobs: number): BatchReader {
   const read = (file: string, buffers: DecodeBuffers, done: ReadDone, fail: ReadFailed): void => {
     readAndDecode(file, buffers).then(done, fail);
   };
-  return { read, scanFormat: 0, statKeys: false, readScanned: read, close: () => undefined };
+  const unread = (_files: readonly string[], _into: Uint8Array, done: PartsDone): void => queueMicrotask(() => done(undefined));
+  return { read, scanFormat: 0, statKeys: false, readScanned: read, modinfoParts: false, readModinfoParts: unread, close: () => undefined };
 }
 
 class PoolReader implements BatchReader {
@@ -97,6 +121,7 @@ class PoolReader implements BatchReader {
   private closed = false;
   readonly scanFormat: number;
   readonly statKeys: boolean;
+  readonly modinfoParts: boolean;
 
   constructor(private readonly native: NativeReader, jobs: number) {
     // the addon's row, whatever it holds after the numbers read here
@@ -106,21 +131,33 @@ class PoolReader implements BatchReader {
     this.handle = native.readerOpen(jobs, this.table, (count, extras) => this.dispatch(count, extras));
     const scans = native.readerScans;
     this.scanFormat = typeof scans === 'number' ? scans : scans === true ? 1 : 0;
+    this.modinfoParts = typeof native.readerModes === 'number' && native.readerModes > ReadMode.modinfoParts;
   }
 
   read(file: string, buffers: DecodeBuffers, done: ReadDone, fail: ReadFailed, withKey = false): void {
     // (without `scan` no result is a scan's block)
-    this.submit(file, buffers, done as ScanDone, fail, false, withKey);
+    this.submit(file, binaryString(file), buffers, done as Pending['done'], fail, false, withKey);
   }
 
   readScanned(file: string, buffers: DecodeBuffers, done: ScanDone, fail: ReadFailed): void {
-    this.submit(file, buffers, done, fail, true, true);
+    this.submit(file, binaryString(file), buffers, done as Pending['done'], fail, true, true);
   }
 
-  private submit(file: string, buffers: DecodeBuffers, done: ScanDone, fail: ReadFailed, scan: boolean, withKey: boolean): void {
+  readModinfoParts(files: readonly string[], into: Uint8Array, done: PartsDone, fail: ReadFailed): void {
+    if (!this.modinfoParts) {
+      queueMicrotask(() => done(undefined));
+      return;
+    }
+    // (a path names no file with a NUL in it, which the batch takes for the end of one)
+    const paths = files.map(binaryString).join('\0');
+    const packed = (r: ReadDecoded | ScannedRead | { packed: Buffer }): void => done('packed' in r ? r.packed : undefined);
+    this.submit(files.join(','), paths, { image: into }, packed, fail, ReadMode.modinfoParts, false);
+  }
+
+  private submit(file: string, path: string, buffers: DecodeBuffers, done: Pending['done'], fail: ReadFailed, mode: boolean | ReadMode, withKey: boolean): void {
     if (this.closed) throw new Error('BatchReader: read after close');
     const id = this.nextId++;
-    this.native.readerSubmit(this.handle, id, binaryString(file), buffers.image ?? null, buffers.raw ?? null, scan);
+    this.native.readerSubmit(this.handle, id, path, buffers.image ?? null, buffers.raw ?? null, mode);
     this.pending.set(id, { file, buffers, done, fail, withKey });
     this.queued = true;
     // within a delivery the kick comes at its end; otherwise at the end of this turn
@@ -156,12 +193,14 @@ class PoolReader implements BatchReader {
       if (p === undefined) continue;
       this.pending.delete(id);
       const r: NativeDecodeResult = extras?.[k] ?? { kind: t[at + 1], status: t[at + 2], err: t[at + 3], fn: '', detail: '', length: t[at + 4], rawLength: t[at + 5] };
-      let outcome: ReadDecoded | ScannedRead;
+      let outcome: ReadDecoded | ScannedRead | { packed: Buffer };
       try {
         // (a result larger than its buffers comes with its own, in extras: never cut to fit)
         if (r.length > (p.buffers.image?.length ?? 0) && r.image === undefined) throw new Error(`reader: no image for ${p.file}`);
         if (r.rawLength > (p.buffers.raw?.length ?? 0) && r.raw === undefined) throw new Error(`reader: no bytes for ${p.file}`);
-        outcome = r.status === NativeStatus.scanned ? { scanned: resultImage(r, p.buffers.image) } : fromNative(r, p.file, p.buffers);
+        if (r.status === NativeStatus.scanned) outcome = { scanned: resultImage(r, p.buffers.image) };
+        else if (r.status === NativeStatus.parts) outcome = { packed: resultImage(r, p.buffers.image) };
+        else outcome = fromNative(r, p.file, p.buffers);
       } catch (err) {
         p.fail(err);
         continue;

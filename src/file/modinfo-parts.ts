@@ -5,6 +5,7 @@
 // kmod's time and 3.6x its memory (docs/decisions.md, issue 14). Anything that does not look like a
 // plain ELF file with readable headers gives undefined, and the caller reads the whole file: the
 // verdicts on damaged files are then the full reader's.
+import { kMaxLength } from 'node:buffer';
 import * as fs from './binary-os';
 import { FormatError } from '../errors';
 import { loadNativeAddon } from '../native-addon';
@@ -34,7 +35,7 @@ function readRange(fd: number, img: Buffer, start: number, end: number): boolean
 export function readModinfoParts(fd: number, size: number, file: string): ModinfoParts | undefined {
   // below a page, a whole read is as cheap
   if (size < 4096) return undefined;
-  if (shared.length < size) shared = Buffer.alloc(Math.max(size, 2 * shared.length));
+  if (shared.length < size && !growShared(size)) return undefined;
   const img = shared.subarray(0, size);
   const ehsize = 64;
   if (!readRange(fd, img, 0, ehsize)) return undefined;
@@ -90,9 +91,17 @@ function parsedElf(img: Buffer, file: string): Elf | undefined {
 }
 
 /** native/modinfo_parts.c: 1 read, 2 `into` too small (io[0] the size), 0 the usual way */
-type ReadModinfoPartsFn = (path: string, into: Uint8Array, io: Float64Array) => number;
+const enum PartsStatus {
+  fallback = 0,
+  read = 1,
+  tooSmall = 2,
+}
+type ReadModinfoPartsFn = (path: string, into: Uint8Array, io: Float64Array) => PartsStatus;
+/** the parts of a file that a pool thread packed in a batch (its record at `at`), put in place as readModinfoParts reads them */
+type PlaceModinfoPartsFn = (batch: Uint8Array, at: number, into: Uint8Array, io: Float64Array) => PartsStatus;
 
 let nativeRead: ReadModinfoPartsFn | null | undefined;
+let nativePlace: PlaceModinfoPartsFn | null | undefined;
 const io = new Float64Array(2 + 2 * 4);
 
 function nativeReader(): ReadModinfoPartsFn | null {
@@ -101,6 +110,14 @@ function nativeReader(): ReadModinfoPartsFn | null {
     nativeRead = a instanceof Error || typeof a.readModinfoParts !== 'function' ? null : a.readModinfoParts;
   }
   return nativeRead;
+}
+
+function nativePlacer(): PlaceModinfoPartsFn | null {
+  if (nativePlace === undefined) {
+    const a = loadNativeAddon() as unknown as { placeModinfoParts?: PlaceModinfoPartsFn } | Error;
+    nativePlace = a instanceof Error || typeof a.placeModinfoParts !== 'function' ? null : a.placeModinfoParts;
+  }
+  return nativePlace;
 }
 
 /** Tests: the addon's one-call read used (true, when there) or not (false). */
@@ -118,11 +135,50 @@ export function readModinfoPartsOfPath(path: string): ModinfoParts | undefined {
   const read = nativeReader();
   if (read === null) return undefined;
   let status = read(path, shared, io);
-  if (status === 2) {
-    shared = Buffer.alloc(Math.max(io[0], 2 * shared.length));
-    status = read(path, shared, io);
+  if (status === PartsStatus.tooSmall && growShared(io[0])) status = read(path, shared, io);
+  return status === PartsStatus.read ? partsInShared(path) : undefined;
+}
+
+/**
+ * The parts of a batch of files that a pool thread read and packed (batch-read.ts readModinfoParts,
+ * native/modinfo_parts.c): first, for each file, where its record starts (-1: none), then the records.
+ */
+export class PackedParts {
+  private readonly starts: Float64Array;
+
+  constructor(private readonly packed: Buffer, count: number) {
+    // (a batch the pool could not pack at all has no table: every file is then read the usual way)
+    const whole = packed.byteOffset % 8 === 0 && packed.length >= 8 * count;
+    this.starts = whole ? new Float64Array(packed.buffer, packed.byteOffset, count) : new Float64Array(0);
   }
-  if (status !== 1) return undefined;
+
+  /**
+   * The parts of the batch's k-th file (`path`) put in place: readModinfoPartsOfPath's result as if it
+   * had read them here. Undefined as there: the caller reads the file itself. The buffer is valid
+   * until the next call.
+   */
+  place(k: number, path: string): ModinfoParts | undefined {
+    const at = k < this.starts.length ? this.starts[k] : -1;
+    const place = nativePlacer();
+    if (at < 0 || place === null) return undefined;
+    let status = place(this.packed, at, shared, io);
+    if (status === PartsStatus.tooSmall && growShared(io[0])) status = place(this.packed, at, shared, io);
+    return status === PartsStatus.read ? partsInShared(path) : undefined;
+  }
+}
+
+/**
+ * `shared` grown to hold a file of `size` bytes; false for a size no Buffer can have (a sparse file of
+ * petabytes: the caller's whole read then says what it says). Its pages count only once touched.
+ */
+function growShared(size: number): boolean {
+  if (!(size <= kMaxLength)) return false;
+  shared = Buffer.alloc(Math.max(size, Math.min(2 * shared.length, kMaxLength)));
+  return true;
+}
+
+/** the parts just put in `shared` (io: the file's size, the .modinfo sections read), parsed; undefined where the usual path must decide */
+function partsInShared(path: string): ModinfoParts | undefined {
   const image = shared.subarray(0, io[0]);
   const elf = parsedElf(image, path);
   if (elf === undefined) return undefined;

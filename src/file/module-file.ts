@@ -176,7 +176,7 @@ class ModuleFileImpl implements ModuleFile {
 export function openModuleFile(path: string, opts: OpenModuleOptions = {}): ModuleFile {
   if (opts.modinfoOnly) {
     const parts = readModinfoPartsOfPath(path);
-    if (parts !== undefined) return new ModuleFileImpl(path, parts.image, opts, undefined, parts.elf);
+    if (parts !== undefined) return moduleFileFromParts(path, parts, opts);
   }
   let raw: Buffer;
   let parts: ModinfoParts | undefined;
@@ -196,6 +196,14 @@ export function openModuleFile(path: string, opts: OpenModuleOptions = {}): Modu
   }
   if (raw.length < 6) throw new KmodError(EINVAL, `${path}: file too short to be a module (${raw.length} bytes)`, { file: path });
   return new ModuleFileImpl(path, raw, opts, undefined, parts?.elf);
+}
+
+/**
+ * A module file of which only modinfo's parts were read (modinfo-parts.ts: the headers, .modinfo and the
+ * signature, at their places in `parts.image`), as openModuleFile gives it with `modinfoOnly`
+ */
+export function moduleFileFromParts(path: string, parts: ModinfoParts, opts: OpenModuleOptions = {}): ModuleFile {
+  return new ModuleFileImpl(path, parts.image, opts, undefined, parts.elf);
 }
 
 /** The outcome of decompressing `raw` elsewhere (a worker thread): the image, or the error to report. */

@@ -31,8 +31,11 @@ export interface NativeDecodeResult {
 }
 
 export const NativeKind = { none: 0, xz: 1, zstd: 2, gzip: 3 } as const;
-/** scanned: the batch reader scanned the module (native/module_scan.c); `length` / `image` are the scan's block */
-export const NativeStatus = { ok: 0, failed: 1, unavailable: 2, notCompressed: 3, readFailed: 4, scanned: 5 } as const;
+/**
+ * scanned: the batch reader scanned the module (native/module_scan.c); `length` / `image` are the scan's
+ * block. parts: it read modinfo's parts of the file (native/modinfo_parts.c), packed in `image`.
+ */
+export const NativeStatus = { ok: 0, failed: 1, unavailable: 2, notCompressed: 3, readFailed: 4, scanned: 5, parts: 6 } as const;
 
 export interface NativeDecoder {
   decodeImage(data: Uint8Array, into: Uint8Array | null): NativeDecodeResult;

@@ -15,6 +15,7 @@
 import { openBatchReader, type BatchReader } from './batch-read';
 import { decodesOffThread, type ReadDecoded } from './read-decode';
 import { grownSize, moduleFileFromBytes, type ModuleFile, type OpenModuleOptions } from './module-file';
+import { fail, outcome, settle, type PendingResult } from './pending-result';
 
 type SlotKind = 'tiny' | 'small' | 'big';
 
@@ -26,25 +27,9 @@ interface Slot {
   kind: SlotKind;
 }
 
-/** a request: its slot, and its outcome once in (a promise for it only where the caller had to wait) */
-interface Request {
+/** a request: its slot, and its outcome once in */
+interface Request extends PendingResult<ReadDecoded> {
   slot: Slot;
-  result?: ReadDecoded;
-  /** an internal error instead (never a bad file's) */
-  failure?: { err: unknown };
-  waiting?: Promise<ReadDecoded>;
-  resolve?: (r: ReadDecoded) => void;
-  reject?: (err: unknown) => void;
-}
-
-function outcome(req: Request): ReadDecoded | Promise<ReadDecoded> {
-  if (req.result !== undefined) return req.result;
-  if (req.failure !== undefined) return Promise.reject(req.failure.err);
-  req.waiting ??= new Promise<ReadDecoded>((resolve, reject) => {
-    req.resolve = resolve;
-    req.reject = reject;
-  });
-  return req.waiting;
 }
 
 /**
@@ -188,14 +173,8 @@ export class ImagePrefetcher {
     this.reader.read(
       this.files[index],
       slot,
-      (r) => {
-        req.result = r;
-        req.resolve?.(r);
-      },
-      (err) => {
-        req.failure = { err };
-        req.reject?.(err);
-      },
+      (r) => settle(req, r),
+      (err) => fail(req, err),
     );
     this.inFlight.set(index, req);
   }

@@ -32,6 +32,7 @@ const SUITES = [
   'test/indexes/writer.test.ts',
   'test/file/native-decode.test.ts',
   'test/file/modinfo-parts.test.ts',
+  'test/file/parts-prefetch.test.ts',
   'test/file/batch-read.test.ts',
 ];
 
