@@ -80,15 +80,16 @@ export function run(args: string[], env: ToolEnv): number {
       status = 1;
       break;
     }
-    if (!o.force && checkInUse(mod, log) < 0) {
-      status = 1;
-      continue;
+    if (!o.force && checkInUse(mod, log) < 0) status = 1;
+    else {
+      const r = removeModuleFromKernel(ctx, mod, o.force ? REMOVE_FORCE : 0);
+      if (r < 0) {
+        log.error(`could not remove module ${arg}: ${strerror(-r)}\n`);
+        status = 1;
+      }
     }
-    const r = removeModuleFromKernel(ctx, mod, o.force ? REMOVE_FORCE : 0);
-    if (r < 0) {
-      log.error(`could not remove module ${arg}: ${strerror(-r)}\n`);
-      status = 1;
-    }
+    // kmod frees each argument's module before the next: the same name from another path is no conflict
+    ctx.releaseModules();
   }
   releaseContext(ctx);
   return status;

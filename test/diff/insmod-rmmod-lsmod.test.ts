@@ -53,6 +53,10 @@ const DIR = path.join(scratch, 'kmodts_dir.ko');
 fs.mkdirSync(DIR);
 const IDLE_FILE = path.join(scratch, 'kmodts-idle.ko');
 fs.writeFileSync(IDLE_FILE, 'x');
+// the same module name from another path (kmod frees each argument's module before the next)
+const IDLE_FILE_ELSEWHERE = path.join(scratch, 'elsewhere', 'kmodts-idle.ko');
+fs.mkdirSync(path.dirname(IDLE_FILE_ELSEWHERE));
+fs.writeFileSync(IDLE_FILE_ELSEWHERE, 'x');
 
 interface Family {
   tool: 'insmod' | 'rmmod' | 'lsmod';
@@ -91,7 +95,8 @@ const fams: Family[] = [
       sys(SYS, 'kmodts_idle'), sys(SYS, '-v', 'kmodts_idle'), sys(SYS, '-vvv', 'kmodts_idle'), sys(SYS, 'kmodts-idle'), sys(SYS, 'kmodts_busy'),
       sys(SYS, 'kmodts_used'), sys(SYS, 'kmodts_norefcnt'), sys(SYS, 'kmodts_coming'), sys(SYS, 'kmodts_going'), sys(SYS, 'kmodts_odd'),
       sys(SYS, 'kmodts_badcount'), sys(SYS, 'kmodts_not_loaded'), sys(SYS, '-f', 'kmodts_busy'), sys(SYS, '-f', 'kmodts_not_loaded'),
-      sys(SYS, 'kmodts_busy', 'kmodts_used', 'kmodts_idle', 'kmodts_not_loaded'), sys(SYS, IDLE_FILE), { ...sys(SYS, 'kmodts-idle.ko'), cwd: scratch }, sys(SYS, 'a'.repeat(70)), sys(SYS, '-vvv', 'kmodts_busy'),
+      sys(SYS, 'kmodts_busy', 'kmodts_used', 'kmodts_idle', 'kmodts_not_loaded'), sys(SYS, IDLE_FILE), { ...sys(SYS, 'kmodts-idle.ko'), cwd: scratch },
+      sys(SYS, IDLE_FILE, IDLE_FILE_ELSEWHERE, 'kmodts_idle', IDLE_FILE), sys(SYS, '-v', IDLE_FILE_ELSEWHERE, IDLE_FILE), sys(SYS, 'a'.repeat(70)), sys(SYS, '-vvv', 'kmodts_busy'),
       // empty names (kmod looks at /sys/module//holders), and holders/ missing
       sys(SYS, ''), sys(SYS, '.ko'), sys(SYS, '.ko', 'kmodts_idle'), sys(SYS, 'kmodts_noholders'), sys(SYS, 'kmodts_bare'), sys(SYS, '-vvv', 'kmodts_bare'),
     ],
