@@ -73,6 +73,19 @@ describe('modprobe --json --show-depends', () => {
   });
   afterAll(() => fs.rmSync(conf, { recursive: true }));
 
+  it('a module from a path, then by name: the name\'s steps load the tree\'s file (each argument its own modules)', async () => {
+    const inTree = path.join(repoRoot, 'examples/tree/lib/modules/6.12.0-example/kernel/lib/greet_core.ko');
+    const copy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-json-')), 'greet_core.ko');
+    fs.copyFileSync(inTree, copy);
+    const r = await kmodts(['--json', 'modprobe', ...example, '-a', '-D', copy, 'greet_core']);
+    expect(r.status).toBe(0);
+    expect(validDoc(r.out).requests.map((q: any) => [q.query, q.modules[0].steps.at(-1).path])).toEqual([
+      [copy, copy],
+      ['greet_core', inTree],
+    ]);
+    fs.rmSync(path.dirname(copy), { recursive: true, force: true });
+  });
+
   it('gives each step with its reason, in modprobe -D order (example tree)', async () => {
     const r = await kmodts(['--json', 'modprobe', ...example, '-D', 'greet:lang:fr-ca']);
     expect(r.status).toBe(0);

@@ -52,6 +52,8 @@ export function modprobeJson(ctx: Context, args: string[], extraOptions: string 
   const notFound = (q: string, e?: KmodError): string =>
     e !== undefined ? `Failed to get module from path ${q}: ${strerror(e.errno)}\n` : `Module ${q} not found in directory ${ctx.dirname}\n`;
   for (const query of names) {
+    // (each argument's modules freed before the next, as modprobe.ts does)
+    ctx.releaseModules();
     const req: Request =
       !o.all && extraOptions !== undefined ? { query, options: extraOptions, found: false, modules: [] } : { query, found: false, modules: [] };
     requests.push(req);
