@@ -180,6 +180,12 @@ static int pack_file(int fd, uint8_t *out, uint64_t cap, uint64_t *size, uint64_
 	return MP_READ;
 }
 
+/* x is a whole number from 0 to max (NaN is not) */
+static int whole_in(double x, double max)
+{
+	return x >= 0 && x <= max && x == (double)(uint64_t)x;
+}
+
 /*
  * The packed parts put at their own offsets in `into` (a buffer of the file's size or more; its other
  * bytes left as they are), and io as readModinfoParts gives it: MP_READ, MP_TOO_SMALL (io[0] the size
@@ -193,17 +199,21 @@ static int place_parts(const uint8_t *packed, size_t len, uint8_t *into, size_t 
 	if (len < PACK_HEAD)
 		return MP_FALLBACK;
 	memcpy(head, packed, PACK_HEAD);
+	/* (each number checked as a double before it is converted: a conversion out of range is undefined) */
+	if (!whole_in(head[H_SIZE], 0x1p52) || !whole_in(head[H_SEGS], MP_MAX_SEGS) || !whole_in(head[H_RANGES], MP_MAX_RANGES))
+		return MP_FALLBACK;
 	size = (uint64_t)head[H_SIZE];
 	nsegs = (unsigned)head[H_SEGS];
 	nranges = (unsigned)head[H_RANGES];
-	if (nsegs > MP_MAX_SEGS || nranges > MP_MAX_RANGES || head[H_SIZE] < 0 || head[H_SIZE] > 0x1p52)
-		return MP_FALLBACK;
 	io[0] = (double)size;
 	if (size > cap)
 		return MP_TOO_SMALL;
 	for (unsigned s = 0; s < nsegs; s++) {
-		uint64_t off = (uint64_t)head[H_SEG0 + 2 * s], n = (uint64_t)head[H_SEG0 + 2 * s + 1];
-		if (off > size || n > size - off || n > len - at)
+		double off_d = head[H_SEG0 + 2 * s], n_d = head[H_SEG0 + 2 * s + 1];
+		if (!whole_in(off_d, (double)size) || !whole_in(n_d, (double)(size - (uint64_t)off_d)))
+			return MP_FALLBACK;
+		uint64_t off = (uint64_t)off_d, n = (uint64_t)n_d;
+		if (n > len - at)
 			return MP_FALLBACK;
 		memcpy(into + off, packed + at, n);
 		at += n;
@@ -420,7 +430,7 @@ static napi_value place_modinfo_parts_js(napi_env env, napi_callback_info info)
 		napi_throw_range_error(env, NULL, "placeModinfoParts: io is too short");
 		return NULL;
 	}
-	if (at >= 0 && at <= (double)batch_len && (size_t)at % 8 == 0 && batch_len - (size_t)at >= REC_HEAD) {
+	if (whole_in(at, (double)batch_len) && (size_t)at % 8 == 0 && batch_len - (size_t)at >= REC_HEAD) {
 		double rec[REC_DOUBLES];
 		size_t from = (size_t)at + REC_HEAD;
 		memcpy(rec, (const uint8_t *)batch + (size_t)at, REC_HEAD);
