@@ -16,7 +16,8 @@ const dist = (m: string): unknown => require(path.join(repoRoot, 'dist', m));
 const { emptyConfig, formatConfig, parseConfigText } = dist('resolution/config') as typeof import('../../src/resolution/config');
 const { loadDepmodConfig } = dist('depmod/config') as typeof import('../../src/depmod/config');
 const { decompress } = dist('file/decompress') as typeof import('../../src/file/decompress');
-const { moduleFileFromBytes } = dist('file/module-file') as typeof import('../../src/file/module-file');
+const { moduleFileFromBytes, openModuleFile } = dist('file/module-file') as typeof import('../../src/file/module-file');
+const { fileInfo } = dist('resolution/modinfo') as typeof import('../../src/resolution/modinfo');
 const { moduleSignature } = dist('file/signature') as typeof import('../../src/file/signature');
 const { BinaryIndex } = dist('indexes/binary') as typeof import('../../src/indexes/binary');
 const { openTextIndex } = dist('indexes/text') as typeof import('../../src/indexes/text');
@@ -289,6 +290,29 @@ export const targets: FuzzTarget[] = [
       const pieces = aliasPieces({ modname: 'fuzz_mod', aliases: js.aliases });
       const plain = (p: typeof pieces | undefined): unknown => p && [Buffer.from(p.lines).toString('latin1'), Buffer.from(p.keys).toString('latin1'), [...p.keyLengths]];
       return isDeepStrictEqual(plain(piecesInC) ?? null, plain(pieces) ?? null) ? undefined : `the C alias pieces differ from alias-files.ts': ${JSON.stringify(plain(piecesInC)).slice(0, 500)} against ${JSON.stringify(plain(pieces)).slice(0, 500)}`;
+    },
+  },
+  {
+    // modinfo's read of only the parts it needs (native/modinfo_parts.c packs and places them, as the
+    // pool's batches do) against the whole file: the same strings and signature, or the same error
+    name: 'modinfo-parts',
+    mutation: 'bytes',
+    perInputMs: 5000,
+    ciCount: 200,
+    seeds: () => [...debianSigned(), ...exampleModules().filter((s) => s.data.length >= 4096)],
+    run(input, _seed, work) {
+      const file = path.join(work, 'parts.ko');
+      fs.writeFileSync(file, input);
+      const info = (modinfoOnly: boolean): unknown => {
+        try {
+          return fileInfo(openModuleFile(file, { modinfoOnly }));
+        } catch (err) {
+          return { error: (err as Error).message };
+        }
+      };
+      const parts = info(true);
+      const whole = info(false);
+      return isDeepStrictEqual(parts, whole) ? undefined : `the parts read differs from the whole read: ${JSON.stringify(parts).slice(0, 300)} against ${JSON.stringify(whole).slice(0, 300)}`;
     },
   },
   compressed('xz', '.xz', 'xz', ['-c', '--check=crc32'], 'xz-utils'),
