@@ -26,7 +26,7 @@ export interface ScannedRead {
  */
 export type ScanDone = (r: ReadDecoded | ScannedRead, statKey?: Uint32Array) => void;
 /**
- * modinfo's parts of a batch of uncompressed modules, packed (modinfo-parts.ts' PartsBatch reads them),
+ * modinfo's parts of a batch of uncompressed modules, packed (modinfo-parts.ts' PackedParts reads them),
  * or undefined where the caller is to read every file of the batch itself
  */
 export type PartsDone = (packed: Buffer | undefined) => void;

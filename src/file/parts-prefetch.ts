@@ -1,7 +1,7 @@
 // modinfo of many uncompressed modules: the parts modinfo reads of each (modinfo-parts.ts) read ahead
 // on libuv's thread pool, a batch of files a request (batch-read.ts readModinfoParts), while the caller
 // shows the previous ones. Read here one by one, their system calls were a fifth of modinfo's main
-// thread on the cloud tree; a request a file cost the caller more than that again, in wake-ups of the
+// thread on the cloud tree; a request a file cost the caller more than it saved, in wake-ups of the
 // pool and per-file bookkeeping (docs/decisions.md, issue 14). A file the batch did not pack is left to
 // the caller's own read, so that every message and verdict is the usual path's.
 import { openBatchReader, type BatchReader } from './batch-read';
