@@ -77,15 +77,6 @@ static const uint8_t *pack_read(struct packer *k, uint64_t off, uint64_t len)
 	return at;
 }
 
-/* name_at within the packed section names (size bytes): the name at `at` is `name` */
-static int packed_name_is(const uint8_t *names, uint64_t size, uint64_t at, const char *name)
-{
-	size_t len = strlen(name);
-	if (at + len > size || memcmp(names + at, name, len) != 0)
-		return 0;
-	return at + len == size || names[at + len] == 0;
-}
-
 /* the signature's trailer and, when the magic is there, what it describes before it; 0, or -1 */
 static int pack_signature(struct packer *k)
 {
@@ -110,7 +101,7 @@ static int pack_signature(struct packer *k)
 static int pack_parts(struct packer *k)
 {
 	const uint8_t *h = pack_read(k, 0, 64), *tab, *names;
-	struct elf v, t;
+	struct elf v, t, nv;
 	uint64_t shoff, str_off, str_size;
 	unsigned want, shnum, shstrndx;
 
@@ -136,10 +127,16 @@ static int pack_parts(struct packer *k)
 	if (str_size == 0 || u32_at(&t, (uint64_t)shstrndx * want) >= str_size || (names = pack_read(k, str_off, str_size)) == NULL ||
 	    names[str_size - 1] != 0)
 		return -1;
+	/* the names where they were packed, for name_at */
+	nv = v;
+	nv.d = names;
+	nv.n = (size_t)str_size;
+	nv.str_off = 0;
+	nv.str_size = str_size;
 	for (unsigned i = 1; i < shnum; i++) {
 		uint64_t ho = (uint64_t)i * want, name = u32_at(&t, ho), off, size;
 		unsigned r = (unsigned)k->head[H_RANGES];
-		if (name >= str_size || !packed_name_is(names, str_size, name, ".modinfo"))
+		if (name >= str_size || !name_at(&nv, name, ".modinfo"))
 			continue;
 		section_range(&t, ho, &off, &size);
 		if (r == MP_MAX_RANGES || pack_read(k, off, size) == NULL)
@@ -152,23 +149,19 @@ static int pack_parts(struct packer *k)
 }
 
 /*
- * The parts of the regular file at fd packed into out (cap bytes, its first PACK_HEAD the header):
- * MP_READ (*used the bytes packed), MP_TOO_SMALL (the parts need more than cap) or MP_FALLBACK
+ * The parts of the regular file at fd (size bytes, by fstat) packed into out (cap bytes, its first
+ * PACK_HEAD the header): MP_READ (*used the bytes packed), MP_TOO_SMALL (the parts need more than cap)
+ * or MP_FALLBACK
  */
-static int pack_file(int fd, uint8_t *out, uint64_t cap, uint64_t *size, uint64_t *used)
+static int pack_regular_file(int fd, uint64_t size, uint8_t *out, uint64_t cap, uint64_t *used)
 {
-	struct stat st;
 	struct packer k;
-	*size = 0;
 	*used = 0;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-		return MP_FALLBACK;
-	*size = (uint64_t)st.st_size;
-	if (*size < MP_MIN_SIZE || cap < PACK_HEAD)
+	if (size < MP_MIN_SIZE || cap < PACK_HEAD)
 		return MP_FALLBACK;
 	memset(&k, 0, sizeof k);
 	k.fd = fd;
-	k.size = *size;
+	k.size = size;
 	k.out = out;
 	k.cap = cap;
 	k.used = PACK_HEAD;
@@ -178,6 +171,16 @@ static int pack_file(int fd, uint8_t *out, uint64_t cap, uint64_t *size, uint64_
 	memcpy(out, k.head, PACK_HEAD);
 	*used = k.used;
 	return MP_READ;
+}
+
+/* pack_regular_file of the file at fd, MP_FALLBACK where it is not a regular file */
+static int pack_file(int fd, uint8_t *out, uint64_t cap, uint64_t *used)
+{
+	struct stat st;
+	*used = 0;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return MP_FALLBACK;
+	return pack_regular_file(fd, (uint64_t)st.st_size, out, cap, used);
 }
 
 /* x is a whole number from 0 to max (NaN is not) */
@@ -236,16 +239,17 @@ static int read_parts_into(int fd, uint8_t *into, size_t cap, double *io)
 	struct stat st;
 	const uint8_t *packed = stack_out;
 	int status;
-	/* whether `into` can hold the file is answered before anything is read */
-	if (fstat(fd, &st) != 0)
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
 		return MP_FALLBACK;
-	io[0] = (double)st.st_size;
-	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size >= MP_MIN_SIZE && (uint64_t)st.st_size > cap)
+	size = (uint64_t)st.st_size;
+	io[0] = (double)size;
+	/* whether `into` can hold the file is answered before anything is read */
+	if (size >= MP_MIN_SIZE && size > cap)
 		return MP_TOO_SMALL;
-	status = pack_file(fd, stack_out, sizeof stack_out, &size, &used);
+	status = pack_regular_file(fd, size, stack_out, sizeof stack_out, &used);
 	if (status == MP_TOO_SMALL) {
 		heap = malloc(HEAP_PACK);
-		status = heap == NULL ? MP_FALLBACK : pack_file(fd, heap, HEAP_PACK, &size, &used);
+		status = heap == NULL ? MP_FALLBACK : pack_regular_file(fd, size, heap, HEAP_PACK, &used);
 		packed = heap;
 		if (status == MP_TOO_SMALL)
 			status = MP_FALLBACK;
@@ -287,7 +291,7 @@ void modinfo_parts_read_files(const char *paths, size_t n, struct decode_result 
 		/* (the path ends at its NUL, the last one at paths + n, which is one) */
 		const char *path = paths + start;
 		double rec[REC_DOUBLES] = { 0, 0 }, where = -1;
-		uint64_t size, used = 0;
+		uint64_t used = 0;
 		start += strlen(path) + 1;
 		if (at > r->cap || r->cap - at < REC_HEAD) {
 			memcpy(r->image + k * sizeof(double), &where, sizeof where);
@@ -296,7 +300,7 @@ void modinfo_parts_read_files(const char *paths, size_t n, struct decode_result 
 		/* (a FIFO put there since the caller's stat must not hold the pool thread: pack_file refuses it) */
 		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 		if (fd >= 0) {
-			if (pack_file(fd, r->image + at + REC_HEAD, r->cap - at - REC_HEAD, &size, &used) == MP_READ) {
+			if (pack_file(fd, r->image + at + REC_HEAD, r->cap - at - REC_HEAD, &used) == MP_READ) {
 				rec[REC_READ] = 1;
 				rec[REC_BYTES] = (double)used;
 			} else
