@@ -59,6 +59,12 @@ const enum ReadMode {
 /** the numbers of a result, one row in the table (read_batch.c): ROW, or ROW and a stat key's STAT_KEY_WORDS */
 const ROW = 6;
 const TABLE_ROWS = 64;
+/**
+ * within a delivery, the files its callbacks queued are handed to the pool after every this many
+ * results, not only at its end: a delivery of many results kept this thread busy while the pool's jobs,
+ * having finished the files they had, waited for more (docs/decisions.md, issue 14)
+ */
+const KICK_EVERY = 4;
 
 interface Pending {
   file: string;
@@ -160,7 +166,7 @@ class PoolReader implements BatchReader {
     this.native.readerSubmit(this.handle, id, path, buffers.image ?? null, buffers.raw ?? null, mode);
     this.pending.set(id, { file, buffers, done, fail, withKey });
     this.queued = true;
-    // within a delivery the kick comes at its end; otherwise at the end of this turn
+    // within a delivery the kick comes with its next results (KICK_EVERY) or at its end; otherwise at the end of this turn
     if (!this.dispatching && !this.kickScheduled) {
       this.kickScheduled = true;
       queueMicrotask(() => {
@@ -211,6 +217,7 @@ class PoolReader implements BatchReader {
         // (a caller's bug: surfaces once the batch is delivered)
         failure ??= err;
       }
+      if (k % KICK_EVERY === KICK_EVERY - 1) this.kick();
     }
     this.dispatching = false;
     this.kick();

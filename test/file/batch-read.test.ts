@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { openBatchReader, type BatchReader } from '../../src/file/batch-read';
 import { nativeDecoder, useNativeDecoder } from '../../src/file/native-decode';
 import { readAndDecode, type DecodeBuffers, type ReadDecoded } from '../../src/file/read-decode';
@@ -123,6 +123,79 @@ describe('openBatchReader', () => {
     expect('image' in r && r.image.equals(original)).toBe(true);
     expect(got.get(files.length - 2)).toEqual({ readErrno: 2 });
     expect(got.get(files.length - 1)).toEqual({ readErrno: 21 });
+  });
+
+  it('hands files queued during a delivery to the pool before the delivery ends', async () => {
+    // the addon's own reader, its deliveries and kicks observed: a batch-read module of this test's own
+    // whose decoder is the addon's with those two functions wrapped
+    const real = nativeDecoder() as unknown as Record<string, (...args: unknown[]) => unknown>;
+    // the results of the delivery under way, and how many of them its callbacks have had
+    let delivering = 0;
+    let seen = 0;
+    let kicksInside = 0;
+    let largest = 0;
+    const observed = Object.create(real, {
+      readerOpen: {
+        value: (jobs: unknown, table: unknown, done: (count: number, extras: unknown) => void) =>
+          real.readerOpen(jobs, table, (count: number, extras: unknown) => {
+            delivering = count;
+            seen = 0;
+            largest = Math.max(largest, count);
+            try {
+              done(count, extras);
+            } finally {
+              delivering = 0;
+            }
+          }),
+      },
+      readerKick: {
+        value: (reader: unknown) => {
+          // (the kick at a delivery's end comes after its last callback)
+          if (seen < delivering) kicksInside++;
+          return real.readerKick(reader);
+        },
+      },
+    });
+    vi.resetModules();
+    vi.doMock('../../src/file/native-decode', async (original) => ({ ...(await original<object>()), nativeDecoder: () => observed }));
+    try {
+      const { openBatchReader: openObserved } = await import('../../src/file/batch-read');
+      const file = put('k.ko', original);
+      const reader = openObserved(2);
+      const total = 64;
+      let asked = 0;
+      let got = 0;
+      const finished = new Promise<void>((resolve, reject) => {
+        // every result asks for the next file, as depmod's scan keeps its window full
+        const ask = (): void => {
+          if (asked === total) return;
+          asked++;
+          reader.read(
+            file,
+            {},
+            () => {
+              seen++;
+              if (++got === total) resolve();
+              else ask();
+            },
+            reject,
+          );
+        };
+        for (let i = 0; i < 16; i++) ask();
+      });
+      // (the reader hands them to the pool at the end of this turn)
+      await Promise.resolve();
+      // this thread busy while the pool reads the first 16: they come back in one delivery
+      const until = Date.now() + 300;
+      while (Date.now() < until);
+      await finished;
+      reader.close();
+      expect(largest).toBeGreaterThanOrEqual(8);
+      expect(kicksInside).toBeGreaterThan(0);
+    } finally {
+      vi.doUnmock('../../src/file/native-decode');
+      vi.resetModules();
+    }
   });
 
   it('without the addon: the same outcomes', async () => {
