@@ -50,8 +50,14 @@ export function defaultAhead(files: readonly string[]): number {
   for (let i = 0; i < files.length; i++) if (files[i].endsWith('.xz')) xz++;
   return 2 * xz > files.length ? DEFAULT_AHEAD : FAST_DECODE_AHEAD;
 }
-/** small files (and any file when sizes are unknown) read ahead at once: their buffers are larger */
+/**
+ * small files (and any file when sizes are unknown) read ahead at once: their buffers are larger. One
+ * where decoding is the slower side (xz): the pool is busy with the tiny files anyway, and a second
+ * small buffer took modinfo of every cloud .ko.xz over its memory goal on Node 26 (2.03-2.05x kmod's
+ * peak; docs/decisions.md, issue 14)
+ */
 const SMALL_AHEAD = 2;
+const SLOW_DECODE_SMALL_AHEAD = 1;
 /**
  * Files up to this size are tiny: on Debian's trees (xz and zstd) 70% of the modules, which
  * decompress to at most 155 KiB (a ratio up to 16).
@@ -101,7 +107,8 @@ export class ImagePrefetcher {
     const slot = (kind: SlotKind, image: number, raw: number): Slot => ({ image: Buffer.allocUnsafeSlow(image), raw: Buffer.allocUnsafeSlow(raw), kind });
     // (no tiny slots without sizes: no file is known to be tiny)
     if (sizes !== undefined) for (let i = 0; i <= ahead; i++) this.free.tiny.push(slot('tiny', TINY_IMAGE, TINY_RAW));
-    for (let i = 0; i <= Math.min(ahead, SMALL_AHEAD); i++) this.free.small.push(slot('small', SMALL_IMAGE, SMALL_RAW));
+    const smallAhead = ahead >= FAST_DECODE_AHEAD ? SMALL_AHEAD : SLOW_DECODE_SMALL_AHEAD;
+    for (let i = 0; i <= Math.min(ahead, smallAhead); i++) this.free.small.push(slot('small', SMALL_IMAGE, SMALL_RAW));
     this.bigSlot = slot('big', SMALL_IMAGE, SMALL_RAW);
     for (let i = 0; i < files.length; i++) if (this.kindOf(i) === 'big') this.largeFiles.push(i);
     // a job per file in flight (2 jobs on 2 cores cost Node 24 ~10% here), but no more than the pool's

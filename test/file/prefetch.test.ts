@@ -103,6 +103,22 @@ describe('ImagePrefetcher', () => {
     expect(defaultAhead([...small, zst[0]])).toBe(xz);
   });
 
+  it('keeps two small files ahead where decoding is fast, one where liblzma is the slower side', () => {
+    // small by their sizes (between 12 and 128 KiB): only the small buffers take them, and the files
+    // asked for at the start are as many as those buffers (memory: docs/decisions.md, issue 14)
+    const names = Array.from({ length: 10 }, (_, i) => path.join(tmp, `small${i}.ko`));
+    const sizes = names.map(() => 50_000);
+    for (const [ext, buffers] of [['.xz', 2], ['.zst', 3], ['.gz', 3]] as const) {
+      const files = names.map((f) => f + ext);
+      const p = ImagePrefetcher.start(files, sizes)!;
+      try {
+        expect((p as unknown as { inFlight: Map<number, unknown> }).inFlight.size).toBe(buffers);
+      } finally {
+        p.close();
+      }
+    }
+  });
+
   it('reuses its buffers: a file taken is valid until the next take', async () => {
     // af_key (24 KB) goes to the small slots, failover (5 KB) to the tiny ones
     const files = [small[0], small[1], small[0], small[1], small[0], small[1], small[0], small[1]];
