@@ -44,11 +44,21 @@ interface Request extends PendingResult<ReadDecoded> {
 const DEFAULT_AHEAD = 6;
 const FAST_DECODE_AHEAD = 12;
 
-/** the default window for these files (tiny files ahead): the deeper one unless most of them are xz */
-export function defaultAhead(files: readonly string[]): number {
+/** is decoding the slower side for these files: are most of them xz? */
+function decodesSlowly(files: readonly string[]): boolean {
   let xz = 0;
   for (let i = 0; i < files.length; i++) if (files[i].endsWith('.xz')) xz++;
-  return 2 * xz > files.length ? DEFAULT_AHEAD : FAST_DECODE_AHEAD;
+  return 2 * xz > files.length;
+}
+
+/** the default window (tiny files ahead): the deeper one unless decoding is the slower side */
+function tinyAhead(slow: boolean): number {
+  return slow ? DEFAULT_AHEAD : FAST_DECODE_AHEAD;
+}
+
+/** the default window for these files: the deeper one unless most of them are xz */
+export function defaultAhead(files: readonly string[]): number {
+  return tinyAhead(decodesSlowly(files));
 }
 /**
  * small files (and any file when sizes are unknown) read ahead at once: their buffers are larger. One
@@ -103,11 +113,10 @@ export class ImagePrefetcher {
   private readonly largeFiles: number[] = [];
   private nextLarge = 0;
 
-  private constructor(private readonly files: readonly string[], private readonly sizes: readonly number[] | undefined, ahead: number) {
+  private constructor(private readonly files: readonly string[], private readonly sizes: readonly number[] | undefined, ahead: number, smallAhead: number) {
     const slot = (kind: SlotKind, image: number, raw: number): Slot => ({ image: Buffer.allocUnsafeSlow(image), raw: Buffer.allocUnsafeSlow(raw), kind });
     // (no tiny slots without sizes: no file is known to be tiny)
     if (sizes !== undefined) for (let i = 0; i <= ahead; i++) this.free.tiny.push(slot('tiny', TINY_IMAGE, TINY_RAW));
-    const smallAhead = ahead >= FAST_DECODE_AHEAD ? SMALL_AHEAD : SLOW_DECODE_SMALL_AHEAD;
     for (let i = 0; i <= Math.min(ahead, smallAhead); i++) this.free.small.push(slot('small', SMALL_IMAGE, SMALL_RAW));
     this.bigSlot = slot('big', SMALL_IMAGE, SMALL_RAW);
     for (let i = 0; i < files.length; i++) if (this.kindOf(i) === 'big') this.largeFiles.push(i);
@@ -118,14 +127,16 @@ export class ImagePrefetcher {
   }
 
   /**
-   * Starts reading `files` (in the order they will be taken), up to `ahead` tiny files (at most 2
-   * others) at a time beyond the one taken. `sizes` (bytes, as stat gave them; optional) sorts the
-   * files by the buffers they need: tiny ones to many small buffers, large ones to the one that grows.
+   * Starts reading `files` (in the order they will be taken), up to `ahead` tiny files (default:
+   * defaultAhead's) and 2 others (1 where most are xz) at a time beyond the one taken. `sizes` (bytes,
+   * as stat gave them; optional) sorts the files by the buffers they need: tiny ones to many small
+   * buffers, large ones to the one that grows.
    * Undefined where nothing decodes off this thread (no addon: the caller's sequential path is as fast).
    */
-  static start(files: readonly string[], sizes?: readonly number[], ahead = defaultAhead(files)): ImagePrefetcher | undefined {
+  static start(files: readonly string[], sizes?: readonly number[], ahead?: number): ImagePrefetcher | undefined {
     if (!decodesOffThread()) return undefined;
-    return new ImagePrefetcher(files, sizes, Math.max(1, ahead));
+    const slow = decodesSlowly(files);
+    return new ImagePrefetcher(files, sizes, Math.max(1, ahead ?? tinyAhead(slow)), slow ? SLOW_DECODE_SMALL_AHEAD : SMALL_AHEAD);
   }
 
   private kindOf(index: number): SlotKind {
