@@ -6,18 +6,58 @@
 // libuv's thread pool while the caller goes on. The new file and its rename are unchanged (ext4 still
 // starts writing the new file's data at the rename, which is what keeps a replaced file whole after
 // a crash), and so is every name a reader sees.
+//
+// Only on local file systems that free an unlinked file at its last close and say nothing of it. An NFS
+// client keeps an open file that loses its name as a ".nfsXXXX" file in the directory until it is
+// closed, and FUSE's library as ".fuse_hiddenXXXX", at the cost of more round trips: there the rename
+// frees the old file itself, as before.
 import * as fs from './binary-os';
+
+/** statfs f_type of the file systems where an old file is held across its replacement (linux/magic.h) */
+const LOCAL_FILE_SYSTEMS = new Set([
+  0xef53, // ext2, ext3, ext4
+  0x58465342, // xfs
+  0x9123683e, // btrfs
+  0x01021994, // tmpfs
+  0x858458f6, // ramfs
+  0xf2f52010, // f2fs
+  0x2fc12fc1, // zfs
+  0xca451a4e, // bcachefs
+  0x794c7630, // overlayfs (container image builds)
+]);
+
+/** directories already asked about: whether old files in them are held */
+const holdsIn = new Map<string, boolean>();
+
+function directoryOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? '.' : slash === 0 ? '/' : path.slice(0, slash);
+}
+
+function holdsOldFilesIn(dir: string): boolean {
+  let holds = holdsIn.get(dir);
+  if (holds === undefined) {
+    try {
+      holds = LOCAL_FILE_SYSTEMS.has(fs.statfsSync(dir).type);
+    } catch {
+      holds = false;
+    }
+    holdsIn.set(dir, holds);
+  }
+  return holds;
+}
 
 /** old files whose closing on the thread pool has not finished, and who waits for them */
 let releasing = 0;
 let waiting: (() => void)[] = [];
 
 /**
- * renameSync(from, to), throwing what it throws; a regular file at `to` is let go on the thread pool.
- * Anything else there (a symbolic link, a FIFO, a device, a directory) is left to the rename.
+ * renameSync(from, to), throwing what it throws; a regular file at `to` on a local file system is let go
+ * on the thread pool. Anything else there (a symbolic link, a FIFO, a device, a directory) is left to
+ * the rename.
  */
 export function renameReplacing(from: string, to: string): void {
-  const old = holdRegularFile(to);
+  const old = holdsOldFilesIn(directoryOf(to)) ? holdRegularFile(to) : undefined;
   try {
     fs.renameSync(from, to);
   } catch (err) {

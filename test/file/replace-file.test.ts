@@ -3,7 +3,20 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+
+/** statfs f_type the wrapped binary-os reports for paths under a directory (else the real one) */
+const fsTypes = vi.hoisted(() => new Map<string, number>());
+vi.mock('../../src/file/binary-os', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/file/binary-os')>();
+  return {
+    ...real,
+    statfsSync: (p: string) => {
+      const forced = [...fsTypes].find(([dir]) => p === dir || p.startsWith(`${dir}/`));
+      return forced === undefined ? real.statfsSync(p) : { ...real.statfsSync(p), type: forced[1] };
+    },
+  };
+});
 import { noRoom, renameReplacing, replacedFilesReleased, replacedFilesReleasing } from '../../src/file/replace-file';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-replace-'));
@@ -98,6 +111,38 @@ describe('renameReplacing', () => {
     expect(fs.readFileSync(kept, 'latin1')).toBe('kept');
     expect(replacedFilesReleasing()).toBe(0);
     expect(openDescriptors()).toBe(before);
+  });
+});
+
+describe('renameReplacing on file systems that keep a file open without its name', () => {
+  // NFS (".nfsXXXX" files), SMB and FUSE (".fuse_hiddenXXXX"): the rename alone, as before
+  for (const [fsName, type] of [['nfs', 0x6969], ['smb2', 0xfe534d42], ['fuse', 0x65735546]] as const) {
+    it(fsName, () => {
+      const sub = path.join(dir, `on-${fsName}`);
+      fs.mkdirSync(sub);
+      fsTypes.set(sub, type);
+      const to = path.join(sub, 'modules.alias');
+      fs.writeFileSync(to, 'old');
+      fs.writeFileSync(`${to}.tmp`, 'new');
+      renameReplacing(`${to}.tmp`, to);
+      expect(replacedFilesReleasing()).toBe(0);
+      expect(fs.readFileSync(to, 'latin1')).toBe('new');
+      expect(heldDeleted()).toEqual([]);
+    });
+  }
+  it('a relative name: its directory is the working one', async () => {
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      fs.writeFileSync('relative', 'old');
+      fs.writeFileSync('relative.tmp', 'new');
+      renameReplacing('relative.tmp', 'relative');
+      expect(replacedFilesReleasing()).toBe(1);
+      await replacedFilesReleased();
+      expect(fs.readFileSync('relative', 'latin1')).toBe('new');
+    } finally {
+      process.chdir(cwd);
+    }
   });
 });
 
