@@ -1,8 +1,9 @@
 // index-files.ts on a full disk. The files a run replaces are let go on the thread pool
 // (src/file/replace-file.ts), so their room comes back a moment after kmod's would: a file that finds
 // the disk full while they are still held is written again once they are let go, and a disk that
-// stays full gets kmod's message and status, once. binary-os is wrapped: the old files' closing is
-// held back, and the writes of a chosen file fail with ENOSPC.
+// stays full gets kmod's message and status, once. binary-os is wrapped: the old files' closes come
+// back only once released (after a failed write, or between tests), and a chosen file's temporary file
+// finds the disk full.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
@@ -19,13 +20,25 @@ const disk = vi.hoisted(() => ({
   paths: new Map<number, string>(),
   /** replace-file.ts' count of old files held (set once it is loaded: it imports the mocked module) */
   held: (): number => 0,
+  /** the callbacks of the old files' closes, held back until `releasing` (a write has failed; between tests) */
+  closed: [] as (() => void)[],
+  releasing: false,
+  /** gives the held-back callbacks, on a later turn, and the later ones as they come */
+  release(): void {
+    disk.releasing = true;
+    const done = disk.closed.splice(0);
+    setTimeout(() => done.forEach((f) => f()), 5);
+  },
 }));
 
 /** whether `p`, a temporary file of disk.full, finds the disk full now (counted) */
 function isFull(p: string): boolean {
   const tmp = path.basename(p);
   const full = tmp.replace(/\.\d+\.\d+\.\d+$/, '') === disk.full && tmp !== disk.full && (!disk.whileHeld || disk.held() > 0);
-  if (full) disk.failures++;
+  if (full) {
+    disk.failures++;
+    disk.release();
+  }
   return full;
 }
 
@@ -45,13 +58,14 @@ vi.mock('../../src/file/binary-os', async (importOriginal) => {
       }
       return (real.writeSync as (...a: unknown[]) => number)(fd, ...rest);
     },
-    // the old files are let go 30 ms late: still held while the next files are written
-    close: (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => real.close(fd, (err) => setTimeout(() => done(err), 30)),
+    // the old files' closes come back only when released: held while the next files are written
+    close: (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => real.close(fd, (err) => (disk.releasing ? done(err) : disk.closed.push(() => done(err)))),
   };
 });
 
 const { depmod, DepmodFailed } = await import('../../src/depmod/depmod');
-disk.held = (await import('../../src/file/replace-file')).replacedFilesReleasing;
+const { replacedFilesReleasing, replacedFilesReleased } = await import('../../src/file/replace-file');
+disk.held = replacedFilesReleasing;
 const { buildTree, snapshot, differingFiles, temporaryFiles, SYN_KVER } = await import('./support');
 
 const tree = buildTree('room', [
@@ -71,7 +85,10 @@ async function run(outdir: string): Promise<{ messages: string[]; error?: unknow
 
 const outputOf = (outdir: string): string => path.join(outdir, 'lib/modules', SYN_KVER);
 
-beforeEach(() => {
+beforeEach(async () => {
+  disk.release();
+  await replacedFilesReleased();
+  disk.releasing = false;
   disk.full = undefined;
   disk.at = 'write';
   disk.failures = 0;
