@@ -1,5 +1,5 @@
 // modinfo: prints the information stored in modules, formatted as kmod 34.2's tools/modinfo.c does.
-import { absolutePath, Context, MODULE_DIRECTORY, runningKernelVersion } from '../resolution/context';
+import { absolutePath, Context, MODULE_DIRECTORY } from '../resolution/context';
 import { strerror } from '../errno';
 import { KmodError } from '../errors';
 import { ImagePrefetcher } from '../file/prefetch';
@@ -10,6 +10,7 @@ import { pathEndsWithKmodExt } from '../names/modname';
 import { moduleInfo, moduleParams, type InfoList } from '../resolution/modinfo';
 import type { Module } from '../resolution/module';
 import { getoptLong, type LongOption } from './getopt';
+import { moduleDirectoryTooLong } from './module-dir';
 import type { ToolEnv, ToolIo } from './io';
 import { ToolLog } from './log';
 import { printVersion } from './version';
@@ -274,12 +275,10 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
     log.error('missing module or filename.\n');
     return 1;
   }
-  if (root !== undefined || kversion !== undefined) {
-    const dir = `${root ?? ''}${MODULE_DIRECTORY}/${kversion ?? runningKernelVersion()}`;
-    if (Buffer.byteLength(dir) >= 4096) {
-      log.error(`bad directory ${dir}: path too long\n`);
-      return 1;
-    }
+  const tooLong = moduleDirectoryTooLong(root, kversion);
+  if (tooLong !== undefined) {
+    log.error(tooLong);
+    return 1;
   }
   const ctx = new Context({ root, kernelVersion: kversion, configPaths: [], log: log.libkmod });
   const out = new Printer(io);

@@ -18,6 +18,7 @@ import {
   probeInsertModule,
 } from '../resolution/probe';
 import { getoptLong, type LongOption } from './getopt';
+import { moduleDirectoryTooLong } from './module-dir';
 import { ToolExit, type ToolEnv, type ToolIo } from './io';
 import { LOG_CRIT, LOG_EMERG, LOG_INFO, LOG_WARNING, syslogIo, ToolLog } from './log';
 
@@ -268,6 +269,11 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
 
   if (!o.showConfig && rest.length === 0) {
     log.error('missing parameters. See -h.\n');
+    return 1;
+  }
+  const tooLong = moduleDirectoryTooLong(o.root, o.kversion);
+  if (tooLong !== undefined) {
+    log.error(tooLong);
     return 1;
   }
 
