@@ -1,7 +1,7 @@
 // modprobe, as kmod 34.2's tools/modprobe.c behaves: options (glibc getopt_long, MODPROBE_OPTIONS),
 // then one of -c, --show-modversions, --show-exports, -r, -a or insertion of one module with options.
 // Resolution and probing live in the library (context, probe, remove); this file formats kmod's output.
-import { Context } from '../resolution/context';
+import type { Context } from '../resolution/context';
 import { InvalidAliasError } from '../errors';
 import { KmodError } from '../errors';
 import { strerror, EEXIST, ENOENT, EINVAL } from '../errno';
@@ -18,7 +18,7 @@ import {
   probeInsertModule,
 } from '../resolution/probe';
 import { getoptLong, type LongOption } from './getopt';
-import { moduleDirectoryTooLong } from './module-dir';
+import { moduleDirectoryTooLong, newContext } from './module-dir';
 import { ToolExit, type ToolEnv, type ToolIo } from './io';
 import { LOG_CRIT, LOG_EMERG, LOG_INFO, LOG_WARNING, syslogIo, ToolLog } from './log';
 
@@ -279,7 +279,7 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
 
   const { selectBackend, stateDirs } = require('./backend-select') as typeof import('./backend-select');
   const dirs = stateDirs(env);
-  const ctx = new Context({
+  const ctx = newContext(log, {
     root: o.root,
     kernelVersion: o.kversion,
     configPaths: o.configPaths,
@@ -288,6 +288,7 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
     log: log.libkmod,
     backendFactory: () => selectBackend(env),
   });
+  if (ctx === undefined) return 1;
 
   try {
     ctx.config(); // kmod_new() parses the configuration before the tool's logging is set up
