@@ -265,7 +265,9 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
   const rest = parsed.args;
 
   // kmod 31+: messages go to syslog also when there is no usable stderr
-  if (o.syslog || !stderrUsable()) log = new ToolLog(syslogIo(io, env.prog), env.prog);
+  // (libkmod's default logger still writes to stderr, as long as kmod_new() runs: nowhere when closed)
+  const stderrOpen = stderrUsable();
+  if (o.syslog || !stderrOpen) log = new ToolLog(syslogIo(io, env.prog), env.prog, stderrOpen ? io : { ...io, stderr: () => {} });
 
   if (!o.showConfig && rest.length === 0) {
     log.error('missing parameters. See -h.\n');

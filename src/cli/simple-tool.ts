@@ -54,7 +54,8 @@ export function parseSimpleTool(args: string[], env: ToolEnv, shortopts: string,
 
 /** The tool's log (on syslog with -s) before libkmod messages are routed to it. */
 export function toolLog(env: ToolEnv, o: SimpleToolOptions): ToolLog {
-  return new ToolLog(o.syslog ? syslogIo(env.io, env.prog) : env.io, env.prog);
+  // libkmod's default logger (kmod_new()'s messages) writes to stderr also with -s
+  return new ToolLog(o.syslog ? syslogIo(env.io, env.prog) : env.io, env.prog, env.io);
 }
 
 /**
