@@ -280,7 +280,7 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
     log.error(tooLong);
     return 1;
   }
-  const ctx = newContext(log, { root, kernelVersion: kversion, configPaths: [], log: log.libkmod });
+  const ctx = newContext(log, { root, kernelVersion: kversion, configPaths: [], log: log.libkmod, parseConfigNow: true });
   if (ctx === undefined) return 1;
   const out = new Printer(io);
   const modinfo = new Modinfo(ctx, opts, out, log);

@@ -289,6 +289,7 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
     sysDir: dirs.sysDir,
     log: log.libkmod,
     backendFactory: () => selectBackend(env),
+    parseConfigNow: true,
   });
   if (ctx === undefined) return 1;
 

@@ -70,6 +70,7 @@ export function simpleContext(env: ToolEnv, log: ToolLog, verbose: number): Cont
     sysDir: dirs.sysDir,
     log: log.libkmod,
     backendFactory: () => selectBackend(env),
+    parseConfigNow: true,
   });
   ctx.config();
   log.routeLibkmod(verbose);

@@ -38,6 +38,12 @@ export interface ContextOptions {
   backendFactory?: () => Backend;
   /** an already parsed configuration (skips loadConfig) */
   config?: ModprobeConfig;
+  /**
+   * kmod_new() as the tools call it: the configuration parsed at creation (its messages logged before
+   * the `ctx … created` INFO), not on first use. kmod's modinfo reports a bad modules.softdep line even
+   * when it only reads a module file.
+   */
+  parseConfigNow?: boolean;
 }
 
 /** uname -r of the running kernel (node:os is required here, so runs given -S never load it) */
@@ -115,6 +121,7 @@ export class Context {
     this.sysDir = options.sysDir ?? '/sys';
     this._backend = options.backend;
     this._config = options.config;
+    if (options.parseConfigNow) this.config();
     this.log(LOG_INFO, 'kmod_new', `ctx ${this.address} created\n`);
   }
 

@@ -1,5 +1,6 @@
 // The current directory as libkmod uses it (path_make_absolute_cwd): a directory too deep for getcwd(2)'s
 // buffer, and none at all (removed), for Context's module directory and kmod_module_new_from_path.
+// When the configuration is parsed: on first use, or at creation as kmod_new() does (parseConfigNow).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -87,5 +88,34 @@ describe('a current directory deeper than PATH_MAX', () => {
       }
       process.chdir(start);
     }
+  });
+});
+
+describe('parseConfigNow', () => {
+  // from dist/: the configuration parser is required lazily, by its compiled name
+  const { Context: DistContext } = require(path.join(__dirname, '../../dist/resolution/context.js')) as typeof import('../../src/resolution/context');
+  const moduleDir = path.join(tmp, 'mods');
+  fs.mkdirSync(moduleDir, { recursive: true });
+  fs.writeFileSync(path.join(moduleDir, 'modules.softdep'), 'bogus\n');
+  const make = (parseConfigNow: boolean) => {
+    const logged: [number, string, string][] = [];
+    const ctx = new DistContext({ moduleDir, configPaths: [], procDir: path.join(tmp, 'no-proc'), log: (p, fn, m) => logged.push([p, fn, m]), parseConfigNow });
+    return { ctx, logged };
+  };
+  const bad: [number, string, string] = [3, 'kmod_config_parse', `${moduleDir}/modules.softdep line 1: ignoring bad line starting with 'bogus'\n`];
+  const created: [number, string, string] = [6, 'kmod_new', 'ctx 0x5555555592a0 created\n'];
+
+  it('parses at creation, its messages before `ctx … created`, as kmod_new()', () => {
+    const { ctx, logged } = make(true);
+    expect(logged).toEqual([bad, created]);
+    ctx.config();
+    expect(logged).toEqual([bad, created]);
+  });
+
+  it('else on first use', () => {
+    const { ctx, logged } = make(false);
+    expect(logged).toEqual([created]);
+    ctx.config();
+    expect(logged).toEqual([created, bad]);
   });
 });
