@@ -148,6 +148,41 @@ function children(buf: Buffer, d: Der): Der[] {
   return out;
 }
 
+/**
+ * The elements of a SET OF or SEQUENCE OF with tag number `tag & 0x1f` in class `tag & 0xc0`: OpenSSL's
+ * template decoder checks only the tag number and class of these, so their primitive form is taken
+ * too, its content read as elements.
+ */
+function elementsOf(buf: Buffer, d: Der | undefined, tag: number): Der[] {
+  if (!d || (d.tag & ~0x20) !== (tag & ~0x20)) throw new DerError(`expected tag ${tag}`);
+  const out: Der[] = [];
+  for (let off = d.start; off < d.end; ) {
+    const c = readDer(buf, off, d.end);
+    out.push(c);
+    off = c.end;
+  }
+  return out;
+}
+
+/** An INTEGER as c2i_ASN1_INTEGER takes it: not empty, no padding byte where none is needed. */
+function checkedInteger(buf: Buffer, d: Der | undefined): Der {
+  const n = expect(d, INTEGER);
+  const len = n.end - n.start;
+  if (len === 0) throw new DerError('empty INTEGER');
+  if (len > 1) {
+    const first = buf[n.start];
+    const negative = first & 0x80;
+    let pad = first === 0;
+    if (first === 0xff) {
+      // "one less than the minimal negative" of its length is not padded
+      pad = false;
+      for (let i = n.start + 1; i < n.end; i++) if (buf[i] !== 0) pad = true;
+    }
+    if (pad && negative === (buf[n.start + 1] & 0x80)) throw new DerError('INTEGER with illegal padding');
+  }
+  return n;
+}
+
 function expect(d: Der | undefined, tag: number): Der {
   if (!d || d.tag !== tag) throw new DerError(`expected tag ${tag}`);
   return d;
@@ -174,17 +209,23 @@ function checkOid(buf: Buffer, d: Der): void {
 
 /**
  * Each element a SEQUENCE that starts with a valid OID (an AlgorithmIdentifier, a ContentInfo, an
- * Attribute): the OIDs that d2i_PKCS7 decodes where this reader passes by.
+ * Attribute): the OIDs that d2i_PKCS7 decodes where this reader passes by. Each has one more element
+ * at most (the algorithm's parameters, the content, the attribute's values): a longer SEQUENCE is
+ * OpenSSL's SEQUENCE_LENGTH_MISMATCH.
  */
 function leadingOids(buf: Buffer, elements: (Der | undefined)[]): void {
-  for (let k = 0; k < elements.length; k++) checkOid(buf, expect(children(buf, expect(elements[k], SEQUENCE))[0], OID));
+  for (let k = 0; k < elements.length; k++) {
+    const parts = children(buf, expect(elements[k], SEQUENCE));
+    if (parts.length > 2) throw new DerError('SEQUENCE longer than its type');
+    checkOid(buf, expect(parts[0], OID));
+  }
 }
 
 /** Attributes (SEQUENCE { type OID, values SET OF ANY }): their types, and the values that are OIDs */
 function attributeOids(buf: Buffer, attributes: Der[]): void {
   leadingOids(buf, attributes);
   for (let k = 0; k < attributes.length; k++) {
-    const values = children(buf, expect(children(buf, attributes[k])[1], SET));
+    const values = elementsOf(buf, children(buf, attributes[k])[1], SET); // (leadingOids: no third element)
     for (let j = 0; j < values.length; j++) if (values[j].tag === OID) checkOid(buf, values[j]);
   }
 }
@@ -284,9 +325,9 @@ function issuerName(buf: Buffer, name: Der): string | undefined {
   let last: string | undefined;
   let found: string | undefined;
   // (indexed, no destructuring: unoptimized, those allocate iterators (decisions.md))
-  const rdns = children(buf, expect(name, SEQUENCE));
+  const rdns = elementsOf(buf, name, SEQUENCE);
   for (let r = 0; r < rdns.length; r++) {
-    const atvs = children(buf, expect(rdns[r], SET));
+    const atvs = elementsOf(buf, rdns[r], SET);
     for (let a = 0; a < atvs.length; a++) {
       const pair = children(buf, expect(atvs[a], SEQUENCE));
       if (pair.length !== 2) throw new DerError('attribute without value, or with more than one');
@@ -413,33 +454,43 @@ function pkcs7Info(raw: Buffer): SignatureInfo | undefined {
     const contentType = expect(ci[0], OID);
     if (!oidIs(raw, contentType, PKCS7_SIGNED)) return undefined;
     const explicit = ci[1];
-    if (!explicit || explicit.tag !== 0xa0) return undefined;
+    if (!explicit || explicit.tag !== 0xa0 || ci.length > 2) return undefined;
     const sd = children(raw, expect(children(raw, explicit)[0], SEQUENCE));
     // version, digestAlgorithms, contentInfo, [0] certificates, [1] crls, signerInfos
-    leadingOids(raw, children(raw, expect(sd[1], SET)));
+    checkedInteger(raw, sd[0]);
+    leadingOids(raw, elementsOf(raw, sd[1], SET));
     leadingOids(raw, [sd[2]]);
-    const signerInfos = sd[sd.length - 1];
-    const infos = children(raw, expect(signerInfos, SET));
+    let j = 3;
+    if (sd[j] && (sd[j].tag & ~0x20) === 0x80) j++;
+    if (sd[j] && (sd[j].tag & ~0x20) === 0x81) j++;
+    if (sd.length !== j + 1) throw new DerError('SignedData of the wrong length');
+    const infos = elementsOf(raw, sd[j], SET);
     if (infos.length === 0) return undefined;
+    // version, issuerAndSerialNumber, digestAlgorithm, [0] authenticatedAttributes,
+    // digestEncryptionAlgorithm, encryptedDigest, [1] unauthenticatedAttributes
     const si = children(raw, expect(infos[0], SEQUENCE));
-    expect(si[0], INTEGER);
+    checkedInteger(raw, si[0]);
     const ias = children(raw, expect(si[1], SEQUENCE));
+    if (ias.length !== 2) throw new DerError('IssuerAndSerialNumber of the wrong length');
     const issuer = ias[0];
-    const serial = expect(ias[1], INTEGER);
-    const digestAlg = children(raw, expect(si[2], SEQUENCE));
-    const hashAlgo = digestName(raw, expect(digestAlg[0], OID));
+    const serial = checkedInteger(raw, ias[1]);
+    leadingOids(raw, [si[2]]);
+    const hashAlgo = digestName(raw, children(raw, si[2])[0]);
     let k = 3;
-    // authenticatedAttributes
-    if (si[k] && si[k].tag === 0xa0) attributeOids(raw, children(raw, si[k++]));
-    // digestEncryptionAlgorithm
+    if (si[k] && (si[k].tag & ~0x20) === 0x80) attributeOids(raw, elementsOf(raw, si[k++], 0xa0));
     leadingOids(raw, [si[k]]);
-    const encDigest = expect(si[k + 1], OCTET_STRING);
+    // (a constructed OCTET STRING is taken too, its parts joined)
+    const encDigest = si[k + 1];
+    if (!encDigest || (encDigest.tag & ~0x20) !== OCTET_STRING) throw new DerError('expected the encrypted digest');
+    const rest = si.length - (k + 2);
+    if (rest > 1 || (rest === 1 && (si[k + 2].tag & ~0x20) !== 0x81)) throw new DerError('SignerInfo of the wrong length');
+    if (rest === 1) attributeOids(raw, elementsOf(raw, si[k + 2], 0xa1));
     return {
       idType: 'PKCS#7',
       signer: issuerName(raw, issuer) ?? '',
       keyId: integerMagnitude(raw.subarray(serial.start, serial.end)),
       hashAlgo,
-      signature: Buffer.from(raw.subarray(encDigest.start, encDigest.end)),
+      signature: encDigest.constructed ? Buffer.from(collectedString(raw, encDigest, 0), 'latin1') : Buffer.from(raw.subarray(encDigest.start, encDigest.end)),
     };
   } catch (err) {
     if (err instanceof DerError) return undefined;

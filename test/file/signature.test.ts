@@ -41,20 +41,35 @@ function oid(text: string): Buffer {
 }
 const utf8 = (s: string): Buffer => der(0x0c, Buffer.from(s));
 
-function pkcs7(o: { names: [string, string][]; serial: Buffer; digest: string | Buffer; sig: Buffer; authAttrs?: boolean; name?: Buffer }): Buffer {
+/** A PKCS#7 SignedData; `edit` may change the parts (by name) before they are put together. */
+interface Pkcs7Parts {
+  version: Buffer; digestAlgorithms: Buffer; content: Buffer; beforeSignerInfos: Buffer[]; signerInfosTag: number;
+  siVersion: Buffer; issuerAndSerial: Buffer; digestAlgorithm: Buffer; authAttrs: Buffer[]; encryptionAlgorithm: Buffer;
+  encryptedDigest: Buffer; afterDigest: Buffer[]; outerExtra: Buffer[];
+}
+function pkcs7(o: { names: [string, string][]; serial: Buffer; digest: string | Buffer; sig: Buffer; authAttrs?: boolean; name?: Buffer; edit?: (p: Pkcs7Parts) => void }): Buffer {
   // (a Buffer: the digest OID's element as it is to be encoded)
   const digest = typeof o.digest === 'string' ? oid(o.digest) : o.digest;
   const name = o.name ?? seq(...o.names.map(([t, v]) => set(seq(oid(t), utf8(v)))));
-  const signerInfo = seq(
-    der(0x02, Buffer.from([1])),
-    seq(name, der(0x02, o.serial)),
-    seq(digest, der(0x05, Buffer.alloc(0))),
-    ...(o.authAttrs ? [der(0xa0, seq(oid('1.2.840.113549.1.9.3'), set(oid('1.2.840.113549.1.7.1'))))] : []),
-    seq(oid('1.2.840.113549.1.1.1'), der(0x05, Buffer.alloc(0))),
-    der(0x04, o.sig),
-  );
-  const signedData = seq(der(0x02, Buffer.from([1])), set(seq(digest)), seq(oid('1.2.840.113549.1.7.1')), set(signerInfo));
-  return seq(oid('1.2.840.113549.1.7.2'), der(0xa0, signedData));
+  const p: Pkcs7Parts = {
+    version: der(0x02, Buffer.from([1])),
+    digestAlgorithms: set(seq(digest)),
+    content: seq(oid('1.2.840.113549.1.7.1')),
+    beforeSignerInfos: [],
+    signerInfosTag: 0x31,
+    siVersion: der(0x02, Buffer.from([1])),
+    issuerAndSerial: seq(name, der(0x02, o.serial)),
+    digestAlgorithm: seq(digest, der(0x05, Buffer.alloc(0))),
+    authAttrs: o.authAttrs ? [der(0xa0, seq(oid('1.2.840.113549.1.9.3'), set(oid('1.2.840.113549.1.7.1'))))] : [],
+    encryptionAlgorithm: seq(oid('1.2.840.113549.1.1.1'), der(0x05, Buffer.alloc(0))),
+    encryptedDigest: der(0x04, o.sig),
+    afterDigest: [],
+    outerExtra: [],
+  };
+  o.edit?.(p);
+  const signerInfo = seq(p.siVersion, p.issuerAndSerial, p.digestAlgorithm, ...p.authAttrs, p.encryptionAlgorithm, p.encryptedDigest, ...p.afterDigest);
+  const signedData = seq(p.version, p.digestAlgorithms, p.content, ...p.beforeSignerInfos, der(p.signerInfosTag, signerInfo));
+  return seq(oid('1.2.840.113549.1.7.2'), der(0xa0, signedData), ...p.outerExtra);
 }
 
 const body = Buffer.from('\x7fELF module body');
@@ -241,6 +256,42 @@ describe('moduleSignature', () => {
     expect(named(seq(set(seq(oid('2.5.4.3'), utf8('Good'))), set(seq(oid('2.5.4.10'), der(0x0c, b(0xc3, 0x28))))))).toBeUndefined();
     // the last entry when there is no CN, kept encoded when a SEQUENCE
     expect(named(seq(set(seq(oid('2.5.4.10'), seq(der(0x02, b(1)))))))).toBe('0\x03\x02\x01\x01');
+  });
+
+  it('the SignedData as OpenSSL\'s template decoder takes it (kmod 34.2 verdicts)', () => {
+    const b = (...bytes: number[]): Buffer => Buffer.from(bytes);
+    const attr = seq(oid('1.2.840.113549.1.9.3'), set(oid('1.2.840.113549.1.7.1')));
+    const shown = (edit: (p: Pkcs7Parts) => void) =>
+      moduleSignature(signed(body, { idType: 2, sig: pkcs7({ names: [['2.5.4.3', 'CN']], serial: b(1), digest: '2.16.840.1.101.3.4.2.1', sig: b(1, 2, 3), edit }) }));
+    expect(shown(() => {})).toMatchObject({ signer: 'CN', keyId: b(1), signature: b(1, 2, 3) });
+    // SET OF / SEQUENCE OF: only the tag number is checked, a primitive one is read as well
+    expect(shown((p) => (p.signerInfosTag = 0x11))?.signer).toBe('CN');
+    expect(shown((p) => (p.digestAlgorithms[0] = 0x11))?.signer).toBe('CN');
+    expect(shown((p) => (p.authAttrs = [der(0x80, attr)]))?.signer).toBe('CN');
+    expect(shown((p) => (p.issuerAndSerial = seq(der(0x10, set(seq(oid('2.5.4.3'), utf8('P')))), der(0x02, b(1)))))?.signer).toBe('P');
+    // but a SEQUENCE must be constructed
+    expect(shown((p) => (p.issuerAndSerial[0] = 0x10))).toBeUndefined();
+    // a constructed OCTET STRING: its parts joined, whatever their tags
+    expect(shown((p) => (p.encryptedDigest = der(0x24, der(0x04, b(1)), der(0x24, der(0x0c, b(2, 3))))))?.signature).toEqual(b(1, 2, 3));
+    // INTEGERs (versions, serial): not empty, no needless padding
+    for (const [bytes, ok] of [[b(), false], [b(0, 0, 1), false], [b(0xff, 0x80), false], [b(0xff, 0xff), false], [b(0, 0x80), true], [b(0xff, 0), true], [b(0x80, 1), true], [b(0), true]] as [Buffer, boolean][]) {
+      const hex = bytes.toString('hex');
+      expect(shown((p) => (p.version = der(0x02, bytes))) !== undefined, `version ${hex}`).toBe(ok);
+      expect(shown((p) => (p.siVersion = der(0x02, bytes))) !== undefined, `signer version ${hex}`).toBe(ok);
+      expect(shown((p) => (p.issuerAndSerial = seq(seq(), der(0x02, bytes)))) !== undefined, `serial ${hex}`).toBe(ok);
+    }
+    // optional parts in their places, nothing more
+    expect(shown((p) => (p.beforeSignerInfos = [der(0xa0), der(0xa1)]))?.signer).toBe('CN');
+    expect(shown((p) => (p.beforeSignerInfos = [der(0xa1), der(0xa0)]))).toBeUndefined();
+    expect(shown((p) => (p.afterDigest = [der(0xa1, attr)]))?.signer).toBe('CN');
+    expect(shown((p) => (p.afterDigest = [der(0x81, attr)]))?.signer).toBe('CN');
+    expect(shown((p) => (p.afterDigest = [der(0xa1, attr), der(0xa1, attr)]))).toBeUndefined();
+    expect(shown((p) => (p.afterDigest = [der(0x05)]))).toBeUndefined();
+    expect(shown((p) => (p.afterDigest = [der(0xa1, seq(Buffer.from([0x06, 0x01, 0x83]), set()))]))).toBeUndefined();
+    expect(shown((p) => (p.issuerAndSerial = seq(seq(), der(0x02, b(1)), der(0x05))))).toBeUndefined();
+    expect(shown((p) => (p.digestAlgorithm = seq(oid('2.16.840.1.101.3.4.2.1'), der(0x05), der(0x05))))).toBeUndefined();
+    expect(shown((p) => (p.content = seq(oid('1.2.840.113549.1.7.1'), der(0xa0, der(0x04, b(1))), der(0x05))))).toBeUndefined();
+    expect(shown((p) => (p.outerExtra = [der(0x05)]))).toBeUndefined();
   });
 
   it('invalid trailers mean no signature', () => {
