@@ -39,6 +39,37 @@ export function rawDirEntries(dir: string): string[] {
   return names;
 }
 
+/**
+ * The names kmod_module_new_from_loaded() takes from /proc/modules text. It reads with fgets into a
+ * 4096-byte buffer and takes the first token between spaces and tabs of what strlen() sees (up to a
+ * NUL; a newline ending the token stays in it), null when there is none; then it skips the rest of a
+ * line longer than the buffer, and, when a NUL hid the newline, the lines after it up to one whose
+ * visible part ends with a newline.
+ */
+export function loadedModuleNames(text: string): (string | null)[] {
+  const out: (string | null)[] = [];
+  let at = 0;
+  const fgets = (): string | undefined => {
+    if (at >= text.length) return undefined;
+    const nl = text.indexOf('\n', at);
+    const end = Math.min(nl < 0 ? text.length : nl + 1, at + 4095);
+    const piece = text.slice(at, end);
+    at = end;
+    const nul = piece.indexOf('\0');
+    return nul < 0 ? piece : piece.slice(0, nul);
+  };
+  for (let line = fgets(); line !== undefined; line = fgets()) {
+    const m = /^[ \t]*([^ \t]+)/.exec(line);
+    out.push(m ? m[1] : null);
+    while (line.length > 0 && !line.endsWith('\n')) {
+      const next = fgets();
+      if (next === undefined) break;
+      line = next;
+    }
+  }
+  return out;
+}
+
 /** Parses /proc/modules text: "name size refcnt users state address [(taints)]" per line. */
 export function parseProcModules(text: string): ProcModule[] {
   const out: ProcModule[] = [];
@@ -150,6 +181,11 @@ export class NativeBackend implements Backend {
   procModules(): ProcModule[] | undefined {
     const text = readText(path.join(this.procDir, 'modules'));
     return text === undefined ? undefined : parseProcModules(text);
+  }
+
+  loadedNames(): (string | null)[] | undefined {
+    const text = readText(path.join(this.procDir, 'modules'));
+    return text === undefined ? undefined : loadedModuleNames(text);
   }
 
   compression(): string | undefined {

@@ -42,8 +42,15 @@ export function run(args: string[], env: ToolEnv): number {
   const io = env.io;
   if (env.settings.json) return require('./json/lsmod').lsmodJson(ctx, loaded, io);
   io.stdout('Module                  Size  Used by\n');
-  for (const p of loaded) {
-    const mod = ctx.moduleFromName(p.name);
+  // every line of /proc/modules, as kmod_module_new_from_loaded() takes them (its errors come first:
+  // the list is made before any module is shown)
+  const names: string[] = [];
+  for (const name of backend.loadedNames?.() ?? loaded.map((p) => p.name)) {
+    if (name !== null) names.push(name);
+    else ctx.log(LOG_ERR, 'kmod_module_new_from_loaded', `could not get module from name '(null)': ${strerror(ENOENT)}\n`);
+  }
+  for (const name of names) {
+    const mod = ctx.moduleFromName(name);
     const core = backend.readModuleAttr(mod.name, 'coresize');
     let size: number;
     if (core !== undefined) size = Number.parseInt(core, 10);

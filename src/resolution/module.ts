@@ -207,12 +207,13 @@ export class Module {
   /**
    * modules holding this one (/sys/module/<name>/holders, directory order); like
    * kmod_module_get_holders, a holders directory that cannot be opened is reported (an empty name's
-   * is /sys/module//holders) and means none
+   * is /sys/module//holders) and means none; the path as kmod's PATH_MAX buffer holds it (4095 bytes)
    */
   holders(): Module[] {
     const names = this.ctx.backend.holders(this.name);
     if (names === undefined) {
-      this.ctx.log(LOG_ERR, 'kmod_module_get_holders', `could not open '/sys/module/${this.name}/holders': ${strerror(ENOENT)}\n`);
+      const dir = `/sys/module/${this.name}/holders`.slice(0, 4095);
+      this.ctx.log(LOG_ERR, 'kmod_module_get_holders', `could not open '${dir}': ${strerror(ENOENT)}\n`);
       return [];
     }
     return names.map((h) => this.ctx.moduleFromName(h));
