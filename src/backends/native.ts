@@ -1,5 +1,6 @@
 // The running kernel: state from /proc and /sys (relocatable for tests), system calls through the
 // native addon (native/, loaded only when a module is really loaded or removed).
+import { readStrLong } from '../file/read-str-long';
 import * as fs from '../file/binary-os';
 import { binaryString } from '../file/binary-os';
 import * as path from 'node:path';
@@ -164,8 +165,9 @@ export class NativeBackend implements Backend {
   refcnt(name: string): number | undefined {
     const s = readText(path.join(this.moduleDir(name), 'refcnt'));
     if (s === undefined) return undefined;
-    const n = Number.parseInt(s, 10);
-    return Number.isNaN(n) ? undefined : n;
+    // kmod_module_get_refcnt: read_str_long, returned as an int
+    const v = readStrLong(s);
+    return v === undefined ? undefined : Number(BigInt.asIntN(32, v));
   }
 
   holders(name: string): string[] | undefined {

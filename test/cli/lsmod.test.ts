@@ -13,11 +13,16 @@ const { captureIo } = require(path.join(dist, 'cli/io.js')) as typeof import('..
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-lsmod-test-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function lsmod(procModules: string): Promise<{ out: string; err: string; status: number }> {
+async function lsmod(procModules: string, sysModule: Record<string, Record<string, string>> = {}): Promise<{ out: string; err: string; status: number }> {
   const proc = fs.mkdtempSync(path.join(tmp, 'proc-'));
   fs.writeFileSync(path.join(proc, 'modules'), procModules, 'latin1');
-  // an empty /sys: no module directory
-  const io = captureIo({ KMODTS_PROC_DIR: proc, KMODTS_SYS_DIR: path.join(tmp, 'no-sys') });
+  // /sys/module/<name>/<file> as given (none by default)
+  const sys = fs.mkdtempSync(path.join(tmp, 'sys-'));
+  for (const [name, files] of Object.entries(sysModule)) {
+    fs.mkdirSync(path.join(sys, 'module', name, 'holders'), { recursive: true });
+    for (const [file, text] of Object.entries(files)) fs.writeFileSync(path.join(sys, 'module', name, file), text);
+  }
+  const io = captureIo({ KMODTS_PROC_DIR: proc, KMODTS_SYS_DIR: sys });
   const status = await main('kmodts', ['lsmod'], io);
   return { out: io.out(), err: io.err(), status };
 }
@@ -47,5 +52,19 @@ describe('lsmod and odd /proc/modules lines', () => {
     const r = await lsmod(`${'a'.repeat(5000)} 1 0 - Live 0x0\n`);
     expect(r.err).toBe(`lsmod: ERROR: could not open '/sys/module/${'a'.repeat(4083)}': No such file or directory\n`);
     expect(r.out).toBe(`${header}${'a'.repeat(4095)}       -2  -2\n`);
+  });
+
+  it('reads refcnt and coresize as read_str_long(): refcnt first, an int; coresize 0 when unreadable', async () => {
+    const r = await lsmod('b 1 0 - Live 0x0\nd 1 0 - Live 0x0\nf 1 0 - Live 0x0\n', {
+      b: { coresize: 'abc\n', refcnt: 'x\n' },
+      d: { coresize: '99999999999999999999\n', refcnt: '4294967296\n' },
+      f: { coresize: '12x', refcnt: '1\n2\n' },
+    });
+    expect(r.out).toBe(`${header}b                          0  -22\nd                   9223372036854775807  0\nf                          0  1\n`);
+    expect(r.err).toBe(
+      "lsmod: ERROR: could not read integer from '/sys/module/b/refcnt': 'Invalid argument'\n" +
+        'lsmod: ERROR: failed to read coresize from /sys/module/b\n' +
+        'lsmod: ERROR: failed to read coresize from /sys/module/f\n',
+    );
   });
 });
