@@ -198,10 +198,17 @@ export class Module {
     return c === KMOD_MODULE_LIVE || c === KMOD_MODULE_BUILTIN;
   }
 
-  /** /sys/module/<name>/refcnt, or a negative errno (-ENOENT when absent) */
+  /**
+   * /sys/module/<name>/refcnt, or a negative errno: -ENOENT when absent, -EINVAL (reported, as
+   * kmod_module_get_refcnt does) when it holds no number read_str_long takes
+   */
   refcnt(): number {
     const n = this.ctx.backend.refcnt(this.name);
-    return n === undefined ? -ENOENT : n;
+    if (n !== undefined) return n;
+    if (this.ctx.backend.readModuleAttr(this.name, 'refcnt') === undefined) return -ENOENT;
+    const file = `/sys/module/${this.name}/refcnt`.slice(0, 4095);
+    this.ctx.log(LOG_ERR, 'kmod_module_get_refcnt', `could not read integer from '${file}': '${strerror(EINVAL)}'\n`);
+    return -EINVAL;
   }
 
   /**
