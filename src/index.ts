@@ -11,6 +11,7 @@ export { detectCompression, decompress, DecompressError, type Compression } from
 export * from './file/elf';
 export * from './file/module-elf';
 export { moduleSignature, hexString, SIG_MAGIC, type SignatureInfo } from './file/signature';
+export { readStrLong } from './file/read-str-long';
 export { openModuleFile, moduleFileFromBytes, type ModuleFile, type OpenModuleOptions, type Decoded } from './file/module-file';
 export { ImagePrefetcher } from './file/prefetch';
 export { PartsPrefetcher } from './file/parts-prefetch';

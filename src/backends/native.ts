@@ -1,5 +1,6 @@
 // The running kernel: state from /proc and /sys (relocatable for tests), system calls through the
 // native addon (native/, loaded only when a module is really loaded or removed).
+import { readStrLong } from '../file/read-str-long';
 import * as fs from '../file/binary-os';
 import { binaryString } from '../file/binary-os';
 import * as path from 'node:path';
@@ -37,6 +38,37 @@ export function rawDirEntries(dir: string): string[] {
     d.closeSync();
   }
   return names;
+}
+
+/**
+ * The names kmod_module_new_from_loaded() takes from /proc/modules text. It reads with fgets into a
+ * 4096-byte buffer and takes the first token between spaces and tabs of what strlen() sees (up to a
+ * NUL; a newline ending the token stays in it), null when there is none; then it skips the rest of a
+ * line longer than the buffer, and, when a NUL hid the newline, the lines after it up to one whose
+ * visible part ends with a newline.
+ */
+export function loadedModuleNames(text: string): (string | null)[] {
+  const out: (string | null)[] = [];
+  let at = 0;
+  const fgets = (): string | undefined => {
+    if (at >= text.length) return undefined;
+    const nl = text.indexOf('\n', at);
+    const end = Math.min(nl < 0 ? text.length : nl + 1, at + 4095);
+    const piece = text.slice(at, end);
+    at = end;
+    const nul = piece.indexOf('\0');
+    return nul < 0 ? piece : piece.slice(0, nul);
+  };
+  for (let line = fgets(); line !== undefined; line = fgets()) {
+    const m = /^[ \t]*([^ \t]+)/.exec(line);
+    out.push(m ? m[1] : null);
+    while (line.length > 0 && !line.endsWith('\n')) {
+      const next = fgets();
+      if (next === undefined) break;
+      line = next;
+    }
+  }
+  return out;
 }
 
 /** Parses /proc/modules text: "name size refcnt users state address [(taints)]" per line. */
@@ -133,8 +165,9 @@ export class NativeBackend implements Backend {
   refcnt(name: string): number | undefined {
     const s = readText(path.join(this.moduleDir(name), 'refcnt'));
     if (s === undefined) return undefined;
-    const n = Number.parseInt(s, 10);
-    return Number.isNaN(n) ? undefined : n;
+    // kmod_module_get_refcnt: read_str_long, returned as an int
+    const v = readStrLong(s);
+    return v === undefined ? undefined : Number(BigInt.asIntN(32, v));
   }
 
   holders(name: string): string[] | undefined {
@@ -150,6 +183,11 @@ export class NativeBackend implements Backend {
   procModules(): ProcModule[] | undefined {
     const text = readText(path.join(this.procDir, 'modules'));
     return text === undefined ? undefined : parseProcModules(text);
+  }
+
+  loadedNames(): (string | null)[] | undefined {
+    const text = readText(path.join(this.procDir, 'modules'));
+    return text === undefined ? undefined : loadedModuleNames(text);
   }
 
   compression(): string | undefined {

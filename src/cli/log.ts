@@ -43,7 +43,15 @@ export class ToolLog {
   private routed = false;
   private libkmodPriority: number;
 
-  constructor(private readonly io: ToolIo, private readonly prog: string) {
+  /**
+   * `libkmodIo`: where libkmod's default logger writes until routeLibkmod (its messages from kmod_new(),
+   * such as the configuration's): stderr, also when the tool's own messages go to syslog (-s).
+   */
+  constructor(
+    private readonly io: ToolIo,
+    private readonly prog: string,
+    private readonly libkmodIo: ToolIo = io,
+  ) {
     this.libkmodPriority = libkmodDefaultPriority(io.env);
   }
 
@@ -76,7 +84,7 @@ export class ToolLog {
       return;
     }
     if (prio > this.libkmodPriority) return;
-    this.io.stderr(`libkmod: ${priorityName(prio)}: ${fn}: ${msg}`);
+    this.libkmodIo.stderr(`libkmod: ${priorityName(prio)}: ${fn}: ${msg}`);
   };
 }
 

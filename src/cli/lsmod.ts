@@ -2,6 +2,7 @@
 // /proc/modules), use count from refcnt, holders in /sys directory order.
 import { LOG_ERR } from '../resolution/context';
 import { ENOENT, strerror } from '../errno';
+import { readStrLong } from '../file/read-str-long';
 import type { ToolEnv } from './io';
 import { moduleRefcnt, parseSimpleTool, releaseContext, simpleContext, toolLog } from './simple-tool';
 
@@ -18,7 +19,7 @@ function help(prog: string): string {
 }
 
 /** printf("%-19s %8ld  %d") */
-function row(name: string, size: number, refcnt: number): string {
+function row(name: string, size: number | bigint, refcnt: number): string {
   return `${name.padEnd(19)} ${String(size).padStart(8)}  ${refcnt}`;
 }
 
@@ -42,14 +43,26 @@ export function run(args: string[], env: ToolEnv): number {
   const io = env.io;
   if (env.settings.json) return require('./json/lsmod').lsmodJson(ctx, loaded, io);
   io.stdout('Module                  Size  Used by\n');
-  for (const p of loaded) {
-    const mod = ctx.moduleFromName(p.name);
+  // every line of /proc/modules, as kmod_module_new_from_loaded() takes them (its errors come first:
+  // the list is made before any module is shown)
+  const names: string[] = [];
+  for (const name of backend.loadedNames?.() ?? loaded.map((p) => p.name)) {
+    if (name !== null) names.push(name);
+    else ctx.log(LOG_ERR, 'kmod_module_new_from_loaded', `could not get module from name '(null)': ${strerror(ENOENT)}\n`);
+  }
+  for (const name of names) {
+    const mod = ctx.moduleFromName(name);
+    // kmod_module_get_refcnt, then kmod_module_get_size (their messages in that order)
+    const refcnt = moduleRefcnt(ctx, mod.name);
     const core = backend.readModuleAttr(mod.name, 'coresize');
-    let size: number;
-    if (core !== undefined) size = Number.parseInt(core, 10);
-    else if (backend.initstate(mod.name) === undefined) size = -ENOENT;
+    let size: number | bigint;
+    if (core !== undefined) {
+      const v = readStrLong(core);
+      if (v === undefined) ctx.log(LOG_ERR, 'kmod_module_get_size', `failed to read coresize from ${`/sys/module/${mod.name}`.slice(0, 4095)}\n`);
+      size = v ?? 0;
+    } else if (backend.initstate(mod.name) === undefined) size = -ENOENT;
     else size = backend.procModules()?.find((q) => q.name === mod.name)?.size ?? -ENOENT;
-    const line = row(mod.name, size, moduleRefcnt(ctx, mod.name));
+    const line = row(mod.name, size, refcnt);
     const holders = mod.holders().map((h) => h.name);
     io.stdout(line + (holders.length ? ' ' + holders.join(',') : '') + '\n');
   }

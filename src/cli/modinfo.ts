@@ -1,5 +1,5 @@
 // modinfo: prints the information stored in modules, formatted as kmod 34.2's tools/modinfo.c does.
-import { absolutePath, Context, MODULE_DIRECTORY, runningKernelVersion } from '../resolution/context';
+import { absolutePath, type Context, MODULE_DIRECTORY } from '../resolution/context';
 import { strerror } from '../errno';
 import { KmodError } from '../errors';
 import { ImagePrefetcher } from '../file/prefetch';
@@ -10,6 +10,7 @@ import { pathEndsWithKmodExt } from '../names/modname';
 import { moduleInfo, moduleParams, type InfoList } from '../resolution/modinfo';
 import type { Module } from '../resolution/module';
 import { getoptLong, type LongOption } from './getopt';
+import { moduleDirectoryTooLong, newContext } from './module-dir';
 import type { ToolEnv, ToolIo } from './io';
 import { ToolLog } from './log';
 import { printVersion } from './version';
@@ -274,14 +275,13 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
     log.error('missing module or filename.\n');
     return 1;
   }
-  if (root !== undefined || kversion !== undefined) {
-    const dir = `${root ?? ''}${MODULE_DIRECTORY}/${kversion ?? runningKernelVersion()}`;
-    if (Buffer.byteLength(dir) >= 4096) {
-      log.error(`bad directory ${dir}: path too long\n`);
-      return 1;
-    }
+  const tooLong = moduleDirectoryTooLong(root, kversion);
+  if (tooLong !== undefined) {
+    log.error(tooLong);
+    return 1;
   }
-  const ctx = new Context({ root, kernelVersion: kversion, configPaths: [], log: log.libkmod });
+  const ctx = newContext(log, { root, kernelVersion: kversion, configPaths: [], log: log.libkmod, parseConfigNow: true });
+  if (ctx === undefined) return 1;
   const out = new Printer(io);
   const modinfo = new Modinfo(ctx, opts, out, log);
   if (env.settings.json) return require('./json/modinfo').modinfoJson(modinfo, ctx, r.args, byModname, isModuleFilename, log, io);
@@ -296,13 +296,20 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
   const partsIndex = new Map<number, number>();
   r.args.forEach((name, i) => {
     if (kinds[i] !== 'path') return;
+    let abs: string;
+    try {
+      abs = absolutePath(name);
+    } catch (err) {
+      if (err instanceof KmodError) return; // no current directory: byPath reports it
+      throw err;
+    }
     if (name.endsWith('.ko')) {
       partsIndex.set(i, partsAhead.length);
-      partsAhead.push(absolutePath(name));
+      partsAhead.push(abs);
       return;
     }
     aheadIndex.set(i, ahead.length);
-    ahead.push(absolutePath(name));
+    ahead.push(abs);
     aheadSizes.push(sizes[i]!);
   });
   const reads = opts.field !== 'filename';

@@ -1,7 +1,7 @@
 // modprobe, as kmod 34.2's tools/modprobe.c behaves: options (glibc getopt_long, MODPROBE_OPTIONS),
 // then one of -c, --show-modversions, --show-exports, -r, -a or insertion of one module with options.
 // Resolution and probing live in the library (context, probe, remove); this file formats kmod's output.
-import { Context } from '../resolution/context';
+import type { Context } from '../resolution/context';
 import { InvalidAliasError } from '../errors';
 import { KmodError } from '../errors';
 import { strerror, EEXIST, ENOENT, EINVAL } from '../errno';
@@ -18,6 +18,7 @@ import {
   probeInsertModule,
 } from '../resolution/probe';
 import { getoptLong, type LongOption } from './getopt';
+import { moduleDirectoryTooLong, newContext } from './module-dir';
 import { ToolExit, type ToolEnv, type ToolIo } from './io';
 import { LOG_CRIT, LOG_EMERG, LOG_INFO, LOG_WARNING, syslogIo, ToolLog } from './log';
 
@@ -264,16 +265,23 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
   const rest = parsed.args;
 
   // kmod 31+: messages go to syslog also when there is no usable stderr
-  if (o.syslog || !stderrUsable()) log = new ToolLog(syslogIo(io, env.prog), env.prog);
+  // (libkmod's default logger still writes to stderr, as long as kmod_new() runs: nowhere when closed)
+  const stderrOpen = stderrUsable();
+  if (o.syslog || !stderrOpen) log = new ToolLog(syslogIo(io, env.prog), env.prog, stderrOpen ? io : { ...io, stderr: () => {} });
 
   if (!o.showConfig && rest.length === 0) {
     log.error('missing parameters. See -h.\n');
     return 1;
   }
+  const tooLong = moduleDirectoryTooLong(o.root, o.kversion);
+  if (tooLong !== undefined) {
+    log.error(tooLong);
+    return 1;
+  }
 
   const { selectBackend, stateDirs } = require('./backend-select') as typeof import('./backend-select');
   const dirs = stateDirs(env);
-  const ctx = new Context({
+  const ctx = newContext(log, {
     root: o.root,
     kernelVersion: o.kversion,
     configPaths: o.configPaths,
@@ -281,7 +289,9 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
     sysDir: dirs.sysDir,
     log: log.libkmod,
     backendFactory: () => selectBackend(env),
+    parseConfigNow: true,
   });
+  if (ctx === undefined) return 1;
 
   try {
     ctx.config(); // kmod_new() parses the configuration before the tool's logging is set up

@@ -1,6 +1,7 @@
 // What insmod, rmmod and lsmod share (kmod 34.2's tools/insmod.c, rmmod.c, lsmod.c): the -s/-v/-V/-h
 // options handled in command-line order, stopping at glibc's getopt error, the syslog variant of the
 // log, and kmod_new(NULL, {NULL}) — the running kernel's module directory and no modprobe.d files.
+import { readStrLong } from '../file/read-str-long';
 import { Context } from '../resolution/context';
 import { EINVAL, ENOENT, strerror } from '../errno';
 import { selectBackend, stateDirs } from './backend-select';
@@ -54,7 +55,8 @@ export function parseSimpleTool(args: string[], env: ToolEnv, shortopts: string,
 
 /** The tool's log (on syslog with -s) before libkmod messages are routed to it. */
 export function toolLog(env: ToolEnv, o: SimpleToolOptions): ToolLog {
-  return new ToolLog(o.syslog ? syslogIo(env.io, env.prog) : env.io, env.prog);
+  // libkmod's default logger (kmod_new()'s messages) writes to stderr also with -s
+  return new ToolLog(o.syslog ? syslogIo(env.io, env.prog) : env.io, env.prog, env.io);
 }
 
 /**
@@ -69,6 +71,7 @@ export function simpleContext(env: ToolEnv, log: ToolLog, verbose: number): Cont
     sysDir: dirs.sysDir,
     log: log.libkmod,
     backendFactory: () => selectBackend(env),
+    parseConfigNow: true,
   });
   ctx.config();
   log.routeLibkmod(verbose);
@@ -84,12 +87,12 @@ export function simpleContext(env: ToolEnv, log: ToolLog, verbose: number): Cont
 export function moduleRefcnt(ctx: Context, name: string): number {
   const raw = ctx.backend.readModuleAttr(name, 'refcnt');
   if (raw === undefined) return -ENOENT;
-  const m = /^[\t\n\v\f\r ]*([+-]?\d+)([\t\n\v\f\r ].*)?$/s.exec(raw);
-  if (!m) {
+  const v = readStrLong(raw);
+  if (v === undefined) {
     ctx.log(LOG_ERR, 'kmod_module_get_refcnt', `could not read integer from '/sys/module/${name}/refcnt': '${strerror(EINVAL)}'\n`);
     return -EINVAL;
   }
-  return Number.parseInt(m[1], 10);
+  return Number(BigInt.asIntN(32, v)); // returned as an int
 }
 
 /** kmod_unref(ctx) at the end of the tool */

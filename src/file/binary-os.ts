@@ -161,11 +161,52 @@ export function processEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.Process
 
 /** getcwd(): the current directory as a binary string (process.cwd() has it decoded as UTF-8) */
 export function currentDirectory(): string {
-  const cwd = process.cwd();
+  let cwd: string;
+  try {
+    cwd = process.cwd();
+  } catch (err) {
+    // libuv's getcwd buffer is PATH_MAX bytes; glibc's getcwd(NULL, 0), which kmod uses, is not limited
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ERANGE' || code === 'ENAMETOOLONG' || code === 'ENOBUFS') return walkedCurrentDirectory();
+    throw err;
+  }
   if (!NOT_ASCII.test(cwd)) return cwd;
   try {
     return fs.realpathSync.native('.', 'latin1');
   } catch {
     return binaryFromUtf8(cwd);
   }
+}
+
+/**
+ * glibc's generic getcwd, for a current directory longer than getcwd(2) returns: up through `..` to
+ * /, finding each directory's name among its parent's entries by device and inode. The relative
+ * path grows by three bytes a level (glibc walks with descriptors), enough for any directory whose
+ * depth is under a thousand levels.
+ */
+function walkedCurrentDirectory(): string {
+  const id = (p: string): string => {
+    const st = fs.lstatSync(osPath(p), { bigint: true });
+    return `${st.dev}:${st.ino}`;
+  };
+  const root = id('/');
+  const names: string[] = [];
+  let here = '.';
+  let self = id(here);
+  while (self !== root) {
+    const up = here === '.' ? '..' : `${here}/..`;
+    const entries = fs.readdirSync(osPath(up), 'latin1');
+    const name = entries.find((n) => {
+      try {
+        return id(`${up}/${n}`) === self;
+      } catch {
+        return false;
+      }
+    });
+    if (name === undefined) throw Object.assign(new Error(`getcwd: no entry of ${up} is the current directory's ancestor`), { code: 'ENOENT' });
+    names.unshift(name);
+    here = up;
+    self = id(here);
+  }
+  return `/${names.join('/')}`;
 }

@@ -109,6 +109,8 @@ function hexStringInJs(data: Uint8Array): string {
 interface Der {
   tag: number;
   constructed: boolean;
+  /** where its header starts */
+  at: number;
   /** content bytes: buf[start..end) */
   start: number;
   end: number;
@@ -132,7 +134,7 @@ function readDer(buf: Buffer, off: number, limit: number): Der {
     hdr += n;
   }
   if (off + hdr + len > limit) throw new DerError('truncated');
-  return { tag, constructed: (tag & 0x20) !== 0, start: off + hdr, end: off + hdr + len };
+  return { tag, constructed: (tag & 0x20) !== 0, at: off, start: off + hdr, end: off + hdr + len };
 }
 
 function children(buf: Buffer, d: Der): Der[] {
@@ -144,6 +146,41 @@ function children(buf: Buffer, d: Der): Der[] {
     off = c.end;
   }
   return out;
+}
+
+/**
+ * The elements of a SET OF or SEQUENCE OF with tag number `tag & 0x1f` in class `tag & 0xc0`: OpenSSL's
+ * template decoder checks only the tag number and class of these, so their primitive form is taken
+ * too, its content read as elements.
+ */
+function elementsOf(buf: Buffer, d: Der | undefined, tag: number): Der[] {
+  if (!d || (d.tag & ~0x20) !== (tag & ~0x20)) throw new DerError(`expected tag ${tag}`);
+  const out: Der[] = [];
+  for (let off = d.start; off < d.end; ) {
+    const c = readDer(buf, off, d.end);
+    out.push(c);
+    off = c.end;
+  }
+  return out;
+}
+
+/** An INTEGER as c2i_ASN1_INTEGER takes it: not empty, no padding byte where none is needed. */
+function checkedInteger(buf: Buffer, d: Der | undefined): Der {
+  const n = expect(d, INTEGER);
+  const len = n.end - n.start;
+  if (len === 0) throw new DerError('empty INTEGER');
+  if (len > 1) {
+    const first = buf[n.start];
+    const negative = first & 0x80;
+    let pad = first === 0;
+    if (first === 0xff) {
+      // "one less than the minimal negative" of its length is not padded
+      pad = false;
+      for (let i = n.start + 1; i < n.end; i++) if (buf[i] !== 0) pad = true;
+    }
+    if (pad && negative === (buf[n.start + 1] & 0x80)) throw new DerError('INTEGER with illegal padding');
+  }
+  return n;
 }
 
 function expect(d: Der | undefined, tag: number): Der {
@@ -172,17 +209,23 @@ function checkOid(buf: Buffer, d: Der): void {
 
 /**
  * Each element a SEQUENCE that starts with a valid OID (an AlgorithmIdentifier, a ContentInfo, an
- * Attribute): the OIDs that d2i_PKCS7 decodes where this reader passes by.
+ * Attribute): the OIDs that d2i_PKCS7 decodes where this reader passes by. Each has one more element
+ * at most (the algorithm's parameters, the content, the attribute's values): a longer SEQUENCE is
+ * OpenSSL's SEQUENCE_LENGTH_MISMATCH.
  */
 function leadingOids(buf: Buffer, elements: (Der | undefined)[]): void {
-  for (let k = 0; k < elements.length; k++) checkOid(buf, expect(children(buf, expect(elements[k], SEQUENCE))[0], OID));
+  for (let k = 0; k < elements.length; k++) {
+    const parts = children(buf, expect(elements[k], SEQUENCE));
+    if (parts.length > 2) throw new DerError('SEQUENCE longer than its type');
+    checkOid(buf, expect(parts[0], OID));
+  }
 }
 
 /** Attributes (SEQUENCE { type OID, values SET OF ANY }): their types, and the values that are OIDs */
 function attributeOids(buf: Buffer, attributes: Der[]): void {
   leadingOids(buf, attributes);
   for (let k = 0; k < attributes.length; k++) {
-    const values = children(buf, expect(children(buf, attributes[k])[1], SET));
+    const values = elementsOf(buf, children(buf, attributes[k])[1], SET); // (leadingOids: no third element)
     for (let j = 0; j < values.length; j++) if (values[j].tag === OID) checkOid(buf, values[j]);
   }
 }
@@ -275,27 +318,115 @@ const PKCS7_SIGNED = Buffer.from([0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07
 
 /**
  * The value of the issuer's first CN (or, as kmod's loop over the entries leaves it, of the last entry
- * when none is a CN). Every entry's type is checked, as d2i_PKCS7 decodes the whole name first.
+ * when none is a CN). Every entry is checked (its type, its value: nameEntryValue), as d2i_PKCS7
+ * decodes the whole name first.
  */
 function issuerName(buf: Buffer, name: Der): string | undefined {
-  let last: Der | undefined;
-  let found: Der | undefined;
+  let last: string | undefined;
+  let found: string | undefined;
   // (indexed, no destructuring: unoptimized, those allocate iterators (decisions.md))
-  const rdns = children(buf, expect(name, SEQUENCE));
+  const rdns = elementsOf(buf, name, SEQUENCE);
   for (let r = 0; r < rdns.length; r++) {
-    const atvs = children(buf, expect(rdns[r], SET));
+    const atvs = elementsOf(buf, rdns[r], SET);
     for (let a = 0; a < atvs.length; a++) {
       const pair = children(buf, expect(atvs[a], SEQUENCE));
-      const value = pair[1];
-      if (!value) throw new DerError('attribute without value');
+      if (pair.length !== 2) throw new DerError('attribute without value, or with more than one');
       const isCommonName = oidIs(buf, expect(pair[0], OID), COMMON_NAME);
+      const value = nameEntryValue(buf, pair[1]);
       if (found !== undefined) continue;
       last = value;
       if (isCommonName) found = value;
     }
   }
   const v = found ?? last;
-  return v === undefined ? undefined : cString(buf.toString('latin1', v.start, v.end));
+  return v === undefined ? undefined : cString(v);
+}
+
+/**
+ * The universal tags OpenSSL takes as a name entry's value (ASN1_PRINTABLE: ASN1_tag2bit(tag) &
+ * B_ASN1_PRINTABLE): BIT STRING, UTF8String, SEQUENCE, the string types but VideotexString,
+ * VisibleString, GraphicString, GeneralString, and the tags it counts as unknown.
+ */
+const PRINTABLE_TAGS = new Set([3, 7, 8, 9, 11, 12, 13, 14, 15, 16, 18, 19, 20, 22, 28, 29, 30]);
+const BIT_STRING_TAG = 3;
+const UTF8STRING_TAG = 12;
+const SEQUENCE_TAG = 16;
+const UNIVERSALSTRING_TAG = 28;
+const BMPSTRING_TAG = 30;
+
+/**
+ * A name entry's value as OpenSSL holds it (the bytes X509_NAME_ENTRY_get_data gives kmod, latin1), or
+ * a DerError where decoding the name fails: a class or tag ASN1_PRINTABLE does not take, a primitive
+ * SEQUENCE, a BIT STRING without its unused-bits byte or with more than 7, a BMPString or
+ * UniversalString of a length that is not a whole number of characters, and (x509_name_canon, which
+ * converts those types to UTF-8) a character that is not Unicode or UTF-8 that is not valid.
+ */
+function nameEntryValue(buf: Buffer, d: Der): string {
+  const tag = d.tag & 0x1f;
+  if ((d.tag & 0xc0) !== 0 || !PRINTABLE_TAGS.has(tag)) throw new DerError('name entry value of a type ASN1_PRINTABLE does not take');
+  let s: string;
+  if (tag === SEQUENCE_TAG) {
+    if (!d.constructed) throw new DerError('primitive SEQUENCE');
+    return buf.toString('latin1', d.at, d.end); // kept encoded, header and all
+  }
+  s = d.constructed ? collectedString(buf, d, 0) : buf.toString('latin1', d.start, d.end);
+  if (tag === BIT_STRING_TAG) {
+    // c2i_ASN1_BIT_STRING: the unused-bits count first, those bits cleared in the last byte
+    if (s.length < 1 || s.charCodeAt(0) > 7) throw new DerError('bad BIT STRING');
+    const unused = s.charCodeAt(0);
+    s = s.slice(1);
+    if (s.length > 0) s = s.slice(0, -1) + String.fromCharCode(s.charCodeAt(s.length - 1) & (0xff << unused) & 0xff);
+  } else if (tag === BMPSTRING_TAG || tag === UNIVERSALSTRING_TAG) {
+    const width = tag === BMPSTRING_TAG ? 2 : 4;
+    if (s.length % width !== 0) throw new DerError('string cut inside a character');
+    for (let i = 0; i < s.length; i += width) {
+      let v = 0;
+      for (let k = 0; k < width; k++) v = v * 256 + s.charCodeAt(i + k);
+      if (!unicodeValid(v)) throw new DerError('not a Unicode character');
+    }
+  } else if (tag === UTF8STRING_TAG && !validUtf8(s)) throw new DerError('invalid UTF-8');
+  return s;
+}
+
+/** The parts of a constructed string joined, as asn1_collect() does: any tag, nested at most 5 deep. */
+function collectedString(buf: Buffer, d: Der, depth: number): string {
+  let s = '';
+  for (let off = d.start; off < d.end; ) {
+    if (off + 2 <= d.end && buf[off] === 0 && buf[off + 1] === 0) throw new DerError('end-of-contents inside a definite length');
+    const part = readDer(buf, off, d.end);
+    if (!part.constructed) s += buf.toString('latin1', part.start, part.end);
+    else if (depth >= 5) throw new DerError('string nested too deep');
+    else s += collectedString(buf, part, depth + 1);
+    off = part.end;
+  }
+  return s;
+}
+
+/** is_unicode_valid(): at most U+10FFFF, not a surrogate */
+function unicodeValid(v: number): boolean {
+  return v <= 0x10ffff && (v < 0xd800 || v > 0xdfff);
+}
+
+/** UTF-8 as OpenSSL's UTF8_getc() takes it (1 to 4 bytes, shortest form) with valid characters only. */
+function validUtf8(s: string): boolean {
+  for (let i = 0; i < s.length; ) {
+    const b = s.charCodeAt(i);
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    const n = (b & 0xe0) === 0xc0 ? 2 : (b & 0xf0) === 0xe0 ? 3 : (b & 0xf8) === 0xf0 ? 4 : 0;
+    if (n === 0 || i + n > s.length) return false;
+    let v = b & (0xff >> (n + 1));
+    for (let k = 1; k < n; k++) {
+      const c = s.charCodeAt(i + k);
+      if ((c & 0xc0) !== 0x80) return false;
+      v = v * 64 + (c & 0x3f);
+    }
+    if (v < (n === 2 ? 0x80 : n === 3 ? 0x800 : 0x10000) || !unicodeValid(v)) return false;
+    i += n;
+  }
+  return true;
 }
 
 /** The magnitude bytes of a DER INTEGER without leading zeros (BN_bn2bin). */
@@ -323,33 +454,43 @@ function pkcs7Info(raw: Buffer): SignatureInfo | undefined {
     const contentType = expect(ci[0], OID);
     if (!oidIs(raw, contentType, PKCS7_SIGNED)) return undefined;
     const explicit = ci[1];
-    if (!explicit || explicit.tag !== 0xa0) return undefined;
+    if (!explicit || explicit.tag !== 0xa0 || ci.length > 2) return undefined;
     const sd = children(raw, expect(children(raw, explicit)[0], SEQUENCE));
     // version, digestAlgorithms, contentInfo, [0] certificates, [1] crls, signerInfos
-    leadingOids(raw, children(raw, expect(sd[1], SET)));
+    checkedInteger(raw, sd[0]);
+    leadingOids(raw, elementsOf(raw, sd[1], SET));
     leadingOids(raw, [sd[2]]);
-    const signerInfos = sd[sd.length - 1];
-    const infos = children(raw, expect(signerInfos, SET));
+    let j = 3;
+    if (sd[j] && (sd[j].tag & ~0x20) === 0x80) j++;
+    if (sd[j] && (sd[j].tag & ~0x20) === 0x81) j++;
+    if (sd.length !== j + 1) throw new DerError('SignedData of the wrong length');
+    const infos = elementsOf(raw, sd[j], SET);
     if (infos.length === 0) return undefined;
+    // version, issuerAndSerialNumber, digestAlgorithm, [0] authenticatedAttributes,
+    // digestEncryptionAlgorithm, encryptedDigest, [1] unauthenticatedAttributes
     const si = children(raw, expect(infos[0], SEQUENCE));
-    expect(si[0], INTEGER);
+    checkedInteger(raw, si[0]);
     const ias = children(raw, expect(si[1], SEQUENCE));
+    if (ias.length !== 2) throw new DerError('IssuerAndSerialNumber of the wrong length');
     const issuer = ias[0];
-    const serial = expect(ias[1], INTEGER);
-    const digestAlg = children(raw, expect(si[2], SEQUENCE));
-    const hashAlgo = digestName(raw, expect(digestAlg[0], OID));
+    const serial = checkedInteger(raw, ias[1]);
+    leadingOids(raw, [si[2]]);
+    const hashAlgo = digestName(raw, children(raw, si[2])[0]);
     let k = 3;
-    // authenticatedAttributes
-    if (si[k] && si[k].tag === 0xa0) attributeOids(raw, children(raw, si[k++]));
-    // digestEncryptionAlgorithm
+    if (si[k] && (si[k].tag & ~0x20) === 0x80) attributeOids(raw, elementsOf(raw, si[k++], 0xa0));
     leadingOids(raw, [si[k]]);
-    const encDigest = expect(si[k + 1], OCTET_STRING);
+    // (a constructed OCTET STRING is taken too, its parts joined)
+    const encDigest = si[k + 1];
+    if (!encDigest || (encDigest.tag & ~0x20) !== OCTET_STRING) throw new DerError('expected the encrypted digest');
+    const rest = si.length - (k + 2);
+    if (rest > 1 || (rest === 1 && (si[k + 2].tag & ~0x20) !== 0x81)) throw new DerError('SignerInfo of the wrong length');
+    if (rest === 1) attributeOids(raw, elementsOf(raw, si[k + 2], 0xa1));
     return {
       idType: 'PKCS#7',
       signer: issuerName(raw, issuer) ?? '',
       keyId: integerMagnitude(raw.subarray(serial.start, serial.end)),
       hashAlgo,
-      signature: Buffer.from(raw.subarray(encDigest.start, encDigest.end)),
+      signature: encDigest.constructed ? Buffer.from(collectedString(raw, encDigest, 0), 'latin1') : Buffer.from(raw.subarray(encDigest.start, encDigest.end)),
     };
   } catch (err) {
     if (err instanceof DerError) return undefined;

@@ -46,6 +46,11 @@ export interface Backend {
   holders(name: string): string[] | undefined;
   /** /proc/modules, undefined when the kernel has none (no module support) */
   procModules(): ProcModule[] | undefined;
+  /**
+   * the module names of /proc/modules as kmod_module_new_from_loaded() reads them, lines that are no
+   * well-formed entry included (null: a line without a name); when absent, procModules()' names
+   */
+  loadedNames?(): (string | null)[] | undefined;
   /** /sys/module/compression ('xz', 'zstd', 'gzip'), undefined when absent */
   compression(): string | undefined;
   /** /sys/module/<name>/coresize etc. and parameters, for modinfo-like views: undefined when absent */

@@ -190,7 +190,7 @@ export function loadConfig(opts: ConfigLoadOptions): ModprobeConfig {
 
   for (const f of files) {
     const fn = f.single ? f.dir : `${f.dir}/${f.name}`;
-    if (!f.single && Buffer.byteLength(fn) >= PATH_MAX) {
+    if (!f.single && fn.length >= PATH_MAX) {
       log?.(LOG_ERR, 'kmod_config_new', `Error parsing ${fn}: path too long\n`);
       continue;
     }

@@ -2,7 +2,7 @@
 import { accessSync, currentDirectory, processEnv, statSync } from '../file/binary-os';
 import type { Backend } from '../loading/backend';
 import type { ModprobeConfig } from './config';
-import { EINVAL, ENOENT, EEXIST } from '../errno';
+import { EINVAL, ENOENT, EEXIST, ENOMEM, errnoOf, strerror } from '../errno';
 import { InvalidAliasError, KmodError, fromSystemError } from '../errors';
 import { fnmatch } from '../names/fnmatch';
 import { BinaryIndex, IndexHeaderError, type ModuleIndex } from '../indexes/binary';
@@ -38,6 +38,12 @@ export interface ContextOptions {
   backendFactory?: () => Backend;
   /** an already parsed configuration (skips loadConfig) */
   config?: ModprobeConfig;
+  /**
+   * kmod_new() as the tools call it: the configuration parsed at creation (its messages logged before
+   * the `ctx … created` INFO), not on first use. kmod's modinfo reports a bad modules.softdep line even
+   * when it only reads a module file.
+   */
+  parseConfigNow?: boolean;
 }
 
 /** uname -r of the running kernel (node:os is required here, so runs given -S never load it) */
@@ -52,7 +58,11 @@ export function moduleDirectory(opts: Pick<ContextOptions, 'root' | 'kernelVersi
   return `${opts.root ?? ''}${MODULE_DIRECTORY}/${kver}`;
 }
 
-/** get_current_dir_name(): $PWD when it names the current directory (keeps symlinks), else getcwd(). */
+/**
+ * get_current_dir_name(): $PWD when it names the current directory (keeps symlinks), else getcwd().
+ * When there is none (the directory was removed), a KmodError with ENOMEM: libkmod's
+ * path_make_absolute_cwd() then returns NULL, which its callers report as ENOMEM.
+ */
 export function currentDirName(): string {
   const pwd = processEnv().PWD;
   if (pwd !== undefined && pwd.startsWith('/')) {
@@ -64,10 +74,14 @@ export function currentDirName(): string {
       // fall back to getcwd()
     }
   }
-  return currentDirectory();
+  try {
+    return currentDirectory();
+  } catch (err) {
+    throw new KmodError(ENOMEM, `no current directory (getcwd: ${strerror(errnoOf(err))})`, { cause: err });
+  }
 }
 
-/** path_make_absolute_cwd: cwd + '/' + p for relative paths, no normalization. */
+/** path_make_absolute_cwd: cwd + '/' + p for relative paths, no normalization (throws as currentDirName). */
 export function absolutePath(p: string): string {
   return p.startsWith('/') ? p : `${currentDirName()}/${p}`;
 }
@@ -94,13 +108,20 @@ export class Context {
 
   constructor(readonly options: ContextOptions = {}) {
     this.kernelVersion = options.kernelVersion ?? runningKernelVersion();
-    this.dirname = absolutePath(moduleDirectory({ ...options, kernelVersion: this.kernelVersion }));
+    this.log = options.log ?? noLog;
+    try {
+      this.dirname = absolutePath(moduleDirectory({ ...options, kernelVersion: this.kernelVersion }));
+    } catch (err) {
+      // kmod_new() fails: a relative module directory and no current directory
+      if (err instanceof KmodError) this.log(LOG_ERR, 'kmod_new', 'could not retrieve directory\n');
+      throw err;
+    }
     this.configPaths = options.configPaths;
     this.procDir = options.procDir ?? '/proc';
     this.sysDir = options.sysDir ?? '/sys';
-    this.log = options.log ?? noLog;
     this._backend = options.backend;
     this._config = options.config;
+    if (options.parseConfigNow) this.config();
     this.log(LOG_INFO, 'kmod_new', `ctx ${this.address} created\n`);
   }
 
@@ -223,8 +244,10 @@ export class Context {
     try {
       // libkmod stat()s the path, for its existence only: access(F_OK) fails alike (ENOENT, ENOTDIR,
       // ELOOP, EACCES on a directory on the way) without Node building a Stats object (~10 µs, which
-      // modinfo over a whole tree pays per module)
-      if (!found) accessSync(abs);
+      // modinfo over a whole tree pays per module). The caller's check used the path as given, which
+      // may fit in PATH_MAX where the absolute one does not (a deep current directory): that one fails
+      // here with ENAMETOOLONG, as libkmod's stat() does
+      if (!found || abs.length >= 4096) accessSync(abs);
     } catch (err) {
       throw fromSystemError(err, file);
     }

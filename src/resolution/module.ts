@@ -198,21 +198,29 @@ export class Module {
     return c === KMOD_MODULE_LIVE || c === KMOD_MODULE_BUILTIN;
   }
 
-  /** /sys/module/<name>/refcnt, or a negative errno (-ENOENT when absent) */
+  /**
+   * /sys/module/<name>/refcnt, or a negative errno: -ENOENT when absent, -EINVAL (reported, as
+   * kmod_module_get_refcnt does) when it holds no number read_str_long takes
+   */
   refcnt(): number {
     const n = this.ctx.backend.refcnt(this.name);
-    return n === undefined ? -ENOENT : n;
+    if (n !== undefined) return n;
+    if (this.ctx.backend.readModuleAttr(this.name, 'refcnt') === undefined) return -ENOENT;
+    const file = `/sys/module/${this.name}/refcnt`.slice(0, 4095);
+    this.ctx.log(LOG_ERR, 'kmod_module_get_refcnt', `could not read integer from '${file}': '${strerror(EINVAL)}'\n`);
+    return -EINVAL;
   }
 
   /**
    * modules holding this one (/sys/module/<name>/holders, directory order); like
    * kmod_module_get_holders, a holders directory that cannot be opened is reported (an empty name's
-   * is /sys/module//holders) and means none
+   * is /sys/module//holders) and means none; the path as kmod's PATH_MAX buffer holds it (4095 bytes)
    */
   holders(): Module[] {
     const names = this.ctx.backend.holders(this.name);
     if (names === undefined) {
-      this.ctx.log(LOG_ERR, 'kmod_module_get_holders', `could not open '/sys/module/${this.name}/holders': ${strerror(ENOENT)}\n`);
+      const dir = `/sys/module/${this.name}/holders`.slice(0, 4095);
+      this.ctx.log(LOG_ERR, 'kmod_module_get_holders', `could not open '${dir}': ${strerror(ENOENT)}\n`);
       return [];
     }
     return names.map((h) => this.ctx.moduleFromName(h));

@@ -35,10 +35,14 @@ export interface ProbeOptions {
   insert?: (ctx: Context, m: Module, options: string | undefined, flags: number) => number;
 }
 
-/** system(cmd): /bin/sh -c cmd with the caller's stdio; a signal-killed shell counts as exit 0, as WEXITSTATUS gives. */
+/**
+ * system(cmd) as glibc runs it: /bin/sh named `sh`, with `-c -- cmd` (so the shell's messages start with
+ * `sh:` and a command starting with `-` is a command), the caller's stdio; a signal-killed shell counts
+ * as exit 0, as WEXITSTATUS gives.
+ */
 export function systemCommand(cmd: string, env: NodeJS.ProcessEnv): number {
   const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
-  const r = spawnSync('/bin/sh', ['-c', childText(cmd)], { stdio: 'inherit', env: childEnv(env) });
+  const r = spawnSync('/bin/sh', ['-c', '--', childText(cmd)], { argv0: 'sh', stdio: 'inherit', env: childEnv(env) });
   if (r.error) return -1;
   return r.status ?? 0;
 }

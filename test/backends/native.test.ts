@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NativeBackend, parseProcModules, rawDirEntries } from '../../src/backends/native';
+import { loadedModuleNames, NativeBackend, parseProcModules, rawDirEntries } from '../../src/backends/native';
 import { KmodError } from '../../src/errors';
 import { EINVAL, ENOENT, ENOEXEC, ENOSYS, EPERM } from '../../src/errno';
 import { cleanEnv, repoRoot } from '../support/reference';
@@ -45,6 +45,25 @@ describe('parseProcModules', () => {
     expect(parseProcModules('\nshort 1 2\n\ndummy 12288 0 - Live 0x0\n')).toEqual([
       { name: 'dummy', size: 12288, refcnt: 0, users: [], state: 'Live', address: '0x0', taints: '' },
     ]);
+  });
+});
+
+describe('loadedModuleNames (kmod_module_new_from_loaded)', () => {
+  it('takes the first token of every line, well-formed or not', () => {
+    expect(loadedModuleNames('a 1 0 - Live 0x0\nb\nc 5\n\tx\t10 0\n y 3\n')).toEqual(['a', 'b\n', 'c', 'x', 'y']);
+    expect(loadedModuleNames('\n')).toEqual(['\n']);
+    expect(loadedModuleNames('')).toEqual([]);
+    // a line of blanks without newline has none
+    expect(loadedModuleNames('x 1\n  \t')).toEqual(['x', null]);
+  });
+  it('reads 4095 bytes a line and skips the rest of a longer one', () => {
+    expect(loadedModuleNames(`${'a'.repeat(5000)} 1\nb 1\n`)).toEqual(['a'.repeat(4095), 'b']);
+    expect(loadedModuleNames(`${' '.repeat(4095)}late 1\nz 1\n`)).toEqual([null, 'z']);
+  });
+  it('stops at a NUL, and skips the lines after it up to one ending its visible part with a newline', () => {
+    expect(loadedModuleNames('x\0y 1\nq-r 1\nk 1\n')).toEqual(['x', 'k']);
+    expect(loadedModuleNames('\0abc\nk 1\n')).toEqual([null, 'k']);
+    expect(loadedModuleNames('a\0\nb 1\nc 1\n')).toEqual(['a', 'c']);
   });
 });
 

@@ -77,4 +77,28 @@ describe('binary strings at the edge of the process', () => {
     const r = spawnSync('sh', ['-c', `cd "$(printf '%b' "$0")" && exec "$@"`, dir.replace(/\xff/, '\\0377'), process.execPath, '-e', `process.stdout.write(Buffer.from(require(${JSON.stringify(distBinaryOs)}).currentDirectory(), 'latin1').toString('hex'))`], { encoding: 'utf8' });
     expect(r.stdout).toBe(Buffer.from(dir, 'latin1').toString('hex'));
   });
+
+  it('currentDirectory is found past PATH_MAX (where process.cwd() fails), by its bytes', () => {
+    // 21 levels of 200 bytes, one of them UTF-8 "é": over 4096 bytes, which getcwd(2) cannot return
+    const names = Array.from({ length: 21 }, (_, i) => (i === 7 ? '\u00e9'.repeat(100) : String(i % 10).repeat(200)));
+    const start = process.cwd();
+    process.chdir(tmp);
+    let made = 0;
+    try {
+      for (const n of names) {
+        fs.mkdirSync(n);
+        process.chdir(n);
+        made++;
+      }
+      expect(() => process.cwd()).toThrow();
+      expect(bfs.currentDirectory()).toBe(bfs.binaryFromUtf8(`${fs.realpathSync(tmp)}/${names.join('/')}`));
+    } finally {
+      // removed from inside: rm -r cannot name the deepest directories by their full path
+      while (made > 0) {
+        process.chdir('..');
+        fs.rmdirSync(names[--made]);
+      }
+      process.chdir(start);
+    }
+  });
 });

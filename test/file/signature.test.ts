@@ -41,20 +41,35 @@ function oid(text: string): Buffer {
 }
 const utf8 = (s: string): Buffer => der(0x0c, Buffer.from(s));
 
-function pkcs7(o: { names: [string, string][]; serial: Buffer; digest: string | Buffer; sig: Buffer; authAttrs?: boolean }): Buffer {
+/** A PKCS#7 SignedData; `edit` may change the parts (by name) before they are put together. */
+interface Pkcs7Parts {
+  version: Buffer; digestAlgorithms: Buffer; content: Buffer; beforeSignerInfos: Buffer[]; signerInfosTag: number;
+  siVersion: Buffer; issuerAndSerial: Buffer; digestAlgorithm: Buffer; authAttrs: Buffer[]; encryptionAlgorithm: Buffer;
+  encryptedDigest: Buffer; afterDigest: Buffer[]; outerExtra: Buffer[];
+}
+function pkcs7(o: { names: [string, string][]; serial: Buffer; digest: string | Buffer; sig: Buffer; authAttrs?: boolean; name?: Buffer; edit?: (p: Pkcs7Parts) => void }): Buffer {
   // (a Buffer: the digest OID's element as it is to be encoded)
   const digest = typeof o.digest === 'string' ? oid(o.digest) : o.digest;
-  const name = seq(...o.names.map(([t, v]) => set(seq(oid(t), utf8(v)))));
-  const signerInfo = seq(
-    der(0x02, Buffer.from([1])),
-    seq(name, der(0x02, o.serial)),
-    seq(digest, der(0x05, Buffer.alloc(0))),
-    ...(o.authAttrs ? [der(0xa0, seq(oid('1.2.840.113549.1.9.3'), set(oid('1.2.840.113549.1.7.1'))))] : []),
-    seq(oid('1.2.840.113549.1.1.1'), der(0x05, Buffer.alloc(0))),
-    der(0x04, o.sig),
-  );
-  const signedData = seq(der(0x02, Buffer.from([1])), set(seq(digest)), seq(oid('1.2.840.113549.1.7.1')), set(signerInfo));
-  return seq(oid('1.2.840.113549.1.7.2'), der(0xa0, signedData));
+  const name = o.name ?? seq(...o.names.map(([t, v]) => set(seq(oid(t), utf8(v)))));
+  const p: Pkcs7Parts = {
+    version: der(0x02, Buffer.from([1])),
+    digestAlgorithms: set(seq(digest)),
+    content: seq(oid('1.2.840.113549.1.7.1')),
+    beforeSignerInfos: [],
+    signerInfosTag: 0x31,
+    siVersion: der(0x02, Buffer.from([1])),
+    issuerAndSerial: seq(name, der(0x02, o.serial)),
+    digestAlgorithm: seq(digest, der(0x05, Buffer.alloc(0))),
+    authAttrs: o.authAttrs ? [der(0xa0, seq(oid('1.2.840.113549.1.9.3'), set(oid('1.2.840.113549.1.7.1'))))] : [],
+    encryptionAlgorithm: seq(oid('1.2.840.113549.1.1.1'), der(0x05, Buffer.alloc(0))),
+    encryptedDigest: der(0x04, o.sig),
+    afterDigest: [],
+    outerExtra: [],
+  };
+  o.edit?.(p);
+  const signerInfo = seq(p.siVersion, p.issuerAndSerial, p.digestAlgorithm, ...p.authAttrs, p.encryptionAlgorithm, p.encryptedDigest, ...p.afterDigest);
+  const signedData = seq(p.version, p.digestAlgorithms, p.content, ...p.beforeSignerInfos, der(p.signerInfosTag, signerInfo));
+  return seq(oid('1.2.840.113549.1.7.2'), der(0xa0, signedData), ...p.outerExtra);
 }
 
 const body = Buffer.from('\x7fELF module body');
@@ -177,6 +192,106 @@ describe('moduleSignature', () => {
     const allHigh = Buffer.from(p);
     allHigh.fill(0x81, p.indexOf(digest) + 2, p.indexOf(digest) + digest.length);
     expect(() => moduleSignature(signed(body, { idType: 2, sig: allHigh }))).not.toThrow();
+  });
+
+  it('issuer name values as OpenSSL decodes them: types ASN1_PRINTABLE takes, strings it converts to UTF-8 (kmod 34.2 verdicts)', () => {
+    const cn = (value: Buffer, ...more: Buffer[]): Buffer => seq(set(seq(oid('2.5.4.3'), value, ...more)));
+    const b = (...bytes: number[]): Buffer => Buffer.from(bytes);
+    const abcd = Buffer.from('abcd');
+    const parts = (tag: number, ...chunks: Buffer[]): Buffer => der(tag, ...chunks.map((c) => der(0x04, c)));
+    let nested = der(0x04, Buffer.from('z'));
+    const nest = (levels: number): Buffer => {
+      nested = der(0x04, Buffer.from('z'));
+      for (let i = 0; i < levels; i++) nested = der(0x24, nested);
+      return der(0x2c, nested);
+    };
+    // [name, value element, signer kmod shows (latin1) or undefined for no signature]
+    const cases: [string, Buffer, string | undefined][] = [
+      ['BIT STRING "abcd" (0x61 unused bits)', der(0x03, abcd), undefined],
+      ['ObjectDescriptor (an "unknown" tag)', der(0x07, abcd), 'abcd'],
+      ['NumericString, not checked', der(0x12, abcd), 'abcd'],
+      ['PrintableString', der(0x13, abcd), 'abcd'],
+      ['T61String with 0xff', der(0x14, b(0xff)), '\xff'],
+      ['VideotexString', der(0x15, abcd), undefined],
+      ['IA5String', der(0x16, abcd), 'abcd'],
+      ['VisibleString', der(0x1a, abcd), undefined],
+      ['OCTET STRING', der(0x04, abcd), undefined],
+      ['primitive SEQUENCE', der(0x10, abcd), undefined],
+      ['application class', der(0x4c, abcd), undefined],
+      ['UniversalString "abcd" (not a character)', der(0x1c, abcd), undefined],
+      ['BMPString "abcd"', der(0x1e, abcd), 'abcd'],
+      ['constructed UTF8String: its parts joined', parts(0x2c, Buffer.from('ab'), Buffer.from('cd')), 'abcd'],
+      ['constructed UTF8String, a character across two parts', parts(0x2c, b(0xc3), b(0xa9)), '\xc3\xa9'],
+      ['constructed UTF8String, any inner tag', der(0x2c, der(0x0c, Buffer.from('ab')), der(0x80, Buffer.from('cd')), der(0x45, Buffer.from('ef'))), 'abcdef'],
+      ['constructed UTF8String, end-of-contents inside', der(0x2c, der(0x04, Buffer.from('ab')), b(0, 0)), undefined],
+      ['constructed BIT STRING', parts(0x23, Buffer.from('ab'), Buffer.from('cd')), undefined],
+      ['constructed SEQUENCE: kept encoded', parts(0x30, Buffer.from('ab'), Buffer.from('cd')), '0\x08\x04\x02ab\x04\x02cd'],
+      ['string nested 5 deep', nest(5), 'z'],
+      ['string nested 6 deep', nest(6), undefined],
+      ['UTF-8, 4 bytes', der(0x0c, b(0xf0, 0x9f, 0x98, 0x80)), '\xf0\x9f\x98\x80'],
+      ['UTF-8, U+10FFFF', der(0x0c, b(0xf4, 0x8f, 0xbf, 0xbf)), '\xf4\x8f\xbf\xbf'],
+      ['UTF-8 overlong', der(0x0c, b(0xc0, 0xaf)), undefined],
+      ['UTF-8 surrogate', der(0x0c, b(0xed, 0xa0, 0x80)), undefined],
+      ['UTF-8 above U+10FFFF', der(0x0c, b(0xf4, 0x90, 0x80, 0x80)), undefined],
+      ['UTF-8 cut', der(0x0c, b(0x61, 0x62, 0xe2, 0x82)), undefined],
+      ['UTF-8 with NUL: shown up to it', der(0x0c, b(0x61, 0x62, 0, 0x63)), 'ab'],
+      ['BMPString of odd length', der(0x1e, b(0, 0x61, 0)), undefined],
+      ['BMPString surrogate', der(0x1e, b(0xd8, 0)), undefined],
+      ['UniversalString of length 3', der(0x1c, b(0, 0, 0x61)), undefined],
+      ['UniversalString above U+10FFFF', der(0x1c, b(0, 0x11, 0, 0)), undefined],
+      ['BIT STRING, 3 unused bits cleared', der(0x03, b(3, 0x41, 0x42)), 'A@'],
+      ['BIT STRING, 8 unused bits', der(0x03, b(8, 0xff)), undefined],
+      ['BIT STRING without its first byte', der(0x03), undefined],
+      ['BIT STRING of its first byte only', der(0x03, b(0)), ''],
+    ];
+    for (const [what, value, shown] of cases) {
+      const p = pkcs7({ names: [], name: cn(value), serial: b(1), digest: '2.16.840.1.101.3.4.2.1', sig: b(1) });
+      expect(moduleSignature(signed(body, { idType: 2, sig: p }))?.signer, what).toBe(shown);
+    }
+    const named = (name: Buffer): string | undefined => moduleSignature(signed(body, { idType: 2, sig: pkcs7({ names: [], name, serial: b(1), digest: '2.16.840.1.101.3.4.2.1', sig: b(1) }) }))?.signer;
+    // an entry of three elements, or one, fails the whole name
+    expect(named(cn(utf8('abc'), utf8('x')))).toBeUndefined();
+    expect(named(seq(set(seq(oid('2.5.4.3')))))).toBeUndefined();
+    // every entry is decoded: a bad value after the CN fails it too
+    expect(named(seq(set(seq(oid('2.5.4.3'), utf8('Good'))), set(seq(oid('2.5.4.10'), der(0x0c, b(0xc3, 0x28))))))).toBeUndefined();
+    // the last entry when there is no CN, kept encoded when a SEQUENCE
+    expect(named(seq(set(seq(oid('2.5.4.10'), seq(der(0x02, b(1)))))))).toBe('0\x03\x02\x01\x01');
+  });
+
+  it('the SignedData as OpenSSL\'s template decoder takes it (kmod 34.2 verdicts)', () => {
+    const b = (...bytes: number[]): Buffer => Buffer.from(bytes);
+    const attr = seq(oid('1.2.840.113549.1.9.3'), set(oid('1.2.840.113549.1.7.1')));
+    const shown = (edit: (p: Pkcs7Parts) => void) =>
+      moduleSignature(signed(body, { idType: 2, sig: pkcs7({ names: [['2.5.4.3', 'CN']], serial: b(1), digest: '2.16.840.1.101.3.4.2.1', sig: b(1, 2, 3), edit }) }));
+    expect(shown(() => {})).toMatchObject({ signer: 'CN', keyId: b(1), signature: b(1, 2, 3) });
+    // SET OF / SEQUENCE OF: only the tag number is checked, a primitive one is read as well
+    expect(shown((p) => (p.signerInfosTag = 0x11))?.signer).toBe('CN');
+    expect(shown((p) => (p.digestAlgorithms[0] = 0x11))?.signer).toBe('CN');
+    expect(shown((p) => (p.authAttrs = [der(0x80, attr)]))?.signer).toBe('CN');
+    expect(shown((p) => (p.issuerAndSerial = seq(der(0x10, set(seq(oid('2.5.4.3'), utf8('P')))), der(0x02, b(1)))))?.signer).toBe('P');
+    // but a SEQUENCE must be constructed
+    expect(shown((p) => (p.issuerAndSerial[0] = 0x10))).toBeUndefined();
+    // a constructed OCTET STRING: its parts joined, whatever their tags
+    expect(shown((p) => (p.encryptedDigest = der(0x24, der(0x04, b(1)), der(0x24, der(0x0c, b(2, 3))))))?.signature).toEqual(b(1, 2, 3));
+    // INTEGERs (versions, serial): not empty, no needless padding
+    for (const [bytes, ok] of [[b(), false], [b(0, 0, 1), false], [b(0xff, 0x80), false], [b(0xff, 0xff), false], [b(0, 0x80), true], [b(0xff, 0), true], [b(0x80, 1), true], [b(0), true]] as [Buffer, boolean][]) {
+      const hex = bytes.toString('hex');
+      expect(shown((p) => (p.version = der(0x02, bytes))) !== undefined, `version ${hex}`).toBe(ok);
+      expect(shown((p) => (p.siVersion = der(0x02, bytes))) !== undefined, `signer version ${hex}`).toBe(ok);
+      expect(shown((p) => (p.issuerAndSerial = seq(seq(), der(0x02, bytes)))) !== undefined, `serial ${hex}`).toBe(ok);
+    }
+    // optional parts in their places, nothing more
+    expect(shown((p) => (p.beforeSignerInfos = [der(0xa0), der(0xa1)]))?.signer).toBe('CN');
+    expect(shown((p) => (p.beforeSignerInfos = [der(0xa1), der(0xa0)]))).toBeUndefined();
+    expect(shown((p) => (p.afterDigest = [der(0xa1, attr)]))?.signer).toBe('CN');
+    expect(shown((p) => (p.afterDigest = [der(0x81, attr)]))?.signer).toBe('CN');
+    expect(shown((p) => (p.afterDigest = [der(0xa1, attr), der(0xa1, attr)]))).toBeUndefined();
+    expect(shown((p) => (p.afterDigest = [der(0x05)]))).toBeUndefined();
+    expect(shown((p) => (p.afterDigest = [der(0xa1, seq(Buffer.from([0x06, 0x01, 0x83]), set()))]))).toBeUndefined();
+    expect(shown((p) => (p.issuerAndSerial = seq(seq(), der(0x02, b(1)), der(0x05))))).toBeUndefined();
+    expect(shown((p) => (p.digestAlgorithm = seq(oid('2.16.840.1.101.3.4.2.1'), der(0x05), der(0x05))))).toBeUndefined();
+    expect(shown((p) => (p.content = seq(oid('1.2.840.113549.1.7.1'), der(0xa0, der(0x04, b(1))), der(0x05))))).toBeUndefined();
+    expect(shown((p) => (p.outerExtra = [der(0x05)]))).toBeUndefined();
   });
 
   it('invalid trailers mean no signature', () => {

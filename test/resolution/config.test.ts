@@ -256,6 +256,16 @@ describe('loadConfig', () => {
     expect(logged).toEqual([badLine(`${path.join(tmp, 'mods')}/modules.weakdep`, 2, 'bad')]);
   });
 
+  it('measures names against PATH_MAX in bytes: a binary string\'s bytes above 0x7f count once', () => {
+    // 3000 bytes of 0xe9 under the temporary directory: within PATH_MAX, though twice that in UTF-8
+    const moduleDir = `${tmp}/${'\xe9'.repeat(3000)}`;
+    expect(load([], moduleDir).logged).toEqual([]);
+    const over = `${tmp}/${'\xe9'.repeat(4096 - tmp.length - 'modules.softdep'.length - 2)}`;
+    expect(load([], over).logged).toEqual(
+      ['softdep', 'weakdep'].map((k) => [3, 'kmod_config_new', `Error parsing ${over}/modules.${k}: path too long\n`]),
+    );
+  });
+
   it('adds the kernel command line last', () => {
     write('proc/cmdline', 'quiet m.a=1 modprobe.blacklist=k-1\n');
     write('cl/a.conf', 'options m b=2\nblacklist f\n');

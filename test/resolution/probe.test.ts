@@ -13,6 +13,7 @@ import {
   PROBE_IGNORE_LOADED,
   probeInsertModule,
   probeList,
+  systemCommand,
 } from '../../src/resolution/probe';
 import { FakeBackend, type FakeModuleState } from '../support/fake-backend';
 import { reference } from '../support/reference';
@@ -149,5 +150,24 @@ describe('probeInsertModule', () => {
     let called = false;
     probeInsertModule(ctx.lookup('nfsd')[0], DRY, undefined, { insert: () => ((called = true), 0) });
     expect(called).toBe(false);
+  });
+});
+
+describe('systemCommand (system(3) for install and remove commands)', () => {
+  it('runs /bin/sh as glibc does: named sh, with -c -- so a command may start with "-"', () => {
+    const fs = require('node:fs') as typeof import('node:fs');
+    const os = require('node:os') as typeof import('node:os');
+    const path = require('node:path') as typeof import('node:path');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-system-'));
+    try {
+      fs.writeFileSync(path.join(dir, '-x'), '#!/bin/sh\nexit 7\n', { mode: 0o755 });
+      const env = { PATH: `${dir}:/usr/bin:/bin` };
+      expect(systemCommand('-x', env)).toBe(7);
+      const out = path.join(dir, 'argv0');
+      expect(systemCommand(`printf %s "$0" > '${out}'`, env)).toBe(0);
+      expect(fs.readFileSync(out, 'utf8')).toBe('sh');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

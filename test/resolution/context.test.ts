@@ -1,0 +1,121 @@
+// The current directory as libkmod uses it (path_make_absolute_cwd): a directory too deep for getcwd(2)'s
+// buffer, and none at all (removed), for Context's module directory and kmod_module_new_from_path.
+// When the configuration is parsed: on first use, or at creation as kmod_new() does (parseConfigNow).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { absolutePath, Context } from '../../src/resolution/context';
+import { KmodError } from '../../src/errors';
+import { ENAMETOOLONG, ENOMEM } from '../../src/errno';
+import type { LogFn } from '../../src/log';
+
+const tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-context-')));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** runs `f` in a fresh directory removed before `f` runs */
+function inRemovedDirectory<T>(f: () => T): T {
+  const start = process.cwd();
+  const dir = fs.mkdtempSync(path.join(tmp, 'gone-'));
+  process.chdir(dir);
+  fs.rmdirSync(dir);
+  try {
+    return f();
+  } finally {
+    process.chdir(start);
+  }
+}
+
+const errnoOf = (f: () => unknown): number | undefined => {
+  try {
+    f();
+  } catch (err) {
+    if (err instanceof KmodError) return err.errno;
+    throw err;
+  }
+  return undefined;
+};
+
+describe('no current directory', () => {
+  it('absolutePath fails with ENOMEM for a relative path (path_make_absolute_cwd returns NULL)', () => {
+    inRemovedDirectory(() => {
+      expect(errnoOf(() => absolutePath('x.ko'))).toBe(ENOMEM);
+      expect(absolutePath('/abs/x.ko')).toBe('/abs/x.ko');
+    });
+  });
+
+  it('a Context on a relative module directory fails as kmod_new(): "could not retrieve directory"', () => {
+    const logged: [number, string, string][] = [];
+    const log: LogFn = (p, fn, m) => logged.push([p, fn, m]);
+    inRemovedDirectory(() => {
+      expect(errnoOf(() => new Context({ root: 'rel', kernelVersion: '1', log }))).toBe(ENOMEM);
+      expect(logged).toEqual([[3, 'kmod_new', 'could not retrieve directory\n']]);
+      // an absolute one does not need it
+      expect(new Context({ root: '/abs', kernelVersion: '1' }).dirname).toBe('/abs/lib/modules/1');
+    });
+  });
+
+  it('moduleFromPath fails with ENOMEM', () => {
+    const ctx = new Context({ root: '/abs', kernelVersion: '1' });
+    inRemovedDirectory(() => {
+      expect(errnoOf(() => ctx.moduleFromPath('./x.ko'))).toBe(ENOMEM);
+    });
+  });
+});
+
+describe('a current directory deeper than PATH_MAX', () => {
+  it('moduleFromPath fails with ENAMETOOLONG even when the caller found the file by its relative path', () => {
+    const start = process.cwd();
+    const level = 'd'.repeat(250);
+    process.chdir(tmp);
+    let made = 0;
+    try {
+      for (; made < 17; made++) {
+        fs.mkdirSync(level);
+        process.chdir(level);
+      }
+      fs.writeFileSync('x.ko', '');
+      const ctx = new Context({ root: '/abs', kernelVersion: '1' });
+      expect(absolutePath('x.ko')).toBe(`${tmp}/${Array(17).fill(level).join('/')}/x.ko`);
+      expect(errnoOf(() => ctx.moduleFromPath('x.ko', true))).toBe(ENAMETOOLONG);
+      expect(errnoOf(() => ctx.moduleFromPath('x.ko'))).toBe(ENAMETOOLONG);
+      fs.unlinkSync('x.ko');
+    } finally {
+      while (made > 0) {
+        process.chdir('..');
+        fs.rmdirSync(level);
+        made--;
+      }
+      process.chdir(start);
+    }
+  });
+});
+
+describe('parseConfigNow', () => {
+  // from dist/: the configuration parser is required lazily, by its compiled name
+  const { Context: DistContext } = require(path.join(__dirname, '../../dist/resolution/context.js')) as typeof import('../../src/resolution/context');
+  const moduleDir = path.join(tmp, 'mods');
+  fs.mkdirSync(moduleDir, { recursive: true });
+  fs.writeFileSync(path.join(moduleDir, 'modules.softdep'), 'bogus\n');
+  const make = (parseConfigNow: boolean) => {
+    const logged: [number, string, string][] = [];
+    const ctx = new DistContext({ moduleDir, configPaths: [], procDir: path.join(tmp, 'no-proc'), log: (p, fn, m) => logged.push([p, fn, m]), parseConfigNow });
+    return { ctx, logged };
+  };
+  const bad: [number, string, string] = [3, 'kmod_config_parse', `${moduleDir}/modules.softdep line 1: ignoring bad line starting with 'bogus'\n`];
+  const created: [number, string, string] = [6, 'kmod_new', 'ctx 0x5555555592a0 created\n'];
+
+  it('parses at creation, its messages before `ctx … created`, as kmod_new()', () => {
+    const { ctx, logged } = make(true);
+    expect(logged).toEqual([bad, created]);
+    ctx.config();
+    expect(logged).toEqual([bad, created]);
+  });
+
+  it('else on first use', () => {
+    const { ctx, logged } = make(false);
+    expect(logged).toEqual([created]);
+    ctx.config();
+    expect(logged).toEqual([created, bad]);
+  });
+});
