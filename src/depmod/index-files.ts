@@ -3,7 +3,6 @@
 // builtin indexes. With -n the text files go to the output function instead. Each file is written to a
 // temporary name and renamed, one after the other, as kmod does.
 import * as fs from '../file/binary-os';
-import { noRoom, renameReplacing, replacedFilesReleased, replacedFilesReleasing } from '../file/replace-file';
 import { LOG_ERR, LOG_WARNING } from '../log';
 import { ENOENT, errnoOf } from '../errno';
 import { IndexBatch, IndexBuilder, IndexCharacterError, type IndexWriter } from '../indexes/writer';
@@ -307,29 +306,19 @@ export class IndexFiles {
       const made = make();
       // an index still being built on the thread pool is waited for only at its turn
       const data = made instanceof Promise ? await made : made;
-      const tmpName = `${name}.${process.pid}.${usec}.${sec}`;
-      if (!this.writeFile(dname, name, tmpName, data ?? '', replacedFilesReleasing() > 0)) {
-        // the disk was full while the files this run replaced were still being let go: kmod frees
-        // each at its rename, so their room is waited for and the file written again
-        await replacedFilesReleased();
-        this.writeFile(dname, name, tmpName, data ?? '', false);
-      }
+      this.writeFile(dname, name, `${name}.${process.pid}.${usec}.${sec}`, data ?? '');
     }
   }
 
-  /**
-   * One file, written to tmpName and renamed: kmod's messages when that fails. False, with nothing
-   * said or left behind, when `roomMayCome` and the disk (blocks or inodes) was full.
-   */
-  private writeFile(dname: string, name: string, tmpName: string, data: string | Uint8Array, roomMayCome: boolean): boolean {
+  /** one file, written to tmpName and renamed: kmod's messages when that fails */
+  private writeFile(dname: string, name: string, tmpName: string, data: string | Uint8Array): void {
     const tmp = `${dname}/${tmpName}`;
     let fd: number;
     try {
       fd = fs.openSync(tmp, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o644);
     } catch (err) {
-      if (roomMayCome && noRoom(err)) return false;
       this.log(LOG_ERR, `openat(${dname}, ${tmpName}, 301, 644): ${nodePathError(err)}\n`);
-      return true;
+      return;
     }
     try {
       const buf = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
@@ -347,20 +336,18 @@ export class IndexFiles {
       } catch {
         // nothing to clean
       }
-      if (roomMayCome && noRoom(err)) return false;
       this.log(LOG_ERR, `Could not create index '${name}'. Output is truncated: ${nodePathError(err)}\n`);
       throw new DepmodFailed(`writing ${name} failed`, errnoOf(err));
     }
     // renamed before the next file is made, as kmod does (a rename on the thread pool while the next
-    // file was made cost more: each wait for it gave the event loop a turn, ~18 ms in all); the old
-    // file is let go on the thread pool (replace-file.ts)
+    // file was made cost more: each wait for it gave the event loop a turn, ~18 ms in all)
     try {
-      renameReplacing(tmp, `${dname}/${name}`);
+      fs.renameSync(tmp, `${dname}/${name}`);
     } catch (err) {
       throw new DepmodFatal(`renameat(${dname}, ${tmpName}, ${dname}, ${name}): ${nodePathError(err)}\n`, errnoOf(err));
     }
-    return true;
   }
+
 
   /**
    * A file made ahead of its turn: its messages (and the FATAL that stopped it) are kept and given when

@@ -10,7 +10,6 @@
 // dictionary whole while its entries use nearly all of it (startDictionary), so that the kept entries'
 // numbers are written as they were read.
 import * as fs from '../file/binary-os';
-import { renameReplacing } from '../file/replace-file';
 import { chunkedWrite, writeAllAt, type ChunkedWrite } from '../file/chunked-write';
 import { ENODATA, ESRCH, errnoOf } from '../errno';
 import { modnameFromPath } from '../names/modname';
@@ -430,8 +429,7 @@ export class ScanCacheWriter {
       }
       ScanCacheWriter.writeFile(fd, plan);
       fs.closeSync(fd);
-      // (the old cache, ~5 MB for a full tree, let go on the thread pool: replace-file.ts)
-      renameReplacing(tmp, `${dir}/${SCAN_CACHE_FILE}`);
+      fs.renameSync(tmp, `${dir}/${SCAN_CACHE_FILE}`);
       return true;
     } catch {
       try {

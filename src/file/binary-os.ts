@@ -69,7 +69,6 @@ export const readFileSync = onPath(fs.readFileSync);
 export const renameSync = onTwoPaths(fs.renameSync);
 export const rmSync = onPath(fs.rmSync);
 export const statSync = onPath(fs.statSync);
-export const statfsSync = onPath(fs.statfsSync);
 export const truncateSync = onPath(fs.truncateSync);
 export const unlinkSync = onPath(fs.unlinkSync);
 export const writeFileSync = onPath(fs.writeFileSync);
