@@ -485,6 +485,30 @@ describe('depmod on odd module files (kmod 34.2 differential)', () => {
     expect(k.stderr).toMatch(/fstatat\(6, deep\.ko\)/);
     expect(t).toEqual(k);
   });
+  it('-A on an up-to-date tree: FIFOs named by kmod\'s path buffer, paths too long for it', async () => {
+    const tree = buildTree('uptodate', [{ rel: 'kernel/lib/core.ko', exports: ['core_a'] }]);
+    const m = tree.moddir;
+    // alone in its directory, the FIFO is printed as the directory's path (nothing written after it)
+    fs.mkdirSync(path.join(m, 'kernel/f'));
+    spawnSync('mkfifo', [path.join(m, 'kernel/f/fifo.ko')]);
+    // a chain of directories whose last one leaves room for no name of NAME_MAX bytes below PATH_MAX
+    let dir = `${m}/kernel`;
+    while (dir.length + 1 + 200 < 3839) dir = `${dir}/${'d'.repeat(200)}`;
+    dir = `${dir}/${'e'.repeat(3839 - dir.length - 2)}`;
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(`${dir}/${'x'.repeat(252)}.ko`, '');
+    fs.mkdirSync(`${dir.slice(0, dir.lastIndexOf('/'))}/${'g'.repeat(250)}`);
+    fs.writeFileSync(path.join(m, 'modules.dep'), 'kernel/lib/core.ko:\n');
+    const future = new Date(Date.now() + 1_000_000);
+    fs.utimesSync(path.join(m, 'modules.dep'), future, future);
+    const args = ['-A', ...withConfig(tree, {})];
+    const k = normalizePointers(kmodDepmod(args));
+    const t = normalizePointers(await kmodtsDepmod(args));
+    expect(k.stderr).toContain(`unsupported file type ${m}/kernel/f/: 10000\n`);
+    expect(k.stderr).toMatch(/path is too long .*x{252}\.ko\n/);
+    expect(k.stderr).toMatch(/directory path is too long .*g{250}\n/);
+    expect(t).toEqual(k);
+  });
   it('symbol names with equal lookup keys and "."-prefixed imports resolve as by name', async () => {
     // pairs with equal 32-bit FNV-1a (hash.ts symbolKey): the lookup must compare names, not keys
     const tree = buildTree('keys', [
