@@ -155,6 +155,21 @@ describe('depmod on a synthetic tree (kmod 34.2 differential)', () => {
     const r = await expectSame(['-C', path.join(tree.root, 'depmod.d'), '-b', tree.root, '-e', '-F', map, '-n', SYN_KVER], tree);
     expect(r.kmod.stderr).toContain('invalid line');
   });
+  it('-E and -F: lines longer than kmod\'s 10240-byte buffer, NUL bytes, CRCs out of range (stale errno)', async () => {
+    const long = (prefix: string) => `${prefix}${'0'.repeat(10300)}\n`;
+    const symvers = path.join(tree.root, 'Module.symvers.odd');
+    fs.writeFileSync(
+      symvers,
+      `0x12\tbad_x\tvmlinux\tE\n0x1ffffffffffffffffff\tcore_b\tvmlinux\tE\n-0x1ffffffffffffffffff\tcore_a\tvmlinux\tE\n` +
+        `0xq\tafter\tvmlinux\tE\n\v\tvt\tvmlinux\tE\n0x5\tpri\0ntk\tvmlinux\tE\n${long('0x1\tx\tvmlinux\t')}${' '.repeat(10236)}0x3\tmid_x\tvmlinux\tE\n`,
+    );
+    const r = await expectSame(['-C', path.join(tree.root, 'depmod.d'), '-b', tree.root, '-e', '-E', symvers, '-n', SYN_KVER], tree);
+    expect(r.kmod.stderr).toContain('Invalid symbol version 0xq: Numerical result out of range');
+    const map = path.join(tree.root, 'System.map.odd');
+    fs.writeFileSync(map, `a b __ksymtab_pri\0ntk\n${long('a b ')}${' '.repeat(10236)}a b __ksymtab_core_a\n`);
+    const m = await expectSame(['-C', path.join(tree.root, 'depmod.d'), '-b', tree.root, '-e', '-F', map, '-n', SYN_KVER], tree);
+    expect(m.kmod.stderr).toMatch(/System\.map\.odd:3: invalid line: 0+\n\n/);
+  });
   it('-E with a missing file is fatal', async () => {
     await expectSame(['-C', path.join(tree.root, 'depmod.d'), '-b', tree.root, '-E', '/nonexistent/Module.symvers', SYN_KVER], tree);
   });
