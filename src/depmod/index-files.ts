@@ -4,7 +4,7 @@
 // temporary name and renamed, one after the other, as kmod does.
 import * as fs from '../file/binary-os';
 import { LOG_ERR, LOG_WARNING } from '../log';
-import { ENOENT, errnoOf } from '../errno';
+import { ENOENT, ENOSPC, errnoOf } from '../errno';
 import { IndexBatch, IndexBuilder, IndexCharacterError, type IndexWriter } from '../indexes/writer';
 import { nativeFunction, type DepLinesFn } from '../native-addon';
 import { joinedBytes, modnameBytes } from './joined-bytes';
@@ -14,6 +14,9 @@ import { DepmodFailed, DepmodFatal, fgetsLines, nodePathError, type Mod, type Ru
 import type { SymbolTable } from './symbols';
 import type { OwnedSymbols } from './owned-symbols';
 import type { DependencyGraph } from './dep-graph';
+
+/** the size of the buffers kmod reads modules.builtin.modinfo into (flush_stream_to) */
+const PATH_MAX = 4096;
 
 type FileData = string | Uint8Array | null;
 
@@ -413,18 +416,23 @@ export class IndexFiles {
     const n = data.length;
     let pos = 0;
     const EOF = -1;
-    // flush_stream_to: read up to endchar/NUL/EOF (the stopping char is consumed); the length when
-    // stopped by endchar, else 0
+    // flush_stream_to: read up to endchar/NUL/EOF (the stopping char is consumed) into a PATH_MAX
+    // buffer; the length when stopped by endchar, else 0. A full buffer stops the read one character
+    // later (that one consumed too), is reported, and its last character is dropped.
     const readTo = (endchar: number): string => {
       const start = pos;
+      let len = 0;
       let c = EOF;
-      while (pos < n) {
-        c = data[pos++];
-        if (c === endchar || c === 0) break;
-        c = EOF;
+      for (;;) {
+        c = pos < n ? data[pos++] : EOF;
+        if (c === EOF || c === endchar || c === 0 || len >= PATH_MAX) break;
+        len++;
       }
-      const stop = c === EOF ? pos : pos - 1;
-      return c === endchar ? data.toString('latin1', start, stop) : '';
+      if (len === PATH_MAX) {
+        this.log(LOG_WARNING, `Could not flush stream: ${ENOSPC}. Partial content: ${data.toString('latin1', start, start + len)}\n`);
+        len--;
+      }
+      return c === endchar ? data.toString('latin1', start, start + len) : '';
     };
     while (pos < n) {
       const modname = readTo(0x2e);

@@ -307,6 +307,18 @@ describe('depmod modules.order and builtin handling (kmod 34.2 differential)', (
     });
     await expectSame(withConfig(tree, {}), tree);
   });
+  it('modules.builtin.modinfo names, keys and values around kmod\'s PATH_MAX buffers', async () => {
+    const z = (n: number) => '0'.repeat(n);
+    const tree = buildTree('longbuiltin', base.slice(0, 1), {
+      builtinModinfo: Buffer.from(
+        `a.alias=${z(4095)}\0b.alias=${z(4096)}\0c.alias=${z(4097)}\0d.alias=ok-d\0${z(4095)}.alias=x\0${z(4096)}.alias=y\0` +
+          `${z(4097)}.alias=z\0e.alias=ok-e\0f.${z(5000)}=w\0g.alias=ok-g\0h.alias=${z(4096)}`,
+        'latin1',
+      ),
+    });
+    const r = await expectSame(withConfig(tree, {}), tree);
+    expect(r.kmod.stderr.match(/Could not flush stream: 28\. Partial content: 0{4096}\n/g)?.length).toBe(6);
+  });
 });
 
 const dupModules: SynModule[] = [
