@@ -4,7 +4,7 @@
 // temporary name and renamed, one after the other, as kmod does.
 import * as fs from '../file/binary-os';
 import { LOG_ERR, LOG_WARNING } from '../log';
-import { ENOENT, ENOSPC, errnoOf } from '../errno';
+import { ENOENT, ENOSPC, errnoOf, strerror } from '../errno';
 import { IndexBatch, IndexBuilder, IndexCharacterError, type IndexWriter } from '../indexes/writer';
 import { nativeFunction, type DepLinesFn } from '../native-addon';
 import { joinedBytes, modnameBytes } from './joined-bytes';
@@ -323,24 +323,20 @@ export class IndexFiles {
       this.log(LOG_ERR, `openat(${dname}, ${tmpName}, 301, 644): ${nodePathError(err)}\n`);
       return;
     }
+    // a failed write (a full disk) is reported after the rename: kmod renames what it could write
+    // into place all the same, then stops (its message always says ENOSPC)
+    let failed = false;
     try {
       const buf = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
       let off = 0;
       while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+    } catch {
+      failed = true;
+    }
+    try {
       fs.closeSync(fd);
-    } catch (err) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // already closed
-      }
-      try {
-        fs.unlinkSync(tmp);
-      } catch {
-        // nothing to clean
-      }
-      this.log(LOG_ERR, `Could not create index '${name}'. Output is truncated: ${nodePathError(err)}\n`);
-      throw new DepmodFailed(`writing ${name} failed`, errnoOf(err));
+    } catch {
+      failed = true;
     }
     // renamed before the next file is made, as kmod does (a rename on the thread pool while the next
     // file was made cost more: each wait for it gave the event loop a turn, ~18 ms in all)
@@ -348,6 +344,10 @@ export class IndexFiles {
       fs.renameSync(tmp, `${dname}/${name}`);
     } catch (err) {
       throw new DepmodFatal(`renameat(${dname}, ${tmpName}, ${dname}, ${name}): ${nodePathError(err)}\n`, errnoOf(err));
+    }
+    if (failed) {
+      this.log(LOG_ERR, `Could not create index '${name}'. Output is truncated: ${strerror(ENOSPC)}\n`);
+      throw new DepmodFailed(`writing ${name} failed`, ENOSPC);
     }
   }
 
