@@ -4,7 +4,7 @@
 // temporary name and renamed, one after the other, as kmod does.
 import * as fs from '../file/binary-os';
 import { LOG_ERR, LOG_WARNING } from '../log';
-import { ENOENT, ENOSPC, errnoOf, strerror } from '../errno';
+import { EINVAL, EISDIR, ENOENT, ENOSPC, errnoOf, strerror } from '../errno';
 import { IndexBatch, IndexBuilder, IndexCharacterError, type IndexWriter } from '../indexes/writer';
 import { nativeFunction, type DepLinesFn } from '../native-addon';
 import { joinedBytes, modnameBytes } from './joined-bytes';
@@ -376,10 +376,15 @@ export class IndexFiles {
     };
   }
 
-  private openInput(name: string): Buffer | null {
+  /**
+   * An input file (dfdopen): its bytes; null when it cannot be opened (warned about); 'unreadable' when
+   * it opens but cannot be read (a directory: kmod's fgets/fgetc stop at once, with the stream's error set).
+   */
+  private openInput(name: string): Buffer | null | 'unreadable' {
     try {
       return fs.readFileSync(`${this.ctx.dirname}/${name}`);
     } catch (err) {
+      if (errnoOf(err) === EISDIR) return 'unreadable';
       if (errnoOf(err) === ENOENT && !fs.existsSync(this.ctx.dirname)) {
         this.log(LOG_WARNING, `could not open directory ${this.ctx.dirname}: ${nodePathError(err)}\n`);
       } else this.log(LOG_WARNING, `could not open ${name} at ${this.ctx.dirname}: ${nodePathError(err)}\n`);
@@ -395,8 +400,10 @@ export class IndexFiles {
   }
 
   private builtinBin(): Promise<Uint8Array> | string {
-    const data = this.openInput('modules.builtin');
-    if (data === null) return '';
+    const read = this.openInput('modules.builtin');
+    if (read === null) return '';
+    // unreadable: no lines, an empty index
+    const data = read === 'unreadable' ? Buffer.alloc(0) : read;
     const idx = new IndexBatch();
     for (const line of fgetsLines(data.toString('latin1', 0, data.length))) {
       if (!/^[A-Za-z]/.test(line)) {
@@ -412,6 +419,11 @@ export class IndexFiles {
   private builtinAliasBin(): Promise<Uint8Array> | string {
     const data = this.openInput('modules.builtin.modinfo');
     if (data === null) return '';
+    if (data === 'unreadable') {
+      // the stream's error: kmod removes the temporary file, reports the index and stops there
+      this.log(LOG_ERR, `Could not write index 'modules.builtin.alias.bin': ${strerror(EINVAL)}\n`);
+      throw new DepmodFailed('reading modules.builtin.modinfo failed', EISDIR);
+    }
     const idx = new IndexBatch();
     const n = data.length;
     let pos = 0;

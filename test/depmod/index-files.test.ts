@@ -3,10 +3,11 @@
 // malformed arguments. The depmod differentials compare the files they make with kmod 34.2's; here
 // also what a full disk leaves (as root: a small tmpfs as the output directory).
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nativeFunction } from '../../src/native-addon';
-import { buildTree, configDir, differingFiles, kmodDepmod, kmodtsDepmod, snapshot, SYN_KVER, tmpRoot } from './support';
+import { buildTree, configDir, differingFiles, kmodDepmod, kmodtsDepmod, runBoth, snapshot, SYN_KVER, temporaryFiles, tmpRoot } from './support';
 import { prng } from '../support/prng';
 
 const pairLines = nativeFunction('pairLines')!;
@@ -131,5 +132,24 @@ describe('depmod on a full disk (kmod 34.2 differential)', () => {
     expect(t.r).toEqual(k.r);
     expect(differingFiles(k.files, t.files)).toEqual([]);
     expect([...t.files.keys()].sort()).toEqual([...k.files.keys()].sort());
+  });
+});
+
+describe('depmod input files that are directories (kmod 34.2 differential)', () => {
+  // each opens (O_RDONLY), and its first read fails: modules.order and modules.builtin read as empty,
+  // modules.builtin.modinfo's stream error stops the run at modules.builtin.alias.bin
+  it.each(['modules.order', 'modules.builtin', 'modules.builtin.modinfo'])('%s', async (name) => {
+    const tree = buildTree(`dir-${name}`, [
+      { rel: 'kernel/a.ko', exports: ['a_x'], modinfo: [['alias', 'char-major-10-1'], ['alias', 'devname:a']] },
+      { rel: 'kernel/b.ko', imports: ['a_x'] },
+    ]);
+    fs.rmSync(path.join(tree.moddir, name));
+    fs.mkdirSync(path.join(tree.moddir, name));
+    for (const dry of [[], ['-n']]) {
+      const r = await runBoth(['-C', configDir(tree.root, {}), '-b', tree.root, ...dry, SYN_KVER], tree.moddir);
+      expect(r.kmodts).toEqual(r.kmod);
+      expect(differingFiles(r.kmodFiles, r.kmodtsFiles)).toEqual([]);
+      expect(temporaryFiles(tree.moddir)).toEqual([]);
+    }
   });
 });
