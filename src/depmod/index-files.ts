@@ -3,6 +3,7 @@
 // builtin indexes. With -n the text files go to the output function instead. Each file is written to a
 // temporary name and renamed, one after the other, as kmod does.
 import * as fs from '../file/binary-os';
+import { mkdirP } from '../file/mkdir-p';
 import { LOG_ERR, LOG_WARNING } from '../log';
 import { EINVAL, EISDIR, ENOENT, ENOSPC, errnoOf, strerror } from '../errno';
 import { IndexBatch, IndexBuilder, IndexCharacterError, type IndexWriter } from '../indexes/writer';
@@ -297,11 +298,8 @@ export class IndexFiles {
       return;
     }
     const dname = this.ctx.outdirname;
-    try {
-      fs.mkdirSync(dname, { recursive: true, mode: 0o755 });
-    } catch (err) {
-      throw new DepmodFatal(`could not create directory ${dname}: ${nodePathError(err)}\n`, errnoOf(err));
-    }
+    const made = mkdirP(dname);
+    if (made !== 0) throw new DepmodFatal(`could not create directory ${dname}: ${strerror(made)}\n`, made);
     const now = Date.now();
     const sec = Math.floor(now / 1000);
     const usec = (now % 1000) * 1000 + Math.floor(Math.random() * 1000);

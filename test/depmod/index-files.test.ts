@@ -5,8 +5,9 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { nativeFunction } from '../../src/native-addon';
+import { runKmodts } from '../support/reference';
 import { buildTree, configDir, differingFiles, kmodDepmod, kmodtsDepmod, runBoth, snapshot, SYN_KVER, temporaryFiles, tmpRoot } from './support';
 import { prng } from '../support/prng';
 
@@ -151,5 +152,24 @@ describe('depmod input files that are directories (kmod 34.2 differential)', () 
       expect(differingFiles(r.kmodFiles, r.kmodtsFiles)).toEqual([]);
       expect(temporaryFiles(tree.moddir)).toEqual([]);
     }
+  });
+});
+
+describe('depmod -o where the output directory cannot be made (kmod 34.2 differential)', () => {
+  const tree = buildTree('outdir', [{ rel: 'kernel/a.ko', exports: ['a_x'] }]);
+  // /proc/self/lib: mkdir keeps saying ENOENT (Node's recursive mkdirSync loops there for ever); a file in
+  // the way; as root, a read-only tmpfs (EROFS for the first directory made)
+  const ro = tmpRoot('ro');
+  const mounted = process.getuid?.() === 0 && spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro', 'tmpfs', ro]).status === 0;
+  const outs = ['/proc/self', path.join(tree.moddir, 'kernel/a.ko'), ...(mounted ? [ro] : [])];
+  it.each(outs)('-o %s', async (out) => {
+    const a = ['-C', configDir(tree.root, {}), '-b', tree.root, '-o', out, SYN_KVER];
+    const k = kmodDepmod(a);
+    expect(k.stderr).toMatch(/^depmod: FATAL: could not create directory .*: (No such file or directory|Not a directory|Read-only file system)\n$/);
+    // the real CLI, under timeout(1): a mkdir loop must fail the test, not hang it
+    expect(runKmodts('depmod', a, { wrap: ['timeout', '30'] })).toEqual(k);
+  });
+  afterAll(() => {
+    if (mounted) spawnSync('umount', [ro]);
   });
 });
