@@ -3,8 +3,9 @@
 // builtin indexes. With -n the text files go to the output function instead. Each file is written to a
 // temporary name and renamed, one after the other, as kmod does.
 import * as fs from '../file/binary-os';
+import { mkdirP } from '../file/mkdir-p';
 import { LOG_ERR, LOG_WARNING } from '../log';
-import { ENOENT, errnoOf } from '../errno';
+import { EINVAL, EISDIR, ENOENT, ENOSPC, errnoOf, strerror } from '../errno';
 import { IndexBatch, IndexBuilder, IndexCharacterError, type IndexWriter } from '../indexes/writer';
 import { nativeFunction, type DepLinesFn } from '../native-addon';
 import { joinedBytes, modnameBytes } from './joined-bytes';
@@ -14,6 +15,9 @@ import { DepmodFailed, DepmodFatal, fgetsLines, nodePathError, type Mod, type Ru
 import type { SymbolTable } from './symbols';
 import type { OwnedSymbols } from './owned-symbols';
 import type { DependencyGraph } from './dep-graph';
+
+/** the size of the buffers kmod reads modules.builtin.modinfo into (flush_stream_to) */
+const PATH_MAX = 4096;
 
 type FileData = string | Uint8Array | null;
 
@@ -294,11 +298,8 @@ export class IndexFiles {
       return;
     }
     const dname = this.ctx.outdirname;
-    try {
-      fs.mkdirSync(dname, { recursive: true, mode: 0o755 });
-    } catch (err) {
-      throw new DepmodFatal(`could not create directory ${dname}: ${nodePathError(err)}\n`, errnoOf(err));
-    }
+    const made = mkdirP(dname);
+    if (made !== 0) throw new DepmodFatal(`could not create directory ${dname}: ${strerror(made)}\n`, made);
     const now = Date.now();
     const sec = Math.floor(now / 1000);
     const usec = (now % 1000) * 1000 + Math.floor(Math.random() * 1000);
@@ -320,24 +321,20 @@ export class IndexFiles {
       this.log(LOG_ERR, `openat(${dname}, ${tmpName}, 301, 644): ${nodePathError(err)}\n`);
       return;
     }
+    // a failed write (a full disk) is reported after the rename: kmod renames what it could write
+    // into place all the same, then stops (its message always says ENOSPC)
+    let failed = false;
     try {
       const buf = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
       let off = 0;
       while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+    } catch {
+      failed = true;
+    }
+    try {
       fs.closeSync(fd);
-    } catch (err) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // already closed
-      }
-      try {
-        fs.unlinkSync(tmp);
-      } catch {
-        // nothing to clean
-      }
-      this.log(LOG_ERR, `Could not create index '${name}'. Output is truncated: ${nodePathError(err)}\n`);
-      throw new DepmodFailed(`writing ${name} failed`, errnoOf(err));
+    } catch {
+      failed = true;
     }
     // renamed before the next file is made, as kmod does (a rename on the thread pool while the next
     // file was made cost more: each wait for it gave the event loop a turn, ~18 ms in all)
@@ -345,6 +342,10 @@ export class IndexFiles {
       fs.renameSync(tmp, `${dname}/${name}`);
     } catch (err) {
       throw new DepmodFatal(`renameat(${dname}, ${tmpName}, ${dname}, ${name}): ${nodePathError(err)}\n`, errnoOf(err));
+    }
+    if (failed) {
+      this.log(LOG_ERR, `Could not create index '${name}'. Output is truncated: ${strerror(ENOSPC)}\n`);
+      throw new DepmodFailed(`writing ${name} failed`, ENOSPC);
     }
   }
 
@@ -373,10 +374,15 @@ export class IndexFiles {
     };
   }
 
-  private openInput(name: string): Buffer | null {
+  /**
+   * An input file (dfdopen): its bytes; null when it cannot be opened (warned about); 'unreadable' when
+   * it opens but cannot be read (a directory: kmod's fgets/fgetc stop at once, with the stream's error set).
+   */
+  private openInput(name: string): Buffer | null | 'unreadable' {
     try {
       return fs.readFileSync(`${this.ctx.dirname}/${name}`);
     } catch (err) {
+      if (errnoOf(err) === EISDIR) return 'unreadable';
       if (errnoOf(err) === ENOENT && !fs.existsSync(this.ctx.dirname)) {
         this.log(LOG_WARNING, `could not open directory ${this.ctx.dirname}: ${nodePathError(err)}\n`);
       } else this.log(LOG_WARNING, `could not open ${name} at ${this.ctx.dirname}: ${nodePathError(err)}\n`);
@@ -392,8 +398,10 @@ export class IndexFiles {
   }
 
   private builtinBin(): Promise<Uint8Array> | string {
-    const data = this.openInput('modules.builtin');
-    if (data === null) return '';
+    const read = this.openInput('modules.builtin');
+    if (read === null) return '';
+    // unreadable: no lines, an empty index
+    const data = read === 'unreadable' ? Buffer.alloc(0) : read;
     const idx = new IndexBatch();
     for (const line of fgetsLines(data.toString('latin1', 0, data.length))) {
       if (!/^[A-Za-z]/.test(line)) {
@@ -409,22 +417,32 @@ export class IndexFiles {
   private builtinAliasBin(): Promise<Uint8Array> | string {
     const data = this.openInput('modules.builtin.modinfo');
     if (data === null) return '';
+    if (data === 'unreadable') {
+      // the stream's error: kmod removes the temporary file, reports the index and stops there
+      this.log(LOG_ERR, `Could not write index 'modules.builtin.alias.bin': ${strerror(EINVAL)}\n`);
+      throw new DepmodFailed('reading modules.builtin.modinfo failed', EISDIR);
+    }
     const idx = new IndexBatch();
     const n = data.length;
     let pos = 0;
     const EOF = -1;
-    // flush_stream_to: read up to endchar/NUL/EOF (the stopping char is consumed); the length when
-    // stopped by endchar, else 0
+    // flush_stream_to: read up to endchar/NUL/EOF (the stopping char is consumed) into a PATH_MAX
+    // buffer; the length when stopped by endchar, else 0. A full buffer stops the read one character
+    // later (that one consumed too), is reported, and its last character is dropped.
     const readTo = (endchar: number): string => {
       const start = pos;
+      let len = 0;
       let c = EOF;
-      while (pos < n) {
-        c = data[pos++];
-        if (c === endchar || c === 0) break;
-        c = EOF;
+      for (;;) {
+        c = pos < n ? data[pos++] : EOF;
+        if (c === EOF || c === endchar || c === 0 || len >= PATH_MAX) break;
+        len++;
       }
-      const stop = c === EOF ? pos : pos - 1;
-      return c === endchar ? data.toString('latin1', start, stop) : '';
+      if (len === PATH_MAX) {
+        this.log(LOG_WARNING, `Could not flush stream: ${ENOSPC}. Partial content: ${data.toString('latin1', start, start + len)}\n`);
+        len--;
+      }
+      return c === endchar ? data.toString('latin1', start, start + len) : '';
     };
     while (pos < n) {
       const modname = readTo(0x2e);

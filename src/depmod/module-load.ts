@@ -15,6 +15,7 @@ import { ImportDictionaryBuilder, type ImportDictionary } from './import-diction
 import { keyOf, statKey, statKeys, statKeysInBackground } from './stat-keys';
 import type { Mod, RunContext } from './run-context';
 import { WalkRecord } from './walk-record';
+import { loadFailureMessages } from './load-failure';
 
 /**
  * how many modules to scan before worker threads are worth their start-up (below: on this thread); libuv's
@@ -214,7 +215,12 @@ export class ModuleScanner {
     this.runImports = imports?.view();
     for (let k = 0; k < modules.length; k++) {
       const errno = modules[k].scan!.symbolsErrno;
-      if (errno !== undefined && errno !== ENODATA) this.ctx.log(LOG_ERR, `failed to load symbols from ${modules[k].path}: ${strerror(errno)}\n`);
+      if (errno === undefined || errno === ENODATA) continue;
+      // libkmod's own messages about the file, at the three loads kmod makes (load-failure.ts)
+      const { first, again } = loadFailureMessages(modules[k].path);
+      for (const m of first) this.ctx.log(LOG_ERR, `${m}\n`);
+      this.ctx.log(LOG_ERR, `failed to load symbols from ${modules[k].path}: ${strerror(errno)}\n`);
+      for (const m of again) this.ctx.log(LOG_ERR, `${m}\n`);
     }
   }
 

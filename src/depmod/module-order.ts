@@ -2,7 +2,7 @@
 // kmod's hash table order, overridden by modules.order for the modules it lists.
 import * as fs from '../file/binary-os';
 import { LOG_ERR, LOG_WARNING } from '../log';
-import { strerror } from '../errno';
+import { EISDIR, errnoOf, strerror } from '../errno';
 import { hashOrder } from './hash';
 import { DepmodFatal, fgetsLines, nodePathError, type Mod, type RunContext } from './run-context';
 import type { ModuleTable } from './tree-walk';
@@ -55,6 +55,8 @@ function readOrderFile(ctx: RunContext, table: ModuleTable, count: number): bool
   try {
     text = fs.readFileSync(`${dirname}/${file}`);
   } catch (err) {
+    // a directory opens, and kmod's first fgets fails: no lines, the modules sorted all the same
+    if (errnoOf(err) === EISDIR) return true;
     ctx.log(LOG_WARNING, `could not open ${file} at ${dirname}: ${nodePathError(err)}\n`);
     return false;
   }

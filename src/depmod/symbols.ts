@@ -5,13 +5,16 @@
 // A run that reports nothing about imports (no -e, -E or -v) gathers the modules' exports for the
 // addon's table instead (owned-symbols.ts), and the addon resolves its imports (dep-graph.ts).
 import { LOG_ERR } from '../log';
-import { errnoOf } from '../errno';
+import { ENOENT, ERANGE, errnoOf, strerror } from '../errno';
 import { closeSync, openSync, readFileSync } from '../file/binary-os';
 import type { ModuleScan } from './scan-store';
 import { hashOrderIndices } from './hash';
 import { joinedBytes } from './joined-bytes';
 import { ExportBatch, OwnedSymbols } from './owned-symbols';
 import { DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
+
+/** the line buffer of kmod's Module.symvers and System.map readers (char line[10240]) */
+const SYMBOL_FILE_LINE = 10240;
 
 export interface Sym {
   name: string;
@@ -54,9 +57,7 @@ export class SymbolTable {
     } finally {
       closeSync(fd);
     }
-    const lines = text.split(/(?<=\n)/);
-    if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-    return lines;
+    return fgetsChunks(text, SYMBOL_FILE_LINE - 1);
   }
 
   private symbolAdd(name: string, prefixSkipped: boolean, crc: number, owner: Mod | null): void {
@@ -187,6 +188,8 @@ export class SymbolTable {
   loadSymvers(file: string): void {
     // (indexed, no destructuring: unoptimized, those allocate iterators (decisions.md))
     const lines = this.readLines(file);
+    // errno when the file is read: in practice ENOENT, left by an earlier failed lookup
+    let errno = ENOENT;
     for (let k = 0; k < lines.length; k++) {
       const linenum = k + 1;
       const tok = lines[k].split(/[ \t]+/).filter((t) => t !== '');
@@ -195,11 +198,13 @@ export class SymbolTable {
       const sym = tok[1];
       if (tok[2] !== 'vmlinux') continue;
       const crc = parseStrtoull16(ver);
-      if (crc === undefined) {
-        this.log(LOG_ERR, `${file}:${linenum} Invalid symbol version ${ver}: No such file or directory\n`);
+      // kmod prints errno as it is (%m): strtoull's ERANGE once a CRC overflowed, else what it was before
+      if (crc.overflow) errno = ERANGE;
+      if (crc.value === undefined) {
+        this.log(LOG_ERR, `${file}:${linenum} Invalid symbol version ${ver}: ${strerror(errno)}\n`);
         continue;
       }
-      this.symbolAdd(sym, false, crc, null);
+      this.symbolAdd(sym, false, crc.value, null);
     }
     this.addFakeSymbols();
   }
@@ -245,13 +250,32 @@ export function latin1(bytes: Uint8Array, start: number, end: number): string {
 }
 
 /** strtoull(s, &end, 16) consuming the whole token; undefined when characters are left over */
-function parseStrtoull16(s: string): number | undefined {
+function parseStrtoull16(s: string): { value: number | undefined; overflow: boolean } {
   const m = /^[ \t\n\v\f\r]*([+-]?)(0[xX])?([0-9a-fA-F]*)$/.exec(s);
-  if (m === null) return undefined;
-  if (m[3] === '') return m[2] !== undefined || m[1] !== '' ? undefined : 0;
+  // no digits: strtoull stops before the token's end ("0x" converts its "0" and stops at the "x")
+  if (m === null || m[3] === '') return { value: undefined, overflow: false };
   let v = BigInt(`0x${m[3]}`);
-  if (v > 0xffffffffffffffffn) v = 0xffffffffffffffffn;
+  // out of range: ULLONG_MAX whatever the sign, and ERANGE
+  if (v > 0xffffffffffffffffn) return { value: Number(0xffffffffffffffffn), overflow: true };
   if (m[1] === '-') v = (0x10000000000000000n - v) & 0xffffffffffffffffn;
-  return Number(v);
+  return { value: Number(v), overflow: false };
+}
+
+/**
+ * fgets() with a buffer of `max` + 1 bytes, as kmod reads Module.symvers and System.map: lines (with
+ * their newline) of at most `max` bytes, longer ones cut into pieces that each count as a line, and
+ * each piece a C string (up to its first NUL).
+ */
+export function fgetsChunks(text: string, max: number): string[] {
+  const out: string[] = [];
+  for (let pos = 0; pos < text.length; ) {
+    const nl = text.indexOf('\n', pos);
+    const end = Math.min(nl < 0 ? text.length : nl + 1, pos + max);
+    const piece = text.slice(pos, end);
+    const nul = piece.indexOf('\0');
+    out.push(nul >= 0 ? piece.slice(0, nul) : piece);
+    pos = end;
+  }
+  return out;
 }
 

@@ -10,6 +10,10 @@ import { modnameFromPath, pathEndsWithKmodExt } from '../names/modname';
 import { loadNativeTreeWalk, type WalkModulesFn } from '../native-addon';
 import { DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
 
+/** glibc's limits, which -A's walk checks its paths against (depfile_up_to_date_dir) */
+const PATH_MAX = 4096;
+const NAME_MAX = 255;
+
 let nativeWalk: WalkModulesFn | null | undefined;
 
 /**
@@ -111,11 +115,25 @@ export class ModuleTable {
     }
   }
 
-  private upToDateDir(dir: fs.Dir, base: string, mtime: number, depth: number): number {
+  /**
+   * depfile_up_to_date_dir. kmod builds the paths it prints in one buffer that each level writes its
+   * entries' names into (a module file's or a directory's, never another file's): `path.text` is that
+   * buffer up to its NUL, so "unsupported file type" names whatever was written there last, as kmod's does.
+   */
+  private upToDateDir(dir: fs.Dir, base: string, mtime: number, depth: number, path = { text: base }): number {
     let result = 1;
+    const baselen = base.length;
+    const write = (name: string): void => {
+      path.text = path.text.slice(0, baselen) + name;
+    };
     for (let de = dir.readSync(); de !== null; de = dir.readSync()) {
       const name = de.name;
       if (name === '.' || name === '..' || name === 'build' || name === 'source') continue;
+      if (baselen + name.length + 2 >= PATH_MAX) {
+        write('');
+        this.log(LOG_ERR, `path is too long ${path.text}${name}\n`);
+        continue;
+      }
       let st: fs.Stats;
       try {
         st = fs.statSync(base + name);
@@ -124,6 +142,11 @@ export class ModuleTable {
         continue;
       }
       if (st.isDirectory()) {
+        write(name);
+        if (baselen + name.length + 2 + NAME_MAX >= PATH_MAX) {
+          this.log(LOG_ERR, `directory path is too long ${path.text}\n`);
+          continue;
+        }
         let sub: fs.Dir;
         try {
           sub = fs.opendirSync(base + name);
@@ -131,16 +154,18 @@ export class ModuleTable {
           this.log(LOG_ERR, `openat(${kmodDirFd(depth)}, ${name}, O_RDONLY): ${nodePathError(err)}\n`);
           continue;
         }
+        write(`${name}/`);
         try {
-          result = this.upToDateDir(sub, `${base}${name}/`, mtime, depth + 1);
+          result = this.upToDateDir(sub, `${base}${name}/`, mtime, depth + 1, path);
         } finally {
           sub.closeSync();
         }
       } else if (st.isFile()) {
         if (!pathEndsWithKmodExt(name)) continue;
+        write(name);
         result = Math.floor(st.mtimeMs / 1000) <= mtime ? 1 : 0;
       } else {
-        this.log(LOG_ERR, `unsupported file type ${base}${name}: ${(st.mode & 0o170000).toString(8)}\n`);
+        this.log(LOG_ERR, `unsupported file type ${path.text}: ${(st.mode & 0o170000).toString(8)}\n`);
         continue;
       }
       if (result === 0) break;

@@ -63,7 +63,7 @@ const LZMA_BUF_ERROR = 10;
 const LZMA_FINISH = 3;
 
 /** libkmod's wording for each liblzma failure (xz_uncompress_belch) */
-function xzMessage(ret: number): string {
+export function xzMessage(ret: number): string {
   switch (ret) {
     case LZMA_MEM_ERROR: return 'xz: Cannot allocate memory';
     case LZMA_FORMAT_ERROR: return 'xz: File format not recognized';

@@ -101,3 +101,61 @@ export function liblzmaDecompress(data: Uint8Array, sizeHint = 0): LiblzmaResult
     z.t(strm);
   }
 }
+
+/** libkmod's read size in xz_uncompress (glibc's BUFSIZ) */
+const XZ_READ_CHUNK = 8192;
+const LZMA_RUN = 0;
+
+/** one load of xz_uncompress from a file offset: liblzma's verdict (LZMA_STREAM_END or the failure) and the offset its reads ended at */
+export interface LiblzmaAttempt {
+  ret: number;
+  end: number;
+}
+
+/**
+ * xz_uncompress exactly as libkmod runs it on a descriptor already at `start`: read() BUFSIZ bytes at
+ * a time with LZMA_RUN, LZMA_FINISH once read() gives nothing, a BUFSIZ output buffer, until the stream
+ * end or an error. What it produces is dropped: only its verdict and where the descriptor was left
+ * matter (libkmod loads a module that failed again from there: depmod's load-failure.ts).
+ */
+export function liblzmaAttempt(data: Uint8Array, start: number): LiblzmaAttempt {
+  const z = loadLiblzma();
+  const strm = z.s(STREAM_SIZE);
+  const src = z.s(XZ_READ_CHUNK);
+  const dst = z.s(XZ_READ_CHUNK);
+  let pos = Math.min(start, data.length);
+  let started = false;
+  try {
+    if (strm === 0 || src === 0 || dst === 0) return { ret: LZMA_MEM_ERROR, end: pos };
+    new Uint8Array(z.b.buffer, strm, STREAM_SIZE).fill(0);
+    const init = z.r(strm, 0xffffffffffffffffn, LZMA_CONCATENATED);
+    if (init !== LZMA_OK) return { ret: init === LZMA_MEM_ERROR ? LZMA_MEM_ERROR : -1, end: pos };
+    started = true;
+    let action = LZMA_RUN;
+    let view = new DataView(z.b.buffer);
+    view.setUint32(strm + NEXT_OUT, dst, true);
+    view.setUint32(strm + AVAIL_OUT, XZ_READ_CHUNK, true);
+    for (;;) {
+      if (view.getUint32(strm + AVAIL_IN, true) === 0) {
+        const n = Math.min(XZ_READ_CHUNK, data.length - pos);
+        new Uint8Array(z.b.buffer, src, n).set(data.subarray(pos, pos + n));
+        pos += n;
+        view.setUint32(strm + NEXT_IN, src, true);
+        view.setUint32(strm + AVAIL_IN, n, true);
+        if (n === 0) action = LZMA_FINISH;
+      }
+      const ret = z.f(strm, action);
+      view = new DataView(z.b.buffer);
+      if (view.getUint32(strm + AVAIL_OUT, true) === 0 || ret !== LZMA_OK) {
+        view.setUint32(strm + NEXT_OUT, dst, true);
+        view.setUint32(strm + AVAIL_OUT, XZ_READ_CHUNK, true);
+      }
+      if (ret !== LZMA_OK) return { ret, end: pos };
+    }
+  } finally {
+    if (started) z.g(strm);
+    z.t(dst);
+    z.t(src);
+    z.t(strm);
+  }
+}

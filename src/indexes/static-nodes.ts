@@ -4,8 +4,11 @@
 // kmod does (fgets into a 4096-byte buffer, then sscanf "%s %s %c%u:%u") and renders it in kmod's three
 // formats; src/cli/kmod.ts prints.
 import * as fs from '../file/binary-os';
-import { EEXIST, EISDIR, ENOENT, ENOTDIR, errnoOf } from '../errno';
+import { EISDIR, ENOENT, errnoOf } from '../errno';
 import { KmodError } from '../errors';
+import { mkdirParents } from '../file/mkdir-p';
+
+export { mkdirParents };
 
 /** kmod's compiled-in module directory (Debian's build); static-nodes takes no root or version option. */
 export const STATIC_NODES_MODULE_DIRECTORY = '/lib/modules';
@@ -146,47 +149,6 @@ export class StaticNodesOutputError extends KmodError {
     super(errno, undefined, { file, cause });
     this.name = 'StaticNodesOutputError';
   }
-}
-
-/** stat's verdict on a path: a directory, something else, or an error (kmod's is_dir()). */
-function isDir(p: string): boolean | 'error' {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return 'error';
-  }
-}
-
-/**
- * kmod's mkdir_parents(): the directories above `file` (up to its last '/'), created with mode 0755 from
- * the longest one that exists on. Something there that is not a directory is ENOTDIR; a directory that
- * appears meanwhile (EEXIST) is fine. Returns 0 or the errno of the failure.
- */
-export function mkdirParents(file: string): number {
-  const parent = file.slice(0, Math.max(file.lastIndexOf('/'), 0));
-  if (parent === '') return 0;
-  // every prefix ending before a run of '/', shortest first, then the whole parent
-  const prefixes: string[] = [];
-  for (let i = 1; i < parent.length; i++) if (parent[i] === '/' && parent[i - 1] !== '/') prefixes.push(parent.slice(0, i));
-  prefixes.push(parent);
-  let first = 0;
-  for (let i = prefixes.length - 1; i >= 0; i--) {
-    const d = isDir(prefixes[i]);
-    if (d === true) {
-      first = i + 1;
-      break;
-    }
-    if (d === false) return ENOTDIR;
-  }
-  for (let i = first; i < prefixes.length; i++) {
-    try {
-      fs.mkdirSync(prefixes[i], { mode: 0o755 });
-    } catch (err) {
-      const errno = errnoOf(err);
-      if (errno !== EEXIST) return errno;
-    }
-  }
-  return 0;
 }
 
 /**

@@ -1,8 +1,14 @@
 // The addon's text makers for depmod's files (index-files.ts): pairLines (modules.symbols' lines) and
 // depLines (modules.dep's lines and modules.dep.bin's values), against plain JavaScript and on
-// malformed arguments. The depmod differentials compare the files they make with kmod 34.2's.
-import { describe, expect, it } from 'vitest';
+// malformed arguments. The depmod differentials compare the files they make with kmod 34.2's; here
+// also what a full disk leaves (as root: a small tmpfs as the output directory).
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { nativeFunction } from '../../src/native-addon';
+import { runKmodts } from '../support/reference';
+import { buildTree, configDir, differingFiles, kmodDepmod, kmodtsDepmod, runBoth, snapshot, SYN_KVER, temporaryFiles, tmpRoot } from './support';
 import { prng } from '../support/prng';
 
 const pairLines = nativeFunction('pairLines')!;
@@ -92,5 +98,78 @@ describe('depLines (the addon)', () => {
     expect(() => depLines(...bad(2, Int32Array.of(0, 2)))).toThrow(RangeError);
     expect(() => depLines(...bad(4, Uint32Array.of(1, 2)))).toThrow(RangeError);
     expect(() => depLines(...bad(3, Uint32Array.of(1, 2)))).toThrow(TypeError);
+  });
+});
+
+/** a tmpfs of `size` mounted at a new directory, or null where mounting is not allowed (not root) */
+function smallDisk(size: string): string | null {
+  if (process.getuid?.() !== 0) return null;
+  const dir = tmpRoot('disk');
+  return spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]).status === 0 ? dir : null;
+}
+
+describe('depmod on a full disk (kmod 34.2 differential)', () => {
+  const tree = buildTree('fulldisk', [
+    { rel: 'kernel/a.ko', exports: Array.from({ length: 300 }, (_, k) => `sym_${k}_${'x'.repeat(40)}`) },
+    { rel: 'kernel/b.ko', imports: ['sym_1_' + 'x'.repeat(40)], modinfo: Array.from({ length: 100 }, (_, k): [string, string] => ['alias', `b-alias-${k}-${'y'.repeat(40)}`]) },
+  ]);
+  // the size of the first files written, and one that modules.symbols, written later, does not fit
+  it.each(['8k', '24k'])('writes what fits, renames the truncated file into place and stops (%s)', async (size) => {
+    const run = async (tool: 'kmod' | 'kmodts') => {
+      const disk = smallDisk(size);
+      if (disk === null) return null;
+      try {
+        const a = ['-C', configDir(tree.root, {}), '-b', tree.root, '-o', disk, SYN_KVER];
+        const r = tool === 'kmod' ? kmodDepmod(a) : await kmodtsDepmod(a);
+        return { r: { ...r, stderr: r.stderr.split(disk).join('/DISK') }, files: snapshot(path.join(disk, 'lib/modules', SYN_KVER)) };
+      } finally {
+        spawnSync('umount', [disk]);
+      }
+    };
+    const k = await run('kmod');
+    if (k === null) return; // mounting needs root
+    const t = (await run('kmodts'))!;
+    expect(k.r.stderr).toMatch(/Could not create index 'modules\.[a-z.]+'\. Output is truncated: No space left on device/);
+    expect(t.r).toEqual(k.r);
+    expect(differingFiles(k.files, t.files)).toEqual([]);
+    expect([...t.files.keys()].sort()).toEqual([...k.files.keys()].sort());
+  });
+});
+
+describe('depmod input files that are directories (kmod 34.2 differential)', () => {
+  // each opens (O_RDONLY), and its first read fails: modules.order and modules.builtin read as empty,
+  // modules.builtin.modinfo's stream error stops the run at modules.builtin.alias.bin
+  it.each(['modules.order', 'modules.builtin', 'modules.builtin.modinfo'])('%s', async (name) => {
+    const tree = buildTree(`dir-${name}`, [
+      { rel: 'kernel/a.ko', exports: ['a_x'], modinfo: [['alias', 'char-major-10-1'], ['alias', 'devname:a']] },
+      { rel: 'kernel/b.ko', imports: ['a_x'] },
+    ]);
+    fs.rmSync(path.join(tree.moddir, name));
+    fs.mkdirSync(path.join(tree.moddir, name));
+    for (const dry of [[], ['-n']]) {
+      const r = await runBoth(['-C', configDir(tree.root, {}), '-b', tree.root, ...dry, SYN_KVER], tree.moddir);
+      expect(r.kmodts).toEqual(r.kmod);
+      expect(differingFiles(r.kmodFiles, r.kmodtsFiles)).toEqual([]);
+      expect(temporaryFiles(tree.moddir)).toEqual([]);
+    }
+  });
+});
+
+describe('depmod -o where the output directory cannot be made (kmod 34.2 differential)', () => {
+  const tree = buildTree('outdir', [{ rel: 'kernel/a.ko', exports: ['a_x'] }]);
+  // /proc/self/lib: mkdir keeps saying ENOENT (Node's recursive mkdirSync loops there for ever); a file in
+  // the way; as root, a read-only tmpfs (EROFS for the first directory made)
+  const ro = tmpRoot('ro');
+  const mounted = process.getuid?.() === 0 && spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro', 'tmpfs', ro]).status === 0;
+  const outs = ['/proc/self', path.join(tree.moddir, 'kernel/a.ko'), ...(mounted ? [ro] : [])];
+  it.each(outs)('-o %s', async (out) => {
+    const a = ['-C', configDir(tree.root, {}), '-b', tree.root, '-o', out, SYN_KVER];
+    const k = kmodDepmod(a);
+    expect(k.stderr).toMatch(/^depmod: FATAL: could not create directory .*: (No such file or directory|Not a directory|Read-only file system)\n$/);
+    // the real CLI, under timeout(1): a mkdir loop must fail the test, not hang it
+    expect(runKmodts('depmod', a, { wrap: ['timeout', '30'] })).toEqual(k);
+  });
+  afterAll(() => {
+    if (mounted) spawnSync('umount', [ro]);
   });
 });

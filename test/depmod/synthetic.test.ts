@@ -155,6 +155,21 @@ describe('depmod on a synthetic tree (kmod 34.2 differential)', () => {
     const r = await expectSame(['-C', path.join(tree.root, 'depmod.d'), '-b', tree.root, '-e', '-F', map, '-n', SYN_KVER], tree);
     expect(r.kmod.stderr).toContain('invalid line');
   });
+  it('-E and -F: lines longer than kmod\'s 10240-byte buffer, NUL bytes, CRCs out of range (stale errno)', async () => {
+    const long = (prefix: string) => `${prefix}${'0'.repeat(10300)}\n`;
+    const symvers = path.join(tree.root, 'Module.symvers.odd');
+    fs.writeFileSync(
+      symvers,
+      `0x12\tbad_x\tvmlinux\tE\n0x1ffffffffffffffffff\tcore_b\tvmlinux\tE\n-0x1ffffffffffffffffff\tcore_a\tvmlinux\tE\n` +
+        `0xq\tafter\tvmlinux\tE\n\v\tvt\tvmlinux\tE\n0x5\tpri\0ntk\tvmlinux\tE\n${long('0x1\tx\tvmlinux\t')}${' '.repeat(10236)}0x3\tmid_x\tvmlinux\tE\n`,
+    );
+    const r = await expectSame(['-C', path.join(tree.root, 'depmod.d'), '-b', tree.root, '-e', '-E', symvers, '-n', SYN_KVER], tree);
+    expect(r.kmod.stderr).toContain('Invalid symbol version 0xq: Numerical result out of range');
+    const map = path.join(tree.root, 'System.map.odd');
+    fs.writeFileSync(map, `a b __ksymtab_pri\0ntk\n${long('a b ')}${' '.repeat(10236)}a b __ksymtab_core_a\n`);
+    const m = await expectSame(['-C', path.join(tree.root, 'depmod.d'), '-b', tree.root, '-e', '-F', map, '-n', SYN_KVER], tree);
+    expect(m.kmod.stderr).toMatch(/System\.map\.odd:3: invalid line: 0+\n\n/);
+  });
   it('-E with a missing file is fatal', async () => {
     await expectSame(['-C', path.join(tree.root, 'depmod.d'), '-b', tree.root, '-E', '/nonexistent/Module.symvers', SYN_KVER], tree);
   });
@@ -291,6 +306,18 @@ describe('depmod modules.order and builtin handling (kmod 34.2 differential)', (
       ),
     });
     await expectSame(withConfig(tree, {}), tree);
+  });
+  it('modules.builtin.modinfo names, keys and values around kmod\'s PATH_MAX buffers', async () => {
+    const z = (n: number) => '0'.repeat(n);
+    const tree = buildTree('longbuiltin', base.slice(0, 1), {
+      builtinModinfo: Buffer.from(
+        `a.alias=${z(4095)}\0b.alias=${z(4096)}\0c.alias=${z(4097)}\0d.alias=ok-d\0${z(4095)}.alias=x\0${z(4096)}.alias=y\0` +
+          `${z(4097)}.alias=z\0e.alias=ok-e\0f.${z(5000)}=w\0g.alias=ok-g\0h.alias=${z(4096)}`,
+        'latin1',
+      ),
+    });
+    const r = await expectSame(withConfig(tree, {}), tree);
+    expect(r.kmod.stderr.match(/Could not flush stream: 28\. Partial content: 0{4096}\n/g)?.length).toBe(6);
   });
 });
 
@@ -483,6 +510,30 @@ describe('depmod on odd module files (kmod 34.2 differential)', () => {
     const t = normalizePointers(await kmodtsDepmod(args));
     // kernel/a/b is three levels down: descriptor 6
     expect(k.stderr).toMatch(/fstatat\(6, deep\.ko\)/);
+    expect(t).toEqual(k);
+  });
+  it('-A on an up-to-date tree: FIFOs named by kmod\'s path buffer, paths too long for it', async () => {
+    const tree = buildTree('uptodate', [{ rel: 'kernel/lib/core.ko', exports: ['core_a'] }]);
+    const m = tree.moddir;
+    // alone in its directory, the FIFO is printed as the directory's path (nothing written after it)
+    fs.mkdirSync(path.join(m, 'kernel/f'));
+    spawnSync('mkfifo', [path.join(m, 'kernel/f/fifo.ko')]);
+    // a chain of directories whose last one leaves room for no name of NAME_MAX bytes below PATH_MAX
+    let dir = `${m}/kernel`;
+    while (dir.length + 1 + 200 < 3839) dir = `${dir}/${'d'.repeat(200)}`;
+    dir = `${dir}/${'e'.repeat(3839 - dir.length - 2)}`;
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(`${dir}/${'x'.repeat(252)}.ko`, '');
+    fs.mkdirSync(`${dir.slice(0, dir.lastIndexOf('/'))}/${'g'.repeat(250)}`);
+    fs.writeFileSync(path.join(m, 'modules.dep'), 'kernel/lib/core.ko:\n');
+    const future = new Date(Date.now() + 1_000_000);
+    fs.utimesSync(path.join(m, 'modules.dep'), future, future);
+    const args = ['-A', ...withConfig(tree, {})];
+    const k = normalizePointers(kmodDepmod(args));
+    const t = normalizePointers(await kmodtsDepmod(args));
+    expect(k.stderr).toContain(`unsupported file type ${m}/kernel/f/: 10000\n`);
+    expect(k.stderr).toMatch(/path is too long .*x{252}\.ko\n/);
+    expect(k.stderr).toMatch(/directory path is too long .*g{250}\n/);
     expect(t).toEqual(k);
   });
   it('symbol names with equal lookup keys and "."-prefixed imports resolve as by name', async () => {
