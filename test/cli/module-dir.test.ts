@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { inDeepDirectory, inRemovedDirectory } from '../support/odd-cwd';
 import { repoRoot } from '../support/reference';
 
 const dist = path.join(repoRoot, 'dist');
@@ -66,27 +67,17 @@ describe('module directory over PATH_MAX', () => {
 describe('no current directory', () => {
   const tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-module-dir-')));
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-  async function inRemovedDirectory(args: string[]): Promise<{ out: string; err: string; status: number }> {
-    const start = process.cwd();
-    const dir = fs.mkdtempSync(path.join(tmp, 'gone-'));
-    process.chdir(dir);
-    fs.rmdirSync(dir);
-    try {
-      return await run(args);
-    } finally {
-      process.chdir(start);
-    }
-  }
+  const runInRemovedDirectory = (args: string[]): Promise<{ out: string; err: string; status: number }> => inRemovedDirectory(tmp, () => run(args));
   const failed = (prog: string) => ({ out: '', err: `libkmod: ERROR: kmod_new: could not retrieve directory\n${prog}: ERROR: kmod_new() failed!\n`, status: 1 });
 
   it('modprobe and modinfo with a relative module directory: kmod_new() failed!', async () => {
-    expect(await inRemovedDirectory(['modprobe', '-d', 'rel', '-S', '1', '-c'])).toEqual(failed('modprobe'));
-    expect(await inRemovedDirectory(['modprobe', '-d', '.', '-S', '1', '-D', 'x'])).toEqual(failed('modprobe'));
-    expect(await inRemovedDirectory(['modinfo', '-b', '.', '-k', '1', 'x'])).toEqual(failed('modinfo'));
+    expect(await runInRemovedDirectory(['modprobe', '-d', 'rel', '-S', '1', '-c'])).toEqual(failed('modprobe'));
+    expect(await runInRemovedDirectory(['modprobe', '-d', '.', '-S', '1', '-D', 'x'])).toEqual(failed('modprobe'));
+    expect(await runInRemovedDirectory(['modinfo', '-b', '.', '-k', '1', 'x'])).toEqual(failed('modinfo'));
   });
 
   it('modprobe ./PATH: ENOMEM, as libkmod reports a NULL path_make_absolute_cwd()', async () => {
-    expect(await inRemovedDirectory(['modprobe', '-d', root, '-S', '1', '-D', './x.ko'])).toEqual({
+    expect(await runInRemovedDirectory(['modprobe', '-d', root, '-S', '1', '-D', './x.ko'])).toEqual({
       out: '',
       err: 'modprobe: FATAL: Failed to get module from path ./x.ko: Cannot allocate memory\n',
       status: 1,
@@ -97,35 +88,22 @@ describe('no current directory', () => {
 describe('a current directory deeper than PATH_MAX', () => {
   it('a module file named relative to it is not found (its absolute path is too long)', async () => {
     const tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-module-dir-')));
-    const start = process.cwd();
-    const level = 'd'.repeat(250);
-    process.chdir(tmp);
-    let made = 0;
     try {
-      for (; made < 17; made++) {
-        fs.mkdirSync(level);
-        process.chdir(level);
-      }
-      fs.copyFileSync(path.join(repoRoot, 'examples/out-of-tree/greet_extra.ko'), 'greet_extra.ko');
-      expect(await run(['modinfo', '-F', 'name', 'greet_extra.ko'])).toEqual({ out: '', err: 'modinfo: ERROR: Module file greet_extra.ko not found.\n', status: 1 });
-      expect(await run(['modinfo', './greet_extra.ko', 'greet_extra.ko'])).toEqual({
-        out: '',
-        err: 'modinfo: ERROR: Module file ./greet_extra.ko not found.\nmodinfo: ERROR: Module file greet_extra.ko not found.\n',
-        status: 1,
+      await inDeepDirectory(tmp, async () => {
+        fs.copyFileSync(path.join(repoRoot, 'examples/out-of-tree/greet_extra.ko'), 'greet_extra.ko');
+        expect(await run(['modinfo', '-F', 'name', 'greet_extra.ko'])).toEqual({ out: '', err: 'modinfo: ERROR: Module file greet_extra.ko not found.\n', status: 1 });
+        expect(await run(['modinfo', './greet_extra.ko', 'greet_extra.ko'])).toEqual({
+          out: '',
+          err: 'modinfo: ERROR: Module file ./greet_extra.ko not found.\nmodinfo: ERROR: Module file greet_extra.ko not found.\n',
+          status: 1,
+        });
+        expect(await run(['modprobe', '-d', root, '-S', '1', '-D', './greet_extra.ko'])).toEqual({
+          out: '',
+          err: 'modprobe: FATAL: Failed to get module from path ./greet_extra.ko: File name too long\n',
+          status: 1,
+        });
       });
-      expect(await run(['modprobe', '-d', root, '-S', '1', '-D', './greet_extra.ko'])).toEqual({
-        out: '',
-        err: 'modprobe: FATAL: Failed to get module from path ./greet_extra.ko: File name too long\n',
-        status: 1,
-      });
-      fs.unlinkSync('greet_extra.ko');
     } finally {
-      while (made > 0) {
-        process.chdir('..');
-        fs.rmdirSync(level);
-        made--;
-      }
-      process.chdir(start);
       fs.rmSync(tmp, { recursive: true, force: true });
     }
   });

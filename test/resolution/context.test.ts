@@ -9,23 +9,12 @@ import { absolutePath, Context } from '../../src/resolution/context';
 import { KmodError } from '../../src/errors';
 import { ENAMETOOLONG, ENOMEM } from '../../src/errno';
 import type { LogFn } from '../../src/log';
+import { DEEP_LEVEL, DEEP_LEVELS, inDeepDirectory, inRemovedDirectory } from '../support/odd-cwd';
 
 const tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-context-')));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** runs `f` in a fresh directory removed before `f` runs */
-function inRemovedDirectory<T>(f: () => T): T {
-  const start = process.cwd();
-  const dir = fs.mkdtempSync(path.join(tmp, 'gone-'));
-  process.chdir(dir);
-  fs.rmdirSync(dir);
-  try {
-    return f();
-  } finally {
-    process.chdir(start);
-  }
-}
-
 const errnoOf = (f: () => unknown): number | undefined => {
   try {
     f();
@@ -37,17 +26,16 @@ const errnoOf = (f: () => unknown): number | undefined => {
 };
 
 describe('no current directory', () => {
-  it('absolutePath fails with ENOMEM for a relative path (path_make_absolute_cwd returns NULL)', () => {
-    inRemovedDirectory(() => {
+  it('absolutePath fails with ENOMEM for a relative path (path_make_absolute_cwd returns NULL)', () =>
+    inRemovedDirectory(tmp, () => {
       expect(errnoOf(() => absolutePath('x.ko'))).toBe(ENOMEM);
       expect(absolutePath('/abs/x.ko')).toBe('/abs/x.ko');
-    });
-  });
+    }));
 
   it('a Context on a relative module directory fails as kmod_new(): "could not retrieve directory"', () => {
     const logged: [number, string, string][] = [];
     const log: LogFn = (p, fn, m) => logged.push([p, fn, m]);
-    inRemovedDirectory(() => {
+    return inRemovedDirectory(tmp, () => {
       expect(errnoOf(() => new Context({ root: 'rel', kernelVersion: '1', log }))).toBe(ENOMEM);
       expect(logged).toEqual([[3, 'kmod_new', 'could not retrieve directory\n']]);
       // an absolute one does not need it
@@ -57,38 +45,21 @@ describe('no current directory', () => {
 
   it('moduleFromPath fails with ENOMEM', () => {
     const ctx = new Context({ root: '/abs', kernelVersion: '1' });
-    inRemovedDirectory(() => {
+    return inRemovedDirectory(tmp, () => {
       expect(errnoOf(() => ctx.moduleFromPath('./x.ko'))).toBe(ENOMEM);
     });
   });
 });
 
 describe('a current directory deeper than PATH_MAX', () => {
-  it('moduleFromPath fails with ENAMETOOLONG even when the caller found the file by its relative path', () => {
-    const start = process.cwd();
-    const level = 'd'.repeat(250);
-    process.chdir(tmp);
-    let made = 0;
-    try {
-      for (; made < 17; made++) {
-        fs.mkdirSync(level);
-        process.chdir(level);
-      }
+  it('moduleFromPath fails with ENAMETOOLONG even when the caller found the file by its relative path', () =>
+    inDeepDirectory(tmp, () => {
       fs.writeFileSync('x.ko', '');
       const ctx = new Context({ root: '/abs', kernelVersion: '1' });
-      expect(absolutePath('x.ko')).toBe(`${tmp}/${Array(17).fill(level).join('/')}/x.ko`);
+      expect(absolutePath('x.ko')).toBe(`${tmp}/${Array(DEEP_LEVELS).fill(DEEP_LEVEL).join('/')}/x.ko`);
       expect(errnoOf(() => ctx.moduleFromPath('x.ko', true))).toBe(ENAMETOOLONG);
       expect(errnoOf(() => ctx.moduleFromPath('x.ko'))).toBe(ENAMETOOLONG);
-      fs.unlinkSync('x.ko');
-    } finally {
-      while (made > 0) {
-        process.chdir('..');
-        fs.rmdirSync(level);
-        made--;
-      }
-      process.chdir(start);
-    }
-  });
+    }));
 });
 
 describe('parseConfigNow', () => {
