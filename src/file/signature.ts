@@ -188,6 +188,7 @@ function expect(d: Der | undefined, tag: number): Der {
   return d;
 }
 
+// identifier octets, whole (class, constructed bit and tag number), as a DER element starts
 const SEQUENCE = 0x30;
 const SET = 0x31;
 const INTEGER = 0x02;
@@ -348,6 +349,7 @@ function issuerName(buf: Buffer, name: Der): string | undefined {
  * VisibleString, GraphicString, GeneralString, and the tags it counts as unknown.
  */
 const PRINTABLE_TAGS = new Set([3, 7, 8, 9, 11, 12, 13, 14, 15, 16, 18, 19, 20, 22, 28, 29, 30]);
+// universal tag numbers alone (an identifier octet's low five bits)
 const BIT_STRING_TAG = 3;
 const UTF8STRING_TAG = 12;
 const SEQUENCE_TAG = 16;
