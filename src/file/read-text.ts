@@ -1,13 +1,57 @@
 // Reading a file as a binary string (one char per byte, as every kmodts parser takes its input).
-import { readFileSync } from './binary-os';
+import { closeSync, openSync, readFileSync, readSync, statSync } from './binary-os';
 
 /**
- * The file's bytes as a latin1 string. Node reads UTF-8 in one native call but latin1 through its
- * JavaScript read loop (~3x slower for small files, measured at start-up); for an ASCII file both give
- * the same string, so UTF-8 is tried first and the file read again as latin1 only when it has a byte
- * above 0x7f (a decoded string whose UTF-8 length differs from its length). Throws as readFileSync.
+ * The most read from a file that is not a regular file (a FIFO, a character device) before it is
+ * refused with EFBIG: such a file has no size to stop at, and one that never ends (-C /dev/zero) would
+ * take all the memory there is. libkmod reads it for ever instead (docs/compat.md).
  */
-export function readBinaryString(file: string): string {
+export const UNSIZED_FILE_MAX_BYTES = 64 << 20;
+
+/**
+ * The file's bytes as a latin1 string (its first `limit` bytes, where one is given). Node reads UTF-8 in one native call but
+ * latin1 through its JavaScript read loop (~3x slower for small files, measured at start-up); for an
+ * ASCII file both give the same string, so a regular file is read as UTF-8 first and again as latin1
+ * only when it has a byte above 0x7f (a decoded string whose UTF-8 length differs from its length).
+ * Throws as readFileSync (the open's error for a file that is not there), and EFBIG for a file that is
+ * not regular and goes on past UNSIZED_FILE_MAX_BYTES.
+ */
+export function readBinaryString(file: string, limit = Infinity): string {
+  let regular = true;
+  try {
+    regular = statSync(file).isFile();
+  } catch {
+    // its error is the open's, below
+  }
+  // (a limit the caller gives cuts the file there; the unsized files' one refuses it)
+  if (limit !== Infinity) return readBounded(file, limit, false);
+  if (!regular) return readBounded(file, UNSIZED_FILE_MAX_BYTES, true);
   const text = readFileSync(file, 'utf8');
   return Buffer.byteLength(text, 'utf8') === text.length ? text : readFileSync(file, 'latin1');
+}
+
+/** up to `max` bytes of the file, read until its end; past `max`, EFBIG when `refuseMore`, else the first `max` */
+function readBounded(file: string, max: number, refuseMore: boolean): string {
+  const fd = openSync(file, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      // (one byte more than `max` allows: whether the file goes on)
+      const room = Math.min(64 << 10, max + 1 - total);
+      if (room <= 0) break;
+      const chunk = Buffer.allocUnsafe(room);
+      const n = readSync(fd, chunk, 0, room, null);
+      if (n === 0) break;
+      chunks.push(n === room ? chunk : chunk.subarray(0, n));
+      total += n;
+    }
+    if (total > max) {
+      if (refuseMore) throw Object.assign(new Error(`EFBIG: file too large, read '${file}'`), { code: 'EFBIG', errno: -27, syscall: 'read', path: file });
+      total = max;
+    }
+    return Buffer.concat(chunks, total).toString('latin1');
+  } finally {
+    closeSync(fd);
+  }
 }

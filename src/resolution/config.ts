@@ -2,7 +2,7 @@
 // The parser (loadConfig) and the `modprobe -c` formatter (formatConfig) live here too.
 import * as fs from '../file/binary-os';
 import { LOG_ERR, type LogFn } from '../log';
-import { ENAMETOOLONG, errnoOf, strerror } from '../errno';
+import { EFBIG, ENAMETOOLONG, errnoOf, strerror } from '../errno';
 import { readKernelCmdline } from './kcmdline';
 import { underscores } from '../names/modname';
 import { readBinaryString } from '../file/read-text';
@@ -197,8 +197,10 @@ export function loadConfig(opts: ConfigLoadOptions): ModprobeConfig {
     let text: string;
     try {
       text = readBinaryString(fn);
-    } catch {
-      continue; // kmod skips files it cannot open
+    } catch (err) {
+      // kmod skips files it cannot open; one that never ends (a device) it reads for ever: refused here
+      if ((err as NodeJS.ErrnoException).code === 'EFBIG') log?.(LOG_ERR, 'kmod_config_new', `Error parsing ${fn}: ${strerror(EFBIG)}\n`);
+      continue;
     }
     parseConfigText(cfg, text, fn, log);
   }

@@ -167,7 +167,7 @@ function addResult(result: KernelCmdlineConfig, modname: string, param: string, 
 export function readKernelCmdline(procDir = '/proc', log?: LogFn): KernelCmdlineConfig {
   let text: string;
   try {
-    text = readBinaryString(`${procDir}/cmdline`);
+    text = readBinaryString(`${procDir}/cmdline`, KCMDLINE_MAX_BYTES);
   } catch (err) {
     // a file that cannot be opened is silently no command line; one that cannot be read is reported
     if ((err as NodeJS.ErrnoException).syscall !== 'open') {
@@ -175,5 +175,5 @@ export function readKernelCmdline(procDir = '/proc', log?: LogFn): KernelCmdline
     }
     return { options: [], blacklists: [] };
   }
-  return parseKernelCmdline(text.length > KCMDLINE_MAX_BYTES ? text.slice(0, KCMDLINE_MAX_BYTES) : text, log);
+  return parseKernelCmdline(text, log);
 }

@@ -107,6 +107,11 @@ describe('depmod.d parsing', () => {
     expect(msgs).toEqual([`${dir}/a.conf:5: ignoring bad line starting with 'frobnicate'\n`, `${dir}/a.conf:6: ignoring bad line starting with 'override'\n`]);
     expect(loadDepmodConfig([path.join(dir, 'missing')], '6.1', () => {}).searches).toEqual([{ type: 'path', path: 'updates' }]);
   });
+  it('refuses a configuration file that never ends (-C /dev/zero), naming it, where kmod reads for ever', () => {
+    const msgs: string[] = [];
+    expect(loadDepmodConfig(['/dev/zero'], '6.1', (_p, m) => msgs.push(m)).searches).toEqual([{ type: 'path', path: 'updates' }]);
+    expect(msgs).toEqual(['file parse /dev/zero: File too large\n']);
+  });
   it('recognises version arguments like sscanf("%u.%u")', () => {
     expect(isVersionNumber('6.12.0-1-amd64')).toBe(true);
     expect(isVersionNumber(' 4.4')).toBe(true);

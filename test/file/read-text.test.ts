@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readBinaryString } from '../../src/file/read-text';
+import { spawn } from 'node:child_process';
+import { readBinaryString, UNSIZED_FILE_MAX_BYTES } from '../../src/file/read-text';
 
 describe('readBinaryString', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-read-text-'));
@@ -29,7 +30,33 @@ describe('readBinaryString', () => {
     }
   });
   it('throws as readFileSync does for a missing file or a directory', () => {
-    expect(() => readBinaryString(path.join(dir, 'missing'))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
-    expect(() => readBinaryString(dir)).toThrow(expect.objectContaining({ code: 'EISDIR' }));
+    expect(() => readBinaryString(path.join(dir, 'missing'))).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'open' }));
+    expect(() => readBinaryString(dir)).toThrow(expect.objectContaining({ code: 'EISDIR', syscall: 'read' }));
+  });
+  it('reads a FIFO to its end (a configuration given as <(...))', async () => {
+    const fifo = path.join(dir, 'fifo');
+    fs.rmSync(fifo, { force: true });
+    await new Promise((resolve) => spawn('mkfifo', [fifo]).on('exit', resolve));
+    const text = 'alias x \xff y\n'.repeat(10000);
+    // (the writer has its bytes already: this thread blocks in the read, its event loop with it)
+    const source = write('fifo-source', Buffer.from(text, 'latin1'));
+    const writer = spawn('sh', ['-c', `cat '${source}' > '${fifo}'`], { stdio: 'ignore' });
+    expect(readBinaryString(fifo)).toBe(text);
+    await new Promise((resolve) => writer.on('exit', resolve));
+  });
+  it('refuses a device that never ends with EFBIG, after its first UNSIZED_FILE_MAX_BYTES', () => {
+    expect(() => readBinaryString('/dev/zero')).toThrow(expect.objectContaining({ code: 'EFBIG', syscall: 'read' }));
+    expect(UNSIZED_FILE_MAX_BYTES).toBe(64 << 20);
+  });
+  it('gives the first `limit` bytes where a limit is given, of any kind of file', () => {
+    expect(readBinaryString('/dev/zero', 10)).toBe('\0'.repeat(10));
+    const f = write('long', Buffer.from('0123456789abcdef'));
+    expect(readBinaryString(f, 4)).toBe('0123');
+    expect(readBinaryString(f, 100)).toBe('0123456789abcdef');
+    expect(readBinaryString(f, 0)).toBe('');
+  });
+  it('reads a regular file that says it is empty (procfs) to its end', () => {
+    expect(fs.statSync('/proc/self/status').size).toBe(0);
+    expect(readBinaryString('/proc/self/status')).toMatch(/^Name:/);
   });
 });

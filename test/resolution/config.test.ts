@@ -274,6 +274,14 @@ describe('loadConfig', () => {
     expect(cfg.blacklists).toEqual(['f', 'k-1']);
   });
 
+  it('refuses a configuration file that never ends (-C /dev/zero) with an error naming it, where kmod reads for ever', () => {
+    const logged: [number, string, string][] = [];
+    const cfg = loadConfig({ configPaths: ['/dev/zero', path.join(tmp, 'cl')], moduleDir: path.join(tmp, 'nomods'), procDir: noProc, log: (a, b, c) => logged.push([a, b, c]) });
+    expect(logged).toEqual([[3, 'kmod_config_new', 'Error parsing /dev/zero: File too large\n']]);
+    // the other files are still read
+    expect(cfg.blacklists).toEqual(['f']);
+  });
+
   it('gives an empty configuration for /dev/null and empty files', () => {
     write('empty/e.conf', '');
     expect(formatConfig(load(['empty']).cfg)).toBe('');

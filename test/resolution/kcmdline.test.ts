@@ -137,4 +137,13 @@ describe('readKernelCmdline', () => {
     fs.writeFileSync(path.join(d, 'cmdline'), `${'x'.repeat(4086)} a.bcdef=1`);
     expect(readKernelCmdline(d).options).toEqual([{ modname: 'a', options: 'bcdef=' }]);
   });
+
+  it('reads no more than those of a file that never ends', () => {
+    const d = path.join(tmp, 'endless');
+    fs.mkdirSync(d);
+    fs.symlinkSync('/dev/zero', path.join(d, 'cmdline'));
+    const logged: string[] = [];
+    expect(readKernelCmdline(d, (_p, _f, m) => logged.push(m))).toEqual({ options: [], blacklists: [] });
+    expect(logged).toEqual([]);
+  });
 });
