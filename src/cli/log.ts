@@ -1,4 +1,4 @@
-import { LOG_CRIT, LOG_DEBUG, LOG_ERR, LOG_INFO, LOG_NOTICE, LOG_WARNING, type LogFn } from '../resolution/context';
+import { LOG_CRIT, LOG_DEBUG, LOG_ERR, LOG_INFO, LOG_NOTICE, LOG_WARNING, NO_DIRECTORY_MESSAGE, type LogFn } from '../resolution/context';
 import { ToolExit, type ToolIo } from './io';
 import { childText } from '../file/binary-os';
 
@@ -83,7 +83,9 @@ export class ToolLog {
       this.io.stderr(`${this.prog}: ${priorityName(prio)}: ${msg}`);
       return;
     }
-    if (prio > this.libkmodPriority) return;
+    // (kmod_new() says it before it reads KMOD_LOG)
+    const limit = fn === 'kmod_new' && msg === NO_DIRECTORY_MESSAGE ? LOG_ERR : this.libkmodPriority;
+    if (prio > limit) return;
     this.libkmodIo.stderr(`libkmod: ${priorityName(prio)}: ${fn}: ${msg}`);
   };
 }

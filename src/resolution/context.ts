@@ -46,6 +46,12 @@ export interface ContextOptions {
   parseConfigNow?: boolean;
 }
 
+/**
+ * kmod_new()'s message when it cannot make the module directory absolute (a relative one and no current
+ * directory). It comes before kmod_new() reads KMOD_LOG: libkmod's default priority (ERR) applies to it.
+ */
+export const NO_DIRECTORY_MESSAGE = 'could not retrieve directory\n';
+
 /** uname -r of the running kernel (node:os is required here, so runs given -S never load it) */
 export function runningKernelVersion(): string {
   return (require('node:os') as typeof import('node:os')).release();
@@ -113,7 +119,7 @@ export class Context {
       this.dirname = absolutePath(moduleDirectory({ ...options, kernelVersion: this.kernelVersion }));
     } catch (err) {
       // kmod_new() fails: a relative module directory and no current directory
-      if (err instanceof KmodError) this.log(LOG_ERR, 'kmod_new', 'could not retrieve directory\n');
+      if (err instanceof KmodError) this.log(LOG_ERR, 'kmod_new', NO_DIRECTORY_MESSAGE);
       throw err;
     }
     this.configPaths = options.configPaths;

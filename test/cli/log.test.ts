@@ -27,6 +27,17 @@ describe('libkmod messages before the tool routes them', () => {
     expect(tool.err()).toBe('modprobe: WARNING: mine\nmodprobe: ERROR: after\n');
   });
 
+  it('kmod_new()\'s "could not retrieve directory" at libkmod\'s default priority: KMOD_LOG is read after it', () => {
+    for (const level of ['0', '2', 'info']) {
+      const io = captureIo({ KMOD_LOG: level });
+      const log = new ToolLog(io, 'modinfo');
+      log.libkmod(LOG_ERR, 'kmod_new', 'could not retrieve directory\n');
+      log.libkmod(LOG_ERR, 'kmod_config_parse', 'bad\n');
+      const config = level === 'info' ? 'libkmod: ERROR: kmod_config_parse: bad\n' : '';
+      expect(io.err()).toBe(`libkmod: ERROR: kmod_new: could not retrieve directory\n${config}`);
+    }
+  });
+
   it('modprobe -s prints the configuration\'s errors on stderr, as kmod_new()\'s default logger', async () => {
     const conf = path.join(tmp, 'bad.conf');
     fs.writeFileSync(conf, 'bogus\n');
