@@ -16,7 +16,7 @@ export { openModuleFile, moduleFileFromBytes, type ModuleFile, type OpenModuleOp
 export { ImagePrefetcher } from './file/prefetch';
 export { PartsPrefetcher } from './file/parts-prefetch';
 export { regularFileSizes } from './file/regular-files';
-export { binaryString, childText, childEnv, processArgs, processEnv, currentDirectory } from './file/binary-os';
+export { binaryString, childText, childEnv, processArgs, processEnv, currentDirectory, PATH_MAX } from './file/binary-os';
 export { fileInfo, builtinInfo, moduleInfo, moduleParams, type InfoList, type ModuleParam } from './resolution/modinfo';
 // indexes, resolution, probing and removal (issue 2: modprobe)
 export { fnmatch } from './names/fnmatch';

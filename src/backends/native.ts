@@ -1,6 +1,7 @@
 // The running kernel: state from /proc and /sys (relocatable for tests), system calls through the
 // native addon (native/, loaded only when a module is really loaded or removed).
 import { readStrLong } from '../file/read-str-long';
+import { fgetsPieces } from '../file/read-text';
 import * as fs from '../file/binary-os';
 import { binaryString } from '../file/binary-os';
 import * as path from 'node:path';
@@ -49,24 +50,11 @@ export function rawDirEntries(dir: string): string[] {
  */
 export function loadedModuleNames(text: string): (string | null)[] {
   const out: (string | null)[] = [];
-  let at = 0;
-  const fgets = (): string | undefined => {
-    if (at >= text.length) return undefined;
-    const nl = text.indexOf('\n', at);
-    const end = Math.min(nl < 0 ? text.length : nl + 1, at + 4095);
-    const piece = text.slice(at, end);
-    at = end;
-    const nul = piece.indexOf('\0');
-    return nul < 0 ? piece : piece.slice(0, nul);
-  };
-  for (let line = fgets(); line !== undefined; line = fgets()) {
-    const m = /^[ \t]*([^ \t]+)/.exec(line);
+  const pieces = fgetsPieces(text);
+  for (let k = 0; k < pieces.length; k++) {
+    const m = /^[ \t]*([^ \t]+)/.exec(pieces[k]);
     out.push(m ? m[1] : null);
-    while (line.length > 0 && !line.endsWith('\n')) {
-      const next = fgets();
-      if (next === undefined) break;
-      line = next;
-    }
+    while (pieces[k].length > 0 && !pieces[k].endsWith('\n') && k + 1 < pieces.length) k++;
   }
   return out;
 }

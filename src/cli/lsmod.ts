@@ -3,6 +3,7 @@
 import { LOG_ERR } from '../resolution/context';
 import { ENOENT, strerror } from '../errno';
 import { readStrLong } from '../file/read-str-long';
+import { PATH_MAX } from '../file/binary-os';
 import type { ToolEnv } from './io';
 import { moduleRefcnt, parseSimpleTool, releaseContext, simpleContext, toolLog } from './simple-tool';
 
@@ -58,7 +59,7 @@ export function run(args: string[], env: ToolEnv): number {
     let size: number | bigint;
     if (core !== undefined) {
       const v = readStrLong(core);
-      if (v === undefined) ctx.log(LOG_ERR, 'kmod_module_get_size', `failed to read coresize from ${`/sys/module/${mod.name}`.slice(0, 4095)}\n`);
+      if (v === undefined) ctx.log(LOG_ERR, 'kmod_module_get_size', `failed to read coresize from ${`/sys/module/${mod.name}`.slice(0, PATH_MAX - 1)}\n`);
       size = v ?? 0;
     } else if (backend.initstate(mod.name) === undefined) size = -ENOENT;
     else size = backend.procModules()?.find((q) => q.name === mod.name)?.size ?? -ENOENT;

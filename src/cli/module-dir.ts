@@ -4,8 +4,7 @@
 import { KmodError } from '../errors';
 import { Context, MODULE_DIRECTORY, runningKernelVersion, type ContextOptions } from '../resolution/context';
 import type { ToolLog } from './log';
-
-const PATH_MAX = 4096;
+import { PATH_MAX } from '../file/binary-os';
 
 /**
  * The message kmod prints (after `ERROR: `) when "<root>/lib/modules/<version>" does not fit in PATH_MAX

@@ -3,6 +3,7 @@
 // builtin indexes. With -n the text files go to the output function instead. Each file is written to a
 // temporary name and renamed, one after the other, as kmod does.
 import * as fs from '../file/binary-os';
+import { PATH_MAX } from '../file/binary-os';
 import { mkdirP } from '../file/mkdir-p';
 import { LOG_ERR, LOG_WARNING } from '../log';
 import { EINVAL, EISDIR, ENOENT, ENOSPC, errnoOf, strerror } from '../errno';
@@ -11,13 +12,12 @@ import { nativeFunction, type DepLinesFn } from '../native-addon';
 import { joinedBytes, modnameBytes } from './joined-bytes';
 import { aliasNormalize, modnameFromPath } from '../names/modname';
 import { buildAliasFiles, type AliasFileName, type AliasSource, type BuiltFile } from './alias-files';
-import { DepmodFailed, DepmodFatal, fgetsLines, nodePathError, type Mod, type RunContext } from './run-context';
+import { DepmodFailed, DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
+import { fgetsPieces } from '../file/read-text';
 import type { SymbolTable } from './symbols';
 import type { OwnedSymbols } from './owned-symbols';
 import type { DependencyGraph } from './dep-graph';
 
-/** the size of the buffers kmod reads modules.builtin.modinfo into (flush_stream_to) */
-const PATH_MAX = 4096;
 
 type FileData = string | Uint8Array | null;
 
@@ -403,7 +403,7 @@ export class IndexFiles {
     // unreadable: no lines, an empty index
     const data = read === 'unreadable' ? Buffer.alloc(0) : read;
     const idx = new IndexBatch();
-    for (const line of fgetsLines(data.toString('latin1', 0, data.length))) {
+    for (const line of fgetsPieces(data.toString('latin1', 0, data.length))) {
       if (!/^[A-Za-z]/.test(line)) {
         this.log(LOG_ERR, `Invalid modules.builtin line: ${line}\n`);
         continue;

@@ -4,7 +4,8 @@ import * as fs from '../file/binary-os';
 import { LOG_ERR, LOG_WARNING } from '../log';
 import { EISDIR, errnoOf, strerror } from '../errno';
 import { hashOrder } from './hash';
-import { DepmodFatal, fgetsLines, nodePathError, type Mod, type RunContext } from './run-context';
+import { DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
+import { fgetsPieces } from '../file/read-text';
 import type { ModuleTable } from './tree-walk';
 
 /**
@@ -62,7 +63,7 @@ function readOrderFile(ctx: RunContext, table: ModuleTable, count: number): bool
   }
   let i = -count;
   let lineno = 0;
-  for (const line of fgetsLines(text.toString('latin1', 0, text.length))) {
+  for (const line of fgetsPieces(text.toString('latin1', 0, text.length))) {
     lineno++;
     if (line.length === 0) continue;
     if (line[line.length - 1] !== '\n') {

@@ -81,21 +81,3 @@ export class RunContext {
     this.outdirname = `${opts.outdir ?? root}/${moduledir}/${this.kversion}`;
   }
 }
-
-/**
- * The lines of a text file as kmod reads them with fgets into a PATH_MAX buffer: at most 4095 bytes
- * each (a longer line comes in pieces), the newline kept, each cut at its first NUL (where the C
- * string ends).
- */
-export function* fgetsLines(s: string): Generator<string> {
-  let pos = 0;
-  while (pos < s.length) {
-    const nl = s.indexOf('\n', pos);
-    let end = nl < 0 ? s.length : nl + 1;
-    if (end - pos > 4095) end = pos + 4095;
-    const line = s.slice(pos, end);
-    pos = end;
-    const nul = line.indexOf('\0');
-    yield nul >= 0 ? line.slice(0, nul) : line;
-  }
-}

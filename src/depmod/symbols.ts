@@ -7,6 +7,7 @@
 import { LOG_ERR } from '../log';
 import { ENOENT, ERANGE, errnoOf, strerror } from '../errno';
 import { closeSync, openSync, readFileSync } from '../file/binary-os';
+import { fgetsPieces } from '../file/read-text';
 import type { ModuleScan } from './scan-store';
 import { hashOrderIndices } from './hash';
 import { joinedBytes } from './joined-bytes';
@@ -57,7 +58,7 @@ export class SymbolTable {
     } finally {
       closeSync(fd);
     }
-    return fgetsChunks(text, SYMBOL_FILE_LINE - 1);
+    return fgetsPieces(text, SYMBOL_FILE_LINE);
   }
 
   private symbolAdd(name: string, prefixSkipped: boolean, crc: number, owner: Mod | null): void {
@@ -259,23 +260,5 @@ function parseStrtoull16(s: string): { value: number | undefined; overflow: bool
   if (v > 0xffffffffffffffffn) return { value: Number(0xffffffffffffffffn), overflow: true };
   if (m[1] === '-') v = (0x10000000000000000n - v) & 0xffffffffffffffffn;
   return { value: Number(v), overflow: false };
-}
-
-/**
- * fgets() with a buffer of `max` + 1 bytes, as kmod reads Module.symvers and System.map: lines (with
- * their newline) of at most `max` bytes, longer ones cut into pieces that each count as a line, and
- * each piece a C string (up to its first NUL).
- */
-export function fgetsChunks(text: string, max: number): string[] {
-  const out: string[] = [];
-  for (let pos = 0; pos < text.length; ) {
-    const nl = text.indexOf('\n', pos);
-    const end = Math.min(nl < 0 ? text.length : nl + 1, pos + max);
-    const piece = text.slice(pos, end);
-    const nul = piece.indexOf('\0');
-    out.push(nul >= 0 ? piece.slice(0, nul) : piece);
-    pos = end;
-  }
-  return out;
 }
 

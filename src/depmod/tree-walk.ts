@@ -3,6 +3,7 @@
 // with the same name settled by depmod.d's override and search lines, and, without -a, the module
 // files named on the command line. Also -A's "is modules.dep up to date?" walk.
 import * as fs from '../file/binary-os';
+import { PATH_MAX } from '../file/binary-os';
 import { KMOD_FIRST_FD, LOG_ERR } from '../log';
 import { EEXIST, EINVAL, ENOENT, errnoOf, strerror } from '../errno';
 import { KmodError } from '../errors';
@@ -10,8 +11,7 @@ import { modnameFromPath, pathEndsWithKmodExt } from '../names/modname';
 import { loadNativeTreeWalk, type WalkModulesFn } from '../native-addon';
 import { DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
 
-/** glibc's limits, which -A's walk checks its paths against (depfile_up_to_date_dir) */
-const PATH_MAX = 4096;
+/** glibc's NAME_MAX, which -A's walk checks its paths against with PATH_MAX (depfile_up_to_date_dir) */
 const NAME_MAX = 255;
 
 let nativeWalk: WalkModulesFn | null | undefined;

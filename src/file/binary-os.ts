@@ -15,6 +15,12 @@ export type { BigIntStats, Dir, Dirent, Stats, StatSyncOptions } from 'node:fs';
 // descriptor-based: no path to convert
 export const { close, closeSync, constants, fstatSync, fsyncSync, read, readSync, writeSync, writevSync } = fs;
 
+/**
+ * Linux's PATH_MAX: the longest path, its NUL included, that a system call takes, and the size of the
+ * buffers kmod builds paths in and reads most of its text files into (fgets).
+ */
+export const PATH_MAX = 4096;
+
 const NOT_ASCII = /[^\x00-\x7f]/;
 const NOT_BINARY = /[^\x00-\xff]/;
 

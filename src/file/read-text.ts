@@ -1,5 +1,5 @@
 // Reading a file as a binary string (one char per byte, as every kmodts parser takes its input).
-import { closeSync, openSync, readFileSync, readSync, statSync } from './binary-os';
+import { closeSync, openSync, PATH_MAX, readFileSync, readSync, statSync } from './binary-os';
 
 /**
  * The most read from a file that is not a regular file (a FIFO, a character device) before it is
@@ -54,4 +54,22 @@ function readBounded(file: string, max: number, refuseMore: boolean): string {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * A text as C's fgets() reads it into a buffer of `bufferSize` bytes (kmod's are mostly PATH_MAX): pieces
+ * of at most bufferSize - 1 bytes, each ending with its newline where one comes first (a longer line
+ * comes in several pieces), each cut at its first NUL (where the C string ends).
+ */
+export function fgetsPieces(text: string, bufferSize = PATH_MAX): string[] {
+  const out: string[] = [];
+  for (let pos = 0; pos < text.length; ) {
+    const nl = text.indexOf('\n', pos);
+    const end = Math.min(nl < 0 ? text.length : nl + 1, pos + bufferSize - 1);
+    const piece = text.slice(pos, end);
+    const nul = piece.indexOf('\0');
+    out.push(nul >= 0 ? piece.slice(0, nul) : piece);
+    pos = end;
+  }
+  return out;
 }

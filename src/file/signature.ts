@@ -137,8 +137,8 @@ function readDer(buf: Buffer, off: number, limit: number): Der {
   return { tag, constructed: (tag & 0x20) !== 0, at: off, start: off + hdr, end: off + hdr + len };
 }
 
-function children(buf: Buffer, d: Der): Der[] {
-  if (!d.constructed) throw new DerError('not constructed');
+/** the elements one after another in d's content */
+function contentElements(buf: Buffer, d: Der): Der[] {
   const out: Der[] = [];
   for (let off = d.start; off < d.end; ) {
     const c = readDer(buf, off, d.end);
@@ -148,20 +148,24 @@ function children(buf: Buffer, d: Der): Der[] {
   return out;
 }
 
+function children(buf: Buffer, d: Der): Der[] {
+  if (!d.constructed) throw new DerError('not constructed');
+  return contentElements(buf, d);
+}
+
+/** whether d has the class and tag number of identifier octet `tag`, in either form (primitive or constructed) */
+function inEitherForm(d: Der | undefined, tag: number): d is Der {
+  return d !== undefined && (d.tag & ~0x20) === (tag & ~0x20);
+}
+
 /**
  * The elements of a SET OF or SEQUENCE OF with tag number `tag & 0x1f` in class `tag & 0xc0`: OpenSSL's
  * template decoder checks only the tag number and class of these, so their primitive form is taken
  * too, its content read as elements.
  */
 function elementsOf(buf: Buffer, d: Der | undefined, tag: number): Der[] {
-  if (!d || (d.tag & ~0x20) !== (tag & ~0x20)) throw new DerError(`expected tag ${tag}`);
-  const out: Der[] = [];
-  for (let off = d.start; off < d.end; ) {
-    const c = readDer(buf, off, d.end);
-    out.push(c);
-    off = c.end;
-  }
-  return out;
+  if (!inEitherForm(d, tag)) throw new DerError(`expected tag ${tag}`);
+  return contentElements(buf, d);
 }
 
 /** An INTEGER as c2i_ASN1_INTEGER takes it: not empty, no padding byte where none is needed. */
@@ -463,8 +467,8 @@ function pkcs7Info(raw: Buffer): SignatureInfo | undefined {
     leadingOids(raw, elementsOf(raw, sd[1], SET));
     leadingOids(raw, [sd[2]]);
     let j = 3;
-    if (sd[j] && (sd[j].tag & ~0x20) === 0x80) j++;
-    if (sd[j] && (sd[j].tag & ~0x20) === 0x81) j++;
+    if (inEitherForm(sd[j], 0x80)) j++;
+    if (inEitherForm(sd[j], 0x81)) j++;
     if (sd.length !== j + 1) throw new DerError('SignedData of the wrong length');
     const infos = elementsOf(raw, sd[j], SET);
     if (infos.length === 0) return undefined;
@@ -479,13 +483,13 @@ function pkcs7Info(raw: Buffer): SignatureInfo | undefined {
     leadingOids(raw, [si[2]]);
     const hashAlgo = digestName(raw, children(raw, si[2])[0]);
     let k = 3;
-    if (si[k] && (si[k].tag & ~0x20) === 0x80) attributeOids(raw, elementsOf(raw, si[k++], 0xa0));
+    if (inEitherForm(si[k], 0x80)) attributeOids(raw, elementsOf(raw, si[k++], 0xa0));
     leadingOids(raw, [si[k]]);
     // (a constructed OCTET STRING is taken too, its parts joined)
     const encDigest = si[k + 1];
-    if (!encDigest || (encDigest.tag & ~0x20) !== OCTET_STRING) throw new DerError('expected the encrypted digest');
+    if (!inEitherForm(encDigest, OCTET_STRING)) throw new DerError('expected the encrypted digest');
     const rest = si.length - (k + 2);
-    if (rest > 1 || (rest === 1 && (si[k + 2].tag & ~0x20) !== 0x81)) throw new DerError('SignerInfo of the wrong length');
+    if (rest > 1 || (rest === 1 && !inEitherForm(si[k + 2], 0x81))) throw new DerError('SignerInfo of the wrong length');
     if (rest === 1) attributeOids(raw, elementsOf(raw, si[k + 2], 0xa1));
     return {
       idType: 'PKCS#7',

@@ -4,6 +4,8 @@
 // kmod does (fgets into a 4096-byte buffer, then sscanf "%s %s %c%u:%u") and renders it in kmod's three
 // formats; src/cli/kmod.ts prints.
 import * as fs from '../file/binary-os';
+import { PATH_MAX } from '../file/binary-os';
+import { fgetsPieces } from '../file/read-text';
 import { EISDIR, ENOENT, errnoOf } from '../errno';
 import { KmodError } from '../errors';
 import { mkdirParents } from '../file/mkdir-p';
@@ -12,8 +14,6 @@ export { mkdirParents };
 
 /** kmod's compiled-in module directory (Debian's build); static-nodes takes no root or version option. */
 export const STATIC_NODES_MODULE_DIRECTORY = '/lib/modules';
-/** kmod's PATH_MAX buffers: the path and each line read (fgets keeps at most 4095 bytes a read). */
-const PATH_MAX = 4096;
 
 export type StaticNodesFormat = 'human' | 'tmpfiles' | 'devname';
 /** in kmod's order (its help lists them so) */
@@ -109,15 +109,7 @@ function scanEntry(line: string): DevnameEntry | undefined {
  */
 export function parseDevname(text: string): DevnameRecord[] {
   const records: DevnameRecord[] = [];
-  let pos = 0;
-  while (pos < text.length) {
-    const nl = text.indexOf('\n', pos);
-    const lineEnd = nl < 0 ? text.length : nl + 1;
-    const end = Math.min(lineEnd, pos + PATH_MAX - 1);
-    let piece = text.slice(pos, end);
-    pos = end;
-    const nul = piece.indexOf('\0');
-    if (nul >= 0) piece = piece.slice(0, nul);
+  for (const piece of fgetsPieces(text)) {
     if (piece[0] === '#') continue;
     const entry = scanEntry(piece);
     records.push(entry ? { kind: 'entry', entry } : { kind: 'invalid', text: piece });

@@ -1,6 +1,7 @@
 // modprobe.d configuration (libkmod-config.c's model): the lists kmod keeps, in parse order.
 // The parser (loadConfig) and the `modprobe -c` formatter (formatConfig) live here too.
 import * as fs from '../file/binary-os';
+import { PATH_MAX } from '../file/binary-os';
 import { LOG_ERR, type LogFn } from '../log';
 import { EFBIG, ENAMETOOLONG, errnoOf, strerror } from '../errno';
 import { readKernelCmdline } from './kcmdline';
@@ -59,9 +60,6 @@ export const DEFAULT_CONFIG_PATHS: readonly string[] = [
   '/usr/lib/modprobe.d',
   '/lib/modprobe.d',
 ];
-
-/** kmod formats file names into PATH_MAX (4096) byte buffers */
-const PATH_MAX = 4096;
 
 export function emptyConfig(): ModprobeConfig {
   return { aliases: [], blacklists: [], options: [], installs: [], removes: [], softdeps: [], weakdeps: [] };
@@ -199,7 +197,7 @@ export function loadConfig(opts: ConfigLoadOptions): ModprobeConfig {
       text = readBinaryString(fn);
     } catch (err) {
       // kmod skips files it cannot open; one that never ends (a device) it reads for ever: refused here
-      if ((err as NodeJS.ErrnoException).code === 'EFBIG') log?.(LOG_ERR, 'kmod_config_new', `Error parsing ${fn}: ${strerror(EFBIG)}\n`);
+      if (errnoOf(err) === EFBIG) log?.(LOG_ERR, 'kmod_config_new', `Error parsing ${fn}: ${strerror(EFBIG)}\n`);
       continue;
     }
     parseConfigText(cfg, text, fn, log);

@@ -1,5 +1,5 @@
 // named imports: `import * as` makes tsc copy every export of node:fs at load (start-up)
-import { accessSync, currentDirectory, processEnv, statSync } from '../file/binary-os';
+import { accessSync, currentDirectory, PATH_MAX, processEnv, statSync } from '../file/binary-os';
 import type { Backend } from '../loading/backend';
 import type { ModprobeConfig } from './config';
 import { EINVAL, ENOENT, EEXIST, ENOMEM, errnoOf, strerror } from '../errno';
@@ -253,7 +253,7 @@ export class Context {
       // modinfo over a whole tree pays per module). The caller's check used the path as given, which
       // may fit in PATH_MAX where the absolute one does not (a deep current directory): that one fails
       // here with ENAMETOOLONG, as libkmod's stat() does
-      if (!found || abs.length >= 4096) accessSync(abs);
+      if (!found || abs.length >= PATH_MAX) accessSync(abs);
     } catch (err) {
       throw fromSystemError(err, file);
     }

@@ -8,6 +8,7 @@ import { LOG_ERR } from '../log';
 import { ENOENT, EINVAL, strerror } from '../errno';
 import { InvalidAliasError, KmodError } from '../errors';
 import { fnmatch } from '../names/fnmatch';
+import { PATH_MAX } from '../file/binary-os';
 
 /** kmod_module_initstate values */
 export const KMOD_MODULE_BUILTIN = 0;
@@ -206,7 +207,7 @@ export class Module {
     const n = this.ctx.backend.refcnt(this.name);
     if (n !== undefined) return n;
     if (this.ctx.backend.readModuleAttr(this.name, 'refcnt') === undefined) return -ENOENT;
-    const file = `/sys/module/${this.name}/refcnt`.slice(0, 4095);
+    const file = `/sys/module/${this.name}/refcnt`.slice(0, PATH_MAX - 1);
     this.ctx.log(LOG_ERR, 'kmod_module_get_refcnt', `could not read integer from '${file}': '${strerror(EINVAL)}'\n`);
     return -EINVAL;
   }
@@ -219,7 +220,7 @@ export class Module {
   holders(): Module[] {
     const names = this.ctx.backend.holders(this.name);
     if (names === undefined) {
-      const dir = `/sys/module/${this.name}/holders`.slice(0, 4095);
+      const dir = `/sys/module/${this.name}/holders`.slice(0, PATH_MAX - 1);
       this.ctx.log(LOG_ERR, 'kmod_module_get_holders', `could not open '${dir}': ${strerror(ENOENT)}\n`);
       return [];
     }
