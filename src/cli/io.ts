@@ -55,7 +55,32 @@ function writeAll(fd: number, data: Uint8Array): void {
   }
 }
 
-const STDIO_BUFSIZ = 4096;
+/** glibc's BUFSIZ: the largest buffer it gives a stream (_IO_file_doallocate) */
+const GLIBC_BUFSIZ = 8192;
+
+/**
+ * The size of the buffer glibc gives a fully buffered stream on fd: the file's st_blksize when
+ * smaller than BUFSIZ (4096 on ext4, tmpfs and pipes), else BUFSIZ.
+ */
+export function stdioBufferSize(fd: number): number {
+  let blksize = 0;
+  try {
+    blksize = Number(fs.fstatSync(fd).blksize);
+  } catch {
+    // glibc keeps BUFSIZ when fstat fails
+  }
+  return blksize > 0 && blksize < GLIBC_BUFSIZ ? blksize : GLIBC_BUFSIZ;
+}
+
+/**
+ * How many of `size` buffered bytes a fully buffered glibc stream has written out once they are in
+ * (_IO_new_file_xsputn): nothing while they fit in its buffer (a buffer filled exactly waits for the
+ * next write), else every whole buffer's worth, the rest kept. Where stdout's writes fall among
+ * stderr's (both on one file: `> log 2>&1`) depends on it.
+ */
+export function stdioBytesWritten(size: number, bufferSize: number): number {
+  return size > bufferSize ? size - (size % bufferSize) : 0;
+}
 
 /**
  * Whether fd is a terminal, without node:tty: loading it (or touching process.stdout/stderr, which
@@ -74,21 +99,31 @@ function isTerminal(fd: number): boolean {
 export function processIo(env: NodeJS.ProcessEnv = process.env): ToolIo {
   const stdoutIsTTY = isTerminal(1);
   const stderrIsTTY = isTerminal(2);
+  const bufferSize = stdioBufferSize(1);
   let chunks: Buffer[] = [];
   let size = 0;
-  const flush = (): void => {
-    if (size === 0) return;
+  /** writes the first `n` buffered bytes, keeps the rest */
+  const writeOut = (n: number): void => {
     const all = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-    chunks = [];
-    size = 0;
-    writeAll(1, all);
+    writeAll(1, n === size ? all : all.subarray(0, n));
+    chunks = n === size ? [] : [all.subarray(n)];
+    size -= n;
+  };
+  const flush = (): void => {
+    if (size > 0) writeOut(size);
   };
   return {
     stdout(data) {
       const b = typeof data === 'string' ? Buffer.from(data, 'latin1') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
       chunks.push(b);
       size += b.length;
-      if (size >= STDIO_BUFSIZ || (stdoutIsTTY && b.includes(10))) flush();
+      // (a terminal's stream is line buffered: a newline sends everything)
+      if (stdoutIsTTY && b.includes(10)) {
+        flush();
+        return;
+      }
+      const n = stdioBytesWritten(size, bufferSize);
+      if (n > 0) writeOut(n);
     },
     stderr(data) {
       writeAll(2, Buffer.from(data, 'latin1'));

@@ -190,13 +190,16 @@ function staticNodes(args: string[], env: ToolEnv): number {
   let status = 0;
   let out = '';
   for (const rec of parseDevname(text)) {
-    if (rec.kind === 'entry') out += formatDevnameEntry(rec.entry, format);
-    else {
+    if (rec.kind === 'entry') {
+      // on stdout each entry goes into its buffer as kmod prints it: the errors fall between the same
+      // bytes of output as kmod's when both are on one file (`2>&1`)
+      if (fd === undefined) io.stdout(formatDevnameEntry(rec.entry, format));
+      else out += formatDevnameEntry(rec.entry, format);
+    } else {
       io.stderr(`Error: invalid devname entry: ${rec.text}`);
       status = 1;
     }
   }
-  if (fd === undefined) io.stdout(out);
-  else writeStaticNodesOutput(fd, out);
+  if (fd !== undefined) writeStaticNodesOutput(fd, out);
   return status;
 }

@@ -240,7 +240,11 @@ class Modinfo {
 }
 
 export async function run(args: string[], env: ToolEnv): Promise<number> {
-  const { io, prog } = env;
+  const { prog } = env;
+  // kmod prints to stdout as it goes: what the Printer holds is handed to stdout's buffer before
+  // anything goes to stderr, for the two to interleave as kmod's do on one file (`> log 2>&1`)
+  let out: Printer | undefined;
+  const io: ToolIo = { ...env.io, stderr: (data) => { out?.flush(); env.io.stderr(data); } };
   const log = new ToolLog(io, prog);
   const r = getoptLong(env.argv0, args, 'adlpn0mF:k:b:Vh', longOptions, io.env);
   const opts: Options = { sep: '\n' };
@@ -282,7 +286,7 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
   }
   const ctx = newContext(log, { root, kernelVersion: kversion, configPaths: [], log: log.libkmod, parseConfigNow: true });
   if (ctx === undefined) return 1;
-  const out = new Printer(io);
+  out = new Printer(io);
   const modinfo = new Modinfo(ctx, opts, out, log);
   if (env.settings.json) return require('./json/modinfo').modinfoJson(modinfo, ctx, r.args, byModname, isModuleFilename, log, io);
   const sizes = byModname ? r.args.map(() => undefined) : moduleFileSizes(r.args);

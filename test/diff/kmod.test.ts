@@ -38,6 +38,8 @@ interface Case {
   /** files compared after the runs */
   files?: string[];
   cwd?: string;
+  /** stdout and stderr on one pipe (`2>&1`) */
+  combined?: boolean;
 }
 
 let layers = 0;
@@ -74,7 +76,8 @@ function fileState(f: string): FileState {
 }
 
 function runCase(c: Case, lower: string): { kmod: Outcome; kmodts: Outcome } {
-  const opts: RunOptions = { wrap: ['unshare', '-m', 'sh', '-c', OVERLAY, lower, LIB], cwd: c.cwd };
+  const script = c.combined === true ? OVERLAY.replace('exec "$@"', 'exec "$@" 2>&1') : OVERLAY;
+  const opts: RunOptions = { wrap: ['unshare', '-m', 'sh', '-c', script, lower, LIB], cwd: c.cwd };
   const one = (run: () => RunResult): Outcome => {
     c.prepare?.();
     const r = checkSetup(run(), c.name);
@@ -280,6 +283,18 @@ describe('kmod vs kmod 34.2', () => {
     for (const [name, devname] of Object.entries(synthetic)) for (const f of formats.slice(0, 4)) cases.push({ name: `${name} ${f.join(' ')}`, args: ['static-nodes', ...f], devname });
     const mismatches = compareAll(cases);
     console.log(`synthetic files: ${cases.length - mismatches.length}/${cases.length} identical`);
+    expect(mismatches).toEqual([]);
+  });
+
+  it('static-nodes with stdout and stderr on one pipe: the errors fall between the same bytes of output', () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 400; i++) lines.push(i % 37 === 5 ? `broken line ${i}\n` : `mod${i} dev/node${i} c${i}:${i % 7}\n`);
+    const devname = lines.join('');
+    const cases: Case[] = formats.slice(0, 4).map((f) => ({ name: `2>&1 ${f.join(' ')}`, args: ['static-nodes', ...f], devname, combined: true }));
+    const kmod: Outcome[] = [];
+    const mismatches = compareAll(cases, kmod);
+    // more than one buffer of output, the errors among it
+    expect(kmod.every((r) => r.stdout.length > 8192 && r.stdout.lastIndexOf('Error: invalid devname entry') > 4096)).toBe(true);
     expect(mismatches).toEqual([]);
   });
 

@@ -532,4 +532,18 @@ describe('spawned bin/kmodts.js', () => {
       expect(describeMismatch({ args }, k, o)).toBeUndefined();
     }
   });
+
+  it('stdout and stderr on one pipe (`2>&1`) interleave as kmod\'s: stdout goes out in whole 4096-byte buffers', () => {
+    // unknown names among 400 modules by name, by path and with -F: each message falls between two of
+    // glibc's buffer writes, mid-line
+    const names = relPaths.slice(0, 400).map((r) => path.basename(r).replace(/\.ko\.xz$/, ''));
+    const mixed = names.flatMap((n, i) => (i % 9 === 0 ? [`no_such_${i}`, n] : [n]));
+    const wrap = ['sh', '-c', '"$@" 2>&1', 'sh'];
+    for (const args of [[...TREE, ...mixed], [...TREE, '-F', 'alias', ...mixed], [...absPaths.slice(0, 150), '/nonexistent.ko', ...absPaths.slice(150, 300)]]) {
+      const k = runKmod('modinfo', args, { wrap });
+      const o = runKmodts('modinfo', args, { wrap });
+      expect(k.stdout.length).toBeGreaterThan(40_000);
+      expect(describeMismatch({ args }, k, o)).toBeUndefined();
+    }
+  });
 });

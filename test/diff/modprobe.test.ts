@@ -363,4 +363,14 @@ describe('modprobe vs kmod 34.2', () => {
       expect(describeMismatch({ args }, kmod, ours)).toBeUndefined();
     }
   });
+
+  it('stdout and stderr on one pipe (`2>&1`) interleave as kmod\'s: stdout goes out in whole 4096-byte buffers', () => {
+    const mixed = moduleNames().slice(0, 600).flatMap((n, i) => (i % 11 === 0 ? [`no_such_${i}`, n] : [n]));
+    const args = [...TREE, '-D', '-a', ...mixed];
+    const wrap = ['sh', '-c', '"$@" 2>&1', 'sh'];
+    const kmod = runKmod('modprobe', args, { wrap });
+    const ours = runKmodts('modprobe', args, { wrap });
+    expect(kmod.stdout.length).toBeGreaterThan(20_000);
+    expect(describeMismatch({ args }, kmod, ours)).toBeUndefined();
+  });
 });

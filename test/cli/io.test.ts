@@ -1,0 +1,66 @@
+// The tools' stdout buffering (src/cli/io.ts): a fully buffered glibc stream writes whole buffers only,
+// once more comes in than its buffer holds, so where stdout's bytes fall among stderr's on one file
+// (`> log 2>&1`) is at multiples of the buffer size, as kmod's do.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildModule } from '../support/elf-writer';
+import { repoRoot } from '../support/reference';
+
+const { stdioBytesWritten, stdioBufferSize } = require(path.join(repoRoot, 'dist/cli/io.js')) as typeof import('../../src/cli/io');
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-io-test-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe('glibc full buffering', () => {
+  it('writes nothing while the bytes fit (a full buffer waits), then whole buffers', () => {
+    expect(stdioBytesWritten(0, 4096)).toBe(0);
+    expect(stdioBytesWritten(4095, 4096)).toBe(0);
+    expect(stdioBytesWritten(4096, 4096)).toBe(0);
+    expect(stdioBytesWritten(4097, 4096)).toBe(4096);
+    expect(stdioBytesWritten(8191, 4096)).toBe(4096);
+    expect(stdioBytesWritten(8192, 4096)).toBe(8192);
+    expect(stdioBytesWritten(12289, 4096)).toBe(12288);
+  });
+
+  it("the buffer is the file's st_blksize below BUFSIZ (8192), else BUFSIZ", () => {
+    const f = path.join(tmp, 'blk');
+    fs.writeFileSync(f, '');
+    const fd = fs.openSync(f, 'r');
+    try {
+      const blksize = Number(fs.fstatSync(fd).blksize);
+      expect(stdioBufferSize(fd)).toBe(blksize > 0 && blksize < 8192 ? blksize : 8192);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+});
+
+describe('stdout and stderr on one file', () => {
+  it("modinfo: an error lands after the whole 4096-byte blocks of what was printed before it, as kmod's", () => {
+    const paths: string[] = [];
+    for (let i = 0; i < 24; i++) {
+      const p = path.join(tmp, `m${i}.ko`);
+      const modinfo: [string, string][] = [['description', `module ${i} `.padEnd(300, 'x')], ['alias', `pci:v0000${i}d*`]];
+      fs.writeFileSync(p, buildModule({ name: `m${i}`, vermagic: '6.1.0 SMP mod_unload ', modinfo }));
+      paths.push(p);
+    }
+    const tool = [path.join(repoRoot, 'bin/kmodts.js'), 'modinfo'];
+    const alone = spawnSync(process.execPath, [...tool, ...paths], { encoding: 'latin1', env: { PATH: process.env.PATH, LANG: 'C' } });
+    const before = alone.stdout;
+    expect(before.length).toBeGreaterThan(2 * 4096);
+    const missing = path.join(tmp, 'nosuch.ko');
+    // stdout and stderr both on the pipe
+    const both = spawnSync('sh', ['-c', '"$@" 2>&1', 'sh', process.execPath, ...tool, ...paths, missing, paths[0]], {
+      encoding: 'latin1',
+      env: { PATH: process.env.PATH, LANG: 'C' },
+    });
+    const err = `modinfo: ERROR: Module ${missing} not found.\n`;
+    const last = spawnSync(process.execPath, [...tool, paths[0]], { encoding: 'latin1' }).stdout;
+    const cut = before.length - (before.length % 4096);
+    expect(both.stdout).toBe(before.slice(0, cut) + err + before.slice(cut) + last);
+    expect(both.status).toBe(1);
+  });
+});
