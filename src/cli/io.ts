@@ -41,6 +41,18 @@ export class ToolExit {
   constructor(readonly status: number) {}
 }
 
+/** what a write to a full non-blocking stdout waits on: 1 ms at a time (Node's main thread may Atomics.wait) */
+const fullPipePause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * data written to fd 1 or 2 as a C program's stdio writes it, except on a full non-blocking file:
+ * - no reader (EPIPE): the process dies of SIGPIPE at that write, as kmod does (`| head`; a shell's
+ *   status 141), unless the signal is blocked, when the bytes are dropped as glibc drops them;
+ * - any other failure (a full disk, /dev/full, EIO): glibc marks the stream and drops the bytes, and
+ *   kmod's tools never look, so nothing is reported and the status is unchanged;
+ * - a full non-blocking pipe or terminal (EAGAIN): glibc would drop the bytes; this waits for the reader
+ *   (docs/compat.md), a millisecond at a time rather than spinning.
+ */
 function writeAll(fd: number, data: Uint8Array): void {
   let off = 0;
   while (off < data.length) {
@@ -48,11 +60,25 @@ function writeAll(fd: number, data: Uint8Array): void {
       off += fs.writeSync(fd, data, off, data.length - off);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') continue;
-      if (code === 'EPIPE') return;
-      throw err;
+      if (code === 'EAGAIN') {
+        Atomics.wait(fullPipePause, 0, 0, 1);
+        continue;
+      }
+      if (code === 'EPIPE') dieOfSigpipe();
+      return;
     }
   }
+}
+
+/**
+ * Node ignores SIGPIPE; C programs die of it. A listener added and removed leaves libuv's default
+ * action in place of Node's, and the signal sent to this process then ends it at once.
+ */
+function dieOfSigpipe(): void {
+  const ignore = (): void => {};
+  process.on('SIGPIPE', ignore);
+  process.off('SIGPIPE', ignore);
+  process.kill(process.pid, 'SIGPIPE');
 }
 
 /** glibc's BUFSIZ: the largest buffer it gives a stream (_IO_file_doallocate) */

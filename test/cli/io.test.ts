@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildModule } from '../support/elf-writer';
-import { repoRoot } from '../support/reference';
+import { repoRoot, runKmod, runKmodts } from '../support/reference';
 
 const { stdioBytesWritten, stdioBufferSize } = require(path.join(repoRoot, 'dist/cli/io.js')) as typeof import('../../src/cli/io');
 
@@ -64,3 +64,77 @@ describe('stdout and stderr on one file', () => {
     expect(both.status).toBe(1);
   });
 });
+
+/** module files of about 400 bytes of modinfo output each, made once */
+function someModules(count: number): string[] {
+  const paths: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const p = path.join(tmp, `w${i}.ko`);
+    fs.writeFileSync(p, buildModule({ name: `w${i}`, vermagic: '6.1.0 SMP mod_unload ', modinfo: [['description', `module ${i} `.padEnd(300, 'y')]] }));
+    paths.push(p);
+  }
+  return paths;
+}
+
+describe('stdout that cannot take the output', () => {
+  const modules = someModules(8);
+  // ~400 KB of output: more than a pipe holds, so the tool is still writing when its reader goes
+  const many = Array.from({ length: 120 }, () => modules).flat();
+
+  it('a full disk or /dev/full: nothing reported and the status unchanged, as kmod', () => {
+    const wrap = ['sh', '-c', '"$@" > /dev/full', 'sh'];
+    for (const args of [modules, [...modules, path.join(tmp, 'nosuch.ko')], ['-V']]) {
+      const kmod = runKmod('modinfo', args, { wrap });
+      const ours = runKmodts('modinfo', args, { wrap });
+      expect(ours.stderr).toBe(kmod.stderr);
+      expect(ours.status).toBe(kmod.status);
+    }
+    expect(runKmodts('modinfo', modules, { wrap }).status).toBe(0);
+  });
+
+  it('a reader that goes away (`| head -c 1`): killed by SIGPIPE at the next write, as kmod (status 141)', () => {
+    const wrap = ['bash', '--norc', '-c', '"$@" | head -c 1 > /dev/null; echo "${PIPESTATUS[0]}"', 'bash'];
+    const kmod = runKmod('modinfo', many, { wrap });
+    const ours = runKmodts('modinfo', many, { wrap });
+    expect(kmod.stdout).toBe('141\n');
+    expect(ours.stdout).toBe(kmod.stdout);
+    expect(ours.stderr).toBe('');
+  });
+
+  it('a full non-blocking pipe: the tool waits for its reader without spinning, and everything arrives', () => {
+    // the child's stdout: the write end of a pipe set O_NONBLOCK, not read for a second
+    const script = `
+import os, subprocess, sys, time
+r, w = os.pipe()
+os.set_blocking(w, False)
+p = subprocess.Popen(sys.argv[1:], stdout=w)
+os.close(w)
+def cpu():
+    f = open('/proc/%d/stat' % p.pid).read().rsplit(')', 1)[1].split()
+    return int(f[11]) + int(f[12])
+time.sleep(0.5)
+start = cpu()
+time.sleep(1.0)
+spent = cpu() - start
+n = 0
+while True:
+    b = os.read(r, 65536)
+    if not b: break
+    n += len(b)
+print(n, spent / os.sysconf('SC_CLK_TCK'), p.wait())
+`;
+    const expected = runKmodts('modinfo', many).stdout.length;
+    expect(expected).toBeGreaterThan(4 * 65536);
+    const r = spawnSync('python3', ['-c', script, process.execPath, path.join(repoRoot, 'bin/kmodts.js'), 'modinfo', ...many], {
+      encoding: 'latin1',
+      env: { PATH: process.env.PATH, LANG: 'C' },
+    });
+    expect(r.stderr).toBe('');
+    const [bytes, cpuSeconds, status] = r.stdout.trim().split(' ');
+    expect(Number(bytes)).toBe(expected);
+    expect(Number(status)).toBe(0);
+    // a busy loop would take the whole second of CPU; waiting takes a few milliseconds of it
+    expect(Number(cpuSeconds)).toBeLessThan(0.3);
+  });
+});
+
