@@ -379,6 +379,22 @@ describe('depmod.d directives and duplicate modules (kmod 34.2 differential)', (
     fs.writeFileSync(single, 'override dup * kernel/drivers\n');
     await expectSame(['-C', d1, '-C', d2, '-C', single, '-C', '/nonexistent', '-b', tree.root, SYN_KVER], tree);
   });
+  it('-C with a bare file name (no slash): kmod crashes, kmodts reads it as ./NAME does', async () => {
+    const dir = configDir(tree.root, { 'ubuntu.conf': 'search extra built-in\noverride dup * foo\n' });
+    // kmod 34.2's cfg_files_insert_sorted takes strlen(name) + 1 off the directory part's length,
+    // which wraps around when the path has no slash: a heap overrun, then abort or SIGSEGV
+    const crashed = kmodDepmod(['-C', 'ubuntu.conf', '-b', tree.root, SYN_KVER], dir);
+    expect(crashed.status).toBeGreaterThan(128);
+    // kmodts: what kmod does with the same file named ./ubuntu.conf
+    const dotted = await runBoth(['-C', './ubuntu.conf', '-b', tree.root, SYN_KVER], tree.moddir, { cwd: dir });
+    expect(dotted.kmod.status).toBe(0);
+    const bare = await runBoth(['-C', 'ubuntu.conf', '-b', tree.root, SYN_KVER], tree.moddir, { cwd: dir });
+    expect(bare.kmodts.stderr).toBe(dotted.kmod.stderr);
+    expect(bare.kmodts.stdout).toBe(dotted.kmod.stdout);
+    expect(bare.kmodts.status).toBe(0);
+    expect(differingFiles(dotted.kmodFiles, bare.kmodtsFiles)).toEqual([]);
+    expect(bare.kmodtsFiles.get('modules.dep')?.toString()).toContain('foo/dup.ko');
+  });
 });
 
 describe('depmod dependency cycles (kmod 34.2 differential)', () => {
