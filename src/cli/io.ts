@@ -85,17 +85,21 @@ function dieOfSigpipe(): void {
 const GLIBC_BUFSIZ = 8192;
 
 /**
- * The size of the buffer glibc gives a fully buffered stream on fd: the file's st_blksize when
- * smaller than BUFSIZ (4096 on ext4, tmpfs and pipes), else BUFSIZ.
+ * The size of the buffer glibc gives a fully buffered stream on a file of these stats: its st_blksize
+ * when smaller than BUFSIZ (4096 on ext4, tmpfs and pipes), else BUFSIZ (also when fstat failed).
  */
-export function stdioBufferSize(fd: number): number {
-  let blksize = 0;
-  try {
-    blksize = Number(fs.fstatSync(fd).blksize);
-  } catch {
-    // glibc keeps BUFSIZ when fstat fails
-  }
+export function stdioBufferSize(st: fs.Stats | undefined): number {
+  const blksize = st === undefined ? 0 : Number(st.blksize);
   return blksize > 0 && blksize < GLIBC_BUFSIZ ? blksize : GLIBC_BUFSIZ;
+}
+
+/** fstat of one of the process's stdio descriptors; undefined when it fails */
+function statOfFd(fd: number): fs.Stats | undefined {
+  try {
+    return fs.fstatSync(fd);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -109,13 +113,12 @@ export function stdioBytesWritten(size: number, bufferSize: number): number {
 }
 
 /**
- * Whether fd is a terminal, without node:tty: loading it (or touching process.stdout/stderr, which
+ * Whether a file of these stats is a terminal, without node:tty: loading it (or touching process.stdout/stderr, which
  * loads it and Node's stream classes) costs ~10 ms of start-up on every command
  * (bench/modprobe.bench.js). A character device that is not one of the memory devices (major 1:
  * /dev/null, /dev/zero, /dev/full, ...) is taken for a terminal; it only decides line buffering.
  */
-function isTerminal(fd: number): boolean {
-  const st = fs.fstatSync(fd, { throwIfNoEntry: false } as fs.StatSyncOptions);
+function isTerminal(st: fs.Stats | undefined): boolean {
   if (st === undefined || !st.isCharacterDevice()) return false;
   const major = Math.floor(Number(st.rdev) / 256) & 0xfff;
   return major !== 1;
@@ -123,9 +126,11 @@ function isTerminal(fd: number): boolean {
 
 /** The process's own stdio, with C-like buffering of stdout. */
 export function processIo(env: NodeJS.ProcessEnv = process.env): ToolIo {
-  const stdoutIsTTY = isTerminal(1);
-  const stderrIsTTY = isTerminal(2);
-  const bufferSize = stdioBufferSize(1);
+  // (one fstat of stdout says both whether it is a terminal and the size of its buffer)
+  const stdout = statOfFd(1);
+  const stdoutIsTTY = isTerminal(stdout);
+  const stderrIsTTY = isTerminal(statOfFd(2));
+  const bufferSize = stdioBufferSize(stdout);
   let chunks: Buffer[] = [];
   let size = 0;
   /** writes the first `n` buffered bytes, keeps the rest */

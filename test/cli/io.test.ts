@@ -14,6 +14,18 @@ const { stdioBytesWritten, stdioBufferSize } = require(path.join(repoRoot, 'dist
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-io-test-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
+/** module files named <prefix>0.ko, ... of about 400 bytes of modinfo output each */
+function someModules(prefix: string, count: number): string[] {
+  const paths: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const p = path.join(tmp, `${prefix}${i}.ko`);
+    const modinfo: [string, string][] = [['description', `module ${i} `.padEnd(300, 'x')], ['alias', `pci:v0000${i}d*`]];
+    fs.writeFileSync(p, buildModule({ name: `${prefix}${i}`, vermagic: '6.1.0 SMP mod_unload ', modinfo }));
+    paths.push(p);
+  }
+  return paths;
+}
+
 describe('glibc full buffering', () => {
   it('writes nothing while the bytes fit (a full buffer waits), then whole buffers', () => {
     expect(stdioBytesWritten(0, 4096)).toBe(0);
@@ -31,7 +43,7 @@ describe('glibc full buffering', () => {
     const fd = fs.openSync(f, 'r');
     try {
       const blksize = Number(fs.fstatSync(fd).blksize);
-      expect(stdioBufferSize(fd)).toBe(blksize > 0 && blksize < 8192 ? blksize : 8192);
+      expect(stdioBufferSize(fs.fstatSync(fd))).toBe(blksize > 0 && blksize < 8192 ? blksize : 8192);
     } finally {
       fs.closeSync(fd);
     }
@@ -40,13 +52,7 @@ describe('glibc full buffering', () => {
 
 describe('stdout and stderr on one file', () => {
   it("modinfo: an error lands after the whole 4096-byte blocks of what was printed before it, as kmod's", () => {
-    const paths: string[] = [];
-    for (let i = 0; i < 24; i++) {
-      const p = path.join(tmp, `m${i}.ko`);
-      const modinfo: [string, string][] = [['description', `module ${i} `.padEnd(300, 'x')], ['alias', `pci:v0000${i}d*`]];
-      fs.writeFileSync(p, buildModule({ name: `m${i}`, vermagic: '6.1.0 SMP mod_unload ', modinfo }));
-      paths.push(p);
-    }
+    const paths = someModules('m', 24);
     const tool = [path.join(repoRoot, 'bin/kmodts.js'), 'modinfo'];
     const alone = spawnSync(process.execPath, [...tool, ...paths], { encoding: 'latin1', env: { PATH: process.env.PATH, LANG: 'C' } });
     const before = alone.stdout;
@@ -65,19 +71,8 @@ describe('stdout and stderr on one file', () => {
   });
 });
 
-/** module files of about 400 bytes of modinfo output each, made once */
-function someModules(count: number): string[] {
-  const paths: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const p = path.join(tmp, `w${i}.ko`);
-    fs.writeFileSync(p, buildModule({ name: `w${i}`, vermagic: '6.1.0 SMP mod_unload ', modinfo: [['description', `module ${i} `.padEnd(300, 'y')]] }));
-    paths.push(p);
-  }
-  return paths;
-}
-
 describe('stdout that cannot take the output', () => {
-  const modules = someModules(8);
+  const modules = someModules('w', 8);
   // ~400 KB of output: more than a pipe holds, so the tool is still writing when its reader goes
   const many = Array.from({ length: 120 }, () => modules).flat();
 
