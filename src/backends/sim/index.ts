@@ -210,11 +210,15 @@ export class SimBackend implements Backend {
   /**
    * Before the first boot, with nothing chosen explicitly, the kernel is the one the first module
    * loaded was built for: a file under <root>/lib/modules/<release>/ (modprobe -d/-S) names it.
+   * Only a kernel's own tree names one: modules_install leaves modules.order and modules.builtin
+   * there, while directories such as /lib/modules/external hold modules of another kernel's.
    */
   private adoptTree(file: string): void {
     if (this.explicit || this.store.current()) return;
     const m = /^(.*)\/lib\/modules\/([^/]+)\//.exec(nodePath.resolve(file));
     if (!m || m[2] === this.wantedSpec().release) return;
+    const tree = `${m[1]}/lib/modules/${m[2]}`;
+    if (!fs.existsSync(`${tree}/modules.order`) && !fs.existsSync(`${tree}/modules.builtin`)) return;
     this.wanted = resolveKernelSpec({ ...this.options, root: m[1], kernelVersion: m[2] });
   }
 

@@ -160,5 +160,32 @@ describe('state directory', () => {
     expect(b.procModules()?.map((p) => p.name)).toEqual(['macvtap', 'macvlan', 'tap']);
     expect(fs.readdirSync(path.join(work, 'cache/kmodts')).some((f) => f.startsWith('symvers-derived-'))).toBe(true);
   }, 120_000);
+
+  it('a module under /lib/modules/ names the kernel only where that directory is a kernel tree', async () => {
+    const module = leafModules(1)[0];
+    const releaseAfterInsmod = async (name: string, treeFile?: string): Promise<string> => {
+      const root = path.join(work, `tree-${name}`);
+      const dir = path.join(root, 'lib/modules/external');
+      fs.mkdirSync(dir, { recursive: true });
+      const file = path.join(dir, path.basename(module));
+      fs.copyFileSync(path.join(moddir, module), file);
+      if (treeFile !== undefined) fs.writeFileSync(path.join(dir, treeFile), '');
+      const state = path.join(work, `state-${name}`);
+      const env = { KMODTS_SIM_STATE: state, XDG_CACHE_HOME: path.join(work, 'cache'), HOME: work };
+      const saved = { ...process.env };
+      Object.assign(process.env, env);
+      try {
+        await main('kmodts', ['--backend=sim', 'insmod', file], captureIo(env));
+      } finally {
+        for (const k of Object.keys(env)) delete process.env[k];
+        Object.assign(process.env, saved);
+      }
+      return new SimBackend(state).spec().release;
+    };
+    // kmod's own testsuite keeps modules in /lib/modules/external: not a kernel's release
+    expect(await releaseAfterInsmod('external')).toBe(os.release());
+    expect(await releaseAfterInsmod('ordered', 'modules.order')).toBe('external');
+    expect(await releaseAfterInsmod('builtin', 'modules.builtin')).toBe('external');
+  }, 120_000);
 });
 
