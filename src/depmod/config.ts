@@ -10,6 +10,7 @@ import { configLines } from '../resolution/config';
 import { errnoOf, strerror } from '../errno';
 import { LOG_ERR, LOG_INFO } from '../log';
 import { readBinaryString } from '../file/read-text';
+import { compilePosixExtended } from '../names/posix-regex';
 
 /** kmod 34.2's default depmod.d locations, in priority order (they are not prefixed by --basedir). */
 export const DEFAULT_DEPMOD_CONFIG_PATHS = [
@@ -55,13 +56,7 @@ function words(line: string): string[] {
 /** regcomp(REG_EXTENDED|REG_NOSUB) + regexec, unanchored; "*" is the old-style match-all. */
 export function kernelMatches(pattern: string, kversion: string): boolean {
   if (pattern === '*') return true;
-  let re: RegExp;
-  try {
-    re = new RegExp(pattern);
-  } catch {
-    return false;
-  }
-  return re.test(kversion);
+  return compilePosixExtended(pattern)?.test(kversion) ?? false;
 }
 
 function parseFile(cfg: DepmodConfig, file: string, kversion: string, log: DepmodLog): void {

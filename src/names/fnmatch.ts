@@ -4,27 +4,7 @@
 // unterminated '[' is an ordinary character. kmod uses it for config aliases, commands, softdeps and
 // the wildcard search of modules.alias.bin.
 
-const CLASSES: Record<string, (c: number) => boolean> = {
-  alnum: (c) => isAlpha(c) || isDigit(c),
-  alpha: (c) => isAlpha(c),
-  blank: (c) => c === 0x20 || c === 0x09,
-  cntrl: (c) => c < 0x20 || c === 0x7f,
-  digit: (c) => isDigit(c),
-  graph: (c) => c > 0x20 && c < 0x7f,
-  lower: (c) => c >= 0x61 && c <= 0x7a,
-  print: (c) => c >= 0x20 && c < 0x7f,
-  punct: (c) => c > 0x20 && c < 0x7f && !isAlpha(c) && !isDigit(c),
-  space: (c) => c === 0x20 || (c >= 0x09 && c <= 0x0d),
-  upper: (c) => c >= 0x41 && c <= 0x5a,
-  xdigit: (c) => isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66),
-};
-
-function isAlpha(c: number): boolean {
-  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
-}
-function isDigit(c: number): boolean {
-  return c >= 0x30 && c <= 0x39;
-}
+import { cLocaleClass } from './c-locale';
 
 /**
  * Matches the bracket expression starting at pattern[start] === '[' against character c.
@@ -54,7 +34,7 @@ function matchBracket(pattern: string, start: number, c: number): { next: number
       const close = pattern.indexOf(':]', i + 2);
       if (close >= 0) {
         const name = pattern.slice(i + 2, close);
-        const cls = CLASSES[name];
+        const cls = cLocaleClass(name);
         if (cls === undefined) return undefined; // glibc: invalid class -> no match as a bracket
         if (cls(c)) matched = true;
         i = close + 2;

@@ -346,6 +346,14 @@ describe('depmod.d directives and duplicate modules (kmod 34.2 differential)', (
     ['override', { 'a.conf': 'override dup * foo\nsearch updates built-in\n' }],
     ['override by kernel-version regex', { 'a.conf': 'override dup 4\\.4\\..* extra\noverride dup ^5 foo\n' }],
     ['override with a non-matching or invalid regex', { 'a.conf': 'override dup 5.* extra\noverride dup ( foo\n' }],
+    // POSIX syntax that JavaScript reads otherwise: a class, \d (the letter d), {,n}, a repeated '*'
+    [
+      'override and external by POSIX-only regex syntax',
+      {
+        'a.conf': 'override dup [[:digit:]]\\.4 foo\noverride dup 4\\.\\d extra\noverride dup 4{,1}\\.4 foobar\noverride other_dup 4\\.4** extra\n',
+        'b.conf': `external [[:digit:]]+\\.4 ${tree.root}/ext/a\nexternal 4\\.\\d ${tree.root}/ext/b\nsearch external built-in\n`,
+      },
+    ],
     ['exclude a directory and a file', { 'a.conf': 'exclude updates extra\nexclude excluded-file.ko\n' }],
     ['external first', { 'a.conf': `external 4\\.4\\..* ${tree.root}/ext/a\nexternal * ${tree.root}/ext/b\nsearch external foobar foo built-in\n` }],
     ['external last', { 'a.conf': `external 4\\.4\\..* ${tree.root}/ext/a\nsearch foobar foo built-in external\n` }],

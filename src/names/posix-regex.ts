@@ -1,0 +1,340 @@
+// regcomp(3) with REG_EXTENDED | REG_NOSUB, as glibc parses it in the C locale (RE_SYNTAX_POSIX_EXTENDED,
+// GNU operators on), turned into a JavaScript RegExp over binary strings (one char per byte). kmod's
+// depmod matches depmod.d's kernel-version patterns (override, external) this way. JavaScript's own
+// syntax differs where users could notice: `[\.]` holds a backslash, `\d` is the letter d, `[[:digit:]]`
+// is a class, `a)` and `{,3}` and `a**` are valid, and `*a`, `a{` are not. Only whether a pattern
+// matches is kept (REG_NOSUB): leftmost-longest against leftmost-first does not change that.
+import { cLocaleClass } from './c-locale';
+
+/** glibc's RE_DUP_MAX */
+const DUP_MAX = 0x7fff;
+
+const WORD = charSet((c) => cLocaleClass('alnum')!(c) || c === 0x5f);
+const SPACE = charSet(cLocaleClass('space')!);
+
+/** The token glibc's peek_token sees at a position outside brackets. */
+type Token =
+  | { kind: 'char'; c: number; len: number }
+  | { kind: 'end' | 'trailing-backslash' | 'alt' | 'open' | 'close' | 'bracket' | 'period'; len: number }
+  | { kind: 'dup'; op: '*' | '+' | '?' | '{'; len: number }
+  | { kind: 'close-dup'; len: number }
+  | { kind: 'anchor'; source: string; len: number }
+  | { kind: 'backref'; group: number; len: number }
+  | { kind: 'class'; set: boolean[]; negate: boolean; len: number };
+
+/** regcomp's refusal: depmod then treats the pattern as not matching */
+class RegcompError extends Error {}
+
+/**
+ * The RegExp that matches exactly the strings glibc's regexec would match with this pattern compiled by
+ * regcomp(REG_EXTENDED | REG_NOSUB) in the C locale, or null where regcomp fails.
+ */
+export function compilePosixExtended(pattern: string): RegExp | null {
+  try {
+    return new RegExp(new EreParser(pattern).parse());
+  } catch (err) {
+    if (err instanceof RegcompError || err instanceof SyntaxError) return null;
+    throw err;
+  }
+}
+
+class EreParser {
+  private pos = 0;
+  private groups = 0;
+  /** groups closed so far: a back-reference may only name one of them */
+  private closed = new Set<number>();
+
+  constructor(private readonly pattern: string) {}
+
+  parse(): string {
+    const source = this.alternation(0);
+    if (this.peek().kind !== 'end') throw new RegcompError();
+    return source;
+  }
+
+  /**
+   * parse_reg_exp: branches separated by '|'. A back-reference may name a group closed before the
+   * alternation or in its own branch, not one of an earlier branch's.
+   */
+  private alternation(nest: number): string {
+    const before = new Set(this.closed);
+    const branches = [this.endsBranch(this.peek(), nest) ? '' : this.branch(nest)];
+    while (this.peek().kind === 'alt') {
+      this.pos += 1;
+      if (this.endsBranch(this.peek(), nest)) {
+        branches.push('');
+        continue;
+      }
+      const earlier = this.closed;
+      this.closed = new Set(before);
+      branches.push(this.branch(nest));
+      for (const group of earlier) this.closed.add(group);
+    }
+    return branches.join('|');
+  }
+
+  private endsBranch(t: Token, nest: number): boolean {
+    return t.kind === 'alt' || t.kind === 'end' || (nest > 0 && t.kind === 'close');
+  }
+
+  /** parse_branch: expressions one after another */
+  private branch(nest: number): string {
+    let source = '';
+    do source += this.expression(nest);
+    while (!this.endsBranch(this.peek(), nest));
+    return source;
+  }
+
+  /** parse_expression: one element and the repetitions that follow it */
+  private expression(nest: number): string {
+    const t = this.peek();
+    let atom: string;
+    switch (t.kind) {
+      case 'char':
+        atom = charSource(t.c);
+        break;
+      case 'close': // an unmatched ')' (RE_UNMATCHED_RIGHT_PAREN_ORD)
+      case 'close-dup':
+        atom = charSource(this.pattern.charCodeAt(this.pos));
+        break;
+      case 'open':
+        return this.repeated(this.group(nest));
+      case 'bracket':
+        return this.repeated(this.bracket());
+      case 'backref':
+        if (!this.closed.has(t.group)) throw new RegcompError(); // REG_ESUBREG
+        atom = `(?:\\${t.group})`;
+        break;
+      case 'period':
+        atom = '[^\\x00]'; // RE_DOT_NEWLINE, RE_DOT_NOT_NULL
+        break;
+      case 'class':
+        atom = setSource(t.set, t.negate);
+        break;
+      case 'anchor':
+        // an anchor takes no repetition: a '*' after it starts an expression, which is an error
+        this.pos += t.len;
+        return t.source;
+      default: // a repetition with nothing before it (REG_BADRPT), or a trailing '\' (REG_EESCAPE)
+        throw new RegcompError();
+    }
+    this.pos += t.len;
+    return this.repeated(atom);
+  }
+
+  /** parse_sub_exp, from its '(' */
+  private group(nest: number): string {
+    this.pos += 1;
+    const number = ++this.groups;
+    const inner = this.peek().kind === 'close' ? '' : this.alternation(nest + 1);
+    if (this.peek().kind !== 'close') throw new RegcompError(); // REG_EPAREN
+    this.pos += 1;
+    if (number <= 9) this.closed.add(number);
+    return `(${inner})`;
+  }
+
+  /** parse_dup_op, as often as repetitions follow: `a**` and `a{2}{3}` are valid */
+  private repeated(atom: string): string {
+    for (;;) {
+      const t = this.peek();
+      if (t.kind !== 'dup') return atom;
+      this.pos += t.len;
+      atom = `(?:${atom})${t.op === '{' ? this.interval() : t.op}`;
+    }
+  }
+
+  /** an interval's bounds, from just past its '{': {m}, {m,}, {m,n} and glibc's {,n} */
+  private interval(): string {
+    const first = this.number();
+    let start = first.value;
+    if (start === -1) {
+      if (first.stop !== ',') throw new RegcompError(); // REG_BADBR: {}
+      start = 0;
+    }
+    if (start === -2) throw new RegcompError(); // REG_EBRACE, REG_BADBR
+    let end = start;
+    let stop = first.stop;
+    if (stop !== '}') ({ value: end, stop } = this.number());
+    if (end === -2 || (end !== -1 && start > end) || stop !== '}') throw new RegcompError();
+    if ((end === -1 ? start : end) > DUP_MAX) throw new RegcompError(); // REG_ESIZE
+    return end === -1 ? `{${start},}` : `{${start},${end}}`;
+  }
+
+  /**
+   * fetch_number: digits up to a '}' or ',' token (consumed). -1 for none, -2 for anything else in
+   * between or the pattern's end.
+   */
+  private number(): { value: number; stop: '}' | ',' | 'end' } {
+    let value = -1;
+    for (;;) {
+      const t = this.peek();
+      if (t.kind === 'end' || t.kind === 'trailing-backslash') return { value: -2, stop: 'end' };
+      this.pos += t.len;
+      if (t.kind === 'close-dup') return { value, stop: '}' };
+      const c = t.kind === 'char' ? t.c : t.kind === 'backref' ? -1 : this.pattern.charCodeAt(this.pos - t.len);
+      if (c === 0x2c) return { value, stop: ',' };
+      const digit = t.kind === 'char' && c >= 0x30 && c <= 0x39;
+      value = !digit || value === -2 ? -2 : value === -1 ? c - 0x30 : Math.min(DUP_MAX + 1, value * 10 + c - 0x30);
+    }
+  }
+
+  /** parse_bracket_exp, from its '[': the set of bytes it matches */
+  private bracket(): string {
+    const p = this.pattern;
+    let i = this.pos + 1;
+    const set = new Array<boolean>(256).fill(false);
+    let negate = false;
+    if (p[i] === '^') {
+      negate = true;
+      i += 1;
+    }
+    if (i >= p.length) throw new RegcompError(); // REG_EBRACK
+    let first = true;
+    for (;;) {
+      const start = this.bracketElement(i, first);
+      i = start.next;
+      first = false;
+      if (start.kind !== 'class' && start.kind !== 'equiv') {
+        if (i >= p.length) throw new RegcompError();
+        if (p[i] === '-' && i + 1 >= p.length) throw new RegcompError();
+        if (p[i] === '-' && p[i + 1] !== ']') {
+          const end = this.bracketElement(i + 1, true);
+          if (end.kind === 'class' || end.kind === 'equiv') throw new RegcompError();
+          if (start.code > end.code) throw new RegcompError(); // REG_ERANGE (RE_NO_EMPTY_RANGES)
+          for (let c = start.code; c <= end.code; c++) set[c] = true;
+          i = end.next;
+        } else {
+          set[start.code] = true;
+        }
+      } else if (start.kind === 'class') {
+        for (let c = 0; c < 256; c++) if (start.test(c)) set[c] = true;
+      } else {
+        set[start.code] = true;
+      }
+      if (i >= p.length) throw new RegcompError();
+      if (p[i] === ']') break;
+    }
+    this.pos = i + 1;
+    return setSource(set, negate);
+  }
+
+  /** parse_bracket_element: one character, [.c.], [=c=] or [:class:] at i */
+  private bracketElement(
+    i: number,
+    acceptHyphen: boolean,
+  ):
+    | { kind: 'char' | 'collating'; code: number; next: number }
+    | { kind: 'equiv'; code: number; next: number }
+    | { kind: 'class'; test: (c: number) => boolean; next: number } {
+    const p = this.pattern;
+    if (p[i] === '[' && i + 1 < p.length && (p[i + 1] === '.' || p[i + 1] === '=' || p[i + 1] === ':')) {
+      const delim = p[i + 1]!;
+      // parse_bracket_symbol: up to the delimiter followed by ']', a name of at most 31 bytes
+      let j = i + 2;
+      if (j >= p.length) throw new RegcompError();
+      let name = '';
+      for (;;) {
+        if (name.length >= 32) throw new RegcompError();
+        const ch = p[j++]!;
+        if (j >= p.length) throw new RegcompError();
+        if (ch === delim && p[j] === ']') break;
+        name += ch;
+      }
+      const next = j + 1;
+      if (delim === ':') {
+        const test = cLocaleClass(name);
+        if (test === undefined) throw new RegcompError(); // REG_ECTYPE
+        return { kind: 'class', test, next };
+      }
+      if (name.length !== 1) throw new RegcompError(); // REG_ECOLLATE
+      return { kind: delim === '=' ? 'equiv' : 'collating', code: name.charCodeAt(0), next };
+    }
+    // a '-' that is no range's and not before the ']' is an error
+    if (p[i] === '-' && !acceptHyphen && p[i + 1] !== ']') throw new RegcompError();
+    return { kind: 'char', code: p.charCodeAt(i), next: i + 1 };
+  }
+
+  /** peek_token for RE_SYNTAX_POSIX_EXTENDED with GNU operators */
+  private peek(): Token {
+    const p = this.pattern;
+    if (this.pos >= p.length) return { kind: 'end', len: 0 };
+    const c = p[this.pos]!;
+    if (c === '\\') {
+      if (this.pos + 1 >= p.length) return { kind: 'trailing-backslash', len: 1 };
+      const c2 = p[this.pos + 1]!;
+      if (c2 >= '1' && c2 <= '9') return { kind: 'backref', group: c2.charCodeAt(0) - 0x30, len: 2 };
+      switch (c2) {
+        case '<':
+          return { kind: 'anchor', source: '\\b(?=\\w)', len: 2 };
+        case '>':
+          return { kind: 'anchor', source: '\\b(?<=\\w)', len: 2 };
+        case 'b':
+          return { kind: 'anchor', source: '\\b', len: 2 };
+        case 'B':
+          return { kind: 'anchor', source: '\\B', len: 2 };
+        case '`':
+          return { kind: 'anchor', source: '^', len: 2 };
+        case "'":
+          return { kind: 'anchor', source: '$', len: 2 };
+        case 'w':
+        case 'W':
+          return { kind: 'class', set: WORD, negate: c2 === 'W', len: 2 };
+        case 's':
+        case 'S':
+          return { kind: 'class', set: SPACE, negate: c2 === 'S', len: 2 };
+        default:
+          return { kind: 'char', c: c2.charCodeAt(0), len: 2 };
+      }
+    }
+    switch (c) {
+      case '|':
+        return { kind: 'alt', len: 1 };
+      case '*':
+      case '+':
+      case '?':
+      case '{':
+        return { kind: 'dup', op: c, len: 1 };
+      case '}':
+        return { kind: 'close-dup', len: 1 };
+      case '(':
+        return { kind: 'open', len: 1 };
+      case ')':
+        return { kind: 'close', len: 1 };
+      case '[':
+        return { kind: 'bracket', len: 1 };
+      case '.':
+        return { kind: 'period', len: 1 };
+      case '^':
+        return { kind: 'anchor', source: '^', len: 1 };
+      case '$':
+        return { kind: 'anchor', source: '$', len: 1 };
+      default:
+        return { kind: 'char', c: c.charCodeAt(0), len: 1 };
+    }
+  }
+}
+
+function charSet(test: (c: number) => boolean): boolean[] {
+  return Array.from({ length: 256 }, (_, c) => test(c));
+}
+
+/** one byte as a RegExp literal */
+function charSource(c: number): string {
+  return /[A-Za-z0-9_]/.test(String.fromCharCode(c)) ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`;
+}
+
+/** a set of bytes (complemented over all 256 when negated) as a RegExp class */
+function setSource(set: readonly boolean[], negate: boolean): string {
+  let out = '';
+  for (let c = 0; c < 256; ) {
+    if (set[c] === negate) {
+      c++;
+      continue;
+    }
+    let last = c;
+    while (last + 1 < 256 && set[last + 1] !== negate) last++;
+    out += last === c ? charSource(c) : `${charSource(c)}-${charSource(last)}`;
+    c = last + 1;
+  }
+  return `[${out}]`;
+}
