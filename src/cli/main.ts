@@ -22,6 +22,11 @@ const tools: Record<string, () => ToolMain> = {
 
 export const toolNames = Object.keys(tools);
 
+/** the tool of that name; the table's prototype (`constructor`, `toString`) names none */
+function toolNamed(name: string): (() => ToolMain) | undefined {
+  return Object.hasOwn(tools, name) ? tools[name] : undefined;
+}
+
 const settingOptions: LongOption[] = [
   { name: 'backend', hasArg: 1, val: 'backend' },
   { name: 'sim-state', hasArg: 1, val: 'sim-state' },
@@ -69,7 +74,7 @@ export async function main(argv0: string, args: string[], io: ToolIo): Promise<n
   const settings = settingsFromEnv(io.env);
   let toolName: string;
   let toolArgs: string[];
-  if (tools[base] !== undefined && base !== 'check' && base !== 'dmesg') {
+  if (toolNamed(base) !== undefined && base !== 'check' && base !== 'dmesg') {
     toolName = base;
     toolArgs = args;
   } else {
@@ -115,14 +120,14 @@ export async function main(argv0: string, args: string[], io: ToolIo): Promise<n
       toolName = toolArgs[0];
       toolArgs = ['--help'];
     }
-    if (tools[toolName] === undefined) {
+    if (toolNamed(toolName) === undefined) {
       io.stderr(`kmodts: unknown tool '${toolName}'; try 'kmodts --help'\n`);
       return 1;
     }
   }
   const env: ToolEnv = { prog: toolName, argv0: toolName, io, settings };
   try {
-    return await tools[toolName]()(toolArgs, env);
+    return await toolNamed(toolName)!()(toolArgs, env);
   } catch (err) {
     if (err instanceof ToolExit) return err.status;
     if (err instanceof SimStateError) {

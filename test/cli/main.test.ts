@@ -48,6 +48,12 @@ describe('kmodts help', () => {
     expect(await kmodts(['help', 'nope'])).toEqual({ out: '', err: "kmodts: unknown tool 'nope'; try 'kmodts --help'\n", status: 1 });
     expect(await kmodts(['help', 'lsmod', 'modinfo'])).toEqual({ out: '', err: "kmodts help: one tool at a time; try 'kmodts help lsmod'\n", status: 1 });
   });
+
+  it('the names of Object methods are no tools', async () => {
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      expect(await kmodts([name])).toEqual({ out: '', err: `kmodts: unknown tool '${name}'; try 'kmodts --help'\n`, status: 1 });
+    }
+  });
 });
 
 describe('--json after the command name', () => {

@@ -7,7 +7,7 @@ import type { Backend, InitState, ProcModule } from '../../loading/backend';
 import { MODULE_INIT_COMPRESSED_FILE, O_TRUNC } from '../../loading/backend';
 import { KmodError, fromSystemError } from '../../errors';
 import { EBUSY, EFBIG, EINVAL, ENOENT, ENOEXEC, ENOSYS, EOPNOTSUPP, EPERM, EAGAIN, strerror } from '../../errno';
-import { deriveKernelSymbols, loadBuiltinModules, loadKernelSymbols, missingSymbolTableNote, resolveKernelSpec, simOptionsFromEnv, type KernelSpec, type SimKernelOptions } from './kernel-model';
+import { deriveKernelSymbols, loadBuiltinModules, loadKernelSymbols, missingSymbolTableNote, moduleSetting, resolveKernelSpec, simOptionsFromEnv, type KernelSpec, type SimKernelOptions } from './kernel-model';
 import { LoadError, loadModule, LOCKDEP_UNRELIABLE_TAINTS, moduleTaintLetters, TAINT_FORCED_RMMOD, TAINT_LIVEPATCH, TAINT_UNSIGNED_MODULE, type LoadContext } from './loader';
 import { defaultStateDir, SimStore, type KernelGlobals, type KernelState, type KernelStateData, type ModuleRecord } from './state';
 import { kernelDecompress } from './unpack';
@@ -265,7 +265,7 @@ export class SimBackend implements Backend {
 
   /** references a module holds at run time, as the spec declares them */
   private runtimeRefs(spec: KernelSpec, m: ModuleRecord): number {
-    return spec.runtimeRefs?.[m.name] ?? spec.runtimeRefs?.[m.name.replace(/_/g, '-')] ?? 0;
+    return moduleSetting(spec.runtimeRefs, m.name) ?? 0;
   }
 
   private module(name: string): ModuleRecord | undefined {

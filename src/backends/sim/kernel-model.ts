@@ -84,6 +84,16 @@ export interface SimKernelOptions {
 }
 
 /**
+ * What a per-module setting (KMODTS_SIM_INIT_ERRORS, KMODTS_SIM_REFS) says for this module, under its
+ * name or with '-' for '_'; a module named after an Object method (`constructor`) gets nothing.
+ */
+export function moduleSetting(settings: Readonly<Record<string, number>> | undefined, name: string): number | undefined {
+  if (settings === undefined) return undefined;
+  for (const key of [name, name.replace(/_/g, '-')]) if (Object.hasOwn(settings, key)) return settings[key];
+  return undefined;
+}
+
+/**
  * The environment variables that choose the simulated kernel (documented in docs/compat.md):
  * KMODTS_SIM_ROOT, KMODTS_SIM_KVER, KMODTS_SIM_MODDIR, KMODTS_SIM_SYMVERS, KMODTS_SIM_CONFIG,
  * KMODTS_SIM_VERMAGIC, KMODTS_SIM_VMLINUZ, KMODTS_SIM_KEYS ("a.pem,b.der"), KMODTS_SIM_ARCH, KMODTS_SIM_SET ("CONFIG_A=y,CONFIG_B=n"), KMODTS_SIM_SIG_ENFORCE,

@@ -7,6 +7,7 @@ import { MOD_CORE_TYPES, MOD_TEXT } from './load-layout';
 import { modulePatientCheckExists } from './load-check';
 import { moduleExports, verifyExportedSymbols } from './load-symbols';
 import type { ParamDesc } from './params';
+import { moduleSetting } from './kernel-model';
 import type { ModuleExport, ModuleParamState, ModuleRecord } from './state';
 import { hashedPointer } from './relocate';
 import { addModuleTaint, addTaint, once, TAINT_CRAP, TAINT_LIVEPATCH, TAINT_OOT_MODULE, TAINT_PROPRIETARY_MODULE, TAINT_TEST, TAINT_UNSIGNED_MODULE, TAINT_WARN, testTaint } from './taint';
@@ -99,7 +100,7 @@ export function doInitModule(ctx: LoadContext, info: LoadInfo, exported: ModuleE
   const { mod } = info;
   const hasInit = relocatedPointer(info, 'init_module');
   const hasExit = relocatedPointer(info, 'cleanup_module');
-  const initErr = spec.initErrors[mod.name] ?? spec.initErrors[mod.name.replace(/_/g, '-')];
+  const initErr = moduleSetting(spec.initErrors, mod.name);
   if (hasInit && initErr !== undefined && initErr !== 0) fail(Math.abs(initErr));
 
   const coresize = MOD_CORE_TYPES.reduce((a, t) => a + mod.memSize[t], 0);

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { nextArg, parseModuleArgs, kstrtobool, parameq, type ParamDesc } from '../../../src/backends/sim/params';
 import { relocateArm64, relocateX86 } from '../../../src/backends/sim/relocate';
 import { kernfsOrder } from '../../../src/backends/sim/kernfs';
-import { composeVermagic, parseKernelConfig, simOptionsFromEnv } from '../../../src/backends/sim/kernel-model';
+import { composeVermagic, moduleSetting, parseKernelConfig, simOptionsFromEnv } from '../../../src/backends/sim/kernel-model';
 
 function tokens(s: string): [string, string | null][] {
   const out: [string, string | null][] = [];
@@ -189,5 +189,13 @@ describe('kernel facts', () => {
       initErrors: { a: 19, b: 22 },
       sigEnforce: false,
     });
+  });
+
+  it('a per-module setting is found under the name or with dashes, and never on the prototype', () => {
+    const { initErrors } = simOptionsFromEnv({ KMODTS_SIM_INIT_ERRORS: 'snd-hda=19,__proto__=5' });
+    expect(moduleSetting(initErrors, 'snd_hda')).toBe(19);
+    expect(moduleSetting(initErrors, 'snd-hda')).toBe(19);
+    for (const name of ['constructor', 'toString', 'hasOwnProperty', 'valueOf']) expect(moduleSetting(initErrors, name)).toBeUndefined();
+    expect(moduleSetting(undefined, 'x')).toBeUndefined();
   });
 });
