@@ -1,16 +1,34 @@
 // regcomp(3) with REG_EXTENDED | REG_NOSUB, as glibc parses it in the C locale (RE_SYNTAX_POSIX_EXTENDED,
-// GNU operators on), turned into a JavaScript RegExp over binary strings (one char per byte). kmod's
-// depmod matches depmod.d's kernel-version patterns (override, external) this way. JavaScript's own
-// syntax differs where users could notice: `[\.]` holds a backslash, `\d` is the letter d, `[[:digit:]]`
-// is a class, `a)` and `{,3}` and `a**` are valid, and `*a`, `a{` are not. Only whether a pattern
-// matches is kept (REG_NOSUB): leftmost-longest against leftmost-first does not change that.
+// GNU operators on), and regexec(3) of what it compiled. kmod's depmod matches depmod.d's kernel-version
+// patterns (override, external) this way. JavaScript's own syntax differs where users could notice:
+// `[\.]` holds a backslash, `\d` is the letter d, `[[:digit:]]` is a class, `a)` and `{,3}` and `a**` are
+// valid, and `*a`, `a{` are not. Only whether a pattern matches is kept (REG_NOSUB): leftmost-longest
+// against leftmost-first does not change that.
+//
+// Matching runs the pattern as a state machine (regex-nfa.ts), in time linear in the string, as
+// glibc does: a backtracking RegExp takes seconds over `(.*)*x`. Back-references need backtracking:
+// a pattern with one becomes a JavaScript RegExp.
 import { cLocaleClass } from './c-locale';
+import { matcherOfTree } from './regex-nfa';
 
 /** glibc's RE_DUP_MAX */
 const DUP_MAX = 0x7fff;
 
 const WORD = charSet((c) => cLocaleClass('alnum')!(c) || c === 0x5f);
 const SPACE = charSet(cLocaleClass('space')!);
+const NOT_NUL = charSet((c) => c !== 0);
+
+export type AnchorKind = 'line-start' | 'line-end' | 'word-boundary' | 'not-word-boundary' | 'word-start' | 'word-end';
+
+/** A parsed pattern: every single-byte element is a set of bytes (a character, '.', a bracket, \w). */
+export type EreNode =
+  | { kind: 'set'; set: readonly boolean[] }
+  | { kind: 'seq'; items: EreNode[] }
+  | { kind: 'alt'; branches: EreNode[] }
+  | { kind: 'group'; number: number; body: EreNode }
+  | { kind: 'repeat'; min: number; max: number; body: EreNode } // max -1: no bound
+  | { kind: 'anchor'; at: AnchorKind }
+  | { kind: 'backref'; group: number };
 
 /** The token glibc's peek_token sees at a position outside brackets. */
 type Token =
@@ -18,20 +36,26 @@ type Token =
   | { kind: 'end' | 'trailing-backslash' | 'alt' | 'open' | 'close' | 'bracket' | 'period'; len: number }
   | { kind: 'dup'; op: '*' | '+' | '?' | '{'; len: number }
   | { kind: 'close-dup'; len: number }
-  | { kind: 'anchor'; source: string; len: number }
+  | { kind: 'anchor'; at: AnchorKind; len: number }
   | { kind: 'backref'; group: number; len: number }
-  | { kind: 'class'; set: boolean[]; negate: boolean; len: number };
+  | { kind: 'class'; set: readonly boolean[]; negate: boolean; len: number };
 
 /** regcomp's refusal: depmod then treats the pattern as not matching */
 class RegcompError extends Error {}
 
+/** a compiled pattern: regexec(3) of a string, true where it matches somewhere */
+export interface PosixRegex {
+  test(subject: string): boolean;
+}
+
 /**
- * The RegExp that matches exactly the strings glibc's regexec would match with this pattern compiled by
- * regcomp(REG_EXTENDED | REG_NOSUB) in the C locale, or null where regcomp fails.
+ * The pattern as glibc's regcomp(REG_EXTENDED | REG_NOSUB) in the C locale compiles it: test() answers
+ * as regexec would. Null where regcomp fails.
  */
-export function compilePosixExtended(pattern: string): RegExp | null {
+export function compilePosixExtended(pattern: string): PosixRegex | null {
   try {
-    return new RegExp(new EreParser(pattern).parse());
+    const { tree, backrefs } = new EreParser(pattern).parse();
+    return backrefs ? new RegExp(sourceOf(tree)) : matcherOfTree(tree);
   } catch (err) {
     if (err instanceof RegcompError || err instanceof SyntaxError) return null;
     throw err;
@@ -41,28 +65,29 @@ export function compilePosixExtended(pattern: string): RegExp | null {
 class EreParser {
   private pos = 0;
   private groups = 0;
+  private backrefs = false;
   /** groups closed so far: a back-reference may only name one of them */
   private closed = new Set<number>();
 
   constructor(private readonly pattern: string) {}
 
-  parse(): string {
-    const source = this.alternation(0);
+  parse(): { tree: EreNode; backrefs: boolean } {
+    const tree = this.alternation(0);
     if (this.peek().kind !== 'end') throw new RegcompError();
-    return source;
+    return { tree, backrefs: this.backrefs };
   }
 
   /**
    * parse_reg_exp: branches separated by '|'. A back-reference may name a group closed before the
    * alternation or in its own branch, not one of an earlier branch's.
    */
-  private alternation(nest: number): string {
+  private alternation(nest: number): EreNode {
     const before = new Set(this.closed);
-    const branches = [this.endsBranch(this.peek(), nest) ? '' : this.branch(nest)];
+    const branches = [this.endsBranch(this.peek(), nest) ? EMPTY : this.branch(nest)];
     while (this.peek().kind === 'alt') {
       this.pos += 1;
       if (this.endsBranch(this.peek(), nest)) {
-        branches.push('');
+        branches.push(EMPTY);
         continue;
       }
       const earlier = this.closed;
@@ -70,7 +95,7 @@ class EreParser {
       branches.push(this.branch(nest));
       for (const group of earlier) this.closed.add(group);
     }
-    return branches.join('|');
+    return branches.length === 1 ? branches[0]! : { kind: 'alt', branches };
   }
 
   private endsBranch(t: Token, nest: number): boolean {
@@ -78,24 +103,24 @@ class EreParser {
   }
 
   /** parse_branch: expressions one after another */
-  private branch(nest: number): string {
-    let source = '';
-    do source += this.expression(nest);
+  private branch(nest: number): EreNode {
+    const items: EreNode[] = [];
+    do items.push(this.expression(nest));
     while (!this.endsBranch(this.peek(), nest));
-    return source;
+    return items.length === 1 ? items[0]! : { kind: 'seq', items };
   }
 
   /** parse_expression: one element and the repetitions that follow it */
-  private expression(nest: number): string {
+  private expression(nest: number): EreNode {
     const t = this.peek();
-    let atom: string;
+    let atom: EreNode;
     switch (t.kind) {
       case 'char':
-        atom = charSource(t.c);
+        atom = byteSet(t.c);
         break;
       case 'close': // an unmatched ')' (RE_UNMATCHED_RIGHT_PAREN_ORD)
       case 'close-dup':
-        atom = charSource(this.pattern.charCodeAt(this.pos));
+        atom = byteSet(this.pattern.charCodeAt(this.pos));
         break;
       case 'open':
         return this.repeated(this.group(nest));
@@ -103,18 +128,19 @@ class EreParser {
         return this.repeated(this.bracket());
       case 'backref':
         if (!this.closed.has(t.group)) throw new RegcompError(); // REG_ESUBREG
-        atom = `(?:\\${t.group})`;
+        this.backrefs = true;
+        atom = { kind: 'backref', group: t.group };
         break;
       case 'period':
-        atom = '[^\\x00]'; // RE_DOT_NEWLINE, RE_DOT_NOT_NULL
+        atom = { kind: 'set', set: NOT_NUL }; // RE_DOT_NEWLINE, RE_DOT_NOT_NULL
         break;
       case 'class':
-        atom = setSource(t.set, t.negate);
+        atom = { kind: 'set', set: t.negate ? t.set.map((m) => !m) : t.set };
         break;
       case 'anchor':
         // an anchor takes no repetition: a '*' after it starts an expression, which is an error
         this.pos += t.len;
-        return t.source;
+        return { kind: 'anchor', at: t.at };
       default: // a repetition with nothing before it (REG_BADRPT), or a trailing '\' (REG_EESCAPE)
         throw new RegcompError();
     }
@@ -123,28 +149,29 @@ class EreParser {
   }
 
   /** parse_sub_exp, from its '(' */
-  private group(nest: number): string {
+  private group(nest: number): EreNode {
     this.pos += 1;
     const number = ++this.groups;
-    const inner = this.peek().kind === 'close' ? '' : this.alternation(nest + 1);
+    const body = this.peek().kind === 'close' ? EMPTY : this.alternation(nest + 1);
     if (this.peek().kind !== 'close') throw new RegcompError(); // REG_EPAREN
     this.pos += 1;
     if (number <= 9) this.closed.add(number);
-    return `(${inner})`;
+    return { kind: 'group', number, body };
   }
 
   /** parse_dup_op, as often as repetitions follow: `a**` and `a{2}{3}` are valid */
-  private repeated(atom: string): string {
+  private repeated(atom: EreNode): EreNode {
     for (;;) {
       const t = this.peek();
       if (t.kind !== 'dup') return atom;
       this.pos += t.len;
-      atom = `(?:${atom})${t.op === '{' ? this.interval() : t.op}`;
+      const [min, max] = t.op === '*' ? [0, -1] : t.op === '+' ? [1, -1] : t.op === '?' ? [0, 1] : this.interval();
+      atom = { kind: 'repeat', min, max, body: atom };
     }
   }
 
   /** an interval's bounds, from just past its '{': {m}, {m,}, {m,n} and glibc's {,n} */
-  private interval(): string {
+  private interval(): [number, number] {
     const first = this.number();
     let start = first.value;
     if (start === -1) {
@@ -157,7 +184,7 @@ class EreParser {
     if (stop !== '}') ({ value: end, stop } = this.number());
     if (end === -2 || (end !== -1 && start > end) || stop !== '}') throw new RegcompError();
     if ((end === -1 ? start : end) > DUP_MAX) throw new RegcompError(); // REG_ESIZE
-    return end === -1 ? `{${start},}` : `{${start},${end}}`;
+    return [start, end];
   }
 
   /**
@@ -179,7 +206,7 @@ class EreParser {
   }
 
   /** parse_bracket_exp, from its '[': the set of bytes it matches */
-  private bracket(): string {
+  private bracket(): EreNode {
     const p = this.pattern;
     let i = this.pos + 1;
     const set = new Array<boolean>(256).fill(false);
@@ -215,7 +242,7 @@ class EreParser {
       if (p[i] === ']') break;
     }
     this.pos = i + 1;
-    return setSource(set, negate);
+    return { kind: 'set', set: negate ? set.map((m) => !m) : set };
   }
 
   /** parse_bracket_element: one character, [.c.], [=c=] or [:class:] at i */
@@ -265,17 +292,17 @@ class EreParser {
       if (c2 >= '1' && c2 <= '9') return { kind: 'backref', group: c2.charCodeAt(0) - 0x30, len: 2 };
       switch (c2) {
         case '<':
-          return { kind: 'anchor', source: '\\b(?=\\w)', len: 2 };
+          return { kind: 'anchor', at: 'word-start', len: 2 };
         case '>':
-          return { kind: 'anchor', source: '\\b(?<=\\w)', len: 2 };
+          return { kind: 'anchor', at: 'word-end', len: 2 };
         case 'b':
-          return { kind: 'anchor', source: '\\b', len: 2 };
+          return { kind: 'anchor', at: 'word-boundary', len: 2 };
         case 'B':
-          return { kind: 'anchor', source: '\\B', len: 2 };
-        case '`':
-          return { kind: 'anchor', source: '^', len: 2 };
+          return { kind: 'anchor', at: 'not-word-boundary', len: 2 };
+        case '`': // the buffer's start and end: without REG_NEWLINE, the line's
+          return { kind: 'anchor', at: 'line-start', len: 2 };
         case "'":
-          return { kind: 'anchor', source: '$', len: 2 };
+          return { kind: 'anchor', at: 'line-end', len: 2 };
         case 'w':
         case 'W':
           return { kind: 'class', set: WORD, negate: c2 === 'W', len: 2 };
@@ -305,17 +332,52 @@ class EreParser {
       case '.':
         return { kind: 'period', len: 1 };
       case '^':
-        return { kind: 'anchor', source: '^', len: 1 };
+        return { kind: 'anchor', at: 'line-start', len: 1 };
       case '$':
-        return { kind: 'anchor', source: '$', len: 1 };
+        return { kind: 'anchor', at: 'line-end', len: 1 };
       default:
         return { kind: 'char', c: c.charCodeAt(0), len: 1 };
     }
   }
 }
 
+const EMPTY: EreNode = { kind: 'seq', items: [] };
+
 function charSet(test: (c: number) => boolean): boolean[] {
   return Array.from({ length: 256 }, (_, c) => test(c));
+}
+
+function byteSet(c: number): EreNode {
+  return { kind: 'set', set: charSet((b) => b === c) };
+}
+
+const ANCHOR_SOURCES: Readonly<Record<AnchorKind, string>> = {
+  'line-start': '^',
+  'line-end': '$',
+  'word-boundary': '\\b',
+  'not-word-boundary': '\\B',
+  'word-start': '\\b(?=\\w)',
+  'word-end': '\\b(?<=\\w)',
+};
+
+/** the tree as a JavaScript RegExp's source (for back-references, which need backtracking) */
+function sourceOf(node: EreNode): string {
+  switch (node.kind) {
+    case 'set':
+      return setSource(node.set);
+    case 'seq':
+      return node.items.map(sourceOf).join('');
+    case 'alt':
+      return node.branches.map(sourceOf).join('|');
+    case 'group':
+      return `(${sourceOf(node.body)})`;
+    case 'repeat':
+      return `(?:${sourceOf(node.body)}){${node.min},${node.max === -1 ? '' : node.max}}`;
+    case 'anchor':
+      return ANCHOR_SOURCES[node.at];
+    case 'backref':
+      return `(?:\\${node.group})`;
+  }
 }
 
 /** one byte as a RegExp literal */
@@ -323,16 +385,16 @@ function charSource(c: number): string {
   return /[A-Za-z0-9_]/.test(String.fromCharCode(c)) ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`;
 }
 
-/** a set of bytes (complemented over all 256 when negated) as a RegExp class */
-function setSource(set: readonly boolean[], negate: boolean): string {
+/** a set of bytes as a RegExp class */
+function setSource(set: readonly boolean[]): string {
   let out = '';
   for (let c = 0; c < 256; ) {
-    if (set[c] === negate) {
+    if (!set[c]) {
       c++;
       continue;
     }
     let last = c;
-    while (last + 1 < 256 && set[last + 1] !== negate) last++;
+    while (last + 1 < 256 && set[last + 1]) last++;
     out += last === c ? charSource(c) : `${charSource(c)}-${charSource(last)}`;
     c = last + 1;
   }

@@ -34,6 +34,14 @@ function differences(pairs: [string, string][]): string[] {
   return pairs.flatMap(([p, s], i) => (ours(p, s) === want[i] ? [] : [`${JSON.stringify(p)} on ${JSON.stringify(s)}: glibc ${want[i]}, ours ${ours(p, s)}`]));
 }
 
+/** a repeatable random integer below n (the C standard's sample rand()) */
+function seededRandom(seed: number): (n: number) => number {
+  return (n) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+}
+
 const kver = '6.12.118+deb13-cloud-amd64';
 const table: string[] = [
   '*', '^6\\.12', '6\\.1\\.', 'cloud', '^(6|5)\\.', '-amd64$', '.*', '', '(', ')', '6)', 'a|', '|6', '()', '(|6)',
@@ -65,11 +73,7 @@ describe('POSIX extended regular expressions (regcomp REG_EXTENDED|REG_NOSUB) ma
       '(a|b)', '(6|1)*', '[0-9]+', '+deb', '\\`', "\\'",
     ];
     const subjects = [kver, '6.1.0-28-amd64', 'a', '', 'ab', 'aab', 'ba', 'a\\.b', 'a.b', 'x-y', 'd6', ')', '{', 'a}', 'été', '\\'];
-    let seed = 20261207;
-    const random = (n: number): number => {
-      seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
-      return seed % n;
-    };
+    const random = seededRandom(20261207);
     const pairs: [string, string][] = [];
     for (let k = 0; k < 40_000; k++) {
       let p = '';
@@ -77,5 +81,54 @@ describe('POSIX extended regular expressions (regcomp REG_EXTENDED|REG_NOSUB) ma
       pairs.push([p, subjects[random(subjects.length)]!]);
     }
     expect(differences(pairs).slice(0, 20)).toEqual([]);
+  });
+
+  // two levels: deeper repetitions of groups that can match the empty string take glibc minutes
+  it('on random nested groups, alternations and repetitions', () => {
+    const random = seededRandom(7);
+    const leaves = ['a', 'b', '.', '[ab]', '[^a]', '\\w', '\\W', '-', '6', '[[:digit:]]'];
+    const anchors = ['\\b', '\\B', '\\<', '\\>', '^', '$'];
+    const quantifiers = ['', '', '', '*', '+', '?', '{2}', '{1,3}', '{0,2}', '{2,}', '**', '+?'];
+    const pattern = (depth: number): string => {
+      const r = random(12);
+      if (r === 0) return anchors[random(anchors.length)]!;
+      if (depth > 1 || r < 6) return leaves[random(leaves.length)]! + quantifiers[random(quantifiers.length)]!;
+      if (r < 8) return pattern(depth + 1) + pattern(depth + 1) + pattern(depth + 1);
+      if (r < 11) return `(${pattern(depth + 1)}|${pattern(depth + 1)})${quantifiers[random(quantifiers.length)]!}`;
+      return `(${pattern(depth + 1)})${quantifiers[random(quantifiers.length)]!}`;
+    };
+    const subject = (): string => Array.from({ length: random(14) }, () => 'ab6- x'[random(6)]).join('');
+    const pairs = Array.from({ length: 5000 }, (): [string, string] => [pattern(0), subject()]);
+    expect(differences(pairs).slice(0, 20)).toEqual([]);
+  });
+
+  // glibc forgets an anchor's condition where the next state is a copy of a repeated element:
+  // `(a|$){2}x` matches "ax", `(^a){2}` matches "aa"; kmod sees that, and so does kmodts
+  it('on anchors inside repeated groups', () => {
+    const random = seededRandom(11);
+    const anchors = ['^', '$', '\\b', '\\B', '\\<', '\\>', '\\`', "\\'"];
+    const leaves = ['a', 'b', 'x', '.'];
+    const quantifiers = ['{2}', '{3}', '+', '{1,2}', '{0,2}', '{2,}', '*', '?', '{2,3}', '{0,3}', ''];
+    const piece = (): string => (random(3) === 0 ? anchors[random(anchors.length)]! : leaves[random(leaves.length)]!);
+    const group = (): string => {
+      let body = '';
+      for (let n = 1 + random(3); n > 0; n--) body += piece();
+      if (random(2)) body += `|${piece()}`;
+      return `(${body})${quantifiers[random(quantifiers.length)]!}`;
+    };
+    // (nested repeated groups, or empty ones, take glibc's regexec minutes)
+    const pattern = (): string => Array.from({ length: 1 + random(2) }, () => (random(2) ? group() : piece())).join('');
+    const subject = (): string => Array.from({ length: random(7) }, () => 'abx -'[random(5)]).join('');
+    const pairs: [string, string][] = [['(a|$){2}x', 'ax'], ['(^a){2}', 'aa'], ['(\\<a){2}', 'aa'], ['(a|$)(a|$)x', 'ax']];
+    for (let k = 0; k < 5000; k++) pairs.push([pattern(), subject()]);
+    expect(differences(pairs).slice(0, 20)).toEqual([]);
+    expect(['(a|$){2}x', '(^a){2}'].map((p) => compilePosixExtended(p)!.test(p === '(^a){2}' ? 'aa' : 'ax'))).toEqual([true, true]);
+  });
+
+  it('runs in time linear in the string, where backtracking would take hours', () => {
+    // 2^39 ways to split the string among the stars: a backtracking RegExp does not come back
+    const subject = `${kver}-${'y'.repeat(13)}`;
+    for (const pattern of ['(.*)*x', '([0-9a-z.+-]+)+x', '(.+)+(.+)+x']) expect(compilePosixExtended(pattern)!.test(subject)).toBe(false);
+    expect(compilePosixExtended('(a{1000}){1000}')).toBeNull(); // REG_ESPACE rather than a million states
   });
 });
