@@ -18,6 +18,9 @@ export interface NativeBackendOptions {
 
 function readText(file: string): string | undefined {
   try {
+    // a file that is not there (a module not loaded: the usual case) without the two exceptions of
+    // a failed read (~10 us each, for every module of a modprobe list)
+    if (fs.statSync(file, { throwIfNoEntry: false }) === undefined) return undefined;
     return readBinaryString(file);
   } catch {
     return undefined;
@@ -137,6 +140,16 @@ export class NativeBackend implements Backend {
   }
 
   initstate(name: string): InitState | undefined {
+    // A module that is not loaded, the usual answer (modprobe asks several times for each module of
+    // its list): no /sys/module/<name>, found without the three exceptions the reads below would make
+    // (~10 us each; `modprobe -n -a` of 5,000 modules spent more than a second on them).
+    let dir: fs.Stats | undefined;
+    try {
+      dir = fs.statSync(this.moduleDir(name), { throwIfNoEntry: false });
+    } catch {
+      // (another error: no state either, as the reads below would end)
+    }
+    if (dir === undefined) return undefined;
     const s = readText(path.join(this.moduleDir(name), 'initstate'));
     if (s !== undefined) {
       const v = s.trim();

@@ -6,7 +6,7 @@
 // parsed comes first.
 import * as fs from '../file/binary-os';
 import * as path from 'node:path';
-import { configLines } from '../resolution/config';
+import { configLines, sortedInsertIndex } from '../resolution/config';
 import { errnoOf, strerror } from '../errno';
 import { LOG_ERR, LOG_INFO } from '../log';
 import { readBinaryString } from '../file/read-text';
@@ -96,6 +96,8 @@ function parseFile(cfg: DepmodConfig, file: string, kversion: string, log: Depmo
 
 interface CfgFile {
   name: string;
+  /** the name's bytes, for strcmp's order (UTF-16 order differs for some non-ASCII names) */
+  nameBytes: Buffer;
   path: string;
 }
 
@@ -105,14 +107,10 @@ function insertSorted(files: CfgFile[], dir: string, name: string | undefined): 
     full = dir;
     name = path.basename(dir);
   } else full = `${dir}/${name}`;
-  let i = 0;
-  for (; i < files.length; i++) {
-    // strcmp on the bytes of the names (UTF-16 order differs for some non-ASCII names)
-    const c = Buffer.compare(Buffer.from(name), Buffer.from(files[i].name));
-    if (c === 0) return; // the earlier (higher-priority) path keeps the name
-    if (c < 0) break;
-  }
-  files.splice(i, 0, { name, path: full });
+  const nameBytes = Buffer.from(name);
+  // -1: the earlier (higher-priority) path keeps the name
+  const at = sortedInsertIndex(files, nameBytes);
+  if (at >= 0) files.splice(at, 0, { name, nameBytes, path: full });
 }
 
 function listFiles(files: CfgFile[], p: string, log: DepmodLog): void {

@@ -5,9 +5,10 @@
 import * as fs from '../file/binary-os';
 import { PATH_MAX } from '../file/binary-os';
 import { KMOD_FIRST_FD, LOG_ERR } from '../log';
-import { EEXIST, EINVAL, ENOENT, errnoOf, strerror } from '../errno';
+import { EEXIST, EINVAL, ENAMETOOLONG, ENOENT, errnoOf, strerror } from '../errno';
 import { KmodError } from '../errors';
 import { modnameFromPath, pathEndsWithKmodExt } from '../names/modname';
+import { absolutePath } from '../resolution/context';
 import { loadNativeTreeWalk, type WalkModulesFn } from '../native-addon';
 import { DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
 
@@ -38,6 +39,21 @@ const NOT_NATIVE_PATH = /[^\x01-\xff]/;
  */
 function kmodDirFd(depth: number): number {
   return KMOD_FIRST_FD + depth;
+}
+
+/**
+ * Whether libkmod's kmod_module_new_from_path() fails on a module file found at `path` because its
+ * stat() of the absolute path does: ENAMETOOLONG from PATH_MAX bytes on. kmod's walk reaches such
+ * files (it lists directories by descriptor, openat), and then reports `could not create module`.
+ */
+function tooLongToCreate(path: string): boolean {
+  return path.length >= PATH_MAX && absolutePath(path).length >= PATH_MAX;
+}
+
+/** a directory's identity, device and inode (links followed) */
+function directoryId(path: string): string {
+  const st = fs.statSync(path, { bigint: true });
+  return `${st.dev}:${st.ino}`;
 }
 
 /** A directory entry as the walk takes it: a file or a directory (a symlink followed, as fstatat), or why not. */
@@ -213,8 +229,8 @@ export class ModuleTable {
         }
         if (!pathEndsWithKmodExt(name)) continue;
         const modname = modnameFromPath(full);
-        // (a name found twice: addModule, quiet, gives undefined)
-        if (modname === null || this.addModule(full, modname, NEVER_FAILS, true) === undefined) return false;
+        // (a name found twice: addModule, quiet, gives undefined; a path too long is reported)
+        if (modname === null || tooLongToCreate(full) || this.addModule(full, modname, NEVER_FAILS, true) === undefined) return false;
         // the scan threads start on the first modules found while the walk goes on
         this.readAhead?.(full);
       }
@@ -238,8 +254,8 @@ export class ModuleTable {
       for (let k = 0; k < paths.length; k++) {
         const full = paths[k];
         const modname = modnameFromPath(full);
-        // (a name found twice: addModule, quiet, gives undefined)
-        if (modname === null || this.addModule(full, modname, NEVER_FAILS, true) === undefined) return false;
+        // (a name found twice: addModule, quiet, gives undefined; a path too long is reported)
+        if (modname === null || tooLongToCreate(full) || this.addModule(full, modname, NEVER_FAILS, true) === undefined) return false;
         this.readAhead?.(full);
       }
     }
@@ -257,7 +273,7 @@ export class ModuleTable {
       return;
     }
     try {
-      this.searchDir(dir, `${p}/`, 0);
+      this.searchDir(dir, `${p}/`, 0, `${p}/`, [directoryId(p)]);
     } finally {
       dir.closeSync();
     }
@@ -267,38 +283,78 @@ export class ModuleTable {
     return name === '.' || name === '..' || name === 'build' || name === 'source' || this.ctx.cfg.excludes.has(name);
   }
 
-  private searchDir(dir: fs.Dir, base: string, depth: number): void {
-    for (let de = dir.readSync(); de !== null; de = dir.readSync()) {
-      const name = de.name;
-      if (this.excluded(name)) continue;
-      const full = base + name;
-      const kind = entryKind(de, full);
-      if (typeof kind !== 'string') {
-        if ('statError' in kind) this.log(LOG_ERR, `fstatat(${kmodDirFd(depth)}, ${name}): ${nodePathError(kind.statError)}\n`);
-        else this.log(LOG_ERR, `unsupported file type ${full}: ${(kind.mode & 0o170000).toString(8)}\n`);
-        continue;
+  /**
+   * One directory of the raw walk. `base` is its path as kmod builds it (for messages and module
+   * paths); `reach` the path node:fs reaches it by: the same, or, from where that gets too long for a
+   * system call (PATH_MAX), a path through /proc/self/fd from a descriptor held on a directory above,
+   * as kmod's walk goes on by descriptor (openat) below any length. `above`: the identities of the
+   * directories on the way down to this one, itself included (directoryId).
+   */
+  private searchDir(dir: fs.Dir, base: string, depth: number, reach: string, above: string[]): void {
+    // this directory opened, once one of its entries cannot be reached from `reach` by path
+    let held: number | undefined;
+    const reachable = (name: string): string => {
+      // one byte to spare for the '/' a subdirectory's reach ends with
+      if (reach.length + name.length + 1 < PATH_MAX) return reach + name;
+      try {
+        held ??= fs.openSync(reach, 'r');
+      } catch {
+        // (out of descriptors): the long path, whose use then fails with ENAMETOOLONG, reported
+        return reach + name;
       }
-      if (kind === 'dir') {
-        let sub: fs.Dir;
-        try {
-          sub = fs.opendirSync(full);
-        } catch (err) {
-          this.log(LOG_ERR, `openat(${kmodDirFd(depth)}, ${name}, O_RDONLY): ${nodePathError(err)}\n`);
+      return `/proc/self/fd/${held}/${name}`;
+    };
+    try {
+      for (let de = dir.readSync(); de !== null; de = dir.readSync()) {
+        const name = de.name;
+        if (this.excluded(name)) continue;
+        const full = base + name;
+        const kind = de.isFile() ? 'file' : de.isDirectory() ? 'dir' : entryKind(de, reachable(name));
+        if (typeof kind !== 'string') {
+          if ('statError' in kind) this.log(LOG_ERR, `fstatat(${kmodDirFd(depth)}, ${name}): ${nodePathError(kind.statError)}\n`);
+          else this.log(LOG_ERR, `unsupported file type ${full}: ${(kind.mode & 0o170000).toString(8)}\n`);
           continue;
         }
-        try {
-          this.searchDir(sub, `${full}/`, depth + 1);
-        } finally {
-          sub.closeSync();
-        }
-      } else {
-        try {
-          this.searchFile(base.length, name, full);
-        } catch (err) {
-          if (!(err instanceof KmodError) || err instanceof DepmodFatal) throw err;
-          this.log(LOG_ERR, `failed ${full}: ${strerror(err.errno)}\n`);
+        if (kind === 'dir') {
+          let sub: fs.Dir;
+          let subReach: string;
+          let subId: string;
+          try {
+            subReach = `${reachable(name)}/`;
+            subId = directoryId(subReach);
+            // A directory below itself (a link to `..`): kmod walks the loop until it runs out of
+            // descriptors (docs/compat.md). By path, the kernel stops it (ELOOP, or a path too long:
+            // the link's stat, or a directory's open); by descriptor, the walk stops there the same way.
+            if (full.length >= PATH_MAX && above.includes(subId)) {
+              if (!de.isDirectory()) {
+                this.log(LOG_ERR, `fstatat(${kmodDirFd(depth)}, ${name}): ${strerror(ENAMETOOLONG)}\n`);
+                continue;
+              }
+              throw new KmodError(ENAMETOOLONG);
+            }
+            sub = fs.opendirSync(subReach);
+          } catch (err) {
+            this.log(LOG_ERR, `openat(${kmodDirFd(depth)}, ${name}, O_RDONLY): ${nodePathError(err)}\n`);
+            continue;
+          }
+          above.push(subId);
+          try {
+            this.searchDir(sub, `${full}/`, depth + 1, subReach, above);
+          } finally {
+            above.pop();
+            sub.closeSync();
+          }
+        } else {
+          try {
+            this.searchFile(base.length, name, full);
+          } catch (err) {
+            if (!(err instanceof KmodError) || err instanceof DepmodFatal) throw err;
+            this.log(LOG_ERR, `failed ${full}: ${strerror(err.errno)}\n`);
+          }
         }
       }
+    } finally {
+      if (held !== undefined) fs.closeSync(held);
     }
   }
 
@@ -313,6 +369,11 @@ export class ModuleTable {
     if (old !== undefined) {
       if (this.oldIsHigherPriority(old, baselen, modname.length, path)) return;
       this.deleteModule(old);
+    }
+    // (after the module it replaces is gone, as in kmod: then neither is indexed)
+    if (tooLongToCreate(path)) {
+      this.log(LOG_ERR, `could not create module ${path}: ${strerror(ENAMETOOLONG)}\n`);
+      throw new KmodError(ENAMETOOLONG);
     }
     this.addModule(path, modname, (errno) => {
       this.log(LOG_ERR, `could not add module ${path}: ${strerror(errno)}\n`);

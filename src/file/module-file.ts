@@ -187,6 +187,11 @@ export function openModuleFile(path: string, opts: OpenModuleOptions = {}): Modu
     const magic = Buffer.alloc(6);
     const n = fs.readSync(fd, magic, 0, 6, 0);
     if (n < 6) throw new KmodError(EINVAL, `${path}: file too short to be a module (${n} bytes)`, { file: path });
+    // libkmod maps an uncompressed file by the size fstat gives: none for a device or a /proc file
+    // (mmap of 0 bytes: EINVAL), where reading to the end would never end (/dev/zero)
+    if (detectCompression(magic) === 'none' && fs.fstatSync(fd).size === 0) {
+      throw new KmodError(EINVAL, `${path}: no size to map (not a regular file)`, { file: path });
+    }
     parts = opts.modinfoOnly && magic.readUInt32BE(0) === 0x7f454c46 ? readModinfoParts(fd, fs.fstatSync(fd).size, path) : undefined;
     raw = parts?.image ?? (opts.readBuffer ? opts.readBuffer.readFd(fd) : fs.readFileSync(fd));
   } catch (err) {

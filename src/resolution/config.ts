@@ -74,6 +74,24 @@ interface ConfigFile {
 }
 
 /**
+ * Where a file named `key` goes in `sorted` (kept in bytewise, strcmp order, without duplicates), or -1
+ * when the name is there already. kmod walks its list from the start; a binary search finds the same
+ * place, without a quadratic cost for directories of thousands of files.
+ */
+export function sortedInsertIndex(sorted: readonly { nameBytes: Buffer }[], key: Buffer): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const cmp = Buffer.compare(key, sorted[mid].nameBytes);
+    if (cmp === 0) return -1;
+    if (cmp < 0) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/**
  * Adds a file to the list kept sorted by name (bytewise, as strcmp); a name already present was
  * found in a higher-priority place and wins.
  */
@@ -81,13 +99,8 @@ function insertSorted(files: ConfigFile[], dir: string, name: string | undefined
   const single = name === undefined;
   const n = single ? dir.slice(dir.lastIndexOf('/') + 1) : name;
   const nameBytes = Buffer.from(n);
-  let i = 0;
-  for (; i < files.length; i++) {
-    const cmp = Buffer.compare(nameBytes, files[i].nameBytes);
-    if (cmp === 0) return;
-    if (cmp < 0) break;
-  }
-  files.splice(i, 0, { name: n, nameBytes, dir, single });
+  const at = sortedInsertIndex(files, nameBytes);
+  if (at >= 0) files.splice(at, 0, { name: n, nameBytes, dir, single });
 }
 
 /** conf_files_list()'s name filter: *.conf, not hidden */

@@ -65,23 +65,30 @@ export function probePlan(mod: Module, opts: PlanOptions = {}): ProbePlan {
   const entries: Entry[] = [];
   const visited = new Set<Module>();
   const ignorecmd = new Map<Module, boolean>();
-  const fillSoftdep = (m: Module, reason: PlanReason, by: Module | undefined): void => {
-    const { pre, post } = m.softdeps();
-    for (const p of pre) walk(p, false, 'softdep-pre', m);
-    entries.push({ m, reason, by });
-    ignorecmd.set(m, pre.length > 0 || post.length > 0);
-    for (const p of post) walk(p, false, 'softdep-post', m);
-  };
-  const walk = (m: Module, ignore: boolean, reason: PlanReason, by: Module | undefined): void => {
-    if (visited.has(m)) return;
-    visited.add(m);
-    for (const d of m.dependencies()) fillSoftdep(d, 'dependency', m);
-    if (ignore) {
+  // probe.ts' walk (kmod's recursion) on an explicit stack, each step's later parts pushed first
+  type Step =
+    | { op: 'walk'; m: Module; ignore: boolean; reason: PlanReason; by: Module | undefined }
+    | { op: 'fill'; m: Module; reason: PlanReason; by: Module | undefined }
+    | { op: 'append'; m: Module; reason: PlanReason; by: Module | undefined; ignorecmd: boolean };
+  const steps: Step[] = [{ op: 'walk', m: mod, ignore: opts.ignoreCommands === true, reason: 'requested', by: undefined }];
+  for (let step = steps.pop(); step !== undefined; step = steps.pop()) {
+    const { m, reason, by } = step;
+    if (step.op === 'append') {
       entries.push({ m, reason, by });
-      ignorecmd.set(m, true);
-    } else fillSoftdep(m, reason, by);
-  };
-  walk(mod, opts.ignoreCommands === true, 'requested', undefined);
+      ignorecmd.set(m, step.ignorecmd);
+    } else if (step.op === 'fill') {
+      const { pre, post } = m.softdeps();
+      for (let k = post.length - 1; k >= 0; k--) steps.push({ op: 'walk', m: post[k], ignore: false, reason: 'softdep-post', by: m });
+      steps.push({ op: 'append', m, reason, by, ignorecmd: pre.length > 0 || post.length > 0 });
+      for (let k = pre.length - 1; k >= 0; k--) steps.push({ op: 'walk', m: pre[k], ignore: false, reason: 'softdep-pre', by: m });
+    } else {
+      if (visited.has(m)) continue;
+      visited.add(m);
+      steps.push(step.ignore ? { op: 'append', m, reason, by, ignorecmd: true } : { op: 'fill', m, reason, by });
+      const deps = m.dependencies();
+      for (let k = deps.length - 1; k >= 0; k--) steps.push({ op: 'fill', m: deps[k], reason: 'dependency', by: m });
+    }
+  }
 
   const required = new Set<Module>([mod, ...mod.dependencies()]);
   for (const { m, reason, by } of entries) {

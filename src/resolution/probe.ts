@@ -60,27 +60,42 @@ export function isBlacklisted(m: Module): boolean {
   return m.ctx.config().blacklists.includes(m.name);
 }
 
-function fillSoftdep(m: Module, list: Module[]): void {
-  const { pre, post } = m.softdeps();
-  for (const p of pre) probeListOf(p, false, false, list);
-  list.push(m);
-  m.ignorecmd = pre.length > 0 || post.length > 0;
-  for (const p of post) probeListOf(p, false, false, list);
-}
+/**
+ * One step of the probe list's walk, which kmod makes by recursion (__kmod_module_get_probe_list and
+ * __kmod_module_fill_softdep calling each other): `probe` a module and its dependencies, `fill` one with
+ * its soft dependencies around it, `append` it to the list. Kept on an explicit stack: a chain of
+ * soft dependencies thousands deep (kmod follows 10,000 in 3 s) would overflow JavaScript's stack.
+ */
+type ProbeStep =
+  | { op: 'probe'; m: Module; required: boolean; ignorecmd: boolean }
+  | { op: 'fill'; m: Module }
+  | { op: 'append'; m: Module; ignorecmd: boolean };
 
-function probeListOf(m: Module, required: boolean, ignorecmd: boolean, list: Module[]): void {
-  if (m.visited) return;
-  m.visited = true;
-  const deps = m.dependencies();
-  if (required) {
-    m.required = true;
-    for (const d of deps) d.required = true;
+function probeListOf(mod: Module, required: boolean, ignorecmd: boolean, list: Module[]): void {
+  const steps: ProbeStep[] = [{ op: 'probe', m: mod, required, ignorecmd }];
+  // (each step's later parts pushed first: the stack gives them back in kmod's order)
+  for (let step = steps.pop(); step !== undefined; step = steps.pop()) {
+    const m = step.m;
+    if (step.op === 'append') {
+      list.push(m);
+      m.ignorecmd = step.ignorecmd;
+    } else if (step.op === 'fill') {
+      const { pre, post } = m.softdeps();
+      for (let k = post.length - 1; k >= 0; k--) steps.push({ op: 'probe', m: post[k], required: false, ignorecmd: false });
+      steps.push({ op: 'append', m, ignorecmd: pre.length > 0 || post.length > 0 });
+      for (let k = pre.length - 1; k >= 0; k--) steps.push({ op: 'probe', m: pre[k], required: false, ignorecmd: false });
+    } else {
+      if (m.visited) continue;
+      m.visited = true;
+      const deps = m.dependencies();
+      if (step.required) {
+        m.required = true;
+        for (const d of deps) d.required = true;
+      }
+      steps.push(step.ignorecmd ? { op: 'append', m, ignorecmd: true } : { op: 'fill', m });
+      for (let k = deps.length - 1; k >= 0; k--) steps.push({ op: 'fill', m: deps[k] });
+    }
   }
-  for (const d of deps) fillSoftdep(d, list);
-  if (ignorecmd) {
-    list.push(m);
-    m.ignorecmd = true;
-  } else fillSoftdep(m, list);
 }
 
 /**

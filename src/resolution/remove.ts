@@ -103,9 +103,21 @@ function runRemoveCommand(mod: Module, command: string, o: RemoveOptions): numbe
   return status;
 }
 
-function removeList(list: Module[], stopOnErrors: boolean, o: RemoveOptions): number {
+/**
+ * A removal that another one needs first (a soft dependency, a holder): kmod's rmmod_do_module
+ * recurses; here each removal is a generator that yields the ones it needs, and doRemove runs them on
+ * an explicit stack, so a chain of soft dependencies thousands deep (kmod removes 10,000) does not
+ * overflow JavaScript's stack.
+ */
+interface RemoveCall {
+  mod: Module;
+  flags: number;
+}
+type RemoveSteps = Generator<RemoveCall, number, number>;
+
+function* removeList(list: Module[], stopOnErrors: boolean): RemoveSteps {
   for (let i = list.length - 1; i >= 0; i--) {
-    const r = doRemove(list[i], IGNORE_BUILTIN, o);
+    const r = yield { mod: list[i], flags: IGNORE_BUILTIN };
     if (r < 0 && stopOnErrors) return r;
   }
   return 0;
@@ -115,18 +127,33 @@ function removeList(list: Module[], stopOnErrors: boolean, o: RemoveOptions): nu
 const inProgress = new Set<Module>();
 
 function doRemove(mod: Module, flags: number, o: RemoveOptions): number {
-  if (inProgress.has(mod)) {
-    throw new KmodError(ELOOP, `soft dependency loop while removing ${mod.name}`);
-  }
-  inProgress.add(mod);
+  const frames: { mod: Module; steps: RemoveSteps }[] = [];
+  const begin = (call: RemoveCall): void => {
+    if (inProgress.has(call.mod)) {
+      throw new KmodError(ELOOP, `soft dependency loop while removing ${call.mod.name}`);
+    }
+    inProgress.add(call.mod);
+    frames.push({ mod: call.mod, steps: removeSteps(call.mod, call.flags, o) });
+  };
+  let result = 0;
   try {
-    return doRemoveOnce(mod, flags, o);
+    begin({ mod, flags });
+    while (frames.length > 0) {
+      const top = frames[frames.length - 1];
+      const step = top.steps.next(result);
+      if (step.done) {
+        inProgress.delete(top.mod);
+        frames.pop();
+        result = step.value;
+      } else begin(step.value);
+    }
   } finally {
-    inProgress.delete(mod);
+    for (const f of frames) inProgress.delete(f.mod);
   }
+  return result;
 }
 
-function doRemoveOnce(mod: Module, flags: number, o: RemoveOptions): number {
+function* removeSteps(mod: Module, flags: number, o: RemoveOptions): RemoveSteps {
   let pre: Module[] = [];
   let post: Module[] = [];
   let cmd: string | undefined;
@@ -148,9 +175,9 @@ function doRemoveOnce(mod: Module, flags: number, o: RemoveOptions): number {
       return -ENOENT;
     }
   }
-  removeList(post, false, o);
+  yield* removeList(post, false);
   if (flags & REMOVE_HOLDERS) {
-    const err = removeList(mod.holders(), true, o);
+    const err = yield* removeList(mod.holders(), true);
     if (err < 0) return err;
   }
   if (cmd === undefined && !o.ignoreLoaded && !o.waitMsec) {
@@ -166,7 +193,7 @@ function doRemoveOnce(mod: Module, flags: number, o: RemoveOptions): number {
       if (dep.refcnt() === 0) removeItself(dep, o);
     }
   }
-  removeList(pre, false, o);
+  yield* removeList(pre, false);
   return err;
 }
 

@@ -107,6 +107,18 @@ describe('NativeBackend over a fake /sys and /proc', () => {
     expect(b.initstate('odd')).toBeUndefined();
     expect(b.initstate('nothere')).toBeUndefined();
   });
+  it('answers a module that is not loaded, or odd /sys entries, as a failed read does', () => {
+    const sys = b.sysDir;
+    write(path.join(sys, 'module/plainfile'), '');
+    fs.mkdirSync(path.join(sys, 'module/dirstate/initstate'), { recursive: true });
+    expect(b.initstate('plainfile')).toBeUndefined();
+    expect(b.initstate('dirstate')).toBe('builtin');
+    expect(b.readModuleAttr('dirstate', 'initstate')).toBeUndefined();
+    expect(b.readModuleAttr('plainfile', 'initstate')).toBeUndefined();
+    expect(b.refcnt('nothere')).toBeUndefined();
+    // modprobe asks this for each module of its list, most of them not loaded
+    for (let i = 0; i < 5000; i++) expect(b.initstate(`absent${i}`)).toBeUndefined();
+  });
   it('reads refcnt, holders in directory order, attributes, compression and /proc/modules', () => {
     expect(b.refcnt('llc')).toBe(2);
     expect(b.refcnt('ext4')).toBeUndefined();

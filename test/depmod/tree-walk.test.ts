@@ -139,6 +139,25 @@ describe('depmod tree walk', () => {
     expect(walk(deep, true)).toEqual(walk(deep, false));
   });
 
+  it('walks on below PATH_MAX as kmod does by descriptor, and reports each module there as kmod_module_new_from_path fails', () => {
+    const deep = tree({ 'kernel/m.ko': '' });
+    // 25 levels of 200-byte names, each with a module, made one level at a time from inside
+    const name = 'd'.repeat(200);
+    const script = `const fs = require('fs'); for (let i = 0; i < 25; i++) { fs.mkdirSync('${name}'); process.chdir('${name}'); fs.writeFileSync('m' + i + '.ko', ''); fs.writeFileSync('notes', ''); }`;
+    execFileSync(process.execPath, ['-e', script], { cwd: deep });
+    const levels = Array.from({ length: 25 }, (_, i) => `${deep}/${`${name}/`.repeat(i + 1)}m${i}.ko`);
+    const found = levels.filter((p) => p.length < 4096);
+    const tooLong = levels.filter((p) => p.length >= 4096);
+    expect(found.length).toBeGreaterThan(10);
+    expect(tooLong.length).toBeGreaterThan(2);
+    for (const native of [true, false]) {
+      const { paths, log } = walk(deep, native);
+      expect(paths.sort()).toEqual([`${deep}/kernel/m.ko`, ...found].sort());
+      // (in readdir order: a level's module before or after its subdirectory)
+      expect([...log].sort()).toEqual(tooLong.flatMap((p) => [`could not create module ${p}: File name too long\n`, `failed ${p}: File name too long\n`]).sort());
+    }
+  });
+
   it('refuses arguments of the wrong types', () => {
     const walkModules = loadNativeTreeWalk()!;
     expect(() => (walkModules as unknown as (...a: unknown[]) => unknown)(1, [])).toThrow(TypeError);

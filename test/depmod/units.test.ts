@@ -107,6 +107,17 @@ describe('depmod.d parsing', () => {
     expect(msgs).toEqual([`${dir}/a.conf:5: ignoring bad line starting with 'frobnicate'\n`, `${dir}/a.conf:6: ignoring bad line starting with 'override'\n`]);
     expect(loadDepmodConfig([path.join(dir, 'missing')], '6.1', () => {}).searches).toEqual([{ type: 'path', path: 'updates' }]);
   });
+  it('merges thousands of files by name, bytewise, the first path keeping a name', () => {
+    const [one, two] = ['one', 'two'].map((d) => fs.mkdtempSync(path.join(os.tmpdir(), `kmodts-cfg-${d}-`)));
+    const names = Array.from({ length: 3000 }, (_, i) => `f${((i * 7919) % 3000).toString(36)}.conf`);
+    for (const n of names) fs.writeFileSync(path.join(one, n), `search ${n}\n`);
+    for (const n of names.slice(0, 500)) fs.writeFileSync(path.join(two, n), 'search hidden\n');
+    fs.writeFileSync(path.join(two, 'z.conf'), 'search z\n');
+    const cfg = loadDepmodConfig([one, two], '6.1', () => {});
+    // every search is prepended: the last file parsed comes first
+    const expected = [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    expect(cfg.searches.map((s) => (s.type === 'path' ? s.path : s.type))).toEqual(['z', ...expected.reverse()]);
+  });
   it('refuses a configuration file that never ends (-C /dev/zero), naming it, where kmod reads for ever', () => {
     const msgs: string[] = [];
     expect(loadDepmodConfig(['/dev/zero'], '6.1', (_p, m) => msgs.push(m)).searches).toEqual([{ type: 'path', path: 'updates' }]);

@@ -25,6 +25,9 @@ function errnoOf(f: () => unknown): number | undefined {
 }
 
 describe('openModuleFile', () => {
+  it('an uncompressed file without a size (a device, a /proc file) is EINVAL, as libkmod\'s mmap of it: /dev/zero is not read for ever', () => {
+    for (const f of ['/dev/zero', '/dev/urandom', '/proc/self/status']) expect(errnoOf(() => openModuleFile(f)), f).toBe(22);
+  });
   const xz = path.join(moduleDir(), 'kernel/net/key/af_key.ko.xz');
 
   it('opens a compressed module and gives every view', () => {

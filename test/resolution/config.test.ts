@@ -12,6 +12,7 @@ import {
   loadConfig,
   parseConfigText,
   softdepValue,
+  sortedInsertIndex,
   type ModprobeConfig,
 } from '../../src/resolution/config';
 
@@ -27,6 +28,27 @@ const badLine = (file: string, n: number, cmd: string): [number, string, string]
   'kmod_config_parse',
   `${file} line ${n}: ignoring bad line starting with '${cmd}'\n`,
 ];
+
+describe('sortedInsertIndex (cfg_files_insert_sorted)', () => {
+  it('finds the place kmod\'s walk from the start finds, or -1 for a name already there', () => {
+    const sorted: { nameBytes: Buffer }[] = [];
+    const linearIndex = (key: Buffer): number => {
+      let i = 0;
+      for (; i < sorted.length; i++) {
+        const c = Buffer.compare(key, sorted[i].nameBytes);
+        if (c === 0) return -1;
+        if (c < 0) break;
+      }
+      return i;
+    };
+    for (let i = 0; i < 2000; i++) {
+      const key = Buffer.from(((i * 2654435761) % 997).toString(16) + (i % 5 === 0 ? '\u00e9' : ''));
+      const at = sortedInsertIndex(sorted, key);
+      expect(at).toBe(linearIndex(key));
+      if (at >= 0) sorted.splice(at, 0, { nameBytes: key });
+    }
+  });
+});
 
 describe('configLines (freadline_wrapped)', () => {
   const lines = (t: string): [string, number][] => [...configLines(t)].map((l) => [l.line, l.lineNumber]);
@@ -242,6 +264,16 @@ describe('loadConfig', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('merges thousands of files by name, bytewise, the first directory keeping a name (binary search, not kmod\'s quadratic walk)', () => {
+    const names = Array.from({ length: 3000 }, (_, i) => `${((i * 7919) % 3000).toString(36)}\xe9${i % 3}.conf`);
+    for (const [i, n] of names.entries()) write(`many1/${n}`, `alias one${i} m\n`);
+    for (const [i, n] of names.slice(0, 1000).entries()) write(`many2/${n}`, `alias hidden${i} m\n`);
+    write('many2/~last.conf', 'alias last m\n');
+    const { cfg } = load(['many1', 'many2']);
+    const expected = [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    expect(cfg.aliases.map((a) => a.name)).toEqual([...expected.map((n) => `one${names.indexOf(n)}`), 'last']);
   });
 
   it('reads modules.softdep and modules.weakdep of the module directory, sorted among the files', () => {

@@ -1,4 +1,7 @@
 // The probe list and kmod_module_probe_insert_module's decisions, with kmod's quirks, on the Debian tree.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { emptyConfig, type ModprobeConfig } from '../../src/resolution/config';
 import { Context, LOG_ERR } from '../../src/resolution/context';
@@ -16,6 +19,8 @@ import {
   systemCommand,
 } from '../../src/resolution/probe';
 import { FakeBackend, type FakeModuleState } from '../support/fake-backend';
+import { IndexBuilder } from '../../src/indexes/writer';
+import { probePlan } from '../../src/resolution/plan';
 import { reference } from '../support/reference';
 
 const ref = reference();
@@ -67,6 +72,28 @@ describe('probe list', () => {
     const { ctx } = setup({ softdeps: [{ name: 'vsock', pre: [], post: ['vsock_loopback'] }, { name: 'vsock_loopback', pre: ['vsock'], post: [] }] });
     // vsock_loopback depends on vsock: vsock appears again as its dependency
     expect(names(probeList(ctx.lookup('vsock')[0], false))).toEqual(['vsock', 'vsock', 'vmw_vsock_virtio_transport_common', 'vsock_loopback']);
+  });
+
+  it('follows chains of soft dependencies 6,000 deep (kmod recurses; JavaScript\'s stack would overflow)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-probe-'));
+    const kdir = path.join(dir, 'lib/modules/1.0');
+    fs.mkdirSync(kdir, { recursive: true });
+    const n = 6000;
+    const dep = new IndexBuilder();
+    for (let i = 0; i < n; i++) dep.insert(`c${i}`, `kernel/c${i}.ko:`, i);
+    fs.writeFileSync(path.join(kdir, 'modules.dep.bin'), dep.serialize());
+    const listFor = (kind: 'pre' | 'post'): string[] => {
+      const softdeps = Array.from({ length: n - 1 }, (_, i) => ({ name: `c${i}`, pre: kind === 'pre' ? [`c${i + 1}`] : [], post: kind === 'post' ? [`c${i + 1}`] : [] }));
+      const ctx = new Context({ root: dir, kernelVersion: '1.0', config: { ...emptyConfig(), softdeps }, backend: new FakeBackend({}) });
+      const list = names(probeList(ctx.lookup('c0')[0], false));
+      // the plan (--json, the library) walks the same way
+      expect(probePlan(ctx.lookup('c0')[0]).steps.map((st) => st.module)).toEqual(list);
+      return list;
+    };
+    const chain = Array.from({ length: n }, (_, k) => `c${k}`);
+    expect(listFor('post')).toEqual(chain);
+    expect(listFor('pre')).toEqual(chain.reverse());
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('reports softdeps that cannot be looked up and continues', () => {
