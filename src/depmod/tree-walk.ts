@@ -56,6 +56,12 @@ function directoryId(path: string): string {
   return `${st.dev}:${st.ino}`;
 }
 
+/** whether the directory reached by `reach` is one of those reached by `above` (its way down) */
+function isBelowItself(reach: string, above: readonly string[]): boolean {
+  const id = directoryId(reach);
+  return above.some((a) => directoryId(a) === id);
+}
+
 /** A directory entry as the walk takes it: a file or a directory (a symlink followed, as fstatat), or why not. */
 function entryKind(de: fs.Dirent, full: string): 'file' | 'dir' | { statError: unknown } | { mode: number } {
   if (de.isFile()) return 'file';
@@ -273,7 +279,7 @@ export class ModuleTable {
       return;
     }
     try {
-      this.searchDir(dir, `${p}/`, 0, `${p}/`, [directoryId(p)]);
+      this.searchDir(dir, `${p}/`, 0, `${p}/`, [`${p}/`]);
     } finally {
       dir.closeSync();
     }
@@ -287,8 +293,9 @@ export class ModuleTable {
    * One directory of the raw walk. `base` is its path as kmod builds it (for messages and module
    * paths); `reach` the path node:fs reaches it by: the same, or, from where that gets too long for a
    * system call (PATH_MAX), a path through /proc/self/fd from a descriptor held on a directory above,
-   * as kmod's walk goes on by descriptor (openat) below any length. `above`: the identities of the
-   * directories on the way down to this one, itself included (directoryId).
+   * as kmod's walk goes on by descriptor (openat) below any length. `above`: the reaches of the
+   * directories on the way down to this one, itself included (their identities are looked up only
+   * where a path gets that long, so that the usual walk costs no stat a directory).
    */
   private searchDir(dir: fs.Dir, base: string, depth: number, reach: string, above: string[]): void {
     // this directory opened, once one of its entries cannot be reached from `reach` by path
@@ -318,14 +325,12 @@ export class ModuleTable {
         if (kind === 'dir') {
           let sub: fs.Dir;
           let subReach: string;
-          let subId: string;
           try {
             subReach = `${reachable(name)}/`;
-            subId = directoryId(subReach);
             // A directory below itself (a link to `..`): kmod walks the loop until it runs out of
             // descriptors (docs/compat.md). By path, the kernel stops it (ELOOP, or a path too long:
             // the link's stat, or a directory's open); by descriptor, the walk stops there the same way.
-            if (full.length >= PATH_MAX && above.includes(subId)) {
+            if (full.length >= PATH_MAX && isBelowItself(subReach, above)) {
               if (!de.isDirectory()) {
                 this.log(LOG_ERR, `fstatat(${kmodDirFd(depth)}, ${name}): ${strerror(ENAMETOOLONG)}\n`);
                 continue;
@@ -337,7 +342,7 @@ export class ModuleTable {
             this.log(LOG_ERR, `openat(${kmodDirFd(depth)}, ${name}, O_RDONLY): ${nodePathError(err)}\n`);
             continue;
           }
-          above.push(subId);
+          above.push(subReach);
           try {
             this.searchDir(sub, `${full}/`, depth + 1, subReach, above);
           } finally {
