@@ -14,9 +14,15 @@ import { matcherOfTree } from './regex-nfa';
 /** glibc's RE_DUP_MAX */
 const DUP_MAX = 0x7fff;
 
-const WORD = charSet((c) => cLocaleClass('alnum')!(c) || c === 0x5f);
-const SPACE = charSet(cLocaleClass('space')!);
-const NOT_NUL = charSet((c) => c !== 0);
+/** the sets of \w, \s and '.', made at the first pattern (depmod's start-up loads this file) */
+let sets: { word: boolean[]; space: boolean[]; notNul: boolean[] } | undefined;
+function namedSets(): { word: boolean[]; space: boolean[]; notNul: boolean[] } {
+  return (sets ??= {
+    word: charSet((c) => cLocaleClass('alnum')!(c) || c === 0x5f),
+    space: charSet(cLocaleClass('space')!),
+    notNul: charSet((c) => c !== 0),
+  });
+}
 
 export type AnchorKind = 'line-start' | 'line-end' | 'word-boundary' | 'not-word-boundary' | 'word-start' | 'word-end';
 
@@ -132,7 +138,7 @@ class EreParser {
         atom = { kind: 'backref', group: t.group };
         break;
       case 'period':
-        atom = { kind: 'set', set: NOT_NUL }; // RE_DOT_NEWLINE, RE_DOT_NOT_NULL
+        atom = { kind: 'set', set: namedSets().notNul }; // RE_DOT_NEWLINE, RE_DOT_NOT_NULL
         break;
       case 'class':
         atom = { kind: 'set', set: t.negate ? t.set.map((m) => !m) : t.set };
@@ -305,10 +311,10 @@ class EreParser {
           return { kind: 'anchor', at: 'line-end', len: 2 };
         case 'w':
         case 'W':
-          return { kind: 'class', set: WORD, negate: c2 === 'W', len: 2 };
+          return { kind: 'class', set: namedSets().word, negate: c2 === 'W', len: 2 };
         case 's':
         case 'S':
-          return { kind: 'class', set: SPACE, negate: c2 === 'S', len: 2 };
+          return { kind: 'class', set: namedSets().space, negate: c2 === 'S', len: 2 };
         default:
           return { kind: 'char', c: c2.charCodeAt(0), len: 2 };
       }
