@@ -19,7 +19,7 @@ import {
   systemCommand,
 } from '../../src/resolution/probe';
 import { FakeBackend, type FakeModuleState } from '../support/fake-backend';
-import { IndexBuilder } from '../../src/indexes/writer';
+import { softdepChain } from './softdep-chain';
 import { probePlan } from '../../src/resolution/plan';
 import { reference } from '../support/reference';
 
@@ -75,25 +75,17 @@ describe('probe list', () => {
   });
 
   it('follows chains of soft dependencies 6,000 deep (kmod recurses; JavaScript\'s stack would overflow)', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-probe-'));
-    const kdir = path.join(dir, 'lib/modules/1.0');
-    fs.mkdirSync(kdir, { recursive: true });
-    const n = 6000;
-    const dep = new IndexBuilder();
-    for (let i = 0; i < n; i++) dep.insert(`c${i}`, `kernel/c${i}.ko:`, i);
-    fs.writeFileSync(path.join(kdir, 'modules.dep.bin'), dep.serialize());
+    const tree = softdepChain(6000);
     const listFor = (kind: 'pre' | 'post'): string[] => {
-      const softdeps = Array.from({ length: n - 1 }, (_, i) => ({ name: `c${i}`, pre: kind === 'pre' ? [`c${i + 1}`] : [], post: kind === 'post' ? [`c${i + 1}`] : [] }));
-      const ctx = new Context({ root: dir, kernelVersion: '1.0', config: { ...emptyConfig(), softdeps }, backend: new FakeBackend({}) });
+      const ctx = tree.context(kind, new FakeBackend({}));
       const list = names(probeList(ctx.lookup('c0')[0], false));
       // the plan (--json, the library) walks the same way
       expect(probePlan(ctx.lookup('c0')[0]).steps.map((st) => st.module)).toEqual(list);
       return list;
     };
-    const chain = Array.from({ length: n }, (_, k) => `c${k}`);
-    expect(listFor('post')).toEqual(chain);
-    expect(listFor('pre')).toEqual(chain.reverse());
-    fs.rmSync(dir, { recursive: true, force: true });
+    expect(listFor('post')).toEqual(tree.chain);
+    expect(listFor('pre')).toEqual([...tree.chain].reverse());
+    tree.remove();
   });
 
   it('reports softdeps that cannot be looked up and continues', () => {

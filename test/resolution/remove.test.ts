@@ -1,15 +1,12 @@
 // modprobe -r's flow (rmmod_do_module) on the Debian tree with an in-memory kernel: order of
 // softdeps, holders and dependencies, the checks, the --wait retry loop and kmod 34.2's time-out quirk.
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { emptyConfig, type ModprobeConfig } from '../../src/resolution/config';
 import { Context } from '../../src/resolution/context';
 import type { Module } from '../../src/resolution/module';
 import { removeModule, type RemoveOptions } from '../../src/resolution/remove';
 import { FakeBackend, type FakeModuleState } from '../support/fake-backend';
-import { IndexBuilder } from '../../src/indexes/writer';
+import { softdepChain } from './softdep-chain';
 import { reference } from '../support/reference';
 
 const ref = reference();
@@ -101,26 +98,18 @@ describe('removeModule', () => {
   });
 
   it('removes along chains of soft dependencies 6,000 deep (kmod recurses; JavaScript\'s stack would overflow)', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-remove-'));
-    const kdir = path.join(dir, 'lib/modules/1.0');
-    fs.mkdirSync(kdir, { recursive: true });
-    const n = 6000;
-    const dep = new IndexBuilder();
-    for (let i = 0; i < n; i++) dep.insert(`c${i}`, `kernel/c${i}.ko:`, i);
-    fs.writeFileSync(path.join(kdir, 'modules.dep.bin'), dep.serialize());
-    const loaded = Object.fromEntries(Array.from({ length: n }, (_, i) => [`c${i}`, live()]));
+    const tree = softdepChain(6000);
+    const loaded = Object.fromEntries(tree.chain.map((name) => [name, live()]));
     const removedWith = (kind: 'pre' | 'post'): string[] => {
-      const softdeps = Array.from({ length: n - 1 }, (_, i) => ({ name: `c${i}`, pre: kind === 'pre' ? [`c${i + 1}`] : [], post: kind === 'post' ? [`c${i + 1}`] : [] }));
-      const ctx = new Context({ root: dir, kernelVersion: '1.0', config: { ...emptyConfig(), softdeps }, backend: new FakeBackend(loaded) });
+      const ctx = tree.context(kind, new FakeBackend(loaded));
       const removed: string[] = [];
       expect(removeModule(ctx.lookup('c0')[0], { removeFromKernel: (m: Module) => (removed.push(m.name), 0) })).toBe(0);
       return removed;
     };
-    const chain = Array.from({ length: n }, (_, k) => `c${k}`);
     // post softdeps go before the module, pre ones after it
-    expect(removedWith('post')).toEqual([...chain].reverse());
-    expect(removedWith('pre')).toEqual(chain);
-    fs.rmSync(dir, { recursive: true, force: true });
+    expect(removedWith('post')).toEqual([...tree.chain].reverse());
+    expect(removedWith('pre')).toEqual(tree.chain);
+    tree.remove();
   });
 
   it('stops a softdep loop between loaded modules instead of recursing forever', () => {
