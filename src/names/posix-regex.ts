@@ -63,7 +63,9 @@ export function compilePosixExtended(pattern: string): PosixRegex | null {
     const { tree, backrefs } = new EreParser(pattern).parse();
     return backrefs ? new RegExp(sourceOf(tree)) : matcherOfTree(tree);
   } catch (err) {
-    if (err instanceof RegcompError || err instanceof SyntaxError) return null;
+    // (RangeError: groups nested thousands deep overflow this recursive parser, where glibc's, on C's
+    // stack, goes deeper: refused as regcomp refuses what it has no memory for, REG_ESPACE)
+    if (err instanceof RegcompError || err instanceof SyntaxError || err instanceof RangeError) return null;
     throw err;
   }
 }

@@ -11,7 +11,8 @@ const MAX_STATES = 1_000_000;
  * `copy`: the state comes from a copy glibc made of a repeated element (parse_dup_op's duplicate_tree:
  * every copy but the first of `x{2}`, `x+`, `x{1,3}`). glibc then forgets the condition of an anchor
  * whose next state is such a copy (calc_eclosure_iter does not carry it onto copies), so `(a|$){2}x`
- * matches "ax" and `(^a){2}` matches "aa": `ignored` anchors always hold, as kmod sees them.
+ * matches "ax" and `(^a){2}` matches "aa": `ignored` anchors hold, as kmod sees them, unless an anchor
+ * checked earlier on the same path without a byte between carries their condition along (matches()).
  */
 type State = { copy: boolean } & (
   | { kind: 'byte'; set: readonly boolean[]; out: number }

@@ -130,5 +130,8 @@ describe('POSIX extended regular expressions (regcomp REG_EXTENDED|REG_NOSUB) ma
     const subject = `${kver}-${'y'.repeat(13)}`;
     for (const pattern of ['(.*)*x', '([0-9a-z.+-]+)+x', '(.+)+(.+)+x']) expect(compilePosixExtended(pattern)!.test(subject)).toBe(false);
     expect(compilePosixExtended('(a{1000}){1000}')).toBeNull(); // REG_ESPACE rather than a million states
+    // groups nested deeper than the parser's stack: refused, not an exception
+    expect(compilePosixExtended(`${'('.repeat(1000)}6${')'.repeat(1000)}`)!.test(kver)).toBe(true);
+    expect(compilePosixExtended(`${'('.repeat(100_000)}6${')'.repeat(100_000)}`)).toBeNull();
   });
 });
