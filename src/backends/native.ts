@@ -156,11 +156,7 @@ export class NativeBackend implements Backend {
       if (v === 'live' || v === 'coming' || v === 'going') return v;
       return undefined;
     }
-    try {
-      return fs.statSync(this.moduleDir(name)).isDirectory() ? 'builtin' : undefined;
-    } catch {
-      return undefined;
-    }
+    return dir.isDirectory() ? 'builtin' : undefined;
   }
 
   refcnt(name: string): number | undefined {

@@ -27,3 +27,8 @@ function isDigit(c: number): boolean {
 export function cLocaleClass(name: string): ((c: number) => boolean) | undefined {
   return Object.hasOwn(CLASSES, name) ? CLASSES[name] : undefined;
 }
+
+/** a byte of a word for \w, \b, \< and \>: alphanumeric or '_' */
+export function isWordByte(c: number): boolean {
+  return isAlpha(c) || isDigit(c) || c === 0x5f;
+}

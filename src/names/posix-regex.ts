@@ -8,7 +8,7 @@
 // Matching runs the pattern as a state machine (regex-nfa.ts), in time linear in the string, as
 // glibc does: a backtracking RegExp takes seconds over `(.*)*x`. Back-references need backtracking:
 // a pattern with one becomes a JavaScript RegExp.
-import { cLocaleClass } from './c-locale';
+import { cLocaleClass, isWordByte } from './c-locale';
 import { matcherOfTree } from './regex-nfa';
 
 /** glibc's RE_DUP_MAX */
@@ -18,7 +18,7 @@ const DUP_MAX = 0x7fff;
 let sets: { word: boolean[]; space: boolean[]; notNul: boolean[] } | undefined;
 function namedSets(): { word: boolean[]; space: boolean[]; notNul: boolean[] } {
   return (sets ??= {
-    word: charSet((c) => cLocaleClass('alnum')!(c) || c === 0x5f),
+    word: charSet(isWordByte),
     space: charSet(cLocaleClass('space')!),
     notNul: charSet((c) => c !== 0),
   });
@@ -229,24 +229,20 @@ class EreParser {
       const start = this.bracketElement(i, first);
       i = start.next;
       first = false;
-      if (start.kind !== 'class' && start.kind !== 'equiv') {
-        if (i >= p.length) throw new RegcompError();
-        if (p[i] === '-' && i + 1 >= p.length) throw new RegcompError();
-        if (p[i] === '-' && p[i + 1] !== ']') {
-          const end = this.bracketElement(i + 1, true);
-          if (end.kind === 'class' || end.kind === 'equiv') throw new RegcompError();
-          if (start.code > end.code) throw new RegcompError(); // REG_ERANGE (RE_NO_EMPTY_RANGES)
-          for (let c = start.code; c <= end.code; c++) set[c] = true;
-          i = end.next;
-        } else {
-          set[start.code] = true;
-        }
-      } else if (start.kind === 'class') {
+      if (start.kind === 'class') {
         for (let c = 0; c < 256; c++) if (start.test(c)) set[c] = true;
+      } else if (start.kind !== 'equiv' && p[i] === '-' && p[i + 1] !== ']') {
+        // a range (a '-' before the ']' is itself; one at the pattern's end, REG_EBRACK)
+        if (i + 1 >= p.length) throw new RegcompError();
+        const end = this.bracketElement(i + 1, true);
+        if (end.kind === 'class' || end.kind === 'equiv') throw new RegcompError();
+        if (start.code > end.code) throw new RegcompError(); // REG_ERANGE (RE_NO_EMPTY_RANGES)
+        for (let c = start.code; c <= end.code; c++) set[c] = true;
+        i = end.next;
       } else {
         set[start.code] = true;
       }
-      if (i >= p.length) throw new RegcompError();
+      if (i >= p.length) throw new RegcompError(); // REG_EBRACK
       if (p[i] === ']') break;
     }
     this.pos = i + 1;

@@ -2,6 +2,7 @@
 // pattern can be in advance together over the string, so a match is found or ruled out in time linear
 // in the string's length whatever the pattern (glibc's regexec does the same; a backtracking RegExp
 // can take exponential time over `(.*)*x`). No back-references: they need backtracking.
+import { isWordByte } from './c-locale';
 import type { AnchorKind, EreNode, PosixRegex } from './posix-regex';
 
 /** how many states a pattern may become (repetitions are copies: `(a{1000}){1000}`); beyond, REG_ESPACE */
@@ -97,13 +98,9 @@ function optionalCopies(body: EreNode, n: number, next: number, states: State[],
   return add(states, { kind: 'split', outs: [optionalCopies(body, n - 1, last, states, copy, firstCopy), next], copy });
 }
 
-function isWord(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f;
-}
-
 function anchorHolds(at: AnchorKind, subject: string, pos: number): boolean {
-  const before = pos > 0 && isWord(subject.charCodeAt(pos - 1));
-  const after = pos < subject.length && isWord(subject.charCodeAt(pos));
+  const before = pos > 0 && isWordByte(subject.charCodeAt(pos - 1));
+  const after = pos < subject.length && isWordByte(subject.charCodeAt(pos));
   switch (at) {
     case 'line-start':
       return pos === 0;
