@@ -587,6 +587,15 @@ int read_file(const char *path, struct decode_result *r)
 		if (got == 0)
 			break;
 		used += (size_t)got;
+		/*
+		 * no size (a device, a /proc file) and no compression's magic: libkmod maps such a file by its
+		 * size, and mmap of 0 bytes is EINVAL; reading it to its end might never end (/dev/zero)
+		 */
+		if (st.st_size == 0 && used >= sizeof XZ_MAGIC && decode_kind(r->raw, used) == KIND_NONE) {
+			r->err = EINVAL;
+			close(fd);
+			return -1;
+		}
 	}
 	close(fd);
 	r->raw_len = used;

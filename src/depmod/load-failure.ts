@@ -10,9 +10,9 @@
 // Files libkmod cannot open, shorter than its 6-byte magic, or uncompressed ones whose ELF is bad, are
 // not logged about. The module scan does not keep these messages (the pool threads and the scan cache
 // only know the errno): they are made again here, for the few modules that failed, from the file.
-import * as fs from '../file/binary-os';
 import { detectCompression, decompress, DecompressError, xzMessage } from '../file/decompress';
 import { liblzmaAttempt } from '../file/liblzma';
+import { readReusable } from './module-image';
 
 const LZMA_STREAM_END = 1;
 
@@ -24,7 +24,8 @@ export function loadFailureMessages(path: string): { first: string[]; again: str
   const none = { first: [], again: [] };
   let data: Buffer;
   try {
-    data = fs.readFileSync(path);
+    // (the scan's read, so that a file it refused is refused here too: /dev/zero is not read for ever)
+    data = readReusable(path);
   } catch {
     return none;
   }

@@ -5,7 +5,7 @@
 import * as fs from '../file/binary-os';
 import { EINVAL, errnoOf } from '../errno';
 import { KmodError } from '../errors';
-import { decompress } from '../file/decompress';
+import { decompress, sizelessUncompressed } from '../file/decompress';
 import { nativeDecoder } from '../file/native-decode';
 import { takeXzBuffer, unxzReusable } from './fast-xz';
 import { isXz } from '../file/xz-index';
@@ -42,7 +42,10 @@ function nativeImage(raw: Buffer, file: string): Buffer {
   return image;
 }
 
-/** The whole file, in a buffer that the next call reuses. Throws the file system's error. */
+/**
+ * The whole file, in a buffer that the next call reuses. Throws the file system's error, and EINVAL
+ * where sizelessUncompressed says libkmod would.
+ */
 export function readReusable(file: string): Buffer {
   if (readBuf.length > KEEP_LIMIT) {
     void releaseBuffers([readBuf.buffer as ArrayBuffer]);
@@ -50,6 +53,7 @@ export function readReusable(file: string): Buffer {
   }
   const fd = fs.openSync(file, fs.constants.O_RDONLY);
   try {
+    const sizeless = fs.fstatSync(fd).size === 0;
     let n = 0;
     for (;;) {
       if (n === readBuf.length) {
@@ -61,6 +65,9 @@ export function readReusable(file: string): Buffer {
       const got = fs.readSync(fd, readBuf, n, readBuf.length - n, null);
       if (got === 0) return readBuf.subarray(0, n);
       n += got;
+      if (sizeless && n - got < 6 && sizelessUncompressed(0, readBuf.subarray(0, n))) {
+        throw new KmodError(EINVAL, `${file}: no size to map (not a regular file)`, { file });
+      }
     }
   } finally {
     fs.closeSync(fd);

@@ -89,6 +89,7 @@ export const mkdtempSync = namesLatin1(fs.mkdtempSync);
 
 // (fs.promises is looked up at the call: the getter loads node:fs/promises, which start-up does not need)
 export const promises = {
+  open: ((p: unknown, ...rest: unknown[]) => (fs.promises.open as (...a: unknown[]) => unknown)(osPath(p), ...rest)) as typeof fs.promises.open,
   readFile: ((p: unknown, ...rest: unknown[]) => (fs.promises.readFile as (...a: unknown[]) => unknown)(osPath(p), ...rest)) as typeof fs.promises.readFile,
 };
 

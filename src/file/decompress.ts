@@ -35,6 +35,15 @@ export function detectCompression(data: Uint8Array): Compression {
 }
 
 /**
+ * libkmod maps an uncompressed module by the size fstat gives it: a file with none (a device, a /proc
+ * file) whose first six bytes are no compression's magic is EINVAL (mmap of 0 bytes), where reading it
+ * to its end might never end (/dev/zero). `first`: the bytes read so far, from the file's start.
+ */
+export function sizelessUncompressed(size: number, first: Uint8Array): boolean {
+  return size === 0 && first.length >= 6 && detectCompression(first) === 'none';
+}
+
+/**
  * A compressed stream that cannot be decoded. `detail` is the text libkmod logs for the same failure
  * (e.g. "xz: File is corrupt"; empty where libkmod logs nothing), `fn` the C function that logs it;
  * errno is libkmod's: EINVAL, or ENOMEM when its allocation of the stated size would fail.

@@ -3,7 +3,7 @@ import { readModinfoParts, readModinfoPartsOfPath, type ModinfoParts } from './m
 import * as fs from './binary-os';
 import { LOG_ERR, type LogFn } from '../log';
 import { KmodError, fromSystemError } from '../errors';
-import { decompress, detectCompression, DecompressError, type Compression } from './decompress';
+import { decompress, detectCompression, DecompressError, sizelessUncompressed, type Compression } from './decompress';
 import { Elf } from './elf';
 import { dependencySymbols, exportedSymbols, modinfoPairs, modversions, thisModuleName, type ModuleSymbol } from './module-elf';
 import { moduleSignature, type SignatureInfo } from './signature';
@@ -187,9 +187,7 @@ export function openModuleFile(path: string, opts: OpenModuleOptions = {}): Modu
     const magic = Buffer.alloc(6);
     const n = fs.readSync(fd, magic, 0, 6, 0);
     if (n < 6) throw new KmodError(EINVAL, `${path}: file too short to be a module (${n} bytes)`, { file: path });
-    // libkmod maps an uncompressed file by the size fstat gives: none for a device or a /proc file
-    // (mmap of 0 bytes: EINVAL), where reading to the end would never end (/dev/zero)
-    if (detectCompression(magic) === 'none' && fs.fstatSync(fd).size === 0) {
+    if (sizelessUncompressed(fs.fstatSync(fd).size, magic)) {
       throw new KmodError(EINVAL, `${path}: no size to map (not a regular file)`, { file: path });
     }
     parts = opts.modinfoOnly && magic.readUInt32BE(0) === 0x7f454c46 ? readModinfoParts(fd, fs.fstatSync(fd).size, path) : undefined;

@@ -5,7 +5,7 @@
 import * as fs from './binary-os';
 import { binaryString } from './binary-os';
 import { errnoOf } from '../errno';
-import { decompress, detectCompression, DecompressError, type Compression } from './decompress';
+import { decompress, detectCompression, DecompressError, sizelessUncompressed, type Compression } from './decompress';
 import { nativeDecoder, NativeKind, NativeStatus, resultImage, resultRaw, type NativeDecodeResult } from './native-decode';
 
 /** the file's bytes and its image (the bytes themselves when not compressed), or why it cannot be decoded */
@@ -38,6 +38,29 @@ function decodeHere(raw: Buffer, file: string): ReadDecoded {
   }
 }
 
+/** The bytes of `file`, as the addon's read_file (native/decompress.c) gives them (sizelessUncompressed's rule). */
+async function readModuleBytes(file: string): Promise<Buffer> {
+  const handle = await fs.promises.open(file, 'r');
+  try {
+    if ((await handle.stat()).size > 0) return await handle.readFile();
+    const chunks: Buffer[] = [];
+    let used = 0;
+    for (;;) {
+      const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(65536), 0, 65536, null);
+      if (bytesRead === 0) return Buffer.concat(chunks, used);
+      chunks.push(buffer.subarray(0, bytesRead));
+      const before = used;
+      used += bytesRead;
+      // (the magic is looked at once, when its six bytes are first there)
+      if (before < 6 && used >= 6 && sizelessUncompressed(0, Buffer.concat(chunks))) {
+        throw Object.assign(new Error(`${file}: no size to map`), { code: 'EINVAL' });
+      }
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
 /** read-decode.ts' outcome of a native result (its buffers: those the file was read with) */
 export function fromNative(r: NativeDecodeResult, file: string, buffers: DecodeBuffers): ReadDecoded {
   if (r.status === NativeStatus.readFailed) return { readErrno: r.err };
@@ -65,7 +88,7 @@ export function decodesOffThread(): boolean {
 export function readAndDecode(file: string, buffers: DecodeBuffers = {}): Promise<ReadDecoded> {
   const native = nativeDecoder();
   if (native === null) {
-    return fs.promises.readFile(file).then(
+    return readModuleBytes(file).then(
       (raw) => decodeHere(raw, file),
       (err: unknown) => ({ readErrno: errnoOf(err) }),
     );

@@ -260,6 +260,15 @@ describe('depmod on a synthetic tree (kmod 34.2 differential)', () => {
     fs.copyFileSync(core, other);
     await expectSame(['-b', tree.root, SYN_KVER, core, other], tree);
   });
+  it('explicit module paths without a size (a device, a /proc file) fail to load, EINVAL as libkmod\'s mmap: /dev/zero is not read for ever', async () => {
+    const sizeless = ['/dev/zero', '/dev/urandom', '/dev/null', '/proc/self/status'];
+    const r = await expectSame(['-n', '-b', tree.root, SYN_KVER, ...sizeless], tree);
+    for (const f of sizeless) expect(r.kmod.stderr).toContain(`failed to load symbols from ${f}: Invalid argument\n`);
+    // without the addon: the JavaScript reads (a process of its own, bounded, as the addon is chosen once per process)
+    const { runKmodts } = await import('../support/reference');
+    const env = { KMODTS_NATIVE_ADDON: path.join(tree.root, 'no-such-addon.node') };
+    expect(runKmodts('depmod', ['-n', '-b', tree.root, SYN_KVER, ...sizeless], { env, wrap: ['timeout', '60'] })).toEqual(normalizePointers(r.kmod));
+  });
   it('-a with module paths indexes the whole tree', async () => {
     await expectSame([...args.slice(0, 4), '-a', SYN_KVER, path.join(tree.moddir, 'kernel/lib/core.ko')], tree);
   });
