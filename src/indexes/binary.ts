@@ -1,12 +1,13 @@
 // Reader of kmod's binary module indexes (modules.*.bin), following libkmod's searches exactly:
 // exact lookup (index_mm_search), wildcard search (index_mm_searchwild) and the dump used by
-// `modprobe -c`. The whole file is read into memory once (the files are a few hundred KiB) and every
-// read is bounds-checked: a malformed file raises FormatError naming the file and the offset.
+// `modprobe -c`. A file is read in chunks as the searches touch them (paged-file.ts), as libkmod maps
+// it, and every read is bounds-checked: a malformed file raises FormatError naming the file and the offset.
 // named imports: `import * as` makes tsc copy every export of node:fs at load (start-up)
-import { closeSync, constants, fstatSync, openSync, readFileSync, readSync } from '../file/binary-os';
+import { closeSync, constants, fstatSync, openSync, readSync } from '../file/binary-os';
 import { FormatError } from '../errors';
 import { KMOD_FIRST_FD } from '../log';
 import { fnmatch } from '../names/fnmatch';
+import { PagedFile } from './paged-file';
 import {
   INDEX_CHILDMAX,
   INDEX_HEADER_SIZE,
@@ -90,10 +91,14 @@ function openIndexFile(file: string): { fd: number; size: number; regular: boole
 
 export class BinaryIndex implements ModuleIndex {
   private readonly root: Node | undefined;
+  private readonly bytes: PagedFile;
 
-  constructor(private readonly buf: Buffer, readonly file: string) {
-    BinaryIndex.checkHeader(buf, file);
-    this.root = this.readNode(buf.readUInt32BE(8));
+  /** The index in `source`: its bytes, or the file they are read from as searches need them. */
+  constructor(source: Buffer | PagedFile, readonly file: string) {
+    this.bytes = source instanceof PagedFile ? source : new PagedFile(source, file);
+    this.bytes.need(0, INDEX_HEADER_SIZE);
+    BinaryIndex.checkHeader(this.bytes.bytes.subarray(0, Math.min(this.bytes.size, INDEX_HEADER_SIZE)), file);
+    this.root = this.readNode(this.bytes.bytes.readUInt32BE(8));
   }
 
   /** Throws IndexHeaderError unless buf starts with a header libkmod accepts. */
@@ -157,17 +162,18 @@ export class BinaryIndex implements ModuleIndex {
     const opened = openIndexFile(file);
     if (opened === 'missing') return undefined;
     if (opened === 'unusable') throw new IndexHeaderError(file, 'cannot be opened');
-    let buf: Buffer;
-    try {
-      if (!opened.regular) throw new IndexHeaderError(file, 'not a regular file');
-      buf = readFileSync(opened.fd);
-    } catch (err) {
-      if (err instanceof IndexHeaderError) throw err;
-      throw new IndexHeaderError(file, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-    } finally {
+    if (!opened.regular) {
       closeSync(opened.fd);
+      throw new IndexHeaderError(file, 'not a regular file');
     }
-    return new BinaryIndex(buf, file);
+    // (the descriptor is the PagedFile's from here)
+    const paged = PagedFile.open(opened.fd, opened.size, file);
+    try {
+      return new BinaryIndex(paged, file);
+    } catch (err) {
+      paged.close();
+      throw err;
+    }
   }
 
   private bad(what: string, offset: number): never {
@@ -175,14 +181,15 @@ export class BinaryIndex implements ModuleIndex {
   }
 
   private u32(pos: number): number {
-    if (pos + 4 > this.buf.length) this.bad('truncated node', pos);
-    return this.buf.readUInt32BE(pos);
+    if (pos + 4 > this.bytes.size) this.bad('truncated node', pos);
+    this.bytes.need(pos, 4);
+    return this.bytes.bytes.readUInt32BE(pos);
   }
 
   private cstring(pos: number): { s: string; next: number } {
-    const end = this.buf.indexOf(0, pos);
+    const end = this.bytes.indexOfNul(pos);
     if (end < 0) this.bad('unterminated string', pos);
-    return { s: this.buf.toString('latin1', pos, end), next: end + 1 };
+    return { s: this.bytes.bytes.toString('latin1', pos, end), next: end + 1 };
   }
 
   /** The node a reference points at; undefined for a null reference (absent child). */
@@ -192,7 +199,8 @@ export class BinaryIndex implements ModuleIndex {
       // no parts: libkmod reads nothing (the empty index's root, or an absent child)
       return offset === 0 ? undefined : EMPTY_NODE;
     }
-    if (offset < INDEX_HEADER_SIZE || offset >= this.buf.length) this.bad('node reference out of range', offset);
+    const size = this.bytes.size;
+    if (offset < INDEX_HEADER_SIZE || offset >= size) this.bad('node reference out of range', offset);
     let p = offset;
     let prefix = '';
     if (ref & INDEX_NODE_PREFIX) {
@@ -204,20 +212,21 @@ export class BinaryIndex implements ModuleIndex {
     let last = 0;
     let children = 0;
     if (ref & INDEX_NODE_CHILDS) {
-      if (p + 2 > this.buf.length) this.bad('truncated node', p);
-      first = this.buf[p];
-      last = this.buf[p + 1];
+      if (p + 2 > this.bytes.size) this.bad('truncated node', p);
+      this.bytes.need(p, 2);
+      first = this.bytes.bytes[p];
+      last = this.bytes.bytes[p + 1];
       if (first > last || first >= INDEX_CHILDMAX || last >= INDEX_CHILDMAX) this.bad(`bad child range ${first}..${last}`, p);
       children = p + 2;
       p = children + 4 * (last - first + 1);
-      if (p > this.buf.length) this.bad('truncated child table', children);
+      if (p > this.bytes.size) this.bad('truncated child table', children);
     }
     let valueCount = 0;
     let values = 0;
     if (ref & INDEX_NODE_VALUES) {
       valueCount = this.u32(p);
       values = p + 4;
-      if (valueCount > this.buf.length) this.bad(`impossible value count ${valueCount}`, p);
+      if (valueCount > this.bytes.size) this.bad(`impossible value count ${valueCount}`, p);
     }
     return { offset, prefix, first, last, children, valueCount, values };
   }
