@@ -63,7 +63,9 @@ void decode_reserve(struct decode_result *r, size_t hint);
 void *decode_alloc(size_t n);
 /* frees an image or raw block the result owns (its cap or raw_cap bytes) */
 void decode_free(void *p, size_t n);
-/* reads a whole file into r->raw (r->raw/r->raw_cap likewise), its stat key into r->key; 0, or -1 with r->err */
+/* a block of `n` bytes holding the first `used` of `old` (a block of `old_n` bytes, freed); NULL when out of memory */
+void *decode_block_grow(void *old, size_t old_n, size_t used, size_t n);
+/* reads a whole file into r->raw (r->raw/r->raw_cap likewise), its stat key into r->key; 0, or -1 with r->err (read_file.c) */
 int read_file(const char *path, struct decode_result *r);
 /* another liblzma (a file holding it) to prefer when it is newer than the system's: before the first decode */
 void decode_offer_liblzma(const char *file);
