@@ -343,7 +343,7 @@ export const targets: FuzzTarget[] = [
         .sort()
         .map((f) => ({ name: f, data: fs.readFileSync(path.join(exampleModDir, f)) })),
     mutateInput: retargetChild,
-    run(input, seed) {
+    run(input, seed, work) {
       const idx = new BinaryIndex(input, seed.name);
       const keys = ['greet_core', 'greet_hello', 'pci:v00001234d*', 'greet', '', 'symbol:greet_log_line', 'a*b'];
       for (const k of keys) {
@@ -352,6 +352,23 @@ export const targets: FuzzTarget[] = [
       }
       idx.dump('alias ');
       idx.entries();
+      // the same bytes read from a file as searches touch them (paged-file.ts): the same answers and errors
+      const file = path.join(work, seed.name);
+      fs.writeFileSync(file, input);
+      const outcome = (f: () => unknown): unknown => {
+        try {
+          return f();
+        } catch (err) {
+          return `${(err as Error).name}: ${(err as Error).message.replace(file, seed.name)}`;
+        }
+      };
+      const ops = (open: () => BinaryIndex): unknown[] => {
+        const i = open();
+        return [...keys.flatMap((k) => [outcome(() => i.search(k)), outcome(() => i.searchWild(k))]), outcome(() => i.dump('alias ')), outcome(() => i.entries())];
+      };
+      const paged = ops(() => BinaryIndex.open(file)!);
+      const whole = ops(() => new BinaryIndex(input, seed.name));
+      if (JSON.stringify(paged) !== JSON.stringify(whole)) throw new Error(`paged reads differ from the whole buffer's: ${JSON.stringify(paged).slice(0, 300)}`);
       return undefined;
     },
   },
