@@ -95,10 +95,11 @@ export class BinaryIndex implements ModuleIndex {
 
   /** The index in `source`: its bytes, or the file they are read from as searches need them. */
   constructor(source: Buffer | PagedFile, readonly file: string) {
-    this.bytes = source instanceof PagedFile ? source : new PagedFile(source, file);
-    this.bytes.need(0, INDEX_HEADER_SIZE);
-    BinaryIndex.checkHeader(this.bytes.bytes.subarray(0, Math.min(this.bytes.size, INDEX_HEADER_SIZE)), file);
-    this.root = this.readNode(this.bytes.bytes.readUInt32BE(8));
+    this.bytes = source instanceof PagedFile ? source : PagedFile.of(source, file);
+    const header = Buffer.alloc(Math.min(this.bytes.size, INDEX_HEADER_SIZE));
+    for (let i = 0; i < header.length; i++) header[i] = this.bytes.byte(i);
+    BinaryIndex.checkHeader(header, file);
+    this.root = this.readNode(this.bytes.u32(8));
   }
 
   /** Throws IndexHeaderError unless buf starts with a header libkmod accepts. */
@@ -182,14 +183,13 @@ export class BinaryIndex implements ModuleIndex {
 
   private u32(pos: number): number {
     if (pos + 4 > this.bytes.size) this.bad('truncated node', pos);
-    this.bytes.need(pos, 4);
-    return this.bytes.bytes.readUInt32BE(pos);
+    return this.bytes.u32(pos);
   }
 
   private cstring(pos: number): { s: string; next: number } {
     const end = this.bytes.indexOfNul(pos);
     if (end < 0) this.bad('unterminated string', pos);
-    return { s: this.bytes.bytes.toString('latin1', pos, end), next: end + 1 };
+    return { s: this.bytes.latin1(pos, end), next: end + 1 };
   }
 
   /** The node a reference points at; undefined for a null reference (absent child). */
@@ -213,9 +213,8 @@ export class BinaryIndex implements ModuleIndex {
     let children = 0;
     if (ref & INDEX_NODE_CHILDS) {
       if (p + 2 > this.bytes.size) this.bad('truncated node', p);
-      this.bytes.need(p, 2);
-      first = this.bytes.bytes[p];
-      last = this.bytes.bytes[p + 1];
+      first = this.bytes.byte(p);
+      last = this.bytes.byte(p + 1);
       if (first > last || first >= INDEX_CHILDMAX || last >= INDEX_CHILDMAX) this.bad(`bad child range ${first}..${last}`, p);
       children = p + 2;
       p = children + 4 * (last - first + 1);
