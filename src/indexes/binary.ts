@@ -177,6 +177,11 @@ export class BinaryIndex implements ModuleIndex {
     }
   }
 
+  /** Lets go of the file (its descriptor, where parts are still unread): the index is not searched again. */
+  close(): void {
+    this.bytes.close();
+  }
+
   private bad(what: string, offset: number): never {
     throw new FormatError(this.file, `${what} at offset ${offset}`);
   }

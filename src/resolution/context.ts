@@ -137,8 +137,13 @@ export class Context {
    */
   readonly address = '0x5555555592a0';
 
-  /** kmod_unref: the tool is done with the context */
+  /**
+   * kmod_unref: the tool is done with the context. The index files it holds open (read as lookups reach
+   * them: src/indexes/paged-file.ts) are let go; a lookup after this opens them again.
+   */
   release(): void {
+    for (const idx of this.indexes.values()) if (idx instanceof BinaryIndex) idx.close();
+    this.indexes.clear();
     this.log(LOG_INFO, 'kmod_unref', `context ${this.address} released\n`);
   }
 
@@ -167,7 +172,8 @@ export class Context {
   }
 
   /**
-   * An index, read on first use. Missing (or refused by its header, as libkmod's reader refuses it)
+   * An index, opened on first use and read as lookups reach its parts (its file stays open until every
+   * part is read, release(), or the index is collected). Missing (or refused by its header, as libkmod's reader refuses it)
    * gives undefined: no matches. When the .bin file is missing, the text file depmod writes next to it
    * is used instead (see docs/compat.md). Malformed contents throw FormatError.
    */

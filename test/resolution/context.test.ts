@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { absolutePath, Context } from '../../src/resolution/context';
+import { IndexBuilder } from '../../src/indexes/writer';
 import { KmodError } from '../../src/errors';
 import { ENAMETOOLONG, ENOMEM } from '../../src/errno';
 import type { LogFn } from '../../src/log';
@@ -88,5 +89,26 @@ describe('parseConfigNow', () => {
     expect(logged).toEqual([created]);
     ctx.config();
     expect(logged).toEqual([created, bad]);
+  });
+});
+
+describe('release (kmod_unref)', () => {
+  it('lets go of the index files its lookups left open, and a lookup afterwards opens them again', () => {
+    const fds = (): number => fs.readdirSync('/proc/self/fd').length;
+    const moduleDir = path.join(tmp, 'indexes');
+    fs.mkdirSync(moduleDir);
+    // an index of a few chunks: one lookup reads part of it and keeps the file open
+    const b = new IndexBuilder();
+    for (let i = 0; i < 5000; i++) b.insert(`mod${i}`, `kernel/m/mod${i}.ko:${' kernel/dep.ko'.repeat(i % 7)}`, i);
+    fs.writeFileSync(path.join(moduleDir, 'modules.dep.bin'), b.serialize());
+    const ctx = new Context({ moduleDir });
+    const before = fds();
+    expect(ctx.index('dep')!.search('mod17')).toBe('kernel/m/mod17.ko: kernel/dep.ko kernel/dep.ko kernel/dep.ko');
+    expect(fds()).toBe(before + 1);
+    ctx.release();
+    expect(fds()).toBe(before);
+    expect(ctx.index('dep')!.search('mod18')).toBe('kernel/m/mod18.ko: kernel/dep.ko kernel/dep.ko kernel/dep.ko kernel/dep.ko');
+    ctx.release();
+    expect(fds()).toBe(before);
   });
 });
