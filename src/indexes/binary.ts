@@ -346,6 +346,7 @@ export class BinaryIndex implements ModuleIndex {
   }
 
   dump(prefix: string): string {
+    this.bytes.readAll();
     const parts: string[] = [];
     if (this.root) {
       this.walk(this.root, prefix + this.root.prefix, (node, k) => {
@@ -358,6 +359,7 @@ export class BinaryIndex implements ModuleIndex {
   /** every (key, value) in dump order, for tools that need the whole index */
   entries(): { key: string; value: string; priority: number }[] {
     const out: { key: string; value: string; priority: number }[] = [];
+    this.bytes.readAll();
     if (this.root) {
       this.walk(this.root, this.root.prefix, (node, k) => {
         for (const v of this.nodeValues(node)) out.push({ key: k, value: v.value, priority: v.priority });

@@ -4,6 +4,7 @@
 // faults and copies, and a hand-made index of 98 MB was read whole for one lookup. Chunks are held
 // one by one, so a file of any size (a sparse one of gigabytes, which kmod maps) takes only the
 // memory of what is read.
+import { constants as bufferConstants } from 'node:buffer';
 import { closeSync, readSync } from '../file/binary-os';
 import { FormatError } from '../errors';
 
@@ -26,9 +27,10 @@ const closer = new FinalizationRegistry<number>((fd) => {
 export class PagedFile {
   /** how many bytes the file has: fstat's size, or less where a read found the end sooner */
   size: number;
-  /** chunk k holds bytes [k * CHUNK, k * CHUNK + its length); in memory, one chunk of every byte */
-  private readonly chunks: Map<number, Buffer>;
-  private readonly chunkSize: number;
+  /** every byte, in memory (given so, or read by readAll) */
+  private whole: Buffer | undefined;
+  /** otherwise chunk k holds bytes [k * CHUNK, k * CHUNK + its length) where read */
+  private readonly chunks = new Map<number, Buffer>();
   private unread: number;
   private fd: number;
 
@@ -40,8 +42,7 @@ export class PagedFile {
   private constructor(private readonly file: string, size: number, whole: Buffer | undefined, fd: number) {
     this.size = size;
     this.fd = fd;
-    this.chunks = new Map(whole === undefined ? [] : [[0, whole]]);
-    this.chunkSize = whole === undefined ? CHUNK : Math.max(1, whole.length);
+    this.whole = whole;
     this.unread = whole === undefined ? Math.ceil(size / CHUNK) : 0;
     if (this.unread > 0) closer.register(this, fd, this);
     else this.letGo();
@@ -57,17 +58,21 @@ export class PagedFile {
   }
 
   byte(pos: number): number {
-    const c = Math.floor(pos / this.chunkSize);
+    const w = this.whole;
+    if (w !== undefined) return pos < w.length ? w[pos] : this.cutShort(pos);
+    const c = Math.floor(pos / CHUNK);
     const b = this.chunk(c);
-    const at = pos - c * this.chunkSize;
+    const at = pos - c * CHUNK;
     if (at >= b.length) this.cutShort(pos);
     return b[at];
   }
 
   /** the big-endian 32-bit word at pos */
   u32(pos: number): number {
-    const c = Math.floor(pos / this.chunkSize);
-    const at = pos - c * this.chunkSize;
+    const w = this.whole;
+    if (w !== undefined && pos + 4 <= w.length) return w.readUInt32BE(pos);
+    const c = Math.floor(pos / CHUNK);
+    const at = pos - c * CHUNK;
     const b = this.chunk(c);
     if (at + 4 <= b.length) return b.readUInt32BE(at);
     return ((this.byte(pos) << 24) | (this.byte(pos + 1) << 16) | (this.byte(pos + 2) << 8) | this.byte(pos + 3)) >>> 0;
@@ -75,30 +80,64 @@ export class PagedFile {
 
   /** bytes [from, to) as a binary string */
   latin1(from: number, to: number): string {
-    const c = Math.floor(from / this.chunkSize);
-    const at = from - c * this.chunkSize;
+    const w = this.whole;
+    if (w !== undefined) return to <= w.length ? w.toString('latin1', from, to) : this.cutShort(to);
+    const c = Math.floor(from / CHUNK);
+    const at = from - c * CHUNK;
     const b = this.chunk(c);
     if (at + (to - from) <= b.length) return b.toString('latin1', at, at + (to - from));
-    if (b.length < this.chunkSize) this.cutShort(from + b.length - at);
-    return b.toString('latin1', at) + this.latin1((c + 1) * this.chunkSize, to);
+    if (b.length < CHUNK) this.cutShort(from + b.length - at);
+    return b.toString('latin1', at) + this.latin1((c + 1) * CHUNK, to);
   }
 
   /** the offset of the first NUL at or after `pos`, or -1 when the file ends first */
   indexOfNul(pos: number): number {
+    const w = this.whole;
+    if (w !== undefined) return pos < w.length ? w.indexOf(0, pos) : -1;
     for (let from = pos; from < this.size; ) {
-      const c = Math.floor(from / this.chunkSize);
-      const base = c * this.chunkSize;
+      const c = Math.floor(from / CHUNK);
+      const base = c * CHUNK;
       const b = this.chunk(c);
       const at = b.indexOf(0, from - base);
       if (at >= 0) return base + at;
-      from = base + this.chunkSize;
+      from = base + CHUNK;
     }
     return -1;
   }
 
+  /**
+   * Every byte read now, in one buffer, for walks of the whole trie (`modprobe -c`): one read, and each
+   * access then without the chunks' arithmetic. A file larger than a Buffer can be stays in chunks.
+   */
+  readAll(): void {
+    if (this.whole !== undefined || this.size > bufferConstants.MAX_LENGTH) return;
+    if (this.fd < 0) {
+      // every chunk is in (or none will be: closed)
+      const parts: Buffer[] = [];
+      for (let k = 0; k * CHUNK < this.size; k++) parts.push(this.chunks.get(k) ?? Buffer.alloc(0));
+      this.whole = Buffer.concat(parts);
+    } else {
+      const b = Buffer.allocUnsafe(this.size);
+      let got = 0;
+      try {
+        while (got < b.length) {
+          const n = readSync(this.fd, b, got, b.length - got, got);
+          if (n === 0) break;
+          got += n;
+        }
+      } catch (err) {
+        throw new FormatError(this.file, `cannot be read at offset ${got} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+      this.whole = b.subarray(0, got);
+    }
+    this.size = this.whole.length;
+    this.chunks.clear();
+    this.letGo();
+  }
+
   /** Lets the descriptor go before every chunk is read: what is not read reads as the end of the file. */
   close(): void {
-    if (this.unread > 0) this.size = 0;
+    if (this.unread > 0 && this.whole === undefined) this.size = 0;
     this.letGo();
   }
 

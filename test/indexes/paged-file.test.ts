@@ -52,6 +52,9 @@ describe('index files read as searched', () => {
     expect(openFds()).toBe(before + 1);
     expect(idx.dump('')).toBe(whole.dump(''));
     expect(openFds()).toBe(before);
+    // after the dump's whole read, searches answer from it
+    expect(idx.search('key7_7')).toBe(whole.search('key7_7'));
+    expect(idx.searchWild('key3*')).toEqual(whole.searchWild('key3*'));
   });
 
   it('a sparse file of 10 GB (an index with zeros after it, which kmod maps): the same answers, on every runtime', () => {
