@@ -13,7 +13,7 @@ import { joinedBytes, modnameBytes } from './joined-bytes';
 import { aliasNormalize, modnameFromPath } from '../names/modname';
 import { buildAliasFiles, type AliasFileName, type AliasSource, type BuiltFile } from './alias-files';
 import { DepmodFailed, DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
-import { fgetsPieces } from '../file/read-text';
+import { fgetsPieces, readFileBytes } from '../file/read-text';
 import type { SymbolTable } from './symbols';
 import type { OwnedSymbols } from './owned-symbols';
 import type { DependencyGraph } from './dep-graph';
@@ -380,7 +380,7 @@ export class IndexFiles {
    */
   private openInput(name: string): Buffer | null | 'unreadable' {
     try {
-      return fs.readFileSync(`${this.ctx.dirname}/${name}`);
+      return readFileBytes(`${this.ctx.dirname}/${name}`);
     } catch (err) {
       if (errnoOf(err) === EISDIR) return 'unreadable';
       if (errnoOf(err) === ENOENT && !fs.existsSync(this.ctx.dirname)) {

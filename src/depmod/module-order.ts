@@ -5,7 +5,7 @@ import { LOG_ERR, LOG_WARNING } from '../log';
 import { EISDIR, errnoOf, strerror } from '../errno';
 import { hashOrder } from './hash';
 import { DepmodFatal, nodePathError, type Mod, type RunContext } from './run-context';
-import { fgetsPieces } from '../file/read-text';
+import { fgetsPieces, readFileBytes } from '../file/read-text';
 import type { ModuleTable } from './tree-walk';
 
 /**
@@ -54,7 +54,7 @@ function readOrderFile(ctx: RunContext, table: ModuleTable, count: number): bool
     return false;
   }
   try {
-    text = fs.readFileSync(`${dirname}/${file}`);
+    text = readFileBytes(`${dirname}/${file}`);
   } catch (err) {
     // a directory opens, and kmod's first fgets fails: no lines, the modules sorted all the same
     if (errnoOf(err) === EISDIR) return true;

@@ -5,9 +5,9 @@
 // A run that reports nothing about imports (no -e, -E or -v) gathers the modules' exports for the
 // addon's table instead (owned-symbols.ts), and the addon resolves its imports (dep-graph.ts).
 import { LOG_ERR } from '../log';
-import { ENOENT, ERANGE, errnoOf, strerror } from '../errno';
-import { closeSync, openSync, readFileSync } from '../file/binary-os';
-import { fgetsPieces } from '../file/read-text';
+import { EFBIG, ENOENT, ERANGE, errnoOf, strerror } from '../errno';
+import { closeSync, openSync } from '../file/binary-os';
+import { fgetsPieces, readFileBytes } from '../file/read-text';
 import type { ModuleScan } from './scan-store';
 import { hashOrderIndices } from './hash';
 import { joinedBytes } from './joined-bytes';
@@ -52,8 +52,10 @@ export class SymbolTable {
     }
     let text = '';
     try {
-      text = readFileSync(fd, 'latin1');
-    } catch {
+      text = readFileBytes(fd).toString('latin1');
+    } catch (err) {
+      // kmod reads a file that never ends (/dev/zero) for ever: refused here, naming it
+      if (errnoOf(err) === EFBIG) this.fatalOpen(file, err);
       // kmod's fgets loop ends at a read error as at the end (a directory: no symbols, no message)
     } finally {
       closeSync(fd);

@@ -1,5 +1,5 @@
 // Reading a file as a binary string (one char per byte, as every kmodts parser takes its input).
-import { closeSync, openSync, PATH_MAX, readFileSync, readSync, statSync } from './binary-os';
+import { closeSync, fstatSync, openSync, PATH_MAX, readFileSync, readSync, statSync } from './binary-os';
 
 /**
  * The most read from a file that is not a regular file (a FIFO, a character device) before it is
@@ -30,9 +30,29 @@ export function readBinaryString(file: string, limit = Infinity): string {
   return Buffer.byteLength(text, 'utf8') === text.length ? text : readFileSync(file, 'latin1');
 }
 
+/**
+ * The bytes of a file (its path, or a descriptor open on it at its start), as readFileSync reads them,
+ * but EFBIG for one that is not a regular file and goes on past UNSIZED_FILE_MAX_BYTES: the input files
+ * kmod reads to their end with fgets or read() (modules.order, modules.builtin.modinfo, System.map,
+ * modules.devname), where a link to /dev/zero would otherwise take all the memory there is.
+ */
+export function readFileBytes(file: string | number): Buffer {
+  let regular = true;
+  try {
+    regular = (typeof file === 'number' ? fstatSync(file) : statSync(file)).isFile();
+  } catch {
+    // its error is the read's, below
+  }
+  return regular ? readFileSync(file) : readBoundedBytes(file, UNSIZED_FILE_MAX_BYTES, true);
+}
+
 /** up to `max` bytes of the file, read until its end; past `max`, EFBIG when `refuseMore`, else the first `max` */
 function readBounded(file: string, max: number, refuseMore: boolean): string {
-  const fd = openSync(file, 'r');
+  return readBoundedBytes(file, max, refuseMore).toString('latin1');
+}
+
+function readBoundedBytes(file: string | number, max: number, refuseMore: boolean): Buffer {
+  const fd = typeof file === 'number' ? file : openSync(file, 'r');
   try {
     const chunks: Buffer[] = [];
     let total = 0;
@@ -50,9 +70,10 @@ function readBounded(file: string, max: number, refuseMore: boolean): string {
       if (refuseMore) throw Object.assign(new Error(`EFBIG: file too large, read '${file}'`), { code: 'EFBIG', errno: -27, syscall: 'read', path: file });
       total = max;
     }
-    return Buffer.concat(chunks, total).toString('latin1');
+    return Buffer.concat(chunks, total);
   } finally {
-    closeSync(fd);
+    // (a descriptor given is the caller's to close)
+    if (typeof file !== 'number') closeSync(fd);
   }
 }
 

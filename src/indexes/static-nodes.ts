@@ -5,7 +5,7 @@
 // formats; src/cli/kmod.ts prints.
 import * as fs from '../file/binary-os';
 import { PATH_MAX } from '../file/binary-os';
-import { fgetsPieces } from '../file/read-text';
+import { fgetsPieces, readFileBytes } from '../file/read-text';
 import { EISDIR, ENOENT, errnoOf } from '../errno';
 import { KmodError } from '../errors';
 import { mkdirParents } from '../file/mkdir-p';
@@ -45,7 +45,7 @@ export function devnamePath(release: string): string {
  */
 export function readDevnameFile(file: string): string | undefined {
   try {
-    return fs.readFileSync(file, 'latin1');
+    return readFileBytes(file).toString('latin1');
   } catch (err) {
     const errno = errnoOf(err);
     if (errno === ENOENT) return undefined;

@@ -2,6 +2,7 @@
 // (or of a builtin module, from modules.builtin.modinfo), followed by the signature keys. The modinfo
 // tool formats these; depmod and modprobe read the same lists.
 import * as fs from '../file/binary-os';
+import { readFileBytes } from '../file/read-text';
 import type { Context } from './context';
 import { LOG_ERR, type LogFn } from '../log';
 import { ENOENT, EINVAL, strerror } from '../errno';
@@ -41,7 +42,7 @@ export function builtinInfo(moduleDir: string, name: string, log?: LogFn): InfoL
   }
   let data: Buffer;
   try {
-    data = fs.readFileSync(fd);
+    data = readFileBytes(fd);
   } catch (err) {
     // libkmod opens the file quietly, but logs a failed read (a directory in its place: EISDIR)
     const e = fromSystemError(err, file);

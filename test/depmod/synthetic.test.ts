@@ -13,6 +13,7 @@ import {
   kmodDepmod,
   kmodtsDepmod,
   normalizePointers,
+  removeOutputs,
   runBoth,
   snapshot,
   SYN_KVER,
@@ -22,6 +23,7 @@ import {
   type SynTree,
 } from './support';
 import { prng } from '../support/prng';
+import type { RunResult } from '../support/reference';
 
 const base: SynModule[] = [
   { rel: 'kernel/lib/core.ko', exports: ['core_a', 'core_b'], modinfo: [['description', 'core']] },
@@ -63,6 +65,16 @@ async function expectSame(args: string[], tree: SynTree, opts: { outDir?: string
   expect(differingFiles(r.kmod === undefined ? new Map() : r.kmodFiles, r.kmodtsFiles)).toEqual([]);
   expect(temporaryFiles(outDir)).toEqual([]);
   return r;
+}
+
+/** kmodts' run of `args` writes the files kmod's run just wrote in the tree (its result: `kmod`); kmodts' result */
+async function expectSameFiles(args: string[], tree: SynTree, kmod: RunResult): Promise<RunResult> {
+  const kmodFiles = snapshot(tree.moddir);
+  removeOutputs(tree.moddir);
+  const ours = await kmodtsDepmod(args);
+  expect(differingFiles(kmodFiles, snapshot(tree.moddir))).toEqual([]);
+  expect([ours.status, ours.stdout]).toEqual([kmod.status, kmod.stdout]);
+  return ours;
 }
 
 function withConfig(tree: SynTree, files: Record<string, string>): string[] {
@@ -290,6 +302,25 @@ describe('depmod modules.order and builtin handling (kmod 34.2 differential)', (
     const tree = buildTree('noorder', base, { order: null });
     const r = await expectSame(withConfig(tree, {}), tree);
     expect(r.kmod.stderr).toContain('could not open modules.order');
+  });
+  it('modules.order, modules.builtin and modules.builtin.modinfo linked to /dev/zero: refused as too large, the rest as when they are missing (kmod reads them for ever)', async () => {
+    const tree = buildTree('zeroinputs', base.slice(0, 3), { order: null, builtin: null, builtinModinfo: null });
+    const args = withConfig(tree, {});
+    removeOutputs(tree.moddir);
+    const kmod = normalizePointers(kmodDepmod(args));
+    for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) fs.symlinkSync('/dev/zero', path.join(tree.moddir, f));
+    const ours = await expectSameFiles(args, tree, kmod);
+    // the walk meets the three as devices (kmod's walk says the same); each read is refused
+    const lines = ours.stderr.split('\n');
+    expect(lines.filter((l) => / unsupported file type .*: 20000$/.test(l)).length).toBe(3);
+    const missing = 'No such file or directory';
+    expect(lines.filter((l) => !l.includes('unsupported file type')).join('\n')).toBe(kmod.stderr.split(missing).join('File too large'));
+    expect(kmod.stderr.split(missing).length).toBe(4);
+    // -E and -F files: fatal, naming the file
+    for (const opt of ['-E', '-F']) {
+      const r = await kmodtsDepmod(['-e', opt, '/dev/zero', ...args]);
+      expect([r.status, r.stderr]).toEqual([1, 'depmod: FATAL: could not load /dev/zero: File too large\n']);
+    }
   });
   it('partial modules.order with junk and repeated lines', async () => {
     const order = '#336\nkernel/misc/brk.ko\nkernel/drivers/top-level.ko\nkernel/misc/brk.ko\n\nkernel/nonexistent.ko\nkernel/lib/core.ko\n';

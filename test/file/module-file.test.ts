@@ -148,6 +148,15 @@ describe('builtinInfo (modules.builtin.modinfo)', () => {
     expect(logs).toEqual(['3 get_strings get_strings: unexpected string without modname prefix\n']);
     expect(errnoOf(() => builtinInfo(path.join(tmp, 'nowhere'), 'ext4'))).toBe(2);
   });
+
+  it('a file that never ends (linked to /dev/zero) is EFBIG, logged as a failed read, where libkmod reads for ever', () => {
+    const zero = path.join(tmp, 'zero');
+    fs.mkdirSync(zero);
+    fs.symlinkSync('/dev/zero', path.join(zero, 'modules.builtin.modinfo'));
+    const logs: string[] = [];
+    expect(errnoOf(() => builtinInfo(zero, 'ext4', (p, fn, m) => logs.push(`${p} ${fn} ${m}`)))).toBe(27);
+    expect(logs).toEqual(['3 get_strings get_string: File too large\n']);
+  });
 });
 
 describe('moduleParams', () => {

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { readBinaryString, UNSIZED_FILE_MAX_BYTES } from '../../src/file/read-text';
+import { readBinaryString, readFileBytes, UNSIZED_FILE_MAX_BYTES } from '../../src/file/read-text';
 
 describe('readBinaryString', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-read-text-'));
@@ -58,5 +58,38 @@ describe('readBinaryString', () => {
   it('reads a regular file that says it is empty (procfs) to its end', () => {
     expect(fs.statSync('/proc/self/status').size).toBe(0);
     expect(readBinaryString('/proc/self/status')).toMatch(/^Name:/);
+  });
+});
+
+describe('readFileBytes', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-readbytes-'));
+  it('reads regular files, /proc files and FIFOs to their end, by path or by descriptor', async () => {
+    const f = path.join(dir, 'f');
+    fs.writeFileSync(f, Buffer.from([0, 1, 2, 0xff]));
+    expect(readFileBytes(f)).toEqual(Buffer.from([0, 1, 2, 0xff]));
+    const fd = fs.openSync(f, 'r');
+    expect(readFileBytes(fd)).toEqual(Buffer.from([0, 1, 2, 0xff]));
+    // (the descriptor stays the caller's)
+    expect(fs.fstatSync(fd).size).toBe(4);
+    fs.closeSync(fd);
+    expect(readFileBytes('/proc/self/status').toString('latin1')).toMatch(/^Name:/);
+    const fifo = path.join(dir, 'fifo');
+    await new Promise((resolve) => spawn('mkfifo', [fifo]).on('exit', resolve));
+    const writer = spawn('sh', ['-c', `printf 'a\\nb\\n' > '${fifo}'`], { stdio: 'ignore' });
+    expect(readFileBytes(fifo).toString()).toBe('a\nb\n');
+    await new Promise((resolve) => writer.on('exit', resolve));
+  });
+  it('refuses a device that never ends with EFBIG (a modules.order or System.map linked to /dev/zero), by path or by descriptor', () => {
+    expect(() => readFileBytes('/dev/zero')).toThrow(expect.objectContaining({ code: 'EFBIG' }));
+    const fd = fs.openSync('/dev/zero', 'r');
+    try {
+      expect(() => readFileBytes(fd)).toThrow(expect.objectContaining({ code: 'EFBIG' }));
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+  it('throws as readFileSync for a missing file or a directory', () => {
+    expect(() => readFileBytes(path.join(dir, 'missing'))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    expect(() => readFileBytes(dir)).toThrow(expect.objectContaining({ code: 'EISDIR' }));
   });
 });
