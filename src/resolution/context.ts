@@ -118,6 +118,8 @@ export class Context {
   private readonly searches = new Map<IndexName, Map<string, string | undefined>>();
   private readonly wildSearches = new Map<IndexName, Map<string, IndexValue[]>>();
   private readonly normalized = new Map<string, string | null>();
+  /** lookup's answers that a new lookup would give without doing anything else (pooled modules: released with them) */
+  private readonly lookups = new Map<string, Module[]>();
 
   constructor(readonly options: ContextOptions = {}) {
     this.kernelVersion = options.kernelVersion ?? runningKernelVersion();
@@ -232,6 +234,7 @@ export class Context {
    */
   releaseModules(): void {
     this.pool.clear();
+    this.lookups.clear();
   }
 
   /** every module created so far (kmod's hash of modules) */
@@ -366,14 +369,30 @@ export class Context {
   lookup(given: string): Module[] {
     const name = this.normalizedAlias(given);
     if (name === null) throw new InvalidAliasError(given);
-    // (the steps written out, not a list of closures: a fan of softdeps makes half a million lookups)
+    const known = this.lookups.get(name);
+    if (known !== undefined) return known.slice();
+    // (the steps written out, not a list of closures: a fan of softdeps makes half a million lookups).
+    // `repeatable`: a new lookup of the name would only give the same modules again; not so after
+    // the steps that set an install/remove command or the builtin flag on the module, nor after a
+    // modules.dep line that could not be parsed (a new lookup reports it again)
+    let repeatable = true;
     let r = this.lookupConfig(name);
-    if (r.length === 0) r = this.lookupModdep(name);
+    if (r.length === 0) {
+      r = this.lookupModdep(name);
+      repeatable = r.length === 0 || r[0].dependenciesRead;
+    }
     if (r.length === 0 && name.startsWith('symbol:')) r = this.lookupAliasIndex('symbols', name);
-    if (r.length === 0) r = this.lookupCommands(name);
+    if (r.length === 0) {
+      r = this.lookupCommands(name);
+      repeatable = r.length === 0;
+    }
     if (r.length === 0) r = this.lookupAliasIndex('alias', name);
-    if (r.length === 0) r = this.lookupBuiltin(name);
-    if (r.length === 0) r = this.lookupBuiltinAlias(name);
+    if (r.length === 0) {
+      r = this.lookupBuiltin(name);
+      if (r.length === 0) r = this.lookupBuiltinAlias(name);
+      repeatable = r.length === 0;
+    }
+    if (repeatable) this.lookups.set(name, r.slice());
     return r;
   }
 

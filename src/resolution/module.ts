@@ -53,6 +53,11 @@ export class Module {
     readonly alias?: string,
   ) {}
 
+  /** whether its modules.dep line has been read and parsed (a line that failed to parse has not) */
+  get dependenciesRead(): boolean {
+    return this.depInit;
+  }
+
   /** absolute path of the module file; undefined for builtin or unknown modules */
   get path(): string | undefined {
     if (this.knownPath !== undefined) return this.knownPath;
