@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { Backend, InitState, ProcModule } from '../loading/backend';
 import { KmodError, fromSystemError } from '../errors';
 import { ENOSYS } from '../errno';
-import { readBinaryString } from '../file/read-text';
+import { readBinaryString, readRegularBinaryString } from '../file/read-text';
 import { loadNativeAddon, nativeAddonPath, type NativeAddon } from '../native-addon';
 
 export interface NativeBackendOptions {
@@ -20,8 +20,9 @@ function readText(file: string): string | undefined {
   try {
     // a file that is not there (a module not loaded: the usual case) without the two exceptions of
     // a failed read (~10 us each, for every module of a modprobe list)
-    if (fs.statSync(file, { throwIfNoEntry: false }) === undefined) return undefined;
-    return readBinaryString(file);
+    const st = fs.statSync(file, { throwIfNoEntry: false });
+    if (st === undefined) return undefined;
+    return st.isFile() ? readRegularBinaryString(file) : readBinaryString(file);
   } catch {
     return undefined;
   }

@@ -26,6 +26,14 @@ export function readBinaryString(file: string, limit = Infinity): string {
   // (a limit the caller gives cuts the file there; the unsized files' one refuses it)
   if (limit !== Infinity) return readBounded(file, limit, false);
   if (!regular) return readBounded(file, UNSIZED_FILE_MAX_BYTES, true);
+  return readRegularBinaryString(file);
+}
+
+/**
+ * readBinaryString of a file the caller has just stat()ed and found regular: without a second stat
+ * (sysfs attributes are read twice per module of a `modprobe -r` list, 10,000 modules in a chain).
+ */
+export function readRegularBinaryString(file: string): string {
   const text = readFileSync(file, 'utf8');
   return Buffer.byteLength(text, 'utf8') === text.length ? text : readFileSync(file, 'latin1');
 }

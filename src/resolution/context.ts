@@ -4,8 +4,8 @@ import type { Backend } from '../loading/backend';
 import type { ModprobeConfig } from './config';
 import { EINVAL, ENOENT, EEXIST, ENOMEM, errnoOf, strerror } from '../errno';
 import { InvalidAliasError, KmodError, fromSystemError } from '../errors';
-import { fnmatch } from '../names/fnmatch';
-import { BinaryIndex, IndexHeaderError, type ModuleIndex } from '../indexes/binary';
+import { patternListOf } from '../names/pattern-list';
+import { BinaryIndex, IndexHeaderError, type IndexValue, type ModuleIndex } from '../indexes/binary';
 import { INDEX_FILES, INDEX_LOAD_ORDER, type IndexName } from '../indexes/format';
 import { openTextIndex } from '../indexes/text';
 import { Module } from './module';
@@ -111,6 +111,15 @@ export class Context {
   private _config?: ModprobeConfig;
   private readonly indexes = new Map<IndexName, ModuleIndex | undefined>();
   private readonly pool = new Map<string, Module>();
+  /**
+   * Answers of the index searches, by index and key: a fan of softdeps looks the same names up once
+   * per module that lists them (kmod too, with mapped indexes; each search here decodes its nodes).
+   */
+  private readonly searches = new Map<IndexName, Map<string, string | undefined>>();
+  private readonly wildSearches = new Map<IndexName, Map<string, IndexValue[]>>();
+  private readonly normalized = new Map<string, string | null>();
+  /** lookup's answers that a new lookup would give without doing anything else (pooled modules: released with them) */
+  private readonly lookups = new Map<string, Module[]>();
 
   constructor(readonly options: ContextOptions = {}) {
     this.kernelVersion = options.kernelVersion ?? runningKernelVersion();
@@ -204,6 +213,8 @@ export class Context {
         if (!(err instanceof IndexHeaderError)) throw err;
         if (err.kmodMessage !== undefined) this.log(LOG_ERR, 'index_mm_open', err.kmodMessage);
         this.indexes.set(name, undefined);
+        this.searches.delete(name);
+        this.wildSearches.delete(name);
         failed = true;
       }
       if (failed && name !== 'builtinAlias') return;
@@ -229,6 +240,7 @@ export class Context {
    */
   releaseModules(): void {
     this.pool.clear();
+    this.lookups.clear();
   }
 
   /** every module created so far (kmod's hash of modules) */
@@ -277,22 +289,37 @@ export class Context {
 
   // ---- lookups ----------------------------------------------------------------------------
 
+  /** an index's search for a key (the first value under exactly that key), remembered */
+  private search(index: IndexName, key: string): string | undefined {
+    let answers = this.searches.get(index);
+    if (answers === undefined) this.searches.set(index, (answers = new Map()));
+    if (answers.has(key)) return answers.get(key);
+    const value = this.index(index)?.search(key);
+    answers.set(key, value);
+    return value;
+  }
+
+  /** an index's wildcard search for a key, remembered (callers do not change the list) */
+  private searchWild(index: IndexName, key: string): readonly IndexValue[] {
+    let answers = this.wildSearches.get(index);
+    if (answers === undefined) this.wildSearches.set(index, (answers = new Map()));
+    let values = answers.get(key);
+    if (values === undefined) answers.set(key, (values = this.index(index)?.searchWild(key) ?? []));
+    return values;
+  }
+
   /** the modules.dep line of a module name (kmod_search_moddep) */
   searchModdep(name: string): string | undefined {
-    return this.index('dep')?.search(name);
+    return this.search('dep', name);
   }
 
   /** whether modules.builtin.bin lists the name */
   isBuiltinName(name: string): boolean {
-    return this.index('builtin')?.search(name) !== undefined;
+    return this.search('builtin', name) !== undefined;
   }
 
   private lookupConfig(name: string): Module[] {
-    const out: Module[] = [];
-    for (const a of this.config().aliases) {
-      if (fnmatch(a.name, name)) out.push(this.moduleFromAlias(a.name, a.modname));
-    }
-    return out;
+    return patternListOf(this.config().aliases, (a) => a.name).all(name).map((a) => this.moduleFromAlias(a.name, a.modname));
   }
 
   private lookupModdep(name: string): Module[] {
@@ -305,20 +332,18 @@ export class Context {
   }
 
   private lookupAliasIndex(index: IndexName, name: string): Module[] {
-    const idx = this.index(index);
-    if (idx === undefined) return [];
-    return idx.searchWild(name).map((v) => this.moduleFromAlias(name, v.value));
+    return this.searchWild(index, name).map((v) => this.moduleFromAlias(name, v.value));
   }
 
   private lookupCommands(name: string): Module[] {
     const cfg = this.config();
-    const install = cfg.installs.find((c) => c.modname === name);
+    const install = patternListOf(cfg.installs, (c) => c.modname).firstWithText(name);
     if (install !== undefined) {
       const m = this.moduleFromName(install.modname);
       m.setInstallCommand(install.command);
       return [m];
     }
-    const remove = cfg.removes.find((c) => c.modname === name);
+    const remove = patternListOf(cfg.removes, (c) => c.modname).firstWithText(name);
     if (remove !== undefined) {
       const m = this.moduleFromName(remove.modname);
       m.setRemoveCommand(remove.command);
@@ -348,22 +373,40 @@ export class Context {
    * for a malformed index.
    */
   lookup(given: string): Module[] {
-    const name = aliasNormalize(given);
+    const name = this.normalizedAlias(given);
     if (name === null) throw new InvalidAliasError(given);
-    const steps: ((n: string) => Module[])[] = [
-      (n) => this.lookupConfig(n),
-      (n) => this.lookupModdep(n),
-      (n) => (n.startsWith('symbol:') ? this.lookupAliasIndex('symbols', n) : []),
-      (n) => this.lookupCommands(n),
-      (n) => this.lookupAliasIndex('alias', n),
-      (n) => this.lookupBuiltin(n),
-      (n) => this.lookupBuiltinAlias(n),
-    ];
-    for (const step of steps) {
-      const r = step(name);
-      if (r.length > 0) return r;
+    const known = this.lookups.get(name);
+    if (known !== undefined) return known.slice();
+    // (the steps written out, not a list of closures: a fan of softdeps makes half a million lookups).
+    // `repeatable`: a new lookup of the name would only give the same modules again; not so after
+    // the steps that set an install/remove command or the builtin flag on the module, nor after a
+    // modules.dep line that could not be parsed (a new lookup reports it again)
+    let repeatable = true;
+    let r = this.lookupConfig(name);
+    if (r.length === 0) {
+      r = this.lookupModdep(name);
+      repeatable = r.length === 0 || r[0].dependenciesRead;
     }
-    return [];
+    if (r.length === 0 && name.startsWith('symbol:')) r = this.lookupAliasIndex('symbols', name);
+    if (r.length === 0) {
+      r = this.lookupCommands(name);
+      repeatable = r.length === 0;
+    }
+    if (r.length === 0) r = this.lookupAliasIndex('alias', name);
+    if (r.length === 0) {
+      r = this.lookupBuiltin(name);
+      if (r.length === 0) r = this.lookupBuiltinAlias(name);
+      repeatable = r.length === 0;
+    }
+    if (repeatable) this.lookups.set(name, r.slice());
+    return r;
+  }
+
+  /** aliasNormalize, remembered: the same softdep names are looked up again for every module listing them */
+  private normalizedAlias(given: string): string | null {
+    let name = this.normalized.get(given);
+    if (name === undefined) this.normalized.set(given, (name = aliasNormalize(given)));
+    return name;
   }
 
   /** kmod_module_new_from_name_lookup (modinfo -m): modules.dep, modules.builtin, modules.builtin.alias. */

@@ -7,7 +7,7 @@ import type { Context } from './context';
 import { LOG_ERR } from '../log';
 import { ENOENT, EINVAL, strerror } from '../errno';
 import { InvalidAliasError, KmodError } from '../errors';
-import { fnmatch } from '../names/fnmatch';
+import { patternListOf } from '../names/pattern-list';
 import { PATH_MAX } from '../file/binary-os';
 
 /** kmod_module_initstate values */
@@ -26,7 +26,7 @@ export interface Softdeps {
 
 /** the command of the first entry whose pattern matches the name (only the first counts, as in kmod) */
 function firstCommand(list: readonly ConfigCommand[], name: string): string | undefined {
-  return list.find((c) => fnmatch(c.modname, name))?.command;
+  return patternListOf(list, (c) => c.modname).first(name)?.command;
 }
 
 export class Module {
@@ -52,6 +52,11 @@ export class Module {
     /** the alias (or config alias pattern) this module was found through, if any */
     readonly alias?: string,
   ) {}
+
+  /** whether its modules.dep line has been read and parsed (a line that failed to parse has not) */
+  get dependenciesRead(): boolean {
+    return this.depInit;
+  }
 
   /** absolute path of the module file; undefined for builtin or unknown modules */
   get path(): string | undefined {
@@ -143,7 +148,7 @@ export class Module {
     const out: Module[] = [];
     for (const n of names) {
       try {
-        out.push(...this.ctx.lookup(n));
+        for (const m of this.ctx.lookup(n)) out.push(m);
       } catch (err) {
         if (!(err instanceof InvalidAliasError)) throw err;
         this.ctx.log(LOG_ERR, 'lookup_dep', `failed to lookup dependency '${n}', continuing anyway.\n`);
@@ -154,7 +159,7 @@ export class Module {
 
   /** soft dependencies: only the first softdep entry whose pattern matches (kmod's behaviour, issue #33) */
   softdeps(): Softdeps {
-    const sd = this.ctx.config().softdeps.find((s) => fnmatch(s.name, this.name));
+    const sd = patternListOf(this.ctx.config().softdeps, (s) => s.name).first(this.name);
     if (sd === undefined) return { pre: [], post: [] };
     const pre = this.lookupDeps(sd.pre);
     const post = this.lookupDeps(sd.post);
@@ -163,7 +168,7 @@ export class Module {
 
   /** weak dependencies: only the first weakdep entry whose pattern matches */
   weakdeps(): Module[] {
-    const wd = this.ctx.config().weakdeps.find((s) => fnmatch(s.name, this.name));
+    const wd = patternListOf(this.ctx.config().weakdeps, (s) => s.name).first(this.name);
     return wd === undefined ? [] : this.lookupDeps(wd.deps);
   }
 

@@ -146,4 +146,23 @@ describe('Context.lookup', () => {
     expect(ctx.moduleFromName('sunrpc').initstate()).toBeUndefined();
     expect(logs.filter((l) => !l.startsWith('6 '))).toEqual([`${LOG_ERR} kmod_module_get_initstate: unknown /sys/module/sunrpc/initstate: 'weird\n'\n`]);
   });
+  it('a lookup again does again what kmod does again: reports a modules.dep line it cannot parse, sets install commands', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodts-lookup-again-'));
+    try {
+      const dir = path.join(root, 'lib/modules/1.0');
+      fs.mkdirSync(path.join(dir, 'kernel'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'kernel/x.ko'), '');
+      fs.writeFileSync(path.join(dir, 'modules.dep'), 'kernel/x.ko: kernel/missing.ko\n');
+      const logs: string[] = [];
+      const config = { ...emptyConfig(), installs: [{ modname: 'cmd', command: '/bin/true' }] };
+      const ctx = new Context({ root, kernelVersion: '1.0', config, backend: new FakeBackend(), log: (p, fn) => logs.push(fn) });
+      for (let i = 0; i < 3; i++) expect(names(ctx.lookup('x'))).toEqual(['x']);
+      expect(logs.filter((fn) => fn === 'kmod_module_parse_depline')).toHaveLength(3);
+      const [cmd] = ctx.lookup('cmd');
+      cmd.setInstallCommand('changed');
+      expect(ctx.lookup('cmd')[0].installCommand()).toBe('/bin/true');
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
 });
