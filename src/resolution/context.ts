@@ -153,6 +153,9 @@ export class Context {
   release(): void {
     for (const idx of this.indexes.values()) if (idx instanceof BinaryIndex) idx.close();
     this.indexes.clear();
+    this.searches.clear();
+    this.wildSearches.clear();
+    this.lookups.clear();
     this.log(LOG_INFO, 'kmod_unref', `context ${this.address} released\n`);
   }
 
