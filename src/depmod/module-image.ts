@@ -53,7 +53,7 @@ export function readReusable(file: string): Buffer {
   }
   const fd = fs.openSync(file, fs.constants.O_RDONLY);
   try {
-    const sizeless = fs.fstatSync(fd).size === 0;
+    const size = fs.fstatSync(fd).size;
     let n = 0;
     for (;;) {
       if (n === readBuf.length) {
@@ -65,7 +65,7 @@ export function readReusable(file: string): Buffer {
       const got = fs.readSync(fd, readBuf, n, readBuf.length - n, null);
       if (got === 0) return readBuf.subarray(0, n);
       n += got;
-      if (sizeless && n - got < 6 && sizelessUncompressed(0, readBuf.subarray(0, n))) {
+      if (n - got < 6 && sizelessUncompressed(size, readBuf.subarray(0, n))) {
         throw new KmodError(EINVAL, `${file}: no size to map (not a regular file)`, { file });
       }
     }

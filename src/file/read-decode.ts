@@ -42,7 +42,8 @@ function decodeHere(raw: Buffer, file: string): ReadDecoded {
 async function readModuleBytes(file: string): Promise<Buffer> {
   const handle = await fs.promises.open(file, 'r');
   try {
-    if ((await handle.stat()).size > 0) return await handle.readFile();
+    const size = (await handle.stat()).size;
+    if (size > 0) return await handle.readFile();
     const chunks: Buffer[] = [];
     let used = 0;
     for (;;) {
@@ -52,7 +53,7 @@ async function readModuleBytes(file: string): Promise<Buffer> {
       const before = used;
       used += bytesRead;
       // (the magic is looked at once, when its six bytes are first there)
-      if (before < 6 && used >= 6 && sizelessUncompressed(0, Buffer.concat(chunks))) {
+      if (before < 6 && used >= 6 && sizelessUncompressed(size, Buffer.concat(chunks))) {
         throw Object.assign(new Error(`${file}: no size to map`), { code: 'EINVAL' });
       }
     }

@@ -17,16 +17,19 @@ export const UNSIZED_FILE_MAX_BYTES = 64 << 20;
  * not regular and goes on past UNSIZED_FILE_MAX_BYTES.
  */
 export function readBinaryString(file: string, limit = Infinity): string {
-  let regular = true;
-  try {
-    regular = statSync(file).isFile();
-  } catch {
-    // its error is the open's, below
-  }
   // (a limit the caller gives cuts the file there; the unsized files' one refuses it)
   if (limit !== Infinity) return readBounded(file, limit, false);
-  if (!regular) return readBounded(file, UNSIZED_FILE_MAX_BYTES, true);
+  if (!isRegularFile(file)) return readBounded(file, UNSIZED_FILE_MAX_BYTES, true);
   return readRegularBinaryString(file);
+}
+
+/** whether stat (fstat for a descriptor) says a regular file; true where it fails: the read's error then says why */
+function isRegularFile(file: string | number): boolean {
+  try {
+    return (typeof file === 'number' ? fstatSync(file) : statSync(file)).isFile();
+  } catch {
+    return true;
+  }
 }
 
 /**
@@ -45,13 +48,7 @@ export function readRegularBinaryString(file: string): string {
  * modules.devname), where a link to /dev/zero would otherwise take all the memory there is.
  */
 export function readFileBytes(file: string | number): Buffer {
-  let regular = true;
-  try {
-    regular = (typeof file === 'number' ? fstatSync(file) : statSync(file)).isFile();
-  } catch {
-    // its error is the read's, below
-  }
-  return regular ? readFileSync(file) : readBoundedBytes(file, UNSIZED_FILE_MAX_BYTES, true);
+  return isRegularFile(file) ? readFileSync(file) : readBoundedBytes(file, UNSIZED_FILE_MAX_BYTES, true);
 }
 
 /** up to `max` bytes of the file, read until its end; past `max`, EFBIG when `refuseMore`, else the first `max` */

@@ -204,8 +204,7 @@ export class BinaryIndex implements ModuleIndex {
       // no parts: libkmod reads nothing (the empty index's root, or an absent child)
       return offset === 0 ? undefined : EMPTY_NODE;
     }
-    const size = this.bytes.size;
-    if (offset < INDEX_HEADER_SIZE || offset >= size) this.bad('node reference out of range', offset);
+    if (offset < INDEX_HEADER_SIZE || offset >= this.bytes.size) this.bad('node reference out of range', offset);
     let p = offset;
     let prefix = '';
     if (ref & INDEX_NODE_PREFIX) {

@@ -118,17 +118,7 @@ export class PagedFile {
       this.whole = Buffer.concat(parts);
     } else {
       const b = Buffer.allocUnsafe(this.size);
-      let got = 0;
-      try {
-        while (got < b.length) {
-          const n = readSync(this.fd, b, got, b.length - got, got);
-          if (n === 0) break;
-          got += n;
-        }
-      } catch (err) {
-        throw new FormatError(this.file, `cannot be read at offset ${got} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-      }
-      this.whole = b.subarray(0, got);
+      this.whole = b.subarray(0, this.readAt(b, 0));
     }
     this.size = this.whole.length;
     this.chunks.clear();
@@ -157,16 +147,7 @@ export class PagedFile {
     const at = c * CHUNK;
     const want = Math.max(0, Math.min(CHUNK, this.size - at));
     const b = Buffer.allocUnsafe(want);
-    let got = 0;
-    try {
-      while (got < want && this.fd >= 0) {
-        const n = readSync(this.fd, b, got, want - got, at + got);
-        if (n === 0) break;
-        got += n;
-      }
-    } catch (err) {
-      throw new FormatError(this.file, `cannot be read at offset ${at + got} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
+    const got = this.readAt(b, at);
     const chunk = b.subarray(0, got);
     this.chunks.set(c, chunk);
     this.unread--;
@@ -178,6 +159,21 @@ export class PagedFile {
     }
     if (this.unread <= 0) this.letGo();
     return chunk;
+  }
+
+  /** fills `into` from the file's byte `at` on: how many bytes were there (fewer at its end) */
+  private readAt(into: Buffer, at: number): number {
+    let got = 0;
+    try {
+      while (got < into.length && this.fd >= 0) {
+        const n = readSync(this.fd, into, got, into.length - got, at + got);
+        if (n === 0) break;
+        got += n;
+      }
+    } catch (err) {
+      throw new FormatError(this.file, `cannot be read at offset ${at + got} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    return got;
   }
 
   /** every chunk is in (or the file was cut short): the descriptor is no longer needed */

@@ -186,8 +186,9 @@ export class Context {
   /**
    * An index, opened on first use and read as lookups reach its parts (its file stays open until every
    * part is read, release(), or the index is collected). Missing (or refused by its header, as
-   * libkmod's reader refuses it) gives undefined: no matches. When the .bin file is missing, the text file depmod writes next to it
-   * is used instead (see docs/compat.md). Malformed contents throw FormatError.
+   * libkmod's reader refuses it) gives undefined: no matches. When the .bin file is missing, the text
+   * file depmod writes next to it is used instead (see docs/compat.md). Malformed contents throw
+   * FormatError.
    */
   index(name: IndexName): ModuleIndex | undefined {
     if (this.indexes.has(name)) return this.indexes.get(name);
