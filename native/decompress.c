@@ -233,6 +233,25 @@ static void fail(struct decode_result *r, const char *fn, const char *detail, in
  */
 #define MAP_FROM (256u << 10)
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+void decode_populate(uint8_t *buf, size_t *touched, size_t need)
+{
+	static size_t page;
+	uintptr_t from, to;
+	if (buf == NULL || need <= *touched)
+		return;
+	if (page == 0)
+		page = (size_t)sysconf(_SC_PAGESIZE);
+	/* (from the page holding the first untouched byte: populating changes no byte, even another's) */
+	from = ((uintptr_t)buf + *touched) & ~(uintptr_t)(page - 1);
+	to = (uintptr_t)buf + need;
+	(void)madvise((void *)from, to - from, MADV_POPULATE_WRITE);
+	*touched = need;
+}
+
 void *decode_alloc(size_t n)
 {
 	void *p;
@@ -333,13 +352,18 @@ void decode_reserve(struct decode_result *r, size_t hint)
 {
 	uint8_t *p;
 
-	if (hint == 0 || hint >= (256u << 20) || hint + 1 <= r->cap || (p = decode_alloc(hint + 1)) == NULL)
+	if (hint == 0 || hint >= (256u << 20))
 		return;
-	if (r->owned)
-		decode_free(r->image, r->cap);
-	r->image = p;
-	r->cap = hint + 1;
-	r->owned = 1;
+	if (hint + 1 > r->cap && (p = decode_alloc(hint + 1)) != NULL) {
+		if (r->owned)
+			decode_free(r->image, r->cap);
+		r->image = p;
+		r->cap = hint + 1;
+		r->owned = 1;
+		r->touched = 0;
+	}
+	if (r->populate && hint + 1 <= r->cap)
+		decode_populate(r->image, &r->touched, hint + 1);
 }
 
 int decode_grow(struct decode_result *r, size_t used, size_t need)
@@ -361,6 +385,7 @@ int decode_grow(struct decode_result *r, size_t used, size_t need)
 	r->image = p;
 	r->cap = cap;
 	r->owned = 1;
+	r->touched = used;
 	return 0;
 }
 
@@ -483,8 +508,11 @@ static void decode_zstd(const uint8_t *data, size_t len, struct decode_result *r
 		}
 		r->image = p;
 		r->owned = 1;
+		r->touched = 0;
 	}
 	r->cap = (size_t)frame_size;
+	if (r->populate)
+		decode_populate(r->image, &r->touched, r->cap);
 	dctx = thread_dctx();
 	n = dctx != NULL ? zstd.decompress_dctx(dctx, r->image, r->cap, data, len) : zstd.decompress(r->image, r->cap, data, len);
 	if (zstd.is_error(n)) {

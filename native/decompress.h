@@ -34,6 +34,14 @@ struct decode_result {
 	size_t raw_cap;
 	size_t raw_len;
 	int raw_owned;
+	/*
+	 * set by a caller that reuses its buffers from file to file: the bytes at the start of image and of
+	 * raw whose pages are already in memory (touched, raw_touched); the rest of a size known before the
+	 * bytes are written is populated in one call (decode_populate), not faulted in a page at a time
+	 */
+	int populate;
+	size_t touched;
+	size_t raw_touched;
 	/* read_file's stat key of the file (stat_key.h), taken after it opened it and before it read it */
 	uint32_t key[STAT_KEY_WORDS];
 };
@@ -56,9 +64,16 @@ int decode_grow(struct decode_result *r, size_t used, size_t need);
 /*
  * r's output made one byte more than the size a stream states (`hint`; 0: none), in one block now
  * rather than grown to it, where that is plausible (under 256 MiB) and more than r has; else, or when
- * out of memory, left as it is (growing will do)
+ * out of memory, left as it is (growing will do). Where r->populate, the pages for that size populated.
  */
 void decode_reserve(struct decode_result *r, size_t hint);
+/*
+ * the pages of buf up to `need` bytes that are not yet in memory (past *touched) made present in one
+ * madvise(MADV_POPULATE_WRITE), and *touched raised to need: on a virtual machine each page fault is an
+ * exit to the hypervisor, and a module's image takes hundreds of them (docs/decisions.md, issue 14);
+ * a kernel without it (before 5.14) says EINVAL, and the pages fault in as before
+ */
+void decode_populate(uint8_t *buf, size_t *touched, size_t need);
 /* a block of n bytes for an image or raw block (decode_free frees it); NULL when out of memory */
 void *decode_alloc(size_t n);
 /* frees an image or raw block the result owns (its cap or raw_cap bytes) */
@@ -67,6 +82,8 @@ void decode_free(void *p, size_t n);
 void *decode_block_grow(void *old, size_t old_n, size_t used, size_t n);
 /* reads a whole file into r->raw (r->raw/r->raw_cap likewise), its stat key into r->key; 0, or -1 with r->err (read_file.c) */
 int read_file(const char *path, struct decode_result *r);
+/* read_file of a file already open at fd, from its current offset; fd stays open */
+int read_fd(int fd, struct decode_result *r);
 /* another liblzma (a file holding it) to prefer when it is newer than the system's: before the first decode */
 void decode_offer_liblzma(const char *file);
 /* LZMA_VERSION / ZSTD_VERSION_NUMBER of the library in use, 0 when none can be opened */

@@ -1,13 +1,14 @@
 /*
- * modinfo's reading of an uncompressed module file in one call (src/file/modinfo-parts.ts): open, the
- * ELF header, fstat, the section header table, the section names, each section named .modinfo and an
- * appended signature, each read at its own offset into the caller's buffer, then close. In JavaScript
- * these were a dozen fs calls per file, and modinfo of every module of a tree pays them per module
- * (docs/decisions.md, issue 14). Nothing here decides a verdict: whatever is unusual (an error, not
- * ELF, a table outside the file, a short read) gives MP_FALLBACK, and the caller reads the file the
- * usual way, so that messages and errors stay the full reader's. The headers are read and checked as
- * depmod's scan reads them (elf_image.c); the caller still parses them (src/file/elf.ts) on what was
- * read.
+ * modinfo's reading of a module file in one call (src/file/modinfo-parts.ts): open, the ELF header,
+ * fstat, the section header table, the section names, each section named .modinfo and an appended
+ * signature, each read at its own offset into the caller's buffer, then close. In JavaScript these
+ * were a dozen fs calls per file, and modinfo of every module of a tree pays them per module
+ * (docs/decisions.md, issue 14). On the pool, a compressed file is decompressed first and the same
+ * parts are taken from its image. Nothing here decides a verdict: whatever is unusual (an error, not
+ * ELF, a table outside the file, a short read, a file the decoder refuses) gives MP_FALLBACK, and the
+ * caller reads the file the usual way, so that messages and errors stay the full reader's. The headers
+ * are read and checked as depmod's scan reads them (elf_image.c); the caller still parses them
+ * (src/file/elf.ts) on what was read.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include "decode_napi.h"
 #include "elf_image.h"
 #include "modinfo_parts.h"
+#include "module_scan.h"
 #include "stat_key.h"
 #include "napi_args.h"
 
@@ -47,7 +49,9 @@ enum { H_SIZE, H_SEGS, H_RANGES, H_SEG0, H_RANGE0 = H_SEG0 + 2 * MP_MAX_SEGS, H_
 #define PACK_HEAD (H_DOUBLES * sizeof(double))
 
 struct packer {
+	/* the file's bytes: read from fd, or (a decompressed image) in mem */
 	int fd;
+	const uint8_t *mem;
 	uint64_t size;
 	uint8_t *out;
 	uint64_t cap, used;
@@ -68,7 +72,9 @@ static const uint8_t *pack_read(struct packer *k, uint64_t off, uint64_t len)
 		return NULL;
 	}
 	at = k->out + k->used;
-	if (pread_full(k->fd, at, off, len) < 0)
+	if (k->mem != NULL)
+		memcpy(at, k->mem + off, len);
+	else if (pread_full(k->fd, at, off, len) < 0)
 		return NULL;
 	k->head[H_SEG0 + 2 * n] = (double)off;
 	k->head[H_SEG0 + 2 * n + 1] = (double)len;
@@ -149,18 +155,19 @@ static int pack_parts(struct packer *k)
 }
 
 /*
- * The parts of the regular file at fd (size bytes, by fstat) packed into out (cap bytes, its first
- * PACK_HEAD the header): MP_READ (*used the bytes packed), MP_TOO_SMALL (the parts need more than cap)
- * or MP_FALLBACK
+ * The parts of the regular file at fd, or of the decompressed image at mem (size bytes) packed into
+ * out (cap bytes, its first PACK_HEAD the header): MP_READ (*used the bytes packed), MP_TOO_SMALL (the
+ * parts need more than cap) or MP_FALLBACK
  */
-static int pack_regular_file(int fd, uint64_t size, uint8_t *out, uint64_t cap, uint64_t *used)
+static int pack_source(int fd, const uint8_t *mem, uint64_t size, uint8_t *out, uint64_t cap, uint64_t *used)
 {
 	struct packer k;
 	*used = 0;
-	if (size < MP_MIN_SIZE || cap < PACK_HEAD)
+	if ((mem == NULL && size < MP_MIN_SIZE) || cap < PACK_HEAD)
 		return MP_FALLBACK;
 	memset(&k, 0, sizeof k);
 	k.fd = fd;
+	k.mem = mem;
 	k.size = size;
 	k.out = out;
 	k.cap = cap;
@@ -173,14 +180,24 @@ static int pack_regular_file(int fd, uint64_t size, uint8_t *out, uint64_t cap, 
 	return MP_READ;
 }
 
-/* pack_regular_file of the file at fd, MP_FALLBACK where it is not a regular file */
-static int pack_file(int fd, uint8_t *out, uint64_t cap, uint64_t *used)
+/*
+ * pack_source of the file at fd (path), MP_FALLBACK where it is not a regular file. A compressed one
+ * (by its magic, as libkmod tells) is decompressed into b's buffers first: modinfo of a compressed tree
+ * then hands over ~4 KiB a module, not its image; anything the decoder refuses is the caller's to read.
+ */
+static int pack_file(int fd, const char *path, struct scan_buffers *b, uint8_t *out, uint64_t cap, uint64_t *used)
 {
 	struct stat st;
+	struct decode_result t;
+	uint8_t magic[6];
 	*used = 0;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
 		return MP_FALLBACK;
-	return pack_regular_file(fd, (uint64_t)st.st_size, out, cap, used);
+	if (st.st_size < (off_t)sizeof magic || pread_full(fd, magic, 0, sizeof magic) < 0 || decode_kind(magic, sizeof magic) == KIND_NONE)
+		return pack_source(fd, NULL, (uint64_t)st.st_size, out, cap, used);
+	if (scan_buffers_decode(b, path, fd, &t) < 0 || t.status != DECODE_OK)
+		return MP_FALLBACK;
+	return pack_source(-1, b->image, t.len, out, cap, used);
 }
 
 /* x is a whole number from 0 to max (NaN is not) */
@@ -246,10 +263,10 @@ static int read_parts_into(int fd, uint8_t *into, size_t cap, double *io)
 	/* whether `into` can hold the file is answered before anything is read */
 	if (size >= MP_MIN_SIZE && size > cap)
 		return MP_TOO_SMALL;
-	status = pack_regular_file(fd, size, stack_out, sizeof stack_out, &used);
+	status = pack_source(fd, NULL, size, stack_out, sizeof stack_out, &used);
 	if (status == MP_TOO_SMALL) {
 		heap = malloc(HEAP_PACK);
-		status = heap == NULL ? MP_FALLBACK : pack_regular_file(fd, size, heap, HEAP_PACK, &used);
+		status = heap == NULL ? MP_FALLBACK : pack_source(fd, NULL, size, heap, HEAP_PACK, &used);
 		packed = heap;
 		if (status == MP_TOO_SMALL)
 			status = MP_FALLBACK;
@@ -266,13 +283,14 @@ enum { REC_READ, REC_BYTES, REC_DOUBLES };
 
 /*
  * read_batch.c's modinfo mode, on a pool thread: the parts of each file of `paths` (n bytes, the paths
- * joined by NULs) packed into r's image (DECODE_PARTS, r->len the bytes used): first a table of doubles,
- * for each file the byte where its record starts (-1: none), then the records. A file that is to be
+ * joined by NULs; compressed ones decompressed into b's buffers first) packed into r's image
+ * (DECODE_PARTS, r->len the bytes used): first a table of doubles, for each file the byte where its
+ * record starts (-1: none), then the records. A file that is to be
  * read the usual way (an error, not plain ELF, parts larger than the room left) has a record without
  * parts; the files after the buffer is full have none. The caller reads those itself, and every verdict
  * is then the usual path's.
  */
-void modinfo_parts_read_files(const char *paths, size_t n, struct decode_result *r)
+void modinfo_parts_read_files(const char *paths, size_t n, struct decode_result *r, struct scan_buffers *b)
 {
 	size_t files = 1, k = 0;
 	uint64_t at;
@@ -300,7 +318,7 @@ void modinfo_parts_read_files(const char *paths, size_t n, struct decode_result 
 		/* (a FIFO put there since the caller's stat must not hold the pool thread: pack_file refuses it) */
 		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 		if (fd >= 0) {
-			if (pack_file(fd, r->image + at + REC_HEAD, r->cap - at - REC_HEAD, &used) == MP_READ) {
+			if (pack_file(fd, path, b, r->image + at + REC_HEAD, r->cap - at - REC_HEAD, &used) == MP_READ) {
 				rec[REC_READ] = 1;
 				rec[REC_BYTES] = (double)used;
 			} else
@@ -452,5 +470,7 @@ napi_status modinfo_parts_register(napi_env env, napi_value exports)
 		{ "placeModinfoParts", NULL, place_modinfo_parts_js, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "hexColumns", NULL, hex_columns_js, NULL, NULL, NULL, napi_enumerable, NULL },
 	};
-	return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+	napi_status st = napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+	/* the batch's modinfo mode decompresses compressed files (batch-read.ts modinfoPartsDecode) */
+	return st != napi_ok ? st : define_int32(env, exports, "modinfoPartsDecode", 1);
 }

@@ -375,6 +375,53 @@ static int scan_parts(const char *path, struct decode_result *r, struct scan_buf
 }
 
 /*
+ * address space for the largest modules at once, not grown from file to file: a page is touched
+ * (and faulted in) once per job instead of once per larger buffer, and page faults were a sixth of
+ * depmod's CPU time on the cloud tree as .ko.zst (untouched pages cost nothing)
+ */
+static void reserve(struct scan_buffers *b)
+{
+	if (b->raw == NULL && (b->raw = decode_alloc(RAW_RESERVE)) != NULL)
+		b->raw_cap = RAW_RESERVE;
+	if (b->image == NULL && (b->image = decode_alloc(IMAGE_RESERVE)) != NULL)
+		b->image_cap = IMAGE_RESERVE;
+}
+
+int scan_buffers_decode(struct scan_buffers *b, const char *path, int fd, struct decode_result *t)
+{
+	int got;
+	reserve(b);
+	memset(t, 0, sizeof *t);
+	/*
+	 * read into this job's buffer: mapping the file instead (libkmod maps uncompressed modules) was
+	 * measured slower here for every kind, the munmap of each file costing more than the copy it saves
+	 */
+	t->raw = b->raw;
+	t->raw_cap = b->raw_cap;
+	t->populate = 1;
+	t->raw_touched = b->raw_touched;
+	got = fd >= 0 ? read_fd(fd, t) : read_file(path, t);
+	adopt(&b->raw, &b->raw_cap, t, 1);
+	b->raw_touched = t->raw_touched;
+	t->raw_owned = 0;
+	if (got < 0)
+		return -1;
+	/* the image in this job's buffer too (a larger one the decoder makes for a larger module is kept) */
+	t->image = b->image;
+	t->cap = b->image_cap;
+	t->touched = b->image_touched;
+	decode_bytes(b->raw, t->raw_len, t);
+	/* (decode_zstd sets cap to the frame's size even in the caller's buffer: the block's own is kept) */
+	if (t->status == DECODE_OK && t->owned)
+		adopt(&b->image, &b->image_cap, t, 0);
+	/* (a block the decoder made and freed again, refusing the stream, is not this job's) */
+	if (t->image == b->image)
+		b->image_touched = t->touched;
+	t->owned = 0;
+	return 0;
+}
+
+/*
  * The file as read_batch.c's decode_read_file gives it (r: the caller's buffers), except that a file
  * scanned here comes back as the scan's block (DECODE_SCANNED) in place of its image.
  */
@@ -386,42 +433,18 @@ void scan_read_file(const char *path, struct decode_result *r, struct scan_buffe
 	size_t len;
 	int got;
 
-	/*
-	 * address space for the largest modules at once, not grown from file to file: a page is touched
-	 * (and faulted in) once per job instead of once per larger buffer, and page faults were a sixth of
-	 * depmod's CPU time on the cloud tree as .ko.zst (untouched pages cost nothing)
-	 */
-	if (b->raw == NULL && (b->raw = decode_alloc(RAW_RESERVE)) != NULL)
-		b->raw_cap = RAW_RESERVE;
-	if (b->image == NULL && (b->image = decode_alloc(IMAGE_RESERVE)) != NULL)
-		b->image_cap = IMAGE_RESERVE;
+	reserve(b);
 	if (scan_parts(path, r, b) == 0)
 		return;
-	memset(&t, 0, sizeof t);
-	/*
-	 * read into this job's buffer: mapping the file instead (libkmod maps uncompressed modules) was
-	 * measured slower here for every kind, the munmap of each file costing more than the copy it saves
-	 */
-	t.raw = b->raw;
-	t.raw_cap = b->raw_cap;
-	got = read_file(path, &t);
+	got = scan_buffers_decode(b, path, -1, &t);
 	/* (the key read_file took, or the words that say there is none) */
 	memcpy(r->key, t.key, sizeof r->key);
-	adopt(&b->raw, &b->raw_cap, &t, 1);
 	if (got < 0) {
 		r->status = DECODE_READ_FAILED;
 		r->err = t.err;
 		return;
 	}
-	t.raw_owned = 0;
-	/* the image in this job's buffer too (a larger one the decoder makes for a larger module is kept) */
-	t.image = b->image;
-	t.cap = b->image_cap;
-	decode_bytes(b->raw, t.raw_len, &t);
 	if (t.status == DECODE_OK) {
-		/* (decode_zstd sets cap to the frame's size even in the caller's buffer: the block's own is kept) */
-		if (t.owned)
-			adopt(&b->image, &b->image_cap, &t, 0);
 		image = b->image;
 		len = t.len;
 	} else {

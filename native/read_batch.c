@@ -132,7 +132,7 @@ static void job_execute(napi_env env, void *data)
 	struct sched_param param;
 	int policy = sched_getscheduler(0), batch = 0;
 	/* the scanned files' bytes and images: this job's, grown to the largest file, freed when it ends */
-	struct scan_buffers buffers = { NULL, 0, NULL, 0 };
+	struct scan_buffers buffers = { NULL, 0, NULL, 0, 0, 0 };
 	(void)env;
 
 	/*
@@ -156,7 +156,7 @@ static void job_execute(napi_env env, void *data)
 			if (q->mode == READ_SCAN)
 				scan_read_file(q->path, &q->r, &buffers);
 			else if (q->mode == READ_MODINFO_PARTS)
-				modinfo_parts_read_files(q->path, q->path_len, &q->r);
+				modinfo_parts_read_files(q->path, q->path_len, &q->r, &buffers);
 			else
 				decode_read_file(q->path, &q->r);
 			pthread_mutex_lock(&rd->lock);

@@ -15,15 +15,25 @@
 /* the whole file into r->raw (the caller's buffer while it fits); 0, or -1 with r->err set */
 int read_file(const char *path, struct decode_result *r)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t used = 0;
-	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), got;
 
 	stat_key_none(r->key);
 	if (fd < 0) {
 		r->err = errno;
 		return -1;
 	}
+	got = read_fd(fd, r);
+	close(fd);
+	return got;
+}
+
+/* read_file of a file open at fd, from its current offset (the caller closes it) */
+int read_fd(int fd, struct decode_result *r)
+{
+	size_t used = 0;
+	struct stat st;
+
+	stat_key_none(r->key);
 	if (fstat(fd, &st) == 0)
 		stat_key_of(&st, r->key);
 	else
@@ -37,8 +47,11 @@ int read_file(const char *path, struct decode_result *r)
 			r->raw = p;
 			r->raw_cap = (size_t)st.st_size + 1;
 			r->raw_owned = 1;
+			r->raw_touched = 0;
 		}
 	}
+	if (r->populate && st.st_size > 0 && (uint64_t)st.st_size < r->raw_cap)
+		decode_populate(r->raw, &r->raw_touched, (size_t)st.st_size + 1);
 	for (;;) {
 		ssize_t got;
 		if (used == r->raw_cap) {
@@ -46,7 +59,6 @@ int read_file(const char *path, struct decode_result *r)
 			uint8_t *p = r->raw_owned ? decode_block_grow(r->raw, r->raw_cap, used, cap) : decode_alloc(cap);
 			if (p == NULL) {
 				r->err = ENOMEM;
-				close(fd);
 				return -1;
 			}
 			if (!r->raw_owned && used > 0)
@@ -54,13 +66,13 @@ int read_file(const char *path, struct decode_result *r)
 			r->raw = p;
 			r->raw_cap = cap;
 			r->raw_owned = 1;
+			r->raw_touched = used;
 		}
 		got = read(fd, r->raw + used, r->raw_cap - used);
 		if (got < 0) {
 			if (errno == EINTR)
 				continue;
 			r->err = errno;
-			close(fd);
 			return -1;
 		}
 		if (got == 0)
@@ -73,11 +85,9 @@ int read_file(const char *path, struct decode_result *r)
 		 */
 		if (st.st_size == 0 && used >= 6 && decode_kind(r->raw, used) == KIND_NONE) {
 			r->err = EINVAL;
-			close(fd);
 			return -1;
 		}
 	}
-	close(fd);
 	r->raw_len = used;
 	return 0;
 }

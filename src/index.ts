@@ -13,7 +13,6 @@ export * from './file/module-elf';
 export { moduleSignature, hexString, SIG_MAGIC, type SignatureInfo } from './file/signature';
 export { readStrLong } from './file/read-str-long';
 export { openModuleFile, moduleFileFromBytes, type ModuleFile, type OpenModuleOptions, type Decoded } from './file/module-file';
-export { ImagePrefetcher } from './file/prefetch';
 export { PartsPrefetcher } from './file/parts-prefetch';
 export { regularFileSizes } from './file/regular-files';
 export { binaryString, childText, childEnv, processArgs, processEnv, currentDirectory, PATH_MAX } from './file/binary-os';

@@ -2,7 +2,6 @@
 import { absolutePath, type Context, MODULE_DIRECTORY } from '../resolution/context';
 import { strerror } from '../errno';
 import { KmodError } from '../errors';
-import { ImagePrefetcher } from '../file/prefetch';
 import { PartsPrefetcher } from '../file/parts-prefetch';
 import { regularFileSizes } from '../file/regular-files';
 import type { ModuleFile } from '../file/module-file';
@@ -60,6 +59,13 @@ function moduleFileSizes(names: readonly string[]): (number | undefined)[] {
     sizes[candidates[k]] = size;
   });
   return sizes;
+}
+
+/** are most of these module paths compressed ones (by name)? */
+function mostlyCompressed(paths: readonly string[]): boolean {
+  let plain = 0;
+  for (let i = 0; i < paths.length; i++) if (paths[i].endsWith('.ko')) plain++;
+  return 2 * plain < paths.length;
 }
 
 function isModuleFilename(name: string): boolean {
@@ -291,11 +297,8 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
   if (env.settings.json) return require('./json/modinfo').modinfoJson(modinfo, ctx, r.args, byModname, isModuleFilename, log, io);
   const sizes = byModname ? r.args.map(() => undefined) : moduleFileSizes(r.args);
   const kinds = r.args.map((_, i) => (byModname ? 'name' : sizes[i] !== undefined ? 'path' : 'alias'));
-  // several module files read ahead on the thread pool, in argument order: the compressed ones (by
-  // name) decompressed, of an uncompressed .ko only the parts modinfo reads (file/modinfo-parts.ts)
-  const ahead: string[] = [];
-  const aheadSizes: number[] = [];
-  const aheadIndex = new Map<number, number>();
+  // several module files read ahead on the thread pool, in argument order: of each only the parts
+  // modinfo reads (file/modinfo-parts.ts), from the decompressed image of a compressed one
   const partsAhead: string[] = [];
   const partsIndex = new Map<number, number>();
   r.args.forEach((name, i) => {
@@ -307,18 +310,11 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
       if (err instanceof KmodError) return; // no current directory: byPath reports it
       throw err;
     }
-    if (name.endsWith('.ko')) {
-      partsIndex.set(i, partsAhead.length);
-      partsAhead.push(abs);
-      return;
-    }
-    aheadIndex.set(i, ahead.length);
-    ahead.push(abs);
-    aheadSizes.push(sizes[i]!);
+    partsIndex.set(i, partsAhead.length);
+    partsAhead.push(abs);
   });
   const reads = opts.field !== 'filename';
-  const prefetch = reads && ahead.length > 1 ? ImagePrefetcher.start(ahead, aheadSizes) : undefined;
-  const partsPrefetch = reads && partsAhead.length > 1 ? PartsPrefetcher.start(partsAhead) : undefined;
+  const partsPrefetch = reads && partsAhead.length > 1 ? PartsPrefetcher.start(partsAhead, mostlyCompressed(partsAhead)) : undefined;
   let ok = true;
   try {
     for (let i = 0; i < r.args.length; i++) {
@@ -326,11 +322,9 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
       let done: boolean;
       if (kinds[i] === 'name') done = modinfo.byName(name);
       else if (kinds[i] === 'path') {
-        const index = aheadIndex.get(i);
         const partsAt = partsIndex.get(i);
         let file: (() => ModuleFile | undefined | Promise<ModuleFile | undefined>) | undefined;
-        if (prefetch && index !== undefined) file = () => prefetch.take(index, { log: ctx.log });
-        else if (partsPrefetch && partsAt !== undefined) file = () => partsPrefetch.take(partsAt, { log: ctx.log, modinfoOnly: true });
+        if (partsPrefetch && partsAt !== undefined) file = () => partsPrefetch.take(partsAt, { log: ctx.log, modinfoOnly: true });
         const shown = modinfo.byPath(name, file);
         done = shown instanceof Promise ? await shown : shown;
       } else done = modinfo.byAlias(name);
@@ -340,7 +334,6 @@ export async function run(args: string[], env: ToolEnv): Promise<number> {
       ctx.releaseModules();
     }
   } finally {
-    prefetch?.close();
     partsPrefetch?.close();
     out.flush();
   }

@@ -1,12 +1,12 @@
 // Many module files read and decoded on libuv's thread pool for one caller (depmod's pool-scan.ts,
-// modinfo's prefetch.ts), through the addon's reader (native/read_batch.c): a file costs this thread
+// modinfo's parts-prefetch.ts), through the addon's reader (native/read_batch.c): a file costs this thread
 // one call to queue it, the pool threads are woken once per batch of files (at the end of the turn
 // that queued them), and the results finished meanwhile come back in one call. readAndDecode per
 // file (read-decode.ts) cost this thread a pool job, a wake and a promise each: docs/decisions.md,
 // issue 14. Without the reader (no addon, or one built before it), each file is readAndDecode's.
 // Either way the outcome of a file is read-decode.ts's: the same images, the same errors. depmod may
 // ask for a module's scan instead of its image (readScanned: native/module_scan.c scans it on the pool),
-// modinfo for the parts of the uncompressed modules it shows, many files a request (readModinfoParts:
+// modinfo for the parts of the modules it shows, many files a request (readModinfoParts:
 // native/modinfo_parts.c).
 import { STAT_KEY_WORDS } from '../native-addon';
 import { binaryString } from './binary-os';
@@ -26,7 +26,7 @@ export interface ScannedRead {
  */
 export type ScanDone = (r: ReadDecoded | ScannedRead, statKey?: Uint32Array) => void;
 /**
- * modinfo's parts of a batch of uncompressed modules, packed (modinfo-parts.ts' PackedParts reads them),
+ * modinfo's parts of a batch of modules, packed (modinfo-parts.ts' PackedParts reads them),
  * or undefined where the caller is to read every file of the batch itself
  */
 export type PartsDone = (packed: Buffer | undefined) => void;
@@ -47,6 +47,8 @@ interface NativeReader {
   readerRow?: number;
   /** readerSubmit takes a ReadMode below this (an addon without it: a boolean, scan or not) */
   readerModes?: number;
+  /** 1: the modinfo mode decompresses compressed files (an addon without it leaves them to the caller) */
+  modinfoPartsDecode?: number;
 }
 
 /** what readerSubmit reads of a file (read_batch.c READ_*) */
@@ -93,13 +95,22 @@ export interface BatchReader {
   readScanned(file: string, buffers: DecodeBuffers, done: ScanDone, fail: ReadFailed): void;
   /** does readModinfoParts read on the pool? (else it gives every batch back unread) */
   readonly modinfoParts: boolean;
+  /** does it decompress compressed modules for their parts? (else it leaves them to the caller) */
+  readonly modinfoPartsDecode: boolean;
   /**
-   * the parts modinfo reads of each of `files` (uncompressed modules: native/modinfo_parts.c), packed
-   * into `into` (left alone until `done` or `fail` has been called)
+   * the parts modinfo reads of each of `files` (native/modinfo_parts.c; a compressed module's from its
+   * image, where modinfoPartsDecode), packed into `into` (left alone until `done` or `fail` has been
+   * called)
    */
   readModinfoParts(files: readonly string[], into: Uint8Array, done: PartsDone, fail: ReadFailed): void;
   /** no more files; those already asked for are still read, and their `done` called */
   close(): void;
+}
+
+/** the addon's modinfo mode: there, and decompressing */
+function modinfoModes(native: NativeReader): { parts: boolean; decode: boolean } {
+  const parts = typeof native.readerModes === 'number' && native.readerModes > ReadMode.modinfoParts;
+  return { parts, decode: parts && native.modinfoPartsDecode === 1 };
 }
 
 /** A reader using up to `jobs` of the pool's threads (the addon's), or readAndDecode file by file. */
@@ -110,7 +121,7 @@ export function openBatchReader(jobs: number): BatchReader {
     readAndDecode(file, buffers).then(done, fail);
   };
   const unread = (_files: readonly string[], _into: Uint8Array, done: PartsDone): void => queueMicrotask(() => done(undefined));
-  return { read, scanFormat: 0, statKeys: false, readScanned: read, modinfoParts: false, readModinfoParts: unread, close: () => undefined };
+  return { read, scanFormat: 0, statKeys: false, readScanned: read, modinfoParts: false, modinfoPartsDecode: false, readModinfoParts: unread, close: () => undefined };
 }
 
 class PoolReader implements BatchReader {
@@ -128,6 +139,7 @@ class PoolReader implements BatchReader {
   readonly scanFormat: number;
   readonly statKeys: boolean;
   readonly modinfoParts: boolean;
+  readonly modinfoPartsDecode: boolean;
 
   constructor(private readonly native: NativeReader, jobs: number) {
     // the addon's row, whatever it holds after the numbers read here
@@ -137,7 +149,9 @@ class PoolReader implements BatchReader {
     this.handle = native.readerOpen(jobs, this.table, (count, extras) => this.dispatch(count, extras));
     const scans = native.readerScans;
     this.scanFormat = typeof scans === 'number' ? scans : scans === true ? 1 : 0;
-    this.modinfoParts = typeof native.readerModes === 'number' && native.readerModes > ReadMode.modinfoParts;
+    const modes = modinfoModes(native);
+    this.modinfoParts = modes.parts;
+    this.modinfoPartsDecode = modes.decode;
   }
 
   read(file: string, buffers: DecodeBuffers, done: ReadDone, fail: ReadFailed, withKey = false): void {

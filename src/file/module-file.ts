@@ -114,7 +114,7 @@ export class ReadBuffer {
  * The size of a reused buffer replacing one that `size` bytes did not fit: a quarter more, in whole
  * pages, so that the next larger files fit more often than not; at most `limit`.
  */
-export function grownSize(size: number, limit: number): number {
+function grownSize(size: number, limit: number): number {
   return Math.min(limit, Math.ceil((size * 1.25) / 4096) * 4096);
 }
 

@@ -1,4 +1,4 @@
-// The outcome of a read done on the thread pool (prefetch.ts, parts-prefetch.ts), held until the caller
+// The outcome of a read done on the thread pool (parts-prefetch.ts), held until the caller
 // takes it: a promise is made only where the caller gets there before the outcome.
 
 export interface PendingResult<T> {

@@ -1,7 +1,8 @@
-// PartsPrefetcher (modinfo's parts of uncompressed modules read ahead on libuv's thread pool, a batch of
-// files a request): every file gives what modinfo's own read gives, whether the batch packed it or left
-// it to the caller (damaged, not ELF, missing, too small, parts larger than a batch), in order, with
-// files skipped and batches passed; and a batch's packing, however damaged, is never read out of range.
+// PartsPrefetcher (modinfo's parts of modules read ahead on libuv's thread pool, a batch of files a
+// request, compressed ones decompressed there): every file gives what modinfo's own read gives, whether
+// the batch packed it or left it to the caller (damaged, not ELF, missing, too small, parts larger than
+// a batch, a stream the decoder refuses), in order, with files skipped and batches passed; and a
+// batch's packing, however damaged, is never read out of range.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -72,7 +73,7 @@ describe('PartsPrefetcher', () => {
   it('gives every file what openModuleFile gives, or leaves it to the caller', async () => {
     expect(good.length).toBeGreaterThan(64);
     expect(fs.statSync(bySize[0]).size).toBeGreaterThan(300 << 10);
-    const p = PartsPrefetcher.start(files);
+    const p = PartsPrefetcher.start(files, false);
     expect(p, 'the addon (node scripts/build-native.js) reads parts on the pool').toBeDefined();
     let packed = 0;
     try {
@@ -91,7 +92,7 @@ describe('PartsPrefetcher', () => {
   });
 
   it('takes files with others skipped, and whole batches passed', async () => {
-    const p = PartsPrefetcher.start(files)!;
+    const p = PartsPrefetcher.start(files, false)!;
     try {
       for (const i of [1, 2, 5, 33, 34, 100, 101, files.length - 1]) {
         if (i >= files.length) continue;
@@ -113,13 +114,63 @@ describe('PartsPrefetcher', () => {
     const fifo = path.join(tmp, 'fifo.ko');
     execFileSync('mkfifo', [fifo]);
     const list = [good[0], fifo, good[1]];
-    const p = PartsPrefetcher.start(list)!;
+    const p = PartsPrefetcher.start(list, false)!;
     try {
       expect(await p.take(0, {})).toBeDefined();
       expect(await p.take(1, {})).toBeUndefined();
       expect(await p.take(2, {})).toBeDefined();
     } finally {
       p.close();
+    }
+  });
+
+  it('compressed modules: the parts of their images, as openModuleFile gives them; streams the decoder refuses left to the caller', async () => {
+    const xz = execFileSync('find', [moduleDir(reference()), '-name', '*.ko.xz'], { encoding: 'utf8' }).trim().split('\n').sort().filter((_, i) => i % 40 === 0);
+    const write = (name: string, b: Buffer): string => {
+      const f = path.join(tmp, name);
+      fs.writeFileSync(f, b);
+      return f;
+    };
+    // (from a file: zstd states the frame's size only then, and libkmod refuses a frame without it)
+    const compress = (cmd: string, args: string[], b: Buffer): Buffer => {
+      const f = write('to-compress', b);
+      return execFileSync(cmd, [...args, f], { maxBuffer: 1 << 28 });
+    };
+    const plain = fs.readFileSync(good[1]);
+    const zst = compress('zstd', ['-q', '-c'], plain);
+    const xzBytes = fs.readFileSync(xz[0]);
+    const decoded = [
+      ...xz,
+      write('c.ko.zst', zst),
+      write('c.ko.gz', compress('gzip', ['-c', '-n'], plain)),
+      // the magic decides, not the name (libkmod's kmod_file_open)
+      write('zstd-named.ko', zst),
+      write('plain-named.ko.xz', plain),
+    ];
+    const refused = [
+      write('cut.ko.xz', xzBytes.subarray(0, xzBytes.length >> 1)),
+      write('cut.ko.zst', zst.subarray(0, zst.length - 100)),
+      write('flipped.ko.zst', Buffer.concat([zst.subarray(0, 40), Buffer.from(zst.subarray(40, 60).map((x) => x ^ 0xff)), zst.subarray(60)])),
+      write('text.ko.zst', compress('zstd', ['-q', '-c'], Buffer.from('not a module\n'.repeat(1000)))),
+      write('no-size.ko.zst', execFileSync('zstd', ['-q', '-c'], { input: plain })),
+      write('magic-only.ko.xz', xzBytes.subarray(0, 6)),
+    ];
+    const list = [...decoded];
+    refused.forEach((f, k) => list.splice(Math.min(list.length, [0, 7, 8, 9, 10, 17][k]), 0, f));
+    const p = PartsPrefetcher.start(list, true);
+    expect(p, 'the addon (node scripts/build-native.js) decompresses on the pool').toBeDefined();
+    try {
+      for (let i = 0; i < list.length; i++) {
+        const f = list[i];
+        const mf = await p!.take(i, { modinfoOnly: true });
+        // (gzip the addon leaves to node:zlib where it is not certain to decode as it does)
+        if (decoded.includes(f) && !f.endsWith('.gz')) expect(mf, f).toBeDefined();
+        if (refused.includes(f)) expect(mf, f).toBeUndefined();
+        const got = mf === undefined ? infoOrError(() => openModuleFile(f, { modinfoOnly: true })) : infoOrError(() => mf);
+        expect(got, f).toEqual(infoOrError(() => openModuleFile(f)));
+      }
+    } finally {
+      p!.close();
     }
   });
 

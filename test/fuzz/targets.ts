@@ -235,12 +235,18 @@ function compressed(name: string, ext: string, cmd: string, args: string[], pkg:
 
 /** Spawns kmodts; a fault is exit status 70, an internal error, a stack trace, a signal or a hang. */
 export function cliFault(args: string[], timeoutMs: number, env: NodeJS.ProcessEnv = {}): string | undefined {
+  return cliRun(args, timeoutMs, env).fault;
+}
+
+/** cliFault's run, with what the tool wrote and its exit status */
+function cliRun(args: string[], timeoutMs: number, env: NodeJS.ProcessEnv = {}): { fault?: string; stdout: string; stderr: string; status: number | null } {
   const r = spawnSync(process.execPath, [KMODTS, ...args], { env: { PATH: process.env.PATH, LANG: 'C', ...env }, encoding: 'latin1', timeout: timeoutMs, killSignal: 'SIGKILL' });
-  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT') return `hang: no exit within ${timeoutMs} ms: kmodts ${args.join(' ')}`;
-  if (r.signal) return `killed by ${r.signal}: kmodts ${args.join(' ')}`;
-  const err = r.stderr ?? '';
-  if (r.status === 70 || /internal error/.test(err) || /^\s+at .*:\d+:\d+\)?$/m.test(err)) return `exit ${r.status}: ${err.slice(0, 2000)}`;
-  return undefined;
+  const out = { stdout: r.stdout ?? '', stderr: r.stderr ?? '', status: r.status };
+  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT') return { ...out, fault: `hang: no exit within ${timeoutMs} ms: kmodts ${args.join(' ')}` };
+  if (r.signal) return { ...out, fault: `killed by ${r.signal}: kmodts ${args.join(' ')}` };
+  const err = out.stderr;
+  if (r.status === 70 || /internal error/.test(err) || /^\s+at .*:\d+:\d+\)?$/m.test(err)) return { ...out, fault: `exit ${r.status}: ${err.slice(0, 2000)}` };
+  return out;
 }
 
 /** A booted simulated kernel with the example modules loaded, made once per worker. */
@@ -313,6 +319,30 @@ export const targets: FuzzTarget[] = [
       const parts = info(true);
       const whole = info(false);
       return isDeepStrictEqual(parts, whole) ? undefined : `the parts read differs from the whole read: ${JSON.stringify(parts).slice(0, 300)} against ${JSON.stringify(whole).slice(0, 300)}`;
+    },
+  },
+  {
+    // the same damaged modules compressed (zstd, from a file so that the frame states its size): modinfo
+    // of the file twice decompresses it and packs its parts on the thread pool (PartsPrefetcher,
+    // native/modinfo_parts.c), modinfo of it once reads it on the main thread; the output must be the
+    // second's twice over
+    name: 'modinfo-parts-decoded',
+    mutation: 'bytes',
+    perInputMs: 15000,
+    ciCount: 40,
+    seeds: () => [...debianSigned(), ...exampleModules().filter((s) => s.data.length >= 4096)],
+    run(input, _seed, work) {
+      const plain = path.join(work, 'decoded.ko');
+      fs.writeFileSync(plain, input);
+      const file = path.join(work, 'decoded.ko.zst');
+      fs.writeFileSync(file, tool('zstd', ['-q', '-c', plain], Buffer.alloc(0), 'zstd'));
+      const once = cliRun(['modinfo', file], 10_000);
+      const twice = cliRun(['modinfo', file, file], 10_000);
+      if (once.fault !== undefined || twice.fault !== undefined) return once.fault ?? twice.fault;
+      if (twice.stdout !== once.stdout.repeat(2) || twice.stderr !== once.stderr.repeat(2) || twice.status !== once.status) {
+        return `modinfo on the pool differs: ${JSON.stringify(twice.stdout.slice(0, 300))} against ${JSON.stringify(once.stdout.slice(0, 300))}`;
+      }
+      return undefined;
     },
   },
   compressed('xz', '.xz', 'xz', ['-c', '--check=crc32'], 'xz-utils'),
