@@ -252,6 +252,19 @@ void decode_populate(uint8_t *buf, size_t *touched, size_t need)
 	*touched = need;
 }
 
+/*
+ * the image's pages up to `need` bytes populated where the caller asks for it (r->populate), but no
+ * further than POPULATE_RATIO times the input (r->raw_len): a damaged stream may state any size, and
+ * only what a module's real ratio reaches is made present ahead; the rest faults in if it is written
+ */
+#define POPULATE_RATIO 32
+static void populate_image(struct decode_result *r, size_t need)
+{
+	size_t most = r->raw_len > SIZE_MAX / POPULATE_RATIO ? SIZE_MAX : r->raw_len * POPULATE_RATIO;
+	if (r->populate)
+		decode_populate(r->image, &r->touched, need < most ? need : most);
+}
+
 void *decode_alloc(size_t n)
 {
 	void *p;
@@ -362,8 +375,8 @@ void decode_reserve(struct decode_result *r, size_t hint)
 		r->owned = 1;
 		r->touched = 0;
 	}
-	if (r->populate && hint + 1 <= r->cap)
-		decode_populate(r->image, &r->touched, hint + 1);
+	if (hint + 1 <= r->cap)
+		populate_image(r, hint + 1);
 }
 
 int decode_grow(struct decode_result *r, size_t used, size_t need)
@@ -511,8 +524,7 @@ static void decode_zstd(const uint8_t *data, size_t len, struct decode_result *r
 		r->touched = 0;
 	}
 	r->cap = (size_t)frame_size;
-	if (r->populate)
-		decode_populate(r->image, &r->touched, r->cap);
+	populate_image(r, r->cap);
 	dctx = thread_dctx();
 	n = dctx != NULL ? zstd.decompress_dctx(dctx, r->image, r->cap, data, len) : zstd.decompress(r->image, r->cap, data, len);
 	if (zstd.is_error(n)) {

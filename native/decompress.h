@@ -37,7 +37,9 @@ struct decode_result {
 	/*
 	 * set by a caller that reuses its buffers from file to file: the bytes at the start of image and of
 	 * raw whose pages are already in memory (touched, raw_touched); the rest of a size known before the
-	 * bytes are written is populated in one call (decode_populate), not faulted in a page at a time
+	 * bytes are written is populated in one call (decode_populate), not faulted in a page at a time: the
+	 * file's size for raw, and for the image the size the stream states, up to 32 times raw_len (the
+	 * input's length, which such a caller passes to decode_bytes)
 	 */
 	int populate;
 	size_t touched;
@@ -64,7 +66,8 @@ int decode_grow(struct decode_result *r, size_t used, size_t need);
 /*
  * r's output made one byte more than the size a stream states (`hint`; 0: none), in one block now
  * rather than grown to it, where that is plausible (under 256 MiB) and more than r has; else, or when
- * out of memory, left as it is (growing will do). Where r->populate, the pages for that size populated.
+ * out of memory, left as it is (growing will do). Where r->populate, the pages for that size populated
+ * (up to 32 times r->raw_len).
  */
 void decode_reserve(struct decode_result *r, size_t hint);
 /*
