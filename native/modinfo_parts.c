@@ -285,10 +285,10 @@ enum { REC_READ, REC_BYTES, REC_DOUBLES };
  * read_batch.c's modinfo mode, on a pool thread: the parts of each file of `paths` (n bytes, the paths
  * joined by NULs; compressed ones decompressed into b's buffers first) packed into r's image
  * (DECODE_PARTS, r->len the bytes used): first a table of doubles, for each file the byte where its
- * record starts (-1: none), then the records. A file that is to be
- * read the usual way (an error, not plain ELF, parts larger than the room left) has a record without
- * parts; the files after the buffer is full have none. The caller reads those itself, and every verdict
- * is then the usual path's.
+ * record starts (-1: none), then the records. A file that is to be read the usual way (an error, not
+ * plain ELF, a stream the decoder refuses, parts larger than the room left) has a record without parts;
+ * the files after the buffer is full have none. The caller reads those itself, and every verdict is
+ * then the usual path's.
  */
 void modinfo_parts_read_files(const char *paths, size_t n, struct decode_result *r, struct scan_buffers *b)
 {

@@ -1,10 +1,11 @@
 // modinfo of many modules: the parts modinfo reads of each (modinfo-parts.ts) read ahead on libuv's
 // thread pool, a batch of files a request (batch-read.ts readModinfoParts), while the caller shows the
-// previous ones. A compressed module is decompressed there, into the pool job's own buffers, and only
-// its parts come back (~4 KiB, where handing over whole images took a buffer per file in flight). Read here one by one, their system calls were a fifth of modinfo's main
-// thread on the cloud tree; a request a file cost the caller more than it saved, in wake-ups of the
-// pool and per-file bookkeeping (docs/decisions.md, issue 14). A file the batch did not pack is left to
-// the caller's own read, so that every message and verdict is the usual path's.
+// previous ones. Read here one by one, their system calls were a fifth of modinfo's main thread on the
+// cloud tree; a request a file cost the caller more than it saved, in wake-ups of the pool and per-file
+// bookkeeping (docs/decisions.md, issue 14). A compressed module is decompressed on the pool, into the
+// job's own buffers, and only its parts come back (~4 KiB, where handing over whole images took a
+// buffer per file in flight). A file the batch did not pack is left to the caller's own read, so that
+// every message and verdict is the usual path's.
 import { availableParallelism } from 'node:os';
 import { openBatchReader, type BatchReader } from './batch-read';
 import { decodesOffThread } from './read-decode';
