@@ -72,9 +72,10 @@ int decode_grow(struct decode_result *r, size_t used, size_t need);
 void decode_reserve(struct decode_result *r, size_t hint);
 /*
  * the pages of buf up to `need` bytes that are not yet in memory (past *touched) made present in one
- * madvise(MADV_POPULATE_WRITE), and *touched raised to need: on a virtual machine each page fault is an
- * exit to the hypervisor, and a module's image takes hundreds of them (docs/decisions.md, issue 14);
- * a kernel without it (before 5.14) says EINVAL, and the pages fault in as before
+ * madvise(MADV_POPULATE_WRITE), and *touched raised to need: a module's image takes hundreds of page
+ * faults, and on the VM measured a fault cost ~11 us against about half that a page populated
+ * (docs/decisions.md, issue 14); a kernel without it (before 5.14) says EINVAL, and the pages fault in
+ * as before
  */
 void decode_populate(uint8_t *buf, size_t *touched, size_t need);
 /* a block of n bytes for an image or raw block (decode_free frees it); NULL when out of memory */

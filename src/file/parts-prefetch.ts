@@ -83,7 +83,6 @@ export class PartsPrefetcher {
     return undefined;
   }
 
-
   /** asks for the next batches while buffers are free */
   private request(): void {
     while (!this.closed && this.next * this.pace.batch < this.files.length && this.free.length > 0) this.submit(this.next++, this.free.pop()!);

@@ -186,6 +186,11 @@ function debianSigned(): Seed[] {
   return ['kernel/drivers/net/dummy.ko.xz', 'kernel/drivers/net/ifb.ko.xz'].map((f) => ({ name: f, data: tool('xz', ['-dc'], fs.readFileSync(path.join(dir, f)), 'xz-utils') }));
 }
 
+/** modinfo's parts targets: Debian's signed modules, and the example modules of a page or more (smaller ones are read whole) */
+function modinfoPartsSeeds(): Seed[] {
+  return [...debianSigned(), ...exampleModules().filter((s) => s.data.length >= 4096)];
+}
+
 /** Small modules of the three other ELF kinds (32-bit, big-endian) that parsers must also survive. */
 function tinyModules(): Seed[] {
   const kinds: [string, boolean, boolean, number][] = [
@@ -305,7 +310,7 @@ export const targets: FuzzTarget[] = [
     mutation: 'bytes',
     perInputMs: 5000,
     ciCount: 200,
-    seeds: () => [...debianSigned(), ...exampleModules().filter((s) => s.data.length >= 4096)],
+    seeds: modinfoPartsSeeds,
     run(input, _seed, work) {
       const file = path.join(work, 'parts.ko');
       fs.writeFileSync(file, input);
@@ -330,7 +335,7 @@ export const targets: FuzzTarget[] = [
     mutation: 'bytes',
     perInputMs: 15000,
     ciCount: 40,
-    seeds: () => [...debianSigned(), ...exampleModules().filter((s) => s.data.length >= 4096)],
+    seeds: modinfoPartsSeeds,
     run(input, _seed, work) {
       const plain = path.join(work, 'decoded.ko');
       fs.writeFileSync(plain, input);
